@@ -1,0 +1,352 @@
+// fs/alloc.ts -- the extent allocator: free space indexed by offset and by size (XFS bnobt
+// and cntbt), best fit with a locality goal, coalescing frees, delayed reuse of freed space.
+//
+// Layer: above the B+ tree; the file layer asks it for data extents, the B+ tree for nodes.
+// Interface: balloc, bfree_deferred, alloc_apply_deferred (commit), alloc_reserve/unreserve
+// (delayed allocation), bt node callbacks, alloc_mount.
+//
+// Rules:
+//  - TREE_BNO holds (start, 0) -> len u64 and TREE_CNT holds (len, start) -> (); both describe
+//    the same free extents and change in the same transaction;
+//  - free extents never touch (a free always coalesces with both neighbours);
+//  - the free-space trees draw their own nodes from the AGFL, a small list of reserved blocks
+//    in the superblock refilled before each operation (XFS AG free list), so allocating a
+//    node never recurses into the tree being changed;
+//  - a block freed in the running transaction is not reusable until that transaction commits
+//    (the deferred list is applied at commit), so a crash can never expose one file's new
+//    data through another file's old metadata; freed metadata blocks are also revoked;
+//  - data allocation keeps META_RESERVE blocks back so metadata changes never hit ENOSPC
+//    halfway; delayed allocation reserves blocks at write() time and fails there.
+
+import { ENOSPC, EUCLEAN, EIO } from "../lib/errno";
+import {
+  MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
+  TREE_BNO, TREE_CNT,
+} from "./format";
+import {
+  bt_lookup, bt_insert, bt_delete, bt_update, bt_seek, bt_errno, bt_set_allocator,
+  cur_k1, cur_k2, cur_val, CURSOR_SIZE,
+} from "./btree";
+import { bread, buf_errno } from "./pagecache";
+import { journal_dirty, journal_revoke } from "./journal";
+
+/** Blocks that only metadata allocations may use. */
+export const META_RESERVE: u64 = 64;
+/** Freed extents a transaction can hold before they are applied at commit. */
+const DEFER_MAX: u32 = 16384;
+const DEFER: usize = memory.data(DEFER_MAX * 16); // start u64 | len u64
+let ndefer: u32 = 0;
+let defer_blocks: u64 = 0;
+
+/** Free blocks in the trees (mirrors the superblock). */
+export let free_blocks: u64 = 0;
+/** Blocks promised to dirty delayed-allocation pages. */
+export let reserved_blocks: u64 = 0;
+export let total_blocks: u64 = 0;
+/** Set when the allocator met corruption or an I/O error (the fs must go read-only). */
+export let alloc_errno: i32 = 0;
+/** Length of the extent the last balloc returned. */
+export let balloc_len: u64 = 0;
+
+export let astat_allocs: u64 = 0;
+export let astat_frees: u64 = 0;
+export let astat_goal_hits: u64 = 0;
+
+const CUR: usize = memory.data(CURSOR_SIZE);
+const VAL: usize = memory.data(8);
+
+/** Loads the allocator state from the superblock at `sb` and registers the node callbacks. */
+export function alloc_mount(sb: usize, total: u64): void {
+  free_blocks = load<u64>(sb, SB_FREE_BLOCKS);
+  total_blocks = total;
+  reserved_blocks = 0;
+  ndefer = 0;
+  defer_blocks = 0;
+  alloc_errno = 0;
+  bt_set_allocator(node_alloc, node_free);
+}
+
+function sb_buf(): usize {
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) alloc_errno = buf_errno;
+  return sb;
+}
+
+function set_free(v: u64): void {
+  free_blocks = v;
+  const sb = sb_buf();
+  if (sb == 0) return;
+  store<u64>(sb, v, SB_FREE_BLOCKS);
+  journal_dirty(0);
+}
+
+// ---- AGFL ------------------------------------------------------------------------------------
+
+function agfl_count(): u32 {
+  const sb = sb_buf();
+  return sb == 0 ? 0 : load<u32>(sb, SB_AGFL_COUNT);
+}
+
+/** Takes a block from the AGFL (0 when empty). */
+function agfl_get(): u64 {
+  const sb = sb_buf();
+  if (sb == 0) return 0;
+  const n = load<u32>(sb, SB_AGFL_COUNT);
+  if (n == 0) return 0;
+  const blk = load<u64>(sb + SB_AGFL + (<usize>(n - 1) << 3));
+  store<u32>(sb, n - 1, SB_AGFL_COUNT);
+  journal_dirty(0);
+  return blk;
+}
+
+/** Returns a block to the AGFL; false when it is full. */
+function agfl_put(blk: u64): bool {
+  const sb = sb_buf();
+  if (sb == 0) return false;
+  const n = load<u32>(sb, SB_AGFL_COUNT);
+  if (n >= AGFL_MAX) return false;
+  store<u64>(sb + SB_AGFL + (<usize>n << 3), blk);
+  store<u32>(sb, n + 1, SB_AGFL_COUNT);
+  journal_dirty(0);
+  return true;
+}
+
+/** Tops the AGFL up to AGFL_TARGET when it fell below AGFL_LOW. 0 or -errno. */
+function agfl_refill(): i32 {
+  let n = agfl_count();
+  if (alloc_errno != 0) return alloc_errno;
+  if (n >= AGFL_LOW) return 0;
+  let guard = 0;
+  while (n < AGFL_TARGET && guard++ < <i32>AGFL_MAX) {
+    const start = take_extent(0, <u64>(AGFL_TARGET - n), 1);
+    if (start == 0) return alloc_errno != 0 ? alloc_errno : -ENOSPC;
+    for (let i: u64 = 0; i < balloc_len; i++) {
+      if (!agfl_put(start + i)) return -EUCLEAN;
+    }
+    n = agfl_count();
+  }
+  return 0;
+}
+
+/** Writes an AGFL image for mkfs: blocks [start, start + count) into the superblock at `sb`. */
+export function agfl_format(sb: usize, start: u64, count: u32): void {
+  for (let i: u32 = 0; i < count; i++) store<u64>(sb + SB_AGFL + (<usize>i << 3), start + i);
+  store<u32>(sb, count, SB_AGFL_COUNT);
+}
+
+// ---- B+ tree node callbacks ------------------------------------------------------------------
+
+function node_alloc(tree: u32): u64 {
+  if (tree == TREE_BNO || tree == TREE_CNT) return agfl_get();
+  return balloc(0, 1, 1);
+}
+
+function node_free(tree: u32, blk: u64): i32 {
+  const r = journal_revoke(blk);
+  if (r != 0) return r;
+  if ((tree == TREE_BNO || tree == TREE_CNT) && agfl_put(blk)) return 0;
+  return bfree_deferred(blk, 1);
+}
+
+// ---- allocation ------------------------------------------------------------------------------
+
+/** Removes [a, a + n) from the free extent (s, l) that contains it, in both trees. */
+function carve(s: u64, l: u64, a: u64, n: u64): i32 {
+  assert(a >= s && a + n <= s + l && n > 0);
+  let r = bt_delete(TREE_CNT, l, s);
+  if (r != 0) return r;
+  r = bt_delete(TREE_BNO, s, 0);
+  if (r != 0) return r;
+  if (a > s) {
+    store<u64>(VAL, a - s);
+    r = bt_insert(TREE_BNO, s, 0, VAL, 8);
+    if (r != 0) return r;
+    r = bt_insert(TREE_CNT, a - s, s, VAL, 0);
+    if (r != 0) return r;
+  }
+  const end = s + l;
+  if (a + n < end) {
+    store<u64>(VAL, end - (a + n));
+    r = bt_insert(TREE_BNO, a + n, 0, VAL, 8);
+    if (r != 0) return r;
+    r = bt_insert(TREE_CNT, end - (a + n), a + n, VAL, 0);
+    if (r != 0) return r;
+  }
+  return 0;
+}
+
+/**
+ * Finds and removes up to `want` (at least `minLen`) blocks: at `goal` when the free extent
+ * there allows, else the smallest extent of at least `want` blocks (best fit), else the
+ * largest extent if it has `minLen`. Returns the start (length in balloc_len) or 0.
+ */
+function take_extent(goal: u64, want: u64, minLen: u64): u64 {
+  let s: u64 = 0, l: u64 = 0, a: u64 = 0, n: u64 = 0;
+  if (goal != 0 && bt_seek(CUR, TREE_BNO, goal, 0, false)) {
+    s = cur_k1(CUR);
+    l = load<u64>(cur_val(CUR));
+    if (s <= goal && goal < s + l && s + l - goal >= minLen) {
+      a = goal;
+      n = min<u64>(want, s + l - goal);
+      astat_goal_hits++;
+    }
+  }
+  if (bt_errno != 0) { alloc_errno = bt_errno; return 0; }
+  if (n == 0) {
+    if (bt_seek(CUR, TREE_CNT, want, 0, true)) {
+      l = cur_k1(CUR);
+      s = cur_k2(CUR);
+      a = s;
+      n = want;
+    } else if (bt_errno == 0 && bt_seek(CUR, TREE_CNT, 0xffff_ffff_ffff_ffff, 0xffff_ffff_ffff_ffff, false)) {
+      l = cur_k1(CUR);
+      s = cur_k2(CUR);
+      if (l >= minLen) { a = s; n = l; }
+    }
+    if (bt_errno != 0) { alloc_errno = bt_errno; return 0; }
+  }
+  if (n == 0) return 0;
+  const r = carve(s, l, a, n);
+  if (r != 0) { alloc_errno = r; return 0; }
+  set_free(free_blocks - n);
+  balloc_len = n;
+  astat_allocs++;
+  return a;
+}
+
+/**
+ * Allocates between `minLen` and `want` contiguous blocks, near `goal` when possible. Data
+ * allocations were reserved by alloc_reserve; the caller releases those reservations.
+ * Returns the first block with the length in balloc_len, or 0 (no space, or alloc_errno set).
+ */
+export function balloc(goal: u64, want: u64, minLen: u64): u64 {
+  if (alloc_errno != 0) return 0;
+  const r = agfl_refill();
+  if (r != 0) { if (r != -ENOSPC) alloc_errno = r; return 0; }
+  return take_extent(goal, want, minLen);
+}
+
+/**
+ * Frees [start, start + len) at the next commit (the space stays allocated until then).
+ * Returns 0, or -ENOSPC when the deferred list is full.
+ */
+export function bfree_deferred(start: u64, len: u64): i32 {
+  assert(len > 0 && start + len <= total_blocks);
+  if (ndefer > 0) {
+    const last = DEFER + (<usize>(ndefer - 1) << 4);
+    const ls = load<u64>(last), ll = load<u64>(last, 8);
+    if (ls + ll == start) { store<u64>(last, ll + len, 8); defer_blocks += len; return 0; }
+    if (start + len == ls) { store<u64>(last, start); store<u64>(last, ll + len, 8); defer_blocks += len; return 0; }
+  }
+  if (ndefer >= DEFER_MAX) return -ENOSPC;
+  const e = DEFER + (<usize>ndefer << 4);
+  store<u64>(e, start);
+  store<u64>(e, len, 8);
+  ndefer++;
+  defer_blocks += len;
+  return 0;
+}
+
+/** True when the deferred list is filling up and a commit should drain it. */
+export function alloc_defer_pressure(): bool { return ndefer > DEFER_MAX / 2; }
+export function alloc_deferred_blocks(): u64 { return defer_blocks; }
+
+/** Inserts [start, start + len) into the free-space trees, coalescing with both neighbours. */
+function free_extent(start: u64, len: u64): i32 {
+  let s = start, l = len;
+  // left neighbour ending at start
+  if (bt_seek(CUR, TREE_BNO, start, 0, false)) {
+    const ls = cur_k1(CUR);
+    const ll = load<u64>(cur_val(CUR));
+    if (ls + ll > start) return -EUCLEAN; // overlap: double free or corrupt tree
+    if (ls + ll == start) {
+      let r = bt_delete(TREE_CNT, ll, ls);
+      if (r != 0) return r;
+      r = bt_delete(TREE_BNO, ls, 0);
+      if (r != 0) return r;
+      s = ls;
+      l += ll;
+    }
+  }
+  if (bt_errno != 0) return bt_errno;
+  // right neighbour starting at start + len
+  if (bt_seek(CUR, TREE_BNO, start, 0, true)) {
+    const rs = cur_k1(CUR);
+    const rl = load<u64>(cur_val(CUR));
+    if (rs < start + len) return -EUCLEAN;
+    if (rs == start + len) {
+      let r = bt_delete(TREE_CNT, rl, rs);
+      if (r != 0) return r;
+      r = bt_delete(TREE_BNO, rs, 0);
+      if (r != 0) return r;
+      l += rl;
+    }
+  }
+  if (bt_errno != 0) return bt_errno;
+  store<u64>(VAL, l);
+  let r = bt_insert(TREE_BNO, s, 0, VAL, 8);
+  if (r != 0) return r;
+  r = bt_insert(TREE_CNT, l, s, VAL, 0);
+  if (r != 0) return r;
+  set_free(free_blocks + len);
+  astat_frees++;
+  return alloc_errno;
+}
+
+/**
+ * Applies the deferred frees to the free-space trees (called by commit before the journal
+ * writes the transaction). Freeing may itself free tree nodes, which are deferred again and
+ * applied in the same loop. Returns 0 or -errno (the journal must then abort).
+ */
+export function alloc_apply_deferred(): i32 {
+  let rounds = 0;
+  while (ndefer > 0) {
+    if (rounds++ > 64) return -EUCLEAN;
+    const n = ndefer;
+    // take the list: frees below may append new entries
+    const TMP = memory.data(DEFER_MAX * 16);
+    memory.copy(TMP, DEFER, <usize>n << 4);
+    ndefer = 0;
+    for (let i: u32 = 0; i < n; i++) {
+      const e = TMP + (<usize>i << 4);
+      const len = load<u64>(e, 8);
+      defer_blocks -= len;
+      let r = agfl_refill();
+      if (r != 0) return r;
+      r = free_extent(load<u64>(e), len);
+      if (r != 0) return r;
+    }
+  }
+  return 0;
+}
+
+// ---- reservations for delayed allocation -----------------------------------------------------
+
+/**
+ * Reserves `n` blocks for dirty pages that have no disk block yet. Returns 0 or -ENOSPC when
+ * free space minus reservations would fall below META_RESERVE.
+ */
+export function alloc_reserve(n: u64): i32 {
+  if (free_blocks < reserved_blocks + n + META_RESERVE) return -ENOSPC;
+  reserved_blocks += n;
+  return 0;
+}
+
+/** Returns `n` reserved blocks (page written back or dropped). */
+export function alloc_unreserve(n: u64): void {
+  assert(reserved_blocks >= n);
+  reserved_blocks -= n;
+}
+
+/** Blocks a user may still fill (statfs f_bavail). */
+export function alloc_available(): u64 {
+  const held = reserved_blocks + META_RESERVE;
+  return free_blocks > held ? free_blocks - held : 0;
+}
+
+/** True when at least `n` blocks are available to metadata-growing operations. */
+export function alloc_can_grow(n: u64): bool {
+  return free_blocks >= reserved_blocks + n + META_RESERVE / 2;
+}
+
+

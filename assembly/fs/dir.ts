@@ -1,0 +1,127 @@
+// fs/dir.ts -- directory entries in the dirent B+ tree, indexed by name hash.
+//
+// Layer: above the B+ tree; namei and the syscalls use it.
+// Interface: dir_lookup, dir_add, dir_remove, dir_is_empty, dir_next (readdir by cookie).
+// Rules: an entry's key is (dir ino, (hash31(name) + 1) << 32 | seq); entries whose names
+// share a hash take the next free seq, and lookups compare names, so collisions are exact;
+// keys never move, so a key is a stable readdir cookie (positions 0..2 are below every key
+// and stand for the start, "." and "..").
+//
+// Dirent record, the value of that key (10 + namelen bytes):
+//
+//   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
+
+import { TREE_DIRENT } from "./format";
+import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
+import { ENOENT, EEXIST, EUCLEAN, ENOSPC } from "../lib/errno";
+import { NAME_MAX } from "../params";
+
+export const DT_UNKNOWN: u8 = 0;
+export const DT_DIR: u8 = 4;
+export const DT_REG: u8 = 8;
+export const DT_LNK: u8 = 10;
+export const DE_INO: usize = 0;
+export const DE_TYPE: usize = 8;
+export const DE_NAMELEN: usize = 9;
+export const DE_NAME: usize = 10;
+/** Entries that may share one 31-bit hash before dir_add gives up (EUCLEAN: a corrupt dir). */
+const SEQ_MAX: u64 = 1 << 20;
+
+const CUR: usize = memory.data(CURSOR_SIZE);
+const REC: usize = memory.data(16 + NAME_MAX);
+
+/** Results of dir_lookup and dir_next. */
+export let de_ino: u64 = 0;
+export let de_type: u8 = 0;
+export let de_key: u64 = 0;
+export let de_name: usize = 0; // dir_next: the name's address (valid until the tree changes)
+export let de_namelen: u32 = 0;
+
+/** 31-bit FNV-1a hash of a name, the high half of its key. */
+export function name_hash(name: usize, len: u32): u64 {
+  let h: u32 = 0x811c9dc5;
+  for (let i: u32 = 0; i < len; i++) h = (h ^ <u32>load<u8>(name + i)) * 0x01000193;
+  h ^= h >>> 16;
+  return (<u64>(h & 0x7fffffff) + 1) << 32;
+}
+
+@inline function names_equal(a: usize, b: usize, len: u32): bool {
+  return memory.compare(a, b, len) == 0;
+}
+
+/**
+ * Looks `name` up in directory `dir`. Returns true and sets de_ino/de_type/de_key when
+ * found; false when absent (bt_errno 0) or on error (bt_errno).
+ */
+export function dir_lookup(dir: u64, name: usize, len: u32): bool {
+  const h = name_hash(name, len);
+  if (!bt_seek(CUR, TREE_DIRENT, dir, h, true)) return false;
+  for (let i: u64 = 0; i < SEQ_MAX; i++) {
+    if (cur_k1(CUR) != dir || (cur_k2(CUR) & 0xffff_ffff_0000_0000) != h) return false;
+    const v = cur_val(CUR);
+    if (<u32>load<u8>(v, DE_NAMELEN) == len && names_equal(v + DE_NAME, name, len)) {
+      de_ino = load<u64>(v, DE_INO);
+      de_type = load<u8>(v, DE_TYPE);
+      de_key = cur_k2(CUR);
+      return true;
+    }
+    if (!bt_next(CUR)) return false;
+  }
+  return false;
+}
+
+/**
+ * Adds entry `name` -> (`ino`, `type`) to `dir`. Returns 0, -EEXIST, or -errno from the tree.
+ */
+export function dir_add(dir: u64, name: usize, len: u32, ino: u64, type: u8): i32 {
+  const h = name_hash(name, len);
+  let seq: u64 = 0;
+  if (bt_seek(CUR, TREE_DIRENT, dir, h, true)) {
+    for (let i: u64 = 0; i < SEQ_MAX; i++) {
+      const k2 = cur_k2(CUR);
+      if (cur_k1(CUR) != dir || (k2 & 0xffff_ffff_0000_0000) != h) break;
+      const v = cur_val(CUR);
+      if (<u32>load<u8>(v, DE_NAMELEN) == len && names_equal(v + DE_NAME, name, len)) return -EEXIST;
+      if ((k2 & 0xffff_ffff) == seq) seq++;
+      if (!bt_next(CUR)) break;
+    }
+  }
+  if (bt_errno != 0) return bt_errno;
+  if (seq >= SEQ_MAX) return -ENOSPC;
+  store<u64>(REC, ino, DE_INO);
+  store<u8>(REC, type, DE_TYPE);
+  store<u8>(REC, <u8>len, DE_NAMELEN);
+  memory.copy(REC + DE_NAME, name, len);
+  return bt_insert(TREE_DIRENT, dir, h | seq, REC, <u32>DE_NAME + len);
+}
+
+/** Removes entry `name` from `dir`. Returns 0, -ENOENT, or -errno. */
+export function dir_remove(dir: u64, name: usize, len: u32): i32 {
+  if (!dir_lookup(dir, name, len)) return bt_errno != 0 ? bt_errno : -ENOENT;
+  return bt_delete(TREE_DIRENT, dir, de_key);
+}
+
+/** True when `dir` has no entries; false when it has some or on error (bt_errno). */
+export function dir_is_empty(dir: u64): bool {
+  if (!bt_seek(CUR, TREE_DIRENT, dir, 0, true)) return bt_errno == 0;
+  return cur_k1(CUR) != dir;
+}
+
+/**
+ * The first entry of `dir` whose key is >= `pos` (a readdir cookie). Returns true and sets
+ * de_ino/de_type/de_key/de_name/de_namelen; false at the end or on error (bt_errno).
+ */
+export function dir_next(dir: u64, pos: u64): bool {
+  if (!bt_seek(CUR, TREE_DIRENT, dir, pos, true)) return false;
+  if (cur_k1(CUR) != dir) return false;
+  const v = cur_val(CUR);
+  de_ino = load<u64>(v, DE_INO);
+  de_type = load<u8>(v, DE_TYPE);
+  de_key = cur_k2(CUR);
+  de_name = v + DE_NAME;
+  de_namelen = load<u8>(v, DE_NAMELEN);
+  if (<u32>DE_NAME + de_namelen != cur_vlen(CUR)) { return false; }
+  return true;
+}
+
+

@@ -1,0 +1,497 @@
+// fs/file.ts -- file data: inline data, the page cache, extent maps, delayed allocation,
+// ordered writeback and truncate.
+//
+// Layer: above inodes, the page cache and the extent allocator; the syscall layer calls it.
+// Interface: file_read, file_write, file_truncate, file_release (free all data),
+// writeback_all (the commit's ordered-data step), bmap.
+//
+// Rules:
+//  - small files live inline in the inode record (INODE_INLINE, size <= INLINE_MAX); the
+//    first write past INLINE_MAX moves the bytes to page 0 and the file uses extents after;
+//  - bytes past i_size inside the last block are always zero, in the cache and on disk
+//    (truncate zeroes the tail), so growing a file never exposes old bytes;
+//  - a page written over a hole gets no block at write(): it reserves one (PG_delalloc) and
+//    writeback allocates whole runs of such pages as one extent near the previous one;
+//  - writeback runs before the journal commits (ordered mode): data reaches the disk before
+//    the extent records that point to it;
+//  - a cached file page remembers its disk block in PG_PRIVATE2 (0 = none yet).
+//
+// Extent record, the value of key (ino, first file block) in TREE_EXTENT (16 bytes):
+//
+//   0 disk block u64 | 8 length u32 (blocks) | 12 flags u32 (EXT_UNWRITTEN reserved)
+
+import { PAGE_SIZE, PAGE_SHIFT } from "../params";
+import {
+  NO_PFN, PG_PRIVATE2, PG_INDEX, PG_uptodate, PG_dirty, PG_delalloc, pfn_to_addr, pg_flags, pg_set_flags,
+  pg_get32, pg_set32, pg_count, pg_set_count,
+} from "../mm/page";
+import { TREE_EXTENT } from "./format";
+import {
+  bt_seek, bt_insert, bt_delete, bt_update, bt_errno, cur_k1, cur_k2, cur_val, CURSOR_SIZE,
+} from "./btree";
+import {
+  find_page, add_page, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
+  mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, AS_DIRTY_NEXT, AS_FLAGS,
+  AS_DIRTY_LISTED, AS_INO, AS_NDIRTY,
+} from "./pagecache";
+import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_errno, balloc_len } from "./alloc";
+import {
+  inode_get, inode_get_mut, inode_errno, inode_set_inline, I_SIZE, I_FLAGS, I_BLOCKS, I_MTIME,
+  I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, fs_now,
+} from "./inode";
+import { blk_add, blk_submit, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
+import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
+
+/** Largest file size in bytes: page indices are u32. */
+export const FILE_SIZE_MAX: u64 = (<u64>0xffff_fff0) << PAGE_SHIFT;
+/** Pages read ahead in one batch on a miss. */
+const READAHEAD_MAX: u32 = 64;
+/** Longest extent writeback allocates at once (blocks). */
+const EXTENT_MAX: u64 = 32768;
+const EXT_REC: u32 = 16;
+
+const CUR: usize = memory.data(CURSOR_SIZE);
+const EXT: usize = memory.data(EXT_REC);
+export let fstat_read_pages: u64 = 0;
+export let fstat_written_pages: u64 = 0;
+export let fstat_extents_allocated: u64 = 0;
+
+/** Run length (blocks) after the block bmap found, 0 for a hole. */
+export let bmap_run: u32 = 0;
+
+/**
+ * The disk block holding file block `fblock` of `ino`, or 0 for a hole (bmap_run then 0).
+ * On error returns 0 with bt_errno set.
+ */
+export function bmap(ino: u64, fblock: u64): u64 {
+  bmap_run = 0;
+  if (!bt_seek(CUR, TREE_EXTENT, ino, fblock, false)) return 0;
+  if (cur_k1(CUR) != ino) return 0;
+  const fs = cur_k2(CUR);
+  const v = cur_val(CUR);
+  const len = <u64>load<u32>(v, 8);
+  if (fblock >= fs + len) return 0;
+  bmap_run = <u32>(fs + len - fblock);
+  return load<u64>(v) + (fblock - fs);
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+/**
+ * Brings page `index` of `ino` into the cache, reading up to READAHEAD_MAX following pages of
+ * the same extent in one batch. `isize` bounds what exists. Returns the pfn or NO_PFN with
+ * *file_errno set (-EIO, -ENOMEM).
+ */
+export let file_errno: i32 = 0;
+function read_page(ino: u64, index: u32, isize: u64): u32 {
+  const pfn0 = find_page(<u32>ino, index);
+  if (pfn0 != NO_PFN) return pfn0;
+  const disk = bmap(ino, <u64>index);
+  if (bt_errno != 0) { file_errno = bt_errno; return NO_PFN; }
+  const pfn = add_page(<u32>ino, index);
+  if (pfn == NO_PFN) { file_errno = -ENOMEM; return NO_PFN; }
+  if (disk == 0) {
+    memory.fill(pfn_to_addr(pfn), 0, PAGE_SIZE);
+    pg_set32(pfn, PG_PRIVATE2, 0);
+    pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
+    return pfn;
+  }
+  pg_set_count(pfn, 1); // pinned while the readahead allocates more pages
+  blk_add(VIRTIO_BLK_T_IN, disk, pfn_to_addr(pfn));
+  pg_set32(pfn, PG_PRIVATE2, <u32>disk);
+  // readahead: following pages of this extent that lie inside the file and are not cached
+  const lastIndex = <u32>((isize + PAGE_SIZE - 1) >> PAGE_SHIFT);
+  let ra: u32 = 1;
+  const runEnd = min<u32>(bmap_run, READAHEAD_MAX);
+  while (ra < runEnd && index + ra < lastIndex) {
+    if (find_page(<u32>ino, index + ra) != NO_PFN) break;
+    const p = add_page(<u32>ino, index + ra);
+    if (p == NO_PFN) break;
+    pg_set_count(p, 1);
+    pg_set32(p, PG_PRIVATE2, <u32>(disk + ra));
+    blk_add(VIRTIO_BLK_T_IN, disk + ra, pfn_to_addr(p));
+    ra++;
+  }
+  const err = blk_submit();
+  for (let i: u32 = 0; i < ra; i++) {
+    const p = find_page(<u32>ino, index + i);
+    pg_set_count(p, 0);
+    if (err == 0) pg_set_flags(p, pg_flags(p) | PG_uptodate);
+    else remove_page(p);
+  }
+  fstat_read_pages += ra;
+  if (err != 0) { file_errno = -EIO; return NO_PFN; }
+  return pfn;
+}
+
+/**
+ * Reads up to `len` bytes of `ino` at byte offset `pos` into `dst`. Returns the bytes read
+ * (0 at or past EOF) or -errno (-EIO, -EUCLEAN, -ENOMEM).
+ */
+export function file_read(ino: u64, pos: u64, dst: usize, len: u32): i32 {
+  const rec = inode_get(ino);
+  if (rec == 0) return inode_errno;
+  const size = load<u64>(rec, I_SIZE);
+  if (pos >= size || len == 0) return 0;
+  const n = <u32>min<u64>(<u64>len, size - pos);
+  if (load<u32>(rec, I_FLAGS) & INODE_INLINE) {
+    memory.copy(dst, rec + I_INLINE + <usize>pos, n);
+    return <i32>n;
+  }
+  let done: u32 = 0;
+  while (done < n) {
+    const p = pos + done;
+    const index = <u32>(p >> PAGE_SHIFT);
+    const off = <u32>(p & (PAGE_SIZE - 1));
+    const chunk = min<u32>(PAGE_SIZE - off, n - done);
+    const pfn = read_page(ino, index, size);
+    if (pfn == NO_PFN) return done > 0 ? <i32>done : file_errno;
+    memory.copy(dst + done, pfn_to_addr(pfn) + off, chunk);
+    done += chunk;
+  }
+  return <i32>done;
+}
+
+// ---- writing ---------------------------------------------------------------------------------
+
+/** Moves inline bytes of `ino` (size `size`) into page 0 and switches it to extents. */
+function inline_to_pages(ino: u64, rec: usize, size: u64): i32 {
+  if (alloc_reserve(1) != 0) return -ENOSPC;
+  const pfn = add_page(<u32>ino, 0);
+  if (pfn == NO_PFN) { alloc_unreserve(1); return -ENOMEM; }
+  const addr = pfn_to_addr(pfn);
+  memory.fill(addr, 0, PAGE_SIZE);
+  memory.copy(addr, rec + I_INLINE, <usize>size);
+  pg_set32(pfn, PG_PRIVATE2, 0);
+  pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate | PG_delalloc);
+  set_page_dirty(pfn);
+  return inode_set_inline(ino, 0, 0, size, 0);
+}
+
+/**
+ * The page `index` of `ino` ready to be written from byte `off` for `n` bytes: read first
+ * when the write covers only part of a page that has data, reserved for delayed allocation
+ * when it has no block. Returns the pfn or NO_PFN (file_errno: -ENOSPC, -EIO, -ENOMEM).
+ */
+function write_begin(ino: u64, index: u32, off: u32, n: u32, isize: u64): u32 {
+  let pfn = find_page(<u32>ino, index);
+  if (pfn == NO_PFN) {
+    const pageStart = (<u64>index) << PAGE_SHIFT;
+    const whole = off == 0 && n == PAGE_SIZE;
+    if (pageStart < isize && !whole) {
+      pfn = read_page(ino, index, isize);
+      if (pfn == NO_PFN) return NO_PFN;
+    } else {
+      let disk: u64 = 0;
+      if (pageStart < isize) {
+        disk = bmap(ino, <u64>index);
+        if (bt_errno != 0) { file_errno = bt_errno; return NO_PFN; }
+      }
+      pfn = add_page(<u32>ino, index);
+      if (pfn == NO_PFN) { file_errno = -ENOMEM; return NO_PFN; }
+      if (!whole) memory.fill(pfn_to_addr(pfn), 0, PAGE_SIZE);
+      pg_set32(pfn, PG_PRIVATE2, <u32>disk);
+      pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
+    }
+  }
+  if (pg_get32(pfn, PG_PRIVATE2) == 0 && (pg_flags(pfn) & PG_delalloc) == 0) {
+    if (alloc_reserve(1) != 0) {
+      if ((pg_flags(pfn) & PG_dirty) == 0) remove_page(pfn);
+      file_errno = -ENOSPC;
+      return NO_PFN;
+    }
+    pg_set_flags(pfn, pg_flags(pfn) | PG_delalloc);
+  }
+  return pfn;
+}
+
+/**
+ * Writes `len` bytes from `src` to `ino` at byte offset `pos`, growing the file. Returns the
+ * bytes written, or -errno: -ENOSPC (nothing could be reserved), -EFBIG, -EIO, -ENOMEM.
+ * A short count means a later page failed (the earlier ones are written).
+ */
+export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
+  if (len == 0) return 0;
+  if (pos + len > FILE_SIZE_MAX) return -EFBIG;
+  let rec = inode_get(ino);
+  if (rec == 0) return inode_errno;
+  const size = load<u64>(rec, I_SIZE);
+  const end = pos + len;
+  if (load<u32>(rec, I_FLAGS) & INODE_INLINE) {
+    if (end <= <u64>INLINE_MAX) {
+      // stay inline: rebuild the record with the new bytes
+      const newSize = max<u64>(size, end);
+      const TMP = memory.data(INLINE_MAX);
+      memory.fill(TMP, 0, INLINE_MAX);
+      memory.copy(TMP, rec + I_INLINE, <usize>size);
+      memory.copy(TMP + <usize>pos, src, len);
+      let r = inode_set_inline(ino, TMP, <u32>newSize, newSize, INODE_INLINE);
+      if (r != 0) return r;
+      r = stamp_write(ino);
+      return r != 0 ? r : <i32>len;
+    }
+    const r = inline_to_pages(ino, rec, size);
+    if (r != 0) return r;
+  }
+  let done: u32 = 0;
+  while (done < len) {
+    const p = pos + done;
+    const index = <u32>(p >> PAGE_SHIFT);
+    const off = <u32>(p & (PAGE_SIZE - 1));
+    const chunk = min<u32>(PAGE_SIZE - off, len - done);
+    const pfn = write_begin(ino, index, off, chunk, size);
+    if (pfn == NO_PFN) {
+      if (done == 0) return file_errno;
+      break;
+    }
+    memory.copy(pfn_to_addr(pfn) + off, src + done, chunk);
+    set_page_dirty(pfn);
+    done += chunk;
+  }
+  rec = inode_get_mut(ino);
+  if (rec == 0) return inode_errno;
+  if (pos + done > load<u64>(rec, I_SIZE)) store<u64>(rec, pos + done, I_SIZE);
+  const now = fs_now();
+  store<i64>(rec, now, I_MTIME);
+  store<i64>(rec, now, I_CTIME);
+  return <i32>done;
+}
+
+function stamp_write(ino: u64): i32 {
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return inode_errno;
+  const now = fs_now();
+  store<i64>(rec, now, I_MTIME);
+  store<i64>(rec, now, I_CTIME);
+  return 0;
+}
+
+// ---- writeback -------------------------------------------------------------------------------
+
+/** Inserts or extends the extent record for [fblock, fblock + len) -> disk. 0 or -errno. */
+function extent_add(ino: u64, fblock: u64, disk: u64, len: u64): i32 {
+  // merge with the previous extent when both the file and disk ranges continue it
+  if (fblock > 0 && bt_seek(CUR, TREE_EXTENT, ino, fblock - 1, false) && cur_k1(CUR) == ino) {
+    const fs = cur_k2(CUR);
+    const v = cur_val(CUR);
+    const pd = load<u64>(v);
+    const pl = <u64>load<u32>(v, 8);
+    if (fs + pl == fblock && pd + pl == disk && pl + len <= EXTENT_MAX) {
+      store<u64>(EXT, pd);
+      store<u32>(EXT, <u32>(pl + len), 8);
+      store<u32>(EXT, 0, 12);
+      return bt_update(TREE_EXTENT, ino, fs, EXT, EXT_REC);
+    }
+  }
+  if (bt_errno != 0) return bt_errno;
+  store<u64>(EXT, disk);
+  store<u32>(EXT, <u32>len, 8);
+  store<u32>(EXT, 0, 12);
+  fstat_extents_allocated++;
+  return bt_insert(TREE_EXTENT, ino, fblock, EXT, EXT_REC);
+}
+
+/** Disk block right after the one backing page `index - 1` (the allocation goal), or 0. */
+function goal_for(ino: u64, index: u32): u64 {
+  if (index == 0) return 0;
+  const prev = find_page(<u32>ino, index - 1);
+  if (prev != NO_PFN && pg_get32(prev, PG_PRIVATE2) != 0) return <u64>pg_get32(prev, PG_PRIVATE2) + 1;
+  const d = bmap(ino, <u64>(index - 1));
+  return d != 0 ? d + 1 : 0;
+}
+
+/**
+ * Writes back the dirty pages of one mapping, in index order: pages with a block are written
+ * in place; runs of delayed-allocation pages get extents (as long as possible, near the
+ * previous block). Returns 0 or -errno.
+ */
+function writeback_mapping(as: usize): i32 {
+  const ino = <u64>load<u32>(as, AS_INO);
+  let pfn = mapping_first(as);
+  let blocksAdded: u64 = 0;
+  while (pfn != NO_PFN) {
+    const f = pg_flags(pfn);
+    if ((f & PG_dirty) == 0) { pfn = page_next_in_mapping(pfn); continue; }
+    if ((f & PG_delalloc) == 0) {
+      blk_add(VIRTIO_BLK_T_OUT, <u64>pg_get32(pfn, PG_PRIVATE2), pfn_to_addr(pfn));
+      const next = page_next_in_mapping(pfn);
+      clear_page_dirty(pfn);
+      fstat_written_pages++;
+      pfn = next;
+      continue;
+    }
+    // a run of consecutive delalloc pages
+    const first = pg_get32(pfn, PG_INDEX);
+    let runLen: u32 = 1;
+    let last = pfn;
+    while (runLen < <u32>EXTENT_MAX) {
+      const nx = page_next_in_mapping(last);
+      if (nx == NO_PFN) break;
+      if (pg_get32(nx, PG_INDEX) != first + runLen || (pg_flags(nx) & PG_delalloc) == 0) break;
+      last = nx;
+      runLen++;
+    }
+    let done: u32 = 0;
+    while (done < runLen) {
+      const goal = goal_for(ino, first + done);
+      const start = balloc(goal, <u64>(runLen - done), 1);
+      if (start == 0) return alloc_errno != 0 ? alloc_errno : -ENOSPC;
+      const got = <u32>balloc_len;
+      const r = extent_add(ino, <u64>(first + done), start, <u64>got);
+      if (r != 0) return r;
+      for (let i: u32 = 0; i < got; i++) {
+        pg_set32(pfn, PG_PRIVATE2, <u32>(start + i));
+        blk_add(VIRTIO_BLK_T_OUT, start + i, pfn_to_addr(pfn));
+        const next = page_next_in_mapping(pfn);
+        clear_page_dirty(pfn);
+        alloc_unreserve(1);
+        fstat_written_pages++;
+        pfn = next;
+      }
+      done += got;
+      blocksAdded += got;
+    }
+  }
+  if (blocksAdded > 0) {
+    const rec = inode_get_mut(ino);
+    if (rec == 0) return inode_errno;
+    store<u64>(rec, load<u64>(rec, I_BLOCKS) + blocksAdded, I_BLOCKS);
+  }
+  return 0;
+}
+
+/**
+ * Writes back every dirty file page (the ordered-data step before a commit). Returns 0 or
+ * -errno (-EIO: the device failed; -ENOSPC/-EUCLEAN: allocation failed).
+ */
+export function writeback_all(): i32 {
+  let as = take_dirty_mappings();
+  let err: i32 = 0;
+  while (as != 0) {
+    const next = <usize>load<u32>(as, AS_DIRTY_NEXT);
+    store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_DIRTY_LISTED, AS_FLAGS);
+    if (err == 0 && load<u32>(as, AS_NDIRTY) > 0) err = writeback_mapping(as);
+    mapping_put(as);
+    as = next;
+  }
+  const r = blk_submit();
+  return err != 0 ? err : r;
+}
+
+// ---- truncate --------------------------------------------------------------------------------
+
+/** Drops cached pages of `ino` with index >= `from`, releasing delalloc reservations. */
+export function drop_pages_from(ino: u64, from: u32): void {
+  const as = mapping_find(<u32>ino);
+  if (as == 0) return;
+  let pfn = mapping_first(as);
+  while (pfn != NO_PFN) {
+    const next = page_next_in_mapping(pfn);
+    if (pg_get32(pfn, PG_INDEX) >= from) {
+      if (pg_flags(pfn) & PG_delalloc) alloc_unreserve(1);
+      pg_set_count(pfn, 0);
+      remove_page(pfn);
+    }
+    pfn = next;
+  }
+}
+
+/** Frees extents of `ino` at file blocks >= `from`. Returns blocks freed or -errno. */
+function free_extents_from(ino: u64, from: u64): i64 {
+  let freed: i64 = 0;
+  for (let guard = 0; guard < 1 << 30; guard++) {
+    // last extent of the file; stop when it ends at or before `from`
+    if (!bt_seek(CUR, TREE_EXTENT, ino, 0xffff_ffff_ffff_ffff, false) || cur_k1(CUR) != ino) {
+      return bt_errno != 0 ? <i64>bt_errno : freed;
+    }
+    const fs = cur_k2(CUR);
+    const v = cur_val(CUR);
+    const disk = load<u64>(v);
+    const len = <u64>load<u32>(v, 8);
+    if (fs + len <= from) return freed;
+    let r: i32;
+    if (fs >= from) {
+      r = bt_delete(TREE_EXTENT, ino, fs);
+      if (r == 0) r = bfree_deferred(disk, len);
+      freed += <i64>len;
+    } else {
+      const keep = from - fs;
+      store<u64>(EXT, disk);
+      store<u32>(EXT, <u32>keep, 8);
+      store<u32>(EXT, 0, 12);
+      r = bt_update(TREE_EXTENT, ino, fs, EXT, EXT_REC);
+      if (r == 0) r = bfree_deferred(disk + keep, len - keep);
+      freed += <i64>(len - keep);
+    }
+    if (r != 0) return <i64>r;
+  }
+  return <i64>-EUCLEAN;
+}
+
+/**
+ * Sets the size of `ino` to `newSize` bytes: shrinking drops pages and frees blocks past the
+ * end and zeroes the tail of the last block; growing leaves a hole. Returns 0 or -errno
+ * (-EFBIG, -ENOSPC, -EIO).
+ */
+export function file_truncate(ino: u64, newSize: u64): i32 {
+  if (newSize > FILE_SIZE_MAX) return -EFBIG;
+  let rec = inode_get(ino);
+  if (rec == 0) return inode_errno;
+  const size = load<u64>(rec, I_SIZE);
+  const flags = load<u32>(rec, I_FLAGS);
+  if (flags & INODE_INLINE) {
+    if (newSize <= <u64>INLINE_MAX) {
+      const TMP = memory.data(INLINE_MAX);
+      memory.fill(TMP, 0, INLINE_MAX);
+      memory.copy(TMP, rec + I_INLINE, <usize>min<u64>(size, newSize));
+      return inode_set_inline(ino, TMP, <u32>newSize, newSize, INODE_INLINE);
+    }
+    const r = inline_to_pages(ino, rec, size);
+    if (r != 0) return r;
+  }
+  if (newSize < size) {
+    const keepPages = <u32>((newSize + PAGE_SIZE - 1) >> PAGE_SHIFT);
+    drop_pages_from(ino, keepPages);
+    const tail = <u32>(newSize & (PAGE_SIZE - 1));
+    if (tail != 0) {
+      // zero the rest of the last block so a later grow reads zeros
+      const index = keepPages - 1;
+      const disk = bmap(ino, <u64>index);
+      let pfn = find_page(<u32>ino, index);
+      if (pfn == NO_PFN && disk != 0) {
+        pfn = read_page(ino, index, size);
+        if (pfn == NO_PFN) return file_errno;
+      }
+      if (pfn != NO_PFN) {
+        memory.fill(pfn_to_addr(pfn) + tail, 0, PAGE_SIZE - tail);
+        set_page_dirty(pfn);
+      }
+    }
+    const freed = free_extents_from(ino, <u64>keepPages);
+    if (freed < 0) return <i32>freed;
+    rec = inode_get_mut(ino);
+    if (rec == 0) return inode_errno;
+    store<u64>(rec, load<u64>(rec, I_BLOCKS) - <u64>freed, I_BLOCKS);
+    if (newSize == 0 && load<u64>(rec, I_BLOCKS) == 0) {
+      // an emptied file becomes inline again (no pages, no extents left)
+      drop_pages_from(ino, 0);
+      store<u32>(rec, INODE_INLINE, I_FLAGS);
+    }
+  }
+  rec = inode_get_mut(ino);
+  if (rec == 0) return inode_errno;
+  store<u64>(rec, newSize, I_SIZE);
+  const now = fs_now();
+  store<i64>(rec, now, I_MTIME);
+  store<i64>(rec, now, I_CTIME);
+  return 0;
+}
+
+/** Frees all data of `ino` (the inode is being deleted): pages and extents. 0 or -errno. */
+export function file_release(ino: u64): i32 {
+  drop_pages_from(ino, 0);
+  const freed = free_extents_from(ino, 0);
+  return freed < 0 ? <i32>freed : 0;
+}
+
+

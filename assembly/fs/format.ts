@@ -1,0 +1,171 @@
+// fs/format.ts -- the on-disk format of HelixFS, version 1 (docs/format.md has the prose).
+//
+// Layer: shared by every fs layer. Interface: offsets, magics, limits, header helpers.
+// Rules: little-endian; 4 KiB blocks; every metadata block starts with the 32-byte header
+// below, whose crc32c covers the whole block with the crc field zeroed and whose blocknr
+// must equal the block's own number (detects misdirected writes).
+//
+// Disk layout (total_blocks blocks of 4 KiB):
+//
+//   block 0            superblock (primary; journaled like any metadata block)
+//   1 .. J             journal: J = journal_blocks, block 1 is the journal superblock
+//   J+1 .. N-2         B+ tree nodes and file data, allocated by the extent allocator
+//   N-1                backup superblock (written at mkfs, checkpoint and unmount)
+//
+// Metadata block header (32 bytes):
+//
+//   0        4        8                16               24                     32
+//   +--------+--------+----------------+----------------+----------------------+
+//   | magic  | crc32c | blocknr u64    | tid u64        | type-specific 8 B    |
+//   +--------+--------+----------------+----------------+----------------------+
+
+import { BLOCK_SIZE } from "../params";
+import { crc32c } from "../lib/crc32c";
+
+export const FORMAT_VERSION: u32 = 1;
+
+export const MAGIC_SUPER: u32 = 0x5846_4c48; // "HLFX"
+export const MAGIC_BTREE: u32 = 0x4e54_4248; // "HBTN"
+export const MAGIC_JSB: u32 = 0x424a_4c48; // "HLJB" journal superblock
+export const MAGIC_JDESC: u32 = 0x444a_4c48; // "HLJD" descriptor
+export const MAGIC_JREVOKE: u32 = 0x524a_4c48; // "HLJR" revoke
+export const MAGIC_JCOMMIT: u32 = 0x434a_4c48; // "HLJC" commit
+
+export const HDR_MAGIC: usize = 0;
+export const HDR_CRC: usize = 4;
+export const HDR_BLOCKNR: usize = 8;
+export const HDR_TID: usize = 16;
+export const HDR_SIZE: usize = 32;
+
+/** Stamps magic, blocknr and tid into the header of the block at `buf` (crc is set by block_seal). */
+export function block_hdr_init(buf: usize, magic: u32, blocknr: u64, tid: u64): void {
+  store<u32>(buf, magic, HDR_MAGIC);
+  store<u32>(buf, 0, HDR_CRC);
+  store<u64>(buf, blocknr, HDR_BLOCKNR);
+  store<u64>(buf, tid, HDR_TID);
+}
+
+/** Computes and stores the crc32c of the block at `buf`. */
+export function block_seal(buf: usize): void {
+  store<u32>(buf, 0, HDR_CRC);
+  store<u32>(buf, crc32c(0, buf, BLOCK_SIZE), HDR_CRC);
+}
+
+/** Verification results of block_verify. */
+export const VERIFY_OK: i32 = 0;
+export const VERIFY_MAGIC: i32 = 1;
+export const VERIFY_CRC: i32 = 2;
+export const VERIFY_BLOCKNR: i32 = 3;
+
+/**
+ * Checks a metadata block read from disk: magic, crc32c and self-location.
+ * Returns VERIFY_OK or the first check that failed. Leaves the block unchanged.
+ */
+export function block_verify(buf: usize, magic: u32, blocknr: u64): i32 {
+  if (load<u32>(buf, HDR_MAGIC) != magic) return VERIFY_MAGIC;
+  const want = load<u32>(buf, HDR_CRC);
+  store<u32>(buf, 0, HDR_CRC);
+  const got = crc32c(0, buf, BLOCK_SIZE);
+  store<u32>(buf, want, HDR_CRC);
+  if (got != want) return VERIFY_CRC;
+  if (load<u64>(buf, HDR_BLOCKNR) != blocknr) return VERIFY_BLOCKNR;
+  return VERIFY_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Superblock (block 0 and backup at block N-1), after the header:
+//
+//   32 version u32        36 block_size u32      40 total_blocks u64     48 free_blocks u64
+//   56 compat u32         60 incompat u32        64 ro_compat u32        68 state u32
+//   72 journal_start u64  80 journal_blocks u32  84 reserved u32         88 next_ino u64
+//   96 inode_count u64   104 root_ino u64
+//  112 tree roots: TREE_COUNT x { root u64, height u32, reserved u32 }  (16 B each, to 192)
+//  192 agfl_count u32    196 reserved u32       200 agfl[AGFL_MAX] u64  (to 200 + 8*AGFL_MAX)
+//  456 uuid[16]          472 mkfs_time i64      480 mount_time i64      488 write_time i64
+//  496 mount_count u32   500 error_count u32    504 label[64] (to 568)
+// ---------------------------------------------------------------------------------------------
+export const SB_VERSION: usize = 32;
+export const SB_BLOCK_SIZE: usize = 36;
+export const SB_TOTAL_BLOCKS: usize = 40;
+export const SB_FREE_BLOCKS: usize = 48;
+export const SB_COMPAT: usize = 56;
+export const SB_INCOMPAT: usize = 60;
+export const SB_RO_COMPAT: usize = 64;
+export const SB_STATE: usize = 68;
+export const SB_JOURNAL_START: usize = 72;
+export const SB_JOURNAL_BLOCKS: usize = 80;
+export const SB_NEXT_INO: usize = 88;
+export const SB_INODE_COUNT: usize = 96;
+export const SB_ROOT_INO: usize = 104;
+export const SB_TREES: usize = 112;
+export const SB_TREE_ENTRY: usize = 16;
+export const SB_AGFL_COUNT: usize = 192;
+export const SB_AGFL: usize = 200;
+export const SB_UUID: usize = 456;
+export const SB_MKFS_TIME: usize = 472;
+export const SB_MOUNT_TIME: usize = 480;
+export const SB_WRITE_TIME: usize = 488;
+export const SB_MOUNT_COUNT: usize = 496;
+export const SB_ERROR_COUNT: usize = 500;
+export const SB_LABEL: usize = 504;
+
+/** Superblock state values. DIRTY while mounted read-write; CLEAN after unmount. */
+export const STATE_CLEAN: u32 = 1;
+export const STATE_DIRTY: u32 = 0;
+export const STATE_ERROR: u32 = 2;
+
+/** Feature flags (ext4 semantics: unknown incompat -> refuse, unknown ro_compat -> read-only). */
+export const INCOMPAT_EXTENTS: u32 = 1 << 0;
+export const INCOMPAT_INLINE_DATA: u32 = 1 << 1;
+export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA;
+export const RO_COMPAT_METADATA_CSUM: u32 = 1 << 0;
+export const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_METADATA_CSUM;
+export const COMPAT_JOURNAL: u32 = 1 << 0;
+
+/** B+ trees rooted in the superblock. */
+export const TREE_INODE: u32 = 0; // (ino, 0) -> inode record
+export const TREE_DIRENT: u32 = 1; // (dir ino, hash<<32|seq) -> dirent
+export const TREE_EXTENT: u32 = 2; // (ino, file block) -> extent
+export const TREE_BNO: u32 = 3; // free space by offset: (start, 0) -> len
+export const TREE_CNT: u32 = 4; // free space by size: (len, start) -> ()
+export const TREE_COUNT: u32 = 5;
+
+/** AGFL: blocks reserved for the free-space trees' own nodes (XFS AG free list). */
+export const AGFL_MAX: u32 = 32;
+export const AGFL_LOW: u32 = 12;
+export const AGFL_TARGET: u32 = 24;
+
+export const ROOT_INO: u64 = 2;
+/** Pseudo directory whose entries (key (ORPHAN_DIR, ino)) list open-but-unlinked inodes. */
+export const ORPHAN_DIR: u64 = 1;
+export const FIRST_INO: u64 = 16;
+
+// ---------------------------------------------------------------------------------------------
+// Journal superblock (journal block 0), after the header:
+//   32 first u32 (first log block, relative: 1)   36 maxlen u32 (journal blocks)
+//   40 sequence u64 (tid expected at `start`)     48 start u32 (0 = log empty)
+// Descriptor (MAGIC_JDESC) and revoke (MAGIC_JREVOKE) blocks, after the header:
+//   32 count u32   36 reserved u32   40 blocks[count] u64   (JTAGS_MAX per block)
+//   A descriptor is followed by `count` raw block images, in tag order.
+// Commit block (MAGIC_JCOMMIT), after the header:
+//   32 nblocks u32 (log blocks of this transaction before the commit block)
+//   36 tx_crc u32 (crc32c over those blocks, in log order)   40 commit_time i64
+// ---------------------------------------------------------------------------------------------
+export const JSB_FIRST: usize = 32;
+export const JSB_MAXLEN: usize = 36;
+export const JSB_SEQUENCE: usize = 40;
+export const JSB_START: usize = 48;
+export const JD_COUNT: usize = 32;
+export const JD_TAGS: usize = 40;
+export const JTAGS_MAX: u32 = (BLOCK_SIZE - <u32>JD_TAGS) / 8;
+export const JC_NBLOCKS: usize = 32;
+export const JC_TX_CRC: usize = 36;
+export const JC_TIME: usize = 40;
+
+/** Journal size limits in blocks: the default is total/64 clamped to these. */
+export const JOURNAL_MIN_BLOCKS: u32 = 256;
+export const JOURNAL_MAX_BLOCKS: u32 = 8192;
+/** Smallest filesystem mkfs accepts, in blocks (2 MiB). */
+export const FS_MIN_BLOCKS: u64 = 512;
+/** Largest, in blocks: block numbers live in u32 cache indices (16 TiB). */
+export const FS_MAX_BLOCKS: u64 = 0xffff_fff0;

@@ -1,0 +1,180 @@
+// fs/inode.ts -- inode records in the inode B+ tree.
+//
+// Layer: above the B+ tree; the file, directory and syscall layers use it.
+// Interface: inode_get (read-only view), inode_get_mut (in-place change, journaled),
+// inode_create, inode_remove_record, inode_touch, inline-data resize, ino allocation.
+// Rules: an inode's record is the only copy of its attributes (no in-core inode cache to
+// write back): every change goes straight into the record in its leaf buffer and is
+// journaled there; pointers returned here are valid until the next B+ tree change.
+//
+// Inode record, the value of key (ino, 0) in TREE_INODE (INODE_REC bytes + inline data):
+//
+//   0 mode u32    4 uid u32     8 gid u32     12 nlink u32
+//  16 size u64   24 atime i64  32 mtime i64   40 ctime i64   48 crtime i64   (ns)
+//  56 generation u32           60 flags u32 (INODE_INLINE)
+//  64 blocks u64 (data blocks allocated)      72 parent u64 (directories: the parent's ino)
+//  80 inline data[size] when INODE_INLINE (files and symlinks up to INLINE_MAX bytes)
+
+import { TREE_INODE, MAGIC_SUPER, SB_NEXT_INO, SB_INODE_COUNT } from "./format";
+import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen } from "./btree";
+import { bread, buf_errno } from "./pagecache";
+import { journal_dirty } from "./journal";
+import { clock_now } from "../lib/clock";
+import { ENOENT, EIO } from "../lib/errno";
+
+export const I_MODE: usize = 0;
+export const I_UID: usize = 4;
+export const I_GID: usize = 8;
+export const I_NLINK: usize = 12;
+export const I_SIZE: usize = 16;
+export const I_ATIME: usize = 24;
+export const I_MTIME: usize = 32;
+export const I_CTIME: usize = 40;
+export const I_CRTIME: usize = 48;
+export const I_GENERATION: usize = 56;
+export const I_FLAGS: usize = 60;
+export const I_BLOCKS: usize = 64;
+export const I_PARENT: usize = 72;
+export const I_INLINE: usize = 80;
+export const INODE_REC: u32 = 80;
+/** Largest inline file or symlink target in bytes. */
+export const INLINE_MAX: u32 = 1024;
+export const INODE_INLINE: u32 = 1;
+
+// POSIX mode bits
+export const S_IFMT: u32 = 0o170000;
+export const S_IFREG: u32 = 0o100000;
+export const S_IFDIR: u32 = 0o040000;
+export const S_IFLNK: u32 = 0o120000;
+@inline export function S_ISDIR(m: u32): bool { return (m & S_IFMT) == S_IFDIR; }
+@inline export function S_ISREG(m: u32): bool { return (m & S_IFMT) == S_IFREG; }
+@inline export function S_ISLNK(m: u32): bool { return (m & S_IFMT) == S_IFLNK; }
+
+/** Error of the last inode_get/inode_create returning 0: -ENOENT, -EIO, -EUCLEAN, -ENOSPC. */
+export let inode_errno: i32 = 0;
+
+// The clock is read once per syscall (one crossing), as a kernel reads its tick once.
+let now_cache: i64 = 0;
+export function fs_clock_reset(): void { now_cache = 0; }
+export function fs_now(): i64 {
+  if (now_cache == 0) now_cache = clock_now();
+  return now_cache;
+}
+
+/** Read-only view of inode `ino`'s record, or 0 (inode_errno says why). */
+export function inode_get(ino: u64): usize {
+  const p = bt_lookup(TREE_INODE, ino, 0);
+  if (p == 0) inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
+  return p;
+}
+
+/** Writable view of inode `ino`'s record (its leaf is journaled), or 0 (inode_errno). */
+export function inode_get_mut(ino: u64): usize {
+  const p = bt_lookup_mut(TREE_INODE, ino, 0);
+  if (p == 0) inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
+  return p;
+}
+
+/** Record length of the last inode_get (INODE_REC + inline bytes). */
+export function inode_reclen(): u32 { return bt_vlen; }
+
+const NEWREC: usize = memory.data(INODE_REC + INLINE_MAX);
+
+/**
+ * Creates an inode with `mode` (type and permission bits), owner, nlink and parent.
+ * Returns the new ino, or 0 with inode_errno (-ENOSPC, -EIO, -EUCLEAN).
+ */
+export function inode_create(mode: u32, uid: u32, gid: u32, nlink: u32, parent: u64): u64 {
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) { inode_errno = buf_errno; return 0; }
+  const ino = load<u64>(sb, SB_NEXT_INO);
+  const now = fs_now();
+  memory.fill(NEWREC, 0, INODE_REC);
+  store<u32>(NEWREC, mode, I_MODE);
+  store<u32>(NEWREC, uid, I_UID);
+  store<u32>(NEWREC, gid, I_GID);
+  store<u32>(NEWREC, nlink, I_NLINK);
+  store<i64>(NEWREC, now, I_ATIME);
+  store<i64>(NEWREC, now, I_MTIME);
+  store<i64>(NEWREC, now, I_CTIME);
+  store<i64>(NEWREC, now, I_CRTIME);
+  store<u32>(NEWREC, <u32>(now ^ (now >> 32)) | 1, I_GENERATION);
+  store<u32>(NEWREC, S_ISDIR(mode) ? 0 : INODE_INLINE, I_FLAGS);
+  store<u64>(NEWREC, parent, I_PARENT);
+  const r = bt_insert(TREE_INODE, ino, 0, NEWREC, INODE_REC);
+  if (r != 0) { inode_errno = r; return 0; }
+  const sb2 = bread(0, MAGIC_SUPER); // the insert may have changed the superblock buffer
+  if (sb2 == 0) { inode_errno = buf_errno; return 0; }
+  store<u64>(sb2, ino + 1, SB_NEXT_INO);
+  store<u64>(sb2, load<u64>(sb2, SB_INODE_COUNT) + 1, SB_INODE_COUNT);
+  journal_dirty(0);
+  return ino;
+}
+
+/** Inserts the record of a fixed ino (mkfs: the root directory). 0 or -errno. */
+export function inode_create_fixed(ino: u64, mode: u32, parent: u64): i32 {
+  const now = fs_now();
+  memory.fill(NEWREC, 0, INODE_REC);
+  store<u32>(NEWREC, mode, I_MODE);
+  store<u32>(NEWREC, 2, I_NLINK);
+  store<i64>(NEWREC, now, I_ATIME);
+  store<i64>(NEWREC, now, I_MTIME);
+  store<i64>(NEWREC, now, I_CTIME);
+  store<i64>(NEWREC, now, I_CRTIME);
+  store<u32>(NEWREC, 1, I_GENERATION);
+  store<u64>(NEWREC, parent, I_PARENT);
+  return bt_insert(TREE_INODE, ino, 0, NEWREC, INODE_REC);
+}
+
+/** Deletes inode `ino`'s record (its data must already be freed). 0 or -errno. */
+export function inode_remove_record(ino: u64): i32 {
+  const r = bt_delete(TREE_INODE, ino, 0);
+  if (r != 0) return r;
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno;
+  store<u64>(sb, load<u64>(sb, SB_INODE_COUNT) - 1, SB_INODE_COUNT);
+  journal_dirty(0);
+  return 0;
+}
+
+/** Touch flags for inode_touch. */
+export const T_ATIME: u32 = 1;
+export const T_MTIME: u32 = 2;
+export const T_CTIME: u32 = 4;
+
+/** Sets the chosen timestamps of `ino` to now. 0 or -errno. */
+export function inode_touch(ino: u64, which: u32): i32 {
+  const p = inode_get_mut(ino);
+  if (p == 0) return inode_errno;
+  const now = fs_now();
+  if (which & T_ATIME) store<i64>(p, now, I_ATIME);
+  if (which & T_MTIME) store<i64>(p, now, I_MTIME);
+  if (which & T_CTIME) store<i64>(p, now, I_CTIME);
+  return 0;
+}
+
+/** Adds `delta` to the link count of `ino` and sets ctime. Returns the new count or -errno. */
+export function inode_link_delta(ino: u64, delta: i32): i32 {
+  const p = inode_get_mut(ino);
+  if (p == 0) return inode_errno;
+  const n = <i32>load<u32>(p, I_NLINK) + delta;
+  store<u32>(p, <u32>max(n, 0), I_NLINK);
+  store<i64>(p, fs_now(), I_CTIME);
+  return max(n, 0);
+}
+
+/**
+ * Rewrites `ino`'s record with `inline_len` bytes of inline data taken from `data`
+ * (which may point into the old record) and the given size/flags. 0 or -errno.
+ */
+export function inode_set_inline(ino: u64, data: usize, inline_len: u32, size: u64, flags: u32): i32 {
+  const p = inode_get(ino);
+  if (p == 0) return inode_errno;
+  memory.copy(NEWREC, p, INODE_REC);
+  if (inline_len > 0) memory.copy(NEWREC + INODE_REC, data, inline_len);
+  store<u64>(NEWREC, size, I_SIZE);
+  store<u32>(NEWREC, flags, I_FLAGS);
+  return bt_update(TREE_INODE, ino, 0, NEWREC, INODE_REC + inline_len);
+}
+
+

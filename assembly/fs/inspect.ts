@@ -1,0 +1,148 @@
+// fs/inspect.ts -- read-only statistics for `helix inspect` and `helix stat`.
+//
+// Layer: beside the fs; reads counters of every layer and walks trees. Changes nothing.
+// Interface: inspect_info (kernel_info layout in docs/abi.md), inspect_tree,
+// inspect_free_histogram.
+
+import { PAGE_SIZE } from "../params";
+import { nr_free_pages, nr_total_pages } from "../mm/buddy";
+import {
+  MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_INODE_COUNT, SB_NEXT_INO, SB_JOURNAL_START,
+  SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, TREE_COUNT, TREE_BNO,
+} from "./format";
+import {
+  bt_root, bt_height, bt_seek, bt_next, cur_k1, cur_val, nitems, nlevel, ichild, CURSOR_SIZE,
+  N_VUSED, bt_stat_lookups, bt_stat_splits, bt_stat_merges,
+} from "./btree";
+import { bread, buf_errno, nr_cached, nr_dirty, nr_pinned_meta, stat_hits, stat_misses, stat_evictions } from "./pagecache";
+import {
+  j_tid, journal_head, jstat_commits, jstat_checkpoints, jstat_logged_blocks, jstat_absorbed,
+  jstat_revokes, jstat_replayed_blocks, jstat_replayed_tx,
+} from "./journal";
+import { free_blocks, alloc_available, reserved_blocks, astat_allocs, astat_frees, astat_goal_hits } from "./alloc";
+import {
+  blk_stat_requests, blk_stat_notifies, blk_stat_read_blocks, blk_stat_write_blocks,
+  blk_stat_flushes, blk_stat_errors,
+} from "../dev/virtio_blk";
+import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans } from "./super";
+import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated } from "./file";
+
+export const INFO_COUNT: i32 = 64;
+let info_out: usize = 0;
+@inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
+
+/** Writes the kernel_info counters (u64 each, order in docs/abi.md). Returns their count. */
+export function inspect_info(out: usize): i32 {
+  memory.fill(out, 0, <usize>INFO_COUNT * 8);
+  info_out = out;
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb != 0) {
+    w(0, load<u64>(sb, SB_TOTAL_BLOCKS));
+    w(3, load<u64>(sb, SB_INODE_COUNT));
+    w(4, load<u64>(sb, SB_NEXT_INO));
+    w(5, load<u64>(sb, SB_JOURNAL_START));
+    w(6, <u64>load<u32>(sb, SB_JOURNAL_BLOCKS));
+    w(9, <u64>load<u32>(sb, SB_MOUNT_COUNT));
+    w(10, <u64>load<u32>(sb, SB_STATE));
+  }
+  w(1, free_blocks);
+  w(2, alloc_available());
+  w(7, <u64>journal_head());
+  w(8, j_tid);
+  w(11, <u64>mount_replayed);
+  w(12, <u64>mount_orphans);
+  w(13, mount_used_backup ? 1 : 0);
+  w(14, fs_readonly ? 1 : 0);
+  w(15, fs_errored ? 1 : 0);
+  for (let t: u32 = 0; t < TREE_COUNT; t++) {
+    w(16 + <i32>t, <u64>bt_height(t));
+    w(21 + <i32>t, bt_root(t));
+  }
+  w(26, <u64>nr_total_pages());
+  w(27, <u64>nr_free_pages());
+  w(28, <u64>nr_cached);
+  w(29, <u64>nr_dirty);
+  w(30, <u64>nr_pinned_meta);
+  w(31, stat_hits);
+  w(32, stat_misses);
+  w(33, stat_evictions);
+  w(34, jstat_commits);
+  w(35, jstat_checkpoints);
+  w(36, jstat_logged_blocks);
+  w(37, jstat_absorbed);
+  w(38, jstat_revokes);
+  w(39, jstat_replayed_blocks);
+  w(40, blk_stat_requests);
+  w(41, blk_stat_notifies);
+  w(42, blk_stat_read_blocks);
+  w(43, blk_stat_write_blocks);
+  w(44, blk_stat_flushes);
+  w(45, blk_stat_errors);
+  w(46, bt_stat_lookups);
+  w(47, bt_stat_splits);
+  w(48, bt_stat_merges);
+  w(49, astat_allocs);
+  w(50, astat_frees);
+  w(51, astat_goal_hits);
+  w(52, fstat_read_pages);
+  w(53, fstat_written_pages);
+  w(54, fstat_extents_allocated);
+  w(55, <u64>memory.size() << 16);
+  w(56, reserved_blocks);
+  w(57, <u64>mount_reason);
+  w(58, jstat_replayed_tx);
+  return INFO_COUNT;
+}
+
+let t_nodes: u64 = 0, t_leaves: u64 = 0, t_items: u64 = 0, t_bytes: u64 = 0;
+
+function tree_walk(blk: u64, depth: u32): i32 {
+  if (depth > 16) return -117;
+  const n = bread(blk, MAGIC_BTREE);
+  if (n == 0) return buf_errno;
+  t_nodes++;
+  const k = nitems(n);
+  if (nlevel(n) == 0) {
+    t_leaves++;
+    t_items += k;
+    t_bytes += <u64>k * 20 + <u64>load<u16>(n, N_VUSED);
+    return 0;
+  }
+  t_bytes += <u64>k * 24;
+  for (let i: u32 = 0; i < k; i++) {
+    const r = tree_walk(ichild(n, i), depth + 1);
+    if (r != 0) return r;
+  }
+  return 0;
+}
+
+/**
+ * Walks tree `tree` and writes 6 u64 at `out`: nodes, leaves, items, used bytes, height,
+ * fill (per mille of node capacity). Returns 0 or -errno.
+ */
+export function inspect_tree(tree: u32, out: usize): i32 {
+  if (tree >= TREE_COUNT) return -22;
+  t_nodes = 0; t_leaves = 0; t_items = 0; t_bytes = 0;
+  const r = tree_walk(bt_root(tree), 0);
+  store<u64>(out, t_nodes);
+  store<u64>(out + 8, t_leaves);
+  store<u64>(out + 16, t_items);
+  store<u64>(out + 24, t_bytes);
+  store<u64>(out + 32, <u64>bt_height(tree));
+  store<u64>(out + 40, t_nodes == 0 ? 0 : t_bytes * 1000 / (t_nodes * (<u64>PAGE_SIZE - 64)));
+  return r;
+}
+
+const CUR: usize = memory.data(CURSOR_SIZE);
+
+/** Counts free extents by floor(log2(length)) into 32 u64 buckets at `out`. 0 or -errno. */
+export function inspect_free_histogram(out: usize): i32 {
+  memory.fill(out, 0, 32 * 8);
+  if (!bt_seek(CUR, TREE_BNO, 0, 0, true)) return 0;
+  do {
+    const len = load<u64>(cur_val(CUR));
+    const b = <usize>min<u64>(63 - clz<u64>(len | 1), 31);
+    store<u64>(out + (b << 3), load<u64>(out + (b << 3)) + 1);
+  } while (bt_next(CUR));
+  return 0;
+}

@@ -1,0 +1,495 @@
+// fs/journal.ts -- write-ahead metadata journal with block-level redo, after Linux jbd2.
+//
+// Layer: above the buffer cache; every fs layer that changes a metadata block calls
+// journal_dirty(blk) after changing it, inside the running transaction.
+// Interface: journal_load, journal_dirty, journal_revoke, journal_commit, journal_checkpoint,
+// journal_recover, journal_should_commit.
+//
+// Rules (the crash-consistency contract of DESIGN §5 rests on them):
+//  - one running transaction gathers the changes of many syscalls (a compound transaction);
+//    a block changed many times in it is logged once (absorbed);
+//  - a metadata block never reaches its home location before the transaction that changed it
+//    is committed: buffers are pinned (PG_jdirty in the running transaction, PG_checkpoint
+//    once committed) and only checkpoint writes them home;
+//  - THE COMMIT POINT is the FLUSH after the commit block: before it the transaction does not
+//    exist, after it replay restores it. Everything the transaction logs, and all file data
+//    its metadata points to (ordered mode: written by the caller before journal_commit),
+//    is flushed before the commit block is written;
+//  - the log is linear between checkpoints: a checkpoint writes every committed buffer home,
+//    flushes, and restarts the log at block 1 with the next tid, so stale records left
+//    behind always carry older tids and end a replay scan;
+//  - a freed metadata block is revoked, so replay never writes an old image over a block that
+//    was reused for file data (jbd2 revoke records);
+//  - replay is idempotent: it only writes committed images home and rewrites the journal
+//    superblock last.
+//
+// Log layout (relative journal blocks; block 0 is the journal superblock):
+//
+//   | JSB | desc | img | img | ... | desc | img ... | revoke | commit | desc | ... | commit |
+//         '---------------- transaction tid -------------------------'  tid + 1 ...
+//
+// Recovery case table:
+//   log block is a valid desc/revoke/commit of the expected tid  -> part of the transaction
+//   commit block with matching block count and tx_crc            -> transaction is replayed
+//   anything else (bad magic, crc, blocknr, tid, count, tx_crc)  -> end of log: the
+//                                                                    transaction in flight
+//                                                                    is discarded
+
+import { BLOCK_SIZE } from "../params";
+import {
+  NO_PFN, PG_TX_NEXT, PG_PRIVATE, PG_INDEX, PG_jdirty, PG_checkpoint, pfn_to_addr, addr_to_pfn,
+  pg_flags, pg_set_flags, pg_get32, pg_set32,
+} from "../mm/page";
+import { alloc_pages, free_pages } from "../mm/buddy";
+import { kmalloc, kfree } from "../mm/slab";
+import {
+  blk_add, blk_submit, blk_flush, blk_read_sync, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT,
+} from "../dev/virtio_blk";
+import { crc32c } from "../lib/crc32c";
+import { EIO, ENOMEM, EUCLEAN, ENOSPC } from "../lib/errno";
+import {
+  MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, HDR_BLOCKNR,
+  JSB_FIRST, JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS,
+  JC_TX_CRC, JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
+} from "./format";
+import { buffer_pfn, meta_pin_delta, bforget } from "./pagecache";
+import { clock_now } from "../lib/clock";
+
+/** Revoke records one transaction may carry. */
+const REVOKE_MAX: u32 = 8192;
+/** Log blocks read per batch during recovery. */
+const REPLAY_BATCH: u32 = 64;
+/** Revoke entries recovery can track (u64 block, u64 tid each). */
+const REPLAY_REVOKE_MAX: u32 = 65536;
+
+let j_start: u64 = 0; // absolute block of the journal superblock
+let j_maxlen: u32 = 0; // journal blocks including the JSB
+let j_head: u32 = 1; // next free log block (relative)
+/** tid of the running transaction. */
+export let j_tid: u64 = 1;
+/** Set when a journal write failed: the fs must stop changing metadata (read-only). */
+export let j_aborted: bool = false;
+
+let tx_first: u32 = NO_PFN; // running transaction's buffers, linked by PG_TX_NEXT
+export let tx_nbuffers: u32 = 0;
+let cp_first: u32 = NO_PFN; // committed, not yet checkpointed, linked by PG_PRIVATE
+let cp_count: u32 = 0;
+const REVOKES: usize = memory.data(REVOKE_MAX * 8);
+let tx_nrevoke: u32 = 0;
+
+export let jstat_commits: u64 = 0;
+export let jstat_checkpoints: u64 = 0;
+export let jstat_logged_blocks: u64 = 0;
+export let jstat_absorbed: u64 = 0;
+export let jstat_revokes: u64 = 0;
+export let jstat_replayed_tx: u64 = 0;
+export let jstat_replayed_blocks: u64 = 0;
+
+export function journal_head(): u32 { return j_head; }
+export function journal_maxlen(): u32 { return j_maxlen; }
+export function journal_checkpoint_pending(): u32 { return cp_count; }
+
+/** Blocks the running transaction needs in the log (descriptors, images, revokes, commit). */
+function tx_log_blocks(): u32 {
+  const ndesc = (tx_nbuffers + JTAGS_MAX - 1) / JTAGS_MAX;
+  const nrev = (tx_nrevoke + JTAGS_MAX - 1) / JTAGS_MAX;
+  return ndesc + tx_nbuffers + nrev + 1;
+}
+
+/** True when the running transaction should be committed at the next syscall boundary. */
+export function journal_should_commit(): bool {
+  return tx_log_blocks() > (j_maxlen >> 3) || tx_nrevoke > (REVOKE_MAX >> 1);
+}
+
+/** True when the running transaction has anything to commit. */
+export function journal_tx_empty(): bool { return tx_nbuffers == 0 && tx_nrevoke == 0; }
+
+/**
+ * Adds metadata block `blk` (cached, just modified) to the running transaction. A block
+ * already in it is absorbed. Call after every change to a metadata buffer.
+ */
+export function journal_dirty(blk: u64): void {
+  const pfn = buffer_pfn(blk);
+  assert(pfn != NO_PFN, "journal_dirty: block not cached");
+  const f = pg_flags(pfn);
+  if (f & PG_jdirty) { jstat_absorbed++; return; }
+  pg_set_flags(pfn, f | PG_jdirty);
+  if ((f & PG_checkpoint) == 0) meta_pin_delta(1);
+  pg_set32(pfn, PG_TX_NEXT, tx_first);
+  tx_first = pfn;
+  tx_nbuffers++;
+}
+
+/**
+ * Records that metadata block `blk` is freed in the running transaction: it leaves the
+ * transaction and the checkpoint list (its contents no longer matter) and replay will not
+ * write older images of it. Returns 0 or -ENOSPC when the transaction holds REVOKE_MAX.
+ */
+export function journal_revoke(blk: u64): i32 {
+  if (tx_nrevoke >= REVOKE_MAX) return -ENOSPC;
+  store<u64>(REVOKES + (<usize>tx_nrevoke << 3), blk);
+  tx_nrevoke++;
+  jstat_revokes++;
+  const pfn = buffer_pfn(blk);
+  if (pfn != NO_PFN) {
+    const f = pg_flags(pfn);
+    if (f & PG_jdirty) tx_unlink(pfn);
+    if (f & PG_checkpoint) cp_unlink(pfn);
+    if (f & (PG_jdirty | PG_checkpoint)) meta_pin_delta(-1);
+    pg_set_flags(pfn, pg_flags(pfn) & ~(PG_jdirty | PG_checkpoint));
+    bforget(blk);
+  }
+  return 0;
+}
+
+function tx_unlink(pfn: u32): void {
+  if (tx_first == pfn) { tx_first = pg_get32(pfn, PG_TX_NEXT); tx_nbuffers--; return; }
+  let cur = tx_first;
+  while (cur != NO_PFN) {
+    const next = pg_get32(cur, PG_TX_NEXT);
+    if (next == pfn) { pg_set32(cur, PG_TX_NEXT, pg_get32(pfn, PG_TX_NEXT)); tx_nbuffers--; return; }
+    cur = next;
+  }
+  assert(false, "buffer not in the running transaction");
+}
+
+function cp_unlink(pfn: u32): void {
+  if (cp_first == pfn) { cp_first = pg_get32(pfn, PG_PRIVATE); cp_count--; return; }
+  let cur = cp_first;
+  while (cur != NO_PFN) {
+    const next = pg_get32(cur, PG_PRIVATE);
+    if (next == pfn) { pg_set32(cur, PG_PRIVATE, pg_get32(pfn, PG_PRIVATE)); cp_count--; return; }
+    cur = next;
+  }
+  assert(false, "buffer not on the checkpoint list");
+}
+
+/** A scratch frame for descriptor/commit blocks; 0 when memory is exhausted. */
+function scratch_frame(): usize {
+  const pfn = alloc_pages(0);
+  return pfn == NO_PFN ? 0 : pfn_to_addr(pfn);
+}
+function scratch_free(addr: usize): void {
+  free_pages(addr_to_pfn(addr), 0);
+}
+
+/** Writes one block (already sealed) at relative log position `pos`. */
+@inline function log_write(pos: u32, addr: usize): void {
+  blk_add(VIRTIO_BLK_T_OUT, j_start + pos, addr);
+}
+
+/**
+ * Commits the running transaction: logs every buffer in it, flushes, writes the commit
+ * block and flushes again (the commit point). The caller has already written the ordered
+ * file data. Checkpoints afterwards when the log is half full. Returns 0, or -EIO (the
+ * journal is aborted), -ENOMEM, -ENOSPC (transaction larger than the log can take).
+ */
+export function journal_commit(): i32 {
+  if (j_aborted) return -EIO;
+  if (journal_tx_empty()) return 0;
+  const need = tx_log_blocks();
+  if (j_head + need > j_maxlen) return journal_abort(-ENOSPC);
+  const desc = scratch_frame();
+  if (desc == 0) return -ENOMEM;
+  const tid = j_tid;
+  const txStart = j_head;
+  let crc: u32 = 0;
+  let pos = j_head;
+  // descriptors + images, JTAGS_MAX tags per descriptor
+  let pfn = tx_first;
+  while (pfn != NO_PFN) {
+    block_hdr_init(desc, MAGIC_JDESC, j_start + pos, tid);
+    let n: u32 = 0;
+    let scan = pfn;
+    while (scan != NO_PFN && n < JTAGS_MAX) {
+      store<u64>(desc + JD_TAGS + (<usize>n << 3), <u64>pg_get32(scan, PG_INDEX));
+      n++;
+      scan = pg_get32(scan, PG_TX_NEXT);
+    }
+    store<u32>(desc, n, JD_COUNT);
+    block_seal(desc);
+    crc = crc32c(crc, desc, BLOCK_SIZE);
+    log_write(pos++, desc);
+    // The descriptor frame is reused for the next descriptor only after this batch is
+    // submitted, so submit before moving on.
+    for (let i: u32 = 0; i < n; i++) {
+      const addr = pfn_to_addr(pfn);
+      store<u64>(addr, tid, HDR_TID);
+      block_seal(addr);
+      crc = crc32c(crc, addr, BLOCK_SIZE);
+      log_write(pos++, addr);
+      pfn = pg_get32(pfn, PG_TX_NEXT);
+    }
+    if (blk_submit() != 0) { scratch_free(desc); return journal_abort(-EIO); }
+  }
+  // revoke records
+  let r: u32 = 0;
+  while (r < tx_nrevoke) {
+    block_hdr_init(desc, MAGIC_JREVOKE, j_start + pos, tid);
+    let n: u32 = 0;
+    while (r < tx_nrevoke && n < JTAGS_MAX) {
+      store<u64>(desc + JD_TAGS + (<usize>n << 3), load<u64>(REVOKES + (<usize>r << 3)));
+      n++;
+      r++;
+    }
+    store<u32>(desc, n, JD_COUNT);
+    block_seal(desc);
+    crc = crc32c(crc, desc, BLOCK_SIZE);
+    log_write(pos++, desc);
+    if (blk_submit() != 0) { scratch_free(desc); return journal_abort(-EIO); }
+  }
+  // everything before the commit block (and the ordered data) must be durable first
+  if (blk_flush() != 0) { scratch_free(desc); return journal_abort(-EIO); }
+  block_hdr_init(desc, MAGIC_JCOMMIT, j_start + pos, tid);
+  store<u32>(desc, pos - txStart, JC_NBLOCKS);
+  store<u32>(desc, crc, JC_TX_CRC);
+  store<i64>(desc, clock_now(), JC_TIME);
+  block_seal(desc);
+  log_write(pos++, desc);
+  const err = blk_flush(); // THE COMMIT POINT
+  scratch_free(desc);
+  if (err != 0) return journal_abort(-EIO);
+  // committed: move the buffers to the checkpoint list
+  pfn = tx_first;
+  while (pfn != NO_PFN) {
+    const next = pg_get32(pfn, PG_TX_NEXT);
+    const f = pg_flags(pfn);
+    if ((f & PG_checkpoint) == 0) {
+      pg_set32(pfn, PG_PRIVATE, cp_first);
+      cp_first = pfn;
+      cp_count++;
+    }
+    pg_set_flags(pfn, (f & ~PG_jdirty) | PG_checkpoint);
+    pfn = next;
+  }
+  jstat_logged_blocks += tx_nbuffers;
+  jstat_commits++;
+  tx_first = NO_PFN;
+  tx_nbuffers = 0;
+  tx_nrevoke = 0;
+  j_head = pos;
+  j_tid = tid + 1;
+  if (j_head > (j_maxlen >> 1)) return journal_checkpoint();
+  return 0;
+}
+
+function journal_abort(err: i32): i32 {
+  j_aborted = true;
+  return err;
+}
+
+/** Hook run by checkpoint after the home writes and before the log restarts (backup sb). */
+let checkpoint_hook: (() => i32) | null = null;
+export function journal_set_checkpoint_hook(fn: () => i32): void { checkpoint_hook = fn; }
+
+/**
+ * Writes every committed buffer home, flushes, and restarts the log (jsb.start = 1 with the
+ * next tid). Requires an empty running transaction. Returns 0 or -EIO.
+ */
+export function journal_checkpoint(): i32 {
+  assert(tx_nbuffers == 0, "checkpoint with a running transaction");
+  let pfn = cp_first;
+  while (pfn != NO_PFN) {
+    blk_add(VIRTIO_BLK_T_OUT, <u64>pg_get32(pfn, PG_INDEX), pfn_to_addr(pfn));
+    pfn = pg_get32(pfn, PG_PRIVATE);
+  }
+  if (blk_submit() != 0) return journal_abort(-EIO);
+  if (checkpoint_hook != null) {
+    const hook = checkpoint_hook!;
+    if (hook() != 0) return journal_abort(-EIO);
+  }
+  if (blk_flush() != 0) return journal_abort(-EIO);
+  const r = write_jsb(1, j_tid);
+  if (r != 0) return journal_abort(r);
+  pfn = cp_first;
+  while (pfn != NO_PFN) {
+    const next = pg_get32(pfn, PG_PRIVATE);
+    pg_set_flags(pfn, pg_flags(pfn) & ~PG_checkpoint);
+    meta_pin_delta(-1);
+    pfn = next;
+  }
+  cp_first = NO_PFN;
+  cp_count = 0;
+  j_head = 1;
+  jstat_checkpoints++;
+  return 0;
+}
+
+/** Writes and flushes the journal superblock. 0, -ENOMEM or -EIO. */
+function write_jsb(start: u32, sequence: u64): i32 {
+  const b = scratch_frame();
+  if (b == 0) return -ENOMEM;
+  memory.fill(b, 0, BLOCK_SIZE);
+  block_hdr_init(b, MAGIC_JSB, j_start, sequence);
+  store<u32>(b, 1, JSB_FIRST);
+  store<u32>(b, j_maxlen, JSB_MAXLEN);
+  store<u64>(b, sequence, JSB_SEQUENCE);
+  store<u32>(b, start, JSB_START);
+  block_seal(b);
+  blk_add(VIRTIO_BLK_T_OUT, j_start, b);
+  const r = blk_flush();
+  scratch_free(b);
+  return r;
+}
+
+/** Formats an empty journal at [start, start + nblocks) (mkfs). 0 or -errno. */
+export function journal_format(start: u64, nblocks: u32, first_tid: u64): i32 {
+  j_start = start;
+  j_maxlen = nblocks;
+  j_head = 1;
+  j_tid = first_tid;
+  return write_jsb(1, first_tid);
+}
+
+/**
+ * Reads the journal superblock of the journal at [start, start + nblocks).
+ * Returns 0, -EIO, or -EUCLEAN when it is corrupt or disagrees with the superblock.
+ */
+export function journal_load(start: u64, nblocks: u32): i32 {
+  const b = scratch_frame();
+  if (b == 0) return -ENOMEM;
+  let r = blk_read_sync(start, b);
+  if (r == 0 && block_verify(b, MAGIC_JSB, start) != VERIFY_OK) r = -EUCLEAN;
+  if (r == 0 && load<u32>(b, JSB_MAXLEN) != nblocks) r = -EUCLEAN;
+  if (r == 0) {
+    j_start = start;
+    j_maxlen = nblocks;
+    j_tid = load<u64>(b, JSB_SEQUENCE);
+    j_head = load<u32>(b, JSB_START);
+    if (j_head == 0 || j_head >= nblocks) j_head = 1;
+  }
+  j_aborted = false;
+  tx_first = NO_PFN; tx_nbuffers = 0; tx_nrevoke = 0;
+  cp_first = NO_PFN; cp_count = 0;
+  scratch_free(b);
+  return r;
+}
+
+// ---- recovery --------------------------------------------------------------------------------
+
+let rv_table: usize = 0; // (block u64, tid u64) pairs
+let rv_count: u32 = 0;
+
+/** Latest tid that revoked `blk` among the valid transactions, or 0. */
+function revoked_tid(blk: u64, valid_until: u64): u64 {
+  let best: u64 = 0;
+  for (let i: u32 = 0; i < rv_count; i++) {
+    const e = rv_table + (<usize>i << 4);
+    if (load<u64>(e) == blk) {
+      const t = load<u64>(e, 8);
+      if (t <= valid_until && t > best) best = t;
+    }
+  }
+  return best;
+}
+
+/**
+ * Replays the committed transactions in the log (mount). Pass 1 validates transactions in
+ * order and gathers revokes; pass 2 writes the images of valid transactions home, skipping
+ * revoked ones; then the log restarts. Returns the number of transactions replayed, or
+ * -EIO / -ENOMEM.
+ */
+export function journal_recover(): i32 {
+  const frames = alloc_pages(6); // 64 frames: REPLAY_BATCH blocks
+  if (frames == NO_PFN) return -ENOMEM;
+  const buf = pfn_to_addr(frames);
+  rv_table = kmalloc(REPLAY_REVOKE_MAX * 16);
+  if (rv_table == 0) { free_pages(frames, 6); return -ENOMEM; }
+  rv_count = 0;
+  const first_tid = j_tid;
+  // pass 1
+  let pos = j_head;
+  let tid = first_tid;
+  let txStart = pos;
+  let crc: u32 = 0;
+  let endPos = pos; // position after the last valid commit
+  let err: i32 = 0;
+  while (pos < j_maxlen) {
+    if (blk_read_sync(j_start + pos, buf) != 0) { err = -EIO; break; }
+    const magic = load<u32>(buf, HDR_MAGIC);
+    if (load<u64>(buf, HDR_TID) != tid) break;
+    if (magic != MAGIC_JDESC && magic != MAGIC_JREVOKE && magic != MAGIC_JCOMMIT) break;
+    if (block_verify(buf, magic, j_start + pos) != VERIFY_OK) break;
+    if (magic == MAGIC_JCOMMIT) {
+      if (load<u32>(buf, JC_NBLOCKS) != pos - txStart || load<u32>(buf, JC_TX_CRC) != crc) break;
+      pos++;
+      endPos = pos;
+      tid++;
+      txStart = pos;
+      crc = 0;
+      continue;
+    }
+    const n = load<u32>(buf, JD_COUNT);
+    if (n > JTAGS_MAX) break;
+    crc = crc32c(crc, buf, BLOCK_SIZE);
+    if (magic == MAGIC_JREVOKE) {
+      for (let i: u32 = 0; i < n && rv_count < REPLAY_REVOKE_MAX; i++) {
+        const e = rv_table + (<usize>rv_count << 4);
+        store<u64>(e, load<u64>(buf + JD_TAGS + (<usize>i << 3)));
+        store<u64>(e, tid, 8);
+        rv_count++;
+      }
+      pos++;
+      continue;
+    }
+    // descriptor: fold its images into the transaction crc, in batches
+    pos++;
+    if (pos + n > j_maxlen) break;
+    let done: u32 = 0;
+    while (done < n) {
+      const k = min(n - done, REPLAY_BATCH);
+      for (let i: u32 = 0; i < k; i++) blk_add(VIRTIO_BLK_T_IN, j_start + pos + done + i, buf + (<usize>i << 12));
+      if (blk_submit() != 0) { err = -EIO; break; }
+      crc = crc32c(crc, buf, <usize>k << 12);
+      done += k;
+    }
+    if (err != 0) break;
+    pos += n;
+  }
+  const lastValid = tid - 1; // transactions first_tid .. lastValid are complete
+  let replayed: u64 = 0;
+  // pass 2
+  if (err == 0) {
+    pos = j_head;
+    let t = first_tid;
+    const desc = scratch_frame();
+    if (desc == 0) err = -ENOMEM;
+    while (err == 0 && pos < endPos) {
+      if (blk_read_sync(j_start + pos, desc) != 0) { err = -EIO; break; }
+      const magic = load<u32>(desc, HDR_MAGIC);
+      pos++;
+      if (magic == MAGIC_JCOMMIT) { t++; replayed++; continue; }
+      if (magic == MAGIC_JREVOKE) continue;
+      const n = load<u32>(desc, JD_COUNT);
+      let done: u32 = 0;
+      while (done < n) {
+        const k = min(n - done, REPLAY_BATCH);
+        for (let i: u32 = 0; i < k; i++) blk_add(VIRTIO_BLK_T_IN, j_start + pos + done + i, buf + (<usize>i << 12));
+        if (blk_submit() != 0) { err = -EIO; break; }
+        for (let i: u32 = 0; i < k; i++) {
+          const home = load<u64>(desc + JD_TAGS + (<usize>(done + i) << 3));
+          if (revoked_tid(home, lastValid) > t) continue;
+          blk_add(VIRTIO_BLK_T_OUT, home, buf + (<usize>i << 12));
+          jstat_replayed_blocks++;
+        }
+        if (blk_submit() != 0) { err = -EIO; break; }
+        done += k;
+      }
+      pos += n;
+    }
+    if (desc != 0) scratch_free(desc);
+  }
+  kfree(rv_table);
+  rv_table = 0;
+  free_pages(frames, 6);
+  if (err != 0) return err;
+  if (blk_flush() != 0) return -EIO;
+  j_tid = lastValid + 1;
+  j_head = 1;
+  const r = write_jsb(1, j_tid);
+  if (r != 0) return r;
+  jstat_replayed_tx += replayed;
+  return <i32>replayed;
+}
+
+

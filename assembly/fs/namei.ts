@@ -1,0 +1,163 @@
+// fs/namei.ts -- path walk: components, ".", "..", symlinks (at most MAXSYMLINKS), trailing
+// slashes, NAME_MAX and PATH_MAX, with Linux's errors.
+//
+// Layer: above directories and inodes; the syscall layer resolves every path here.
+// Interface: namei(path, len, flags) -> 0 or -errno, results in nd_*.
+// Rules: the kernel runs one process with cwd "/" and uid 0, so relative paths start at the
+// root and permission checks always pass; a directory's ".." is the parent ino kept in its
+// inode record (directories have exactly one name); a symlink met mid-path is replaced by its
+// target followed by the rest of the path, in a second buffer (no recursion).
+
+import { NAME_MAX, PATH_MAX, MAXSYMLINKS } from "../params";
+import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO } from "../lib/errno";
+import { ROOT_INO } from "./format";
+import { dir_lookup, de_ino } from "./dir";
+import { inode_get, inode_errno, I_MODE, I_PARENT, I_SIZE, S_ISDIR, S_ISLNK } from "./inode";
+import { file_read } from "./file";
+import { bt_errno } from "./btree";
+
+/** Follow a final symlink. */
+export const LOOKUP_FOLLOW: u32 = 1;
+/** The final component may be missing: resolve its parent, nd_ino = 0 when absent. */
+export const LOOKUP_PARENT: u32 = 2;
+
+const BUF_SIZE: u32 = 2 * PATH_MAX + 2;
+const BUF_A: usize = memory.data(BUF_SIZE);
+const BUF_B: usize = memory.data(BUF_SIZE);
+const LINK: usize = memory.data(PATH_MAX);
+
+/** Results of the last namei. */
+export let nd_ino: u64 = 0; // the final inode, 0 when absent (LOOKUP_PARENT)
+export let nd_mode: u32 = 0;
+export let nd_parent: u64 = 0; // directory holding the final component
+export let nd_name: usize = 0; // the final component (in a namei buffer, valid until next namei)
+export let nd_namelen: u32 = 0; // 0 for "/"
+export let nd_trailing: bool = false; // the path ended with '/'
+
+/** Mode of `ino`, or 0 with inode_errno. */
+function mode_of(ino: u64): u32 {
+  const rec = inode_get(ino);
+  return rec == 0 ? 0 : load<u32>(rec, I_MODE);
+}
+
+function parent_of(dir: u64): u64 {
+  if (dir == ROOT_INO) return ROOT_INO;
+  const rec = inode_get(dir);
+  return rec == 0 ? 0 : load<u64>(rec, I_PARENT);
+}
+
+@inline function is_dot(p: usize, n: u32): bool { return n == 1 && load<u8>(p) == 46; }
+@inline function is_dotdot(p: usize, n: u32): bool { return n == 2 && load<u8>(p) == 46 && load<u8>(p, 1) == 46; }
+
+/**
+ * Resolves `len` bytes of path at `path`. Returns 0 with nd_* set, or -errno:
+ * ENOENT (empty path or a missing component), ENOTDIR (a non-directory used as one, or a
+ * trailing slash on a non-directory), ELOOP (more than MAXSYMLINKS symlinks), ENAMETOOLONG
+ * (a component over NAME_MAX or a path of PATH_MAX bytes or more), EIO/EUCLEAN.
+ */
+export function namei(path: usize, len: u32, flags: u32): i32 {
+  if (len == 0) return -ENOENT;
+  if (len >= PATH_MAX) return -ENAMETOOLONG;
+  let buf = BUF_A;
+  let other = BUF_B;
+  memory.copy(buf, path, len);
+  let n = len;
+  let cur: u64 = ROOT_INO;
+  let i: u32 = 0;
+  let links: u32 = 0;
+  nd_trailing = false;
+  for (let guard: u32 = 0; guard < PATH_MAX * (MAXSYMLINKS + 1); guard++) {
+    while (i < n && load<u8>(buf + i) == 47) i++;
+    if (i >= n) {
+      // nothing left: the path named `cur` itself ("/", or "a/.." after a symlink, ...)
+      nd_ino = cur;
+      nd_parent = parent_of(cur);
+      nd_name = buf + i;
+      nd_namelen = 0;
+      nd_mode = mode_of(cur);
+      return nd_mode == 0 ? inode_errno : 0;
+    }
+    const start = i;
+    while (i < n && load<u8>(buf + i) != 47) i++;
+    const clen = i - start;
+    if (clen > NAME_MAX) return -ENAMETOOLONG;
+    let j = i;
+    while (j < n && load<u8>(buf + j) == 47) j++;
+    const last = j >= n;
+    const trailing = last && i < n;
+    const cmode = mode_of(cur);
+    if (cmode == 0) return inode_errno;
+    if (!S_ISDIR(cmode)) return -ENOTDIR;
+    const comp = buf + start;
+    let found: u64 = 0;
+    if (is_dot(comp, clen)) found = cur;
+    else if (is_dotdot(comp, clen)) found = parent_of(cur);
+    else if (dir_lookup(cur, comp, clen)) found = de_ino;
+    else if (bt_errno != 0) return bt_errno;
+    if (found == 0) {
+      if (last && (flags & LOOKUP_PARENT)) {
+        nd_ino = 0;
+        nd_mode = 0;
+        nd_parent = cur;
+        nd_name = comp;
+        nd_namelen = clen;
+        nd_trailing = trailing;
+        return 0;
+      }
+      return -ENOENT;
+    }
+    const fmode = mode_of(found);
+    if (fmode == 0) return inode_errno;
+    if (S_ISLNK(fmode) && (!last || trailing || (flags & LOOKUP_FOLLOW))) {
+      if (++links > MAXSYMLINKS) return -ELOOP;
+      const rec = inode_get(found);
+      if (rec == 0) return inode_errno;
+      const tlen = <u32>min<u64>(load<u64>(rec, I_SIZE), <u64>(PATH_MAX - 1));
+      const got = file_read(found, 0, LINK, tlen);
+      if (got < 0) return got;
+      if (got == 0) return -ENOENT;
+      // new path = target + "/" + rest
+      const rest = n - i;
+      if (<u32>got + 1 + rest >= PATH_MAX) return -ENAMETOOLONG;
+      memory.copy(other, LINK, <usize>got);
+      store<u8>(other + <usize>got, 47);
+      memory.copy(other + <usize>got + 1, buf + i, rest);
+      const t = buf; buf = other; other = t;
+      n = <u32>got + 1 + rest;
+      // a trailing slash was part of the rest; a bare final symlink gains one "/" that
+      // must not count as the user's trailing slash
+      if (!trailing && last) n = <u32>got;
+      if (load<u8>(buf) == 47) cur = ROOT_INO;
+      i = 0;
+      continue;
+    }
+    if (!last) {
+      if (!S_ISDIR(fmode)) return -ENOTDIR;
+      cur = found;
+      i = j;
+      continue;
+    }
+    if (trailing && !S_ISDIR(fmode)) return -ENOTDIR;
+    nd_ino = found;
+    nd_mode = fmode;
+    nd_parent = cur;
+    nd_name = comp;
+    nd_namelen = clen;
+    nd_trailing = trailing;
+    return 0;
+  }
+  return -ELOOP;
+}
+
+/** True when directory `a` is `b` or one of its ancestors (rename into own subtree check). */
+export function is_ancestor(a: u64, b: u64): bool {
+  let d = b;
+  for (let guard = 0; guard < 1 << 16; guard++) {
+    if (d == a) return true;
+    if (d == ROOT_INO || d == 0) return false;
+    d = parent_of(d);
+  }
+  return false;
+}
+
+

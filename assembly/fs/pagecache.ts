@@ -1,0 +1,432 @@
+// fs/pagecache.ts -- the page cache and the buffer cache, one cache of 4 KiB frames.
+//
+// Layer: between the virtio-blk driver and the fs layers. As in Linux, the buffer cache is the
+// page cache of the block device: a page is keyed by (mapping, index) where mapping 0 is the
+// block device (index = block number, metadata buffers) and mapping = ino is a file's pages
+// (index = page index in the file). Each file mapping is an address_space holding its pages
+// in a list sorted by index (writeback walks it in order, so extents come out contiguous).
+//
+// Interface: bread/bget (metadata buffers), find_page/add_page (file pages), mapping_get,
+// reclaim (CLOCK second-chance over one LRU), pagecache_stats.
+// Rules:
+//  - a page is evictable only when clean: not PG_dirty (data), not PG_jdirty or PG_checkpoint
+//    (metadata pinned by the journal) and count == 0;
+//  - metadata buffers are evicted only at syscall boundaries (reclaim(.., true)), because code
+//    inside a syscall holds addresses of buffers across allocations; file pages may be
+//    reclaimed at any allocation (callers pin the pages they hold with count);
+//  - every cached page is on exactly one hash chain and on the LRU.
+//
+// struct address_space (slab "address_space", AS_SIZE bytes):
+//
+//   0       4         8       12      16       20          24           28          32      36
+//   +-------+---------+-------+-------+--------+-----------+------------+-----------+-------+
+//   | ino   | nrpages | first | last  | ndirty | hash_next | dirty_next | opencount | flags |
+//   +-------+---------+-------+-------+--------+-----------+------------+-----------+-------+
+//   first/last are pfns of the sorted page list (NO_PFN when empty); hash_next/dirty_next are
+//   address_space pointers (0 = end).
+
+import { PAGE_SIZE, PAGE_SHIFT } from "../params";
+import {
+  NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
+  PG_cache, PG_uptodate, PG_dirty, PG_jdirty, PG_checkpoint, PG_lru, PG_referenced, PG_delalloc,
+  MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
+  pfn_to_addr, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count, max_frames,
+} from "../mm/page";
+import { alloc_pages, free_pages, nr_free_pages } from "../mm/buddy";
+import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab";
+import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
+import { block_verify, VERIFY_OK } from "./format";
+import { EIO, ENOMEM, EUCLEAN } from "../lib/errno";
+
+export const AS_INO: usize = 0;
+export const AS_NRPAGES: usize = 4;
+export const AS_FIRST: usize = 8;
+export const AS_LAST: usize = 12;
+export const AS_NDIRTY: usize = 16;
+export const AS_HASH_NEXT: usize = 20;
+export const AS_DIRTY_NEXT: usize = 24;
+export const AS_OPENCOUNT: usize = 28;
+export const AS_FLAGS: usize = 32;
+export const AS_SIZE: u32 = 40;
+/** address_space flags */
+export const AS_DIRTY_LISTED: u32 = 1; // on the dirty mapping list
+export const AS_ORPHAN: u32 = 2; // unlinked while open: free the inode at last close
+
+/** The struct page flags this layer owns (the allocator's, like PG_head, are left alone). */
+const CACHE_FLAGS: u32 = PG_cache | PG_uptodate | PG_dirty | PG_jdirty | PG_checkpoint | PG_lru |
+  PG_delalloc | PG_referenced;
+const MAPPING_HASH_SIZE: u32 = 4096;
+const MAPPING_HASH: usize = memory.data(MAPPING_HASH_SIZE * 4);
+/** Pages scanned per reclaim call at most, in multiples of the pages wanted. */
+const RECLAIM_SCAN_FACTOR: u32 = 4;
+
+let hash_table: usize = 0; // u32 pfn heads
+let hash_mask: u32 = 0;
+let lru_head: u32 = NO_PFN; // most recently added
+let lru_tail: u32 = NO_PFN;
+let as_cache: usize = 0;
+/** Head of the list of address_spaces that have dirty pages. */
+export let dirty_mappings: usize = 0;
+
+export let nr_cached: u32 = 0;
+export let nr_dirty: u32 = 0; // dirty data pages
+export let nr_pinned_meta: u32 = 0; // metadata buffers pinned by the journal
+export let stat_hits: u64 = 0;
+export let stat_misses: u64 = 0;
+export let stat_evictions: u64 = 0;
+/** Set by bread on failure: -EIO (device) or -EUCLEAN (checksum/location mismatch). */
+export let buf_errno: i32 = 0;
+
+/** Sets up the hash table sized for the frame table's capacity. Returns 0 or -ENOMEM. */
+export function pagecache_init(): i32 {
+  if (hash_table != 0) return 0;
+  let buckets: u32 = 1024;
+  while (buckets < max_frames / 2 && buckets < (1 << 22)) buckets <<= 1;
+  let order: u32 = 0;
+  while ((<u32>PAGE_SIZE << order) < buckets * 4) order++;
+  const pfn = alloc_pages(order);
+  if (pfn == NO_PFN) return -ENOMEM;
+  hash_table = pfn_to_addr(pfn);
+  hash_mask = buckets - 1;
+  memory.fill(hash_table, 0xff, <usize>buckets * 4);
+  memory.fill(MAPPING_HASH, 0, MAPPING_HASH_SIZE * 4);
+  as_cache = kmem_cache_create("address_space", AS_SIZE, 8);
+  return as_cache != 0 ? 0 : -ENOMEM;
+}
+
+@inline function hash_slot(mapping: u32, index: u32): usize {
+  const h = (mapping * 0x9e3779b1) ^ (index * 0x85ebca6b);
+  return hash_table + (<usize>((h ^ (h >>> 15)) & hash_mask) << 2);
+}
+
+/** The cached page (mapping, index), or NO_PFN. Marks it referenced for the LRU clock. */
+export function find_page(mapping: u32, index: u32): u32 {
+  let pfn = load<u32>(hash_slot(mapping, index));
+  while (pfn != NO_PFN) {
+    if (pg_get32(pfn, PG_INDEX) == index && pg_get32(pfn, PG_MAPPING) == mapping) {
+      const f = pg_flags(pfn);
+      if ((f & PG_referenced) == 0) pg_set_flags(pfn, f | PG_referenced);
+      stat_hits++;
+      return pfn;
+    }
+    pfn = pg_get32(pfn, PG_HASH_NEXT);
+  }
+  stat_misses++;
+  return NO_PFN;
+}
+
+function lru_add(pfn: u32): void {
+  pg_set32(pfn, PG_LRU_PREV, NO_PFN);
+  pg_set32(pfn, PG_LRU_NEXT, lru_head);
+  if (lru_head != NO_PFN) pg_set32(lru_head, PG_LRU_PREV, pfn); else lru_tail = pfn;
+  lru_head = pfn;
+}
+
+function lru_del(pfn: u32): void {
+  const prev = pg_get32(pfn, PG_LRU_PREV);
+  const next = pg_get32(pfn, PG_LRU_NEXT);
+  if (prev != NO_PFN) pg_set32(prev, PG_LRU_NEXT, next); else lru_head = next;
+  if (next != NO_PFN) pg_set32(next, PG_LRU_PREV, prev); else lru_tail = prev;
+}
+
+function hash_del(pfn: u32): void {
+  const slot = hash_slot(pg_get32(pfn, PG_MAPPING), pg_get32(pfn, PG_INDEX));
+  let cur = load<u32>(slot);
+  if (cur == pfn) { store<u32>(slot, pg_get32(pfn, PG_HASH_NEXT)); return; }
+  while (cur != NO_PFN) {
+    const next = pg_get32(cur, PG_HASH_NEXT);
+    if (next == pfn) { pg_set32(cur, PG_HASH_NEXT, pg_get32(pfn, PG_HASH_NEXT)); return; }
+    cur = next;
+  }
+  assert(false, "page not on its hash chain");
+}
+
+// ---- address_space ---------------------------------------------------------------------------
+
+@inline function mapping_slot(ino: u32): usize {
+  return MAPPING_HASH + (<usize>((ino * 0x9e3779b1) >>> 20) << 2);
+}
+
+/** The address_space of `ino`, or 0 when none is in core. */
+export function mapping_find(ino: u32): usize {
+  let as = load<u32>(mapping_slot(ino));
+  while (as != 0) {
+    if (load<u32>(as, AS_INO) == ino) return as;
+    as = load<u32>(as, AS_HASH_NEXT);
+  }
+  return 0;
+}
+
+/** The address_space of `ino`, created empty if needed; 0 when memory is exhausted. */
+export function mapping_get(ino: u32): usize {
+  let as = mapping_find(ino);
+  if (as != 0) return as;
+  as = kmem_cache_alloc(as_cache);
+  if (as == 0) return 0;
+  memory.fill(as, 0, AS_SIZE);
+  store<u32>(as, ino, AS_INO);
+  store<u32>(as, NO_PFN, AS_FIRST);
+  store<u32>(as, NO_PFN, AS_LAST);
+  const slot = mapping_slot(ino);
+  store<u32>(as, load<u32>(slot), AS_HASH_NEXT);
+  store<u32>(slot, <u32>as);
+  return as;
+}
+
+/** Frees the address_space if nothing holds it (no pages, not open, not dirty-listed). */
+export function mapping_put(as: usize): void {
+  if (load<u32>(as, AS_NRPAGES) != 0 || load<u32>(as, AS_OPENCOUNT) != 0) return;
+  if (load<u32>(as, AS_FLAGS) != 0) return;
+  const ino = load<u32>(as, AS_INO);
+  const slot = mapping_slot(ino);
+  let cur = load<u32>(slot);
+  if (cur == <u32>as) store<u32>(slot, load<u32>(as, AS_HASH_NEXT));
+  else {
+    while (cur != 0 && load<u32>(cur, AS_HASH_NEXT) != <u32>as) cur = load<u32>(cur, AS_HASH_NEXT);
+    assert(cur != 0);
+    store<u32>(cur, load<u32>(as, AS_HASH_NEXT), AS_HASH_NEXT);
+  }
+  kmem_cache_free(as_cache, as);
+}
+
+/** Inserts `pfn` into the mapping's page list, keeping it sorted by index. */
+function mapping_link(as: usize, pfn: u32, index: u32): void {
+  let after = load<u32>(as, AS_LAST);
+  // Sequential writers append: walk back from the tail, usually zero steps.
+  while (after != NO_PFN && pg_get32(after, PG_INDEX) > index) after = pg_get32(after, PG_I_PREV);
+  const before = after == NO_PFN ? load<u32>(as, AS_FIRST) : pg_get32(after, PG_I_NEXT);
+  pg_set32(pfn, PG_I_PREV, after);
+  pg_set32(pfn, PG_I_NEXT, before);
+  if (after != NO_PFN) pg_set32(after, PG_I_NEXT, pfn); else store<u32>(as, pfn, AS_FIRST);
+  if (before != NO_PFN) pg_set32(before, PG_I_PREV, pfn); else store<u32>(as, pfn, AS_LAST);
+  store<u32>(as, load<u32>(as, AS_NRPAGES) + 1, AS_NRPAGES);
+}
+
+function mapping_unlink(as: usize, pfn: u32): void {
+  const prev = pg_get32(pfn, PG_I_PREV);
+  const next = pg_get32(pfn, PG_I_NEXT);
+  if (prev != NO_PFN) pg_set32(prev, PG_I_NEXT, next); else store<u32>(as, next, AS_FIRST);
+  if (next != NO_PFN) pg_set32(next, PG_I_PREV, prev); else store<u32>(as, prev, AS_LAST);
+  store<u32>(as, load<u32>(as, AS_NRPAGES) - 1, AS_NRPAGES);
+}
+
+/** Adds `as` to the dirty mapping list (idempotent). */
+export function mapping_mark_dirty(as: usize): void {
+  const f = load<u32>(as, AS_FLAGS);
+  if (f & AS_DIRTY_LISTED) return;
+  store<u32>(as, f | AS_DIRTY_LISTED, AS_FLAGS);
+  store<u32>(as, <u32>dirty_mappings, AS_DIRTY_NEXT);
+  dirty_mappings = as;
+}
+
+/** Detaches and returns the whole dirty mapping list (writeback walks it). */
+export function take_dirty_mappings(): usize {
+  const head = dirty_mappings;
+  dirty_mappings = 0;
+  return head;
+}
+
+// ---- frames ----------------------------------------------------------------------------------
+
+/**
+ * A free frame for the cache. When the buddy allocator has none, clean file pages are
+ * reclaimed (never metadata buffers: see the rules above). NO_PFN when memory is exhausted.
+ */
+function cache_alloc_frame(mapping: u32): u32 {
+  const mt = mapping == 0 ? MIGRATE_RECLAIMABLE : MIGRATE_MOVABLE;
+  let pfn = alloc_pages(0, mt);
+  if (pfn == NO_PFN) {
+    reclaim(32, false);
+    pfn = alloc_pages(0, mt);
+  }
+  return pfn;
+}
+
+/**
+ * Inserts a new page (mapping, index) that must not be cached yet; its contents are
+ * undefined and it is not uptodate. Returns the pfn or NO_PFN (memory exhausted).
+ */
+export function add_page(mapping: u32, index: u32): u32 {
+  assert(find_page(mapping, index) == NO_PFN);
+  let as: usize = 0;
+  if (mapping != 0) {
+    as = mapping_get(mapping);
+    if (as == 0) return NO_PFN;
+  }
+  const pfn = cache_alloc_frame(mapping);
+  if (pfn == NO_PFN) return NO_PFN;
+  pg_set_flags(pfn, (pg_flags(pfn) & ~CACHE_FLAGS) | PG_cache | PG_lru);
+  pg_set_count(pfn, 0);
+  pg_set32(pfn, PG_MAPPING, mapping);
+  pg_set32(pfn, PG_INDEX, index);
+  const slot = hash_slot(mapping, index);
+  pg_set32(pfn, PG_HASH_NEXT, load<u32>(slot));
+  store<u32>(slot, pfn);
+  lru_add(pfn);
+  if (as != 0) mapping_link(as, pfn, index);
+  nr_cached++;
+  return pfn;
+}
+
+/** Removes a clean, unpinned page from the cache and frees its frame. */
+export function remove_page(pfn: u32): void {
+  const f = pg_flags(pfn);
+  assert((f & PG_cache) != 0 && (f & (PG_jdirty | PG_checkpoint)) == 0);
+  if (f & PG_dirty) {
+    nr_dirty--;
+  }
+  hash_del(pfn);
+  lru_del(pfn);
+  const mapping = pg_get32(pfn, PG_MAPPING);
+  if (mapping != 0) {
+    const as = mapping_find(mapping);
+    assert(as != 0);
+    if (f & PG_dirty) store<u32>(as, load<u32>(as, AS_NDIRTY) - 1, AS_NDIRTY);
+    mapping_unlink(as, pfn);
+    mapping_put(as);
+  }
+  pg_set_flags(pfn, f & ~CACHE_FLAGS);
+  free_pages(pfn, 0);
+  nr_cached--;
+}
+
+/** Marks a file page dirty (counts it once). */
+export function set_page_dirty(pfn: u32): void {
+  const f = pg_flags(pfn);
+  if (f & PG_dirty) return;
+  pg_set_flags(pfn, f | PG_dirty | PG_uptodate);
+  nr_dirty++;
+  const as = mapping_find(pg_get32(pfn, PG_MAPPING));
+  assert(as != 0);
+  store<u32>(as, load<u32>(as, AS_NDIRTY) + 1, AS_NDIRTY);
+  mapping_mark_dirty(as);
+}
+
+/** Clears a file page's dirty bit after writeback. */
+export function clear_page_dirty(pfn: u32): void {
+  const f = pg_flags(pfn);
+  if ((f & PG_dirty) == 0) return;
+  pg_set_flags(pfn, f & ~(PG_dirty | PG_delalloc));
+  nr_dirty--;
+  const as = mapping_find(pg_get32(pfn, PG_MAPPING));
+  store<u32>(as, load<u32>(as, AS_NDIRTY) - 1, AS_NDIRTY);
+}
+
+/** Journal pin accounting: a buffer entering or leaving PG_jdirty|PG_checkpoint. */
+export function meta_pin_delta(d: i32): void { nr_pinned_meta = <u32>(<i32>nr_pinned_meta + d); }
+
+// ---- metadata buffers ------------------------------------------------------------------------
+
+/**
+ * The buffer for block `blk`, read from disk if not cached. When `magic` is not 0 the block is
+ * verified (magic, crc32c, self-location) on its first read. Returns the buffer's address, or
+ * 0 with buf_errno = -EIO (device error) / -EUCLEAN (verification failed) / -ENOMEM.
+ */
+export function bread(blk: u64, magic: u32): usize {
+  let pfn = find_page(0, <u32>blk);
+  if (pfn != NO_PFN) {
+    if (pg_flags(pfn) & PG_uptodate) return pfn_to_addr(pfn);
+  } else {
+    pfn = add_page(0, <u32>blk);
+    if (pfn == NO_PFN) { buf_errno = -ENOMEM; return 0; }
+  }
+  const addr = pfn_to_addr(pfn);
+  blk_add(VIRTIO_BLK_T_IN, blk, addr);
+  if (blk_submit() != 0) {
+    remove_page(pfn);
+    buf_errno = -EIO;
+    return 0;
+  }
+  if (magic != 0 && block_verify(addr, magic, blk) != VERIFY_OK) {
+    remove_page(pfn);
+    buf_errno = -EUCLEAN;
+    return 0;
+  }
+  pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
+  return addr;
+}
+
+/**
+ * The buffer for block `blk` without reading it (the caller overwrites all of it, e.g. a
+ * newly allocated tree node): zeroed if not cached. Returns 0 when memory is exhausted.
+ */
+export function bget(blk: u64): usize {
+  let pfn = find_page(0, <u32>blk);
+  if (pfn == NO_PFN) {
+    pfn = add_page(0, <u32>blk);
+    if (pfn == NO_PFN) { buf_errno = -ENOMEM; return 0; }
+  }
+  const addr = pfn_to_addr(pfn);
+  memory.fill(addr, 0, PAGE_SIZE);
+  pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
+  return addr;
+}
+
+/** The cached buffer's pfn for block `blk`, or NO_PFN. */
+export function buffer_pfn(blk: u64): u32 {
+  return find_page(0, <u32>blk);
+}
+
+/** Drops block `blk` from the buffer cache if it is there and clean (a freed metadata block). */
+export function bforget(blk: u64): void {
+  const pfn = find_page(0, <u32>blk);
+  if (pfn == NO_PFN) return;
+  const f = pg_flags(pfn);
+  if ((f & (PG_jdirty | PG_checkpoint)) == 0 && pg_count(pfn) == 0) remove_page(pfn);
+}
+
+// ---- reclaim ---------------------------------------------------------------------------------
+
+@inline function evictable(pfn: u32, allow_meta: bool): bool {
+  const f = pg_flags(pfn);
+  if (f & (PG_dirty | PG_jdirty | PG_checkpoint)) return false;
+  if (pg_count(pfn) != 0) return false;
+  if (!allow_meta && pg_get32(pfn, PG_MAPPING) == 0) return false;
+  return true;
+}
+
+/**
+ * Frees up to `want` clean pages by CLOCK over the LRU: a referenced page gets a second
+ * chance (moved to the head, bit cleared). Metadata buffers only when `allow_meta` (syscall
+ * boundaries). Returns the pages freed.
+ */
+export function reclaim(want: u32, allow_meta: bool): u32 {
+  let freed: u32 = 0;
+  let budget = want * RECLAIM_SCAN_FACTOR + 64;
+  let pfn = lru_tail;
+  while (pfn != NO_PFN && freed < want && budget-- > 0) {
+    const prev = pg_get32(pfn, PG_LRU_PREV);
+    const f = pg_flags(pfn);
+    if (f & PG_referenced) {
+      pg_set_flags(pfn, f & ~PG_referenced);
+      lru_del(pfn);
+      lru_add(pfn);
+    } else if (evictable(pfn, allow_meta)) {
+      remove_page(pfn);
+      stat_evictions++;
+      freed++;
+    }
+    pfn = prev;
+  }
+  return freed;
+}
+
+/** Drops every clean page of the cache (used at unmount and by tests). */
+export function drop_caches(): void {
+  let pfn = lru_tail;
+  while (pfn != NO_PFN) {
+    const prev = pg_get32(pfn, PG_LRU_PREV);
+    if (evictable(pfn, true)) remove_page(pfn);
+    pfn = prev;
+  }
+}
+
+/** Iteration over a mapping's pages in index order: first page, or NO_PFN. */
+export function mapping_first(as: usize): u32 { return load<u32>(as, AS_FIRST); }
+export function page_next_in_mapping(pfn: u32): u32 { return pg_get32(pfn, PG_I_NEXT); }
+export function page_index(pfn: u32): u32 { return pg_get32(pfn, PG_INDEX); }
+
+/** Free frames now (for the syscall-boundary watermark check). */
+export function free_frames(): u32 { return nr_free_pages(); }
+
+

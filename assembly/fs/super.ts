@@ -1,0 +1,427 @@
+// fs/super.ts -- mkfs, mount, unmount, commit, statfs and the filesystem error state.
+//
+// Layer: the top of the fs; the syscall layer calls fs_begin/fs_commit around operations.
+// Interface: fs_mkfs, fs_mount, fs_umount, fs_commit, fs_sync, fs_error, fs_statfs,
+// fs_balance (syscall-boundary memory and journal pressure).
+//
+// Mount case table:
+//   primary superblock valid                      -> use it
+//   primary invalid, backup (last block) valid    -> use the backup, rewrite the primary
+//   neither valid, magic absent                   -> EINVAL "not a HelixFS image"
+//   neither valid, magic present                  -> EUCLEAN "corrupted superblock"
+//   unknown incompat feature / version            -> EINVAL (refuse)
+//   unknown ro_compat feature or state ERROR      -> mounted read-only (EROFS on changes)
+//   journal superblock corrupt                    -> EUCLEAN
+// then: journal replay, orphan cleanup, state DIRTY until unmount writes CLEAN.
+
+import { BLOCK_SIZE, PAGE_SIZE } from "../params";
+import { NO_PFN, pfn_to_addr, addr_to_pfn } from "../mm/page";
+import { alloc_pages, free_pages } from "../mm/buddy";
+import {
+  blk_add, blk_submit, blk_flush, blk_read_sync, blk_capacity, VIRTIO_BLK_T_OUT,
+} from "../dev/virtio_blk";
+import {
+  MAGIC_SUPER, MAGIC_BTREE, HDR_MAGIC, HDR_BLOCKNR, FORMAT_VERSION, block_hdr_init, block_seal,
+  block_verify, VERIFY_OK, SB_VERSION, SB_BLOCK_SIZE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS,
+  SB_COMPAT, SB_INCOMPAT, SB_RO_COMPAT, SB_STATE, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
+  SB_NEXT_INO, SB_INODE_COUNT, SB_ROOT_INO, SB_UUID, SB_MKFS_TIME, SB_MOUNT_TIME,
+  SB_WRITE_TIME, SB_MOUNT_COUNT, SB_ERROR_COUNT, STATE_CLEAN, STATE_DIRTY, STATE_ERROR,
+  INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL, RO_COMPAT_METADATA_CSUM,
+  INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, TREE_INODE, TREE_DIRENT, TREE_EXTENT, TREE_BNO,
+  TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
+  ROOT_INO, FIRST_INO, ORPHAN_DIR,
+} from "./format";
+import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
+import { bt_insert } from "./btree";
+import { bread, buf_errno, drop_caches, pagecache_init, nr_dirty, nr_pinned_meta, reclaim } from "./pagecache";
+import {
+  journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
+  journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook,
+  j_aborted, j_tid, journal_checkpoint_pending,
+} from "./journal";
+import {
+  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
+  alloc_available, total_blocks,
+} from "./alloc";
+import { writeback_all, file_release } from "./file";
+import { inode_create_fixed, inode_remove_record, inode_errno, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
+import { dir_next, de_ino, de_key, dir_remove } from "./dir";
+import { nr_free_pages } from "../mm/buddy";
+import { kputs, kputu, knl } from "../lib/printk";
+import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY, ENODEV } from "../lib/errno";
+import { bt_delete } from "./btree";
+
+export let fs_mounted: bool = false;
+export let fs_readonly: bool = false;
+/** Set when metadata met an error mid-change: the journal is aborted, changes get EROFS. */
+export let fs_errored: bool = false;
+let sb_total: u64 = 0;
+
+/** Free frames below which a syscall boundary reclaims. */
+export let low_watermark: u32 = 2048;
+
+export function fs_set_watermark(pages: u32): void { low_watermark = pages; }
+
+/** Records a fatal metadata error: the journal stops, the fs turns read-only. Returns `err`. */
+export function fs_error(err: i32): i32 {
+  if (!fs_errored) {
+    fs_errored = true;
+    kputs("helixfs: error "); kputu(<u64>(-err)); kputs(" in metadata; journal aborted, filesystem is read-only"); knl();
+  }
+  return err;
+}
+
+function scratch(): usize {
+  const pfn = alloc_pages(0);
+  return pfn == NO_PFN ? 0 : pfn_to_addr(pfn);
+}
+
+/** Journal size for a filesystem of `total` blocks. */
+function journal_size(total: u64): u32 {
+  let j = <u32>(total / 64);
+  if (j < JOURNAL_MIN_BLOCKS) j = JOURNAL_MIN_BLOCKS;
+  if (j > JOURNAL_MAX_BLOCKS) j = JOURNAL_MAX_BLOCKS;
+  return j;
+}
+
+/** Writes `addr` (sealed) to block `blk` now. */
+function write_block(blk: u64, addr: usize): void {
+  blk_add(VIRTIO_BLK_T_OUT, blk, addr);
+}
+
+/**
+ * Formats the device: superblock, backup, empty journal, empty trees, AGFL, one free extent,
+ * then the root directory through a normal transaction. Returns 0 or -errno: -ENOSPC (device
+ * smaller than FS_MIN_BLOCKS), -EINVAL (larger than FS_MAX_BLOCKS), -EIO, -ENOMEM.
+ */
+export function fs_mkfs(label: usize, labelLen: u32): i32 {
+  if (fs_mounted) return -EBUSY;
+  const total = blk_capacity();
+  if (total < FS_MIN_BLOCKS) return -ENOSPC;
+  if (total > FS_MAX_BLOCKS) return -EINVAL;
+  const r0 = pagecache_init();
+  if (r0 != 0) return r0;
+  const jblocks = journal_size(total);
+  const jstart: u64 = 1;
+  const firstNode = jstart + jblocks;
+  const agflStart = firstNode + TREE_COUNT_U64;
+  const freeStart = agflStart + AGFL_TARGET;
+  const backup = total - 1;
+  if (freeStart + 16 >= backup) return -ENOSPC;
+  // the first tid is drawn from the clock so that stale log records of an earlier
+  // filesystem on the same device can never pass for this one's
+  const tid0 = (<u64>fs_now() >> 10) & 0x0000_ffff_ffff_ffff | 1;
+  const sbuf = scratch();
+  const node = scratch();
+  if (sbuf == 0 || node == 0) return -ENOMEM;
+  memory.fill(sbuf, 0, BLOCK_SIZE);
+  block_hdr_init(sbuf, MAGIC_SUPER, 0, tid0);
+  store<u32>(sbuf, FORMAT_VERSION, SB_VERSION);
+  store<u32>(sbuf, BLOCK_SIZE, SB_BLOCK_SIZE);
+  store<u64>(sbuf, total, SB_TOTAL_BLOCKS);
+  store<u64>(sbuf, backup - freeStart, SB_FREE_BLOCKS);
+  store<u32>(sbuf, COMPAT_JOURNAL, SB_COMPAT);
+  store<u32>(sbuf, INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA, SB_INCOMPAT);
+  store<u32>(sbuf, RO_COMPAT_METADATA_CSUM, SB_RO_COMPAT);
+  store<u32>(sbuf, STATE_CLEAN, SB_STATE);
+  store<u64>(sbuf, jstart, SB_JOURNAL_START);
+  store<u32>(sbuf, jblocks, SB_JOURNAL_BLOCKS);
+  store<u64>(sbuf, FIRST_INO, SB_NEXT_INO);
+  store<u64>(sbuf, 1, SB_INODE_COUNT);
+  store<u64>(sbuf, ROOT_INO, SB_ROOT_INO);
+  const now = fs_now();
+  store<i64>(sbuf, now, SB_UUID);
+  store<i64>(sbuf, now ^ 0x5bd1e995, SB_UUID + 8);
+  store<i64>(sbuf, now, SB_MKFS_TIME);
+  if (labelLen > 0) memory.copy(sbuf + 504, label, min<u32>(labelLen, 63));
+  agfl_format(sbuf, agflStart, AGFL_TARGET);
+  // empty roots; the free-space trees hold the one free extent [freeStart, backup)
+  for (let t: u32 = 0; t < 5; t++) {
+    const blk = firstNode + t;
+    node_init(node, blk, t, 0);
+    store<u64>(node, tid0, 16);
+    bt_init_root(sbuf, t, blk);
+    if (t == TREE_BNO || t == TREE_CNT) {
+      // one leaf item written by hand: key, value offset/length, value
+      const it = node + N_ITEMS;
+      const len = backup - freeStart;
+      if (t == TREE_BNO) {
+        store<u64>(it, freeStart);
+        store<u64>(it, 0, 8);
+        store<u16>(it, <u16>(BLOCK_SIZE - 8), 16);
+        store<u16>(it, 8, 18);
+        store<u64>(node + BLOCK_SIZE - 8, len);
+        store<u16>(node, <u16>(BLOCK_SIZE - 8), 36);
+        store<u16>(node, 8, 38);
+      } else {
+        store<u64>(it, len);
+        store<u64>(it, freeStart, 8);
+        store<u16>(it, <u16>BLOCK_SIZE, 16);
+        store<u16>(it, 0, 18);
+      }
+      store<u16>(node, 1, 34);
+    }
+    block_seal(node);
+    write_block(blk, node);
+    if (blk_submit() != 0) return -EIO;
+  }
+  block_seal(sbuf);
+  write_block(0, sbuf);
+  if (blk_submit() != 0) return -EIO;
+  store<u64>(sbuf, backup, HDR_BLOCKNR);
+  block_seal(sbuf);
+  write_block(backup, sbuf);
+  if (blk_submit() != 0) return -EIO;
+  free_pages(addr_to_pfn(sbuf), 0);
+  free_pages(addr_to_pfn(node), 0);
+  let r = journal_format(jstart, jblocks, tid0);
+  if (r != 0) return r;
+  // the root directory, through the normal machinery
+  r = fs_mount(1);
+  if (r != 0) return r;
+  r = inode_create_fixed(ROOT_INO, S_IFDIR | 0o755, ROOT_INO);
+  if (r != 0) return r;
+  return fs_umount();
+}
+
+const TREE_COUNT_U64: u64 = 5;
+
+/** Checks a superblock image; 0, -EINVAL (not ours / unsupported) or -EUCLEAN. */
+function sb_check(sb: usize, capacity: u64): i32 {
+  if (load<u32>(sb, SB_VERSION) != FORMAT_VERSION) return -EINVAL;
+  if (load<u32>(sb, SB_BLOCK_SIZE) != BLOCK_SIZE) return -EINVAL;
+  if (load<u32>(sb, SB_INCOMPAT) & ~INCOMPAT_SUPPORTED) return -EINVAL;
+  const total = load<u64>(sb, SB_TOTAL_BLOCKS);
+  if (total < FS_MIN_BLOCKS || total > capacity) return -EUCLEAN;
+  const js = load<u64>(sb, SB_JOURNAL_START);
+  const jb = <u64>load<u32>(sb, SB_JOURNAL_BLOCKS);
+  if (js != 1 || jb < <u64>JOURNAL_MIN_BLOCKS || js + jb >= total) return -EUCLEAN;
+  if (load<u64>(sb, SB_FREE_BLOCKS) > total) return -EUCLEAN;
+  return 0;
+}
+
+/** Reason of the last failed mount, for the host's one-line message. */
+export let mount_reason: i32 = 0;
+export const MR_NONE: i32 = 0;
+export const MR_NOT_HELIX: i32 = 1;
+export const MR_BAD_SUPER: i32 = 2;
+export const MR_FEATURES: i32 = 3;
+export const MR_JOURNAL: i32 = 4;
+export const MR_IO: i32 = 5;
+export const MR_TOO_SMALL: i32 = 6;
+export let mount_used_backup: bool = false;
+export let mount_replayed: i32 = 0;
+export let mount_orphans: u32 = 0;
+
+/**
+ * Mounts the filesystem on device 0 (flags bit 0: quiet). Returns 0 or -errno; see the case
+ * table above (mount_reason tells which case failed).
+ */
+export function fs_mount(flags: u32): i32 {
+  if (fs_mounted) return -EBUSY;
+  mount_reason = MR_NONE;
+  mount_used_backup = false;
+  fs_errored = false;
+  fs_readonly = false;
+  const capacity = blk_capacity();
+  if (capacity < FS_MIN_BLOCKS) { mount_reason = MR_TOO_SMALL; return -EINVAL; }
+  let r = pagecache_init();
+  if (r != 0) return r;
+  drop_caches();
+  const raw = scratch();
+  if (raw == 0) return -ENOMEM;
+  // primary, else backup
+  r = blk_read_sync(0, raw);
+  if (r != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return -EIO; }
+  let v = block_verify(raw, MAGIC_SUPER, 0);
+  let ok = v == VERIFY_OK && sb_check(raw, capacity) == 0;
+  const primaryMagic = load<u32>(raw, HDR_MAGIC) == MAGIC_SUPER;
+  if (!ok) {
+    if (blk_read_sync(capacity - 1, raw) == 0 && block_verify(raw, MAGIC_SUPER, capacity - 1) == VERIFY_OK &&
+        sb_check(raw, capacity) == 0 && load<u64>(raw, SB_TOTAL_BLOCKS) == capacity) {
+      mount_used_backup = true;
+      store<u64>(raw, 0, HDR_BLOCKNR);
+      block_seal(raw);
+      write_block(0, raw);
+      if (blk_flush() != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return -EIO; }
+      ok = true;
+    }
+  }
+  if (!ok) {
+    free_pages(addr_to_pfn(raw), 0);
+    if (!primaryMagic) { mount_reason = MR_NOT_HELIX; return -EINVAL; }
+    const why = sb_check(raw, capacity);
+    mount_reason = why == -EINVAL && v == VERIFY_OK ? MR_FEATURES : MR_BAD_SUPER;
+    return v == VERIFY_OK && why == -EINVAL ? -EINVAL : -EUCLEAN;
+  }
+  const total = load<u64>(raw, SB_TOTAL_BLOCKS);
+  const jstart = load<u64>(raw, SB_JOURNAL_START);
+  const jblocks = load<u32>(raw, SB_JOURNAL_BLOCKS);
+  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || load<u32>(raw, SB_STATE) == STATE_ERROR) {
+    fs_readonly = true;
+  }
+  free_pages(addr_to_pfn(raw), 0);
+  sb_total = total;
+  r = journal_load(jstart, jblocks);
+  if (r != 0) { mount_reason = MR_JOURNAL; return r; }
+  r = journal_recover();
+  if (r < 0) { mount_reason = MR_JOURNAL; return r; }
+  mount_replayed = r;
+  drop_caches();
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) { mount_reason = MR_BAD_SUPER; return buf_errno; }
+  if (sb_check(sb, capacity) != 0) { mount_reason = MR_BAD_SUPER; return -EUCLEAN; }
+  alloc_mount(sb, total);
+  bt_load_roots(sb);
+  journal_set_checkpoint_hook(write_backup_sb);
+  fs_mounted = true;
+  if (!fs_readonly) {
+    store<u32>(sb, STATE_DIRTY, SB_STATE);
+    store<u32>(sb, load<u32>(sb, SB_MOUNT_COUNT) + 1, SB_MOUNT_COUNT);
+    store<i64>(sb, fs_now(), SB_MOUNT_TIME);
+    journal_dirty(0);
+    r = orphan_cleanup();
+    if (r != 0) return fs_error(r);
+    r = fs_commit();
+    if (r != 0) return r;
+  }
+  return 0;
+}
+
+/** Frees inodes that were unlinked while open when the system went down. 0 or -errno. */
+function orphan_cleanup(): i32 {
+  mount_orphans = 0;
+  for (let guard = 0; guard < 1 << 24; guard++) {
+    if (!dir_next(ORPHAN_DIR, 0)) return 0;
+    const ino = de_ino;
+    let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, de_key);
+    if (r != 0) return r;
+    r = file_release(ino);
+    if (r != 0) return r;
+    r = inode_remove_record(ino);
+    if (r != 0 && r != -2) return r;
+    mount_orphans++;
+  }
+  return -EUCLEAN;
+}
+
+/** Checkpoint hook: the backup superblock follows the primary. */
+function write_backup_sb(): i32 {
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno;
+  const b = scratch();
+  if (b == 0) return -ENOMEM;
+  memory.copy(b, sb, BLOCK_SIZE);
+  store<u64>(b, sb_total - 1, HDR_BLOCKNR);
+  block_seal(b);
+  write_block(sb_total - 1, b);
+  const r = blk_submit();
+  free_pages(addr_to_pfn(b), 0);
+  return r;
+}
+
+/**
+ * Commits the running transaction with its ordered data: writeback of dirty pages, deferred
+ * frees, then the journal commit (which flushes). When there is no metadata to commit but
+ * data was written, flushes anyway. Returns 0 or -errno (the fs turns read-only on error).
+ */
+export function fs_commit(): i32 {
+  if (fs_errored || j_aborted) return -EIO;
+  if (fs_readonly) return 0;
+  let r = writeback_all();
+  if (r != 0) return fs_error(r);
+  r = alloc_apply_deferred();
+  if (r != 0) return fs_error(r);
+  if (journal_tx_empty()) {
+    r = blk_flush();
+    return r != 0 ? fs_error(r) : 0;
+  }
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return fs_error(buf_errno);
+  store<i64>(sb, fs_now(), SB_WRITE_TIME);
+  journal_dirty(0);
+  r = journal_commit();
+  return r != 0 ? fs_error(r) : 0;
+}
+
+/** sync(): commit and checkpoint, so the log is empty and every block is home. */
+export function fs_sync(): i32 {
+  let r = fs_commit();
+  if (r != 0) return r;
+  if (fs_readonly) return 0;
+  if (journal_checkpoint_pending() > 0) {
+    r = journal_checkpoint();
+    if (r != 0) return fs_error(r);
+  }
+  return 0;
+}
+
+/**
+ * Syscall-boundary housekeeping: commits when the running transaction, dirty data or the
+ * deferred-free list grew large, and keeps free frames above the watermark by reclaiming
+ * clean pages (checkpointing first when pinned metadata is what fills memory).
+ */
+export function fs_balance(): i32 {
+  fs_clock_reset();
+  if (!fs_mounted || fs_readonly || fs_errored) return 0;
+  const free = nr_free_pages();
+  const dirtyLimit = max<u32>(256, (free + nr_dirty) / 2);
+  if (journal_should_commit() || alloc_defer_pressure() || nr_dirty > dirtyLimit) {
+    const r = fs_commit();
+    if (r != 0) return r;
+  }
+  if (nr_free_pages() < low_watermark) {
+    reclaim(low_watermark, true);
+    if (nr_free_pages() < low_watermark) {
+      let r = fs_commit();
+      if (r != 0) return r;
+      if (journal_checkpoint_pending() > 0) {
+        r = journal_checkpoint();
+        if (r != 0) return fs_error(r);
+      }
+      reclaim(low_watermark * 2, true);
+    }
+  }
+  return 0;
+}
+
+/** Unmounts: commit, checkpoint, state CLEAN, checkpoint again, drop the cache. 0 or -errno. */
+export function fs_umount(): i32 {
+  if (!fs_mounted) return -EINVAL;
+  let r: i32 = 0;
+  if (!fs_readonly && !fs_errored) {
+    r = fs_sync();
+    if (r == 0) {
+      const sb = bread(0, MAGIC_SUPER);
+      if (sb == 0) r = buf_errno;
+      else {
+        store<u32>(sb, STATE_CLEAN, SB_STATE);
+        journal_dirty(0);
+        r = fs_sync();
+      }
+    }
+  }
+  drop_caches();
+  fs_mounted = false;
+  return r;
+}
+
+/** statfs: fills `out` (struct statfs of docs/abi.md). */
+export function fs_statfs(out: usize): i32 {
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno;
+  memory.fill(out, 0, 72);
+  store<u64>(out, 0x48454c58, 0); // f_type "HELX"
+  store<u64>(out, BLOCK_SIZE, 8);
+  store<u64>(out, total_blocks, 16);
+  store<u64>(out, free_blocks, 24);
+  store<u64>(out, alloc_available(), 32);
+  const inodes = load<u64>(sb, SB_INODE_COUNT);
+  store<u64>(out, 0xffff_ffff, 40);
+  store<u64>(out, 0xffff_ffff - inodes, 48);
+  store<u64>(out, 255, 56);
+  store<u64>(out, BLOCK_SIZE, 64);
+  return 0;
+}
+
+

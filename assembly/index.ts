@@ -1,0 +1,207 @@
+// index.ts -- the kernel's exported ABI (docs/abi.md): boot, devices, syscalls, statistics.
+//
+// Layer: the boundary. Everything here converts raw arguments and calls one kernel layer;
+// no logic lives here. One export call = one host->kernel crossing.
+
+import { PAGE_SIZE, PAGE_SHIFT, NR_CPUS } from "./params";
+import { NO_PFN, pfn_to_addr, nr_frames, frame_table, phys_base } from "./mm/page";
+import {
+  mm_init, mm_set_hotplug, alloc_pages, nr_free_pages, nr_total_pages, nr_free_blocks,
+  fragmentation_index, nr_reserved_pages,
+} from "./mm/buddy";
+import {
+  set_current_cpu, slab_cache_count, slab_cache_name, slab_cache_object_size,
+  slab_cache_objects_in_use, slab_cache_total_objects, slab_cache_slabs, slab_cache_pages,
+  kmem_cache_shrink_all,
+} from "./mm/slab";
+import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench";
+import { crc32c_init, crc32c } from "./lib/crc32c";
+import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
+import { EINVAL, ENOMEM } from "./lib/errno";
+import {
+  virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_capacity,
+  blk_stat_requests, blk_stat_notifies, blk_stat_read_blocks, blk_stat_write_blocks,
+  blk_stat_flushes, blk_stat_errors, blk_get_id,
+} from "./dev/virtio_blk";
+import {
+  fs_mkfs, fs_mount, fs_umount, fs_readonly, fs_errored, mount_reason, mount_used_backup,
+  mount_replayed, mount_orphans, fs_sync, fs_set_watermark,
+} from "./fs/super";
+import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
+import {
+  do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
+  do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
+  do_readlink, do_getdents, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
+} from "./sys/syscalls";
+import { inspect_info, inspect_tree, inspect_free_histogram } from "./fs/inspect";
+import { bt_insert, bt_lookup, bt_delete, bt_seek, bt_next, cur_k1, CURSOR_SIZE } from "./fs/btree";
+
+/** Bytes reserved after the kernel image for the stub runtime (the kernel allocates nothing managed). */
+const STUB_HEAP_RESERVE: usize = 64 << 10;
+/** Linear memory at boot before hotplug grows it, in bytes. */
+const BOOT_MEMORY: usize = 16 << 20;
+const ARGS_SIZE: u32 = 16 << 10;
+const XFER_ORDER: u32 = 8; // 1 MiB
+
+let args: usize = 0;
+let xfer: usize = 0;
+let booted = false;
+
+/** The per-call argument area (16 KiB). */
+export function kernel_args(): usize { return args; }
+/** The transfer buffer for file data. */
+export function kernel_xfer(): usize { return xfer; }
+export function kernel_xfer_size(): u32 { return PAGE_SIZE << XFER_ORDER; }
+
+/**
+ * Boots the kernel with up to `mem_limit_mib` MiB of physical memory (frames beyond the
+ * first 16 MiB arrive by hotplug as the caches grow) and `ncpus` simulated CPUs.
+ * Returns 0, -EINVAL (limit below 32 MiB or above 3 GiB, bad CPU count), -ENOMEM.
+ */
+export function kernel_boot(mem_limit_mib: u32, ncpus: u32): i32 {
+  if (booted) return 0;
+  if (mem_limit_mib < 32 || mem_limit_mib > 3072 || ncpus == 0 || ncpus > NR_CPUS) return -EINVAL;
+  crc32c_init();
+  const start = (__heap_base + STUB_HEAP_RESERVE + PAGE_SIZE - 1) & ~(<usize>PAGE_SIZE - 1);
+  const limit = <usize>mem_limit_mib << 20;
+  const bootEnd = max<usize>(start + BOOT_MEMORY, <usize>memory.size() << 16);
+  const have = <usize>memory.size() << 16;
+  if (bootEnd > have && memory.grow(<i32>((bootEnd - have + 0xffff) >> 16)) < 0) return -ENOMEM;
+  const end = <usize>memory.size() << 16;
+  mm_init(start, end, limit);
+  mm_set_hotplug(true, limit);
+  const ap = alloc_pages(2);
+  const xp = alloc_pages(XFER_ORDER);
+  if (ap == NO_PFN || xp == NO_PFN) return -ENOMEM;
+  args = pfn_to_addr(ap);
+  xfer = pfn_to_addr(xp);
+  // keep a watermark of 1/16 of memory (at least 1 MiB) free at syscall boundaries
+  fs_set_watermark(max<u32>(256, <u32>(limit >> PAGE_SHIFT) / 16));
+  booted = true;
+  boot_log(start, end, limit, ncpus);
+  return 0;
+}
+
+function boot_log(start: usize, end: usize, limit: usize, ncpus: u32): void {
+  kputs("HelixFS kernel (AssemblyScript/wasm32), "); kputu(ncpus); kputs(" CPU(s)"); knl();
+  kputs("BIOS-e820: [mem "); kputx(0); kputs("-"); kputx(<u64>__heap_base - 1); kputs("] kernel image"); knl();
+  kputs("BIOS-e820: [mem "); kputx(<u64>frame_table); kputs("-"); kputx(<u64>(frame_table + nr_reserved_pages() * PAGE_SIZE) - 1); kputs("] frame table (struct page x "); kputu(nr_reserved_pages() * (PAGE_SIZE / 64)); kputs(")"); knl();
+  kputs("BIOS-e820: [mem "); kputx(<u64>phys_base); kputs("-"); kputx(<u64>end - 1); kputs("] usable, hotplug up to "); kputx(<u64>limit - 1); knl();
+  kputs("Zone Normal: "); kputu(nr_total_pages()); kputs(" pages, "); kputu(nr_free_pages()); kputs(" free; free blocks by order:");
+  for (let o: u32 = 0; o < 11; o++) { kputs(" "); kputu(nr_free_blocks(o)); }
+  knl();
+  kputs("Memory: "); kputu((<u64>nr_free_pages() * PAGE_SIZE) >> 10); kputs("K available, limit "); kputu(<u64>limit >> 20); kputs("M"); knl();
+  print_slab_caches();
+}
+
+function print_slab_caches(): void {
+  const NAME = memory.data(40);
+  const n = slab_cache_count();
+  for (let i: u32 = 0; i < n; i++) {
+    const len = slab_cache_name(i, NAME, 32);
+    kputs("slab: "); kputb(NAME, len); kputs(" objsize "); kputu(slab_cache_object_size(i));
+    kputs(" active "); kputu(slab_cache_objects_in_use(i)); kputs("/"); kputu(slab_cache_total_objects(i));
+    kputs(" slabs "); kputu(slab_cache_slabs(i)); knl();
+  }
+}
+
+/** Sets up the virtqueue of block device `dev` (only 0); ring addresses at args + 8192. */
+export function virtio_blk_probe(dev: u32, capacity_sectors: i64, queue_size: u32): i32 {
+  if (!booted || dev != 0 || capacity_sectors < 0) return -EINVAL;
+  const r = virtio_blk_setup(<u64>capacity_sectors, queue_size);
+  if (r != 0) return r;
+  store<u32>(args + 8192, <u32>blk_ring_desc());
+  store<u32>(args + 8196, <u32>blk_ring_avail());
+  store<u32>(args + 8200, <u32>blk_ring_used());
+  kputs("virtio_blk virtio0: [vda] "); kputu(<u64>capacity_sectors); kputs(" 512-byte logical blocks ("); kputu(<u64>capacity_sectors >> 11); kputs(" MiB), queue size "); kputu(queue_size); knl();
+  return 0;
+}
+
+/** Quiets (0) or restores (1) the kernel log. */
+export function kernel_printk(on: u32): void { printk_set_enabled(on != 0); }
+
+export function sys_set_cpu(cpu: u32): i32 {
+  if (cpu >= NR_CPUS) return -EINVAL;
+  set_current_cpu(cpu);
+  return 0;
+}
+
+// ---- filesystem lifecycle --------------------------------------------------------------------
+
+export function sys_mkfs(label: usize, label_len: u32): i32 { return fs_mkfs(label, label_len); }
+export function sys_mount(flags: u32): i32 { return fs_mount(flags); }
+export function sys_umount(): i32 { fd_close_all(); return fs_umount(); }
+/** Why the last mount failed (MR_* of fs/super.ts). */
+export function sys_mount_reason(): i32 { return mount_reason; }
+/** Runs fsck; returns the number of problems or -errno. */
+export function sys_fsck(verbose: u32): i32 { return fsck_run(verbose != 0); }
+
+// ---- syscalls --------------------------------------------------------------------------------
+
+export function sys_open(p: usize, plen: u32, flags: u32, mode: u32): i32 { return do_open(p, plen, flags, mode); }
+export function sys_close(fd: i32): i32 { return do_close(fd); }
+export function sys_read(fd: i32, buf: usize, len: u32): i32 { return do_read(fd, buf, len, -1); }
+export function sys_write(fd: i32, buf: usize, len: u32): i32 { return do_write(fd, buf, len, -1); }
+export function sys_pread(fd: i32, buf: usize, len: u32, pos: i64): i32 { return pos < 0 ? -EINVAL : do_read(fd, buf, len, pos); }
+export function sys_pwrite(fd: i32, buf: usize, len: u32, pos: i64): i32 { return pos < 0 ? -EINVAL : do_write(fd, buf, len, pos); }
+export function sys_lseek(fd: i32, off: i64, whence: u32): i64 { return do_lseek(fd, off, whence); }
+export function sys_truncate(p: usize, plen: u32, len: i64): i32 { return do_truncate(p, plen, len); }
+export function sys_ftruncate(fd: i32, len: i64): i32 { return do_ftruncate(fd, len); }
+export function sys_fsync(fd: i32): i32 { return do_fsync(fd); }
+export function sys_fdatasync(fd: i32): i32 { return do_fsync(fd); }
+export function sys_sync(): i32 { return do_sync(); }
+export function sys_stat(p: usize, plen: u32, out: usize): i32 { return do_stat(p, plen, out, true); }
+export function sys_lstat(p: usize, plen: u32, out: usize): i32 { return do_stat(p, plen, out, false); }
+export function sys_fstat(fd: i32, out: usize): i32 { return do_fstat(fd, out); }
+export function sys_mkdir(p: usize, plen: u32, mode: u32): i32 { return do_mkdir(p, plen, mode); }
+export function sys_rmdir(p: usize, plen: u32): i32 { return do_rmdir(p, plen); }
+export function sys_unlink(p: usize, plen: u32): i32 { return do_unlink(p, plen); }
+export function sys_rename(p: usize, plen: u32, q: usize, qlen: u32): i32 { return do_rename(p, plen, q, qlen); }
+export function sys_link(p: usize, plen: u32, q: usize, qlen: u32): i32 { return do_link(p, plen, q, qlen); }
+export function sys_symlink(t: usize, tlen: u32, p: usize, plen: u32): i32 { return do_symlink(t, tlen, p, plen); }
+export function sys_readlink(p: usize, plen: u32, buf: usize, bufsiz: u32): i32 { return do_readlink(p, plen, buf, bufsiz); }
+export function sys_getdents(fd: i32, buf: usize, len: u32): i32 { return do_getdents(fd, buf, len); }
+export function sys_chmod(p: usize, plen: u32, mode: u32): i32 { return do_chmod(p, plen, mode); }
+export function sys_chown(p: usize, plen: u32, uid: u32, gid: u32): i32 { return do_chown(p, plen, uid, gid, true); }
+export function sys_lchown(p: usize, plen: u32, uid: u32, gid: u32): i32 { return do_chown(p, plen, uid, gid, false); }
+export function sys_utimensat(p: usize, plen: u32, atime: i64, mtime: i64, flags: u32): i32 { return do_utimensat(p, plen, atime, mtime, flags); }
+export function sys_statfs(p: usize, plen: u32, out: usize): i32 { return do_statfs(p, plen, out); }
+
+// ---- statistics and inspection ---------------------------------------------------------------
+
+/** Fills `out` with the u64 counters listed in docs/abi.md (kernel_info); returns their count. */
+export function kernel_info(out: usize): i32 { return inspect_info(out); }
+/** Per-tree statistics (docs/abi.md): nodes, leaves, items, used bytes, height. */
+export function kernel_tree_info(tree: u32, out: usize): i32 { return inspect_tree(tree, out); }
+/** Free extents by log2 length, 32 u64 buckets. */
+export function kernel_free_histogram(out: usize): i32 { return inspect_free_histogram(out); }
+/** Buddy statistics: free blocks per order (11 x u32) then fragmentation index per order (11 x i32). */
+export function kernel_mm_info(out: usize): i32 {
+  for (let o: u32 = 0; o < 11; o++) {
+    store<u32>(out + (<usize>o << 2), nr_free_blocks(o));
+    store<i32>(out + 44 + (<usize>o << 2), fragmentation_index(o));
+  }
+  return 22;
+}
+export function kernel_slab_count(): u32 { return slab_cache_count(); }
+/** Slab cache i: name (ASCII, returns length) at out, then at out+32: objsize, active, total, slabs, pages (u32). */
+export function kernel_slab_info(i: u32, out: usize): u32 {
+  const len = slab_cache_name(i, out, 31);
+  store<u32>(out + 32, slab_cache_object_size(i));
+  store<u32>(out + 36, slab_cache_objects_in_use(i));
+  store<u32>(out + 40, slab_cache_total_objects(i));
+  store<u32>(out + 44, slab_cache_slabs(i));
+  store<u32>(out + 48, slab_cache_pages(i));
+  return len;
+}
+export function kernel_fsck_stats(out: usize): void {
+  store<u64>(out, fsck_nodes); store<u64>(out + 8, fsck_inodes); store<u64>(out + 16, fsck_dirents);
+  store<u64>(out + 24, fsck_extents); store<u64>(out + 32, fsck_free_extents); store<u64>(out + 40, fsck_used_blocks);
+}
+
+// ---- benchmarks (timed by the host) ----------------------------------------------------------
+
+export function bench_buddy(n: u32): u32 { return mm_bench_buddy(n); }
+export function bench_buddy_mixed(n: u32): u32 { return mm_bench_buddy_mixed(n); }
+export function bench_slab(n: u32): u32 { return mm_bench_slab(n); }
+export function bench_crc32c(n: u32): u32 { return crc32c(0, xfer, n); }

@@ -1,0 +1,28 @@
+// lib/errno.ts -- Linux errno numbers. Syscalls return -errno, so FUSE and the Node API map
+// them directly (asm-generic/errno-base.h, errno.h).
+export const EPERM: i32 = 1;
+export const ENOENT: i32 = 2;
+export const EIO: i32 = 5;
+export const EBADF: i32 = 9;
+export const ENOMEM: i32 = 12;
+export const EACCES: i32 = 13;
+export const EBUSY: i32 = 16;
+export const EEXIST: i32 = 17;
+export const EXDEV: i32 = 18;
+export const ENODEV: i32 = 19;
+export const ENOTDIR: i32 = 20;
+export const EISDIR: i32 = 21;
+export const EINVAL: i32 = 22;
+export const EMFILE: i32 = 24;
+export const EFBIG: i32 = 27;
+export const ENOSPC: i32 = 28;
+export const ESPIPE: i32 = 29;
+export const EROFS: i32 = 30;
+export const EMLINK: i32 = 31;
+export const ERANGE: i32 = 34;
+export const ENAMETOOLONG: i32 = 36;
+export const ENOTEMPTY: i32 = 39;
+export const ELOOP: i32 = 40;
+export const EOVERFLOW: i32 = 75;
+/** Structure needs cleaning: a checksum or self-location check failed (Linux EUCLEAN = EFSCORRUPTED). */
+export const EUCLEAN: i32 = 117;

@@ -1,0 +1,4 @@
+export * from "./buddy";
+export * from "./slab";
+export * from "./bench";
+export * from "./page";

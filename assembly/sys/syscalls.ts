@@ -1,0 +1,671 @@
+// sys/syscalls.ts -- the system call layer: file descriptors and POSIX semantics.
+//
+// Layer: the kernel's top; index.ts exports these as sys_*. One call is one host crossing.
+// Interface: do_open .. do_statfs, each returning >= 0 or -errno (Linux numbers).
+// Rules:
+//  - every call begins with sys_enter (syscall-boundary housekeeping) and changes to metadata
+//    happen only when the fs is writable (EROFS otherwise);
+//  - a metadata error in the middle of a change (EIO/EUCLEAN/ENOMEM from the trees) aborts
+//    the journal through fs_error: the disk keeps the last committed state;
+//  - an unlinked inode lives on while open (listed in the orphan directory) and is freed at
+//    the last close, or at the next mount after a crash.
+//
+// struct file (FILE_SIZE bytes per descriptor, in FDTABLE):
+//
+//   0 ino u64 (0 = free slot) | 8 flags u32 (O_*) | 12 reserved u32 | 16 pos i64
+
+import { NR_OPEN, NAME_MAX } from "../params";
+import {
+  EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, ESPIPE, EROFS, EMLINK,
+  ENOTEMPTY, ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, EOVERFLOW,
+} from "../lib/errno";
+import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
+import {
+  namei, nd_ino, nd_mode, nd_parent, nd_name, nd_namelen, nd_trailing, is_ancestor,
+  LOOKUP_FOLLOW, LOOKUP_PARENT,
+} from "../fs/namei";
+import {
+  inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
+  inode_errno, fs_now, I_MODE, I_UID, I_GID, I_NLINK, I_SIZE, I_ATIME, I_MTIME, I_CTIME,
+  I_CRTIME, I_BLOCKS, I_PARENT, I_FLAGS, INODE_INLINE, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK,
+  S_ISDIR, S_ISREG, S_ISLNK, T_MTIME, T_CTIME,
+} from "../fs/inode";
+import { dir_lookup, dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen, DT_DIR, DT_REG, DT_LNK } from "../fs/dir";
+import { file_read, file_write, file_truncate, file_release, FILE_SIZE_MAX } from "../fs/file";
+import {
+  fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_balance, fs_statfs,
+} from "../fs/super";
+import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN } from "../fs/pagecache";
+import { alloc_can_grow } from "../fs/alloc";
+import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
+
+export const O_ACCMODE: u32 = 3;
+export const O_RDONLY: u32 = 0;
+export const O_WRONLY: u32 = 1;
+export const O_RDWR: u32 = 2;
+export const O_CREAT: u32 = 0o100;
+export const O_EXCL: u32 = 0o200;
+export const O_TRUNC: u32 = 0o1000;
+export const O_APPEND: u32 = 0o2000;
+export const O_DIRECTORY: u32 = 0o200000;
+export const O_NOFOLLOW: u32 = 0o400000;
+export const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+/** utimensat special values in the ns arguments (i64 versions of Linux UTIME_NOW/OMIT). */
+export const UTIME_NOW: i64 = -1;
+export const UTIME_OMIT: i64 = -2;
+const SEEK_SET: u32 = 0;
+const SEEK_CUR: u32 = 1;
+const SEEK_END: u32 = 2;
+/** Hard links one inode may have (ext4's EXT4_LINK_MAX). */
+const LINK_MAX: u32 = 65000;
+/** Blocks a namespace change may need for tree growth. */
+const GROW_BLOCKS: u64 = 8;
+
+const FILE_SIZE: usize = 24;
+const FDTABLE: usize = memory.data(<i32>(NR_OPEN * <u32>FILE_SIZE));
+const F_INO: usize = 0;
+const F_FLAGS: usize = 8;
+const F_POS: usize = 16;
+
+@inline function fdp(fd: i32): usize { return FDTABLE + (<usize>fd) * FILE_SIZE; }
+
+/** The open file for `fd`, or 0 (EBADF). */
+function fget(fd: i32): usize {
+  if (fd < 0 || <u32>fd >= NR_OPEN) return 0;
+  const f = fdp(fd);
+  return load<u64>(f, F_INO) == 0 ? 0 : f;
+}
+
+/** Closes every descriptor (unmount). */
+export function fd_close_all(): void {
+  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) if (fget(fd) != 0) do_close(fd);
+}
+
+/** Error return for a failed metadata change: fatal errors abort the journal. */
+function fail(err: i32): i32 {
+  if (err == -EIO || err == -EUCLEAN || err == -ENOMEM) return fs_error(err);
+  return err;
+}
+
+/** Syscall entry: housekeeping; refuses everything when nothing is mounted. */
+function sys_enter(): i32 {
+  if (!fs_mounted) return -EIO;
+  return fs_balance();
+}
+
+/** Entry for calls that change the filesystem. */
+function sys_enter_write(): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  if (fs_readonly || fs_errored) return -EROFS;
+  return 0;
+}
+
+function dtype_of(mode: u32): u8 {
+  if (S_ISDIR(mode)) return DT_DIR;
+  if (S_ISLNK(mode)) return DT_LNK;
+  return DT_REG;
+}
+
+/** Saved first-path results for two-path calls (rename, link). */
+const SAVED_NAME: usize = memory.data(NAME_MAX + 1);
+
+// ---- open / close ----------------------------------------------------------------------------
+
+/** Creates a regular file `nd_name` in `nd_parent`. Returns the ino or 0 with the error in r. */
+let create_err: i32 = 0;
+function create_node(mode: u32, parent: u64, name: usize, namelen: u32): u64 {
+  if (!alloc_can_grow(GROW_BLOCKS)) { create_err = -ENOSPC; return 0; }
+  const ino = inode_create(mode, 0, 0, S_ISDIR(mode) ? 2 : 1, parent);
+  if (ino == 0) { create_err = fail(inode_errno); return 0; }
+  const r = dir_add(parent, name, namelen, ino, dtype_of(mode));
+  if (r != 0) { create_err = fail(r); return 0; }
+  const pr = inode_touch(parent, T_MTIME | T_CTIME);
+  if (pr != 0) { create_err = fail(pr); return 0; }
+  return ino;
+}
+
+/**
+ * open(2). Returns a descriptor or -errno: ENOENT, EEXIST (O_CREAT|O_EXCL), EISDIR (writing
+ * a directory, or O_CREAT with a trailing slash), ENOTDIR, ELOOP (O_NOFOLLOW on a symlink,
+ * too many links), EMFILE, ENOSPC, EROFS, ENAMETOOLONG, EINVAL.
+ */
+export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
+  let r = (flags & (O_CREAT | O_TRUNC)) != 0 || (flags & O_ACCMODE) != O_RDONLY ? sys_enter_write() : sys_enter();
+  if (r == -EROFS && (flags & (O_CREAT | O_TRUNC)) == 0) r = 0; // read-only fs: opening for write fails below
+  if (r != 0) return r;
+  const acc = flags & O_ACCMODE;
+  if (acc == 3) return -EINVAL;
+  let lflags: u32 = (flags & O_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW;
+  if (flags & O_CREAT) lflags |= LOOKUP_PARENT;
+  r = namei(path, len, lflags);
+  if (r != 0) return r;
+  let ino = nd_ino;
+  let m = nd_mode;
+  if (ino == 0) {
+    // O_CREAT of a missing name
+    if (nd_trailing) return -EISDIR;
+    if (fs_readonly || fs_errored) return -EROFS;
+    ino = create_node(S_IFREG | (mode & 0o7777), nd_parent, nd_name, nd_namelen);
+    if (ino == 0) return create_err;
+    m = S_IFREG | (mode & 0o7777);
+  } else {
+    if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return -EEXIST;
+    if (S_ISLNK(m)) return -ELOOP; // O_NOFOLLOW on a final symlink
+    if (S_ISDIR(m) && (acc != O_RDONLY || (flags & O_CREAT) != 0)) return -EISDIR;
+    if ((flags & O_DIRECTORY) != 0 && !S_ISDIR(m)) return -ENOTDIR;
+    if (acc != O_RDONLY && (fs_readonly || fs_errored)) return -EROFS;
+    if ((flags & O_TRUNC) != 0 && S_ISREG(m) && acc != O_RDONLY) {
+      const rec = inode_get(ino);
+      if (rec == 0) return fail(inode_errno);
+      if (load<u64>(rec, I_SIZE) != 0) {
+        r = file_truncate(ino, 0);
+        if (r != 0) return fail(r);
+      } else {
+        r = inode_touch(ino, T_MTIME | T_CTIME);
+        if (r != 0) return fail(r);
+      }
+    }
+  }
+  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) {
+    const f = fdp(fd);
+    if (load<u64>(f, F_INO) != 0) continue;
+    const as = mapping_get(<u32>ino);
+    if (as == 0) return -ENOMEM;
+    store<u32>(as, load<u32>(as, AS_OPENCOUNT) + 1, AS_OPENCOUNT);
+    store<u64>(f, ino, F_INO);
+    store<u32>(f, flags, F_FLAGS);
+    store<i64>(f, 0, F_POS);
+    return fd;
+  }
+  return -EMFILE;
+}
+
+/** Frees an inode with no links: data, record. 0 or -errno. */
+function inode_destroy(ino: u64): i32 {
+  let r = file_release(ino);
+  if (r != 0) return r;
+  return inode_remove_record(ino);
+}
+
+/** Drops one link; frees the inode, or lists it as an orphan while it is open. */
+function drop_link(ino: u64, isDir: bool): i32 {
+  let n: i32;
+  if (isDir) {
+    const rec = inode_get_mut(ino);
+    if (rec == 0) return inode_errno;
+    store<u32>(rec, 0, I_NLINK);
+    n = 0;
+  } else {
+    n = inode_link_delta(ino, -1);
+    if (n < 0) return n;
+  }
+  if (n > 0) return 0;
+  const as = mapping_find(<u32>ino);
+  if (as != 0 && load<u32>(as, AS_OPENCOUNT) > 0) {
+    store<u32>(as, load<u32>(as, AS_FLAGS) | AS_ORPHAN, AS_FLAGS);
+    const REC = memory.data(16);
+    store<u64>(REC, ino);
+    store<u8>(REC, DT_REG, 8);
+    store<u8>(REC, 0, 9);
+    return bt_insert(TREE_DIRENT, ORPHAN_DIR, ino, REC, 10);
+  }
+  return inode_destroy(ino);
+}
+
+/** close(2). 0 or -EBADF. */
+export function do_close(fd: i32): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  const ino = load<u64>(f, F_INO);
+  store<u64>(f, 0, F_INO);
+  const as = mapping_find(<u32>ino);
+  if (as == 0) return 0;
+  const oc = load<u32>(as, AS_OPENCOUNT) - 1;
+  store<u32>(as, oc, AS_OPENCOUNT);
+  if (oc == 0 && (load<u32>(as, AS_FLAGS) & AS_ORPHAN) != 0) {
+    store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_ORPHAN, AS_FLAGS);
+    if (!fs_readonly && !fs_errored) {
+      let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, ino);
+      if (r == 0) r = inode_destroy(ino);
+      if (r != 0) { mapping_put(as); return fail(r); }
+    }
+  }
+  mapping_put(as);
+  return 0;
+}
+
+// ---- read / write ----------------------------------------------------------------------------
+
+/** read(2) / pread(2) (`pos` >= 0). Bytes read or -errno (EBADF, EISDIR, EINVAL, EIO). */
+export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_WRONLY) return -EBADF;
+  const ino = load<u64>(f, F_INO);
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
+  const usePos = pos >= 0;
+  const at = usePos ? pos : load<i64>(f, F_POS);
+  const n = file_read(ino, <u64>at, buf, len);
+  if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
+  return n;
+}
+
+/**
+ * write(2) / pwrite(2) (`pos` >= 0; O_APPEND writes at the end either way, as Linux does).
+ * Bytes written or -errno (EBADF, EISDIR, ENOSPC, EFBIG, EROFS, EIO).
+ */
+export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
+  const r = sys_enter_write();
+  if (r != 0) return r;
+  const ino = load<u64>(f, F_INO);
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  const usePos = pos >= 0;
+  let at = usePos ? pos : load<i64>(f, F_POS);
+  if (load<u32>(f, F_FLAGS) & O_APPEND) at = <i64>load<u64>(rec, I_SIZE);
+  if (len == 0) return 0;
+  const n = file_write(ino, <u64>at, buf, len);
+  if (n < 0) return fail(n);
+  if (!usePos) store<i64>(f, at + n, F_POS);
+  return n;
+}
+
+/** lseek(2). The new offset or -errno (EBADF, EINVAL for a bad whence or negative result). */
+export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  let base: i64 = 0;
+  if (whence == SEEK_CUR) base = load<i64>(f, F_POS);
+  else if (whence == SEEK_END) {
+    const rec = inode_get(load<u64>(f, F_INO));
+    if (rec == 0) return inode_errno;
+    base = <i64>load<u64>(rec, I_SIZE);
+  } else if (whence != SEEK_SET) return -EINVAL;
+  const p = base + off;
+  if (p < 0) return -EINVAL;
+  store<i64>(f, p, F_POS);
+  return p;
+}
+
+// ---- truncate / sync -------------------------------------------------------------------------
+
+function truncate_ino(ino: u64, len: i64): i32 {
+  if (len < 0) return -EINVAL;
+  if (<u64>len > FILE_SIZE_MAX) return -EFBIG;
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  const m = load<u32>(rec, I_MODE);
+  if (S_ISDIR(m)) return -EISDIR;
+  if (!S_ISREG(m)) return -EINVAL;
+  const r = file_truncate(ino, <u64>len);
+  return r != 0 ? fail(r) : 0;
+}
+
+/** truncate(2). 0 or -errno (ENOENT, EISDIR, EINVAL, EFBIG, EROFS, ENOSPC). */
+export function do_truncate(path: usize, plen: u32, len: i64): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, plen, LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  return truncate_ino(nd_ino, len);
+}
+
+/** ftruncate(2). 0 or -errno (EBADF, EINVAL when not open for writing, EISDIR, EFBIG). */
+export function do_ftruncate(fd: i32, len: i64): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EINVAL;
+  const r = sys_enter_write();
+  if (r != 0) return r;
+  return truncate_ino(load<u64>(f, F_INO), len);
+}
+
+/** fsync(2)/fdatasync(2): commits the running transaction with all ordered data. */
+export function do_fsync(fd: i32): i32 {
+  if (fget(fd) == 0) return -EBADF;
+  const r = sys_enter();
+  if (r != 0) return r;
+  return fs_commit();
+}
+
+/** sync(2): everything durable and checkpointed. */
+export function do_sync(): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  return fs_sync();
+}
+
+// ---- stat ------------------------------------------------------------------------------------
+
+/** Fills struct stat (docs/abi.md) at `out` from inode `ino`. 0 or -errno. */
+function fill_stat(ino: u64, out: usize): i32 {
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  memory.fill(out, 0, 128);
+  store<u64>(out, 0x4858, 0);
+  store<u64>(out, ino, 8);
+  store<u32>(out, load<u32>(rec, I_MODE), 16);
+  store<u32>(out, load<u32>(rec, I_NLINK), 20);
+  store<u32>(out, load<u32>(rec, I_UID), 24);
+  store<u32>(out, load<u32>(rec, I_GID), 28);
+  const m = load<u32>(rec, I_MODE);
+  store<i64>(out, S_ISDIR(m) ? 4096 : <i64>load<u64>(rec, I_SIZE), 40);
+  store<u32>(out, 4096, 48);
+  store<i64>(out, S_ISDIR(m) ? 8 : <i64>(load<u64>(rec, I_BLOCKS) * 8), 56);
+  store<i64>(out, load<i64>(rec, I_ATIME), 64);
+  store<i64>(out, load<i64>(rec, I_MTIME), 72);
+  store<i64>(out, load<i64>(rec, I_CTIME), 80);
+  store<i64>(out, load<i64>(rec, I_CRTIME), 88);
+  return 0;
+}
+
+/** stat(2) / lstat(2) (`follow` false). 0 or -errno (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG). */
+export function do_stat(path: usize, len: u32, out: usize, follow: bool): i32 {
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, follow ? LOOKUP_FOLLOW : 0);
+  if (r != 0) return r;
+  return fill_stat(nd_ino, out);
+}
+
+/** fstat(2). 0 or -EBADF. */
+export function do_fstat(fd: i32, out: usize): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  return fill_stat(load<u64>(f, F_INO), out);
+}
+
+// ---- namespace -------------------------------------------------------------------------------
+
+/** mkdir(2). 0 or -errno (EEXIST, ENOENT, ENOTDIR, ENOSPC, EROFS, EMLINK). */
+export function do_mkdir(path: usize, len: u32, mode: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_ino != 0) return -EEXIST;
+  const parent = nd_parent;
+  const prec = inode_get(parent);
+  if (prec == 0) return fail(inode_errno);
+  if (load<u32>(prec, I_NLINK) >= LINK_MAX) return -EMLINK;
+  const ino = create_node(S_IFDIR | (mode & 0o7777), parent, nd_name, nd_namelen);
+  if (ino == 0) return create_err;
+  const n = inode_link_delta(parent, 1);
+  return n < 0 ? fail(n) : 0;
+}
+
+/** rmdir(2). 0 or -errno (ENOENT, ENOTDIR, ENOTEMPTY, EINVAL for ".", EBUSY for "/"). */
+export function do_rmdir(path: usize, len: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, len, 0);
+  if (r != 0) return r;
+  if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
+  if (nd_namelen == 1 && load<u8>(nd_name) == 46) return -EINVAL;
+  if (nd_namelen == 2 && load<u8>(nd_name) == 46 && load<u8>(nd_name, 1) == 46) return -ENOTEMPTY;
+  if (!S_ISDIR(nd_mode)) return -ENOTDIR;
+  const ino = nd_ino;
+  const parent = nd_parent;
+  if (!dir_is_empty(ino)) return bt_errno != 0 ? fail(bt_errno) : -ENOTEMPTY;
+  r = dir_remove(parent, nd_name, nd_namelen);
+  if (r != 0) return fail(r);
+  r = drop_link(ino, true);
+  if (r != 0) return fail(r);
+  const n = inode_link_delta(parent, -1);
+  if (n < 0) return fail(n);
+  r = inode_touch(parent, T_MTIME | T_CTIME);
+  return r != 0 ? fail(r) : 0;
+}
+
+/** unlink(2). 0 or -errno (ENOENT, EISDIR, ENOTDIR, EROFS). */
+export function do_unlink(path: usize, len: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, len, 0);
+  if (r != 0) return r;
+  if (S_ISDIR(nd_mode)) return -EISDIR;
+  const ino = nd_ino;
+  const parent = nd_parent;
+  r = dir_remove(parent, nd_name, nd_namelen);
+  if (r != 0) return fail(r);
+  r = drop_link(ino, false);
+  if (r != 0) return fail(r);
+  r = inode_touch(parent, T_MTIME | T_CTIME);
+  return r != 0 ? fail(r) : 0;
+}
+
+/**
+ * rename(2): atomic within the running transaction. 0 or -errno: ENOENT, EINVAL (into its
+ * own subtree, or "." / ".."), ENOTDIR / EISDIR (type mismatch with an existing target),
+ * ENOTEMPTY (a non-empty target directory), EBUSY ("/"), EROFS, ENOSPC.
+ */
+export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(p1, l1, 0);
+  if (r != 0) return r;
+  if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
+  if (is_dots(nd_name, nd_namelen)) return -EINVAL;
+  const src = nd_ino;
+  const srcMode = nd_mode;
+  const srcParent = nd_parent;
+  const srcLen = nd_namelen;
+  memory.copy(SAVED_NAME, nd_name, srcLen);
+  r = namei(p2, l2, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_namelen == 0) return -EBUSY;
+  if (is_dots(nd_name, nd_namelen)) return nd_ino != 0 && S_ISDIR(srcMode) ? -EINVAL : (nd_ino != 0 ? -EISDIR : -EINVAL);
+  const dst = nd_ino;
+  const dstParent = nd_parent;
+  if (nd_trailing && !S_ISDIR(srcMode)) return -ENOTDIR;
+  if (S_ISDIR(srcMode) && is_ancestor(src, dstParent)) return -EINVAL;
+  if (dst == src) return 0; // same inode: nothing to do (POSIX)
+  const isDir = S_ISDIR(srcMode);
+  if (dst != 0) {
+    if (isDir && !S_ISDIR(nd_mode)) return -ENOTDIR;
+    if (!isDir && S_ISDIR(nd_mode)) return -EISDIR;
+    if (S_ISDIR(nd_mode) && !dir_is_empty(dst)) return bt_errno != 0 ? fail(bt_errno) : -ENOTEMPTY;
+  } else if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC;
+  if (isDir && srcParent != dstParent && dst == 0) {
+    const prec = inode_get(dstParent);
+    if (prec == 0) return fail(inode_errno);
+    if (load<u32>(prec, I_NLINK) >= LINK_MAX) return -EMLINK;
+  }
+  // from here on every step changes metadata: errors are fatal (fail)
+  const dstName = nd_name;
+  const dstLen = nd_namelen;
+  if (dst != 0) {
+    r = dir_remove(dstParent, dstName, dstLen);
+    if (r != 0) return fail(r);
+    const dstIsDir = S_ISDIR(nd_mode);
+    r = drop_link(dst, dstIsDir);
+    if (r != 0) return fail(r);
+    if (dstIsDir) {
+      const n = inode_link_delta(dstParent, -1);
+      if (n < 0) return fail(n);
+    }
+  }
+  r = dir_remove(srcParent, SAVED_NAME, srcLen);
+  if (r != 0) return fail(r);
+  r = dir_add(dstParent, dstName, dstLen, src, dtype_of(srcMode));
+  if (r != 0) return fail(r);
+  if (isDir && srcParent != dstParent) {
+    const rec = inode_get_mut(src);
+    if (rec == 0) return fail(inode_errno);
+    store<u64>(rec, dstParent, I_PARENT);
+    let n = inode_link_delta(srcParent, -1);
+    if (n < 0) return fail(n);
+    n = inode_link_delta(dstParent, 1);
+    if (n < 0) return fail(n);
+  }
+  r = inode_touch(src, T_CTIME);
+  if (r == 0) r = inode_touch(srcParent, T_MTIME | T_CTIME);
+  if (r == 0 && dstParent != srcParent) r = inode_touch(dstParent, T_MTIME | T_CTIME);
+  return r != 0 ? fail(r) : 0;
+}
+
+@inline function is_dots(p: usize, n: u32): bool {
+  return (n == 1 && load<u8>(p) == 46) || (n == 2 && load<u8>(p) == 46 && load<u8>(p, 1) == 46);
+}
+
+/** link(2). 0 or -errno (ENOENT, EEXIST, EPERM for directories, EMLINK, EROFS, ENOSPC). */
+export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(p1, l1, 0);
+  if (r != 0) return r;
+  if (S_ISDIR(nd_mode)) return -EPERM;
+  const src = nd_ino;
+  const srcMode = nd_mode;
+  const rec = inode_get(src);
+  if (rec == 0) return fail(inode_errno);
+  if (load<u32>(rec, I_NLINK) >= LINK_MAX) return -EMLINK;
+  r = namei(p2, l2, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_ino != 0) return -EEXIST;
+  if (nd_trailing) return -ENOENT;
+  if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC;
+  r = dir_add(nd_parent, nd_name, nd_namelen, src, dtype_of(srcMode));
+  if (r != 0) return fail(r);
+  const n = inode_link_delta(src, 1);
+  if (n < 0) return fail(n);
+  r = inode_touch(nd_parent, T_MTIME | T_CTIME);
+  return r != 0 ? fail(r) : 0;
+}
+
+/** symlink(2). 0 or -errno (EEXIST, ENOENT for an empty target, ENAMETOOLONG, ENOSPC). */
+export function do_symlink(target: usize, tlen: u32, path: usize, plen: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  if (tlen == 0) return -ENOENT;
+  if (tlen >= 4096) return -36; // ENAMETOOLONG
+  r = namei(path, plen, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_ino != 0) return -EEXIST;
+  if (nd_trailing) return -ENOENT;
+  const ino = create_node(S_IFLNK | 0o777, nd_parent, nd_name, nd_namelen);
+  if (ino == 0) return create_err;
+  const n = file_write(ino, 0, target, tlen);
+  return n < 0 ? fail(n) : 0;
+}
+
+/** readlink(2). Bytes placed in `buf` (not NUL-terminated) or -errno (EINVAL: not a symlink). */
+export function do_readlink(path: usize, len: u32, buf: usize, bufsiz: u32): i32 {
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, 0);
+  if (r != 0) return r;
+  if (!S_ISLNK(nd_mode)) return -EINVAL;
+  return file_read(nd_ino, 0, buf, bufsiz);
+}
+
+/**
+ * getdents64(2): packs struct linux_dirent64 records for `fd` into `buf` (at most `len`
+ * bytes) from the descriptor's position (a cookie); "." and ".." come first. Returns the
+ * bytes filled (0 at the end) or -errno (EBADF, ENOTDIR, EINVAL when no record fits).
+ */
+export function do_getdents(fd: i32, buf: usize, len: u32): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  const dir = load<u64>(f, F_INO);
+  const rec = inode_get(dir);
+  if (rec == 0) return fail(inode_errno);
+  if (!S_ISDIR(load<u32>(rec, I_MODE))) return -ENOTDIR;
+  const parent = load<u64>(rec, I_PARENT);
+  let pos = <u64>load<i64>(f, F_POS);
+  let used: u32 = 0;
+  for (let guard = 0; guard < 1 << 20; guard++) {
+    let ino: u64, type: u8, name: usize, nlen: u32, next: u64;
+    if (pos == 0) { ino = dir; type = DT_DIR; name = DOT; nlen = 1; next = 1; }
+    else if (pos == 1) { ino = parent; type = DT_DIR; name = DOT; nlen = 2; next = 2; }
+    else {
+      if (!dir_next(dir, pos < 3 ? 3 : pos)) {
+        if (bt_errno != 0) return fail(bt_errno);
+        break;
+      }
+      ino = de_ino; type = de_type; name = de_name; nlen = de_namelen; next = de_key + 1;
+    }
+    const reclen = (19 + nlen + 1 + 7) & ~7;
+    if (used + reclen > len) {
+      if (used == 0) return -EINVAL;
+      break;
+    }
+    const d = buf + used;
+    store<u64>(d, ino, 0);
+    store<i64>(d, <i64>next, 8);
+    store<u16>(d, <u16>reclen, 16);
+    store<u8>(d, type, 18);
+    memory.copy(d + 19, name, nlen);
+    memory.fill(d + 19 + nlen, 0, reclen - 19 - nlen);
+    used += reclen;
+    pos = next;
+  }
+  store<i64>(f, <i64>pos, F_POS);
+  return <i32>used;
+}
+const DOT: usize = memory.data<u8>([46, 46]);
+
+// ---- attributes ------------------------------------------------------------------------------
+
+/** chmod(2). 0 or -errno (ENOENT, EROFS). */
+export function do_chmod(path: usize, len: u32, mode: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  const rec = inode_get_mut(nd_ino);
+  if (rec == 0) return fail(inode_errno);
+  store<u32>(rec, (load<u32>(rec, I_MODE) & S_IFMT) | (mode & 0o7777), I_MODE);
+  store<i64>(rec, fs_now(), I_CTIME);
+  return 0;
+}
+
+/** chown(2) (0xffffffff leaves an id unchanged). 0 or -errno. */
+export function do_chown(path: usize, len: u32, uid: u32, gid: u32, follow: bool): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, len, follow ? LOOKUP_FOLLOW : 0);
+  if (r != 0) return r;
+  const rec = inode_get_mut(nd_ino);
+  if (rec == 0) return fail(inode_errno);
+  if (uid != 0xffffffff) store<u32>(rec, uid, I_UID);
+  if (gid != 0xffffffff) store<u32>(rec, gid, I_GID);
+  store<i64>(rec, fs_now(), I_CTIME);
+  return 0;
+}
+
+/** utimensat(2) with ns times (UTIME_NOW -1, UTIME_OMIT -2). 0 or -errno. */
+export function do_utimensat(path: usize, len: u32, atime: i64, mtime: i64, flags: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = namei(path, len, (flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  const rec = inode_get_mut(nd_ino);
+  if (rec == 0) return fail(inode_errno);
+  const now = fs_now();
+  if (atime != UTIME_OMIT) store<i64>(rec, atime == UTIME_NOW ? now : atime, I_ATIME);
+  if (mtime != UTIME_OMIT) store<i64>(rec, mtime == UTIME_NOW ? now : mtime, I_MTIME);
+  store<i64>(rec, now, I_CTIME);
+  return 0;
+}
+
+/** statfs(2). 0 or -errno. */
+export function do_statfs(path: usize, len: u32, out: usize): i32 {
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  return fs_statfs(out);
+}

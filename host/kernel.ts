@@ -1,0 +1,416 @@
+// host/kernel.ts -- the VMM: loads the kernel module, gives it memory, a clock, a console and
+// a virtio-blk device, and binds its syscalls to the Sys table behind the Node-shaped fs.
+//
+// Layer: host top. Interface: boot()/bootSync() -> Kernel { fs, sys, mkfs, mount, shutdown,
+// fsck, info }. Rules: one syscall = one crossing; strings and stat records move through the
+// kernel's argument area, file data through its transfer buffer (views are re-made when
+// memory.grow replaces the buffer); a kernel abort is a panic: the Kernel is dead after it
+// and every later call throws KernelPanic. This file has no Node imports, so the browser
+// reuses it; the Node helpers (image files, module loading) are in host/node.ts.
+
+import type { BlockBackend } from "./blockdev.js";
+import { VirtioBlkDevice } from "./virtio.js";
+import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs } from "./fs.js";
+
+/** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
+const QUEUE_SIZE = 256;
+const ARG_PATH1 = 0;
+const ARG_PATH2 = 4096;
+const ARG_OUT = 8192;
+const PATH_BYTES_MAX = 4096;
+const ENAMETOOLONG = 36;
+/** Default physical memory limit in MiB. */
+export const DEFAULT_MEMORY_MIB = 256;
+
+/** Counters of kernel_info, in order (docs/abi.md). */
+export const INFO_FIELDS = [
+  "totalBlocks", "freeBlocks", "availBlocks", "inodes", "nextIno", "journalStart", "journalBlocks",
+  "journalHead", "tid", "mountCount", "state", "mountReplayedTx", "mountOrphans", "mountUsedBackup",
+  "readOnly", "errored", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent",
+  "rExtent", "rBno", "rCnt", "memTotalPages", "memFreePages", "cachedPages", "dirtyPages",
+  "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "commits", "checkpoints", "loggedBlocks",
+  "absorbed", "revokes", "replayedBlocks", "blkRequests", "blkNotifies", "blkReadBlocks",
+  "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
+  "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
+  "reservedBlocks", "mountReason", "replayedTx",
+] as const;
+export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
+export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
+
+/** Why a mount failed (fs/super.ts MR_*), as a sentence for one-line errors. */
+const MOUNT_REASONS = [
+  "mount failed",
+  "not a HelixFS image (no superblock magic)",
+  "corrupted superblock (checksum or geometry) and no valid backup",
+  "unsupported HelixFS version or features",
+  "corrupted journal",
+  "I/O error reading the superblock",
+  "device too small for a HelixFS image",
+];
+
+/** A kernel panic: the module aborted (an assertion or a kernel bug); the Kernel is dead. */
+export class KernelPanic extends Error {
+  readonly code = "EKERNELPANIC";
+  constructor(message: string) { super(`kernel panic: ${message}`); this.name = "KernelPanic"; }
+}
+
+/** An error from the kernel lifecycle (mkfs, mount) with the errno name as code. */
+export class KernelError extends Error {
+  constructor(readonly code: string, message: string, readonly errno: number) { super(message); this.name = "KernelError"; }
+}
+
+/** Options of boot(). */
+export interface BootOptions {
+  /** The block device backend (an image file via host/node.ts, a MemoryBackend, ...). */
+  device: BlockBackend;
+  /** The compiled kernel module. */
+  module: WebAssembly.Module;
+  /** Physical memory limit in MiB (32..3072, default DEFAULT_MEMORY_MIB). */
+  memoryMiB?: number;
+  /** Simulated CPUs (1..4, default 1). */
+  cpus?: number;
+  /** Receives kernel log lines (default: dropped). */
+  log?: (line: string) => void;
+  /** Format the device before mounting. */
+  mkfs?: boolean;
+  /** Do not mount (mkfs only, or an inspection that mounts later). */
+  noMount?: boolean;
+}
+
+type Exports = Record<string, any> & { memory: WebAssembly.Memory };
+
+const errnoNames: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 9: "EBADF", 12: "ENOMEM", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV",
+  20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 27: "EFBIG", 28: "ENOSPC", 30: "EROFS",
+  36: "ENAMETOOLONG", 39: "ENOTEMPTY", 40: "ELOOP", 117: "EUCLEAN",
+};
+export function errnoName(e: number): string { return errnoNames[e] ?? `E${e}`; }
+
+/** A booted kernel: the module instance, its device and its Node-shaped fs. */
+export class Kernel {
+  readonly fs: HelixFs;
+  readonly sys: Sys;
+  readonly device: VirtioBlkDevice;
+  readonly logLines: string[] = [];
+  private readonly x: Exports;
+  private u8!: Uint8Array;
+  private dv!: DataView;
+  private args = 0;
+  private xfer = 0;
+  private xferSize = 0;
+  private dead: string | null = null;
+  private mounted = false;
+  private readonly enc = new TextEncoder();
+  private readonly dec = new TextDecoder();
+  private readonly log?: (line: string) => void;
+
+  /** Use boot(); this wires an instantiated module. */
+  constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
+    this.log = opts.log;
+    let pending = "";
+    const imports: WebAssembly.Imports = {
+      env: {
+        virtio_notify: () => this.device.notify(),
+        console_write: (ptr: number, len: number) => {
+          pending += this.dec.decode(this.mem().subarray(ptr, ptr + len));
+          let nl: number;
+          while ((nl = pending.indexOf("\n")) >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            this.logLines.push(line);
+            if (this.logLines.length > 2000) this.logLines.shift();
+            this.log?.(line);
+          }
+        },
+        clock_ns: () => BigInt(Date.now()) * 1_000_000n,
+        abort: (msg: number, file: number, line: number, col: number) => {
+          const m = this.readAsString(msg), f = this.readAsString(file);
+          this.dead = `${m} at ${f}:${line}:${col}`;
+          throw new KernelPanic(this.dead);
+        },
+      },
+    };
+    const inst = instantiate(imports);
+    this.x = inst.exports as Exports;
+    this.device = new VirtioBlkDevice(backend, () => this.x.memory.buffer, QUEUE_SIZE);
+    this.refresh();
+    const mib = opts.memoryMiB ?? DEFAULT_MEMORY_MIB;
+    const cpus = opts.cpus ?? 1;
+    const r = this.call("kernel_boot", mib, cpus);
+    if (r < 0) throw new KernelError(errnoName(-r), `boot failed: ${errnoName(-r)} (memory ${mib} MiB must be 32..3072, cpus ${cpus} must be 1..4)`, -r);
+    this.args = this.x.kernel_args();
+    this.xfer = this.x.kernel_xfer();
+    this.xferSize = this.x.kernel_xfer_size();
+    const p = this.call("virtio_blk_probe", 0, BigInt(Math.floor(backend.sizeBytes / 512)), QUEUE_SIZE);
+    if (p < 0) throw new KernelError(errnoName(-p), `virtio-blk probe failed: ${errnoName(-p)}`, -p);
+    this.refresh();
+    this.device.setQueue(this.dv.getUint32(this.args + ARG_OUT, true), this.dv.getUint32(this.args + ARG_OUT + 4, true), this.dv.getUint32(this.args + ARG_OUT + 8, true));
+    this.sys = this.makeSys();
+    this.fs = createFs(this.sys);
+  }
+
+  private readAsString(ptr: number): string {
+    if (!ptr) return "?";
+    const u8 = this.mem();
+    const len = new Uint32Array(u8.buffer, ptr - 4, 1)[0] >>> 1;
+    let s = "";
+    for (let i = 0; i < len && i < 512; i++) s += String.fromCharCode(u8[ptr + 2 * i] | (u8[ptr + 2 * i + 1] << 8));
+    return s;
+  }
+
+  private mem(): Uint8Array {
+    if (this.u8 === undefined || this.u8.buffer !== this.x.memory.buffer) this.refresh();
+    return this.u8;
+  }
+  private refresh(): void {
+    this.u8 = new Uint8Array(this.x.memory.buffer);
+    this.dv = new DataView(this.x.memory.buffer);
+  }
+  private view(): DataView { this.mem(); return this.dv; }
+
+  /** Calls an export; a trap or abort becomes KernelPanic and kills the kernel. */
+  private call(name: string, ...a: unknown[]): any {
+    if (this.dead !== null) throw new KernelPanic(`kernel is dead (${this.dead})`);
+    try {
+      return this.x[name](...a);
+    } catch (e) {
+      if (e instanceof KernelPanic) throw e;
+      if (e instanceof WebAssembly.RuntimeError) {
+        this.dead = `${e.message} in ${name}`;
+        throw new KernelPanic(this.dead);
+      }
+      throw e;
+    }
+  }
+
+  /** Writes a path into the argument area; returns its byte length or -ENAMETOOLONG. */
+  private putPath(p: string, at: number): number {
+    const u8 = this.mem();
+    if (p.length * 3 < PATH_BYTES_MAX) {
+      return this.enc.encodeInto(p, u8.subarray(this.args + at, this.args + at + PATH_BYTES_MAX)).written!;
+    }
+    const bytes = this.enc.encode(p);
+    if (bytes.length >= PATH_BYTES_MAX) return -ENAMETOOLONG;
+    u8.set(bytes, this.args + at);
+    return bytes.length;
+  }
+
+  private path1(p: string): number { return this.putPath(p, ARG_PATH1); }
+
+  private readStat(): StatRecord {
+    const dv = this.view();
+    const o = this.args + ARG_OUT;
+    return {
+      dev: Number(dv.getBigUint64(o, true)), ino: Number(dv.getBigUint64(o + 8, true)),
+      mode: dv.getUint32(o + 16, true), nlink: dv.getUint32(o + 20, true),
+      uid: dv.getUint32(o + 24, true), gid: dv.getUint32(o + 28, true), rdev: 0,
+      size: Number(dv.getBigInt64(o + 40, true)), blksize: dv.getUint32(o + 48, true),
+      blocks: Number(dv.getBigInt64(o + 56, true)),
+      atimeNs: dv.getBigInt64(o + 64, true), mtimeNs: dv.getBigInt64(o + 72, true),
+      ctimeNs: dv.getBigInt64(o + 80, true), birthtimeNs: dv.getBigInt64(o + 88, true),
+    };
+  }
+
+  private makeSys(): Sys {
+    const k = this;
+    const A = () => k.args;
+    const path2 = (a: string, b: string, fn: string): number => {
+      const l1 = k.putPath(a, ARG_PATH1);
+      if (l1 < 0) return l1;
+      const l2 = k.putPath(b, ARG_PATH2);
+      if (l2 < 0) return l2;
+      return k.call(fn, A() + ARG_PATH1, l1, A() + ARG_PATH2, l2);
+    };
+    const withPath = (p: string, fn: (ptr: number, len: number) => number): number => {
+      const l = k.path1(p);
+      return l < 0 ? l : fn(A() + ARG_PATH1, l);
+    };
+    return {
+      open: (p, flags, mode) => withPath(p, (a, l) => k.call("sys_open", a, l, flags >>> 0, mode >>> 0)),
+      close: (fd) => k.call("sys_close", fd),
+      read(fd, buf, off, len, pos) {
+        const n = Math.min(len, k.xferSize);
+        const r: number = pos === null ? k.call("sys_read", fd, k.xfer, n) : k.call("sys_pread", fd, k.xfer, n, BigInt(pos));
+        if (r > 0) buf.set(k.mem().subarray(k.xfer, k.xfer + r), off);
+        return r;
+      },
+      write(fd, buf, off, len, pos) {
+        const n = Math.min(len, k.xferSize);
+        k.mem().set(buf.subarray(off, off + n), k.xfer);
+        return pos === null ? k.call("sys_write", fd, k.xfer, n) : k.call("sys_pwrite", fd, k.xfer, n, BigInt(pos));
+      },
+      lseek: (fd, offset, whence) => Number(k.call("sys_lseek", fd, BigInt(offset), whence)),
+      truncate: (p, len) => withPath(p, (a, l) => k.call("sys_truncate", a, l, BigInt(len))),
+      ftruncate: (fd, len) => k.call("sys_ftruncate", fd, BigInt(len)),
+      fsync: (fd) => k.call("sys_fsync", fd),
+      fdatasync: (fd) => k.call("sys_fdatasync", fd),
+      sync: () => k.call("sys_sync"),
+      stat(p) { const r = withPath(p, (a, l) => k.call("sys_stat", a, l, A() + ARG_OUT)); return r < 0 ? r : k.readStat(); },
+      lstat(p) { const r = withPath(p, (a, l) => k.call("sys_lstat", a, l, A() + ARG_OUT)); return r < 0 ? r : k.readStat(); },
+      fstat(fd) { const r = k.call("sys_fstat", fd, A() + ARG_OUT); return r < 0 ? r : k.readStat(); },
+      mkdir: (p, mode) => withPath(p, (a, l) => k.call("sys_mkdir", a, l, mode >>> 0)),
+      rmdir: (p) => withPath(p, (a, l) => k.call("sys_rmdir", a, l)),
+      unlink: (p) => withPath(p, (a, l) => k.call("sys_unlink", a, l)),
+      rename: (a, b) => path2(a, b, "sys_rename"),
+      link: (a, b) => path2(a, b, "sys_link"),
+      symlink: (t, p) => path2(t, p, "sys_symlink"),
+      readlink(p) {
+        const r = withPath(p, (a, l) => k.call("sys_readlink", a, l, k.xfer, 4096));
+        return r < 0 ? r : k.dec.decode(k.mem().subarray(k.xfer, k.xfer + r));
+      },
+      getdents(fd) {
+        const out: DirentRecord[] = [];
+        for (;;) {
+          const r: number = k.call("sys_getdents", fd, k.xfer, k.xferSize);
+          if (r < 0) return r;
+          if (r === 0) return out;
+          const dv = k.view();
+          const u8 = k.mem();
+          let o = k.xfer;
+          const end = k.xfer + r;
+          while (o < end) {
+            const reclen = dv.getUint16(o + 16, true);
+            const type = dv.getUint8(o + 18);
+            let e = o + 19;
+            while (u8[e] !== 0) e++;
+            const name = k.dec.decode(u8.subarray(o + 19, e));
+            if (name !== "." && name !== "..") out.push({ name, ino: Number(dv.getBigUint64(o, true)), type });
+            o += reclen;
+          }
+        }
+      },
+      chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", a, l, mode >>> 0)),
+      chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", a, l, uid >>> 0, gid >>> 0)),
+      utimens(p, at, mt, noFollow) {
+        const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : t);
+        return withPath(p, (a, l) => k.call("sys_utimensat", a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));
+      },
+      statfs(p): StatfsRecord | number {
+        const r = withPath(p, (a, l) => k.call("sys_statfs", a, l, A() + ARG_OUT));
+        if (r < 0) return r;
+        const dv = k.view();
+        const o = A() + ARG_OUT;
+        const g = (i: number) => Number(dv.getBigUint64(o + 8 * i, true));
+        return { type: g(0), bsize: g(1), blocks: g(2), bfree: g(3), bavail: g(4), files: g(5), ffree: g(6), namelen: g(7) };
+      },
+    };
+  }
+
+  /** Formats the device (mkfs). Throws KernelError with a one-line message on failure. */
+  mkfs(label = "helixfs"): void {
+    const l = this.putPath(label.slice(0, 63), ARG_PATH1);
+    const r = this.call("sys_mkfs", this.args, l);
+    if (r < 0) {
+      const why = r === -28 ? "device too small (HelixFS needs at least 2 MiB)" : r === -22 ? "device too large" : errnoName(-r);
+      throw new KernelError(errnoName(-r), `mkfs failed: ${why}`, -r);
+    }
+  }
+
+  /** Mounts the filesystem (journal replay). Throws KernelError with the reason on failure. */
+  mount(): void {
+    const r = this.call("sys_mount", 0);
+    if (r < 0) {
+      const reason = this.x.sys_mount_reason() as number;
+      throw new KernelError(errnoName(-r), `mount failed: ${MOUNT_REASONS[reason] ?? errnoName(-r)}`, -r);
+    }
+    this.mounted = true;
+  }
+
+  /** Runs fsck on the mounted filesystem; returns the number of problems (lines in the log). */
+  fsck(verbose = true): number {
+    const r = this.call("sys_fsck", verbose ? 1 : 0);
+    if (r < 0) throw new KernelError(errnoName(-r), `fsck could not run: ${errnoName(-r)}`, -r);
+    return r;
+  }
+
+  /** fsck statistics of the last run. */
+  fsckStats(): { nodes: number; inodes: number; dirents: number; extents: number; freeExtents: number; usedBlocks: number } {
+    this.call("kernel_fsck_stats", this.args + ARG_OUT);
+    const dv = this.view();
+    const g = (i: number) => Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true));
+    return { nodes: g(0), inodes: g(1), dirents: g(2), extents: g(3), freeExtents: g(4), usedBlocks: g(5) };
+  }
+
+  /** Every kernel counter (kernel_info). */
+  info(): KernelInfo {
+    const n = this.call("kernel_info", this.args + ARG_OUT);
+    const dv = this.view();
+    const out = {} as KernelInfo;
+    INFO_FIELDS.forEach((f, i) => { if (i < n) out[f] = Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true)); });
+    return out;
+  }
+
+  /** Per-tree statistics. */
+  treeInfo(tree: number): { nodes: number; leaves: number; items: number; bytes: number; height: number; fillPermille: number } {
+    this.call("kernel_tree_info", tree, this.args + ARG_OUT);
+    const dv = this.view();
+    const g = (i: number) => Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true));
+    return { nodes: g(0), leaves: g(1), items: g(2), bytes: g(3), height: g(4), fillPermille: g(5) };
+  }
+
+  /** Free extents by floor(log2(length in blocks)). */
+  freeHistogram(): number[] {
+    this.call("kernel_free_histogram", this.args + ARG_OUT);
+    const dv = this.view();
+    return Array.from({ length: 32 }, (_, i) => Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true)));
+  }
+
+  /** Slab caches: name, object size, active and total objects, slabs, pages. */
+  slabInfo(): { name: string; objsize: number; active: number; total: number; slabs: number; pages: number }[] {
+    const n: number = this.call("kernel_slab_count");
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const len: number = this.call("kernel_slab_info", i, this.args + ARG_OUT);
+      const dv = this.view();
+      const o = this.args + ARG_OUT;
+      out.push({
+        name: this.dec.decode(this.mem().subarray(o, o + len)), objsize: dv.getUint32(o + 32, true),
+        active: dv.getUint32(o + 36, true), total: dv.getUint32(o + 40, true), slabs: dv.getUint32(o + 44, true), pages: dv.getUint32(o + 48, true),
+      });
+    }
+    return out;
+  }
+
+  /** Buddy allocator: free blocks and fragmentation index (per mille) for orders 0..10. */
+  mmInfo(): { freeBlocks: number[]; fragIndex: number[] } {
+    this.call("kernel_mm_info", this.args + ARG_OUT);
+    const dv = this.view();
+    const o = this.args + ARG_OUT;
+    return {
+      freeBlocks: Array.from({ length: 11 }, (_, i) => dv.getUint32(o + 4 * i, true)),
+      fragIndex: Array.from({ length: 11 }, (_, i) => dv.getInt32(o + 44 + 4 * i, true)),
+    };
+  }
+
+  /** Raw export access for benchmarks and tools (no error mapping). */
+  callExport(name: string, ...a: unknown[]): any { return this.call(name, ...a); }
+
+  /** Unmounts cleanly (commit, checkpoint, state clean) and releases the device. */
+  shutdown(): void {
+    try {
+      if (this.mounted && this.dead === null) {
+        const r = this.call("sys_umount");
+        this.mounted = false;
+        if (r < 0) throw new KernelError(errnoName(-r), `unmount failed: ${errnoName(-r)}`, -r);
+      }
+    } finally {
+      this.backend.close();
+    }
+  }
+
+  /** True after a panic. */
+  get isDead(): boolean { return this.dead !== null; }
+}
+
+/** Boots a kernel on `opts.device`: mkfs if asked, then mount unless noMount. */
+export function bootWith(opts: BootOptions): Kernel {
+  const k = new Kernel((imports) => new WebAssembly.Instance(opts.module, imports), opts.device, opts);
+  try {
+    if (opts.mkfs) k.mkfs();
+    if (!opts.noMount) k.mount();
+  } catch (e) {
+    try { opts.device.close(); } catch { /* already failing */ }
+    throw e;
+  }
+  return k;
+}

@@ -1,0 +1,80 @@
+// host/node.ts -- Node entry points: load the kernel module from build/, open image files,
+// boot. Interface: boot({ image | device, memoryMiB, cpus, ... }), bootSync, createImage,
+// parseSize. Rules: bad input (missing image, bad size) throws an Error with a `code` and a
+// one-line message; nothing here prints.
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { FileBackend } from "./blockdev-node.js";
+import { MemoryBackend, type BlockBackend } from "./blockdev.js";
+import { bootWith, Kernel, type BootOptions } from "./kernel.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Repository root (host/ in sources, dist/host/ when compiled). */
+export const ROOT = fs.existsSync(path.join(here, "..", "package.json")) ? path.join(here, "..") : path.join(here, "..", "..");
+
+const moduleCache = new Map<string, WebAssembly.Module>();
+
+/** The compiled kernel: the release build, or the debug build (assertions on). */
+export function kernelModule(debug = false): WebAssembly.Module {
+  const file = path.join(ROOT, "build", debug ? "helix.debug.wasm" : "helix.wasm");
+  let m = moduleCache.get(file);
+  if (!m) {
+    if (!fs.existsSync(file)) throw Object.assign(new Error(`kernel module ${file} is missing: run 'npm run build'`), { code: "ENOENT" });
+    m = new WebAssembly.Module(fs.readFileSync(file));
+    moduleCache.set(file, m);
+  }
+  return m;
+}
+
+/** Parses a size like 256M, 1G, 4096K or a byte count. Throws a one-line Error on bad input. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(String(s).trim());
+  if (!m) throw Object.assign(new Error(`bad size '${s}': use a number with K, M, G or T (e.g. 256M)`), { code: "EINVAL" });
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  const bytes = Math.floor(Number(m[1]) * mult / 4096) * 4096;
+  if (!Number.isFinite(bytes) || bytes <= 0) throw Object.assign(new Error(`bad size '${s}'`), { code: "EINVAL" });
+  return bytes;
+}
+
+/** Options of boot() under Node: an image path or any BlockBackend. */
+export interface NodeBootOptions extends Omit<BootOptions, "device" | "module"> {
+  image?: string;
+  device?: BlockBackend;
+  /** Use the debug kernel (assertions on). */
+  debug?: boolean;
+  /** With `mkfs` and an image path: create the image file of this many bytes first. */
+  createBytes?: number;
+}
+
+/** Creates (or overwrites) a sparse image file of `bytes` and formats it. */
+export function createImage(image: string, bytes: number, opts: Omit<NodeBootOptions, "image" | "device"> = {}): void {
+  const k = bootSync({ ...opts, image, createBytes: bytes, mkfs: true, noMount: true });
+  k.shutdown();
+}
+
+/** Boots synchronously. Throws a one-line Error (code ENOENT, EINVAL, EUCLEAN, ...) on bad input. */
+export function bootSync(opts: NodeBootOptions): Kernel {
+  let device = opts.device;
+  if (!device) {
+    if (!opts.image) throw Object.assign(new Error("boot needs an image path or a device"), { code: "EINVAL" });
+    if (opts.createBytes !== undefined) device = FileBackend.create(opts.image, opts.createBytes, { overwrite: true });
+    else {
+      if (!fs.existsSync(opts.image)) throw Object.assign(new Error(`image '${opts.image}' does not exist (create one with 'helix mkfs ${opts.image}')`), { code: "ENOENT" });
+      const st = fs.statSync(opts.image);
+      if (!st.isFile() && !st.isBlockDevice()) throw Object.assign(new Error(`'${opts.image}' is not a file`), { code: "EINVAL" });
+      if (st.size < 4096 || st.size % 512 !== 0) throw Object.assign(new Error(`'${opts.image}' is not a HelixFS image (size ${st.size} is not a multiple of 512 bytes of at least 4 KiB)`), { code: "EINVAL" });
+      device = FileBackend.open(opts.image);
+    }
+  }
+  return bootWith({ ...opts, device, module: kernelModule(opts.debug) });
+}
+
+/** Boots (async form of bootSync, for symmetry with the browser). */
+export async function boot(opts: NodeBootOptions): Promise<Kernel> {
+  return bootSync(opts);
+}
+
+/** A memory-backed device of `bytes`. */
+export function memoryDevice(bytes: number): MemoryBackend { return new MemoryBackend(bytes); }

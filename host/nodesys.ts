@@ -1,0 +1,313 @@
+// host/nodesys.ts -- NodeSys: the Sys syscall table (host/fs.ts) over Node's own fs.
+//
+// Layer: a reference "kernel" for the differential tests. createFs(new NodeSys(dir)) behaves
+// like Node's fs rooted at `dir`, so host/fs.ts can be tested against Node before the wasm
+// kernel exists, and the same harness later compares the kernel with Linux.
+// Interface: new NodeSys(rootDir) -> Sys. Kernel path '/a/b' is host path `${root}/a/b`;
+// symlink targets are stored verbatim (relative targets therefore stay inside the root).
+// Rules:
+//  - every Node error becomes -errno (Linux numbers); nothing throws out of a syscall;
+//  - only fds this NodeSys opened are accepted (others get -EBADF): closing a foreign fd
+//    number could close the test runner's own files;
+//  - Node has no lseek, so each fd's position is tracked here and reads/writes are positional;
+//    O_APPEND writes let the host kernel append, then the position moves to the new end;
+//  - getdents reads the directory by the path it was opened with (no fd-based readdir in
+//    Node): renaming an open directory confuses it; the tests do not do that;
+//  - '..' above the root and absolute symlink targets reach outside the root: this is a test
+//    adapter, not a sandbox.
+
+import * as fs from "node:fs";
+import {
+  DirentRecord, EBADF, EINVAL, EIO, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, StatRecord, StatfsRecord, Sys,
+  UTIME_NOW, UTIME_OMIT, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN,
+} from "./fs.js";
+
+/** NAME_MAX reported by statfs (Node's StatFs has no namelen; Linux file systems use 255). */
+const NAME_MAX = 255;
+/** Half a microsecond in seconds: keeps a µs-exact time exact through libuv's double -> timespec. */
+const HALF_US = 5e-7;
+
+interface OpenFile { hostFd: number; pos: number; append: boolean; hostPath: string }
+
+/** -errno for a Node error (EIO for anything that carries no errno). */
+function errnoOf(err: unknown): number {
+  const e = err as { errno?: unknown; code?: unknown };
+  if (typeof e?.errno === "number" && e.errno < 0) return e.errno;
+  if (typeof e?.code === "string" && e.code.startsWith("ERR_")) return -EINVAL; // Node rejected an argument
+  return -EIO;
+}
+
+function toRecord(s: fs.BigIntStats): StatRecord {
+  return {
+    dev: Number(s.dev), ino: Number(s.ino), mode: Number(s.mode), nlink: Number(s.nlink), uid: Number(s.uid),
+    gid: Number(s.gid), rdev: Number(s.rdev), size: Number(s.size), blksize: Number(s.blksize), blocks: Number(s.blocks),
+    atimeNs: s.atimeNs, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, birthtimeNs: s.birthtimeNs,
+  };
+}
+
+function dtOf(d: fs.Dirent): number {
+  if (d.isFile()) return DT_REG;
+  if (d.isDirectory()) return DT_DIR;
+  if (d.isSymbolicLink()) return DT_LNK;
+  if (d.isFIFO()) return DT_FIFO;
+  if (d.isCharacterDevice()) return DT_CHR;
+  if (d.isBlockDevice()) return DT_BLK;
+  if (d.isSocket()) return DT_SOCK;
+  return DT_UNKNOWN;
+}
+
+/**
+ * ns since the epoch -> a value Node's utimesSync turns back into exactly those ns (to the
+ * microsecond). Node maps negative numbers to "now", so negative times go as numeric strings,
+ * which it passes through unchanged.
+ */
+function nsToNodeTime(ns: bigint): number | string {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) { nsec += 1_000_000_000n; sec -= 1n; }
+  // libuv truncates toward zero: nudge by half a microsecond away from the truncation edge.
+  const t = Number(sec) + Number(nsec) / 1e9 + (sec < 0n ? -HALF_US : HALF_US);
+  return t < 0 ? String(t) : t;
+}
+
+/** The Sys table over Node's fs, rooted at a host directory. */
+export class NodeSys implements Sys {
+  /** Host directory that is '/' in the kernel namespace. */
+  readonly root: string;
+  private files = new Map<number, OpenFile>();
+
+  /** `root` must be an existing host directory (not checked until the first call). */
+  constructor(root: string) {
+    this.root = root.replace(/\/+$/, "");
+  }
+
+  /** Host path for a kernel path ('' stays '', which Node rejects with ENOENT). */
+  hostPath(p: string): string {
+    if (p === "") return "";
+    return p.startsWith("/") ? this.root + p : `${this.root}/${p}`;
+  }
+
+  /** Number of fds open through this NodeSys. */
+  get openCount(): number { return this.files.size; }
+
+  /** Closes every fd this NodeSys opened (for reboot-style tests). */
+  closeAll(): void {
+    for (const fd of [...this.files.keys()]) this.close(fd);
+  }
+
+  private run(f: () => void): number {
+    try {
+      f();
+      return 0;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  open(path: string, flags: number, mode: number): number {
+    try {
+      const host = this.hostPath(path);
+      const hostFd = fs.openSync(host, flags, mode);
+      this.files.set(hostFd, { hostFd, pos: 0, append: (flags & O_APPEND) !== 0, hostPath: host });
+      return hostFd;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  close(fd: number): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    this.files.delete(fd);
+    return this.run(() => fs.closeSync(f.hostFd));
+  }
+
+  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      const n = fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
+      if (pos === null) f.pos += n;
+      return n;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      if (pos !== null) return fs.writeSync(f.hostFd, buf, off, len, pos); // Linux: O_APPEND pwrite appends too
+      if (f.append) {
+        const n = fs.writeSync(f.hostFd, buf, off, len, null);
+        f.pos = fs.fstatSync(f.hostFd).size; // an append leaves the position at the new end
+        return n;
+      }
+      const n = fs.writeSync(f.hostFd, buf, off, len, f.pos);
+      f.pos += n;
+      return n;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  lseek(fd: number, offset: number, whence: number): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    let base: number;
+    if (whence === SEEK_SET) base = 0;
+    else if (whence === SEEK_CUR) base = f.pos;
+    else if (whence === SEEK_END) {
+      try {
+        base = fs.fstatSync(f.hostFd).size;
+      } catch (err) {
+        return errnoOf(err);
+      }
+    } else return -EINVAL;
+    const next = base + offset;
+    if (!Number.isSafeInteger(next) || next < 0) return -EINVAL;
+    f.pos = next;
+    return next;
+  }
+
+  truncate(path: string, len: number): number {
+    if (len < 0) return -EINVAL;
+    return this.run(() => fs.truncateSync(this.hostPath(path), len));
+  }
+
+  ftruncate(fd: number, len: number): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    if (len < 0) return -EINVAL;
+    return this.run(() => fs.ftruncateSync(f.hostFd, len));
+  }
+
+  fsync(fd: number): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    return this.run(() => fs.fsyncSync(f.hostFd));
+  }
+
+  fdatasync(fd: number): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    return this.run(() => fs.fdatasyncSync(f.hostFd));
+  }
+
+  /** Node has no sync(2); fsync every open file instead (tmpfs needs nothing more). */
+  sync(): number {
+    for (const f of this.files.values()) {
+      try { fs.fsyncSync(f.hostFd); } catch { /* a directory fd or a read-only fd: ignore */ }
+    }
+    return 0;
+  }
+
+  stat(path: string): StatRecord | number {
+    try {
+      return toRecord(fs.statSync(this.hostPath(path), { bigint: true }));
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  lstat(path: string): StatRecord | number {
+    try {
+      return toRecord(fs.lstatSync(this.hostPath(path), { bigint: true }));
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  fstat(fd: number): StatRecord | number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      return toRecord(fs.fstatSync(f.hostFd, { bigint: true }));
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  mkdir(path: string, mode: number): number {
+    return this.run(() => fs.mkdirSync(this.hostPath(path), mode));
+  }
+
+  rmdir(path: string): number {
+    return this.run(() => fs.rmdirSync(this.hostPath(path)));
+  }
+
+  unlink(path: string): number {
+    return this.run(() => fs.unlinkSync(this.hostPath(path)));
+  }
+
+  rename(from: string, to: string): number {
+    return this.run(() => fs.renameSync(this.hostPath(from), this.hostPath(to)));
+  }
+
+  link(existing: string, newPath: string): number {
+    return this.run(() => fs.linkSync(this.hostPath(existing), this.hostPath(newPath)));
+  }
+
+  symlink(target: string, path: string): number {
+    return this.run(() => fs.symlinkSync(target, this.hostPath(path)));
+  }
+
+  readlink(path: string): string | number {
+    try {
+      return fs.readlinkSync(this.hostPath(path), "utf8");
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  getdents(fd: number): DirentRecord[] | number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      return fs.readdirSync(f.hostPath, { withFileTypes: true }).map((d) => {
+        let ino = 0;
+        try { ino = Number(fs.lstatSync(`${f.hostPath}/${d.name}`, { bigint: true }).ino); } catch { /* raced away */ }
+        return { name: d.name, ino, type: dtOf(d) };
+      });
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  chmod(path: string, mode: number): number {
+    return this.run(() => fs.chmodSync(this.hostPath(path), mode));
+  }
+
+  chown(path: string, uid: number, gid: number): number {
+    return this.run(() => fs.chownSync(this.hostPath(path), uid, gid));
+  }
+
+  utimens(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {
+    const host = this.hostPath(path);
+    try {
+      const cur = atimeNs === BigInt(UTIME_OMIT) || mtimeNs === BigInt(UTIME_OMIT)
+        ? (noFollow ? fs.lstatSync(host, { bigint: true }) : fs.statSync(host, { bigint: true }))
+        : null;
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const pick = (t: bigint, old: bigint | undefined): bigint =>
+        t === BigInt(UTIME_NOW) ? now : t === BigInt(UTIME_OMIT) ? old! : t;
+      const a = nsToNodeTime(pick(atimeNs, cur?.atimeNs));
+      const m = nsToNodeTime(pick(mtimeNs, cur?.mtimeNs));
+      if (noFollow) fs.lutimesSync(host, a, m);
+      else fs.utimesSync(host, a, m);
+      return 0;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  statfs(path: string): StatfsRecord | number {
+    try {
+      const s = fs.statfsSync(this.hostPath(path));
+      return { type: s.type, bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namelen: NAME_MAX };
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+}
