@@ -76,7 +76,7 @@ export function kernel_boot(mem_limit_mib: u32, ncpus: u32): i32 {
   args = pfn_to_addr(ap);
   xfer = pfn_to_addr(xp);
   // keep a watermark of 1/16 of memory (at least 1 MiB) free at syscall boundaries
-  fs_set_watermark(max<u32>(256, <u32>(limit >> PAGE_SHIFT) / 16));
+  fs_set_watermark(max<u32>(256, <u32>(limit >> PAGE_SHIFT) / 16), <u32>(limit >> PAGE_SHIFT));
   booted = true;
   boot_log(start, end, limit, ncpus);
   return 0;

@@ -539,10 +539,18 @@ function timespec(ns: bigint): [number, number] {
   return [Number(sec), Number(nsec)];
 }
 
+// One-entry memo for msFromNs: a stat's four times are often equal, and bigint division is
+// the most expensive part of building Stats.
+let memoNs = 0n;
+let memoMs = 0;
+
 /** Milliseconds as Node computes them from a timespec (a double). */
 function msFromNs(ns: bigint): number {
+  if (ns === memoNs) return memoMs;
   const [sec, nsec] = timespec(ns);
-  return sec * 1e3 + nsec / 1e6;
+  memoNs = ns;
+  memoMs = sec * 1e3 + nsec / 1e6;
+  return memoMs;
 }
 
 function dateFromMs(ms: number | bigint): Date {

@@ -511,6 +511,7 @@ export function runDifferential(opts: DifferentialOptions): DifferentialReport {
   const history: string[] = [];
   const checkEvery = Math.max(1, opts.checkEvery ?? 8);
   const rebootRate = subject.reboot ? opts.rebootRate ?? 0.02 : 0;
+  let passed = false;
 
   const compareTrees = (i: number, why: string): void => {
     report.treeChecks++;
@@ -554,11 +555,16 @@ export function runDifferential(opts: DifferentialOptions): DifferentialReport {
       if ((i + 1) % checkEvery === 0) compareTrees(i, `op #${i}`);
     }
     compareTrees(opts.ops, "end");
+    passed = true;
     return report;
   } finally {
     closeAll(oracle);
-    try { closeAll(subj); } finally {
+    try {
+      closeAll(subj);
       subject.dispose?.();
+    } catch (e) {
+      if (passed) throw e; // a failing dispose (fsck, say) fails a passing run; never masks a mismatch
+    } finally {
       nodeFs.rmSync(base, { recursive: true, force: true });
     }
   }

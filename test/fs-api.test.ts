@@ -10,6 +10,7 @@ import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import { isMainThread } from "node:worker_threads";
 import { BigIntStats, createFs, HelixFs, IO_CHUNK_MAX, Stats, Sys } from "../host/fs.js";
 import { NodeSys } from "../host/nodesys.js";
 
@@ -338,7 +339,8 @@ describe("directories", () => {
     same((fs, p) => { fs.mkdirSync(p("m1"), 0o700); fs.mkdirSync(p("m2"), { mode: "750" }); fs.mkdirSync(p("m3"), { mode: 0o1777 }); return [fs.statSync(p("m1")), fs.statSync(p("m2")), fs.statSync(p("m3"))]; });
   });
 
-  it("relative paths resolve against cwd, and mkdir -p returns them relative", () => {
+  // process.chdir is not available in worker threads (vitest's 'threads' pool).
+  it.skipIf(!isMainThread)("relative paths resolve against cwd, and mkdir -p returns them relative", () => {
     const sub = createFs(sys, { cwd: "/", umask: UMASK });
     const before = process.cwd();
     process.chdir(realDir);

@@ -250,6 +250,10 @@ export function bfree_deferred(start: u64, len: u64): i32 {
 /** True when the deferred list is filling up and a commit should drain it. */
 export function alloc_defer_pressure(): bool { return ndefer > DEFER_MAX / 2; }
 export function alloc_deferred_blocks(): u64 { return defer_blocks; }
+/** Deferred extents (fsck counts them as in use until the commit frees them). */
+export function alloc_deferred_count(): u32 { return ndefer; }
+export function alloc_deferred_start(i: u32): u64 { return load<u64>(DEFER + (<usize>i << 4)); }
+export function alloc_deferred_len(i: u32): u64 { return load<u64>(DEFER + (<usize>i << 4), 8); }
 
 /** Inserts [start, start + len) into the free-space trees, coalescing with both neighbours. */
 function free_extent(start: u64, len: u64): i32 {

@@ -681,6 +681,7 @@ function bt_seek_(cur: usize, tree: u32, k1: u64, k2: u64, ge: bool): bool {
   }
   if (i < nitems(leaf) && ik1(leaf, i) == k1 && ik2(leaf, i) == k2) { store<u32>(cur, i, 8); return true; }
   if (i > 0) { store<u32>(cur, i - 1, 8); return true; }
+  store<u32>(cur, 0, 8); // before the first item of this leaf: step to the previous leaf
   return bt_prev(cur);
 }
 

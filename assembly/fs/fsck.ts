@@ -37,6 +37,7 @@ import {
 } from "./inode";
 import { name_hash, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
 import { kputs, kputu, knl } from "../lib/printk";
+import { alloc_deferred_count, alloc_deferred_start, alloc_deferred_len } from "./alloc";
 import { ENOMEM, EIO } from "../lib/errno";
 
 const FSCK_REPORT_MAX: u32 = 50;
@@ -347,6 +348,8 @@ export function fsck_run(verb: bool): i32 {
   mark(total - 1, 1, "backup superblock");
   mark(jstart, jblocks, "journal outside the disk");
   for (let i: u32 = 0; i < min<u32>(agflCount, AGFL_MAX); i++) mark(load<u64>(AGFL_COPY + (<usize>i << 3)), 1, "AGFL block outside the disk");
+  // extents freed by the running transaction stay allocated until it commits
+  for (let i: u32 = 0; i < alloc_deferred_count(); i++) mark(alloc_deferred_start(i), alloc_deferred_len(i), "deferred free outside the disk");
   for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
   check_free_space(sbFree);
   check_extents();

@@ -33,6 +33,7 @@ export let nd_parent: u64 = 0; // directory holding the final component
 export let nd_name: usize = 0; // the final component (in a namei buffer, valid until next namei)
 export let nd_namelen: u32 = 0; // 0 for "/"
 export let nd_trailing: bool = false; // the path ended with '/'
+export let nd_toolong: bool = false; // LOOKUP_PARENT: the last name exceeds NAME_MAX (not looked up)
 
 /** Mode of `ino`, or 0 with inode_errno. */
 function mode_of(ino: u64): u32 {
@@ -66,6 +67,7 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
   let i: u32 = 0;
   let links: u32 = 0;
   nd_trailing = false;
+  nd_toolong = false;
   for (let guard: u32 = 0; guard < PATH_MAX * (MAXSYMLINKS + 1); guard++) {
     while (i < n && load<u8>(buf + i) == 47) i++;
     if (i >= n) {
@@ -80,11 +82,25 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
     const start = i;
     while (i < n && load<u8>(buf + i) != 47) i++;
     const clen = i - start;
-    if (clen > NAME_MAX) return -ENAMETOOLONG;
     let j = i;
     while (j < n && load<u8>(buf + j) == 47) j++;
     const last = j >= n;
     const trailing = last && i < n;
+    if (clen > NAME_MAX) {
+      // a create checks its last name's length only when it gets to it (Linux lookup order)
+      if (!last || (flags & LOOKUP_PARENT) == 0) return -ENAMETOOLONG;
+      const m = mode_of(cur);
+      if (m == 0) return inode_errno;
+      if (!S_ISDIR(m)) return -ENOTDIR;
+      nd_ino = 0;
+      nd_mode = 0;
+      nd_parent = cur;
+      nd_name = buf + start;
+      nd_namelen = clen;
+      nd_trailing = trailing;
+      nd_toolong = true;
+      return 0;
+    }
     const cmode = mode_of(cur);
     if (cmode == 0) return inode_errno;
     if (!S_ISDIR(cmode)) return -ENOTDIR;
@@ -108,7 +124,9 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
     }
     const fmode = mode_of(found);
     if (fmode == 0) return inode_errno;
-    if (S_ISLNK(fmode) && (!last || trailing || (flags & LOOKUP_FOLLOW))) {
+    // a create with a trailing slash never follows its last name (open O_CREAT: EISDIR)
+    const createSlash = trailing && (flags & LOOKUP_PARENT) != 0;
+    if (S_ISLNK(fmode) && (!last || (!createSlash && (trailing || (flags & LOOKUP_FOLLOW) != 0)))) {
       if (++links > MAXSYMLINKS) return -ELOOP;
       const rec = inode_get(found);
       if (rec == 0) return inode_errno;
@@ -137,7 +155,8 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
       i = j;
       continue;
     }
-    if (trailing && !S_ISDIR(fmode)) return -ENOTDIR;
+    // a create (LOOKUP_PARENT) reports an existing name as EEXIST whatever its type
+    if (trailing && !S_ISDIR(fmode) && (flags & LOOKUP_PARENT) == 0) return -ENOTDIR;
     nd_ino = found;
     nd_mode = fmode;
     nd_parent = cur;

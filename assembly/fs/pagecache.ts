@@ -248,13 +248,14 @@ function cache_alloc_frame(mapping: u32): u32 {
  */
 export function add_page(mapping: u32, index: u32): u32 {
   assert(find_page(mapping, index) == NO_PFN);
+  // the frame first: allocating may reclaim pages and free an empty address_space
+  const pfn = cache_alloc_frame(mapping);
+  if (pfn == NO_PFN) return NO_PFN;
   let as: usize = 0;
   if (mapping != 0) {
     as = mapping_get(mapping);
-    if (as == 0) return NO_PFN;
+    if (as == 0) { free_pages(pfn, 0); return NO_PFN; }
   }
-  const pfn = cache_alloc_frame(mapping);
-  if (pfn == NO_PFN) return NO_PFN;
   pg_set_flags(pfn, (pg_flags(pfn) & ~CACHE_FLAGS) | PG_cache | PG_lru);
   pg_set_count(pfn, 0);
   pg_set32(pfn, PG_MAPPING, mapping);

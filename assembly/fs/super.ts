@@ -60,7 +60,18 @@ let sb_total: u64 = 0;
 /** Free frames below which a syscall boundary reclaims. */
 export let low_watermark: u32 = 2048;
 
-export function fs_set_watermark(pages: u32): void { low_watermark = pages; }
+/** Frames memory may still grow by through hotplug (set at boot). */
+let mem_limit_pages: u32 = 0;
+export function fs_set_watermark(pages: u32, limitPages: u32): void {
+  low_watermark = pages;
+  mem_limit_pages = limitPages;
+}
+
+/** Free frames now plus the frames hotplug can still add. */
+function free_and_growable(): u32 {
+  const present = <u32>(<u64>memory.size() << 16 >> 12);
+  return nr_free_pages() + (mem_limit_pages > present ? mem_limit_pages - present : 0);
+}
 
 /** Records a fatal metadata error: the journal stops, the fs turns read-only. Returns `err`. */
 export function fs_error(err: i32): i32 {
@@ -364,15 +375,15 @@ export function fs_sync(): i32 {
 export function fs_balance(): i32 {
   fs_clock_reset();
   if (!fs_mounted || fs_readonly || fs_errored) return 0;
-  const free = nr_free_pages();
+  const free = free_and_growable();
   const dirtyLimit = max<u32>(256, (free + nr_dirty) / 2);
   if (journal_should_commit() || alloc_defer_pressure() || nr_dirty > dirtyLimit) {
     const r = fs_commit();
     if (r != 0) return r;
   }
-  if (nr_free_pages() < low_watermark) {
+  if (free_and_growable() < low_watermark) {
     reclaim(low_watermark, true);
-    if (nr_free_pages() < low_watermark) {
+    if (free_and_growable() < low_watermark) {
       let r = fs_commit();
       if (r != 0) return r;
       if (journal_checkpoint_pending() > 0) {

@@ -1,9 +1,10 @@
 // mm/buddy.ts -- the page allocator: binary buddy system over the frames of physical memory.
 //
 // Layer: above the frame table (page.ts), below slab.ts and every user of whole frames.
-// Interface: mm_init / mm_hotplug / mm_set_hotplug; alloc_pages(order, mt) -> pfn | NO_PFN,
-// free_pages(pfn, order); alloc_page / free_page for order 0 through per-CPU lists;
-// statistics (nr_free_pages, nr_free_blocks, fragmentation_index) and mm_verify().
+// Interface: mm_init / mm_hotplug / mm_set_hotplug / mm_frame_table_bytes;
+// alloc_pages(order, mt) -> pfn | NO_PFN, free_pages(pfn, order); alloc_page / free_page for
+// order 0 through per-CPU lists, mm_drain_pcp; statistics (nr_free_pages, nr_total_pages,
+// nr_free_blocks[_mt], fragmentation_index, mm_event_count) and mm_verify().
 //
 // Design (Linux mm/page_alloc.c, simplified to one zone):
 //  - free_area[order][migratetype]: doubly linked lists of free blocks threaded through the
@@ -69,7 +70,8 @@ export const FRAMES_MAX: u32 = 1 << 20;
 export const PAGEBLOCKS_MAX: u32 = FRAMES_MAX >> PAGEBLOCK_ORDER;
 /** Frames moved between a pcp list and the buddy lists at once (Linux pcp->batch). */
 export const PCP_BATCH: u32 = 32;
-/** A pcp list longer than this is drained by PCP_BATCH frames (Linux pcp->high). */
+/** A pcp list reaching this length spills PCP_BATCH frames to the buddy lists (Linux
+ *  pcp->high). At most NR_CPUS * MIGRATE_TYPES * PCP_HIGH frames sit on pcp lists. */
 export const PCP_HIGH: u32 = 4 * PCP_BATCH;
 /** Bytes by which memory hotplug grows linear memory at least (a multiple of 64 KiB). */
 export const HOTPLUG_CHUNK: u32 = 16 << 20;

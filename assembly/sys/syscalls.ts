@@ -17,11 +17,11 @@
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, ESPIPE, EROFS, EMLINK,
-  ENOTEMPTY, ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, EOVERFLOW,
+  ENOTEMPTY, ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, EOVERFLOW, ENAMETOOLONG,
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
 import {
-  namei, nd_ino, nd_mode, nd_parent, nd_name, nd_namelen, nd_trailing, is_ancestor,
+  namei, nd_ino, nd_mode, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
   LOOKUP_FOLLOW, LOOKUP_PARENT,
 } from "../fs/namei";
 import {
@@ -136,15 +136,19 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   if (r != 0) return r;
   const acc = flags & O_ACCMODE;
   if (acc == 3) return -EINVAL;
-  let lflags: u32 = (flags & O_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW;
+  // O_CREAT|O_EXCL never follows a final symlink: whatever is there makes it EEXIST
+  const excl = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+  let lflags: u32 = (flags & O_NOFOLLOW) != 0 || excl ? 0 : LOOKUP_FOLLOW;
   if (flags & O_CREAT) lflags |= LOOKUP_PARENT;
   r = namei(path, len, lflags);
   if (r != 0) return r;
+  // Linux refuses O_CREAT on a path with a trailing slash before looking at the target
+  if ((flags & O_CREAT) != 0 && (nd_trailing || nd_namelen == 0 || is_dots(nd_name, nd_namelen))) return -EISDIR;
+  if (nd_toolong) return -ENAMETOOLONG;
   let ino = nd_ino;
   let m = nd_mode;
   if (ino == 0) {
     // O_CREAT of a missing name
-    if (nd_trailing) return -EISDIR;
     if (fs_readonly || fs_errored) return -EROFS;
     ino = create_node(S_IFREG | (mode & 0o7777), nd_parent, nd_name, nd_namelen);
     if (ino == 0) return create_err;
@@ -228,7 +232,10 @@ export function do_close(fd: i32): i32 {
     if (!fs_readonly && !fs_errored) {
       let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, ino);
       if (r == 0) r = inode_destroy(ino);
-      if (r != 0) { mapping_put(as); return fail(r); }
+      // destroying dropped the pages, which may have freed the address_space already
+      const left = mapping_find(<u32>ino);
+      if (left != 0) mapping_put(left);
+      return r != 0 ? fail(r) : 0;
     }
   }
   mapping_put(as);
@@ -393,6 +400,7 @@ export function do_mkdir(path: usize, len: u32, mode: u32): i32 {
   if (r != 0) return r;
   r = namei(path, len, LOOKUP_PARENT);
   if (r != 0) return r;
+  if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino != 0) return -EEXIST;
   const parent = nd_parent;
   const prec = inode_get(parent);
@@ -408,11 +416,14 @@ export function do_mkdir(path: usize, len: u32, mode: u32): i32 {
 export function do_rmdir(path: usize, len: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
-  r = namei(path, len, 0);
+  // the final name is never followed, even with a trailing slash (Linux do_rmdir)
+  r = namei(path, len, LOOKUP_PARENT);
   if (r != 0) return r;
-  if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
   if (nd_namelen == 1 && load<u8>(nd_name) == 46) return -EINVAL;
   if (nd_namelen == 2 && load<u8>(nd_name) == 46 && load<u8>(nd_name, 1) == 46) return -ENOTEMPTY;
+  if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
+  if (nd_toolong) return -ENAMETOOLONG;
+  if (nd_ino == 0) return -ENOENT;
   if (!S_ISDIR(nd_mode)) return -ENOTDIR;
   const ino = nd_ino;
   const parent = nd_parent;
@@ -431,9 +442,13 @@ export function do_rmdir(path: usize, len: u32): i32 {
 export function do_unlink(path: usize, len: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
-  r = namei(path, len, 0);
+  // the final name is never followed; a trailing slash on a non-directory is ENOTDIR
+  r = namei(path, len, LOOKUP_PARENT);
   if (r != 0) return r;
+  if (nd_toolong) return -ENAMETOOLONG;
+  if (nd_ino == 0) return -ENOENT;
   if (S_ISDIR(nd_mode)) return -EISDIR;
+  if (nd_trailing) return -ENOTDIR;
   const ino = nd_ino;
   const parent = nd_parent;
   r = dir_remove(parent, nd_name, nd_namelen);
@@ -452,7 +467,8 @@ export function do_unlink(path: usize, len: u32): i32 {
 export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
-  r = namei(p1, l1, 0);
+  // the source's final name is never followed (Linux do_renameat2)
+  r = namei(p1, l1, LOOKUP_PARENT);
   if (r != 0) return r;
   if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
   if (is_dots(nd_name, nd_namelen)) return -EINVAL;
@@ -460,15 +476,24 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   const srcMode = nd_mode;
   const srcParent = nd_parent;
   const srcLen = nd_namelen;
+  const srcTrailing = nd_trailing;
+  const srcTooLong = nd_toolong;
   memory.copy(SAVED_NAME, nd_name, srcLen);
+  // Linux resolves both parents before it looks at the source name
   r = namei(p2, l2, LOOKUP_PARENT);
   if (r != 0) return r;
+  if (srcTooLong) return -ENAMETOOLONG;
+  if (src == 0) return -ENOENT;
+  if (srcTrailing && !S_ISDIR(srcMode)) return -ENOTDIR;
   if (nd_namelen == 0) return -EBUSY;
+  if (nd_toolong) return -ENAMETOOLONG;
   if (is_dots(nd_name, nd_namelen)) return nd_ino != 0 && S_ISDIR(srcMode) ? -EINVAL : (nd_ino != 0 ? -EISDIR : -EINVAL);
   const dst = nd_ino;
   const dstParent = nd_parent;
   if (nd_trailing && !S_ISDIR(srcMode)) return -ENOTDIR;
   if (S_ISDIR(srcMode) && is_ancestor(src, dstParent)) return -EINVAL;
+  // a target that is an ancestor of the source is "not empty" (Linux lock_rename trap)
+  if (dst != 0 && S_ISDIR(nd_mode) && is_ancestor(dst, srcParent)) return -ENOTEMPTY;
   if (dst == src) return 0; // same inode: nothing to do (POSIX)
   const isDir = S_ISDIR(srcMode);
   if (dst != 0) {
@@ -524,16 +549,18 @@ export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   if (r != 0) return r;
   r = namei(p1, l1, 0);
   if (r != 0) return r;
-  if (S_ISDIR(nd_mode)) return -EPERM;
   const src = nd_ino;
   const srcMode = nd_mode;
+  // Linux resolves both names before it refuses a directory (vfs_link)
+  r = namei(p2, l2, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_toolong) return -ENAMETOOLONG;
+  if (nd_ino != 0) return -EEXIST;
+  if (nd_trailing) return -ENOENT;
+  if (S_ISDIR(srcMode)) return -EPERM;
   const rec = inode_get(src);
   if (rec == 0) return fail(inode_errno);
   if (load<u32>(rec, I_NLINK) >= LINK_MAX) return -EMLINK;
-  r = namei(p2, l2, LOOKUP_PARENT);
-  if (r != 0) return r;
-  if (nd_ino != 0) return -EEXIST;
-  if (nd_trailing) return -ENOENT;
   if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC;
   r = dir_add(nd_parent, nd_name, nd_namelen, src, dtype_of(srcMode));
   if (r != 0) return fail(r);
@@ -548,9 +575,10 @@ export function do_symlink(target: usize, tlen: u32, path: usize, plen: u32): i3
   let r = sys_enter_write();
   if (r != 0) return r;
   if (tlen == 0) return -ENOENT;
-  if (tlen >= 4096) return -36; // ENAMETOOLONG
+  if (tlen >= 4096) return -ENAMETOOLONG;
   r = namei(path, plen, LOOKUP_PARENT);
   if (r != 0) return r;
+  if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino != 0) return -EEXIST;
   if (nd_trailing) return -ENOENT;
   const ino = create_node(S_IFLNK | 0o777, nd_parent, nd_name, nd_namelen);

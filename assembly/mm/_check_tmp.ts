@@ -1,4 +1,0 @@
-export * from "./buddy";
-export * from "./slab";
-export * from "./bench";
-export * from "./page";
