@@ -7,7 +7,7 @@ import { PAGE_SIZE, PAGE_SHIFT, NR_CPUS } from "./params";
 import { NO_PFN, pfn_to_addr, nr_frames, frame_table, phys_base } from "./mm/page";
 import {
   mm_init, mm_set_hotplug, alloc_pages, nr_free_pages, nr_total_pages, nr_free_blocks,
-  fragmentation_index, nr_reserved_pages,
+  fragmentation_index, nr_reserved_pages, mm_frame_table_bytes,
 } from "./mm/buddy";
 import {
   set_current_cpu, slab_cache_count, slab_cache_name, slab_cache_object_size,
@@ -25,7 +25,7 @@ import {
 } from "./dev/virtio_blk";
 import {
   fs_mkfs, fs_mount, fs_umount, fs_readonly, fs_errored, mount_reason, mount_used_backup,
-  mount_replayed, mount_orphans, fs_sync, fs_set_watermark,
+  mount_replayed, mount_orphans, fs_sync, fs_set_watermark, fs_balance,
 } from "./fs/super";
 import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
 import {
@@ -34,7 +34,9 @@ import {
   do_readlink, do_getdents, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
 import { inspect_info, inspect_tree, inspect_free_histogram } from "./fs/inspect";
-import { bt_insert, bt_lookup, bt_delete, bt_seek, bt_next, cur_k1, CURSOR_SIZE } from "./fs/btree";
+import { bt_insert, bt_lookup } from "./fs/btree";
+import { bread } from "./fs/pagecache";
+import { TREE_EXTENT } from "./fs/format";
 
 /** Bytes reserved after the kernel image for the stub runtime (the kernel allocates nothing managed). */
 const STUB_HEAP_RESERVE: usize = 64 << 10;
@@ -64,7 +66,8 @@ export function kernel_boot(mem_limit_mib: u32, ncpus: u32): i32 {
   crc32c_init();
   const start = (__heap_base + STUB_HEAP_RESERVE + PAGE_SIZE - 1) & ~(<usize>PAGE_SIZE - 1);
   const limit = <usize>mem_limit_mib << 20;
-  const bootEnd = max<usize>(start + BOOT_MEMORY, <usize>memory.size() << 16);
+  // the first region must hold the frame table sized for the limit, plus working memory
+  const bootEnd = max<usize>(start + mm_frame_table_bytes(start, limit) + BOOT_MEMORY, <usize>memory.size() << 16);
   const have = <usize>memory.size() << 16;
   if (bootEnd > have && memory.grow(<i32>((bootEnd - have + 0xffff) >> 16)) < 0) return -ENOMEM;
   const end = <usize>memory.size() << 16;
@@ -205,3 +208,61 @@ export function bench_buddy(n: u32): u32 { return mm_bench_buddy(n); }
 export function bench_buddy_mixed(n: u32): u32 { return mm_bench_buddy_mixed(n); }
 export function bench_slab(n: u32): u32 { return mm_bench_slab(n); }
 export function bench_crc32c(n: u32): u32 { return crc32c(0, xfer, n); }
+
+// B+ tree benchmark: random 64-bit keys in the extent tree of a mounted filesystem, under a
+// pseudo-inode no file uses. Inserts run inside the journal like any metadata change.
+const BENCH_INO: u64 = 0xffff_ffff_ffff_0000;
+const BENCH_VAL: usize = memory.data(16);
+let bench_x: u64 = 0;
+@inline function bench_next(): u64 {
+  let x = bench_x;
+  x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+  bench_x = x;
+  return x;
+}
+/** Inserts `n` random keys from `seed` (xorshift64). Returns the keys inserted or -errno. */
+export function bench_btree_insert(n: u32, seed: u32): i32 {
+  bench_x = <u64>seed * 0x9e3779b97f4a7c15 | 1;
+  let done: i32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const k = bench_next();
+    store<u64>(BENCH_VAL, k);
+    const r = bt_insert(TREE_EXTENT, BENCH_INO, k, BENCH_VAL, 16);
+    if (r == 0) done++;
+    else if (r != -17) return r;
+    if ((i & 1023) == 1023) { const b = fs_balance(); if (b != 0) return b; }
+  }
+  return done;
+}
+/** Looks up `n` keys of the same sequence. Returns how many were found. */
+export function bench_btree_lookup(n: u32, seed: u32): i32 {
+  bench_x = <u64>seed * 0x9e3779b97f4a7c15 | 1;
+  let found: i32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (bt_lookup(TREE_EXTENT, BENCH_INO, bench_next()) != 0) found++;
+  }
+  return found;
+}
+/** Debug aid for tests: looks up key i of the bench sequence only (1 = found). */
+export function bench_btree_check(n: u32, seed: u32): i32 {
+  bench_x = <u64>seed * 0x9e3779b97f4a7c15 | 1;
+  for (let i: u32 = 0; i < n; i++) {
+    if (bt_lookup(TREE_EXTENT, BENCH_INO, bench_next()) == 0) return <i32>i;
+  }
+  return -1;
+}
+export function debug_dump_node(blk: u64): void {
+  const n = bread(blk, 0x4e54_4248);
+  if (n == 0) return;
+  const k = load<u16>(n, 34);
+  const lvl = load<u8>(n, 33);
+  kputs("node "); kputu(blk); kputs(" level "); kputu(lvl); kputs(" nitems "); kputu(k); kputs(" vend "); kputu(load<u16>(n, 36)); kputs(" vused "); kputu(load<u16>(n, 38)); knl();
+  const sz: usize = lvl == 0 ? 20 : 24;
+  for (let i: u32 = 0; i < k; i++) {
+    const p = n + 64 + i * sz;
+    kputs("  "); kputu(i); kputs(": "); kputx(load<u64>(p)); kputs(" "); kputx(load<u64>(p, 8));
+    if (lvl == 0) { kputs(" voff "); kputu(load<u16>(p, 16)); kputs(" vlen "); kputu(load<u16>(p, 18)); }
+    else { kputs(" child "); kputu(load<u64>(p, 16)); }
+    knl();
+  }
+}

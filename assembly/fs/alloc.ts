@@ -24,7 +24,7 @@ import {
   TREE_BNO, TREE_CNT,
 } from "./format";
 import {
-  bt_lookup, bt_insert, bt_delete, bt_update, bt_seek, bt_errno, bt_set_allocator,
+  bt_lookup, bt_insert, bt_delete, bt_update, bt_seek, bt_errno, bt_set_allocator, bt_node_alloc_failed,
   cur_k1, cur_k2, cur_val, CURSOR_SIZE,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
@@ -137,8 +137,9 @@ export function agfl_format(sb: usize, start: u64, count: u32): void {
 // ---- B+ tree node callbacks ------------------------------------------------------------------
 
 function node_alloc(tree: u32): u64 {
-  if (tree == TREE_BNO || tree == TREE_CNT) return agfl_get();
-  return balloc(0, 1, 1);
+  const b = tree == TREE_BNO || tree == TREE_CNT ? agfl_get() : balloc(0, 1, 1);
+  if (b == 0 && alloc_errno != 0) bt_node_alloc_failed(alloc_errno);
+  return b;
 }
 
 function node_free(tree: u32, blk: u64): i32 {

@@ -9,8 +9,9 @@
 // Rules:
 //  - all leaves are at level 0 and the root at level height-1 (balanced);
 //  - keys strictly increase within a node and across the leaf chain;
-//  - internal key[i] is a lower bound of child i's keys and greater than every key of
-//    child i-1 (key[0] may be stale-low: lookups route to child 0 for anything smaller);
+//  - internal key[i], i >= 1, is a lower bound of child i's keys and greater than every key
+//    of child i-1; key[0] is not a bound and is never compared (child 0 takes everything
+//    below key[1]);
 //  - every node except the root keeps at least MIN_FILL bytes of items after a delete, by
 //    merging with or borrowing from a sibling under the same parent;
 //  - every changed node is passed to journal_dirty before the operation returns.
@@ -68,6 +69,9 @@ export let bt_stat_lookups: u64 = 0;
 // trees can draw their nodes from the AGFL while other trees use the extent allocator.
 let node_alloc: (tree: u32) => u64 = (tree: u32): u64 => 0;
 let node_free: (tree: u32, blk: u64) => i32 = (tree: u32, blk: u64): i32 => 0;
+/** Why the node allocator returned 0 (set by it; 0 means plain ENOSPC). */
+let node_alloc_errno: i32 = 0;
+export function bt_node_alloc_failed(err: i32): void { node_alloc_errno = err; }
 export function bt_set_allocator(a: (tree: u32) => u64, f: (tree: u32, blk: u64) => i32): void {
   node_alloc = a;
   node_free = f;
@@ -153,11 +157,22 @@ function lower_bound(n: usize, k1: u64, k2: u64): u32 {
   return lo;
 }
 
-/** Child slot to follow in an internal node: the last key <= (k1, k2), or 0. */
-@inline function child_slot(n: usize, k1: u64, k2: u64): u32 {
-  const i = lower_bound(n, k1, k2);
-  if (i < nitems(n) && ik1(n, i) == k1 && ik2(n, i) == k2) return i;
-  return i == 0 ? 0 : i - 1;
+/**
+ * Child slot to follow in an internal node: the last slot i >= 1 with key[i] <= (k1, k2),
+ * else 0. key[0] is never compared: it is not a bound (smaller keys than it may live in
+ * child 0, and a split of child 0 may push a separator below it).
+ */
+function child_slot(n: usize, k1: u64, k2: u64): u32 {
+  let lo: u32 = 1;
+  let hi = nitems(n);
+  const base = n + N_ITEMS;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = base + (<usize>mid) * NODE_ITEM;
+    const m1 = load<u64>(p);
+    if (m1 < k1 || (m1 == k1 && load<u64>(p, 8) <= k2)) lo = mid + 1; else hi = mid;
+  }
+  return lo - 1;
 }
 
 /** Reads a node and checks it belongs where the walk expects it. 0 with bt_errno on error. */
@@ -378,8 +393,9 @@ function split_point(leaf: bool): u32 {
 
 /** Allocates and formats a new node for `tree` at `level`. Returns its buffer or 0. */
 function new_node(tree: u32, level: u32): usize {
+  node_alloc_errno = 0;
   const blk = node_alloc(tree);
-  if (blk == 0) { bt_errno = -ENOSPC; return 0; }
+  if (blk == 0) { bt_errno = node_alloc_errno != 0 ? node_alloc_errno : -ENOSPC; return 0; }
   const n = bget(blk);
   if (n == 0) { bt_errno = buf_errno; return 0; }
   node_init(n, blk, tree, level);

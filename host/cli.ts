@@ -1,0 +1,1573 @@
+// host/cli.ts -- the `helix` command line: mkfs, boot (boot log + shell), import, export, fsck,
+// inspect, stat and start (tools/start.ts).
+//
+// Layer: the top of the host, above host/node.ts (bootSync, parseSize) and the Node-shaped fs
+// of a booted Kernel (host/fs.ts). bin/helix.js is a launcher that builds if needed and calls
+// main(); tools/start.ts reuses the tree copy, progress and formatting pieces exported here.
+// Interface: main(argv) -> exit code; openSession(image, opts) -> Session (a booted kernel
+// with a timestamped log); scanHostTree / importTree / exportTree; Shell; Progress.
+// Rules:
+//  - every failure ends as ONE line `helix: <message>` on stderr with exit code 2 (usage:
+//    unknown command or option, bad size, bad number) or 1 (runtime: missing image, not a
+//    HelixFS image, ENOSPC, kernel panic); stacks are printed only with HELIX_DEBUG=1. A
+//    WebAssembly trap never escapes: host/kernel.ts turns it into KernelPanic, a one-liner;
+//  - a booted kernel is always shut down (sys_umount) before a command returns, on success
+//    and on failure, so the image is left clean whenever the kernel is still alive;
+//  - stdout carries results, stderr carries the one error line and progress bars; bars are
+//    drawn only when stderr is a TTY, so pipes and tests see plain text;
+//  - kernel calls are synchronous: a command is a plain loop over syscalls, no promises per
+//    file (one syscall = one JS->WASM crossing, DESIGN.md §1).
+
+import * as nodefs from "node:fs";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { Command, CommanderError } from "commander";
+import cliProgress from "cli-progress";
+import { bootSync, parseSize, ROOT } from "./node.js";
+import { Kernel, KernelError, KernelPanic, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo } from "./kernel.js";
+import { uvException, type HelixFs } from "./fs.js";
+
+// ---- named limits --------------------------------------------------------------------------
+
+/** Filesystem block size (docs/abi.md statfs bsize; fs/format.ts BLOCK_SIZE). */
+export const BLOCK_SIZE = 4096;
+/** Bytes moved per host read / kernel write while copying (the kernel's 1 MiB transfer buffer). */
+export const COPY_CHUNK = 1024 * 1024;
+/** Smallest image mkfs accepts (the kernel needs room for a superblock, journal and trees). */
+export const MKFS_MIN_BYTES = 4 * 1024 * 1024;
+/** Default image size of mkfs. */
+const MKFS_DEFAULT_SIZE = "256M";
+/** Deepest directory nesting the tree walkers follow (bounds the walk, TIGER_STYLE). */
+const TREE_DEPTH_MAX = 256;
+/** Entries one tree walk visits before giving up (a runaway walk is a bug, not a big tree). */
+const TREE_ENTRIES_MAX = 10_000_000;
+/** Memory limits the kernel accepts (host/kernel.ts BootOptions). */
+const MEMORY_MIB_MIN = 32, MEMORY_MIB_MAX = 3072, CPUS_MIN = 1, CPUS_MAX = 4;
+/** Width of the text bars of `inspect`. */
+const HIST_BAR_WIDTH = 40;
+/** Commands one shell line may hold (bounds a pasted script). */
+const SHELL_COMMANDS_MAX = 100_000;
+
+const MiB = 1024 * 1024;
+
+// ---- errors --------------------------------------------------------------------------------
+
+/** A failure the CLI reports as one line; exitCode 1 (runtime) unless a subclass says otherwise. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) { super(message); this.name = "CliError"; }
+}
+
+/** Bad command-line input (unknown option, bad size, bad number): exit code 2. */
+export class UsageError extends CliError {
+  constructor(message: string) { super(message, 2); this.name = "UsageError"; }
+}
+
+/** Collapses a message to one line (kernel and commander messages may span lines). */
+export function oneLine(s: string): string {
+  return s.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0).join(" ");
+}
+
+/** The message of any thrown value, one line. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return oneLine(err.message) || err.name;
+  return oneLine(String(err));
+}
+
+/** The errno name (`code`) of a Node-shaped fs error, or undefined. */
+function errCode(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === "string" ? c : undefined;
+}
+
+/** strerror(3) texts for the codes the shell prints (coreutils style). */
+const STRERROR: Record<string, string> = {
+  EPERM: "Operation not permitted", ENOENT: "No such file or directory", EIO: "Input/output error",
+  EBADF: "Bad file descriptor", ENOMEM: "Cannot allocate memory", EACCES: "Permission denied",
+  EBUSY: "Device or resource busy", EEXIST: "File exists", EXDEV: "Invalid cross-device link",
+  ENOTDIR: "Not a directory", EISDIR: "Is a directory", EINVAL: "Invalid argument",
+  EMFILE: "Too many open files", EFBIG: "File too large", ENOSPC: "No space left on device",
+  EROFS: "Read-only file system", EMLINK: "Too many links", ENAMETOOLONG: "File name too long",
+  ENOTEMPTY: "Directory not empty", ELOOP: "Too many levels of symbolic links",
+  EUCLEAN: "Structure needs cleaning", EBADMSG: "Bad message", ENOSYS: "Function not implemented",
+  ENOTSUP: "Operation not supported", EOPNOTSUPP: "Operation not supported", ESTALE: "Stale file handle",
+  EDQUOT: "Disk quota exceeded", EOVERFLOW: "Value too large for defined data type",
+};
+
+/** The strerror text for an fs error, or its one-line message when the code is not known. */
+export function strerror(err: unknown): string {
+  const c = errCode(err);
+  if (c !== undefined && STRERROR[c] !== undefined) return STRERROR[c];
+  return errorMessage(err);
+}
+
+// ---- formatting ----------------------------------------------------------------------------
+
+/** Bytes in binary units with one decimal: 1536 -> "1.5 KiB". */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n, u = 0;
+  while (Math.abs(v) >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** A rate in MiB/s with one decimal; "-" when the time is too short to mean anything. */
+export function formatRate(bytes: number, seconds: number): string {
+  return seconds > 0.0005 ? `${(bytes / MiB / seconds).toFixed(1)} MiB/s` : "- MiB/s";
+}
+
+/** dmesg's timestamp: seconds since boot, `[%5lu.%06lu]`. */
+export function dmesgStamp(seconds: number): string {
+  return `[${seconds.toFixed(6).padStart(12)}]`;
+}
+
+/** Renders rows as left/right aligned columns (numbers right, text left). */
+export function table(rows: (string | number)[][], header?: string[]): string {
+  const all = header ? [header, ...rows] : rows;
+  const widths: number[] = [];
+  for (const r of all) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, String(c).length); });
+  const line = (r: (string | number)[]) => r.map((c, i) => {
+    const s = String(c);
+    const last = i === r.length - 1;
+    if (typeof c === "number") return s.padStart(widths[i]);
+    return last ? s : s.padEnd(widths[i]);
+  }).join("  ").trimEnd();
+  return all.map(line).join("\n");
+}
+
+/** ls -l's mode string, e.g. "drwxr-xr-x". */
+export function modeString(mode: number): string {
+  const t = mode & 0o170000;
+  const type = t === 0o040000 ? "d" : t === 0o120000 ? "l" : t === 0o100000 ? "-" : t === 0o010000 ? "p" :
+    t === 0o140000 ? "s" : t === 0o020000 ? "c" : t === 0o060000 ? "b" : "?";
+  const rwx = (bits: number, special: boolean, sch: string) =>
+    ((bits & 4) ? "r" : "-") + ((bits & 2) ? "w" : "-") +
+    (special ? ((bits & 1) ? sch : sch.toUpperCase()) : (bits & 1) ? "x" : "-");
+  return type + rwx((mode >> 6) & 7, (mode & 0o4000) !== 0, "s") + rwx((mode >> 3) & 7, (mode & 0o2000) !== 0, "s") +
+    rwx(mode & 7, (mode & 0o1000) !== 0, "t");
+}
+
+function pad2(n: number): string { return String(n).padStart(2, "0"); }
+
+/** Local time as "YYYY-MM-DD HH:MM" (ls -l --time-style=long-iso). */
+function shortTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** UTC time with nanoseconds, as stat(1) prints it: "2024-05-01 10:20:30.123456789 +0000". */
+function fullTime(ns: bigint): string {
+  const sec = ns / 1_000_000_000n, frac = ns % 1_000_000_000n;
+  const d = new Date(Number(sec) * 1000);
+  const iso = d.toISOString().slice(0, 19).replace("T", " ");
+  return `${iso}.${String(frac < 0n ? -frac : frac).padStart(9, "0")} +0000`;
+}
+
+// ---- progress ------------------------------------------------------------------------------
+
+/**
+ * A progress bar over bytes and files on stderr, drawn only when enabled (a TTY). The copy
+ * loops are synchronous, so the bar redraws from update() (cli-progress' synchronousUpdate)
+ * rather than from its timer.
+ */
+export class Progress {
+  private bar: cliProgress.SingleBar | null = null;
+  private readonly t0 = performance.now();
+  bytes = 0;
+  files = 0;
+
+  /** `enabled` defaults to "stderr is a TTY". */
+  constructor(label: string, readonly totalBytes: number, readonly totalFiles: number, enabled = process.stderr.isTTY === true) {
+    if (!enabled) return;
+    this.bar = new cliProgress.SingleBar({
+      format: `${label.padEnd(7)} [{bar}] {percentage}% | {mib}/{totalMib} MiB | {files}/{totalFiles} files | {rate} | ETA {eta_formatted}`,
+      barsize: 30, hideCursor: true, clearOnComplete: false, fps: 10, stream: process.stderr,
+    }, cliProgress.Presets.shades_classic);
+    this.bar.start(Math.max(totalBytes, 1), 0, this.payload());
+  }
+
+  private payload(): object {
+    const s = (performance.now() - this.t0) / 1000;
+    return {
+      mib: (this.bytes / MiB).toFixed(1), totalMib: (this.totalBytes / MiB).toFixed(1),
+      files: this.files, totalFiles: this.totalFiles, rate: formatRate(this.bytes, s),
+    };
+  }
+
+  /** Adds transferred bytes and finished files. */
+  add(bytes: number, files: number): void {
+    this.bytes += bytes;
+    this.files += files;
+    this.bar?.update(Math.min(this.bytes, Math.max(this.totalBytes, 1)), this.payload());
+  }
+
+  /** Draws the final state and releases the terminal (always call, also on failure). */
+  stop(): void {
+    if (this.bar === null) return;
+    this.bar.update(Math.min(this.bytes, Math.max(this.totalBytes, 1)), this.payload());
+    this.bar.stop();
+    this.bar = null;
+  }
+}
+
+// ---- sessions: a booted kernel with a timestamped log --------------------------------------
+
+/** Kernel options shared by the commands that boot. */
+export interface KernelOptions {
+  /** Physical memory limit in MiB (default DEFAULT_MEMORY_MIB). */
+  memoryMiB?: number;
+  /** Simulated CPUs (default 1). */
+  cpus?: number;
+  /** Boot the debug kernel (assertions on). */
+  debug?: boolean;
+}
+
+/** One kernel log line with its time since boot in seconds. */
+export interface LogLine { t: number; text: string }
+
+/**
+ * A booted and mounted kernel on an image. Kernel log lines are timestamped as they arrive;
+ * until a sink is set they are kept in `log` (the boot log), afterwards they go to the sink.
+ */
+export class Session {
+  readonly log: LogLine[] = [];
+  private sink: ((l: LogLine) => void) | null = null;
+  private closed = false;
+
+  private constructor(readonly image: string, readonly k: Kernel, readonly t0: number) {}
+
+  /**
+   * Boots the kernel on `image` and mounts it. Errors: CliError with a one-line reason that
+   * names the image (missing, not a HelixFS image, corrupted superblock, kernel panic).
+   */
+  static open(image: string, opts: KernelOptions = {}): Session {
+    const t0 = performance.now();
+    let session: Session | null = null;
+    const early: LogLine[] = [];
+    const log = (text: string) => {
+      const line = { t: (performance.now() - t0) / 1000, text };
+      if (session === null) early.push(line);
+      else if (session.sink !== null) session.sink(line);
+      else session.log.push(line);
+    };
+    let k: Kernel;
+    try {
+      k = bootSync({ image, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug, log });
+    } catch (err) {
+      throw bootError(image, err);
+    }
+    session = new Session(image, k, t0);
+    session.log.push(...early);
+    return session;
+  }
+
+  /** Seconds since boot started. */
+  now(): number { return (performance.now() - this.t0) / 1000; }
+
+  /** Routes later kernel log lines to `fn` (null: keep them in `log`). */
+  setSink(fn: ((l: LogLine) => void) | null): void { this.sink = fn; }
+
+  /** The Node-shaped fs of the kernel. */
+  get fs(): HelixFs { return this.k.fs; }
+
+  /** Lines that describe the mount (journal replay, orphans, state), dmesg-style. */
+  mountLines(): string[] {
+    const i = this.k.info();
+    const dev = "helixfs (vda)";
+    const lines = [
+      `${dev}: mounted, ${i.totalBlocks} blocks of ${BLOCK_SIZE / 1024} KiB (${formatBytes(i.totalBlocks * BLOCK_SIZE)}), mount #${i.mountCount}`,
+      `${dev}: journal ${i.journalBlocks} blocks at block ${i.journalStart}, head ${i.journalHead}, tid ${i.tid}: replayed ${i.mountReplayedTx} transaction(s), ${i.replayedBlocks} block(s)`,
+      `${dev}: ${i.mountOrphans} orphan inode(s) cleaned`,
+    ];
+    if (i.mountUsedBackup) lines.push(`${dev}: primary superblock was bad: restored from the backup copy`);
+    lines.push(`${dev}: state ${stateName(i.state)}${i.readOnly ? ", read-only" : ""}${i.errored ? ", errors flagged" : ""}; ` +
+      `${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${i.inodes} inodes`);
+    return lines;
+  }
+
+  /**
+   * Unmounts and releases the image. Safe to call twice and after a panic. When `quiet` is
+   * false, errors are thrown; the callers that are already failing pass true and keep their
+   * own (first) error.
+   */
+  close(quiet = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.k.shutdown();
+    } catch (err) {
+      if (!quiet) throw new CliError(`${this.image}: ${errorMessage(err)}`);
+    }
+  }
+}
+
+/** Superblock states (fs/format.ts STATE_*). */
+function stateName(s: number): string {
+  return s === 1 ? "clean" : s === 0 ? "dirty (mounted)" : s === 2 ? "error" : `unknown (${s})`;
+}
+
+/** Turns a boot/mount failure into a one-line CliError that names the image. */
+function bootError(image: string, err: unknown): CliError {
+  if (err instanceof CliError) return err;
+  if (err instanceof KernelError || err instanceof KernelPanic) return new CliError(`${image}: ${errorMessage(err)}`);
+  // host/node.ts and FileBackend errors already name the image
+  return new CliError(errorMessage(err));
+}
+
+/** Opens a session; a shorthand used by tools/start.ts. */
+export function openSession(image: string, opts: KernelOptions = {}): Session { return Session.open(image, opts); }
+
+/** Runs `fn` on a session and always closes it; the first error wins. */
+export function withSession<T>(image: string, opts: KernelOptions, fn: (s: Session) => T): T {
+  const s = Session.open(image, opts);
+  let ok = false;
+  try {
+    const r = fn(s);
+    ok = true;
+    return r;
+  } finally {
+    s.close(!ok);
+  }
+}
+
+// ---- host trees ----------------------------------------------------------------------------
+
+/** Kinds of tree entries copied between the host and the image. */
+export type EntryKind = "file" | "dir" | "symlink";
+
+/** One entry of a scanned tree; `rel` is relative to the tree root ("" for the root itself). */
+export interface TreeEntry {
+  rel: string;
+  kind: EntryKind;
+  /** Bytes (files; symlink target length otherwise 0). */
+  size: number;
+  /** Permission bits (mode & 0o7777). */
+  perm: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  /** Symlink target. */
+  target?: string;
+  /** SHA-256 (hex) of the bytes actually copied, set by importTree. */
+  sha256?: string;
+}
+
+/** A scanned tree: entries in pre-order (a directory before its children, names sorted). */
+export interface ScannedTree {
+  root: string;
+  entries: TreeEntry[];
+  /** Bytes of regular files. */
+  bytes: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Sockets, FIFOs and devices: not copied. */
+  skipped: string[];
+}
+
+/** Byte-order comparison of names (libuv's scandir and the kernel's readdir sort this way). */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function joinRel(rel: string, name: string): string { return rel === "" ? name : `${rel}/${name}`; }
+function guestJoin(dir: string, rel: string): string {
+  if (rel === "") return dir;
+  return dir === "/" ? `/${rel}` : `${dir}/${rel}`;
+}
+
+/**
+ * Walks a host directory (lstat, names in byte order) without following symlinks below the
+ * root. `exclude` holds absolute host paths to leave out (the image itself, when it lies
+ * inside the tree). Errors: CliError if the root is missing or not a directory.
+ */
+export function scanHostTree(root: string, exclude: ReadonlySet<string> = new Set()): ScannedTree {
+  let st: nodefs.BigIntStats;
+  try {
+    st = nodefs.statSync(root, { bigint: true });
+  } catch (err) {
+    throw new CliError(errCode(err) === "ENOENT" ? `host directory '${root}' does not exist` : `host directory '${root}': ${strerror(err)}`);
+  }
+  if (!st.isDirectory()) throw new CliError(`'${root}' is not a directory`);
+  const tree: ScannedTree = { root, entries: [], bytes: 0, files: 0, dirs: 0, symlinks: 0, skipped: [] };
+  tree.entries.push({ rel: "", kind: "dir", size: 0, perm: Number(st.mode) & 0o7777, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs });
+  const walk = (rel: string, depth: number) => {
+    if (depth > TREE_DEPTH_MAX) throw new CliError(`'${path.join(root, rel)}': directories nested deeper than ${TREE_DEPTH_MAX}`);
+    const dir = path.join(root, rel);
+    let names: string[];
+    try {
+      names = nodefs.readdirSync(dir);
+    } catch (err) {
+      throw new CliError(`cannot read host directory '${dir}': ${strerror(err)}`);
+    }
+    names.sort(compareNames);
+    for (const name of names) {
+      const r = joinRel(rel, name);
+      const hp = path.join(root, r);
+      if (exclude.has(hp)) continue;
+      if (tree.entries.length >= TREE_ENTRIES_MAX) throw new CliError(`'${root}' has more than ${TREE_ENTRIES_MAX} entries`);
+      let s: nodefs.BigIntStats;
+      try {
+        s = nodefs.lstatSync(hp, { bigint: true });
+      } catch (err) {
+        if (errCode(err) === "ENOENT") continue; // vanished while we looked: not part of the snapshot
+        throw new CliError(`cannot stat '${hp}': ${strerror(err)}`);
+      }
+      const base = { rel: r, perm: Number(s.mode) & 0o7777, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
+      if (s.isDirectory()) {
+        tree.entries.push({ ...base, kind: "dir", size: 0 });
+        tree.dirs++;
+        walk(r, depth + 1);
+      } else if (s.isFile()) {
+        tree.entries.push({ ...base, kind: "file", size: Number(s.size) });
+        tree.files++;
+        tree.bytes += Number(s.size);
+      } else if (s.isSymbolicLink()) {
+        let target: string;
+        try { target = nodefs.readlinkSync(hp); } catch (err) { throw new CliError(`cannot read symlink '${hp}': ${strerror(err)}`); }
+        tree.entries.push({ ...base, kind: "symlink", size: 0, target });
+        tree.symlinks++;
+      } else {
+        tree.skipped.push(r);
+      }
+    }
+  };
+  walk("", 0);
+  return tree;
+}
+
+/** What a copy did. */
+export interface CopyStats {
+  files: number; dirs: number; symlinks: number; bytes: number; seconds: number; skipped: number;
+}
+
+/** Sets a path's times to the nanosecond (utimensat without following symlinks). */
+function setTimes(fs: HelixFs, p: string, atimeNs: bigint, mtimeNs: bigint): void {
+  const r = fs.sys.utimens(p, atimeNs, mtimeNs, true);
+  if (r < 0) throw uvException(r, "utimensat", p);
+}
+
+/** mkdir that accepts an existing directory (importing over an existing tree merges). */
+function ensureGuestDir(fs: HelixFs, p: string, perm: number): void {
+  try {
+    fs.mkdirSync(p, { mode: perm & 0o777 });
+  } catch (err) {
+    if (errCode(err) !== "EEXIST" || !fs.lstatSync(p).isDirectory()) throw err;
+  }
+}
+
+/**
+ * Copies a scanned host tree into the image under `dest` (created with parents if missing):
+ * files, directories and symlinks, with permission bits and atime/mtime to the nanosecond.
+ * Directory times are set last, children first, because creating a child changes its
+ * parent's mtime. Each file's SHA-256 is computed over the bytes as they are copied (stored
+ * in entry.sha256), so a later verify compares the image with what was imported even if the
+ * host file changes afterwards. Errors: CliError naming the host file and the guest path
+ * (e.g. ENOSPC), after which nothing more is copied.
+ */
+export function importTree(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): CopyStats {
+  const t0 = performance.now();
+  const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, seconds: 0, skipped: tree.skipped.length };
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+  let current: TreeEntry | null = null;
+  try {
+    fs.mkdirSync(dest, { recursive: true });
+    if (!fs.statSync(dest).isDirectory()) throw uvException(-20, "mkdir", dest);
+    for (const e of tree.entries) {
+      current = e;
+      const gp = guestJoin(dest, e.rel);
+      const hp = path.join(tree.root, e.rel);
+      if (e.kind === "dir") {
+        if (e.rel !== "") { ensureGuestDir(fs, gp, e.perm); stats.dirs++; }
+      } else if (e.kind === "symlink") {
+        try { fs.unlinkSync(gp); } catch (err) { if (errCode(err) !== "ENOENT") throw err; }
+        fs.symlinkSync(e.target!, gp);
+        setTimes(fs, gp, e.atimeNs, e.mtimeNs);
+        stats.symlinks++;
+        progress?.add(0, 1);
+      } else {
+        const n = copyHostFileIn(fs, hp, gp, e, buf, progress);
+        stats.bytes += n;
+        stats.files++;
+        progress?.add(0, 1);
+      }
+    }
+    current = null;
+    // Directory metadata last, deepest first (reverse pre-order), so children no longer touch it.
+    for (let i = tree.entries.length - 1; i >= 0; i--) {
+      const e = tree.entries[i];
+      if (e.kind !== "dir") continue;
+      current = e;
+      const gp = guestJoin(dest, e.rel);
+      fs.chmodSync(gp, e.perm);
+      setTimes(fs, gp, e.atimeNs, e.mtimeNs);
+    }
+  } catch (err) {
+    if (err instanceof KernelPanic) throw new CliError(errorMessage(err));
+    const where = current === null ? `'${dest}'` : `'${path.join(tree.root, current.rel)}' -> ${guestJoin(dest, current.rel)}`;
+    throw new CliError(`import stopped at ${where}: ${errorMessage(err)}`);
+  }
+  stats.seconds = (performance.now() - t0) / 1000;
+  return stats;
+}
+
+/** Copies one host file into the image, hashing what it copies. Returns the bytes copied. */
+function copyHostFileIn(fs: HelixFs, hp: string, gp: string, e: TreeEntry, buf: Buffer, progress?: Progress): number {
+  const hfd = nodefs.openSync(hp, "r");
+  const hash = createHash("sha256");
+  let pos = 0;
+  try {
+    const gfd = fs.openSync(gp, "w", e.perm & 0o777);
+    try {
+      for (;;) {
+        const n = nodefs.readSync(hfd, buf, 0, buf.length, pos);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
+        for (let w = 0; w < n;) w += fs.writeSync(gfd, buf, w, n - w);
+        pos += n;
+        progress?.add(n, 0);
+      }
+    } finally {
+      fs.closeSync(gfd);
+    }
+  } finally {
+    nodefs.closeSync(hfd);
+  }
+  // the mode passed to open was masked by the umask; set the exact bits (setuid etc. too)
+  fs.chmodSync(gp, e.perm);
+  setTimes(fs, gp, e.atimeNs, e.mtimeNs);
+  e.sha256 = hash.digest("hex");
+  e.size = pos;
+  return pos;
+}
+
+/**
+ * Walks a tree inside the image (lstat, readdir in byte order) into the same entry shape as
+ * scanHostTree. Errors: Node-shaped fs errors from the kernel (the caller names the path).
+ */
+export function scanGuestTree(fs: HelixFs, root: string): ScannedTree {
+  const st = fs.statSync(root, { bigint: true });
+  if (!st.isDirectory()) throw uvException(-20, "scandir", root);
+  const tree: ScannedTree = { root, entries: [], bytes: 0, files: 0, dirs: 0, symlinks: 0, skipped: [] };
+  tree.entries.push({ rel: "", kind: "dir", size: 0, perm: Number(st.mode) & 0o7777, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs });
+  const walk = (rel: string, depth: number) => {
+    if (depth > TREE_DEPTH_MAX) throw new CliError(`'${guestJoin(root, rel)}': directories nested deeper than ${TREE_DEPTH_MAX}`);
+    const names = fs.readdirSync(guestJoin(root, rel));
+    names.sort(compareNames);
+    for (const name of names) {
+      const r = joinRel(rel, name);
+      const gp = guestJoin(root, r);
+      if (tree.entries.length >= TREE_ENTRIES_MAX) throw new CliError(`'${root}' has more than ${TREE_ENTRIES_MAX} entries`);
+      const s = fs.lstatSync(gp, { bigint: true });
+      const base = { rel: r, perm: Number(s.mode) & 0o7777, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
+      if (s.isDirectory()) {
+        tree.entries.push({ ...base, kind: "dir", size: 0 });
+        tree.dirs++;
+        walk(r, depth + 1);
+      } else if (s.isFile()) {
+        tree.entries.push({ ...base, kind: "file", size: Number(s.size) });
+        tree.files++;
+        tree.bytes += Number(s.size);
+      } else if (s.isSymbolicLink()) {
+        tree.entries.push({ ...base, kind: "symlink", size: 0, target: fs.readlinkSync(gp, "utf8") as string });
+        tree.symlinks++;
+      } else {
+        tree.skipped.push(r);
+      }
+    }
+  };
+  walk("", 0);
+  return tree;
+}
+
+/**
+ * Copies a tree of the image (`src`) to a host directory (created with parents if missing):
+ * files, directories and symlinks with permission bits and times (the host keeps times to
+ * the microsecond). Existing host files are overwritten. Errors: CliError naming the path.
+ */
+export function exportTree(fs: HelixFs, src: string, hostDir: string, progressOf?: (t: ScannedTree) => Progress | undefined): CopyStats {
+  let tree: ScannedTree;
+  try {
+    tree = scanGuestTree(fs, src);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`${src}: ${strerror(err)}`);
+  }
+  const progress = progressOf?.(tree);
+  const t0 = performance.now();
+  const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, seconds: 0, skipped: tree.skipped.length };
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+  let current: TreeEntry | null = null;
+  const hostTime = (ns: bigint) => Number(ns) / 1e9;
+  try {
+    nodefs.mkdirSync(hostDir, { recursive: true });
+    for (const e of tree.entries) {
+      current = e;
+      const hp = path.join(hostDir, e.rel);
+      const gp = guestJoin(src, e.rel);
+      if (e.kind === "dir") {
+        if (e.rel !== "") {
+          try { nodefs.mkdirSync(hp, { mode: 0o700 }); } catch (err) { if (errCode(err) !== "EEXIST" || !nodefs.lstatSync(hp).isDirectory()) throw err; }
+          stats.dirs++;
+        }
+      } else if (e.kind === "symlink") {
+        try { nodefs.unlinkSync(hp); } catch (err) { if (errCode(err) !== "ENOENT") throw err; }
+        nodefs.symlinkSync(e.target!, hp);
+        nodefs.lutimesSync(hp, hostTime(e.atimeNs), hostTime(e.mtimeNs));
+        stats.symlinks++;
+        progress?.add(0, 1);
+      } else {
+        const gfd = fs.openSync(gp, "r");
+        try {
+          const hfd = nodefs.openSync(hp, "w", 0o600);
+          try {
+            let pos = 0;
+            for (;;) {
+              const n = fs.readSync(gfd, buf, 0, buf.length, pos);
+              if (n === 0) break;
+              for (let w = 0; w < n;) w += nodefs.writeSync(hfd, buf, w, n - w);
+              pos += n;
+              progress?.add(n, 0);
+            }
+            stats.bytes += pos;
+          } finally {
+            nodefs.closeSync(hfd);
+          }
+        } finally {
+          fs.closeSync(gfd);
+        }
+        nodefs.chmodSync(hp, e.perm);
+        nodefs.utimesSync(hp, hostTime(e.atimeNs), hostTime(e.mtimeNs));
+        stats.files++;
+        progress?.add(0, 1);
+      }
+    }
+    current = null;
+    for (let i = tree.entries.length - 1; i >= 0; i--) {
+      const e = tree.entries[i];
+      if (e.kind !== "dir") continue;
+      current = e;
+      const hp = path.join(hostDir, e.rel);
+      nodefs.chmodSync(hp, e.perm);
+      nodefs.utimesSync(hp, hostTime(e.atimeNs), hostTime(e.mtimeNs));
+    }
+  } catch (err) {
+    if (err instanceof KernelPanic) throw new CliError(errorMessage(err));
+    const where = current === null ? `'${hostDir}'` : `${guestJoin(src, current.rel)} -> '${path.join(hostDir, current.rel)}'`;
+    throw new CliError(`export stopped at ${where}: ${errorMessage(err)}`);
+  } finally {
+    progress?.stop();
+  }
+  stats.seconds = (performance.now() - t0) / 1000;
+  return stats;
+}
+
+// ---- the shell -----------------------------------------------------------------------------
+
+/** Where the shell writes: command output and error lines. */
+export interface ShellIO {
+  out(data: string | Uint8Array): void;
+  err(line: string): void;
+}
+
+/** One parsed command: words and an optional output redirection. */
+interface ParsedCommand { argv: string[]; redirect?: { file: string; append: boolean } }
+
+/** A shell syntax or usage error inside one command (printed, the shell goes on). */
+class ShellError extends Error {}
+
+/**
+ * Splits shell text into commands at unquoted `;` and newlines. Words may be quoted with
+ * '...' (literal) or "..." (backslash escapes \" \\ \$ \`), a backslash escapes one
+ * character outside quotes, `#` at the start of a word starts a comment, and `>` / `>>`
+ * redirect the command's output to a file in the image.
+ */
+export function parseShell(text: string): ParsedCommand[] {
+  const cmds: ParsedCommand[] = [];
+  let words: string[] = [];
+  let redirect: ParsedCommand["redirect"];
+  let pendingRedirect: boolean | null = null; // append flag while waiting for the file word
+  let word = "";
+  let inWord = false;
+  const endWord = () => {
+    if (!inWord) return;
+    if (pendingRedirect !== null) { redirect = { file: word, append: pendingRedirect }; pendingRedirect = null; }
+    else words.push(word);
+    word = "";
+    inWord = false;
+  };
+  const endCommand = () => {
+    endWord();
+    if (pendingRedirect !== null) throw new ShellError("syntax error: redirection without a file name");
+    if (words.length > 0) {
+      if (cmds.length >= SHELL_COMMANDS_MAX) throw new ShellError(`more than ${SHELL_COMMANDS_MAX} commands`);
+      cmds.push({ argv: words, redirect });
+    } else if (redirect) {
+      throw new ShellError("syntax error: redirection without a command");
+    }
+    words = [];
+    redirect = undefined;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'") {
+      const j = text.indexOf("'", i + 1);
+      if (j < 0) throw new ShellError("syntax error: unterminated quote (')");
+      word += text.slice(i + 1, j);
+      inWord = true;
+      i = j;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === "\\" && j + 1 < text.length && '"\\$`'.includes(text[j + 1])) { word += text[++j]; continue; }
+        word += text[j];
+      }
+      if (j >= text.length) throw new ShellError('syntax error: unterminated quote (")');
+      inWord = true;
+      i = j;
+    } else if (c === "\\" && i + 1 < text.length) {
+      if (text[i + 1] !== "\n") { word += text[i + 1]; inWord = true; }
+      i++;
+    } else if (c === ";" || c === "\n") {
+      endCommand();
+    } else if (c === ">") {
+      endWord();
+      if (pendingRedirect !== null) throw new ShellError("syntax error near '>'");
+      const append = text[i + 1] === ">";
+      if (append) i++;
+      pendingRedirect = append;
+    } else if (c === " " || c === "\t" || c === "\r") {
+      endWord();
+    } else if (c === "#" && !inWord) {
+      while (i + 1 < text.length && text[i + 1] !== "\n") i++;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  endCommand();
+  return cmds;
+}
+
+/** Splits `-rf`-style flags from operands; unknown flags are a ShellError. */
+function getopts(args: string[], allowed: string, cmd: string): { f: Set<string>; ops: string[] } {
+  const f = new Set<string>();
+  const ops: string[] = [];
+  let flagsDone = false;
+  for (const a of args) {
+    if (!flagsDone && a === "--") { flagsDone = true; continue; }
+    if (!flagsDone && a.length > 1 && a[0] === "-") {
+      for (const ch of a.slice(1)) {
+        if (!allowed.includes(ch)) throw new ShellError(`${cmd}: invalid option -- '${ch}'`);
+        f.add(ch);
+      }
+    } else {
+      ops.push(a);
+    }
+  }
+  return { f, ops };
+}
+
+const SHELL_HELP = `commands (paths are inside the image; relative paths start at the current directory):
+  ls [-l] [-a] [PATH...]     list directories
+  cd [DIR], pwd              change / print the current directory
+  cat FILE...                print files
+  echo [-n] TEXT...          print text; 'echo text > FILE' writes, '>> FILE' appends (any command may redirect)
+  mkdir [-p] DIR...          make directories
+  rm [-r] [-f] PATH...       remove files (and trees with -r)
+  rmdir DIR...               remove empty directories
+  mv SRC... DEST             rename or move into a directory
+  cp [-r] SRC... DEST        copy files (and trees with -r) within the image
+  ln [-s] TARGET LINK        make a hard link (or a symbolic link with -s)
+  stat PATH...               show inode details
+  touch FILE...              create files or update their times
+  tree [PATH]                show a directory tree
+  df [-h]                    show free space (statfs)
+  sync                       commit everything to the image
+  help                       this text
+  exit [N]                   leave the shell (the kernel is shut down cleanly)`;
+
+/**
+ * A small POSIX-flavoured shell over a kernel's fs. Commands run synchronously; a failing
+ * command prints `helix: CMD: OPERAND: strerror` through io.err and the shell goes on;
+ * `failures` counts them. A kernel panic is not a command failure: it propagates (the kernel
+ * is dead and the session must end).
+ */
+export class Shell {
+  /** Current directory (absolute, normalized). */
+  cwd = "/";
+  /** Commands that failed so far. */
+  failures = 0;
+  /** Set by `exit`: the status to leave with. */
+  exitStatus: number | null = null;
+  private lastStatus = 0;
+
+  constructor(readonly fs: HelixFs, readonly io: ShellIO) {}
+
+  /** Runs every command of `text`; stops early after `exit`. */
+  run(text: string): void {
+    let cmds: ParsedCommand[];
+    try {
+      cmds = parseShell(text);
+    } catch (err) {
+      if (!(err instanceof ShellError)) throw err;
+      this.fail(err.message);
+      return;
+    }
+    for (const c of cmds) {
+      if (this.exitStatus !== null) return;
+      this.runOne(c);
+    }
+  }
+
+  /** The prompt of the interactive shell. */
+  prompt(): string { return `helix:${this.cwd}# `; }
+
+  private fail(msg: string): void {
+    this.failures++;
+    this.lastStatus = 1;
+    this.io.err(`helix: ${msg}`);
+  }
+
+  /** The kernel path of an operand: absolute as is, relative joined onto cwd (the kernel resolves . and ..). */
+  abs(p: string): string {
+    if (p.startsWith("/")) return p;
+    if (p === "" ) return this.cwd;
+    return this.cwd === "/" ? `/${p}` : `${this.cwd}/${p}`;
+  }
+
+  private runOne(c: ParsedCommand): void {
+    const [name, ...args] = c.argv;
+    const chunks: (string | Uint8Array)[] = [];
+    const out = (d: string | Uint8Array) => { chunks.push(d); };
+    let ok = true;
+    const onErr = (msg: string) => { ok = false; this.fail(msg); };
+    try {
+      this.dispatch(name, args, out, onErr);
+    } catch (err) {
+      if (err instanceof KernelPanic) throw err;
+      ok = false;
+      this.fail(err instanceof ShellError ? err.message : `${name}: ${strerror(err)}`);
+    }
+    if (c.redirect) {
+      const file = this.abs(c.redirect.file);
+      const data = Buffer.concat(chunks.map((d) => (typeof d === "string" ? Buffer.from(d) : Buffer.from(d.buffer, d.byteOffset, d.byteLength))));
+      try {
+        if (c.redirect.append) this.fs.appendFileSync(file, data);
+        else this.fs.writeFileSync(file, data);
+      } catch (err) {
+        if (err instanceof KernelPanic) throw err;
+        ok = false;
+        this.fail(`${c.redirect.file}: ${strerror(err)}`);
+      }
+    } else {
+      for (const d of chunks) this.io.out(d);
+    }
+    if (ok) this.lastStatus = 0;
+  }
+
+  /** Runs `fn` for each operand, printing `cmd: operand: strerror` for the ones that fail. */
+  private each(cmd: string, ops: string[], onErr: (m: string) => void, fn: (op: string) => void): void {
+    if (ops.length === 0) throw new ShellError(`${cmd}: missing operand`);
+    for (const op of ops) {
+      try {
+        fn(op);
+      } catch (err) {
+        if (err instanceof KernelPanic) throw err;
+        onErr(err instanceof ShellError ? err.message : `${cmd}: ${op}: ${strerror(err)}`);
+      }
+    }
+  }
+
+  private isDir(p: string): boolean {
+    try { return this.fs.statSync(p).isDirectory(); } catch { return false; }
+  }
+
+  private dispatch(name: string, args: string[], out: (d: string | Uint8Array) => void, onErr: (m: string) => void): void {
+    const fs = this.fs;
+    switch (name) {
+      case "help": out(SHELL_HELP + "\n"); return;
+      case "exit": {
+        const n = args.length > 0 ? Number(args[0]) : this.lastStatus;
+        if (!Number.isInteger(n) || n < 0 || n > 255) throw new ShellError(`exit: ${args[0]}: numeric argument required`);
+        this.exitStatus = n;
+        return;
+      }
+      case "pwd": out(this.cwd + "\n"); return;
+      case "cd": {
+        const target = path.posix.normalize(this.abs(args[0] ?? "/"));
+        if (args.length > 1) throw new ShellError("cd: too many arguments");
+        let st;
+        try { st = fs.statSync(target); } catch (err) {
+          if (err instanceof KernelPanic) throw err;
+          throw new ShellError(`cd: ${args[0]}: ${strerror(err)}`);
+        }
+        if (!st.isDirectory()) throw new ShellError(`cd: ${args[0]}: Not a directory`);
+        this.cwd = target.length > 1 ? target.replace(/\/+$/, "") : "/";
+        return;
+      }
+      case "echo": {
+        const noNewline = args[0] === "-n";
+        out((noNewline ? args.slice(1) : args).join(" ") + (noNewline ? "" : "\n"));
+        return;
+      }
+      case "ls": return this.ls(args, out, onErr);
+      case "cat": {
+        const { ops } = getopts(args, "", "cat");
+        this.each("cat", ops, onErr, (op) => out(fs.readFileSync(this.abs(op))));
+        return;
+      }
+      case "mkdir": {
+        const { f, ops } = getopts(args, "p", "mkdir");
+        this.each("mkdir", ops, onErr, (op) => { fs.mkdirSync(this.abs(op), { recursive: f.has("p") }); });
+        return;
+      }
+      case "rmdir": {
+        const { ops } = getopts(args, "", "rmdir");
+        this.each("rmdir", ops, onErr, (op) => fs.rmdirSync(this.abs(op)));
+        return;
+      }
+      case "rm": {
+        const { f, ops } = getopts(args, "rRf", "rm");
+        const recursive = f.has("r") || f.has("R"), force = f.has("f");
+        if (ops.length === 0 && force) return;
+        this.each("rm", ops, onErr, (op) => {
+          const p = this.abs(op);
+          if (path.posix.normalize(p) === "/") throw new ShellError("rm: it is dangerous to operate recursively on '/'");
+          let st;
+          try { st = fs.lstatSync(p); } catch (err) {
+            if (force && errCode(err) === "ENOENT") return;
+            throw err;
+          }
+          if (st.isDirectory()) {
+            if (!recursive) throw new ShellError(`rm: ${op}: Is a directory`);
+            fs.rmSync(p, { recursive: true, force });
+          } else {
+            fs.unlinkSync(p);
+          }
+        });
+        return;
+      }
+      case "mv": {
+        const { ops } = getopts(args, "f", "mv");
+        if (ops.length < 2) throw new ShellError(`mv: missing ${ops.length === 0 ? "file operand" : `destination file operand after '${ops[0]}'`}`);
+        const dest = ops.pop()!;
+        const into = this.isDir(this.abs(dest));
+        if (ops.length > 1 && !into) throw new ShellError(`mv: target '${dest}': Not a directory`);
+        for (const src of ops) {
+          const to = into ? `${this.abs(dest).replace(/\/+$/, "")}/${path.posix.basename(src)}` : this.abs(dest);
+          try { fs.renameSync(this.abs(src), to); } catch (err) {
+            if (err instanceof KernelPanic) throw err;
+            onErr(`mv: ${src} -> ${dest}: ${strerror(err)}`);
+          }
+        }
+        return;
+      }
+      case "cp": {
+        const { f, ops } = getopts(args, "rR", "cp");
+        const recursive = f.has("r") || f.has("R");
+        if (ops.length < 2) throw new ShellError(`cp: missing ${ops.length === 0 ? "file operand" : `destination file operand after '${ops[0]}'`}`);
+        const dest = ops.pop()!;
+        const into = this.isDir(this.abs(dest));
+        if (ops.length > 1 && !into) throw new ShellError(`cp: target '${dest}': Not a directory`);
+        for (const src of ops) {
+          const to = into ? `${this.abs(dest).replace(/\/+$/, "")}/${path.posix.basename(src)}` : this.abs(dest);
+          try {
+            if (this.isDir(this.abs(src))) {
+              if (!recursive) { onErr(`cp: -r not specified; omitting directory '${src}'`); continue; }
+              this.copyTree(this.abs(src), to);
+            } else {
+              fs.copyFileSync(this.abs(src), to);
+            }
+          } catch (err) {
+            if (err instanceof KernelPanic) throw err;
+            onErr(`cp: ${src} -> ${dest}: ${strerror(err)}`);
+          }
+        }
+        return;
+      }
+      case "ln": {
+        const { f, ops } = getopts(args, "sf", "ln");
+        if (ops.length !== 2) throw new ShellError("ln: usage: ln [-s] TARGET LINK");
+        const [target, link] = ops;
+        const lp = this.isDir(this.abs(link)) ? `${this.abs(link).replace(/\/+$/, "")}/${path.posix.basename(target)}` : this.abs(link);
+        try {
+          if (f.has("f")) { try { fs.unlinkSync(lp); } catch (err) { if (errCode(err) !== "ENOENT") throw err; } }
+          if (f.has("s")) fs.symlinkSync(target, lp);
+          else fs.linkSync(this.abs(target), lp);
+        } catch (err) {
+          if (err instanceof KernelPanic) throw err;
+          onErr(`ln: ${link}: ${strerror(err)}`);
+        }
+        return;
+      }
+      case "stat": {
+        const { ops } = getopts(args, "", "stat");
+        this.each("stat", ops, onErr, (op) => out(this.statText(op)));
+        return;
+      }
+      case "touch": {
+        const { ops } = getopts(args, "", "touch");
+        this.each("touch", ops, onErr, (op) => {
+          const p = this.abs(op);
+          fs.closeSync(fs.openSync(p, "a"));
+          const now = Date.now() / 1000;
+          fs.utimesSync(p, now, now);
+        });
+        return;
+      }
+      case "df": {
+        const { f } = getopts(args, "h", "df");
+        const s = fs.statfsSync("/");
+        const k = (n: number) => Math.floor((n * s.bsize) / 1024);
+        const used = s.blocks - s.bfree;
+        const pct = used + s.bavail > 0 ? Math.ceil((used * 100) / (used + s.bavail)) : 0;
+        const h = (n: number) => formatBytes(n * s.bsize);
+        const row = f.has("h") ? ["vda", h(s.blocks), h(used), h(s.bavail), `${pct}%`, "/"] : ["vda", k(s.blocks), k(used), k(s.bavail), `${pct}%`, "/"];
+        out(table([row], ["Filesystem", f.has("h") ? "Size" : "1K-blocks", "Used", "Available", "Use%", "Mounted on"]) + "\n");
+        return;
+      }
+      case "sync": fs.syncSync(); return;
+      case "tree": {
+        const { ops } = getopts(args, "", "tree");
+        const op = ops[0] ?? ".";
+        try { out(this.treeText(op)); } catch (err) {
+          if (err instanceof KernelPanic || err instanceof ShellError) throw err;
+          throw new ShellError(`tree: ${op}: ${strerror(err)}`);
+        }
+        return;
+      }
+      default:
+        throw new ShellError(`${name}: command not found (try 'help')`);
+    }
+  }
+
+  private ls(args: string[], out: (d: string) => void, onErr: (m: string) => void): void {
+    const fs = this.fs;
+    const { f, ops } = getopts(args, "la1", "ls");
+    const long = f.has("l"), all = f.has("a");
+    const targets = ops.length > 0 ? ops : ["."];
+    const entryLine = (name: string, p: string): string => {
+      if (!long) return name;
+      const s = fs.lstatSync(p);
+      let line = `${modeString(s.mode)} ${String(s.nlink).padStart(3)} ${String(s.uid).padStart(4)} ${String(s.gid).padStart(4)} ` +
+        `${String(s.size).padStart(10)} ${shortTime(s.mtimeMs)} ${name}`;
+      if (s.isSymbolicLink()) line += ` -> ${fs.readlinkSync(p, "utf8") as string}`;
+      return line;
+    };
+    const files: string[] = [], dirs: string[] = [];
+    for (const op of targets) {
+      try {
+        const p = this.abs(op);
+        const st = fs.statSync(p, { throwIfNoEntry: true });
+        if (st.isDirectory()) dirs.push(op);
+        else files.push(entryLine(op, p));
+      } catch (err) {
+        if (err instanceof KernelPanic) throw err;
+        // a dangling symlink still lists
+        try { const p = this.abs(op); fs.lstatSync(p); files.push(entryLine(op, p)); }
+        catch { onErr(`ls: ${op}: ${strerror(err)}`); }
+      }
+    }
+    let text = files.length > 0 ? files.join("\n") + "\n" : "";
+    dirs.forEach((d, i) => {
+      const p = this.abs(d);
+      try {
+        const names = fs.readdirSync(p).filter((n) => all || !n.startsWith("."));
+        if (all) names.unshift(".", "..");
+        const lines = names.map((n) => entryLine(n, p === "/" ? `/${n}` : `${p.replace(/\/+$/, "")}/${n}`));
+        if (targets.length > 1) text += `${text.length > 0 || i > 0 ? "\n" : ""}${d}:\n`;
+        if (long) {
+          const blocks = names.reduce((a, n) => {
+            try { return a + fs.lstatSync(p === "/" ? `/${n}` : `${p.replace(/\/+$/, "")}/${n}`).blocks; } catch { return a; }
+          }, 0);
+          text += `total ${Math.ceil(blocks / 2)}\n`;
+        }
+        text += lines.map((l) => l + "\n").join("");
+      } catch (err) {
+        if (err instanceof KernelPanic) throw err;
+        onErr(`ls: ${d}: ${strerror(err)}`);
+      }
+    });
+    out(text);
+  }
+
+  private statText(op: string): string {
+    const fs = this.fs;
+    const p = this.abs(op);
+    const s = fs.lstatSync(p, { bigint: true });
+    const mode = Number(s.mode);
+    const kind = s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symbolic link" : s.isFile() ? (s.size === 0n ? "regular empty file" : "regular file") : "special file";
+    const file = s.isSymbolicLink() ? `${op} -> ${fs.readlinkSync(p, "utf8") as string}` : op;
+    return [
+      `  File: ${file}`,
+      `  Size: ${String(s.size).padEnd(15)} Blocks: ${String(s.blocks).padEnd(10)} IO Block: ${String(s.blksize).padEnd(6)} ${kind}`,
+      `Device: ${String(s.dev).padEnd(14)} Inode: ${String(s.ino).padEnd(11)} Links: ${s.nlink}`,
+      `Access: (${(mode & 0o7777).toString(8).padStart(4, "0")}/${modeString(mode)})  Uid: ${String(s.uid).padStart(5)}   Gid: ${String(s.gid).padStart(5)}`,
+      `Access: ${fullTime(s.atimeNs)}`,
+      `Modify: ${fullTime(s.mtimeNs)}`,
+      `Change: ${fullTime(s.ctimeNs)}`,
+      ` Birth: ${fullTime(s.birthtimeNs)}`,
+    ].join("\n") + "\n";
+  }
+
+  private treeText(op: string): string {
+    const fs = this.fs;
+    const root = this.abs(op);
+    if (!fs.statSync(root).isDirectory()) return `${op}  [error opening dir]\n\n0 directories, 0 files\n`;
+    const lines = [op];
+    let ndirs = 0, nfiles = 0;
+    const walk = (dir: string, prefix: string, depth: number) => {
+      if (depth > TREE_DEPTH_MAX) throw new ShellError(`tree: ${op}: nested deeper than ${TREE_DEPTH_MAX}`);
+      const ents = fs.readdirSync(dir, { withFileTypes: true });
+      ents.forEach((d, i) => {
+        const last = i === ents.length - 1;
+        const p = dir === "/" ? `/${d.name}` : `${dir.replace(/\/+$/, "")}/${d.name}`;
+        let label = d.name;
+        if (d.isSymbolicLink()) label += ` -> ${fs.readlinkSync(p, "utf8") as string}`;
+        lines.push(`${prefix}${last ? "└── " : "├── "}${label}`);
+        if (d.isDirectory()) { ndirs++; walk(p, prefix + (last ? "    " : "│   "), depth + 1); }
+        else nfiles++;
+      });
+    };
+    walk(root, "", 0);
+    return `${lines.join("\n")}\n\n${ndirs} ${ndirs === 1 ? "directory" : "directories"}, ${nfiles} ${nfiles === 1 ? "file" : "files"}\n`;
+  }
+
+  /** cp -r within the image: directories, files (copyFileSync) and symlinks (recreated). */
+  private copyTree(src: string, dest: string): void {
+    const fs = this.fs;
+    const srcNorm = path.posix.normalize(src).replace(/\/+$/, "");
+    const destNorm = path.posix.normalize(dest).replace(/\/+$/, "");
+    if (destNorm === srcNorm || destNorm.startsWith(srcNorm + "/")) throw new ShellError(`cp: cannot copy a directory, '${src}', into itself, '${dest}'`);
+    const walk = (s: string, d: string, depth: number) => {
+      if (depth > TREE_DEPTH_MAX) throw new ShellError(`cp: ${src}: nested deeper than ${TREE_DEPTH_MAX}`);
+      const st = fs.statSync(s);
+      ensureGuestDir(fs, d, st.mode & 0o7777);
+      for (const e of fs.readdirSync(s, { withFileTypes: true })) {
+        const sp = `${s}/${e.name}`, dp = `${d}/${e.name}`;
+        if (e.isDirectory()) walk(sp, dp, depth + 1);
+        else if (e.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(sp, "utf8") as string, dp);
+        else fs.copyFileSync(sp, dp);
+      }
+    };
+    walk(srcNorm, destNorm, 0);
+  }
+}
+
+/** Tab completion of the interactive shell: command names, then paths inside the image. */
+function completer(shell: Shell): (line: string) => [string[], string] {
+  const cmds = ["ls", "cd", "pwd", "cat", "echo", "mkdir", "rm", "rmdir", "mv", "cp", "ln", "stat", "touch", "tree", "df", "sync", "help", "exit"];
+  return (line: string) => {
+    const word = line.slice(line.search(/\S*$/));
+    if (!/\s/.test(line.trimStart()) && !line.includes("/")) {
+      const hits = cmds.filter((c) => c.startsWith(word));
+      return [hits.map((h) => h + " "), word];
+    }
+    const slash = word.lastIndexOf("/");
+    const dirPart = slash >= 0 ? word.slice(0, slash + 1) : "";
+    const base = slash >= 0 ? word.slice(slash + 1) : word;
+    try {
+      const dir = shell.abs(dirPart === "" ? "." : dirPart);
+      const ents = shell.fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.name.startsWith(base));
+      return [ents.map((e) => dirPart + e.name + (e.isDirectory() ? "/" : "")), word];
+    } catch {
+      return [[], word];
+    }
+  };
+}
+
+// ---- commands ------------------------------------------------------------------------------
+
+/** Writes to stdout (strings or bytes). */
+function print(s: string | Uint8Array): void { process.stdout.write(s); }
+
+/** Parses an integer option in [min, max] or throws UsageError. */
+function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(String(value).trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`bad ${name} '${value}': must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** The kernel options of --memory / --cpus / --debug. */
+export function kernelOptions(o: { memory?: string; cpus?: string; debug?: boolean }): KernelOptions {
+  return {
+    memoryMiB: intOption(o.memory, "--memory (MiB)", MEMORY_MIB_MIN, MEMORY_MIB_MAX),
+    cpus: intOption(o.cpus, "--cpus", CPUS_MIN, CPUS_MAX),
+    debug: o.debug === true,
+  };
+}
+
+/** Parses an image size for mkfs: K/M/G/T suffixes, at least MKFS_MIN_BYTES. UsageError otherwise. */
+export function imageSize(s: string): number {
+  let bytes: number;
+  try {
+    bytes = parseSize(s);
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+  if (bytes < MKFS_MIN_BYTES) throw new UsageError(`image size '${s}' is too small: mkfs needs at least ${MKFS_MIN_BYTES / MiB} MiB`);
+  return bytes;
+}
+
+/** mkfs: creates (or overwrites) a sparse image, formats it and mounts it once for the summary. */
+export function mkfsImage(image: string, bytes: number, label: string, opts: KernelOptions = {}): KernelInfo {
+  if (nodefs.existsSync(image) && nodefs.statSync(image).isDirectory()) throw new CliError(`'${image}' is a directory`);
+  let k: Kernel;
+  try {
+    k = bootSync({ image, createBytes: bytes, noMount: true, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug });
+  } catch (err) {
+    throw bootError(image, err);
+  }
+  try {
+    k.mkfs(label);
+  } catch (err) {
+    try { k.shutdown(); } catch { /* the mkfs error is the one to report */ }
+    throw bootError(image, err);
+  }
+  k.shutdown();
+  return withSession(image, opts, (s) => s.k.info());
+}
+
+function cmdMkfs(image: string, o: { size: string; label: string; memory?: string }): number {
+  const bytes = imageSize(o.size);
+  if (o.label.length > 63) throw new UsageError(`label '${o.label}' is longer than 63 bytes`);
+  const i = mkfsImage(image, bytes, o.label, kernelOptions(o));
+  print(`${image}: HelixFS, label '${o.label}', ${formatBytes(i.totalBlocks * BLOCK_SIZE)} (${i.totalBlocks} blocks of ${BLOCK_SIZE} bytes)\n`);
+  print(`  journal: ${i.journalBlocks} blocks (${formatBytes(i.journalBlocks * BLOCK_SIZE)}) at block ${i.journalStart}\n`);
+  print(`  free:    ${i.freeBlocks} blocks (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${i.availBlocks} available\n`);
+  print(`  inodes:  ${i.inodes} in use\n`);
+  return 0;
+}
+
+async function cmdBoot(image: string, o: { command?: string; memory?: string; cpus?: string; debug?: boolean; quiet?: boolean }): Promise<number> {
+  const kopts = kernelOptions(o);
+  const s = Session.open(image, kopts);
+  let ok = false;
+  try {
+    const stamp = (l: LogLine) => `${dmesgStamp(l.t)} ${l.text}\n`;
+    if (!o.quiet) {
+      for (const l of s.log) print(stamp(l));
+      const t = s.now();
+      for (const m of s.mountLines()) print(stamp({ t, text: m }));
+    }
+    // later kernel messages (errors met by a command) show up like a console's printk
+    s.setSink((l) => print(stamp(l)));
+    const shell = new Shell(s.fs, { out: print, err: (line) => process.stderr.write(line + "\n") });
+    let status: number;
+    if (o.command !== undefined) {
+      shell.run(o.command);
+      status = shell.exitStatus ?? (shell.failures > 0 ? 1 : 0);
+    } else if (process.stdin.isTTY) {
+      status = await interactive(shell);
+    } else {
+      // a script on stdin: one line at a time, like `sh < script`
+      const rl = readline.createInterface({ input: process.stdin, terminal: false });
+      for await (const line of rl) {
+        shell.run(line);
+        if (shell.exitStatus !== null) break;
+      }
+      rl.close();
+      status = shell.exitStatus ?? (shell.failures > 0 ? 1 : 0);
+    }
+    if (!o.quiet) print(stamp({ t: s.now(), text: "helixfs (vda): unmounting" }));
+    ok = true;
+    s.close();
+    return status;
+  } finally {
+    if (!ok) s.close(true);
+  }
+}
+
+/** The interactive shell on a TTY; resolves with the exit status. */
+function interactive(shell: Shell): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: true, completer: completer(shell), historySize: 500 });
+    print("HelixFS shell. Type 'help' for commands, 'exit' or Ctrl-D to shut down.\n");
+    rl.setPrompt(shell.prompt());
+    rl.prompt();
+    let done = false;
+    rl.on("line", (line) => {
+      try {
+        shell.run(line);
+      } catch (err) {
+        done = true;
+        rl.close();
+        reject(err);
+        return;
+      }
+      if (shell.exitStatus !== null) { done = true; rl.close(); resolve(shell.exitStatus); return; }
+      rl.setPrompt(shell.prompt());
+      rl.prompt();
+    });
+    // Ctrl-C clears the line instead of killing the VM with the image mounted
+    rl.on("SIGINT", () => { print("^C\n"); rl.write(null, { ctrl: true, name: "u" }); rl.prompt(); });
+    rl.on("close", () => { if (!done) { print("\n"); resolve(0); } });
+  });
+}
+
+function cmdImport(image: string, hostDir: string, dest: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
+  const kopts = kernelOptions(o);
+  if (!dest.startsWith("/")) throw new UsageError(`image path '${dest}' must be absolute`);
+  const exclude = new Set([path.resolve(image)]);
+  const tree = scanHostTree(path.resolve(hostDir), exclude);
+  const t0 = performance.now();
+  const stats = withSession(image, kopts, (s) => {
+    const progress = new Progress("import", tree.bytes, tree.files + tree.symlinks);
+    try {
+      const st = importTree(s.fs, tree, dest, progress);
+      s.fs.syncSync();
+      return st;
+    } finally {
+      progress.stop();
+    }
+  });
+  // report the time until the data is durable: copy, sync and the unmount's checkpoint
+  stats.seconds = (performance.now() - t0) / 1000;
+  print(`imported ${hostDir} -> ${image}:${dest}: ${stats.files} files, ${stats.dirs} dirs, ${stats.symlinks} symlinks, ` +
+    `${stats.bytes} bytes (${formatBytes(stats.bytes)}) in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
+  if (tree.skipped.length > 0) print(`skipped ${tree.skipped.length} special files (sockets, FIFOs, devices), e.g. ${tree.skipped[0]}\n`);
+  return 0;
+}
+
+function cmdExport(image: string, src: string, hostDir: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
+  const kopts = kernelOptions(o);
+  if (!src.startsWith("/")) throw new UsageError(`image path '${src}' must be absolute`);
+  const stats = withSession(image, kopts, (s) =>
+    exportTree(s.fs, src, hostDir, (t) => new Progress("export", t.bytes, t.files + t.symlinks)));
+  print(`exported ${image}:${src} -> ${hostDir}: ${stats.files} files, ${stats.dirs} dirs, ${stats.symlinks} symlinks, ` +
+    `${stats.bytes} bytes (${formatBytes(stats.bytes)}) in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
+  return 0;
+}
+
+/** Runs fsck on a session; returns the problem lines (kernel log lines starting with "fsck:"). */
+export function runFsck(s: Session): { problems: string[]; count: number; stats: ReturnType<Kernel["fsckStats"]> } {
+  const lines: string[] = [];
+  s.setSink((l) => { if (l.text.startsWith("fsck:")) lines.push(l.text); });
+  let count: number;
+  try {
+    count = s.k.fsck(true);
+  } finally {
+    s.setSink(null);
+  }
+  return { problems: lines, count, stats: s.k.fsckStats() };
+}
+
+function cmdFsck(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
+  const r = withSession(image, kernelOptions(o), (s) => runFsck(s));
+  for (const p of r.problems) print(p + "\n");
+  const st = r.stats;
+  print(`${image}: ${r.count === 0 ? "clean" : `${r.count} problem(s)`}: ${st.inodes} inodes, ${st.dirents} dirents, ${st.extents} extents, ` +
+    `${st.freeExtents} free extents, ${st.nodes} tree nodes, ${st.usedBlocks} blocks accounted\n`);
+  if (r.count > 0) {
+    process.stderr.write(`helix: ${image}: fsck found ${r.count} problem(s)\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** The free-space histogram as text bars (log2 buckets of extent length in blocks). */
+export function histogramText(h: number[]): string {
+  const max = Math.max(...h, 1);
+  const last = h.reduce((a, v, i) => (v > 0 ? i : a), -1);
+  if (last < 0) return "  (no free extents)\n";
+  const rows: string[] = [];
+  for (let i = 0; i <= last; i++) {
+    const lo = 2 ** i, hi = 2 ** (i + 1) - 1;
+    const range = lo === hi ? `${lo}` : `${lo}-${hi}`;
+    const bar = "#".repeat(Math.ceil((h[i] / max) * HIST_BAR_WIDTH));
+    rows.push(`  ${range.padStart(21)} blocks ${String(h[i]).padStart(8)} ${bar}`);
+  }
+  return rows.join("\n") + "\n";
+}
+
+function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
+  const text = withSession(image, kernelOptions(o), (s) => {
+    const i = s.k.info();
+    const out: string[] = [];
+    const blocks = (n: number) => `${n} (${formatBytes(n * BLOCK_SIZE)})`;
+    out.push(`superblock (${image})`);
+    out.push(table([
+      ["blocks", blocks(i.totalBlocks)], ["free", blocks(i.freeBlocks)], ["available", blocks(i.availBlocks)],
+      ["reserved", blocks(i.reservedBlocks)], ["inodes", String(i.inodes)], ["next inode", String(i.nextIno)],
+      ["journal start", String(i.journalStart)], ["journal size", blocks(i.journalBlocks)], ["journal head", String(i.journalHead)],
+      ["transaction id", String(i.tid)], ["state", stateName(i.state)], ["mount count", String(i.mountCount)],
+      ["read-only", i.readOnly ? "yes" : "no"], ["errors", i.errored ? "yes" : "no"], ["backup used", i.mountUsedBackup ? "yes" : "no"],
+    ].map((r) => ["  " + r[0], r[1]])));
+    out.push("", "trees");
+    const roots = [i.rInode, i.rDirent, i.rExtent, i.rBno, i.rCnt];
+    const rows = TREE_NAMES.map((name, t) => {
+      const ti = s.k.treeInfo(t);
+      return ["  " + name, roots[t] ?? 0, ti.height, ti.nodes, ti.leaves, ti.items, ti.bytes, `${(ti.fillPermille / 10).toFixed(1)}%`];
+    });
+    out.push(table(rows, ["  tree", "root", "height", "nodes", "leaves", "items", "bytes", "fill"]));
+    out.push("", "free space by extent length");
+    out.push(histogramText(s.k.freeHistogram()).trimEnd());
+    out.push("", "journal");
+    out.push(table([
+      ["area", `blocks ${i.journalStart}..${i.journalStart + i.journalBlocks - 1} (${formatBytes(i.journalBlocks * BLOCK_SIZE)})`],
+      ["head", String(i.journalHead)], ["next tid", String(i.tid)],
+      ["replayed at this mount", `${i.mountReplayedTx} transaction(s), ${i.replayedBlocks} block(s)`],
+      ["orphans at this mount", String(i.mountOrphans)],
+      ["since boot", `${i.commits} commits, ${i.checkpoints} checkpoints, ${i.loggedBlocks} logged blocks, ${i.absorbed} absorbed, ${i.revokes} revokes`],
+    ].map((r) => ["  " + r[0], r[1]])));
+    return out.join("\n") + "\n";
+  });
+  print(text);
+  return 0;
+}
+
+/** kernel_info counters grouped for `helix stat`; counters not named here land in "other". */
+const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
+  ["memory", ["memoryBytes", "memTotalPages", "memFreePages"]],
+  ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "readPages", "writtenPages"]],
+  ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
+  ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
+  ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
+  ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated"]],
+  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
+];
+
+function cmdStat(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
+  const text = withSession(image, kernelOptions(o), (s) => {
+    const i = s.k.info();
+    const out: string[] = [];
+    const seen = new Set<string>();
+    for (const [group, fields] of INFO_GROUPS) {
+      out.push(group);
+      const rows: (string | number)[][] = [];
+      for (const f of fields) {
+        if (i[f] === undefined) continue;
+        seen.add(f);
+        rows.push([`  ${f}`, i[f]]);
+      }
+      if (group === "page cache" && i.cacheHits + i.cacheMisses > 0) rows.push(["  hit ratio", `${((100 * i.cacheHits) / (i.cacheHits + i.cacheMisses)).toFixed(1)}%`]);
+      if (group === "memory") rows.push(["  summary", `linear memory ${formatBytes(i.memoryBytes)}; frames ${formatBytes(i.memFreePages * BLOCK_SIZE)} free of ${formatBytes(i.memTotalPages * BLOCK_SIZE)}`]);
+      out.push(table(rows), "");
+    }
+    const rest = (Object.keys(i) as (keyof KernelInfo)[]).filter((f) => !seen.has(f));
+    if (rest.length > 0) out.push("other", table(rest.map((f) => [`  ${f}`, i[f]])), "");
+    const mm = s.k.mmInfo();
+    out.push("buddy allocator (free blocks per order, fragmentation index per mille; '-' = enough free)");
+    out.push(table([
+      ["  free", ...mm.freeBlocks],
+      ["  frag", ...mm.fragIndex.map((v) => (v < 0 ? "-" : v))],
+    ], ["  order", ...mm.freeBlocks.map((_, o) => String(o))]), "");
+    out.push("slabinfo - version: 2.1 (helix)");
+    const slabs = s.k.slabInfo();
+    out.push(table(slabs.map((c) => [c.name, c.active, c.total, c.objsize, c.slabs, c.pages, c.slabs > 0 ? Math.round(c.total / c.slabs) : 0]),
+      ["# name", "<active_objs>", "<num_objs>", "<objsize>", "<slabs>", "<pages>", "<objperslab>"]));
+    return out.join("\n") + "\n";
+  });
+  print(text);
+  return 0;
+}
+
+// ---- the program ---------------------------------------------------------------------------
+
+/** Builds the commander program; actions store their exit code in `status`. */
+function program(status: { code: number }): Command {
+  const p = new Command("helix");
+  p.description("HelixFS: a journaled B+ tree filesystem kernel in WebAssembly, and its tools")
+    .version(readVersion(), "-V, --version")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stdout.write(s), // help requested with --help goes to stdout
+      outputError: () => { /* reported once, by main() */ },
+    })
+    .showHelpAfterError(false)
+    .allowExcessArguments(false);
+  const kernelFlags = (c: Command) => c
+    .option("--memory <MiB>", `kernel memory limit in MiB (${MEMORY_MIB_MIN}..${MEMORY_MIB_MAX}, default ${DEFAULT_MEMORY_MIB})`)
+    .option("--cpus <n>", `simulated CPUs (${CPUS_MIN}..${CPUS_MAX})`)
+    .option("--debug", "boot the debug kernel (assertions on)");
+
+  p.command("mkfs").argument("<IMAGE>", "image file (created or overwritten, sparse)")
+    .description("create and format an image")
+    .option("-s, --size <size>", "image size with K/M/G/T suffix (>= 4M)", MKFS_DEFAULT_SIZE)
+    .option("-L, --label <label>", "volume label", "helixfs")
+    .option("--memory <MiB>", "kernel memory limit in MiB")
+    .action((image: string, o) => { status.code = cmdMkfs(image, o); });
+
+  kernelFlags(p.command("boot").argument("<IMAGE>").description("boot the kernel on an image: boot log, then a shell")
+    .option("-c, --command <cmds>", "run these shell commands (separated by ';' or newlines) instead of a shell")
+    .option("-q, --quiet", "do not print the boot log"))
+    .action(async (image: string, o) => { status.code = await cmdBoot(image, o); });
+
+  kernelFlags(p.command("import").argument("<IMAGE>").argument("<HOSTDIR>", "host directory to copy")
+    .argument("[PATH]", "directory inside the image", "/").description("copy a host directory tree into the image"))
+    .action((image: string, hostDir: string, dest: string, o) => { status.code = cmdImport(image, hostDir, dest, o); });
+
+  kernelFlags(p.command("export").argument("<IMAGE>").argument("<PATH>", "directory inside the image")
+    .argument("<HOSTDIR>", "host directory (created if missing)").description("copy a tree of the image to the host"))
+    .action((image: string, src: string, hostDir: string, o) => { status.code = cmdExport(image, src, hostDir, o); });
+
+  kernelFlags(p.command("fsck").argument("<IMAGE>").description("check an image (exit 0 clean, 1 problems)"))
+    .action((image: string, o) => { status.code = cmdFsck(image, o); });
+
+  kernelFlags(p.command("inspect").argument("<IMAGE>").description("superblock, B+ trees, free space histogram, journal"))
+    .action((image: string, o) => { status.code = cmdInspect(image, o); });
+
+  kernelFlags(p.command("stat").argument("<IMAGE>").description("kernel statistics: counters, buddy allocator, slab caches"))
+    .action((image: string, o) => { status.code = cmdStat(image, o); });
+
+  p.command("start").description("the main job: import a tree (node_modules), reboot, verify every byte, fsck")
+    .option("--image <path>", "image file", "helix.img (in the repository root)")
+    .option("--source <dir>", "host tree to import", "node_modules (of the repository)")
+    .option("--size <size>", "image size (default: 2x the tree, at least 256M)")
+    .option("--memory <MiB>", `kernel memory limit in MiB (default ${DEFAULT_MEMORY_MIB})`)
+    .option("--keep", "keep the image afterwards (the default)", true)
+    .option("--no-keep", "delete the image afterwards")
+    .option("--verify-only", "do not create or import: verify an existing image against the tree")
+    .action(async (o) => {
+      // a dynamic import: tools/start.ts imports this module, so a static import would be a cycle
+      const start = await import("../tools/start.js");
+      status.code = await start.runStart({
+        image: o.image.startsWith("helix.img (") ? undefined : o.image,
+        source: o.source.startsWith("node_modules (") ? undefined : o.source,
+        size: o.size, memoryMiB: intOption(o.memory, "--memory (MiB)", MEMORY_MIB_MIN, MEMORY_MIB_MAX),
+        keep: o.keep !== false, verifyOnly: o.verifyOnly === true,
+      });
+    });
+  return p;
+}
+
+function readVersion(): string {
+  try {
+    return (JSON.parse(nodefs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+
+/**
+ * Runs the CLI with `argv` (without node and the script). Returns the exit code; prints
+ * results on stdout and, on failure, exactly one line `helix: <message>` on stderr.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const status = { code: 0 };
+  try {
+    if (argv.length === 0) throw new UsageError("missing command (try 'helix --help')");
+    await program(status).parseAsync(argv, { from: "user" });
+    return status.code;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+/** Prints the one error line for `err` (and its stack with HELIX_DEBUG=1); returns the exit code. */
+export function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version") return 0;
+    process.stderr.write(`helix: ${oneLine(err.message.replace(/^error: /, ""))}\n`);
+    return 2;
+  }
+  const code = err instanceof CliError ? err.exitCode : 1;
+  process.stderr.write(`helix: ${errorMessage(err)}\n`);
+  if (process.env.HELIX_DEBUG === "1" && err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
+  return code;
+}

@@ -1,0 +1,235 @@
+// tools/bench.ts -- `npm run bench`: HelixFS against the anchors of DESIGN §8, side by side,
+// all measured in this run on this machine. Prints ratios; asserts nothing (tests never time).
+//
+// Workloads:
+//  1. metadata: 20,000 files of 100 bytes in 100 directories: create / stat / readdir / read /
+//     unlink, sync API, on the kernel (release build, image on a memory device), on Node's fs
+//     over tmpfs (/dev/shm) and on memfs;
+//  2. B+ tree: 1M random 64-bit keys, insert and lookup, in the kernel (journaled, inside a
+//     mounted filesystem) and in the sorted-btree package;
+//  3. mm: buddy order-0 alloc+free and slab alloc+free, ns per pair;
+//  4. sequential data: 256 MiB write+fsync and read through the filesystem (image file) vs
+//     raw pwrite(1 MiB)+fsync / pread on an image file in the same directory.
+// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq] [--files N] [--seq-mib N] [--dir D]
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Command } from "commander";
+import { Volume, createFsFromVolume } from "memfs";
+import SortedBTree from "sorted-btree";
+import { bootSync, createImage, memoryDevice } from "../host/node.js";
+import { MemoryBackend } from "../host/blockdev.js";
+import type { Kernel } from "../host/kernel.js";
+
+const MiB = 1 << 20;
+
+interface MetaResult { create: number; stat: number; readdir: number; read: number; unlink: number }
+type FsLike = Pick<typeof fs, "mkdirSync" | "writeFileSync" | "statSync" | "readdirSync" | "readFileSync" | "unlinkSync" | "rmSync">;
+
+/** ops/s of `n` operations taking `ms`. */
+const rate = (n: number, ms: number): number => (n * 1000) / ms;
+
+/** The metadata workload on `f` under `root`; returns ops/s per phase (readdir: entries/s). */
+function metaWorkload(f: FsLike, root: string, files: number, dirs: number): MetaResult {
+  const data = Buffer.alloc(100, 0x61);
+  for (let d = 0; d < dirs; d++) f.mkdirSync(`${root}/d${d}`, { recursive: true });
+  const p = (i: number) => `${root}/d${i % dirs}/f${i}`;
+  let t = performance.now();
+  for (let i = 0; i < files; i++) f.writeFileSync(p(i), data);
+  const create = rate(files, performance.now() - t);
+  t = performance.now();
+  for (let i = 0; i < files; i++) f.statSync(p(i));
+  const stat = rate(files, performance.now() - t);
+  t = performance.now();
+  let entries = 0;
+  for (let r = 0; r < 5; r++) for (let d = 0; d < dirs; d++) entries += (f.readdirSync(`${root}/d${d}`) as string[]).length;
+  const readdir = rate(entries, performance.now() - t);
+  t = performance.now();
+  for (let i = 0; i < files; i++) f.readFileSync(p(i));
+  const read = rate(files, performance.now() - t);
+  t = performance.now();
+  for (let i = 0; i < files; i++) f.unlinkSync(p(i));
+  const unlink = rate(files, performance.now() - t);
+  return { create, stat, readdir, read, unlink };
+}
+
+function kernelOnMemory(mib: number, memoryMiB: number): Kernel {
+  const dev = memoryDevice(mib * MiB);
+  const k0 = bootSync({ device: dev, mkfs: true, noMount: true, memoryMiB });
+  const bytes = dev.bytes;
+  k0.shutdown();
+  return bootSync({ device: new MemoryBackend(bytes), memoryMiB });
+}
+
+function benchMeta(files: number, dirs: number): Record<string, MetaResult> {
+  const out: Record<string, MetaResult> = {};
+  const k = kernelOnMemory(512, 512);
+  out.helixfs = metaWorkload(k.fs as unknown as FsLike, "/bench", files, dirs);
+  k.shutdown();
+  const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(shm, "helix-bench-"));
+  out["node fs (tmpfs)"] = metaWorkload(fs, dir, files, dirs);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const vol = new Volume();
+  out.memfs = metaWorkload(createFsFromVolume(vol) as unknown as FsLike, "/bench", files, dirs);
+  return out;
+}
+
+function benchBtree(n: number): Record<string, { insert: number; lookup: number }> {
+  const k = kernelOnMemory(1024, 1024);
+  let t = performance.now();
+  const ins = k.callExport("bench_btree_insert", n, 7);
+  const insMs = performance.now() - t;
+  if (ins < 0) throw new Error(`kernel B+ tree insert failed: errno ${-ins}`);
+  t = performance.now();
+  const found = k.callExport("bench_btree_lookup", n, 7);
+  const lookMs = performance.now() - t;
+  if (found !== ins) throw new Error(`kernel B+ tree lookups found ${found} of ${ins}`);
+  k.shutdown();
+  // the same keys for sorted-btree (BigInt keys, as 64-bit keys need)
+  const keys: bigint[] = new Array(n);
+  let x = (7n * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn | 1n;
+  for (let i = 0; i < n; i++) {
+    x ^= (x << 13n) & 0xffffffffffffffffn; x ^= x >> 7n; x ^= (x << 17n) & 0xffffffffffffffffn;
+    keys[i] = x;
+  }
+  // sorted-btree is CommonJS: its class is the default export's `default`
+  const BTree = ((SortedBTree as unknown as { default?: unknown }).default ?? SortedBTree) as new (
+    entries: undefined, compare: (a: bigint, b: bigint) => number) => { set(k: bigint, v: bigint): void; get(k: bigint): bigint | undefined };
+  const tree = new BTree(undefined, (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0));
+  t = performance.now();
+  for (const key of keys) tree.set(key, key);
+  const jsIns = performance.now() - t;
+  t = performance.now();
+  let jsFound = 0;
+  for (const key of keys) if (tree.get(key) !== undefined) jsFound++;
+  const jsLook = performance.now() - t;
+  if (jsFound !== n) throw new Error("sorted-btree lost keys");
+  return {
+    "helixfs (journaled)": { insert: rate(ins, insMs), lookup: rate(found, lookMs) },
+    "sorted-btree (JS)": { insert: rate(n, jsIns), lookup: rate(n, jsLook) },
+  };
+}
+
+function benchMm(): { buddy: number; buddyMixed: number; slab: number } {
+  const k = kernelOnMemory(64, 256);
+  const n = 4_000_000;
+  const time = (name: string, iters: number) => {
+    k.callExport(name, 100000); // warm up
+    const t = performance.now();
+    k.callExport(name, iters);
+    return ((performance.now() - t) * 1e6) / iters;
+  };
+  const r = { buddy: time("bench_buddy", n), buddyMixed: time("bench_buddy_mixed", n / 4), slab: time("bench_slab", n) };
+  k.shutdown();
+  return r;
+}
+
+function benchSeq(dir: string, mib: number): Record<string, { write: number; read: number }> {
+  const chunk = Buffer.alloc(MiB);
+  for (let i = 0; i < MiB; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  // raw image file
+  const raw = path.join(dir, "helix-bench-raw.img");
+  let fd = fs.openSync(raw, "w+");
+  let t = performance.now();
+  for (let i = 0; i < mib; i++) fs.writeSync(fd, chunk, 0, MiB, i * MiB);
+  fs.fsyncSync(fd);
+  const rawW = (mib * 1000) / (performance.now() - t);
+  t = performance.now();
+  for (let i = 0; i < mib; i++) fs.readSync(fd, chunk, 0, MiB, i * MiB);
+  const rawR = (mib * 1000) / (performance.now() - t);
+  fs.closeSync(fd);
+  fs.rmSync(raw);
+  // through HelixFS on an image file
+  const img = path.join(dir, "helix-bench-fs.img");
+  createImage(img, (mib + 64) * MiB + mib * MiB / 8);
+  let k = bootSync({ image: img, memoryMiB: 512 });
+  t = performance.now();
+  fd = k.fs.openSync("/seq", "w");
+  for (let i = 0; i < mib; i++) k.fs.writeSync(fd, chunk, 0, MiB);
+  k.fs.fsyncSync(fd);
+  k.fs.closeSync(fd);
+  const fsW = (mib * 1000) / (performance.now() - t);
+  k.shutdown();
+  k = bootSync({ image: img, memoryMiB: 512 }); // cold kernel cache
+  t = performance.now();
+  fd = k.fs.openSync("/seq", "r");
+  for (let i = 0; i < mib; i++) k.fs.readSync(fd, chunk, 0, MiB, null);
+  k.fs.closeSync(fd);
+  const fsR = (mib * 1000) / (performance.now() - t);
+  k.shutdown();
+  fs.rmSync(img);
+  return { "raw image file": { write: rawW, read: rawR }, helixfs: { write: fsW, read: fsR } };
+}
+
+const fmt = (v: number, unit = ""): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(1)) + unit;
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
+
+function printTable(title: string, head: string[], rows: string[][]): void {
+  console.log(`\n${title}`);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ");
+  console.log(line(head));
+  console.log(w.map((n) => "-".repeat(n)).join("  "));
+  for (const r of rows) console.log(line(r));
+}
+
+function main(): void {
+  const program = new Command()
+    .name("bench")
+    .option("--only <list>", "comma-separated: meta,btree,mm,seq", "meta,btree,mm,seq")
+    .option("--files <n>", "files in the metadata workload", "20000")
+    .option("--keys <n>", "B+ tree keys", "1000000")
+    .option("--seq-mib <n>", "MiB of sequential data", "256")
+    .option("--dir <dir>", "directory for the image files of the sequential workload", os.tmpdir())
+    .parse();
+  const o = program.opts();
+  const only = new Set(String(o.only).split(","));
+  console.log(`HelixFS benchmarks, ${os.cpus().length} CPUs, Node ${process.version}; ratios are HelixFS / anchor (higher is better)`);
+  if (only.has("meta")) {
+    const files = Number(o.files);
+    const r = benchMeta(files, 100);
+    const cols: (keyof MetaResult)[] = ["create", "stat", "readdir", "read", "unlink"];
+    const rows = Object.entries(r).map(([name, v]) => [name, ...cols.map((c) => fmt(v[c], "/s"))]);
+    rows.push(["helixfs / node fs", ...cols.map((c) => ratio(r.helixfs[c], r["node fs (tmpfs)"][c]))]);
+    rows.push(["helixfs / memfs", ...cols.map((c) => ratio(r.helixfs[c], r.memfs[c]))]);
+    rows.push(["target vs node fs", ...cols.map(() => ">= 3.00x")]);
+    printTable(`metadata: ${files} files of 100 B in 100 dirs (ops/s; readdir in entries/s)`, ["", ...cols], rows);
+  }
+  if (only.has("btree")) {
+    const r = benchBtree(Number(o.keys));
+    const h = r["helixfs (journaled)"], j = r["sorted-btree (JS)"];
+    printTable(`B+ tree: ${o.keys} random 64-bit keys`, ["", "insert", "lookup"], [
+      ...Object.entries(r).map(([n, v]) => [n, fmt(v.insert, "/s"), fmt(v.lookup, "/s")]),
+      ["helixfs / sorted-btree", ratio(h.insert, j.insert), ratio(h.lookup, j.lookup)],
+      ["target", ">= 5M/s", ">= 10M/s"],
+    ]);
+  }
+  if (only.has("mm")) {
+    const r = benchMm();
+    printTable("page allocator and slab (ns per alloc+free pair, lower is better)", ["", "measured", "target", "Linux anchor"], [
+      ["buddy order-0", `${r.buddy.toFixed(1)} ns`, "<= 50 ns", "~94 ns"],
+      ["buddy orders 0..3", `${r.buddyMixed.toFixed(1)} ns`, "-", "-"],
+      ["slab 64 B", `${r.slab.toFixed(1)} ns`, "<= 15 ns", "~11 ns (SLUB)"],
+    ]);
+  }
+  if (only.has("seq")) {
+    const mib = Number(o.seqMib);
+    const r = benchSeq(o.dir, mib);
+    const raw = r["raw image file"], h = r.helixfs;
+    printTable(`sequential: ${mib} MiB (MiB/s), images in ${o.dir}`, ["", "write+fsync", "read"], [
+      ["raw image file", fmt(raw.write), fmt(raw.read)],
+      ["helixfs", fmt(h.write), fmt(h.read)],
+      ["helixfs / raw", ratio(h.write, raw.write), ratio(h.read, raw.read)],
+      ["target", ">= 0.70x", ">= 0.70x"],
+    ]);
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+}
