@@ -736,6 +736,9 @@ export function parseShell(text: string): ParsedCommand[] {
       const append = text[i + 1] === ">";
       if (append) i++;
       pendingRedirect = append;
+    } else if (c === "|" || c === "<" || c === "&") {
+      // no pipes, input redirection or jobs: refuse rather than pass the character as a word
+      throw new ShellError(`syntax error: '${c}' is not supported (the shell has ';', '>' and '>>')`);
     } else if (c === " " || c === "\t" || c === "\r") {
       endWord();
     } else if (c === "#" && !inWord) {
@@ -1516,19 +1519,18 @@ function program(status: { code: number }): Command {
     .action((image: string, o) => { status.code = cmdStat(image, o); });
 
   p.command("start").description("the main job: import a tree (node_modules), reboot, verify every byte, fsck")
-    .option("--image <path>", "image file", "helix.img (in the repository root)")
-    .option("--source <dir>", "host tree to import", "node_modules (of the repository)")
+    .option("--image <path>", "image file (default: helix.img in the repository root)")
+    .option("--source <dir>", "host tree to import (default: the repository's node_modules)")
     .option("--size <size>", "image size (default: 2x the tree, at least 256M)")
     .option("--memory <MiB>", `kernel memory limit in MiB (default ${DEFAULT_MEMORY_MIB})`)
-    .option("--keep", "keep the image afterwards (the default)", true)
+    .option("--keep", "keep the image afterwards", true)
     .option("--no-keep", "delete the image afterwards")
     .option("--verify-only", "do not create or import: verify an existing image against the tree")
     .action(async (o) => {
       // a dynamic import: tools/start.ts imports this module, so a static import would be a cycle
       const start = await import("../tools/start.js");
       status.code = await start.runStart({
-        image: o.image.startsWith("helix.img (") ? undefined : o.image,
-        source: o.source.startsWith("node_modules (") ? undefined : o.source,
+        image: o.image, source: o.source,
         size: o.size, memoryMiB: intOption(o.memory, "--memory (MiB)", MEMORY_MIB_MIN, MEMORY_MIB_MAX),
         keep: o.keep !== false, verifyOnly: o.verifyOnly === true,
       });

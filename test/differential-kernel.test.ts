@@ -4,15 +4,16 @@
 
 import { describe, it, expect } from "vitest";
 import { runDifferential, type DifferentialSubject } from "./differential.js";
-import { freshDevice, bootDevice } from "./helpers.js";
+import { freshDevice, bootDevice, MiB } from "./helpers.js";
 import type { Kernel } from "../host/kernel.js";
 import { MemoryBackend } from "../host/blockdev.js";
 
-const SEEDS = Number(process.env.HELIX_DIFF_SEEDS ?? 40);
-const OPS = Number(process.env.HELIX_DIFF_OPS ?? 250);
+const SEEDS = Number(process.env.HELIX_DIFF_SEEDS ?? 1000);
+const OPS = Number(process.env.HELIX_DIFF_OPS ?? 150);
+const BLOCK_SEEDS = 100;
 
 function kernelSubject(): DifferentialSubject {
-  let current = freshDevice();
+  let current = freshDevice(32 * MiB);
   let k: Kernel = bootDevice(current);
   const subject: DifferentialSubject = {
     fs: k.fs,
@@ -38,9 +39,9 @@ function kernelSubject(): DifferentialSubject {
 }
 
 describe("differential: kernel fs vs Node fs on tmpfs", () => {
-  for (let block = 0; block < SEEDS; block += 10) {
-    it(`seeds ${block}..${Math.min(block + 10, SEEDS) - 1} (${OPS} ops each)`, () => {
-      for (let seed = block; seed < Math.min(block + 10, SEEDS); seed++) {
+  for (let block = 0; block < SEEDS; block += BLOCK_SEEDS) {
+    it(`seeds ${block}..${Math.min(block + BLOCK_SEEDS, SEEDS) - 1} (${OPS} ops each)`, () => {
+      for (let seed = block; seed < Math.min(block + BLOCK_SEEDS, SEEDS); seed++) {
         const report = runDifferential({ makeSubject: kernelSubject, seed: 1000 + seed, ops: OPS, rebootRate: 0.02 });
         expect(report.ops).toBe(OPS);
       }

@@ -8,14 +8,19 @@ import { kernelModule } from "../host/node.js";
 export const MiB = 1 << 20;
 export const BLOCK = 4096;
 
-/** Formats a fresh memory device of `bytes` and returns it (not mounted). */
+const templates = new Map<number, Uint8Array>();
+
+/** A freshly formatted memory device of `bytes` (not mounted): a copy of a cached mkfs image. */
 export function freshDevice(bytes = 64 * MiB): MemoryBackend {
-  const dev = new MemoryBackend(bytes);
-  const k = bootWith({ device: dev, module: kernelModule(true), mkfs: true, noMount: true, memoryMiB: 64 });
-  // shutdown closes the device: keep the bytes and hand back a new backend over them
-  const bytesCopy = dev.bytes;
-  k.shutdown();
-  return new MemoryBackend(bytesCopy);
+  let image = templates.get(bytes);
+  if (!image) {
+    const dev = new MemoryBackend(bytes);
+    const k = bootWith({ device: dev, module: kernelModule(true), mkfs: true, noMount: true, memoryMiB: 64 });
+    image = dev.bytes; // shutdown closes the device: keep its bytes
+    k.shutdown();
+    templates.set(bytes, image);
+  }
+  return new MemoryBackend(new Uint8Array(image));
 }
 
 /** Boots the debug kernel on a device (mounting it). */

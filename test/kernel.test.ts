@@ -94,6 +94,40 @@ describe("mkfs, boot, shutdown, boot", () => {
   });
 });
 
+describe("B+ tree regressions", () => {
+  it("keeps every extent reachable when child 0 of an internal node splits below key[0]", () => {
+    // 1000 files written back in one batch used to push a separator below the root's key[0]
+    let dev = freshDevice(640 * MiB);
+    let k = bootDevice(dev, 256);
+    let seed = 1;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const files: Buffer[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const size = r() < 0.2 ? Math.floor(r() * 100000) : Math.floor(r() * 3000);
+      const d = Buffer.alloc(size);
+      for (let j = 0; j < size; j++) d[j] = ((i * 7 + j) & 0xff) || 1;
+      k.fs.writeFileSync(`/f${i}`, d);
+      files.push(d);
+    }
+    k.fs.syncSync();
+    fsckClean(k);
+    ({ dev, k } = reboot(dev, k));
+    expect(files.filter((d, i) => !k.fs.readFileSync(`/f${i}`).equals(d)).length).toBe(0);
+    k.shutdown();
+  });
+
+  it("finds 200,000 random keys after inserting them (kernel bench tree)", () => {
+    const dev = freshDevice(256 * MiB);
+    const k = bootDevice(dev, 256);
+    const n = 200000;
+    const inserted = k.callExport("bench_btree_insert", n, 11);
+    expect(inserted).toBeGreaterThan(n - 5);
+    expect(k.callExport("bench_btree_check", n, 11)).toBe(-1);
+    expect(k.callExport("bench_btree_lookup", n, 11)).toBeGreaterThanOrEqual(inserted);
+    k.shutdown();
+  });
+});
+
 describe("ENOSPC", () => {
   it("fills the disk, reports ENOSPC, stays consistent, and gets the space back", () => {
     let dev = freshDevice(16 * MiB);

@@ -664,13 +664,22 @@ function bt_update_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
 
 // ---- cursors ---------------------------------------------------------------------------------
 //
-// A cursor is 16 bytes the caller owns: | leaf block u64 | index u32 | tree u32 |.
-// It stays valid until the tree changes; iterate, then change.
+// A cursor is CURSOR_SIZE bytes the caller owns:
+//   | leaf block u64 | index u32 | tree u32 | leaf buffer address u32 | reserved u32 |
+// It stays valid until the tree changes or the syscall ends (buffers are evicted only at
+// syscall boundaries), so accessors use the remembered buffer without a cache lookup.
 
-export const CURSOR_SIZE: u32 = 16;
+export const CURSOR_SIZE: u32 = 24;
+const C_ADDR: usize = 16;
 
-function cur_leaf(cur: usize): usize {
-  return read_node(load<u64>(cur), load<u32>(cur, 12), 0);
+@inline function cur_leaf(cur: usize): usize {
+  const l = <usize>load<u32>(cur, C_ADDR);
+  assert(l != 0 && load<u64>(l, 8) == load<u64>(cur), "stale btree cursor");
+  return l;
+}
+@inline function cur_set(cur: usize, blk: u64, leaf: usize): void {
+  store<u64>(cur, blk);
+  store<u32>(cur, <u32>leaf, C_ADDR);
 }
 
 /**
@@ -687,7 +696,7 @@ function bt_seek_(cur: usize, tree: u32, k1: u64, k2: u64, ge: bool): bool {
   bt_errno = 0;
   const leaf = descend(tree, k1, k2);
   if (leaf == 0) return false;
-  store<u64>(cur, path_blk(0));
+  cur_set(cur, path_blk(0), leaf);
   store<u32>(cur, tree, 12);
   const i = lower_bound(leaf, k1, k2);
   if (ge) {
@@ -708,7 +717,7 @@ function bt_next_leaf(cur: usize, leaf: usize): bool {
     if (next == 0) return false;
     l = read_node(next, load<u32>(cur, 12), 0);
     if (l == 0) return false;
-    store<u64>(cur, next);
+    cur_set(cur, next, l);
     store<u32>(cur, 0, 8);
     if (nitems(l) > 0) return true;
   }
@@ -719,7 +728,6 @@ function bt_next_leaf(cur: usize, leaf: usize): bool {
 /** Moves to the next key. False at the end or on error (bt_errno). */
 export function bt_next(cur: usize): bool {
   const leaf = cur_leaf(cur);
-  if (leaf == 0) return false;
   const i = load<u32>(cur, 8) + 1;
   if (i < nitems(leaf)) { store<u32>(cur, i, 8); return true; }
   return bt_next_leaf(cur, leaf);
@@ -728,7 +736,6 @@ export function bt_next(cur: usize): bool {
 /** Moves to the previous key. False at the start or on error (bt_errno). */
 export function bt_prev(cur: usize): bool {
   let leaf = cur_leaf(cur);
-  if (leaf == 0) return false;
   const i = load<u32>(cur, 8);
   if (i > 0 && i <= nitems(leaf)) { store<u32>(cur, i - 1, 8); return true; }
   for (let guard = 0; guard < 1 << 20; guard++) {
@@ -736,7 +743,7 @@ export function bt_prev(cur: usize): bool {
     if (prev == 0) return false;
     leaf = read_node(prev, load<u32>(cur, 12), 0);
     if (leaf == 0) return false;
-    store<u64>(cur, prev);
+    cur_set(cur, prev, leaf);
     const k = nitems(leaf);
     if (k > 0) { store<u32>(cur, k - 1, 8); return true; }
   }
@@ -745,9 +752,9 @@ export function bt_prev(cur: usize): bool {
 }
 
 /** The cursor's key, value address and value length (the leaf is read from the cache). */
-export function cur_k1(cur: usize): u64 { const l = cur_leaf(cur); return l == 0 ? 0 : ik1(l, load<u32>(cur, 8)); }
-export function cur_k2(cur: usize): u64 { const l = cur_leaf(cur); return l == 0 ? 0 : ik2(l, load<u32>(cur, 8)); }
-export function cur_val(cur: usize): usize { const l = cur_leaf(cur); return l == 0 ? 0 : ival(l, load<u32>(cur, 8)); }
-export function cur_vlen(cur: usize): u32 { const l = cur_leaf(cur); return l == 0 ? 0 : ivlen(l, load<u32>(cur, 8)); }
+export function cur_k1(cur: usize): u64 { return ik1(cur_leaf(cur), load<u32>(cur, 8)); }
+export function cur_k2(cur: usize): u64 { return ik2(cur_leaf(cur), load<u32>(cur, 8)); }
+export function cur_val(cur: usize): usize { return ival(cur_leaf(cur), load<u32>(cur, 8)); }
+export function cur_vlen(cur: usize): u32 { return ivlen(cur_leaf(cur), load<u32>(cur, 8)); }
 
 export { CAPACITY as BT_CAPACITY, MIN_FILL as BT_MIN_FILL };

@@ -11,7 +11,7 @@
 import { NAME_MAX, PATH_MAX, MAXSYMLINKS } from "../params";
 import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO } from "../lib/errno";
 import { ROOT_INO } from "./format";
-import { dir_lookup, de_ino } from "./dir";
+import { dir_lookup, de_ino, de_type, DT_DIR, DT_UNKNOWN } from "./dir";
 import { inode_get, inode_errno, I_MODE, I_PARENT, I_SIZE, S_ISDIR, S_ISLNK } from "./inode";
 import { file_read } from "./file";
 import { bt_errno } from "./btree";
@@ -66,6 +66,7 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
   let cur: u64 = ROOT_INO;
   let i: u32 = 0;
   let links: u32 = 0;
+  let curIsDir = true; // the root is a directory
   nd_trailing = false;
   nd_toolong = false;
   for (let guard: u32 = 0; guard < PATH_MAX * (MAXSYMLINKS + 1); guard++) {
@@ -101,14 +102,18 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
       nd_toolong = true;
       return 0;
     }
-    const cmode = mode_of(cur);
-    if (cmode == 0) return inode_errno;
-    if (!S_ISDIR(cmode)) return -ENOTDIR;
+    // `cur` is known to be a directory unless it is where the walk started from a symlink
+    if (!curIsDir) {
+      const cmode = mode_of(cur);
+      if (cmode == 0) return inode_errno;
+      if (!S_ISDIR(cmode)) return -ENOTDIR;
+    }
     const comp = buf + start;
     let found: u64 = 0;
-    if (is_dot(comp, clen)) found = cur;
-    else if (is_dotdot(comp, clen)) found = parent_of(cur);
-    else if (dir_lookup(cur, comp, clen)) found = de_ino;
+    let ftype: u8 = DT_UNKNOWN;
+    if (is_dot(comp, clen)) { found = cur; ftype = DT_DIR; }
+    else if (is_dotdot(comp, clen)) { found = parent_of(cur); ftype = DT_DIR; }
+    else if (dir_lookup(cur, comp, clen)) { found = de_ino; ftype = de_type; }
     else if (bt_errno != 0) return bt_errno;
     if (found == 0) {
       if (last && (flags & LOOKUP_PARENT)) {
@@ -121,6 +126,13 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
         return 0;
       }
       return -ENOENT;
+    }
+    // the entry's type saves an inode lookup for directories in the middle of a path
+    if (!last && ftype == DT_DIR) {
+      cur = found;
+      curIsDir = true;
+      i = j;
+      continue;
     }
     const fmode = mode_of(found);
     if (fmode == 0) return inode_errno;
@@ -146,12 +158,14 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
       // must not count as the user's trailing slash
       if (!trailing && last) n = <u32>got;
       if (load<u8>(buf) == 47) cur = ROOT_INO;
+      curIsDir = true; // the symlink's directory, or the root
       i = 0;
       continue;
     }
     if (!last) {
       if (!S_ISDIR(fmode)) return -ENOTDIR;
       cur = found;
+      curIsDir = true;
       i = j;
       continue;
     }

@@ -279,6 +279,7 @@ export function remove_page(pfn: u32): void {
   hash_del(pfn);
   lru_del(pfn);
   const mapping = pg_get32(pfn, PG_MAPPING);
+  if (mapping == 0) tlb_forget(pg_get32(pfn, PG_INDEX));
   if (mapping != 0) {
     const as = mapping_find(mapping);
     assert(as != 0);
@@ -318,15 +319,39 @@ export function meta_pin_delta(d: i32): void { nr_pinned_meta = <u32>(<i32>nr_pi
 
 // ---- metadata buffers ------------------------------------------------------------------------
 
+// A direct-mapped lookaside of recently used metadata buffers in front of the hash table
+// (tree roots and upper levels are read on every walk). An entry is (blk + 1, pfn); a page
+// leaving the cache clears its entry, so a hit is always a cached, uptodate buffer.
+const BUF_TLB_SIZE: u32 = 1024;
+const BUF_TLB: usize = memory.data(BUF_TLB_SIZE * 8);
+@inline function tlb_slot(blk: u32): usize { return BUF_TLB + (<usize>(blk & (BUF_TLB_SIZE - 1)) << 3); }
+@inline function tlb_put(blk: u32, pfn: u32): void {
+  const e = tlb_slot(blk);
+  store<u32>(e, blk + 1);
+  store<u32>(e, pfn, 4);
+}
+function tlb_forget(blk: u32): void {
+  const e = tlb_slot(blk);
+  if (load<u32>(e) == blk + 1) store<u32>(e, 0);
+}
+
 /**
  * The buffer for block `blk`, read from disk if not cached. When `magic` is not 0 the block is
  * verified (magic, crc32c, self-location) on its first read. Returns the buffer's address, or
  * 0 with buf_errno = -EIO (device error) / -EUCLEAN (verification failed) / -ENOMEM.
  */
 export function bread(blk: u64, magic: u32): usize {
+  const e = tlb_slot(<u32>blk);
+  if (load<u32>(e) == <u32>blk + 1) {
+    const hit = load<u32>(e, 4);
+    const f = pg_flags(hit);
+    if ((f & PG_referenced) == 0) pg_set_flags(hit, f | PG_referenced);
+    stat_hits++;
+    return pfn_to_addr(hit);
+  }
   let pfn = find_page(0, <u32>blk);
   if (pfn != NO_PFN) {
-    if (pg_flags(pfn) & PG_uptodate) return pfn_to_addr(pfn);
+    if (pg_flags(pfn) & PG_uptodate) { tlb_put(<u32>blk, pfn); return pfn_to_addr(pfn); }
   } else {
     pfn = add_page(0, <u32>blk);
     if (pfn == NO_PFN) { buf_errno = -ENOMEM; return 0; }
@@ -344,6 +369,7 @@ export function bread(blk: u64, magic: u32): usize {
     return 0;
   }
   pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
+  tlb_put(<u32>blk, pfn);
   return addr;
 }
 
