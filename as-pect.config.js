@@ -13,6 +13,7 @@
 //
 //   dev_attach(desc, avail, used, sectors)   rings of the driver, new zeroed device
 //   dev_snapshot(slot) / dev_restore(slot)   copy the device bytes to / from a numbered slot
+//                                            (a restore copies only blocks written since)
 //   dev_equal(a, b)                          -1 when two slots are identical, else 1st block differing
 //   dev_trace_start() / dev_trace_stop()     record every block written (and every FLUSH)
 //   dev_trace_len() / dev_trace_blk(i)       recorded entries; blk -1 marks a FLUSH
@@ -37,6 +38,9 @@ function makeDevice(getBuffer) {
   let tracing = false;
   let trace = []; // { blk, data } ; blk -1 = FLUSH
   let writes = 0, flushes = 0;
+  // restore copies only the blocks written since the device last equalled a slot
+  let base = -1;
+  const dirty = new Set();
 
   function dv() { return new DataView(getBuffer()); }
 
@@ -77,8 +81,9 @@ function makeDevice(getBuffer) {
             for (let b = 0; b < s.len; b += BLOCK) {
               const n = Math.min(BLOCK, s.len - b);
               bytes.set(mem.subarray(s.addr + b, s.addr + b + n), off + b);
+              dirty.add(Math.floor((off + b) / BLOCK));
               writes++;
-              if (tracing) trace.push({ blk: (off + b) / BLOCK, data: mem.slice(s.addr + b, s.addr + b + n) });
+              if (tracing) trace.push({ blk: Math.floor((off + b) / BLOCK), data: mem.slice(s.addr + b, s.addr + b + n) });
             }
           }
           off += s.len;
@@ -111,14 +116,21 @@ function makeDevice(getBuffer) {
       bytes = new Uint8Array((sectors >>> 0) * SECTOR);
       slots.clear();
       trace = []; tracing = false; writes = 0; flushes = 0;
+      base = -1; dirty.clear();
     },
-    dev_snapshot(slot) { slots.set(slot, bytes.slice()); },
+    dev_snapshot(slot) { slots.set(slot, bytes.slice()); base = slot; dirty.clear(); },
     dev_restore(slot) {
       const s = slots.get(slot);
       if (!s) throw new Error(`dev_restore: no snapshot in slot ${slot}`);
-      bytes.set(s);
+      if (base === slot) {
+        for (const blk of dirty) bytes.set(s.subarray(blk * BLOCK, (blk + 1) * BLOCK), blk * BLOCK);
+      } else {
+        bytes.set(s);
+      }
+      base = slot;
+      dirty.clear();
     },
-    dev_drop(slot) { slots.delete(slot); },
+    dev_drop(slot) { slots.delete(slot); if (base === slot) base = -1; },
     dev_equal(a, b) {
       const x = slots.get(a), y = slots.get(b);
       if (!x || !y) throw new Error(`dev_equal: missing slot ${a} or ${b}`);
@@ -134,7 +146,7 @@ function makeDevice(getBuffer) {
     dev_trace_blk(i) { return trace[i].blk; },
     dev_trace_apply(i) {
       const e = trace[i];
-      if (e.blk >= 0) bytes.set(e.data, e.blk * BLOCK);
+      if (e.blk >= 0) { bytes.set(e.data, e.blk * BLOCK); dirty.add(e.blk); }
     },
     dev_writes() { return writes; },
     dev_flushes() { return flushes; },

@@ -662,6 +662,9 @@ function dtFromMode(mode: number): number {
 }
 
 /** strcmp order of the UTF-8 encodings of two strings (what libuv's scandir sort produces). */
+/** Names whose UTF-16 order may differ from their UTF-8 byte order. */
+const NON_BMP_ORDER = /[\ud800-\uffff]/;
+
 export function compareUtf8(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
@@ -1254,20 +1257,35 @@ export class HelixFs {
     const p = getValidatedPath(path);
     if (o.recursive != null) validateBoolean(o.recursive, "options.recursive");
     if (o.recursive) return this.readdirRecursive(pathString(p), o);
-    const ents = this.scandir(pathString(p));
-    if (!o.withFileTypes) return ents.map((e) => encodeName(e.name, o.encoding)) as string[] | Buffer[];
-    return ents.map((e) => this.dirent(p, e, o.encoding));
+    if (!o.withFileTypes) {
+      const names = this.scandirNames(pathString(p));
+      return (o.encoding == null || o.encoding === "utf8" || o.encoding === "utf-8" ? names : names.map((n) => encodeName(n, o.encoding))) as string[] | Buffer[];
+    }
+    return this.scandir(pathString(p)).map((e) => this.dirent(p, e, o.encoding));
   }
 
   /** open(O_DIRECTORY) + getdents + close, sorted; errors are reported as 'scandir'. */
-  private scandir(s: string): DirentRecord[] {
+  /** Names only, sorted: the built-in sort compares UTF-16 units, equal to UTF-8 byte order here. */
+  private scandirNames(s: string): string[] {
+    const names = this.scandirRaw(s).map((e) => e.name);
+    if (names.some((n) => NON_BMP_ORDER.test(n))) return names.sort(compareUtf8);
+    return names.sort();
+  }
+
+  private scandirRaw(s: string): DirentRecord[] {
     const abs = this.resolvePath(s);
     const fd = abs === "" ? -ENOENT : this.sys.open(abs, O_RDONLY | O_DIRECTORY, 0);
     this.check(fd, "scandir", s);
     const list = this.sys.getdents(fd);
     this.sys.close(fd);
-    const ents = this.record(list, "scandir", s);
-    return ents.slice().sort((a, b) => compareUtf8(a.name, b.name));
+    return this.record(list, "scandir", s);
+  }
+
+  private scandir(s: string): DirentRecord[] {
+    const ents = this.scandirRaw(s).slice();
+    // UTF-16 order equals UTF-8 byte order unless a name holds a surrogate or U+E000..U+FFFF
+    if (ents.some((e) => NON_BMP_ORDER.test(e.name))) return ents.sort((a, b) => compareUtf8(a.name, b.name));
+    return ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   private dirent(parent: string | Uint8Array, e: DirentRecord, encoding: unknown): Dirent<string | Buffer> {

@@ -158,6 +158,20 @@ export class Kernel {
     return s;
   }
 
+  private latin1Buf: { latin1Slice(start: number, end: number): string } | null = null;
+  private latin1Of: ArrayBufferLike | null = null;
+
+  /** Bytes [start, end) of linear memory as Latin-1 (exact for ASCII). */
+  private latin1(start: number, end: number): string {
+    const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): { latin1Slice(s: number, e: number): string } } }).Buffer;
+    if (!B) return String.fromCharCode(...this.mem().subarray(start, end));
+    if (this.latin1Of !== this.x.memory.buffer) {
+      this.latin1Of = this.x.memory.buffer;
+      this.latin1Buf = B.from(this.latin1Of);
+    }
+    return this.latin1Buf!.latin1Slice(start, end);
+  }
+
   private mem(): Uint8Array {
     if (this.u8 === undefined || this.u8.buffer !== this.x.memory.buffer) this.refresh();
     return this.u8;
@@ -272,8 +286,10 @@ export class Kernel {
             const reclen = dv.getUint16(o + 16, true);
             const type = dv.getUint8(o + 18);
             let e = o + 19;
-            while (u8[e] !== 0) e++;
-            const name = k.dec.decode(u8.subarray(o + 19, e));
+            let ascii = true;
+            while (u8[e] !== 0) { if (u8[e] > 0x7f) ascii = false; e++; }
+            // ASCII names (the common case) skip TextDecoder's per-call overhead
+            const name = ascii ? k.latin1(o + 19, e) : k.dec.decode(u8.subarray(o + 19, e));
             if (name !== "." && name !== "..") out.push({ name, ino: Number(dv.getBigUint64(o, true)), type });
             o += reclen;
           }

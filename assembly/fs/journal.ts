@@ -30,7 +30,8 @@
 //
 // Recovery case table:
 //   log block is a valid desc/revoke/commit of the expected tid  -> part of the transaction
-//   commit block with matching block count and tx_crc            -> transaction is replayed
+//   commit block with matching block count and tx_crc, every     -> transaction is replayed
+//   image matching its own header crc
 //   anything else (bad magic, crc, blocknr, tid, count, tx_crc)  -> end of log: the
 //                                                                    transaction in flight
 //                                                                    is discarded
@@ -48,7 +49,7 @@ import {
 import { crc32c } from "../lib/crc32c";
 import { EIO, ENOMEM, EUCLEAN, ENOSPC } from "../lib/errno";
 import {
-  MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, HDR_BLOCKNR,
+  MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, HDR_BLOCKNR, HDR_CRC,
   JSB_FIRST, JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS,
   JC_TX_CRC, JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
 } from "./format";
@@ -98,7 +99,9 @@ function tx_log_blocks(): u32 {
 
 /** True when the running transaction should be committed at the next syscall boundary. */
 export function journal_should_commit(): bool {
-  return tx_log_blocks() > (j_maxlen >> 3) || tx_nrevoke > (REVOKE_MAX >> 1);
+  // a quarter of the log: after a commit the log is checkpointed once past half, so the
+  // next transaction (this much plus what one syscall adds) always fits
+  return tx_log_blocks() > (j_maxlen >> 2) || tx_nrevoke > (REVOKE_MAX >> 1);
 }
 
 /** True when the running transaction has anything to commit. */
@@ -173,6 +176,17 @@ function scratch_free(addr: usize): void {
   free_pages(addr_to_pfn(addr), 0);
 }
 
+/**
+ * Folds a sealed log block into the transaction checksum. Every log block (descriptor,
+ * image, revoke) carries its own crc32c over its 4 KiB in its header, so the commit block's
+ * tx_crc is the crc32c of those 4-byte checksums in log order (like jbd2's csum v3 tags):
+ * a block that did not reach the log fails its own crc, a block from another transaction
+ * changes tx_crc, and each block is checksummed once per commit instead of twice.
+ */
+@inline function fold_crc(crc: u32, block: usize): u32 {
+  return crc32c(crc, block + HDR_CRC, 4);
+}
+
 /** Writes one block (already sealed) at relative log position `pos`. */
 @inline function log_write(pos: u32, addr: usize): void {
   blk_add(VIRTIO_BLK_T_OUT, j_start + pos, addr);
@@ -208,7 +222,7 @@ export function journal_commit(): i32 {
     }
     store<u32>(desc, n, JD_COUNT);
     block_seal(desc);
-    crc = crc32c(crc, desc, BLOCK_SIZE);
+    crc = fold_crc(crc, desc);
     log_write(pos++, desc);
     // The descriptor frame is reused for the next descriptor only after this batch is
     // submitted, so submit before moving on.
@@ -216,7 +230,7 @@ export function journal_commit(): i32 {
       const addr = pfn_to_addr(pfn);
       store<u64>(addr, tid, HDR_TID);
       block_seal(addr);
-      crc = crc32c(crc, addr, BLOCK_SIZE);
+      crc = fold_crc(crc, addr);
       log_write(pos++, addr);
       pfn = pg_get32(pfn, PG_TX_NEXT);
     }
@@ -234,7 +248,7 @@ export function journal_commit(): i32 {
     }
     store<u32>(desc, n, JD_COUNT);
     block_seal(desc);
-    crc = crc32c(crc, desc, BLOCK_SIZE);
+    crc = fold_crc(crc, desc);
     log_write(pos++, desc);
     if (blk_submit() != 0) { scratch_free(desc); return journal_abort(-EIO); }
   }
@@ -367,6 +381,15 @@ export function journal_load(start: u64, nblocks: u32): i32 {
 
 // ---- recovery --------------------------------------------------------------------------------
 
+/** True when a logged image's header crc matches its contents. */
+function image_intact(img: usize): bool {
+  const want = load<u32>(img, HDR_CRC);
+  store<u32>(img, 0, HDR_CRC);
+  const got = crc32c(0, img, BLOCK_SIZE);
+  store<u32>(img, want, HDR_CRC);
+  return got == want;
+}
+
 let rv_table: usize = 0; // (block u64, tid u64) pairs
 let rv_count: u32 = 0;
 
@@ -404,6 +427,7 @@ export function journal_recover(): i32 {
   let crc: u32 = 0;
   let endPos = pos; // position after the last valid commit
   let err: i32 = 0;
+  let torn = false;
   while (pos < j_maxlen) {
     if (blk_read_sync(j_start + pos, buf) != 0) { err = -EIO; break; }
     const magic = load<u32>(buf, HDR_MAGIC);
@@ -421,7 +445,7 @@ export function journal_recover(): i32 {
     }
     const n = load<u32>(buf, JD_COUNT);
     if (n > JTAGS_MAX) break;
-    crc = crc32c(crc, buf, BLOCK_SIZE);
+    crc = fold_crc(crc, buf);
     if (magic == MAGIC_JREVOKE) {
       for (let i: u32 = 0; i < n && rv_count < REPLAY_REVOKE_MAX; i++) {
         const e = rv_table + (<usize>rv_count << 4);
@@ -440,10 +464,16 @@ export function journal_recover(): i32 {
       const k = min(n - done, REPLAY_BATCH);
       for (let i: u32 = 0; i < k; i++) blk_add(VIRTIO_BLK_T_IN, j_start + pos + done + i, buf + (<usize>i << 12));
       if (blk_submit() != 0) { err = -EIO; break; }
-      crc = crc32c(crc, buf, <usize>k << 12);
+      // each image must match its own checksum, then joins the transaction checksum
+      for (let i: u32 = 0; i < k; i++) {
+        const img = buf + (<usize>i << 12);
+        if (!image_intact(img)) { torn = true; break; }
+        crc = fold_crc(crc, img);
+      }
+      if (torn) break;
       done += k;
     }
-    if (err != 0) break;
+    if (err != 0 || torn) break;
     pos += n;
   }
   const lastValid = tid - 1; // transactions first_tid .. lastValid are complete
