@@ -22,7 +22,9 @@
 //
 // A crash is simulated by restoring a snapshot taken before some work and applying a chosen
 // subset of the writes traced during that work (a prefix = "the device accepted k writes").
-// Every spec file gets its own device (instantiate runs once per file).
+// Every spec file gets its own device (instantiate runs once per file). `env.console_write`
+// prints kernel log lines prefixed "[kernel]" (quiet mounts and fsck_run(false) print nothing;
+// a failing test may call fsck_run(true) to show its findings); `env.clock_ns` is Date.now().
 
 const SECTOR = 512;
 const BLOCK = 4096;

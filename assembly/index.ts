@@ -251,7 +251,8 @@ export function bench_btree_check(n: u32, seed: u32): i32 {
   }
   return -1;
 }
-export function debug_dump_node(blk: u64): void {
+/** Debug aid: prints the items of B+ tree node `blk` to the kernel log. */
+export function kernel_dump_node(blk: u64): void {
   const n = bread(blk, 0x4e54_4248);
   if (n == 0) return;
   const k = load<u16>(n, 34);
@@ -259,7 +260,7 @@ export function debug_dump_node(blk: u64): void {
   kputs("node "); kputu(blk); kputs(" level "); kputu(lvl); kputs(" nitems "); kputu(k); kputs(" vend "); kputu(load<u16>(n, 36)); kputs(" vused "); kputu(load<u16>(n, 38)); knl();
   const sz: usize = lvl == 0 ? 20 : 24;
   for (let i: u32 = 0; i < k; i++) {
-    const p = n + 64 + i * sz;
+    const p = n + 64 + <usize>i * sz;
     kputs("  "); kputu(i); kputs(": "); kputx(load<u64>(p)); kputs(" "); kputx(load<u64>(p, 8));
     if (lvl == 0) { kputs(" voff "); kputu(load<u16>(p, 16)); kputs(" vlen "); kputu(load<u16>(p, 18)); }
     else { kputs(" child "); kputu(load<u64>(p, 16)); }

@@ -108,6 +108,8 @@ export class Kernel {
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
     let pending = "";
+    let lastMs = -1;
+    let lastNs = 0n;
     const imports: WebAssembly.Imports = {
       env: {
         virtio_notify: () => this.device.notify(),
@@ -122,7 +124,12 @@ export class Kernel {
             this.log?.(line);
           }
         },
-        clock_ns: () => BigInt(Date.now()) * 1_000_000n,
+        clock_ns: () => {
+          // the clock has millisecond resolution: reuse the BigInt within a millisecond
+          const ms = Date.now();
+          if (ms !== lastMs) { lastMs = ms; lastNs = BigInt(ms) * 1_000_000n; }
+          return lastNs;
+        },
         abort: (msg: number, file: number, line: number, col: number) => {
           const m = this.readAsString(msg), f = this.readAsString(file);
           this.dead = `${m} at ${f}:${line}:${col}`;

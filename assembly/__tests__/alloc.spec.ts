@@ -24,6 +24,9 @@
 //    extents are recorded as extent records of a real file, so fsck_run(false) == 0 after
 //    every commit; at the end everything is freed and the trees hold exactly the maximal
 //    free runs around the filesystem's own blocks;
+//  - fragmentation: all free space taken, every other block given back (~1,900 one-block
+//    extents): the free-space trees outgrow the AGFL, so applying frees refills it from free
+//    space, and the trees still equal the model; giving everything back coalesces again;
 //  - a double free is refused with EUCLEAN when the deferred list is applied.
 
 import {
@@ -34,14 +37,16 @@ import {
   bt_seek, bt_next, bt_lookup, bt_insert, bt_delete, bt_update, cur_k1, cur_k2, cur_val,
   CURSOR_SIZE,
 } from "../fs/btree";
-import { TREE_BNO, TREE_CNT, TREE_EXTENT, MAGIC_SUPER, SB_AGFL_COUNT, AGFL_LOW } from "../fs/format";
+import {
+  TREE_BNO, TREE_CNT, TREE_EXTENT, MAGIC_SUPER, SB_AGFL_COUNT, AGFL_LOW,
+} from "../fs/format";
 import { bread } from "../fs/pagecache";
 import { fs_commit } from "../fs/super";
 import { journal_should_commit } from "../fs/journal";
 import { fsck_run } from "../fs/fsck";
 import { inode_get_mut, I_BLOCKS } from "../fs/inode";
 import { EUCLEAN } from "../lib/errno";
-import { fs_fresh, rng_seed, rnd, mark_fs_metadata, make_extent_file } from "./fsfixture";
+import { fs_fresh, rng_seed, rnd, mark_fs_metadata, mark_tree, make_extent_file } from "./fsfixture";
 
 const TOTAL: u32 = 4096; // 16 MiB
 const USED: usize = heap.alloc(TOTAL); // model: 0 free, 1 the test's, 2 freed, not yet applied
@@ -184,6 +189,15 @@ function do_free(start: u64, len: u64): void {
 function model_applied(): void {
   for (let b: u32 = 0; b < TOTAL; b++) if (load<u8>(USED + b) == 2) store<u8>(USED + b, 0);
   if (alloc_deferred_count() != 0) fail("deferred list not empty after apply", alloc_deferred_count(), 0);
+}
+
+const NODEMAP: usize = heap.alloc(TOTAL);
+let fst_nodes: u32 = 0;
+/** Blocks in the AGFL plus nodes of the two free-space trees. */
+function fst_blocks(): u32 {
+  memory.fill(NODEMAP, 0, TOTAL);
+  fst_nodes = mark_tree(TREE_BNO, NODEMAP) + mark_tree(TREE_CNT, NODEMAP);
+  return fst_nodes + agfl_count();
 }
 
 function count_bno(): u32 {
@@ -443,6 +457,58 @@ describe("alloc: random trace against the bitmap model", () => {
       " commits with fsck, max " + maxRuns.toString() + " free extents, max " + maxHeld.toString() + " blocks held; at the end " +
       finalRuns.toString() + " free extents around the filesystem's blocks");
     expect<u32>(exact_checks).toBeGreaterThan(5000);
+  });
+
+  it("~1,900 one-block free extents grow the free-space trees beyond the AGFL: refills keep the model exact", () => {
+    // blocks enter the set {AGFL} + {free-space tree nodes} only through AGFL refills (nodes
+    // freed from those trees go back to the AGFL, other trees' nodes never do)
+    const set0 = fst_blocks();
+    // take all free space, then give back every other block, applying in batches
+    while (do_balloc(0, TOTAL, 1) != 0) {}
+    expect<u32>(check_free_space()).toBe(0);
+    const agfl0 = agfl_count();
+    let frees: u32 = 0;
+    let minAgfl: u32 = agfl0;
+    for (let b: u32 = 0; b < TOTAL; b += 2) {
+      if (load<u8>(USED + b) != 1) continue;
+      do_free(b, 1);
+      if (++frees % 50 == 0) {
+        expect<i32>(alloc_apply_deferred()).toBe(0);
+        model_applied();
+        check_free_space();
+        const a = agfl_count();
+        if (a < minAgfl) minAgfl = a;
+        // allocate and give back one block now and then: balloc refills the AGFL first
+        if (frees % 200 == 0) {
+          const x = do_balloc(0, 1, 1);
+          if (x != 0) { do_free(x, 1); }
+        }
+      }
+    }
+    expect<i32>(alloc_apply_deferred()).toBe(0);
+    model_applied();
+    const runs = check_free_space();
+    // the free-space trees now need more nodes than the AGFL ever held: refills happened
+    const set1 = fst_blocks();
+    log<string>("fragmentation: " + runs.toString() + " free extents, " + fst_nodes.toString() +
+      " free-space tree nodes, AGFL " + agfl0.toString() + " at the start, " + agfl_count().toString() +
+      " now, least seen after an apply " + minAgfl.toString() + "; AGFL + tree nodes " + set0.toString() +
+      " -> " + set1.toString() + " blocks; " + refill_skips.toString() + " balloc calls began with a refill");
+    expect<u32>(runs).toBeGreaterThan(1500);
+    expect<u32>(set1).toBeGreaterThan(set0, "the AGFL was refilled from free space");
+    // give everything back: the extents coalesce around the filesystem's own blocks
+    for (let b: u32 = 0; b < TOTAL; b++) if (load<u8>(USED + b) == 1) do_free(b, 1);
+    expect<i32>(alloc_apply_deferred()).toBe(0);
+    model_applied();
+    const after = check_free_space();
+    for (let j: u32 = 1; j < nruns; j++) {
+      for (let b = run_s(j - 1) + run_l(j - 1); b < run_s(j); b++) {
+        if (load<u8>(META + <usize>b) == 0) fail("gap between free extents not used by the filesystem", b, 0);
+      }
+    }
+    expect<i32>(fs_commit()).toBe(0);
+    expect<i32>(fsck_run(false)).toBe(0);
+    log<string>("after freeing everything: " + after.toString() + " free extents (the AGFL and tree nodes now sit inside the old free space)");
   });
 
   it("a double free is refused with EUCLEAN when the deferred list is applied", () => {

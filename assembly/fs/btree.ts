@@ -12,8 +12,10 @@
 //  - internal key[i], i >= 1, is a lower bound of child i's keys and greater than every key
 //    of child i-1; key[0] is not a bound and is never compared (child 0 takes everything
 //    below key[1]);
-//  - every node except the root keeps at least MIN_FILL bytes of items after a delete, by
-//    merging with or borrowing from a sibling under the same parent;
+//  - a non-root node left under MIN_FILL bytes by a delete or a shrinking update is merged
+//    with a sibling under the same parent when both fit in one node, else the two share
+//    their items evenly by bytes (with values up to VALUE_MAX an even share can still leave
+//    one side under MIN_FILL; the as-pect trace measures how often);
 //  - every changed node is passed to journal_dirty before the operation returns.
 //
 // Node layout (4 KiB):
@@ -398,7 +400,7 @@ function new_node(tree: u32, level: u32): usize {
   if (blk == 0) { bt_errno = node_alloc_errno != 0 ? node_alloc_errno : -ENOSPC; return 0; }
   const n = bget(blk);
   if (n == 0) { bt_errno = buf_errno; return 0; }
-  node_init(n, blk, tree, level);
+  node_init(n, blk, tree, level); // formats all 4 KiB: bget leaves the contents undefined
   journal_dirty(blk);
   return n;
 }
@@ -452,7 +454,11 @@ function bt_insert_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
     nrefs++;
   }
   if (i == k) refs_add_node(newItem);
-  const cut = split_point(true);
+  // appending past the last key of the rightmost leaf (ascending inode numbers, files
+  // written in order) moves only the new key: leaves fill completely instead of half
+  // (SQLite's "quick balance")
+  const append = i == k && load<u64>(leaf, N_NEXT) == 0;
+  const cut = append ? nrefs - 1 : split_point(true);
   node_clear(leaf);
   deal(leaf, 0, cut);
   deal(right, cut, nrefs);
@@ -470,14 +476,14 @@ function bt_insert_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
     store<u64>(nx, rblk, N_PREV);
     journal_dirty(oldNext);
   }
-  return insert_parent(tree, 1, lblk, ik1(right, 0), ik2(right, 0), rblk);
+  return insert_parent(tree, 1, lblk, ik1(right, 0), ik2(right, 0), rblk, append);
 }
 
 /**
  * Inserts separator (k1, k2) -> child `right` into the node at `level` of the recorded path,
  * after the slot that led to `left`; splits upward, growing a new root when needed.
  */
-function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right: u64): i32 {
+function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right: u64, append: bool): i32 {
   const h = bt_height(tree);
   if (level == h) {
     // the root split: a new root with two children
@@ -517,12 +523,14 @@ function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right
     nrefs++;
   }
   if (slot == k) refs_add_node(extra);
-  const cut = nrefs / 2;
+  // an append split below makes this the rightmost node, appended to as well
+  const appendHere = append && slot == k;
+  const cut = appendHere ? nrefs - 1 : nrefs / 2;
   node_clear(p);
   deal(p, 0, cut);
   deal(sib, cut, nrefs);
   journal_dirty(pblk);
-  return insert_parent(tree, level + 1, pblk, ik1(sib, 0), ik2(sib, 0), node_blk(sib));
+  return insert_parent(tree, level + 1, pblk, ik1(sib, 0), ik2(sib, 0), node_blk(sib), appendHere);
 }
 
 // ---- delete ----------------------------------------------------------------------------------
@@ -655,7 +663,7 @@ function bt_update_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
     leaf_remove_at(leaf, i);
     leaf_insert_at(leaf, i, k1, k2, saved, vlen);
     journal_dirty(path_blk(0));
-    return 0;
+    return vlen < old ? rebalance(tree, 0) : 0;
   }
   const r = bt_delete(tree, k1, k2);
   if (r != 0) return r;

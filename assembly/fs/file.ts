@@ -45,7 +45,7 @@ import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
 /** Largest file size in bytes: page indices are u32. */
 export const FILE_SIZE_MAX: u64 = (<u64>0xffff_fff0) << PAGE_SHIFT;
 /** Pages read ahead in one batch on a miss. */
-const READAHEAD_MAX: u32 = 64;
+const READAHEAD_MAX: u32 = 128;
 /** Longest extent writeback allocates at once (blocks). */
 const EXTENT_MAX: u64 = 32768;
 const EXT_REC: u32 = 16;

@@ -374,8 +374,8 @@ export function bread(blk: u64, magic: u32): usize {
 }
 
 /**
- * The buffer for block `blk` without reading it (the caller overwrites all of it, e.g. a
- * newly allocated tree node): zeroed if not cached. Returns 0 when memory is exhausted.
+ * The buffer for block `blk` without reading it: the caller overwrites all 4 KiB (a newly
+ * allocated tree node), so the contents are undefined. Returns 0 when memory is exhausted.
  */
 export function bget(blk: u64): usize {
   let pfn = find_page(0, <u32>blk);
@@ -384,8 +384,8 @@ export function bget(blk: u64): usize {
     if (pfn == NO_PFN) { buf_errno = -ENOMEM; return 0; }
   }
   const addr = pfn_to_addr(pfn);
-  memory.fill(addr, 0, PAGE_SIZE);
   pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
+  tlb_put(<u32>blk, pfn);
   return addr;
 }
 
