@@ -27,6 +27,8 @@ export interface StatRecord {
   dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number; rdev: number;
   size: number; blksize: number; blocks: number;
   atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint; birthtimeNs: bigint;
+  /** The same times in ms as Node computes them (sec * 1e3 + nsec / 1e6), when the source has them. */
+  atimeMs?: number; mtimeMs?: number; ctimeMs?: number; birthtimeMs?: number;
 }
 
 /** struct statfs: `bsize` in bytes; block counts in `bsize` units; `namelen` = NAME_MAX. */
@@ -579,10 +581,10 @@ export class Stats extends StatsBase<number> {
     super();
     this.dev = r.dev; this.mode = r.mode; this.nlink = r.nlink; this.uid = r.uid; this.gid = r.gid;
     this.rdev = r.rdev; this.blksize = r.blksize; this.ino = r.ino; this.size = r.size; this.blocks = r.blocks;
-    this.atimeMs = msFromNs(r.atimeNs);
-    this.mtimeMs = msFromNs(r.mtimeNs);
-    this.ctimeMs = msFromNs(r.ctimeNs);
-    this.birthtimeMs = msFromNs(r.birthtimeNs);
+    this.atimeMs = r.atimeMs ?? msFromNs(r.atimeNs);
+    this.mtimeMs = r.mtimeMs ?? msFromNs(r.mtimeNs);
+    this.ctimeMs = r.ctimeMs ?? msFromNs(r.ctimeNs);
+    this.birthtimeMs = r.birthtimeMs ?? msFromNs(r.birthtimeNs);
     this.atime = dateFromMs(this.atimeMs);
     this.mtime = dateFromMs(this.mtimeMs);
     this.ctime = dateFromMs(this.ctimeMs);

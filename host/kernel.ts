@@ -59,6 +59,43 @@ export class KernelError extends Error {
   constructor(readonly code: string, message: string, readonly errno: number) { super(message); this.name = "KernelError"; }
 }
 
+/** 2^32 as a double, to join 32-bit halves. */
+const TWO32 = 4294967296;
+
+/**
+ * A struct stat read from the argument area. Number fields are read eagerly; the ns times
+ * are kept as 32-bit halves and become BigInts only when asked for (Stats uses the f64 ms
+ * the kernel also writes), which keeps statSync free of BigInt arithmetic.
+ */
+class KernelStat implements StatRecord {
+  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number; rdev = 0;
+  size: number; blksize: number; blocks: number;
+  atimeMs: number; mtimeMs: number; ctimeMs: number; birthtimeMs: number;
+  private readonly t: Int32Array; // lo, hi of atime, mtime, ctime, birthtime (ns)
+  constructor(dv: DataView, o: number) {
+    this.dev = dv.getUint32(o, true) + dv.getUint32(o + 4, true) * TWO32;
+    this.ino = dv.getUint32(o + 8, true) + dv.getUint32(o + 12, true) * TWO32;
+    this.mode = dv.getUint32(o + 16, true);
+    this.nlink = dv.getUint32(o + 20, true);
+    this.uid = dv.getUint32(o + 24, true);
+    this.gid = dv.getUint32(o + 28, true);
+    this.size = dv.getUint32(o + 40, true) + dv.getInt32(o + 44, true) * TWO32;
+    this.blksize = dv.getUint32(o + 48, true);
+    this.blocks = dv.getUint32(o + 56, true) + dv.getInt32(o + 60, true) * TWO32;
+    this.t = new Int32Array(8);
+    for (let i = 0; i < 8; i++) this.t[i] = dv.getInt32(o + 64 + 4 * i, true);
+    this.atimeMs = dv.getFloat64(o + 96, true);
+    this.mtimeMs = dv.getFloat64(o + 104, true);
+    this.ctimeMs = dv.getFloat64(o + 112, true);
+    this.birthtimeMs = dv.getFloat64(o + 120, true);
+  }
+  private ns(i: number): bigint { return (BigInt(this.t[2 * i + 1]) << 32n) | BigInt(this.t[2 * i] >>> 0); }
+  get atimeNs(): bigint { return this.ns(0); }
+  get mtimeNs(): bigint { return this.ns(1); }
+  get ctimeNs(): bigint { return this.ns(2); }
+  get birthtimeNs(): bigint { return this.ns(3); }
+}
+
 /** Options of boot(). */
 export interface BootOptions {
   /** The block device backend (an image file via host/node.ts, a MemoryBackend, ...). */
@@ -219,17 +256,7 @@ export class Kernel {
   private path1(p: string): number { return this.putPath(p, ARG_PATH1); }
 
   private readStat(): StatRecord {
-    const dv = this.view();
-    const o = this.args + ARG_OUT;
-    return {
-      dev: Number(dv.getBigUint64(o, true)), ino: Number(dv.getBigUint64(o + 8, true)),
-      mode: dv.getUint32(o + 16, true), nlink: dv.getUint32(o + 20, true),
-      uid: dv.getUint32(o + 24, true), gid: dv.getUint32(o + 28, true), rdev: 0,
-      size: Number(dv.getBigInt64(o + 40, true)), blksize: dv.getUint32(o + 48, true),
-      blocks: Number(dv.getBigInt64(o + 56, true)),
-      atimeNs: dv.getBigInt64(o + 64, true), mtimeNs: dv.getBigInt64(o + 72, true),
-      ctimeNs: dv.getBigInt64(o + 80, true), birthtimeNs: dv.getBigInt64(o + 88, true),
-    };
+    return new KernelStat(this.view(), this.args + ARG_OUT);
   }
 
   private makeSys(): Sys {

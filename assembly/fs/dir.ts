@@ -5,7 +5,8 @@
 // Rules: an entry's key is (dir ino, (hash31(name) + 1) << 32 | seq); entries whose names
 // share a hash take the next free seq, and lookups compare names, so collisions are exact;
 // keys never move, so a key is a stable readdir cookie (positions 0..2 are below every key
-// and stand for the start, "." and "..").
+// and stand for the start, "." and ".."). Short names are cached in fs/dcache.ts; every
+// change of an entry goes through dir_add/dir_remove, which keep that cache exact.
 //
 // Dirent record, the value of that key (10 + namelen bytes):
 //
@@ -15,6 +16,7 @@ import { TREE_DIRENT } from "./format";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
 import { ENOENT, EEXIST, EUCLEAN, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
+import { dcache_lookup, dcache_add, dcache_forget, dc_ino, dc_type } from "./dcache";
 
 export const DT_UNKNOWN: u8 = 0;
 export const DT_DIR: u8 = 4;
@@ -55,6 +57,19 @@ export function name_hash(name: usize, len: u32): u64 {
  */
 export function dir_lookup(dir: u64, name: usize, len: u32): bool {
   const h = name_hash(name, len);
+  if (dcache_lookup(dir, name, len, h)) {
+    de_ino = dc_ino;
+    de_type = dc_type;
+    de_key = 0; // unknown on a cache hit: dir_remove looks the key up itself
+    return true;
+  }
+  if (!lookup_tree(dir, name, len, h)) return false;
+  dcache_add(dir, name, len, h, de_ino, de_type);
+  return true;
+}
+
+/** dir_lookup in the tree only (sets de_key too). */
+function lookup_tree(dir: u64, name: usize, len: u32, h: u64): bool {
   if (!bt_seek(CUR, TREE_DIRENT, dir, h, true)) return false;
   for (let i: u64 = 0; i < SEQ_MAX; i++) {
     if (cur_k1(CUR) != dir || (cur_k2(CUR) & 0xffff_ffff_0000_0000) != h) return false;
@@ -92,12 +107,16 @@ export function dir_add(dir: u64, name: usize, len: u32, ino: u64, type: u8): i3
   store<u8>(REC, type, DE_TYPE);
   store<u8>(REC, <u8>len, DE_NAMELEN);
   memory.copy(REC + DE_NAME, name, len);
-  return bt_insert(TREE_DIRENT, dir, h | seq, REC, <u32>DE_NAME + len);
+  const r = bt_insert(TREE_DIRENT, dir, h | seq, REC, <u32>DE_NAME + len);
+  if (r == 0) dcache_add(dir, name, len, h, ino, type);
+  return r;
 }
 
 /** Removes entry `name` from `dir`. Returns 0, -ENOENT, or -errno. */
 export function dir_remove(dir: u64, name: usize, len: u32): i32 {
-  if (!dir_lookup(dir, name, len)) return bt_errno != 0 ? bt_errno : -ENOENT;
+  const h = name_hash(name, len);
+  dcache_forget(dir, name, len, h);
+  if (!lookup_tree(dir, name, len, h)) return bt_errno != 0 ? bt_errno : -ENOENT;
   return bt_delete(TREE_DIRENT, dir, de_key);
 }
 

@@ -29,15 +29,18 @@ const LINK: usize = memory.data(PATH_MAX);
 /** Results of the last namei. */
 export let nd_ino: u64 = 0; // the final inode, 0 when absent (LOOKUP_PARENT)
 export let nd_mode: u32 = 0;
+/** The final inode's record when namei returns with nd_ino != 0 (valid until a tree change). */
+export let nd_rec: usize = 0;
 export let nd_parent: u64 = 0; // directory holding the final component
 export let nd_name: usize = 0; // the final component (in a namei buffer, valid until next namei)
 export let nd_namelen: u32 = 0; // 0 for "/"
 export let nd_trailing: bool = false; // the path ended with '/'
 export let nd_toolong: bool = false; // LOOKUP_PARENT: the last name exceeds NAME_MAX (not looked up)
 
-/** Mode of `ino`, or 0 with inode_errno. */
+/** Mode of `ino`, or 0 with inode_errno; its record stays in nd_rec. */
 function mode_of(ino: u64): u32 {
   const rec = inode_get(ino);
+  nd_rec = rec;
   return rec == 0 ? 0 : load<u32>(rec, I_MODE);
 }
 

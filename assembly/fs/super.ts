@@ -47,6 +47,7 @@ import { writeback_all, file_release } from "./file";
 import { inode_create_fixed, inode_remove_record, inode_errno, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
 import { dir_next, de_ino, de_key, dir_remove } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
+import { dcache_clear } from "./dcache";
 import { kputs, kputu, knl } from "../lib/printk";
 import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY, ENODEV } from "../lib/errno";
 import { bt_delete } from "./btree";
@@ -239,6 +240,7 @@ export function fs_mount(flags: u32): i32 {
   let r = pagecache_init();
   if (r != 0) return r;
   drop_caches();
+  dcache_clear();
   const raw = scratch();
   if (raw == 0) return -ENOMEM;
   // primary, else backup

@@ -21,7 +21,7 @@ import {
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
 import {
-  namei, nd_ino, nd_mode, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
+  namei, nd_ino, nd_mode, nd_rec, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
   LOOKUP_FOLLOW, LOOKUP_PARENT,
 } from "../fs/namei";
 import {
@@ -352,9 +352,9 @@ export function do_sync(): i32 {
 
 // ---- stat ------------------------------------------------------------------------------------
 
-/** Fills struct stat (docs/abi.md) at `out` from inode `ino`. 0 or -errno. */
-function fill_stat(ino: u64, out: usize): i32 {
-  const rec = inode_get(ino);
+/** Fills struct stat (docs/abi.md) at `out` from inode `ino` (record `known` if not 0). */
+function fill_stat(ino: u64, out: usize, known: usize = 0): i32 {
+  const rec = known != 0 ? known : inode_get(ino);
   if (rec == 0) return fail(inode_errno);
   memory.fill(out, 0, 128);
   store<u64>(out, 0x4858, 0);
@@ -371,7 +371,20 @@ function fill_stat(ino: u64, out: usize): i32 {
   store<i64>(out, load<i64>(rec, I_MTIME), 72);
   store<i64>(out, load<i64>(rec, I_CTIME), 80);
   store<i64>(out, load<i64>(rec, I_CRTIME), 88);
+  // the same times as f64 milliseconds, so the host builds Stats without BigInt arithmetic
+  store<f64>(out, ns_to_ms(load<i64>(rec, I_ATIME)), 96);
+  store<f64>(out, ns_to_ms(load<i64>(rec, I_MTIME)), 104);
+  store<f64>(out, ns_to_ms(load<i64>(rec, I_CTIME)), 112);
+  store<f64>(out, ns_to_ms(load<i64>(rec, I_CRTIME)), 120);
   return 0;
+}
+
+/** ns -> ms exactly as Node computes st_*timeMs from a timespec: sec * 1e3 + nsec / 1e6. */
+function ns_to_ms(ns: i64): f64 {
+  let sec = ns / 1_000_000_000;
+  let nsec = ns % 1_000_000_000;
+  if (nsec < 0) { nsec += 1_000_000_000; sec -= 1; }
+  return <f64>sec * 1e3 + <f64>nsec / 1e6;
 }
 
 /** stat(2) / lstat(2) (`follow` false). 0 or -errno (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG). */
@@ -380,7 +393,7 @@ export function do_stat(path: usize, len: u32, out: usize, follow: bool): i32 {
   if (r != 0) return r;
   r = namei(path, len, follow ? LOOKUP_FOLLOW : 0);
   if (r != 0) return r;
-  return fill_stat(nd_ino, out);
+  return fill_stat(nd_ino, out, nd_rec); // namei's last tree access was this inode
 }
 
 /** fstat(2). 0 or -EBADF. */
