@@ -30,6 +30,7 @@ export const DE_NAME: usize = 10;
 const SEQ_MAX: u64 = 1 << 20;
 
 const CUR: usize = memory.data(CURSOR_SIZE);
+const ITER: usize = memory.data(CURSOR_SIZE); // dir_next's own cursor
 const REC: usize = memory.data(16 + NAME_MAX);
 
 /** Results of dir_lookup and dir_next. */
@@ -107,6 +108,7 @@ export function dir_add(dir: u64, name: usize, len: u32, ino: u64, type: u8): i3
   store<u8>(REC, type, DE_TYPE);
   store<u8>(REC, <u8>len, DE_NAMELEN);
   memory.copy(REC + DE_NAME, name, len);
+  iter_valid = false;
   const r = bt_insert(TREE_DIRENT, dir, h | seq, REC, <u32>DE_NAME + len);
   if (r == 0) dcache_add(dir, name, len, h, ino, type);
   return r;
@@ -116,6 +118,7 @@ export function dir_add(dir: u64, name: usize, len: u32, ino: u64, type: u8): i3
 export function dir_remove(dir: u64, name: usize, len: u32): i32 {
   const h = name_hash(name, len);
   dcache_forget(dir, name, len, h);
+  iter_valid = false;
   if (!lookup_tree(dir, name, len, h)) return bt_errno != 0 ? bt_errno : -ENOENT;
   return bt_delete(TREE_DIRENT, dir, de_key);
 }
@@ -131,16 +134,31 @@ export function dir_is_empty(dir: u64): bool {
  * de_ino/de_type/de_key/de_name/de_namelen; false at the end or on error (bt_errno).
  */
 export function dir_next(dir: u64, pos: u64): bool {
-  if (!bt_seek(CUR, TREE_DIRENT, dir, pos, true)) return false;
-  if (cur_k1(CUR) != dir) return false;
-  const v = cur_val(CUR);
+  // a readdir continues where the previous entry left the cursor: step instead of seeking
+  if (iter_dir == dir && iter_next == pos && iter_valid) {
+    if (!bt_next(ITER)) { iter_valid = false; return false; }
+  } else if (!bt_seek(ITER, TREE_DIRENT, dir, pos, true)) { iter_valid = false; return false; }
+  if (cur_k1(ITER) != dir) { iter_valid = false; return false; }
+  const v = cur_val(ITER);
   de_ino = load<u64>(v, DE_INO);
   de_type = load<u8>(v, DE_TYPE);
-  de_key = cur_k2(CUR);
+  de_key = cur_k2(ITER);
   de_name = v + DE_NAME;
   de_namelen = load<u8>(v, DE_NAMELEN);
-  if (<u32>DE_NAME + de_namelen != cur_vlen(CUR)) { return false; }
+  if (<u32>DE_NAME + de_namelen != cur_vlen(ITER)) { iter_valid = false; return false; }
+  iter_dir = dir;
+  iter_next = de_key + 1;
+  iter_valid = true;
   return true;
 }
+
+// dir_next's iteration state: the cursor sits on the entry before `iter_next` of `iter_dir`.
+// Any change to the dirent tree or a syscall boundary invalidates it (dir_iter_reset).
+let iter_dir: u64 = 0;
+let iter_next: u64 = 0;
+let iter_valid: bool = false;
+
+/** Forgets dir_next's cursor (called when the dirent tree may have changed). */
+export function dir_iter_reset(): void { iter_valid = false; }
 
 

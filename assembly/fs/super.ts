@@ -45,7 +45,7 @@ import {
 } from "./alloc";
 import { writeback_all, file_release } from "./file";
 import { inode_create_fixed, inode_remove_record, inode_errno, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
-import { dir_next, de_ino, de_key, dir_remove } from "./dir";
+import { dir_next, de_ino, de_key, dir_remove, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
 import { dcache_clear } from "./dcache";
 import { kputs, kputu, knl } from "../lib/printk";
@@ -376,6 +376,7 @@ export function fs_sync(): i32 {
  */
 export function fs_balance(): i32 {
   fs_clock_reset();
+  dir_iter_reset(); // buffers may be evicted below: no cursor survives a syscall boundary
   if (!fs_mounted || fs_readonly || fs_errored) return 0;
   const free = free_and_growable();
   const dirtyLimit = max<u32>(256, (free + nr_dirty) / 2);
