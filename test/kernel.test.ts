@@ -128,6 +128,30 @@ describe("B+ tree regressions", () => {
   });
 });
 
+describe("journal pressure", () => {
+  it("keeps committing and checkpointing on a small journal under many creates", () => {
+    // a 256-block journal (a transaction commits at 64 blocks) under 6000 creates with data:
+    // many commits and checkpoints, each with its ordered writeback, and nothing aborts
+    let dev = freshDevice(32 * MiB);
+    let k = bootDevice(dev, 512);
+    const names: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const p = `/d${i % 7}/file-${i}`;
+      if (i < 7) k.fs.mkdirSync(`/d${i}`);
+      k.fs.writeFileSync(p, Buffer.alloc(1100 + (i % 5) * 600, i & 0xff));
+      names.push(p);
+    }
+    k.fs.syncSync();
+    expect(k.info().errored).toBe(0);
+    expect(k.info().commits).toBeGreaterThan(6);
+    fsckClean(k);
+    ({ dev, k } = reboot(dev, k));
+    names.forEach((p, i) => expect(k.fs.readFileSync(p).equals(Buffer.alloc(1100 + (i % 5) * 600, i & 0xff)), p).toBe(true));
+    fsckClean(k);
+    k.shutdown();
+  });
+});
+
 describe("ENOSPC", () => {
   it("fills the disk, reports ENOSPC, stays consistent, and gets the space back", () => {
     let dev = freshDevice(16 * MiB);

@@ -31,7 +31,8 @@ import {
 } from "./btree";
 import {
   find_page, add_page, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
-  mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, AS_DIRTY_NEXT, AS_FLAGS,
+  mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, mapping_mark_dirty,
+  dirty_mappings, AS_DIRTY_NEXT, AS_FLAGS,
   AS_DIRTY_LISTED, AS_INO, AS_NDIRTY,
 } from "./pagecache";
 import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_errno, balloc_len } from "./alloc";
@@ -40,6 +41,7 @@ import {
   I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, fs_now,
 } from "./inode";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
+import { journal_should_commit } from "./journal";
 import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
 
 /** Largest file size in bytes: page indices are u32. */
@@ -370,6 +372,13 @@ export function writeback_all(): i32 {
   while (as != 0) {
     const next = <usize>load<u32>(as, AS_DIRTY_NEXT);
     store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_DIRTY_LISTED, AS_FLAGS);
+    if (err == 0 && journal_should_commit()) {
+      // the extents and inode updates of writeback join the transaction too: once it is
+      // large, stop and let the caller commit, then continue (each commit is consistent)
+      mapping_mark_dirty(as);
+      as = next;
+      continue;
+    }
     if (err == 0 && load<u32>(as, AS_NDIRTY) > 0) err = writeback_mapping(as);
     mapping_put(as);
     as = next;
@@ -377,6 +386,9 @@ export function writeback_all(): i32 {
   const r = blk_submit();
   return err != 0 ? err : r;
 }
+
+/** True when dirty file pages remain (writeback_all stopped early). */
+export function writeback_pending(): bool { return dirty_mappings != 0; }
 
 // ---- truncate --------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
   alloc_available, total_blocks,
 } from "./alloc";
-import { writeback_all, file_release } from "./file";
+import { writeback_all, writeback_pending, file_release } from "./file";
 import { inode_create_fixed, inode_remove_record, inode_errno, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
 import { dir_next, de_ino, de_key, dir_remove, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
@@ -341,21 +341,29 @@ function write_backup_sb(): i32 {
 export function fs_commit(): i32 {
   if (fs_errored || j_aborted) return -EIO;
   if (fs_readonly) return 0;
-  let r = writeback_all();
-  if (r != 0) return fs_error(r);
-  r = alloc_apply_deferred();
-  if (r != 0) return fs_error(r);
-  if (journal_tx_empty()) {
-    r = blk_flush();
-    return r != 0 ? fs_error(r) : 0;
+  // writeback stops when the transaction grows large; each round commits what it has
+  for (let round = 0; round < COMMIT_ROUNDS_MAX; round++) {
+    let r = writeback_all();
+    if (r != 0) return fs_error(r);
+    r = alloc_apply_deferred();
+    if (r != 0) return fs_error(r);
+    if (journal_tx_empty()) {
+      r = blk_flush();
+      if (r != 0) return fs_error(r);
+    } else {
+      const sb = bread(0, MAGIC_SUPER);
+      if (sb == 0) return fs_error(buf_errno);
+      store<i64>(sb, fs_now(), SB_WRITE_TIME);
+      journal_dirty(0);
+      r = journal_commit();
+      if (r != 0) return fs_error(r);
+    }
+    if (!writeback_pending()) return 0;
   }
-  const sb = bread(0, MAGIC_SUPER);
-  if (sb == 0) return fs_error(buf_errno);
-  store<i64>(sb, fs_now(), SB_WRITE_TIME);
-  journal_dirty(0);
-  r = journal_commit();
-  return r != 0 ? fs_error(r) : 0;
+  return fs_error(-EIO);
 }
+/** Commit rounds one fs_commit may take (each writes back up to a quarter of the log). */
+const COMMIT_ROUNDS_MAX: i32 = 1 << 16;
 
 /** sync(): commit and checkpoint, so the log is empty and every block is home. */
 export function fs_sync(): i32 {
