@@ -35,7 +35,8 @@ import {
 } from "./sys/syscalls";
 import { inspect_info, inspect_tree, inspect_free_histogram } from "./fs/inspect";
 import { bt_insert, bt_lookup } from "./fs/btree";
-import { bread } from "./fs/pagecache";
+import { bread, drop_caches } from "./fs/pagecache";
+import { dcache_clear } from "./fs/dcache";
 import { TREE_EXTENT } from "./fs/format";
 
 /** Bytes reserved after the kernel image for the stub runtime (the kernel allocates nothing managed). */
@@ -136,6 +137,18 @@ export function sys_mount(flags: u32): i32 { return fs_mount(flags); }
 export function sys_umount(): i32 { fd_close_all(); return fs_umount(); }
 /** Why the last mount failed (MR_* of fs/super.ts). */
 export function sys_mount_reason(): i32 { return mount_reason; }
+/**
+ * Writes everything back and drops every clean page and buffer from the caches (Linux
+ * `echo 3 > /proc/sys/vm/drop_caches`). Returns 0 or -errno from the sync.
+ */
+export function sys_drop_caches(): i32 {
+  const r = do_sync();
+  if (r != 0) return r;
+  drop_caches();
+  dcache_clear();
+  return 0;
+}
+
 /** Runs fsck; returns the number of problems or -errno. */
 export function sys_fsck(verbose: u32): i32 { return fsck_run(verbose != 0); }
 

@@ -366,6 +366,12 @@ export class Kernel {
     this.mounted = true;
   }
 
+  /** Syncs, then drops every clean page and buffer from the kernel's caches (drop_caches). */
+  dropCaches(): void {
+    const r = this.call("sys_drop_caches");
+    if (r < 0) throw new KernelError(errnoName(-r), `drop_caches failed: ${errnoName(-r)}`, -r);
+  }
+
   /** Runs fsck on the mounted filesystem; returns the number of problems (lines in the log). */
   fsck(verbose = true): number {
     const r = this.call("sys_fsck", verbose ? 1 : 0);

@@ -23,14 +23,15 @@
 import { PAGE_SIZE, PAGE_SHIFT } from "../params";
 import {
   NO_PFN, PG_PRIVATE2, PG_INDEX, PG_uptodate, PG_dirty, PG_delalloc, pfn_to_addr, pg_flags, pg_set_flags,
-  pg_get32, pg_set32, pg_count, pg_set_count,
+  pg_get32, pg_set32, pg_count, pg_set_count, MIGRATE_MOVABLE,
 } from "../mm/page";
+import { alloc_pages, free_pages, split_page } from "../mm/buddy";
 import { TREE_EXTENT } from "./format";
 import {
   bt_seek, bt_insert, bt_delete, bt_update, bt_errno, cur_k1, cur_k2, cur_val, CURSOR_SIZE,
 } from "./btree";
 import {
-  find_page, add_page, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
+  find_page, add_page, add_page_frame, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
   mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, mapping_mark_dirty,
   dirty_mappings, AS_DIRTY_NEXT, AS_FLAGS,
   AS_DIRTY_LISTED, AS_INO, AS_NDIRTY,
@@ -41,7 +42,7 @@ import {
   I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, fs_now,
 } from "./inode";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
-import { journal_should_commit } from "./journal";
+import { journal_log_tight } from "./journal";
 import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
 
 /** Largest file size in bytes: page indices are u32. */
@@ -103,17 +104,22 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   pg_set32(pfn, PG_PRIVATE2, <u32>disk);
   // readahead: following pages of this extent that lie inside the file and are not cached
   const lastIndex = <u32>((isize + PAGE_SIZE - 1) >> PAGE_SHIFT);
-  let ra: u32 = 1;
   const runEnd = min<u32>(bmap_run, READAHEAD_MAX);
-  while (ra < runEnd && index + ra < lastIndex) {
-    if (find_page(<u32>ino, index + ra) != NO_PFN) break;
-    const p = add_page(<u32>ino, index + ra);
+  let want: u32 = 1;
+  while (want < runEnd && index + want < lastIndex && find_page(<u32>ino, index + want) == NO_PFN) want++;
+  // physically contiguous frames let the driver send the run as one descriptor
+  const frames = ra_frames(want - 1);
+  let ra: u32 = 1;
+  while (ra < want) {
+    const f = frames != NO_PFN ? frames + ra - 1 : NO_PFN;
+    const p = f != NO_PFN ? add_page_frame(<u32>ino, index + ra, f) : add_page(<u32>ino, index + ra);
     if (p == NO_PFN) break;
     pg_set_count(p, 1);
     pg_set32(p, PG_PRIVATE2, <u32>(disk + ra));
     blk_add(VIRTIO_BLK_T_IN, disk + ra, pfn_to_addr(p));
     ra++;
   }
+  if (frames != NO_PFN) for (let i = ra; i < want; i++) free_pages(frames + i - 1, 0);
   const err = blk_submit();
   for (let i: u32 = 0; i < ra; i++) {
     const p = find_page(<u32>ino, index + i);
@@ -123,6 +129,21 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   }
   fstat_read_pages += ra;
   if (err != 0) { file_errno = -EIO; return NO_PFN; }
+  return pfn;
+}
+
+/**
+ * `n` physically contiguous order-0 frames for readahead (the first pfn), or NO_PFN when
+ * none are free as one block (readahead then takes frames one by one).
+ */
+function ra_frames(n: u32): u32 {
+  if (n < 2) return NO_PFN;
+  let order: u32 = 0;
+  while ((<u32>1 << order) < n) order++;
+  const pfn = alloc_pages(order, MIGRATE_MOVABLE);
+  if (pfn == NO_PFN) return NO_PFN;
+  split_page(pfn, order);
+  for (let i: u32 = n; i < (<u32>1 << order); i++) free_pages(pfn + i, 0);
   return pfn;
 }
 
@@ -372,9 +393,11 @@ export function writeback_all(): i32 {
   while (as != 0) {
     const next = <usize>load<u32>(as, AS_DIRTY_NEXT);
     store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_DIRTY_LISTED, AS_FLAGS);
-    if (err == 0 && journal_should_commit()) {
-      // the extents and inode updates of writeback join the transaction too: once it is
-      // large, stop and let the caller commit, then continue (each commit is consistent)
+    if (err == 0 && journal_log_tight()) {
+      // the extents and inode updates of writeback join the transaction too: rather than
+      // overflow the log, stop and let the caller commit, then continue. Only then can a
+      // commit hold a file size whose data is still to come (a crash there reads zeros
+      // past the written part); normal commits write every dirty page first.
       mapping_mark_dirty(as);
       as = next;
       continue;

@@ -104,6 +104,19 @@ export function journal_should_commit(): bool {
   return tx_log_blocks() > (j_maxlen >> 2) || tx_nrevoke > (REVOKE_MAX >> 1);
 }
 
+/** Log blocks kept free for what writeback adds after journal_log_tight() said stop. */
+const LOG_SLACK: u32 = 64;
+
+/**
+ * True when the running transaction nearly fills the rest of the log, so commit-time
+ * writeback must stop and commit what it has rather than overflow the log (which would
+ * abort the journal). Normal commits never get here: they start at a quarter of the log
+ * and the log is checkpointed once half full.
+ */
+export function journal_log_tight(): bool {
+  return j_head + tx_log_blocks() + LOG_SLACK >= j_maxlen;
+}
+
 /** True when the running transaction has anything to commit. */
 export function journal_tx_empty(): bool { return tx_nbuffers == 0 && tx_nrevoke == 0; }
 

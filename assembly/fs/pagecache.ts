@@ -247,10 +247,19 @@ function cache_alloc_frame(mapping: u32): u32 {
  * undefined and it is not uptodate. Returns the pfn or NO_PFN (memory exhausted).
  */
 export function add_page(mapping: u32, index: u32): u32 {
-  assert(find_page(mapping, index) == NO_PFN);
   // the frame first: allocating may reclaim pages and free an empty address_space
   const pfn = cache_alloc_frame(mapping);
   if (pfn == NO_PFN) return NO_PFN;
+  return add_page_frame(mapping, index, pfn);
+}
+
+/**
+ * Inserts (mapping, index), not cached yet, using the order-0 frame `pfn` the caller
+ * allocated (readahead takes contiguous frames). Returns pfn, or NO_PFN (the frame is freed)
+ * when the address_space cannot be allocated.
+ */
+export function add_page_frame(mapping: u32, index: u32, pfn: u32): u32 {
+  assert(find_page(mapping, index) == NO_PFN);
   let as: usize = 0;
   if (mapping != 0) {
     as = mapping_get(mapping);

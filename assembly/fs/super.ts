@@ -58,6 +58,9 @@ export let fs_readonly: bool = false;
 export let fs_errored: bool = false;
 let sb_total: u64 = 0;
 
+/** Dirty file pages (64 MiB) past which a syscall boundary commits (writes them back). */
+const DIRTY_PAGES_MAX: u32 = 16384;
+
 /** Free frames below which a syscall boundary reclaims. */
 export let low_watermark: u32 = 2048;
 
@@ -341,7 +344,7 @@ function write_backup_sb(): i32 {
 export function fs_commit(): i32 {
   if (fs_errored || j_aborted) return -EIO;
   if (fs_readonly) return 0;
-  // writeback stops when the transaction grows large; each round commits what it has
+  // writeback stops only when the log would overflow; each round commits what it has
   for (let round = 0; round < COMMIT_ROUNDS_MAX; round++) {
     let r = writeback_all();
     if (r != 0) return fs_error(r);
@@ -362,7 +365,7 @@ export function fs_commit(): i32 {
   }
   return fs_error(-EIO);
 }
-/** Commit rounds one fs_commit may take (each writes back up to a quarter of the log). */
+/** Commit rounds one fs_commit may take (more than one only when writeback fills the log). */
 const COMMIT_ROUNDS_MAX: i32 = 1 << 16;
 
 /** sync(): commit and checkpoint, so the log is empty and every block is home. */
@@ -387,7 +390,9 @@ export function fs_balance(): i32 {
   dir_iter_reset(); // buffers may be evicted below: no cursor survives a syscall boundary
   if (!fs_mounted || fs_readonly || fs_errored) return 0;
   const free = free_and_growable();
-  const dirtyLimit = max<u32>(256, (free + nr_dirty) / 2);
+  // like Linux's dirty_ratio, with a ceiling: written-back pages turn clean and get reused,
+  // which keeps the working set in frames the host has already faulted in
+  const dirtyLimit = min<u32>(DIRTY_PAGES_MAX, max<u32>(256, (free + nr_dirty) / 2));
   if (journal_should_commit() || alloc_defer_pressure() || nr_dirty > dirtyLimit) {
     const r = fs_commit();
     if (r != 0) return r;

@@ -615,6 +615,23 @@ export function alloc_pages(order: u32, mt: u8 = MIGRATE_UNMOVABLE): u32 {
   return w;
 }
 
+/**
+ * Splits an allocated block of 2^order frames into 2^order order-0 allocations, each freed
+ * on its own with free_page later (Linux split_page). Callers use it to get physically
+ * contiguous frames that they manage one by one (page cache readahead). Aborts when `pfn`
+ * is not the head of an allocated block of that order.
+ */
+export function split_page(pfn: u32, order: u32): void {
+  let page = pfn_to_page(pfn);
+  let w = load<u64>(page, PG_FLAGS);
+  if (load<u8>(page, PG_ASTATE) != PG_ASTATE_ALLOC || word_order(w) != order) mm_bug("split_page: not an allocated block of that order");
+  let mt = word_mt(w);
+  store<u8>(page, 0, PG_ASTATE);
+  store<u64>(page, 0, PG_FLAGS);
+  let n: u32 = 1 << order;
+  for (let i: u32 = 0; i < n; i++) prep_new_page(pfn + i, 0, mt);
+}
+
 /** Frees one frame allocated with alloc_page / alloc_pages(0): it goes to the current CPU's
  *  pcp list, which spills PCP_BATCH frames to the buddy lists above PCP_HIGH. Aborts on a
  *  double free or a frame that is not an allocated order-0 block. */
