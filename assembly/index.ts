@@ -4,7 +4,7 @@
 // no logic lives here. One export call = one host->kernel crossing.
 
 import { PAGE_SIZE, PAGE_SHIFT, NR_CPUS } from "./params";
-import { NO_PFN, pfn_to_addr, nr_frames, frame_table, phys_base } from "./mm/page";
+import { NO_PFN, pfn_to_addr, frame_table, phys_base } from "./mm/page";
 import {
   mm_init, mm_set_hotplug, alloc_pages, nr_free_pages, nr_total_pages, nr_free_blocks,
   fragmentation_index, nr_reserved_pages, mm_frame_table_bytes,
@@ -12,20 +12,14 @@ import {
 import {
   set_current_cpu, slab_cache_count, slab_cache_name, slab_cache_object_size,
   slab_cache_objects_in_use, slab_cache_total_objects, slab_cache_slabs, slab_cache_pages,
-  kmem_cache_shrink_all,
 } from "./mm/slab";
 import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench";
 import { crc32c_init, crc32c } from "./lib/crc32c";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
 import { EINVAL, ENOMEM } from "./lib/errno";
+import { virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used } from "./dev/virtio_blk";
 import {
-  virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_capacity,
-  blk_stat_requests, blk_stat_notifies, blk_stat_read_blocks, blk_stat_write_blocks,
-  blk_stat_flushes, blk_stat_errors, blk_get_id,
-} from "./dev/virtio_blk";
-import {
-  fs_mkfs, fs_mount, fs_umount, fs_readonly, fs_errored, mount_reason, mount_used_backup,
-  mount_replayed, mount_orphans, fs_sync, fs_set_watermark, fs_balance,
+  fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance,
 } from "./fs/super";
 import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
 import {

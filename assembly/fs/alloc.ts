@@ -18,14 +18,14 @@
 //  - data allocation keeps META_RESERVE blocks back so metadata changes never hit ENOSPC
 //    halfway; delayed allocation reserves blocks at write() time and fails there.
 
-import { ENOSPC, EUCLEAN, EIO } from "../lib/errno";
+import { ENOSPC, EUCLEAN } from "../lib/errno";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
   TREE_BNO, TREE_CNT,
 } from "./format";
 import {
-  bt_lookup, bt_insert, bt_delete, bt_update, bt_seek, bt_errno, bt_set_allocator, bt_node_alloc_failed,
-  cur_k1, cur_k2, cur_val, CURSOR_SIZE,
+  bt_insert, bt_delete, bt_seek, bt_errno, bt_set_allocator, bt_node_alloc_failed, cur_k1,
+  cur_k2, cur_val, CURSOR_SIZE,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import { journal_dirty, journal_revoke } from "./journal";

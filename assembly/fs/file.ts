@@ -22,8 +22,8 @@
 
 import { PAGE_SIZE, PAGE_SHIFT } from "../params";
 import {
-  NO_PFN, PG_PRIVATE2, PG_INDEX, PG_uptodate, PG_dirty, PG_delalloc, pfn_to_addr, pg_flags, pg_set_flags,
-  pg_get32, pg_set32, pg_count, pg_set_count, MIGRATE_MOVABLE,
+  NO_PFN, PG_PRIVATE2, PG_INDEX, PG_uptodate, PG_dirty, PG_delalloc, pfn_to_addr, pg_flags,
+  pg_set_flags, pg_get32, pg_set32, pg_set_count, MIGRATE_MOVABLE,
 } from "../mm/page";
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
 import { TREE_EXTENT } from "./format";

@@ -27,8 +27,8 @@ import {
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX,
 } from "./format";
 import {
-  bt_root, bt_height, bt_seek, bt_next, bt_lookup, cur_k1, cur_k2, cur_val, cur_vlen,
-  nitems, nlevel, ik1, ik2, ichild, ival, ivlen, N_TREE, N_NEXT, N_PREV, CURSOR_SIZE, HEIGHT_MAX,
+  bt_root, bt_height, bt_seek, bt_next, bt_lookup, cur_k1, cur_k2, cur_val, cur_vlen, nitems,
+  nlevel, ik1, ik2, ichild, N_TREE, N_NEXT, N_PREV, CURSOR_SIZE, HEIGHT_MAX,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import {

@@ -11,8 +11,8 @@ import {
   SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, TREE_COUNT, TREE_BNO,
 } from "./format";
 import {
-  bt_root, bt_height, bt_seek, bt_next, cur_k1, cur_val, nitems, nlevel, ichild, CURSOR_SIZE,
-  N_VUSED, bt_stat_lookups, bt_stat_splits, bt_stat_merges,
+  bt_root, bt_height, bt_seek, bt_next, cur_val, nitems, nlevel, ichild, CURSOR_SIZE, N_VUSED,
+  bt_stat_lookups, bt_stat_splits, bt_stat_merges,
 } from "./btree";
 import { bread, buf_errno, nr_cached, nr_dirty, nr_pinned_meta, stat_hits, stat_misses, stat_evictions } from "./pagecache";
 import {

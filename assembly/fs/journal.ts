@@ -49,9 +49,9 @@ import {
 import { crc32c } from "../lib/crc32c";
 import { EIO, ENOMEM, EUCLEAN, ENOSPC } from "../lib/errno";
 import {
-  MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, HDR_BLOCKNR, HDR_CRC,
-  JSB_FIRST, JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS,
-  JC_TX_CRC, JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
+  MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, HDR_CRC, JSB_FIRST,
+  JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS, JC_TX_CRC,
+  JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
 } from "./format";
 import { buffer_pfn, meta_pin_delta, bforget } from "./pagecache";
 import { clock_now } from "../lib/clock";

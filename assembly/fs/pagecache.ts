@@ -25,7 +25,7 @@
 //   first/last are pfns of the sorted page list (NO_PFN when empty); hash_next/dirty_next are
 //   address_space pointers (0 = end).
 
-import { PAGE_SIZE, PAGE_SHIFT } from "../params";
+import { PAGE_SIZE } from "../params";
 import {
   NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
   PG_cache, PG_uptodate, PG_dirty, PG_jdirty, PG_checkpoint, PG_lru, PG_referenced, PG_delalloc,

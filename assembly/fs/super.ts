@@ -14,42 +14,40 @@
 //   journal superblock corrupt                    -> EUCLEAN
 // then: journal replay, orphan cleanup, state DIRTY until unmount writes CLEAN.
 
-import { BLOCK_SIZE, PAGE_SIZE } from "../params";
+import { BLOCK_SIZE } from "../params";
 import { NO_PFN, pfn_to_addr, addr_to_pfn } from "../mm/page";
 import { alloc_pages, free_pages } from "../mm/buddy";
 import {
   blk_add, blk_submit, blk_flush, blk_read_sync, blk_capacity, VIRTIO_BLK_T_OUT,
 } from "../dev/virtio_blk";
 import {
-  MAGIC_SUPER, MAGIC_BTREE, HDR_MAGIC, HDR_BLOCKNR, FORMAT_VERSION, block_hdr_init, block_seal,
-  block_verify, VERIFY_OK, SB_VERSION, SB_BLOCK_SIZE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS,
-  SB_COMPAT, SB_INCOMPAT, SB_RO_COMPAT, SB_STATE, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
-  SB_NEXT_INO, SB_INODE_COUNT, SB_ROOT_INO, SB_UUID, SB_MKFS_TIME, SB_MOUNT_TIME,
-  SB_WRITE_TIME, SB_MOUNT_COUNT, SB_ERROR_COUNT, STATE_CLEAN, STATE_DIRTY, STATE_ERROR,
-  INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL, RO_COMPAT_METADATA_CSUM,
-  INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, TREE_INODE, TREE_DIRENT, TREE_EXTENT, TREE_BNO,
+  MAGIC_SUPER, HDR_MAGIC, HDR_BLOCKNR, FORMAT_VERSION, block_hdr_init, block_seal, block_verify,
+  VERIFY_OK, SB_VERSION, SB_BLOCK_SIZE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_COMPAT, SB_INCOMPAT,
+  SB_RO_COMPAT, SB_STATE, SB_JOURNAL_START, SB_JOURNAL_BLOCKS, SB_NEXT_INO, SB_INODE_COUNT,
+  SB_ROOT_INO, SB_UUID, SB_MKFS_TIME, SB_MOUNT_TIME, SB_WRITE_TIME, SB_MOUNT_COUNT, STATE_CLEAN,
+  STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
+  RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
   ROOT_INO, FIRST_INO, ORPHAN_DIR,
 } from "./format";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
-import { bt_insert } from "./btree";
-import { bread, buf_errno, drop_caches, pagecache_init, nr_dirty, nr_pinned_meta, reclaim } from "./pagecache";
+import { bread, buf_errno, drop_caches, pagecache_init, nr_dirty, reclaim } from "./pagecache";
 import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
-  journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook,
-  j_aborted, j_tid, journal_checkpoint_pending,
+  journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
+  journal_checkpoint_pending,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
   alloc_available, total_blocks,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
-import { inode_create_fixed, inode_remove_record, inode_errno, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
-import { dir_next, de_ino, de_key, dir_remove, dir_iter_reset } from "./dir";
+import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
+import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
 import { dcache_clear } from "./dcache";
 import { kputs, kputu, knl } from "../lib/printk";
-import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY, ENODEV } from "../lib/errno";
+import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY } from "../lib/errno";
 import { bt_delete } from "./btree";
 
 export let fs_mounted: bool = false;

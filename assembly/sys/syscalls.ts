@@ -16,8 +16,8 @@
 
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
-  EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, ESPIPE, EROFS, EMLINK,
-  ENOTEMPTY, ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, EOVERFLOW, ENAMETOOLONG,
+  EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
+  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG,
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
 import {
@@ -27,10 +27,13 @@ import {
 import {
   inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
   inode_errno, fs_now, I_MODE, I_UID, I_GID, I_NLINK, I_SIZE, I_ATIME, I_MTIME, I_CTIME,
-  I_CRTIME, I_BLOCKS, I_PARENT, I_FLAGS, INODE_INLINE, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK,
-  S_ISDIR, S_ISREG, S_ISLNK, T_MTIME, T_CTIME,
+  I_CRTIME, I_BLOCKS, I_PARENT, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISREG, S_ISLNK,
+  T_MTIME, T_CTIME,
 } from "../fs/inode";
-import { dir_lookup, dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen, DT_DIR, DT_REG, DT_LNK } from "../fs/dir";
+import {
+  dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen,
+  DT_DIR, DT_REG, DT_LNK,
+} from "../fs/dir";
 import { file_read, file_write, file_truncate, file_release, FILE_SIZE_MAX } from "../fs/file";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_balance, fs_statfs,
