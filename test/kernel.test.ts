@@ -128,6 +128,50 @@ describe("B+ tree regressions", () => {
   });
 });
 
+describe("truncate regressions (found in review)", () => {
+  it("shrinking a cold file never leaves stale pages over freed blocks", () => {
+    let dev = freshDevice(32 * MiB);
+    let k = bootDevice(dev);
+    k.fs.writeFileSync("/f", Buffer.alloc(3 * BLOCK, 0x41));
+    k.fs.syncSync();
+    ({ dev, k } = reboot(dev, k)); // cold cache: the tail page is read with readahead
+    k.fs.truncateSync("/f", 100);
+    k.fs.truncateSync("/f", 3 * BLOCK);
+    const back = k.fs.readFileSync("/f");
+    expect(back.subarray(0, 100).every((b) => b === 0x41)).toBe(true);
+    expect(back.subarray(100).every((b) => b === 0)).toBe(true);
+    const victim = Buffer.alloc(2 * BLOCK, 0x76);
+    k.fs.writeFileSync("/victim", victim); // may reuse the freed blocks
+    const fd = k.fs.openSync("/f", "r+");
+    k.fs.writeSync(fd, Buffer.from("ZZZZ"), 0, 4, BLOCK);
+    k.fs.closeSync(fd);
+    k.fs.syncSync();
+    ({ dev, k } = reboot(dev, k));
+    expect(k.fs.readFileSync("/victim").equals(victim)).toBe(true);
+    fsckClean(k);
+    k.shutdown();
+  });
+
+  it("zeroing the tail of a page over a hole writes nothing to block 0", () => {
+    const dev = freshDevice(32 * MiB);
+    const k = bootDevice(dev);
+    k.fs.writeFileSync("/h", Buffer.alloc(5000, 1));
+    k.fs.truncateSync("/h", 3 * BLOCK);
+    const fd = k.fs.openSync("/h", "r+");
+    k.fs.readSync(fd, Buffer.alloc(10), 0, 10, 8197); // caches the hole page 2
+    k.fs.ftruncateSync(fd, 8292);
+    k.fs.fsyncSync(fd);
+    const crashed = crashCopy(dev);
+    const { k: k2, problems } = bootAndFsck(crashed);
+    expect(k2.info().mountUsedBackup).toBe(0); // the primary superblock was never overwritten
+    expect(problems).toBe(0);
+    expect(k2.fs.readFileSync("/h").subarray(5000).every((b) => b === 0)).toBe(true);
+    k2.shutdown();
+    k.fs.closeSync(fd);
+    k.shutdown();
+  });
+});
+
 describe("journal pressure", () => {
   it("keeps committing and checkpointing on a small journal under many creates", () => {
     // a 256-block journal (a transaction commits at 64 blocks) under 6000 creates with data:

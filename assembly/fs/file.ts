@@ -332,15 +332,17 @@ function writeback_mapping(as: usize): i32 {
   const ino = <u64>load<u32>(as, AS_INO);
   let pfn = mapping_first(as);
   let blocksAdded: u64 = 0;
+  let queued: u32 = 0;
   while (pfn != NO_PFN) {
     const f = pg_flags(pfn);
     if ((f & PG_dirty) == 0) { pfn = page_next_in_mapping(pfn); continue; }
     if ((f & PG_delalloc) == 0) {
-      blk_add(VIRTIO_BLK_T_OUT, <u64>pg_get32(pfn, PG_PRIVATE2), pfn_to_addr(pfn));
-      const next = page_next_in_mapping(pfn);
-      clear_page_dirty(pfn);
-      fstat_written_pages++;
-      pfn = next;
+      const disk = pg_get32(pfn, PG_PRIVATE2);
+      // a dirty page always has a block or a reservation (write_begin, file_truncate)
+      if (disk == 0) return -EUCLEAN;
+      blk_add(VIRTIO_BLK_T_OUT, <u64>disk, pfn_to_addr(pfn));
+      queued++;
+      pfn = page_next_in_mapping(pfn);
       continue;
     }
     // a run of consecutive delalloc pages
@@ -363,16 +365,27 @@ function writeback_mapping(as: usize): i32 {
       const r = extent_add(ino, <u64>(first + done), start, <u64>got);
       if (r != 0) return r;
       for (let i: u32 = 0; i < got; i++) {
+        // the page keeps PG_dirty (so nothing evicts it) until its write has completed
         pg_set32(pfn, PG_PRIVATE2, <u32>(start + i));
-        blk_add(VIRTIO_BLK_T_OUT, start + i, pfn_to_addr(pfn));
-        const next = page_next_in_mapping(pfn);
-        clear_page_dirty(pfn);
+        pg_set_flags(pfn, pg_flags(pfn) & ~PG_delalloc);
         alloc_unreserve(1);
-        fstat_written_pages++;
-        pfn = next;
+        blk_add(VIRTIO_BLK_T_OUT, start + i, pfn_to_addr(pfn));
+        queued++;
+        pfn = page_next_in_mapping(pfn);
       }
       done += got;
       blocksAdded += got;
+    }
+  }
+  if (queued > 0) {
+    const r = blk_submit();
+    if (r != 0) return r;
+    // written: now the pages are clean
+    pfn = mapping_first(as);
+    while (pfn != NO_PFN) {
+      const next = page_next_in_mapping(pfn);
+      if (pg_flags(pfn) & PG_dirty) { clear_page_dirty(pfn); fstat_written_pages++; }
+      pfn = next;
     }
   }
   if (blocksAdded > 0) {
@@ -486,22 +499,22 @@ export function file_truncate(ino: u64, newSize: u64): i32 {
   }
   if (newSize < size) {
     const keepPages = <u32>((newSize + PAGE_SIZE - 1) >> PAGE_SHIFT);
-    drop_pages_from(ino, keepPages);
     const tail = <u32>(newSize & (PAGE_SIZE - 1));
     if (tail != 0) {
-      // zero the rest of the last block so a later grow reads zeros
+      // zero the rest of the last block so a later grow reads zeros; the read is bounded
+      // by the new size so readahead brings back nothing that is about to be freed
       const index = keepPages - 1;
-      const disk = bmap(ino, <u64>index);
       let pfn = find_page(<u32>ino, index);
-      if (pfn == NO_PFN && disk != 0) {
-        pfn = read_page(ino, index, size);
+      if (pfn == NO_PFN) {
+        pfn = read_page(ino, index, newSize);
         if (pfn == NO_PFN) return file_errno;
       }
-      if (pfn != NO_PFN) {
-        memory.fill(pfn_to_addr(pfn) + tail, 0, PAGE_SIZE - tail);
-        set_page_dirty(pfn);
-      }
+      memory.fill(pfn_to_addr(pfn) + tail, 0, PAGE_SIZE - tail);
+      // a page over a hole stays clean: the hole reads as zeros anyway, and a dirty page
+      // needs a block or a reservation to be written back
+      if (pg_get32(pfn, PG_PRIVATE2) != 0 || (pg_flags(pfn) & PG_delalloc) != 0) set_page_dirty(pfn);
     }
+    drop_pages_from(ino, keepPages);
     const freed = free_extents_from(ino, <u64>keepPages);
     if (freed < 0) return <i32>freed;
     rec = inode_get_mut(ino);

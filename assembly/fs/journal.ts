@@ -60,8 +60,12 @@ import { clock_now } from "../lib/clock";
 const REVOKE_MAX: u32 = 8192;
 /** Log blocks read per batch during recovery. */
 const REPLAY_BATCH: u32 = 64;
-/** Revoke entries recovery can track (u64 block, u64 tid each). */
-const REPLAY_REVOKE_MAX: u32 = 65536;
+/** Revoke entries recovery can track (u64 block, u64 tid each: 4 MiB of kmalloc). */
+const REPLAY_REVOKE_MAX: u32 = 262144;
+/** Revokes the log may hold before a commit checkpoints (recovery can always track them). */
+const LOG_REVOKES_MAX: u32 = REPLAY_REVOKE_MAX / 2;
+/** Revoke records written since the last checkpoint. */
+let log_revokes: u32 = 0;
 
 let j_start: u64 = 0; // absolute block of the journal superblock
 let j_maxlen: u32 = 0; // journal blocks including the JSB
@@ -291,12 +295,13 @@ export function journal_commit(): i32 {
   }
   jstat_logged_blocks += tx_nbuffers;
   jstat_commits++;
+  log_revokes += tx_nrevoke;
   tx_first = NO_PFN;
   tx_nbuffers = 0;
   tx_nrevoke = 0;
   j_head = pos;
   j_tid = tid + 1;
-  if (j_head > (j_maxlen >> 1)) return journal_checkpoint();
+  if (j_head > (j_maxlen >> 1) || log_revokes > LOG_REVOKES_MAX) return journal_checkpoint();
   return 0;
 }
 
@@ -338,6 +343,7 @@ export function journal_checkpoint(): i32 {
   cp_first = NO_PFN;
   cp_count = 0;
   j_head = 1;
+  log_revokes = 0;
   jstat_checkpoints++;
   return 0;
 }
@@ -387,7 +393,7 @@ export function journal_load(start: u64, nblocks: u32): i32 {
   }
   j_aborted = false;
   tx_first = NO_PFN; tx_nbuffers = 0; tx_nrevoke = 0;
-  cp_first = NO_PFN; cp_count = 0;
+  cp_first = NO_PFN; cp_count = 0; log_revokes = 0;
   scratch_free(b);
   return r;
 }
@@ -460,7 +466,8 @@ export function journal_recover(): i32 {
     if (n > JTAGS_MAX) break;
     crc = fold_crc(crc, buf);
     if (magic == MAGIC_JREVOKE) {
-      for (let i: u32 = 0; i < n && rv_count < REPLAY_REVOKE_MAX; i++) {
+      if (rv_count + n > REPLAY_REVOKE_MAX) { err = -EUCLEAN; break; } // more than any log we write holds
+      for (let i: u32 = 0; i < n; i++) {
         const e = rv_table + (<usize>rv_count << 4);
         store<u64>(e, load<u64>(buf + JD_TAGS + (<usize>i << 3)));
         store<u64>(e, tid, 8);
@@ -527,8 +534,12 @@ export function journal_recover(): i32 {
   free_pages(frames, 6);
   if (err != 0) return err;
   if (blk_flush() != 0) return -EIO;
-  j_tid = lastValid + 1;
+  // after replaying, skip the number of the transaction that may have been in flight
+  // (as jbd2 does) so its leftover blocks never pass for the next one's; with nothing
+  // replayed the journal superblock is left as it was, which keeps recovery idempotent
+  j_tid = replayed > 0 ? lastValid + 2 : first_tid;
   j_head = 1;
+  log_revokes = 0;
   const r = write_jsb(1, j_tid);
   if (r != 0) return r;
   jstat_replayed_tx += replayed;

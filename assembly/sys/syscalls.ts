@@ -90,6 +90,16 @@ function fail(err: i32): i32 {
   return err;
 }
 
+/**
+ * Error return for a namespace change that may have begun: a tree insert that runs out of
+ * blocks halfway (ENOSPC after alloc_can_grow said yes) leaves the transaction half-done,
+ * so it is fatal too. EEXIST/ENOENT from the trees are clean refusals.
+ */
+function fail_ns(err: i32): i32 {
+  if (err == -ENOSPC) return fs_error(err);
+  return fail(err);
+}
+
 /** Syscall entry: housekeeping; refuses everything when nothing is mounted. */
 function sys_enter(): i32 {
   if (!fs_mounted) return -EIO;
@@ -120,9 +130,9 @@ let create_err: i32 = 0;
 function create_node(mode: u32, parent: u64, name: usize, namelen: u32): u64 {
   if (!alloc_can_grow(GROW_BLOCKS)) { create_err = -ENOSPC; return 0; }
   const ino = inode_create(mode, 0, 0, S_ISDIR(mode) ? 2 : 1, parent);
-  if (ino == 0) { create_err = fail(inode_errno); return 0; }
+  if (ino == 0) { create_err = fail_ns(inode_errno); return 0; }
   const r = dir_add(parent, name, namelen, ino, dtype_of(mode));
-  if (r != 0) { create_err = fail(r); return 0; }
+  if (r != 0) { create_err = fail_ns(r); return 0; }
   const pr = inode_touch(parent, T_MTIME | T_CTIME);
   if (pr != 0) { create_err = fail(pr); return 0; }
   return ino;
@@ -162,7 +172,8 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
     if (S_ISDIR(m) && (acc != O_RDONLY || (flags & O_CREAT) != 0)) return -EISDIR;
     if ((flags & O_DIRECTORY) != 0 && !S_ISDIR(m)) return -ENOTDIR;
     if (acc != O_RDONLY && (fs_readonly || fs_errored)) return -EROFS;
-    if ((flags & O_TRUNC) != 0 && S_ISREG(m) && acc != O_RDONLY) {
+    // Linux truncates even with O_RDONLY (the result is unspecified by POSIX)
+    if ((flags & O_TRUNC) != 0 && S_ISREG(m)) {
       const rec = inode_get(ino);
       if (rec == 0) return fail(inode_errno);
       if (load<u64>(rec, I_SIZE) != 0) {
@@ -470,7 +481,7 @@ export function do_unlink(path: usize, len: u32): i32 {
   r = dir_remove(parent, nd_name, nd_namelen);
   if (r != 0) return fail(r);
   r = drop_link(ino, false);
-  if (r != 0) return fail(r);
+  if (r != 0) return fail_ns(r);
   r = inode_touch(parent, T_MTIME | T_CTIME);
   return r != 0 ? fail(r) : 0;
 }
@@ -516,7 +527,8 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
     if (isDir && !S_ISDIR(nd_mode)) return -ENOTDIR;
     if (!isDir && S_ISDIR(nd_mode)) return -EISDIR;
     if (S_ISDIR(nd_mode) && !dir_is_empty(dst)) return bt_errno != 0 ? fail(bt_errno) : -ENOTEMPTY;
-  } else if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC;
+  }
+  if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC; // even over a target: the new entry may split a leaf
   if (isDir && srcParent != dstParent && dst == 0) {
     const prec = inode_get(dstParent);
     if (prec == 0) return fail(inode_errno);
@@ -530,7 +542,7 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
     if (r != 0) return fail(r);
     const dstIsDir = S_ISDIR(nd_mode);
     r = drop_link(dst, dstIsDir);
-    if (r != 0) return fail(r);
+    if (r != 0) return fail_ns(r);
     if (dstIsDir) {
       const n = inode_link_delta(dstParent, -1);
       if (n < 0) return fail(n);
@@ -539,7 +551,7 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   r = dir_remove(srcParent, SAVED_NAME, srcLen);
   if (r != 0) return fail(r);
   r = dir_add(dstParent, dstName, dstLen, src, dtype_of(srcMode));
-  if (r != 0) return fail(r);
+  if (r != 0) return fail_ns(r);
   if (isDir && srcParent != dstParent) {
     const rec = inode_get_mut(src);
     if (rec == 0) return fail(inode_errno);
@@ -579,7 +591,7 @@ export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   if (load<u32>(rec, I_NLINK) >= LINK_MAX) return -EMLINK;
   if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC;
   r = dir_add(nd_parent, nd_name, nd_namelen, src, dtype_of(srcMode));
-  if (r != 0) return fail(r);
+  if (r != 0) return fail_ns(r);
   const n = inode_link_delta(src, 1);
   if (n < 0) return fail(n);
   r = inode_touch(nd_parent, T_MTIME | T_CTIME);
