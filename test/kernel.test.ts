@@ -120,7 +120,7 @@ describe("B+ tree regressions", () => {
     const dev = freshDevice(256 * MiB);
     const k = bootDevice(dev, 256);
     const n = 200000;
-    const inserted = k.callExport("bench_btree_insert", n, 11);
+    const inserted = k.callExport("bench_btree_insert", n, 11, 1);
     expect(inserted).toBeGreaterThan(n - 5);
     expect(k.callExport("bench_btree_check", n, 11)).toBe(-1);
     expect(k.callExport("bench_btree_lookup", n, 11)).toBeGreaterThanOrEqual(inserted);

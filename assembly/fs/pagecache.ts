@@ -331,7 +331,7 @@ export function meta_pin_delta(d: i32): void { nr_pinned_meta = <u32>(<i32>nr_pi
 // A direct-mapped lookaside of recently used metadata buffers in front of the hash table
 // (tree roots and upper levels are read on every walk). An entry is (blk + 1, pfn); a page
 // leaving the cache clears its entry, so a hit is always a cached, uptodate buffer.
-const BUF_TLB_SIZE: u32 = 1024;
+const BUF_TLB_SIZE: u32 = 16384;
 const BUF_TLB: usize = memory.data(BUF_TLB_SIZE * 8);
 @inline function tlb_slot(blk: u32): usize { return BUF_TLB + (<usize>(blk & (BUF_TLB_SIZE - 1)) << 3); }
 @inline function tlb_put(blk: u32, pfn: u32): void {
