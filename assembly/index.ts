@@ -19,7 +19,7 @@ import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/print
 import { EINVAL, ENOMEM } from "./lib/errno";
 import { virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used } from "./dev/virtio_blk";
 import {
-  fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance,
+  fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance, fs_set_commit_interval,
 } from "./fs/super";
 import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
 import {
@@ -31,6 +31,7 @@ import { inspect_info, inspect_tree, inspect_free_histogram } from "./fs/inspect
 import { bt_insert, bt_lookup } from "./fs/btree";
 import { bread, drop_caches } from "./fs/pagecache";
 import { dcache_clear } from "./fs/dcache";
+import { journal_set_break } from "./fs/journal";
 import { TREE_EXTENT } from "./fs/format";
 
 /** Bytes reserved after the kernel image for the stub runtime (the kernel allocates nothing managed). */
@@ -142,6 +143,16 @@ export function sys_drop_caches(): i32 {
   dcache_clear();
   return 0;
 }
+
+/** Sets the journal's commit interval in ms (0 disables it; default 5000). */
+export function sys_set_commit_interval(ms: u32): void { fs_set_commit_interval(ms); }
+
+/**
+ * Crash-test switch: breaks the journal's write ordering on purpose (JBREAK_* of
+ * fs/journal.ts: 1 = no FLUSH before the commit block, 2 = file data after the commit).
+ * Tests use it to prove their checker notices; 0 restores correct behaviour.
+ */
+export function kernel_debug_break(flags: u32): void { journal_set_break(flags); }
 
 /** Runs fsck; returns the number of problems or -errno. */
 export function sys_fsck(verbose: u32): i32 { return fsck_run(verbose != 0); }

@@ -135,10 +135,29 @@ export function journal_dirty(blk: u64): void {
   if (f & PG_jdirty) { jstat_absorbed++; return; }
   pg_set_flags(pfn, f | PG_jdirty);
   if ((f & PG_checkpoint) == 0) meta_pin_delta(1);
+  if (tx_nbuffers == 0 && tx_nrevoke == 0) tx_start_ns = clock_now(); // the transaction opens
   pg_set32(pfn, PG_TX_NEXT, tx_first);
   tx_first = pfn;
   tx_nbuffers++;
 }
+
+/** When the running transaction took its first buffer (ns since the epoch). */
+let tx_start_ns: i64 = 0;
+/** Age of the running transaction in ns (0 when it is empty). */
+export function journal_tx_age(now: i64): i64 {
+  return journal_tx_empty() ? 0 : now - tx_start_ns;
+}
+
+// Debug switches that break the write ordering on purpose, so crash tests can prove they
+// notice (issue 3: "the checker has teeth"). Never set outside tests.
+/** Skip the FLUSH between the logged blocks (and ordered data) and the commit block, so the
+ *  commit block may reach the disk before the blocks it covers. */
+export const JBREAK_NO_FLUSH_BEFORE_COMMIT: u32 = 1;
+/** Commit the metadata first and write the ordered file data after it (super.ts). */
+export const JBREAK_DATA_AFTER_COMMIT: u32 = 2;
+let jbreak: u32 = 0;
+export function journal_break(): u32 { return jbreak; }
+export function journal_set_break(flags: u32): void { jbreak = flags; }
 
 /**
  * Records that metadata block `blk` is freed in the running transaction: it leaves the
@@ -270,7 +289,7 @@ export function journal_commit(): i32 {
     if (blk_submit() != 0) { scratch_free(desc); return journal_abort(-EIO); }
   }
   // everything before the commit block (and the ordered data) must be durable first
-  if (blk_flush() != 0) { scratch_free(desc); return journal_abort(-EIO); }
+  if ((jbreak & JBREAK_NO_FLUSH_BEFORE_COMMIT) == 0 && blk_flush() != 0) { scratch_free(desc); return journal_abort(-EIO); }
   block_hdr_init(desc, MAGIC_JCOMMIT, j_start + pos, tid);
   store<u32>(desc, pos - txStart, JC_NBLOCKS);
   store<u32>(desc, crc, JC_TX_CRC);

@@ -35,7 +35,7 @@ import { bread, buf_errno, drop_caches, pagecache_init, nr_dirty, reclaim } from
 import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
   journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
-  journal_checkpoint_pending,
+  journal_checkpoint_pending, journal_tx_age, journal_break, JBREAK_DATA_AFTER_COMMIT,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
@@ -55,6 +55,14 @@ export let fs_readonly: bool = false;
 /** Set when metadata met an error mid-change: the journal is aborted, changes get EROFS. */
 export let fs_errored: bool = false;
 let sb_total: u64 = 0;
+
+/** Commit interval in ns (default 5 s, as ext4's commit=5); 0 disables it. */
+let commit_interval_ns: i64 = 5_000_000_000;
+/** Syscalls between two clock reads for the commit interval (a clock read is a host call). */
+const COMMIT_CHECK_EVERY: u32 = 64;
+let syscalls_since_check: u32 = 0;
+/** Sets the commit interval in milliseconds (0 = only size, memory and fsync trigger commits). */
+export function fs_set_commit_interval(ms: u32): void { commit_interval_ns = <i64>ms * 1_000_000; }
 
 /** Dirty file pages (64 MiB) past which a syscall boundary commits (writes them back). */
 const DIRTY_PAGES_MAX: u32 = 16384;
@@ -343,8 +351,9 @@ export function fs_commit(): i32 {
   if (fs_errored || j_aborted) return -EIO;
   if (fs_readonly) return 0;
   // writeback stops only when the log would overflow; each round commits what it has
+  const dataLast = (journal_break() & JBREAK_DATA_AFTER_COMMIT) != 0; // tests only
   for (let round = 0; round < COMMIT_ROUNDS_MAX; round++) {
-    let r = writeback_all();
+    let r = dataLast ? 0 : writeback_all();
     if (r != 0) return fs_error(r);
     r = alloc_apply_deferred();
     if (r != 0) return fs_error(r);
@@ -357,6 +366,14 @@ export function fs_commit(): i32 {
       store<i64>(sb, fs_now(), SB_WRITE_TIME);
       journal_dirty(0);
       r = journal_commit();
+      if (r != 0) return fs_error(r);
+    }
+    if (dataLast) {
+      // broken ordering on purpose: the data goes out after the metadata that points to it
+      r = writeback_all();
+      if (r == 0) r = alloc_apply_deferred();
+      if (r == 0 && !journal_tx_empty()) r = journal_commit();
+      if (r == 0) r = blk_flush();
       if (r != 0) return fs_error(r);
     }
     if (!writeback_pending()) return 0;
@@ -391,7 +408,14 @@ export function fs_balance(): i32 {
   // like Linux's dirty_ratio, with a ceiling: written-back pages turn clean and get reused,
   // which keeps the working set in frames the host has already faulted in
   const dirtyLimit = min<u32>(DIRTY_PAGES_MAX, max<u32>(256, (free + nr_dirty) / 2));
-  if (journal_should_commit() || alloc_defer_pressure() || nr_dirty > dirtyLimit) {
+  // the commit interval (jbd2's commit=5): every COMMIT_CHECK_EVERY syscalls the clock is
+  // read, and a transaction older than the interval commits even if it is small
+  let aged = false;
+  if (++syscalls_since_check >= COMMIT_CHECK_EVERY) {
+    syscalls_since_check = 0;
+    aged = commit_interval_ns > 0 && journal_tx_age(fs_now()) > commit_interval_ns;
+  }
+  if (aged || journal_should_commit() || alloc_defer_pressure() || nr_dirty > dirtyLimit) {
     const r = fs_commit();
     if (r != 0) return r;
   }
