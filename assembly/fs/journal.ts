@@ -59,7 +59,8 @@ import { clock_now } from "../lib/clock";
 /** Revoke records one transaction may carry. */
 const REVOKE_MAX: u32 = 8192;
 /** Log blocks read per batch during recovery. */
-const REPLAY_BATCH: u32 = 64;
+const REPLAY_BATCH_ORDER: u32 = 8;
+const REPLAY_BATCH: u32 = 1 << REPLAY_BATCH_ORDER; // 1 MiB of log per device batch
 /** Revoke entries recovery can track (u64 block, u64 tid each: 4 MiB of kmalloc). */
 const REPLAY_REVOKE_MAX: u32 = 262144;
 /** Revokes the log may hold before a commit checkpoints (recovery can always track them). */
@@ -451,11 +452,11 @@ function revoked_tid(blk: u64, valid_until: u64): u64 {
  * -EIO / -ENOMEM.
  */
 export function journal_recover(): i32 {
-  const frames = alloc_pages(6); // 64 frames: REPLAY_BATCH blocks
+  const frames = alloc_pages(REPLAY_BATCH_ORDER); // REPLAY_BATCH contiguous frames
   if (frames == NO_PFN) return -ENOMEM;
   const buf = pfn_to_addr(frames);
   rv_table = kmalloc(REPLAY_REVOKE_MAX * 16);
-  if (rv_table == 0) { free_pages(frames, 6); return -ENOMEM; }
+  if (rv_table == 0) { free_pages(frames, REPLAY_BATCH_ORDER); return -ENOMEM; }
   rv_count = 0;
   const first_tid = j_tid;
   // pass 1
@@ -550,7 +551,7 @@ export function journal_recover(): i32 {
   }
   kfree(rv_table);
   rv_table = 0;
-  free_pages(frames, 6);
+  free_pages(frames, REPLAY_BATCH_ORDER);
   if (err != 0) return err;
   if (blk_flush() != 0) return -EIO;
   // after replaying, skip the number of the transaction that may have been in flight
