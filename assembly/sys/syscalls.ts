@@ -509,11 +509,12 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   // Linux resolves both parents before it looks at the source name
   r = namei(p2, l2, LOOKUP_PARENT);
   if (r != 0) return r;
+  if (nd_namelen == 0) return -EBUSY;
+  // Linux looks the source up, then the target, and only then checks trailing slashes
   if (srcTooLong) return -ENAMETOOLONG;
   if (src == 0) return -ENOENT;
-  if (srcTrailing && !S_ISDIR(srcMode)) return -ENOTDIR;
-  if (nd_namelen == 0) return -EBUSY;
   if (nd_toolong) return -ENAMETOOLONG;
+  if (srcTrailing && !S_ISDIR(srcMode)) return -ENOTDIR;
   if (is_dots(nd_name, nd_namelen)) return nd_ino != 0 && S_ISDIR(srcMode) ? -EINVAL : (nd_ino != 0 ? -EISDIR : -EINVAL);
   const dst = nd_ino;
   const dstParent = nd_parent;
