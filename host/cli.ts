@@ -376,6 +376,63 @@ function guestJoin(dir: string, rel: string): string {
   return dir === "/" ? `/${rel}` : `${dir}/${rel}`;
 }
 
+/** The stat fields a tree walk needs (Node's and HelixFs's BigIntStats both fit). */
+interface WalkStats {
+  mode: bigint; size: bigint; atimeNs: bigint; mtimeNs: bigint;
+  isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean;
+}
+
+/** Where a tree walk reads from: the host's fs or the image's, by path relative to the root. */
+interface TreeSource {
+  /** Display path of `rel` for messages. */
+  show(rel: string): string;
+  /** lstat of `rel`, or null when the entry vanished while we looked (then it is left out). */
+  lstat(rel: string): WalkStats | null;
+  readdir(rel: string): string[];
+  readlink(rel: string): string;
+  /** True to leave `rel` out (the image itself when it lies inside the tree). */
+  skip(rel: string): boolean;
+}
+
+/**
+ * Walks a tree (lstat, names in byte order, symlinks not followed) from its root's stat into
+ * entries. Errors: CliError past TREE_ENTRIES_MAX entries or TREE_DEPTH_MAX levels, and
+ * whatever the source throws.
+ */
+function scanTree(root: string, rootStat: WalkStats, src: TreeSource): ScannedTree {
+  const tree: ScannedTree = { root, entries: [], bytes: 0, files: 0, dirs: 0, symlinks: 0, skipped: [] };
+  tree.entries.push({ rel: "", kind: "dir", size: 0, perm: Number(rootStat.mode) & 0o7777, atimeNs: rootStat.atimeNs, mtimeNs: rootStat.mtimeNs });
+  const walk = (rel: string, depth: number) => {
+    if (depth > TREE_DEPTH_MAX) throw new CliError(`'${src.show(rel)}': directories nested deeper than ${TREE_DEPTH_MAX}`);
+    const names = src.readdir(rel);
+    names.sort(compareNames);
+    for (const name of names) {
+      const r = joinRel(rel, name);
+      if (src.skip(r)) continue;
+      if (tree.entries.length >= TREE_ENTRIES_MAX) throw new CliError(`'${root}' has more than ${TREE_ENTRIES_MAX} entries`);
+      const s = src.lstat(r);
+      if (s === null) continue;
+      const base = { rel: r, perm: Number(s.mode) & 0o7777, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
+      if (s.isDirectory()) {
+        tree.entries.push({ ...base, kind: "dir", size: 0 });
+        tree.dirs++;
+        walk(r, depth + 1);
+      } else if (s.isFile()) {
+        tree.entries.push({ ...base, kind: "file", size: Number(s.size) });
+        tree.files++;
+        tree.bytes += Number(s.size);
+      } else if (s.isSymbolicLink()) {
+        tree.entries.push({ ...base, kind: "symlink", size: 0, target: src.readlink(r) });
+        tree.symlinks++;
+      } else {
+        tree.skipped.push(r);
+      }
+    }
+  };
+  walk("", 0);
+  return tree;
+}
+
 /**
  * Walks a host directory (lstat, names in byte order) without following symlinks below the
  * root. `exclude` holds absolute host paths to leave out (the image itself, when it lies
@@ -389,51 +446,27 @@ export function scanHostTree(root: string, exclude: ReadonlySet<string> = new Se
     throw new CliError(errCode(err) === "ENOENT" ? `host directory '${root}' does not exist` : `host directory '${root}': ${strerror(err)}`);
   }
   if (!st.isDirectory()) throw new CliError(`'${root}' is not a directory`);
-  const tree: ScannedTree = { root, entries: [], bytes: 0, files: 0, dirs: 0, symlinks: 0, skipped: [] };
-  tree.entries.push({ rel: "", kind: "dir", size: 0, perm: Number(st.mode) & 0o7777, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs });
-  const walk = (rel: string, depth: number) => {
-    if (depth > TREE_DEPTH_MAX) throw new CliError(`'${path.join(root, rel)}': directories nested deeper than ${TREE_DEPTH_MAX}`);
-    const dir = path.join(root, rel);
-    let names: string[];
-    try {
-      names = nodefs.readdirSync(dir);
-    } catch (err) {
-      throw new CliError(`cannot read host directory '${dir}': ${strerror(err)}`);
-    }
-    names.sort(compareNames);
-    for (const name of names) {
-      const r = joinRel(rel, name);
-      const hp = path.join(root, r);
-      if (exclude.has(hp)) continue;
-      if (tree.entries.length >= TREE_ENTRIES_MAX) throw new CliError(`'${root}' has more than ${TREE_ENTRIES_MAX} entries`);
-      let s: nodefs.BigIntStats;
+  return scanTree(root, st, {
+    show: (rel) => path.join(root, rel),
+    lstat(rel) {
+      const hp = path.join(root, rel);
       try {
-        s = nodefs.lstatSync(hp, { bigint: true });
+        return nodefs.lstatSync(hp, { bigint: true });
       } catch (err) {
-        if (errCode(err) === "ENOENT") continue; // vanished while we looked: not part of the snapshot
+        if (errCode(err) === "ENOENT") return null; // vanished while we looked: not part of the snapshot
         throw new CliError(`cannot stat '${hp}': ${strerror(err)}`);
       }
-      const base = { rel: r, perm: Number(s.mode) & 0o7777, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
-      if (s.isDirectory()) {
-        tree.entries.push({ ...base, kind: "dir", size: 0 });
-        tree.dirs++;
-        walk(r, depth + 1);
-      } else if (s.isFile()) {
-        tree.entries.push({ ...base, kind: "file", size: Number(s.size) });
-        tree.files++;
-        tree.bytes += Number(s.size);
-      } else if (s.isSymbolicLink()) {
-        let target: string;
-        try { target = nodefs.readlinkSync(hp); } catch (err) { throw new CliError(`cannot read symlink '${hp}': ${strerror(err)}`); }
-        tree.entries.push({ ...base, kind: "symlink", size: 0, target });
-        tree.symlinks++;
-      } else {
-        tree.skipped.push(r);
-      }
-    }
-  };
-  walk("", 0);
-  return tree;
+    },
+    readdir(rel) {
+      const dir = path.join(root, rel);
+      try { return nodefs.readdirSync(dir); } catch (err) { throw new CliError(`cannot read host directory '${dir}': ${strerror(err)}`); }
+    },
+    readlink(rel) {
+      const hp = path.join(root, rel);
+      try { return nodefs.readlinkSync(hp); } catch (err) { throw new CliError(`cannot read symlink '${hp}': ${strerror(err)}`); }
+    },
+    skip: (rel) => exclude.has(path.join(root, rel)),
+  });
 }
 
 /** What a copy did. */
@@ -548,36 +581,13 @@ function copyHostFileIn(fs: HelixFs, hp: string, gp: string, e: TreeEntry, buf: 
 export function scanGuestTree(fs: HelixFs, root: string): ScannedTree {
   const st = fs.statSync(root, { bigint: true });
   if (!st.isDirectory()) throw uvException(-20, "scandir", root);
-  const tree: ScannedTree = { root, entries: [], bytes: 0, files: 0, dirs: 0, symlinks: 0, skipped: [] };
-  tree.entries.push({ rel: "", kind: "dir", size: 0, perm: Number(st.mode) & 0o7777, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs });
-  const walk = (rel: string, depth: number) => {
-    if (depth > TREE_DEPTH_MAX) throw new CliError(`'${guestJoin(root, rel)}': directories nested deeper than ${TREE_DEPTH_MAX}`);
-    const names = fs.readdirSync(guestJoin(root, rel));
-    names.sort(compareNames);
-    for (const name of names) {
-      const r = joinRel(rel, name);
-      const gp = guestJoin(root, r);
-      if (tree.entries.length >= TREE_ENTRIES_MAX) throw new CliError(`'${root}' has more than ${TREE_ENTRIES_MAX} entries`);
-      const s = fs.lstatSync(gp, { bigint: true });
-      const base = { rel: r, perm: Number(s.mode) & 0o7777, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
-      if (s.isDirectory()) {
-        tree.entries.push({ ...base, kind: "dir", size: 0 });
-        tree.dirs++;
-        walk(r, depth + 1);
-      } else if (s.isFile()) {
-        tree.entries.push({ ...base, kind: "file", size: Number(s.size) });
-        tree.files++;
-        tree.bytes += Number(s.size);
-      } else if (s.isSymbolicLink()) {
-        tree.entries.push({ ...base, kind: "symlink", size: 0, target: fs.readlinkSync(gp, "utf8") as string });
-        tree.symlinks++;
-      } else {
-        tree.skipped.push(r);
-      }
-    }
-  };
-  walk("", 0);
-  return tree;
+  return scanTree(root, st, {
+    show: (rel) => guestJoin(root, rel),
+    lstat: (rel) => fs.lstatSync(guestJoin(root, rel), { bigint: true }),
+    readdir: (rel) => fs.readdirSync(guestJoin(root, rel)),
+    readlink: (rel) => fs.readlinkSync(guestJoin(root, rel), "utf8") as string,
+    skip: () => false,
+  });
 }
 
 /**
