@@ -8,8 +8,8 @@
 // Rules: the CLI runs from dist/ (built by `npm run build` / `npx tsc`); HELIX_NO_BUILD=1 keeps
 // the launcher from rebuilding while others edit sources; every child has a timeout.
 
+import { runHelix, type RunResult } from "./cli-run.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,22 +21,9 @@ const TMP = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os
 /** Longest a single CLI run may take before the test fails (a hang is a bug). */
 const RUN_TIMEOUT_MS = 60_000;
 
-interface RunResult { code: number | null; stdout: string; stderr: string }
-
-/** Runs `node bin/helix.js ...args` with optional stdin; never throws on a non-zero exit. */
+/** Runs `node bin/helix.js ...args` in the test directory. */
 function helix(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: TMP, env: { ...process.env, HELIX_NO_BUILD: "1", HELIX_DEBUG: "", ...opts.env }, stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`helix ${args.join(" ")} timed out`)); }, RUN_TIMEOUT_MS);
-    child.on("error", (e) => { clearTimeout(timer); reject(e); });
-    child.on("close", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-    child.stdin.end(opts.input ?? "");
-  });
+  return runHelix(TMP, args, RUN_TIMEOUT_MS, opts);
 }
 
 /** Asserts the one-line failure contract and returns the line. */

@@ -6,8 +6,8 @@
 // --verify-only run after a host file changed must name that file and exit 1.
 // Rules: runs `node bin/helix.js` in a child process with a timeout; HELIX_NO_BUILD=1.
 
+import { runHelix, type RunResult } from "./cli-run.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,18 +18,8 @@ const BIN = path.join(ROOT, "bin", "helix.js");
 const TMP = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "helix-start-"));
 const RUN_TIMEOUT_MS = 120_000;
 
-interface RunResult { code: number | null; stdout: string; stderr: string }
-
 function helix(args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: TMP, env: { ...process.env, HELIX_NO_BUILD: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`helix ${args.join(" ")} timed out`)); }, RUN_TIMEOUT_MS);
-    child.on("error", (e) => { clearTimeout(timer); reject(e); });
-    child.on("close", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+  return runHelix(TMP, args, RUN_TIMEOUT_MS);
 }
 
 /** Deterministic pseudo-random bytes. */
