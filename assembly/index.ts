@@ -149,8 +149,8 @@ export function sys_set_commit_interval(ms: u32): void { fs_set_commit_interval(
 
 /**
  * Crash-test switch: breaks the journal's write ordering on purpose (JBREAK_* of
- * fs/journal.ts: 1 = no FLUSH before the commit block, 2 = file data after the commit).
- * Tests use it to prove their checker notices; 0 restores correct behaviour.
+ * fs/journal.ts: 1 = no FLUSH after the commit block, 2 = no FLUSH before it). Tests use it
+ * to prove their checker notices; 0 restores correct behaviour.
  */
 export function kernel_debug_break(flags: u32): void { journal_set_break(flags); }
 

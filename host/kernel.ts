@@ -372,6 +372,29 @@ export class Kernel {
     if (r < 0) throw new KernelError(errnoName(-r), `drop_caches failed: ${errnoName(-r)}`, -r);
   }
 
+  /**
+   * Unmounts (cleanly when possible), attaches `device` in place of the current one (which
+   * is closed) and mounts it: one kernel checks many images (crash states) without a new
+   * instance per image. Throws KernelError when the new mount fails (the kernel stays usable).
+   */
+  remount(device: BlockBackend): void {
+    if (this.mounted) {
+      this.mounted = false;
+      const r = this.call("sys_umount");
+      if (r < 0 && r !== -5 /* EIO: an aborted journal */) throw new KernelError(errnoName(-r), `unmount failed: ${errnoName(-r)}`, -r);
+    }
+    this.backend.close();
+    (this as { backend: BlockBackend }).backend = device;
+    const p = this.call("virtio_blk_probe", 0, BigInt(Math.floor(device.sizeBytes / 512)), QUEUE_SIZE);
+    if (p < 0) throw new KernelError(errnoName(-p), `virtio-blk probe failed: ${errnoName(-p)}`, -p);
+    const dv = this.view();
+    const dev = new VirtioBlkDevice(device, () => this.x.memory.buffer, QUEUE_SIZE);
+    dev.setQueue(dv.getUint32(this.args + ARG_OUT, true), dv.getUint32(this.args + ARG_OUT + 4, true), dv.getUint32(this.args + ARG_OUT + 8, true));
+    (this as { device: VirtioBlkDevice }).device = dev;
+    this.logLines.length = 0;
+    this.mount();
+  }
+
   /** Runs fsck on the mounted filesystem; returns the number of problems (lines in the log). */
   fsck(verbose = true): number {
     const r = this.call("sys_fsck", verbose ? 1 : 0);

@@ -8,8 +8,9 @@
 // Rules:
 //  - small files live inline in the inode record (INODE_INLINE, size <= INLINE_MAX); the
 //    first write past INLINE_MAX moves the bytes to page 0 and the file uses extents after;
-//  - bytes past i_size inside the last block are always zero, in the cache and on disk
-//    (truncate zeroes the tail), so growing a file never exposes old bytes;
+//  - bytes past i_size inside the last block are zero in the cache (read_page zeroes them),
+//    and before the file grows past them they are written back as zeros (ordered data), so
+//    growing a file never exposes old bytes; a shrinking truncate writes nothing in place;
 //  - a page written over a hole gets no block at write(): it reserves one (PG_delalloc) and
 //    writeback allocates whole runs of such pages as one extent near the previous one;
 //  - writeback runs before the journal commits (ordered mode): data reaches the disk before
@@ -124,8 +125,10 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   for (let i: u32 = 0; i < ra; i++) {
     const p = find_page(<u32>ino, index + i);
     pg_set_count(p, 0);
-    if (err == 0) pg_set_flags(p, pg_flags(p) | PG_uptodate);
-    else remove_page(p);
+    if (err == 0) {
+      pg_set_flags(p, pg_flags(p) | PG_uptodate);
+      zero_past_eof(p, index + i, isize);
+    } else remove_page(p);
   }
   fstat_read_pages += ra;
   if (err != 0) { file_errno = -EIO; return NO_PFN; }
@@ -145,6 +148,37 @@ function ra_frames(n: u32): u32 {
   split_page(pfn, order);
   for (let i: u32 = n; i < (<u32>1 << order); i++) free_pages(pfn + i, 0);
   return pfn;
+}
+
+/**
+ * Zeroes the bytes past EOF in the cached page that holds EOF. The disk block may still hold
+ * old bytes there (a shrinking truncate writes nothing in place: zeroing the block before
+ * the smaller size commits would let a crash show zeros inside the old size), so every
+ * read of that block zeroes them in the cache, and extending the file writes them back.
+ */
+function zero_past_eof(pfn: u32, index: u32, isize: u64): void {
+  const start = (<u64>index) << PAGE_SHIFT;
+  if (isize <= start || isize >= start + PAGE_SIZE) return;
+  const from = <u32>(isize - start);
+  memory.fill(pfn_to_addr(pfn) + from, 0, PAGE_SIZE - from);
+}
+
+/**
+ * Before a file grows past `size` without writing the page that holds EOF (a write further
+ * out, a growing truncate): that page, zeroed past EOF by read_page, is dirtied so its
+ * zeros reach the disk (ordered, before the bigger size commits). Returns 0 or -errno.
+ */
+function flush_eof_tail(ino: u64, size: u64): i32 {
+  if ((size & (PAGE_SIZE - 1)) == 0) return 0;
+  const index = <u32>(size >> PAGE_SHIFT);
+  let pfn = find_page(<u32>ino, index);
+  if (pfn == NO_PFN) {
+    pfn = read_page(ino, index, size);
+    if (pfn == NO_PFN) return file_errno;
+  } else zero_past_eof(pfn, index, size);
+  // a hole page has no block to fix: the hole reads as zeros
+  if (pg_get32(pfn, PG_PRIVATE2) != 0 || (pg_flags(pfn) & PG_delalloc) != 0) set_page_dirty(pfn);
+  return 0;
 }
 
 /**
@@ -254,6 +288,10 @@ export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
       return r != 0 ? r : <i32>len;
     }
     const r = inline_to_pages(ino, rec, size);
+    if (r != 0) return r;
+  }
+  if (pos > size && (pos >> PAGE_SHIFT) != (size >> PAGE_SHIFT)) {
+    const r = flush_eof_tail(ino, size); // the write skips the page that holds EOF
     if (r != 0) return r;
   }
   let done: u32 = 0;
@@ -499,20 +537,11 @@ export function file_truncate(ino: u64, newSize: u64): i32 {
   }
   if (newSize < size) {
     const keepPages = <u32>((newSize + PAGE_SIZE - 1) >> PAGE_SHIFT);
-    const tail = <u32>(newSize & (PAGE_SIZE - 1));
-    if (tail != 0) {
-      // zero the rest of the last block so a later grow reads zeros; the read is bounded
-      // by the new size so readahead brings back nothing that is about to be freed
-      const index = keepPages - 1;
-      let pfn = find_page(<u32>ino, index);
-      if (pfn == NO_PFN) {
-        pfn = read_page(ino, index, newSize);
-        if (pfn == NO_PFN) return file_errno;
-      }
-      memory.fill(pfn_to_addr(pfn) + tail, 0, PAGE_SIZE - tail);
-      // a page over a hole stays clean: the hole reads as zeros anyway, and a dirty page
-      // needs a block or a reservation to be written back
-      if (pg_get32(pfn, PG_PRIVATE2) != 0 || (pg_flags(pfn) & PG_delalloc) != 0) set_page_dirty(pfn);
+    // the page that now holds EOF is zeroed past it in the cache only: nothing is written in
+    // place (see zero_past_eof), a later growth writes the zeros back
+    if ((newSize & (PAGE_SIZE - 1)) != 0) {
+      const pfn = find_page(<u32>ino, keepPages - 1);
+      if (pfn != NO_PFN) zero_past_eof(pfn, keepPages - 1, newSize);
     }
     drop_pages_from(ino, keepPages);
     const freed = free_extents_from(ino, <u64>keepPages);
@@ -525,6 +554,10 @@ export function file_truncate(ino: u64, newSize: u64): i32 {
       drop_pages_from(ino, 0);
       store<u32>(rec, INODE_INLINE, I_FLAGS);
     }
+  }
+  if (newSize > size) {
+    const r = flush_eof_tail(ino, size);
+    if (r != 0) return r;
   }
   rec = inode_get_mut(ino);
   if (rec == 0) return inode_errno;

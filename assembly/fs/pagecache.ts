@@ -457,6 +457,41 @@ export function drop_caches(): void {
   }
 }
 
+/**
+ * Frees every cached page, dirty or pinned ones included, and resets the counters: the
+ * cache of a filesystem that is gone (mount calls it before reading a new device; a crash
+ * test remounts many devices on one kernel).
+ */
+export function pagecache_reset(): void {
+  let pfn = lru_tail;
+  while (pfn != NO_PFN) {
+    const prev = pg_get32(pfn, PG_LRU_PREV);
+    const f = pg_flags(pfn);
+    pg_set_flags(pfn, f & ~(PG_dirty | PG_jdirty | PG_checkpoint | PG_delalloc));
+    if (f & PG_dirty) {
+      nr_dirty--;
+      const as = mapping_find(pg_get32(pfn, PG_MAPPING));
+      if (as != 0) store<u32>(as, load<u32>(as, AS_NDIRTY) - 1, AS_NDIRTY);
+    }
+    pg_set_count(pfn, 0);
+    remove_page(pfn);
+    pfn = prev;
+  }
+  // address_spaces still held (open files, dirty lists) belong to the old filesystem
+  for (let i: u32 = 0; i < MAPPING_HASH_SIZE; i++) {
+    let as = load<u32>(MAPPING_HASH + (<usize>i << 2));
+    while (as != 0) {
+      const next = load<u32>(as, AS_HASH_NEXT);
+      kmem_cache_free(as_cache, as);
+      as = next;
+    }
+  }
+  memory.fill(MAPPING_HASH, 0, MAPPING_HASH_SIZE * 4);
+  dirty_mappings = 0;
+  nr_dirty = 0;
+  nr_pinned_meta = 0;
+}
+
 /** Iteration over a mapping's pages in index order: first page, or NO_PFN. */
 export function mapping_first(as: usize): u32 { return load<u32>(as, AS_FIRST); }
 export function page_next_in_mapping(pfn: u32): u32 { return pg_get32(pfn, PG_I_NEXT); }

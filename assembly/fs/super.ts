@@ -31,11 +31,11 @@ import {
   ROOT_INO, FIRST_INO, ORPHAN_DIR,
 } from "./format";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
-import { bread, buf_errno, drop_caches, pagecache_init, nr_dirty, reclaim } from "./pagecache";
+import { bread, buf_errno, drop_caches, pagecache_init, pagecache_reset, nr_dirty, reclaim } from "./pagecache";
 import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
   journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
-  journal_checkpoint_pending, journal_tx_age, journal_break, JBREAK_DATA_AFTER_COMMIT,
+  journal_checkpoint_pending, journal_tx_age,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
@@ -248,8 +248,9 @@ export function fs_mount(flags: u32): i32 {
   if (capacity < FS_MIN_BLOCKS) { mount_reason = MR_TOO_SMALL; return -EINVAL; }
   let r = pagecache_init();
   if (r != 0) return r;
-  drop_caches();
+  pagecache_reset(); // whatever is cached belongs to a filesystem that is gone
   dcache_clear();
+  dir_iter_reset();
   const raw = scratch();
   if (raw == 0) return -ENOMEM;
   // primary, else backup
@@ -351,9 +352,8 @@ export function fs_commit(): i32 {
   if (fs_errored || j_aborted) return -EIO;
   if (fs_readonly) return 0;
   // writeback stops only when the log would overflow; each round commits what it has
-  const dataLast = (journal_break() & JBREAK_DATA_AFTER_COMMIT) != 0; // tests only
   for (let round = 0; round < COMMIT_ROUNDS_MAX; round++) {
-    let r = dataLast ? 0 : writeback_all();
+    let r = writeback_all();
     if (r != 0) return fs_error(r);
     r = alloc_apply_deferred();
     if (r != 0) return fs_error(r);
@@ -366,14 +366,6 @@ export function fs_commit(): i32 {
       store<i64>(sb, fs_now(), SB_WRITE_TIME);
       journal_dirty(0);
       r = journal_commit();
-      if (r != 0) return fs_error(r);
-    }
-    if (dataLast) {
-      // broken ordering on purpose: the data goes out after the metadata that points to it
-      r = writeback_all();
-      if (r == 0) r = alloc_apply_deferred();
-      if (r == 0 && !journal_tx_empty()) r = journal_commit();
-      if (r == 0) r = blk_flush();
       if (r != 0) return fs_error(r);
     }
     if (!writeback_pending()) return 0;

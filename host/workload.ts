@@ -1,0 +1,393 @@
+// host/workload.ts -- crash-test workloads and their oracle (issue 3 §3-§4).
+//
+// Layer: host, beside the crash-state generator; no Node imports (runs in workers/browsers).
+// Interface: aceWorkloads(len), randomWorkload(seed, ops), runWorkload(fs, w, mark) ->
+// Expectations, checkRecovered(fs, exp, progress) -> Violation[].
+// Rules:
+//  - a workload is a setup (two directories, two files, synced) followed by steps, each an
+//    operation and a persistence point (fsync of the file, fsync of its parent directory,
+//    fdatasync, or sync), as in ACE (Mohan et al., OSDI 2018, "Finding Crash-Consistency
+//    Bugs with Bounded Black-Box Crash Testing");
+//  - the oracle is the live filesystem itself: right after a persistence point returns, the
+//    state it promised (DESIGN §5) is read through the fs API and kept; a crash state whose
+//    last completed persistence point is k must show that state for every object no later
+//    operation touched before the crash;
+//  - every byte a workload writes is one of a few pattern values, so a recovered file holding
+//    any other byte shows data that was never written to it.
+
+/** Names the ACE workloads draw from: two directories with two files each. */
+export const DIRS = ["/A", "/B"] as const;
+export const FILES = ["/A/foo", "/A/bar", "/B/foo", "/B/bar"] as const;
+/** Sizes in bytes for the writes of ACE workloads. */
+const PAGE = 4096;
+
+export type Op =
+  | { op: "creat"; path: string }
+  | { op: "mkdir"; path: string }
+  | { op: "write"; path: string; offset: number; len: number; byte: number }
+  | { op: "truncate"; path: string; len: number }
+  | { op: "link"; from: string; to: string }
+  | { op: "unlink"; path: string }
+  | { op: "rename"; from: string; to: string }
+  | { op: "symlink"; target: string; path: string }
+  | { op: "rmdir"; path: string };
+
+export type PersistKind = "fsync" | "fsync-parent" | "fdatasync" | "sync";
+export interface Persist { kind: PersistKind; path: string }
+export interface Step { op: Op; persist: Persist }
+export interface Workload { id: string; steps: Step[] }
+
+/** The part of the Node-shaped fs a workload needs (HelixFs and node:fs both fit). */
+export interface WorkloadFs {
+  openSync(p: string, flags: string | number, mode?: number): number;
+  closeSync(fd: number): void;
+  writeSync(fd: number, b: Uint8Array, off: number, len: number, pos: number | null): number;
+  fsyncSync(fd: number): void;
+  fdatasyncSync(fd: number): void;
+  mkdirSync(p: string): unknown;
+  rmdirSync(p: string): void;
+  unlinkSync(p: string): void;
+  renameSync(a: string, b: string): void;
+  linkSync(a: string, b: string): void;
+  symlinkSync(t: string, p: string): void;
+  truncateSync(p: string, len: number): void;
+  readFileSync(p: string): Uint8Array;
+  readdirSync(p: string): string[];
+  lstatSync(p: string): { ino: number; mode: number; size: number; nlink: number; isDirectory(): boolean; isSymbolicLink(): boolean; isFile(): boolean };
+  readlinkSync(p: string): string;
+  writeFileSync(p: string, d: Uint8Array | string): void;
+  rmSync(p: string, o: { recursive: boolean; force: boolean }): void;
+  syncSync?(): void;
+}
+
+/** Pattern bytes: setup data, then one value per write step; 0 is a hole. */
+export const SETUP_BYTE = 0x5a;
+const STEP_BYTES = [0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48];
+
+function parent(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
+
+/** The setup every workload starts from (synced before the workload). */
+export function setup(fs: WorkloadFs): void {
+  for (const d of DIRS) fs.mkdirSync(d);
+  fs.writeFileSync("/A/foo", new Uint8Array(2 * PAGE).fill(SETUP_BYTE));
+  fs.writeFileSync("/B/foo", new Uint8Array(100).fill(SETUP_BYTE));
+  fs.syncSync?.();
+}
+
+/** Every single operation of the ACE space over the file set, with its main object. */
+function aceOps(byte: number): { op: Op; object: string }[] {
+  const out: { op: Op; object: string }[] = [];
+  for (const f of ["/A/bar", "/B/bar"]) out.push({ op: { op: "creat", path: f }, object: f });
+  for (const d of ["/A/C", "/B/C"]) out.push({ op: { op: "mkdir", path: d }, object: d });
+  for (const f of ["/A/foo", "/B/foo"]) {
+    out.push({ op: { op: "write", path: f, offset: 0, len: PAGE, byte }, object: f }); // overwrite / extend
+    out.push({ op: { op: "write", path: f, offset: f === "/A/foo" ? 2 * PAGE : 100, len: 3000, byte }, object: f }); // append
+    out.push({ op: { op: "write", path: f, offset: 1000, len: 5000, byte }, object: f }); // unaligned
+    out.push({ op: { op: "write", path: f, offset: 16 * PAGE + 7, len: PAGE, byte }, object: f }); // past a hole
+    out.push({ op: { op: "truncate", path: f, len: 20000 }, object: f }); // grow
+    out.push({ op: { op: "truncate", path: f, len: 10 }, object: f }); // shrink
+  }
+  out.push({ op: { op: "link", from: "/A/foo", to: "/A/bar" }, object: "/A/bar" });
+  out.push({ op: { op: "link", from: "/A/foo", to: "/B/bar" }, object: "/B/bar" });
+  for (const f of ["/A/foo", "/B/foo"]) out.push({ op: { op: "unlink", path: f }, object: f });
+  out.push({ op: { op: "rename", from: "/A/foo", to: "/A/bar" }, object: "/A/bar" });
+  out.push({ op: { op: "rename", from: "/A/foo", to: "/B/bar" }, object: "/B/bar" });
+  out.push({ op: { op: "rename", from: "/A/foo", to: "/B/foo" }, object: "/B/foo" }); // over an existing file
+  out.push({ op: { op: "rename", from: "/B", to: "/A/C" }, object: "/A/C" }); // a directory
+  out.push({ op: { op: "symlink", target: "foo", path: "/A/bar" }, object: "/A/bar" });
+  out.push({ op: { op: "rmdir", path: "/A/C" }, object: "/A/C" });
+  return out;
+}
+
+function persistsFor(object: string): Persist[] {
+  return [
+    { kind: "fsync", path: object },
+    { kind: "fsync-parent", path: parent(object) },
+    { kind: "fdatasync", path: object },
+    { kind: "sync", path: "/" },
+  ];
+}
+
+/**
+ * The bounded exhaustive ACE space: every sequence of `len` steps (1..3), each an operation
+ * followed by each persistence point.
+ */
+export function aceWorkloads(len: number): Workload[] {
+  if (len < 1 || len > 3) throw new RangeError("ACE sequences have 1 to 3 operations");
+  let seqs: Step[][] = [[]];
+  for (let i = 0; i < len; i++) {
+    const next: Step[][] = [];
+    for (const s of seqs) {
+      for (const { op, object } of aceOps(STEP_BYTES[i])) {
+        for (const persist of persistsFor(object)) next.push([...s, { op, persist }]);
+      }
+    }
+    seqs = next;
+  }
+  return seqs.map((steps, i) => ({ id: `ace${len}-${i}`, steps }));
+}
+
+/** A seeded random workload of `n` steps mixing every operation and persistence point. */
+export function randomWorkload(seed: number, n: number): Workload {
+  let x = (seed >>> 0) * 2654435761 + 1;
+  const rnd = (m: number) => { x = (x * 1103515245 + 12345) >>> 0; return (x >>> 8) % m; };
+  const steps: Step[] = [];
+  for (let i = 0; i < n; i++) {
+    const ops = aceOps(STEP_BYTES[i % STEP_BYTES.length]);
+    const { op, object } = ops[rnd(ops.length)];
+    const ps = persistsFor(object);
+    steps.push({ op, persist: ps[rnd(ps.length)] });
+  }
+  return { id: `random-${seed}-${n}`, steps };
+}
+
+// ---- running -----------------------------------------------------------------------------
+
+/** What one object looked like when a persistence point promised it. */
+export interface ObjectState {
+  path: string;
+  type: "file" | "dir" | "symlink" | "absent";
+  ino?: number; // files: a hard link changes the file under every name
+  data?: Uint8Array; // files: contents
+  size?: number;
+  mode?: number;
+  nlink?: number;
+  target?: string; // symlinks
+  entries?: string[]; // directories: sorted names
+}
+
+/** What must hold after persistence point `index`: objects promised there. */
+export interface Promise_ {
+  index: number;
+  /** Objects whose state is promised (all of them after sync). */
+  objects: ObjectState[];
+  /** Objects each later step touches, in order (for excluding them from checks). */
+}
+
+/** The workload run: per step the objects it touches, and what each persistence promised. */
+export interface Expectations {
+  workload: Workload;
+  touched: string[][]; // per step
+  touchedInos: Set<number>[]; // per step: inodes of the objects it touched, before and after
+  promises: Promise_[]; // per step (index = step)
+  /** Byte values any file may legitimately hold. */
+  bytes: Set<number>;
+  /** Outcome of each step's operation ('ok' or an errno code). */
+  outcomes: string[];
+}
+
+function objectsOf(op: Op): string[] {
+  switch (op.op) {
+    case "link": case "rename": return [op.from, op.to];
+    case "symlink": return [op.path];
+    default: return [op.path];
+  }
+}
+
+function snapshot(fs: WorkloadFs, path: string, withData: boolean): ObjectState {
+  let st;
+  try { st = fs.lstatSync(path); } catch { return { path, type: "absent" }; }
+  if (st.isDirectory()) return { path, type: "dir", mode: st.mode, entries: fs.readdirSync(path).slice().sort() };
+  if (st.isSymbolicLink()) return { path, type: "symlink", target: fs.readlinkSync(path) };
+  const s: ObjectState = { path, type: "file", ino: st.ino, size: st.size, mode: st.mode, nlink: st.nlink };
+  if (withData) s.data = fs.readFileSync(path);
+  return s;
+}
+
+function walk(fs: WorkloadFs, dir: string, out: string[]): void {
+  for (const n of fs.readdirSync(dir)) {
+    const p = dir === "/" ? `/${n}` : `${dir}/${n}`;
+    out.push(p);
+    let st;
+    try { st = fs.lstatSync(p); } catch { continue; }
+    if (st.isDirectory()) walk(fs, p, out);
+  }
+}
+
+function apply(fs: WorkloadFs, op: Op): string {
+  try {
+    switch (op.op) {
+      case "creat": fs.closeSync(fs.openSync(op.path, "a", 0o644)); break;
+      case "mkdir": fs.mkdirSync(op.path); break;
+      case "write": {
+        const fd = fs.openSync(op.path, "r+");
+        try { fs.writeSync(fd, new Uint8Array(op.len).fill(op.byte), 0, op.len, op.offset); } finally { fs.closeSync(fd); }
+        break;
+      }
+      case "truncate": fs.truncateSync(op.path, op.len); break;
+      case "link": fs.linkSync(op.from, op.to); break;
+      case "unlink": fs.unlinkSync(op.path); break;
+      case "rename": fs.renameSync(op.from, op.to); break;
+      case "symlink": fs.symlinkSync(op.target, op.path); break;
+      case "rmdir": fs.rmdirSync(op.path); break;
+    }
+    return "ok";
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (!code) throw e;
+    return code;
+  }
+}
+
+function persist(fs: WorkloadFs, p: Persist): string {
+  try {
+    if (p.kind === "sync") { fs.syncSync?.(); return "ok"; }
+    const fd = fs.openSync(p.path, "r");
+    try { if (p.kind === "fdatasync") fs.fdatasyncSync(fd); else fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    return "ok";
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (!code) throw e;
+    return code;
+  }
+}
+
+/**
+ * Runs `w` (after setup) on `fs`, calling `mark(name)` at each boundary the crash-state
+ * generator needs: `op:<i>` before step i's operation and `persist:<i>` once its persistence
+ * point returned. Returns the oracle's expectations.
+ */
+export function runWorkload(fs: WorkloadFs, w: Workload, mark: (name: string) => void): Expectations {
+  const bytes = new Set<number>([0, SETUP_BYTE]);
+  const touched: string[][] = [];
+  const touchedInos: Set<number>[] = [];
+  const promises: Promise_[] = [];
+  const outcomes: string[] = [];
+  const inosOf = (paths: string[], into: Set<number>) => {
+    for (const p of paths) { try { into.add(fs.lstatSync(p).ino); } catch { /* absent */ } }
+  };
+  w.steps.forEach((step, i) => {
+    const objs = objectsOf(step.op);
+    const inos = new Set<number>();
+    inosOf(objs, inos);
+    mark(`op:${i}`);
+    if (step.op.op === "write") bytes.add(step.op.byte);
+    outcomes.push(apply(fs, step.op));
+    inosOf(objs, inos);
+    touched.push(objs);
+    touchedInos.push(inos);
+    const r = persist(fs, step.persist);
+    mark(`persist:${i}`);
+    let objects: ObjectState[] = [];
+    if (r === "ok") {
+      if (step.persist.kind === "sync") {
+        const all: string[] = [];
+        walk(fs, "/", all);
+        objects = [snapshot(fs, "/", false), ...all.map((p) => snapshot(fs, p, true))];
+      } else if (step.persist.kind === "fsync-parent") {
+        objects = [snapshot(fs, step.persist.path, false)];
+      } else {
+        // fsync: data and metadata; fdatasync: data and size (Linux: what is needed to read it)
+        const s = snapshot(fs, step.persist.path, true);
+        if (step.persist.kind === "fdatasync") { delete s.mode; delete s.nlink; }
+        objects = [s];
+      }
+    }
+    promises.push({ index: i, objects });
+  });
+  return { workload: w, touched, touchedInos, promises, bytes, outcomes };
+}
+
+// ---- checking ----------------------------------------------------------------------------
+
+export type ViolationKind = "persisted-missing" | "persisted-wrong" | "garbage-bytes" | "rename-atomicity" | "create-in-dir" | "remove-dir";
+export interface Violation { kind: ViolationKind; path: string; detail: string }
+
+/** True when `x` lies below directory `dir` ("/" holds everything). */
+function below(x: string, dir: string): boolean {
+  return dir === "/" ? x !== "/" : x.startsWith(dir + "/");
+}
+
+/** Two paths one of which is the other or lies below it (a change to one changes the other). */
+function related(a: string, b: string): boolean {
+  return a === b || below(a, b) || below(b, a);
+}
+
+function same(a: ObjectState, b: ObjectState, withMeta: boolean): string | null {
+  if (a.type !== b.type) return `type ${b.type}, expected ${a.type}`;
+  if (a.type === "file") {
+    if (a.size !== b.size) return `size ${b.size}, expected ${a.size}`;
+    if (a.data && b.data && !equalBytes(a.data, b.data)) return "contents differ";
+    if (withMeta && a.mode !== undefined && a.mode !== b.mode) return `mode ${b.mode?.toString(8)}, expected ${a.mode.toString(8)}`;
+    if (withMeta && a.nlink !== undefined && a.nlink !== b.nlink) return `nlink ${b.nlink}, expected ${a.nlink}`;
+  }
+  if (a.type === "dir" && a.entries && b.entries && a.entries.join("/") !== b.entries.join("/")) return `entries [${b.entries}], expected [${a.entries}]`;
+  if (a.type === "symlink" && a.target !== b.target) return `target ${b.target}, expected ${a.target}`;
+  return null;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Checks a recovered filesystem against the oracle. `lastPersist` is the index of the last
+ * step whose persistence point had completed at the crash (-1: none); `startedUpTo` is the
+ * last step whose operation had begun. Objects touched by steps after `lastPersist` (up to
+ * `startedUpTo`) may be in either state and are not compared, except that a rename in
+ * flight must leave the file under one of its names. Then: no byte outside the written
+ * patterns, a file can be created in every directory and every directory removed once
+ * emptied (this changes the recovered filesystem).
+ */
+export function checkRecovered(fs: WorkloadFs, exp: Expectations, lastPersist: number, startedUpTo: number): Violation[] {
+  const v: Violation[] = [];
+  const inflight: string[] = [];
+  const inflightInos = new Set<number>();
+  for (let i = lastPersist + 1; i <= startedUpTo && i < exp.touched.length; i++) {
+    inflight.push(...exp.touched[i]);
+    for (const n of exp.touchedInos[i]) inflightInos.add(n);
+  }
+  // the newest promise for each object: a completed step that changes an object (by one of
+  // its paths, or its inode through a hard link) voids older promises unless it promises anew
+  const promised = new Map<string, ObjectState>();
+  for (let i = 0; i <= lastPersist; i++) {
+    for (const t of exp.touched[i]) for (const p of [...promised.keys()]) if (related(p, t)) promised.delete(p);
+    for (const [p, o] of [...promised]) if (o.ino !== undefined && exp.touchedInos[i].has(o.ino)) promised.delete(p);
+    for (const o of exp.promises[i].objects) promised.set(o.path, o);
+  }
+  for (const [path, want] of promised) {
+    if (inflight.some((t) => related(t, path))) continue;
+    if (want.ino !== undefined && inflightInos.has(want.ino)) continue;
+    const got = snapshot(fs, path, true);
+    if (want.type !== "absent" && got.type === "absent") { v.push({ kind: "persisted-missing", path, detail: `expected a ${want.type}` }); continue; }
+    const diff = same(want, got, want.mode !== undefined);
+    if (diff) v.push({ kind: "persisted-wrong", path, detail: diff });
+  }
+  // a rename in flight: the file is under the old or the new name, never neither
+  for (let i = lastPersist + 1; i <= startedUpTo && i < exp.workload.steps.length; i++) {
+    const op = exp.workload.steps[i].op;
+    if (op.op === "rename" && exp.outcomes[i] === "ok") {
+      const a = snapshot(fs, op.from, false), b = snapshot(fs, op.to, false);
+      if (a.type === "absent" && b.type === "absent") v.push({ kind: "rename-atomicity", path: op.from, detail: `neither ${op.from} nor ${op.to} exists` });
+    }
+  }
+  // bytes never written
+  const all: string[] = [];
+  try { walk(fs, "/", all); } catch (e) { v.push({ kind: "persisted-missing", path: "/", detail: `walk failed: ${(e as Error).message}` }); }
+  const dirs = ["/"];
+  for (const p of all) {
+    let st;
+    try { st = fs.lstatSync(p); } catch { continue; }
+    if (st.isDirectory()) { dirs.push(p); continue; }
+    if (!st.isFile()) continue;
+    let data: Uint8Array;
+    try { data = fs.readFileSync(p); } catch (e) { v.push({ kind: "garbage-bytes", path: p, detail: `unreadable: ${(e as Error).message}` }); continue; }
+    for (let i = 0; i < data.length; i++) {
+      if (!exp.bytes.has(data[i])) { v.push({ kind: "garbage-bytes", path: p, detail: `byte 0x${data[i].toString(16)} at ${i}` }); break; }
+    }
+  }
+  // every directory takes a new file and can be removed once emptied
+  for (const d of dirs) {
+    const probe = d === "/" ? "/.crash-probe" : `${d}/.crash-probe`;
+    try { fs.writeFileSync(probe, "p"); fs.unlinkSync(probe); } catch (e) { v.push({ kind: "create-in-dir", path: d, detail: (e as Error).message }); }
+  }
+  for (const d of dirs.slice(1).reverse()) {
+    try { fs.rmSync(d, { recursive: true, force: false }); } catch (e) { v.push({ kind: "remove-dir", path: d, detail: (e as Error).message }); }
+  }
+  return v;
+}
