@@ -20,6 +20,7 @@
 
 import * as nodefs from "node:fs";
 import * as path from "node:path";
+import * as os from "node:os";
 import * as readline from "node:readline";
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
@@ -1527,6 +1528,32 @@ function program(status: { code: number }): Command {
 
   kernelFlags(p.command("stat").argument("<IMAGE>").description("kernel statistics: counters, buddy allocator, slab caches"))
     .action((image: string, o) => { status.code = cmdStat(image, o); });
+
+  p.command("crashtest").description("crash-consistency campaign: record workloads, build crash states, recover and check each")
+    .option("--workload <kind>", "ace1 | ace2 | ace3 | random", "ace1")
+    .option("--seed <n>", "seed of the crash-state choices and random workloads", "1")
+    .option("--states <n>", "crash states per workload at most", "1000")
+    .option("--jobs <n>", "worker threads", String(Math.max(1, os.cpus().length)))
+    .option("--image-size <size>", "size of the test image", "8M")
+    .option("--sample <n>", "check a seeded sample of this many workloads")
+    .option("--only <id>", "check only this workload (reproduction)")
+    .option("--state <id>", "check only this crash state of it (reproduction)")
+    .option("--break <flags>", "debug: break the journal ordering (1 = no flush after commit, 2 = none before)")
+    .option("--debug", "run the debug kernel (assertions on)")
+    .action(async (o) => {
+      const kinds = ["ace1", "ace2", "ace3", "random"];
+      if (!kinds.includes(o.workload)) throw new UsageError(`--workload must be one of ${kinds.join(", ")}`);
+      const crash = await import("../tools/crashtest.js");
+      status.code = await crash.runCrashtest({
+        workload: o.workload, seed: intOption(o.seed, "--seed", 0, 2 ** 31) ?? 1,
+        states: intOption(o.states, "--states", 1, 1_000_000) ?? 1000,
+        jobs: intOption(o.jobs, "--jobs", 1, 64) ?? 1,
+        imageBytes: imageSize(o.imageSize),
+        sample: intOption(o.sample, "--sample", 1, 10_000_000),
+        only: o.only, state: o.state,
+        breakOrdering: intOption(o.break, "--break", 0, 3), debug: o.debug === true,
+      });
+    });
 
   p.command("start").description("the main job: import a tree (node_modules), reboot, verify every byte, fsck")
     .option("--image <path>", "image file (default: helix.img in the repository root)")

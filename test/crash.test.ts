@@ -60,3 +60,23 @@ describe("crash consistency", () => {
     expect(noDataFlush.violations.map((v) => v.kind)).toContain("garbage-bytes");
   });
 });
+
+describe("helix crashtest", () => {
+  it("runs a campaign, and prints reproduction lines when the kernel breaks ordering", async () => {
+    const { runHelix } = await import("./cli-run.js");
+    const ok = await runHelix(process.cwd(), ["crashtest", "--workload", "ace1", "--sample", "6", "--jobs", "2"], 120_000);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/violations\s+0/);
+    const bad = await runHelix(process.cwd(), ["crashtest", "--workload", "ace1", "--sample", "12", "--jobs", "1", "--break", "1"], 120_000);
+    expect(bad.code).toBe(1);
+    const repro = /reproduce: helix crashtest (.*)/.exec(bad.stdout);
+    expect(repro).not.toBeNull();
+    // the reproduction line replays exactly the failing state
+    const again = await runHelix(process.cwd(), ["crashtest", ...repro![1].split(" ")], 120_000);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(/crash states\s+1\n/);
+    const usage = await runHelix(process.cwd(), ["crashtest", "--workload", "nope"], 30_000);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
