@@ -20,6 +20,7 @@ import { EINVAL, ENOMEM } from "./lib/errno";
 import { virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used } from "./dev/virtio_blk";
 import {
   fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance, fs_set_commit_interval,
+  fs_clear_error_state,
 } from "./fs/super";
 import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
 import {
@@ -153,6 +154,9 @@ export function sys_set_commit_interval(ms: u32): void { fs_set_commit_interval(
  * to prove their checker notices; 0 restores correct behaviour.
  */
 export function kernel_debug_break(flags: u32): void { journal_set_break(flags); }
+
+/** Clears a recorded error state after a clean fsck (see fs_clear_error_state). 0 or -errno. */
+export function sys_clear_errors(): i32 { return fs_clear_error_state(); }
 
 /** Runs fsck; returns the number of problems or -errno. */
 export function sys_fsck(verbose: u32): i32 { return fsck_run(verbose != 0); }

@@ -1358,7 +1358,7 @@ function cmdExport(image: string, src: string, hostDir: string, o: { memory?: st
 }
 
 /** Runs fsck on a session; returns the problem lines (kernel log lines starting with "fsck:"). */
-export function runFsck(s: Session): { problems: string[]; count: number; stats: ReturnType<Kernel["fsckStats"]> } {
+export function runFsck(s: Session): { problems: string[]; count: number; stats: ReturnType<Kernel["fsckStats"]>; clearedErrors: boolean } {
   const lines: string[] = [];
   s.setSink((l) => { if (l.text.startsWith("fsck:")) lines.push(l.text); });
   let count: number;
@@ -1367,7 +1367,10 @@ export function runFsck(s: Session): { problems: string[]; count: number; stats:
   } finally {
     s.setSink(null);
   }
-  return { problems: lines, count, stats: s.k.fsckStats() };
+  // like e2fsck: a clean check clears the error state a metadata error recorded
+  let clearedErrors = false;
+  if (count === 0 && s.k.info().errorState === 1) { s.k.clearErrors(); clearedErrors = true; }
+  return { problems: lines, count, stats: s.k.fsckStats(), clearedErrors };
 }
 
 function cmdFsck(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
@@ -1376,6 +1379,7 @@ function cmdFsck(image: string, o: { memory?: string; cpus?: string; debug?: boo
   const st = r.stats;
   print(`${image}: ${r.count === 0 ? "clean" : `${r.count} problem(s)`}: ${st.inodes} inodes, ${st.dirents} dirents, ${st.extents} extents, ` +
     `${st.freeExtents} free extents, ${st.nodes} tree nodes, ${st.usedBlocks} blocks accounted\n`);
+  if (r.clearedErrors) print(`${image}: the error state recorded by an earlier metadata error is cleared (next mount is read-write)\n`);
   if (r.count > 0) {
     process.stderr.write(`helix: ${image}: fsck found ${r.count} problem(s)\n`);
     return 1;

@@ -32,7 +32,7 @@ export const INFO_FIELDS = [
   "absorbed", "revokes", "replayedBlocks", "blkRequests", "blkNotifies", "blkReadBlocks",
   "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
-  "reservedBlocks", "mountReason", "replayedTx",
+  "reservedBlocks", "mountReason", "replayedTx", "errorState",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
@@ -361,7 +361,8 @@ export class Kernel {
     const r = this.call("sys_mount", 0);
     if (r < 0) {
       const reason = this.x.sys_mount_reason() as number;
-      throw new KernelError(errnoName(-r), `mount failed: ${MOUNT_REASONS[reason] ?? errnoName(-r)}`, -r);
+      const why = reason > 0 && MOUNT_REASONS[reason] ? MOUNT_REASONS[reason] : `${errnoName(-r)} while mounting`;
+      throw new KernelError(errnoName(-r), `mount failed: ${why}`, -r);
     }
     this.mounted = true;
   }
@@ -393,6 +394,16 @@ export class Kernel {
     (this as { device: VirtioBlkDevice }).device = dev;
     this.logLines.length = 0;
     this.mount();
+  }
+
+  /**
+   * Clears the error state recorded in the superblock after a metadata error, once fsck on
+   * this (read-only) mount found nothing; the next mount is read-write. Throws KernelError
+   * (EINVAL) when no error state is recorded.
+   */
+  clearErrors(): void {
+    const r = this.call("sys_clear_errors");
+    if (r < 0) throw new KernelError(errnoName(-r), `clearing the error state failed: ${errnoName(-r)}`, -r);
   }
 
   /** Runs fsck on the mounted filesystem; returns the number of problems (lines in the log). */

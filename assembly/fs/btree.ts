@@ -34,6 +34,7 @@ import { EEXIST, ENOENT, ENOMEM, EUCLEAN, EIO, ENOSPC } from "../lib/errno";
 import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, TREE_COUNT } from "./format";
 import { bread, bget, buf_errno } from "./pagecache";
 import { journal_dirty, j_tid } from "./journal";
+import { metadata_error } from "./errors";
 
 export const N_TREE: usize = 32;
 export const N_LEVEL: usize = 33;
@@ -181,7 +182,7 @@ function child_slot(n: usize, k1: u64, k2: u64): u32 {
 function read_node(blk: u64, tree: u32, level: u32): usize {
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) { bt_errno = buf_errno; return 0; }
-  if (load<u8>(n, N_TREE) != <u8>tree || nlevel(n) != level) { bt_errno = -EUCLEAN; return 0; }
+  if (load<u8>(n, N_TREE) != <u8>tree || nlevel(n) != level) { bt_errno = -EUCLEAN; metadata_error(-EUCLEAN); return 0; }
   return n;
 }
 

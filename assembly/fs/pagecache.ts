@@ -37,6 +37,7 @@ import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
 import { block_verify, VERIFY_OK } from "./format";
 import { EIO, ENOMEM, EUCLEAN } from "../lib/errno";
+import { metadata_error } from "./errors";
 
 export const AS_INO: usize = 0;
 export const AS_NRPAGES: usize = 4;
@@ -370,11 +371,13 @@ export function bread(blk: u64, magic: u32): usize {
   if (blk_submit() != 0) {
     remove_page(pfn);
     buf_errno = -EIO;
+    metadata_error(-EIO);
     return 0;
   }
   if (magic != 0 && block_verify(addr, magic, blk) != VERIFY_OK) {
     remove_page(pfn);
     buf_errno = -EUCLEAN;
+    metadata_error(-EUCLEAN);
     return 0;
   }
   pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);

@@ -25,7 +25,7 @@ import {
   VERIFY_OK, SB_VERSION, SB_BLOCK_SIZE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_COMPAT, SB_INCOMPAT,
   SB_RO_COMPAT, SB_STATE, SB_JOURNAL_START, SB_JOURNAL_BLOCKS, SB_NEXT_INO, SB_INODE_COUNT,
   SB_ROOT_INO, SB_UUID, SB_MKFS_TIME, SB_MOUNT_TIME, SB_WRITE_TIME, SB_MOUNT_COUNT, STATE_CLEAN,
-  STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
+  SB_ERROR_COUNT, STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
   RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
   ROOT_INO, FIRST_INO, ORPHAN_DIR,
@@ -46,9 +46,10 @@ import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_rese
 import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
 import { dcache_clear } from "./dcache";
+import { set_metadata_error_handler } from "./errors";
 import { kputs, kputu, knl } from "../lib/printk";
 import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY } from "../lib/errno";
-import { bt_delete } from "./btree";
+import { bt_delete, bt_errno } from "./btree";
 
 export let fs_mounted: bool = false;
 export let fs_readonly: bool = false;
@@ -88,9 +89,50 @@ export function fs_error(err: i32): i32 {
   if (!fs_errored) {
     fs_errored = true;
     kputs("helixfs: error "); kputu(<u64>(-err)); kputs(" in metadata; journal aborted, filesystem is read-only"); knl();
+    sb_write_state(STATE_ERROR, true);
   }
   return err;
 }
+
+/**
+ * Writes `state` into the superblock on disk directly, outside the journal (which may be
+ * aborted), as ext4 records errors: the primary is read, checked, changed, resealed, written
+ * and flushed. `countError` also bumps error_count. Does nothing when block 0 does not verify
+ * (then the backup still describes the filesystem). Returns 0 or -errno.
+ */
+function sb_write_state(state: u32, countError: bool): i32 {
+  const b = scratch();
+  if (b == 0) return -ENOMEM;
+  let r = blk_read_sync(0, b);
+  if (r == 0 && block_verify(b, MAGIC_SUPER, 0) == VERIFY_OK) {
+    store<u32>(b, state, SB_STATE);
+    if (countError) store<u32>(b, load<u32>(b, SB_ERROR_COUNT) + 1, SB_ERROR_COUNT);
+    block_seal(b);
+    write_block(0, b);
+    r = blk_flush();
+  }
+  free_pages(addr_to_pfn(b), 0);
+  return r;
+}
+
+/** The metadata error handler: the first error of a read-write mount aborts and flags it. */
+function on_metadata_error(err: i32): void {
+  if (fs_mounted && !fs_readonly) fs_error(err);
+}
+
+/**
+ * Clears the error state a metadata error left in the superblock (what e2fsck does after a
+ * clean check): the caller has run fsck on this read-only mount and found nothing. The next
+ * mount is read-write again. Returns 0, -EINVAL when the state is not ERROR, or -errno.
+ */
+export function fs_clear_error_state(): i32 {
+  if (!fs_mounted || !error_state_mount) return -EINVAL;
+  const r = sb_write_state(STATE_CLEAN, false);
+  if (r == 0) error_state_mount = false;
+  return r;
+}
+/** This mount is read-only because the superblock records an error. */
+export let error_state_mount: bool = false;
 
 function scratch(): usize {
   const pfn = alloc_pages(0);
@@ -280,7 +322,8 @@ export function fs_mount(flags: u32): i32 {
   const total = load<u64>(raw, SB_TOTAL_BLOCKS);
   const jstart = load<u64>(raw, SB_JOURNAL_START);
   const jblocks = load<u32>(raw, SB_JOURNAL_BLOCKS);
-  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || load<u32>(raw, SB_STATE) == STATE_ERROR) {
+  error_state_mount = load<u32>(raw, SB_STATE) == STATE_ERROR;
+  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || error_state_mount) {
     fs_readonly = true;
   }
   free_pages(addr_to_pfn(raw), 0);
@@ -290,6 +333,8 @@ export function fs_mount(flags: u32): i32 {
   r = journal_recover();
   if (r < 0) { mount_reason = MR_JOURNAL; return r; }
   mount_replayed = r;
+  // replay may have written a logged superblock over the recorded error: record it again
+  if (error_state_mount && r > 0) sb_write_state(STATE_ERROR, false);
   drop_caches();
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) { mount_reason = MR_BAD_SUPER; return buf_errno; }
@@ -297,6 +342,7 @@ export function fs_mount(flags: u32): i32 {
   alloc_mount(sb, total);
   bt_load_roots(sb);
   journal_set_checkpoint_hook(write_backup_sb);
+  set_metadata_error_handler(on_metadata_error);
   fs_mounted = true;
   if (!fs_readonly) {
     store<u32>(sb, STATE_DIRTY, SB_STATE);
@@ -304,9 +350,13 @@ export function fs_mount(flags: u32): i32 {
     store<i64>(sb, fs_now(), SB_MOUNT_TIME);
     journal_dirty(0);
     r = orphan_cleanup();
-    if (r != 0) return fs_error(r);
-    r = fs_commit();
-    if (r != 0) return r;
+    if (r != 0) fs_error(r);
+    if (!fs_errored) fs_commit();
+    if (fs_errored) {
+      // metadata met during mount is damaged: stay mounted, read-only, errors flagged
+      fs_readonly = true;
+      kputs("helixfs: mounted read-only after a metadata error; run fsck"); knl();
+    }
   }
   return 0;
 }
@@ -315,7 +365,7 @@ export function fs_mount(flags: u32): i32 {
 function orphan_cleanup(): i32 {
   mount_orphans = 0;
   for (let guard = 0; guard < 1 << 24; guard++) {
-    if (!dir_next(ORPHAN_DIR, 0)) return 0;
+    if (!dir_next(ORPHAN_DIR, 0)) return bt_errno; // 0 at the end of the list
     const ino = de_ino;
     let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, de_key);
     if (r != 0) return r;
