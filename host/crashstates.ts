@@ -42,6 +42,7 @@
 
 import { BlockBackend, BlockError, SECTOR_SIZE, checkRange } from "./blockdev.js";
 import { LOG_DISCARD, LOG_FLUSH, LOG_WRITE, LOG_WRITE_ZEROES, type WriteLog } from "./recorder.js";
+import { Rng } from "./rng.js";
 
 /** Bytes of a crash unit: the kernel's block size; a logged write is cut at these boundaries. */
 export const CRASH_UNIT_BYTES = 4096;
@@ -92,19 +93,6 @@ function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** mulberry32: small, fast, good enough to pick subsets. */
-class Rng {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** Uniform integer in [0, n), n <= 2^32. */
-  below(n: number): number { return Math.floor((this.next() / 4294967296) * n); }
-}
 
 const STREAM_SUBSET = 1, STREAM_TORN = 2, STREAM_SELECT = 3;
 function rngFor(seed: number, epoch: number, stream: number, j: number): Rng {

@@ -26,6 +26,7 @@
 //  - the schedule is checked at construction: a bad value throws RangeError.
 
 import { BlockBackend, BlockError, SECTOR_SIZE, checkRange } from "./blockdev.js";
+import { Rng } from "./rng.js";
 
 /** Bytes of the block a misdirected write lands on (aligned to it): the kernel's block. */
 export const MISDIRECT_ALIGN_BYTES = 4096;
@@ -84,21 +85,6 @@ export interface FaultSchedule {
   skipReads?: number;
 }
 
-/** mulberry32: the schedule's generator. */
-class Rng {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  unit(): number { return this.next() / 4294967296; }
-  /** Uniform integer in [0, n). */
-  below(n: number): number { return Math.floor(this.unit() * n); }
-}
 
 function probability(name: string, v: number | undefined): number {
   const p = v ?? 0;

@@ -15,17 +15,11 @@ import { CRASH_UNIT_BYTES, CrashPlan, CrashState, OverlayBackend, generateCrashS
 import { LOG_FLUSH, RecordingBackend, WriteLog } from "../host/recorder.js";
 import { bootWith, type Kernel } from "../host/kernel.js";
 import { kernelModule } from "../host/node.js";
-import { freshDevice, MiB } from "./helpers.js";
+import { freshDevice, MiB, bytesOf } from "./helpers.js";
 
 const DEV = 64 * 1024;
 const SECTORS = DEV / SECTOR_SIZE;
 
-function bytesOf(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = (seed | 0) || 0x2545f491;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x & 0xff; }
-  return out;
-}
 
 type Op =
   | { t: "write"; sector: number; sectors: number; seed: number; fua: boolean }

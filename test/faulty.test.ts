@@ -10,17 +10,11 @@ import { BlockError, MemoryBackend, SECTOR_SIZE } from "../host/blockdev.js";
 import { FaultBackend, type FaultEvent, type FaultSchedule } from "../host/faulty.js";
 import { bootWith, KernelError, KernelPanic } from "../host/kernel.js";
 import { kernelModule } from "../host/node.js";
-import { freshDevice, MiB } from "./helpers.js";
+import { freshDevice, MiB, bytesOf } from "./helpers.js";
 
 const DEV = 64 * 1024;
 const SECTORS = DEV / SECTOR_SIZE;
 
-function bytesOf(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = (seed | 0) || 0x2545f491;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x & 0xff; }
-  return out;
-}
 
 type Op = { t: "w" | "r"; sector: number; sectors: number; seed: number };
 const opArb: fc.Arbitrary<Op> = fc.record({ t: fc.constantFrom("w" as const, "r" as const), sector: fc.integer({ min: 0, max: SECTORS - 1 }), sectors: fc.integer({ min: 1, max: 16 }), seed: fc.integer() });

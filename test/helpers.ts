@@ -40,3 +40,11 @@ export function bootAndFsck(dev: MemoryBackend): { k: Kernel; problems: number; 
   const problems = k.fsck(true);
   return { k, problems, log: log.filter((l) => l.startsWith("fsck")) };
 }
+
+/** `n` deterministic pseudo-random bytes from `seed` (xorshift32). */
+export function bytesOf(seed: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = (seed | 0) || 0x2545f491;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x & 0xff; }
+  return out;
+}
