@@ -331,6 +331,21 @@ describe("bad images", () => {
     k.shutdown();
   });
 
+  it("mounts from the backup when reading the primary superblock fails once", () => {
+    const dev = freshDevice();
+    let failed = false;
+    const read = dev.read.bind(dev);
+    dev.read = (off, dst) => {
+      if (off === 0 && !failed) { failed = true; throw Object.assign(new Error("EIO: injected"), { code: "EIO" }); }
+      read(off, dst);
+    };
+    const k = bootDevice(dev);
+    expect(failed).toBe(true);
+    expect(k.info().mountUsedBackup).toBe(1);
+    fsckClean(k);
+    k.shutdown();
+  });
+
   it("fails with a one-line error when both superblocks are corrupt", () => {
     const dev = freshDevice();
     dev.bytes.fill(0x5a, 100, 200);

@@ -6,7 +6,8 @@
 //
 // Mount case table:
 //   primary superblock valid                      -> use it
-//   primary invalid, backup (last block) valid    -> use the backup, rewrite the primary
+//   primary invalid or unreadable, backup valid   -> use the backup, rewrite the primary
+//   primary unreadable, no valid backup           -> EIO "I/O error reading the superblock"
 //   neither valid, magic absent                   -> EINVAL "not a HelixFS image"
 //   neither valid, magic present                  -> EUCLEAN "corrupted superblock"
 //   unknown incompat feature / version            -> EINVAL (refuse)
@@ -296,10 +297,10 @@ export function fs_mount(flags: u32): i32 {
   const raw = scratch();
   if (raw == 0) return -ENOMEM;
   // primary, else backup
-  r = blk_read_sync(0, raw);
-  if (r != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return -EIO; }
+  const primaryIO = blk_read_sync(0, raw) != 0; // unreadable: the backup may still serve
+  if (primaryIO) memory.fill(raw, 0, BLOCK_SIZE);
   let v = block_verify(raw, MAGIC_SUPER, 0);
-  let ok = v == VERIFY_OK && sb_check(raw, capacity) == 0;
+  let ok = !primaryIO && v == VERIFY_OK && sb_check(raw, capacity) == 0;
   const primaryMagic = load<u32>(raw, HDR_MAGIC) == MAGIC_SUPER;
   if (!ok) {
     if (blk_read_sync(capacity - 1, raw) == 0 && block_verify(raw, MAGIC_SUPER, capacity - 1) == VERIFY_OK &&
@@ -314,6 +315,7 @@ export function fs_mount(flags: u32): i32 {
   }
   if (!ok) {
     free_pages(addr_to_pfn(raw), 0);
+    if (primaryIO) { mount_reason = MR_IO; return -EIO; }
     if (!primaryMagic) { mount_reason = MR_NOT_HELIX; return -EINVAL; }
     const why = sb_check(raw, capacity);
     mount_reason = why == -EINVAL && v == VERIFY_OK ? MR_FEATURES : MR_BAD_SUPER;
@@ -337,7 +339,7 @@ export function fs_mount(flags: u32): i32 {
   if (error_state_mount && r > 0) sb_write_state(STATE_ERROR, false);
   drop_caches();
   const sb = bread(0, MAGIC_SUPER);
-  if (sb == 0) { mount_reason = MR_BAD_SUPER; return buf_errno; }
+  if (sb == 0) { mount_reason = buf_errno == -EIO ? MR_IO : MR_BAD_SUPER; return buf_errno; }
   if (sb_check(sb, capacity) != 0) { mount_reason = MR_BAD_SUPER; return -EUCLEAN; }
   alloc_mount(sb, total);
   bt_load_roots(sb);
