@@ -1,0 +1,1020 @@
+// host/fuzz.ts -- image fuzzing (issue 3 §5): corrupt the metadata of a HelixFS image, mount
+// it, walk it, and classify what happened.
+//
+// Layer: a host-side test library beside host/kernel.ts. tools/fuzz-images.ts runs it in
+// worker threads over 10,000 images; test/fuzz.test.ts runs a sample in process.
+// Interface:
+//   parseImage(image)                 -> ImageLayout: the image's metadata blocks, found by
+//                                        reading it per docs/format.md (superblocks, journal
+//                                        superblock and live log, B+ tree nodes reached from the
+//                                        superblock roots before and after journal replay, AGFL)
+//   fuzzImage(base, seed, opts)       -> { image, mutations }: a corrupted copy of `base`
+//   flipBits / zeroBlock / randomizeBlock / swapBlocks / resealBlock: the mutations themselves
+//   walkImage(kernel, opts)           -> WalkResult: readdir/stat/read/readlink everything
+//                                        (bounded), a few writes, sync, fsck; errno codes met
+//   runImage(module, base, seed, opts)-> ImageResult: fuzz + boot + mount + walk + unmount
+//                                        (+ remount), classified (mounted, mounted read-only,
+//                                        refused with a message, trap, host crash)
+//   buildBaseImage(module, opts)      -> the populated base image with committed but not
+//                                        checkpointed transactions in its journal
+//   imageSeed(campaignSeed, index)    -> the seed of image `index` of a campaign
+// Rules:
+//  - only metadata blocks are ever mutated: the fuzzer tests the kernel's metadata checks
+//    (DESIGN §5: checksum + self block number), not its (unchecksummed) file data;
+//  - everything is a function of the seed, and the kernel runs on a deterministic clock, so
+//    `runImage(module, base, seed)` reproduces a result exactly;
+//  - a KernelPanic (assertion, abort, wasm trap) or a wasm stack overflow is a trap; a fs
+//    error carries an errno code and is expected; anything else thrown is a host crash;
+//  - a refused mount must be a KernelError with a non-empty one-line message;
+//  - no Node imports: this file runs in worker threads and in a browser.
+
+import { MemoryBackend } from "./blockdev.js";
+import { Kernel, KernelError, KernelPanic, type BootOptions } from "./kernel.js";
+import { Rng } from "./rng.js";
+
+// ---- format constants (assembly/fs/format.ts; docs/format.md) -------------------------------
+
+export const BLOCK_SIZE = 4096;
+export const MAGIC_SUPER = 0x58464c48; // "HLFX"
+export const MAGIC_BTREE = 0x4e544248; // "HBTN"
+export const MAGIC_JSB = 0x424a4c48; // "HLJB"
+export const MAGIC_JDESC = 0x444a4c48; // "HLJD"
+export const MAGIC_JREVOKE = 0x524a4c48; // "HLJR"
+export const MAGIC_JCOMMIT = 0x434a4c48; // "HLJC"
+const HDR_CRC = 4;
+const HDR_BLOCKNR = 8;
+const HDR_TID = 16;
+const SB_TOTAL_BLOCKS = 40;
+const SB_JOURNAL_START = 72;
+const SB_JOURNAL_BLOCKS = 80;
+const SB_TREES = 112;
+const SB_TREE_ENTRY = 16;
+const SB_AGFL_COUNT = 192;
+const SB_AGFL = 200;
+const AGFL_MAX = 32;
+const TREE_COUNT = 5;
+const JSB_MAXLEN = 36;
+const JSB_SEQUENCE = 40;
+const JSB_START = 48;
+const JD_COUNT = 32;
+const JD_TAGS = 40;
+const JTAGS_MAX = (BLOCK_SIZE - JD_TAGS) / 8;
+const JC_NBLOCKS = 32;
+const JC_TX_CRC = 36;
+const N_TREE = 32;
+const N_LEVEL = 33;
+const N_NITEMS = 34;
+const N_ITEMS = 64;
+const NODE_ITEM = 24;
+/** Most items an internal node can hold. */
+const NODE_ITEMS_MAX = Math.floor((BLOCK_SIZE - N_ITEMS) / NODE_ITEM);
+/** Tallest tree the kernel builds (fs/btree.ts HEIGHT_MAX). */
+const HEIGHT_MAX = 8;
+/** Magics of blocks that carry a checksummed header (the ones resealBlock re-signs). */
+const HEADER_MAGICS = new Set([MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT]);
+
+// ---- crc32c ---------------------------------------------------------------------------------
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32C of `data`, continuing from `crc` (0 to start), as lib/crc32c.ts computes it. */
+export function crc32c(crc: number, data: Uint8Array): number {
+  let c = ~crc >>> 0;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+const ZERO_CRC_FIELD = new Uint8Array(4);
+
+/**
+ * The checksum a metadata block should carry: crc32c of the block with its crc field taken
+ * as zero. Computed in three pieces without writing to `blk`: worker threads parse one base
+ * image in a SharedArrayBuffer, and zeroing the field in place (as the kernel does in its
+ * own buffer) would race.
+ */
+function blockCrc(blk: Uint8Array): number {
+  let c = crc32c(0, blk.subarray(0, HDR_CRC));
+  c = crc32c(c, ZERO_CRC_FIELD);
+  return crc32c(c, blk.subarray(HDR_CRC + 4));
+}
+
+function view(b: Uint8Array): DataView { return new DataView(b.buffer, b.byteOffset, b.byteLength); }
+function u64(dv: DataView, o: number): number { return dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 2 ** 32; }
+
+/** True when `blk` has `magic`, a correct crc and blocknr `self` (fs/format.ts block_verify). */
+function verifies(blk: Uint8Array, magic: number, self: number): boolean {
+  const dv = view(blk);
+  return dv.getUint32(0, true) === magic && dv.getUint32(HDR_CRC, true) === blockCrc(blk) && u64(dv, HDR_BLOCKNR) === self;
+}
+
+// ---- seeded randomness ----------------------------------------------------------------------
+
+/** A uniform element of `a` (non-empty). */
+function pick<T>(rng: Rng, a: readonly T[]): T { return a[rng.below(a.length)]; }
+
+/** Fills `dst` with random bytes from `rng`. */
+function fillRandom(rng: Rng, dst: Uint8Array): void {
+  for (let i = 0; i < dst.length; i += 4) {
+    const v = rng.next();
+    for (let k = 0; k < 4 && i + k < dst.length; k++) dst[i + k] = (v >>> (8 * k)) & 0xff;
+  }
+}
+
+/** The seed of image `index` of a campaign seeded `campaignSeed` (a 32-bit hash of both). */
+export function imageSeed(campaignSeed: number, index: number): number {
+  let h = Math.imul((campaignSeed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca77);
+  h ^= h >>> 15; h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12; h = Math.imul(h, 0x297a2d39);
+  h ^= h >>> 15;
+  return h >>> 0;
+}
+
+// ---- parsing an image (host side) -----------------------------------------------------------
+
+/** What a metadata block is. The fuzzer picks a kind first, then a block of that kind. */
+export type MetaKind = "super" | "backup-super" | "journal-super" | "journal" | "btree" | "agfl";
+export const META_KINDS: readonly MetaKind[] = ["super", "backup-super", "journal-super", "journal", "btree", "agfl"];
+
+/** One metadata block of an image. */
+export interface MetaBlock {
+  block: number;
+  kind: MetaKind;
+  /** btree: the tree (0 inode .. 4 cnt) and level; journal: desc/image/revoke/commit. */
+  tree?: number;
+  level?: number;
+  detail?: string;
+  /** journal images: the home block the image is for (its header's blocknr). */
+  home?: number;
+}
+
+/** A committed transaction in the live log: its log blocks in order, the commit last. */
+export interface LogTransaction { tid: number; blocks: number[]; images: { log: number; home: number }[]; revokes: number[] }
+
+/** Where the metadata of an image lives. */
+export interface ImageLayout {
+  totalBlocks: number;
+  journalStart: number;
+  journalBlocks: number;
+  /** Every metadata block, each block once. */
+  meta: MetaBlock[];
+  /** Blocks by kind (the fuzzer's menu). */
+  byKind: Map<MetaKind, MetaBlock[]>;
+  /** Committed transactions recovery would replay, in order. */
+  transactions: LogTransaction[];
+  /** Tree nodes per tree (after replay), for tests and reports. */
+  nodesPerTree: number[];
+}
+
+/** Bound on the nodes one tree walk visits (a 16 MiB image holds 4096 blocks). */
+const WALK_NODES_MAX = 1 << 16;
+
+/**
+ * Finds the metadata blocks of a HelixFS image per docs/format.md: the superblock (or its
+ * backup when the primary is bad), the journal superblock, the live log (validated like
+ * recovery's pass 1), the B+ tree nodes reachable from the superblock roots both as the disk
+ * is and as it will be once the journal is replayed, and the AGFL blocks. Throws an Error
+ * when neither superblock is valid (a base image must be sound).
+ */
+export function parseImage(image: Uint8Array): ImageLayout {
+  const nblocks = Math.floor(image.length / BLOCK_SIZE);
+  const blk = (b: number) => image.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE);
+  let sb = blk(0);
+  if (!verifies(sb, MAGIC_SUPER, 0)) {
+    sb = blk(nblocks - 1);
+    if (!verifies(sb, MAGIC_SUPER, nblocks - 1)) throw new Error("parseImage: no valid superblock");
+  }
+  const sdv = view(sb);
+  const total = Math.min(u64(sdv, SB_TOTAL_BLOCKS), nblocks);
+  const jstart = u64(sdv, SB_JOURNAL_START);
+  const jblocks = sdv.getUint32(SB_JOURNAL_BLOCKS, true);
+  const found = new Map<number, MetaBlock>();
+  const add = (m: MetaBlock) => { if (m.block >= 0 && m.block < total && !found.has(m.block)) found.set(m.block, m); };
+  add({ block: 0, kind: "super" });
+  add({ block: total - 1, kind: "backup-super" });
+  add({ block: jstart, kind: "journal-super" });
+
+  // the live log, as recovery pass 1 reads it
+  const transactions: LogTransaction[] = [];
+  const jsb = blk(jstart);
+  if (verifies(jsb, MAGIC_JSB, jstart)) {
+    const jdv = view(jsb);
+    const maxlen = Math.min(jdv.getUint32(JSB_MAXLEN, true), jblocks);
+    let pos = jdv.getUint32(JSB_START, true);
+    if (pos === 0 || pos >= maxlen) pos = 1;
+    let tid = u64(jdv, JSB_SEQUENCE);
+    let tx: LogTransaction = { tid, blocks: [], images: [], revokes: [] };
+    let crc = 0;
+    scan: while (pos < maxlen) {
+      const b = blk(jstart + pos);
+      const dv = view(b);
+      const magic = dv.getUint32(0, true);
+      if (u64(dv, HDR_TID) !== tid) break;
+      if (magic !== MAGIC_JDESC && magic !== MAGIC_JREVOKE && magic !== MAGIC_JCOMMIT) break;
+      if (!verifies(b, magic, jstart + pos)) break;
+      if (magic === MAGIC_JCOMMIT) {
+        if (dv.getUint32(JC_NBLOCKS, true) !== tx.blocks.length || dv.getUint32(JC_TX_CRC, true) !== crc) break;
+        tx.blocks.push(jstart + pos);
+        transactions.push(tx);
+        pos++; tid++; crc = 0;
+        tx = { tid, blocks: [], images: [], revokes: [] };
+        continue;
+      }
+      const n = dv.getUint32(JD_COUNT, true);
+      if (n > JTAGS_MAX) break;
+      crc = crc32c(crc, b.subarray(HDR_CRC, HDR_CRC + 4));
+      tx.blocks.push(jstart + pos);
+      pos++;
+      if (magic === MAGIC_JREVOKE) {
+        for (let i = 0; i < n; i++) tx.revokes.push(u64(dv, JD_TAGS + 8 * i));
+        continue;
+      }
+      if (pos + n > maxlen) break;
+      for (let i = 0; i < n; i++) {
+        const img = blk(jstart + pos + i);
+        if (view(img).getUint32(HDR_CRC, true) !== blockCrc(img)) break scan;
+        crc = crc32c(crc, img.subarray(HDR_CRC, HDR_CRC + 4));
+        tx.blocks.push(jstart + pos + i);
+        tx.images.push({ log: jstart + pos + i, home: u64(dv, JD_TAGS + 8 * i) });
+      }
+      pos += n;
+    }
+    for (const t of transactions) {
+      const images = new Map(t.images.map((im) => [im.log, im.home]));
+      for (const b of t.blocks) {
+        const magic = view(blk(b)).getUint32(0, true);
+        const home = images.get(b);
+        const detail = home !== undefined ? "image" : magic === MAGIC_JDESC ? "descriptor" : magic === MAGIC_JREVOKE ? "revoke" : "commit";
+        add({ block: b, kind: "journal", detail, home });
+      }
+    }
+  }
+
+  // the replayed view: home block -> its latest image (revokes of later transactions win)
+  const lastTid = transactions.length ? transactions[transactions.length - 1].tid : 0;
+  const revokedBy = new Map<number, number>();
+  for (const t of transactions) for (const r of t.revokes) if (t.tid <= lastTid) revokedBy.set(r, Math.max(revokedBy.get(r) ?? 0, t.tid));
+  const replayed = new Map<number, number>();
+  for (const t of transactions) {
+    for (const im of t.images) if ((revokedBy.get(im.home) ?? 0) <= t.tid) replayed.set(im.home, im.log);
+  }
+  const home = (b: number) => blk(b);
+  const after = (b: number) => { const l = replayed.get(b); return l === undefined ? blk(b) : blk(l); };
+
+  const nodesPerTree = [0, 0, 0, 0, 0];
+  const dataStart = jstart + jblocks;
+  const walkTrees = (read: (b: number) => Uint8Array, count: boolean) => {
+    const s = read(0);
+    if (!verifies(s, MAGIC_SUPER, 0)) return;
+    const dv = view(s);
+    for (let t = 0; t < TREE_COUNT; t++) {
+      const root = u64(dv, SB_TREES + t * SB_TREE_ENTRY);
+      const height = dv.getUint32(SB_TREES + t * SB_TREE_ENTRY + 8, true);
+      if (height < 1 || height > HEIGHT_MAX) continue;
+      const seen = new Set<number>();
+      const stack: [number, number][] = [[root, height - 1]];
+      while (stack.length && seen.size < WALK_NODES_MAX) {
+        const [b, level] = stack.pop()!;
+        if (b <= dataStart - 1 || b >= total - 1 || seen.has(b)) continue;
+        const node = read(b);
+        const ndv = view(node);
+        if (!verifies(node, MAGIC_BTREE, b) || node[N_TREE] !== t || node[N_LEVEL] !== level) continue;
+        seen.add(b);
+        add({ block: b, kind: "btree", tree: t, level });
+        if (level > 0) {
+          const n = Math.min(ndv.getUint16(N_NITEMS, true), NODE_ITEMS_MAX);
+          for (let i = 0; i < n; i++) stack.push([u64(ndv, N_ITEMS + i * NODE_ITEM + 16), level - 1]);
+        }
+      }
+      if (count) nodesPerTree[t] = seen.size;
+    }
+    const agfl = Math.min(dv.getUint32(SB_AGFL_COUNT, true), AGFL_MAX);
+    for (let i = 0; i < agfl; i++) {
+      const b = u64(dv, SB_AGFL + 8 * i);
+      if (b >= dataStart && b < total - 1) add({ block: b, kind: "agfl" });
+    }
+  };
+  walkTrees(after, true);
+  walkTrees(home, false);
+
+  const meta = [...found.values()].sort((a, b) => a.block - b.block);
+  const byKind = new Map<MetaKind, MetaBlock[]>();
+  for (const m of meta) {
+    let l = byKind.get(m.kind);
+    if (!l) byKind.set(m.kind, (l = []));
+    l.push(m);
+  }
+  return { totalBlocks: total, journalStart: jstart, journalBlocks: jblocks, meta, byKind, transactions, nodesPerTree };
+}
+
+// ---- mutations ------------------------------------------------------------------------------
+
+/** The four corruptions of issue 3 §5. */
+export type MutationKind = "bitflip" | "zero" | "random" | "swap";
+export const MUTATION_KINDS: readonly MutationKind[] = ["bitflip", "zero", "random", "swap"];
+
+/** One corruption applied to an image. */
+export interface Mutation {
+  kind: MutationKind;
+  block: number;
+  /** What the block was. */
+  target: MetaKind;
+  /** swap: the other block and what it was. */
+  other?: number;
+  otherTarget?: MetaKind;
+  /** bitflip: the bit offsets flipped inside the block (0 .. 32767). */
+  bits?: number[];
+  /** True when the checksums were recomputed afterwards (FuzzOptions.reseal). */
+  resealed?: boolean;
+}
+
+function blockOf(image: Uint8Array, b: number): Uint8Array {
+  if (!Number.isInteger(b) || b < 0 || (b + 1) * BLOCK_SIZE > image.length) throw new RangeError(`block ${b} is outside the image`);
+  return image.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE);
+}
+
+/** Flips the given bits (offsets 0 .. 32767 inside the block) of block `b`. */
+export function flipBits(image: Uint8Array, b: number, bits: readonly number[]): void {
+  const blk = blockOf(image, b);
+  for (const bit of bits) blk[bit >>> 3] ^= 1 << (bit & 7);
+}
+
+/** Zeroes block `b`. */
+export function zeroBlock(image: Uint8Array, b: number): void { blockOf(image, b).fill(0); }
+
+/** Fills block `b` with random bytes from `rng`. */
+export function randomizeBlock(image: Uint8Array, b: number, rng: Rng): void { fillRandom(rng, blockOf(image, b)); }
+
+/** Exchanges blocks `a` and `b` (a misplaced write in both directions). */
+export function swapBlocks(image: Uint8Array, a: number, b: number): void {
+  const x = blockOf(image, a), y = blockOf(image, b);
+  const t = x.slice();
+  x.set(y);
+  y.set(t);
+}
+
+/**
+ * Re-signs block `b` when it still starts with a header magic: stores `self` as its blocknr
+ * (the block's own number; for a journal image, its home) and recomputes its crc32c. Returns
+ * false (and changes nothing) for a block without a known magic. This makes "crafted" images
+ * whose corruption the checksum cannot see.
+ */
+export function resealBlock(image: Uint8Array, b: number, self = b): boolean {
+  const blk = blockOf(image, b);
+  const dv = view(blk);
+  if (!HEADER_MAGICS.has(dv.getUint32(0, true))) return false;
+  dv.setUint32(HDR_BLOCKNR, self >>> 0, true);
+  dv.setUint32(HDR_BLOCKNR + 4, Math.floor(self / 2 ** 32), true);
+  dv.setUint32(HDR_CRC, blockCrc(blk), true);
+  return true;
+}
+
+/** Options of fuzzImage. */
+export interface FuzzOptions {
+  /** Mutations per image: 1 .. maxMutations, uniformly (default 3). */
+  maxMutations?: number;
+  /** Mutation kinds to draw from (default all four). */
+  kinds?: readonly MutationKind[];
+  /** Metadata kinds to target (default all present in the image). */
+  targets?: readonly MetaKind[];
+  /**
+   * Recompute checksums, self block numbers and the journal's transaction checksums after
+   * mutating: the corruption then passes every checksum, which DESIGN §5 does not promise to
+   * survive; this finds gaps in the kernel's structural checks. Default false.
+   */
+  reseal?: boolean;
+  /** parseImage(base), when the caller has it (saves parsing per image). */
+  layout?: ImageLayout;
+}
+
+/** Relative weights of the target kinds: tree nodes are where most kernel code reads. */
+const TARGET_WEIGHT: Record<MetaKind, number> = { super: 1, "backup-super": 1, "journal-super": 1, journal: 2, btree: 4, agfl: 1 };
+/** Most bits one bitflip mutation flips. */
+const BITFLIP_MAX = 8;
+/** Bytes at the start of a block holding its header and the node/superblock fields (where a
+ * flip is most interesting once resealed); half of the flips land there. */
+const HEAD_BYTES = 256;
+
+const layoutCache = new WeakMap<Uint8Array, ImageLayout>();
+
+/** parseImage(base), cached per base array. */
+export function layoutOf(base: Uint8Array): ImageLayout {
+  let l = layoutCache.get(base);
+  if (!l) layoutCache.set(base, (l = parseImage(base)));
+  return l;
+}
+
+/**
+ * A corrupted copy of `base`: 1 .. maxMutations mutations drawn from `seed`, each on a
+ * metadata block of parseImage(base) (a kind is picked by weight, then a block of it). The
+ * base is not changed.
+ */
+export function fuzzImage(base: Uint8Array, seed: number, opts: FuzzOptions = {}): { image: Uint8Array; mutations: Mutation[] } {
+  const layout = opts.layout ?? layoutOf(base);
+  const rng = new Rng(seed);
+  const image = base.slice();
+  const kinds = opts.kinds ?? MUTATION_KINDS;
+  const targets = (opts.targets ?? META_KINDS).filter((k) => (layout.byKind.get(k)?.length ?? 0) > 0);
+  if (targets.length === 0 || kinds.length === 0) throw new Error("fuzzImage: nothing to mutate");
+  const weightSum = targets.reduce((s, k) => s + TARGET_WEIGHT[k], 0);
+  const pickTarget = (): MetaBlock => {
+    let r = rng.below(weightSum);
+    for (const k of targets) {
+      r -= TARGET_WEIGHT[k];
+      if (r < 0) return pick(rng, layout.byKind.get(k)!);
+    }
+    return pick(rng, layout.byKind.get(targets[0])!);
+  };
+  const count = 1 + rng.below(Math.max(1, opts.maxMutations ?? 3));
+  const mutations: Mutation[] = [];
+  const touched = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    const t = pickTarget();
+    const kind = pick(rng, kinds);
+    const m: Mutation = { kind, block: t.block, target: t.kind };
+    switch (kind) {
+      case "bitflip": {
+        const n = 1 + rng.below(BITFLIP_MAX);
+        m.bits = [];
+        for (let k = 0; k < n; k++) m.bits.push(rng.unit() < 0.5 ? rng.below(HEAD_BYTES * 8) : rng.below(BLOCK_SIZE * 8));
+        flipBits(image, t.block, m.bits);
+        break;
+      }
+      case "zero": zeroBlock(image, t.block); break;
+      case "random": randomizeBlock(image, t.block, rng); break;
+      case "swap": {
+        if (layout.meta.length < 2) { m.kind = "zero"; zeroBlock(image, t.block); break; }
+        let o = pickTarget();
+        for (let k = 0; o.block === t.block && k < 8; k++) o = pick(rng, layout.meta);
+        if (o.block === t.block) o = layout.meta.find((x) => x.block !== t.block)!;
+        m.other = o.block;
+        m.otherTarget = o.kind;
+        swapBlocks(image, t.block, o.block);
+        touched.add(o.block);
+        break;
+      }
+    }
+    touched.add(t.block);
+    mutations.push(m);
+  }
+  if (opts.reseal) reseal(image, layout, touched, mutations);
+  return { image, mutations };
+}
+
+/** Re-signs every touched block, then every transaction checksum the touched blocks feed. */
+function reseal(image: Uint8Array, layout: ImageLayout, touched: Set<number>, mutations: Mutation[]): void {
+  const imageHome = new Map<number, number>();
+  for (const t of layout.transactions) for (const im of t.images) imageHome.set(im.log, im.home);
+  const done = new Set<number>();
+  for (const b of touched) if (resealBlock(image, b, imageHome.get(b) ?? b)) done.add(b);
+  for (const m of mutations) m.resealed = done.has(m.block) || (m.other !== undefined && done.has(m.other));
+  for (const t of layout.transactions) {
+    if (!t.blocks.some((b) => touched.has(b))) continue;
+    let crc = 0;
+    for (const b of t.blocks.slice(0, -1)) crc = crc32c(crc, blockOf(image, b).subarray(HDR_CRC, HDR_CRC + 4));
+    const commit = t.blocks[t.blocks.length - 1];
+    const dv = view(blockOf(image, commit));
+    if (dv.getUint32(0, true) !== MAGIC_JCOMMIT) continue;
+    dv.setUint32(JC_TX_CRC, crc, true);
+    resealBlock(image, commit);
+  }
+}
+
+// ---- file contents of the base image --------------------------------------------------------
+
+/** Regular files named `<anything>~<hex key>` hold contentByte(key, offset) at every offset. */
+const KEYED_NAME = /~([0-9a-f]+)$/;
+
+/** Byte `off` of the content of key `key`: a hash of (key, off / 4), so zeros and shifted or
+ * foreign blocks show up as mismatches. */
+export function contentByte(key: number, off: number): number {
+  let h = Math.imul(key ^ Math.imul(Math.floor(off / 4) + 1, 0x9e3779b1), 0x85ebca77);
+  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+  return (h >>> (8 * (off & 3))) & 0xff;
+}
+
+/** `len` bytes of the content of key `key` starting at `off`. */
+export function content(key: number, off: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = contentByte(key, off + i);
+  return out;
+}
+
+/** Expanded contents by key, so checking a read costs a compare, not a hash per byte. */
+const contentCache = new Map<number, Uint8Array>();
+/** Bytes of the content of key `key` covering at least [0, len) (a cached expansion). */
+function expectedContent(key: number, len: number): Uint8Array {
+  let c = contentCache.get(key);
+  if (!c || c.length < len) {
+    if (contentCache.size > 4096) contentCache.clear(); // a bound for odd images with many keys
+    c = content(key, 0, Math.max(len, 2 * (c?.length ?? 0), 4096));
+    contentCache.set(key, c);
+  }
+  return c;
+}
+
+/** Index of the first i < n with got[i] != want[at + i], or -1. */
+function firstMismatch(got: Uint8Array, want: Uint8Array, at: number, n: number): number {
+  let i = 0;
+  if (got.byteOffset % 4 === 0 && (want.byteOffset + at) % 4 === 0) {
+    // word compares: reads come in aligned chunks, so this is the usual path
+    const g = new Uint32Array(got.buffer, got.byteOffset, n >>> 2);
+    const w = new Uint32Array(want.buffer, want.byteOffset + at, n >>> 2);
+    while (i < g.length && g[i] === w[i]) i++;
+    i <<= 2;
+  }
+  for (; i < n; i++) if (got[i] !== want[at + i]) return i;
+  return -1;
+}
+
+/** The content key of a file name, or -1 for names without one. */
+export function keyOfName(name: string): number {
+  const m = KEYED_NAME.exec(name);
+  return m ? parseInt(m[1], 16) : -1;
+}
+
+// ---- walking a mounted kernel ---------------------------------------------------------------
+
+/** Limits of walkImage, so a walk ends in bounded time on any image. */
+export interface WalkLimits {
+  /** Directory entries visited in all (default 4000). */
+  maxEntries?: number;
+  /** Directory depth (default 24). */
+  maxDepth?: number;
+  /** Bytes read from one file (default 256 KiB). */
+  maxFileBytes?: number;
+  /** Skip the writes (create, write, rename, unlink, mkdir, sync): a read-only walk. */
+  readOnly?: boolean;
+  /** Skip fsck. */
+  noFsck?: boolean;
+  /** Called after every operation with its errno code (null: it succeeded); for debugging. */
+  trace?: (op: string, path: string, code: string | null) => void;
+}
+
+/** What a walk met. */
+export interface WalkResult {
+  /** Operations attempted and how many failed. */
+  ops: number;
+  errors: number;
+  /** errno names met (EUCLEAN, EIO, EROFS, ENOENT, ...) and how often. */
+  codes: Record<string, number>;
+  dirs: number;
+  files: number;
+  symlinks: number;
+  bytesRead: number;
+  /** Files whose bytes differ from their keyed content (see contentByte): data the kernel
+   * returned that was never written to the file. */
+  garbage: string[];
+  /** fsck's problem count, or null when it did not run (or failed). */
+  fsckProblems: number | null;
+}
+
+/** Read size of one readSync. */
+const READ_CHUNK = 64 * 1024;
+
+/** True for an error the fs or the kernel lifecycle returned with an errno code (not a panic). */
+export function isFsError(e: unknown): e is Error & { code: string } {
+  if (!(e instanceof Error) || e instanceof KernelPanic) return false;
+  const code = (e as { code?: unknown }).code;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) && code !== "EKERNELPANIC";
+}
+
+/**
+ * Exercises a mounted kernel the way a user would: readdir recursively, lstat every entry,
+ * read every regular file (bounded; checking keyed contents), readlink and stat through every
+ * symlink; then (unless limits.readOnly) mkdir, create, write, append, truncate, rename,
+ * unlink, symlink, fsync and sync; then fsck. Errors with an errno code are counted; a
+ * KernelPanic or any other exception propagates to the caller.
+ */
+export function walkImage(kernel: Kernel, limits: WalkLimits = {}): WalkResult {
+  const maxEntries = limits.maxEntries ?? 4000;
+  const maxDepth = limits.maxDepth ?? 24;
+  const maxFileBytes = limits.maxFileBytes ?? 256 * 1024;
+  const fs = kernel.fs;
+  const res: WalkResult = { ops: 0, errors: 0, codes: {}, dirs: 0, files: 0, symlinks: 0, bytesRead: 0, garbage: [], fsckProblems: null };
+  const trace = limits.trace;
+  const attempt = <T>(what: string, path: string, op: () => T): T | undefined => {
+    res.ops++;
+    try {
+      const v = op();
+      trace?.(what, path, null);
+      return v;
+    } catch (e) {
+      if (!isFsError(e)) throw e;
+      res.errors++;
+      res.codes[e.code] = (res.codes[e.code] ?? 0) + 1;
+      trace?.(what, path, e.code);
+      return undefined;
+    }
+  };
+  const join = (d: string, n: string) => (d === "/" ? `/${n}` : `${d}/${n}`);
+  const regular: string[] = [];
+  const directories: string[] = [];
+  const buf = new Uint8Array(READ_CHUNK);
+  let entries = 0;
+
+  const readFile = (p: string, size: number, key: number) => {
+    const fd = attempt("open", p, () => fs.openSync(p, "r"));
+    if (fd === undefined) return;
+    try {
+      let pos = 0;
+      const limit = Math.min(size, maxFileBytes);
+      while (pos < limit) {
+        const n = attempt("read", String(fd), () => fs.readSync(fd, buf, 0, Math.min(READ_CHUNK, limit - pos), pos));
+        if (n === undefined || n === 0) break;
+        if (key >= 0) {
+          const bad = firstMismatch(buf, expectedContent(key, pos + n), pos, n);
+          if (bad >= 0) { res.garbage.push(`${p}@${pos + bad}`); break; }
+        }
+        res.bytesRead += n;
+        pos += n;
+      }
+    } finally {
+      attempt("close", String(fd), () => fs.closeSync(fd));
+    }
+  };
+
+  const walk = (dir: string, depth: number) => {
+    res.dirs++;
+    directories.push(dir);
+    const names = attempt("readdir", dir, () => fs.readdirSync(dir) as string[]);
+    if (!names) return;
+    for (const name of names) {
+      if (++entries > maxEntries) return;
+      const p = join(dir, name);
+      const st = attempt("lstat", p, () => fs.lstatSync(p)!);
+      if (!st) continue;
+      if (st.isDirectory()) {
+        if (depth < maxDepth) walk(p, depth + 1);
+      } else if (st.isSymbolicLink()) {
+        res.symlinks++;
+        attempt("readlink", p, () => fs.readlinkSync(p));
+        attempt("stat", p, () => fs.statSync(p));
+      } else if (st.isFile()) {
+        res.files++;
+        regular.push(p);
+        readFile(p, st.size, keyOfName(name));
+      }
+    }
+  };
+  walk("/", 0);
+  attempt("statfs", "/", () => fs.statfsSync("/"));
+
+  if (!limits.readOnly) {
+    const data = content(0xf0220, 0, 20000);
+    attempt("mkdir", "/fuzz.d", () => fs.mkdirSync("/fuzz.d"));
+    attempt("writeFile", "/fuzz.d/small", () => fs.writeFileSync("/fuzz.d/small", data.subarray(0, 100)));
+    attempt("writeFile", "/fuzz.big", () => fs.writeFileSync("/fuzz.big", data));
+    const inDir = directories.find((d) => d !== "/") ?? "/";
+    attempt("writeFile", join(inDir, "fuzz.n"), () => fs.writeFileSync(join(inDir, "fuzz.n"), data.subarray(0, 3000)));
+    if (regular[0]) attempt("rename", regular[0], () => fs.renameSync(regular[0], join(inDir, "fuzz.renamed")));
+    if (regular[1]) attempt("unlink", regular[1], () => fs.unlinkSync(regular[1]));
+    if (regular[2]) {
+      // keyed files stay keyed: the appended bytes continue the file's content
+      const p = regular[2], key = keyOfName(p.slice(p.lastIndexOf("/") + 1));
+      const st = attempt("stat", p, () => fs.statSync(p));
+      if (st) attempt("appendFile", p, () => fs.appendFileSync(p, key >= 0 ? content(key, st.size, 5000) : data.subarray(0, 5000)));
+    }
+    if (regular[3]) {
+      // shrink only: growing would add a hole, whose zeros are not the file's keyed content
+      const st = attempt("stat", regular[3], () => fs.statSync(regular[3]));
+      if (st) attempt("truncate", regular[3], () => fs.truncateSync(regular[3], Math.floor(st.size / 2)));
+    }
+    attempt("symlink", "/fuzz.l", () => fs.symlinkSync("/fuzz.d", "/fuzz.l"));
+    attempt("rename", "/fuzz.d/small", () => fs.renameSync("/fuzz.d/small", "/fuzz.small"));
+    const fd = attempt("open", "/fuzz.big", () => fs.openSync("/fuzz.big", "r+"));
+    if (fd !== undefined) {
+      attempt("write", String(fd), () => fs.writeSync(fd, data, 0, 4096, 8192));
+      attempt("fsync", String(fd), () => fs.fsyncSync(fd));
+      attempt("close", String(fd), () => fs.closeSync(fd));
+    }
+    attempt("rmdir", "/fuzz.d", () => fs.rmdirSync("/fuzz.d"));
+    attempt("sync", "", () => fs.syncSync());
+  }
+  if (!limits.noFsck) {
+    const problems = attempt("fsck", "", () => kernel.fsck(false));
+    res.fsckProblems = problems ?? null;
+  }
+  return res;
+}
+
+// ---- one image, end to end ------------------------------------------------------------------
+
+/** How an image ended. */
+export type Outcome =
+  | "mounted" // mounted read-write and stayed so through the walk
+  | "mounted-ro" // mounted read-only, or errors were flagged (journal aborted) during the walk
+  | "refused" // the mount failed with a KernelError and a one-line message
+  | "unclear" // the mount failed, but not with a one-line KernelError message
+  | "trap" // a KernelPanic (abort, assertion, wasm trap) or a wasm stack overflow
+  | "crash"; // the host threw something that is neither a fs error nor a panic
+
+/** The result of runImage. */
+export interface ImageResult {
+  seed: number;
+  outcome: Outcome;
+  /** The refusal's message, or the trap's / crash's message. */
+  message?: string;
+  /** Where it happened: mount, walk, unmount, remount, remount-walk. */
+  phase?: string;
+  mutations: Mutation[];
+  /** errno names met over the whole run. */
+  codes: Record<string, number>;
+  readOnlyAtMount: boolean;
+  /** The filesystem was flagged with errors (journal aborted) by the end of the walk. */
+  errored: boolean;
+  usedBackup: boolean;
+  replayedTx: number;
+  fsckProblems: number | null;
+  garbage: string[];
+  /** The second mount (after unmount) ended: mounted, mounted-ro, refused or skipped. */
+  remount?: Outcome | "skipped";
+  ms: number;
+}
+
+/** Options of runImage. */
+export interface RunOptions extends FuzzOptions {
+  /** Kernel memory in MiB (default 32, the smallest the kernel boots with). */
+  memoryMiB?: number;
+  walk?: WalkLimits;
+  /** Mount again after unmount and walk read-only (default true). */
+  remount?: boolean;
+  /** Receives kernel log lines. */
+  log?: (line: string) => void;
+}
+
+/** Start of the deterministic clock: 2024-01-01T00:00:00Z in ns. */
+const CLOCK_EPOCH_NS = 1_704_067_200_000_000_000n;
+/** The deterministic clock advances this much per read (1 ms). */
+const CLOCK_STEP_NS = 1_000_000n;
+
+/**
+ * Boots `module` on `device` with a deterministic clock (every read advances it 1 ms from a
+ * fixed epoch), so the same image and calls produce the same bytes on every run. Mounts
+ * unless noMount. Throws what boot and mount throw.
+ */
+export function bootDeterministic(module: WebAssembly.Module, device: MemoryBackend, opts: Omit<BootOptions, "device" | "module"> = {}): Kernel {
+  let now = CLOCK_EPOCH_NS;
+  const k = new Kernel((imports) => {
+    (imports.env as Record<string, unknown>).clock_ns = () => (now += CLOCK_STEP_NS);
+    return new WebAssembly.Instance(module, imports);
+  }, device, { ...opts, device, module });
+  try {
+    if (opts.mkfs) k.mkfs();
+    if (!opts.noMount) k.mount();
+  } catch (e) {
+    try { device.close(); } catch { /* already failing */ }
+    throw e;
+  }
+  return k;
+}
+
+/** True for what a trap looks like from the host: a panic, a wasm trap, a wasm stack overflow. */
+export function isTrap(e: unknown): boolean {
+  return e instanceof KernelPanic || e instanceof WebAssembly.RuntimeError ||
+    (e instanceof RangeError && /call stack/i.test(e.message));
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+function mergeCodes(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [c, n] of Object.entries(from)) into[c] = (into[c] ?? 0) + n;
+}
+
+/**
+ * Fuzzes `base` with `seed`, boots `module` on the result, mounts, walks, unmounts, and (by
+ * default) mounts and walks once more read-only; classifies the run. Never throws for
+ * anything the kernel does: traps and host exceptions become outcomes.
+ */
+export function runImage(module: WebAssembly.Module, base: Uint8Array, seed: number, opts: RunOptions = {}): ImageResult {
+  const t0 = performance.now();
+  const { image, mutations } = fuzzImage(base, seed, opts);
+  const r: ImageResult = {
+    seed, outcome: "mounted", mutations, codes: {}, readOnlyAtMount: false, errored: false, usedBackup: false,
+    replayedTx: 0, fsckProblems: null, garbage: [], ms: 0,
+  };
+  const memoryMiB = opts.memoryMiB ?? 32;
+  let phase = "mount";
+  let k: Kernel | null = null;
+  try {
+    try {
+      k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB, log: opts.log });
+    } catch (e) {
+      if (e instanceof KernelError) {
+        const oneLine = e.message.length > 0 && !/[\r\n]/.test(e.message);
+        r.outcome = oneLine ? "refused" : "unclear";
+        r.message = e.message;
+        r.codes[e.code] = 1;
+        r.phase = phase;
+        r.ms = performance.now() - t0;
+        return r;
+      }
+      throw e;
+    }
+    const info = k.info();
+    r.readOnlyAtMount = info.readOnly !== 0 || info.errored !== 0;
+    r.usedBackup = info.mountUsedBackup !== 0;
+    r.replayedTx = info.mountReplayedTx;
+    phase = "walk";
+    const w = walkImage(k, opts.walk);
+    mergeCodes(r.codes, w.codes);
+    r.fsckProblems = w.fsckProblems;
+    r.garbage = w.garbage;
+    const after = k.info();
+    r.errored = after.errored !== 0;
+    r.outcome = r.readOnlyAtMount || r.errored || after.readOnly !== 0 ? "mounted-ro" : "mounted";
+    phase = "unmount";
+    try { k.shutdown(); } catch (e) { if (!isFsError(e)) throw e; r.codes[e.code] = (r.codes[e.code] ?? 0) + 1; }
+    k = null;
+    if (opts.remount === false) { r.remount = "skipped"; }
+    else {
+      phase = "remount";
+      try {
+        k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB, log: opts.log });
+        phase = "remount-walk";
+        const w2 = walkImage(k, { ...opts.walk, readOnly: true });
+        mergeCodes(r.codes, w2.codes);
+        r.garbage.push(...w2.garbage);
+        const i2 = k.info();
+        r.remount = i2.readOnly !== 0 || i2.errored !== 0 ? "mounted-ro" : "mounted";
+        phase = "remount-unmount";
+        try { k.shutdown(); } catch (e) { if (!isFsError(e)) throw e; r.codes[e.code] = (r.codes[e.code] ?? 0) + 1; }
+        k = null;
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+        r.remount = e.message.length > 0 && !/[\r\n]/.test(e.message) ? "refused" : "unclear";
+        r.codes[e.code] = (r.codes[e.code] ?? 0) + 1;
+        if (r.remount === "unclear") { r.outcome = "unclear"; r.message = e.message; r.phase = phase; }
+      }
+    }
+  } catch (e) {
+    r.outcome = isTrap(e) ? "trap" : "crash";
+    r.message = errorText(e).split("\n")[0];
+    r.phase = phase;
+    if (k) try { k.backend.close(); } catch { /* already closed */ }
+  }
+  r.ms = performance.now() - t0;
+  return r;
+}
+
+// ---- the base image -------------------------------------------------------------------------
+
+/** Options of buildBaseImage. */
+export interface BaseOptions {
+  /** Device size in bytes (default 16 MiB). */
+  sizeBytes?: number;
+  /** Regular files created before the checkpoint (default 260). */
+  files?: number;
+  /** Seed of the population (default 1). */
+  seed?: number;
+}
+
+/** What buildBaseImage made. */
+export interface BaseImage {
+  image: Uint8Array;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  /** Transactions committed after the last checkpoint (recovery replays them). */
+  journalTransactions: number;
+  /** Files unlinked while open at the crash (the next mount frees them). */
+  orphans: number;
+}
+
+/** Largest file of the population in bytes. */
+const BASE_FILE_MAX = 160 * 1024;
+/** File sizes: about 40% inline (<= 1024 bytes), the rest extent files up to BASE_FILE_MAX. */
+function baseFileSize(rng: Rng): number {
+  const r = rng.below(100);
+  if (r < 10) return 0;
+  if (r < 40) return 1 + rng.below(1024);
+  if (r < 75) return 1025 + rng.below(12 * 1024);
+  if (r < 92) return 16 * 1024 + rng.below(48 * 1024);
+  return 64 * 1024 + rng.below(BASE_FILE_MAX - 64 * 1024);
+}
+
+/**
+ * Formats a memory device and populates it: nested directories, a large directory (its
+ * dirent tree splits), regular files of mixed sizes (inline and extent files, some of them
+ * grown in several commits so they have several extents), symlinks (short, long, dangling),
+ * hard links; then sync (a checkpoint); then several transactions committed by fsync but not
+ * checkpointed (creates, appends, renames, unlinks, rmdir, a truncate, a file unlinked while
+ * open), and a power cut: the returned image is the device as it was then, so mounting it
+ * replays the journal and frees an orphan. Every regular file is named `...~<hex key>` and
+ * holds content(key, 0, size). Deterministic for a given module and options.
+ */
+export function buildBaseImage(module: WebAssembly.Module, opts: BaseOptions = {}): BaseImage {
+  const size = opts.sizeBytes ?? 16 * 1024 * 1024;
+  const rng = new Rng(opts.seed ?? 1);
+  const dev = new MemoryBackend(size);
+  const k = bootDeterministic(module, dev, { mkfs: true, memoryMiB: 64 });
+  const fs = k.fs;
+  let key = 1;
+  const out: BaseImage = { image: new Uint8Array(0), files: 0, dirs: 0, symlinks: 0, hardlinks: 0, journalTransactions: 0, orphans: 0 };
+  const dirs: string[] = ["/"];
+  const mkdir = (p: string) => { fs.mkdirSync(p); dirs.push(p); out.dirs++; };
+  for (let i = 0; i < 10; i++) {
+    mkdir(`/d${i}`);
+    const subdirs = rng.below(3);
+    for (let j = 0; j < subdirs; j++) mkdir(`/d${i}/s${j}`);
+  }
+  mkdir("/deep");
+  let p = "/deep";
+  for (let i = 0; i < 6; i++) { p += `/level${i}`; mkdir(p); }
+  mkdir("/big");
+  const files: { path: string; key: number; size: number }[] = [];
+  const nfiles = opts.files ?? 260;
+  for (let i = 0; i < nfiles; i++) {
+    // a third of the files go to /big so its dirent tree has several leaves
+    const dir = i % 3 === 0 ? "/big" : dirs[rng.below(dirs.length)];
+    const name = `${dir === "/big" ? "entry-with-a-longer-name-" : "f"}${i}~${key.toString(16)}`;
+    const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
+    const sz = baseFileSize(rng);
+    fs.writeFileSync(path, content(key, 0, sz));
+    files.push({ path, key, size: sz });
+    key++;
+    out.files++;
+  }
+  // files grown over several commits: several extents each
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 6; i++) {
+      const f = files[i * 7 + 1];
+      fs.appendFileSync(f.path, content(f.key, f.size, 6000));
+      f.size += 6000;
+    }
+    fs.syncSync();
+  }
+  for (let i = 0; i < 30; i++) {
+    const target = i % 5 === 0 ? `/nowhere/${"x".repeat(i * 11)}` : i % 3 === 0 ? dirs[rng.below(dirs.length)] : files[rng.below(files.length)].path;
+    fs.symlinkSync(target, `${dirs[rng.below(dirs.length)]}/l${i}`.replace("//", "/"));
+    out.symlinks++;
+  }
+  for (let i = 0; i < 10; i++) {
+    const f = files[rng.below(files.length)];
+    fs.linkSync(f.path, `/d${i}/hard${i}~${f.key.toString(16)}`);
+    out.hardlinks++;
+  }
+  fs.mkdirSync("/gone"); // removed by a journaled transaction below (kept empty)
+  out.dirs++;
+  fs.syncSync(); // checkpoint: everything so far is home
+
+  const infoBefore = k.info();
+  // fsync of a file commits the whole running transaction (compound transactions)
+  const commit = (path: string) => { const fd = fs.openSync(path, "r"); fs.fsyncSync(fd); fs.closeSync(fd); out.journalTransactions++; };
+  // tx 1: creates in a new directory
+  fs.mkdirSync("/j");
+  for (let i = 0; i < 5; i++) {
+    const sz = i * 3000;
+    fs.writeFileSync(`/j/new${i}~${key.toString(16)}`, content(key, 0, sz));
+    key++;
+  }
+  commit(`/j/new4~${(key - 1).toString(16)}`);
+  // tx 2: appends (new extents), a rename across directories
+  for (let i = 0; i < 3; i++) {
+    const f = files[i * 11 + 2];
+    fs.appendFileSync(f.path, content(f.key, f.size, 9000));
+    f.size += 9000;
+  }
+  const moved = files[5];
+  const movedTo = `/j/${moved.path.split("/").pop()}`;
+  fs.renameSync(moved.path, movedTo);
+  moved.path = movedTo;
+  commit(movedTo);
+  // tx 3: unlinks, an rmdir, a symlink, a truncate
+  for (let i = 0; i < 3; i++) fs.unlinkSync(files[30 + i].path);
+  fs.rmdirSync("/gone");
+  fs.symlinkSync("/j", "/d0/to-j");
+  const shrunk = files.find((f, i) => i > 40 && f.size > 20000)!;
+  fs.truncateSync(shrunk.path, 5000);
+  shrunk.size = 5000;
+  commit(shrunk.path);
+  // tx 4: a file unlinked while open (an orphan at the crash)
+  const orphan = files.find((f, i) => i > 50 && f.size > 8192)!;
+  const ofd = fs.openSync(orphan.path, "r");
+  fs.unlinkSync(orphan.path);
+  out.orphans++;
+  const last = `/j/last~${key.toString(16)}`;
+  fs.writeFileSync(last, content(key, 0, 777));
+  key++;
+  commit(last);
+  const infoAfter = k.info();
+  if (infoAfter.checkpoints !== infoBefore.checkpoints || infoAfter.journalHead <= 1) {
+    throw new Error(`buildBaseImage: the journal phase checkpointed (checkpoints ${infoBefore.checkpoints} -> ${infoAfter.checkpoints}); use a larger image`);
+  }
+  // power cut: the device as it is now; the kernel is abandoned without unmounting
+  out.image = dev.bytes.slice();
+  fs.closeSync(ofd);
+  dev.close();
+  return out;
+}

@@ -1,0 +1,233 @@
+// test/fuzz.test.ts -- image fuzzing (issue 3 §5), in process: the mutation functions do
+// what they say and touch only metadata; a fixed-seed sample of corrupted images never traps
+// the debug kernel (assertions on) and every refused mount is a one-line KernelError.
+// tools/fuzz-images.ts runs the full 10,000-image campaign in worker threads.
+
+import { describe, it, expect, beforeAll } from "vitest";
+import { MemoryBackend } from "../host/blockdev.js";
+import { kernelModule } from "../host/node.js";
+import {
+  BLOCK_SIZE, MAGIC_BTREE, MAGIC_SUPER, MUTATION_KINDS, bootDeterministic, buildBaseImage, crc32c, flipBits, fuzzImage,
+  imageSeed, parseImage, randomizeBlock, resealBlock, runImage, swapBlocks, walkImage, zeroBlock,
+  type BaseImage, type ImageLayout, type ImageResult,
+} from "../host/fuzz.js";
+import { Rng } from "../host/rng.js";
+
+/** Images in the in-process sample (the tool runs 10,000). */
+const SAMPLE_IMAGES = 300;
+/** Seed of the sample: fixed, so a failure here reproduces with the tool's --seed. */
+const SAMPLE_SEED = 20240601;
+
+let module: WebAssembly.Module;
+let base: BaseImage;
+let layout: ImageLayout;
+
+beforeAll(() => {
+  module = kernelModule(true);
+  base = buildBaseImage(module);
+  layout = parseImage(base.image);
+});
+
+/** Block numbers whose bytes differ between `a` and `b`. */
+function changedBlocks(a: Uint8Array, b: Uint8Array): number[] {
+  const out: number[] = [];
+  const A = Buffer.from(a.buffer, a.byteOffset, a.length), B = Buffer.from(b.buffer, b.byteOffset, b.length);
+  for (let o = 0; o < a.length; o += BLOCK_SIZE) {
+    if (A.compare(B, o, o + BLOCK_SIZE, o, o + BLOCK_SIZE) !== 0) out.push(o / BLOCK_SIZE);
+  }
+  return out;
+}
+
+function block(img: Uint8Array, b: number): Uint8Array { return img.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE); }
+
+/** The header checks of fs/format.ts block_verify: magic, crc32c (crc field zeroed), blocknr. */
+function verifies(img: Uint8Array, b: number, magic: number, self = b): boolean {
+  const blk = block(img, b).slice();
+  const dv = new DataView(blk.buffer);
+  const want = dv.getUint32(4, true);
+  dv.setUint32(4, 0, true);
+  return dv.getUint32(0, true) === magic && crc32c(0, blk) === want && Number(dv.getBigUint64(8, true)) === self;
+}
+
+describe("the base image", () => {
+  it("is populated and holds committed, not checkpointed transactions and an orphan", () => {
+    expect(base.files).toBeGreaterThanOrEqual(250);
+    expect(base.dirs + base.symlinks + base.hardlinks).toBeGreaterThanOrEqual(60);
+    expect(layout.transactions.length).toBeGreaterThanOrEqual(base.journalTransactions);
+    const k = bootDeterministic(module, new MemoryBackend(base.image.slice()), { memoryMiB: 64 });
+    const info = k.info();
+    expect(info.mountReplayedTx).toBe(layout.transactions.length);
+    expect(info.mountOrphans).toBe(base.orphans);
+    const w = walkImage(k);
+    expect(w.garbage).toEqual([]);
+    expect(w.fsckProblems).toBe(0);
+    // only dangling symlinks fail on a sound image
+    expect(Object.keys(w.codes).filter((c) => c !== "ENOENT")).toEqual([]);
+    expect(w.files).toBeGreaterThanOrEqual(base.files);
+    k.shutdown();
+  });
+
+  it("is built deterministically (reproduction lines rely on it)", () => {
+    const again = buildBaseImage(module);
+    expect(changedBlocks(again.image, base.image)).toEqual([]);
+  });
+
+  it("parses into its metadata blocks: superblocks, journal, every tree's nodes, the AGFL", () => {
+    const total = base.image.length / BLOCK_SIZE;
+    const kinds = new Map(layout.meta.map((m) => [m.block, m.kind]));
+    expect(kinds.get(0)).toBe("super");
+    expect(kinds.get(total - 1)).toBe("backup-super");
+    expect(kinds.get(1)).toBe("journal-super");
+    expect(verifies(base.image, 0, MAGIC_SUPER)).toBe(true);
+    expect(verifies(base.image, total - 1, MAGIC_SUPER, total - 1)).toBe(true);
+    // the live log is every block of every committed transaction
+    const logBlocks = layout.transactions.flatMap((t) => t.blocks);
+    expect(layout.byKind.get("journal")!.map((m) => m.block).sort((a, b) => a - b)).toEqual(logBlocks.sort((a, b) => a - b));
+    for (const t of layout.transactions) expect(t.images.length).toBeGreaterThan(0);
+    // every tree has nodes, every node is a valid B+ tree node of its tree
+    for (let t = 0; t < 5; t++) expect(layout.nodesPerTree[t]).toBeGreaterThan(0);
+    expect(layout.nodesPerTree[0]).toBeGreaterThan(1); // the inode tree has split
+    const replayedHomes = new Set(layout.transactions.flatMap((t) => t.images.map((im) => im.home)));
+    for (const m of layout.byKind.get("btree")!) {
+      // a node is valid at home, or its home is rewritten by replay (then its image is)
+      if (!replayedHomes.has(m.block)) expect(verifies(base.image, m.block, MAGIC_BTREE)).toBe(true);
+    }
+    expect(layout.byKind.get("agfl")!.length).toBeGreaterThan(0);
+    // metadata only: no block of a file's data is listed
+    expect(layout.meta.length).toBeLessThan(300);
+  });
+});
+
+describe("mutations", () => {
+  const img = () => base.image.slice();
+
+  it("flipBits flips exactly the given bits of one block", () => {
+    const a = img();
+    const b = layout.byKind.get("btree")![0].block;
+    flipBits(a, b, [0, 9, 32767]);
+    expect(changedBlocks(base.image, a)).toEqual([b]);
+    const o = b * BLOCK_SIZE;
+    expect(a[o] ^ base.image[o]).toBe(1);
+    expect(a[o + 1] ^ base.image[o + 1]).toBe(2);
+    expect(a[o + 4095] ^ base.image[o + 4095]).toBe(0x80);
+    let diffBytes = 0;
+    for (let i = o; i < o + BLOCK_SIZE; i++) if (a[i] !== base.image[i]) diffBytes++;
+    expect(diffBytes).toBe(3);
+    flipBits(a, b, [0, 9, 32767]);
+    expect(changedBlocks(base.image, a)).toEqual([]);
+  });
+
+  it("zeroBlock zeroes one block", () => {
+    const a = img();
+    zeroBlock(a, 0);
+    expect(changedBlocks(base.image, a)).toEqual([0]);
+    expect(block(a, 0).every((x) => x === 0)).toBe(true);
+  });
+
+  it("randomizeBlock fills one block from the seed", () => {
+    const a = img(), c = img();
+    randomizeBlock(a, 1, new Rng(5));
+    randomizeBlock(c, 1, new Rng(5));
+    expect(changedBlocks(base.image, a)).toEqual([1]);
+    expect(changedBlocks(a, c)).toEqual([]);
+    expect(new Set(block(a, 1)).size).toBeGreaterThan(200); // noise, not a pattern
+  });
+
+  it("swapBlocks exchanges two blocks", () => {
+    const a = img();
+    const [x, y] = layout.byKind.get("btree")!.slice(0, 2).map((m) => m.block);
+    swapBlocks(a, x, y);
+    expect(changedBlocks(base.image, a).sort()).toEqual([x, y].sort());
+    expect(block(a, x)).toEqual(block(base.image, y));
+    expect(block(a, y)).toEqual(block(base.image, x));
+  });
+
+  it("resealBlock re-signs a block with a header and leaves other blocks alone", () => {
+    const a = img();
+    const b = layout.byKind.get("btree")![0].block;
+    flipBits(a, b, [40 * 8]);
+    expect(verifies(a, b, MAGIC_BTREE)).toBe(false);
+    expect(resealBlock(a, b)).toBe(true);
+    expect(verifies(a, b, MAGIC_BTREE)).toBe(true);
+    zeroBlock(a, b);
+    expect(resealBlock(a, b)).toBe(false);
+    expect(block(a, b).every((x) => x === 0)).toBe(true);
+  });
+
+  it("fuzzImage touches only metadata blocks, as recorded, deterministically, and never the base", () => {
+    const meta = new Set(layout.meta.map((m) => m.block));
+    const before = base.image.slice();
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const seed = imageSeed(99, i);
+      const { image, mutations } = fuzzImage(base.image, seed, { layout });
+      expect(mutations.length).toBeGreaterThanOrEqual(1);
+      expect(mutations.length).toBeLessThanOrEqual(3);
+      const recorded = new Set(mutations.flatMap((m) => (m.other !== undefined ? [m.block, m.other] : [m.block])));
+      for (const b of changedBlocks(base.image, image)) {
+        expect(meta.has(b)).toBe(true);
+        expect(recorded.has(b)).toBe(true);
+      }
+      for (const m of mutations) {
+        seen.add(m.kind);
+        seen.add(m.target);
+        expect(layout.meta.find((x) => x.block === m.block)?.kind).toBe(m.target);
+        if (m.kind === "swap") expect(m.other).not.toBe(m.block);
+      }
+      if (i < 20) expect(changedBlocks(image, fuzzImage(base.image, seed, { layout }).image)).toEqual([]);
+    }
+    for (const k of MUTATION_KINDS) expect(seen.has(k)).toBe(true);
+    for (const k of ["super", "backup-super", "journal-super", "journal", "btree", "agfl"]) expect(seen.has(k)).toBe(true);
+    expect(changedBlocks(before, base.image)).toEqual([]);
+  });
+
+  it("fuzzImage honours kinds, targets and maxMutations", () => {
+    for (let i = 0; i < 30; i++) {
+      const { mutations } = fuzzImage(base.image, imageSeed(3, i), { layout, kinds: ["zero"], targets: ["journal"], maxMutations: 1 });
+      expect(mutations).toHaveLength(1);
+      expect(mutations[0]).toMatchObject({ kind: "zero", target: "journal" });
+    }
+  });
+
+  it("reseal leaves every touched block that kept its magic passing its checksum", () => {
+    const homeOf = new Map(layout.transactions.flatMap((t) => t.images.map((im) => [im.log, im.home] as const)));
+    let resealed = 0;
+    for (let i = 0; i < 60; i++) {
+      const { image, mutations } = fuzzImage(base.image, imageSeed(4, i), { layout, reseal: true, kinds: ["bitflip", "swap"] });
+      for (const m of mutations) {
+        for (const b of m.other !== undefined ? [m.block, m.other] : [m.block]) {
+          const magic = new DataView(image.buffer, b * BLOCK_SIZE, 4).getUint32(0, true);
+          if (magic !== MAGIC_BTREE && magic !== MAGIC_SUPER) continue;
+          expect(verifies(image, b, magic, homeOf.get(b) ?? b)).toBe(true);
+          resealed++;
+        }
+      }
+    }
+    expect(resealed).toBeGreaterThan(20);
+  });
+});
+
+describe("a sample of corrupted images on the debug kernel", () => {
+  it(`${SAMPLE_IMAGES} images: no trap, no host crash, every refusal a one-line KernelError`, () => {
+    const results: ImageResult[] = [];
+    for (let i = 0; i < SAMPLE_IMAGES; i++) results.push(runImage(module, base.image, imageSeed(SAMPLE_SEED, i), { layout }));
+    const bad = results
+      .map((r, i) => ({ i, r }))
+      .filter(({ r }) => r.outcome === "trap" || r.outcome === "crash" || r.outcome === "unclear")
+      .map(({ i, r }) => `image ${i} (node dist/tools/fuzz-images.js --seed ${SAMPLE_SEED} --image ${i} --debug): ${r.outcome} in ${r.phase}: ${r.message}`);
+    expect(bad).toEqual([]);
+    const count = (o: string) => results.filter((r) => r.outcome === o).length;
+    // the sample covers every way an image can end
+    expect(count("mounted")).toBeGreaterThan(0);
+    expect(count("mounted-ro")).toBeGreaterThan(0);
+    expect(count("refused")).toBeGreaterThan(0);
+    for (const r of results) {
+      if (r.outcome === "refused") {
+        expect(r.message).toMatch(/^mount failed: \S.*$/);
+        expect(r.message).not.toMatch(/[\r\n]/);
+      }
+      // every error met is a fs error with an errno name
+      for (const code of Object.keys(r.codes)) expect(code).toMatch(/^E[A-Z]+$/);
+    }
+  });
+});
