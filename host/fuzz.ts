@@ -21,6 +21,7 @@
 // Rules:
 //  - only metadata blocks are ever mutated: the fuzzer tests the kernel's metadata checks
 //    (DESIGN §5: checksum + self block number), not its (unchecksummed) file data;
+//  - the base image is never written, not even temporarily (workers share it);
 //  - everything is a function of the seed, and the kernel runs on a deterministic clock, so
 //    `runImage(module, base, seed)` reproduces a result exactly;
 //  - a KernelPanic (assertion, abort, wasm trap) or a wasm stack overflow is a trap; a fs

@@ -13,7 +13,10 @@
 // Rules:
 //  - the main thread builds the base image once (mkfs + population + a journal holding
 //    committed, not checkpointed transactions) and compiles the kernel once; both go to the
-//    workers (the image in a SharedArrayBuffer, the module by structured clone);
+//    workers (the image in a SharedArrayBuffer, the module by structured clone); nothing
+//    writes to the shared image, not even for a moment (host/fuzz.ts computes checksums
+//    without zeroing the crc field in place: an early version did, and two workers parsing
+//    at once left a zero crc in the shared superblock, skewing a whole campaign);
 //  - each worker runs one image at a time; a worker that does not answer within --timeout is
 //    a hang: it is terminated and replaced, and the campaign goes on;
 //  - image I of campaign S is fuzzed with imageSeed(S, I), and the kernel runs on a
