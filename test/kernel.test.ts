@@ -346,6 +346,26 @@ describe("bad images", () => {
     k.shutdown();
   });
 
+  it("a damaged transaction followed by committed ones mounts read-only with the error flagged", () => {
+    const dev = freshDevice();
+    const k = bootDevice(dev);
+    for (const name of ["a", "b", "c"]) {
+      k.fs.writeFileSync(`/${name}`, name.repeat(100));
+      const fd = k.fs.openSync(`/${name}`, "r");
+      k.fs.fsyncSync(fd);
+      k.fs.closeSync(fd);
+    }
+    const crashed = crashCopy(dev); // three committed transactions still in the log
+    k.shutdown();
+    // damage the first logged image (the log starts at journal block 1 with a descriptor)
+    crashed.bytes[2 * BLOCK + 300] ^= 0x40;
+    const k2 = bootDevice(crashed);
+    expect(k2.info().readOnly).toBe(1);
+    expect(k2.info().errorState).toBe(1);
+    expect(k2.logLines.some((l) => l.includes("journal is damaged"))).toBe(true);
+    k2.shutdown();
+  });
+
   it("fails with a one-line error when both superblocks are corrupt", () => {
     const dev = freshDevice();
     dev.bytes.fill(0x5a, 100, 200);

@@ -57,6 +57,8 @@ export const HEIGHT_MAX: u32 = 8;
 
 /** Error of the last failed operation (lookup returning 0, seek returning false). */
 export let bt_errno: i32 = 0;
+/** Lets a layer above report damage it found in a tree's records (dir_next). */
+export function set_bt_errno(e: i32): void { bt_errno = e; }
 /** Length of the value found by the last bt_lookup. */
 export let bt_vlen: u32 = 0;
 
@@ -721,14 +723,27 @@ function bt_seek_(cur: usize, tree: u32, k1: u64, k2: u64, ge: bool): bool {
 
 function bt_next_leaf(cur: usize, leaf: usize): bool {
   let l = leaf;
+  const from = load<u64>(cur);
+  // the last key seen: the next leaf must continue above it and point back (a forged chain
+  // that loops or goes backwards would make a scan run forever)
+  const k = nitems(leaf);
+  const has = k > 0;
+  const l1 = has ? ik1(leaf, k - 1) : 0;
+  const l2 = has ? ik2(leaf, k - 1) : 0;
+  let prevBlk = from;
   for (let guard = 0; guard < 1 << 20; guard++) {
     const next = load<u64>(l, N_NEXT);
     if (next == 0) return false;
     l = read_node(next, load<u32>(cur, 12), 0);
     if (l == 0) return false;
+    if (load<u64>(l, N_PREV) != prevBlk) { bt_errno = -EUCLEAN; metadata_error(-EUCLEAN); return false; }
+    prevBlk = next;
     cur_set(cur, next, l);
     store<u32>(cur, 0, 8);
-    if (nitems(l) > 0) return true;
+    if (nitems(l) > 0) {
+      if (has && key_cmp(ik1(l, 0), ik2(l, 0), l1, l2) <= 0) { bt_errno = -EUCLEAN; metadata_error(-EUCLEAN); return false; }
+      return true;
+    }
   }
   bt_errno = -EUCLEAN;
   return false;

@@ -413,6 +413,7 @@ export function journal_load(start: u64, nblocks: u32): i32 {
     if (j_head == 0 || j_head >= nblocks) j_head = 1;
   }
   j_aborted = false;
+  j_log_corrupt = false;
   tx_first = NO_PFN; tx_nbuffers = 0; tx_nrevoke = 0;
   cp_first = NO_PFN; cp_count = 0; log_revokes = 0;
   scratch_free(b);
@@ -518,6 +519,9 @@ export function journal_recover(): i32 {
     pos += n;
   }
   const lastValid = tid - 1; // transactions first_tid .. lastValid are complete
+  // A torn tail ends the log; a damaged transaction in the middle does not: a valid record
+  // of a later transaction past the stop tells them apart (jbd2's failed-commit detection).
+  if (err == 0) j_log_corrupt = later_transaction_exists(pos + 1, tid, buf);
   let replayed: u64 = 0;
   // pass 2
   if (err == 0) {
@@ -561,10 +565,39 @@ export function journal_recover(): i32 {
   j_tid = replayed > 0 ? lastValid + 2 : first_tid;
   j_head = 1;
   log_revokes = 0;
+  jstat_replayed_tx += replayed;
+  // a damaged log keeps its journal superblock: the later transactions stay in the log for
+  // a repair, and every mount finds the damage again (the fs mounts read-only, flagged)
+  if (j_log_corrupt) return <i32>replayed;
   const r = write_jsb(1, j_tid);
   if (r != 0) return r;
-  jstat_replayed_tx += replayed;
   return <i32>replayed;
+}
+
+/** Set by recovery when committed transactions follow a damaged one in the log. */
+export let j_log_corrupt: bool = false;
+
+/**
+ * True when a valid log record (magic, crc32c, self-location) of a transaction after `tid`
+ * lies at or past relative block `from`: the transaction `tid` was damaged, not torn.
+ * Reads the rest of the log in REPLAY_BATCH blocks through `buf`.
+ */
+function later_transaction_exists(from: u32, tid: u64, buf: usize): bool {
+  let pos = from;
+  while (pos < j_maxlen) {
+    const k = min<u32>(j_maxlen - pos, REPLAY_BATCH);
+    for (let i: u32 = 0; i < k; i++) blk_add(VIRTIO_BLK_T_IN, j_start + pos + i, buf + (<usize>i << 12));
+    if (blk_submit() != 0) return false;
+    for (let i: u32 = 0; i < k; i++) {
+      const b = buf + (<usize>i << 12);
+      const magic = load<u32>(b, HDR_MAGIC);
+      if (magic != MAGIC_JDESC && magic != MAGIC_JREVOKE && magic != MAGIC_JCOMMIT) continue;
+      if (load<u64>(b, HDR_TID) <= tid) continue;
+      if (block_verify(b, magic, j_start + pos + i) == VERIFY_OK) return true;
+    }
+    pos += k;
+  }
+  return false;
 }
 
 

@@ -36,7 +36,7 @@ import { bread, buf_errno, drop_caches, pagecache_init, pagecache_reset, nr_dirt
 import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
   journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
-  journal_checkpoint_pending, journal_tx_age,
+  journal_checkpoint_pending, journal_tx_age, j_log_corrupt,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
@@ -335,6 +335,13 @@ export function fs_mount(flags: u32): i32 {
   r = journal_recover();
   if (r < 0) { mount_reason = MR_JOURNAL; return r; }
   mount_replayed = r;
+  if (j_log_corrupt) {
+    // committed transactions follow a damaged one: mount what the log proves, read-only
+    kputs("helixfs: the journal is damaged before later committed transactions; mounting read-only"); knl();
+    fs_readonly = true;
+    error_state_mount = true;
+    sb_write_state(STATE_ERROR, true);
+  }
   // replay may have written a logged superblock over the recorded error: record it again
   if (error_state_mount && r > 0) sb_write_state(STATE_ERROR, false);
   drop_caches();
