@@ -7,17 +7,19 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The CLI launcher. */
 export const BIN = path.join(ROOT, "bin", "helix.js");
+/** Node flags the launcher needs (NODE_FLAGS in bin/helix.js); passed here so it does not re-execute itself. */
+export const NODE_FLAGS = ["--no-concurrent-recompilation"];
 
 export interface RunResult { code: number | null; stdout: string; stderr: string }
 
 /**
- * Runs `node bin/helix.js ...args` in `cwd` (no build step: HELIX_NO_BUILD=1) with optional
- * stdin and extra environment; resolves with the exit code and output, never throws on a
+ * Runs `node NODE_FLAGS bin/helix.js ...args` in `cwd` (no build step: HELIX_NO_BUILD=1) with optional
+ * stdin, extra environment and other node flags; resolves with the exit code and output, never throws on a
  * non-zero exit; rejects when the run takes longer than `timeoutMs` (a hang is a bug).
  */
-export function runHelix(cwd: string, args: string[], timeoutMs: number, opts: { input?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
+export function runHelix(cwd: string, args: string[], timeoutMs: number, opts: { input?: string; env?: Record<string, string>; nodeFlags?: string[] } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...(opts.nodeFlags ?? NODE_FLAGS), BIN, ...args], {
       cwd, env: { ...process.env, HELIX_NO_BUILD: "1", HELIX_DEBUG: "", ...opts.env }, stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "", stderr = "";

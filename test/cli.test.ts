@@ -301,4 +301,13 @@ describe("bad input: one line on stderr, non-zero exit", () => {
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+/);
   });
+
+  it("a bare `node bin/helix.js` re-executes itself with its Node flags; output and exit codes pass through", async () => {
+    const bare = { nodeFlags: [] as string[] };
+    const v = await runHelix(TMP, ["--version"], RUN_TIMEOUT_MS, bare);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^\d+\.\d+\.\d+/);
+    expect(oneErrorLine(await runHelix(TMP, ["frobnicate"], RUN_TIMEOUT_MS, bare), 2)).toMatch(/unknown command/);
+    expect(oneErrorLine(await runHelix(TMP, ["fsck", path.join(TMP, "none.img")], RUN_TIMEOUT_MS, bare), 1)).toMatch(/does not exist/);
+  });
 });
