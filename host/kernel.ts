@@ -32,7 +32,7 @@ export const INFO_FIELDS = [
   "absorbed", "revokes", "replayedBlocks", "blkRequests", "blkNotifies", "blkReadBlocks",
   "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
-  "reservedBlocks", "mountReason", "replayedTx", "errorState",
+  "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;

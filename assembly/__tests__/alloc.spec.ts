@@ -38,7 +38,7 @@ import {
   CURSOR_SIZE,
 } from "../fs/btree";
 import {
-  TREE_BNO, TREE_CNT, TREE_EXTENT, MAGIC_SUPER, SB_AGFL_COUNT, AGFL_LOW,
+  TREE_BNO, TREE_CNT, TREE_EXTENT, MAGIC_SUPER, SB_AGFL_COUNT, AGFL_LOW, EXTENT_MAX, ext_vlen,
 } from "../fs/format";
 import { bread } from "../fs/pagecache";
 import { fs_commit } from "../fs/super";
@@ -57,7 +57,7 @@ const RUN_L: usize = heap.alloc(RUNS_MAX * 8);
 let nruns: u32 = 0;
 let expected_free: u64 = 0;
 const CUR: usize = memory.data(CURSOR_SIZE);
-const VAL: usize = memory.data(16);
+const VAL: usize = memory.data(16 + 4 * 256); // an extent record with zero checksums
 
 function fail(what: string, a: u64, b: u64): void {
   log<string>("alloc.spec: " + what + " (" + a.toString() + ", " + b.toString() + ")");
@@ -324,7 +324,8 @@ function rec_put(fb: u64, disk: u64, len: u64, insert: bool): void {
   store<u64>(VAL, disk);
   store<u32>(VAL, <u32>len, 8);
   store<u32>(VAL, 0, 12);
-  const r = insert ? bt_insert(TREE_EXTENT, ino, fb, VAL, 16) : bt_update(TREE_EXTENT, ino, fb, VAL, 16);
+  const vlen = ext_vlen(<u32>len);
+  const r = insert ? bt_insert(TREE_EXTENT, ino, fb, VAL, vlen) : bt_update(TREE_EXTENT, ino, fb, VAL, vlen);
   if (r != 0) fail("extent record", fb, <u64>r);
 }
 function set_blocks(): void {
@@ -335,7 +336,8 @@ function set_blocks(): void {
 function random_alloc(): void {
   if (nlive >= LIVE_MAX - 2 || expected_free < 200) return;
   const r = rnd(10);
-  let want: u64 = r < 6 ? 1 + rnd(8) : r < 9 ? 1 + rnd(64) : 1 + rnd(400);
+  // file extents are at most EXTENT_MAX blocks (one record each)
+  let want: u64 = r < 6 ? 1 + rnd(8) : r < 9 ? 1 + rnd(64) : 1 + rnd(EXTENT_MAX);
   want = min<u64>(want, expected_free - 150);
   const minLen: u64 = rnd(3) == 0 ? want : 1 + rnd(<u32>want);
   let goal: u64 = 0;

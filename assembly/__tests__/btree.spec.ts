@@ -22,8 +22,8 @@
 // siblings stays small, and a borrow between leaves holding large values can leave the left
 // one at ~total/2 - VALUE_MAX bytes), so only "never empty" is asserted for leaves.
 //
-// Trace B: records shaped like real extents (each value starts with a block from balloc, the
-// rest random up to 1300 bytes) of a real file, so fsck_run(false) == 0 holds after every
+// Trace B: records shaped like real extents (a run of 1..4 blocks from balloc, then one
+// random checksum per block, as format.ts lays them out) of a real file, so fsck_run(false) == 0 holds after every
 // commit while the tree splits and merges; the model scan is checked at the same points.
 
 import {
@@ -32,7 +32,7 @@ import {
   ival, ivlen, VALUE_MAX, CURSOR_SIZE, N_TREE, N_NEXT, N_PREV, N_VEND, N_VUSED, N_ITEMS,
   BT_CAPACITY, BT_MIN_FILL, HEIGHT_MAX, bt_stat_splits, bt_stat_merges,
 } from "../fs/btree";
-import { TREE_EXTENT, TREE_BNO, MAGIC_BTREE, HDR_BLOCKNR } from "../fs/format";
+import { TREE_EXTENT, TREE_BNO, MAGIC_BTREE, HDR_BLOCKNR, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, ext_vlen } from "../fs/format";
 import { bread } from "../fs/pagecache";
 import { fs_commit, fs_balance } from "../fs/super";
 import { fsck_run } from "../fs/fsck";
@@ -525,15 +525,19 @@ describe("btree: sorted-array model", () => {
 
 // ---- trace B: extent-shaped records, fsck after every commit ----------------------------------
 
-// model entry reuse: k2 = file block, seed, vlen; the disk block is kept in DISK[k2]
+// model entry reuse: k2 = slot, seed, vlen; the first disk block is kept in DISK[slot]. Slot
+// s maps file blocks [s * B_RUN_MAX, ...) so runs never overlap in the file.
 const FB_SPACE: u32 = 3000;
+const B_RUN_MAX: u32 = 4;
+function b_run(vlen: u32): u32 { return (vlen - <u32>EXT_CSUM) >> 2; }
 const DISK: usize = heap.alloc(<usize>FB_SPACE * 8);
 
-function ext_value(p: usize, disk: u64, seed: u32, len: u32): void {
-  gen_value(p, seed, len);
-  store<u64>(p, disk);
-  store<u32>(p, 1, 8);
-  store<u32>(p, 0, 12);
+/** An extent record of `run` blocks from `disk` with random checksums drawn from `seed`. */
+function ext_value(p: usize, disk: u64, seed: u32, run: u32): void {
+  gen_value(p, seed, ext_vlen(run));
+  store<u64>(p, disk, EXT_DISK);
+  store<u32>(p, run, EXT_LEN);
+  store<u32>(p, 0, EXT_FLAGS);
 }
 
 let b_blocks: u64 = 0;
@@ -546,29 +550,30 @@ function trace_b_op(ino: u64, op: u32): void {
   const insLimit: u32 = growing ? 60 : 25;
   if (r < insLimit) {
     if (at >= 0) return;
-    const disk = balloc(0, 1, 1);
+    const run = 1 + rnd(B_RUN_MAX);
+    const disk = balloc(0, run, run);
     if (disk == 0) fail("balloc", op, 0);
     const seed = <u32>rnd64() | 1;
-    const len = 16 + rnd(VALUE_MAX - 16 + 1);
-    ext_value(VBUF, disk, seed, len);
-    if (bt_insert(TREE_EXTENT, ino, fb, VBUF, len) != 0) fail("insert", fb, op);
+    ext_value(VBUF, disk, seed, run);
+    if (bt_insert(TREE_EXTENT, ino, fb * B_RUN_MAX, VBUF, ext_vlen(run)) != 0) fail("insert", fb, op);
     store<u64>(DISK + (<usize>fb << 3), disk);
-    m_insert(fb, seed, len);
-    b_blocks++;
+    m_insert(fb, seed, ext_vlen(run));
+    b_blocks += run;
   } else if (r < 80) {
     if (at < 0) return;
-    if (bt_delete(TREE_EXTENT, ino, fb) != 0) fail("delete", fb, op);
-    if (bfree_deferred(load<u64>(DISK + (<usize>fb << 3)), 1) != 0) fail("bfree_deferred", fb, op);
+    const run = b_run(m_vlen(<u32>at));
+    if (bt_delete(TREE_EXTENT, ino, fb * B_RUN_MAX) != 0) fail("delete", fb, op);
+    if (bfree_deferred(load<u64>(DISK + (<usize>fb << 3)), run) != 0) fail("bfree_deferred", fb, op);
     m_remove(<u32>at);
-    b_blocks--;
+    b_blocks -= run;
   } else {
     if (at < 0) return;
+    // new checksums for the same blocks (a rewrite in place of the record)
     const seed = <u32>rnd64() | 1;
-    const len = 16 + rnd(VALUE_MAX - 16 + 1);
-    ext_value(VBUF, load<u64>(DISK + (<usize>fb << 3)), seed, len);
-    if (bt_update(TREE_EXTENT, ino, fb, VBUF, len) != 0) fail("update", fb, op);
+    const run = b_run(m_vlen(<u32>at));
+    ext_value(VBUF, load<u64>(DISK + (<usize>fb << 3)), seed, run);
+    if (bt_update(TREE_EXTENT, ino, fb * B_RUN_MAX, VBUF, ext_vlen(run)) != 0) fail("update", fb, op);
     store<u32>(MODEL + (<usize>at << 4), seed, 8);
-    store<u32>(MODEL + (<usize>at << 4), len, 12);
   }
 }
 
@@ -592,11 +597,8 @@ describe("btree: extent-shaped records of a real file", () => {
         // scan the file's records against the model
         let ok = bt_seek(CUR, TREE_EXTENT, ino, 0, true);
         for (let i: u32 = 0; i < mcount; i++) {
-          if (!ok || cur_k1(CUR) != ino || cur_k2(CUR) != m_k2(i) || cur_vlen(CUR) != m_vlen(i)) fail("scan of the file's records", i, op);
-          gen_value(VBUF2, m_seed(i), m_vlen(i));
-          store<u64>(VBUF2, load<u64>(DISK + (<usize>m_k2(i) << 3)));
-          store<u32>(VBUF2, 1, 8);
-          store<u32>(VBUF2, 0, 12);
+          if (!ok || cur_k1(CUR) != ino || cur_k2(CUR) != m_k2(i) * B_RUN_MAX || cur_vlen(CUR) != m_vlen(i)) fail("scan of the file's records", i, op);
+          ext_value(VBUF2, load<u64>(DISK + (<usize>m_k2(i) << 3)), m_seed(i), b_run(m_vlen(i)));
           if (memory.compare(cur_val(CUR), VBUF2, m_vlen(i)) != 0) fail("record bytes", i, op);
           ok = bt_next(CUR);
         }

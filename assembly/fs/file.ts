@@ -11,15 +11,16 @@
 //  - bytes past i_size inside the last block are zero in the cache (read_page zeroes them),
 //    and before the file grows past them they are written back as zeros (ordered data), so
 //    growing a file never exposes old bytes; a shrinking truncate writes nothing in place;
-//  - a page written over a hole gets no block at write(): it reserves one (PG_delalloc) and
-//    writeback allocates whole runs of such pages as one extent near the previous one;
+//  - data blocks are copy-on-write (as in btrfs and ZFS): a dirtied page gets no block at
+//    write(), it reserves one (PG_delalloc), and writeback allocates whole runs of such pages
+//    as new extents near the previous block, then unmaps and frees (at commit) the blocks
+//    they replace. A block the last commit points to is never written in place, so after a
+//    crash every block holds exactly what its checksum says;
+//  - every extent record (format.ts) carries the XXH32 of each block it maps, computed at
+//    writeback and checked on every read from the disk: a mismatch is EIO, never the bytes;
 //  - writeback runs before the journal commits (ordered mode): data reaches the disk before
 //    the extent records that point to it;
 //  - a cached file page remembers its disk block in PG_PRIVATE2 (0 = none yet).
-//
-// Extent record, the value of key (ino, first file block) in TREE_EXTENT (16 bytes):
-//
-//   0 disk block u64 | 8 length u32 (blocks) | 12 flags u32 (EXT_UNWRITTEN reserved)
 
 import { PAGE_SIZE, PAGE_SHIFT } from "../params";
 import {
@@ -27,7 +28,9 @@ import {
   pg_set_flags, pg_get32, pg_set32, pg_set_count, MIGRATE_MOVABLE,
 } from "../mm/page";
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
-import { TREE_EXTENT } from "./format";
+import { TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen } from "./format";
+import { xxh32 } from "../lib/xxhash";
+import { kputs, kputu, kputx, knl } from "../lib/printk";
 import {
   bt_seek, bt_insert, bt_delete, bt_update, bt_errno, cur_k1, cur_k2, cur_val, CURSOR_SIZE,
 } from "./btree";
@@ -50,18 +53,31 @@ import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
 export const FILE_SIZE_MAX: u64 = (<u64>0xffff_fff0) << PAGE_SHIFT;
 /** Pages read ahead in one batch on a miss. */
 const READAHEAD_MAX: u32 = 128;
-/** Longest extent writeback allocates at once (blocks). */
-const EXTENT_MAX: u64 = 32768;
-const EXT_REC: u32 = 16;
+/** Largest file block number + 1. */
+const FILE_BLOCKS_MAX: u64 = FILE_SIZE_MAX >> PAGE_SHIFT;
+/** Bytes of the largest extent record (ext_vlen(EXTENT_MAX)). */
+const EXT_REC_MAX: i32 = 16 + 4 * 256;
 
 const CUR: usize = memory.data(CURSOR_SIZE);
-const EXT: usize = memory.data(EXT_REC);
+/** Record being built (extent_add) and a copy of the record being cut (extent_punch). */
+const EXT: usize = memory.data(EXT_REC_MAX);
+const EXT_OLD: usize = memory.data(EXT_REC_MAX);
+/** Checksums of the blocks read_page reads in one batch, and of a run writeback allocates. */
+const RA_CSUM: usize = memory.data(<i32>READAHEAD_MAX * 4);
+const WB_CSUM: usize = memory.data(EXT_REC_MAX);
 export let fstat_read_pages: u64 = 0;
 export let fstat_written_pages: u64 = 0;
 export let fstat_extents_allocated: u64 = 0;
+/** Data blocks whose bytes did not match their checksum when read (each read is -EIO). */
+export let fstat_csum_errors: u64 = 0;
 
 /** Run length (blocks) after the block bmap found, 0 for a hole. */
 export let bmap_run: u32 = 0;
+/**
+ * Address of the checksum of the block bmap found, inside the extent record in the buffer
+ * cache: valid only until the next tree operation or page allocation (copy it first).
+ */
+let bmap_csum: usize = 0;
 
 /**
  * The disk block holding file block `fblock` of `ino`, or 0 for a hole (bmap_run then 0).
@@ -73,10 +89,11 @@ export function bmap(ino: u64, fblock: u64): u64 {
   if (cur_k1(CUR) != ino) return 0;
   const fs = cur_k2(CUR);
   const v = cur_val(CUR);
-  const len = <u64>load<u32>(v, 8);
+  const len = <u64>load<u32>(v, EXT_LEN);
   if (fblock >= fs + len) return 0;
   bmap_run = <u32>(fs + len - fblock);
-  return load<u64>(v) + (fblock - fs);
+  bmap_csum = v + EXT_CSUM + <usize>((fblock - fs) << 2);
+  return load<u64>(v, EXT_DISK) + (fblock - fs);
 }
 
 // ---- reading ---------------------------------------------------------------------------------
@@ -92,6 +109,9 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   if (pfn0 != NO_PFN) return pfn0;
   const disk = bmap(ino, <u64>index);
   if (bt_errno != 0) { file_errno = bt_errno; return NO_PFN; }
+  // the checksums of the batch, copied before add_page can reclaim the buffer holding them
+  const runEnd = min<u32>(bmap_run, READAHEAD_MAX);
+  if (disk != 0) memory.copy(RA_CSUM, bmap_csum, <usize>runEnd << 2);
   const pfn = add_page(<u32>ino, index);
   if (pfn == NO_PFN) { file_errno = -ENOMEM; return NO_PFN; }
   if (disk == 0) {
@@ -105,7 +125,6 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   pg_set32(pfn, PG_PRIVATE2, <u32>disk);
   // readahead: following pages of this extent that lie inside the file and are not cached
   const lastIndex = <u32>((isize + PAGE_SIZE - 1) >> PAGE_SHIFT);
-  const runEnd = min<u32>(bmap_run, READAHEAD_MAX);
   let want: u32 = 1;
   while (want < runEnd && index + want < lastIndex && find_page(<u32>ino, index + want) == NO_PFN) want++;
   // physically contiguous frames let the driver send the run as one descriptor
@@ -122,17 +141,36 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   }
   if (frames != NO_PFN) for (let i = ra; i < want; i++) free_pages(frames + i - 1, 0);
   const err = blk_submit();
+  let bad = false;
   for (let i: u32 = 0; i < ra; i++) {
     const p = find_page(<u32>ino, index + i);
     pg_set_count(p, 0);
-    if (err == 0) {
+    if (err == 0 && csum_ok(ino, index + i, disk + i, p, load<u32>(RA_CSUM + (<usize>i << 2)))) {
       pg_set_flags(p, pg_flags(p) | PG_uptodate);
       zero_past_eof(p, index + i, isize);
-    } else remove_page(p);
+    } else {
+      // a bad readahead page is dropped too: reading it later fails by itself
+      if (i == 0) bad = true;
+      remove_page(p);
+    }
   }
   fstat_read_pages += ra;
-  if (err != 0) { file_errno = -EIO; return NO_PFN; }
+  if (err != 0 || bad) { file_errno = -EIO; return NO_PFN; }
   return pfn;
+}
+
+/**
+ * True when the bytes read into `pfn` (file block `index` of `ino`, from disk block `disk`)
+ * match `csum`; else counts and logs the checksum error (btrfs: "csum failed").
+ */
+function csum_ok(ino: u64, index: u32, disk: u64, pfn: u32, csum: u32): bool {
+  const got = xxh32(pfn_to_addr(pfn), PAGE_SIZE);
+  if (got == csum) return true;
+  fstat_csum_errors++;
+  kputs("helix: data csum failed: ino "); kputu(ino); kputs(" block "); kputu(index);
+  kputs(" at disk block "); kputu(disk); kputs(": csum "); kputx(got); kputs(" expected "); kputx(csum);
+  knl();
+  return false;
 }
 
 /**
@@ -177,7 +215,21 @@ function flush_eof_tail(ino: u64, size: u64): i32 {
     if (pfn == NO_PFN) return file_errno;
   } else zero_past_eof(pfn, index, size);
   // a hole page has no block to fix: the hole reads as zeros
-  if (pg_get32(pfn, PG_PRIVATE2) != 0 || (pg_flags(pfn) & PG_delalloc) != 0) set_page_dirty(pfn);
+  if (pg_get32(pfn, PG_PRIVATE2) == 0 && (pg_flags(pfn) & PG_delalloc) == 0) return 0;
+  const r = page_reserve(pfn);
+  if (r != 0) return r;
+  set_page_dirty(pfn);
+  return 0;
+}
+
+/**
+ * Reserves the block a page will be written to at writeback (copy-on-write: also for a page
+ * that has one), once per dirtying. Returns 0 or -ENOSPC.
+ */
+function page_reserve(pfn: u32): i32 {
+  if (pg_flags(pfn) & PG_delalloc) return 0;
+  if (alloc_reserve(1) != 0) return -ENOSPC;
+  pg_set_flags(pfn, pg_flags(pfn) | PG_delalloc);
   return 0;
 }
 
@@ -227,8 +279,8 @@ function inline_to_pages(ino: u64, rec: usize, size: u64): i32 {
 
 /**
  * The page `index` of `ino` ready to be written from byte `off` for `n` bytes: read first
- * when the write covers only part of a page that has data, reserved for delayed allocation
- * when it has no block. Returns the pfn or NO_PFN (file_errno: -ENOSPC, -EIO, -ENOMEM).
+ * when the write covers only part of a page that has data, and holding the reservation of
+ * the block writeback will write it to. Returns the pfn or NO_PFN (file_errno: -ENOSPC, -EIO, -ENOMEM).
  */
 function write_begin(ino: u64, index: u32, off: u32, n: u32, isize: u64): u32 {
   let pfn = find_page(<u32>ino, index);
@@ -251,13 +303,10 @@ function write_begin(ino: u64, index: u32, off: u32, n: u32, isize: u64): u32 {
       pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
     }
   }
-  if (pg_get32(pfn, PG_PRIVATE2) == 0 && (pg_flags(pfn) & PG_delalloc) == 0) {
-    if (alloc_reserve(1) != 0) {
-      if ((pg_flags(pfn) & PG_dirty) == 0) remove_page(pfn);
-      file_errno = -ENOSPC;
-      return NO_PFN;
-    }
-    pg_set_flags(pfn, pg_flags(pfn) | PG_delalloc);
+  if (page_reserve(pfn) != 0) {
+    if ((pg_flags(pfn) & PG_dirty) == 0) remove_page(pfn);
+    file_errno = -ENOSPC;
+    return NO_PFN;
   }
   return pfn;
 }
@@ -329,27 +378,79 @@ function stamp_write(ino: u64): i32 {
 
 // ---- writeback -------------------------------------------------------------------------------
 
-/** Inserts or extends the extent record for [fblock, fblock + len) -> disk. 0 or -errno. */
-function extent_add(ino: u64, fblock: u64, disk: u64, len: u64): i32 {
-  // merge with the previous extent when both the file and disk ranges continue it
+/**
+ * Maps file blocks [fblock, fblock + len) to disk blocks [disk, disk + len) with checksums
+ * `csums` (len u32), extending the previous record when both ranges continue it and the
+ * result stays within EXTENT_MAX. The range must be unmapped. 0 or -errno.
+ */
+function extent_add(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i32 {
+  assert(len > 0 && len <= EXTENT_MAX && ext_vlen(EXTENT_MAX) == <u32>EXT_REC_MAX);
   if (fblock > 0 && bt_seek(CUR, TREE_EXTENT, ino, fblock - 1, false) && cur_k1(CUR) == ino) {
     const fs = cur_k2(CUR);
     const v = cur_val(CUR);
-    const pd = load<u64>(v);
-    const pl = <u64>load<u32>(v, 8);
+    const pd = load<u64>(v, EXT_DISK);
+    const pl = load<u32>(v, EXT_LEN);
     if (fs + pl == fblock && pd + pl == disk && pl + len <= EXTENT_MAX) {
-      store<u64>(EXT, pd);
-      store<u32>(EXT, <u32>(pl + len), 8);
-      store<u32>(EXT, 0, 12);
-      return bt_update(TREE_EXTENT, ino, fs, EXT, EXT_REC);
+      memory.copy(EXT, v, ext_vlen(pl));
+      store<u32>(EXT, pl + len, EXT_LEN);
+      memory.copy(EXT + ext_vlen(pl), csums, <usize>len << 2);
+      return bt_update(TREE_EXTENT, ino, fs, EXT, ext_vlen(pl + len));
     }
   }
   if (bt_errno != 0) return bt_errno;
-  store<u64>(EXT, disk);
-  store<u32>(EXT, <u32>len, 8);
-  store<u32>(EXT, 0, 12);
   fstat_extents_allocated++;
-  return bt_insert(TREE_EXTENT, ino, fblock, EXT, EXT_REC);
+  return ext_insert(ino, fblock, disk, len, csums);
+}
+
+/** Inserts the record (ino, fblock) -> disk, len, csums. 0 or -errno. */
+function ext_insert(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i32 {
+  store<u64>(EXT, disk, EXT_DISK);
+  store<u32>(EXT, len, EXT_LEN);
+  store<u32>(EXT, 0, EXT_FLAGS);
+  memory.copy(EXT + EXT_CSUM, csums, <usize>len << 2);
+  return bt_insert(TREE_EXTENT, ino, fblock, EXT, ext_vlen(len));
+}
+
+/**
+ * Unmaps file blocks [from, from + n) of `ino`: records inside go, records across an edge
+ * are cut (one across both edges splits in two, keeping each part's checksums), and the
+ * disk blocks unmapped are freed at commit (bfree_deferred: the last commit may still point
+ * at them). Returns the blocks unmapped or -errno.
+ */
+function extent_punch(ino: u64, from: u64, n: u64): i64 {
+  const end = from + n;
+  let freed: i64 = 0;
+  for (let guard = 0; guard < 1 << 30; guard++) {
+    // the last record starting below `end`; done when it ends at or before `from`
+    if (!bt_seek(CUR, TREE_EXTENT, ino, end - 1, false) || cur_k1(CUR) != ino) {
+      return bt_errno != 0 ? <i64>bt_errno : freed;
+    }
+    const fs = cur_k2(CUR);
+    const v = cur_val(CUR);
+    const len = <u64>load<u32>(v, EXT_LEN);
+    if (len == 0 || len > <u64>EXTENT_MAX) return <i64>-EUCLEAN;
+    if (fs + len <= from) return freed;
+    memory.copy(EXT_OLD, v, ext_vlen(<u32>len));
+    const disk = load<u64>(EXT_OLD, EXT_DISK);
+    const a = max<u64>(fs, from), b = min<u64>(fs + len, end);
+    let r: i32 = 0;
+    if (fs < a) {
+      // keep the head [fs, a) under the same key
+      store<u32>(EXT_OLD, <u32>(a - fs), EXT_LEN);
+      r = bt_update(TREE_EXTENT, ino, fs, EXT_OLD, ext_vlen(<u32>(a - fs)));
+    } else {
+      r = bt_delete(TREE_EXTENT, ino, fs);
+    }
+    if (r == 0 && b < fs + len) {
+      // keep the tail [b, fs + len) under key b
+      r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2));
+    }
+    if (r == 0) r = bfree_deferred(disk + (a - fs), b - a);
+    if (r != 0) return <i64>r;
+    freed += <i64>(b - a);
+    if (fs <= from) return freed;
+  }
+  return <i64>-EUCLEAN;
 }
 
 /** Disk block right after the one backing page `index - 1` (the allocation goal), or 0. */
@@ -362,45 +463,45 @@ function goal_for(ino: u64, index: u32): u64 {
 }
 
 /**
- * Writes back the dirty pages of one mapping, in index order: pages with a block are written
- * in place; runs of delayed-allocation pages get extents (as long as possible, near the
- * previous block). Returns 0 or -errno.
+ * Writes back the dirty pages of one mapping, in index order, copy-on-write: each run of
+ * consecutive dirty pages gets new blocks (as long a run as the allocator gives, near the
+ * previous block), its checksums, and new extent records replacing the old mapping, whose
+ * blocks are freed at commit. Returns 0 or -errno.
  */
 function writeback_mapping(as: usize): i32 {
   const ino = <u64>load<u32>(as, AS_INO);
   let pfn = mapping_first(as);
-  let blocksAdded: u64 = 0;
+  let blocks: i64 = 0;
   let queued: u32 = 0;
   while (pfn != NO_PFN) {
     const f = pg_flags(pfn);
     if ((f & PG_dirty) == 0) { pfn = page_next_in_mapping(pfn); continue; }
-    if ((f & PG_delalloc) == 0) {
-      const disk = pg_get32(pfn, PG_PRIVATE2);
-      // a dirty page always has a block or a reservation (write_begin, file_truncate)
-      if (disk == 0) return -EUCLEAN;
-      blk_add(VIRTIO_BLK_T_OUT, <u64>disk, pfn_to_addr(pfn));
-      queued++;
-      pfn = page_next_in_mapping(pfn);
-      continue;
-    }
-    // a run of consecutive delalloc pages
+    // every dirty page holds a reservation (page_reserve)
+    if ((f & PG_delalloc) == 0) return -EUCLEAN;
     const first = pg_get32(pfn, PG_INDEX);
     let runLen: u32 = 1;
     let last = pfn;
-    while (runLen < <u32>EXTENT_MAX) {
+    for (;;) {
       const nx = page_next_in_mapping(last);
-      if (nx == NO_PFN) break;
-      if (pg_get32(nx, PG_INDEX) != first + runLen || (pg_flags(nx) & PG_delalloc) == 0) break;
+      if (nx == NO_PFN || pg_get32(nx, PG_INDEX) != first + runLen || (pg_flags(nx) & PG_dirty) == 0) break;
+      if ((pg_flags(nx) & PG_delalloc) == 0) return -EUCLEAN;
       last = nx;
       runLen++;
     }
     let done: u32 = 0;
     while (done < runLen) {
-      const goal = goal_for(ino, first + done);
-      const start = balloc(goal, <u64>(runLen - done), 1);
+      const at = first + done;
+      const start = balloc(goal_for(ino, at), <u64>min<u32>(runLen - done, EXTENT_MAX), 1);
       if (start == 0) return alloc_errno != 0 ? alloc_errno : -ENOSPC;
       const got = <u32>balloc_len;
-      const r = extent_add(ino, <u64>(first + done), start, <u64>got);
+      let p = pfn;
+      for (let i: u32 = 0; i < got; i++) {
+        store<u32>(WB_CSUM + (<usize>i << 2), xxh32(pfn_to_addr(p), PAGE_SIZE));
+        p = page_next_in_mapping(p);
+      }
+      const unmapped = extent_punch(ino, <u64>at, <u64>got);
+      if (unmapped < 0) return <i32>unmapped;
+      const r = extent_add(ino, <u64>at, start, got, WB_CSUM);
       if (r != 0) return r;
       for (let i: u32 = 0; i < got; i++) {
         // the page keeps PG_dirty (so nothing evicts it) until its write has completed
@@ -412,7 +513,7 @@ function writeback_mapping(as: usize): i32 {
         pfn = page_next_in_mapping(pfn);
       }
       done += got;
-      blocksAdded += got;
+      blocks += <i64>got - unmapped;
     }
   }
   if (queued > 0) {
@@ -426,10 +527,10 @@ function writeback_mapping(as: usize): i32 {
       pfn = next;
     }
   }
-  if (blocksAdded > 0) {
+  if (blocks != 0) {
     const rec = inode_get_mut(ino);
     if (rec == 0) return inode_errno;
-    store<u64>(rec, load<u64>(rec, I_BLOCKS) + blocksAdded, I_BLOCKS);
+    store<u64>(rec, <u64>(<i64>load<u64>(rec, I_BLOCKS) + blocks), I_BLOCKS);
   }
   return 0;
 }
@@ -484,34 +585,7 @@ export function drop_pages_from(ino: u64, from: u32): void {
 
 /** Frees extents of `ino` at file blocks >= `from`. Returns blocks freed or -errno. */
 function free_extents_from(ino: u64, from: u64): i64 {
-  let freed: i64 = 0;
-  for (let guard = 0; guard < 1 << 30; guard++) {
-    // last extent of the file; stop when it ends at or before `from`
-    if (!bt_seek(CUR, TREE_EXTENT, ino, 0xffff_ffff_ffff_ffff, false) || cur_k1(CUR) != ino) {
-      return bt_errno != 0 ? <i64>bt_errno : freed;
-    }
-    const fs = cur_k2(CUR);
-    const v = cur_val(CUR);
-    const disk = load<u64>(v);
-    const len = <u64>load<u32>(v, 8);
-    if (fs + len <= from) return freed;
-    let r: i32;
-    if (fs >= from) {
-      r = bt_delete(TREE_EXTENT, ino, fs);
-      if (r == 0) r = bfree_deferred(disk, len);
-      freed += <i64>len;
-    } else {
-      const keep = from - fs;
-      store<u64>(EXT, disk);
-      store<u32>(EXT, <u32>keep, 8);
-      store<u32>(EXT, 0, 12);
-      r = bt_update(TREE_EXTENT, ino, fs, EXT, EXT_REC);
-      if (r == 0) r = bfree_deferred(disk + keep, len - keep);
-      freed += <i64>(len - keep);
-    }
-    if (r != 0) return <i64>r;
-  }
-  return <i64>-EUCLEAN;
+  return from < FILE_BLOCKS_MAX ? extent_punch(ino, from, FILE_BLOCKS_MAX - from) : 0;
 }
 
 /**

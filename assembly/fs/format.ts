@@ -22,7 +22,7 @@
 import { BLOCK_SIZE } from "../params";
 import { crc32c } from "../lib/crc32c";
 
-export const FORMAT_VERSION: u32 = 1;
+export const FORMAT_VERSION: u32 = 2;
 
 export const MAGIC_SUPER: u32 = 0x5846_4c48; // "HLFX"
 export const MAGIC_BTREE: u32 = 0x4e54_4248; // "HBTN"
@@ -117,7 +117,9 @@ export const STATE_ERROR: u32 = 2;
 /** Feature flags (ext4 semantics: unknown incompat -> refuse, unknown ro_compat -> read-only). */
 export const INCOMPAT_EXTENTS: u32 = 1 << 0;
 export const INCOMPAT_INLINE_DATA: u32 = 1 << 1;
-export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA;
+/** Extent records carry an XXH32 checksum of every data block they map (format version 2). */
+export const INCOMPAT_DATA_CSUM: u32 = 1 << 2;
+export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM;
 export const RO_COMPAT_METADATA_CSUM: u32 = 1 << 0;
 export const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_METADATA_CSUM;
 export const COMPAT_JOURNAL: u32 = 1 << 0;
@@ -129,6 +131,24 @@ export const TREE_EXTENT: u32 = 2; // (ino, file block) -> extent
 export const TREE_BNO: u32 = 3; // free space by offset: (start, 0) -> len
 export const TREE_CNT: u32 = 4; // free space by size: (len, start) -> ()
 export const TREE_COUNT: u32 = 5;
+
+// ---------------------------------------------------------------------------------------------
+// Extent record, the value of key (ino, first file block) in TREE_EXTENT (16 + 4 * len bytes):
+//
+//   0 disk block u64 | 8 len u32 (blocks) | 12 flags u32 (0) | 16 csum[len] u32
+//
+// csum[i] is the XXH32 (seed 0) of the 4 KiB block disk + i as written. The checksum sits in
+// the record that points at the block (ZFS block pointers carry their child's checksum), so
+// the mapping and its checksums change in one B+ tree update of one transaction.
+// ---------------------------------------------------------------------------------------------
+export const EXT_DISK: usize = 0;
+export const EXT_LEN: usize = 8;
+export const EXT_FLAGS: usize = 12;
+export const EXT_CSUM: usize = 16;
+/** Longest extent in blocks (1 MiB): its record, 16 + 4 * 256 bytes, stays under VALUE_MAX. */
+export const EXTENT_MAX: u32 = 256;
+/** Bytes of the extent record of `len` blocks. */
+export function ext_vlen(len: u32): u32 { return <u32>EXT_CSUM + (len << 2); }
 
 /** AGFL: blocks reserved for the free-space trees' own nodes (XFS AG free list). */
 export const AGFL_MAX: u32 = 32;

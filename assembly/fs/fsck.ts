@@ -23,7 +23,7 @@ import { NO_PFN, pfn_to_addr } from "../mm/page";
 import { alloc_pages, free_pages } from "../mm/buddy";
 import {
   MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
-  SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT,
+  SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX,
 } from "./format";
 import {
@@ -207,6 +207,7 @@ function check_extents(): void {
       prevIno = ino; prevEnd = 0; blocksSum = 0;
     }
     if (len == 0) problem("empty extent", ino, fb);
+    if (len > <u64>EXTENT_MAX || cur_vlen(CUR) != ext_vlen(<u32>len)) problem("extent record size wrong (checksums)", ino, fb);
     if (fb < prevEnd) problem("extents overlap in the file", ino, fb);
     mark(disk, len, "extent outside the disk");
     prevEnd = fb + len;

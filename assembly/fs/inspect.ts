@@ -25,7 +25,7 @@ import {
   blk_stat_flushes, blk_stat_errors,
 } from "../dev/virtio_blk";
 import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount } from "./super";
-import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated } from "./file";
+import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors } from "./file";
 
 export const INFO_COUNT: i32 = 64;
 let info_out: usize = 0;
@@ -92,6 +92,7 @@ export function inspect_info(out: usize): i32 {
   w(57, <u64>mount_reason);
   w(58, jstat_replayed_tx);
   w(59, error_state_mount ? 1 : 0);
+  w(60, fstat_csum_errors);
   return INFO_COUNT;
 }
 
