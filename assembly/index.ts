@@ -231,8 +231,8 @@ export function bench_buddy(n: u32): u32 { return mm_bench_buddy(n); }
 export function bench_buddy_mixed(n: u32): u32 { return mm_bench_buddy_mixed(n); }
 export function bench_slab(n: u32): u32 { return mm_bench_slab(n); }
 export function bench_crc32c(n: u32): u32 { return crc32c(0, xfer, n); }
-/** XXH32 (seed `seed`) of the first `n` bytes of the transfer buffer (bench and test hook). */
-export function bench_xxh32(n: u32, seed: u32): u32 { return xxh32(xfer, n, seed); }
+/** XXH32 (seed `seed`) of the first `n` bytes of the transfer buffer: the data-block checksum (Kernel.checksum). */
+export function kernel_xxh32(n: u32, seed: u32): u32 { return xxh32(xfer, n, seed); }
 
 // B+ tree benchmark: random 64-bit keys in the extent tree of a mounted filesystem, under a
 // pseudo-inode no file uses. Inserts run inside the journal like any metadata change.

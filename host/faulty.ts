@@ -17,8 +17,8 @@
 //
 // Rules:
 //  - explicit sector lists act on every request that touches a listed sector; probabilities
-//    act per request (restricted to `sectorRange` and after `skipWrites` / `skipReads`
-//    requests); at most one fault per request, explicit before random, in the table's order;
+//    act per request (restricted to `sectorRange`, after `skipWrites` / `skipReads` requests,
+//    and to the writes `writeFilter` accepts); at most one fault per request, explicit before random, in the table's order;
 //  - every random choice comes from one seeded generator consumed in request order, so the
 //    same seed and the same request sequence inject the same faults;
 //  - flush and discard pass through untouched; readv/writev/writeZeroes are not offered, so
@@ -81,6 +81,11 @@ export interface FaultSchedule {
   sectorRange?: readonly [number, number];
   /** Random write faults start after this many writes (e.g. to let mkfs through). Default 0. */
   skipWrites?: number;
+  /**
+   * Random write faults hit only writes this accepts (offset in bytes, the data), e.g. only
+   * file data, never metadata. Default: every write. Explicit lists ignore it.
+   */
+  writeFilter?: (offset: number, src: Uint8Array) => boolean;
   /** Random read faults start after this many reads. Default 0. */
   skipReads?: number;
 }
@@ -133,6 +138,7 @@ export class FaultBackend implements BlockBackend {
   private readonly rangeEnd: number;
   private readonly skipWrites: number;
   private readonly skipReads: number;
+  private readonly writeFilter: ((offset: number, src: Uint8Array) => boolean) | null;
   private scratch = new Uint8Array(0);
 
   /**
@@ -174,6 +180,7 @@ export class FaultBackend implements BlockBackend {
     this.rangeEnd = re;
     this.skipWrites = schedule.skipWrites ?? 0;
     this.skipReads = schedule.skipReads ?? 0;
+    this.writeFilter = schedule.writeFilter ?? null;
     if (!Number.isInteger(this.skipWrites) || this.skipWrites < 0) throw new RangeError(`fault schedule: skipWrites ${schedule.skipWrites}`);
     if (!Number.isInteger(this.skipReads) || this.skipReads < 0) throw new RangeError(`fault schedule: skipReads ${schedule.skipReads}`);
   }
@@ -222,7 +229,7 @@ export class FaultBackend implements BlockBackend {
     const flipSector = this.firstListed(this.wflipSet, first, n);
     if (flipSector >= 0) return this.flipWrite(req, offset, src, (flipSector - first) * SECTOR_SIZE, SECTOR_SIZE);
     // random faults: one draw per configured kind, in order; the first hit wins
-    if (req >= this.skipWrites && this.inRange(first, n)) {
+    if (req >= this.skipWrites && this.inRange(first, n) && (this.writeFilter === null || this.writeFilter(offset, src))) {
       if (this.p.lost > 0 && this.rng.unit() < this.p.lost) return this.lose(req, offset, src.length);
       if (this.p.misdirected > 0 && this.rng.unit() < this.p.misdirected) {
         const target = this.randomTarget(offset, src.length);

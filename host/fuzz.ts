@@ -72,7 +72,7 @@ const NODE_ITEMS_MAX = Math.floor((BLOCK_SIZE - N_ITEMS) / NODE_ITEM);
 /** Tallest tree the kernel builds (fs/btree.ts HEIGHT_MAX). */
 const HEIGHT_MAX = 8;
 /** Magics of blocks that carry a checksummed header (the ones resealBlock re-signs). */
-const HEADER_MAGICS = new Set([MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT]);
+export const HEADER_MAGICS: ReadonlySet<number> = new Set([MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT]);
 
 // ---- crc32c ---------------------------------------------------------------------------------
 

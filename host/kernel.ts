@@ -413,6 +413,17 @@ export class Kernel {
     return r;
   }
 
+  /**
+   * The kernel's data-block checksum (XXH32, `seed` u32) of `data`, computed in the kernel
+   * (lib/xxhash.ts); at most the transfer buffer's size (RangeError beyond). For tools that
+   * check blocks on an image and for tests against a reference implementation.
+   */
+  checksum(data: Uint8Array, seed = 0): number {
+    if (data.length > this.xferSize) throw new RangeError(`checksum: ${data.length} bytes exceed the ${this.xferSize}-byte transfer buffer`);
+    this.mem().set(data, this.xfer);
+    return this.call("kernel_xxh32", data.length, seed >>> 0) >>> 0;
+  }
+
   /** fsck statistics of the last run. */
   fsckStats(): { nodes: number; inodes: number; dirents: number; extents: number; freeExtents: number; usedBlocks: number } {
     this.call("kernel_fsck_stats", this.args + ARG_OUT);

@@ -64,9 +64,9 @@ describe("xxh32", () => {
     // one flipped bit anywhere in a block changes its checksum
     const h = xxh32(p, n);
     for (let bit: usize = 0; bit < n * 8; bit += 97) {
-      store<u8>(p + (bit >> 3), load<u8>(p + (bit >> 3)) ^ <u8>(1 << (bit & 7)));
+      store<u8>(p + (bit >> 3), load<u8>(p + (bit >> 3)) ^ (<u8>1 << <u8>(bit & 7)));
       expect<bool>(xxh32(p, n) != h).toBe(true);
-      store<u8>(p + (bit >> 3), load<u8>(p + (bit >> 3)) ^ <u8>(1 << (bit & 7)));
+      store<u8>(p + (bit >> 3), load<u8>(p + (bit >> 3)) ^ (<u8>1 << <u8>(bit & 7)));
     }
     heap.free(p);
   });
