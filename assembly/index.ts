@@ -15,7 +15,7 @@ import {
 } from "./mm/slab";
 import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench";
 import { crc32c_init, crc32c } from "./lib/crc32c";
-import { xxh32 } from "./lib/xxhash";
+import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
 import { EINVAL, ENOMEM } from "./lib/errno";
 import { virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used } from "./dev/virtio_blk";
@@ -233,6 +233,15 @@ export function bench_slab(n: u32): u32 { return mm_bench_slab(n); }
 export function bench_crc32c(n: u32): u32 { return crc32c(0, xfer, n); }
 /** XXH32 (seed `seed`) of the first `n` bytes of the transfer buffer: the data-block checksum (Kernel.checksum). */
 export function kernel_xxh32(n: u32, seed: u32): u32 { return xxh32(xfer, n, seed); }
+const BENCH_ADDRS: usize = memory.data(64 * 4);
+/** XXH32 of `n` (<= 64) 4 KiB blocks of the transfer buffer through xxh32_blocks; returns their xor (bench). */
+export function bench_xxh32_blocks(n: u32): u32 {
+  for (let i: u32 = 0; i < n; i++) store<u32>(BENCH_ADDRS + (<usize>i << 2), <u32>(xfer + (<usize>(i & 15) << 12)));
+  xxh32_blocks(BENCH_ADDRS, n, BENCH_ADDRS);
+  let x: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) x ^= load<u32>(BENCH_ADDRS + (<usize>i << 2));
+  return x;
+}
 
 // B+ tree benchmark: random 64-bit keys in the extent tree of a mounted filesystem, under a
 // pseudo-inode no file uses. Inserts run inside the journal like any metadata change.

@@ -3,7 +3,7 @@
 // gives) and against a scalar transcription of the specification (doc/xxhash_spec.md) for
 // every length 0..300, at odd alignments, with several seeds.
 
-import { xxh32 } from "../lib/xxhash";
+import { xxh32, xxh32_blocks } from "../lib/xxhash";
 
 const P1: u32 = 0x9e3779b1, P2: u32 = 0x85ebca77, P3: u32 = 0xc2b2ae3d, P4: u32 = 0x27d4eb2f, P5: u32 = 0x165667b1;
 
@@ -69,5 +69,23 @@ describe("xxh32", () => {
       store<u8>(p + (bit >> 3), load<u8>(p + (bit >> 3)) ^ (<u8>1 << <u8>(bit & 7)));
     }
     heap.free(p);
+  });
+
+  it("xxh32_blocks equals xxh32 of each 4 KiB block, for 0..9 blocks in any order", () => {
+    const nb: u32 = 9;
+    const p = heap.alloc(<usize>nb * 4096 + 16);
+    let x: u32 = 4242;
+    for (let i: usize = 0; i < <usize>nb * 4096 + 16; i++) { x = x * 1103515245 + 12345; store<u8>(p + i, <u8>(x >>> 16)); }
+    const addrs = heap.alloc(<usize>nb * 4);
+    const out = heap.alloc(<usize>nb * 4);
+    for (let n: u32 = 0; n <= nb; n++) {
+      // blocks in reverse order, the odd ones misaligned by 4 bytes
+      for (let i: u32 = 0; i < n; i++) store<u32>(addrs + (<usize>i << 2), <u32>(p + (<usize>(nb - 1 - i) << 12) + (<usize>(i & 1) << 2)));
+      xxh32_blocks(addrs, n, out);
+      for (let i: u32 = 0; i < n; i++) {
+        expect<u32>(load<u32>(out + (<usize>i << 2))).toBe(xxh32(<usize>load<u32>(addrs + (<usize>i << 2)), 4096));
+      }
+    }
+    heap.free(p); heap.free(addrs); heap.free(out);
   });
 });

@@ -29,7 +29,7 @@ import {
 } from "../mm/page";
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
 import { TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen } from "./format";
-import { xxh32 } from "../lib/xxhash";
+import { xxh32_blocks } from "../lib/xxhash";
 import { kputs, kputu, kputx, knl } from "../lib/printk";
 import {
   bt_seek, bt_insert, bt_delete, bt_update, bt_errno, cur_k1, cur_k2, cur_val, CURSOR_SIZE,
@@ -65,6 +65,9 @@ const EXT_OLD: usize = memory.data(EXT_REC_MAX);
 /** Checksums of the blocks read_page reads in one batch, and of a run writeback allocates. */
 const RA_CSUM: usize = memory.data(<i32>READAHEAD_MAX * 4);
 const WB_CSUM: usize = memory.data(EXT_REC_MAX);
+/** Page addresses handed to xxh32_blocks, and the checksums of pages just read. */
+const HASH_ADDR: usize = memory.data(EXT_REC_MAX);
+const RA_GOT: usize = memory.data(<i32>READAHEAD_MAX * 4);
 export let fstat_read_pages: u64 = 0;
 export let fstat_written_pages: u64 = 0;
 export let fstat_extents_allocated: u64 = 0;
@@ -141,11 +144,15 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   }
   if (frames != NO_PFN) for (let i = ra; i < want; i++) free_pages(frames + i - 1, 0);
   const err = blk_submit();
+  if (err == 0) {
+    for (let i: u32 = 0; i < ra; i++) store<u32>(HASH_ADDR + (<usize>i << 2), <u32>pfn_to_addr(find_page(<u32>ino, index + i)));
+    xxh32_blocks(HASH_ADDR, ra, RA_GOT);
+  }
   let bad = false;
   for (let i: u32 = 0; i < ra; i++) {
     const p = find_page(<u32>ino, index + i);
     pg_set_count(p, 0);
-    if (err == 0 && csum_ok(ino, index + i, disk + i, p, load<u32>(RA_CSUM + (<usize>i << 2)))) {
+    if (err == 0 && csum_ok(ino, index + i, disk + i, load<u32>(RA_GOT + (<usize>i << 2)), load<u32>(RA_CSUM + (<usize>i << 2)))) {
       pg_set_flags(p, pg_flags(p) | PG_uptodate);
       zero_past_eof(p, index + i, isize);
     } else {
@@ -160,11 +167,10 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
 }
 
 /**
- * True when the bytes read into `pfn` (file block `index` of `ino`, from disk block `disk`)
- * match `csum`; else counts and logs the checksum error (btrfs: "csum failed").
+ * True when `got`, the checksum of the bytes read for file block `index` of `ino` from disk
+ * block `disk`, is `csum`; else counts and logs the checksum error (btrfs: "csum failed").
  */
-function csum_ok(ino: u64, index: u32, disk: u64, pfn: u32, csum: u32): bool {
-  const got = xxh32(pfn_to_addr(pfn), PAGE_SIZE);
+function csum_ok(ino: u64, index: u32, disk: u64, got: u32, csum: u32): bool {
   if (got == csum) return true;
   fstat_csum_errors++;
   kputs("helix: data csum failed: ino "); kputu(ino); kputs(" block "); kputu(index);
@@ -496,9 +502,10 @@ function writeback_mapping(as: usize): i32 {
       const got = <u32>balloc_len;
       let p = pfn;
       for (let i: u32 = 0; i < got; i++) {
-        store<u32>(WB_CSUM + (<usize>i << 2), xxh32(pfn_to_addr(p), PAGE_SIZE));
+        store<u32>(HASH_ADDR + (<usize>i << 2), <u32>pfn_to_addr(p));
         p = page_next_in_mapping(p);
       }
+      xxh32_blocks(HASH_ADDR, got, WB_CSUM);
       const unmapped = extent_punch(ino, <u64>at, <u64>got);
       if (unmapped < 0) return <i32>unmapped;
       const r = extent_add(ino, <u64>at, start, got, WB_CSUM);
