@@ -35,7 +35,7 @@ import {
 import { alloc_pages, free_pages, nr_free_pages } from "../mm/buddy";
 import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
-import { block_verify, VERIFY_OK } from "./format";
+import { block_verify, VERIFY_OK, HDR_TID } from "./format";
 import { EIO, ENOMEM, EUCLEAN } from "../lib/errno";
 import { metadata_error } from "./errors";
 
@@ -374,7 +374,7 @@ export function bread(blk: u64, magic: u32): usize {
     metadata_error(-EIO);
     return 0;
   }
-  if (magic != 0 && block_verify(addr, magic, blk) != VERIFY_OK) {
+  if (magic != 0 && (block_verify(addr, magic, blk) != VERIFY_OK || !tid_committed(load<u64>(addr, HDR_TID)))) {
     remove_page(pfn);
     buf_errno = -EUCLEAN;
     metadata_error(-EUCLEAN);
@@ -383,6 +383,27 @@ export function bread(blk: u64, magic: u32): usize {
   pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
   tlb_put(<u32>blk, pfn);
   return addr;
+}
+
+// Transaction ids a metadata block read from the disk may carry (set by the journal): below
+// tid_next (the running transaction: blocks reach home only after their commit) and outside
+// [tid_gap_lo, tid_gap_hi), the transaction recovery found damaged or in flight and skipped.
+// A block from such a transaction is intact by its checksum but newer than the state the
+// journal proves, e.g. a log block moved onto its home location: it would mix transactions.
+let tid_next: u64 = 0xffff_ffff_ffff_ffff;
+let tid_gap_lo: u64 = 0;
+let tid_gap_hi: u64 = 0;
+
+/** Sets the window of committed transaction ids (see above); the journal calls it. */
+export function pagecache_set_tids(next: u64, gapLo: u64, gapHi: u64): void {
+  tid_next = next;
+  tid_gap_lo = gapLo;
+  tid_gap_hi = gapHi;
+}
+
+/** True when a block stamped `tid` can belong to a committed transaction. */
+function tid_committed(tid: u64): bool {
+  return tid < tid_next && (tid < tid_gap_lo || tid >= tid_gap_hi);
 }
 
 /**

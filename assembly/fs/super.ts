@@ -238,7 +238,8 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   if (blk_submit() != 0) return -EIO;
   free_pages(addr_to_pfn(sbuf), 0);
   free_pages(addr_to_pfn(node), 0);
-  let r = journal_format(jstart, jblocks, tid0);
+  // the blocks above carry tid0, committed by mkfs: the journal starts at the next tid
+  let r = journal_format(jstart, jblocks, tid0 + 1);
   if (r != 0) return r;
   // the root directory, through the normal machinery
   r = fs_mount(1);
