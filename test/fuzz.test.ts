@@ -208,6 +208,30 @@ describe("mutations", () => {
   });
 });
 
+describe("a committed transaction damaged in the log", () => {
+  it("is told from a torn tail by its commit block: the mount is read-only with the error flagged, not a silent drop", () => {
+    let cases = 0;
+    for (const t of layout.transactions) {
+      for (const { log } of t.images) {
+        const image = new Uint8Array(base.image);
+        flipBits(image, log, [100 * 8 + 3]);
+        let k;
+        try {
+          k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB: 32 });
+        } catch (e) {
+          expect(e).toBeInstanceOf(KernelError);
+          continue;
+        }
+        const info = k.info();
+        expect({ tid: t.tid, log, readOnly: info.readOnly, errorState: info.errorState }).toEqual({ tid: t.tid, log, readOnly: 1, errorState: 1 });
+        try { k.shutdown(); } catch (e) { expect(isFsError(e)).toBe(true); }
+        cases++;
+      }
+    }
+    expect(cases).toBeGreaterThan(10);
+  });
+});
+
 describe("a logged block image swapped with its home block", () => {
   it("never mixes transactions: files read back as written or fail (home blocks from an uncommitted tid are EUCLEAN)", () => {
     // the swap damages the log (the transaction's checksum fails, recovery stops before it)

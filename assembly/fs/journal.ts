@@ -523,9 +523,11 @@ export function journal_recover(): i32 {
     pos += n;
   }
   const lastValid = tid - 1; // transactions first_tid .. lastValid are complete
-  // A torn tail ends the log; a damaged transaction in the middle does not: a valid record
-  // of a later transaction past the stop tells them apart (jbd2's failed-commit detection).
-  if (err == 0) j_log_corrupt = later_transaction_exists(pos + 1, tid, buf);
+  // A torn tail ends the log; a damaged transaction does not: its own commit block or a
+  // valid record of a later transaction at or past the stop tells them apart (jbd2's
+  // failed-commit detection). The commit block is written only after a FLUSH of the blocks
+  // it covers, so a durable commit block means those blocks reached the disk whole.
+  if (err == 0) j_log_corrupt = later_transaction_exists(pos, tid, buf);
   let replayed: u64 = 0;
   // pass 2
   if (err == 0) {
@@ -586,9 +588,11 @@ export function journal_recover(): i32 {
 export let j_log_corrupt: bool = false;
 
 /**
- * True when a valid log record (magic, crc32c, self-location) of a transaction after `tid`
- * lies at or past relative block `from`: the transaction `tid` was damaged, not torn.
- * Reads the rest of the log in REPLAY_BATCH blocks through `buf`.
+ * True when, at or past relative block `from`, lies a valid log record (magic, crc32c,
+ * self-location) of a transaction after `tid`, or the commit block of `tid` itself: the
+ * transaction `tid` committed and was damaged, not torn. (Records of `tid` before its commit
+ * block prove nothing: an interrupted commit leaves them.) Reads the rest of the log in
+ * REPLAY_BATCH blocks through `buf`.
  */
 function later_transaction_exists(from: u32, tid: u64, buf: usize): bool {
   let pos = from;
@@ -600,7 +604,8 @@ function later_transaction_exists(from: u32, tid: u64, buf: usize): bool {
       const b = buf + (<usize>i << 12);
       const magic = load<u32>(b, HDR_MAGIC);
       if (magic != MAGIC_JDESC && magic != MAGIC_JREVOKE && magic != MAGIC_JCOMMIT) continue;
-      if (load<u64>(b, HDR_TID) <= tid) continue;
+      const t = load<u64>(b, HDR_TID);
+      if (t < tid || (t == tid && magic != MAGIC_JCOMMIT)) continue;
       if (block_verify(b, magic, j_start + pos + i) == VERIFY_OK) return true;
     }
     pos += k;
