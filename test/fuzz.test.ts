@@ -12,7 +12,7 @@ import {
   type BaseImage, type ImageLayout, type ImageResult,
 } from "../host/fuzz.js";
 import { Rng } from "../host/rng.js";
-import { KernelError } from "../host/kernel.js";
+import { KernelError, type Kernel } from "../host/kernel.js";
 
 /** Images in the in-process sample (the tool runs 10,000). */
 const SAMPLE_IMAGES = 300;
@@ -208,6 +208,23 @@ describe("mutations", () => {
   });
 });
 
+/**
+ * Mounts `image` and runs `fn` on the kernel, then shuts it down (an fs error there is
+ * fine). A refused mount must be a KernelError; then `fn` does not run and the result is null.
+ */
+function withMount<T>(image: Uint8Array, fn: (k: Kernel) => T): T | null {
+  let k: Kernel;
+  try {
+    k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB: 32 });
+  } catch (e) {
+    expect(e).toBeInstanceOf(KernelError);
+    return null;
+  }
+  const r = fn(k);
+  try { k.shutdown(); } catch (e) { expect(isFsError(e)).toBe(true); }
+  return r;
+}
+
 describe("a committed transaction damaged in the log", () => {
   it("is told from a torn tail by its commit block: the mount is read-only with the error flagged, not a silent drop", () => {
     let cases = 0;
@@ -215,16 +232,9 @@ describe("a committed transaction damaged in the log", () => {
       for (const { log } of t.images) {
         const image = new Uint8Array(base.image);
         flipBits(image, log, [100 * 8 + 3]);
-        let k;
-        try {
-          k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB: 32 });
-        } catch (e) {
-          expect(e).toBeInstanceOf(KernelError);
-          continue;
-        }
-        const info = k.info();
+        const info = withMount(image, (k) => k.info());
+        if (info === null) continue;
         expect({ tid: t.tid, log, readOnly: info.readOnly, errorState: info.errorState }).toEqual({ tid: t.tid, log, readOnly: 1, errorState: 1 });
-        try { k.shutdown(); } catch (e) { expect(isFsError(e)).toBe(true); }
         cases++;
       }
     }
@@ -242,16 +252,9 @@ describe("a logged block image swapped with its home block", () => {
       for (const { log, home } of t.images) {
         const image = new Uint8Array(base.image);
         swapBlocks(image, log, home);
-        let k;
-        try {
-          k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB: 32 });
-        } catch (e) {
-          expect(e).toBeInstanceOf(KernelError);
-          continue;
-        }
-        const w = walkImage(k);
-        garbage = garbage.concat(w.garbage.map((g) => `tx ${t.tid} log ${log} home ${home}: ${g}`));
-        try { k.shutdown(); } catch (e) { expect(isFsError(e)).toBe(true); }
+        const found = withMount(image, (k) => walkImage(k).garbage);
+        if (found === null) continue;
+        garbage = garbage.concat(found.map((g) => `tx ${t.tid} log ${log} home ${home}: ${g}`));
         cases++;
       }
     }

@@ -25,6 +25,28 @@ const PRIME5: u32 = 0x165667b1;
 /** Bytes consumed by one step of the four accumulators. */
 const STRIPE: usize = 16;
 
+/** One stripe step of the four accumulators (the diagram above). */
+@inline function stripe(acc: v128, ptr: usize, p1: v128, p2: v128): v128 {
+  acc = i32x4.add(acc, i32x4.mul(v128.load(ptr), p2));
+  return i32x4.mul(v128.or(i32x4.shl(acc, 13), i32x4.shr_u(acc, 19)), p1);
+}
+
+/** The four accumulators folded into one 32-bit state. */
+@inline function merge_lanes(acc: v128): u32 {
+  return rotl<u32>(<u32>i32x4.extract_lane(acc, 0), 1) + rotl<u32>(<u32>i32x4.extract_lane(acc, 1), 7) +
+         rotl<u32>(<u32>i32x4.extract_lane(acc, 2), 12) + rotl<u32>(<u32>i32x4.extract_lane(acc, 3), 18);
+}
+
+/** The final mix. */
+@inline function avalanche(h: u32): u32 {
+  h ^= h >>> 15;
+  h *= PRIME2;
+  h ^= h >>> 13;
+  h *= PRIME3;
+  h ^= h >>> 16;
+  return h;
+}
+
 /**
  * XXH32 of `len` bytes at `ptr` with `seed` (file data uses seed 0). Any length and
  * alignment; `ptr + len` must lie inside linear memory.
@@ -38,12 +60,10 @@ export function xxh32(ptr: usize, len: usize, seed: u32 = 0): u32 {
     const p2 = i32x4.splat(<i32>PRIME2);
     const limit = end - STRIPE;
     do {
-      acc = i32x4.add(acc, i32x4.mul(v128.load(ptr), p2));
-      acc = i32x4.mul(v128.or(i32x4.shl(acc, 13), i32x4.shr_u(acc, 19)), p1);
+      acc = stripe(acc, ptr, p1, p2);
       ptr += STRIPE;
     } while (ptr <= limit);
-    h = rotl<u32>(<u32>i32x4.extract_lane(acc, 0), 1) + rotl<u32>(<u32>i32x4.extract_lane(acc, 1), 7) +
-        rotl<u32>(<u32>i32x4.extract_lane(acc, 2), 12) + rotl<u32>(<u32>i32x4.extract_lane(acc, 3), 18);
+    h = merge_lanes(acc);
   } else {
     h = seed + PRIME5;
   }
@@ -56,32 +76,15 @@ export function xxh32(ptr: usize, len: usize, seed: u32 = 0): u32 {
     h = rotl<u32>(h + <u32>load<u8>(ptr) * PRIME5, 11) * PRIME1;
     ptr++;
   }
-  h ^= h >>> 15;
-  h *= PRIME2;
-  h ^= h >>> 13;
-  h *= PRIME3;
-  h ^= h >>> 16;
-  return h;
+  return avalanche(h);
 }
 
 /** Bytes of the blocks xxh32_blocks hashes (the filesystem block). */
 const BLOCK_BYTES: usize = 4096;
 
-@inline function stripe(acc: v128, ptr: usize, p1: v128, p2: v128): v128 {
-  acc = i32x4.add(acc, i32x4.mul(v128.load(ptr), p2));
-  return i32x4.mul(v128.or(i32x4.shl(acc, 13), i32x4.shr_u(acc, 19)), p1);
-}
-
+/** xxh32's end for a whole block: 4096 is a whole number of stripes, no tail words or bytes. */
 @inline function finish_block(acc: v128): u32 {
-  let h = rotl<u32>(<u32>i32x4.extract_lane(acc, 0), 1) + rotl<u32>(<u32>i32x4.extract_lane(acc, 1), 7) +
-          rotl<u32>(<u32>i32x4.extract_lane(acc, 2), 12) + rotl<u32>(<u32>i32x4.extract_lane(acc, 3), 18);
-  h += <u32>BLOCK_BYTES; // 4096 is a whole number of stripes: no tail words or bytes
-  h ^= h >>> 15;
-  h *= PRIME2;
-  h ^= h >>> 13;
-  h *= PRIME3;
-  h ^= h >>> 16;
-  return h;
+  return avalanche(merge_lanes(acc) + <u32>BLOCK_BYTES);
 }
 
 /**
