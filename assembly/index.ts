@@ -27,7 +27,7 @@ import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_fre
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
   do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
-  do_readlink, do_getdents, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
+  do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
 import { inspect_info, inspect_tree, inspect_free_histogram } from "./fs/inspect";
 import { bt_insert, bt_lookup } from "./fs/btree";
@@ -187,6 +187,7 @@ export function sys_link(p: usize, plen: u32, q: usize, qlen: u32): i32 { return
 export function sys_symlink(t: usize, tlen: u32, p: usize, plen: u32): i32 { return do_symlink(t, tlen, p, plen); }
 export function sys_readlink(p: usize, plen: u32, buf: usize, bufsiz: u32): i32 { return do_readlink(p, plen, buf, bufsiz); }
 export function sys_getdents(fd: i32, buf: usize, len: u32): i32 { return do_getdents(fd, buf, len); }
+export function sys_scandir(p: usize, plen: u32, buf: usize, size: u32, out: usize): i32 { return do_scandir(p, plen, buf, size, out); }
 export function sys_chmod(p: usize, plen: u32, mode: u32): i32 { return do_chmod(p, plen, mode); }
 export function sys_chown(p: usize, plen: u32, uid: u32, gid: u32): i32 { return do_chown(p, plen, uid, gid, true); }
 export function sys_lchown(p: usize, plen: u32, uid: u32, gid: u32): i32 { return do_chown(p, plen, uid, gid, false); }

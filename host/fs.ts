@@ -58,6 +58,11 @@ export interface Sys {
   rename(from: string, to: string): number; link(existing: string, newPath: string): number;
   symlink(target: string, path: string): number; readlink(path: string): string | number;
   getdents(fd: number): DirentRecord[] | number; /* all entries except . and .. */
+  /**
+   * Optional: the names of a directory except . and .., sorted by UTF-8 bytes (strcmp), in
+   * one call; -E2BIG when they are too many for one call (the caller then uses getdents).
+   */
+  scandir?(path: string): string[] | number;
   chmod(path: string, mode: number): number; chown(path: string, uid: number, gid: number): number;
   utimens(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   statfs(path: string): StatfsRecord | number;
@@ -75,7 +80,7 @@ export const SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2;
 /** utimens nanosecond values meaning "now" and "leave unchanged" (Linux). */
 export const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
 
-export const EPERM = 1, ENOENT = 2, EIO = 5, EBADF = 9, EACCES = 13, EEXIST = 17, ENOTDIR = 20,
+export const EPERM = 1, ENOENT = 2, E2BIG = 7, EIO = 5, EBADF = 9, EACCES = 13, EEXIST = 17, ENOTDIR = 20,
   EISDIR = 21, EINVAL = 22, ENOSPC = 28, ENAMETOOLONG = 36, ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40,
   EOPNOTSUPP = 95;
 
@@ -572,10 +577,10 @@ abstract class StatsBase<T extends number | bigint> {
   isSocket(): boolean { return this.checkModeProperty(S_IFSOCK); }
 }
 
-/** Node's fs.Stats: number fields, *Ms times (doubles), Date times. */
+/** Node's fs.Stats: number fields, *Ms times (doubles), Date times (lazy, see below). */
 export class Stats extends StatsBase<number> {
   atimeMs: number; mtimeMs: number; ctimeMs: number; birthtimeMs: number;
-  atime: Date; mtime: Date; ctime: Date; birthtime: Date;
+  declare atime: Date; declare mtime: Date; declare ctime: Date; declare birthtime: Date;
   /** Builds Stats from a kernel StatRecord. */
   constructor(r: StatRecord) {
     super();
@@ -585,19 +590,15 @@ export class Stats extends StatsBase<number> {
     this.mtimeMs = r.mtimeMs ?? msFromNs(r.mtimeNs);
     this.ctimeMs = r.ctimeMs ?? msFromNs(r.ctimeNs);
     this.birthtimeMs = r.birthtimeMs ?? msFromNs(r.birthtimeNs);
-    this.atime = dateFromMs(this.atimeMs);
-    this.mtime = dateFromMs(this.mtimeMs);
-    this.ctime = dateFromMs(this.ctimeMs);
-    this.birthtime = dateFromMs(this.birthtimeMs);
   }
   protected checkModeProperty(type: number): boolean { return (this.mode & S_IFMT) === type; }
 }
 
-/** Node's fs.BigIntStats ({ bigint: true }): bigint fields, *Ms, *Ns and Date times. */
+/** Node's fs.BigIntStats ({ bigint: true }): bigint fields, *Ms, *Ns and Date times (lazy). */
 export class BigIntStats extends StatsBase<bigint> {
   atimeMs: bigint; mtimeMs: bigint; ctimeMs: bigint; birthtimeMs: bigint;
   atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint; birthtimeNs: bigint;
-  atime: Date; mtime: Date; ctime: Date; birthtime: Date;
+  declare atime: Date; declare mtime: Date; declare ctime: Date; declare birthtime: Date;
   /** Builds BigIntStats from a kernel StatRecord. */
   constructor(r: StatRecord) {
     super();
@@ -609,13 +610,37 @@ export class BigIntStats extends StatsBase<bigint> {
     this.ctimeMs = r.ctimeNs / 1_000_000n;
     this.birthtimeMs = r.birthtimeNs / 1_000_000n;
     this.atimeNs = r.atimeNs; this.mtimeNs = r.mtimeNs; this.ctimeNs = r.ctimeNs; this.birthtimeNs = r.birthtimeNs;
-    this.atime = dateFromMs(this.atimeMs);
-    this.mtime = dateFromMs(this.mtimeMs);
-    this.ctime = dateFromMs(this.ctimeMs);
-    this.birthtime = dateFromMs(this.birthtimeMs);
   }
   protected checkModeProperty(type: number): boolean { return (this.mode & BigInt(S_IFMT)) === BigInt(type); }
 }
+
+/**
+ * The Date fields of Stats and BigIntStats are built on first read from the *Ms field, then
+ * cached as an own enumerable property; assigning one stores the value. This is Node's
+ * behaviour since v22 (nodejs/node#50908, "fs: make stats date fields lazy"): four eager
+ * Dates were most of the cost of a stat that never reads them. As in Node 22+, a Date field
+ * is not an own key until it has been read or set.
+ */
+function defineLazyDates(proto: object): void {
+  for (const name of ["atime", "mtime", "ctime", "birthtime"]) {
+    const msKey = `${name}Ms`;
+    const own = (obj: object, value: unknown): void => {
+      Object.defineProperty(obj, name, { value, writable: true, enumerable: true, configurable: true });
+    };
+    Object.defineProperty(proto, name, {
+      enumerable: true,
+      configurable: true,
+      get(this: Record<string, number | bigint>): Date {
+        const d = dateFromMs(this[msKey]);
+        own(this, d);
+        return d;
+      },
+      set(this: object, value: unknown) { own(this, value); },
+    });
+  }
+}
+defineLazyDates(Stats.prototype);
+defineLazyDates(BigIntStats.prototype);
 
 /** Node's fs.StatFs (numbers, or bigints with { bigint: true }). */
 export class StatFs<T extends number | bigint = number> {
@@ -1269,6 +1294,11 @@ export class HelixFs {
   /** open(O_DIRECTORY) + getdents + close, sorted; errors are reported as 'scandir'. */
   /** Names only, sorted: the built-in sort compares UTF-16 units, equal to UTF-8 byte order here. */
   private scandirNames(s: string): string[] {
+    if (this.sys.scandir !== undefined) {
+      const abs = this.resolvePath(s);
+      const r = abs === "" ? -ENOENT : this.sys.scandir(abs);
+      if (r !== -E2BIG) return this.record(r, "scandir", s);
+    }
     const names = this.scandirRaw(s).map((e) => e.name);
     if (names.some((n) => NON_BMP_ORDER.test(n))) return names.sort(compareUtf8);
     return names.sort();

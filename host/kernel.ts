@@ -59,41 +59,33 @@ export class KernelError extends Error {
   constructor(readonly code: string, message: string, readonly errno: number) { super(message); this.name = "KernelError"; }
 }
 
-/** 2^32 as a double, to join 32-bit halves. */
-const TWO32 = 4294967296;
+const NS_PER_SEC = 1_000_000_000n;
 
 /**
- * A struct stat read from the argument area. Number fields are read eagerly; the ns times
- * are kept as 32-bit halves and become BigInts only when asked for (Stats uses the f64 ms
- * the kernel also writes), which keeps statSync free of BigInt arithmetic.
+ * A struct stat read from the argument area's doubles (the kernel writes Node's statValues
+ * shape). The ns times become BigInts only when asked for (BigIntStats); Stats uses the ms.
  */
 class KernelStat implements StatRecord {
-  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number; rdev = 0;
+  dev: number; ino: number; mode: number; nlink: number; uid: number; gid: number; rdev: number;
   size: number; blksize: number; blocks: number;
   atimeMs: number; mtimeMs: number; ctimeMs: number; birthtimeMs: number;
-  private readonly t: Int32Array; // lo, hi of atime, mtime, ctime, birthtime (ns)
-  constructor(dv: DataView, o: number) {
-    this.dev = dv.getUint32(o, true) + dv.getUint32(o + 4, true) * TWO32;
-    this.ino = dv.getUint32(o + 8, true) + dv.getUint32(o + 12, true) * TWO32;
-    this.mode = dv.getUint32(o + 16, true);
-    this.nlink = dv.getUint32(o + 20, true);
-    this.uid = dv.getUint32(o + 24, true);
-    this.gid = dv.getUint32(o + 28, true);
-    this.size = dv.getUint32(o + 40, true) + dv.getInt32(o + 44, true) * TWO32;
-    this.blksize = dv.getUint32(o + 48, true);
-    this.blocks = dv.getUint32(o + 56, true) + dv.getInt32(o + 60, true) * TWO32;
-    this.t = new Int32Array(8);
-    for (let i = 0; i < 8; i++) this.t[i] = dv.getInt32(o + 64 + 4 * i, true);
-    this.atimeMs = dv.getFloat64(o + 96, true);
-    this.mtimeMs = dv.getFloat64(o + 104, true);
-    this.ctimeMs = dv.getFloat64(o + 112, true);
-    this.birthtimeMs = dv.getFloat64(o + 120, true);
+  private readonly aSec: number; private readonly aNsec: number;
+  private readonly mSec: number; private readonly mNsec: number;
+  private readonly cSec: number; private readonly cNsec: number;
+  private readonly bSec: number; private readonly bNsec: number;
+  /** Reads the record at f64 index `i` of `f`. */
+  constructor(f: Float64Array, i: number) {
+    this.dev = f[i]; this.ino = f[i + 1]; this.mode = f[i + 2]; this.nlink = f[i + 3];
+    this.uid = f[i + 4]; this.gid = f[i + 5]; this.rdev = f[i + 6]; this.size = f[i + 7];
+    this.blksize = f[i + 8]; this.blocks = f[i + 9];
+    this.atimeMs = f[i + 10]; this.mtimeMs = f[i + 11]; this.ctimeMs = f[i + 12]; this.birthtimeMs = f[i + 13];
+    this.aSec = f[i + 14]; this.aNsec = f[i + 15]; this.mSec = f[i + 16]; this.mNsec = f[i + 17];
+    this.cSec = f[i + 18]; this.cNsec = f[i + 19]; this.bSec = f[i + 20]; this.bNsec = f[i + 21];
   }
-  private ns(i: number): bigint { return (BigInt(this.t[2 * i + 1]) << 32n) | BigInt(this.t[2 * i] >>> 0); }
-  get atimeNs(): bigint { return this.ns(0); }
-  get mtimeNs(): bigint { return this.ns(1); }
-  get ctimeNs(): bigint { return this.ns(2); }
-  get birthtimeNs(): bigint { return this.ns(3); }
+  get atimeNs(): bigint { return BigInt(this.aSec) * NS_PER_SEC + BigInt(this.aNsec); }
+  get mtimeNs(): bigint { return BigInt(this.mSec) * NS_PER_SEC + BigInt(this.mNsec); }
+  get ctimeNs(): bigint { return BigInt(this.cSec) * NS_PER_SEC + BigInt(this.cNsec); }
+  get birthtimeNs(): bigint { return BigInt(this.bSec) * NS_PER_SEC + BigInt(this.bNsec); }
 }
 
 /** Options of boot(). */
@@ -132,6 +124,7 @@ export class Kernel {
   private readonly x: Exports;
   private u8!: Uint8Array;
   private dv!: DataView;
+  private f64!: Float64Array;
   private args = 0;
   private xfer = 0;
   private xferSize = 0;
@@ -223,6 +216,7 @@ export class Kernel {
   private refresh(): void {
     this.u8 = new Uint8Array(this.x.memory.buffer);
     this.dv = new DataView(this.x.memory.buffer);
+    this.f64 = new Float64Array(this.x.memory.buffer);
   }
   private view(): DataView { this.mem(); return this.dv; }
 
@@ -241,22 +235,37 @@ export class Kernel {
     }
   }
 
-  /** Writes a path into the argument area; returns its byte length or -ENAMETOOLONG. */
+  /**
+   * Writes a path into the argument area as UTF-8; returns its byte length or -ENAMETOOLONG.
+   * ASCII is copied a char at a time, the rest goes through TextEncoder.encodeInto (as
+   * wasm-bindgen's passStringToWasm does): for short paths the plain loop is several times
+   * cheaper than encodeInto's call.
+   */
   private putPath(p: string, at: number): number {
     const u8 = this.mem();
-    if (p.length * 3 < PATH_BYTES_MAX) {
-      return this.enc.encodeInto(p, u8.subarray(this.args + at, this.args + at + PATH_BYTES_MAX)).written!;
+    const base = this.args + at;
+    const n = p.length;
+    if (n < PATH_BYTES_MAX) {
+      let i = 0;
+      for (; i < n; i++) {
+        const c = p.charCodeAt(i);
+        if (c > 0x7f) break;
+        u8[base + i] = c;
+      }
+      if (i === n) return n;
+      if (n * 3 < PATH_BYTES_MAX) return i + this.enc.encodeInto(p.slice(i), u8.subarray(base + i, base + PATH_BYTES_MAX)).written!;
     }
     const bytes = this.enc.encode(p);
     if (bytes.length >= PATH_BYTES_MAX) return -ENAMETOOLONG;
-    u8.set(bytes, this.args + at);
+    u8.set(bytes, base);
     return bytes.length;
   }
 
   private path1(p: string): number { return this.putPath(p, ARG_PATH1); }
 
   private readStat(): StatRecord {
-    return new KernelStat(this.view(), this.args + ARG_OUT);
+    this.mem();
+    return new KernelStat(this.f64, (this.args + ARG_OUT) / 8);
   }
 
   private makeSys(): Sys {
@@ -305,6 +314,14 @@ export class Kernel {
       readlink(p) {
         const r = withPath(p, (a, l) => k.call("sys_readlink", a, l, k.xfer, 4096));
         return r < 0 ? r : k.dec.decode(k.mem().subarray(k.xfer, k.xfer + r));
+      },
+      scandir(p) {
+        const r: number = withPath(p, (a, l) => k.call("sys_scandir", a, l, k.xfer, k.xferSize, A() + ARG_OUT));
+        if (r <= 0) return r < 0 ? r : [];
+        const ascii = k.view().getUint32(A() + ARG_OUT + 4, true) !== 0;
+        // one decode and one split instead of a string per record: names hold no NUL
+        const end = k.xfer + r - 1; // without the last NUL
+        return (ascii ? k.latin1(k.xfer, end) : k.dec.decode(k.mem().subarray(k.xfer, end))).split("\0");
       },
       getdents(fd) {
         const out: DirentRecord[] = [];

@@ -1,26 +1,42 @@
 // fs/dcache.ts -- the dentry cache: (directory, name) -> (ino, type) for short names.
 //
 // Layer: in front of the dirent B+ tree (fs/dir.ts consults and maintains it).
-// Interface: dcache_lookup, dcache_add, dcache_forget, dcache_clear.
+// Interface: dcache_init, dcache_lookup, dcache_add, dcache_forget, dcache_clear.
 // Rules: positive entries only, names of at most DNAME_INLINE_LEN bytes (as Linux keeps short
-// names inline in struct dentry); the table is direct-mapped by a hash of (dir, name), so an
-// insert simply replaces whatever shared the slot; every change to a directory's entries goes
-// through dir_add/dir_remove, which keep the cache exact; mount clears it.
+// names inline in struct dentry); the table is 2-way set associative by a hash of (dir, name):
+// an insert fills a free way or pushes the older entry out, so a cache full of one hot set
+// still keeps its two newest names; every change to a directory's entries goes through
+// dir_add/dir_remove, which keep the cache exact; mount clears it. The table is sized once,
+// at the first mount, from physical memory (one set per 16 KiB of frames, like Linux's
+// dhash_entries scaling with memory), and drawn from the buddy allocator.
 //
-// Entry (DENTRY_SIZE = 64 bytes):
+// Entry (DENTRY_SIZE = 64 bytes, one cache line); a set is two entries, way 0 the newer:
 //
 //   0 dir u64 (0 = empty) | 8 ino u64 | 16 type u8 | 17 namelen u8 | 18 reserved u16 | 20 name[44]
 
+import { alloc_pages } from "../mm/buddy";
+import { pfn_to_addr, max_frames, NO_PFN } from "../mm/page";
+import { PAGE_SIZE } from "../params";
+import { ENOMEM } from "../lib/errno";
+
 const DENTRY_SIZE: usize = 64;
+const WAYS: usize = 2;
+const SET_SIZE: usize = DENTRY_SIZE * WAYS;
 /** Longest name the cache holds. */
 export const DNAME_INLINE_LEN: u32 = 44;
-const DCACHE_SLOTS: u32 = 1 << 14;
-const DCACHE: usize = memory.data(<i32>(DCACHE_SLOTS * <u32>DENTRY_SIZE));
+/** Bounds on the number of sets (the largest is one order-10 block of 4 MiB). */
+const DCACHE_SETS_MIN: u32 = 1 << 10;
+const DCACHE_ORDER_MAX: u32 = 10;
+/** Frames of physical memory per set. */
+const FRAMES_PER_SET: u32 = 4;
 const D_DIR: usize = 0;
 const D_INO: usize = 8;
 const D_TYPE: usize = 16;
 const D_LEN: usize = 17;
 const D_NAME: usize = 20;
+
+let table: usize = 0;
+let set_mask: u32 = 0;
 
 export let dcache_hits: u64 = 0;
 export let dcache_misses: u64 = 0;
@@ -28,48 +44,74 @@ export let dcache_misses: u64 = 0;
 export let dc_ino: u64 = 0;
 export let dc_type: u8 = 0;
 
-@inline function slot(dir: u64, hash: u64): usize {
+/** Allocates the table (first mount only) and clears it. 0 or -ENOMEM. */
+export function dcache_init(): i32 {
+  if (table == 0) {
+    let sets = DCACHE_SETS_MIN;
+    while (sets * FRAMES_PER_SET < max_frames && <usize>sets * SET_SIZE < (<usize>PAGE_SIZE << DCACHE_ORDER_MAX)) sets <<= 1;
+    let order: u32 = 0;
+    while ((<usize>PAGE_SIZE << order) < <usize>sets * SET_SIZE) order++;
+    const pfn = alloc_pages(order);
+    if (pfn == NO_PFN) return -ENOMEM;
+    table = pfn_to_addr(pfn);
+    set_mask = sets - 1;
+  }
+  dcache_clear();
+  return 0;
+}
+
+@inline function set_of(dir: u64, hash: u64): usize {
   const h = <u32>(hash >> 32) ^ <u32>(dir * 0x9e3779b1);
-  return DCACHE + (<usize>((h ^ (h >>> 15)) & (DCACHE_SLOTS - 1))) * DENTRY_SIZE;
+  return table + (<usize>((h ^ (h >>> 15)) & set_mask)) * SET_SIZE;
 }
 
 @inline function matches(e: usize, dir: u64, name: usize, len: u32): bool {
   return load<u64>(e, D_DIR) == dir && <u32>load<u8>(e, D_LEN) == len && memory.compare(e + D_NAME, name, len) == 0;
 }
 
-/** Looks (dir, name) up; `hash` is the name's dirent hash. True with dc_ino/dc_type set on a hit. */
-export function dcache_lookup(dir: u64, name: usize, len: u32, hash: u64): bool {
-  if (len > DNAME_INLINE_LEN) return false;
-  const e = slot(dir, hash);
-  if (matches(e, dir, name, len)) {
-    dc_ino = load<u64>(e, D_INO);
-    dc_type = load<u8>(e, D_TYPE);
-    dcache_hits++;
-    return true;
-  }
-  dcache_misses++;
-  return false;
+/** The entry of (dir, name) in its set, or 0. */
+function find(dir: u64, name: usize, len: u32, hash: u64): usize {
+  if (len > DNAME_INLINE_LEN || table == 0) return 0;
+  const s = set_of(dir, hash);
+  if (matches(s, dir, name, len)) return s;
+  if (matches(s + DENTRY_SIZE, dir, name, len)) return s + DENTRY_SIZE;
+  return 0;
 }
 
-/** Remembers (dir, name) -> (ino, type). */
+/** Looks (dir, name) up; `hash` is the name's dirent hash. True with dc_ino/dc_type set on a hit. */
+export function dcache_lookup(dir: u64, name: usize, len: u32, hash: u64): bool {
+  const e = find(dir, name, len, hash);
+  if (e == 0) {
+    dcache_misses++;
+    return false;
+  }
+  dc_ino = load<u64>(e, D_INO);
+  dc_type = load<u8>(e, D_TYPE);
+  dcache_hits++;
+  return true;
+}
+
+/** Remembers (dir, name) -> (ino, type) in way 0 of its set; way 0's old entry moves to way 1. */
 export function dcache_add(dir: u64, name: usize, len: u32, hash: u64, ino: u64, type: u8): void {
-  if (len > DNAME_INLINE_LEN) return;
-  const e = slot(dir, hash);
-  store<u64>(e, dir, D_DIR);
-  store<u64>(e, ino, D_INO);
-  store<u8>(e, type, D_TYPE);
-  store<u8>(e, <u8>len, D_LEN);
-  memory.copy(e + D_NAME, name, len);
+  if (len > DNAME_INLINE_LEN || table == 0) return;
+  const s = set_of(dir, hash);
+  const old = find(dir, name, len, hash);
+  if (old == s + DENTRY_SIZE) store<u64>(old, 0, D_DIR); // re-added: its stale copy goes
+  if (old != s && load<u64>(s, D_DIR) != 0) memory.copy(s + DENTRY_SIZE, s, DENTRY_SIZE);
+  store<u64>(s, dir, D_DIR);
+  store<u64>(s, ino, D_INO);
+  store<u8>(s, type, D_TYPE);
+  store<u8>(s, <u8>len, D_LEN);
+  memory.copy(s + D_NAME, name, len);
 }
 
 /** Forgets (dir, name) if cached. */
 export function dcache_forget(dir: u64, name: usize, len: u32, hash: u64): void {
-  if (len > DNAME_INLINE_LEN) return;
-  const e = slot(dir, hash);
-  if (matches(e, dir, name, len)) store<u64>(e, 0, D_DIR);
+  const e = find(dir, name, len, hash);
+  if (e != 0) store<u64>(e, 0, D_DIR);
 }
 
-/** Empties the cache (mount, unmount). */
+/** Empties the cache (mount, unmount, drop_caches). */
 export function dcache_clear(): void {
-  memory.fill(DCACHE, 0, <usize>DCACHE_SLOTS * DENTRY_SIZE);
+  if (table != 0) memory.fill(table, 0, (<usize>set_mask + 1) * SET_SIZE);
 }

@@ -46,7 +46,7 @@ import { writeback_all, writeback_pending, file_release } from "./file";
 import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
 import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
-import { dcache_clear } from "./dcache";
+import { dcache_init } from "./dcache";
 import { set_metadata_error_handler } from "./errors";
 import { kputs, kputu, knl } from "../lib/printk";
 import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY } from "../lib/errno";
@@ -293,7 +293,8 @@ export function fs_mount(flags: u32): i32 {
   let r = pagecache_init();
   if (r != 0) return r;
   pagecache_reset(); // whatever is cached belongs to a filesystem that is gone
-  dcache_clear();
+  r = dcache_init();
+  if (r != 0) return r;
   dir_iter_reset();
   const raw = scratch();
   if (raw == 0) return -ENOMEM;

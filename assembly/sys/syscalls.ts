@@ -17,7 +17,7 @@
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
-  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG,
+  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG,
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
 import {
@@ -366,39 +366,56 @@ export function do_sync(): i32 {
 
 // ---- stat ------------------------------------------------------------------------------------
 
+// struct stat as 22 f64 (docs/abi.md), the shape of Node's statValues array, so the host
+// reads one Float64Array:
+//
+//    0 dev | 8 ino | 16 mode | 24 nlink | 32 uid | 40 gid | 48 rdev | 56 size | 64 blksize
+//   72 blocks | 80..104 {a,m,c,birth}time_ms | 112..168 {a,m,c,birth}time (sec, nsec)
+const ST_DEV: usize = 0;
+const ST_INO: usize = 8;
+const ST_MODE: usize = 16;
+const ST_NLINK: usize = 24;
+const ST_UID: usize = 32;
+const ST_GID: usize = 40;
+const ST_RDEV: usize = 48;
+const ST_SIZE: usize = 56;
+const ST_BLKSIZE: usize = 64;
+const ST_BLOCKS: usize = 72;
+const ST_ATIME_MS: usize = 80;
+const ST_ATIME_SEC: usize = 112;
+/** st_dev of every HelixFS inode ("HX"). */
+const STAT_DEV: u32 = 0x4858;
+
 /** Fills struct stat (docs/abi.md) at `out` from inode `ino` (record `known` if not 0). */
 function fill_stat(ino: u64, out: usize, known: usize = 0): i32 {
   const rec = known != 0 ? known : inode_get(ino);
   if (rec == 0) return fail(inode_errno);
-  memory.fill(out, 0, 128);
-  store<u64>(out, 0x4858, 0);
-  store<u64>(out, ino, 8);
-  store<u32>(out, load<u32>(rec, I_MODE), 16);
-  store<u32>(out, load<u32>(rec, I_NLINK), 20);
-  store<u32>(out, load<u32>(rec, I_UID), 24);
-  store<u32>(out, load<u32>(rec, I_GID), 28);
   const m = load<u32>(rec, I_MODE);
-  store<i64>(out, S_ISDIR(m) ? 4096 : <i64>load<u64>(rec, I_SIZE), 40);
-  store<u32>(out, 4096, 48);
-  store<i64>(out, S_ISDIR(m) ? 8 : <i64>(load<u64>(rec, I_BLOCKS) * 8), 56);
-  store<i64>(out, load<i64>(rec, I_ATIME), 64);
-  store<i64>(out, load<i64>(rec, I_MTIME), 72);
-  store<i64>(out, load<i64>(rec, I_CTIME), 80);
-  store<i64>(out, load<i64>(rec, I_CRTIME), 88);
-  // the same times as f64 milliseconds, so the host builds Stats without BigInt arithmetic
-  store<f64>(out, ns_to_ms(load<i64>(rec, I_ATIME)), 96);
-  store<f64>(out, ns_to_ms(load<i64>(rec, I_MTIME)), 104);
-  store<f64>(out, ns_to_ms(load<i64>(rec, I_CTIME)), 112);
-  store<f64>(out, ns_to_ms(load<i64>(rec, I_CRTIME)), 120);
+  store<f64>(out, <f64>STAT_DEV, ST_DEV);
+  store<f64>(out, <f64>ino, ST_INO);
+  store<f64>(out, <f64>m, ST_MODE);
+  store<f64>(out, <f64>load<u32>(rec, I_NLINK), ST_NLINK);
+  store<f64>(out, <f64>load<u32>(rec, I_UID), ST_UID);
+  store<f64>(out, <f64>load<u32>(rec, I_GID), ST_GID);
+  store<f64>(out, 0, ST_RDEV);
+  store<f64>(out, S_ISDIR(m) ? 4096 : <f64>load<u64>(rec, I_SIZE), ST_SIZE);
+  store<f64>(out, 4096, ST_BLKSIZE);
+  store<f64>(out, S_ISDIR(m) ? 8 : <f64>(load<u64>(rec, I_BLOCKS) * 8), ST_BLOCKS);
+  stat_time(out, load<i64>(rec, I_ATIME), 0);
+  stat_time(out, load<i64>(rec, I_MTIME), 1);
+  stat_time(out, load<i64>(rec, I_CTIME), 2);
+  stat_time(out, load<i64>(rec, I_CRTIME), 3);
   return 0;
 }
 
-/** ns -> ms exactly as Node computes st_*timeMs from a timespec: sec * 1e3 + nsec / 1e6. */
-function ns_to_ms(ns: i64): f64 {
+/** Stores time `t` (ns) of a stat record as ms (Node's st_*timeMs), seconds and nanoseconds. */
+function stat_time(out: usize, ns: i64, t: usize): void {
   let sec = ns / 1_000_000_000;
   let nsec = ns % 1_000_000_000;
   if (nsec < 0) { nsec += 1_000_000_000; sec -= 1; }
-  return <f64>sec * 1e3 + <f64>nsec / 1e6;
+  store<f64>(out + (t << 3), <f64>sec * 1e3 + <f64>nsec / 1e6, ST_ATIME_MS);
+  store<f64>(out + (t << 4), <f64>sec, ST_ATIME_SEC);
+  store<f64>(out + (t << 4), <f64>nsec, ST_ATIME_SEC + 8);
 }
 
 /** stat(2) / lstat(2) (`follow` false). 0 or -errno (ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG). */
@@ -673,6 +690,120 @@ export function do_getdents(fd: i32, buf: usize, len: u32): i32 {
   return <i32>used;
 }
 const DOT: usize = memory.data<u8>([46, 46]);
+
+/**
+ * scandir(3) in one call (a HelixFS extension doing what libuv's uv_fs_scandir does for
+ * Node's readdirSync: read every entry, drop "." and "..", sort with strcmp). Writes the names
+ * of directory `path` to `buf`, each NUL-terminated, in byte order; the count goes to `out`
+ * (u32) and whether every byte is ASCII to `out + 4` (u32 0/1). Returns the bytes written, or
+ * -E2BIG when the names need more than half of `size` bytes (the caller falls back to
+ * getdents), or -errno: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG (the path), EIO/EUCLEAN.
+ *
+ * `buf` while it works (the sorted copy cannot overlap what it is sorted from):
+ *
+ *   0              size/2                                                  size
+ *   | sorted output | names as read, NUL-terminated ->     <- sort entries |
+ *
+ *   sort entry (16 B): | key u64: first 8 name bytes, big-endian, 0-padded | off u32 | len u32 |
+ */
+export function do_scandir(path: usize, plen: u32, buf: usize, size: u32, out: usize): i32 {
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (!S_ISDIR(nd_mode)) return -ENOTDIR;
+  const dir = nd_ino;
+  const names = buf + (<usize>size >> 1);
+  let used: usize = 0;
+  let ents = buf + <usize>size;
+  let n: u32 = 0;
+  let ascii: u32 = 1;
+  let pos: u64 = 3;
+  for (let guard: u32 = 0; guard < SCANDIR_MAX; guard++) {
+    if (!dir_next(dir, pos)) {
+      if (bt_errno != 0) return fail(bt_errno);
+      return scandir_emit(buf, names, ents, n, ascii, out);
+    }
+    const len = de_namelen;
+    if (names + used + len + 1 > ents - SORT_ENT) return -E2BIG;
+    memory.copy(names + used, de_name, len);
+    store<u8>(names + used + len, 0);
+    for (let i: u32 = 0; i < len; i++) ascii &= <u32>(load<u8>(de_name + i) < 0x80);
+    ents -= SORT_ENT;
+    store<u64>(ents, name_key(de_name, len));
+    store<u32>(ents, <u32>used, 8);
+    store<u32>(ents, len, 12);
+    used += len + 1;
+    n++;
+    pos = de_key + 1;
+  }
+  return -E2BIG;
+}
+/** Most entries scandir returns (a loop bound; far above what half a transfer buffer holds). */
+const SCANDIR_MAX: u32 = 1 << 20;
+const SORT_ENT: usize = 16;
+
+/** The first 8 bytes of a name as a big-endian u64, zero-padded: compares like strcmp's prefix. */
+function name_key(name: usize, len: u32): u64 {
+  let k: u64 = 0;
+  for (let i: u32 = 0; i < 8; i++) k = (k << 8) | (i < len ? <u64>load<u8>(name + i) : 0);
+  return k;
+}
+
+/** strcmp order of two sort entries over the names at `names`. */
+function ent_less(a: usize, b: usize, names: usize): bool {
+  const ka = load<u64>(a), kb = load<u64>(b);
+  if (ka != kb) return ka < kb;
+  const la = load<u32>(a, 12), lb = load<u32>(b, 12);
+  if (la > 8 && lb > 8) {
+    const c = memory.compare(names + load<u32>(a, 8) + 8, names + load<u32>(b, 8) + 8, min(la, lb) - 8);
+    if (c != 0) return c < 0;
+  }
+  return la < lb; // equal up to the shorter one: the prefix sorts first
+}
+
+@inline function ent_swap(a: usize, b: usize): void {
+  const k = load<u64>(a), v = load<u64>(a, 8);
+  store<u64>(a, load<u64>(b));
+  store<u64>(a, load<u64>(b, 8), 8);
+  store<u64>(b, k);
+  store<u64>(b, v, 8);
+}
+
+function sift_down(base: usize, i: u32, n: u32, names: usize): void {
+  for (let guard: u32 = 0; guard < 32; guard++) {
+    let c: u32 = 2 * i + 1;
+    if (c >= n) return;
+    if (c + 1 < n && ent_less(base + (<usize>c << 4), base + (<usize>(c + 1) << 4), names)) c++;
+    if (!ent_less(base + (<usize>i << 4), base + (<usize>c << 4), names)) return;
+    ent_swap(base + (<usize>i << 4), base + (<usize>c << 4));
+    i = c;
+  }
+}
+
+/** Heapsort of `n` sort entries at `base` (in place, O(n log n) worst case, no recursion). */
+function sort_entries(base: usize, n: u32, names: usize): void {
+  for (let i = n >>> 1; i > 0; i--) sift_down(base, i - 1, n, names);
+  for (let end = n; end > 1; end--) {
+    ent_swap(base, base + (<usize>(end - 1) << 4));
+    sift_down(base, 0, end - 1, names);
+  }
+}
+
+/** Sorts the collected names and writes them NUL-terminated to `buf`; returns the bytes. */
+function scandir_emit(buf: usize, names: usize, ents: usize, n: u32, ascii: u32, out: usize): i32 {
+  sort_entries(ents, n, names);
+  let o: usize = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = ents + (<usize>i << 4);
+    const len = <usize>load<u32>(e, 12) + 1;
+    memory.copy(buf + o, names + load<u32>(e, 8), len);
+    o += len;
+  }
+  store<u32>(out, n);
+  store<u32>(out, ascii, 4);
+  return <i32>o;
+}
 
 // ---- attributes ------------------------------------------------------------------------------
 
