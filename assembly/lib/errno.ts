@@ -2,9 +2,9 @@
 // them directly (asm-generic/errno-base.h, errno.h).
 export const EPERM: i32 = 1;
 export const ENOENT: i32 = 2;
+export const EIO: i32 = 5;
 /** Argument list too long; scandir: the names do not fit the caller's buffer. */
 export const E2BIG: i32 = 7;
-export const EIO: i32 = 5;
 export const EBADF: i32 = 9;
 export const ENOMEM: i32 = 12;
 export const EACCES: i32 = 13;
