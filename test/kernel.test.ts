@@ -228,6 +228,46 @@ describe("ENOSPC", () => {
   });
 });
 
+describe("space freed in the running transaction", () => {
+  // unlink frees blocks at the next commit; a write or create that needs them commits and
+  // retries (ext4_should_retry_alloc), so on a full disk "rm big; write big" works at once
+  it("is reusable at once by writes and creates, and statfs shows it", () => {
+    const k = bootDevice(freshDevice(16 * MiB));
+    const fresh = k.fs.statfsSync("/");
+    const chunk = Buffer.alloc(256 * 1024, 0xcd);
+    const fill = (p: string): number => {
+      let n = 0;
+      const fd = k.fs.openSync(p, "w");
+      try { for (;;) n += k.fs.writeSync(fd, chunk); } catch (e: any) { expect(e.code).toBe("ENOSPC"); }
+      k.fs.fsyncSync(fd); // blocks allocated and committed: unlink then defers their free
+      k.fs.closeSync(fd);
+      return n;
+    };
+    const first = fill("/a");
+    expect(first).toBeGreaterThan(8 * MiB);
+    for (let round = 0; round < 3; round++) {
+      k.fs.unlinkSync(round === 0 ? "/a" : `/b${round - 1}`);
+      expect(fresh.bavail - k.fs.statfsSync("/").bavail).toBeLessThanOrEqual(8);
+      // no sync, no reboot: the space of the file just unlinked must come back
+      expect(fill(`/b${round}`)).toBeGreaterThanOrEqual(first - 2 * chunk.length);
+    }
+    // use up the metadata headroom too, then creates need the freed space
+    let small = 0;
+    try { for (;;) { k.fs.writeFileSync(`/s${small}`, Buffer.alloc(8192, 1)); small++; } } catch (e: any) { expect(e.code).toBe("ENOSPC"); }
+    let empty = 0;
+    try { for (; empty < 100_000; empty++) k.fs.writeFileSync(`/e${empty}`, ""); } catch (e: any) { expect(e.code).toBe("ENOSPC"); }
+    expect(empty).toBeLessThan(100_000);
+    k.fs.syncSync();
+    k.fs.unlinkSync("/b2");
+    for (let made = 0; made * 64 * 1024 < first / 2; made++) {
+      k.fs.mkdirSync(`/d${made}`);
+      k.fs.writeFileSync(`/d${made}/f`, Buffer.alloc(64 * 1024, 1));
+    }
+    fsckClean(k);
+    k.shutdown();
+  });
+});
+
 describe("crashes and the journal", () => {
   it("after fsync a file survives a power cut; replay makes fsck clean", () => {
     const dev = freshDevice();

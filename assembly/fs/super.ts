@@ -39,7 +39,7 @@ import {
   journal_checkpoint_pending, journal_tx_age, j_log_corrupt,
 } from "./journal";
 import {
-  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, free_blocks,
+  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, free_blocks,
   alloc_available, total_blocks,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
@@ -516,8 +516,11 @@ export function fs_statfs(out: usize): i32 {
   store<u64>(out, 0x48454c58, 0); // f_type "HELX"
   store<u64>(out, BLOCK_SIZE, 8);
   store<u64>(out, total_blocks, 16);
-  store<u64>(out, free_blocks, 24);
-  store<u64>(out, alloc_available(), 32);
+  // blocks freed in the running transaction count as free, as ext4's df shows them: a write
+  // that needs them commits and retries (syscalls.ts commit_to_free_space)
+  const deferred = alloc_deferred_blocks();
+  store<u64>(out, free_blocks + deferred, 24);
+  store<u64>(out, alloc_available() + deferred, 32);
   const inodes = load<u64>(sb, SB_INODE_COUNT);
   store<u64>(out, 0xffff_ffff, 40);
   store<u64>(out, 0xffff_ffff - inodes, 48);

@@ -39,7 +39,7 @@ import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_balance, fs_statfs,
 } from "../fs/super";
 import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN } from "../fs/pagecache";
-import { alloc_can_grow } from "../fs/alloc";
+import { alloc_can_grow, alloc_deferred_blocks } from "../fs/alloc";
 import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
 
 export const O_ACCMODE: u32 = 3;
@@ -114,6 +114,15 @@ function sys_enter_write(): i32 {
   return 0;
 }
 
+/**
+ * After an ENOSPC: blocks freed in the running transaction (unlink, truncate, copy-on-write)
+ * return to the free space only when it commits, so commit now and tell the caller to retry
+ * once (ext4_should_retry_alloc forcing a jbd2 commit). False when nothing would come back.
+ */
+function commit_to_free_space(): bool {
+  return alloc_deferred_blocks() > 0 && fs_commit() == 0;
+}
+
 function dtype_of(mode: u32): u8 {
   if (S_ISDIR(mode)) return DT_DIR;
   if (S_ISLNK(mode)) return DT_LNK;
@@ -128,7 +137,11 @@ const SAVED_NAME: usize = memory.data(NAME_MAX + 1);
 /** Creates a regular file `nd_name` in `nd_parent`. Returns the ino or 0 with the error in r. */
 let create_err: i32 = 0;
 function create_node(mode: u32, parent: u64, name: usize, namelen: u32): u64 {
-  if (!alloc_can_grow(GROW_BLOCKS)) { create_err = -ENOSPC; return 0; }
+  // the arguments are values and the namei buffer: nothing a commit could move
+  if (!alloc_can_grow(GROW_BLOCKS) && !(commit_to_free_space() && alloc_can_grow(GROW_BLOCKS))) {
+    create_err = -ENOSPC;
+    return 0;
+  }
   const ino = inode_create(mode, 0, 0, S_ISDIR(mode) ? 2 : 1, parent);
   if (ino == 0) { create_err = fail_ns(inode_errno); return 0; }
   const r = dir_add(parent, name, namelen, ino, dtype_of(mode));
@@ -293,7 +306,8 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   let at = usePos ? pos : load<i64>(f, F_POS);
   if (load<u32>(f, F_FLAGS) & O_APPEND) at = <i64>load<u64>(rec, I_SIZE);
   if (len == 0) return 0;
-  const n = file_write(ino, <u64>at, buf, len);
+  let n = file_write(ino, <u64>at, buf, len);
+  if (n == -ENOSPC && commit_to_free_space()) n = file_write(ino, <u64>at, buf, len);
   if (n < 0) return fail(n);
   if (!usePos) store<i64>(f, at + n, F_POS);
   return n;
