@@ -260,7 +260,7 @@ export function add_page(mapping: u32, index: u32): u32 {
  * when the address_space cannot be allocated.
  */
 export function add_page_frame(mapping: u32, index: u32, pfn: u32): u32 {
-  assert(find_page(mapping, index) == NO_PFN);
+  if (!ASC_NO_ASSERT) assert(find_page(mapping, index) == NO_PFN, "page already cached");
   let as: usize = 0;
   if (mapping != 0) {
     as = mapping_get(mapping);
