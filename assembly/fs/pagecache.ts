@@ -359,8 +359,39 @@ function tlb_forget(blk: u32): void {
   if (load<u32>(e) != blk + 1) return 0;
   const v = load<u32>(e, 4);
   if ((v & TLB_REF) == 0) store<u32>(e, v | TLB_REF, 4);
-  return <usize>(v & ~TLB_REF);
+  return <usize>(v & ~TLB_BITS);
 }
+/** The entry's buffer is in the running transaction (PG_jdirty): see buf_in_tx. */
+const TLB_TX: u32 = 2;
+/** Bits of an entry's second word that are not address bits. */
+const TLB_BITS: u32 = TLB_REF | TLB_TX;
+
+// Transaction membership cached in the lookaside, for journal_dirty's fast path (jbd2 tests
+// jh->b_transaction == transaction before taking any lock). Rule: TLB_TX set implies
+// PG_jdirty. The journal sets it when a buffer joins or is found in the running transaction
+// and clears it wherever PG_jdirty is cleared (commit, revoke); a new or reused entry starts
+// without it, so losing the mark only sends journal_dirty down its slow path.
+
+/** True when `blk`'s entry says it is in the running transaction (see above). */
+@inline export function buf_in_tx(blk: u64): bool {
+  const e = tlb_slot(<u32>blk);
+  return load<u32>(e) == <u32>blk + 1 && (load<u32>(e, 4) & TLB_TX) != 0;
+}
+/** Sets (in) or clears the transaction mark of `blk`'s entry, if it has one. */
+export function buf_mark_tx(blk: u64, inTx: bool): void {
+  const e = tlb_slot(<u32>blk);
+  if (load<u32>(e) != <u32>blk + 1) return;
+  const v = load<u32>(e, 4);
+  store<u32>(e, inTx ? v | TLB_TX : v & ~TLB_TX, 4);
+}
+/** Clears every transaction mark (the running transaction was discarded). */
+export function buf_unmark_tx_all(): void {
+  for (let i: u32 = 0; i < BUF_TLB_SIZE; i++) {
+    const e = BUF_TLB + (<usize>i << 3);
+    store<u32>(e, load<u32>(e, 4) & ~TLB_TX, 4);
+  }
+}
+
 /** True when buffer `blk` was used through its entry since the last call; clears the mark. */
 function tlb_take_ref(blk: u32): bool {
   const e = tlb_slot(blk);
