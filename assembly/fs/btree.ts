@@ -187,7 +187,9 @@ function used_bytes(n: usize): u32 {
   return at + key_before(base + (<usize>at) * sz, k1, k2, le);
 }
 
-/** Where leaf_touch's loads go, so that the compilers keep them. */
+// The touch loads' sum goes to touch_sink. Nothing reads it, so binaryen drops that store,
+// but it keeps the loads because a wasm load may trap; a build with trapsNeverHappen or
+// ignoreImplicitTraps would delete them and lose the overlap (not the correctness).
 let touch_sink: u32 = 0;
 /** Bytes between two loads of leaf_touch: one per cache line. */
 const CACHE_LINE: usize = 64;
