@@ -53,7 +53,7 @@ import {
   JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS, JC_TX_CRC,
   JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
 } from "./format";
-import { buffer_pfn, meta_pin_delta, bforget, pagecache_set_tids } from "./pagecache";
+import { buffer_pfn, buf_in_tx, buf_mark_tx, buf_unmark_tx_all, meta_pin_delta, bforget, pagecache_set_tids } from "./pagecache";
 import { clock_now } from "../lib/clock";
 
 /** Revoke records one transaction may carry. */
@@ -133,9 +133,17 @@ export function journal_tx_empty(): bool { return tx_nbuffers == 0 && tx_nrevoke
  * already in it is absorbed. Call after every change to a metadata buffer.
  */
 export function journal_dirty(blk: u64): void {
+  // fast path: the lookaside says the buffer is in the running transaction already, so its
+  // struct page (a cache miss per random B+ tree leaf) need not be read
+  if (buf_in_tx(blk)) {
+    if (!ASC_NO_ASSERT) assert((pg_flags(buffer_pfn(blk)) & PG_jdirty) != 0, "journal_dirty: stale transaction mark");
+    jstat_absorbed++;
+    return;
+  }
   const pfn = buffer_pfn(blk);
   assert(pfn != NO_PFN, "journal_dirty: block not cached");
   const f = pg_flags(pfn);
+  buf_mark_tx(blk, true);
   if (f & PG_jdirty) { jstat_absorbed++; return; }
   pg_set_flags(pfn, f | PG_jdirty);
   if ((f & PG_checkpoint) == 0) meta_pin_delta(1);
@@ -181,6 +189,7 @@ export function journal_revoke(blk: u64): i32 {
     if (f & PG_checkpoint) cp_unlink(pfn);
     if (f & (PG_jdirty | PG_checkpoint)) meta_pin_delta(-1);
     pg_set_flags(pfn, pg_flags(pfn) & ~(PG_jdirty | PG_checkpoint));
+    buf_mark_tx(blk, false);
     bforget(blk);
   }
   return 0;
@@ -315,6 +324,7 @@ export function journal_commit(): i32 {
       cp_count++;
     }
     pg_set_flags(pfn, (f & ~PG_jdirty) | PG_checkpoint);
+    buf_mark_tx(<u64>pg_get32(pfn, PG_INDEX), false);
     pfn = next;
   }
   jstat_logged_blocks += tx_nbuffers;
@@ -419,6 +429,7 @@ export function journal_load(start: u64, nblocks: u32): i32 {
   j_aborted = false;
   j_log_corrupt = false;
   tx_first = NO_PFN; tx_nbuffers = 0; tx_nrevoke = 0;
+  buf_unmark_tx_all();
   cp_first = NO_PFN; cp_count = 0; log_revokes = 0;
   scratch_free(b);
   return r;

@@ -30,7 +30,7 @@ import {
   NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
   PG_cache, PG_uptodate, PG_dirty, PG_jdirty, PG_checkpoint, PG_lru, PG_referenced, PG_delalloc,
   MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
-  pfn_to_addr, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count, max_frames,
+  pfn_to_addr, addr_to_pfn, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count, max_frames,
 } from "../mm/page";
 import { alloc_pages, free_pages, nr_free_pages } from "../mm/buddy";
 import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab";
@@ -260,7 +260,7 @@ export function add_page(mapping: u32, index: u32): u32 {
  * when the address_space cannot be allocated.
  */
 export function add_page_frame(mapping: u32, index: u32, pfn: u32): u32 {
-  assert(find_page(mapping, index) == NO_PFN);
+  if (!ASC_NO_ASSERT) assert(find_page(mapping, index) == NO_PFN, "page already cached");
   let as: usize = 0;
   if (mapping != 0) {
     as = mapping_get(mapping);
@@ -330,19 +330,76 @@ export function meta_pin_delta(d: i32): void { nr_pinned_meta = <u32>(<i32>nr_pi
 // ---- metadata buffers ------------------------------------------------------------------------
 
 // A direct-mapped lookaside of recently used metadata buffers in front of the hash table
-// (tree roots and upper levels are read on every walk). An entry is (blk + 1, pfn); a page
-// leaving the cache clears its entry, so a hit is always a cached, uptodate buffer.
+// (every tree walk reads a root, upper levels and a leaf). An entry is (blk + 1, buffer
+// address | TLB_REF); a page leaving the cache clears its entry, so a hit is always a cached,
+// uptodate buffer. A hit touches only the entry (8 bytes in a 128 KiB table that stays in
+// L2), not the hash chain nor the 64-byte struct page: on a tree larger than the CPU caches
+// the struct page of a random leaf is one more DRAM miss per walk. The CLOCK's second-chance
+// bit of a buffer found here is therefore kept in the entry (TLB_REF, the low bit of the
+// page-aligned address) and folded into PG_referenced by reclaim (tlb_take_ref). This is the
+// "translation cache in front of the buffer pool hash table" of LeanStore (Leis et al.,
+// ICDE 2018, section III) without swizzled pointers in the nodes themselves.
 const BUF_TLB_SIZE: u32 = 16384;
 const BUF_TLB: usize = memory.data(BUF_TLB_SIZE * 8);
+/** Referenced since reclaim last looked at the buffer (an address's low bits are free). */
+const TLB_REF: u32 = 1;
 @inline function tlb_slot(blk: u32): usize { return BUF_TLB + (<usize>(blk & (BUF_TLB_SIZE - 1)) << 3); }
 @inline function tlb_put(blk: u32, pfn: u32): void {
   const e = tlb_slot(blk);
   store<u32>(e, blk + 1);
-  store<u32>(e, pfn, 4);
+  store<u32>(e, <u32>pfn_to_addr(pfn) | TLB_REF, 4);
 }
 function tlb_forget(blk: u32): void {
   const e = tlb_slot(blk);
   if (load<u32>(e) == blk + 1) store<u32>(e, 0);
+}
+/** The cached buffer of `blk` if its lookaside entry is present, else 0. Marks it used. */
+@inline function tlb_get(blk: u32): usize {
+  const e = tlb_slot(blk);
+  if (load<u32>(e) != blk + 1) return 0;
+  const v = load<u32>(e, 4);
+  if ((v & TLB_REF) == 0) store<u32>(e, v | TLB_REF, 4);
+  return <usize>(v & ~TLB_BITS);
+}
+/** The entry's buffer is in the running transaction (PG_jdirty): see buf_in_tx. */
+const TLB_TX: u32 = 2;
+/** Bits of an entry's second word that are not address bits. */
+const TLB_BITS: u32 = TLB_REF | TLB_TX;
+
+// Transaction membership cached in the lookaside, for journal_dirty's fast path (jbd2 tests
+// jh->b_transaction == transaction before taking any lock). Rule: TLB_TX set implies
+// PG_jdirty. The journal sets it when a buffer joins or is found in the running transaction
+// and clears it wherever PG_jdirty is cleared (commit, revoke); a new or reused entry starts
+// without it, so losing the mark only sends journal_dirty down its slow path.
+
+/** True when `blk`'s entry says it is in the running transaction (see above). */
+@inline export function buf_in_tx(blk: u64): bool {
+  const e = tlb_slot(<u32>blk);
+  return load<u32>(e) == <u32>blk + 1 && (load<u32>(e, 4) & TLB_TX) != 0;
+}
+/** Sets (in) or clears the transaction mark of `blk`'s entry, if it has one. */
+export function buf_mark_tx(blk: u64, inTx: bool): void {
+  const e = tlb_slot(<u32>blk);
+  if (load<u32>(e) != <u32>blk + 1) return;
+  const v = load<u32>(e, 4);
+  store<u32>(e, inTx ? v | TLB_TX : v & ~TLB_TX, 4);
+}
+/** Clears every transaction mark (the running transaction was discarded). */
+export function buf_unmark_tx_all(): void {
+  for (let i: u32 = 0; i < BUF_TLB_SIZE; i++) {
+    const e = BUF_TLB + (<usize>i << 3);
+    store<u32>(e, load<u32>(e, 4) & ~TLB_TX, 4);
+  }
+}
+
+/** True when buffer `blk` was used through its entry since the last call; clears the mark. */
+function tlb_take_ref(blk: u32): bool {
+  const e = tlb_slot(blk);
+  if (load<u32>(e) != blk + 1) return false;
+  const v = load<u32>(e, 4);
+  if ((v & TLB_REF) == 0) return false;
+  store<u32>(e, v & ~TLB_REF, 4);
+  return true;
 }
 
 /**
@@ -351,13 +408,14 @@ function tlb_forget(blk: u32): void {
  * 0 with buf_errno = -EIO (device error) / -EUCLEAN (verification failed) / -ENOMEM.
  */
 export function bread(blk: u64, magic: u32): usize {
-  const e = tlb_slot(<u32>blk);
-  if (load<u32>(e) == <u32>blk + 1) {
-    const hit = load<u32>(e, 4);
-    const f = pg_flags(hit);
-    if ((f & PG_referenced) == 0) pg_set_flags(hit, f | PG_referenced);
+  const hit = tlb_get(<u32>blk);
+  if (hit != 0) {
+    if (!ASC_NO_ASSERT) {
+      const pfn = addr_to_pfn(hit);
+      assert(pg_get32(pfn, PG_INDEX) == <u32>blk && pg_get32(pfn, PG_MAPPING) == 0 && (pg_flags(pfn) & PG_uptodate) != 0, "stale buffer lookaside entry");
+    }
     stat_hits++;
-    return pfn_to_addr(hit);
+    return hit;
   }
   let pfn = find_page(0, <u32>blk);
   if (pfn != NO_PFN) {
@@ -411,6 +469,8 @@ function tid_committed(tid: u64): bool {
  * allocated tree node), so the contents are undefined. Returns 0 when memory is exhausted.
  */
 export function bget(blk: u64): usize {
+  const hit = tlb_get(<u32>blk);
+  if (hit != 0) { stat_hits++; return hit; }
   let pfn = find_page(0, <u32>blk);
   if (pfn == NO_PFN) {
     pfn = add_page(0, <u32>blk);
@@ -424,6 +484,8 @@ export function bget(blk: u64): usize {
 
 /** The cached buffer's pfn for block `blk`, or NO_PFN. */
 export function buffer_pfn(blk: u64): u32 {
+  const hit = tlb_get(<u32>blk);
+  if (hit != 0) return addr_to_pfn(hit);
   return find_page(0, <u32>blk);
 }
 
@@ -456,7 +518,9 @@ export function reclaim(want: u32, allow_meta: bool): u32 {
   let pfn = lru_tail;
   while (pfn != NO_PFN && freed < want && budget-- > 0) {
     const prev = pg_get32(pfn, PG_LRU_PREV);
-    const f = pg_flags(pfn);
+    let f = pg_flags(pfn);
+    // metadata buffers found through the lookaside keep their mark there
+    if (pg_get32(pfn, PG_MAPPING) == 0 && tlb_take_ref(pg_get32(pfn, PG_INDEX))) f |= PG_referenced;
     if (f & PG_referenced) {
       pg_set_flags(pfn, f & ~PG_referenced);
       lru_del(pfn);
