@@ -1442,6 +1442,7 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
 const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
   ["memory", ["memoryBytes", "memTotalPages", "memFreePages"]],
   ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "readPages", "writtenPages", "csumErrors"]],
+  ["lookup caches", ["dcacheHits", "dcacheMisses", "icacheHits"]],
   ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
   ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],

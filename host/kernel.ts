@@ -32,7 +32,8 @@ export const INFO_FIELDS = [
   "absorbed", "revokes", "replayedBlocks", "blkRequests", "blkNotifies", "blkReadBlocks",
   "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
-  "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors",
+  "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors", "dcacheHits", "dcacheMisses",
+  "icacheHits",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
@@ -209,8 +210,13 @@ export class Kernel {
     return this.latin1Buf!.latin1Slice(start, end);
   }
 
+  /**
+   * The kernel's memory as bytes. memory.grow detaches the old ArrayBuffer, and a view of a
+   * detached buffer has length 0: checking that is a field read, where comparing with
+   * `memory.buffer` calls into the engine on every syscall.
+   */
   private mem(): Uint8Array {
-    if (this.u8 === undefined || this.u8.buffer !== this.x.memory.buffer) this.refresh();
+    if (this.u8 === undefined || this.u8.length === 0) this.refresh();
     return this.u8;
   }
   private refresh(): void {
@@ -220,11 +226,15 @@ export class Kernel {
   }
   private view(): DataView { this.mem(); return this.dv; }
 
-  /** Calls an export; a trap or abort becomes KernelPanic and kills the kernel. */
-  private call(name: string, ...a: unknown[]): any {
+  /**
+   * Calls an export with up to 5 arguments (missing ones arrive as undefined and are not
+   * passed on past the export's arity); a trap or abort becomes KernelPanic and kills the
+   * kernel. Fixed parameters instead of a rest array: this runs once per syscall.
+   */
+  private call(name: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown): any {
     if (this.dead !== null) throw new KernelPanic(`kernel is dead (${this.dead})`);
     try {
-      return this.x[name](...a);
+      return this.x[name](a, b, c, d, e);
     } catch (e) {
       if (e instanceof KernelPanic) throw e;
       if (e instanceof WebAssembly.RuntimeError) {
@@ -262,6 +272,14 @@ export class Kernel {
   }
 
   private path1(p: string): number { return this.putPath(p, ARG_PATH1); }
+
+  /** stat/lstat of `p` through export `fn` (the hottest syscalls: no closures on the way). */
+  private statPath(fn: string, p: string): StatRecord | number {
+    const l = this.putPath(p, ARG_PATH1);
+    if (l < 0) return l;
+    const r: number = this.call(fn, this.args + ARG_PATH1, l, this.args + ARG_OUT);
+    return r < 0 ? r : this.readStat();
+  }
 
   private readStat(): StatRecord {
     this.mem();
@@ -302,8 +320,8 @@ export class Kernel {
       fsync: (fd) => k.call("sys_fsync", fd),
       fdatasync: (fd) => k.call("sys_fdatasync", fd),
       sync: () => k.call("sys_sync"),
-      stat(p) { const r = withPath(p, (a, l) => k.call("sys_stat", a, l, A() + ARG_OUT)); return r < 0 ? r : k.readStat(); },
-      lstat(p) { const r = withPath(p, (a, l) => k.call("sys_lstat", a, l, A() + ARG_OUT)); return r < 0 ? r : k.readStat(); },
+      stat: (p) => k.statPath("sys_stat", p),
+      lstat: (p) => k.statPath("sys_lstat", p),
       fstat(fd) { const r = k.call("sys_fstat", fd, A() + ARG_OUT); return r < 0 ? r : k.readStat(); },
       mkdir: (p, mode) => withPath(p, (a, l) => k.call("sys_mkdir", a, l, mode >>> 0)),
       rmdir: (p) => withPath(p, (a, l) => k.call("sys_rmdir", a, l)),
@@ -500,8 +518,11 @@ export class Kernel {
     };
   }
 
-  /** Raw export access for benchmarks and tools (no error mapping). */
-  callExport(name: string, ...a: unknown[]): any { return this.call(name, ...a); }
+  /** Raw export access for benchmarks and tools (no error mapping), up to 5 arguments. */
+  callExport(name: string, ...a: unknown[]): any {
+    if (a.length > 5) throw new RangeError(`callExport: ${name} takes at most 5 arguments here, got ${a.length}`);
+    return this.call(name, ...a);
+  }
 
   /** Unmounts cleanly (commit, checkpoint, state clean) and releases the device. */
   shutdown(): void {

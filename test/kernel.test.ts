@@ -228,6 +228,67 @@ describe("ENOSPC", () => {
   });
 });
 
+describe("dentry and inode caches", () => {
+  // The debug kernel checks every icache hit against a fresh B+ tree walk (and panics on a
+  // stale address), so this drives the cases that must invalidate: tree changes (inline
+  // records that grow and shrink, creates, unlinks, renames) and metadata buffers that
+  // leave the cache (drop_caches, reclaim under memory pressure).
+  it("stay exact across tree changes, renames, unlinks, drop_caches and reclaim", () => {
+    const k = bootDevice(freshDevice(96 * MiB), 32);
+    const model = new Map<string, number>();
+    const rnd = fc.sample(fc.integer({ min: 0, max: 2 ** 31 }), { numRuns: 6000, seed: 42 });
+    for (let i = 0; i < 40; i++) k.fs.mkdirSync(`/d${i}`);
+    const big = crypto.randomBytes(40 * MiB); // more than the kernel's 32 MiB of memory
+    k.fs.writeFileSync("/big", big);
+    for (let step = 0; step < rnd.length; step++) {
+      const r = rnd[step];
+      const p = `/d${r % 40}/f${r % 1500}`;
+      switch (r % 7) {
+        case 0: case 1: case 2: // create or overwrite (size changes move inline records)
+          k.fs.writeFileSync(p, Buffer.alloc(r % 1200, 0x61));
+          model.set(p, r % 1200);
+          break;
+        case 3: // unlink
+          if (model.delete(p)) k.fs.unlinkSync(p);
+          break;
+        case 4: { // rename onto another name
+          const q = `/d${(r >> 3) % 40}/f${(r >> 5) % 1500}`;
+          if (model.has(p) && p !== q) { k.fs.renameSync(p, q); model.set(q, model.get(p)!); model.delete(p); }
+          break;
+        }
+        case 5: if (step % 50 === 0) k.dropCaches(); break;
+        default: break;
+      }
+      // every name checked through the caches: existence, size and content
+      if (step % 500 === 499) {
+        const check = (): void => {
+          for (const [name, size] of model) {
+            expect(k.fs.statSync(name).size).toBe(size);
+            expect(k.fs.readFileSync(name).length).toBe(size);
+          }
+          expect(k.fs.readdirSync("/d7").length).toBe([...model.keys()].filter((n) => n.startsWith("/d7/")).length);
+        };
+        k.fs.syncSync(); // nothing dirty, nothing deferred: no tree changes until the next write
+        check(); // fills the caches
+        // drop the buffers: they come back in other frames, and only the count of buffers
+        // that left the cache says the entries are stale
+        k.dropCaches();
+        check();
+        // the same through reclaim: a file larger than memory evicts the leaves
+        const before = k.info().evictions;
+        expect(k.fs.readFileSync("/big").equals(big)).toBe(true);
+        expect(k.info().evictions).toBeGreaterThan(before);
+        check();
+      }
+    }
+    const info = k.info();
+    expect(info.icacheHits).toBeGreaterThan(1000);
+    expect(info.dcacheHits).toBeGreaterThan(1000);
+    fsckClean(k);
+    k.shutdown();
+  });
+});
+
 describe("space freed in the running transaction", () => {
   // unlink frees blocks at the next commit; a write or create that needs them commits and
   // retries (ext4_should_retry_alloc), so on a full disk "rm big; write big" works at once

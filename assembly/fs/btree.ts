@@ -66,6 +66,12 @@ export let bt_vlen: u32 = 0;
 const ROOTS: usize = memory.data(TREE_COUNT * 8);
 const HEIGHTS: usize = memory.data(TREE_COUNT * 4);
 
+/**
+ * Bumped by every insert, delete and update, of any tree: records may have moved within or
+ * between leaves. Caches of record addresses (the inode cache) are valid only while it holds.
+ */
+export let bt_layout_gen: u64 = 0;
+
 export let bt_stat_splits: u64 = 0;
 export let bt_stat_merges: u64 = 0;
 export let bt_stat_lookups: u64 = 0;
@@ -461,6 +467,7 @@ function new_node(tree: u32, level: u32): usize {
  * must abort the journal.
  */
 export function bt_insert(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
+  bt_layout_gen++;
   enter();
   const r = bt_insert_(tree, k1, k2, val, vlen);
   leave();
@@ -585,6 +592,7 @@ function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right
  * the journal: the tree may be half-changed).
  */
 export function bt_delete(tree: u32, k1: u64, k2: u64): i32 {
+  bt_layout_gen++;
   enter();
   const r = bt_delete_(tree, k1, k2);
   leave();
@@ -684,6 +692,7 @@ function rebalance(tree: u32, level: u32): i32 {
  * -ENOENT, or the errors of bt_insert/bt_delete.
  */
 export function bt_update(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
+  bt_layout_gen++;
   enter();
   const r = bt_update_(tree, k1, k2, val, vlen);
   leave();

@@ -3,9 +3,10 @@
 // Layer: above the B+ tree; the file, directory and syscall layers use it.
 // Interface: inode_get (read-only view), inode_get_mut (in-place change, journaled),
 // inode_create, inode_remove_record, inode_touch, inline-data resize, ino allocation.
-// Rules: an inode's record is the only copy of its attributes (no in-core inode cache to
-// write back): every change goes straight into the record in its leaf buffer and is
-// journaled there; pointers returned here are valid until the next B+ tree change.
+// Rules: an inode's record is the only copy of its attributes (no in-core inode to write
+// back): every change goes straight into the record in its leaf buffer and is journaled
+// there; pointers returned here are valid until the next B+ tree change. The icache below
+// remembers only where records are.
 //
 // Inode record, the value of key (ino, 0) in TREE_INODE (INODE_REC bytes + inline data):
 //
@@ -16,11 +17,14 @@
 //  80 inline data[size] when INODE_INLINE (files and symlinks up to INLINE_MAX bytes)
 
 import { TREE_INODE, MAGIC_SUPER, SB_NEXT_INO, SB_INODE_COUNT } from "./format";
-import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen } from "./btree";
-import { bread, buf_errno } from "./pagecache";
+import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen, bt_layout_gen } from "./btree";
+import { bread, buf_errno, meta_removed } from "./pagecache";
+import { alloc_pages } from "../mm/buddy";
+import { pfn_to_addr, max_frames, NO_PFN } from "../mm/page";
+import { PAGE_SIZE } from "../params";
 import { journal_dirty } from "./journal";
 import { clock_now } from "../lib/clock";
-import { ENOENT, EIO } from "../lib/errno";
+import { ENOENT, EIO, ENOMEM } from "../lib/errno";
 
 export const I_MODE: usize = 0;
 export const I_UID: usize = 4;
@@ -61,10 +65,74 @@ export function fs_now(): i64 {
   return now_cache;
 }
 
+// ---- icache: where inode records are -----------------------------------------------------
+//
+// A direct-mapped table ino -> (record address in its leaf buffer, record length), filled by
+// inode_get. It holds no copy of an inode (the record stays the only one), only the result of
+// a B+ tree walk, and an entry counts only while nothing could have moved the record: no
+// tree changed its layout (bt_layout_gen) and no metadata buffer left the cache
+// (meta_removed) since the entry was made. Changes in place (inode_get_mut) keep it valid.
+// Sized at the first mount like the dentry cache (one entry per 16 KiB of frames, at most
+// one order-8 block); inos are allocated in sequence, so ino & mask spreads them evenly.
+//
+// Entry (ICACHE_ENT = 32 bytes): | ino u64 (0 = empty) | gen u64 | addr u32 | vlen u32 | rsv |
+
+const ICACHE_ENT: usize = 32;
+const ICACHE_SLOTS_MIN: u32 = 1 << 10;
+const ICACHE_ORDER_MAX: u32 = 8;
+const IC_INO: usize = 0;
+const IC_GEN: usize = 8;
+const IC_ADDR: usize = 16;
+const IC_VLEN: usize = 20;
+let icache: usize = 0;
+let icache_mask: u32 = 0;
+export let icache_hits: u64 = 0;
+
+/** Allocates the inode cache (first mount only) and empties it. 0 or -ENOMEM. */
+export function icache_init(): i32 {
+  if (icache == 0) {
+    let slots = ICACHE_SLOTS_MIN;
+    while (slots * 4 < max_frames && <usize>slots * ICACHE_ENT < (<usize>PAGE_SIZE << ICACHE_ORDER_MAX)) slots <<= 1;
+    let order: u32 = 0;
+    while ((<usize>PAGE_SIZE << order) < <usize>slots * ICACHE_ENT) order++;
+    const pfn = alloc_pages(order);
+    if (pfn == NO_PFN) return -ENOMEM;
+    icache = pfn_to_addr(pfn);
+    icache_mask = slots - 1;
+  }
+  memory.fill(icache, 0, (<usize>icache_mask + 1) * ICACHE_ENT);
+  return 0;
+}
+
+/** What makes an entry stale: both counters only grow, so their sum changes with either. */
+@inline function icache_gen(): u64 { return bt_layout_gen + meta_removed; }
+@inline function icache_slot(ino: u64): usize { return icache + (<usize>(<u32>ino & icache_mask)) * ICACHE_ENT; }
+
+// Record length of the last inode_get.
+let inode_vlen: u32 = 0;
+
 /** Read-only view of inode `ino`'s record, or 0 (inode_errno says why). */
 export function inode_get(ino: u64): usize {
+  const e = icache != 0 ? icache_slot(ino) : 0;
+  if (e != 0 && load<u64>(e, IC_INO) == ino && load<u64>(e, IC_GEN) == icache_gen()) {
+    const addr = <usize>load<u32>(e, IC_ADDR);
+    inode_vlen = load<u32>(e, IC_VLEN);
+    if (!ASC_NO_ASSERT) assert(bt_lookup(TREE_INODE, ino, 0) == addr && bt_vlen == inode_vlen, "stale icache entry");
+    icache_hits++;
+    return addr;
+  }
   const p = bt_lookup(TREE_INODE, ino, 0);
-  if (p == 0) inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
+  if (p == 0) {
+    inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
+    return 0;
+  }
+  inode_vlen = bt_vlen;
+  if (e != 0) {
+    store<u64>(e, ino, IC_INO);
+    store<u64>(e, icache_gen(), IC_GEN);
+    store<u32>(e, <u32>p, IC_ADDR);
+    store<u32>(e, inode_vlen, IC_VLEN);
+  }
   return p;
 }
 
@@ -72,11 +140,12 @@ export function inode_get(ino: u64): usize {
 export function inode_get_mut(ino: u64): usize {
   const p = bt_lookup_mut(TREE_INODE, ino, 0);
   if (p == 0) inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
+  else inode_vlen = bt_vlen;
   return p;
 }
 
-/** Record length of the last inode_get (INODE_REC + inline bytes). */
-export function inode_reclen(): u32 { return bt_vlen; }
+/** Record length of the last inode_get or inode_get_mut (INODE_REC + inline bytes). */
+export function inode_reclen(): u32 { return inode_vlen; }
 
 const NEWREC: usize = memory.data(INODE_REC + INLINE_MAX);
 

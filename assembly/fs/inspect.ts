@@ -4,6 +4,8 @@
 // Interface: inspect_info (kernel_info layout in docs/abi.md), inspect_tree,
 // inspect_free_histogram.
 
+import { dcache_hits, dcache_misses } from "./dcache";
+import { icache_hits } from "./inode";
 import { PAGE_SIZE } from "../params";
 import { nr_free_pages, nr_total_pages } from "../mm/buddy";
 import {
@@ -93,6 +95,9 @@ export function inspect_info(out: usize): i32 {
   w(58, jstat_replayed_tx);
   w(59, error_state_mount ? 1 : 0);
   w(60, fstat_csum_errors);
+  w(61, dcache_hits);
+  w(62, dcache_misses);
+  w(63, icache_hits);
   return INFO_COUNT;
 }
 

@@ -72,6 +72,8 @@ export let dirty_mappings: usize = 0;
 export let nr_cached: u32 = 0;
 export let nr_dirty: u32 = 0; // dirty data pages
 export let nr_pinned_meta: u32 = 0; // metadata buffers pinned by the journal
+/** Metadata buffers that left the cache: addresses into them cached elsewhere are stale. */
+export let meta_removed: u64 = 0;
 export let stat_hits: u64 = 0;
 export let stat_misses: u64 = 0;
 export let stat_evictions: u64 = 0;
@@ -289,7 +291,10 @@ export function remove_page(pfn: u32): void {
   hash_del(pfn);
   lru_del(pfn);
   const mapping = pg_get32(pfn, PG_MAPPING);
-  if (mapping == 0) tlb_forget(pg_get32(pfn, PG_INDEX));
+  if (mapping == 0) {
+    tlb_forget(pg_get32(pfn, PG_INDEX));
+    meta_removed++;
+  }
   if (mapping != 0) {
     const as = mapping_find(mapping);
     assert(as != 0);

@@ -43,7 +43,7 @@ import {
   alloc_available, total_blocks,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
-import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset } from "./inode";
+import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset, icache_init } from "./inode";
 import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
 import { dcache_init } from "./dcache";
@@ -294,6 +294,8 @@ export function fs_mount(flags: u32): i32 {
   if (r != 0) return r;
   pagecache_reset(); // whatever is cached belongs to a filesystem that is gone
   r = dcache_init();
+  if (r != 0) return r;
+  r = icache_init();
   if (r != 0) return r;
   dir_iter_reset();
   const raw = scratch();
