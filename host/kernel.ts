@@ -231,10 +231,10 @@ export class Kernel {
    * passed on past the export's arity); a trap or abort becomes KernelPanic and kills the
    * kernel. Fixed parameters instead of a rest array: this runs once per syscall.
    */
-  private call(name: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown): any {
+  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown): any {
     if (this.dead !== null) throw new KernelPanic(`kernel is dead (${this.dead})`);
     try {
-      return this.x[name](a, b, c, d, e);
+      return this.x[name](a0, a1, a2, a3, a4);
     } catch (e) {
       if (e instanceof KernelPanic) throw e;
       if (e instanceof WebAssembly.RuntimeError) {

@@ -14,9 +14,7 @@
 //
 //   0 dir u64 (0 = empty) | 8 ino u64 | 16 type u8 | 17 namelen u8 | 18 reserved u16 | 20 name[44]
 
-import { alloc_pages } from "../mm/buddy";
-import { pfn_to_addr, max_frames, NO_PFN } from "../mm/page";
-import { PAGE_SIZE } from "../params";
+import { alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { ENOMEM } from "../lib/errno";
 
 const DENTRY_SIZE: usize = 64;
@@ -47,14 +45,9 @@ export let dc_type: u8 = 0;
 /** Allocates the table (first mount only) and clears it. 0 or -ENOMEM. */
 export function dcache_init(): i32 {
   if (table == 0) {
-    let sets = DCACHE_SETS_MIN;
-    while (sets * FRAMES_PER_SET < max_frames && <usize>sets * SET_SIZE < (<usize>PAGE_SIZE << DCACHE_ORDER_MAX)) sets <<= 1;
-    let order: u32 = 0;
-    while ((<usize>PAGE_SIZE << order) < <usize>sets * SET_SIZE) order++;
-    const pfn = alloc_pages(order);
-    if (pfn == NO_PFN) return -ENOMEM;
-    table = pfn_to_addr(pfn);
-    set_mask = sets - 1;
+    table = alloc_large_system_hash(SET_SIZE, FRAMES_PER_SET, DCACHE_SETS_MIN, DCACHE_ORDER_MAX);
+    if (table == 0) return -ENOMEM;
+    set_mask = hash_entries - 1;
   }
   dcache_clear();
   return 0;

@@ -19,9 +19,7 @@
 import { TREE_INODE, MAGIC_SUPER, SB_NEXT_INO, SB_INODE_COUNT } from "./format";
 import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen, bt_layout_gen } from "./btree";
 import { bread, buf_errno, meta_removed } from "./pagecache";
-import { alloc_pages } from "../mm/buddy";
-import { pfn_to_addr, max_frames, NO_PFN } from "../mm/page";
-import { PAGE_SIZE } from "../params";
+import { alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { journal_dirty } from "./journal";
 import { clock_now } from "../lib/clock";
 import { ENOENT, EIO, ENOMEM } from "../lib/errno";
@@ -80,6 +78,8 @@ export function fs_now(): i64 {
 const ICACHE_ENT: usize = 32;
 const ICACHE_SLOTS_MIN: u32 = 1 << 10;
 const ICACHE_ORDER_MAX: u32 = 8;
+/** Frames of physical memory per entry (16 KiB). */
+const ICACHE_FRAMES_PER_ENT: u32 = 4;
 const IC_INO: usize = 0;
 const IC_GEN: usize = 8;
 const IC_ADDR: usize = 16;
@@ -91,14 +91,9 @@ export let icache_hits: u64 = 0;
 /** Allocates the inode cache (first mount only) and empties it. 0 or -ENOMEM. */
 export function icache_init(): i32 {
   if (icache == 0) {
-    let slots = ICACHE_SLOTS_MIN;
-    while (slots * 4 < max_frames && <usize>slots * ICACHE_ENT < (<usize>PAGE_SIZE << ICACHE_ORDER_MAX)) slots <<= 1;
-    let order: u32 = 0;
-    while ((<usize>PAGE_SIZE << order) < <usize>slots * ICACHE_ENT) order++;
-    const pfn = alloc_pages(order);
-    if (pfn == NO_PFN) return -ENOMEM;
-    icache = pfn_to_addr(pfn);
-    icache_mask = slots - 1;
+    icache = alloc_large_system_hash(ICACHE_ENT, ICACHE_FRAMES_PER_ENT, ICACHE_SLOTS_MIN, ICACHE_ORDER_MAX);
+    if (icache == 0) return -ENOMEM;
+    icache_mask = hash_entries - 1;
   }
   memory.fill(icache, 0, (<usize>icache_mask + 1) * ICACHE_ENT);
   return 0;

@@ -52,7 +52,7 @@ import {
   NO_PFN, PG_FLAGS, PG_LRU_NEXT, PG_LRU_PREV, PG_MAPPING, PG_PRIVATE, PG_ASTATE, PG_ASTATE_ALLOC,
   PG_buddy, PG_head, PG_reserved, PG_slab,
   MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
-  frame_table_setup, frame_table_grow, pfn_to_page, phys_base, nr_frames, frame_table,
+  frame_table_setup, frame_table_grow, pfn_to_page, pfn_to_addr, phys_base, nr_frames, max_frames, frame_table,
 } from "./page";
 import { pfn_list_add, pfn_list_del } from "./list";
 import { mm_bug } from "./bug";
@@ -595,6 +595,26 @@ export function alloc_pages(order: u32, mt: u8 = MIGRATE_UNMOVABLE): u32 {
   }
   prep_new_page(pfn, order, mt);
   return pfn;
+}
+
+/** Entries of the table the last alloc_large_system_hash returned. */
+export let hash_entries: u32 = 0;
+
+/**
+ * A table for a system-wide hash (Linux's alloc_large_system_hash): a power of two of
+ * `entry_size`-byte entries, one per `frames_per_entry` frames of physical memory (max_frames),
+ * at least `min_entries`, in one block of at most order `order_max`. Returns its address
+ * (the count in hash_entries), or 0 when no such block is free. Not zeroed.
+ */
+export function alloc_large_system_hash(entry_size: usize, frames_per_entry: u32, min_entries: u32, order_max: u32): usize {
+  let n = min_entries;
+  while (n * frames_per_entry < max_frames && <usize>n * 2 * entry_size <= (<usize>PAGE_SIZE << order_max)) n <<= 1;
+  let order: u32 = 0;
+  while ((<usize>PAGE_SIZE << order) < <usize>n * entry_size) order++;
+  const pfn = alloc_pages(order);
+  if (pfn == NO_PFN) return 0;
+  hash_entries = n;
+  return pfn_to_addr(pfn);
 }
 
 /** Always-on check of a block being freed (Linux free_pages_prepare / bad_page): the
