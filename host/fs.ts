@@ -80,7 +80,7 @@ export const SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2;
 /** utimens nanosecond values meaning "now" and "leave unchanged" (Linux). */
 export const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
 
-export const EPERM = 1, ENOENT = 2, E2BIG = 7, EIO = 5, EBADF = 9, EACCES = 13, EEXIST = 17, ENOTDIR = 20,
+export const EPERM = 1, ENOENT = 2, EIO = 5, E2BIG = 7, EBADF = 9, EACCES = 13, EEXIST = 17, ENOTDIR = 20,
   EISDIR = 21, EINVAL = 22, ENOSPC = 28, ENAMETOOLONG = 36, ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40,
   EOPNOTSUPP = 95;
 
@@ -1291,8 +1291,12 @@ export class HelixFs {
     return this.scandir(pathString(p)).map((e) => this.dirent(p, e, o.encoding));
   }
 
-  /** open(O_DIRECTORY) + getdents + close, sorted; errors are reported as 'scandir'. */
-  /** Names only, sorted: the built-in sort compares UTF-16 units, equal to UTF-8 byte order here. */
+  /**
+   * Names only, sorted in UTF-8 byte order: sorted by the syscall table's scandir when it has
+   * one (the kernel's), else read with getdents and sorted here (the built-in sort compares
+   * UTF-16 units, equal to UTF-8 byte order unless NON_BMP_ORDER matches). Errors are
+   * reported as 'scandir'.
+   */
   private scandirNames(s: string): string[] {
     if (this.sys.scandir !== undefined) {
       const abs = this.resolvePath(s);
@@ -1304,6 +1308,7 @@ export class HelixFs {
     return names.sort();
   }
 
+  /** open(O_DIRECTORY) + getdents + close, unsorted; errors are reported as 'scandir'. */
   private scandirRaw(s: string): DirentRecord[] {
     const abs = this.resolvePath(s);
     const fd = abs === "" ? -ENOENT : this.sys.open(abs, O_RDONLY | O_DIRECTORY, 0);

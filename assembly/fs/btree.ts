@@ -57,8 +57,15 @@ export const HEIGHT_MAX: u32 = 8;
 
 /** Error of the last failed operation (lookup returning 0, seek returning false). */
 export let bt_errno: i32 = 0;
-/** Lets a layer above report damage it found in a tree's records (dir_next). */
-export function set_bt_errno(e: i32): void { bt_errno = e; }
+/**
+ * Reports a structurally damaged tree: bt_errno = -EUCLEAN for the caller, and the metadata
+ * error handler (read-only, flagged). Layers above call it for damage they find in a tree's
+ * records (dir_next).
+ */
+export function bt_corrupt(): void {
+  bt_errno = -EUCLEAN;
+  metadata_error(-EUCLEAN);
+}
 /** Length of the value found by the last bt_lookup. */
 export let bt_vlen: u32 = 0;
 
@@ -232,7 +239,7 @@ function child_slot(n: usize, k1: u64, k2: u64): u32 {
 function read_node(blk: u64, tree: u32, level: u32): usize {
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) { bt_errno = buf_errno; return 0; }
-  if (load<u8>(n, N_TREE) != <u8>tree || nlevel(n) != level) { bt_errno = -EUCLEAN; metadata_error(-EUCLEAN); return 0; }
+  if (load<u8>(n, N_TREE) != <u8>tree || nlevel(n) != level) { bt_corrupt(); return 0; }
   return n;
 }
 
@@ -787,12 +794,12 @@ function bt_next_leaf(cur: usize, leaf: usize): bool {
     if (next == 0) return false;
     l = read_node(next, load<u32>(cur, 12), 0);
     if (l == 0) return false;
-    if (load<u64>(l, N_PREV) != prevBlk) { bt_errno = -EUCLEAN; metadata_error(-EUCLEAN); return false; }
+    if (load<u64>(l, N_PREV) != prevBlk) { bt_corrupt(); return false; }
     prevBlk = next;
     cur_set(cur, next, l);
     store<u32>(cur, 0, 8);
     if (nitems(l) > 0) {
-      if (has && key_cmp(ik1(l, 0), ik2(l, 0), l1, l2) <= 0) { bt_errno = -EUCLEAN; metadata_error(-EUCLEAN); return false; }
+      if (has && key_cmp(ik1(l, 0), ik2(l, 0), l1, l2) <= 0) { bt_corrupt(); return false; }
       return true;
     }
   }

@@ -13,11 +13,10 @@
 //   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
 
 import { TREE_DIRENT } from "./format";
-import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, set_bt_errno, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
-import { ENOENT, EEXIST, EUCLEAN, ENOSPC } from "../lib/errno";
+import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
+import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
 import { dcache_lookup, dcache_add, dcache_forget, dc_ino, dc_type } from "./dcache";
-import { metadata_error } from "./errors";
 
 export const DT_UNKNOWN: u8 = 0;
 export const DT_DIR: u8 = 4;
@@ -161,12 +160,6 @@ export function dir_next(dir: u64, pos: u64): bool {
 let iter_dir: u64 = 0;
 let iter_next: u64 = 0;
 let iter_valid: bool = false;
-
-/** Reports a structurally damaged dirent tree (bt_errno = -EUCLEAN for the caller). */
-function bt_corrupt(): void {
-  set_bt_errno(-EUCLEAN);
-  metadata_error(-EUCLEAN);
-}
 
 /** Forgets dir_next's cursor (called when the dirent tree may have changed). */
 export function dir_iter_reset(): void { iter_valid = false; }

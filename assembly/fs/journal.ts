@@ -53,7 +53,7 @@ import {
   JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS, JC_TX_CRC,
   JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
 } from "./format";
-import { buffer_pfn, buf_in_tx, buf_mark_tx, buf_unmark_tx_all, meta_pin_delta, bforget, pagecache_set_tids } from "./pagecache";
+import { buffer_pfn, buf_in_tx, buf_mark_tx, buf_unmark_tx_all, meta_pin_delta, bforget, pagecache_set_tids, pagecache_set_tid_next } from "./pagecache";
 import { clock_now } from "../lib/clock";
 
 /** Revoke records one transaction may carry. */
@@ -73,9 +73,6 @@ let j_maxlen: u32 = 0; // journal blocks including the JSB
 let j_head: u32 = 1; // next free log block (relative)
 /** tid of the running transaction. */
 export let j_tid: u64 = 1;
-/** The transaction recovery skipped, [lo, hi) (empty when nothing was replayed). */
-let tid_gap_lo: u64 = 0;
-let tid_gap_hi: u64 = 0;
 /** Set when a journal write failed: the fs must stop changing metadata (read-only). */
 export let j_aborted: bool = false;
 
@@ -335,7 +332,7 @@ export function journal_commit(): i32 {
   tx_nrevoke = 0;
   j_head = pos;
   j_tid = tid + 1;
-  pagecache_set_tids(j_tid, tid_gap_lo, tid_gap_hi);
+  pagecache_set_tid_next(j_tid);
   if (j_head > (j_maxlen >> 1) || log_revokes > LOG_REVOKES_MAX) return journal_checkpoint();
   return 0;
 }
@@ -580,10 +577,10 @@ export function journal_recover(): i32 {
   // (as jbd2 does) so its leftover blocks never pass for the next one's; with nothing
   // replayed the journal superblock is left as it was, which keeps recovery idempotent
   j_tid = replayed > 0 ? lastValid + 2 : first_tid;
-  // metadata read from home from now on must be from a committed transaction (pagecache.ts)
-  tid_gap_lo = replayed > 0 ? lastValid + 1 : 0;
-  tid_gap_hi = replayed > 0 ? lastValid + 2 : 0;
-  pagecache_set_tids(j_tid, tid_gap_lo, tid_gap_hi);
+  // metadata read from home from now on must be from a committed transaction, and not from
+  // the one recovery skipped, [lastValid + 1, lastValid + 2) (pagecache.ts)
+  if (replayed > 0) pagecache_set_tids(j_tid, lastValid + 1, lastValid + 2);
+  else pagecache_set_tids(j_tid, 0, 0);
   j_head = 1;
   log_revokes = 0;
   jstat_replayed_tx += replayed;

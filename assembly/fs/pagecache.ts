@@ -25,14 +25,14 @@
 //   first/last are pfns of the sorted page list (NO_PFN when empty); hash_next/dirty_next are
 //   address_space pointers (0 = end).
 
-import { PAGE_SIZE } from "../params";
+import { MAX_ORDER } from "../params";
 import {
   NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
   PG_cache, PG_uptodate, PG_dirty, PG_jdirty, PG_checkpoint, PG_lru, PG_referenced, PG_delalloc,
   MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
-  pfn_to_addr, addr_to_pfn, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count, max_frames,
+  pfn_to_addr, addr_to_pfn, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count,
 } from "../mm/page";
-import { alloc_pages, free_pages, nr_free_pages } from "../mm/buddy";
+import { alloc_pages, free_pages, nr_free_pages, alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
 import { block_verify, VERIFY_OK, HDR_TID } from "./format";
@@ -80,18 +80,17 @@ export let stat_evictions: u64 = 0;
 /** Set by bread on failure: -EIO (device) or -EUCLEAN (checksum/location mismatch). */
 export let buf_errno: i32 = 0;
 
+/** Fewest buckets of the page hash. */
+const HASH_BUCKETS_MIN: u32 = 1024;
+
 /** Sets up the hash table sized for the frame table's capacity. Returns 0 or -ENOMEM. */
 export function pagecache_init(): i32 {
   if (hash_table != 0) return 0;
-  let buckets: u32 = 1024;
-  while (buckets < max_frames / 2 && buckets < (1 << 22)) buckets <<= 1;
-  let order: u32 = 0;
-  while ((<u32>PAGE_SIZE << order) < buckets * 4) order++;
-  const pfn = alloc_pages(order);
-  if (pfn == NO_PFN) return -ENOMEM;
-  hash_table = pfn_to_addr(pfn);
-  hash_mask = buckets - 1;
-  memory.fill(hash_table, 0xff, <usize>buckets * 4);
+  // one bucket (a u32 pfn) per 2 frames the memory can grow to
+  hash_table = alloc_large_system_hash(4, 2, HASH_BUCKETS_MIN, MAX_ORDER - 1);
+  if (hash_table == 0) return -ENOMEM;
+  hash_mask = hash_entries - 1;
+  memory.fill(hash_table, 0xff, <usize>hash_entries * 4);
   memory.fill(MAPPING_HASH, 0, MAPPING_HASH_SIZE * 4);
   as_cache = kmem_cache_create("address_space", AS_SIZE, 8);
   return as_cache != 0 ? 0 : -ENOMEM;
@@ -457,12 +456,15 @@ let tid_next: u64 = 0xffff_ffff_ffff_ffff;
 let tid_gap_lo: u64 = 0;
 let tid_gap_hi: u64 = 0;
 
-/** Sets the window of committed transaction ids (see above); the journal calls it. */
+/** Sets the window of committed transaction ids (see above); journal recovery calls it. */
 export function pagecache_set_tids(next: u64, gapLo: u64, gapHi: u64): void {
   tid_next = next;
   tid_gap_lo = gapLo;
   tid_gap_hi = gapHi;
 }
+
+/** Moves the window's upper end to the new running transaction (each journal commit). */
+export function pagecache_set_tid_next(next: u64): void { tid_next = next; }
 
 /** True when a block stamped `tid` can belong to a committed transaction. */
 function tid_committed(tid: u64): bool {
