@@ -146,19 +146,24 @@ function benchMm(): { buddy: number; buddyMixed: number; slab: number } {
   return r;
 }
 
-function benchSeq(dir: string, mib: number): Record<string, { write: number; read: number }> {
-  const chunk = Buffer.alloc(MiB);
-  for (let i = 0; i < MiB; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+/** Rounds of the sequential workload; each column reports its best round (as META_ROUNDS). */
+const SEQ_ROUNDS = 3;
+
+interface SeqRound { rawW: number; rawR: number; fsW: number; fsR: number; fsRAgain: number; fsRBoot: number }
+
+/** One round of the sequential workload: fresh files and a freshly booted kernel. MiB/s. */
+function seqRound(dir: string, mib: number, chunk: Buffer): SeqRound {
+  const rate = (t0: number): number => (mib * 1000) / (performance.now() - t0);
   // raw image file
   const raw = path.join(dir, "helix-bench-raw.img");
   let fd = fs.openSync(raw, "w+");
   let t = performance.now();
   for (let i = 0; i < mib; i++) fs.writeSync(fd, chunk, 0, MiB, i * MiB);
   fs.fsyncSync(fd);
-  const rawW = (mib * 1000) / (performance.now() - t);
+  const rawW = rate(t);
   t = performance.now();
   for (let i = 0; i < mib; i++) fs.readSync(fd, chunk, 0, MiB, i * MiB);
-  const rawR = (mib * 1000) / (performance.now() - t);
+  const rawR = rate(t);
   fs.closeSync(fd);
   fs.rmSync(raw);
   // through HelixFS on an image file
@@ -170,31 +175,35 @@ function benchSeq(dir: string, mib: number): Record<string, { write: number; rea
   for (let i = 0; i < mib; i++) k.fs.writeSync(fd, chunk, 0, MiB);
   k.fs.fsyncSync(fd);
   k.fs.closeSync(fd);
-  const fsW = (mib * 1000) / (performance.now() - t);
-  // cold kernel cache, as after Linux's drop_caches: the host's page cache stays warm, as it
-  // is for the raw pread above, and the kernel's frames have been touched once already
+  const fsW = rate(t);
+  // cold kernel cache, as after Linux's drop_caches; the host's page cache stays warm, as it
+  // is for the raw pread above
   k.dropCaches();
   const readAll = (): number => {
     const t0 = performance.now();
     const rfd = k.fs.openSync("/seq", "r");
     for (let i = 0; i < mib; i++) k.fs.readSync(rfd, chunk, 0, MiB, null);
     k.fs.closeSync(rfd);
-    return (mib * 1000) / (performance.now() - t0);
+    return rate(t0);
   };
   const fsR = readAll();
-  const fsRWarm = readAll(); // every page now in the kernel's page cache
+  const fsRAgain = readAll(); // free-behind kept only the first 8 MiB cached
   k.shutdown();
-  // after a reboot: the kernel cache is cold and its memory never touched (first-touch faults)
+  // after a reboot: the kernel's memory has never been touched (first-touch faults)
   k = bootSync({ image: img, memoryMiB: 512 });
   const fsRBoot = readAll();
   k.shutdown();
   fs.rmSync(img);
-  return {
-    "raw image file": { write: rawW, read: rawR },
-    helixfs: { write: fsW, read: fsR },
-    "helixfs, page cache warm": { write: NaN, read: fsRWarm },
-    "helixfs, right after boot": { write: NaN, read: fsRBoot },
-  };
+  return { rawW, rawR, fsW, fsR, fsRAgain, fsRBoot };
+}
+
+/** The sequential workload, SEQ_ROUNDS rounds, each figure the best of its rounds (MiB/s). */
+function benchSeq(dir: string, mib: number): SeqRound {
+  const chunk = Buffer.alloc(MiB);
+  for (let i = 0; i < MiB; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const rounds = Array.from({ length: SEQ_ROUNDS }, () => seqRound(dir, mib, chunk));
+  const best = (f: keyof SeqRound): number => Math.max(...rounds.map((r) => r[f]));
+  return { rawW: best("rawW"), rawR: best("rawR"), fsW: best("fsW"), fsR: best("fsR"), fsRAgain: best("fsRAgain"), fsRBoot: best("fsRBoot") };
 }
 
 const fmt = (v: number, unit = ""): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(1)) + unit;
@@ -252,15 +261,13 @@ function main(): void {
   if (only.has("seq")) {
     const mib = Number(o.seqMib);
     const r = benchSeq(o.dir, mib);
-    const raw = r["raw image file"], h = r.helixfs;
-    const warm = r["helixfs, page cache warm"].read, boot = r["helixfs, right after boot"].read;
-    printTable(`sequential: ${mib} MiB (MiB/s), 1 MiB calls, images in ${o.dir}`, ["", "write+fsync", "read"], [
-      ["raw image file (pwrite+fsync / pread)", fmt(raw.write), fmt(raw.read)],
-      ["helixfs (read after drop_caches)", fmt(h.write), fmt(h.read)],
-      ["helixfs / raw", ratio(h.write, raw.write), ratio(h.read, raw.read)],
+    printTable(`sequential: ${mib} MiB (MiB/s), 1 MiB calls, images in ${o.dir}, best of ${SEQ_ROUNDS} rounds`, ["", "write+fsync", "read"], [
+      ["raw image file (pwrite+fsync / pread)", fmt(r.rawW), fmt(r.rawR)],
+      ["helixfs (read after drop_caches)", fmt(r.fsW), fmt(r.fsR)],
+      ["helixfs / raw", ratio(r.fsW, r.rawW), ratio(r.fsR, r.rawR)],
       ["target", ">= 0.70x", ">= 0.70x"],
-      ["helixfs read, page cache warm", "", fmt(warm)],
-      ["helixfs read right after boot", "", fmt(boot)],
+      ["helixfs read again (first 8 MiB cached)", "", fmt(r.fsRAgain)],
+      ["helixfs read right after boot", "", fmt(r.fsRBoot)],
     ]);
   }
 }

@@ -38,7 +38,8 @@ import {
   find_page, add_page, add_page_frame, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
   mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, mapping_mark_dirty,
   dirty_mappings, AS_DIRTY_NEXT, AS_FLAGS,
-  AS_DIRTY_LISTED, AS_INO, AS_NDIRTY,
+  AS_DIRTY_LISTED, AS_INO, AS_NDIRTY, FREEBEHIND_START, mapping_seq_run, mapping_note_access,
+  mapping_streaming, freebehind_page,
 } from "./pagecache";
 import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_errno, balloc_len } from "./alloc";
 import {
@@ -53,6 +54,8 @@ import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
 export const FILE_SIZE_MAX: u64 = (<u64>0xffff_fff0) << PAGE_SHIFT;
 /** Pages read ahead in one batch on a miss. */
 const READAHEAD_MAX: u32 = 128;
+/** First page index free-behind may drop (pagecache.ts). */
+const FREEBEHIND_INDEX: u32 = <u32>(FREEBEHIND_START >> PAGE_SHIFT);
 /** Largest file block number + 1. */
 const FILE_BLOCKS_MAX: u64 = FILE_SIZE_MAX >> PAGE_SHIFT;
 /** Bytes of the largest extent record (ext_vlen(EXTENT_MAX)). */
@@ -259,6 +262,8 @@ export function file_read(ino: u64, pos: u64, dst: usize, len: u32): i32 {
     memory.copy(dst, rec + I_INLINE + <usize>pos, n);
     return <i32>n;
   }
+  // a sequential pass past FREEBEHIND_START drops each page it has read to the end
+  const stream = mapping_seq_run(mapping_find(<u32>ino), pos, n) >= FREEBEHIND_START;
   let done: u32 = 0;
   while (done < n) {
     const p = pos + done;
@@ -266,11 +271,13 @@ export function file_read(ino: u64, pos: u64, dst: usize, len: u32): i32 {
     const off = <u32>(p & (PAGE_SIZE - 1));
     const chunk = min<u32>(PAGE_SIZE - off, n - done);
     const pfn = read_page(ino, index, size);
-    if (pfn == NO_PFN) return done > 0 ? <i32>done : file_errno;
+    if (pfn == NO_PFN) break;
     memory.copy(dst + done, pfn_to_addr(pfn) + off, chunk);
+    if (stream && index >= FREEBEHIND_INDEX && off + chunk == PAGE_SIZE) freebehind_page(pfn);
     done += chunk;
   }
-  return <i32>done;
+  mapping_note_access(mapping_find(<u32>ino), pos, done);
+  return done > 0 ? <i32>done : file_errno;
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -370,6 +377,7 @@ export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
     set_page_dirty(pfn);
     done += chunk;
   }
+  mapping_note_access(mapping_find(<u32>ino), pos, done);
   rec = inode_get_mut(ino);
   if (rec == 0) return inode_errno;
   if (pos + done > load<u64>(rec, I_SIZE)) store<u64>(rec, pos + done, I_SIZE);
@@ -532,11 +540,17 @@ function writeback_mapping(as: usize): i32 {
   if (queued > 0) {
     const r = blk_submit();
     if (r != 0) return r;
-    // written: now the pages are clean
+    // written: now the pages are clean, and a stream's pages past FREEBEHIND_START leave
+    // (the dirty list still holds the mapping, so the last page leaving does not free it)
+    const stream = mapping_streaming(as);
     pfn = mapping_first(as);
     while (pfn != NO_PFN) {
       const next = page_next_in_mapping(pfn);
-      if (pg_flags(pfn) & PG_dirty) { clear_page_dirty(pfn); fstat_written_pages++; }
+      if (pg_flags(pfn) & PG_dirty) {
+        clear_page_dirty(pfn);
+        fstat_written_pages++;
+        if (stream && pg_get32(pfn, PG_INDEX) >= FREEBEHIND_INDEX) freebehind_page(pfn);
+      }
       pfn = next;
     }
   }
@@ -557,8 +571,8 @@ export function writeback_all(): i32 {
   let err: i32 = 0;
   while (as != 0) {
     const next = <usize>load<u32>(as, AS_DIRTY_NEXT);
-    store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_DIRTY_LISTED, AS_FLAGS);
     if (err == 0 && journal_log_tight()) {
+      store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_DIRTY_LISTED, AS_FLAGS);
       // the extents and inode updates of writeback join the transaction too: rather than
       // overflow the log, stop and let the caller commit, then continue. Only then can a
       // commit hold a file size whose data is still to come (a crash there reads zeros
@@ -568,6 +582,7 @@ export function writeback_all(): i32 {
       continue;
     }
     if (err == 0 && load<u32>(as, AS_NDIRTY) > 0) err = writeback_mapping(as);
+    store<u32>(as, load<u32>(as, AS_FLAGS) & ~AS_DIRTY_LISTED, AS_FLAGS);
     mapping_put(as);
     as = next;
   }

@@ -16,7 +16,7 @@ import {
   bt_root, bt_height, bt_seek, bt_next, cur_val, nitems, nlevel, ichild, CURSOR_SIZE, N_VUSED,
   bt_stat_lookups, bt_stat_splits, bt_stat_merges,
 } from "./btree";
-import { bread, buf_errno, nr_cached, nr_dirty, nr_pinned_meta, stat_hits, stat_misses, stat_evictions } from "./pagecache";
+import { bread, buf_errno, nr_cached, nr_dirty, nr_pinned_meta, stat_hits, stat_misses, stat_evictions, stat_freebehind } from "./pagecache";
 import {
   j_tid, journal_head, jstat_commits, jstat_checkpoints, jstat_logged_blocks, jstat_absorbed,
   jstat_revokes, jstat_replayed_blocks, jstat_replayed_tx,
@@ -29,7 +29,7 @@ import {
 import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount } from "./super";
 import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors } from "./file";
 
-export const INFO_COUNT: i32 = 64;
+export const INFO_COUNT: i32 = 65;
 let info_out: usize = 0;
 @inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
 
@@ -98,6 +98,7 @@ export function inspect_info(out: usize): i32 {
   w(61, dcache_hits);
   w(62, dcache_misses);
   w(63, icache_hits);
+  w(64, stat_freebehind);
   return INFO_COUNT;
 }
 

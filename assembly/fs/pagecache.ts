@@ -22,8 +22,13 @@
 //   +-------+---------+-------+-------+--------+-----------+------------+-----------+-------+
 //   | ino   | nrpages | first | last  | ndirty | hash_next | dirty_next | opencount | flags |
 //   +-------+---------+-------+-------+--------+-----------+------------+-----------+-------+
+//   40        48        56
+//   +---------+---------+
+//   | seq_pos | seq_run |
+//   +---------+---------+
 //   first/last are pfns of the sorted page list (NO_PFN when empty); hash_next/dirty_next are
-//   address_space pointers (0 = end).
+//   address_space pointers (0 = end); seq_pos is the byte offset where the last read or write
+//   ended and seq_run the bytes of the sequential run that ended there (free-behind below).
 
 import { MAX_ORDER } from "../params";
 import {
@@ -48,7 +53,9 @@ export const AS_HASH_NEXT: usize = 20;
 export const AS_DIRTY_NEXT: usize = 24;
 export const AS_OPENCOUNT: usize = 28;
 export const AS_FLAGS: usize = 32;
-export const AS_SIZE: u32 = 40;
+export const AS_SEQ_POS: usize = 40;
+export const AS_SEQ_RUN: usize = 48;
+export const AS_SIZE: u32 = 56;
 /** address_space flags */
 export const AS_DIRTY_LISTED: u32 = 1; // on the dirty mapping list
 export const AS_ORPHAN: u32 = 2; // unlinked while open: free the inode at last close
@@ -77,6 +84,8 @@ export let meta_removed: u64 = 0;
 export let stat_hits: u64 = 0;
 export let stat_misses: u64 = 0;
 export let stat_evictions: u64 = 0;
+/** File pages dropped behind a sequential pass (free-behind). */
+export let stat_freebehind: u64 = 0;
 /** Set by bread on failure: -EIO (device) or -EUCLEAN (checksum/location mismatch). */
 export let buf_errno: i32 = 0;
 
@@ -226,6 +235,56 @@ export function take_dirty_mappings(): usize {
   const head = dirty_mappings;
   dirty_mappings = 0;
   return head;
+}
+
+// ---- free-behind -----------------------------------------------------------------------------
+//
+// A sequential pass over a big file (a copy, an import, a backup) would fill the cache with
+// pages it never reads again. Here that costs more than cache space: linear memory never
+// shrinks, and the host backs each frame only on its first touch (a fault, ~1.6 us per 4 KiB
+// page on this machine class: four times the cost of copying the page). A cache that keeps
+// every page of a stream therefore grows the host's resident memory for good and pays a
+// fault per page of the stream. So once a run of sequential reads or writes of one file
+// passes FREEBEHIND_START bytes, the pages past that offset leave the cache as soon as the
+// pass is done with them: a read drops a page once it has copied its last byte out, and
+// writeback drops the pages it has just written. Their frames are reused by the next pages of
+// the stream, frames the host has already faulted in. Random access and the first
+// FREEBEHIND_START bytes of every file are cached as before. This is Solaris UFS's
+// freebehind, and what Linux's uncached buffered I/O (RWF_DONTCACHE, 6.14) does per call.
+
+/** Bytes a sequential run must pass before free-behind starts, and the file offset below which
+ * pages are always kept (8 MiB). */
+export const FREEBEHIND_START: u64 = 8 << 20;
+
+/**
+ * Length in bytes of the sequential run that an access of `len` bytes at byte offset `pos`
+ * to the file of `as` (0: none in core) continues or starts.
+ */
+export function mapping_seq_run(as: usize, pos: u64, len: u64): u64 {
+  return as != 0 && load<u64>(as, AS_SEQ_POS) == pos ? load<u64>(as, AS_SEQ_RUN) + len : len;
+}
+
+/** Records that `len` bytes at `pos` of the file of `as` (0: none in core) were accessed. */
+export function mapping_note_access(as: usize, pos: u64, len: u64): void {
+  if (as == 0) return;
+  store<u64>(as, mapping_seq_run(as, pos, len), AS_SEQ_RUN);
+  store<u64>(as, pos + len, AS_SEQ_POS);
+}
+
+/** True when the pages of `as` past FREEBEHIND_START leave the cache once written back. */
+export function mapping_streaming(as: usize): bool {
+  return load<u64>(as, AS_SEQ_RUN) >= FREEBEHIND_START;
+}
+
+/**
+ * Drops the file page `pfn` from the cache when it is clean and unpinned (free-behind). The
+ * caller must hold its mapping (open, or on the dirty list): the last page leaving does not
+ * free it then.
+ */
+export function freebehind_page(pfn: u32): void {
+  if (!evictable(pfn, false)) return;
+  remove_page(pfn);
+  stat_freebehind++;
 }
 
 // ---- frames ----------------------------------------------------------------------------------

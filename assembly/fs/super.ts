@@ -8,6 +8,8 @@
 //   primary superblock valid                      -> use it
 //   primary invalid or unreadable, backup valid   -> use the backup, rewrite the primary
 //   primary unreadable, no valid backup           -> EIO "I/O error reading the superblock"
+//   primary still unreadable after that rewrite   -> EIO (the same message: a block 0 the
+//                                                    device cannot read back cannot hold it)
 //   neither valid, magic absent                   -> EINVAL "not a HelixFS image"
 //   neither valid, magic present                  -> EUCLEAN "corrupted superblock"
 //   unknown incompat feature / version            -> EINVAL (refuse)

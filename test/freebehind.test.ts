@@ -1,0 +1,123 @@
+// test/freebehind.test.ts -- free-behind (pagecache.ts): a sequential pass over a big file
+// does not keep the pages it is done with past FREEBEHIND_START, random access and the first
+// 8 MiB stay cached, and no access pattern changes what a read returns. Oracles: a model
+// buffer of the file, the kernel's page counters (readPages counts pages read from the disk),
+// and fsck.
+
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import type { Kernel } from "../host/kernel.js";
+import { freshDevice, bootDevice, bytesOf, MiB, BLOCK } from "./helpers.js";
+
+/** FREEBEHIND_START of pagecache.ts, in bytes. */
+const START = 8 * MiB;
+
+function fsckClean(k: Kernel): void {
+  expect(k.fsck(true)).toBe(0);
+}
+
+/** Reads `len` bytes at `pos` through a fresh descriptor, as one pread per MiB. */
+function readAt(k: Kernel, path: string, pos: number, len: number): Buffer {
+  const out = Buffer.alloc(len);
+  const fd = k.fs.openSync(path, "r");
+  for (let done = 0; done < len;) {
+    const n = k.fs.readSync(fd, out, done, Math.min(MiB, len - done), pos + done);
+    if (n === 0) break;
+    done += n;
+  }
+  k.fs.closeSync(fd);
+  return out;
+}
+
+describe("free-behind", () => {
+  it("a sequential pass keeps the first 8 MiB cached and drops the rest; random reads stay cached", () => {
+    const k = bootDevice(freshDevice(128 * MiB), 256);
+    const size = 40 * MiB;
+    const data = Buffer.from(bytesOf(7, size));
+    const fd = k.fs.openSync("/big", "w");
+    for (let off = 0; off < size; off += MiB) k.fs.writeSync(fd, data, off, MiB);
+    k.fs.fsyncSync(fd);
+    k.fs.closeSync(fd);
+    let info = k.info();
+    // written back and dropped: at most the first 8 MiB and metadata stay (40 MiB without)
+    expect(info.freebehind).toBeGreaterThanOrEqual((size - START) / BLOCK);
+    expect(info.cachedPages).toBeLessThan((START + 4 * MiB) / BLOCK);
+
+    // a sequential read after drop_caches: right bytes, and the cache stays small
+    k.dropCaches();
+    const before = k.info();
+    expect(readAt(k, "/big", 0, size).equals(data)).toBe(true);
+    info = k.info();
+    expect(info.readPages - before.readPages).toBe(size / BLOCK);
+    expect(info.freebehind - before.freebehind).toBeGreaterThan((size - START - MiB) / BLOCK);
+    expect(info.cachedPages).toBeLessThan((START + 4 * MiB) / BLOCK);
+
+    // the first 8 MiB are still cached: reading them again reads nothing from the disk
+    let r0 = k.info().readPages;
+    expect(readAt(k, "/big", 0, START).equals(data.subarray(0, START))).toBe(true);
+    expect(k.info().readPages).toBe(r0);
+
+    // random 4 KiB reads past 8 MiB are not a stream: a second pass hits the cache (the first
+    // offset is past 8 MiB + 4 KiB: a read at 8 MiB would continue the pass that just ended there)
+    const offsets = Array.from({ length: 64 }, (_, i) => START + ((1 + i * 7919) % ((size - START) / BLOCK)) * BLOCK);
+    const randomPass = (): void => {
+      for (const off of offsets) expect(readAt(k, "/big", off, BLOCK).equals(data.subarray(off, off + BLOCK))).toBe(true);
+    };
+    randomPass();
+    const fb = k.info().freebehind;
+    r0 = k.info().readPages;
+    randomPass();
+    expect(k.info().readPages).toBe(r0);
+    expect(k.info().freebehind).toBe(fb);
+    fsckClean(k);
+    k.shutdown();
+  });
+
+  it("any mix of sequential passes, random access, fsync and drop_caches reads back the model", () => {
+    const SIZE_MAX = 20 * MiB;
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("seq" as const), write: fc.boolean(), from: fc.integer({ min: 0, max: 12 }), mib: fc.integer({ min: 1, max: 12 }), chunk: fc.constantFrom(4096, 65536, MiB, 300000) }),
+      fc.record({ kind: fc.constant("rand" as const), write: fc.boolean(), off: fc.integer({ min: 0, max: SIZE_MAX - 1 }), len: fc.integer({ min: 1, max: 3 * BLOCK }) }),
+      fc.constantFrom({ kind: "fsync" as const }, { kind: "drop" as const }),
+    );
+    let seed = 1;
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 12 }), (ops) => {
+        const k = bootDevice(freshDevice(64 * MiB), 48);
+        let model = Buffer.alloc(0);
+        const fd = k.fs.openSync("/f", "w+");
+        const write = (pos: number, len: number): void => {
+          const bytes = Buffer.from(bytesOf(seed++, len));
+          expect(k.fs.writeSync(fd, bytes, 0, len, pos)).toBe(len);
+          if (pos + len > model.length) model = Buffer.concat([model, Buffer.alloc(pos + len - model.length)]);
+          bytes.copy(model, pos);
+        };
+        const check = (pos: number, len: number): void => {
+          const got = Buffer.alloc(len);
+          const n = k.fs.readSync(fd, got, 0, len, pos);
+          const want = model.subarray(Math.min(pos, model.length), Math.min(pos + len, model.length));
+          expect(n).toBe(want.length);
+          expect(got.subarray(0, n).equals(want)).toBe(true);
+        };
+        for (const o of ops) {
+          if (o.kind === "fsync") k.fs.fsyncSync(fd);
+          else if (o.kind === "drop") k.dropCaches();
+          else if (o.kind === "rand") {
+            if (o.write) write(o.off, o.len); else check(o.off, o.len);
+          } else {
+            const from = o.from * MiB, end = Math.min(SIZE_MAX, from + o.mib * MiB);
+            for (let p = from; p < end; p += o.chunk) {
+              const len = Math.min(o.chunk, end - p);
+              if (o.write) write(p, len); else check(p, len);
+            }
+          }
+        }
+        check(0, model.length + 1);
+        k.fs.closeSync(fd);
+        fsckClean(k);
+        k.shutdown();
+      }),
+      { numRuns: 25, seed: 0x5eed },
+    );
+  });
+});
