@@ -68,7 +68,10 @@ let syscalls_since_check: u32 = 0;
 /** Sets the commit interval in milliseconds (0 = only size, memory and fsync trigger commits). */
 export function fs_set_commit_interval(ms: u32): void { commit_interval_ns = <i64>ms * 1_000_000; }
 
-/** Dirty file pages (64 MiB) past which a syscall boundary commits (writes them back). */
+/**
+ * Dirty file pages (64 MiB) past which a syscall boundary commits (writes them back);
+ * background writeback starts at half the limit.
+ */
 const DIRTY_PAGES_MAX: u32 = 16384;
 
 /** Free frames below which a syscall boundary reclaims. */
@@ -453,8 +456,8 @@ export function fs_sync(): i32 {
 }
 
 /**
- * Syscall-boundary housekeeping: commits when the running transaction, dirty data or the
- * deferred-free list grew large, and keeps free frames above the watermark by reclaiming
+ * Syscall-boundary housekeeping: writes dirty data back in the background, commits when the
+ * running transaction, dirty data or the deferred-free list grew large, and keeps free frames above the watermark by reclaiming
  * clean pages (checkpointing first when pinned metadata is what fills memory).
  */
 export function fs_balance(): i32 {
@@ -471,6 +474,15 @@ export function fs_balance(): i32 {
   if (++syscalls_since_check >= COMMIT_CHECK_EVERY) {
     syscalls_since_check = 0;
     aged = commit_interval_ns > 0 && journal_tx_age(fs_now()) > commit_interval_ns;
+  }
+  // background writeback at half the dirty limit (Linux's dirty_background_ratio against
+  // dirty_ratio): dirty pages go to new blocks without a commit and their extents join the
+  // running transaction (nothing committed points at those blocks yet, so a crash loses only
+  // what an fsync never promised), and a stream's clean pages leave at once (free-behind).
+  // A long stream then commits at fsync, the interval or a filling log, not every 64 MiB.
+  if (nr_dirty > dirtyLimit / 2) {
+    const r = writeback_all();
+    if (r != 0) return fs_error(r);
   }
   if (aged || journal_should_commit() || alloc_defer_pressure() || nr_dirty > dirtyLimit) {
     const r = fs_commit();
