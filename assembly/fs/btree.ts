@@ -32,7 +32,7 @@
 import { BLOCK_SIZE } from "../params";
 import { EEXIST, ENOENT, ENOMEM, EUCLEAN, EIO, ENOSPC } from "../lib/errno";
 import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, TREE_COUNT } from "./format";
-import { bread, bget, buf_errno } from "./pagecache";
+import { bread, bget, buf_errno, buffer_seq_bump } from "./pagecache";
 import { journal_dirty, j_tid } from "./journal";
 import { metadata_error } from "./errors";
 
@@ -72,12 +72,6 @@ export let bt_vlen: u32 = 0;
 // In-core copies of the roots kept in the superblock.
 const ROOTS: usize = memory.data(TREE_COUNT * 8);
 const HEIGHTS: usize = memory.data(TREE_COUNT * 4);
-
-/**
- * Bumped by every insert, delete and update, of any tree: records may have moved within or
- * between leaves. Caches of record addresses (the inode cache) are valid only while it holds.
- */
-export let bt_layout_gen: u64 = 0;
 
 export let bt_stat_splits: u64 = 0;
 export let bt_stat_merges: u64 = 0;
@@ -126,8 +120,16 @@ export function bt_init_root(sb: usize, tree: u32, root: u64): void {
   store<u32>(sb + SB_TREES + <usize>tree * SB_TREE_ENTRY + 8, 1);
 }
 
+/**
+ * Records that values in node `n` moved or are gone. A value keeps its address from its
+ * insert until it is removed, or until compaction, redistribution, reformatting or freeing
+ * of its node, and those call this (the inode cache keeps addresses of inode records).
+ */
+@inline function node_moved(n: usize): void { buffer_seq_bump(n); }
+
 /** Formats the buffer at `node` as an empty node of `tree` at `level`. */
 export function node_init(node: usize, blk: u64, tree: u32, level: u32): void {
+  node_moved(node);
   memory.fill(node, 0, BLOCK_SIZE);
   block_hdr_init(node, MAGIC_BTREE, blk, j_tid);
   store<u8>(node, <u8>tree, N_TREE);
@@ -315,6 +317,7 @@ export function bt_lookup_mut(tree: u32, k1: u64, k2: u64): usize {
 
 /** Repacks a leaf's values so the free space is contiguous. */
 function leaf_compact(n: usize): void {
+  node_moved(n);
   const k = nitems(n);
   const tmp = scratch() + 2 * <usize>BLOCK_SIZE;
   memory.copy(tmp, n, BLOCK_SIZE);
@@ -416,6 +419,7 @@ function refs_add_node(copy: usize): void {
 
 /** Clears a node's items (keeping header, tree, level, links). */
 function node_clear(n: usize): void {
+  node_moved(n);
   set_nitems(n, 0);
   store<u16>(n, <u16>BLOCK_SIZE, N_VEND);
   store<u16>(n, 0, N_VUSED);
@@ -474,7 +478,6 @@ function new_node(tree: u32, level: u32): usize {
  * must abort the journal.
  */
 export function bt_insert(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
-  bt_layout_gen++;
   enter();
   const r = bt_insert_(tree, k1, k2, val, vlen);
   leave();
@@ -517,10 +520,14 @@ function bt_insert_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
   // written in order) moves only the new key: leaves fill completely instead of half
   // (SQLite's "quick balance")
   const append = i == k && load<u64>(leaf, N_NEXT) == 0;
-  const cut = append ? nrefs - 1 : split_point(true);
-  node_clear(leaf);
-  deal(leaf, 0, cut);
-  deal(right, cut, nrefs);
+  if (append) {
+    deal(right, nrefs - 1, nrefs); // the leaf keeps its items and values where they are
+  } else {
+    const cut = split_point(true);
+    node_clear(leaf);
+    deal(leaf, 0, cut);
+    deal(right, cut, nrefs);
+  }
   // sibling links: leaf <-> right <-> old next
   const rblk = node_blk(right);
   const lblk = path_blk(0);
@@ -599,7 +606,6 @@ function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right
  * the journal: the tree may be half-changed).
  */
 export function bt_delete(tree: u32, k1: u64, k2: u64): i32 {
-  bt_layout_gen++;
   enter();
   const r = bt_delete_(tree, k1, k2);
   leave();
@@ -628,6 +634,7 @@ function rebalance(tree: u32, level: u32): i32 {
       const child = ichild(n, 0);
       const r = set_root(tree, child, h - 1);
       if (r != 0) return r;
+      node_moved(n);
       return node_free(tree, blk);
     }
     return 0;
@@ -674,6 +681,7 @@ function rebalance(tree: u32, level: u32): i32 {
     journal_dirty(lblk);
     node_remove_at(p, li + 1);
     journal_dirty(pblk);
+    node_moved(R);
     const r = node_free(tree, rblk);
     if (r != 0) return r;
     return rebalance(tree, level + 1);
@@ -699,7 +707,6 @@ function rebalance(tree: u32, level: u32): i32 {
  * -ENOENT, or the errors of bt_insert/bt_delete.
  */
 export function bt_update(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
-  bt_layout_gen++;
   enter();
   const r = bt_update_(tree, k1, k2, val, vlen);
   leave();

@@ -17,8 +17,8 @@
 //  80 inline data[size] when INODE_INLINE (files and symlinks up to INLINE_MAX bytes)
 
 import { TREE_INODE, MAGIC_SUPER, SB_NEXT_INO, SB_INODE_COUNT } from "./format";
-import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen, bt_layout_gen } from "./btree";
-import { bread, buf_errno, meta_removed } from "./pagecache";
+import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen } from "./btree";
+import { bread, buf_errno, buffer_seq, buffer_seq_valid } from "./pagecache";
 import { alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { journal_dirty } from "./journal";
 import { clock_now } from "../lib/clock";
@@ -66,14 +66,18 @@ export function fs_now(): i64 {
 // ---- icache: where inode records are -----------------------------------------------------
 //
 // A direct-mapped table ino -> (record address in its leaf buffer, record length), filled by
-// inode_get. It holds no copy of an inode (the record stays the only one), only the result of
-// a B+ tree walk, and an entry counts only while nothing could have moved the record: no
-// tree changed its layout (bt_layout_gen) and no metadata buffer left the cache
-// (meta_removed) since the entry was made. Changes in place (inode_get_mut) keep it valid.
-// Sized at the first mount like the dentry cache (one entry per 16 KiB of frames, at most
-// one order-8 block); inos are allocated in sequence, so ino & mask spreads them evenly.
+// inode_get and inode_get_mut. It holds no copy of an inode (the record stays the only one),
+// only the result of a B+ tree walk. A record keeps its address until it is removed or
+// resized (here: icache_forget) or its leaf is compacted, redistributed, reformatted, freed
+// or leaves the cache (each renews the buffer's sequence number, btree.ts node_moved), so an
+// entry counts while its buffer's sequence number is the one it was made with. Inserts of
+// other records leave it valid: creating files does not empty the cache (before, every tree
+// change did, and a stat right after a create always walked the tree). Changes in place
+// keep it valid. Sized at the first mount like the dentry cache (one entry per 16 KiB of
+// frames, at most one order-8 block); inos are allocated in sequence, so ino & mask spreads
+// them evenly.
 //
-// Entry (ICACHE_ENT = 32 bytes): | ino u64 (0 = empty) | gen u64 | addr u32 | vlen u32 | rsv |
+// Entry (ICACHE_ENT = 32 bytes): | ino u64 (0 = empty) | buffer seq u64 | addr u32 | vlen u32 | rsv |
 
 const ICACHE_ENT: usize = 32;
 const ICACHE_SLOTS_MIN: u32 = 1 << 10;
@@ -81,7 +85,7 @@ const ICACHE_ORDER_MAX: u32 = 8;
 /** Frames of physical memory per entry (16 KiB). */
 const ICACHE_FRAMES_PER_ENT: u32 = 4;
 const IC_INO: usize = 0;
-const IC_GEN: usize = 8;
+const IC_SEQ: usize = 8;
 const IC_ADDR: usize = 16;
 const IC_VLEN: usize = 20;
 let icache: usize = 0;
@@ -99,22 +103,39 @@ export function icache_init(): i32 {
   return 0;
 }
 
-/** What makes an entry stale: both counters only grow, so their sum changes with either. */
-@inline function icache_gen(): u64 { return bt_layout_gen + meta_removed; }
 @inline function icache_slot(ino: u64): usize { return icache + (<usize>(<u32>ino & icache_mask)) * ICACHE_ENT; }
+
+/** Remembers that `ino`'s record is `vlen` bytes at `addr` (a leaf buffer). */
+function icache_fill(ino: u64, addr: usize, vlen: u32): void {
+  if (icache == 0) return;
+  const e = icache_slot(ino);
+  store<u64>(e, ino, IC_INO);
+  store<u64>(e, buffer_seq(addr), IC_SEQ);
+  store<u32>(e, <u32>addr, IC_ADDR);
+  store<u32>(e, vlen, IC_VLEN);
+}
+
+/** Forgets where `ino`'s record is (it is being removed or resized). */
+function icache_forget(ino: u64): void {
+  if (icache == 0) return;
+  const e = icache_slot(ino);
+  if (load<u64>(e, IC_INO) == ino) store<u64>(e, 0, IC_INO);
+}
 
 // Record length of the last inode_get.
 let inode_vlen: u32 = 0;
 
 /** Read-only view of inode `ino`'s record, or 0 (inode_errno says why). */
 export function inode_get(ino: u64): usize {
-  const e = icache != 0 ? icache_slot(ino) : 0;
-  if (e != 0 && load<u64>(e, IC_INO) == ino && load<u64>(e, IC_GEN) == icache_gen()) {
+  if (icache != 0) {
+    const e = icache_slot(ino);
     const addr = <usize>load<u32>(e, IC_ADDR);
-    inode_vlen = load<u32>(e, IC_VLEN);
-    if (!ASC_NO_ASSERT) assert(bt_lookup(TREE_INODE, ino, 0) == addr && bt_vlen == inode_vlen, "stale icache entry");
-    icache_hits++;
-    return addr;
+    if (load<u64>(e, IC_INO) == ino && buffer_seq_valid(addr, load<u64>(e, IC_SEQ))) {
+      inode_vlen = load<u32>(e, IC_VLEN);
+      if (!ASC_NO_ASSERT) assert(bt_lookup(TREE_INODE, ino, 0) == addr && bt_vlen == inode_vlen, "stale icache entry");
+      icache_hits++;
+      return addr;
+    }
   }
   const p = bt_lookup(TREE_INODE, ino, 0);
   if (p == 0) {
@@ -122,12 +143,7 @@ export function inode_get(ino: u64): usize {
     return 0;
   }
   inode_vlen = bt_vlen;
-  if (e != 0) {
-    store<u64>(e, ino, IC_INO);
-    store<u64>(e, icache_gen(), IC_GEN);
-    store<u32>(e, <u32>p, IC_ADDR);
-    store<u32>(e, inode_vlen, IC_VLEN);
-  }
+  icache_fill(ino, p, inode_vlen);
   return p;
 }
 
@@ -135,7 +151,10 @@ export function inode_get(ino: u64): usize {
 export function inode_get_mut(ino: u64): usize {
   const p = bt_lookup_mut(TREE_INODE, ino, 0);
   if (p == 0) inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
-  else inode_vlen = bt_vlen;
+  else {
+    inode_vlen = bt_vlen;
+    icache_fill(ino, p, inode_vlen);
+  }
   return p;
 }
 
@@ -192,6 +211,7 @@ export function inode_create_fixed(ino: u64, mode: u32, parent: u64): i32 {
 
 /** Deletes inode `ino`'s record (its data must already be freed). 0 or -errno. */
 export function inode_remove_record(ino: u64): i32 {
+  icache_forget(ino);
   const r = bt_delete(TREE_INODE, ino, 0);
   if (r != 0) return r;
   const sb = bread(0, MAGIC_SUPER);
@@ -238,6 +258,7 @@ export function inode_set_inline(ino: u64, data: usize, inline_len: u32, size: u
   if (inline_len > 0) memory.copy(NEWREC + INODE_REC, data, inline_len);
   store<u64>(NEWREC, size, I_SIZE);
   store<u32>(NEWREC, flags, I_FLAGS);
+  icache_forget(ino); // a resized record moves
   return bt_update(TREE_INODE, ino, 0, NEWREC, INODE_REC + inline_len);
 }
 

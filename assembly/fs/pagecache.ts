@@ -32,7 +32,7 @@
 
 import { MAX_ORDER } from "../params";
 import {
-  NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
+  NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_SEQ, pfn_to_page, virt_to_page, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
   PG_cache, PG_uptodate, PG_dirty, PG_jdirty, PG_checkpoint, PG_lru, PG_referenced, PG_delalloc,
   MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
   pfn_to_addr, addr_to_pfn, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count,
@@ -79,8 +79,8 @@ export let dirty_mappings: usize = 0;
 export let nr_cached: u32 = 0;
 export let nr_dirty: u32 = 0; // dirty data pages
 export let nr_pinned_meta: u32 = 0; // metadata buffers pinned by the journal
-/** Metadata buffers that left the cache: addresses into them cached elsewhere are stale. */
-export let meta_removed: u64 = 0;
+/** Last buffer sequence number handed out (buffer_seq_bump). */
+let buffer_seq_last: u64 = 0;
 export let stat_hits: u64 = 0;
 export let stat_misses: u64 = 0;
 export let stat_evictions: u64 = 0;
@@ -287,6 +287,29 @@ export function freebehind_page(pfn: u32): void {
   stat_freebehind++;
 }
 
+// ---- buffer sequence numbers ---------------------------------------------------------------
+//
+// An address into a metadata buffer stays good while the frame holds the same block and the
+// bytes at it have not moved. Each cached frame carries a sequence number (struct page seq),
+// new whenever the frame enters the cache and whenever its owner moves bytes around in it
+// (buffer_seq_bump); a remembered (address, seq) pair is good while buffer_seq_valid says so.
+
+/** The sequence number of the cached metadata buffer holding `addr`. */
+export function buffer_seq(addr: usize): u64 {
+  return load<u64>(virt_to_page(addr), PG_SEQ);
+}
+
+/** Gives the buffer holding `addr` a new sequence number: the bytes in it moved. */
+export function buffer_seq_bump(addr: usize): void {
+  store<u64>(virt_to_page(addr), ++buffer_seq_last, PG_SEQ);
+}
+
+/** True while `addr` is in a cached metadata buffer whose sequence number is still `seq`. */
+export function buffer_seq_valid(addr: usize, seq: u64): bool {
+  const pfn = addr_to_pfn(addr);
+  return (pg_flags(pfn) & PG_cache) != 0 && pg_get32(pfn, PG_MAPPING) == 0 && load<u64>(pfn_to_page(pfn), PG_SEQ) == seq;
+}
+
 // ---- frames ----------------------------------------------------------------------------------
 
 /**
@@ -330,6 +353,7 @@ export function add_page_frame(mapping: u32, index: u32, pfn: u32): u32 {
   pg_set_count(pfn, 0);
   pg_set32(pfn, PG_MAPPING, mapping);
   pg_set32(pfn, PG_INDEX, index);
+  store<u64>(pfn_to_page(pfn), ++buffer_seq_last, PG_SEQ);
   const slot = hash_slot(mapping, index);
   pg_set32(pfn, PG_HASH_NEXT, load<u32>(slot));
   store<u32>(slot, pfn);
@@ -349,10 +373,7 @@ export function remove_page(pfn: u32): void {
   hash_del(pfn);
   lru_del(pfn);
   const mapping = pg_get32(pfn, PG_MAPPING);
-  if (mapping == 0) {
-    tlb_forget(pg_get32(pfn, PG_INDEX));
-    meta_removed++;
-  }
+  if (mapping == 0) tlb_forget(pg_get32(pfn, PG_INDEX));
   if (mapping != 0) {
     const as = mapping_find(mapping);
     assert(as != 0);

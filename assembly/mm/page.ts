@@ -12,10 +12,10 @@
 //   +-------+-----+----+-------+---------+---------+---------+--------+----------+--------+
 //   | flags |order| mt | count | lru_prev| lru_next| mapping | index  | hash_next| i_prev |
 //   +-------+-----+----+-------+---------+---------+---------+--------+----------+--------+
-//   32       36        40        44        48     49                                   64
-//   +--------+---------+---------+---------+------+-------------------------------------+
-//   | i_next | tx_next | private | private2|astate| reserved                            |
-//   +--------+---------+---------+---------+------+-------------------------------------+
+//   32       36        40        44        48     49               56                  64
+//   +--------+---------+---------+---------+------+----------------+-------------------+
+//   | i_next | tx_next | private | private2|astate| reserved       | seq u64           |
+//   +--------+---------+---------+---------+------+----------------+-------------------+
 //
 //   flags     PG_* bits below
 //   order     buddy: order of the free block this frame heads; slab: order of the slab
@@ -28,6 +28,8 @@
 //   i_*       page cache: the owning inode's page list
 //   tx_next   journal: next buffer in the transaction or checkpoint list
 //   private*  owner-defined (slab head frame: private = objects in use, private2 = s_mem)
+//   seq       page cache: a number no earlier life of the frame had, renewed whenever the
+//             layout of the B+ tree node in it changes (the inode cache checks it)
 //   astate    mm-private allocation state, written only by buddy.ts: PG_ASTATE_ALLOC on the
 //             head of a block handed out by alloc_pages, 0 otherwise (free, on a pcp list,
 //             tail, reserved). free_pages checks it, so owners may rewrite `flags` freely.
@@ -53,6 +55,7 @@ export const PG_TX_NEXT: usize = 36;
 export const PG_PRIVATE: usize = 40;
 export const PG_PRIVATE2: usize = 44;
 export const PG_ASTATE: usize = 48;
+export const PG_SEQ: usize = 56;
 /** PG_ASTATE value of an allocated block's head frame (see the diagram). */
 export const PG_ASTATE_ALLOC: u8 = 0xa1;
 
