@@ -32,10 +32,11 @@
 
 import { MAX_ORDER } from "../params";
 import {
-  NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_SEQ, pfn_to_page, virt_to_page, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT,
+  NO_PFN, PG_MAPPING, PG_INDEX, PG_HASH_NEXT, PG_LRU_PREV, PG_LRU_NEXT, PG_I_PREV, PG_I_NEXT, PG_SEQ,
   PG_cache, PG_uptodate, PG_dirty, PG_jdirty, PG_checkpoint, PG_lru, PG_referenced, PG_delalloc,
   MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
-  pfn_to_addr, addr_to_pfn, pg_flags, pg_set_flags, pg_get32, pg_set32, pg_count, pg_set_count,
+  pfn_to_addr, addr_to_pfn, pfn_to_page, virt_to_page, pg_flags, pg_set_flags, pg_get32, pg_set32,
+  pg_count, pg_set_count,
 } from "../mm/page";
 import { alloc_pages, free_pages, nr_free_pages, alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab";
@@ -249,11 +250,14 @@ export function take_dirty_mappings(): usize {
 // pass is done with them: a read drops a page once it has copied its last byte out, and
 // writeback drops the pages it has just written. Their frames are reused by the next pages of
 // the stream, frames the host has already faulted in. Random access and the first
-// FREEBEHIND_START bytes of every file are cached as before. This is Solaris UFS's
-// freebehind, and what Linux's uncached buffered I/O (RWF_DONTCACHE, 6.14) does per call.
+// FREEBEHIND_START bytes of every file are cached as before. The run is tracked per inode
+// (Linux keeps readahead state per open file). This is Solaris UFS's freebehind, and what
+// Linux's uncached buffered I/O (RWF_DONTCACHE, 6.14) does per call.
 
-/** Bytes a sequential run must pass before free-behind starts, and the file offset below which
- * pages are always kept (8 MiB). */
+/**
+ * Bytes (8 MiB) a sequential run must pass before free-behind starts, and the file offset
+ * below which pages always stay cached.
+ */
 export const FREEBEHIND_START: u64 = 8 << 20;
 
 /**
@@ -353,7 +357,7 @@ export function add_page_frame(mapping: u32, index: u32, pfn: u32): u32 {
   pg_set_count(pfn, 0);
   pg_set32(pfn, PG_MAPPING, mapping);
   pg_set32(pfn, PG_INDEX, index);
-  store<u64>(pfn_to_page(pfn), ++buffer_seq_last, PG_SEQ);
+  buffer_seq_bump(pfn_to_addr(pfn)); // no address remembered from its last life is good
   const slot = hash_slot(mapping, index);
   pg_set32(pfn, PG_HASH_NEXT, load<u32>(slot));
   store<u32>(slot, pfn);

@@ -457,8 +457,9 @@ export function fs_sync(): i32 {
 
 /**
  * Syscall-boundary housekeeping: writes dirty data back in the background, commits when the
- * running transaction, dirty data or the deferred-free list grew large, and keeps free frames above the watermark by reclaiming
- * clean pages (checkpointing first when pinned metadata is what fills memory).
+ * running transaction, dirty data or the deferred-free list grew large, and keeps free
+ * frames above the watermark by reclaiming clean pages (checkpointing first when pinned
+ * metadata is what fills memory).
  */
 export function fs_balance(): i32 {
   fs_clock_reset();
