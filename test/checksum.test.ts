@@ -163,7 +163,8 @@ describe("data checksums", () => {
       failedReads += expectExactOrFail(kk, files, ["EIO", "EUCLEAN"]);
       faults += faulty.counts.readBitFlip + faulty.counts.readError;
       kk.shutdown();
-    }), { numRuns: 40 });
+    }), { numRuns: 40, seed: 0x2eadf17 }); // seeded: unseeded, about one run in 20 drew no failed read and failed the check below
+    console.log(`read faults: ${faults} injected, ${failedReads} reads failed`);
     expect(faults).toBeGreaterThan(0);
     expect(failedReads).toBeGreaterThan(0);
   });
