@@ -209,7 +209,8 @@ describe("data checksums", () => {
       expectExactOrFail(kk, files, ["EIO", "EUCLEAN"]);
       csumErrors += kk.info().csumErrors;
       kk.shutdown();
-    }), { numRuns: 40 });
+    }), { numRuns: 40, seed: 0x2eadf18 }); // seeded, like the read-fault property above
+    console.log(`write faults: ${writeFaults} injected, ${csumErrors} checksum errors caught`);
     expect(writeFaults).toBeGreaterThan(0);
     expect(csumErrors).toBeGreaterThan(0);
   });
