@@ -7,14 +7,10 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import type { Kernel } from "../host/kernel.js";
-import { freshDevice, bootDevice, bytesOf, MiB, BLOCK } from "./helpers.js";
+import { freshDevice, bootDevice, bytesOf, fsckClean, MiB, BLOCK } from "./helpers.js";
 
 /** FREEBEHIND_START of pagecache.ts, in bytes. */
 const START = 8 * MiB;
-
-function fsckClean(k: Kernel): void {
-  expect(k.fsck(true)).toBe(0);
-}
 
 /** Reads `len` bytes at `pos` through a fresh descriptor, as one pread per MiB. */
 function readAt(k: Kernel, path: string, pos: number, len: number): Buffer {

@@ -1,6 +1,7 @@
 // test/helpers.ts -- shared test fixtures: kernels on memory devices (the debug build, with
 // assertions on), crash snapshots, corruption helpers.
 
+import { expect } from "vitest";
 import { MemoryBackend } from "../host/blockdev.js";
 import { bootWith, type Kernel } from "../host/kernel.js";
 import { kernelModule } from "../host/node.js";
@@ -47,4 +48,11 @@ export function bytesOf(seed: number, n: number): Uint8Array {
   let x = (seed | 0) || 0x2545f491;
   for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x & 0xff; }
   return out;
+}
+
+/** Runs fsck on a mounted kernel and expects no problem and no fsck report line. */
+export function fsckClean(k: Kernel): void {
+  const n = k.fsck(true);
+  expect(k.logLines.filter((l) => l.startsWith("fsck")), "fsck report").toEqual([]);
+  expect(n).toBe(0);
 }

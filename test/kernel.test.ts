@@ -9,19 +9,13 @@ import fc from "fast-check";
 import { MemoryBackend } from "../host/blockdev.js";
 import { bootWith, KernelError, KernelPanic } from "../host/kernel.js";
 import { kernelModule } from "../host/node.js";
-import { freshDevice, bootDevice, crashCopy, bootAndFsck, MiB, BLOCK } from "./helpers.js";
+import { freshDevice, bootDevice, crashCopy, bootAndFsck, fsckClean, MiB, BLOCK } from "./helpers.js";
 
 function reboot(dev: MemoryBackend, k: ReturnType<typeof bootDevice>): { dev: MemoryBackend; k: ReturnType<typeof bootDevice> } {
   const bytes = dev.bytes;
   k.shutdown();
   const next = new MemoryBackend(bytes);
   return { dev: next, k: bootDevice(next) };
-}
-
-function fsckClean(k: ReturnType<typeof bootDevice>): void {
-  const n = k.fsck(true);
-  expect(k.logLines.filter((l) => l.startsWith("fsck")), "fsck report").toEqual([]);
-  expect(n).toBe(0);
 }
 
 describe("mkfs, boot, shutdown, boot", () => {
