@@ -1441,7 +1441,7 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
 /** kernel_info counters grouped for `helix stat`; counters not named here land in "other". */
 const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
   ["memory", ["memoryBytes", "memTotalPages", "memFreePages"]],
-  ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "freebehind", "readPages", "writtenPages", "csumErrors"]],
+  ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "freebehind", "readThrough", "writeThrough", "readPages", "writtenPages", "csumErrors"]],
   ["lookup caches", ["dcacheHits", "dcacheMisses", "icacheHits"]],
   ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
   ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],

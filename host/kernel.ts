@@ -33,7 +33,7 @@ export const INFO_FIELDS = [
   "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
   "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors", "dcacheHits", "dcacheMisses",
-  "icacheHits", "freebehind",
+  "icacheHits", "freebehind", "readThrough", "writeThrough",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;

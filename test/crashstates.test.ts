@@ -464,11 +464,12 @@ describe("kernel recovery from the crash states of a recorded workload", () => {
   });
 });
 
-describe("streams under crashes: background writeback and free-behind", () => {
-  // Big sequential writes are written back at half the dirty limit without a commit (their
-  // blocks are new: nothing committed points at them), and their pages leave the cache once
-  // written (free-behind). A cut anywhere must still show each fsync'ed file whole and an
-  // unsynced stream as missing or a prefix, never other bytes.
+describe("streams under crashes: write-through, background writeback and free-behind", () => {
+  // Big sequential writes reach the disk before any commit (their blocks are new: nothing
+  // committed points at them): calls of 64 KiB or more past 8 MiB straight from the caller's
+  // buffer (write-through), smaller ones written back at half the dirty limit, their pages
+  // leaving the cache once written (free-behind). A cut anywhere must still show each
+  // fsync'ed file whole and an unsynced stream as missing or a prefix, never other bytes.
   it("fsync'ed streams are whole, an unsynced stream is a prefix, in every crash state", () => {
     const SEED = 77;
     const dev = freshDevice(64 * MiB);
@@ -479,9 +480,9 @@ describe("streams under crashes: background writeback and free-behind", () => {
     k.callExport("sys_set_commit_interval", 0); // commits only at fsync or pressure
     const o = new Oracle(rec);
     /** Writes `data` to `name` in 1 MiB calls; with `file`, records the version, then fsyncs. */
-    const stream = (name: string, data: Buffer, file?: number): void => {
+    const stream = (name: string, data: Buffer, file?: number, chunk = MiB): void => {
       const fd = k.fs.openSync(name, "w");
-      for (let off = 0; off < data.length; off += MiB) k.fs.writeSync(fd, data, off, Math.min(MiB, data.length - off));
+      for (let off = 0; off < data.length; off += chunk) k.fs.writeSync(fd, data, off, Math.min(chunk, data.length - off));
       if (file !== undefined) {
         o.version(file, name, data);
         k.fs.fsyncSync(fd);
@@ -491,12 +492,18 @@ describe("streams under crashes: background writeback and free-behind", () => {
     };
     stream("/a", Buffer.from(bytesOf(SEED, 10 * MiB)), 0);
     const before = k.info();
+    // two unsynced streams: /b in 1 MiB calls (past 8 MiB written straight from the caller's
+    // buffer), /d in 60 KiB calls (cached, written back in the background, freed behind)
     const b = Buffer.from(bytesOf(SEED + 1, 12 * MiB));
     stream("/b", b);
     o.unsynced.set("/b", b);
+    const d = Buffer.from(bytesOf(SEED + 4, 12 * MiB));
+    stream("/d", d, undefined, 60 * 1024);
+    o.unsynced.set("/d", d);
     const after = k.info();
-    // the stream went to disk in the background, without a commit, and left the cache
-    expect(after.writtenPages - before.writtenPages).toBeGreaterThan(MiB / 4096);
+    // both went to disk without a commit and left the cache
+    expect(after.writeThrough - before.writeThrough).toBe(4 * MiB / 4096);
+    expect(after.writtenPages - before.writtenPages).toBeGreaterThan(8 * MiB / 4096);
     expect(after.commits).toBe(before.commits);
     expect(after.freebehind).toBeGreaterThan(before.freebehind);
     stream("/c", Buffer.from(bytesOf(SEED + 2, 300000)), 1);

@@ -20,6 +20,9 @@
 //    writeback and checked on every read from the disk: a mismatch is EIO, never the bytes;
 //  - writeback runs before the journal commits (ordered mode): data reaches the disk before
 //    the extent records that point to it;
+//  - past FREEBEHIND_START of a sequential run, calls of THROUGH_MIN whole uncached pages or
+//    more skip the cache: read_through and write_through move them between the device and
+//    the caller's buffer with the same checksums and copy-on-write extents (see there);
 //  - a cached file page remembers its disk block in PG_PRIVATE2 (0 = none yet).
 
 import { PAGE_SIZE, PAGE_SHIFT } from "../params";
@@ -77,6 +80,9 @@ const RA_PFN: usize = memory.data(<i32>READAHEAD_MAX * 4);
 export let fstat_read_pages: u64 = 0;
 export let fstat_written_pages: u64 = 0;
 export let fstat_extents_allocated: u64 = 0;
+/** Pages read and written straight between the device and the caller (read/write_through). */
+export let fstat_read_through: u64 = 0;
+export let fstat_write_through: u64 = 0;
 /** Data blocks whose bytes did not match their checksum when read (each read is -EIO). */
 export let fstat_csum_errors: u64 = 0;
 
@@ -262,13 +268,21 @@ export function file_read(ino: u64, pos: u64, dst: usize, len: u32): i32 {
     memory.copy(dst, rec + I_INLINE + <usize>pos, n);
     return <i32>n;
   }
-  // a sequential pass past FREEBEHIND_START drops each page it has read to the end
+  // a sequential pass past FREEBEHIND_START reads whole uncached pages straight into `dst`
+  // and drops each cached page it has read to the end
   const stream = mapping_seq_run(mapping_find(<u32>ino), pos, n) >= FREEBEHIND_START;
   let done: u32 = 0;
   while (done < n) {
     const p = pos + done;
     const index = <u32>(p >> PAGE_SHIFT);
     const off = <u32>(p & (PAGE_SIZE - 1));
+    const through = stream && off == 0 && index >= FREEBEHIND_INDEX ? uncached_run(ino, index, (n - done) >> PAGE_SHIFT) : 0;
+    if (through > 0) {
+      const got = read_through(ino, index, dst + done, through);
+      done += got << PAGE_SHIFT;
+      if (got < through) break;
+      continue;
+    }
     const chunk = min<u32>(PAGE_SIZE - off, n - done);
     const pfn = read_page(ino, index, size);
     if (pfn == NO_PFN) break;
@@ -278,6 +292,119 @@ export function file_read(ino: u64, pos: u64, dst: usize, len: u32): i32 {
   }
   mapping_note_access(mapping_find(<u32>ino), pos, done);
   return done > 0 ? <i32>done : file_errno;
+}
+
+// ---- streams: I/O straight between the device and the caller's buffer ------------------------
+//
+// A sequential pass past FREEBEHIND_START would drop every page past FREEBEHIND_INDEX right
+// after using it (free-behind), so for the whole pages of such a pass that are not cached,
+// the page cache would only be a bounce buffer: one more copy of every byte through frames
+// that miss the CPU caches. read_through and write_through skip it: the device reads into,
+// or writes from, the caller's buffer (the host's transfer buffer, hot in the CPU caches),
+// with the same checksums and copy-on-write extents as the cached path. What a later read
+// sees is the same (free-behind would have dropped those pages anyway). This is uncached
+// buffered I/O (Linux RWF_DONTCACHE, 6.14) without the round trip through the page cache,
+// as OpenZFS 2.3 Direct I/O does for aligned O_DIRECT requests.
+
+/**
+ * Fewest whole pages a call moves through (64 KiB): below it the cached path is cheaper,
+ * with readahead batching the reads and writeback batching the writes of small calls.
+ */
+const THROUGH_MIN: u32 = 16;
+
+/**
+ * Pages from `index` of `ino`, at most `max`, before the first one that is cached; 0 when
+ * fewer than THROUGH_MIN.
+ */
+function uncached_run(ino: u64, index: u32, max: u32): u32 {
+  if (max < THROUGH_MIN) return 0;
+  let n: u32 = 0;
+  while (n < max && find_page(<u32>ino, index + n) == NO_PFN) n++;
+  return n >= THROUGH_MIN ? n : 0;
+}
+
+/**
+ * Reads file pages [index, index + n) of `ino`, none cached and all inside the file, into
+ * `dst`, checking every block against its extent's checksum; holes read as zeros. Returns
+ * the pages read: fewer than `n` when one failed (file_errno: -EIO on a device error or a
+ * checksum mismatch, or bt_errno from the extent lookup).
+ */
+function read_through(ino: u64, index: u32, dst: usize, n: u32): u32 {
+  let done: u32 = 0;
+  while (done < n) {
+    const at = index + done;
+    const to = dst + (<usize>done << PAGE_SHIFT);
+    const disk = bmap(ino, <u64>at);
+    if (bt_errno != 0) { file_errno = bt_errno; return done; }
+    if (disk == 0) { memory.fill(to, 0, PAGE_SIZE); done++; continue; }
+    const k = min<u32>(min<u32>(bmap_run, n - done), READAHEAD_MAX);
+    memory.copy(RA_CSUM, bmap_csum, <usize>k << 2);
+    for (let i: u32 = 0; i < k; i++) {
+      const a = to + (<usize>i << PAGE_SHIFT);
+      store<u32>(HASH_ADDR + (<usize>i << 2), <u32>a);
+      blk_add(VIRTIO_BLK_T_IN, disk + i, a);
+    }
+    fstat_read_pages += k;
+    fstat_read_through += k;
+    if (blk_submit() != 0) { file_errno = -EIO; return done; }
+    xxh32_blocks(HASH_ADDR, k, RA_GOT);
+    for (let i: u32 = 0; i < k; i++) {
+      if (!csum_ok(ino, at + i, disk + i, load<u32>(RA_GOT + (<usize>i << 2)), load<u32>(RA_CSUM + (<usize>i << 2)))) {
+        file_errno = -EIO;
+        return done + i;
+      }
+    }
+    done += k;
+  }
+  return done;
+}
+
+/**
+ * Writes `n` whole pages from `src` to file pages [index, index + n) of `ino`, none of them
+ * cached, copy-on-write as writeback_mapping does (new blocks near the previous one, their
+ * checksums, new extent records, the old blocks freed at commit) with `src` as the I/O
+ * buffer. Each run's data is on the device before its extent records join the running
+ * transaction, so ordered mode holds without writeback. Returns the pages written: fewer
+ * than `n` with file_errno set when space ran short (-ENOSPC: the caller's page path then
+ * reserves page by page) or the device or a tree failed (-EIO, -EUCLEAN, ...).
+ */
+function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
+  let done: u32 = 0;
+  let blocks: i64 = 0;
+  while (done < n) {
+    const at = index + done;
+    const want = min<u32>(n - done, EXTENT_MAX);
+    // the run must not take blocks that dirty pages have reserved (page_reserve)
+    if (alloc_reserve(<u64>want) != 0) { file_errno = -ENOSPC; break; }
+    const start = balloc(goal_for(ino, at), <u64>want, 1);
+    alloc_unreserve(<u64>want);
+    if (start == 0) { file_errno = alloc_errno != 0 ? alloc_errno : -ENOSPC; break; }
+    const got = <u32>balloc_len;
+    for (let i: u32 = 0; i < got; i++) {
+      const a = src + (<usize>(done + i) << PAGE_SHIFT);
+      store<u32>(HASH_ADDR + (<usize>i << 2), <u32>a);
+      blk_add(VIRTIO_BLK_T_OUT, start + i, a);
+    }
+    xxh32_blocks(HASH_ADDR, got, WB_CSUM);
+    if (blk_submit() != 0) {
+      bfree_deferred(start, <u64>got); // nothing points at them
+      file_errno = -EIO;
+      break;
+    }
+    const unmapped = extent_punch(ino, <u64>at, <u64>got);
+    let r = unmapped < 0 ? <i32>unmapped : extent_add(ino, <u64>at, start, got, WB_CSUM);
+    if (r != 0) { file_errno = r; break; }
+    fstat_written_pages += got;
+    fstat_write_through += got;
+    blocks += <i64>got - unmapped;
+    done += got;
+  }
+  if (blocks != 0) {
+    const rec = inode_get_mut(ino);
+    if (rec == 0) { file_errno = inode_errno; return 0; }
+    store<u64>(rec, <u64>(<i64>load<u64>(rec, I_BLOCKS) + blocks), I_BLOCKS);
+  }
+  return done;
 }
 
 // ---- writing ---------------------------------------------------------------------------------
@@ -362,11 +489,26 @@ export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
     const r = flush_eof_tail(ino, size); // the write skips the page that holds EOF
     if (r != 0) return r;
   }
+  // a sequential pass past FREEBEHIND_START writes whole uncached pages straight from `src`
+  let stream = mapping_seq_run(mapping_find(<u32>ino), pos, len) >= FREEBEHIND_START;
   let done: u32 = 0;
   while (done < len) {
     const p = pos + done;
     const index = <u32>(p >> PAGE_SHIFT);
     const off = <u32>(p & (PAGE_SIZE - 1));
+    const through = stream && off == 0 && index >= FREEBEHIND_INDEX ? uncached_run(ino, index, (len - done) >> PAGE_SHIFT) : 0;
+    if (through > 0) {
+      const got = write_through(ino, index, src + done, through);
+      done += got << PAGE_SHIFT;
+      if (got == through) continue;
+      if (file_errno != -ENOSPC) {
+        if (done == 0) return file_errno;
+        break;
+      }
+      // short of space for a whole run: the page path takes the rest, page by page
+      stream = false;
+      continue;
+    }
     const chunk = min<u32>(PAGE_SIZE - off, len - done);
     const pfn = write_begin(ino, index, off, chunk, size);
     if (pfn == NO_PFN) {

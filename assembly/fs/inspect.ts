@@ -27,9 +27,9 @@ import {
   blk_stat_flushes, blk_stat_errors,
 } from "../dev/virtio_blk";
 import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount } from "./super";
-import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors } from "./file";
+import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors, fstat_read_through, fstat_write_through } from "./file";
 
-export const INFO_COUNT: i32 = 65;
+export const INFO_COUNT: i32 = 67;
 let info_out: usize = 0;
 @inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
 
@@ -99,6 +99,8 @@ export function inspect_info(out: usize): i32 {
   w(62, dcache_misses);
   w(63, icache_hits);
   w(64, stat_freebehind);
+  w(65, fstat_read_through);
+  w(66, fstat_write_through);
   return INFO_COUNT;
 }
 
