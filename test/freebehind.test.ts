@@ -7,7 +7,9 @@
 
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import type { Kernel } from "../host/kernel.js";
+import { bootWith, type Kernel } from "../host/kernel.js";
+import { kernelModule } from "../host/node.js";
+import { BlockError, type BlockBackend } from "../host/blockdev.js";
 import { freshDevice, bootDevice, bytesOf, fsckClean, MiB, BLOCK } from "./helpers.js";
 
 /** FREEBEHIND_START of pagecache.ts, in bytes. */
@@ -82,6 +84,65 @@ describe("free-behind", () => {
     k.shutdown();
   });
   }
+
+  it("a device error or a bad block in a stream is EIO to that call, and the filesystem stays consistent", () => {
+    const dev = freshDevice(64 * MiB);
+    let failWrites = false, failReads = false;
+    const flaky: BlockBackend = {
+      sizeBytes: dev.sizeBytes,
+      read: (o, d) => { if (failReads) throw new BlockError("EIO", "injected"); dev.read(o, d); },
+      write: (o, s) => { if (failWrites) throw new BlockError("EIO", "injected"); dev.write(o, s); },
+      flush: () => dev.flush(),
+      discard: (o, l) => dev.discard(o, l),
+      close: () => dev.close(),
+    };
+    const k = bootWith({ device: flaky, module: kernelModule(true), memoryMiB: 64 });
+    k.callExport("sys_set_commit_interval", 0); // nothing commits inside the failing calls
+    const size = 12 * MiB;
+    const data = Buffer.from(bytesOf(11, size));
+    const fd = k.fs.openSync("/s", "w+");
+    for (let off = 0; off < size - MiB; off += MiB) k.fs.writeSync(fd, data, off, MiB);
+    // the last MiB goes straight to the device, which fails it: EIO, nothing written
+    const through = k.info().writeThrough;
+    failWrites = true;
+    expect(() => k.fs.writeSync(fd, data, size - MiB, MiB)).toThrow(expect.objectContaining({ code: "EIO" }));
+    failWrites = false;
+    expect(k.info().writeThrough).toBe(through);
+    expect(k.fs.fstatSync(fd).size).toBe(size - MiB);
+    // and the same call again succeeds
+    expect(k.fs.writeSync(fd, data, size - MiB, MiB)).toBe(MiB);
+    k.fs.fsyncSync(fd);
+    fsckClean(k);
+
+    // a device read error in a read-through call: EIO, then the bytes once the device heals
+    k.dropCaches();
+    const got = Buffer.alloc(MiB);
+    // a sequential pass up to 10 MiB: cached to 8 MiB, then read through
+    for (let off = 0; off < 10 * MiB; off += MiB) k.fs.readSync(fd, got, 0, MiB, off);
+    const rt = k.info().readThrough;
+    failReads = true;
+    expect(() => k.fs.readSync(fd, got, 0, MiB, 10 * MiB)).toThrow(expect.objectContaining({ code: "EIO" }));
+    failReads = false;
+    expect(k.fs.readSync(fd, got, 0, MiB, 10 * MiB)).toBe(MiB);
+    expect(got.equals(data.subarray(10 * MiB, 11 * MiB))).toBe(true);
+    expect(k.info().readThrough).toBeGreaterThan(rt);
+
+    // a block whose bytes changed on the medium: the read stops before it, then EIO
+    const bad = 11 * MiB + 5 * BLOCK;
+    const at = Buffer.from(dev.bytes.buffer, dev.bytes.byteOffset, dev.bytes.length).indexOf(data.subarray(bad, bad + BLOCK));
+    expect(at % BLOCK).toBe(0);
+    dev.bytes[at + 100] ^= 0x40;
+    k.dropCaches();
+    for (let off = 0; off < 11 * MiB; off += MiB) k.fs.readSync(fd, got, 0, MiB, off);
+    const csum = k.info().csumErrors;
+    expect(k.fs.readSync(fd, got, 0, MiB, 11 * MiB)).toBe(5 * BLOCK);
+    expect(got.subarray(0, 5 * BLOCK).equals(data.subarray(11 * MiB, bad))).toBe(true);
+    expect(() => k.fs.readSync(fd, got, 0, MiB, bad)).toThrow(expect.objectContaining({ code: "EIO" }));
+    expect(k.info().csumErrors).toBeGreaterThan(csum);
+    k.fs.closeSync(fd);
+    fsckClean(k);
+    k.shutdown();
+  });
 
   it("any mix of sequential passes, random access, fsync and drop_caches reads back the model", () => {
     const SIZE_MAX = 20 * MiB;

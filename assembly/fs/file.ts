@@ -83,6 +83,11 @@ export let fstat_extents_allocated: u64 = 0;
 /** Pages read and written straight between the device and the caller (read/write_through). */
 export let fstat_read_through: u64 = 0;
 export let fstat_write_through: u64 = 0;
+/**
+ * Set when file_write's -EIO came from the device failing a write_through data write, which
+ * changed no metadata (the transaction holds nothing of it): not a filesystem error.
+ */
+export let file_data_eio: bool = false;
 /** Data blocks whose bytes did not match their checksum when read (each read is -EIO). */
 export let fstat_csum_errors: u64 = 0;
 
@@ -389,6 +394,7 @@ function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
     if (blk_submit() != 0) {
       bfree_deferred(start, <u64>got); // nothing points at them
       file_errno = -EIO;
+      file_data_eio = true;
       break;
     }
     const unmapped = extent_punch(ino, <u64>at, <u64>got);
@@ -463,6 +469,7 @@ function write_begin(ino: u64, index: u32, off: u32, n: u32, isize: u64): u32 {
  * A short count means a later page failed (the earlier ones are written).
  */
 export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
+  file_data_eio = false;
   if (len == 0) return 0;
   if (pos + len > FILE_SIZE_MAX) return -EFBIG;
   let rec = inode_get(ino);

@@ -34,7 +34,7 @@ import {
   dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen,
   DT_DIR, DT_REG, DT_LNK,
 } from "../fs/dir";
-import { file_read, file_write, file_truncate, file_release, FILE_SIZE_MAX } from "../fs/file";
+import { file_read, file_write, file_truncate, file_release, file_data_eio, FILE_SIZE_MAX } from "../fs/file";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_balance, fs_statfs,
 } from "../fs/super";
@@ -308,7 +308,8 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (len == 0) return 0;
   let n = file_write(ino, <u64>at, buf, len);
   if (n == -ENOSPC && commit_to_free_space()) n = file_write(ino, <u64>at, buf, len);
-  if (n < 0) return fail(n);
+  // a failed data write that changed no metadata is the caller's error alone (as O_DIRECT's)
+  if (n < 0) return file_data_eio ? n : fail(n);
   if (!usePos) store<i64>(f, at + n, F_POS);
   return n;
 }
