@@ -196,7 +196,7 @@ export function sys_statfs(p: usize, plen: u32, out: usize): i32 { return do_sta
 
 // ---- statistics and inspection ---------------------------------------------------------------
 
-/** Fills `out` with the u64 counters listed in docs/abi.md (kernel_info); returns their count. */
+/** Fills `out` with the u64 counters named by INFO_FIELDS in host/kernel.ts; returns their count. */
 export function kernel_info(out: usize): i32 { return inspect_info(out); }
 /** Per-tree statistics (docs/abi.md): nodes, leaves, items, used bytes, height. */
 export function kernel_tree_info(tree: u32, out: usize): i32 { return inspect_tree(tree, out); }

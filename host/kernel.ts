@@ -22,7 +22,7 @@ const ENAMETOOLONG = 36;
 /** Default physical memory limit in MiB. */
 export const DEFAULT_MEMORY_MIB = 256;
 
-/** Counters of kernel_info, in order (docs/abi.md). */
+/** Counters of kernel_info, in the order inspect_info (assembly/fs/inspect.ts) writes them. */
 export const INFO_FIELDS = [
   "totalBlocks", "freeBlocks", "availBlocks", "inodes", "nextIno", "journalStart", "journalBlocks",
   "journalHead", "tid", "mountCount", "state", "mountReplayedTx", "mountOrphans", "mountUsedBackup",
