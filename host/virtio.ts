@@ -26,26 +26,6 @@
 
 import { BlockBackend, SECTOR_SIZE } from "./blockdev.js";
 
-/**
- * views[from, to) with every run of views that follow each other in the same buffer joined
- * into one view: a run of page-sized descriptors over one contiguous buffer (the kernel's
- * transfer buffer in a streaming read or write) becomes one read/write instead of a
- * readv/writev of many 4 KiB pieces.
- */
-function coalesce(views: Uint8Array[], from: number, to: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let i = from;
-  while (i < to) {
-    const first = views[i];
-    let end = first.byteOffset + first.byteLength;
-    let j = i + 1;
-    while (j < to && views[j].buffer === first.buffer && views[j].byteOffset === end) end += views[j++].byteLength;
-    out.push(j === i + 1 ? first : new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
-    i = j;
-  }
-  return out;
-}
-
 export const VIRTQ_DESC_F_NEXT = 1;
 export const VIRTQ_DESC_F_WRITE = 2;
 export const VIRTQ_DESC_F_INDIRECT = 4;
@@ -533,7 +513,7 @@ export class VirtioBlkDevice {
   /** One backend data call over views[from, to); false if the backend threw. */
   private transfer(kind: number, offset: number, views: Uint8Array[], from: number, to: number): boolean {
     if (from === to) return true;
-    const list = coalesce(views, from, to);
+    const list = from === 0 && to === views.length ? views : views.slice(from, to);
     this.stats.backendCalls++;
     try {
       if (kind === VIRTIO_BLK_T_IN) this.readInto(offset, list);

@@ -375,7 +375,6 @@ function read_through(ino: u64, index: u32, dst: usize, n: u32): u32 {
  */
 function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
   let done: u32 = 0;
-  let blocks: i64 = 0;
   while (done < n) {
     const at = index + done;
     const want = min<u32>(n - done, EXTENT_MAX);
@@ -397,18 +396,11 @@ function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
       file_data_eio = true;
       break;
     }
-    const unmapped = extent_punch(ino, <u64>at, <u64>got);
-    let r = unmapped < 0 ? <i32>unmapped : extent_add(ino, <u64>at, start, got, WB_CSUM);
+    const r = extent_remap(ino, <u64>at, start, got, WB_CSUM);
     if (r != 0) { file_errno = r; break; }
     fstat_written_pages += got;
     fstat_write_through += got;
-    blocks += <i64>got - unmapped;
     done += got;
-  }
-  if (blocks != 0) {
-    const rec = inode_get_mut(ino);
-    if (rec == 0) { file_errno = inode_errno; return 0; }
-    store<u64>(rec, <u64>(<i64>load<u64>(rec, I_BLOCKS) + blocks), I_BLOCKS);
   }
   return done;
 }
@@ -622,6 +614,24 @@ function extent_punch(ino: u64, from: u64, n: u64): i64 {
   return <i64>-EUCLEAN;
 }
 
+/**
+ * Maps file blocks [at, at + len) of `ino` to the new disk blocks [disk, disk + len) with
+ * checksums `csums`, unmapping what they replace (freed at commit), and adds the difference
+ * to the inode's block count. The copy-on-write step shared by writeback and write_through.
+ * Returns 0 or -errno.
+ */
+function extent_remap(ino: u64, at: u64, disk: u64, len: u32, csums: usize): i32 {
+  const unmapped = extent_punch(ino, at, <u64>len);
+  if (unmapped < 0) return <i32>unmapped;
+  const r = extent_add(ino, at, disk, len, csums);
+  if (r != 0) return r;
+  if (<i64>len == unmapped) return 0;
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return inode_errno;
+  store<u64>(rec, <u64>(<i64>load<u64>(rec, I_BLOCKS) + <i64>len - unmapped), I_BLOCKS);
+  return 0;
+}
+
 /** Disk block right after the one backing page `index - 1` (the allocation goal), or 0. */
 function goal_for(ino: u64, index: u32): u64 {
   if (index == 0) return 0;
@@ -640,7 +650,6 @@ function goal_for(ino: u64, index: u32): u64 {
 function writeback_mapping(as: usize): i32 {
   const ino = <u64>load<u32>(as, AS_INO);
   let pfn = mapping_first(as);
-  let blocks: i64 = 0;
   let queued: u32 = 0;
   while (pfn != NO_PFN) {
     const f = pg_flags(pfn);
@@ -669,9 +678,7 @@ function writeback_mapping(as: usize): i32 {
         p = page_next_in_mapping(p);
       }
       xxh32_blocks(HASH_ADDR, got, WB_CSUM);
-      const unmapped = extent_punch(ino, <u64>at, <u64>got);
-      if (unmapped < 0) return <i32>unmapped;
-      const r = extent_add(ino, <u64>at, start, got, WB_CSUM);
+      const r = extent_remap(ino, <u64>at, start, got, WB_CSUM);
       if (r != 0) return r;
       for (let i: u32 = 0; i < got; i++) {
         // the page keeps PG_dirty (so nothing evicts it) until its write has completed
@@ -683,7 +690,6 @@ function writeback_mapping(as: usize): i32 {
         pfn = page_next_in_mapping(pfn);
       }
       done += got;
-      blocks += <i64>got - unmapped;
     }
   }
   if (queued > 0) {
@@ -702,11 +708,6 @@ function writeback_mapping(as: usize): i32 {
       }
       pfn = next;
     }
-  }
-  if (blocks != 0) {
-    const rec = inode_get_mut(ino);
-    if (rec == 0) return inode_errno;
-    store<u64>(rec, <u64>(<i64>load<u64>(rec, I_BLOCKS) + blocks), I_BLOCKS);
   }
   return 0;
 }
