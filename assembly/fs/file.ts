@@ -44,7 +44,7 @@ import {
   AS_DIRTY_LISTED, AS_INO, AS_NDIRTY, FREEBEHIND_START, mapping_seq_run, mapping_note_access,
   mapping_streaming, freebehind_page,
 } from "./pagecache";
-import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_errno, balloc_len } from "./alloc";
+import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_errno, balloc_len } from "./alloc";
 import {
   inode_get, inode_get_mut, inode_errno, inode_set_inline, I_SIZE, I_FLAGS, I_BLOCKS, I_MTIME,
   I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, fs_now,
@@ -379,9 +379,8 @@ function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
     const at = index + done;
     const want = min<u32>(n - done, EXTENT_MAX);
     // the run must not take blocks that dirty pages have reserved (page_reserve)
-    if (alloc_reserve(<u64>want) != 0) { file_errno = -ENOSPC; break; }
+    if (alloc_available() < <u64>want) { file_errno = -ENOSPC; break; }
     const start = balloc(goal_for(ino, at), <u64>want, 1);
-    alloc_unreserve(<u64>want);
     if (start == 0) { file_errno = alloc_errno != 0 ? alloc_errno : -ENOSPC; break; }
     const got = <u32>balloc_len;
     for (let i: u32 = 0; i < got; i++) {
