@@ -327,6 +327,11 @@ function cache_alloc_frame(mapping: u32): u32 {
     reclaim(32, false);
     pfn = alloc_pages(0, mt);
   }
+  if (pfn == NO_PFN) {
+    // the scanned tail held only buffers, dirty or referenced pages: look at the whole LRU
+    reclaim(32, false, nr_cached * 2);
+    pfn = alloc_pages(0, mt);
+  }
   return pfn;
 }
 
@@ -601,11 +606,12 @@ export function bforget(blk: u64): void {
 /**
  * Frees up to `want` clean pages by CLOCK over the LRU: a referenced page gets a second
  * chance (moved to the head, bit cleared). Metadata buffers only when `allow_meta` (syscall
- * boundaries). Returns the pages freed.
+ * boundaries). `scan` bounds the LRU entries looked at (0: want x RECLAIM_SCAN_FACTOR + 64).
+ * Returns the pages freed.
  */
-export function reclaim(want: u32, allow_meta: bool): u32 {
+export function reclaim(want: u32, allow_meta: bool, scan: u32 = 0): u32 {
   let freed: u32 = 0;
-  let budget = want * RECLAIM_SCAN_FACTOR + 64;
+  let budget = scan != 0 ? scan : want * RECLAIM_SCAN_FACTOR + 64;
   let pfn = lru_tail;
   while (pfn != NO_PFN && freed < want && budget-- > 0) {
     const prev = pg_get32(pfn, PG_LRU_PREV);
