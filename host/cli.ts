@@ -490,59 +490,90 @@ function ensureGuestDir(fs: HelixFs, p: string, perm: number): void {
   }
 }
 
+/** One side of a tree copy: how copyTree creates each kind of entry at the destination. */
+interface TreeSink {
+  /** Creates the destination root (with parents). */
+  root(): void;
+  /** Creates a directory other than the root (an existing one is merged into). */
+  dir(e: TreeEntry): void;
+  /** Creates a symlink (replacing an existing one) with its times. */
+  symlink(e: TreeEntry): void;
+  /** Copies a regular file with its permission bits and times; returns the bytes copied. */
+  file(e: TreeEntry): number;
+  /** Sets a directory's permission bits and times (called children first). */
+  dirMeta(e: TreeEntry): void;
+  /** Names an entry (source -> destination) for an error message; null: the root. */
+  where(e: TreeEntry | null): string;
+}
+
 /**
- * Copies a scanned host tree into the image under `dest` (created with parents if missing):
- * files, directories and symlinks, with permission bits and atime/mtime to the nanosecond.
- * Directory times are set last, children first, because creating a child changes its
- * parent's mtime. Each file's SHA-256 is computed over the bytes as they are copied (stored
- * in entry.sha256), so a later verify compares the image with what was imported even if the
- * host file changes afterwards. Errors: CliError naming the host file and the guest path
- * (e.g. ENOSPC), after which nothing more is copied.
+ * Copies every entry of `tree` through `sink` in pre-order, then sets directory metadata in
+ * reverse pre-order: creating a child changes its parent's mtime, so directories get their
+ * times after their children. Errors: CliError `<verb> stopped at <where>: <reason>`, after
+ * which nothing more is copied; a kernel panic is its own one-line CliError.
  */
-export function importTree(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): CopyStats {
+function copyTree(tree: ScannedTree, verb: string, sink: TreeSink, progress?: Progress): CopyStats {
   const t0 = performance.now();
   const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, seconds: 0, skipped: tree.skipped.length };
-  const buf = Buffer.allocUnsafe(COPY_CHUNK);
   let current: TreeEntry | null = null;
   try {
-    fs.mkdirSync(dest, { recursive: true });
-    if (!fs.statSync(dest).isDirectory()) throw uvException(-20, "mkdir", dest);
+    sink.root();
     for (const e of tree.entries) {
       current = e;
-      const gp = guestJoin(dest, e.rel);
-      const hp = path.join(tree.root, e.rel);
       if (e.kind === "dir") {
-        if (e.rel !== "") { ensureGuestDir(fs, gp, e.perm); stats.dirs++; }
-      } else if (e.kind === "symlink") {
-        try { fs.unlinkSync(gp); } catch (err) { if (errCode(err) !== "ENOENT") throw err; }
-        fs.symlinkSync(e.target!, gp);
-        setTimes(fs, gp, e.atimeNs, e.mtimeNs);
-        stats.symlinks++;
-        progress?.add(0, 1);
-      } else {
-        const n = copyHostFileIn(fs, hp, gp, e, buf, progress);
-        stats.bytes += n;
-        stats.files++;
-        progress?.add(0, 1);
+        if (e.rel !== "") { sink.dir(e); stats.dirs++; }
+        continue;
       }
+      if (e.kind === "symlink") {
+        sink.symlink(e);
+        stats.symlinks++;
+      } else {
+        stats.bytes += sink.file(e);
+        stats.files++;
+      }
+      progress?.add(0, 1);
     }
-    current = null;
-    // Directory metadata last, deepest first (reverse pre-order), so children no longer touch it.
     for (let i = tree.entries.length - 1; i >= 0; i--) {
-      const e = tree.entries[i];
-      if (e.kind !== "dir") continue;
-      current = e;
-      const gp = guestJoin(dest, e.rel);
-      fs.chmodSync(gp, e.perm);
-      setTimes(fs, gp, e.atimeNs, e.mtimeNs);
+      current = tree.entries[i];
+      if (current.kind === "dir") sink.dirMeta(current);
     }
   } catch (err) {
     if (err instanceof KernelPanic) throw new CliError(errorMessage(err));
-    const where = current === null ? `'${dest}'` : `'${path.join(tree.root, current.rel)}' -> ${guestJoin(dest, current.rel)}`;
-    throw new CliError(`import stopped at ${where}: ${errorMessage(err)}`);
+    throw new CliError(`${verb} stopped at ${sink.where(current)}: ${errorMessage(err)}`);
   }
   stats.seconds = (performance.now() - t0) / 1000;
   return stats;
+}
+
+/**
+ * Copies a scanned host tree into the image under `dest` (created with parents if missing):
+ * files, directories and symlinks, with permission bits and atime/mtime to the nanosecond.
+ * Each file's SHA-256 is computed over the bytes as they are copied (stored in entry.sha256),
+ * so a later verify compares the image with what was imported even if the host file changes
+ * afterwards. Errors: CliError naming the host file and the guest path (e.g. ENOSPC), after
+ * which nothing more is copied.
+ */
+export function importTree(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): CopyStats {
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+  const gp = (e: TreeEntry) => guestJoin(dest, e.rel);
+  return copyTree(tree, "import", {
+    root() {
+      fs.mkdirSync(dest, { recursive: true });
+      if (!fs.statSync(dest).isDirectory()) throw uvException(-20, "mkdir", dest);
+    },
+    dir: (e) => ensureGuestDir(fs, gp(e), e.perm),
+    symlink(e) {
+      try { fs.unlinkSync(gp(e)); } catch (err) { if (errCode(err) !== "ENOENT") throw err; }
+      fs.symlinkSync(e.target!, gp(e));
+      setTimes(fs, gp(e), e.atimeNs, e.mtimeNs);
+    },
+    file: (e) => copyHostFileIn(fs, path.join(tree.root, e.rel), gp(e), e, buf, progress),
+    dirMeta(e) {
+      fs.chmodSync(gp(e), e.perm);
+      setTimes(fs, gp(e), e.atimeNs, e.mtimeNs);
+    },
+    where: (e) => e === null ? `'${dest}'` : `'${path.join(tree.root, e.rel)}' -> ${gp(e)}`,
+  }, progress);
 }
 
 /** Copies one host file into the image, hashing what it copies. Returns the bytes copied. */
@@ -605,72 +636,57 @@ export function exportTree(fs: HelixFs, src: string, hostDir: string, progressOf
     throw new CliError(`${src}: ${strerror(err)}`);
   }
   const progress = progressOf?.(tree);
-  const t0 = performance.now();
-  const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, seconds: 0, skipped: tree.skipped.length };
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  let current: TreeEntry | null = null;
   const hostTime = (ns: bigint) => Number(ns) / 1e9;
+  const hp = (e: TreeEntry) => path.join(hostDir, e.rel);
+  const setMeta = (e: TreeEntry) => {
+    nodefs.chmodSync(hp(e), e.perm);
+    nodefs.utimesSync(hp(e), hostTime(e.atimeNs), hostTime(e.mtimeNs));
+  };
   try {
-    nodefs.mkdirSync(hostDir, { recursive: true });
-    for (const e of tree.entries) {
-      current = e;
-      const hp = path.join(hostDir, e.rel);
-      const gp = guestJoin(src, e.rel);
-      if (e.kind === "dir") {
-        if (e.rel !== "") {
-          try { nodefs.mkdirSync(hp, { mode: 0o700 }); } catch (err) { if (errCode(err) !== "EEXIST" || !nodefs.lstatSync(hp).isDirectory()) throw err; }
-          stats.dirs++;
-        }
-      } else if (e.kind === "symlink") {
-        try { nodefs.unlinkSync(hp); } catch (err) { if (errCode(err) !== "ENOENT") throw err; }
-        nodefs.symlinkSync(e.target!, hp);
-        nodefs.lutimesSync(hp, hostTime(e.atimeNs), hostTime(e.mtimeNs));
-        stats.symlinks++;
-        progress?.add(0, 1);
-      } else {
-        const gfd = fs.openSync(gp, "r");
-        try {
-          const hfd = nodefs.openSync(hp, "w", 0o600);
-          try {
-            let pos = 0;
-            for (;;) {
-              const n = fs.readSync(gfd, buf, 0, buf.length, pos);
-              if (n === 0) break;
-              for (let w = 0; w < n;) w += nodefs.writeSync(hfd, buf, w, n - w);
-              pos += n;
-              progress?.add(n, 0);
-            }
-            stats.bytes += pos;
-          } finally {
-            nodefs.closeSync(hfd);
-          }
-        } finally {
-          fs.closeSync(gfd);
-        }
-        nodefs.chmodSync(hp, e.perm);
-        nodefs.utimesSync(hp, hostTime(e.atimeNs), hostTime(e.mtimeNs));
-        stats.files++;
-        progress?.add(0, 1);
-      }
-    }
-    current = null;
-    for (let i = tree.entries.length - 1; i >= 0; i--) {
-      const e = tree.entries[i];
-      if (e.kind !== "dir") continue;
-      current = e;
-      const hp = path.join(hostDir, e.rel);
-      nodefs.chmodSync(hp, e.perm);
-      nodefs.utimesSync(hp, hostTime(e.atimeNs), hostTime(e.mtimeNs));
-    }
-  } catch (err) {
-    if (err instanceof KernelPanic) throw new CliError(errorMessage(err));
-    const where = current === null ? `'${hostDir}'` : `${guestJoin(src, current.rel)} -> '${path.join(hostDir, current.rel)}'`;
-    throw new CliError(`export stopped at ${where}: ${errorMessage(err)}`);
+    return copyTree(tree, "export", {
+      root: () => nodefs.mkdirSync(hostDir, { recursive: true }),
+      dir(e) {
+        try { nodefs.mkdirSync(hp(e), { mode: 0o700 }); } catch (err) { if (errCode(err) !== "EEXIST" || !nodefs.lstatSync(hp(e)).isDirectory()) throw err; }
+      },
+      symlink(e) {
+        try { nodefs.unlinkSync(hp(e)); } catch (err) { if (errCode(err) !== "ENOENT") throw err; }
+        nodefs.symlinkSync(e.target!, hp(e));
+        nodefs.lutimesSync(hp(e), hostTime(e.atimeNs), hostTime(e.mtimeNs));
+      },
+      file(e) {
+        const n = copyGuestFileOut(fs, guestJoin(src, e.rel), hp(e), buf, progress);
+        setMeta(e);
+        return n;
+      },
+      dirMeta: setMeta,
+      where: (e) => e === null ? `'${hostDir}'` : `${guestJoin(src, e.rel)} -> '${hp(e)}'`,
+    }, progress);
   } finally {
     progress?.stop();
   }
-  stats.seconds = (performance.now() - t0) / 1000;
-  return stats;
+}
+
+/** Copies one file of the image to a new host file (mode 0600 until the caller sets it). */
+function copyGuestFileOut(fs: HelixFs, gp: string, hp: string, buf: Buffer, progress?: Progress): number {
+  const gfd = fs.openSync(gp, "r");
+  try {
+    const hfd = nodefs.openSync(hp, "w", 0o600);
+    try {
+      let pos = 0;
+      for (;;) {
+        const n = fs.readSync(gfd, buf, 0, buf.length, pos);
+        if (n === 0) return pos;
+        for (let w = 0; w < n;) w += nodefs.writeSync(hfd, buf, w, n - w);
+        pos += n;
+        progress?.add(n, 0);
+      }
+    } finally {
+      nodefs.closeSync(hfd);
+    }
+  } finally {
+    fs.closeSync(gfd);
+  }
 }
 
 // ---- the shell -----------------------------------------------------------------------------
@@ -1446,7 +1462,7 @@ const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
   ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
   ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
-  ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated"]],
+  ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
   ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
 ];
 
