@@ -18,7 +18,9 @@ import { crc32c_init, crc32c } from "./lib/crc32c";
 import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
 import { EINVAL, ENOMEM } from "./lib/errno";
-import { virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used } from "./dev/virtio_blk";
+import {
+  virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_get_id, VIRTIO_BLK_ID_BYTES,
+} from "./dev/virtio_blk";
 import {
   fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance, fs_set_commit_interval,
   fs_clear_error_state,
@@ -118,6 +120,21 @@ export function virtio_blk_probe(dev: u32, capacity_sectors: i64, queue_size: u3
   return 0;
 }
 
+/**
+ * Asks device 0 for its serial (GET_ID) once the host has attached the queue, and logs it
+ * (Linux shows it as /sys/block/vda/serial). Returns 0, or -EIO when the device refused.
+ */
+export function virtio_blk_identify(): i32 {
+  const id = args + 8192; // the probe's ring addresses were read by the host already
+  memory.fill(id, 0, VIRTIO_BLK_ID_BYTES);
+  const r = blk_get_id(id);
+  if (r != 0) { kputs("virtio_blk virtio0: [vda] no serial (GET_ID failed)"); knl(); return r; }
+  let len: u32 = 0;
+  while (len < VIRTIO_BLK_ID_BYTES && load<u8>(id + len) != 0) len++;
+  kputs("virtio_blk virtio0: [vda] serial '"); kputb(id, len); kputs("'"); knl();
+  return 0;
+}
+
 /** Quiets (0) or restores (1) the kernel log. */
 export function kernel_printk(on: u32): void { printk_set_enabled(on != 0); }
 
@@ -151,7 +168,8 @@ export function sys_set_commit_interval(ms: u32): void { fs_set_commit_interval(
 
 /**
  * Crash-test switch: breaks the journal's write ordering on purpose (JBREAK_* of
- * fs/journal.ts: 1 = no FLUSH after the commit block, 2 = no FLUSH before it). Tests use it
+ * fs/journal.ts: 1 = no FLUSH after the commit block, 2 = no FLUSH before it, 4 = discard
+ * freed blocks before their commit is durable). Tests use it
  * to prove their checker notices; 0 restores correct behaviour.
  */
 export function kernel_debug_break(flags: u32): void { journal_set_break(flags); }

@@ -33,7 +33,7 @@ export const INFO_FIELDS = [
   "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
   "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors", "dcacheHits", "dcacheMisses",
-  "icacheHits", "freebehind", "readThrough", "writeThrough",
+  "icacheHits", "freebehind", "readThrough", "writeThrough", "discardedBlocks", "discardErrors",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
@@ -105,7 +105,16 @@ export interface BootOptions {
   mkfs?: boolean;
   /** Do not mount (mkfs only, or an inspection that mounts later). */
   noMount?: boolean;
+  /**
+   * Online discard (ext4's `-o discard`): after each commit is durable, the blocks it freed
+   * are sent to the device as DISCARD requests (a memory device zeroes them; an image file
+   * ignores them unless its backend was opened with `discard: "zero"`). Default false.
+   */
+  discard?: boolean;
 }
+
+/** sys_mount flag (fs/super.ts MNT_DISCARD). */
+const MNT_DISCARD = 2;
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
@@ -134,10 +143,12 @@ export class Kernel {
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private readonly log?: (line: string) => void;
+  private readonly mountFlags: number;
 
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
+    this.mountFlags = opts.discard ? MNT_DISCARD : 0;
     let pending = "";
     let lastMs = -1;
     let lastNs = 0n;
@@ -183,6 +194,7 @@ export class Kernel {
     if (p < 0) throw new KernelError(errnoName(-p), `virtio-blk probe failed: ${errnoName(-p)}`, -p);
     this.refresh();
     this.device.setQueue(this.dv.getUint32(this.args + ARG_OUT, true), this.dv.getUint32(this.args + ARG_OUT + 4, true), this.dv.getUint32(this.args + ARG_OUT + 8, true));
+    this.call("virtio_blk_identify"); // logs the serial; a device without one is still usable
     this.sys = this.makeSys();
     this.fs = createFs(this.sys);
   }
@@ -393,7 +405,7 @@ export class Kernel {
 
   /** Mounts the filesystem (journal replay). Throws KernelError with the reason on failure. */
   mount(): void {
-    const r = this.call("sys_mount", 0);
+    const r = this.call("sys_mount", this.mountFlags);
     if (r < 0) {
       const reason = this.x.sys_mount_reason() as number;
       const why = reason > 0 && MOUNT_REASONS[reason] ? MOUNT_REASONS[reason] : `${errnoName(-r)} while mounting`;

@@ -2,7 +2,8 @@
 //
 // Layer: lowest I/O layer; the buffer/page cache and the journal sit on it.
 // Interface: blk_add(op, block, addr) stages a 4 KiB transfer, blk_submit() rings the doorbell
-// once for everything staged and reaps the completions, blk_flush() is a cache flush barrier.
+// once for everything staged and reaps the completions, blk_flush() is a cache flush barrier,
+// blk_discard() hands unused ranges back (online discard), blk_get_id() reads the serial.
 // Rules:
 //  - adjacent transfers of the same direction merge into one request with several data
 //    descriptors (scatter-gather), and contiguous memory merges into one descriptor, so a batch
@@ -34,6 +35,8 @@ export const VIRTIO_BLK_T_FLUSH: u32 = 4;
 export const VIRTIO_BLK_T_GET_ID: u32 = 8;
 export const VIRTIO_BLK_T_DISCARD: u32 = 11;
 export const VIRTIO_BLK_S_OK: u8 = 0;
+/** Bytes of the GET_ID answer (NUL-padded ASCII serial). */
+export const VIRTIO_BLK_ID_BYTES: u32 = 20;
 
 const VIRTQ_DESC_F_NEXT: u16 = 1;
 const VIRTQ_DESC_F_WRITE: u16 = 2;
@@ -46,7 +49,6 @@ const AVAIL_OFF: usize = DESC_SIZE * QUEUE_SIZE; // 4096
 const USED_OFF: usize = 2 * PAGE_SIZE;
 const HDR_OFF: usize = 3 * PAGE_SIZE;
 const STATUS_OFF: usize = HDR_OFF + 16 * QUEUE_SIZE;
-const DISCARD_OFF: usize = STATUS_OFF + QUEUE_SIZE; // one virtio_blk_discard_write_zeroes segment
 const RING_ORDER: u32 = 3; // 8 frames: desc, avail, used, headers+status
 
 // Driver state for device 0 (one device, one queue).
@@ -235,36 +237,53 @@ export function blk_read_sync(block: u64, addr: usize): i32 {
   return blk_submit();
 }
 
-/** Discards `nblocks` blocks at `block` (the device may zero or unmap them). 0 or -EIO. */
-export function blk_discard(block: u64, nblocks: u32): i32 {
-  let r = blk_submit();
-  const seg = ring + DISCARD_OFF;
+/**
+ * Bytes of one virtio_blk_discard_write_zeroes segment (virtio 1.x 5.2.6):
+ *   | sector u64 | num_sectors u32 | flags u32 |
+ */
+export const DISCARD_SEG_SIZE: u32 = 16;
+/** Segments in one DISCARD request: the device's max_discard_seg (host DWZ_SEG_MAX, Linux 256). */
+export const DISCARD_SEG_MAX: u32 = 256;
+
+/** Writes discard segment `i` of the array at `segs`: `nblocks` blocks at `block`. */
+export function blk_discard_seg(segs: usize, i: u32, block: u64, nblocks: u32): void {
+  const seg = segs + <usize>i * DISCARD_SEG_SIZE;
   store<u64>(seg, block * SECTORS_PER_BLOCK, 0);
   store<u32>(seg, nblocks * SECTORS_PER_BLOCK, 8);
   store<u32>(seg, 0, 12);
-  open_request(VIRTIO_BLK_T_DISCARD, 0);
-  const d = next_desc++;
-  set_desc(d, seg, 16, 0, 0);
-  store<u16>(desc(open_head), VIRTQ_DESC_F_NEXT, 12);
-  store<u16>(desc(open_head), <u16>d, 14);
-  open_last = d;
-  open_segs = 1;
-  close_request();
-  const r2 = blk_submit();
+}
+
+/**
+ * Discards the `nseg` (1..DISCARD_SEG_MAX) ranges at `segs` (blk_discard_seg) in one request:
+ * the device may zero or unmap them. Submits what was staged first. 0 or -EIO.
+ */
+export function blk_discard(segs: usize, nseg: u32): i32 {
+  assert(nseg >= 1 && nseg <= DISCARD_SEG_MAX);
+  const r = blk_submit();
+  const r2 = blk_one_segment(VIRTIO_BLK_T_DISCARD, segs, nseg * DISCARD_SEG_SIZE, 0);
   return r != 0 ? r : r2;
 }
 
-/** Reads the device id string (up to 20 bytes, VIRTIO_BLK_ID_BYTES) into `out`. 0 or -EIO. */
+/** Reads the device's serial (VIRTIO_BLK_ID_BYTES, NUL-padded) into `out`. 0 or -EIO. */
 export function blk_get_id(out: usize): i32 {
-  let r = blk_submit();
-  open_request(VIRTIO_BLK_T_GET_ID, 0);
+  const r = blk_submit();
+  const r2 = blk_one_segment(VIRTIO_BLK_T_GET_ID, out, VIRTIO_BLK_ID_BYTES, VIRTQ_DESC_F_WRITE);
+  return r != 0 ? r : r2;
+}
+
+/**
+ * Submits one request of type `op` whose only data segment is `len` bytes at `addr`
+ * (`flags` VIRTQ_DESC_F_WRITE when the device writes it), alone in its batch: the
+ * header -> segment -> status chain of virtio 1.x 5.2.6. Returns 0 or -EIO.
+ */
+function blk_one_segment(op: u32, addr: usize, len: u32, flags: u16): i32 {
+  open_request(op, 0);
   const d = next_desc++;
-  set_desc(d, out, 20, VIRTQ_DESC_F_WRITE, 0);
+  set_desc(d, addr, len, flags, 0);
   store<u16>(desc(open_head), VIRTQ_DESC_F_NEXT, 12);
   store<u16>(desc(open_head), <u16>d, 14);
   open_last = d;
   open_segs = 1;
   close_request();
-  const r2 = blk_submit();
-  return r != 0 ? r : r2;
+  return blk_submit();
 }

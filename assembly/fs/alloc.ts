@@ -2,8 +2,9 @@
 // and cntbt), best fit with a locality goal, coalescing frees, delayed reuse of freed space.
 //
 // Layer: above the B+ tree; the file layer asks it for data extents, the B+ tree for nodes.
-// Interface: balloc, bfree_deferred, alloc_apply_deferred (commit), alloc_reserve/unreserve
-// (delayed allocation), bt node callbacks, alloc_mount.
+// Interface: balloc, bfree_deferred, alloc_apply_deferred (commit), alloc_discard_committed
+// (after commit, online discard), alloc_reserve/unreserve (delayed allocation), bt node
+// callbacks, alloc_mount.
 //
 // Rules:
 //  - TREE_BNO holds (start, 0) -> len u64 and TREE_CNT holds (len, start) -> (); both describe
@@ -15,6 +16,10 @@
 //  - a block freed in the running transaction is not reusable until that transaction commits
 //    (the deferred list is applied at commit), so a crash can never expose one file's new
 //    data through another file's old metadata; freed metadata blocks are also revoked;
+//  - with online discard (mount flag, ext4's `-o discard`) the extents a commit freed are
+//    discarded only after that commit is durable, and only the parts still free then: the
+//    AGFL refill may have taken freed blocks for free-space tree nodes during the same
+//    commit, and a checkpoint may already have written those nodes home;
 //  - data allocation keeps META_RESERVE blocks back so metadata changes never hit ENOSPC
 //    halfway; delayed allocation reserves blocks at write() time and fails there.
 
@@ -24,10 +29,13 @@ import {
   TREE_BNO, TREE_CNT,
 } from "./format";
 import {
-  bt_insert, bt_delete, bt_seek, bt_errno, bt_set_allocator, bt_node_alloc_failed, cur_k1,
+  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, cur_k1,
   cur_k2, cur_val, CURSOR_SIZE,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
+import { blk_discard, blk_discard_seg, DISCARD_SEG_MAX } from "../dev/virtio_blk";
+import { alloc_pages, free_pages } from "../mm/buddy";
+import { NO_PFN, pfn_to_addr } from "../mm/page";
 import { journal_dirty, journal_revoke } from "./journal";
 
 /** Blocks that only metadata allocations may use. */
@@ -51,6 +59,19 @@ export let balloc_len: u64 = 0;
 export let astat_allocs: u64 = 0;
 export let astat_frees: u64 = 0;
 export let astat_goal_hits: u64 = 0;
+export let astat_discarded_blocks: u64 = 0;
+export let astat_discard_errors: u64 = 0;
+
+/** Online discard of freed extents after each commit (mount flag). */
+export let alloc_discard_enabled: bool = false;
+export function alloc_set_discard(on: bool): void { alloc_discard_enabled = on; ndiscard = 0; }
+/**
+ * Freed extents one commit remembers for discard; frees past it are not discarded (discard
+ * is a hint: the blocks are free either way, as when ext4's discard list is dropped).
+ */
+const DISCARD_MAX: u32 = 4096;
+const DISCARDS: usize = memory.data(DISCARD_MAX * 16); // start u64 | len u64
+let ndiscard: u32 = 0;
 
 const CUR: usize = memory.data(CURSOR_SIZE);
 const VAL: usize = memory.data(8);
@@ -320,9 +341,76 @@ export function alloc_apply_deferred(): i32 {
       if (r != 0) return r;
       r = free_extent(load<u64>(e), len);
       if (r != 0) return r;
+      if (alloc_discard_enabled) discard_note(load<u64>(e), len);
     }
   }
   return 0;
+}
+
+// ---- online discard --------------------------------------------------------------------------
+
+/** Remembers a freed extent for alloc_discard_committed (adjacent ones merge). */
+function discard_note(start: u64, len: u64): void {
+  if (ndiscard > 0) {
+    const last = DISCARDS + (<usize>(ndiscard - 1) << 4);
+    if (load<u64>(last) + load<u64>(last, 8) == start) { store<u64>(last, load<u64>(last, 8) + len, 8); return; }
+  }
+  if (ndiscard >= DISCARD_MAX) return;
+  const e = DISCARDS + (<usize>ndiscard << 4);
+  store<u64>(e, start);
+  store<u64>(e, len, 8);
+  ndiscard++;
+}
+
+/** Forgets the remembered extents (the commit that freed them failed). */
+export function alloc_discard_drop(): void { ndiscard = 0; }
+
+/** Blocks in one discard segment (its num_sectors is a u32 of 512-byte sectors). */
+const DISCARD_SEG_BLOCKS: u64 = 1 << 28;
+
+/**
+ * Discards what the last commit freed (call only once that commit is durable, before any
+ * allocation): each remembered extent intersected with the free-space tree, in DISCARD
+ * requests of up to DISCARD_SEG_MAX segments. A failed request or a tree read error stops
+ * discarding and is counted (astat_discard_errors); the filesystem is unaffected.
+ */
+export function alloc_discard_committed(): void {
+  if (ndiscard == 0) return;
+  const pfn = alloc_pages(0);
+  if (pfn == NO_PFN) { ndiscard = 0; return; }
+  const segs = pfn_to_addr(pfn);
+  let nseg: u32 = 0, pending: u64 = 0;
+  let ok = true;
+  for (let i: u32 = 0; ok && i < ndiscard; i++) {
+    const e = DISCARDS + (<usize>i << 4);
+    const start = load<u64>(e), end = start + load<u64>(e, 8);
+    // the free extents overlapping [start, end): the one at or before start, then onwards
+    let found = bt_seek(CUR, TREE_BNO, start, 0, false) || bt_seek(CUR, TREE_BNO, start, 0, true);
+    while (ok && found && cur_k1(CUR) < end) {
+      const free_end = cur_k1(CUR) + load<u64>(cur_val(CUR));
+      let s = cur_k1(CUR) > start ? cur_k1(CUR) : start;
+      const t = free_end < end ? free_end : end;
+      while (ok && s < t) {
+        const n = t - s < DISCARD_SEG_BLOCKS ? t - s : DISCARD_SEG_BLOCKS;
+        blk_discard_seg(segs, nseg++, s, <u32>n);
+        pending += n;
+        s += n;
+        if (nseg == DISCARD_SEG_MAX) { ok = discard_submit(segs, nseg, pending); nseg = 0; pending = 0; }
+      }
+      found = bt_next(CUR);
+    }
+    if (bt_errno != 0) { astat_discard_errors++; ok = false; }
+  }
+  if (ok && nseg > 0) discard_submit(segs, nseg, pending);
+  free_pages(pfn, 0);
+  ndiscard = 0;
+}
+
+/** Sends one DISCARD request of `nseg` segments covering `blocks`; false when it failed. */
+function discard_submit(segs: usize, nseg: u32, blocks: u64): bool {
+  if (blk_discard(segs, nseg) != 0) { astat_discard_errors++; return false; }
+  astat_discarded_blocks += blocks;
+  return true;
 }
 
 // ---- reservations for delayed allocation -----------------------------------------------------

@@ -21,7 +21,10 @@ import {
   j_tid, journal_head, jstat_commits, jstat_checkpoints, jstat_logged_blocks, jstat_absorbed,
   jstat_revokes, jstat_replayed_blocks, jstat_replayed_tx,
 } from "./journal";
-import { free_blocks, alloc_available, reserved_blocks, astat_allocs, astat_frees, astat_goal_hits } from "./alloc";
+import {
+  free_blocks, alloc_available, reserved_blocks, astat_allocs, astat_frees, astat_goal_hits, astat_discarded_blocks,
+  astat_discard_errors,
+} from "./alloc";
 import {
   blk_stat_requests, blk_stat_notifies, blk_stat_read_blocks, blk_stat_write_blocks,
   blk_stat_flushes, blk_stat_errors,
@@ -29,7 +32,7 @@ import {
 import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount } from "./super";
 import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors, fstat_read_through, fstat_write_through } from "./file";
 
-export const INFO_COUNT: i32 = 67;
+export const INFO_COUNT: i32 = 69;
 let info_out: usize = 0;
 @inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
 
@@ -101,6 +104,8 @@ export function inspect_info(out: usize): i32 {
   w(64, stat_freebehind);
   w(65, fstat_read_through);
   w(66, fstat_write_through);
+  w(67, astat_discarded_blocks);
+  w(68, astat_discard_errors);
   return INFO_COUNT;
 }
 

@@ -166,8 +166,11 @@ export const JBREAK_NO_COMMIT_FLUSH: u32 = 1;
  *  must match its own checksum and tx_crc, as with jbd2's async_commit), but ordered file data
  *  may be missing under a committed extent: a file shows whatever the free block held. */
 export const JBREAK_NO_FLUSH_BEFORE_COMMIT: u32 = 2;
+/** Discard what a commit frees before that commit is durable (fs_commit, online discard). */
+export const JBREAK_DISCARD_BEFORE_COMMIT: u32 = 4;
 let jbreak: u32 = 0;
 export function journal_set_break(flags: u32): void { jbreak = flags; }
+export function journal_break(): u32 { return jbreak; }
 
 /**
  * Records that metadata block `blk` is freed in the running transaction: it leaves the
@@ -193,25 +196,30 @@ export function journal_revoke(blk: u64): i32 {
 }
 
 function tx_unlink(pfn: u32): void {
-  if (tx_first == pfn) { tx_first = pg_get32(pfn, PG_TX_NEXT); tx_nbuffers--; return; }
-  let cur = tx_first;
-  while (cur != NO_PFN) {
-    const next = pg_get32(cur, PG_TX_NEXT);
-    if (next == pfn) { pg_set32(cur, PG_TX_NEXT, pg_get32(pfn, PG_TX_NEXT)); tx_nbuffers--; return; }
-    cur = next;
-  }
-  assert(false, "buffer not in the running transaction");
+  tx_first = pfn_list_remove(tx_first, pfn, PG_TX_NEXT);
+  tx_nbuffers--;
 }
 
 function cp_unlink(pfn: u32): void {
-  if (cp_first == pfn) { cp_first = pg_get32(pfn, PG_PRIVATE); cp_count--; return; }
-  let cur = cp_first;
+  cp_first = pfn_list_remove(cp_first, pfn, PG_PRIVATE);
+  cp_count--;
+}
+
+/**
+ * Removes `pfn` from the singly linked list of frames starting at `head` whose link is the
+ * u32 at offset `link` of each struct page; returns the new head. The walk is linear in the
+ * list; only revokes (a freed tree node) remove from the middle. The frame must be listed.
+ */
+function pfn_list_remove(head: u32, pfn: u32, link: usize): u32 {
+  if (head == pfn) return pg_get32(pfn, link);
+  let cur = head;
   while (cur != NO_PFN) {
-    const next = pg_get32(cur, PG_PRIVATE);
-    if (next == pfn) { pg_set32(cur, PG_PRIVATE, pg_get32(pfn, PG_PRIVATE)); cp_count--; return; }
+    const next = pg_get32(cur, link);
+    if (next == pfn) { pg_set32(cur, link, pg_get32(pfn, link)); return head; }
     cur = next;
   }
-  assert(false, "buffer not on the checkpoint list");
+  assert(false, "buffer not on the journal list");
+  return head;
 }
 
 /** A scratch frame for descriptor/commit blocks; 0 when memory is exhausted. */

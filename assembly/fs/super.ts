@@ -38,11 +38,12 @@ import { bread, buf_errno, drop_caches, pagecache_init, pagecache_reset, nr_dirt
 import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
   journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
-  journal_checkpoint_pending, journal_tx_age, j_log_corrupt,
+  journal_checkpoint_pending, journal_tx_age, j_log_corrupt, journal_break,
+  JBREAK_DISCARD_BEFORE_COMMIT,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, free_blocks,
-  alloc_available, total_blocks,
+  alloc_available, total_blocks, alloc_discard_committed, alloc_discard_drop, alloc_set_discard,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
 import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset, icache_init } from "./inode";
@@ -283,12 +284,16 @@ export let mount_used_backup: bool = false;
 export let mount_replayed: i32 = 0;
 export let mount_orphans: u32 = 0;
 
+/** fs_mount flag: discard the extents each commit frees once it is durable (ext4 `-o discard`). */
+export const MNT_DISCARD: u32 = 2;
+
 /**
- * Mounts the filesystem on device 0 (flags bit 0: quiet). Returns 0 or -errno; see the case
- * table above (mount_reason tells which case failed).
+ * Mounts the filesystem on device 0 (flags: MNT_DISCARD; other bits are ignored). Returns 0
+ * or -errno; see the case table above (mount_reason tells which case failed).
  */
 export function fs_mount(flags: u32): i32 {
   if (fs_mounted) return -EBUSY;
+  alloc_set_discard((flags & MNT_DISCARD) != 0);
   mount_reason = MR_NONE;
   mount_used_backup = false;
   fs_errored = false;
@@ -433,8 +438,10 @@ export function fs_commit(): i32 {
       if (sb == 0) return fs_error(buf_errno);
       store<i64>(sb, fs_now(), SB_WRITE_TIME);
       journal_dirty(0);
+      if (journal_break() & JBREAK_DISCARD_BEFORE_COMMIT) alloc_discard_committed(); // crash tests only
       r = journal_commit();
-      if (r != 0) return fs_error(r);
+      if (r != 0) { alloc_discard_drop(); return fs_error(r); }
+      alloc_discard_committed(); // the commit is durable: what it freed may be discarded
     }
     if (!writeback_pending()) return 0;
   }

