@@ -123,6 +123,15 @@ describe("mkfs, import, export, fsck", () => {
     }
   });
 
+  it("export into a host tree where a file stands in for a directory names both paths and stops", async () => {
+    const blocked = path.join(TMP, "blocked");
+    fs.mkdirSync(blocked);
+    fs.writeFileSync(path.join(blocked, "a"), "not a directory");
+    const line = oneErrorLine(await helix(["export", img, "/data", blocked]), 1);
+    expect(line).toMatch(/export stopped at \/data\/a -> '.*blocked\/a': EEXIST/);
+    expect(fs.readFileSync(path.join(blocked, "a"), "utf8")).toBe("not a directory"); // left alone
+  });
+
   it("fsck is clean after the import", async () => {
     const r = await helix(["fsck", img]);
     expect(r.stderr).toBe("");
