@@ -65,28 +65,37 @@ function kernelOnMemory(mib: number, memoryMiB: number): Kernel {
 /** Rounds of the metadata workload per contender; each phase reports its best round. */
 const META_ROUNDS = 3;
 
-/** The metadata workload `rounds` times on `f` (each round unlinks what it made); the best of each phase. */
-function metaBest(f: FsLike, root: string, files: number, dirs: number, rounds: number): MetaResult {
-  let best: MetaResult | null = null;
-  for (let r = 0; r < rounds; r++) {
-    const m = metaWorkload(f, `${root}/r${r}`, files, dirs);
-    if (best === null) best = m;
-    else for (const k of Object.keys(m) as (keyof MetaResult)[]) best[k] = Math.max(best[k], m[k]);
-  }
-  return best!;
+/** Keeps the best of each phase over rounds. */
+function bestOf(best: MetaResult | undefined, m: MetaResult): MetaResult {
+  if (best === undefined) return m;
+  for (const k of Object.keys(m) as (keyof MetaResult)[]) best[k] = Math.max(best[k], m[k]);
+  return best;
 }
 
+/**
+ * The metadata workload, META_ROUNDS rounds per contender, the contenders taking turns round
+ * by round (each round in a new directory, unlinking what it made), so a slow spell of the
+ * machine falls on every contender alike; each phase reports its best round.
+ */
 function benchMeta(files: number, dirs: number): Record<string, MetaResult> {
-  const out: Record<string, MetaResult> = {};
   const k = kernelOnMemory(512, 512);
-  out.helixfs = metaBest(k.fs as unknown as FsLike, "/bench", files, dirs, META_ROUNDS);
-  k.shutdown();
   const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
   const dir = fs.mkdtempSync(path.join(shm, "helix-bench-"));
-  out["node fs (tmpfs)"] = metaBest(fs, dir, files, dirs, META_ROUNDS);
-  fs.rmSync(dir, { recursive: true, force: true });
   const vol = new Volume();
-  out.memfs = metaBest(createFsFromVolume(vol) as unknown as FsLike, "/bench", files, dirs, META_ROUNDS);
+  const contenders: [string, FsLike, string][] = [
+    ["helixfs", k.fs as unknown as FsLike, "/bench"],
+    ["node fs (tmpfs)", fs, dir],
+    ["memfs", createFsFromVolume(vol) as unknown as FsLike, "/bench"],
+  ];
+  const out: Record<string, MetaResult> = {};
+  try {
+    for (let r = 0; r < META_ROUNDS; r++) {
+      for (const [name, f, root] of contenders) out[name] = bestOf(out[name], metaWorkload(f, `${root}/r${r}`, files, dirs));
+    }
+  } finally {
+    k.shutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   return out;
 }
 
