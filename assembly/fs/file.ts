@@ -38,7 +38,7 @@ import {
   bt_seek, bt_insert, bt_delete, bt_update, bt_errno, cur_k1, cur_k2, cur_val, CURSOR_SIZE,
 } from "./btree";
 import {
-  find_page, add_page, add_page_frame, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
+  find_page, page_cached, add_page, add_page_frame, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
   mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, mapping_mark_dirty,
   dirty_mappings, AS_DIRTY_NEXT, AS_FLAGS,
   AS_DIRTY_LISTED, AS_INO, AS_NDIRTY, FREEBEHIND_START, mapping_seq_run, mapping_note_access,
@@ -147,7 +147,7 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   // readahead: following pages of this extent that lie inside the file and are not cached
   const lastIndex = <u32>((isize + PAGE_SIZE - 1) >> PAGE_SHIFT);
   let want: u32 = 1;
-  while (want < runEnd && index + want < lastIndex && find_page(<u32>ino, index + want) == NO_PFN) want++;
+  while (want < runEnd && index + want < lastIndex && page_cached(<u32>ino, index + want) == NO_PFN) want++;
   // physically contiguous frames let the driver send the run as one descriptor
   const frames = ra_frames(want - 1);
   let ra: u32 = 1;
@@ -170,7 +170,7 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   let bad = false;
   for (let i: u32 = 0; i < ra; i++) {
     const p = ra_pfn(i);
-    if (!ASC_NO_ASSERT) assert(find_page(<u32>ino, index + i) == p, "readahead page moved");
+    if (!ASC_NO_ASSERT) assert(page_cached(<u32>ino, index + i) == p, "readahead page moved");
     pg_set_count(p, 0);
     if (err == 0 && csum_ok(ino, index + i, disk + i, load<u32>(RA_GOT + (<usize>i << 2)), load<u32>(RA_CSUM + (<usize>i << 2)))) {
       pg_set_flags(p, pg_flags(p) | PG_uptodate);
@@ -324,7 +324,7 @@ const THROUGH_MIN: u32 = 16;
 function uncached_run(ino: u64, index: u32, max: u32): u32 {
   if (max < THROUGH_MIN) return 0;
   let n: u32 = 0;
-  while (n < max && find_page(<u32>ino, index + n) == NO_PFN) n++;
+  while (n < max && page_cached(<u32>ino, index + n) == NO_PFN) n++;
   return n >= THROUGH_MIN ? n : 0;
 }
 

@@ -113,17 +113,25 @@ export function pagecache_init(): i32 {
 
 /** The cached page (mapping, index), or NO_PFN. Marks it referenced for the LRU clock. */
 export function find_page(mapping: u32, index: u32): u32 {
+  const pfn = page_cached(mapping, index);
+  if (pfn == NO_PFN) { stat_misses++; return NO_PFN; }
+  const f = pg_flags(pfn);
+  if ((f & PG_referenced) == 0) pg_set_flags(pfn, f | PG_referenced);
+  stat_hits++;
+  return pfn;
+}
+
+/**
+ * The cached page (mapping, index), or NO_PFN, for probes that do not use the page (is the
+ * next page cached? an assertion): no referenced mark, no hit or miss counted, so a probe
+ * gives no page a second chance it did not earn.
+ */
+export function page_cached(mapping: u32, index: u32): u32 {
   let pfn = load<u32>(hash_slot(mapping, index));
   while (pfn != NO_PFN) {
-    if (pg_get32(pfn, PG_INDEX) == index && pg_get32(pfn, PG_MAPPING) == mapping) {
-      const f = pg_flags(pfn);
-      if ((f & PG_referenced) == 0) pg_set_flags(pfn, f | PG_referenced);
-      stat_hits++;
-      return pfn;
-    }
+    if (pg_get32(pfn, PG_INDEX) == index && pg_get32(pfn, PG_MAPPING) == mapping) return pfn;
     pfn = pg_get32(pfn, PG_HASH_NEXT);
   }
-  stat_misses++;
   return NO_PFN;
 }
 
@@ -328,7 +336,8 @@ function cache_alloc_frame(mapping: u32): u32 {
     pfn = alloc_pages(0, mt);
   }
   if (pfn == NO_PFN) {
-    // the scanned tail held only buffers, dirty or referenced pages: look at the whole LRU
+    // the scanned tail held only buffers (not evictable inside a syscall) or dirty or pinned
+    // pages: look at the whole LRU
     reclaim(32, false, nr_cached * 2);
     pfn = alloc_pages(0, mt);
   }
@@ -352,7 +361,7 @@ export function add_page(mapping: u32, index: u32): u32 {
  * when the address_space cannot be allocated.
  */
 export function add_page_frame(mapping: u32, index: u32, pfn: u32): u32 {
-  if (!ASC_NO_ASSERT) assert(find_page(mapping, index) == NO_PFN, "page already cached");
+  if (!ASC_NO_ASSERT) assert(page_cached(mapping, index) == NO_PFN, "page already cached");
   let as: usize = 0;
   if (mapping != 0) {
     as = mapping_get(mapping);
@@ -606,14 +615,17 @@ export function bforget(blk: u64): void {
 /**
  * Frees up to `want` clean pages by CLOCK over the LRU: a referenced page gets a second
  * chance (moved to the head, bit cleared). Metadata buffers only when `allow_meta` (syscall
- * boundaries). `scan` bounds the LRU entries looked at (0: want x RECLAIM_SCAN_FACTOR + 64).
- * Returns the pages freed.
+ * boundaries). `scan` bounds the unreferenced entries looked at (0: want x
+ * RECLAIM_SCAN_FACTOR + 64); a second chance costs none of it, since the hand meets that
+ * page again unreferenced, so an LRU of pages that were all used once (a readahead window
+ * read through) is swept in one call instead of freeing nothing. At most nr_cached + scan
+ * steps. Returns the pages freed.
  */
 export function reclaim(want: u32, allow_meta: bool, scan: u32 = 0): u32 {
   let freed: u32 = 0;
   let budget = scan != 0 ? scan : want * RECLAIM_SCAN_FACTOR + 64;
   let pfn = lru_tail;
-  while (pfn != NO_PFN && freed < want && budget-- > 0) {
+  while (pfn != NO_PFN && freed < want && budget > 0) {
     const prev = pg_get32(pfn, PG_LRU_PREV);
     let f = pg_flags(pfn);
     // metadata buffers found through the lookaside keep their mark there
@@ -622,10 +634,13 @@ export function reclaim(want: u32, allow_meta: bool, scan: u32 = 0): u32 {
       pg_set_flags(pfn, f & ~PG_referenced);
       lru_del(pfn);
       lru_add(pfn);
-    } else if (evictable(pfn, allow_meta)) {
-      remove_page(pfn);
-      stat_evictions++;
-      freed++;
+    } else {
+      budget--;
+      if (evictable(pfn, allow_meta)) {
+        remove_page(pfn);
+        stat_evictions++;
+        freed++;
+      }
     }
     pfn = prev;
   }
