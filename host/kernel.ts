@@ -107,8 +107,10 @@ export interface BootOptions {
   noMount?: boolean;
   /**
    * Online discard (ext4's `-o discard`): after each commit is durable, the blocks it freed
-   * are sent to the device as DISCARD requests (a memory device zeroes them; an image file
-   * ignores them unless its backend was opened with `discard: "zero"`). Default false.
+   * are sent to the device as DISCARD requests. A memory device zeroes them; an image file
+   * booted by path (host/node.ts) gets zeroes written over them, since Node cannot punch
+   * holes (a FileBackend passed as `device` does what its own `discard` option says).
+   * Default false.
    */
   discard?: boolean;
 }

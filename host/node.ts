@@ -59,13 +59,15 @@ export function bootSync(opts: NodeBootOptions): Kernel {
   let device = opts.device;
   if (!device) {
     if (!opts.image) throw Object.assign(new Error("boot needs an image path or a device"), { code: "EINVAL" });
-    if (opts.createBytes !== undefined) device = FileBackend.create(opts.image, opts.createBytes, { overwrite: true });
+    // with online discard the image file gets zeroes over freed blocks (Node cannot punch holes)
+    const discard = opts.discard ? "zero" as const : "ignore" as const;
+    if (opts.createBytes !== undefined) device = FileBackend.create(opts.image, opts.createBytes, { overwrite: true, discard });
     else {
       if (!fs.existsSync(opts.image)) throw Object.assign(new Error(`image '${opts.image}' does not exist (create one with 'helix mkfs ${opts.image}')`), { code: "ENOENT" });
       const st = fs.statSync(opts.image);
       if (!st.isFile() && !st.isBlockDevice()) throw Object.assign(new Error(`'${opts.image}' is not a file`), { code: "EINVAL" });
       if (st.size < 4096 || st.size % 512 !== 0) throw Object.assign(new Error(`'${opts.image}' is not a HelixFS image (size ${st.size} is not a multiple of 512 bytes of at least 4 KiB)`), { code: "EINVAL" });
-      device = FileBackend.open(opts.image);
+      device = FileBackend.open(opts.image, { discard });
     }
   }
   return bootWith({ ...opts, device, module: kernelModule(opts.debug) });

@@ -7,7 +7,10 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { bootWith, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { kernelModule, bootSync } from "../host/node.js";
+import * as nodefs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { BlockError, MemoryBackend, type BlockBackend } from "../host/blockdev.js";
 import { freshDevice, bytesOf, fsckClean, MiB, BLOCK } from "./helpers.js";
 
@@ -53,6 +56,29 @@ describe("online discard", () => {
       expect(Buffer.from(k.fs.readFileSync("/kept")).equals(Buffer.from(kept))).toBe(true);
       fsckClean(k);
       k.shutdown();
+    });
+  }
+
+  for (const discard of [true, false]) {
+    it(`an image file booted by path ${discard ? "gets zeroes over a deleted file's blocks" : "keeps a deleted file's blocks without the option"}`, () => {
+      const dir = nodefs.mkdtempSync(path.join(nodefs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "helix-discard-"));
+      try {
+        const image = path.join(dir, "disk.img");
+        bootSync({ image, createBytes: 16 * MiB, mkfs: true, noMount: true, debug: true }).shutdown();
+        const k = bootSync({ image, discard, debug: true, memoryMiB: 64 });
+        const gone = bytesOf(51, 12 * BLOCK);
+        k.fs.writeFileSync("/gone", gone);
+        k.fs.syncSync();
+        k.fs.unlinkSync("/gone");
+        k.fs.syncSync();
+        k.shutdown();
+        const disk = nodefs.readFileSync(image);
+        let found = 0;
+        for (let off = 0; off < gone.length; off += BLOCK) if (disk.indexOf(gone.subarray(off, off + BLOCK)) >= 0) found++;
+        expect(found).toBe(discard ? 0 : 12);
+      } finally {
+        nodefs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
 
