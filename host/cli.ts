@@ -1559,7 +1559,8 @@ function program(status: { code: number }): Command {
     .option("--sample <n>", "check a seeded sample of this many workloads")
     .option("--only <id>", "check only this workload (reproduction)")
     .option("--state <id>", "check only this crash state of it (reproduction)")
-    .option("--break <flags>", "debug: break the journal ordering (1 = no flush after commit, 2 = none before)")
+    .option("--break <flags>", "debug: break the journal ordering (1 = no flush after commit, 2 = none before, 4 = discard before commit)")
+    .option("--discard", "record the workloads with online discard")
     .option("--debug", "run the debug kernel (assertions on)")
     .action(async (o) => {
       const kinds = ["ace1", "ace2", "ace3", "random"];
@@ -1572,7 +1573,7 @@ function program(status: { code: number }): Command {
         imageBytes: imageSize(o.imageSize),
         sample: intOption(o.sample, "--sample", 1, 10_000_000),
         only: o.only, state: o.state,
-        breakOrdering: intOption(o.break, "--break", 0, 3), debug: o.debug === true,
+        breakOrdering: intOption(o.break, "--break", 0, 7), discard: o.discard === true, debug: o.debug === true,
       });
     });
 

@@ -49,6 +49,8 @@ export interface CheckOptions extends CrashStateOptions {
   firstOnly?: boolean;
   /** Kernel debug switch (kernel_debug_break) while recording: 0 = correct ordering. */
   breakOrdering?: number;
+  /** Record with online discard (BootOptions.discard): the log carries the DISCARDs. */
+  discard?: boolean;
   /** A checker to reuse across workloads (one kernel instance for all of them). */
   checker?: StateChecker;
 }
@@ -145,7 +147,7 @@ function checkState(checker: StateChecker, w: Workload, s: CrashState, exp: Retu
 export function checkWorkload(w: Workload, base: Uint8Array, opts: CheckOptions): WorkloadResult {
   const t0 = performance.now();
   const rec = new RecordingBackend(new MemoryBackend(new Uint8Array(base)));
-  const k = bootWith({ device: rec, module: opts.module, memoryMiB: CRASH_MEMORY_MIB });
+  const k = bootWith({ device: rec, module: opts.module, memoryMiB: CRASH_MEMORY_MIB, discard: opts.discard });
   if (opts.breakOrdering) k.callExport("kernel_debug_break", opts.breakOrdering);
   const exp = runWorkload(k.fs as unknown as WorkloadFs, w, (name) => { rec.mark(name); });
   rec.mark("end");

@@ -11,13 +11,13 @@ import { aceWorkloads, randomWorkload, type Workload } from "../host/workload.js
 const module = kernelModule(true); // assertions on: an assertion failure is a trap to find
 const base = makeBaseImage(module);
 
-function campaign(ws: Workload[], opts: { maxStates?: number; breakOrdering?: number } = {}): { states: number; violations: CrashViolation[] } {
+function campaign(ws: Workload[], opts: { maxStates?: number; breakOrdering?: number; discard?: boolean } = {}): { states: number; violations: CrashViolation[] } {
   const checker = new StateChecker(module);
   let states = 0;
   const violations: CrashViolation[] = [];
   try {
     for (const w of ws) {
-      const r = checkWorkload(w, base, { module, seed: 1, checker, maxStates: opts.maxStates, breakOrdering: opts.breakOrdering });
+      const r = checkWorkload(w, base, { module, seed: 1, checker, maxStates: opts.maxStates, breakOrdering: opts.breakOrdering, discard: opts.discard });
       states += r.states;
       violations.push(...r.violations);
     }
@@ -42,6 +42,15 @@ describe("crash consistency", () => {
     const sample = Array.from({ length: 60 }, () => { x = (x * 1103515245 + 12345) >>> 0; return all[(x >>> 8) % all.length]; });
     const r = campaign(sample, { maxStates: 150 });
     expect(r.violations.slice(0, 5)).toEqual([]);
+  });
+
+  it("with online discard, every 1-operation ACE workload survives every crash state, and discarding before the commit is caught", () => {
+    const ok = campaign(aceWorkloads(1), { discard: true });
+    expect(ok.states).toBeGreaterThan(5000);
+    expect(ok.violations.slice(0, 5)).toEqual([]);
+    // 4: the DISCARDs of a commit go out before it is durable: committed files read zeroes
+    const early = campaign(aceWorkloads(1), { discard: true, breakOrdering: 4 });
+    expect(early.violations.map((v) => v.kind)).toContain("garbage-bytes");
   });
 
   it("random long workloads survive their crash states", () => {

@@ -34,6 +34,8 @@ export interface CrashtestOptions {
   state?: string;
   /** Kernel debug switch: break the journal ordering (proves the checker notices). */
   breakOrdering?: number;
+  /** Record the workloads with online discard (the crash states then carry the DISCARDs). */
+  discard?: boolean;
   /** Check a seeded sample of this many workloads instead of all. */
   sample?: number;
   debug?: boolean;
@@ -67,7 +69,7 @@ function workerMain(): void {
   try {
     for (let i = o.job; i < ws.length; i += o.jobs) {
       const w = ws[i];
-      const opts = { module, seed: o.seed, maxStates: o.states, checker, onlyState: o.state, breakOrdering: o.breakOrdering };
+      const opts = { module, seed: o.seed, maxStates: o.states, checker, onlyState: o.state, breakOrdering: o.breakOrdering, discard: o.discard };
       const r = checkWorkload(w, base, opts);
       const res: WorkerResult = { workload: w.id, states: r.states, violations: r.violations };
       if (r.violations.length > 0 && w.steps.length > 1) {
@@ -87,6 +89,7 @@ function workerMain(): void {
 function reproLine(o: CrashtestOptions, v: CrashViolation): string {
   const parts = ["helix crashtest", `--workload ${o.workload}`, `--seed ${o.seed}`, `--only ${v.workload}`, `--state ${v.state}`];
   if (o.breakOrdering) parts.push(`--break ${o.breakOrdering}`);
+  if (o.discard) parts.push("--discard");
   if (o.imageBytes !== CRASH_IMAGE_BYTES) parts.push(`--image-size ${o.imageBytes}`);
   return parts.join(" ");
 }
