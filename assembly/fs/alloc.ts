@@ -63,7 +63,11 @@ export let astat_discarded_blocks: u64 = 0;
 export let astat_discard_errors: u64 = 0;
 
 /** Online discard of freed extents after each commit (mount flag). */
-export let alloc_discard_enabled: bool = false;
+let alloc_discard_enabled: bool = false;
+/**
+ * Sets online discard at mount and forgets remembered extents: a commit that failed aborted
+ * the journal, so what it freed is never discarded.
+ */
 export function alloc_set_discard(on: bool): void { alloc_discard_enabled = on; ndiscard = 0; }
 /**
  * Freed extents one commit remembers for discard; frees past it are not discarded (discard
@@ -361,9 +365,6 @@ function discard_note(start: u64, len: u64): void {
   store<u64>(e, len, 8);
   ndiscard++;
 }
-
-/** Forgets the remembered extents (the commit that freed them failed). */
-export function alloc_discard_drop(): void { ndiscard = 0; }
 
 /** Blocks in one discard segment (its num_sectors is a u32 of 512-byte sectors). */
 const DISCARD_SEG_BLOCKS: u64 = 1 << 28;

@@ -43,7 +43,7 @@ import {
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, free_blocks,
-  alloc_available, total_blocks, alloc_discard_committed, alloc_discard_drop, alloc_set_discard,
+  alloc_available, total_blocks, alloc_discard_committed, alloc_set_discard,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
 import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset, icache_init } from "./inode";
@@ -440,7 +440,7 @@ export function fs_commit(): i32 {
       journal_dirty(0);
       if (journal_break() & JBREAK_DISCARD_BEFORE_COMMIT) alloc_discard_committed(); // crash tests only
       r = journal_commit();
-      if (r != 0) { alloc_discard_drop(); return fs_error(r); }
+      if (r != 0) return fs_error(r);
       alloc_discard_committed(); // the commit is durable: what it freed may be discarded
     }
     if (!writeback_pending()) return 0;
