@@ -346,31 +346,57 @@ describe("crashes and the journal", () => {
     k.shutdown();
   });
 
-  it("crash states at every write of a workload recover to a consistent tree", () => {
-    // a device wrapper that records the image after each write
+  it("crash states at every write of a workload recover to a consistent tree and keep every fsynced file", () => {
+    // the device logs every block it is given, in order (write, writev piece by piece,
+    // writeZeroes, discard); a crash state is the image after any prefix of that log
     const base = freshDevice(16 * MiB);
-    const snaps: Uint8Array[] = [];
-    const rec = new MemoryBackend(new Uint8Array(base.bytes));
-    const origWrite = rec.write.bind(rec);
-    const origFlush = rec.flush.bind(rec);
-    let n = 0;
-    rec.write = (off, src) => { origWrite(off, src); if (++n % 3 === 0) snaps.push(new Uint8Array(rec.bytes)); };
-    rec.flush = () => { origFlush(); snaps.push(new Uint8Array(rec.bytes)); };
+    const start = new Uint8Array(base.bytes);
+    const log: { off: number; data: Uint8Array }[] = [];
+    const rec = new MemoryBackend(new Uint8Array(start));
+    const logBlocks = (off: number, data: Uint8Array) => {
+      for (let o = 0; o < data.length; o += BLOCK) log.push({ off: off + o, data: data.slice(o, o + BLOCK) });
+    };
+    const [w, wv, wz] = [rec.write.bind(rec), rec.writev.bind(rec), rec.writeZeroes.bind(rec)];
+    rec.write = (off, src) => { w(off, src); logBlocks(off, src); };
+    rec.writev = (off, srcs) => { wv(off, srcs); let o = off; for (const s of srcs) { logBlocks(o, s); o += s.length; } };
+    rec.writeZeroes = (off, len) => { wz(off, len); logBlocks(off, new Uint8Array(len)); };
+    rec.discard = rec.writeZeroes;
     const k = bootWith({ device: rec, module: kernelModule(true), memoryMiB: 64 });
-    const synced: string[] = [];
+    // a file fsynced when the log had `from` blocks must be in every later state with its
+    // bytes, under one of the names it has had since (a rename after the fsync may be lost)
+    const synced: { names: string[]; data: Buffer; from: number }[] = [];
+    const renameDir = (from: string, to: string) => {
+      k.fs.renameSync(from, to);
+      for (const s of synced) for (const n of [...s.names]) if (n.startsWith(`${from}/`)) s.names.push(to + n.slice(from.length));
+    };
     for (let i = 0; i < 12; i++) {
       k.fs.mkdirSync(`/d${i}`);
-      k.fs.writeFileSync(`/d${i}/f`, crypto.randomBytes(i * 3000));
-      if (i % 4 === 3) { k.fs.renameSync(`/d${i - 1}`, `/d${i}/moved`); }
-      if (i % 3 === 0) { const fd = k.fs.openSync(`/d${i}/f`, "r"); k.fs.fsyncSync(fd); k.fs.closeSync(fd); synced.push(`/d${i}/f`); }
+      const data = crypto.randomBytes(i * 3000);
+      k.fs.writeFileSync(`/d${i}/f`, data);
+      if (i % 4 === 3) renameDir(`/d${i - 1}`, `/d${i}/moved`);
+      if (i % 3 === 0) {
+        const fd = k.fs.openSync(`/d${i}/f`, "r");
+        k.fs.fsyncSync(fd);
+        k.fs.closeSync(fd);
+        synced.push({ names: [`/d${i}/f`], data, from: log.length });
+      }
     }
     k.shutdown();
-    expect(snaps.length).toBeGreaterThan(10);
-    for (const s of snaps) {
-      const dev = new MemoryBackend(new Uint8Array(s));
-      const { k: k2, problems, log } = bootAndFsck(dev);
-      expect(log).toEqual([]);
+    expect(log.length).toBeGreaterThan(50);
+    expect(synced.length).toBe(4);
+    let checked = 0;
+    const image = start;
+    for (let at = 0; at <= log.length; at++) {
+      if (at > 0) image.set(log[at - 1].data, log[at - 1].off);
+      const { k: k2, problems, log: report } = bootAndFsck(new MemoryBackend(new Uint8Array(image)));
+      expect(report, `state ${at}`).toEqual([]);
       expect(problems).toBe(0);
+      for (const f of synced.filter((x) => x.from <= at)) {
+        const found = f.names.filter((n) => k2.fs.existsSync(n));
+        expect(found.length, `state ${at} of ${log.length}: fsynced ${f.names[0]} is missing (names ${f.names.join(", ")})`).toBe(1);
+        expect(Buffer.compare(k2.fs.readFileSync(found[0]), f.data), `state ${at}: ${found[0]} has other bytes`).toBe(0);
+        checked++;
+      }
       // whatever exists is readable; directories can take a new file and be removed empty
       for (const name of k2.fs.readdirSync("/")) {
         k2.fs.writeFileSync(`/${name}/probe`, "x");
@@ -378,6 +404,7 @@ describe("crashes and the journal", () => {
       }
       k2.shutdown();
     }
+    expect(checked).toBeGreaterThan(log.length);
   });
 
   it("commits a small transaction once it is older than the commit interval", () => {
