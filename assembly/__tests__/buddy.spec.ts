@@ -6,6 +6,7 @@
 // end that freeing everything coalesces back to the canonical maximal blocks.
 
 import { MAX_ORDER, NR_CPUS, PAGE_SHIFT, PAGE_SIZE } from "../params";
+import { mm_bug_reason, mm_bug_clear } from "../mm/bug";
 import {
   NO_PFN, PG_FLAGS, PG_ORDER, PG_MT, PG_head, PG_buddy, PG_reserved,
   MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
@@ -114,6 +115,13 @@ function free_everything(): void {
   while (live > 0) model_free(live - 1, (live & 1) != 0);
 }
 
+/** Asserts that the check that stopped the last call was `reason` (as-pect's toThrow("...")
+ *  only names the assertion; mm/bug.ts records which mm_bug fired), then forgets it. */
+function expect_bug(reason: string): void {
+  expect<string>(mm_bug_reason()).toBe(reason, "the check that fired");
+  mm_bug_clear();
+}
+
 // globals for toThrow callbacks (closures cannot capture locals)
 let victim: u32 = 0;
 let victim_order: u32 = 0;
@@ -145,6 +153,7 @@ describe("buddy: init", () => {
 
   it("aborts on a region too small for its frame table", () => {
     expect(() => { mm_init(REGION, REGION + 64 * 1024, REGION + 64 * MIB); }).toThrow();
+    expect_bug("mm_init: region too small for the frame table");
   });
 });
 
@@ -220,15 +229,22 @@ describe("buddy: alloc and free", () => {
     victim = alloc_pages(3, MIGRATE_MOVABLE);
     victim_order = 3;
     expect(() => { free_pages(victim, 2); }).toThrow("order mismatch");
+    expect_bug("free_pages: order does not match the allocation");
     expect(() => { free_pages(victim + 1, 0); }).toThrow("tail frame");
+    expect_bug("free_pages: not an allocated block head (double free?)");
     free_pages(victim, 3);
     expect(() => { free_pages(victim, victim_order); }).toThrow("double free of a buddy block");
+    expect_bug("free_pages: double free (block is already free)");
     victim = alloc_page(MIGRATE_MOVABLE);
     free_page(victim);
     expect(() => { free_page(victim); }).toThrow("double free of a pcp frame");
+    expect_bug("free_pages: not an allocated block head (double free?)");
     expect(() => { free_page(0); }).toThrow("reserved frame");
+    expect_bug("free_pages: frame is reserved");
     expect(() => { free_page(nr_frames); }).toThrow("beyond memory");
+    expect_bug("free_pages: pfn beyond physical memory");
     expect(() => { free_page(NO_PFN); }).toThrow("NO_PFN");
+    expect_bug("free_pages: pfn beyond physical memory");
     check_all_free();
   });
 });
@@ -243,11 +259,13 @@ describe("buddy: owners' flags", () => {
     free_pages(p, 0);
     victim = p;
     expect(() => { free_pages(victim, 0); }).toThrow("double free after flags were rewritten");
+    expect_bug("free_pages: not an allocated block head (double free?)");
     let q = alloc_pages(2, MIGRATE_MOVABLE);
     store<u32>(pfn_to_page(q), 1 << 5, PG_FLAGS); // PG_dirty only
     free_pages(q, 2);
     victim = q;
     expect(() => { free_pages(victim, 2); }).toThrow("double free of an order-2 block");
+    expect_bug("free_pages: double free (block is already free)");
     check_all_free();
   });
 });

@@ -6,6 +6,7 @@
 // kmalloc_large block), and freeing everything and shrinking gives every frame back.
 
 import { MAX_ORDER, NR_CPUS, PAGE_SHIFT, PAGE_SIZE } from "../params";
+import { mm_bug_reason, mm_bug_clear } from "../mm/bug";
 import {
   NO_PFN, PG_FLAGS, PG_MAPPING, PG_INDEX, PG_slab, PG_head, MIGRATE_MOVABLE,
   nr_frames, phys_base, pfn_to_page, pfn_to_addr,
@@ -138,6 +139,13 @@ function ctor_mark(obj: usize): void {
   store<u32>(obj, 0xc0ffee);
   store<u32>(obj + 4, ctor_calls);
   ctor_calls++;
+}
+
+/** Asserts that the check that stopped the last call was `reason` (as-pect's toThrow("...")
+ *  only names the assertion; mm/bug.ts records which mm_bug fired), then forgets it. */
+function expect_bug(reason: string): void {
+  expect<string>(mm_bug_reason()).toBe(reason, "the check that fired");
+  mm_bug_clear();
 }
 
 // globals for toThrow callbacks
@@ -297,20 +305,29 @@ describe("slab: caches", () => {
     bad_cache = a;
     bad_obj = kmem_cache_alloc(b);
     expect(() => { kmem_cache_free(bad_cache, bad_obj); }).toThrow("object of another cache");
+    expect_bug("kmem_cache_free: object does not belong to this cache");
     bad_cache = b;
     expect(() => { kmem_cache_free(bad_cache, bad_obj + 8); }).toThrow("inside an object");
+    expect_bug("kmem_cache_free: pointer is not an object of this cache");
     expect(() => { kmem_cache_free(bad_cache, REGION - 64); }).toThrow("outside physical memory");
+    expect_bug("kmem_cache_free: pointer outside physical memory");
     expect(() => { kmem_cache_free(bad_cache + 4, bad_obj); }).toThrow("not a cache");
+    expect_bug("kmem_cache_free: not a kmem_cache");
     expect(() => { kfree(bad_obj + 4); }).toThrow("kfree inside an object");
+    expect_bug("kmem_cache_free: pointer is not an object of this cache");
     kmem_cache_free(b, bad_obj);
     expect(() => { kmem_cache_free(bad_cache, bad_obj); }).toThrow("double free (debug build)");
+    expect_bug("kmem_cache_free: double free (object is in the CPU's array cache)");
     bad_obj = kmalloc(3 * PAGE_SIZE);
     expect(() => { kfree(bad_obj + PAGE_SIZE); }).toThrow("kfree inside a large block");
+    expect_bug("kfree: pointer not from kmalloc (or double free)");
     kfree(bad_obj);
     expect(() => { kfree(bad_obj); }).toThrow("double kfree of a large block");
+    expect_bug("kfree: pointer not from kmalloc (or double free)");
     let pfn = alloc_pages(1, MIGRATE_MOVABLE);
     bad_obj = pfn_to_addr(pfn);
     expect(() => { kfree(bad_obj); }).toThrow("kfree of a page not from kmalloc");
+    expect_bug("kfree: pointer not from kmalloc (or double free)");
     free_pages(pfn, 1);
     kmem_cache_destroy(a);
     kmem_cache_destroy(b);

@@ -687,8 +687,8 @@ export function free_pages(pfn: u32, order: u32): void {
   if (!ASC_NO_ASSERT) {
     for (let t: u32 = 1; t < (1 << order); t++) {
       let f = load<u32>(pfn_to_page(pfn + t), PG_FLAGS);
-      assert((f & (PG_buddy | PG_reserved | PG_slab)) == 0, "free_pages: bad tail frame");
-      assert(load<u8>(pfn_to_page(pfn + t), PG_ASTATE) == 0, "free_pages: tail frame is a block head");
+      if ((f & (PG_buddy | PG_reserved | PG_slab)) != 0) mm_bug("free_pages: bad tail frame");
+      if (load<u8>(pfn_to_page(pfn + t), PG_ASTATE) != 0) mm_bug("free_pages: tail frame is a block head");
     }
   }
   store<u64>(pfn_to_page(pfn), 0, PG_FLAGS);

@@ -481,7 +481,7 @@ function free_block(cache: usize, objs: usize, n: u32): void {
     let freelist = slab_freelist(cache, slab);
     if (!ASC_NO_ASSERT) {
       for (let j = active; j < num; j++) {
-        assert(<u32>load<u16>(freelist + (<usize>j << 1)) != objnr, "kmem_cache_free: double free");
+        if (<u32>load<u16>(freelist + (<usize>j << 1)) == objnr) mm_bug("kmem_cache_free: double free (object is on its slab's freelist)");
       }
     }
     active--;
@@ -548,7 +548,7 @@ export function kmem_cache_alloc(cache: usize): usize {
   let avail = load<u32>(ac, AC_AVAIL);
   if (!ASC_NO_ASSERT) {
     for (let i: u32 = 0; i < avail; i++) {
-      assert(load<usize>(ac + AC_ENTRY + (<usize>i << alignof<usize>())) != obj, "kmem_cache_free: double free");
+      if (load<usize>(ac + AC_ENTRY + (<usize>i << alignof<usize>())) == obj) mm_bug("kmem_cache_free: double free (object is in the CPU's array cache)");
     }
   }
   if (avail >= load<u32>(ac, AC_LIMIT)) {
