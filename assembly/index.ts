@@ -23,8 +23,9 @@ import {
 } from "./dev/virtio_blk";
 import {
   fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance, fs_set_commit_interval,
-  fs_clear_error_state,
+  fs_clear_error_state, fs_mmp_tick,
 } from "./fs/super";
+import { mmp_set_identity, mmp_probe, mmp_holder, mmp_interval } from "./fs/mmp";
 import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
@@ -151,6 +152,35 @@ export function sys_mount(flags: u32): i32 { return fs_mount(flags); }
 export function sys_umount(): i32 { fd_close_all(); return fs_umount(); }
 /** Why the last mount failed (MR_* of fs/super.ts). */
 export function sys_mount_reason(): i32 { return mount_reason; }
+
+// ---- multiple-mount protection (fs/mmp.ts) ---------------------------------------------------
+
+/**
+ * The host's identity for the MMP block, before mkfs/mount: hostname (UTF-8, `node_len` <= 64
+ * bytes at args + 0), program (`prog_len` <= 32 bytes at args + 4096), `pid`, `flags` (bit 0:
+ * the host holds an exclusive lock on the image, or the device is private to it) and the
+ * update interval in seconds mkfs records (0: default 5). Longer strings are cut.
+ */
+export function kernel_mmp_identity(node_len: u32, prog_len: u32, pid: u32, flags: u32, interval: u32): void {
+  mmp_set_identity(args, min<u32>(node_len, 4096), args + 4096, min<u32>(prog_len, 4096), pid, flags, interval);
+}
+/**
+ * MMP heartbeat from the host's timer: writes the next seq when the interval has passed.
+ * Returns the interval in ms at which the host should call again (0: nothing held), or
+ * -EBUSY when another node took the image over (the filesystem is now read-only), -errno.
+ */
+export function sys_mmp_tick(): i32 {
+  const r = fs_mmp_tick(false);
+  if (r < 0) return r;
+  return <i32>(mmp_interval() * 1000);
+}
+/**
+ * Reads who holds the image without writing (the host's lock was refused): 1 when an MMP block
+ * names a holder (then kernel_mmp_holder has it), 0 when there is none or it is clean, -errno.
+ */
+export function kernel_mmp_probe(): i32 { return mmp_probe(); }
+/** Copies the last MMP record read (160 bytes, docs/format.md) to `out`; its length, or 0. */
+export function kernel_mmp_holder(out: usize): u32 { return mmp_holder(out); }
 /**
  * Writes everything back and drops every clean page and buffer from the caches (Linux
  * `echo 3 > /proc/sys/vm/drop_caches`). Returns 0 or -errno from the sync.

@@ -11,9 +11,15 @@
 //  - FLUSH is fsync(2): the host page cache caches writes, and DESIGN §3 requires FLUSH to
 //    make them durable;
 //  - discard is a hint and by default does nothing (Node cannot punch holes); with
-//    { discard: 'zero' } it writes zeroes so reads after it are deterministic.
+//    { discard: 'zero' } it writes zeroes so reads after it are deterministic;
+//  - one writer per image: open/create take flock(2) on the image (exclusive for read-write,
+//    shared for read-only; never waiting) before reading or changing a byte, through the
+//    native binding `fs-ext`. The kernel drops an flock when the last descriptor of its open
+//    file goes away, so a SIGKILLed holder leaves nothing behind. When `fs-ext` cannot be
+//    loaded, `hostLocked` is false and the kernel's MMP block (fs/mmp.ts) is the only guard.
 
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import { BlockBackend, BlockError, SECTOR_SIZE, checkRange, totalLength } from "./blockdev.js";
 
 /** Largest image: offsets stay exact in a double and inside Node's positional-I/O range. */
@@ -25,6 +31,25 @@ const ZERO_CHUNKS_PER_CALL = 16;
 /** Retries of a host call that moved no bytes before the backend reports EIO. */
 const STALL_MAX = 3;
 
+/** flock(2) through the optional native dependency fs-ext (null when it is not installed). */
+type Flock = (fd: number, how: "exnb" | "shnb") => void;
+let flockFn: Flock | null | undefined;
+function flockBinding(): Flock | null {
+  if (flockFn === undefined) {
+    try {
+      flockFn = (createRequire(import.meta.url)("fs-ext") as { flockSync: Flock }).flockSync;
+    } catch {
+      flockFn = null;
+    }
+  }
+  return flockFn;
+}
+/** True when host locks (flock through fs-ext) are available. */
+export function hostLockAvailable(): boolean { return flockBinding() !== null; }
+
+/** The host lock FileBackend takes: by access mode (default), or none (the caller knows better). */
+export type LockMode = "auto" | "none";
+
 /** How FileBackend treats DISCARD: ignore it (default) or write zeroes over the range. */
 export type DiscardMode = "ignore" | "zero";
 
@@ -34,6 +59,29 @@ export interface FileBackendOptions {
   readOnly?: boolean;
   /** DISCARD behaviour, default 'ignore'. */
   discard?: DiscardMode;
+  /**
+   * 'auto' (default): flock the image, exclusive when writable, shared when read-only; a
+   * conflict throws BlockError('EBUSY') with `locked: true`. 'none': no host lock (e.g. a test
+   * standing in for another machine, whose locks this host cannot see).
+   */
+  lock?: LockMode;
+}
+
+/** Takes the host lock on `fd`; false when no binding is available. Throws EBUSY on a conflict. */
+function lockImage(fd: number, path: string, exclusive: boolean, mode: LockMode | undefined): boolean {
+  if (mode === "none") return false;
+  const flock = flockBinding();
+  if (flock === null) return false;
+  try {
+    flock(fd, exclusive ? "exnb" : "shnb");
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "EAGAIN" || code === "EWOULDBLOCK") {
+      throw Object.assign(new BlockError("EBUSY", `image ${path} is in use (another process holds its lock)`), { locked: true });
+    }
+    throw hostError(err, `flock ${path}`);
+  }
+  return true;
 }
 
 let zeroChunk: Uint8Array | null = null;
@@ -57,9 +105,12 @@ export class FileBackend implements BlockBackend {
   private fd: number;
   private readonly readOnly: boolean;
   private readonly discardMode: DiscardMode;
+  /** This backend holds a host lock (flock) on the image until close(). */
+  readonly hostLocked: boolean;
 
-  private constructor(path: string, fd: number, sizeBytes: number, opts: FileBackendOptions) {
+  private constructor(path: string, fd: number, sizeBytes: number, opts: FileBackendOptions, hostLocked: boolean) {
     this.path = path;
+    this.hostLocked = hostLocked;
     this.fd = fd;
     this.sizeBytes = sizeBytes;
     this.readOnly = opts.readOnly === true;
@@ -67,8 +118,10 @@ export class FileBackend implements BlockBackend {
   }
 
   /**
-   * Opens an existing image; its size must be a positive multiple of SECTOR_SIZE.
-   * Throws BlockError with the host's code ('ENOENT', 'EACCES', ...) or 'EINVAL' for a bad size.
+   * Opens an existing image; its size must be a positive multiple of SECTOR_SIZE. Takes the
+   * host lock first (opts.lock). Throws BlockError with the host's code ('ENOENT', 'EACCES',
+   * ...), 'EINVAL' for a bad size, 'EBUSY' (with `locked: true`) when another open file holds
+   * a conflicting lock.
    */
   static open(path: string, opts: FileBackendOptions = {}): FileBackend {
     let fd: number;
@@ -76,6 +129,13 @@ export class FileBackend implements BlockBackend {
       fd = fs.openSync(path, opts.readOnly ? "r" : "r+");
     } catch (err) {
       throw hostError(err, `open ${path}`);
+    }
+    let locked: boolean;
+    try {
+      locked = lockImage(fd, path, !opts.readOnly, opts.lock);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
     }
     let size: number;
     try {
@@ -88,13 +148,14 @@ export class FileBackend implements BlockBackend {
       fs.closeSync(fd);
       throw new BlockError("EINVAL", `image ${path} has size ${size}, not a positive multiple of ${SECTOR_SIZE}`);
     }
-    return new FileBackend(path, fd, size, opts);
+    return new FileBackend(path, fd, size, opts, locked);
   }
 
   /**
    * Creates a sparse image of `sizeBytes` bytes (a positive multiple of SECTOR_SIZE). Fails
    * with BlockError('EEXIST') if the file exists, unless `overwrite` is set, in which case the
-   * old contents are discarded. Other host errors keep their code.
+   * old contents are discarded, but only once the host lock is held: an image in use is never
+   * truncated (BlockError('EBUSY'), as open). Other host errors keep their code.
    */
   static create(path: string, sizeBytes: number, opts: FileBackendOptions & { overwrite?: boolean } = {}): FileBackend {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % SECTOR_SIZE !== 0 ||
@@ -103,17 +164,27 @@ export class FileBackend implements BlockBackend {
     }
     let fd: number;
     try {
-      fd = fs.openSync(path, opts.overwrite ? "w+" : "wx+");
+      // no O_TRUNC: the old contents go only after the lock is ours
+      const C = fs.constants;
+      fd = fs.openSync(path, C.O_RDWR | C.O_CREAT | (opts.overwrite ? 0 : C.O_EXCL), 0o666);
     } catch (err) {
       throw hostError(err, `create ${path}`);
     }
+    let locked: boolean;
     try {
+      locked = lockImage(fd, path, true, opts.lock);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    try {
+      fs.ftruncateSync(fd, 0);
       fs.ftruncateSync(fd, sizeBytes); // sparse: no data blocks until written
     } catch (err) {
       fs.closeSync(fd);
       throw hostError(err, `ftruncate ${path}`);
     }
-    return new FileBackend(path, fd, sizeBytes, { ...opts, readOnly: false });
+    return new FileBackend(path, fd, sizeBytes, { ...opts, readOnly: false }, locked);
   }
 
   read(offset: number, dst: Uint8Array): void {

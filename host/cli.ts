@@ -26,7 +26,7 @@ import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Command, CommanderError } from "commander";
 import cliProgress from "cli-progress";
-import { bootSync, parseSize, ROOT } from "./node.js";
+import { bootSync, parseSize, setProgramName, ROOT } from "./node.js";
 import { Kernel, KernelError, KernelPanic, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo } from "./kernel.js";
 import { uvException, type HelixFs } from "./fs.js";
 
@@ -1613,6 +1613,7 @@ export async function main(argv: string[]): Promise<number> {
   const status = { code: 0 };
   try {
     if (argv.length === 0) throw new UsageError("missing command (try 'helix --help')");
+    setProgramName(`helix ${argv[0]}`.slice(0, 32)); // names this process in the MMP blocks it writes
     await program(status).parseAsync(argv, { from: "user" });
     return status.code;
   } catch (err) {

@@ -47,7 +47,67 @@ const MOUNT_REASONS = [
   "corrupted journal",
   "I/O error reading the superblock",
   "device too small for a HelixFS image",
+  "in use", // MR_MMP_BUSY: Kernel.mount names the holder instead
 ];
+/** fs/super.ts MR_MMP_BUSY. */
+const MR_MMP_BUSY = 7;
+const EBUSY = 16;
+
+/** Who holds an image, from its MMP block (docs/format.md "MMP block"). */
+export interface MmpHolder {
+  /** Sequence number (0xFF4D4D50 clean, 0xE24D4D50 fsck). */
+  seq: number;
+  /** Seconds between the holder's updates. */
+  interval: number;
+  /** Last update and the holder's mount, ms since the epoch. */
+  timeMs: number;
+  mountTimeMs: number;
+  pid: number;
+  /** Hostname of the holder's machine. */
+  node: string;
+  /** The holder's program, e.g. 'helix boot'. */
+  program: string;
+  /** The holder held a host lock on the image. */
+  hostLocked: boolean;
+}
+/** MMP seq of an fsck (fs/mmp.ts MMP_SEQ_FSCK). */
+const MMP_SEQ_FSCK = 0xe24d4d50;
+
+/** "in use by pid 1234 on host X (helix boot, since 2026-12-05 21:00:00 UTC)" for `h`. */
+export function describeHolder(h: MmpHolder | null): string {
+  if (h === null) return "in use by another process on this host (it holds the image's lock)";
+  if (h.seq === MMP_SEQ_FSCK) return `in use: fsck is running on host ${h.node || "?"}`;
+  const since = h.mountTimeMs > 0 ? `, since ${new Date(h.mountTimeMs).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC")}` : "";
+  return `in use by pid ${h.pid} on host ${h.node || "?"} (${h.program || "unknown program"}${since})`;
+}
+
+/** Identity a kernel writes into the MMP block of the images it mounts (fs/mmp.ts). */
+export interface MmpIdentity {
+  /** Hostname (<= 64 bytes); host/node.ts gives os.hostname(). */
+  node: string;
+  /** Process id. */
+  pid: number;
+  /** Program name (<= 32 bytes), e.g. 'helix boot'. */
+  program: string;
+  /**
+   * The host holds an exclusive lock on the image, or the device is private to this process
+   * (a memory device): then a holder named by this node is known to be gone and a clean image
+   * is taken without waiting. False only for a shared file without a host lock.
+   */
+  exclusive: boolean;
+  /** Update interval in seconds that mkfs writes (1..300, default 5). */
+  mmpInterval?: number;
+}
+
+/** Sleeps the calling thread `ms` ms (Atomics.wait; a spin where the thread may not block). */
+export function sleepMs(ms: number): void {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  } catch {
+    const end = Date.now() + ms;
+    while (Date.now() < end) { /* a browser main thread cannot block */ }
+  }
+}
 
 /** A kernel panic: the module aborted (an assertion or a kernel bug); the Kernel is dead. */
 export class KernelPanic extends Error {
@@ -113,6 +173,10 @@ export interface BootOptions {
    * Default false.
    */
   discard?: boolean;
+  /** Identity for multiple-mount protection (default: node 'localhost', pid 0, program 'helixfs', exclusive). */
+  identity?: MmpIdentity;
+  /** The host's sleep for the kernel's `sleep_ms` import (default sleepMs). */
+  sleep?: (ms: number) => void;
 }
 
 /** sys_mount flag (fs/super.ts MNT_DISCARD). */
@@ -146,6 +210,7 @@ export class Kernel {
   private readonly dec = new TextDecoder();
   private readonly log?: (line: string) => void;
   private readonly mountFlags: number;
+  private mmpTimer: ReturnType<typeof setInterval> | null = null;
 
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
@@ -168,6 +233,7 @@ export class Kernel {
             this.log?.(line);
           }
         },
+        sleep_ms: (ms: number) => (opts.sleep ?? sleepMs)(ms),
         clock_ns: () => {
           // the clock has millisecond resolution: reuse the BigInt within a millisecond
           const ms = Date.now();
@@ -197,6 +263,7 @@ export class Kernel {
     this.refresh();
     this.device.setQueue(this.dv.getUint32(this.args + ARG_OUT, true), this.dv.getUint32(this.args + ARG_OUT + 4, true), this.dv.getUint32(this.args + ARG_OUT + 8, true));
     this.call("virtio_blk_identify"); // logs the serial; a device without one is still usable
+    this.setIdentity(opts.identity ?? { node: "localhost", pid: 0, program: "helixfs", exclusive: true });
     this.sys = this.makeSys();
     this.fs = createFs(this.sys);
   }
@@ -405,15 +472,73 @@ export class Kernel {
     }
   }
 
-  /** Mounts the filesystem (journal replay). Throws KernelError with the reason on failure. */
+  /** Gives the kernel the identity it writes into MMP blocks (call before mkfs/mount). */
+  setIdentity(id: MmpIdentity): void {
+    const nl = this.putPath(id.node.slice(0, 64), ARG_PATH1);
+    const pl = this.putPath(id.program.slice(0, 32), ARG_PATH2);
+    this.call("kernel_mmp_identity", Math.max(nl, 0), Math.max(pl, 0), id.pid >>> 0, id.exclusive ? 1 : 0, id.mmpInterval ?? 0);
+  }
+
+  /** The MMP record the kernel read last (the holder a refused mount met), or null. */
+  mmpHolder(): MmpHolder | null {
+    const o = this.args + ARG_OUT;
+    if (this.call("kernel_mmp_holder", o) === 0) return null;
+    const dv = this.view();
+    const str = (at: number, max: number): string => {
+      const b = this.mem().subarray(o + at, o + at + max);
+      const end = b.indexOf(0);
+      return this.dec.decode(end < 0 ? b : b.subarray(0, end));
+    };
+    return {
+      seq: dv.getUint32(o + 32, true), interval: dv.getUint32(o + 36, true),
+      timeMs: Number(dv.getBigInt64(o + 40, true) / 1_000_000n), mountTimeMs: Number(dv.getBigInt64(o + 48, true) / 1_000_000n),
+      pid: dv.getUint32(o + 56, true), hostLocked: (dv.getUint32(o + 60, true) & 1) !== 0,
+      node: str(64, 64), program: str(128, 32),
+    };
+  }
+
+  /**
+   * Who holds the image, read from its MMP block without writing anything (for an image whose
+   * host lock is taken): the holder, or null when the image has no MMP block or it is clean.
+   */
+  probeHolder(): MmpHolder | null {
+    const r = this.call("kernel_mmp_probe");
+    return r === 1 ? this.mmpHolder() : null;
+  }
+
+  /** Starts the MMP heartbeat after a mount (a timer that never keeps the process alive). */
+  private startMmpTimer(): void {
+    this.stopMmpTimer();
+    const ms: number = this.call("sys_mmp_tick");
+    if (ms <= 0) return;
+    // twice per interval: a late timer still updates the block well inside a watcher's wait
+    this.mmpTimer = setInterval(() => {
+      if (this.dead !== null || !this.mounted) { this.stopMmpTimer(); return; }
+      try {
+        if (this.call("sys_mmp_tick") < 0) this.stopMmpTimer(); // lost (logged) or an I/O error
+      } catch { this.stopMmpTimer(); }
+    }, Math.max(1, Math.floor(ms / 2)));
+    (this.mmpTimer as { unref?: () => void }).unref?.();
+  }
+  private stopMmpTimer(): void {
+    if (this.mmpTimer !== null) { clearInterval(this.mmpTimer); this.mmpTimer = null; }
+  }
+
+  /**
+   * Mounts the filesystem (journal replay). Throws KernelError with the reason on failure;
+   * EBUSY with "in use by pid P on host H (program, since T)" when multiple-mount protection
+   * finds another holder.
+   */
   mount(): void {
     const r = this.call("sys_mount", this.mountFlags);
     if (r < 0) {
       const reason = this.x.sys_mount_reason() as number;
+      if (reason === MR_MMP_BUSY) throw new KernelError("EBUSY", describeHolder(this.mmpHolder()), EBUSY);
       const why = reason > 0 && MOUNT_REASONS[reason] ? MOUNT_REASONS[reason] : `${errnoName(-r)} while mounting`;
       throw new KernelError(errnoName(-r), `mount failed: ${why}`, -r);
     }
     this.mounted = true;
+    this.startMmpTimer();
   }
 
   /** Syncs, then drops every clean page and buffer from the kernel's caches (drop_caches). */
@@ -428,6 +553,7 @@ export class Kernel {
    * instance per image. Throws KernelError when the new mount fails (the kernel stays usable).
    */
   remount(device: BlockBackend): void {
+    this.stopMmpTimer();
     if (this.mounted) {
       this.mounted = false;
       const r = this.call("sys_umount");
@@ -540,6 +666,7 @@ export class Kernel {
 
   /** Unmounts cleanly (commit, checkpoint, state clean) and releases the device. */
   shutdown(): void {
+    this.stopMmpTimer();
     try {
       if (this.mounted && this.dead === null) {
         const r = this.call("sys_umount");

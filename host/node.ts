@@ -1,14 +1,18 @@
 // host/node.ts -- Node entry points: load the kernel module from build/, open image files,
 // boot. Interface: boot({ image | device, memoryMiB, cpus, ... }), bootSync, createImage,
 // parseSize. Rules: bad input (missing image, bad size) throws an Error with a `code` and a
-// one-line message; nothing here prints.
+// one-line message; nothing here prints. One writer per image: an image file is opened under
+// the host lock (FileBackend), and the kernel gets this machine's identity (hostname, pid,
+// program) for the image's MMP block; a refused boot throws KernelError('EBUSY') naming the
+// holder.
 
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileBackend } from "./blockdev-node.js";
 import { MemoryBackend, type BlockBackend } from "./blockdev.js";
-import { bootWith, Kernel, type BootOptions } from "./kernel.js";
+import { bootWith, describeHolder, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "./kernel.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Repository root (host/ in sources, dist/host/ when compiled). */
@@ -38,14 +42,60 @@ export function parseSize(s: string): number {
   return bytes;
 }
 
+/** Program name written into MMP blocks (the CLI sets 'helix <command>'). */
+let programName = "helixfs";
+/** Sets the program name this process writes into the MMP blocks of the images it mounts. */
+export function setProgramName(name: string): void { programName = name; }
+
 /** Options of boot() under Node: an image path or any BlockBackend. */
-export interface NodeBootOptions extends Omit<BootOptions, "device" | "module"> {
+export interface NodeBootOptions extends Omit<BootOptions, "device" | "module" | "identity"> {
   image?: string;
   device?: BlockBackend;
   /** Use the debug kernel (assertions on). */
   debug?: boolean;
   /** With `mkfs` and an image path: create the image file of this many bytes first. */
   createBytes?: number;
+  /**
+   * With an image path: take the host lock (default true). false stands in for another machine
+   * sharing the image, whose locks this host cannot see: only the MMP block guards it then.
+   */
+  hostLock?: boolean;
+  /** Overrides parts of the MMP identity (default: os.hostname(), process.pid, the program name). */
+  identity?: Partial<MmpIdentity>;
+}
+
+/** Opens the image under the host lock; a lock conflict becomes KernelError('EBUSY') naming the holder. */
+function openImage(image: string, opts: NodeBootOptions, discard: "zero" | "ignore"): FileBackend {
+  const lock = opts.hostLock === false ? "none" as const : "auto" as const;
+  try {
+    return opts.createBytes !== undefined
+      ? FileBackend.create(image, opts.createBytes, { overwrite: true, discard, lock })
+      : FileBackend.open(image, { discard, lock });
+  } catch (err) {
+    if ((err as { locked?: boolean }).locked !== true) throw err;
+    throw new KernelError("EBUSY", describeHolder(probeHolder(image, opts)), 16);
+  }
+}
+
+/**
+ * Reads who holds `image` from its MMP block through a kernel on a read-only, unlocked view of
+ * the file (nothing is written); null when the image has none, it is clean or unreadable.
+ */
+function probeHolder(image: string, opts: NodeBootOptions): MmpHolder | null {
+  let dev: FileBackend;
+  try {
+    dev = FileBackend.open(image, { readOnly: true, lock: "none" });
+  } catch {
+    return null;
+  }
+  try {
+    const k = bootWith({ device: dev, module: kernelModule(opts.debug), noMount: true, memoryMiB: 32 });
+    try { return k.probeHolder(); } finally { k.shutdown(); }
+  } catch {
+    return null;
+  } finally {
+    try { dev.close(); } catch { /* already closed by shutdown */ }
+  }
 }
 
 /** Creates (or overwrites) a sparse image file of `bytes` and formats it. */
@@ -61,16 +111,19 @@ export function bootSync(opts: NodeBootOptions): Kernel {
     if (!opts.image) throw Object.assign(new Error("boot needs an image path or a device"), { code: "EINVAL" });
     // with online discard the image file gets zeroes over freed blocks (Node cannot punch holes)
     const discard = opts.discard ? "zero" as const : "ignore" as const;
-    if (opts.createBytes !== undefined) device = FileBackend.create(opts.image, opts.createBytes, { overwrite: true, discard });
+    if (opts.createBytes !== undefined) device = openImage(opts.image, opts, discard);
     else {
       if (!fs.existsSync(opts.image)) throw Object.assign(new Error(`image '${opts.image}' does not exist (create one with 'helix mkfs ${opts.image}')`), { code: "ENOENT" });
       const st = fs.statSync(opts.image);
       if (!st.isFile() && !st.isBlockDevice()) throw Object.assign(new Error(`'${opts.image}' is not a file`), { code: "EINVAL" });
       if (st.size < 4096 || st.size % 512 !== 0) throw Object.assign(new Error(`'${opts.image}' is not a HelixFS image (size ${st.size} is not a multiple of 512 bytes of at least 4 KiB)`), { code: "EINVAL" });
-      device = FileBackend.open(opts.image, { discard });
+      device = openImage(opts.image, opts, discard);
     }
   }
-  return bootWith({ ...opts, device, module: kernelModule(opts.debug) });
+  // a FileBackend without its host lock may share the file; any other device is private
+  const exclusive = device instanceof FileBackend ? device.hostLocked : true;
+  const identity = { node: os.hostname(), pid: process.pid, program: programName, exclusive, ...opts.identity };
+  return bootWith({ ...opts, device, identity, module: kernelModule(opts.debug) });
 }
 
 /** Boots (async form of bootSync, for symmetry with the browser). */

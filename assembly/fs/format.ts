@@ -83,6 +83,7 @@ export function block_verify(buf: usize, magic: u32, blocknr: u64): i32 {
 //  192 agfl_count u32    196 reserved u32       200 agfl[AGFL_MAX] u64  (to 200 + 8*AGFL_MAX)
 //  456 uuid[16]          472 mkfs_time i64      480 mount_time i64      488 write_time i64
 //  496 mount_count u32   500 error_count u32    504 label[64] (to 568)
+//  640 mmp_block u64 (with INCOMPAT_MMP: the MMP block, the last block of the journal area)
 // ---------------------------------------------------------------------------------------------
 export const SB_VERSION: usize = 32;
 export const SB_BLOCK_SIZE: usize = 36;
@@ -108,6 +109,8 @@ export const SB_WRITE_TIME: usize = 488;
 export const SB_MOUNT_COUNT: usize = 496;
 export const SB_ERROR_COUNT: usize = 500;
 export const SB_LABEL: usize = 504;
+/** With INCOMPAT_MMP: block number of the MMP block (fs/mmp.ts), = journal_start + journal_blocks - 1. */
+export const SB_MMP_BLOCK: usize = 640;
 
 /** Superblock state values. DIRTY while mounted read-write; CLEAN after unmount. */
 export const STATE_CLEAN: u32 = 1;
@@ -119,7 +122,13 @@ export const INCOMPAT_EXTENTS: u32 = 1 << 0;
 export const INCOMPAT_INLINE_DATA: u32 = 1 << 1;
 /** Extent records carry an XXH32 checksum of every data block they map (format version 2). */
 export const INCOMPAT_DATA_CSUM: u32 = 1 << 2;
-export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM;
+/**
+ * Multiple-mount protection (ext4's INCOMPAT_MMP, same bit value 0x100): the last block of the
+ * journal area is an MMP block (fs/mmp.ts) and the log is one block shorter. Incompat because
+ * a kernel that ignored it would mount an image another machine is writing.
+ */
+export const INCOMPAT_MMP: u32 = 1 << 8;
+export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP;
 export const RO_COMPAT_METADATA_CSUM: u32 = 1 << 0;
 export const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_METADATA_CSUM;
 export const COMPAT_JOURNAL: u32 = 1 << 0;

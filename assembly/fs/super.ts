@@ -15,7 +15,10 @@
 //   unknown incompat feature / version            -> EINVAL (refuse)
 //   unknown ro_compat feature or state ERROR      -> mounted read-only (EROFS on changes)
 //   journal superblock corrupt                    -> EUCLEAN
-// then: journal replay, orphan cleanup, state DIRTY until unmount writes CLEAN.
+//   INCOMPAT_MMP and another node holds the image -> EBUSY (MR_MMP_BUSY; fs/mmp.ts), before
+//                                                    anything is written (the primary is
+//                                                    restored from the backup only after it)
+// then: journal replay, orphan cleanup, state DIRTY until unmount writes CLEAN (and MMP CLEAN).
 
 import { BLOCK_SIZE } from "../params";
 import { NO_PFN, pfn_to_addr, addr_to_pfn } from "../mm/page";
@@ -31,8 +34,9 @@ import {
   SB_ERROR_COUNT, STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
   RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, INCOMPAT_DATA_CSUM, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
-  ROOT_INO, FIRST_INO, ORPHAN_DIR,
+  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK,
 } from "./format";
+import { mmp_format, mmp_start, mmp_stop, mmp_tick, mmp_active } from "./mmp";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
 import { bread, buf_errno, drop_caches, pagecache_init, pagecache_reset, nr_dirty, reclaim } from "./pagecache";
 import {
@@ -191,11 +195,13 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   store<u64>(sbuf, total, SB_TOTAL_BLOCKS);
   store<u64>(sbuf, backup - freeStart, SB_FREE_BLOCKS);
   store<u32>(sbuf, COMPAT_JOURNAL, SB_COMPAT);
-  store<u32>(sbuf, INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM, SB_INCOMPAT);
+  store<u32>(sbuf, INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP, SB_INCOMPAT);
   store<u32>(sbuf, RO_COMPAT_METADATA_CSUM, SB_RO_COMPAT);
   store<u32>(sbuf, STATE_CLEAN, SB_STATE);
   store<u64>(sbuf, jstart, SB_JOURNAL_START);
   store<u32>(sbuf, jblocks, SB_JOURNAL_BLOCKS);
+  const mmpBlk = jstart + jblocks - 1; // the journal area's last block; the log ends before it
+  store<u64>(sbuf, mmpBlk, SB_MMP_BLOCK);
   store<u64>(sbuf, FIRST_INO, SB_NEXT_INO);
   store<u64>(sbuf, 1, SB_INODE_COUNT);
   store<u64>(sbuf, ROOT_INO, SB_ROOT_INO);
@@ -245,7 +251,9 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   free_pages(addr_to_pfn(sbuf), 0);
   free_pages(addr_to_pfn(node), 0);
   // the blocks above carry tid0, committed by mkfs: the journal starts at the next tid
-  let r = journal_format(jstart, jblocks, tid0 + 1);
+  let r = journal_format(jstart, jblocks - 1, tid0 + 1);
+  if (r != 0) return r;
+  r = mmp_format(mmpBlk);
   if (r != 0) return r;
   // the root directory, through the normal machinery
   r = fs_mount(1);
@@ -280,6 +288,8 @@ export const MR_FEATURES: i32 = 3;
 export const MR_JOURNAL: i32 = 4;
 export const MR_IO: i32 = 5;
 export const MR_TOO_SMALL: i32 = 6;
+/** Another node (or another process of this host) holds the image: fs/mmp.ts. */
+export const MR_MMP_BUSY: i32 = 7;
 export let mount_used_backup: bool = false;
 export let mount_replayed: i32 = 0;
 export let mount_orphans: u32 = 0;
@@ -319,11 +329,7 @@ export function fs_mount(flags: u32): i32 {
   if (!ok) {
     if (blk_read_sync(capacity - 1, raw) == 0 && block_verify(raw, MAGIC_SUPER, capacity - 1) == VERIFY_OK &&
         sb_check(raw, capacity) == 0 && load<u64>(raw, SB_TOTAL_BLOCKS) == capacity) {
-      mount_used_backup = true;
-      store<u64>(raw, 0, HDR_BLOCKNR);
-      block_seal(raw);
-      write_block(0, raw);
-      if (blk_flush() != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return -EIO; }
+      mount_used_backup = true; // block 0 is rewritten once multiple-mount protection allows
       ok = true;
     }
   }
@@ -338,16 +344,28 @@ export function fs_mount(flags: u32): i32 {
   const total = load<u64>(raw, SB_TOTAL_BLOCKS);
   const jstart = load<u64>(raw, SB_JOURNAL_START);
   const jblocks = load<u32>(raw, SB_JOURNAL_BLOCKS);
+  const hasMmp = (load<u32>(raw, SB_INCOMPAT) & INCOMPAT_MMP) != 0;
+  if (hasMmp) {
+    // before the first write of this mount (backup restore, replay, state DIRTY)
+    r = mount_mmp(raw, jstart + jblocks - 1);
+    if (r != 0) { free_pages(addr_to_pfn(raw), 0); return r; }
+  }
+  if (mount_used_backup) {
+    store<u64>(raw, 0, HDR_BLOCKNR);
+    block_seal(raw);
+    write_block(0, raw);
+    if (blk_flush() != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return mount_fail(-EIO); }
+  }
   error_state_mount = load<u32>(raw, SB_STATE) == STATE_ERROR;
   if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || error_state_mount) {
     fs_readonly = true;
   }
   free_pages(addr_to_pfn(raw), 0);
   sb_total = total;
-  r = journal_load(jstart, jblocks);
-  if (r != 0) { mount_reason = MR_JOURNAL; return r; }
+  r = journal_load(jstart, hasMmp ? jblocks - 1 : jblocks);
+  if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   r = journal_recover();
-  if (r < 0) { mount_reason = MR_JOURNAL; return r; }
+  if (r < 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   mount_replayed = r;
   if (j_log_corrupt) {
     // committed transactions follow a damaged one: mount what the log proves, read-only
@@ -360,8 +378,8 @@ export function fs_mount(flags: u32): i32 {
   if (error_state_mount && r > 0) sb_write_state(STATE_ERROR, false);
   drop_caches();
   const sb = bread(0, MAGIC_SUPER);
-  if (sb == 0) { mount_reason = buf_errno == -EIO ? MR_IO : MR_BAD_SUPER; return buf_errno; }
-  if (sb_check(sb, capacity) != 0) { mount_reason = MR_BAD_SUPER; return -EUCLEAN; }
+  if (sb == 0) { mount_reason = buf_errno == -EIO ? MR_IO : MR_BAD_SUPER; return mount_fail(buf_errno); }
+  if (sb_check(sb, capacity) != 0) { mount_reason = MR_BAD_SUPER; return mount_fail(-EUCLEAN); }
   alloc_mount(sb, total);
   bt_load_roots(sb);
   journal_set_checkpoint_hook(write_backup_sb);
@@ -383,6 +401,40 @@ export function fs_mount(flags: u32): i32 {
   }
   return 0;
 }
+
+/**
+ * Claims the MMP block `blk` named by the superblock at `sb` (fs/mmp.ts): 0, or -EBUSY with
+ * mount_reason MR_MMP_BUSY, -EUCLEAN (MR_BAD_SUPER) for a block number that is not the journal
+ * area's last block, -EIO (MR_IO).
+ */
+function mount_mmp(sb: usize, blk: u64): i32 {
+  if (load<u64>(sb, SB_MMP_BLOCK) != blk) { mount_reason = MR_BAD_SUPER; return -EUCLEAN; }
+  const r = mmp_start(blk);
+  if (r == -EBUSY) mount_reason = MR_MMP_BUSY;
+  else if (r == -EIO) mount_reason = MR_IO;
+  return r;
+}
+
+/** A mount that claimed the MMP block failed later: release the claim. Returns `err`. */
+function mount_fail(err: i32): i32 {
+  mmp_stop();
+  return err;
+}
+
+/**
+ * The MMP heartbeat (fs/mmp.ts mmp_tick): at syscall boundaries and from the host's timer.
+ * When another node took the image over, the filesystem turns read-only at once (nothing more
+ * of ours may reach the device) and -EBUSY is returned. 0 or -errno.
+ */
+export function fs_mmp_tick(force: bool): i32 {
+  if (!fs_mounted || !mmp_active()) return 0;
+  const r = mmp_tick(force);
+  if (r == -EBUSY) fs_readonly = true;
+  return r;
+}
+/** Syscalls between two MMP heartbeats at syscall boundaries (a heartbeat reads the clock). */
+const MMP_CHECK_EVERY: u32 = 256;
+let syscalls_since_mmp: u32 = 0;
 
 /** Frees inodes that were unlinked while open when the system went down. 0 or -errno. */
 function orphan_cleanup(): i32 {
@@ -471,6 +523,10 @@ export function fs_sync(): i32 {
 export function fs_balance(): i32 {
   fs_clock_reset();
   dir_iter_reset(); // buffers may be evicted below: no cursor survives a syscall boundary
+  if (++syscalls_since_mmp >= MMP_CHECK_EVERY) {
+    syscalls_since_mmp = 0;
+    fs_mmp_tick(false); // a lost claim turns the filesystem read-only; the log says why
+  }
   if (!fs_mounted || fs_readonly || fs_errored) return 0;
   const free = free_and_growable();
   // like Linux's dirty_ratio, with a ceiling: written-back pages turn clean and get reused,
@@ -529,7 +585,8 @@ export function fs_umount(): i32 {
   }
   drop_caches();
   fs_mounted = false;
-  return r;
+  const m = mmp_stop(); // last: every write of this mount is durable
+  return r != 0 ? r : m;
 }
 
 /** statfs: fills `out` (struct statfs of docs/abi.md). */
