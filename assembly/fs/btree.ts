@@ -178,18 +178,22 @@ const NODE_ITEMS_MAX: u32 = CAPACITY / <u32>NODE_ITEM;
 /** What a bt_node_verify result means, for log lines and fsck. */
 export function bt_node_why(r: i32): string {
   switch (r) {
-    case NV_TREE: return "bad tree id";
-    case NV_LEVEL: return "bad level";
-    case NV_NITEMS: return "item count exceeds the node";
-    case NV_VEND: return "value area start (vend) out of range";
-    case NV_VALUE: return "value offset/length outside the value area";
-    case NV_VUSED: return "used value bytes (vused) differ from the items";
-    case NV_KEYS: return "keys out of order";
-    case NV_CHILD: return "child pointer outside the data area";
-    case NV_LINK: return "sibling link outside the data area";
+    case NV_TREE: return "node tree id unknown";
+    case NV_LEVEL: return "node level too high";
+    case NV_NITEMS: return "node item count exceeds the block";
+    case NV_VEND: return "node value area start (vend) out of range";
+    case NV_VALUE: return "node value outside the value area (voff/vlen)";
+    case NV_VUSED: return "node vused differs from its values";
+    case NV_KEYS: return "node keys out of order";
+    case NV_CHILD: return "node child pointer outside the data area";
+    case NV_LINK: return "node sibling link outside the data area";
   }
-  return "sound";
+  return "node sound";
 }
+/** Result of the last bt_node_verify (fsck names it when bread refuses a node). */
+export let bt_node_fault: i32 = NV_OK;
+/** Forgets the last result (before a read whose refusal fsck wants to explain). */
+export function bt_node_fault_clear(): void { bt_node_fault = NV_OK; }
 
 /**
  * Checks every structural field of the node at `n`, read from block `blk`, against the
@@ -198,8 +202,9 @@ export function bt_node_why(r: i32): string {
  */
 export function bt_node_verify(n: usize, blk: u64): i32 {
   const r = node_verify_(n, blk);
+  bt_node_fault = r;
   if (r != NV_OK) {
-    kputs("helixfs: corrupt B+ tree node at block "); kputu(blk); kputs(" (tree "); kputu(load<u8>(n, N_TREE));
+    kputs("helixfs: corrupt metadata at block "); kputu(blk); kputs(" (tree "); kputu(load<u8>(n, N_TREE));
     kputs(", level "); kputu(load<u8>(n, N_LEVEL)); kputs("): "); kputs(bt_node_why(r)); knl();
   }
   return r;
