@@ -26,12 +26,13 @@
 import { ENOSPC, EUCLEAN } from "../lib/errno";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
-  TREE_BNO, TREE_CNT,
+  TREE_BNO, TREE_CNT, in_data_area,
 } from "./format";
 import {
-  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, cur_k1,
-  cur_k2, cur_val, CURSOR_SIZE,
+  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1,
+  cur_k2, cur_val, cur_vlen, CURSOR_SIZE,
 } from "./btree";
+import { kputs, kputu, knl } from "../lib/printk";
 import { bread, buf_errno } from "./pagecache";
 import { blk_discard, blk_discard_seg, DISCARD_SEG_MAX } from "../dev/virtio_blk";
 import { alloc_pages, free_pages } from "../mm/buddy";
@@ -91,6 +92,49 @@ export function alloc_mount(sb: usize, total: u64): void {
   bt_set_allocator(node_alloc, node_free);
 }
 
+// ---- verification ----------------------------------------------------------------------------
+//
+// A free extent or AGFL entry is handed out as space: one outside the data area would give
+// the superblock or the journal to a file (or, at block 0, read as "no space": balloc's 0).
+// Each is checked where it is read; a bad one is EUCLEAN (alloc_errno, bt_errno, the
+// metadata error path), never allocated.
+
+/**
+ * Checks a free extent: [start, start + len) in the data area, and its record shape: in
+ * TREE_BNO key (start, 0) with an 8-byte length (`vlen` 8, `len` the value), in TREE_CNT key
+ * (len, start) with an empty value. Returns true when sound. Exported for fsck.
+ */
+export function free_extent_verify(tree: u32, start: u64, len: u64, vlen: u32): bool {
+  return in_data_area(start, len) && vlen == (tree == TREE_BNO ? 8 : 0);
+}
+
+/** The free extent under CUR of `tree` (start, len), verified; false (reported) when bad. */
+let cur_start: u64 = 0;
+let cur_len: u64 = 0;
+function free_cur(tree: u32): bool {
+  const vlen = cur_vlen(CUR);
+  if (tree == TREE_BNO) {
+    cur_start = cur_k1(CUR);
+    cur_len = vlen == 8 ? load<u64>(cur_val(CUR)) : 0;
+  } else {
+    cur_len = cur_k1(CUR);
+    cur_start = cur_k2(CUR);
+  }
+  if (free_extent_verify(tree, cur_start, cur_len, vlen)) return true;
+  kputs("helixfs: corrupt free extent ("); kputu(cur_start); kputs(", "); kputu(cur_len);
+  kputs(tree == TREE_BNO ? ") in the by-offset tree" : ") in the by-size tree"); knl();
+  bt_corrupt();
+  return false;
+}
+
+/** Reports a bad AGFL (count or entry); returns 0 as agfl_get does. */
+function agfl_corrupt(what: u64): u64 {
+  kputs("helixfs: corrupt AGFL entry or count "); kputu(what); knl();
+  alloc_errno = -EUCLEAN;
+  bt_corrupt();
+  return 0;
+}
+
 function sb_buf(): usize {
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) alloc_errno = buf_errno;
@@ -109,7 +153,10 @@ function set_free(v: u64): void {
 
 function agfl_count(): u32 {
   const sb = sb_buf();
-  return sb == 0 ? 0 : load<u32>(sb, SB_AGFL_COUNT);
+  if (sb == 0) return 0;
+  const n = load<u32>(sb, SB_AGFL_COUNT);
+  if (n > AGFL_MAX) { agfl_corrupt(n); return 0; }
+  return n;
 }
 
 /** Takes a block from the AGFL (0 when empty). */
@@ -118,7 +165,9 @@ function agfl_get(): u64 {
   if (sb == 0) return 0;
   const n = load<u32>(sb, SB_AGFL_COUNT);
   if (n == 0) return 0;
+  if (n > AGFL_MAX) return agfl_corrupt(n);
   const blk = load<u64>(sb + SB_AGFL + (<usize>(n - 1) << 3));
+  if (!in_data_area(blk, 1)) return agfl_corrupt(blk);
   store<u32>(sb, n - 1, SB_AGFL_COUNT);
   journal_dirty(0);
   return blk;
@@ -209,8 +258,9 @@ function carve(s: u64, l: u64, a: u64, n: u64): i32 {
 function take_extent(goal: u64, want: u64, minLen: u64): u64 {
   let s: u64 = 0, l: u64 = 0, a: u64 = 0, n: u64 = 0;
   if (goal != 0 && bt_seek(CUR, TREE_BNO, goal, 0, false)) {
-    s = cur_k1(CUR);
-    l = load<u64>(cur_val(CUR));
+    if (!free_cur(TREE_BNO)) { alloc_errno = bt_errno; return 0; }
+    s = cur_start;
+    l = cur_len;
     if (s <= goal && goal < s + l && s + l - goal >= minLen) {
       a = goal;
       n = min<u64>(want, s + l - goal);
@@ -220,13 +270,15 @@ function take_extent(goal: u64, want: u64, minLen: u64): u64 {
   if (bt_errno != 0) { alloc_errno = bt_errno; return 0; }
   if (n == 0) {
     if (bt_seek(CUR, TREE_CNT, want, 0, true)) {
-      l = cur_k1(CUR);
-      s = cur_k2(CUR);
+      if (!free_cur(TREE_CNT)) { alloc_errno = bt_errno; return 0; }
+      l = cur_len;
+      s = cur_start;
       a = s;
       n = want;
     } else if (bt_errno == 0 && bt_seek(CUR, TREE_CNT, 0xffff_ffff_ffff_ffff, 0xffff_ffff_ffff_ffff, false)) {
-      l = cur_k1(CUR);
-      s = cur_k2(CUR);
+      if (!free_cur(TREE_CNT)) { alloc_errno = bt_errno; return 0; }
+      l = cur_len;
+      s = cur_start;
       if (l >= minLen) { a = s; n = l; }
     }
     if (bt_errno != 0) { alloc_errno = bt_errno; return 0; }
@@ -254,10 +306,13 @@ export function balloc(goal: u64, want: u64, minLen: u64): u64 {
 
 /**
  * Frees [start, start + len) at the next commit (the space stays allocated until then).
- * Returns 0, or -ENOSPC when the deferred list is full.
+ * Returns 0, -ENOSPC when the deferred list is full, or -EUCLEAN when the range is not in
+ * the data area.
  */
 export function bfree_deferred(start: u64, len: u64): i32 {
-  assert(len > 0 && start + len <= total_blocks);
+  // what is freed comes from records (extents, node pointers): outside the data area it is
+  // corrupt, and freeing it would hand the superblock or the journal out as space
+  if (!in_data_area(start, len)) return -EUCLEAN;
   if (ndefer > 0) {
     const last = DEFER + (<usize>(ndefer - 1) << 4);
     const ls = load<u64>(last), ll = load<u64>(last, 8);
@@ -285,9 +340,11 @@ export function alloc_deferred_len(i: u32): u64 { return load<u64>(DEFER + (<usi
 function free_extent(start: u64, len: u64): i32 {
   let s = start, l = len;
   // left neighbour ending at start
+  if (!in_data_area(start, len)) return -EUCLEAN;
   if (bt_seek(CUR, TREE_BNO, start, 0, false)) {
-    const ls = cur_k1(CUR);
-    const ll = load<u64>(cur_val(CUR));
+    if (!free_cur(TREE_BNO)) return bt_errno;
+    const ls = cur_start;
+    const ll = cur_len;
     if (ls + ll > start) return -EUCLEAN; // overlap: double free or corrupt tree
     if (ls + ll == start) {
       let r = bt_delete(TREE_CNT, ll, ls);
@@ -301,8 +358,9 @@ function free_extent(start: u64, len: u64): i32 {
   if (bt_errno != 0) return bt_errno;
   // right neighbour starting at start + len
   if (bt_seek(CUR, TREE_BNO, start, 0, true)) {
-    const rs = cur_k1(CUR);
-    const rl = load<u64>(cur_val(CUR));
+    if (!free_cur(TREE_BNO)) return bt_errno;
+    const rs = cur_start;
+    const rl = cur_len;
     if (rs < start + len) return -EUCLEAN;
     if (rs == start + len) {
       let r = bt_delete(TREE_CNT, rl, rs);
@@ -388,8 +446,10 @@ export function alloc_discard_committed(): void {
     // the free extents overlapping [start, end): the one at or before start, then onwards
     let found = bt_seek(CUR, TREE_BNO, start, 0, false) || bt_seek(CUR, TREE_BNO, start, 0, true);
     while (ok && found && cur_k1(CUR) < end) {
-      const free_end = cur_k1(CUR) + load<u64>(cur_val(CUR));
-      let s = cur_k1(CUR) > start ? cur_k1(CUR) : start;
+      // a free extent outside the data area must never become a DISCARD of the journal
+      if (!free_cur(TREE_BNO)) break; // counted below (bt_errno)
+      const free_end = cur_start + cur_len;
+      let s = cur_start > start ? cur_start : start;
       const t = free_end < end ? free_end : end;
       while (ok && s < t) {
         const n = t - s < DISCARD_SEG_BLOCKS ? t - s : DISCARD_SEG_BLOCKS;

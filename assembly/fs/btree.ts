@@ -31,8 +31,9 @@
 
 import { BLOCK_SIZE } from "../params";
 import { EEXIST, ENOENT, ENOMEM, EUCLEAN, EIO, ENOSPC } from "../lib/errno";
-import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, TREE_COUNT } from "./format";
-import { bread, bget, buf_errno, buffer_seq_bump } from "./pagecache";
+import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, TREE_COUNT, in_data_area } from "./format";
+import { bread, bget, buf_errno, buffer_seq_bump, pagecache_set_node_verify } from "./pagecache";
+import { kputs, kputu, knl } from "../lib/printk";
 import { journal_dirty, j_tid } from "./journal";
 import { metadata_error } from "./errors";
 
@@ -92,8 +93,12 @@ export function bt_set_allocator(a: (tree: u32) => u64, f: (tree: u32, blk: u64)
 export function bt_root(tree: u32): u64 { return load<u64>(ROOTS + (<usize>tree << 3)); }
 export function bt_height(tree: u32): u32 { return load<u32>(HEIGHTS + (<usize>tree << 2)); }
 
-/** Loads the roots from the superblock buffer at `sb` (mount). */
+/**
+ * Loads the roots from the superblock buffer at `sb` (mount), and installs bt_node_verify as
+ * the buffer cache's check of every node read from disk from now on.
+ */
 export function bt_load_roots(sb: usize): void {
+  pagecache_set_node_verify(bt_node_verify);
   for (let t: u32 = 0; t < TREE_COUNT; t++) {
     store<u64>(ROOTS + (<usize>t << 3), load<u64>(sb + SB_TREES + <usize>t * SB_TREE_ENTRY));
     store<u32>(HEIGHTS + (<usize>t << 2), load<u32>(sb + SB_TREES + <usize>t * SB_TREE_ENTRY + 8));
@@ -135,6 +140,111 @@ export function node_init(node: usize, blk: u64, tree: u32, level: u32): void {
   store<u8>(node, <u8>tree, N_TREE);
   store<u8>(node, <u8>level, N_LEVEL);
   store<u16>(node, <u16>BLOCK_SIZE, N_VEND);
+}
+
+// ---- node verification -----------------------------------------------------------------------
+//
+// A node's checksum proves only that the node is the one that was written, not that a
+// writer made it sound: a crafted image can carry a node that passes its crc with nitems
+// 65535 or a value offset past the block, and the code below indexes memory with those
+// fields (a trap, or kernel memory handed to a reader). So every field that sizes or
+// places something is checked once, when the node is read into the buffer cache (bread
+// calls bt_node_verify after the magic/crc/blocknr check, as XFS's verifiers run at
+// buffer read), and nodes in the cache are trusted after that: the kernel keeps them sound.
+//
+//   tree    < TREE_COUNT                 level  < HEIGHT_MAX
+//   leaf:   N_ITEMS + nitems*20 <= vend <= 4096
+//           every item: vlen <= VALUE_MAX, vend <= voff, voff + vlen <= 4096
+//           vused = sum of vlen;  keys strictly increasing;  next/prev 0 or in the data area
+//   internal: 1 <= nitems <= NODE_ITEMS_MAX;  keys[1..] strictly increasing;
+//           every child in the data area and not the node itself
+// Records inside the values (inodes, dirents, extents) are checked where they are used
+// (inode_verify, dirent_verify, extent_verify, free_extent_verify).
+
+/** Results of bt_node_verify (0 = sound). */
+export const NV_OK: i32 = 0;
+export const NV_TREE: i32 = 1;
+export const NV_LEVEL: i32 = 2;
+export const NV_NITEMS: i32 = 3;
+export const NV_VEND: i32 = 4;
+export const NV_VALUE: i32 = 5;
+export const NV_VUSED: i32 = 6;
+export const NV_KEYS: i32 = 7;
+export const NV_CHILD: i32 = 8;
+export const NV_LINK: i32 = 9;
+/** Most items an internal node holds. */
+const NODE_ITEMS_MAX: u32 = CAPACITY / <u32>NODE_ITEM;
+
+/** What a bt_node_verify result means, for log lines and fsck. */
+export function bt_node_why(r: i32): string {
+  switch (r) {
+    case NV_TREE: return "node tree id unknown";
+    case NV_LEVEL: return "node level too high";
+    case NV_NITEMS: return "node item count exceeds the block";
+    case NV_VEND: return "node value area start (vend) out of range";
+    case NV_VALUE: return "node value outside the value area (voff/vlen)";
+    case NV_VUSED: return "node vused differs from its values";
+    case NV_KEYS: return "node keys out of order";
+    case NV_CHILD: return "node child pointer outside the data area";
+    case NV_LINK: return "node sibling link outside the data area";
+  }
+  return "node sound";
+}
+/** Result of the last bt_node_verify (fsck names it when bread refuses a node). */
+export let bt_node_fault: i32 = NV_OK;
+/** Forgets the last result (before a read whose refusal fsck wants to explain). */
+export function bt_node_fault_clear(): void { bt_node_fault = NV_OK; }
+
+/**
+ * Checks every structural field of the node at `n`, read from block `blk`, against the
+ * block (see the table above). Returns NV_OK or the first failed check; logs the failure.
+ * The node is only read. Also exported for fsck.
+ */
+export function bt_node_verify(n: usize, blk: u64): i32 {
+  const r = node_verify_(n, blk);
+  bt_node_fault = r;
+  if (r != NV_OK) {
+    kputs("helixfs: corrupt metadata at block "); kputu(blk); kputs(" (tree "); kputu(load<u8>(n, N_TREE));
+    kputs(", level "); kputu(load<u8>(n, N_LEVEL)); kputs("): "); kputs(bt_node_why(r)); knl();
+  }
+  return r;
+}
+function node_verify_(n: usize, blk: u64): i32 {
+  if (<u32>load<u8>(n, N_TREE) >= TREE_COUNT) return NV_TREE;
+  const level = <u32>load<u8>(n, N_LEVEL);
+  if (level >= HEIGHT_MAX) return NV_LEVEL;
+  const k = <u32>load<u16>(n, N_NITEMS);
+  return level == 0 ? leaf_verify(n, blk, k) : internal_verify(n, blk, k);
+}
+function leaf_verify(n: usize, blk: u64, k: u32): i32 {
+  const itemsEnd = <u32>N_ITEMS + k * <u32>LEAF_ITEM;
+  if (itemsEnd > BLOCK_SIZE) return NV_NITEMS;
+  const vend = <u32>load<u16>(n, N_VEND);
+  if (vend > BLOCK_SIZE || vend < itemsEnd) return NV_VEND;
+  let sum: u32 = 0;
+  for (let i: u32 = 0; i < k; i++) {
+    const it = n + N_ITEMS + <usize>i * LEAF_ITEM;
+    const voff = <u32>load<u16>(it, 16);
+    const vlen = <u32>load<u16>(it, 18);
+    if (vlen > VALUE_MAX || voff < vend || voff + vlen > BLOCK_SIZE) return NV_VALUE;
+    sum += vlen;
+    if (i > 0 && key_cmp(load<u64>(it - LEAF_ITEM), load<u64>(it - LEAF_ITEM, 8), load<u64>(it), load<u64>(it, 8)) >= 0) return NV_KEYS;
+  }
+  if (sum != <u32>load<u16>(n, N_VUSED)) return NV_VUSED;
+  const next = load<u64>(n, N_NEXT), prev = load<u64>(n, N_PREV);
+  if ((next != 0 && (next == blk || !in_data_area(next, 1))) || (prev != 0 && (prev == blk || !in_data_area(prev, 1)))) return NV_LINK;
+  return NV_OK;
+}
+function internal_verify(n: usize, blk: u64, k: u32): i32 {
+  if (k == 0 || k > NODE_ITEMS_MAX) return NV_NITEMS;
+  for (let i: u32 = 0; i < k; i++) {
+    const it = n + N_ITEMS + <usize>i * NODE_ITEM;
+    const child = load<u64>(it, 16);
+    if (child == blk || !in_data_area(child, 1)) return NV_CHILD;
+    // key[0] is not a bound (see the rules above): order is checked from key[1]
+    if (i > 1 && key_cmp(load<u64>(it - NODE_ITEM), load<u64>(it - NODE_ITEM, 8), load<u64>(it), load<u64>(it, 8)) >= 0) return NV_KEYS;
+  }
+  return NV_OK;
 }
 
 // ---- node accessors --------------------------------------------------------------------------
@@ -239,6 +349,9 @@ function child_slot(n: usize, k1: u64, k2: u64): u32 {
 
 /** Reads a node and checks it belongs where the walk expects it. 0 with bt_errno on error. */
 function read_node(blk: u64, tree: u32, level: u32): usize {
+  // a root, child or sibling pointer outside the data area is never read (the superblock
+  // or a log block would be taken for a node if its contents happened to verify)
+  if (!in_data_area(blk, 1)) { bt_corrupt(); return 0; }
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) { bt_errno = buf_errno; return 0; }
   if (load<u8>(n, N_TREE) != <u8>tree || nlevel(n) != level) { bt_corrupt(); return 0; }

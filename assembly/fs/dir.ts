@@ -12,7 +12,8 @@
 //
 //   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
 
-import { TREE_DIRENT } from "./format";
+import { TREE_DIRENT, ORPHAN_DIR, FIRST_INO } from "./format";
+import { kputs, kputu, knl } from "../lib/printk";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
 import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
@@ -39,6 +40,53 @@ export let de_type: u8 = 0;
 export let de_key: u64 = 0;
 export let de_name: usize = 0; // dir_next: the name's address (valid until the tree changes)
 export let de_namelen: u32 = 0;
+
+// ---- record verification ---------------------------------------------------------------------
+//
+// A dirent's namelen sizes the name read from the record and the ino is followed, so both
+// are checked against the record whenever an entry is taken from its leaf: record length
+// = 10 + namelen, a name of 1..255 bytes (orphan entries: none), a known type, and an ino
+// of an ordinary inode (>= FIRST_INO: no entry names the root or a reserved inode).
+
+/** Results of dirent_verify (0 = sound). */
+export const DV_OK: i32 = 0;
+export const DV_LENGTH: i32 = 1;
+export const DV_TYPE: i32 = 2;
+export const DV_INO: i32 = 3;
+
+/** What a dirent_verify result means, for log lines and fsck. */
+export function dirent_why(r: i32): string {
+  switch (r) {
+    case DV_LENGTH: return "name length does not match the record";
+    case DV_TYPE: return "bad entry type";
+    case DV_INO: return "names a reserved inode";
+  }
+  return "sound";
+}
+
+/**
+ * Checks the dirent at `v` (`vlen` bytes) of directory `dir` (the table above). Returns
+ * DV_OK or the first failed check. Only reads the record. Exported for fsck.
+ */
+export function dirent_verify(dir: u64, v: usize, vlen: u32): i32 {
+  if (vlen < <u32>DE_NAME) return DV_LENGTH;
+  const nlen = <u32>load<u8>(v, DE_NAMELEN);
+  if (vlen != <u32>DE_NAME + nlen || (nlen == 0) != (dir == ORPHAN_DIR)) return DV_LENGTH;
+  const t = load<u8>(v, DE_TYPE);
+  if (t != DT_DIR && t != DT_REG && t != DT_LNK) return DV_TYPE;
+  if (load<u64>(v, DE_INO) < FIRST_INO) return DV_INO;
+  return DV_OK;
+}
+
+/** dirent_verify of the entry under `cur`; a bad one is reported (EUCLEAN through bt_corrupt). */
+function dirent_sound(cur: usize): bool {
+  const r = dirent_verify(cur_k1(cur), cur_val(cur), cur_vlen(cur));
+  if (r == DV_OK) return true;
+  kputs("helixfs: corrupt directory entry ("); kputu(cur_k1(cur)); kputs(", "); kputu(cur_k2(cur));
+  kputs("): "); kputs(dirent_why(r)); knl();
+  bt_corrupt();
+  return false;
+}
 
 /** 31-bit FNV-1a hash of a name, the high half of its key. */
 export function name_hash(name: usize, len: u32): u64 {
@@ -74,6 +122,7 @@ function lookup_tree(dir: u64, name: usize, len: u32, h: u64): bool {
   if (!bt_seek(CUR, TREE_DIRENT, dir, h, true)) return false;
   for (let i: u64 = 0; i < SEQ_MAX; i++) {
     if (cur_k1(CUR) != dir || (cur_k2(CUR) & 0xffff_ffff_0000_0000) != h) return false;
+    if (!dirent_sound(CUR)) return false;
     const v = cur_val(CUR);
     if (<u32>load<u8>(v, DE_NAMELEN) == len && names_equal(v + DE_NAME, name, len)) {
       de_ino = load<u64>(v, DE_INO);
@@ -96,6 +145,7 @@ export function dir_add(dir: u64, name: usize, len: u32, ino: u64, type: u8): i3
     for (let i: u64 = 0; i < SEQ_MAX; i++) {
       const k2 = cur_k2(CUR);
       if (cur_k1(CUR) != dir || (k2 & 0xffff_ffff_0000_0000) != h) break;
+      if (!dirent_sound(CUR)) return bt_errno;
       const v = cur_val(CUR);
       if (<u32>load<u8>(v, DE_NAMELEN) == len && names_equal(v + DE_NAME, name, len)) return -EEXIST;
       if ((k2 & 0xffff_ffff) == seq) seq++;
@@ -142,13 +192,13 @@ export function dir_next(dir: u64, pos: u64): bool {
   // a key below the position asked for means a damaged tree routed the seek wrong; going on
   // would move readdir backwards forever
   if (cur_k2(ITER) < pos) { iter_valid = false; bt_corrupt(); return false; }
+  if (!dirent_sound(ITER)) { iter_valid = false; return false; }
   const v = cur_val(ITER);
   de_ino = load<u64>(v, DE_INO);
   de_type = load<u8>(v, DE_TYPE);
   de_key = cur_k2(ITER);
   de_name = v + DE_NAME;
   de_namelen = load<u8>(v, DE_NAMELEN);
-  if (<u32>DE_NAME + de_namelen != cur_vlen(ITER)) { iter_valid = false; return false; }
   iter_dir = dir;
   iter_next = de_key + 1;
   iter_valid = true;

@@ -31,11 +31,13 @@ import {
   pg_set_flags, pg_get32, pg_set32, pg_set_count, MIGRATE_MOVABLE,
 } from "../mm/page";
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
-import { TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen } from "./format";
+import {
+  TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen, extent_verify, extent_why, EV_OK,
+} from "./format";
 import { xxh32_blocks } from "../lib/xxhash";
 import { kputs, kputu, kputx, knl } from "../lib/printk";
 import {
-  bt_seek, bt_insert, bt_delete, bt_update, bt_errno, cur_k1, cur_k2, cur_val, CURSOR_SIZE,
+  bt_seek, bt_insert, bt_delete, bt_update, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE,
 } from "./btree";
 import {
   find_page, page_cached, add_page, add_page_frame, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
@@ -47,14 +49,14 @@ import {
 import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_errno, balloc_len } from "./alloc";
 import {
   inode_get, inode_get_mut, inode_errno, inode_set_inline, I_SIZE, I_FLAGS, I_BLOCKS, I_MTIME,
-  I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, fs_now,
+  I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, INODE_SIZE_MAX, fs_now,
 } from "./inode";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
 import { journal_log_tight } from "./journal";
 import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
 
-/** Largest file size in bytes: page indices are u32. */
-export const FILE_SIZE_MAX: u64 = (<u64>0xffff_fff0) << PAGE_SHIFT;
+/** Largest file size in bytes: page indices are u32 (inode_verify refuses larger sizes). */
+export const FILE_SIZE_MAX: u64 = INODE_SIZE_MAX;
 /** Pages read ahead in one batch on a miss. */
 const READAHEAD_MAX: u32 = 128;
 /** First page index free-behind may drop (pagecache.ts). */
@@ -100,13 +102,29 @@ export let bmap_run: u32 = 0;
 let bmap_csum: usize = 0;
 
 /**
+ * True when the extent record under CUR passes extent_verify (format.ts: length, checksum
+ * count, flags, disk blocks in the data area); else reports it: a log line and EUCLEAN
+ * through bt_corrupt (bt_errno set, journal aborted, read-only). Every extent record is
+ * checked here before its fields are used.
+ */
+function ext_cur_sound(): bool {
+  const r = extent_verify(cur_val(CUR), cur_vlen(CUR), cur_k2(CUR));
+  if (r == EV_OK) return true;
+  kputs("helixfs: corrupt extent of inode "); kputu(cur_k1(CUR)); kputs(" at file block "); kputu(cur_k2(CUR));
+  kputs(": "); kputs(extent_why(r)); knl();
+  bt_corrupt();
+  return false;
+}
+
+/**
  * The disk block holding file block `fblock` of `ino`, or 0 for a hole (bmap_run then 0).
- * On error returns 0 with bt_errno set.
+ * On error returns 0 with bt_errno set (-EUCLEAN for a corrupt extent record).
  */
 export function bmap(ino: u64, fblock: u64): u64 {
   bmap_run = 0;
   if (!bt_seek(CUR, TREE_EXTENT, ino, fblock, false)) return 0;
   if (cur_k1(CUR) != ino) return 0;
+  if (!ext_cur_sound()) return 0;
   const fs = cur_k2(CUR);
   const v = cur_val(CUR);
   const len = <u64>load<u32>(v, EXT_LEN);
@@ -546,6 +564,7 @@ function stamp_write(ino: u64): i32 {
 function extent_add(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i32 {
   assert(len > 0 && len <= EXTENT_MAX && ext_vlen(EXTENT_MAX) == <u32>EXT_REC_MAX);
   if (fblock > 0 && bt_seek(CUR, TREE_EXTENT, ino, fblock - 1, false) && cur_k1(CUR) == ino) {
+    if (!ext_cur_sound()) return bt_errno;
     const fs = cur_k2(CUR);
     const v = cur_val(CUR);
     const pd = load<u64>(v, EXT_DISK);
@@ -585,10 +604,10 @@ function extent_punch(ino: u64, from: u64, n: u64): i64 {
     if (!bt_seek(CUR, TREE_EXTENT, ino, end - 1, false) || cur_k1(CUR) != ino) {
       return bt_errno != 0 ? <i64>bt_errno : freed;
     }
+    if (!ext_cur_sound()) return <i64>bt_errno;
     const fs = cur_k2(CUR);
     const v = cur_val(CUR);
     const len = <u64>load<u32>(v, EXT_LEN);
-    if (len == 0 || len > <u64>EXTENT_MAX) return <i64>-EUCLEAN;
     if (fs + len <= from) return freed;
     memory.copy(EXT_OLD, v, ext_vlen(<u32>len));
     const disk = load<u64>(EXT_OLD, EXT_DISK);
@@ -804,6 +823,7 @@ export function file_truncate(ino: u64, newSize: u64): i32 {
       // an emptied file becomes inline again (no pages, no extents left)
       drop_pages_from(ino, 0);
       store<u32>(rec, INODE_INLINE, I_FLAGS);
+      store<u64>(rec, 0, I_SIZE); // the record is sound again before anyone reads it
     }
   }
   if (newSize > size) {

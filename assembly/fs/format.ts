@@ -45,6 +45,39 @@ export function block_hdr_init(buf: usize, magic: u32, blocknr: u64, tid: u64): 
   store<u64>(buf, tid, HDR_TID);
 }
 
+// ---- the data area ----------------------------------------------------------------------------
+//
+// Every block number read from a record (an extent, a free extent, an AGFL entry, a child or
+// sibling pointer, a journal tag) must lie in the data area, [J+1, N-1): never the
+// superblocks, never the journal, never past the end. A block number outside it is corrupt
+// metadata (EUCLEAN), however well its checksum matches: an extent into the journal, once
+// freed, would put log blocks in the free-space trees and new data in the log.
+// The bounds are set at mount (layout_set), before journal recovery reads any tag.
+
+let data_lo: u64 = 0;
+let data_hi: u64 = 0;
+
+/**
+ * Sets the data area of the mounted filesystem from its superblock: the journal at
+ * [jstart, jstart + jblocks), `total` blocks in all (the backup superblock is total - 1).
+ */
+export function layout_set(jstart: u64, jblocks: u64, total: u64): void {
+  data_lo = jstart + jblocks;
+  data_hi = total > 0 ? total - 1 : 0;
+}
+/** First block of the data area. */
+export function layout_data_start(): u64 { return data_lo; }
+/** End (exclusive) of the data area: the backup superblock. */
+export function layout_data_end(): u64 { return data_hi; }
+
+/**
+ * True when the run [start, start + len) of `len` >= 1 blocks lies inside the data area
+ * (no wrap-around). A run of 0 blocks is never valid.
+ */
+export function in_data_area(start: u64, len: u64): bool {
+  return len > 0 && start >= data_lo && start < data_hi && len <= data_hi - start;
+}
+
 /** Computes and stores the crc32c of the block at `buf`. */
 export function block_seal(buf: usize): void {
   store<u32>(buf, 0, HDR_CRC);
@@ -158,6 +191,45 @@ export const EXT_CSUM: usize = 16;
 export const EXTENT_MAX: u32 = 256;
 /** Bytes of the extent record of `len` blocks. */
 export function ext_vlen(len: u32): u32 { return <u32>EXT_CSUM + (len << 2); }
+/** Largest file block number + 1 (file page indices are u32; fs/file.ts FILE_BLOCKS_MAX). */
+export const EXT_FILE_BLOCKS_MAX: u64 = 0xffff_fff0;
+
+/** Results of extent_verify (0 = sound). */
+export const EV_OK: i32 = 0;
+export const EV_LENGTH: i32 = 1;
+export const EV_RECORD: i32 = 2;
+export const EV_FLAGS: i32 = 3;
+export const EV_DISK: i32 = 4;
+export const EV_FILE: i32 = 5;
+
+/** What an extent_verify result means, for log lines and fsck. */
+export function extent_why(r: i32): string {
+  switch (r) {
+    case EV_LENGTH: return "length not in 1..256 blocks";
+    case EV_RECORD: return "record length does not match its checksum count";
+    case EV_FLAGS: return "unknown flags";
+    case EV_DISK: return "blocks outside the data area";
+    case EV_FILE: return "file blocks beyond the largest file";
+  }
+  return "sound";
+}
+
+/**
+ * Checks the extent record at `v` (`vlen` bytes) mapping file block `fblock`: length
+ * 1..EXTENT_MAX, one checksum per block (vlen = ext_vlen(len)), flags 0, the disk blocks in
+ * the data area and the file blocks below EXT_FILE_BLOCKS_MAX. Returns EV_OK or the first
+ * failed check. Only reads the record (which must have at least `vlen` readable bytes).
+ */
+export function extent_verify(v: usize, vlen: u32, fblock: u64): i32 {
+  if (vlen < <u32>EXT_CSUM) return EV_RECORD;
+  const len = load<u32>(v, EXT_LEN);
+  if (len == 0 || len > EXTENT_MAX) return EV_LENGTH;
+  if (vlen != ext_vlen(len)) return EV_RECORD;
+  if (load<u32>(v, EXT_FLAGS) != 0) return EV_FLAGS;
+  if (!in_data_area(load<u64>(v, EXT_DISK), <u64>len)) return EV_DISK;
+  if (fblock >= EXT_FILE_BLOCKS_MAX || <u64>len > EXT_FILE_BLOCKS_MAX - fblock) return EV_FILE;
+  return EV_OK;
+}
 
 /** AGFL: blocks reserved for the free-space trees' own nodes (XFS AG free list). */
 export const AGFL_MAX: u32 = 32;

@@ -24,20 +24,21 @@ import { alloc_pages, free_pages } from "../mm/buddy";
 import {
   MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
-  TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX,
+  TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, extent_verify, extent_why, EV_OK,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, cur_k1, cur_k2, cur_val, cur_vlen, nitems,
   nlevel, ik1, ik2, ichild, N_TREE, N_NEXT, N_PREV, CURSOR_SIZE, HEIGHT_MAX,
+  bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import {
   I_MODE, I_NLINK, I_SIZE, I_FLAGS, I_BLOCKS, I_PARENT, INODE_REC, INODE_INLINE, INLINE_MAX,
-  S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR,
+  S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, inode_verify, inode_why, IV_OK,
 } from "./inode";
-import { name_hash, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
+import { name_hash, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK, dirent_verify, dirent_why, DV_OK } from "./dir";
 import { kputs, kputu, knl } from "../lib/printk";
-import { alloc_deferred_count, alloc_deferred_start, alloc_deferred_len } from "./alloc";
+import { alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, free_extent_verify } from "./alloc";
 import { ENOMEM, EIO } from "../lib/errno";
 
 const FSCK_REPORT_MAX: u32 = 50;
@@ -98,8 +99,9 @@ let have_last: bool = false;
 
 /** Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). */
 function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2: u64, hasHi: bool): void {
+  bt_node_fault_clear();
   const n = bread(blk, MAGIC_BTREE);
-  if (n == 0) { problem(buf_errno == -EIO ? "unreadable tree node" : "corrupt tree node (checksum/location)", blk, tree); return; }
+  if (n == 0) { problem(buf_errno == -EIO ? "unreadable tree node" : bt_node_fault != NV_OK ? bt_node_why(bt_node_fault) : "corrupt tree node (checksum/location)", blk, tree); return; }
   fsck_nodes++;
   mark(blk, 1, "tree node outside the disk");
   if (load<u8>(n, N_TREE) != <u8>tree) { problem("node in the wrong tree", blk, tree); return; }
@@ -173,6 +175,7 @@ function check_free_space(sbFree: u64): void {
       const s = cur_k1(CUR);
       const l = load<u64>(cur_val(CUR));
       if (l == 0) problem("empty free extent", s, 0);
+      else if (!free_extent_verify(TREE_BNO, s, l, cur_vlen(CUR))) problem("free extent outside the data area", s, l);
       if (count > 0 && s <= prevEnd) problem(s == prevEnd ? "free extents not coalesced" : "free extents overlap", s, prevEnd);
       mark(s, l, "free extent outside the disk");
       // the by-size tree must hold the same extent
@@ -206,8 +209,8 @@ function check_extents(): void {
       if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, prevEnd);
       prevIno = ino; prevEnd = 0; blocksSum = 0;
     }
-    if (len == 0) problem("empty extent", ino, fb);
-    if (len > <u64>EXTENT_MAX || cur_vlen(CUR) != ext_vlen(<u32>len)) problem("extent record size wrong (checksums)", ino, fb);
+    const ev = extent_verify(v, cur_vlen(CUR), fb);
+    if (ev != EV_OK) problem(extent_why(ev), ino, fb);
     if (fb < prevEnd) problem("extents overlap in the file", ino, fb);
     mark(disk, len, "extent outside the disk");
     prevEnd = fb + len;
@@ -243,7 +246,8 @@ function check_dirents(): void {
       continue;
     }
     const nlen = <u32>load<u8>(v, DE_NAMELEN);
-    if (<u32>DE_NAME + nlen != vlen || nlen == 0) { problem("bad directory entry length", dir, k2); continue; }
+    const dv = dirent_verify(dir, v, vlen);
+    if (dv != DV_OK) { problem(dirent_why(dv), dir, k2); continue; }
     if ((name_hash(v + DE_NAME, nlen) >> 32) != (k2 >> 32)) problem("entry name does not match its hash", dir, k2);
     const drec = bt_lookup(TREE_INODE, dir, 0);
     if (drec == 0 || !S_ISDIR(load<u32>(drec, I_MODE))) { problem("entry in a missing or non-directory inode", dir, ino); continue; }
@@ -274,12 +278,8 @@ function check_inodes(): void {
     if (ino > max_ino) { problem("inode number beyond next_ino", ino, max_ino); continue; }
     const m = load<u32>(rec, I_MODE);
     const type = m & S_IFMT;
-    if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) problem("bad inode type", ino, m);
-    const size = load<u64>(rec, I_SIZE);
-    const flags = load<u32>(rec, I_FLAGS);
-    if (flags & INODE_INLINE) {
-      if (size > <u64>INLINE_MAX || <u64>vlen != <u64>INODE_REC + size) problem("bad inline data length", ino, size);
-    } else if (vlen != INODE_REC) problem("bad inode record length", ino, vlen);
+    const iv = inode_verify(rec, vlen);
+    if (iv != IV_OK) problem(inode_why(iv), ino, vlen);
     const nlink = load<u32>(rec, I_NLINK);
     const raw = load<u32>(links_of(ino));
     const names = raw & 0x0fff_ffff;

@@ -22,7 +22,9 @@ import { bread, buf_errno, buffer_seq, buffer_seq_valid } from "./pagecache";
 import { alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { journal_dirty } from "./journal";
 import { clock_now } from "../lib/clock";
-import { ENOENT, EIO, ENOMEM } from "../lib/errno";
+import { ENOENT, EIO, ENOMEM, EUCLEAN } from "../lib/errno";
+import { metadata_error } from "./errors";
+import { kputs, kputu, knl } from "../lib/printk";
 
 export const I_MODE: usize = 0;
 export const I_UID: usize = 4;
@@ -42,6 +44,8 @@ export const INODE_REC: u32 = 80;
 /** Largest inline file or symlink target in bytes. */
 export const INLINE_MAX: u32 = 1024;
 export const INODE_INLINE: u32 = 1;
+/** Largest file size in bytes: page indices are u32 (file.ts FILE_SIZE_MAX). */
+export const INODE_SIZE_MAX: u64 = (<u64>0xffff_fff0) << 12;
 
 // POSIX mode bits
 export const S_IFMT: u32 = 0o170000;
@@ -61,6 +65,70 @@ export function fs_clock_reset(): void { now_cache = 0; }
 export function fs_now(): i64 {
   if (now_cache == 0) now_cache = clock_now();
   return now_cache;
+}
+
+// ---- record verification ---------------------------------------------------------------------
+//
+// The fields of an inode record size reads of the record itself (inline data) and of the
+// file, so they are checked against the record's length whenever a record is taken from its
+// leaf (inode_get, inode_get_mut): a record that fails is EUCLEAN, never used.
+//
+//   type          regular file, directory or symlink
+//   flags         only INODE_INLINE; never on a directory
+//   INLINE        size <= INLINE_MAX, record length = INODE_REC + size, no blocks
+//   not INLINE    record length = INODE_REC, size <= INODE_SIZE_MAX
+
+/** Results of inode_verify (0 = sound). */
+export const IV_OK: i32 = 0;
+export const IV_LENGTH: i32 = 1;
+export const IV_TYPE: i32 = 2;
+export const IV_FLAGS: i32 = 3;
+export const IV_INLINE_SIZE: i32 = 4;
+export const IV_INLINE_BLOCKS: i32 = 5;
+export const IV_SIZE: i32 = 6;
+
+/** What an inode_verify result means, for log lines and fsck. */
+export function inode_why(r: i32): string {
+  switch (r) {
+    case IV_LENGTH: return "record length does not match its fields";
+    case IV_TYPE: return "bad file type";
+    case IV_FLAGS: return "unknown or misplaced flags";
+    case IV_INLINE_SIZE: return "inline size does not match the record";
+    case IV_INLINE_BLOCKS: return "inline inode with data blocks";
+    case IV_SIZE: return "size beyond the largest file";
+  }
+  return "sound";
+}
+
+/**
+ * Checks the inode record at `rec` of `vlen` bytes (the table above). Returns IV_OK or the
+ * first failed check. Only reads the record. Exported for fsck.
+ */
+export function inode_verify(rec: usize, vlen: u32): i32 {
+  if (vlen < INODE_REC) return IV_LENGTH;
+  const type = load<u32>(rec, I_MODE) & S_IFMT;
+  if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) return IV_TYPE;
+  const flags = load<u32>(rec, I_FLAGS);
+  if ((flags & ~INODE_INLINE) != 0 || (flags != 0 && type == S_IFDIR)) return IV_FLAGS;
+  const size = load<u64>(rec, I_SIZE);
+  if (flags & INODE_INLINE) {
+    if (size > <u64>INLINE_MAX || <u64>vlen != <u64>INODE_REC + size) return IV_INLINE_SIZE;
+    if (load<u64>(rec, I_BLOCKS) != 0) return IV_INLINE_BLOCKS;
+    return IV_OK;
+  }
+  if (vlen != INODE_REC) return IV_LENGTH;
+  if (size > INODE_SIZE_MAX) return IV_SIZE;
+  return IV_OK;
+}
+
+/** inode_verify for a record just taken from the tree; a bad one is reported (EUCLEAN). */
+function inode_sound(ino: u64, rec: usize, vlen: u32): bool {
+  const r = inode_verify(rec, vlen);
+  if (r == IV_OK) return true;
+  kputs("helixfs: corrupt inode "); kputu(ino); kputs(": "); kputs(inode_why(r)); knl();
+  inode_errno = -EUCLEAN;
+  metadata_error(-EUCLEAN);
+  return false;
 }
 
 // ---- icache: where inode records are -----------------------------------------------------
@@ -142,6 +210,7 @@ export function inode_get(ino: u64): usize {
     inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
     return 0;
   }
+  if (!inode_sound(ino, p, bt_vlen)) return 0;
   inode_vlen = bt_vlen;
   icache_fill(ino, p, inode_vlen);
   return p;
@@ -151,6 +220,7 @@ export function inode_get(ino: u64): usize {
 export function inode_get_mut(ino: u64): usize {
   const p = bt_lookup_mut(TREE_INODE, ino, 0);
   if (p == 0) inode_errno = bt_errno != 0 ? bt_errno : -ENOENT;
+  else if (!inode_sound(ino, p, bt_vlen)) return 0;
   else {
     inode_vlen = bt_vlen;
     icache_fill(ino, p, inode_vlen);

@@ -35,6 +35,9 @@
 //   anything else (bad magic, crc, blocknr, tid, count, tx_crc)  -> end of log: the
 //                                                                    transaction in flight
 //                                                                    is discarded
+//   a descriptor tag outside block 0 and the data area           -> the same stop; its
+//                                                                    commit block then
+//                                                                    marks the log corrupt
 
 import { BLOCK_SIZE } from "../params";
 import {
@@ -51,8 +54,9 @@ import { EIO, ENOMEM, EUCLEAN, ENOSPC } from "../lib/errno";
 import {
   MAGIC_JSB, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, HDR_CRC, JSB_FIRST,
   JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS, JC_TX_CRC,
-  JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK,
+  JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK, in_data_area,
 } from "./format";
+import { kputs, kputu, knl } from "../lib/printk";
 import { buffer_pfn, buf_in_tx, buf_mark_tx, buf_unmark_tx_all, meta_pin_delta, bforget, pagecache_set_tids, pagecache_set_tid_next } from "./pagecache";
 import { clock_now } from "../lib/clock";
 
@@ -518,7 +522,10 @@ export function journal_recover(): i32 {
       pos++;
       continue;
     }
-    // descriptor: fold its images into the transaction crc, in batches
+    // descriptor: every tag must name a block replay may write (else the transaction is
+    // damaged: the scan stops here, and its own commit block makes the log corrupt)
+    if (!tags_sound(buf, n, tid)) break;
+    // fold its images into the transaction crc, in batches
     pos++;
     if (pos + n > j_maxlen) break;
     let done: u32 = 0;
@@ -598,6 +605,26 @@ export function journal_recover(): i32 {
   const r = write_jsb(1, j_tid);
   if (r != 0) return r;
   return <i32>replayed;
+}
+
+/**
+ * True when a block replay may write home: the superblock (block 0, journaled like any
+ * metadata) or a block of the data area (format.ts in_data_area). Never the journal itself:
+ * a tag pointing into the log would let replay overwrite the transactions it has still to
+ * replay; never the backup superblock or past the end.
+ */
+export function journal_tag_ok(home: u64): bool { return home == 0 || in_data_area(home, 1); }
+
+/** Checks the `n` tags of the descriptor at `desc` (transaction `tid`); logs the first bad one. */
+function tags_sound(desc: usize, n: u32, tid: u64): bool {
+  for (let i: u32 = 0; i < n; i++) {
+    const home = load<u64>(desc + JD_TAGS + (<usize>i << 3));
+    if (journal_tag_ok(home)) continue;
+    kputs("helixfs: journal transaction "); kputu(tid); kputs(" logs block "); kputu(home);
+    kputs(", outside the data area: transaction not replayed"); knl();
+    return false;
+  }
+  return true;
 }
 
 /** Set by recovery when committed transactions follow a damaged one in the log. */

@@ -41,7 +41,7 @@ import {
 import { alloc_pages, free_pages, nr_free_pages, alloc_large_system_hash, hash_entries } from "../mm/buddy";
 import { kmem_cache_create, kmem_cache_alloc, kmem_cache_free } from "../mm/slab";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
-import { block_verify, VERIFY_OK, HDR_TID } from "./format";
+import { block_verify, VERIFY_OK, HDR_TID, MAGIC_BTREE } from "./format";
 import { EIO, ENOMEM, EUCLEAN } from "../lib/errno";
 import { metadata_error } from "./errors";
 
@@ -506,7 +506,8 @@ function tlb_take_ref(blk: u32): bool {
 
 /**
  * The buffer for block `blk`, read from disk if not cached. When `magic` is not 0 the block is
- * verified (magic, crc32c, self-location) on its first read. Returns the buffer's address, or
+ * verified (magic, crc32c, self-location, committed tid; a B+ tree node also its structure)
+ * on its first read. Returns the buffer's address, or
  * 0 with buf_errno = -EIO (device error) / -EUCLEAN (verification failed) / -ENOMEM.
  */
 export function bread(blk: u64, magic: u32): usize {
@@ -534,7 +535,8 @@ export function bread(blk: u64, magic: u32): usize {
     metadata_error(-EIO);
     return 0;
   }
-  if (magic != 0 && (block_verify(addr, magic, blk) != VERIFY_OK || !tid_committed(load<u64>(addr, HDR_TID)))) {
+  if (magic != 0 && (block_verify(addr, magic, blk) != VERIFY_OK || !tid_committed(load<u64>(addr, HDR_TID)) ||
+      (magic == MAGIC_BTREE && node_verify(addr, blk) != 0))) {
     remove_page(pfn);
     buf_errno = -EUCLEAN;
     metadata_error(-EUCLEAN);
@@ -544,6 +546,14 @@ export function bread(blk: u64, magic: u32): usize {
   tlb_put(<u32>blk, pfn);
   return addr;
 }
+
+/**
+ * The structural check of a B+ tree node read from disk, after its checksum (btree.ts
+ * bt_node_verify, installed at mount; a hook so this layer need not import the tree): 0 when
+ * the node is sound. A node that fails it is never cached, like one with a bad checksum.
+ */
+let node_verify: (n: usize, blk: u64) => i32 = (n: usize, blk: u64): i32 => 0;
+export function pagecache_set_node_verify(fn: (n: usize, blk: u64) => i32): void { node_verify = fn; }
 
 // Transaction ids a metadata block read from the disk may carry (set by the journal): below
 // tid_next (the running transaction: blocks reach home only after their commit) and outside

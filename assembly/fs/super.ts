@@ -34,7 +34,7 @@ import {
   SB_ERROR_COUNT, STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
   RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, INCOMPAT_DATA_CSUM, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
-  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK,
+  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK, layout_set,
 } from "./format";
 import { mmp_format, mmp_start, mmp_stop, mmp_tick, mmp_active } from "./mmp";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
@@ -50,13 +50,15 @@ import {
   alloc_available, total_blocks, alloc_discard_committed, alloc_set_discard,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
-import { inode_create_fixed, inode_remove_record, fs_now, S_IFDIR, fs_clock_reset, icache_init } from "./inode";
+import {
+  inode_create_fixed, inode_remove_record, inode_get, inode_errno, I_NLINK, fs_now, S_IFDIR, fs_clock_reset, icache_init,
+} from "./inode";
 import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
 import { dcache_init } from "./dcache";
 import { set_metadata_error_handler } from "./errors";
 import { kputs, kputu, knl } from "../lib/printk";
-import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY } from "../lib/errno";
+import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY, ENOENT } from "../lib/errno";
 import { bt_delete, bt_errno } from "./btree";
 
 export let fs_mounted: bool = false;
@@ -362,6 +364,7 @@ export function fs_mount(flags: u32): i32 {
   }
   free_pages(addr_to_pfn(raw), 0);
   sb_total = total;
+  layout_set(jstart, jblocks, total); // every block number read from now on is checked against it
   r = journal_load(jstart, hasMmp ? jblocks - 1 : jblocks);
   if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   r = journal_recover();
@@ -436,12 +439,17 @@ export function fs_mmp_tick(force: bool): i32 {
 const MMP_CHECK_EVERY: u32 = 256;
 let syscalls_since_mmp: u32 = 0;
 
-/** Frees inodes that were unlinked while open when the system went down. 0 or -errno. */
+/**
+ * Frees inodes that were unlinked while open when the system went down. 0 or -errno
+ * (-EUCLEAN: an entry names the root, a reserved inode or an inode that still has links;
+ * nothing of it is freed).
+ */
 function orphan_cleanup(): i32 {
   mount_orphans = 0;
   for (let guard = 0; guard < 1 << 24; guard++) {
     if (!dir_next(ORPHAN_DIR, 0)) return bt_errno; // 0 at the end of the list
     const ino = de_ino;
+    if (!orphan_freeable(ino, de_key)) return -EUCLEAN;
     let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, de_key);
     if (r != 0) return r;
     r = file_release(ino);
@@ -451,6 +459,22 @@ function orphan_cleanup(): i32 {
     mount_orphans++;
   }
   return -EUCLEAN;
+}
+
+/**
+ * True when the orphan entry keyed (ORPHAN_DIR, `key`) naming `ino` may be freed: an
+ * ordinary inode (>= FIRST_INO: never the root or a reserved one), keyed by its own number,
+ * with no links left (or already gone). Else logs why and returns false.
+ */
+function orphan_freeable(ino: u64, key: u64): bool {
+  if (ino >= FIRST_INO && key == ino) {
+    const rec = inode_get(ino);
+    if (rec == 0 && inode_errno == -ENOENT) return true; // the record went before the entry
+    if (rec != 0 && load<u32>(rec, I_NLINK) == 0) return true;
+    if (rec == 0) return false; // read error or corrupt record: reported already
+  }
+  kputs("helixfs: orphan list names inode "); kputu(ino); kputs(", not an unlinked inode: left in place"); knl();
+  return false;
 }
 
 /** Checkpoint hook: the backup superblock follows the primary. */
