@@ -65,6 +65,8 @@ const SEEK_CUR: u32 = 1;
 const SEEK_END: u32 = 2;
 /** Hard links one inode may have (ext4's EXT4_LINK_MAX). */
 const LINK_MAX: u32 = 65000;
+/** Largest file offset + 1 (loff_t). */
+const I64_MAX: i64 = 0x7fff_ffff_ffff_ffff;
 /** Blocks a namespace change may need for tree growth. */
 const GROW_BLOCKS: u64 = 8;
 
@@ -298,6 +300,7 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const usePos = pos >= 0;
   const at = usePos ? pos : load<i64>(f, F_POS);
+  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
   return n;
@@ -319,6 +322,7 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const usePos = pos >= 0;
   let at = usePos ? pos : load<i64>(f, F_POS);
   if (load<u32>(f, F_FLAGS) & O_APPEND) at = <i64>load<u64>(rec, I_SIZE);
+  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
   if (len == 0) return 0;
   let n = file_write(ino, <u64>at, buf, len);
   if (file_tx_broken) return fs_error(n < 0 ? n : -ENOSPC);
@@ -538,8 +542,9 @@ export function do_unlink(path: usize, len: u32): i32 {
 
 /**
  * rename(2): atomic within the running transaction. 0 or -errno: ENOENT, EINVAL (into its
- * own subtree, or "." / ".."), ENOTDIR / EISDIR (type mismatch with an existing target),
- * ENOTEMPTY (a non-empty target directory), EBUSY ("/"), EROFS, ENOSPC.
+ * own subtree), ENOTDIR / EISDIR (type mismatch with an existing target), ENOTEMPTY (a
+ * non-empty target directory), EBUSY ("/", "." or ".." as either last component), EROFS,
+ * ENOSPC, EUCLEAN (a cycle of parent pointers met by the subtree check).
  */
 export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   let r = sys_enter_write();
@@ -547,8 +552,9 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   // the source's final name is never followed (Linux do_renameat2)
   r = namei(p1, l1, LOOKUP_PARENT);
   if (r != 0) return r;
-  if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
-  if (is_dots(nd_name, nd_namelen)) return -EINVAL;
+  // a last component that is not a name ("/", ".", "..") is EBUSY for either path, once
+  // both parents have resolved (do_renameat2: old_type/new_type != LAST_NORM)
+  const srcNotName = nd_namelen == 0 || nd_ino == ROOT_INO || is_dots(nd_name, nd_namelen);
   const src = nd_ino;
   const srcMode = nd_mode;
   const srcParent = nd_parent;
@@ -559,13 +565,12 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   // Linux resolves both parents before it looks at the source name
   r = namei(p2, l2, LOOKUP_PARENT);
   if (r != 0) return r;
-  if (nd_namelen == 0) return -EBUSY;
+  if (srcNotName || nd_namelen == 0 || nd_ino == ROOT_INO || is_dots(nd_name, nd_namelen)) return -EBUSY;
   // Linux looks the source up, then the target, and only then checks trailing slashes
   if (srcTooLong) return -ENAMETOOLONG;
   if (src == 0) return -ENOENT;
   if (nd_toolong) return -ENAMETOOLONG;
   if (srcTrailing && !S_ISDIR(srcMode)) return -ENOTDIR;
-  if (is_dots(nd_name, nd_namelen)) return nd_ino != 0 && S_ISDIR(srcMode) ? -EINVAL : (nd_ino != 0 ? -EISDIR : -EINVAL);
   const dst = nd_ino;
   const dstParent = nd_parent;
   if (nd_trailing && !S_ISDIR(srcMode)) return -ENOTDIR;
