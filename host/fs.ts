@@ -43,12 +43,13 @@ export interface DirentRecord { name: string; ino: number; type: number /* DT_* 
  * The kernel's syscalls. Every method returns >= 0 (or the record) on success, or -errno
  * (Linux numbers) on failure. Paths are absolute strings within the kernel's namespace.
  * Offsets, lengths and sizes are in bytes; `pos` null means "at and advancing the file
- * position", a number means pread/pwrite at that offset. `uid`/`gid` -1 leaves the id
+ * position", a number (or, for read, a bigint) means pread/pwrite at that offset; an offset
+ * that is not an integer in [0, 2^63) is EINVAL, never wrapped. `uid`/`gid` -1 leaves the id
  * unchanged. utimens times are ns since the epoch (UTIME_NOW / UTIME_OMIT allowed).
  */
 export interface Sys {
   open(path: string, flags: number, mode: number): number; close(fd: number): number;
-  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number;
+  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | bigint | null): number;
   write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number;
   lseek(fd: number, offset: number, whence: number): number;
   truncate(path: string, len: number): number; ftruncate(fd: number, len: number): number;
@@ -493,11 +494,24 @@ function validatePosition(position: unknown, name: string): void {
   } else throw invalidArgType(name, ["integer", "bigint"], position);
 }
 
-/** A file position for Sys: null for "current" (any negative value, like libuv). */
-function sysPosition(position: unknown): number | null {
-  if (typeof position === "bigint") return position < 0n ? null : Number(position);
+/**
+ * A validated read position for Sys: null for "current" (any negative value, like libuv);
+ * a bigint stays a bigint, so positions past 2^53 keep every bit (pread at 2^63 - 1 is
+ * EINVAL from the kernel, as from Linux, not a read at a rounded offset).
+ */
+function readPosition(position: unknown): number | bigint | null {
+  if (typeof position === "bigint") return position < 0n ? null : position;
   if (typeof position === "number" && position >= 0) return position;
   return null;
+}
+
+/**
+ * A write position as Node's writeSync takes it, unvalidated: only a number that is a safe
+ * integer counts (node_file.cc GetOffset), and a negative one means "current" as in libuv;
+ * anything else (a bigint, 2^64 + 4096, 1.5, NaN) writes at the current position.
+ */
+function writePosition(position: unknown): number | null {
+  return typeof position === "number" && Number.isSafeInteger(position) && position >= 0 ? position : null;
 }
 
 function validateStringAfterArrayBufferView(buffer: unknown, name: string): asserts buffer is string {
@@ -865,15 +879,16 @@ export class HelixFs {
     validateOffsetLengthRead(offset as number, len, buffer.byteLength);
     if (position == null) position = -1;
     validatePosition(position, "position");
-    return this.readChunks(fd, toU8(buffer), offset as number, len, sysPosition(position));
+    return this.readChunks(fd, toU8(buffer), offset as number, len, readPosition(position));
   }
 
   /** Reads up to `len` bytes in syscalls of at most IO_CHUNK_MAX; stops at a short read. */
-  private readChunks(fd: number, u8: Uint8Array, off: number, len: number, pos: number | null): number {
+  private readChunks(fd: number, u8: Uint8Array, off: number, len: number, pos: number | bigint | null): number {
     let done = 0;
     while (done < len) {
       const want = Math.min(len - done, IO_CHUNK_MAX);
-      const r = this.sys.read(fd, u8, off + done, want, pos === null ? null : pos + done);
+      const at = pos === null ? null : typeof pos === "bigint" ? pos + BigInt(done) : pos + done;
+      const r = this.sys.read(fd, u8, off + done, want, at);
       if (r < 0) {
         if (done > 0) return done; // a later chunk failed: report the short read, like read(2)
         this.check(r, "read");
@@ -924,13 +939,13 @@ export class HelixFs {
       else validateInteger(offset, "offset", 0);
       if (typeof length !== "number") length = buffer.byteLength - (offset as number);
       validateOffsetLengthWrite(offset as number, length as number, buffer.byteLength);
-      return this.writeChunks(fd, toU8(buffer), offset as number, length as number, sysPosition(position));
+      return this.writeChunks(fd, toU8(buffer), offset as number, length as number, writePosition(position));
     }
     validateStringAfterArrayBufferView(buffer, "buffer");
     validateEncoding(buffer, length);
     const enc = typeof length === "string" && Buffer.isEncoding(length) ? length : "utf8";
     const bytes = Buffer.from(buffer, enc);
-    return this.writeChunks(fd, bytes, 0, bytes.length, sysPosition(offset));
+    return this.writeChunks(fd, bytes, 0, bytes.length, writePosition(offset));
   }
 
   /** ftruncate(2); negative lengths count as 0 (Node). */

@@ -181,6 +181,29 @@ export interface BootOptions {
 
 /** sys_mount flag (fs/super.ts MNT_DISCARD). */
 const MNT_DISCARD = 2;
+const EINVAL = 22;
+const I64_MAX = 2n ** 63n - 1n;
+const I64_MIN = -(2n ** 63n);
+
+/**
+ * A file offset for the kernel's i64 argument, or null when it is not an integer in
+ * [0, 2^63): the ABI would wrap it (2^64 + 4096 becomes 4096), so the caller answers EINVAL.
+ */
+export function fileOffsetArg(pos: number | bigint): bigint | null {
+  if (typeof pos === "number" && !Number.isInteger(pos)) return null;
+  const b = BigInt(pos);
+  return b >= 0n && b <= I64_MAX ? b : null;
+}
+
+/**
+ * A timestamp in ns for the kernel's i64 argument: the on-disk format keeps i64 ns (1677 to
+ * 2262), so a time past either end is clamped to it, as Linux's timestamp_truncate clamps
+ * to a filesystem's s_time_min/s_time_max (ext4 without extra epoch bits stops at 2038),
+ * never wrapped (9.3e9 s would otherwise land in 1680). docs/decisions.md.
+ */
+export function timeNsArg(ns: bigint): bigint {
+  return ns > I64_MAX ? I64_MAX : ns < I64_MIN ? I64_MIN : ns;
+}
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
@@ -386,14 +409,18 @@ export class Kernel {
       close: (fd) => k.call("sys_close", fd),
       read(fd, buf, off, len, pos) {
         const n = Math.min(len, k.xferSize);
-        const r: number = pos === null ? k.call("sys_read", fd, k.xfer, n) : k.call("sys_pread", fd, k.xfer, n, BigInt(pos));
+        const at = pos === null ? null : fileOffsetArg(pos);
+        if (pos !== null && at === null) return -EINVAL;
+        const r: number = at === null ? k.call("sys_read", fd, k.xfer, n) : k.call("sys_pread", fd, k.xfer, n, at);
         if (r > 0) buf.set(k.mem().subarray(k.xfer, k.xfer + r), off);
         return r;
       },
       write(fd, buf, off, len, pos) {
         const n = Math.min(len, k.xferSize);
         k.mem().set(buf.subarray(off, off + n), k.xfer);
-        return pos === null ? k.call("sys_write", fd, k.xfer, n) : k.call("sys_pwrite", fd, k.xfer, n, BigInt(pos));
+        const at = pos === null ? null : fileOffsetArg(pos);
+        if (pos !== null && at === null) return -EINVAL;
+        return at === null ? k.call("sys_write", fd, k.xfer, n) : k.call("sys_pwrite", fd, k.xfer, n, at);
       },
       lseek: (fd, offset, whence) => Number(k.call("sys_lseek", fd, BigInt(offset), whence)),
       truncate: (p, len) => withPath(p, (a, l) => k.call("sys_truncate", a, l, BigInt(len))),
@@ -448,7 +475,7 @@ export class Kernel {
       chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", a, l, mode >>> 0)),
       chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", a, l, uid >>> 0, gid >>> 0)),
       utimens(p, at, mt, noFollow) {
-        const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : t);
+        const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t));
         return withPath(p, (a, l) => k.call("sys_utimensat", a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));
       },
       statfs(p): StatfsRecord | number {

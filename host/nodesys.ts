@@ -122,7 +122,7 @@ export class NodeSys implements Sys {
     return this.run(() => fs.closeSync(f.hostFd));
   }
 
-  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number {
+  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | bigint | null): number {
     const f = this.files.get(fd);
     if (!f) return -EBADF;
     try {

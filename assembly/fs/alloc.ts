@@ -21,16 +21,20 @@
 //    AGFL refill may have taken freed blocks for free-space tree nodes during the same
 //    commit, and a checkpoint may already have written those nodes home;
 //  - data allocation keeps META_RESERVE blocks back so metadata changes never hit ENOSPC
-//    halfway; delayed allocation reserves blocks at write() time and fails there.
+//    halfway; delayed allocation reserves blocks at write() time and fails there: one block
+//    per dirtied page plus, per write call, the worst case of the metadata its writeback and
+//    commit can need (alloc_write_meta: extent-tree and free-space-tree splits), held in
+//    meta_reserved until no reserved page and no deferred free is left (docs/decisions.md).
 
 import { ENOSPC, EUCLEAN } from "../lib/errno";
+import { BLOCK_SIZE } from "../params";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
-  TREE_BNO, TREE_CNT, in_data_area,
+  TREE_BNO, TREE_CNT, TREE_EXTENT, in_data_area,
 } from "./format";
 import {
   bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1,
-  cur_k2, cur_val, cur_vlen, CURSOR_SIZE,
+  cur_k2, cur_val, cur_vlen, bt_height, VALUE_MAX, CURSOR_SIZE,
 } from "./btree";
 import { kputs, kputu, knl } from "../lib/printk";
 import { bread, buf_errno } from "./pagecache";
@@ -51,6 +55,11 @@ let defer_blocks: u64 = 0;
 export let free_blocks: u64 = 0;
 /** Blocks promised to dirty delayed-allocation pages. */
 export let reserved_blocks: u64 = 0;
+/**
+ * Blocks promised to the metadata that reserved pages and deferred frees will need
+ * (alloc_write_meta), released when neither is left (alloc_meta_idle).
+ */
+export let meta_reserved: u64 = 0;
 export let total_blocks: u64 = 0;
 /** Set when the allocator met corruption or an I/O error (the fs must go read-only). */
 export let alloc_errno: i32 = 0;
@@ -86,6 +95,7 @@ export function alloc_mount(sb: usize, total: u64): void {
   free_blocks = load<u64>(sb, SB_FREE_BLOCKS);
   total_blocks = total;
   reserved_blocks = 0;
+  meta_reserved = 0;
   ndefer = 0;
   defer_blocks = 0;
   alloc_errno = 0;
@@ -406,6 +416,7 @@ export function alloc_apply_deferred(): i32 {
       if (alloc_discard_enabled) discard_note(load<u64>(e), len);
     }
   }
+  alloc_meta_idle();
   return 0;
 }
 
@@ -477,12 +488,14 @@ function discard_submit(segs: usize, nseg: u32, blocks: u64): bool {
 // ---- reservations for delayed allocation -----------------------------------------------------
 
 /**
- * Reserves `n` blocks for dirty pages that have no disk block yet. Returns 0 or -ENOSPC when
- * free space minus reservations would fall below META_RESERVE.
+ * Reserves `n` blocks for dirty pages that have no disk block yet and `meta` blocks for the
+ * metadata their writeback can need. Returns 0 or -ENOSPC (nothing reserved) when free space
+ * minus every reservation would fall below META_RESERVE.
  */
-export function alloc_reserve(n: u64): i32 {
-  if (free_blocks < reserved_blocks + n + META_RESERVE) return -ENOSPC;
+export function alloc_reserve(n: u64, meta: u64 = 0): i32 {
+  if (free_blocks < reserved_blocks + meta_reserved + n + meta + META_RESERVE) return -ENOSPC;
   reserved_blocks += n;
+  meta_reserved += meta;
   return 0;
 }
 
@@ -490,17 +503,84 @@ export function alloc_reserve(n: u64): i32 {
 export function alloc_unreserve(n: u64): void {
   assert(reserved_blocks >= n);
   reserved_blocks -= n;
+  alloc_meta_idle();
+}
+
+/**
+ * Drops the metadata reservation once no reserved page and no deferred free is left: every
+ * extent record, free-space record and tree split it stood for has then been made (the
+ * allocations consumed free space themselves).
+ */
+function alloc_meta_idle(): void {
+  if (reserved_blocks == 0 && ndefer == 0) meta_reserved = 0;
 }
 
 /** Blocks a user may still fill (statfs f_bavail). */
 export function alloc_available(): u64 {
-  const held = reserved_blocks + META_RESERVE;
+  const held = reserved_blocks + meta_reserved + META_RESERVE;
   return free_blocks > held ? free_blocks - held : 0;
 }
 
 /** True when at least `n` blocks are available to metadata-growing operations. */
 export function alloc_can_grow(n: u64): bool {
-  return free_blocks >= reserved_blocks + n + META_RESERVE / 2;
+  return free_blocks >= reserved_blocks + meta_reserved + n + META_RESERVE / 2;
 }
 
+// ---- worst-case metadata of a write (docs/decisions.md, "Space reservation at write()") ------
+//
+// B+ tree shapes (btree.ts): a node has NODE_CAPACITY bytes for items; a leaf item is 20 bytes
+// plus its value (at most VALUE_MAX), an internal item 24. A split shares bytes evenly, so a
+// node made by a split holds at least FILL_MIN bytes less one largest item; a leaf split by an
+// append keeps the old leaf full and starts the new one.
 
+const NODE_CAPACITY: u64 = <u64>BLOCK_SIZE - 64;
+const LEAF_ITEM_BYTES: u64 = 20;
+const NODE_ITEM_BYTES: u64 = 24;
+/** Bytes of new items each node a run of adjacent inserts creates holds at least. */
+const LEAF_FILL_MIN: u64 = NODE_CAPACITY / 2 - (LEAF_ITEM_BYTES + <u64>VALUE_MAX);
+const NODE_FILL_MIN: u64 = NODE_CAPACITY / 2 - NODE_ITEM_BYTES;
+/**
+ * Extent-tree bytes one written page can add: its share of a record (20-byte item, 16-byte
+ * value head) and its 4-byte checksum, and as much again for the tail record a remap may cut
+ * off an old extent (extent_punch), rounded up.
+ */
+const EXT_BYTES_PER_PAGE: u64 = 80;
+/**
+ * Free-space-tree inserts a run's writeback makes besides one per old extent it frees: the
+ * last carve of its data allocation can leave a head and a tail (2); a carve that takes a
+ * whole free extent leaves none, so a fragmented allocation adds nothing more.
+ */
+const FREE_INSERTS_PER_RUN: u64 = 2;
+
+/**
+ * New nodes a tree of height `h` can need for `bytes` of items inserted at adjacent keys:
+ * per level, one node split where the run lands plus one per FILL_MIN bytes; each new node
+ * adds one separator to the level above, up to a new root.
+ */
+function adjacent_insert_nodes(bytes: u64, h: u32): u64 {
+  let total: u64 = 0;
+  let b = bytes;
+  for (let l: u32 = 0; l <= h; l++) {
+    const fill = l == 0 ? LEAF_FILL_MIN : NODE_FILL_MIN;
+    const nodes = (b + fill - 1) / fill + 1;
+    total += nodes;
+    b = nodes * NODE_ITEM_BYTES;
+  }
+  return total;
+}
+
+/**
+ * Worst-case metadata blocks (units: 4 KiB blocks) that writing back one run of `pages`
+ * adjacent file pages can consume, when their old blocks form `oldRuns` disk extents that
+ * the commit frees (copy-on-write): the extent records at adjacent keys (one per page at
+ * worst, adjacent_insert_nodes), and for each free-space tree (XFS bnobt and cntbt) a full
+ * split path (height + 1 nodes) for every insert at an unrelated key: the run's carves, one
+ * per extent-tree node allocated, one per old extent freed.
+ */
+export function alloc_write_meta(pages: u64, oldRuns: u64): u64 {
+  if (pages == 0) return 0;
+  const ext = adjacent_insert_nodes(pages * EXT_BYTES_PER_PAGE, bt_height(TREE_EXTENT));
+  const inserts = FREE_INSERTS_PER_RUN + ext + oldRuns;
+  const path = <u64>bt_height(TREE_BNO) + 1 + <u64>bt_height(TREE_CNT) + 1;
+  return ext + inserts * path;
+}

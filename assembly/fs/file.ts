@@ -46,7 +46,9 @@ import {
   AS_DIRTY_LISTED, AS_INO, AS_NDIRTY, FREEBEHIND_START, mapping_seq_run, mapping_note_access,
   mapping_streaming, freebehind_page,
 } from "./pagecache";
-import { balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_errno, balloc_len } from "./alloc";
+import {
+  balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_errno, balloc_len, alloc_write_meta,
+} from "./alloc";
 import {
   inode_get, inode_get_mut, inode_errno, inode_set_inline, I_SIZE, I_FLAGS, I_BLOCKS, I_MTIME,
   I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, INODE_SIZE_MAX, fs_now,
@@ -90,6 +92,12 @@ export let fstat_write_through: u64 = 0;
  * changed no metadata (the transaction holds nothing of it): not a filesystem error.
  */
 export let file_data_eio: bool = false;
+/**
+ * Set when file_write stopped inside a metadata change (an extent remap failed halfway): the
+ * running transaction is then inconsistent and the caller must abort the journal, whatever
+ * the return value (with space reserved as alloc_write_meta says, ENOSPC cannot do this).
+ */
+export let file_tx_broken: bool = false;
 /** Data blocks whose bytes did not match their checksum when read (each read is -EIO). */
 export let fstat_csum_errors: u64 = 0;
 
@@ -266,13 +274,40 @@ function flush_eof_tail(ino: u64, size: u64): i32 {
   return 0;
 }
 
+// The run being reserved: the pages one write call (or one EOF-tail flush) newly reserves
+// lie in one range of the file, so their extent records go in at adjacent keys and
+// alloc_write_meta bounds what their writeback and commit can need. Each new page takes its
+// block and the growth of that bound; the metadata stays reserved until writeback and the
+// commit's frees are done (alloc.ts). Reset by run_begin.
+let run_pages: u64 = 0;
+let run_old: u64 = 0; // disk extents of the old blocks the run replaces
+let run_prev_old: u64 = 0; // old block of the previous page reserved, 0 for none
+let run_meta: u64 = 0;
+
+/** Starts a new run of reservations (see above). */
+function run_begin(): void {
+  run_pages = 0;
+  run_old = 0;
+  run_prev_old = 0;
+  run_meta = 0;
+}
+
 /**
  * Reserves the block a page will be written to at writeback (copy-on-write: also for a page
- * that has one), once per dirtying. Returns 0 or -ENOSPC.
+ * that has one), once per dirtying, and the metadata that writeback can need for it as part
+ * of the current run. Returns 0 or -ENOSPC (nothing reserved).
  */
 function page_reserve(pfn: u32): i32 {
   if (pg_flags(pfn) & PG_delalloc) return 0;
-  if (alloc_reserve(1) != 0) return -ENOSPC;
+  const old = <u64>pg_get32(pfn, PG_PRIVATE2);
+  const newOld: u64 = old != 0 && old != run_prev_old + 1 ? 1 : 0;
+  const need = alloc_write_meta(run_pages + 1, run_old + newOld);
+  const meta = need > run_meta ? need - run_meta : 0;
+  if (alloc_reserve(1, meta) != 0) return -ENOSPC;
+  run_pages++;
+  run_old += newOld;
+  run_prev_old = old;
+  run_meta += meta;
   pg_set_flags(pfn, pg_flags(pfn) | PG_delalloc);
   return 0;
 }
@@ -391,13 +426,18 @@ function read_through(ino: u64, index: u32, dst: usize, n: u32): u32 {
  * than `n` with file_errno set when space ran short (-ENOSPC: the caller's page path then
  * reserves page by page) or the device or a tree failed (-EIO, -EUCLEAN, ...).
  */
-function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
+function write_through(ino: u64, index: u32, src: usize, n: u32, isize: u64): u32 {
   let done: u32 = 0;
   while (done < n) {
     const at = index + done;
     const want = min<u32>(n - done, EXTENT_MAX);
-    // the run must not take blocks that dirty pages have reserved (page_reserve)
-    if (alloc_available() < <u64>want) { file_errno = -ENOSPC; break; }
+    // the run must not take blocks that dirty pages have reserved (page_reserve), and must
+    // leave what its own extent records and free-space changes can need: pages inside the
+    // file may each replace an old extent (freed at commit: that part stays reserved)
+    const olds: u64 = (<u64>at << PAGE_SHIFT) < isize ? <u64>want : 0;
+    const worst = alloc_write_meta(<u64>want, olds);
+    const commitPart = worst - alloc_write_meta(<u64>want, 0);
+    if (alloc_available() < <u64>want + worst || alloc_reserve(0, commitPart) != 0) { file_errno = -ENOSPC; break; }
     const start = balloc(goal_for(ino, at), <u64>want, 1);
     if (start == 0) { file_errno = alloc_errno != 0 ? alloc_errno : -ENOSPC; break; }
     const got = <u32>balloc_len;
@@ -414,7 +454,7 @@ function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
       break;
     }
     const r = extent_remap(ino, <u64>at, start, got, WB_CSUM);
-    if (r != 0) { file_errno = r; break; }
+    if (r != 0) { file_errno = r; file_tx_broken = true; break; }
     fstat_written_pages += got;
     fstat_write_through += got;
     done += got;
@@ -426,7 +466,7 @@ function write_through(ino: u64, index: u32, src: usize, n: u32): u32 {
 
 /** Moves inline bytes of `ino` (size `size`) into page 0 and switches it to extents. */
 function inline_to_pages(ino: u64, rec: usize, size: u64): i32 {
-  if (alloc_reserve(1) != 0) return -ENOSPC;
+  if (alloc_reserve(1, alloc_write_meta(1, 0)) != 0) return -ENOSPC;
   const pfn = add_page(<u32>ino, 0);
   if (pfn == NO_PFN) { alloc_unreserve(1); return -ENOMEM; }
   const addr = pfn_to_addr(pfn);
@@ -479,6 +519,7 @@ function write_begin(ino: u64, index: u32, off: u32, n: u32, isize: u64): u32 {
  */
 export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
   file_data_eio = false;
+  file_tx_broken = false;
   if (len == 0) return 0;
   if (pos + len > FILE_SIZE_MAX) return -EFBIG;
   let rec = inode_get(ino);
@@ -502,9 +543,11 @@ export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
     if (r != 0) return r;
   }
   if (pos > size && (pos >> PAGE_SHIFT) != (size >> PAGE_SHIFT)) {
+    run_begin();
     const r = flush_eof_tail(ino, size); // the write skips the page that holds EOF
     if (r != 0) return r;
   }
+  run_begin(); // the pages of [pos, pos + len) are one run
   // a sequential pass past FREEBEHIND_START writes whole uncached pages straight from `src`
   let stream = mapping_seq_run(mapping_find(<u32>ino), pos, len) >= FREEBEHIND_START;
   let done: u32 = 0;
@@ -514,7 +557,7 @@ export function file_write(ino: u64, pos: u64, src: usize, len: u32): i32 {
     const off = <u32>(p & (PAGE_SIZE - 1));
     const through = stream && off == 0 && index >= FREEBEHIND_INDEX ? uncached_run(ino, index, (len - done) >> PAGE_SHIFT) : 0;
     if (through > 0) {
-      const got = write_through(ino, index, src + done, through);
+      const got = write_through(ino, index, src + done, through, size);
       done += got << PAGE_SHIFT;
       if (got == through) continue;
       if (file_errno != -ENOSPC) {
@@ -827,6 +870,7 @@ export function file_truncate(ino: u64, newSize: u64): i32 {
     }
   }
   if (newSize > size) {
+    run_begin();
     const r = flush_eof_tail(ino, size);
     if (r != 0) return r;
   }

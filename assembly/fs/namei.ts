@@ -9,7 +9,8 @@
 // target followed by the rest of the path, in a second buffer (no recursion).
 
 import { NAME_MAX, PATH_MAX, MAXSYMLINKS } from "../params";
-import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO } from "../lib/errno";
+import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO, EUCLEAN } from "../lib/errno";
+import { metadata_error } from "./errors";
 import { ROOT_INO } from "./format";
 import { dir_lookup, de_ino, de_type, DT_DIR, DT_UNKNOWN } from "./dir";
 import { inode_get, inode_errno, I_MODE, I_PARENT, I_SIZE, S_ISDIR, S_ISLNK } from "./inode";
@@ -185,15 +186,34 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
   return -ELOOP;
 }
 
-/** True when directory `a` is `b` or one of its ancestors (rename into own subtree check). */
-export function is_ancestor(a: u64, b: u64): bool {
+/**
+ * Whether directory `a` is `b` or one of its ancestors (rename into its own subtree): 1 yes,
+ * 0 no, or -errno. Exact at any depth: the walk follows parent pointers up to the root with
+ * no depth cap. A chain that never reaches the root (a cycle of parent pointers on a
+ * corrupted image) is found by Brent's cycle detection (the walk compares each step with a
+ * mark moved to powers of two, so an acyclic chain of depth d costs d inode lookups and a
+ * cycle is caught within twice its length plus its tail) and fails closed with -EUCLEAN,
+ * as does an inode that cannot be read (its errno).
+ */
+export function is_ancestor(a: u64, b: u64): i32 {
   let d = b;
-  for (let guard = 0; guard < 1 << 16; guard++) {
-    if (d == a) return true;
-    if (d == ROOT_INO || d == 0) return false;
-    d = parent_of(d);
+  let mark: u64 = 0;
+  let steps: u64 = 0;
+  let power: u64 = 1;
+  for (;;) {
+    if (d == a) return 1;
+    if (d == ROOT_INO) return 0;
+    if (d == mark) { metadata_error(-EUCLEAN); return -EUCLEAN; } // parent pointers loop
+    if (++steps == power) { mark = d; power <<= 1; steps = 0; }
+    const rec = inode_get(d);
+    // a missing parent is a dangling pointer (damage); a read error keeps its errno
+    if (rec == 0) {
+      if (inode_errno != -ENOENT) return inode_errno;
+      metadata_error(-EUCLEAN);
+      return -EUCLEAN;
+    }
+    d = load<u64>(rec, I_PARENT);
+    if (d == 0) { metadata_error(-EUCLEAN); return -EUCLEAN; }
   }
-  return false;
+  return -EUCLEAN; // not reached: the loop ends at the root, at `a`, on an error or a cycle
 }
-
-

@@ -27,19 +27,23 @@ import {
 import {
   inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
   inode_errno, fs_now, I_MODE, I_UID, I_GID, I_NLINK, I_SIZE, I_ATIME, I_MTIME, I_CTIME,
-  I_CRTIME, I_BLOCKS, I_PARENT, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISREG, S_ISLNK,
+  I_CRTIME, I_BLOCKS, I_PARENT, INLINE_MAX, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISREG, S_ISLNK,
   T_MTIME, T_CTIME,
 } from "../fs/inode";
 import {
   dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen,
   DT_DIR, DT_REG, DT_LNK,
 } from "../fs/dir";
-import { file_read, file_write, file_truncate, file_release, file_data_eio, FILE_SIZE_MAX } from "../fs/file";
+import {
+  file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
+} from "../fs/file";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_balance, fs_statfs,
 } from "../fs/super";
 import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN } from "../fs/pagecache";
-import { alloc_can_grow, alloc_deferred_blocks } from "../fs/alloc";
+import {
+  alloc_can_grow, alloc_deferred_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
+} from "../fs/alloc";
 import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
 
 export const O_ACCMODE: u32 = 3;
@@ -61,6 +65,8 @@ const SEEK_CUR: u32 = 1;
 const SEEK_END: u32 = 2;
 /** Hard links one inode may have (ext4's EXT4_LINK_MAX). */
 const LINK_MAX: u32 = 65000;
+/** Largest file offset + 1 (loff_t). */
+const I64_MAX: i64 = 0x7fff_ffff_ffff_ffff;
 /** Blocks a namespace change may need for tree growth. */
 const GROW_BLOCKS: u64 = 8;
 
@@ -116,11 +122,14 @@ function sys_enter_write(): i32 {
 
 /**
  * After an ENOSPC: blocks freed in the running transaction (unlink, truncate, copy-on-write)
- * return to the free space only when it commits, so commit now and tell the caller to retry
- * once (ext4_should_retry_alloc forcing a jbd2 commit). False when nothing would come back.
+ * return to the free space only when it commits, and the worst-case metadata reserved for
+ * dirty pages (alloc_write_meta) is given back once writeback has made the real changes, so
+ * commit now and tell the caller to retry once (ext4_should_retry_alloc forcing a jbd2
+ * commit). False when nothing would come back.
  */
 function commit_to_free_space(): bool {
-  return alloc_deferred_blocks() > 0 && fs_commit() == 0;
+  const held = alloc_deferred_blocks() + reserved_blocks + meta_reserved;
+  return held > 0 && fs_commit() == 0;
 }
 
 function dtype_of(mode: u32): u8 {
@@ -157,11 +166,15 @@ function create_node(mode: u32, parent: u64, name: usize, namelen: u32): u64 {
  * too many links), EMFILE, ENOSPC, EROFS, ENAMETOOLONG, EINVAL.
  */
 export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
-  let r = (flags & (O_CREAT | O_TRUNC)) != 0 || (flags & O_ACCMODE) != O_RDONLY ? sys_enter_write() : sys_enter();
-  if (r == -EROFS && (flags & (O_CREAT | O_TRUNC)) == 0) r = 0; // read-only fs: opening for write fails below
+  let r = sys_enter();
   if (r != 0) return r;
   const acc = flags & O_ACCMODE;
   if (acc == 3) return -EINVAL;
+  // the descriptor comes first, before the path is looked at (Linux do_sys_openat2:
+  // get_unused_fd_flags, then do_filp_open), so EMFILE leaves no file created or truncated
+  const fd = fd_unused();
+  if (fd < 0) return fd;
+  if ((flags & (O_CREAT | O_TRUNC)) != 0 && (fs_readonly || fs_errored)) return -EROFS;
   // O_CREAT|O_EXCL never follows a final symlink: whatever is there makes it EEXIST
   const excl = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   let lflags: u32 = (flags & O_NOFOLLOW) != 0 || excl ? 0 : LOOKUP_FOLLOW;
@@ -198,17 +211,20 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
       }
     }
   }
-  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) {
-    const f = fdp(fd);
-    if (load<u64>(f, F_INO) != 0) continue;
-    const as = mapping_get(<u32>ino);
-    if (as == 0) return -ENOMEM;
-    store<u32>(as, load<u32>(as, AS_OPENCOUNT) + 1, AS_OPENCOUNT);
-    store<u64>(f, ino, F_INO);
-    store<u32>(f, flags, F_FLAGS);
-    store<i64>(f, 0, F_POS);
-    return fd;
-  }
+  // nothing between fd_unused and here opens a file: the slot is still free
+  const f = fdp(fd);
+  const as = mapping_get(<u32>ino);
+  if (as == 0) return -ENOMEM;
+  store<u32>(as, load<u32>(as, AS_OPENCOUNT) + 1, AS_OPENCOUNT);
+  store<u64>(f, ino, F_INO);
+  store<u32>(f, flags, F_FLAGS);
+  store<i64>(f, 0, F_POS);
+  return fd;
+}
+
+/** The lowest free descriptor, or -EMFILE when all NR_OPEN are in use. */
+function fd_unused(): i32 {
+  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) if (load<u64>(fdp(fd), F_INO) == 0) return fd;
   return -EMFILE;
 }
 
@@ -284,6 +300,7 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const usePos = pos >= 0;
   const at = usePos ? pos : load<i64>(f, F_POS);
+  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
   return n;
@@ -305,9 +322,14 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const usePos = pos >= 0;
   let at = usePos ? pos : load<i64>(f, F_POS);
   if (load<u32>(f, F_FLAGS) & O_APPEND) at = <i64>load<u64>(rec, I_SIZE);
+  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
   if (len == 0) return 0;
   let n = file_write(ino, <u64>at, buf, len);
-  if (n == -ENOSPC && commit_to_free_space()) n = file_write(ino, <u64>at, buf, len);
+  if (file_tx_broken) return fs_error(n < 0 ? n : -ENOSPC);
+  if (n == -ENOSPC && commit_to_free_space()) {
+    n = file_write(ino, <u64>at, buf, len);
+    if (file_tx_broken) return fs_error(n < 0 ? n : -ENOSPC);
+  }
   // a failed data write that changed no metadata is the caller's error alone (as O_DIRECT's)
   if (n < 0) return file_data_eio ? n : fail(n);
   if (!usePos) store<i64>(f, at + n, F_POS);
@@ -520,8 +542,9 @@ export function do_unlink(path: usize, len: u32): i32 {
 
 /**
  * rename(2): atomic within the running transaction. 0 or -errno: ENOENT, EINVAL (into its
- * own subtree, or "." / ".."), ENOTDIR / EISDIR (type mismatch with an existing target),
- * ENOTEMPTY (a non-empty target directory), EBUSY ("/"), EROFS, ENOSPC.
+ * own subtree), ENOTDIR / EISDIR (type mismatch with an existing target), ENOTEMPTY (a
+ * non-empty target directory), EBUSY ("/", "." or ".." as either last component), EROFS,
+ * ENOSPC, EUCLEAN (a cycle of parent pointers met by the subtree check).
  */
 export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   let r = sys_enter_write();
@@ -529,8 +552,9 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   // the source's final name is never followed (Linux do_renameat2)
   r = namei(p1, l1, LOOKUP_PARENT);
   if (r != 0) return r;
-  if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
-  if (is_dots(nd_name, nd_namelen)) return -EINVAL;
+  // a last component that is not a name ("/", ".", "..") is EBUSY for either path, once
+  // both parents have resolved (do_renameat2: old_type/new_type != LAST_NORM)
+  const srcNotName = nd_namelen == 0 || nd_ino == ROOT_INO || is_dots(nd_name, nd_namelen);
   const src = nd_ino;
   const srcMode = nd_mode;
   const srcParent = nd_parent;
@@ -541,19 +565,24 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   // Linux resolves both parents before it looks at the source name
   r = namei(p2, l2, LOOKUP_PARENT);
   if (r != 0) return r;
-  if (nd_namelen == 0) return -EBUSY;
+  if (srcNotName || nd_namelen == 0 || nd_ino == ROOT_INO || is_dots(nd_name, nd_namelen)) return -EBUSY;
   // Linux looks the source up, then the target, and only then checks trailing slashes
   if (srcTooLong) return -ENAMETOOLONG;
   if (src == 0) return -ENOENT;
   if (nd_toolong) return -ENAMETOOLONG;
   if (srcTrailing && !S_ISDIR(srcMode)) return -ENOTDIR;
-  if (is_dots(nd_name, nd_namelen)) return nd_ino != 0 && S_ISDIR(srcMode) ? -EINVAL : (nd_ino != 0 ? -EISDIR : -EINVAL);
   const dst = nd_ino;
   const dstParent = nd_parent;
   if (nd_trailing && !S_ISDIR(srcMode)) return -ENOTDIR;
-  if (S_ISDIR(srcMode) && is_ancestor(src, dstParent)) return -EINVAL;
+  if (S_ISDIR(srcMode)) {
+    const up = is_ancestor(src, dstParent);
+    if (up != 0) return up > 0 ? -EINVAL : fail(up);
+  }
   // a target that is an ancestor of the source is "not empty" (Linux lock_rename trap)
-  if (dst != 0 && S_ISDIR(nd_mode) && is_ancestor(dst, srcParent)) return -ENOTEMPTY;
+  if (dst != 0 && S_ISDIR(nd_mode)) {
+    const up = is_ancestor(dst, srcParent);
+    if (up != 0) return up > 0 ? -ENOTEMPTY : fail(up);
+  }
   if (dst == src) return 0; // same inode: nothing to do (POSIX)
   const isDir = S_ISDIR(srcMode);
   if (dst != 0) {
@@ -642,10 +671,20 @@ export function do_symlink(target: usize, tlen: u32, path: usize, plen: u32): i3
   if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino != 0) return -EEXIST;
   if (nd_trailing) return -ENOENT;
-  const ino = create_node(S_IFLNK | 0o777, nd_parent, nd_name, nd_namelen);
+  // a target too long to stay inline needs a data block: make sure of it before the name
+  // exists, so ENOSPC leaves no empty symlink behind
+  if (tlen > INLINE_MAX) {
+    const need = GROW_BLOCKS + 1 + alloc_write_meta(1, 0) + META_RESERVE / 2;
+    if (!alloc_can_grow(need) && !(commit_to_free_space() && alloc_can_grow(need))) return -ENOSPC;
+  }
+  const parent = nd_parent;
+  const ino = create_node(S_IFLNK | 0o777, parent, nd_name, nd_namelen);
   if (ino == 0) return create_err;
   const n = file_write(ino, 0, target, tlen);
-  return n < 0 ? fail(n) : 0;
+  if (n == <i32>tlen) return 0;
+  // the checks above make this unreachable short of a tree error: the half-made symlink
+  // cannot be left behind, so the transaction aborts
+  return fs_error(n < 0 ? n : -EIO);
 }
 
 /** readlink(2). Bytes placed in `buf` (not NUL-terminated) or -errno (EINVAL: not a symlink). */
