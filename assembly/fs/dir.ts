@@ -12,7 +12,7 @@
 //
 //   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
 
-import { TREE_DIRENT } from "./format";
+import { TREE_DIRENT, ORPHAN_DIR as ORPHAN_DIR_INO } from "./format";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
 import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
@@ -48,6 +48,29 @@ export function name_hash(name: usize, len: u32): u64 {
   return (<u64>(h & 0x7fffffff) + 1) << 32;
 }
 
+/**
+ * Whether `name` is one path component a directory may hold: 1..NAME_MAX bytes, no '/' and
+ * no NUL, not "." or ".." (those are never stored; readdir makes them). Names come from the
+ * disk as input: lookup and readdir refuse an entry that fails this (EUCLEAN), and fsck
+ * reports it.
+ */
+export function name_valid(name: usize, len: u32): bool {
+  if (len == 0 || len > NAME_MAX) return false;
+  if (load<u8>(name) == 46 && (len == 1 || (len == 2 && load<u8>(name + 1) == 46))) return false;
+  for (let i: u32 = 0; i < len; i++) {
+    const c = load<u8>(name + i);
+    if (c == 47 || c == 0) return false;
+  }
+  return true;
+}
+
+/** An entry read from the tree is sound: valid name of its recorded length, hashed to its key. */
+function entry_sound(v: usize, vlen: u32, k2: u64): bool {
+  const len = <u32>load<u8>(v, DE_NAMELEN);
+  return <u32>DE_NAME + len == vlen && name_valid(v + DE_NAME, len) &&
+    name_hash(v + DE_NAME, len) == (k2 & 0xffff_ffff_0000_0000);
+}
+
 @inline function names_equal(a: usize, b: usize, len: u32): bool {
   return memory.compare(a, b, len) == 0;
 }
@@ -75,6 +98,8 @@ function lookup_tree(dir: u64, name: usize, len: u32, h: u64): bool {
   for (let i: u64 = 0; i < SEQ_MAX; i++) {
     if (cur_k1(CUR) != dir || (cur_k2(CUR) & 0xffff_ffff_0000_0000) != h) return false;
     const v = cur_val(CUR);
+    // an entry of this hash chain that is not sound is damage, not a miss (EUCLEAN)
+    if (!entry_sound(v, cur_vlen(CUR), cur_k2(CUR))) { bt_corrupt(); return false; }
     if (<u32>load<u8>(v, DE_NAMELEN) == len && names_equal(v + DE_NAME, name, len)) {
       de_ino = load<u64>(v, DE_INO);
       de_type = load<u8>(v, DE_TYPE);
@@ -148,7 +173,13 @@ export function dir_next(dir: u64, pos: u64): bool {
   de_key = cur_k2(ITER);
   de_name = v + DE_NAME;
   de_namelen = load<u8>(v, DE_NAMELEN);
-  if (<u32>DE_NAME + de_namelen != cur_vlen(ITER)) { iter_valid = false; return false; }
+  // orphan entries (dir 1) are keyed by ino; every other entry must be sound, or readdir
+  // fails with EUCLEAN instead of ending the listing early or handing out "../../x"
+  if (dir != ORPHAN_DIR_INO ? !entry_sound(v, cur_vlen(ITER), de_key) : <u32>DE_NAME + de_namelen != cur_vlen(ITER)) {
+    iter_valid = false;
+    bt_corrupt();
+    return false;
+  }
   iter_dir = dir;
   iter_next = de_key + 1;
   iter_valid = true;
