@@ -26,7 +26,11 @@ import {
   fs_clear_error_state, fs_mmp_tick,
 } from "./fs/super";
 import { mmp_set_identity, mmp_probe, mmp_holder, mmp_interval } from "./fs/mmp";
-import { fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks } from "./fs/fsck";
+import {
+  fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks, fsck_fixed,
+  fsck_unfixed, fsck_data_blocks,
+} from "./fs/fsck";
+import { mount_prev_state, mount_dropped_log } from "./fs/super";
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
   do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
@@ -207,8 +211,11 @@ export function kernel_debug_break(flags: u32): void { journal_set_break(flags);
 /** Clears a recorded error state after a clean fsck (see fs_clear_error_state). 0 or -errno. */
 export function sys_clear_errors(): i32 { return fs_clear_error_state(); }
 
-/** Runs fsck; returns the number of problems or -errno. */
-export function sys_fsck(verbose: u32): i32 { return fsck_run(verbose != 0); }
+/**
+ * Runs fsck with `flags` (fs/fsck.ts: 1 verbose, 2 data blocks, 4 preen, 8 yes, 16 mark the
+ * error state when problems remain); returns the number of problems found or -errno.
+ */
+export function sys_fsck(flags: u32): i32 { return fsck_run(flags); }
 
 // ---- syscalls --------------------------------------------------------------------------------
 
@@ -272,6 +279,8 @@ export function kernel_slab_info(i: u32, out: usize): u32 {
 export function kernel_fsck_stats(out: usize): void {
   store<u64>(out, fsck_nodes); store<u64>(out + 8, fsck_inodes); store<u64>(out + 16, fsck_dirents);
   store<u64>(out + 24, fsck_extents); store<u64>(out + 32, fsck_free_extents); store<u64>(out + 40, fsck_used_blocks);
+  store<u64>(out + 48, fsck_fixed); store<u64>(out + 56, fsck_unfixed); store<u64>(out + 64, fsck_data_blocks);
+  store<u64>(out + 72, mount_prev_state); store<u64>(out + 80, mount_dropped_log ? 1 : 0);
 }
 
 // ---- benchmarks (timed by the host) ----------------------------------------------------------

@@ -27,7 +27,10 @@ import { performance } from "node:perf_hooks";
 import { Command, CommanderError } from "commander";
 import cliProgress from "cli-progress";
 import { bootSync, parseSize, setProgramName, ROOT } from "./node.js";
-import { Kernel, KernelError, KernelPanic, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo } from "./kernel.js";
+import {
+  Kernel, KernelError, KernelPanic, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo,
+  FSCK_VERBOSE, FSCK_DATA, FSCK_PREEN, FSCK_YES, FSCK_MARK_ERRORS,
+} from "./kernel.js";
 import { uvException, type HelixFs } from "./fs.js";
 
 // ---- named limits --------------------------------------------------------------------------
@@ -222,6 +225,8 @@ export interface KernelOptions {
   cpus?: number;
   /** Boot the debug kernel (assertions on). */
   debug?: boolean;
+  /** Mount for an fsck repair (host/kernel.ts BootOptions.fsckMount). */
+  fsckMount?: "preen" | "yes";
 }
 
 /** One kernel log line with its time since boot in seconds. */
@@ -254,7 +259,7 @@ export class Session {
     };
     let k: Kernel;
     try {
-      k = bootSync({ image, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug, log });
+      k = bootSync({ image, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug, log, fsckMount: opts.fsckMount });
     } catch (err) {
       throw bootError(image, err);
     }
@@ -1374,33 +1379,151 @@ function cmdExport(image: string, src: string, hostDir: string, o: { memory?: st
 }
 
 /** Runs fsck on a session; returns the problem lines (kernel log lines starting with "fsck:"). */
-export function runFsck(s: Session): { problems: string[]; count: number; stats: ReturnType<Kernel["fsckStats"]>; clearedErrors: boolean } {
-  const lines: string[] = [];
-  s.setSink((l) => { if (l.text.startsWith("fsck:")) lines.push(l.text); });
-  let count: number;
-  try {
-    count = s.k.fsck(true);
-  } finally {
-    s.setSink(null);
-  }
+export function runFsck(s: Session, flags: number = FSCK_VERBOSE): { problems: string[]; count: number; stats: ReturnType<Kernel["fsckStats"]>; clearedErrors: boolean } {
+  const lines = fsckPass(s, flags);
+  const count = lines.count;
   // like e2fsck: a clean check clears the error state a metadata error recorded
   let clearedErrors = false;
   if (count === 0 && s.k.info().errorState === 1) { s.k.clearErrors(); clearedErrors = true; }
-  return { problems: lines, count, stats: s.k.fsckStats(), clearedErrors };
+  return { problems: lines.lines, count, stats: s.k.fsckStats(), clearedErrors };
 }
 
-function cmdFsck(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
-  const r = withSession(image, kernelOptions(o), (s) => runFsck(s));
-  for (const p of r.problems) print(p + "\n");
-  const st = r.stats;
-  print(`${image}: ${r.count === 0 ? "clean" : `${r.count} problem(s)`}: ${st.inodes} inodes, ${st.dirents} dirents, ${st.extents} extents, ` +
-    `${st.freeExtents} free extents, ${st.nodes} tree nodes, ${st.usedBlocks} blocks accounted\n`);
-  if (r.clearedErrors) print(`${image}: the error state recorded by an earlier metadata error is cleared (next mount is read-write)\n`);
-  if (r.count > 0) {
-    process.stderr.write(`helix: ${image}: fsck found ${r.count} problem(s)\n`);
-    return 1;
+/** One kernel fsck run; its "fsck:" log lines and the number of problems it found. */
+function fsckPass(s: Session, flags: number): { lines: string[]; count: number } {
+  const lines: string[] = [];
+  s.setSink((l) => { if (l.text.startsWith("fsck:")) lines.push(l.text); });
+  try {
+    return { lines, count: s.k.fsck(flags) };
+  } finally {
+    s.setSink(null);
   }
-  return 0;
+}
+
+/** fsck exit codes, as e2fsck's (bits; docs/cli.md). */
+export const FSCK_EXIT = { clean: 0, corrected: 1, uncorrected: 4, operational: 8 } as const;
+/** Problem lines the kernel prints per pass (fs/fsck.ts FSCK_REPORT_MAX); the rest are counted. */
+const FSCK_SHOWN_MAX = 100;
+/** Repair passes before giving up (each repair can reveal what the damage hid, as e2fsck restarts). */
+const FSCK_PASSES_MAX = 6;
+
+/**
+ * Maps the inodes of data-checksum problems to a path each (a walk of the namespace, done
+ * only when such problems exist); an inode no name reaches maps to nothing.
+ */
+function pathsOf(fs: HelixFs, inos: Set<number>): Map<number, string> {
+  const found = new Map<number, string>();
+  const stack = ["/"];
+  while (stack.length > 0 && found.size < inos.size) {
+    const dir = stack.pop()!;
+    let names: string[];
+    try { names = fs.readdirSync(dir) as string[]; } catch { continue; }
+    for (const n of names) {
+      const p = dir === "/" ? `/${n}` : `${dir}/${n}`;
+      let st;
+      try { st = fs.lstatSync(p); } catch { continue; }
+      if (inos.has(Number(st.ino)) && !found.has(Number(st.ino))) found.set(Number(st.ino), p);
+      if (st.isDirectory()) stack.push(p);
+    }
+  }
+  return found;
+}
+
+/** Prints one pass's lines (data-checksum lines get the file's path), then "N more". */
+function printFsckLines(s: Session, lines: string[], count: number): void {
+  const dataInos = new Set<number>();
+  for (const l of lines) if (l.endsWith("[data-csum]") || l.endsWith("[data-io]")) dataInos.add(Number(/inode (\d+)/.exec(l)?.[1] ?? 0));
+  const paths = dataInos.size > 0 ? pathsOf(s.fs, dataInos) : new Map<number, string>();
+  for (const l of lines) {
+    const ino = Number(/inode (\d+)/.exec(l)?.[1] ?? 0);
+    const p = (l.endsWith("[data-csum]") || l.endsWith("[data-io]")) ? paths.get(ino) : undefined;
+    print((p !== undefined ? l.replace(/ \[data-(csum|io)\]$/, `, path ${p} [data-$1]`) : l) + "\n");
+  }
+  const shown = lines.filter((l) => !l.startsWith("fsck: fixed:") && !l.startsWith("fsck: could not fix:")).length;
+  if (count > shown && shown >= FSCK_SHOWN_MAX) print(`fsck: ... and ${count - shown} more problem(s) not shown\n`);
+}
+
+/**
+ * `helix fsck [-p | -y] [--data] IMAGE`, as e2fsck: says what the mount did on the way
+ * (unclean unmount, superblock restored from the backup, journal recovery, orphans), checks,
+ * and with -p / -y repairs in passes until a pass is clean or changes nothing. Returns the
+ * exit code: 0 clean, 1 errors corrected, 4 errors left uncorrected, 8 operational error.
+ */
+function cmdFsck(image: string, o: { memory?: string; cpus?: string; debug?: boolean; preen?: boolean; yes?: boolean; data?: boolean }): number {
+  if (o.preen && o.yes) throw new UsageError("fsck: only one of the options -p or -y may be specified");
+  const mode = o.yes ? "yes" as const : o.preen ? "preen" as const : undefined;
+  const kopts = { ...kernelOptions(o), fsckMount: mode };
+  let s: Session;
+  try {
+    s = Session.open(image, kopts);
+  } catch (err) {
+    throw new CliError(errorMessage(err), FSCK_EXIT.operational);
+  }
+  let ok = false;
+  try {
+    const code = fsckSession(s, image, mode, o.data === true);
+    ok = true;
+    return code;
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`${image}: fsck: ${errorMessage(err)}`, FSCK_EXIT.operational);
+  } finally {
+    s.close(!ok);
+  }
+}
+
+function fsckSession(s: Session, image: string, mode: "preen" | "yes" | undefined, data: boolean): number {
+  const info = s.k.info();
+  const mounted = s.k.fsckStats();
+  let corrected = 0;
+  // what the mount did on the way: said, never silent
+  if (mounted.mountPrevState === 0) print(`${image}: was not cleanly unmounted, check forced.\n`);
+  if (mounted.mountPrevState === 2) print(`${image}: contains a filesystem with errors, check forced.\n`);
+  if (info.mountUsedBackup) { print(`${image}: primary superblock was damaged, restored from the backup\n`); corrected++; }
+  if (info.mountReplayedTx > 0) print(`${image}: recovering journal (${info.mountReplayedTx} transaction${info.mountReplayedTx === 1 ? "" : "s"})\n`);
+  if (mounted.mountDroppedLog) { print(`${image}: journal damaged: committed transactions after the damaged one discarded\n`); corrected++; }
+  if (info.mountOrphans > 0) { print(`${image}: cleared ${info.mountOrphans} orphaned inode(s) (unlinked while open)\n`); corrected++; }
+  if (mode && info.readOnly) print(`${image}: mounted read-only${info.errored ? " after a metadata error" : ""}: nothing can be repaired\n`);
+  const base = FSCK_VERBOSE | (data ? FSCK_DATA : 0);
+  let count: number;
+  if (!mode) {
+    const r = fsckPass(s, base);
+    printFsckLines(s, r.lines, r.count);
+    count = r.count;
+  } else {
+    const repair = mode === "yes" ? FSCK_YES : FSCK_PREEN;
+    let pass = 1;
+    for (;;) {
+      const r = fsckPass(s, base | repair);
+      printFsckLines(s, r.lines, r.count);
+      count = r.count;
+      const fixed = s.k.fsckStats().fixed;
+      corrected += fixed;
+      if (r.count === 0 || fixed === 0) break;
+      if (++pass > FSCK_PASSES_MAX) {
+        // still changing: one more check says what is left and flags it
+        const last = fsckPass(s, base | FSCK_MARK_ERRORS);
+        printFsckLines(s, last.lines, last.count);
+        count = last.count;
+        break;
+      }
+      print(`${image}: restarting the check after repairs (pass ${pass})\n`);
+    }
+    if (count > 0 && !s.k.info().readOnly) fsckPass(s, FSCK_MARK_ERRORS); // the next mount is read-only
+  }
+  const st = s.k.fsckStats();
+  let cleared = false;
+  if (count === 0 && s.k.info().errorState === 1) { s.k.clearErrors(); cleared = true; }
+  print(`${image}: ${count === 0 ? "clean" : `${count} problem(s)`}: ${st.inodes} inodes, ${st.dirents} dirents, ${st.extents} extents, ` +
+    `${st.freeExtents} free extents, ${st.nodes} tree nodes, ${st.usedBlocks} blocks accounted` +
+    `${data ? `, ${st.dataBlocks} data blocks checked` : ""}\n`);
+  if (cleared) print(`${image}: the error state recorded by an earlier metadata error is cleared (next mount is read-write)\n`);
+  if (corrected > 0) print(`\n${image}: ***** FILE SYSTEM WAS MODIFIED *****\n`);
+  if (count > 0) {
+    if (mode === "preen") print(`${image}: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.\n\t(i.e., 'helix fsck -y ${image}')\n`);
+    process.stderr.write(`helix: ${image}: ${count} problem(s) left uncorrected\n`);
+    return FSCK_EXIT.uncorrected;
+  }
+  return corrected > 0 ? FSCK_EXIT.corrected : FSCK_EXIT.clean;
 }
 
 /** The free-space histogram as text bars (log2 buckets of extent length in blocks). */
@@ -1541,7 +1664,11 @@ function program(status: { code: number }): Command {
     .argument("<HOSTDIR>", "host directory (created if missing)").description("copy a tree of the image to the host"))
     .action((image: string, src: string, hostDir: string, o) => { status.code = cmdExport(image, src, hostDir, o); });
 
-  kernelFlags(p.command("fsck").argument("<IMAGE>").description("check an image (exit 0 clean, 1 problems)"))
+  kernelFlags(p.command("fsck").argument("<IMAGE>")
+    .description("check an image, and repair it with -p or -y (exit 0 clean, 1 errors corrected, 4 errors left, 8 operational error)")
+    .option("-p, --preen", "repair what is safe without asking (link counts, free space, orphaned entries, lost+found, counters)")
+    .option("-y, --yes", "repair everything fsck can")
+    .option("--data", "also read every data block and check it against its extent's checksum"))
     .action((image: string, o) => { status.code = cmdFsck(image, o); });
 
   kernelFlags(p.command("inspect").argument("<IMAGE>").description("superblock, B+ trees, free space histogram, journal"))

@@ -177,10 +177,18 @@ export interface BootOptions {
   identity?: MmpIdentity;
   /** The host's sleep for the kernel's `sleep_ms` import (default sleepMs). */
   sleep?: (ms: number) => void;
+  /**
+   * The mount fsck repairs on (fs/super.ts MNT_FSCK*): "preen" mounts read-write even when
+   * the superblock records an error; "yes" also gives up committed transactions that follow
+   * a damaged one in the journal (otherwise such a log mounts read-only).
+   */
+  fsckMount?: "preen" | "yes";
 }
 
-/** sys_mount flag (fs/super.ts MNT_DISCARD). */
+/** sys_mount flags (fs/super.ts MNT_DISCARD, MNT_FSCK, MNT_FSCK_JOURNAL). */
 const MNT_DISCARD = 2;
+const MNT_FSCK = 4;
+const MNT_FSCK_JOURNAL = 8;
 const EINVAL = 22;
 const I64_MAX = 2n ** 63n - 1n;
 const I64_MIN = -(2n ** 63n);
@@ -203,6 +211,22 @@ export function fileOffsetArg(pos: number | bigint): bigint | null {
  */
 export function timeNsArg(ns: bigint): bigint {
   return ns > I64_MAX ? I64_MAX : ns < I64_MIN ? I64_MIN : ns;
+}
+
+/** sys_fsck flags (fs/fsck.ts FSCK_*). */
+export const FSCK_VERBOSE = 1, FSCK_DATA = 2, FSCK_PREEN = 4, FSCK_YES = 8, FSCK_MARK_ERRORS = 16;
+
+/** Statistics of the last fsck run (kernel_fsck_stats). */
+export interface FsckStats {
+  nodes: number; inodes: number; dirents: number; extents: number; freeExtents: number; usedBlocks: number;
+  /** Changes the repair made, and repairs it could not make or was not allowed to. */
+  fixed: number; unfixed: number;
+  /** Data blocks read and checked (FSCK_DATA). */
+  dataBlocks: number;
+  /** Superblock state before this mount (0 dirty: not cleanly unmounted, 1 clean, 2 error). */
+  mountPrevState: number;
+  /** This mount gave up a damaged journal's later transactions (fsckMount "yes"). */
+  mountDroppedLog: boolean;
 }
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
@@ -238,7 +262,7 @@ export class Kernel {
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
-    this.mountFlags = opts.discard ? MNT_DISCARD : 0;
+    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (opts.fsckMount ? MNT_FSCK : 0) | (opts.fsckMount === "yes" ? MNT_FSCK_JOURNAL : 0);
     let pending = "";
     let lastMs = -1;
     let lastNs = 0n;
@@ -608,9 +632,13 @@ export class Kernel {
     if (r < 0) throw new KernelError(errnoName(-r), `clearing the error state failed: ${errnoName(-r)}`, -r);
   }
 
-  /** Runs fsck on the mounted filesystem; returns the number of problems (lines in the log). */
-  fsck(verbose = true): number {
-    const r = this.call("sys_fsck", verbose ? 1 : 0);
+  /**
+   * Runs fsck on the mounted filesystem; returns the number of problems found (lines in the
+   * log starting with "fsck: "). `flags`: true (verbose), false (quiet) or FSCK_* bits; with
+   * FSCK_PREEN/FSCK_YES it also repairs (see fs/fsck.ts) and fsckStats() says what it did.
+   */
+  fsck(flags: boolean | number = true): number {
+    const r = this.call("sys_fsck", flags === true ? FSCK_VERBOSE : flags === false ? 0 : flags);
     if (r < 0) throw new KernelError(errnoName(-r), `fsck could not run: ${errnoName(-r)}`, -r);
     return r;
   }
@@ -627,11 +655,14 @@ export class Kernel {
   }
 
   /** fsck statistics of the last run. */
-  fsckStats(): { nodes: number; inodes: number; dirents: number; extents: number; freeExtents: number; usedBlocks: number } {
+  fsckStats(): FsckStats {
     this.call("kernel_fsck_stats", this.args + ARG_OUT);
     const dv = this.view();
     const g = (i: number) => Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true));
-    return { nodes: g(0), inodes: g(1), dirents: g(2), extents: g(3), freeExtents: g(4), usedBlocks: g(5) };
+    return {
+      nodes: g(0), inodes: g(1), dirents: g(2), extents: g(3), freeExtents: g(4), usedBlocks: g(5),
+      fixed: g(6), unfixed: g(7), dataBlocks: g(8), mountPrevState: g(9), mountDroppedLog: g(10) !== 0,
+    };
   }
 
   /** Every kernel counter (kernel_info). */

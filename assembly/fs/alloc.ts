@@ -151,6 +151,8 @@ function sb_buf(): usize {
   return sb;
 }
 
+/** Sets the free count (memory and superblock): fsck after rebuilding the free-space trees. */
+export function alloc_set_free(v: u64): void { set_free(v); }
 function set_free(v: u64): void {
   free_blocks = v;
   const sb = sb_buf();
@@ -196,6 +198,7 @@ function agfl_put(blk: u64): bool {
 }
 
 /** Tops the AGFL up to AGFL_TARGET when it fell below AGFL_LOW. 0 or -errno. */
+export function alloc_agfl_refill(): i32 { return agfl_refill(); }
 function agfl_refill(): i32 {
   let n = agfl_count();
   if (alloc_errno != 0) return alloc_errno;

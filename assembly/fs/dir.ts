@@ -13,7 +13,7 @@
 //   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
 
 import { TREE_DIRENT, ORPHAN_DIR, FIRST_INO } from "./format";
-import { kputs, kputu, knl } from "../lib/printk";
+import { kputs, kputu, kputx, knl } from "../lib/printk";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
 import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
@@ -45,14 +45,19 @@ export let de_namelen: u32 = 0;
 //
 // A dirent's namelen sizes the name read from the record and the ino is followed, so both
 // are checked against the record whenever an entry is taken from its leaf: record length
-// = 10 + namelen, a name of 1..255 bytes (orphan entries: none), a known type, and an ino
-// of an ordinary inode (>= FIRST_INO: no entry names the root or a reserved inode).
+// = 10 + namelen, a name of 1..255 bytes (orphan entries: none) that is one path component
+// (name_valid) and hashes to its key, a known type, and an ino of an ordinary inode
+// (>= FIRST_INO: no entry names the root or a reserved inode). Names come from the disk as
+// input: lookup and readdir refuse an entry that fails (EUCLEAN) instead of ending a listing
+// early or handing out "../../x".
 
 /** Results of dirent_verify (0 = sound). */
 export const DV_OK: i32 = 0;
 export const DV_LENGTH: i32 = 1;
 export const DV_TYPE: i32 = 2;
 export const DV_INO: i32 = 3;
+export const DV_NAME: i32 = 4;
+export const DV_HASH: i32 = 5;
 
 /** What a dirent_verify result means, for log lines and fsck. */
 export function dirent_why(r: i32): string {
@@ -60,29 +65,34 @@ export function dirent_why(r: i32): string {
     case DV_LENGTH: return "name length does not match the record";
     case DV_TYPE: return "bad entry type";
     case DV_INO: return "names a reserved inode";
+    case DV_NAME: return "name is not one path component";
+    case DV_HASH: return "name does not match its hash key";
   }
   return "sound";
 }
 
 /**
- * Checks the dirent at `v` (`vlen` bytes) of directory `dir` (the table above). Returns
- * DV_OK or the first failed check. Only reads the record. Exported for fsck.
+ * Checks the dirent at `v` (`vlen` bytes) keyed (`dir`, `k2`) (the table above). Returns
+ * DV_OK or the first failed check. Only reads the record.
  */
-export function dirent_verify(dir: u64, v: usize, vlen: u32): i32 {
+export function dirent_verify(dir: u64, k2: u64, v: usize, vlen: u32): i32 {
   if (vlen < <u32>DE_NAME) return DV_LENGTH;
   const nlen = <u32>load<u8>(v, DE_NAMELEN);
   if (vlen != <u32>DE_NAME + nlen || (nlen == 0) != (dir == ORPHAN_DIR)) return DV_LENGTH;
   const t = load<u8>(v, DE_TYPE);
   if (t != DT_DIR && t != DT_REG && t != DT_LNK) return DV_TYPE;
   if (load<u64>(v, DE_INO) < FIRST_INO) return DV_INO;
+  if (dir == ORPHAN_DIR) return DV_OK; // keyed by ino, no name
+  if (!name_valid(v + DE_NAME, nlen)) return DV_NAME;
+  if (name_hash(v + DE_NAME, nlen) != (k2 & 0xffff_ffff_0000_0000)) return DV_HASH;
   return DV_OK;
 }
 
 /** dirent_verify of the entry under `cur`; a bad one is reported (EUCLEAN through bt_corrupt). */
 function dirent_sound(cur: usize): bool {
-  const r = dirent_verify(cur_k1(cur), cur_val(cur), cur_vlen(cur));
+  const r = dirent_verify(cur_k1(cur), cur_k2(cur), cur_val(cur), cur_vlen(cur));
   if (r == DV_OK) return true;
-  kputs("helixfs: corrupt directory entry ("); kputu(cur_k1(cur)); kputs(", "); kputu(cur_k2(cur));
+  kputs("helixfs: corrupt directory entry ("); kputu(cur_k1(cur)); kputs(", "); kputx(cur_k2(cur));
   kputs("): "); kputs(dirent_why(r)); knl();
   bt_corrupt();
   return false;
@@ -94,6 +104,22 @@ export function name_hash(name: usize, len: u32): u64 {
   for (let i: u32 = 0; i < len; i++) h = (h ^ <u32>load<u8>(name + i)) * 0x01000193;
   h ^= h >>> 16;
   return (<u64>(h & 0x7fffffff) + 1) << 32;
+}
+
+/**
+ * Whether `name` is one path component a directory may hold: 1..NAME_MAX bytes, no '/' and
+ * no NUL, not "." or ".." (those are never stored; readdir makes them). Names come from the
+ * disk as input: lookup and readdir refuse an entry that fails this (EUCLEAN), and fsck
+ * reports it.
+ */
+export function name_valid(name: usize, len: u32): bool {
+  if (len == 0 || len > NAME_MAX) return false;
+  if (load<u8>(name) == 46 && (len == 1 || (len == 2 && load<u8>(name + 1) == 46))) return false;
+  for (let i: u32 = 0; i < len; i++) {
+    const c = load<u8>(name + i);
+    if (c == 47 || c == 0) return false;
+  }
+  return true;
 }
 
 @inline function names_equal(a: usize, b: usize, len: u32): bool {

@@ -6,7 +6,10 @@
 let handler: ((err: i32) => void) | null = null;
 
 /** Installs the handler (fs/super.ts at mount). */
-export function set_metadata_error_handler(fn: (err: i32) => void): void { handler = fn; }
+export function set_metadata_error_handler(fn: ((err: i32) => void) | null): void { handler = fn; }
+
+/** The installed handler (fsck swaps in its own while it reads damaged blocks on purpose). */
+export function get_metadata_error_handler(): ((err: i32) => void) | null { return handler; }
 
 /** Reports a metadata error (-EUCLEAN: checksum, location or structure; -EIO: unreadable). */
 export function metadata_error(err: i32): void {

@@ -1,59 +1,200 @@
-// fs/fsck.ts -- the filesystem checker: every structural invariant, read-only.
+// fs/fsck.ts -- the filesystem checker and repairer (e2fsck's passes over HelixFS's trees).
 //
-// Layer: beside the fs (it reads the trees through the buffer cache, changes nothing).
-// Interface: fsck_run(verbose) -> number of problems found (0 = consistent), or -errno when
-// it cannot run. Problems are printed (the first FSCK_REPORT_MAX) through printk.
+// Layer: beside the fs; reads the trees through the buffer cache. It repairs only when asked
+// (FSCK_PREEN / FSCK_YES), and then through the normal tree and allocator code inside one
+// transaction, committed at the end: a crash mid-repair leaves the image as it was.
+// Interface: fsck_run(flags) -> problems found (0 = consistent), or -errno when it cannot
+// run; fsck_fixed / fsck_unfixed count what the repair pass did. Each problem is one kernel
+// log line (the first FSCK_REPORT_MAX of them):
 //
-// Checks:
-//  1. every tree: node checksums and self-location (bread), tree id and level, keys strictly
-//     increasing within nodes, inside the parent's bounds, all leaves at one depth, the leaf
-//     chain (next/prev) visiting exactly the leaves in order;
-//  2. space: superblock, backup, journal, tree nodes, AGFL, file extents and free extents
-//     cover every block exactly once (no overlap, no leak); by-size and by-offset free trees
-//     agree; free extents never touch; the superblock's free count is their sum;
-//  3. inodes: a valid type; extents of existing inodes only, not overlapping, ending before
-//     the size allows; the blocks count equals the extents' sum; inline data only when small;
-//  4. names: every entry names a live inode of the entry's type and its name hashes to its
-//     key; link counts (files: entries; directories: 2 + subdirectories); every directory
-//     reachable from the root through its parent pointers; inodes with no name are orphans
-//     listed in the orphan directory.
+//   fsck: <what is wrong>: inode I, block B, tree T, key (K1, K2), found F, should be S [label]
+//
+// (only the fields that apply; `label` is stable, tests and tools match on it). Each change a
+// repair makes is one line `fsck: fixed: <what was changed>`.
+//
+// Checks (label in brackets):
+//  1. trees (every field bt_node_verify checks at bread, under the labels below): node
+//     checksum and self-location [node-csum], I/O [node-io], tree id [node-tree],
+//     level (every leaf at one depth) [node-level], a node reached twice or a block claimed
+//     by two structures [node-shared], keys increasing [key-order] and inside the parent's
+//     bounds [key-bounds], no empty internal node [node-empty], item count [node-nitems],
+//     the leaf chain [leaf-chain], the height [tree-height];
+//  2. space: superblock, backup, journal, AGFL, tree nodes, file extents and free extents cover
+//     every block exactly once: [block-outside], [block-twice] (two users), [block-free-used]
+//     (a used block also listed free), [blocks-leaked] (neither); free trees agree
+//     [free-cnt], free extents never touch or overlap [free-extent]; counters [sb-free-count],
+//     [sb-inode-count];
+//  3. inodes and extents (inode_verify, extent_verify: the kernel's own record checks): type
+//     [inode-type], record length [inode-reclen], inline data [inode-inline], flags
+//     [inode-flags], size [inode-size], key [inode-key], number [inode-ino], extents of missing inodes
+//     [extent-orphan], record [extent-record], overlap [extent-overlap], past EOF
+//     [extent-eof], blocks count [inode-blocks]; with FSCK_DATA every data block's XXH32
+//     against its extent record [data-csum], [data-io];
+//  4. names: entry length [dirent-length], names with '/' or NUL, '.'/'..', empty or too long
+//     [name-bad], name vs hash key [name-hash], entries in non-directories [dirent-dir],
+//     dangling entries [dirent-dangling], entry type [dirent-type], parent pointers
+//     [dir-parent], link counts [link-count], directories with several names [dir-names],
+//     directories not reachable from the root [dir-unconnected] (walked without a depth cap:
+//     each directory's chain of entries is followed once, memoized), inodes without a name
+//     [inode-unattached], orphan list [orphan], the root [root-missing];
+//  5. journal: its superblock's fields [journal-sb]; committed transactions the mount could
+//     not replay because an earlier one is damaged [journal-damaged].
+//
+// Repair (case table; P = preen -p, Y = -y; everything else is left, exit 4 in the CLI):
+//   link-count, inode-blocks, dir-parent ............................ P  set the field
+//   block-free-used, blocks-leaked, free-*, sb-free-count ........... P  rebuild free space
+//   sb-inode-count .................................................. P  set the counter
+//   dirent-dangling, dirent-dir, orphan ............................. P  remove the entry
+//   inode-unattached, dir-unconnected (no name left) ................ P  link into /lost+found
+//   journal-sb ...................................................... P  rewrite it (checkpoint)
+//   name-bad, name-hash, dirent-length, dir-names, dir-unconnected .. Y  remove the entry (the
+//                                                                        inode then goes to
+//                                                                        /lost+found)
+//   dirent-type ..................................................... Y  rewrite the type
+//   extent-orphan ................................................... Y  remove the record
+//   extent-eof ...................................................... Y  extend i_size (e2fsck)
+//   journal-damaged ................................................. Y  at mount (MNT_FSCK_Y)
+// Damaged tree structure (node-*, key-*, leaf-chain, tree-height) stops every repair: the
+// trees the repair would edit cannot be trusted.
 
-import { BLOCK_SIZE, PAGE_SIZE } from "../params";
-import { NO_PFN, pfn_to_addr } from "../mm/page";
+import { BLOCK_SIZE, PAGE_SIZE, NAME_MAX } from "../params";
+import { NO_PFN, pfn_to_addr, addr_to_pfn } from "../mm/page";
 import { alloc_pages, free_pages } from "../mm/buddy";
 import {
-  MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
+  MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
-  TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, extent_verify, extent_why, EV_OK,
+  TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
+  block_verify, VERIFY_OK, extent_verify, extent_why, EV_OK, EV_DISK,
 } from "./format";
 import {
-  bt_root, bt_height, bt_seek, bt_next, bt_lookup, cur_k1, cur_k2, cur_val, cur_vlen, nitems,
-  nlevel, ik1, ik2, ichild, N_TREE, N_NEXT, N_PREV, CURSOR_SIZE, HEIGHT_MAX,
-  bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK,
+  bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
+  cur_vlen, nitems, nlevel, ik1, ik2, ichild, ival, ivlen, N_TREE, N_NEXT, N_PREV, N_ITEMS, CURSOR_SIZE, HEIGHT_MAX,
+  bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK, NV_TREE, NV_LEVEL, NV_NITEMS, NV_KEYS, NV_CHILD, NV_LINK,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import {
   I_MODE, I_NLINK, I_SIZE, I_FLAGS, I_BLOCKS, I_PARENT, INODE_REC, INODE_INLINE, INLINE_MAX,
-  S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, inode_verify, inode_why, IV_OK,
+  S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, inode_get_mut, inode_create, inode_link_delta,
+  inode_verify, inode_why, IV_OK, IV_TYPE, IV_LENGTH, IV_INLINE_SIZE, IV_INLINE_BLOCKS, IV_FLAGS,
 } from "./inode";
-import { name_hash, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK, dirent_verify, dirent_why, DV_OK } from "./dir";
-import { kputs, kputu, knl } from "../lib/printk";
-import { alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, free_extent_verify } from "./alloc";
-import { ENOMEM, EIO } from "../lib/errno";
+import { name_hash, name_valid, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
+import { dcache_clear } from "./dcache";
+import { kputs, kputu, kputx, knl } from "../lib/printk";
+import {
+  alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, bfree_deferred, alloc_set_free, alloc_agfl_refill,
+  free_extent_verify,
+} from "./alloc";
+import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
+import { xxh32 } from "../lib/xxhash";
+import { j_log_corrupt, journal_checkpoint, journal_dirty } from "./journal";
+import { fs_readonly, fs_errored, fs_commit, fs_error, mount_dropped_log } from "./super";
+import { get_metadata_error_handler, set_metadata_error_handler } from "./errors";
+import { ENOMEM, EIO, EUCLEAN, ENOSPC } from "../lib/errno";
 
-const FSCK_REPORT_MAX: u32 = 50;
-/** Inodes fsck can track link counts for (4 bytes each). */
+/** fsck_run flags. */
+export const FSCK_VERBOSE: u32 = 1;
+/** Read every data block and check it against its extent record's XXH32. */
+export const FSCK_DATA: u32 = 2;
+/** Repair what is safe without asking (e2fsck -p). */
+export const FSCK_PREEN: u32 = 4;
+/** Repair everything fsck knows how to (e2fsck -y); implies FSCK_PREEN. */
+export const FSCK_YES: u32 = 8;
+/** When problems remain, record the error state in the superblock (next mount read-only). */
+export const FSCK_MARK_ERRORS: u32 = 16;
+
+/** Problem lines printed per run; the rest are counted ("N more" in the CLI). */
+const FSCK_REPORT_MAX: u32 = 100;
+/** Inodes fsck can track (per-inode tables of 13 bytes each). */
 const FSCK_INODES_MAX: u64 = 1 << 24;
+/** Repairs one run queues (32 bytes each); the rest wait for the next pass. */
+const FIX_MAX: u32 = 8192;
+const FIX_ORDER: u32 = 6; // 8192 x 32 B = 256 KiB
+/** Blocks the data check reads per device batch (an extent holds at most EXTENT_MAX). */
+const DATA_BATCH_ORDER: u32 = 8;
+/** Name of the directory unattached inodes are linked into. */
+const LOST_FOUND: usize = memory.data<u8>([108, 111, 115, 116, 43, 102, 111, 117, 110, 100]); // "lost+found"
+const LOST_FOUND_LEN: u32 = 10;
+
+// ---- report ----------------------------------------------------------------------------------
+
+/** Field mask of a problem line. */
+const F_INO: u32 = 1, F_BLOCK: u32 = 2, F_TREE: u32 = 4, F_KEY: u32 = 8, F_FOUND: u32 = 16, F_COUNT: u32 = 32;
 
 let problems: u32 = 0;
-let verbose: bool = true;
-let bitmap: usize = 0;
-let bitmap_order: u32 = 0;
+let flags: u32 = 0;
+/** Problems found that stop every repair (damaged tree structure). */
+let structural: u32 = 0;
+export let fsck_fixed: u32 = 0;
+export let fsck_unfixed: u32 = 0;
+
+function tree_name(t: u32): string {
+  if (t == TREE_INODE) return "inode";
+  if (t == TREE_DIRENT) return "dirent";
+  if (t == TREE_EXTENT) return "extent";
+  if (t == TREE_BNO) return "bno";
+  if (t == TREE_CNT) return "cnt";
+  return "?";
+}
+
+/**
+ * Counts and prints one problem. `mask` says which of the fields apply: inode `ino`, block
+ * `blk`, tree `tree`, key (k1, k2), "found F, should be S" or "count F".
+ */
+function problem(label: string, what: string, mask: u32, ino: u64 = 0, blk: u64 = 0, tree: u32 = 0,
+                 k1: u64 = 0, k2: u64 = 0, found: u64 = 0, want: u64 = 0): void {
+  problems++;
+  if ((flags & FSCK_VERBOSE) == 0 || problems > FSCK_REPORT_MAX) return;
+  kputs("fsck: "); kputs(what);
+  let sep = ": ";
+  if (mask & F_INO) { kputs(sep); kputs("inode "); kputu(ino); sep = ", "; }
+  if (mask & F_BLOCK) { kputs(sep); kputs("block "); kputu(blk); sep = ", "; }
+  if (mask & F_TREE) { kputs(sep); kputs("tree "); kputs(tree_name(tree)); sep = ", "; }
+  if (mask & F_KEY) { kputs(sep); kputs("key ("); kputu(k1); kputs(", "); kputx(k2); kputs(")"); sep = ", "; }
+  if (mask & F_FOUND) { kputs(sep); kputs("found "); kputu(found); kputs(", should be "); kputu(want); sep = ", "; }
+  if (mask & F_COUNT) { kputs(sep); kputs("count "); kputu(found); }
+  kputs(" ["); kputs(label); kputs("]"); knl();
+}
+
+/** A problem of the trees' structure: reported, and no repair runs. */
+function broken(label: string, what: string, mask: u32, blk: u64, tree: u32, k1: u64 = 0, k2: u64 = 0, found: u64 = 0, want: u64 = 0): void {
+  structural++;
+  problem(label, what, mask | F_BLOCK | F_TREE, 0, blk, tree, k1, k2, found, want);
+}
+
+/** Prints one change a repair made: `fsck: fixed: <what> <a>[ <b>]`. */
+function fixed(what: string, a: u64, more: string = "", b: u64 = 0): void {
+  fsck_fixed++;
+  if ((flags & FSCK_VERBOSE) == 0) return;
+  kputs("fsck: fixed: "); kputs(what); kputu(a);
+  if (more.length > 0) { kputs(more); kputu(b); }
+  knl();
+}
+
+/** A repair that failed (its errno) or was refused: counted, and the problem stays. */
+function not_fixed(what: string, a: u64, err: i32): void {
+  fsck_unfixed++;
+  if ((flags & FSCK_VERBOSE) == 0) return;
+  kputs("fsck: could not fix: "); kputs(what); kputu(a); kputs(" (errno "); kputu(<u64>(-err)); kputs(")"); knl();
+}
+
+// ---- per-run tables --------------------------------------------------------------------------
+
 let total: u64 = 0;
-let links: usize = 0; // u32 per ino: names pointing at it
-let subdirs: usize = 0; // u32 per ino: subdirectories
-let links_order: u32 = 0;
 let max_ino: u64 = 0;
+let used: usize = 0; // bitmap: blocks of the superblocks, journal, AGFL, tree nodes, extents
+let freebits: usize = 0; // bitmap: blocks listed in the free-space trees
+let bitmap_order: u32 = 0;
+let links: usize = 0; // u32 per ino: names pointing at it (bit 28 and up: orphan entries)
+let subdirs: usize = 0; // u32 per ino: subdirectories
+let entry_dir: usize = 0; // u32 per ino (directories): the directory holding its entry
+let reach: usize = 0; // u8 per ino (directories): R_* below
+let links_order: u32 = 0;
+let reach_order: u32 = 0;
+let fixes: usize = 0;
+let nfix: u32 = 0;
+let rebuild_free: bool = false;
+
+const ORPHAN_LINK: u32 = 0x1000_0000;
 
 export let fsck_nodes: u64 = 0;
 export let fsck_inodes: u64 = 0;
@@ -61,25 +202,13 @@ export let fsck_dirents: u64 = 0;
 export let fsck_extents: u64 = 0;
 export let fsck_free_extents: u64 = 0;
 export let fsck_used_blocks: u64 = 0;
+export let fsck_data_blocks: u64 = 0;
 
-function problem(what: string, a: u64, b: u64): void {
-  problems++;
-  if (!verbose || problems > FSCK_REPORT_MAX) return;
-  kputs("fsck: "); kputs(what); kputs(" ("); kputu(a); kputs(", "); kputu(b); kputs(")"); knl();
-}
-
-/** Marks [start, start + len) used; reports blocks already used or outside the disk. */
-function mark(start: u64, len: u64, what: string): void {
-  if (start + len > total || start + len < start) { problem(what, start, len); return; }
-  for (let b = start; b < start + len; b++) {
-    const p = bitmap + <usize>(b >> 3);
-    const bit = <u8>(1 << <u8>(b & 7));
-    const v = load<u8>(p);
-    if (v & bit) { problem("block used twice", b, 0); continue; }
-    store<u8>(p, v | bit);
-  }
-  fsck_used_blocks += len;
-}
+@inline function links_of(ino: u64): usize { return links + <usize>(ino << 2); }
+@inline function subdirs_of(ino: u64): usize { return subdirs + <usize>(ino << 2); }
+@inline function entry_dir_of(ino: u64): usize { return entry_dir + <usize>(ino << 2); }
+@inline function bit_get(map: usize, b: u64): bool { return (load<u8>(map + <usize>(b >> 3)) & <u8>(1 << <u8>(b & 7))) != 0; }
+@inline function bit_set(map: usize, b: u64): void { const p = map + <usize>(b >> 3); store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(b & 7))); }
 
 function order_for(bytes: u64): u32 {
   let o: u32 = 0;
@@ -87,58 +216,140 @@ function order_for(bytes: u64): u32 {
   return o;
 }
 
-// ---- tree walk -------------------------------------------------------------------------------
+/** Who claims a block (for mark). */
+const OWN_META: u32 = 0, OWN_DATA: u32 = 1, OWN_FREE: u32 = 2;
 
-const STACK_MAX: u32 = HEIGHT_MAX;
-let leaf_depth: i32 = -1;
+/**
+ * Marks [start, start + len) as claimed by `owner`; reports blocks outside the disk, claimed
+ * twice, or both used and free. Returns false when the range lies outside the disk.
+ */
+function mark(start: u64, len: u64, owner: u32, ino: u64, tree: u32): bool {
+  if (start + len > total || start + len < start) {
+    problem("block-outside", "blocks outside the filesystem", F_BLOCK | F_COUNT | (owner == OWN_DATA ? F_INO : F_TREE), ino, start, tree, 0, 0, len);
+    if (owner != OWN_DATA) structural++;
+    return false;
+  }
+  for (let b = start; b < start + len; b++) {
+    if (owner == OWN_FREE) {
+      if (bit_get(used, b)) { problem("block-free-used", "block in use is also listed as free", F_BLOCK, 0, b); rebuild_free = true; }
+      bit_set(freebits, b);
+      continue;
+    }
+    if (bit_get(freebits, b)) { problem("block-free-used", "block in use is also listed as free", F_BLOCK | F_INO, ino, b); rebuild_free = true; }
+    if (bit_get(used, b)) { problem("block-twice", "block claimed twice", F_BLOCK | F_INO, ino, b); continue; }
+    bit_set(used, b);
+    fsck_used_blocks++;
+  }
+  return true;
+}
+
+// ---- repairs queued by the checks -----------------------------------------------------------
+
+/** Queued repair kinds (applied in this order by apply_fixes). */
+const X_DIRENT_DEL: u32 = 1; // a = dir, b = key
+const X_DIRENT_TYPE: u32 = 2; // a = dir, b = key, c = type
+const X_EXTENT_DEL: u32 = 3; // a = ino, b = file block
+const X_NLINK: u32 = 4; // a = ino, b = nlink
+const X_BLOCKS: u32 = 5; // a = ino, b = blocks
+const X_PARENT: u32 = 6; // a = ino, b = parent
+const X_SIZE: u32 = 7; // a = ino, b = size
+const X_SB_INODES: u32 = 8; // a = count
+const X_LOST: u32 = 9; // a = ino, b = nlink to set (files), c = 1 for directories
+const X_JOURNAL_SB: u32 = 10;
+
+/** Mode a repair needs: FSCK_PREEN (safe) or FSCK_YES. */
+@inline function may(need: u32): bool {
+  return (flags & FSCK_YES) != 0 || ((flags & FSCK_PREEN) != 0 && need == FSCK_PREEN);
+}
+
+/** Queues a repair when the mode allows it. Returns true when it was queued. */
+function queue(need: u32, kind: u32, a: u64, b: u64 = 0, c: u64 = 0): bool {
+  if (!may(need) || fixes == 0) return false;
+  if (nfix >= FIX_MAX) { fsck_unfixed++; return false; }
+  const e = fixes + (<usize>nfix << 5);
+  store<u32>(e, kind); store<u64>(e, a, 8); store<u64>(e, b, 16); store<u64>(e, c, 24);
+  nfix++;
+  return true;
+}
+
+// ---- 1. trees --------------------------------------------------------------------------------
+
 let prev_leaf: u64 = 0;
 let leaves: u64 = 0;
-let last_k1: u64 = 0;
-let last_k2: u64 = 0;
-let have_last: bool = false;
 
-/** Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). */
+/** fsck's label for a node field that bt_node_verify (btree.ts) refused at bread. */
+function node_fault_label(r: i32): string {
+  if (r == NV_TREE) return "node-tree";
+  if (r == NV_LEVEL) return "node-level";
+  if (r == NV_NITEMS) return "node-nitems";
+  if (r == NV_KEYS) return "key-order";
+  if (r == NV_CHILD || r == NV_LINK) return "block-outside";
+  return "node-value"; // vend, voff/vlen, vused
+}
+
+/**
+ * Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). A node already
+ * marked (reached through two parents, or a block some other structure owns) is reported and
+ * not walked again: a DAG of shared children costs one visit per node, not one per path.
+ * Recursion depth is at most HEIGHT_MAX (the level falls by one per call).
+ */
 function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2: u64, hasHi: bool): void {
+  if (blk >= total) { broken("block-outside", "tree node outside the filesystem", 0, blk, tree); return; }
+  if (bit_get(used, blk)) {
+    // once per block (the tree walks borrow the free bitmap to remember which were reported)
+    if (!bit_get(freebits, blk)) { bit_set(freebits, blk); broken("node-shared", "tree node reached twice or claimed by another structure", 0, blk, tree); }
+    else structural++;
+    return;
+  }
   bt_node_fault_clear();
   const n = bread(blk, MAGIC_BTREE);
-  if (n == 0) { problem(buf_errno == -EIO ? "unreadable tree node" : bt_node_fault != NV_OK ? bt_node_why(bt_node_fault) : "corrupt tree node (checksum/location)", blk, tree); return; }
+  if (n == 0) {
+    if (buf_errno == -EIO) broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree);
+    else if (bt_node_fault != NV_OK) broken(node_fault_label(bt_node_fault), bt_node_why(bt_node_fault), 0, blk, tree);
+    else broken("node-csum", "tree node fails its checksum, location or transaction check", 0, blk, tree);
+    return;
+  }
   fsck_nodes++;
-  mark(blk, 1, "tree node outside the disk");
-  if (load<u8>(n, N_TREE) != <u8>tree) { problem("node in the wrong tree", blk, tree); return; }
-  if (nlevel(n) != level) { problem("node at the wrong level", blk, level); return; }
+  mark(blk, 1, OWN_META, 0, tree);
+  if (load<u8>(n, N_TREE) != <u8>tree) { broken("node-tree", "tree node belongs to another tree", F_FOUND, blk, tree, 0, 0, load<u8>(n, N_TREE), tree); return; }
+  if (nlevel(n) != level) { broken("node-level", "tree node at the wrong level (tree unbalanced)", F_FOUND, blk, tree, 0, 0, nlevel(n), level); return; }
   const k = nitems(n);
-  // keys strictly increasing and inside bounds
+  // one report per node: the first key out of place (the rest of a bad node says nothing new)
   for (let i: u32 = 0; i < k; i++) {
     const a1 = ik1(n, i), a2 = ik2(n, i);
     if (i > 0 && !(level > 0 && i == 1)) { // internal key[0] is not a bound
       const p1 = ik1(n, i - 1), p2 = ik2(n, i - 1);
-      if (p1 > a1 || (p1 == a1 && p2 >= a2)) problem("keys out of order", blk, i);
+      if (p1 > a1 || (p1 == a1 && p2 >= a2)) { broken("key-order", "keys out of order", F_KEY, blk, tree, a1, a2); break; }
     }
-    if (!(i == 0 && level > 0) && (a1 < lo1 || (a1 == lo1 && a2 < lo2))) problem("key below its parent's bound", blk, i);
-    if (hasHi && (a1 > hi1 || (a1 == hi1 && a2 >= hi2))) problem("key above its parent's bound", blk, i);
+    if (!(i == 0 && level > 0) && (a1 < lo1 || (a1 == lo1 && a2 < lo2))) { broken("key-bounds", "key below its parent's bound", F_KEY, blk, tree, a1, a2); break; }
+    if (hasHi && (a1 > hi1 || (a1 == hi1 && a2 >= hi2))) { broken("key-bounds", "key above its parent's bound", F_KEY, blk, tree, a1, a2); break; }
   }
   if (level == 0) {
-    if (leaf_depth < 0) leaf_depth = 0;
-    if (load<u64>(n, N_PREV) != prev_leaf) problem("leaf chain broken (prev)", blk, prev_leaf);
+    if (load<u64>(n, N_PREV) != prev_leaf) broken("leaf-chain", "leaf chain broken (prev)", F_FOUND, blk, tree, 0, 0, load<u64>(n, N_PREV), prev_leaf);
     prev_leaf = blk;
     leaves++;
     return;
   }
-  if (k == 0) { problem("empty internal node", blk, level); return; }
+  if (k == 0) { broken("node-empty", "empty internal node", 0, blk, tree); return; }
   for (let i: u32 = 0; i < k; i++) {
     const c1 = i == 0 ? lo1 : ik1(n, i);
     const c2 = i == 0 ? lo2 : ik2(n, i);
     const last = i + 1 == k;
-    walk(tree, ichild(n, i), level - 1, c1, c2, last ? hi1 : ik1(n, i + 1), last ? hi2 : ik2(n, i + 1), last ? hasHi : true);
+    // the parent may be evicted while its children are read: re-read it (cached, verified)
+    const p = bread(blk, MAGIC_BTREE);
+    if (p == 0) { broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree); return; }
+    walk(tree, ichild(p, i), level - 1, c1, c2, last ? hi1 : ik1(p, i + 1), last ? hi2 : ik2(p, i + 1), last ? hasHi : true);
   }
 }
 
 function check_tree(tree: u32): void {
   const h = bt_height(tree);
-  if (h == 0 || h > HEIGHT_MAX) { problem("bad tree height", tree, h); return; }
+  if (h == 0 || h > HEIGHT_MAX) { broken("tree-height", "bad tree height", F_FOUND, bt_root(tree), tree, 0, 0, h, HEIGHT_MAX); return; }
   prev_leaf = 0;
   leaves = 0;
+  const before = structural;
   walk(tree, bt_root(tree), h - 1, 0, 0, 0, 0, false);
+  if (structural != before) return; // the chain of a damaged tree proves nothing more
   // the chain from the leftmost leaf must end where the walk ended
   let blk = bt_root(tree);
   for (let l = h - 1; l > 0; l--) {
@@ -155,16 +366,12 @@ function check_tree(tree: u32): void {
     last = blk;
     blk = load<u64>(n, N_NEXT);
   }
-  if (count != leaves || last != prev_leaf) problem("leaf chain does not match the tree", tree, count);
+  if (count != leaves || last != prev_leaf) broken("leaf-chain", "leaf chain does not match the tree", F_FOUND, last, tree, 0, 0, count, leaves);
 }
 
-// ---- records ---------------------------------------------------------------------------------
+// ---- 2. space --------------------------------------------------------------------------------
 
 const CUR: usize = memory.data(CURSOR_SIZE);
-const CUR2: usize = memory.data(CURSOR_SIZE);
-
-@inline function links_of(ino: u64): usize { return links + <usize>(ino << 2); }
-@inline function subdirs_of(ino: u64): usize { return subdirs + <usize>(ino << 2); }
 
 function check_free_space(sbFree: u64): void {
   let sum: u64 = 0;
@@ -174,12 +381,20 @@ function check_free_space(sbFree: u64): void {
     do {
       const s = cur_k1(CUR);
       const l = load<u64>(cur_val(CUR));
-      if (l == 0) problem("empty free extent", s, 0);
-      else if (!free_extent_verify(TREE_BNO, s, l, cur_vlen(CUR))) problem("free extent outside the data area", s, l);
-      if (count > 0 && s <= prevEnd) problem(s == prevEnd ? "free extents not coalesced" : "free extents overlap", s, prevEnd);
-      mark(s, l, "free extent outside the disk");
+      if (l == 0) { problem("free-extent", "empty free extent", F_BLOCK | F_TREE, 0, s, TREE_BNO); rebuild_free = true; }
+      else if (!free_extent_verify(TREE_BNO, s, l, cur_vlen(CUR))) {
+        problem("free-extent", "free extent outside the data area", F_BLOCK | F_TREE | F_COUNT, 0, s, TREE_BNO, 0, 0, l);
+        rebuild_free = true;
+      }
+      if (count > 0 && s <= prevEnd) {
+        problem("free-extent", s == prevEnd ? "free extents not coalesced" : "free extents overlap", F_BLOCK | F_TREE, 0, s, TREE_BNO);
+        rebuild_free = true;
+      }
+      if (s >= prevEnd || count == 0) {
+        if (!mark(s, l, OWN_FREE, 0, TREE_BNO)) rebuild_free = true;
+      }
       // the by-size tree must hold the same extent
-      if (bt_lookup(TREE_CNT, l, s) == 0) problem("free extent missing from the by-size tree", s, l);
+      if (bt_lookup(TREE_CNT, l, s) == 0) { problem("free-cnt", "free extent missing from the by-size tree", F_BLOCK | F_TREE | F_COUNT, 0, s, TREE_CNT, 0, 0, l); rebuild_free = true; }
       prevEnd = s + l;
       sum += l;
       count++;
@@ -189,9 +404,37 @@ function check_free_space(sbFree: u64): void {
   if (bt_seek(CUR, TREE_CNT, 0, 0, true)) {
     do { cnt++; } while (bt_next(CUR));
   }
-  if (cnt != count) problem("by-size and by-offset free trees differ", cnt, count);
-  if (sum != sbFree) problem("superblock free count wrong", sbFree, sum);
+  if (cnt != count) { problem("free-cnt", "by-size and by-offset free trees differ", F_TREE | F_FOUND, 0, 0, TREE_CNT, 0, 0, cnt, count); rebuild_free = true; }
+  if (sum != sbFree) { problem("sb-free-count", "free blocks count wrong", F_FOUND, 0, 0, 0, 0, 0, sbFree, sum); rebuild_free = true; }
   fsck_free_extents = count;
+}
+
+/** Leaked blocks: neither used nor free. Reported as runs. */
+function check_leaks(): void {
+  let b: u64 = 0;
+  while (b < total) {
+    if (bit_get(used, b) || bit_get(freebits, b)) { b++; continue; }
+    const s = b;
+    while (b < total && !bit_get(used, b) && !bit_get(freebits, b)) b++;
+    problem("blocks-leaked", "blocks neither used nor free", F_BLOCK | F_COUNT, 0, s, 0, 0, 0, b - s);
+    rebuild_free = true;
+  }
+}
+
+// ---- 3. extents and data ----------------------------------------------------------------------
+
+let data_buf: usize = 0;
+
+/** FSCK_DATA: reads the extent's blocks and compares each with its XXH32 in the record. */
+function check_data(ino: u64, fb: u64, disk: u64, len: u64, v: usize): void {
+  for (let i: u64 = 0; i < len; i++) blk_add(VIRTIO_BLK_T_IN, disk + i, data_buf + (<usize>i << 12));
+  if (blk_submit() != 0) { problem("data-io", "data blocks unreadable (I/O error)", F_INO | F_BLOCK | F_COUNT, ino, disk, 0, 0, 0, len); return; }
+  for (let i: u64 = 0; i < len; i++) {
+    fsck_data_blocks++;
+    const want = load<u32>(v + 16 + (<usize>i << 2));
+    const got = xxh32(data_buf + (<usize>i << 12), BLOCK_SIZE);
+    if (got != want) problem("data-csum", "data block checksum mismatch", F_INO | F_BLOCK | F_KEY, ino, disk + i, TREE_EXTENT, ino, fb + i);
+  }
 }
 
 function check_extents(): void {
@@ -210,9 +453,17 @@ function check_extents(): void {
       prevIno = ino; prevEnd = 0; blocksSum = 0;
     }
     const ev = extent_verify(v, cur_vlen(CUR), fb);
-    if (ev != EV_OK) problem(extent_why(ev), ino, fb);
-    if (fb < prevEnd) problem("extents overlap in the file", ino, fb);
-    mark(disk, len, "extent outside the disk");
+    if (ev == EV_DISK) {
+      // the journal, a superblock or past the end: reported once here, not block by block
+      problem("block-outside", "extent blocks outside the data area", F_INO | F_KEY | F_BLOCK | F_COUNT, ino, disk, TREE_EXTENT, ino, fb, len);
+      continue;
+    }
+    if (ev != EV_OK) {
+      problem("extent-record", extent_why(ev), F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
+      continue;
+    }
+    if (fb < prevEnd) problem("extent-overlap", "extents overlap in the file", F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb);
+    if (mark(disk, len, OWN_DATA, ino, TREE_EXTENT) && data_buf != 0) check_data(ino, fb, disk, len, v);
     prevEnd = fb + len;
     blocksSum += len;
   } while (bt_next(CUR));
@@ -221,11 +472,41 @@ function check_extents(): void {
 
 function finish_inode_blocks(ino: u64, sum: u64, endBlock: u64): void {
   const rec = bt_lookup(TREE_INODE, ino, 0);
-  if (rec == 0) { problem("extent of a missing inode", ino, 0); return; }
-  if (load<u64>(rec, I_BLOCKS) != sum) problem("inode blocks count wrong", ino, sum);
+  if (rec == 0) {
+    problem("extent-orphan", "extents of a missing inode", F_INO | F_COUNT, ino, 0, 0, 0, 0, sum);
+    // the records go; their blocks leak and the next pass returns them to free space
+    if (may(FSCK_YES) && bt_seek(CUR2, TREE_EXTENT, ino, 0, true)) {
+      do {
+        if (cur_k1(CUR2) != ino) break;
+        queue(FSCK_YES, X_EXTENT_DEL, ino, cur_k2(CUR2));
+      } while (bt_next(CUR2));
+    }
+    return;
+  }
+  const blocks = load<u64>(rec, I_BLOCKS);
+  if (blocks != sum) { problem("inode-blocks", "inode blocks count wrong", F_INO | F_FOUND, ino, 0, 0, 0, 0, blocks, sum); queue(FSCK_PREEN, X_BLOCKS, ino, sum); }
   const size = load<u64>(rec, I_SIZE);
-  if (endBlock > (size + BLOCK_SIZE - 1) / BLOCK_SIZE) problem("extent past the end of the file", ino, endBlock);
-  if (load<u32>(rec, I_FLAGS) & INODE_INLINE) problem("inline inode with extents", ino, 0);
+  if (endBlock > (size + BLOCK_SIZE - 1) / BLOCK_SIZE) {
+    problem("extent-eof", "extent past the end of the file", F_INO | F_FOUND, ino, 0, 0, 0, 0, size, endBlock * BLOCK_SIZE);
+    queue(FSCK_YES, X_SIZE, ino, endBlock * BLOCK_SIZE);
+  }
+  if (load<u32>(rec, I_FLAGS) & INODE_INLINE) problem("inode-inline", "inline inode with extents", F_INO, ino);
+}
+const CUR2: usize = memory.data(CURSOR_SIZE);
+
+// ---- 4. names --------------------------------------------------------------------------------
+
+/** Queues removal of the entry under the cursor; returns true when it will go (not counted). */
+function drop_entry(need: u32, dir: u64, k2: u64): bool {
+  return queue(need, X_DIRENT_DEL, dir, k2);
+}
+
+function check_orphan_entry(k2: u64, ino: u64): void {
+  if (k2 != ino) { problem("orphan", "orphan entry key does not match its inode", F_INO | F_KEY, ino, 0, TREE_DIRENT, ORPHAN_DIR, k2); drop_entry(FSCK_PREEN, ORPHAN_DIR, k2); return; }
+  const rec = bt_lookup(TREE_INODE, ino, 0);
+  if (rec == 0) { problem("orphan", "orphan entry for a missing inode", F_INO | F_KEY, ino, 0, TREE_DIRENT, ORPHAN_DIR, k2); drop_entry(FSCK_PREEN, ORPHAN_DIR, k2); return; }
+  if (load<u32>(rec, I_NLINK) != 0 || ino == ROOT_INO) { problem("orphan", "orphan entry for an inode with links", F_INO | F_KEY, ino, 0, TREE_DIRENT, ORPHAN_DIR, k2); drop_entry(FSCK_PREEN, ORPHAN_DIR, k2); return; }
+  if (ino <= max_ino) store<u32>(links_of(ino), load<u32>(links_of(ino)) + ORPHAN_LINK);
 }
 
 function check_dirents(): void {
@@ -237,138 +518,460 @@ function check_dirents(): void {
     const vlen = cur_vlen(CUR);
     const ino = load<u64>(v, DE_INO);
     fsck_dirents++;
-    if (dir == ORPHAN_DIR) {
-      if (k2 != ino) problem("orphan entry key mismatch", k2, ino);
-      const rec = bt_lookup(TREE_INODE, ino, 0);
-      if (rec == 0) problem("orphan entry for a missing inode", ino, 0);
-      else if (load<u32>(rec, I_NLINK) != 0) problem("orphan with links", ino, 0);
-      if (ino <= max_ino) store<u32>(links_of(ino), load<u32>(links_of(ino)) + 0x1000_0000);
+    if (dir == ORPHAN_DIR) { check_orphan_entry(k2, ino); continue; }
+    const nlen = <u32>load<u8>(v, DE_NAMELEN);
+    if (<u32>DE_NAME + nlen != vlen) { problem("dirent-length", "directory entry length wrong", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2); drop_entry(FSCK_YES, dir, k2); continue; }
+    if (!name_valid(v + DE_NAME, nlen)) {
+      problem("name-bad", "entry name is not one path component ('/', NUL, '.', '..', empty or too long)", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
+      if (drop_entry(FSCK_YES, dir, k2)) continue;
+    } else if (name_hash(v + DE_NAME, nlen) != (k2 & 0xffff_ffff_0000_0000)) {
+      problem("name-hash", "entry name does not match its hash key", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
+      if (drop_entry(FSCK_YES, dir, k2)) continue;
+    }
+    const drec = bt_lookup(TREE_INODE, dir, 0);
+    if (dir > max_ino || drec == 0 || !S_ISDIR(load<u32>(drec, I_MODE))) {
+      problem("dirent-dir", "entry in a missing or non-directory inode", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
+      drop_entry(FSCK_PREEN, dir, k2);
       continue;
     }
-    const nlen = <u32>load<u8>(v, DE_NAMELEN);
-    const dv = dirent_verify(dir, v, vlen);
-    if (dv != DV_OK) { problem(dirent_why(dv), dir, k2); continue; }
-    if ((name_hash(v + DE_NAME, nlen) >> 32) != (k2 >> 32)) problem("entry name does not match its hash", dir, k2);
-    const drec = bt_lookup(TREE_INODE, dir, 0);
-    if (drec == 0 || !S_ISDIR(load<u32>(drec, I_MODE))) { problem("entry in a missing or non-directory inode", dir, ino); continue; }
     const rec = bt_lookup(TREE_INODE, ino, 0);
-    if (rec == 0) { problem("entry names a missing inode", dir, ino); continue; }
+    if (rec == 0 || ino > max_ino) {
+      problem("dirent-dangling", "entry names a missing inode", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
+      drop_entry(FSCK_PREEN, dir, k2);
+      continue;
+    }
     const m = load<u32>(rec, I_MODE);
     const t = load<u8>(v, DE_TYPE);
     const want: u8 = S_ISDIR(m) ? DT_DIR : ((m & S_IFMT) == S_IFLNK ? DT_LNK : DT_REG);
-    if (t != want) problem("entry type differs from the inode", dir, ino);
+    if (t != want) { problem("dirent-type", "entry type differs from the inode's", F_INO | F_KEY | F_FOUND, ino, 0, TREE_DIRENT, dir, k2, t, want); queue(FSCK_YES, X_DIRENT_TYPE, dir, k2, want); }
     if (S_ISDIR(m)) {
-      if (load<u64>(rec, I_PARENT) != dir) problem("directory's parent pointer wrong", ino, dir);
-      if (dir <= max_ino) store<u32>(subdirs_of(dir), load<u32>(subdirs_of(dir)) + 1);
+      if (ino == ROOT_INO) { problem("dir-names", "entry names the root directory", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2); if (drop_entry(FSCK_YES, dir, k2)) continue; }
+      if (load<u32>(links_of(ino)) != 0) {
+        // a second name of a directory: the first one (in key order) stays
+        problem("dir-names", "directory has more than one name", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
+        if (drop_entry(FSCK_YES, dir, k2)) continue;
+      } else {
+        store<u32>(entry_dir_of(ino), <u32>dir);
+        if (load<u64>(rec, I_PARENT) != dir) {
+          problem("dir-parent", "directory's parent pointer wrong", F_INO | F_FOUND, ino, 0, 0, 0, 0, load<u64>(rec, I_PARENT), dir);
+          queue(FSCK_PREEN, X_PARENT, ino, dir);
+        }
+      }
+      store<u32>(subdirs_of(dir), load<u32>(subdirs_of(dir)) + 1);
     }
-    if (ino <= max_ino) store<u32>(links_of(ino), load<u32>(links_of(ino)) + 1);
+    store<u32>(links_of(ino), load<u32>(links_of(ino)) + 1);
   } while (bt_next(CUR));
 }
 
+/** Reachability states of directories (reach table). */
+const R_UNKNOWN: u8 = 0, R_WALKING: u8 = 1, R_YES: u8 = 2, R_NO: u8 = 3;
+
+/**
+ * Whether directory `ino` is reachable from the root through the entries that name it. Each
+ * directory's chain is followed once (memoized), without recursion or a depth limit: the
+ * chain is walked up marking R_WALKING until a known state, the root, a break or a cycle
+ * (a directory met again while walking), then walked again to record the answer.
+ */
+function reachable(ino: u64): bool {
+  let d = ino;
+  let answer: u8 = R_NO;
+  for (let guard: u64 = 0; guard <= max_ino + 1; guard++) {
+    if (d == ROOT_INO) { answer = R_YES; break; }
+    if (d == 0 || d > max_ino) break;
+    const s = load<u8>(reach + <usize>d);
+    if (s == R_YES || s == R_NO) { answer = s; break; }
+    if (s == R_WALKING) break; // a cycle
+    store<u8>(reach + <usize>d, R_WALKING);
+    d = <u64>load<u32>(entry_dir_of(d));
+  }
+  d = ino;
+  for (let guard: u64 = 0; guard <= max_ino + 1; guard++) {
+    if (d == ROOT_INO || d == 0 || d > max_ino || load<u8>(reach + <usize>d) != R_WALKING) break;
+    store<u8>(reach + <usize>d, answer);
+    d = <u64>load<u32>(entry_dir_of(d));
+  }
+  return answer == R_YES;
+}
+
+let lost_found_dirs: u32 = 0;
+
 function check_inodes(): void {
-  if (!bt_seek(CUR, TREE_INODE, 0, 0, true)) { problem("inode tree empty", 0, 0); return; }
+  if (!bt_seek(CUR, TREE_INODE, 0, 0, true)) { problem("root-missing", "inode tree empty", 0); structural++; return; }
   let sawRoot = false;
   do {
     const ino = cur_k1(CUR);
     const rec = cur_val(CUR);
     const vlen = cur_vlen(CUR);
     fsck_inodes++;
-    if (cur_k2(CUR) != 0) problem("inode key with a nonzero second half", ino, cur_k2(CUR));
+    if (cur_k2(CUR) != 0) problem("inode-key", "inode key with a nonzero second half", F_INO | F_KEY, ino, 0, TREE_INODE, ino, cur_k2(CUR));
     if (ino == ROOT_INO) sawRoot = true;
-    if (ino > max_ino) { problem("inode number beyond next_ino", ino, max_ino); continue; }
-    const m = load<u32>(rec, I_MODE);
-    const type = m & S_IFMT;
-    const iv = inode_verify(rec, vlen);
-    if (iv != IV_OK) problem(inode_why(iv), ino, vlen);
-    const nlink = load<u32>(rec, I_NLINK);
-    const raw = load<u32>(links_of(ino));
-    const names = raw & 0x0fff_ffff;
-    const orphan = (raw >> 28) != 0;
-    if (type == S_IFDIR) {
-      const want = 2 + load<u32>(subdirs_of(ino));
-      if (nlink != want) problem("directory link count wrong", ino, nlink);
-      if (ino != ROOT_INO && names != 1) problem("directory with other than one name", ino, names);
-      // reachable: parent chain reaches the root
-      let d = ino;
-      let ok = false;
-      for (let i = 0; i < 4096; i++) {
-        if (d == ROOT_INO) { ok = true; break; }
-        const r = bt_lookup(TREE_INODE, d, 0);
-        if (r == 0) break;
-        d = load<u64>(r, I_PARENT);
-      }
-      if (!ok) problem("directory not reachable from the root", ino, 0);
-    } else {
-      if (nlink != names) problem("file link count wrong", ino, nlink);
-      if (names == 0 && !orphan) problem("inode with no name (leaked)", ino, 0);
-    }
-    // positioned again: bt_lookup above moved nothing of CUR, but the leaf may differ
+    if (ino > max_ino || (ino < ROOT_INO)) { problem("inode-ino", "inode number outside the range in use", F_INO | F_FOUND, ino, 0, 0, 0, 0, ino, max_ino); continue; }
+    check_inode(ino, rec, vlen);
   } while (bt_next(CUR));
-  if (!sawRoot) problem("root directory missing", ROOT_INO, 0);
+  if (!sawRoot) { problem("root-missing", "root directory missing", F_INO, ROOT_INO); structural++; }
+}
+
+/** fsck's label for an inode record that inode_verify (inode.ts) refuses. */
+function inode_fault_label(r: i32): string {
+  if (r == IV_TYPE) return "inode-type";
+  if (r == IV_LENGTH) return "inode-reclen";
+  if (r == IV_INLINE_SIZE || r == IV_INLINE_BLOCKS) return "inode-inline";
+  if (r == IV_FLAGS) return "inode-flags";
+  return "inode-size"; // IV_SIZE
+}
+
+function check_inode(ino: u64, rec: usize, vlen: u32): void {
+  const m = load<u32>(rec, I_MODE);
+  const type = m & S_IFMT;
+  const iv = inode_verify(rec, vlen); // the same checks the kernel makes when it uses a record
+  if (iv != IV_OK) problem(inode_fault_label(iv), inode_why(iv), F_INO | F_FOUND, ino, 0, 0, 0, 0, vlen, m);
+  const nlink = load<u32>(rec, I_NLINK);
+  const raw = load<u32>(links_of(ino));
+  const names = raw & (ORPHAN_LINK - 1);
+  const orphan = raw >= ORPHAN_LINK;
+  if (type == S_IFDIR) {
+    const want = 2 + load<u32>(subdirs_of(ino));
+    if (ino != ROOT_INO && names == 0) {
+      problem("dir-unconnected", "directory not reachable from the root (no name)", F_INO, ino);
+      if (queue(FSCK_PREEN, X_LOST, ino, want, 1)) { lost_found_dirs++; return; }
+    } else if (ino != ROOT_INO && !reachable(ino)) {
+      // in a cycle of directories: its entry goes, the next pass links it into /lost+found
+      problem("dir-unconnected", "directory not reachable from the root (cycle)", F_INO | F_FOUND, ino, 0, 0, 0, 0, load<u32>(entry_dir_of(ino)), ROOT_INO);
+      remove_entry_of(ino);
+    }
+    if (nlink != want) { problem("link-count", "directory link count wrong", F_INO | F_FOUND, ino, 0, 0, 0, 0, nlink, want); queue(FSCK_PREEN, X_NLINK, ino, want); }
+    return;
+  }
+  if (names == 0 && !orphan) {
+    problem("inode-unattached", "inode has no name and is not an orphan", F_INO | F_FOUND, ino, 0, 0, 0, 0, nlink, 0);
+    queue(FSCK_PREEN, X_LOST, ino, 1, 0);
+    return;
+  }
+  if (nlink != names) { problem("link-count", "link count wrong", F_INO | F_FOUND, ino, 0, 0, 0, 0, nlink, names); queue(FSCK_PREEN, X_NLINK, ino, names); }
+}
+
+/** Queues (Y) the removal of directory `ino`'s entry in its parent (found by a scan). */
+function remove_entry_of(ino: u64): void {
+  if (!may(FSCK_YES)) return;
+  const dir = <u64>load<u32>(entry_dir_of(ino));
+  if (!bt_seek(CUR2, TREE_DIRENT, dir, 0, true)) return;
+  do {
+    if (cur_k1(CUR2) != dir) return;
+    if (load<u64>(cur_val(CUR2), DE_INO) == ino) { queue(FSCK_YES, X_DIRENT_DEL, dir, cur_k2(CUR2)); return; }
+  } while (bt_next(CUR2));
+}
+
+// ---- 5. journal and superblock ----------------------------------------------------------------
+
+function check_journal(jstart: u64, jblocks: u32): void {
+  // with MNT_FSCK_JOURNAL the mount discarded them (the CLI reports that): nothing left here
+  if (j_log_corrupt && !mount_dropped_log) {
+    problem("journal-damaged", "journal: committed transactions follow a damaged one and were not replayed", F_BLOCK, 0, jstart);
+    fsck_unfixed++;
+  }
+  const pfn = alloc_pages(0);
+  if (pfn == NO_PFN) return;
+  const b = pfn_to_addr(pfn);
+  blk_add(VIRTIO_BLK_T_IN, jstart, b);
+  if (blk_submit() != 0) problem("journal-sb", "journal superblock unreadable", F_BLOCK, 0, jstart);
+  else if (block_verify(b, MAGIC_JSB, jstart) != VERIFY_OK) problem("journal-sb", "journal superblock fails its checksum", F_BLOCK, 0, jstart);
+  else {
+    const first = load<u32>(b, JSB_FIRST), maxlen = load<u32>(b, JSB_MAXLEN), start = load<u32>(b, JSB_START);
+    if (first != 1) { problem("journal-sb", "journal superblock: first log block wrong", F_BLOCK | F_FOUND, 0, jstart, 0, 0, 0, first, 1); queue(FSCK_PREEN, X_JOURNAL_SB, 0); }
+    else if (maxlen != jblocks) problem("journal-sb", "journal superblock: size differs from the superblock's", F_BLOCK | F_FOUND, 0, jstart, 0, 0, 0, maxlen, jblocks);
+    else if (start == 0 || start >= maxlen) { problem("journal-sb", "journal superblock: log start outside the journal", F_BLOCK | F_FOUND, 0, jstart, 0, 0, 0, start, 1); queue(FSCK_PREEN, X_JOURNAL_SB, 0); }
+  }
+  free_pages(pfn, 0);
+}
+
+// ---- repair ------------------------------------------------------------------------------------
+
+/**
+ * Rebuilds both free-space trees from the used bitmap (every block the superblocks, journal,
+ * AGFL, tree nodes, file extents and deferred frees claim): empties them, then inserts every
+ * run of unclaimed blocks. New nodes of these trees come from the AGFL (already claimed);
+ * nodes they drop return to it or are freed at commit. Returns 0 or -errno.
+ */
+function rebuild_free_space(): i32 {
+  let removed: u64 = 0;
+  for (let t: u32 = TREE_BNO; t <= TREE_CNT; t++) {
+    for (let guard: u64 = 0; guard <= total; guard++) {
+      if (!bt_seek(CUR, t, 0, 0, true)) { if (bt_errno != 0) return bt_errno; break; }
+      const r = bt_delete(t, cur_k1(CUR), cur_k2(CUR));
+      if (r != 0) return r;
+      if (t == TREE_BNO) removed++;
+    }
+  }
+  alloc_set_free(0);
+  const VAL = memory.data(8);
+  let runs: u64 = 0, blocks: u64 = 0;
+  let b: u64 = 0;
+  while (b < total) {
+    if (bit_get(used, b)) { b++; continue; }
+    const s = b;
+    while (b < total && !bit_get(used, b)) b++;
+    const l = b - s;
+    store<u64>(VAL, l);
+    let r = bt_insert(TREE_BNO, s, 0, VAL, 8);
+    if (r == 0) r = bt_insert(TREE_CNT, l, s, VAL, 0);
+    if (r != 0) return r;
+    runs++; blocks += l;
+    alloc_set_free(blocks);
+    // keep the AGFL stocked for the next inserts' node splits (it takes from what is in)
+    const rr = alloc_agfl_refill();
+    if (rr != 0 && rr != -ENOSPC) return rr;
+  }
+  // what the refills took is no longer free: count the tree as it is now
+  let sum: u64 = 0;
+  if (bt_seek(CUR, TREE_BNO, 0, 0, true)) {
+    do { sum += load<u64>(cur_val(CUR)); } while (bt_next(CUR));
+  }
+  if (bt_errno != 0) return bt_errno;
+  alloc_set_free(sum);
+  fixed("rebuilt the free-space trees from the extent maps: free extents ", removed, " replaced by ", runs);
+  return 0;
+}
+
+/** The /lost+found directory (created in the root when missing), or 0 with `lf_err`. */
+let lf_ino: u64 = 0;
+let lf_err: i32 = 0;
+function lost_found(): u64 {
+  if (lf_ino != 0) return lf_ino;
+  if (dir_lookup(ROOT_INO, LOST_FOUND, LOST_FOUND_LEN)) {
+    const rec = bt_lookup(TREE_INODE, de_ino, 0);
+    if (rec != 0 && S_ISDIR(load<u32>(rec, I_MODE))) { lf_ino = de_ino; return lf_ino; }
+    lf_err = -EUCLEAN; // a file named lost+found: e2fsck asks; we leave it
+    return 0;
+  }
+  if (bt_errno != 0) { lf_err = bt_errno; return 0; }
+  const ino = inode_create(S_IFDIR | 0o700, 0, 0, 2, ROOT_INO);
+  if (ino == 0) { lf_err = -ENOSPC; return 0; }
+  let r = dir_add(ROOT_INO, LOST_FOUND, LOST_FOUND_LEN, ino, DT_DIR);
+  if (r == 0) r = inode_link_delta(ROOT_INO, 1) < 0 ? -EIO : 0;
+  if (r != 0) { lf_err = r; return 0; }
+  fixed("created /lost+found, inode ", ino);
+  lf_ino = ino;
+  return ino;
+}
+
+/** Links inode `ino` into /lost+found as "#ino" (e2fsck's name). 0 or -errno. */
+function link_lost(ino: u64, nlink: u64, isDir: bool): i32 {
+  const lf = lost_found();
+  if (lf == 0) return lf_err;
+  const NAME = memory.data(24);
+  let n: u32 = 0;
+  store<u8>(NAME, 35); // '#'
+  const tmp = memory.data(24);
+  let v = ino, k: u32 = 0;
+  do { store<u8>(tmp + k++, <u8>(48 + v % 10)); v /= 10; } while (v != 0);
+  n = 1;
+  while (k > 0) store<u8>(NAME + n++, load<u8>(tmp + --k));
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return -EIO;
+  const m = load<u32>(rec, I_MODE);
+  const type: u8 = isDir ? DT_DIR : ((m & S_IFMT) == S_IFLNK ? DT_LNK : DT_REG);
+  store<u32>(rec, <u32>nlink, I_NLINK);
+  if (isDir) store<u64>(rec, lf, I_PARENT);
+  const r = dir_add(lf, NAME, n, ino, type);
+  if (r != 0) return r;
+  if (isDir && inode_link_delta(lf, 1) < 0) return -EIO;
+  fixed("moved to /lost+found (unattached), inode ", ino);
+  return 0;
+}
+
+function apply_one(kind: u32, a: u64, b: u64, c: u64): i32 {
+  if (kind == X_DIRENT_DEL) {
+    const r = bt_delete(TREE_DIRENT, a, b);
+    if (r == 0) fixed("removed the directory entry of directory ", a, ", key ", b);
+    return r;
+  }
+  if (kind == X_DIRENT_TYPE) {
+    const v = bt_lookup(TREE_DIRENT, a, b);
+    if (v == 0) return bt_errno != 0 ? bt_errno : -EIO;
+    const VAL = memory.data(16 + NAME_MAX);
+    const len = <u32>DE_NAME + <u32>load<u8>(v, DE_NAMELEN);
+    memory.copy(VAL, v, len);
+    store<u8>(VAL, <u8>c, DE_TYPE);
+    let r = bt_delete(TREE_DIRENT, a, b);
+    if (r == 0) r = bt_insert(TREE_DIRENT, a, b, VAL, len);
+    if (r == 0) fixed("set the entry type to the inode's in directory ", a, ", type ", c);
+    return r;
+  }
+  if (kind == X_EXTENT_DEL) {
+    const r = bt_delete(TREE_EXTENT, a, b);
+    if (r == 0) fixed("removed the extent record of missing inode ", a, " at file block ", b);
+    return r;
+  }
+  if (kind == X_SB_INODES) {
+    const sb = bread(0, MAGIC_SUPER);
+    if (sb == 0) return buf_errno;
+    store<u64>(sb, a, SB_INODE_COUNT);
+    journal_dirty_sb();
+    fixed("set the superblock's inodes count to ", a);
+    return 0;
+  }
+  if (kind == X_JOURNAL_SB) { rewrite_jsb = true; return 0; }
+  if (kind == X_LOST) return link_lost(a, b, c != 0);
+  const rec = inode_get_mut(a);
+  if (rec == 0) return -EIO;
+  if (kind == X_NLINK) { store<u32>(rec, <u32>b, I_NLINK); fixed("set the link count of inode ", a, " to ", b); }
+  else if (kind == X_BLOCKS) { store<u64>(rec, b, I_BLOCKS); fixed("set the blocks count of inode ", a, " to ", b); }
+  else if (kind == X_PARENT) { store<u64>(rec, b, I_PARENT); fixed("set the parent pointer of directory ", a, " to ", b); }
+  else if (kind == X_SIZE) { store<u64>(rec, b, I_SIZE); fixed("extended the size of inode ", a, " to ", b); }
+  return 0;
+}
+
+let rewrite_jsb: bool = false;
+
+/** Marks the superblock buffer as part of the running transaction. */
+function journal_dirty_sb(): void { journal_dirty(0); }
+
+/**
+ * Applies the queued repairs in one transaction: first free space (so nothing below can be
+ * handed a block that is in use), then the queue in order, then commits. Returns 0 or -errno
+ * (a failed commit aborts the journal: nothing of the repair reaches the disk).
+ */
+function apply_fixes(): i32 {
+  if (rebuild_free && may(FSCK_PREEN)) {
+    const r = rebuild_free_space();
+    if (r != 0) { not_fixed("free space rebuild failed, blocks ", total, r); return r; }
+  } else if (rebuild_free) fsck_unfixed++;
+  lf_ino = 0;
+  for (let i: u32 = 0; i < nfix; i++) {
+    const e = fixes + (<usize>i << 5);
+    const kind = load<u32>(e);
+    const a = load<u64>(e, 8), b = load<u64>(e, 16), c = load<u64>(e, 24);
+    const r = apply_one(kind, a, b, c);
+    if (r != 0) { not_fixed("repair failed, inode or directory ", a, r); return r; }
+  }
+  dcache_clear(); // entries went behind the dentry cache's back
+  dir_iter_reset();
+  const r = fs_commit();
+  if (r != 0) return r;
+  if (rewrite_jsb) {
+    const rj = journal_checkpoint();
+    if (rj != 0) return rj;
+    fixed("rewrote the journal superblock, journal at block ", 1);
+  }
+  return 0;
+}
+
+// ---- the run -----------------------------------------------------------------------------------
+
+/** While fsck reads damaged blocks on purpose, they are reported as problems, not as errors. */
+function quiet_metadata_error(err: i32): void {}
+
+let frames_b: u32 = NO_PFN, frames_f: u32 = NO_PFN, frames_l: u32 = NO_PFN, frames_s: u32 = NO_PFN,
+  frames_e: u32 = NO_PFN, frames_r: u32 = NO_PFN, frames_x: u32 = NO_PFN, frames_d: u32 = NO_PFN;
+
+function table(order: u32): u32 {
+  const pfn = alloc_pages(order);
+  if (pfn != NO_PFN) memory.fill(pfn_to_addr(pfn), 0, <usize>PAGE_SIZE << order);
+  return pfn;
+}
+
+function release_tables(): void {
+  if (frames_b != NO_PFN) free_pages(frames_b, bitmap_order);
+  if (frames_f != NO_PFN) free_pages(frames_f, bitmap_order);
+  if (frames_l != NO_PFN) free_pages(frames_l, links_order);
+  if (frames_s != NO_PFN) free_pages(frames_s, links_order);
+  if (frames_e != NO_PFN) free_pages(frames_e, links_order);
+  if (frames_r != NO_PFN) free_pages(frames_r, reach_order);
+  if (frames_x != NO_PFN) free_pages(frames_x, FIX_ORDER);
+  if (frames_d != NO_PFN) free_pages(frames_d, DATA_BATCH_ORDER);
+  frames_b = NO_PFN; frames_f = NO_PFN; frames_l = NO_PFN; frames_s = NO_PFN;
+  frames_e = NO_PFN; frames_r = NO_PFN; frames_x = NO_PFN; frames_d = NO_PFN;
+  used = 0; freebits = 0; links = 0; subdirs = 0; entry_dir = 0; reach = 0; fixes = 0; data_buf = 0;
+}
+
+/** Allocates the per-run tables. false when memory is short. */
+function alloc_tables(): bool {
+  bitmap_order = order_for((total + 7) / 8);
+  links_order = order_for((max_ino + 1) * 4);
+  reach_order = order_for(max_ino + 1);
+  frames_b = table(bitmap_order); frames_f = table(bitmap_order);
+  frames_l = table(links_order); frames_s = table(links_order); frames_e = table(links_order);
+  frames_r = table(reach_order);
+  if ((flags & (FSCK_PREEN | FSCK_YES)) != 0) frames_x = table(FIX_ORDER);
+  if ((flags & FSCK_DATA) != 0) frames_d = alloc_pages(DATA_BATCH_ORDER);
+  if (frames_b == NO_PFN || frames_f == NO_PFN || frames_l == NO_PFN || frames_s == NO_PFN || frames_e == NO_PFN ||
+      frames_r == NO_PFN || ((flags & (FSCK_PREEN | FSCK_YES)) != 0 && frames_x == NO_PFN) ||
+      ((flags & FSCK_DATA) != 0 && frames_d == NO_PFN)) return false;
+  used = pfn_to_addr(frames_b); freebits = pfn_to_addr(frames_f);
+  links = pfn_to_addr(frames_l); subdirs = pfn_to_addr(frames_s); entry_dir = pfn_to_addr(frames_e);
+  reach = pfn_to_addr(frames_r);
+  fixes = frames_x != NO_PFN ? pfn_to_addr(frames_x) : 0;
+  data_buf = frames_d != NO_PFN ? pfn_to_addr(frames_d) : 0;
+  return true;
+}
+
+/** The check passes over the mounted filesystem; fills the tables and the repair queue. */
+function check_all(sb: usize): void {
+  const sbFree = load<u64>(sb, SB_FREE_BLOCKS);
+  const sbInodes = load<u64>(sb, SB_INODE_COUNT);
+  const jstart = load<u64>(sb, SB_JOURNAL_START);
+  const jblocks = load<u32>(sb, SB_JOURNAL_BLOCKS);
+  const agflCount = load<u32>(sb, SB_AGFL_COUNT);
+  // the walk below may evict the superblock buffer: copy what is needed
+  const AGFL_COPY = memory.data(AGFL_MAX * 8);
+  memory.copy(AGFL_COPY, sb + SB_AGFL, AGFL_MAX * 8);
+  mark(0, 1, OWN_META, 0, 0);
+  mark(total - 1, 1, OWN_META, 0, 0);
+  if (!mark(jstart, <u64>jblocks, OWN_META, 0, 0)) structural++;
+  if (agflCount > AGFL_MAX) { problem("agfl", "AGFL count too large", F_FOUND, 0, 0, 0, 0, 0, agflCount, AGFL_MAX); structural++; }
+  for (let i: u32 = 0; i < min<u32>(agflCount, AGFL_MAX); i++) mark(load<u64>(AGFL_COPY + (<usize>i << 3)), 1, OWN_META, 0, TREE_BNO);
+  // extents freed by the running transaction stay allocated until it commits
+  for (let i: u32 = 0; i < alloc_deferred_count(); i++) mark(alloc_deferred_start(i), alloc_deferred_len(i), OWN_META, 0, 0);
+  for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
+  memory.fill(freebits, 0, <usize>PAGE_SIZE << bitmap_order);
+  if (structural > 0) return; // the record passes below would walk damaged trees
+  check_extents();
+  check_free_space(sbFree);
+  check_leaks();
+  check_dirents();
+  check_inodes();
+  check_journal(jstart, jblocks);
+  // the inodes lost+found would add are counted by inode_create itself
+  if (sbInodes != fsck_inodes) {
+    problem("sb-inode-count", "inodes count wrong", F_FOUND, 0, 0, 0, 0, 0, sbInodes, fsck_inodes);
+    queue(FSCK_PREEN, X_SB_INODES, fsck_inodes);
+  }
 }
 
 /**
- * Checks the mounted filesystem. Returns the number of problems (0 = clean) or -ENOMEM.
- * With `verb`, each problem (up to FSCK_REPORT_MAX) is printed.
+ * Checks the mounted filesystem and, with FSCK_PREEN or FSCK_YES on a writable mount, repairs
+ * what the mode allows (see the case table above) in one committed transaction. Flags:
+ * FSCK_VERBOSE (print each problem and each change), FSCK_DATA (check every data block),
+ * FSCK_MARK_ERRORS. Returns the number of problems found (0 = clean) or -ENOMEM / -EIO; the
+ * repairs made and refused are in fsck_fixed / fsck_unfixed. A run with repairs must be
+ * followed by a check: a repair can reveal what the damage hid (e2fsck's restart).
  */
-export function fsck_run(verb: bool): i32 {
-  problems = 0;
-  verbose = verb;
-  fsck_nodes = 0; fsck_inodes = 0; fsck_dirents = 0; fsck_extents = 0; fsck_used_blocks = 0;
+export function fsck_run(f: u32): i32 {
+  flags = f;
+  if (flags & FSCK_YES) flags |= FSCK_PREEN;
+  problems = 0; structural = 0; fsck_fixed = 0; fsck_unfixed = 0; nfix = 0;
+  rebuild_free = false; rewrite_jsb = false; lost_found_dirs = 0;
+  fsck_nodes = 0; fsck_inodes = 0; fsck_dirents = 0; fsck_extents = 0; fsck_used_blocks = 0; fsck_free_extents = 0; fsck_data_blocks = 0;
+  const repair = (flags & (FSCK_PREEN | FSCK_YES)) != 0 && !fs_readonly && !fs_errored;
+  if (!repair) flags &= ~(FSCK_PREEN | FSCK_YES);
   const sb = bread(0, MAGIC_SUPER);
-  if (sb == 0) { problem("superblock unreadable", 0, 0); return <i32>problems; }
+  if (sb == 0) { problem("sb", "superblock unreadable", F_BLOCK, 0, 0); return <i32>problems; }
   total = load<u64>(sb, SB_TOTAL_BLOCKS);
-  const sbFree = load<u64>(sb, SB_FREE_BLOCKS);
-  const jstart = load<u64>(sb, SB_JOURNAL_START);
-  const jblocks = <u64>load<u32>(sb, SB_JOURNAL_BLOCKS);
   max_ino = load<u64>(sb, SB_NEXT_INO);
-  if (max_ino > FSCK_INODES_MAX) { problem("too many inodes for fsck", max_ino, 0); return <i32>problems; }
-  const agflCount = load<u32>(sb, SB_AGFL_COUNT);
-  // copy what we need from the superblock: the walk may evict nothing, but stay safe
-  const AGFL_COPY = memory.data(AGFL_MAX * 8);
-  if (agflCount > AGFL_MAX) problem("AGFL count too large", agflCount, 0);
-  memory.copy(AGFL_COPY, sb + SB_AGFL, AGFL_MAX * 8);
-  bitmap_order = order_for((total + 7) / 8);
-  const bpfn = alloc_pages(bitmap_order);
-  links_order = order_for((max_ino + 1) * 4);
-  const lpfn = alloc_pages(links_order);
-  const spfn = alloc_pages(links_order);
-  if (bpfn == NO_PFN || lpfn == NO_PFN || spfn == NO_PFN) {
-    if (bpfn != NO_PFN) free_pages(bpfn, bitmap_order);
-    if (lpfn != NO_PFN) free_pages(lpfn, links_order);
-    if (spfn != NO_PFN) free_pages(spfn, links_order);
-    return -ENOMEM;
-  }
-  bitmap = pfn_to_addr(bpfn);
-  links = pfn_to_addr(lpfn);
-  subdirs = pfn_to_addr(spfn);
-  memory.fill(bitmap, 0, <usize>PAGE_SIZE << bitmap_order);
-  memory.fill(links, 0, <usize>PAGE_SIZE << links_order);
-  memory.fill(subdirs, 0, <usize>PAGE_SIZE << links_order);
-  mark(0, 1, "superblock");
-  mark(total - 1, 1, "backup superblock");
-  mark(jstart, jblocks, "journal outside the disk");
-  for (let i: u32 = 0; i < min<u32>(agflCount, AGFL_MAX); i++) mark(load<u64>(AGFL_COPY + (<usize>i << 3)), 1, "AGFL block outside the disk");
-  // extents freed by the running transaction stay allocated until it commits
-  for (let i: u32 = 0; i < alloc_deferred_count(); i++) mark(alloc_deferred_start(i), alloc_deferred_len(i), "deferred free outside the disk");
-  for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
-  check_free_space(sbFree);
-  check_extents();
-  check_dirents();
-  check_inodes();
-  // no leaks: every block marked
-  let leaked: u64 = 0, firstLeak: u64 = 0;
-  for (let b: u64 = 0; b < total; b++) {
-    if ((load<u8>(bitmap + <usize>(b >> 3)) & <u8>(1 << <u8>(b & 7))) == 0) {
-      if (leaked == 0) firstLeak = b;
-      leaked++;
+  if (max_ino > FSCK_INODES_MAX) { problem("inode-ino", "too many inodes for fsck", F_FOUND, 0, 0, 0, 0, 0, max_ino, FSCK_INODES_MAX); return <i32>problems; }
+  if (!alloc_tables()) { release_tables(); return -ENOMEM; }
+  const handler = get_metadata_error_handler();
+  set_metadata_error_handler(quiet_metadata_error);
+  check_all(sb);
+  set_metadata_error_handler(handler);
+  if (repair && problems > 0) {
+    if (structural > 0) fsck_unfixed += problems;
+    else {
+      const r = apply_fixes();
+      if (r != 0) fs_error(r);
     }
   }
-  if (leaked > 0) problem("blocks neither used nor free (leaked)", firstLeak, leaked);
-  const inodeCount = load<u64>(bread(0, MAGIC_SUPER), SB_INODE_COUNT);
-  if (inodeCount != fsck_inodes) problem("superblock inode count wrong", inodeCount, fsck_inodes);
-  free_pages(bpfn, bitmap_order);
-  free_pages(lpfn, links_order);
-  free_pages(spfn, links_order);
+  if ((flags & FSCK_MARK_ERRORS) != 0 && problems > 0 && !fs_readonly && !fs_errored) fs_error(-EUCLEAN);
+  release_tables();
   return <i32>problems;
 }

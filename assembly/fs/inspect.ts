@@ -7,14 +7,15 @@
 import { dcache_hits, dcache_misses } from "./dcache";
 import { icache_hits } from "./inode";
 import { PAGE_SIZE } from "../params";
-import { nr_free_pages, nr_total_pages } from "../mm/buddy";
+import { nr_free_pages, nr_total_pages, alloc_pages, free_pages } from "../mm/buddy";
+import { NO_PFN, pfn_to_addr } from "../mm/page";
 import {
   MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_INODE_COUNT, SB_NEXT_INO, SB_JOURNAL_START,
   SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, TREE_COUNT, TREE_BNO,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, cur_val, nitems, nlevel, ichild, CURSOR_SIZE, N_VUSED,
-  bt_stat_lookups, bt_stat_splits, bt_stat_merges,
+  bt_stat_lookups, bt_stat_splits, bt_stat_merges, HEIGHT_MAX,
 } from "./btree";
 import { bread, buf_errno, nr_cached, nr_dirty, nr_pinned_meta, stat_hits, stat_misses, stat_evictions, stat_freebehind } from "./pagecache";
 import {
@@ -110,9 +111,16 @@ export function inspect_info(out: usize): i32 {
 }
 
 let t_nodes: u64 = 0, t_leaves: u64 = 0, t_items: u64 = 0, t_bytes: u64 = 0;
+/** Blocks the walk has visited (one bit each): a node reached twice is damage, not more work. */
+let t_seen: usize = 0;
+let t_total: u64 = 0;
 
 function tree_walk(blk: u64, depth: u32): i32 {
-  if (depth > 16) return -117;
+  if (depth > HEIGHT_MAX || blk >= t_total) return -117;
+  const bit = <u8>(1 << <u8>(blk & 7));
+  const p = t_seen + <usize>(blk >> 3);
+  if (load<u8>(p) & bit) return -117; // a shared child or a cycle (fsck names it)
+  store<u8>(p, load<u8>(p) | bit);
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) return buf_errno;
   t_nodes++;
@@ -125,7 +133,9 @@ function tree_walk(blk: u64, depth: u32): i32 {
   }
   t_bytes += <u64>k * 24;
   for (let i: u32 = 0; i < k; i++) {
-    const r = tree_walk(ichild(n, i), depth + 1);
+    const c = bread(blk, MAGIC_BTREE); // the children's reads may have evicted it
+    if (c == 0) return buf_errno;
+    const r = tree_walk(ichild(c, i), depth + 1);
     if (r != 0) return r;
   }
   return 0;
@@ -133,12 +143,23 @@ function tree_walk(blk: u64, depth: u32): i32 {
 
 /**
  * Walks tree `tree` and writes 6 u64 at `out`: nodes, leaves, items, used bytes, height,
- * fill (per mille of node capacity). Returns 0 or -errno.
+ * fill (per mille of node capacity). Returns 0 or -errno (-EUCLEAN for a node reached
+ * twice: each node is visited once, so a crafted DAG costs no more than its blocks).
  */
 export function inspect_tree(tree: u32, out: usize): i32 {
   if (tree >= TREE_COUNT) return -22;
   t_nodes = 0; t_leaves = 0; t_items = 0; t_bytes = 0;
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno;
+  t_total = load<u64>(sb, SB_TOTAL_BLOCKS);
+  let order: u32 = 0;
+  while ((<u64>PAGE_SIZE << order) < (t_total + 7) / 8) order++;
+  const pfn = alloc_pages(order);
+  if (pfn == NO_PFN) return -12;
+  t_seen = pfn_to_addr(pfn);
+  memory.fill(t_seen, 0, <usize>PAGE_SIZE << order);
   const r = tree_walk(bt_root(tree), 0);
+  free_pages(pfn, order);
   store<u64>(out, t_nodes);
   store<u64>(out + 8, t_leaves);
   store<u64>(out + 16, t_items);

@@ -298,6 +298,17 @@ export let mount_orphans: u32 = 0;
 
 /** fs_mount flag: discard the extents each commit frees once it is durable (ext4 `-o discard`). */
 export const MNT_DISCARD: u32 = 2;
+/** fs_mount flag (fsck -p/-y): an error state recorded in the superblock does not force read-only. */
+export const MNT_FSCK: u32 = 4;
+/**
+ * fs_mount flag (fsck -y): when committed transactions follow a damaged one in the log,
+ * give them up (checkpoint: the log restarts) and mount read-write instead of read-only.
+ */
+export const MNT_FSCK_JOURNAL: u32 = 8;
+/** The superblock's state before this mount (STATE_*): DIRTY = not cleanly unmounted. */
+export let mount_prev_state: u32 = 0;
+/** This mount gave up a damaged journal's later transactions (MNT_FSCK_JOURNAL). */
+export let mount_dropped_log: bool = false;
 
 /**
  * Mounts the filesystem on device 0 (flags: MNT_DISCARD; other bits are ignored). Returns 0
@@ -308,6 +319,7 @@ export function fs_mount(flags: u32): i32 {
   alloc_set_discard((flags & MNT_DISCARD) != 0);
   mount_reason = MR_NONE;
   mount_used_backup = false;
+  mount_dropped_log = false;
   fs_errored = false;
   fs_readonly = false;
   const capacity = blk_capacity();
@@ -358,8 +370,9 @@ export function fs_mount(flags: u32): i32 {
     write_block(0, raw);
     if (blk_flush() != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return mount_fail(-EIO); }
   }
-  error_state_mount = load<u32>(raw, SB_STATE) == STATE_ERROR;
-  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || error_state_mount) {
+  mount_prev_state = load<u32>(raw, SB_STATE);
+  error_state_mount = mount_prev_state == STATE_ERROR;
+  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || (error_state_mount && (flags & MNT_FSCK) == 0)) {
     fs_readonly = true;
   }
   free_pages(addr_to_pfn(raw), 0);
@@ -370,7 +383,13 @@ export function fs_mount(flags: u32): i32 {
   r = journal_recover();
   if (r < 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   mount_replayed = r;
-  if (j_log_corrupt) {
+  if (j_log_corrupt && (flags & MNT_FSCK_JOURNAL) != 0 && !fs_readonly) {
+    // fsck -y: what the log cannot prove is given up; the log restarts empty
+    r = journal_checkpoint();
+    if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
+    mount_dropped_log = true;
+    kputs("helixfs: discarded the journal's transactions after a damaged one (fsck -y)"); knl();
+  } else if (j_log_corrupt) {
     // committed transactions follow a damaged one: mount what the log proves, read-only
     kputs("helixfs: the journal is damaged before later committed transactions; mounting read-only"); knl();
     fs_readonly = true;
