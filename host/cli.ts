@@ -1899,6 +1899,7 @@ function program(status: { code: number }): Command {
     .option("--sample <n>", "check a seeded sample of this many workloads")
     .option("--only <id>", "check only this workload (reproduction)")
     .option("--state <id>", "check only this crash state of it (reproduction)")
+    .option("--steps <json>", "check only this workload, given as its steps (a minimised workload's reproduction)")
     .option("--break <flags>", "debug: break the journal ordering (1 = no flush after commit, 2 = none before, 4 = discard before commit)")
     .option("--discard", "record the workloads with online discard")
     .option("--debug", "run the debug kernel (assertions on)")
@@ -1912,7 +1913,7 @@ function program(status: { code: number }): Command {
         jobs: intOption(o.jobs, "--jobs", 1, 64) ?? 1,
         imageBytes: imageSize(o.imageSize),
         sample: intOption(o.sample, "--sample", 1, 10_000_000),
-        only: o.only, state: o.state,
+        only: o.only, state: o.state, steps: o.steps,
         breakOrdering: intOption(o.break, "--break", 0, 7), discard: o.discard === true, debug: o.debug === true,
       });
     });
