@@ -36,7 +36,7 @@ import {
   do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
-import { inspect_info, inspect_tree, inspect_free_histogram } from "./fs/inspect";
+import { inspect_info, inspect_tree, inspect_free_histogram, inspect_label } from "./fs/inspect";
 import { bt_insert, bt_lookup } from "./fs/btree";
 import { bread, drop_caches } from "./fs/pagecache";
 import { dcache_clear } from "./fs/dcache";
@@ -253,6 +253,8 @@ export function sys_statfs(p: usize, plen: u32, out: usize): i32 { return do_sta
 
 /** Fills `out` with the u64 counters named by INFO_FIELDS in host/kernel.ts; returns their count. */
 export function kernel_info(out: usize): i32 { return inspect_info(out); }
+/** The volume label (ASCII/UTF-8 bytes, at most 63) at `out`; returns its length or -errno. */
+export function kernel_label(out: usize): i32 { return inspect_label(out); }
 /** Per-tree statistics (docs/abi.md): nodes, leaves, items, used bytes, height. */
 export function kernel_tree_info(tree: u32, out: usize): i32 { return inspect_tree(tree, out); }
 /** Free extents by log2 length, 32 u64 buckets. */

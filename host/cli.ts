@@ -31,6 +31,9 @@ import {
   Kernel, KernelError, KernelPanic, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo,
   FSCK_VERBOSE, FSCK_DATA, FSCK_PREEN, FSCK_YES, FSCK_MARK_ERRORS,
 } from "./kernel.js";
+
+/** The prefix of the kernel's filesystem log lines (assembly/lib/printk.ts FS_PREFIX). */
+export const FS_LOG_PREFIX = "helixfs (vda): ";
 import { uvException, type HelixFs } from "./fs.js";
 
 // ---- named limits --------------------------------------------------------------------------
@@ -121,6 +124,25 @@ export function formatRate(bytes: number, seconds: number): string {
   return seconds > 0.0005 ? `${(bytes / MiB / seconds).toFixed(1)} MiB/s` : "- MiB/s";
 }
 
+/**
+ * coreutils' human-readable size (df -h, ls -lh): powers of 1024 with one-letter units, one
+ * decimal below 10, always rounded up (human_ceiling): 134217728 -> "128M", 2228224 -> "2.2M".
+ */
+export function humanSize(bytes: number): string {
+  const units = ["", "K", "M", "G", "T", "P", "E"];
+  if (bytes < 1024) return String(bytes);
+  let u = 0, v = bytes;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  if (v < 10) {
+    const t = Math.ceil(v * 10 - 1e-9) / 10;
+    if (t < 10) return `${t.toFixed(1)}${units[u]}`;
+    v = t;
+  }
+  let n = Math.ceil(v - 1e-9);
+  if (n >= 1024 && u < units.length - 1) { n = 1; u++; return `${(1).toFixed(1)}${units[u]}`; }
+  return `${n}${units[u]}`;
+}
+
 /** dmesg's timestamp: seconds since boot, `[%5lu.%06lu]`. */
 export function dmesgStamp(seconds: number): string {
   return `[${seconds.toFixed(6).padStart(12)}]`;
@@ -170,32 +192,72 @@ function fullTime(ns: bigint): string {
 
 // ---- progress ------------------------------------------------------------------------------
 
+/** Work a file costs besides its bytes, in bytes of copying (open, create, chmod, utimens, close). */
+export const FILE_WORK_BYTES = 64 * 1024;
+/** Seconds of progress before an ETA is shown (earlier estimates swing wildly). */
+const ETA_MIN_SECONDS = 0.5;
+
+/** Seconds as cli-progress and coreutils-style tools print a remaining time: 45s, 2m15s, 1h02m. */
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
 /**
  * A progress bar over bytes and files on stderr, drawn only when enabled (a TTY). The copy
  * loops are synchronous, so the bar redraws from update() (cli-progress' synchronousUpdate)
  * rather than from its timer.
+ *
+ * The bar and the ETA measure work = bytes + FILE_WORK_BYTES per file, averaged over the
+ * whole run: a tree of many small files costs per file, not per byte, and cli-progress' own
+ * ETA (the rate of its last 10 updates) swings with each file's size: it showed 2m15s for an
+ * import of node_modules that took 3 s.
  */
 export class Progress {
   private bar: cliProgress.SingleBar | null = null;
-  private readonly t0 = performance.now();
+  private readonly now: () => number;
+  private readonly t0: number;
   bytes = 0;
   files = 0;
 
-  /** `enabled` defaults to "stderr is a TTY". */
-  constructor(label: string, readonly totalBytes: number, readonly totalFiles: number, enabled = process.stderr.isTTY === true) {
+  /**
+   * `enabled` defaults to "stderr is a TTY"; `opts.now` (ms) and `opts.stream` replace the
+   * clock and stderr (tests).
+   */
+  constructor(label: string, readonly totalBytes: number, readonly totalFiles: number, enabled = process.stderr.isTTY === true,
+    opts: { now?: () => number; stream?: NodeJS.WritableStream } = {}) {
+    this.now = opts.now ?? (() => performance.now());
+    this.t0 = this.now();
     if (!enabled) return;
     this.bar = new cliProgress.SingleBar({
-      format: `${label.padEnd(7)} [{bar}] {percentage}% | {mib}/{totalMib} MiB | {files}/{totalFiles} files | {rate} | ETA {eta_formatted}`,
-      barsize: 30, hideCursor: true, clearOnComplete: false, fps: 10, stream: process.stderr,
+      format: `${label.padEnd(7)} [{bar}] {percentage}% | {mib}/{totalMib} MiB | {files}/{totalFiles} files | {rate} | ETA {etaText}`,
+      barsize: 30, hideCursor: true, clearOnComplete: false, fps: 10, stream: opts.stream ?? process.stderr,
     }, cliProgress.Presets.shades_classic);
-    this.bar.start(Math.max(totalBytes, 1), 0, this.payload());
+    this.bar.start(this.totalWork(), 0, this.payload());
+  }
+
+  /** Total work units (bytes plus the per-file cost), at least 1. */
+  private totalWork(): number { return Math.max(this.totalBytes + this.totalFiles * FILE_WORK_BYTES, 1); }
+  /** Work units done so far. */
+  private work(): number { return Math.min(this.bytes + this.files * FILE_WORK_BYTES, this.totalWork()); }
+
+  /** Seconds left at the average rate so far, or null while there is too little to go on. */
+  eta(): number | null {
+    const s = (this.now() - this.t0) / 1000;
+    const done = this.work();
+    if (s < ETA_MIN_SECONDS || done <= 0) return null;
+    return (s * (this.totalWork() - done)) / done;
   }
 
   private payload(): object {
-    const s = (performance.now() - this.t0) / 1000;
+    const s = (this.now() - this.t0) / 1000;
+    const eta = this.eta();
     return {
       mib: (this.bytes / MiB).toFixed(1), totalMib: (this.totalBytes / MiB).toFixed(1),
       files: this.files, totalFiles: this.totalFiles, rate: formatRate(this.bytes, s),
+      etaText: eta === null ? "-" : formatEta(eta),
     };
   }
 
@@ -203,13 +265,13 @@ export class Progress {
   add(bytes: number, files: number): void {
     this.bytes += bytes;
     this.files += files;
-    this.bar?.update(Math.min(this.bytes, Math.max(this.totalBytes, 1)), this.payload());
+    this.bar?.update(this.work(), this.payload());
   }
 
   /** Draws the final state and releases the terminal (always call, also on failure). */
   stop(): void {
     if (this.bar === null) return;
-    this.bar.update(Math.min(this.bytes, Math.max(this.totalBytes, 1)), this.payload());
+    this.bar.update(this.work(), this.payload());
     this.bar.stop();
     this.bar = null;
   }
@@ -277,19 +339,38 @@ export class Session {
   /** The Node-shaped fs of the kernel. */
   get fs(): HelixFs { return this.k.fs; }
 
-  /** Lines that describe the mount (journal replay, orphans, state), dmesg-style. */
+  /**
+   * Lines that describe the mount, dmesg-style with the kernel's prefix (FS_LOG_PREFIX): label,
+   * size, mount count, whether the filesystem was cleanly unmounted (and what recovery
+   * replayed), orphans, and for a read-only mount why and what to run.
+   */
   mountLines(): string[] {
     const i = this.k.info();
-    const dev = "helixfs (vda)";
+    const dev = FS_LOG_PREFIX;
     const lines = [
-      `${dev}: mounted, ${i.totalBlocks} blocks of ${BLOCK_SIZE / 1024} KiB (${formatBytes(i.totalBlocks * BLOCK_SIZE)}), mount #${i.mountCount}`,
-      `${dev}: journal ${i.journalBlocks} blocks at block ${i.journalStart}, head ${i.journalHead}, tid ${i.tid}: replayed ${i.mountReplayedTx} transaction(s), ${i.replayedBlocks} block(s)`,
-      `${dev}: ${i.mountOrphans} orphan inode(s) cleaned`,
+      `${dev}mounted filesystem '${this.k.label()}' ${i.readOnly ? "read-only" : "read-write"}, ${i.totalBlocks} blocks of ${BLOCK_SIZE / 1024} KiB ` +
+        `(${formatBytes(i.totalBlocks * BLOCK_SIZE)}), mount #${i.mountCount}`,
     ];
-    if (i.mountUsedBackup) lines.push(`${dev}: primary superblock was bad: restored from the backup copy`);
-    lines.push(`${dev}: state ${stateName(i.state)}${i.readOnly ? ", read-only" : ""}${i.errored ? ", errors flagged" : ""}; ` +
-      `${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${i.inodes} inodes`);
+    const journal = `journal ${i.journalBlocks} blocks at block ${i.journalStart}, head ${i.journalHead}, next transaction ${formatTid(i.tid)}`;
+    if (i.mountFoundState === STATE_CLEAN && i.mountReplayedTx === 0) {
+      lines.push(`${dev}was cleanly unmounted; ${journal}`);
+    } else {
+      lines.push(`${dev}was not cleanly unmounted: recovery replayed ${plural(i.mountReplayedTx, "transaction")} ` +
+        `(${plural(i.replayedBlocks, "block")}); ${journal}`);
+    }
+    if (i.mountOrphans > 0) lines.push(`${dev}${plural(i.mountOrphans, "orphan inode")} cleaned up`);
+    if (i.mountUsedBackup) lines.push(`${dev}primary superblock was bad: restored from the backup copy`);
+    if (i.readOnly) lines.push(`${dev}${readOnlyReason(i)}; run 'helix fsck ${this.image}'`);
+    lines.push(`${dev}${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${plural(i.inodes, "inode")}`);
     return lines;
+  }
+
+  /**
+   * The host-side cause of the device's first failed request (e.g. the host's disk is full),
+   * as one phrase, or null. The kernel only sees an I/O error; this is what the user needs.
+   */
+  hostCause(): string | null {
+    return hostCauseOf(this.k.device.hostError, this.image);
   }
 
   /**
@@ -309,8 +390,40 @@ export class Session {
 }
 
 /** Superblock states (fs/format.ts STATE_*). */
+const STATE_DIRTY = 0, STATE_CLEAN = 1, STATE_ERROR = 2;
+
+/** The state a superblock was found in at mount, as `inspect` and the mount lines say it. */
 function stateName(s: number): string {
-  return s === 1 ? "clean" : s === 0 ? "dirty (mounted)" : s === 2 ? "error" : `unknown (${s})`;
+  return s === STATE_CLEAN ? "clean" : s === STATE_DIRTY ? "not clean (was not cleanly unmounted)" :
+    s === STATE_ERROR ? "errors recorded (a metadata error)" : `unknown (${s})`;
+}
+
+/** Why a mount is read-only (kernel_info flags). */
+function readOnlyReason(i: KernelInfo): string {
+  if (i.errorState === 1 || i.mountFoundState === STATE_ERROR) return "mounted read-only: the filesystem has errors recorded by an earlier metadata error";
+  if (i.errored === 1) return "mounted read-only: a metadata error met while mounting aborted the journal";
+  return "mounted read-only";
+}
+
+/** `n thing` / `n things`. */
+export function plural(n: number, thing: string): string { return `${n} ${thing}${n === 1 ? "" : "s"}`; }
+
+/**
+ * A transaction id as the log and `inspect` print it: hex, as jbd2's tids are shown by
+ * debugfs (mkfs draws the first tid from the clock, so decimal is a 15-digit number).
+ */
+export function formatTid(tid: number): string { return `0x${tid.toString(16)}`; }
+
+/**
+ * The host-side cause of a failed device request as one phrase, or null: "the host could
+ * not write the image 'x.img': ENOSPC: No space left on device" (ENOSPC: the host's disk is full).
+ */
+export function hostCauseOf(err: Error | null, image: string): string | null {
+  if (err === null) return null;
+  const code = errCode(err);
+  const what = /^\w+: (read|readv)\b/.test(err.message) ? "read" : /^\w+: fsync\b/.test(err.message) ? "flush" : "write";
+  const why = code !== undefined ? `${code}: ${STRERROR[code] ?? errorMessage(err)}` : errorMessage(err);
+  return `the host could not ${what} the image '${image}': ${why}${code === "ENOSPC" ? " (the host's disk is full)" : ""}`;
 }
 
 /** Turns a boot/mount failure into a one-line CliError that names the image. */
@@ -478,6 +591,8 @@ export function scanHostTree(root: string, exclude: ReadonlySet<string> = new Se
 /** What a copy did. */
 export interface CopyStats {
   files: number; dirs: number; symlinks: number; bytes: number; seconds: number; skipped: number;
+  /** Set when the copy was interrupted (SIGINT): the first entry not copied (relative), or null. */
+  interrupted?: string | null;
 }
 
 /** Sets a path's times to the nanosecond (utimensat without following symlinks). */
@@ -517,37 +632,74 @@ interface TreeSink {
  * times after their children. Errors: CliError `<verb> stopped at <where>: <reason>`, after
  * which nothing more is copied; a kernel panic is its own one-line CliError.
  */
-function copyTree(tree: ScannedTree, verb: string, sink: TreeSink, progress?: Progress): CopyStats {
+function copyTree(tree: ScannedTree, verb: string, sink: TreeSink, progress?: Progress, cause?: () => string | null): CopyStats {
+  const steps = copySteps(tree, verb, sink, progress, cause);
+  for (;;) {
+    const r = steps.next(false);
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * copyTree as steps: yields after each entry; next(true) asks it to stop there (between
+ * entries: every file copied so far is whole), set the metadata of the directories made so
+ * far, and return with `interrupted` set. `cause` names a host-side cause (a full host disk)
+ * that replaces the kernel's errno in the message.
+ */
+function* copySteps(tree: ScannedTree, verb: string, sink: TreeSink, progress?: Progress, cause?: () => string | null): Generator<void, CopyStats, boolean> {
   const t0 = performance.now();
   const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, seconds: 0, skipped: tree.skipped.length };
   let current: TreeEntry | null = null;
+  let done = tree.entries.length;
   try {
     sink.root();
-    for (const e of tree.entries) {
+    for (let i = 0; i < tree.entries.length; i++) {
+      const e = tree.entries[i];
       current = e;
       if (e.kind === "dir") {
         if (e.rel !== "") { sink.dir(e); stats.dirs++; }
-        continue;
-      }
-      if (e.kind === "symlink") {
-        sink.symlink(e);
-        stats.symlinks++;
       } else {
-        stats.bytes += sink.file(e);
-        stats.files++;
+        if (e.kind === "symlink") {
+          sink.symlink(e);
+          stats.symlinks++;
+        } else {
+          stats.bytes += sink.file(e);
+          stats.files++;
+        }
+        progress?.add(0, 1);
       }
-      progress?.add(0, 1);
+      if (yield) { done = i + 1; stats.interrupted = tree.entries[i + 1]?.rel ?? null; break; }
     }
-    for (let i = tree.entries.length - 1; i >= 0; i--) {
+    for (let i = done - 1; i >= 0; i--) {
       current = tree.entries[i];
       if (current.kind === "dir") sink.dirMeta(current);
     }
   } catch (err) {
     if (err instanceof KernelPanic) throw new CliError(errorMessage(err));
-    throw new CliError(`${verb} stopped at ${sink.where(current)}: ${errorMessage(err)}`);
+    throw new CliError(`${verb} stopped at ${sink.where(current)}: ${cause?.() ?? errorMessage(err)}`);
   }
   stats.seconds = (performance.now() - t0) / 1000;
   return stats;
+}
+
+/** Time between two yields of an interruptible copy to the event loop (signals run there). */
+const COPY_YIELD_MS = 50;
+
+/**
+ * Runs copy steps to the end, giving the event loop a turn every COPY_YIELD_MS so that a
+ * SIGINT handler can run; when `stop()` turns true the copy stops after the current entry.
+ */
+async function runInterruptible(steps: Generator<void, CopyStats, boolean>, stop: () => boolean): Promise<CopyStats> {
+  let last = performance.now();
+  let r = steps.next(false);
+  while (!r.done) {
+    if (performance.now() - last >= COPY_YIELD_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      last = performance.now();
+    }
+    r = steps.next(stop());
+  }
+  return r.value;
 }
 
 /**
@@ -558,10 +710,23 @@ function copyTree(tree: ScannedTree, verb: string, sink: TreeSink, progress?: Pr
  * afterwards. Errors: CliError naming the host file and the guest path (e.g. ENOSPC), after
  * which nothing more is copied.
  */
-export function importTree(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): CopyStats {
+export function importTree(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress, cause?: () => string | null): CopyStats {
+  return copyTree(tree, "import", importSink(fs, tree, dest, progress), progress, cause);
+}
+
+/**
+ * importTree that stops between entries once `stop()` turns true (Ctrl-C), with the copied
+ * part whole; the result's `interrupted` names the first entry left out.
+ */
+export function importTreeInterruptible(fs: HelixFs, tree: ScannedTree, dest: string, stop: () => boolean, progress?: Progress, cause?: () => string | null): Promise<CopyStats> {
+  return runInterruptible(copySteps(tree, "import", importSink(fs, tree, dest, progress), progress, cause), stop);
+}
+
+/** The sink of an import: how each kind of host entry is created in the image. */
+function importSink(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): TreeSink {
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
   const gp = (e: TreeEntry) => guestJoin(dest, e.rel);
-  return copyTree(tree, "import", {
+  return {
     root() {
       fs.mkdirSync(dest, { recursive: true });
       if (!fs.statSync(dest).isDirectory()) throw uvException(-20, "mkdir", dest);
@@ -578,7 +743,7 @@ export function importTree(fs: HelixFs, tree: ScannedTree, dest: string, progres
       setTimes(fs, gp(e), e.atimeNs, e.mtimeNs);
     },
     where: (e) => e === null ? `'${dest}'` : `'${path.join(tree.root, e.rel)}' -> ${gp(e)}`,
-  }, progress);
+  };
 }
 
 /** Copies one host file into the image, hashing what it copies. Returns the bytes copied. */
@@ -803,24 +968,42 @@ function getopts(args: string[], allowed: string, cmd: string): { f: Set<string>
   return { f, ops };
 }
 
-const SHELL_HELP = `commands (paths are inside the image; relative paths start at the current directory):
-  ls [-l] [-a] [PATH...]     list directories
-  cd [DIR], pwd              change / print the current directory
-  cat FILE...                print files
-  echo [-n] TEXT...          print text; 'echo text > FILE' writes, '>> FILE' appends (any command may redirect)
-  mkdir [-p] DIR...          make directories
-  rm [-r] [-f] PATH...       remove files (and trees with -r)
-  rmdir DIR...               remove empty directories
-  mv SRC... DEST             rename or move into a directory
-  cp [-r] SRC... DEST        copy files (and trees with -r) within the image
-  ln [-s] TARGET LINK        make a hard link (or a symbolic link with -s)
-  stat PATH...               show inode details
-  touch FILE...              create files or update their times
-  tree [PATH]                show a directory tree
-  df [-h]                    show free space (statfs)
-  sync                       commit everything to the image
-  help                       this text
-  exit [N]                   leave the shell (the kernel is shut down cleanly)`;
+/**
+ * The shell's commands: name, flags (getopts takes them from here) and the help line. `help`
+ * prints this table, tab completion offers its names, so neither can miss a command.
+ */
+export const SHELL_COMMANDS: readonly { name: string; flags: string; usage: string; does: string }[] = [
+  { name: "ls", flags: "la1", usage: "ls [-l] [-a] [-1] [PATH...]", does: "list directories (-l: long format; a symlink operand is described, not followed)" },
+  { name: "cd", flags: "", usage: "cd [DIR]", does: "change the current directory" },
+  { name: "pwd", flags: "", usage: "pwd", does: "print the current directory" },
+  { name: "cat", flags: "", usage: "cat FILE...", does: "print files" },
+  { name: "echo", flags: "n", usage: "echo [-n] TEXT...", does: "print text (-n: no newline)" },
+  { name: "mkdir", flags: "p", usage: "mkdir [-p] DIR...", does: "make directories (-p: with parents, no error if existing)" },
+  { name: "rm", flags: "rRf", usage: "rm [-r] [-f] PATH...", does: "remove files (-r: and trees; -f: ignore missing)" },
+  { name: "rmdir", flags: "", usage: "rmdir DIR...", does: "remove empty directories" },
+  { name: "mv", flags: "f", usage: "mv [-f] SRC... DEST", does: "rename, or move into a directory" },
+  { name: "cp", flags: "rR", usage: "cp [-r] SRC... DEST", does: "copy within the image (-r: trees; symlinks recreated)" },
+  { name: "ln", flags: "sf", usage: "ln [-s] [-f] TARGET LINK", does: "make a hard link (-s: symbolic; -f: replace LINK)" },
+  { name: "stat", flags: "", usage: "stat PATH...", does: "show inode details (times to the nanosecond, UTC)" },
+  { name: "touch", flags: "", usage: "touch FILE...", does: "create files or set their times to now" },
+  { name: "tree", flags: "", usage: "tree [DIR...]", does: "show directory trees" },
+  { name: "df", flags: "h", usage: "df [-h]", does: "show free space (-h: human sizes, 128M)" },
+  { name: "sync", flags: "", usage: "sync", does: "commit everything to the image" },
+  { name: "help", flags: "", usage: "help", does: "this text" },
+  { name: "exit", flags: "", usage: "exit [N]", does: "leave the shell (the kernel is shut down cleanly)" },
+];
+
+/** The text of `help`. */
+export function shellHelp(): string {
+  const w = Math.max(...SHELL_COMMANDS.map((c) => c.usage.length));
+  return "commands (paths are inside the image; relative paths start at the current directory):\n" +
+    SHELL_COMMANDS.map((c) => `  ${c.usage.padEnd(w)}  ${c.does}\n`).join("") +
+    "any command's output can go to a file in the image: CMD > FILE, CMD >> FILE (append);\n" +
+    "quoting: '...', \"...\", \\x; ';' or a newline separates commands; '#' starts a comment\n";
+}
+
+/** The flags a shell command accepts (SHELL_COMMANDS). */
+function flagsOf(cmd: string): string { return SHELL_COMMANDS.find((c) => c.name === cmd)?.flags ?? ""; }
 
 /**
  * A small POSIX-flavoured shell over a kernel's fs. Commands run synchronously; a failing
@@ -873,8 +1056,10 @@ export class Shell {
 
   private runOne(c: ParsedCommand): void {
     const [name, ...args] = c.argv;
+    // output goes out as it is made (so `cat a b c` interleaves data and errors in order, as
+    // coreutils does); only a redirection collects it for the file
     const chunks: (string | Uint8Array)[] = [];
-    const out = (d: string | Uint8Array) => { chunks.push(d); };
+    const out = c.redirect ? (d: string | Uint8Array) => { chunks.push(d); } : (d: string | Uint8Array) => { this.io.out(d); };
     let ok = true;
     const onErr = (msg: string) => { ok = false; this.fail(msg); };
     try {
@@ -895,8 +1080,6 @@ export class Shell {
         ok = false;
         this.fail(`${c.redirect.file}: ${strerror(err)}`);
       }
-    } else {
-      for (const d of chunks) this.io.out(d);
     }
     if (ok) this.lastStatus = 0;
   }
@@ -921,7 +1104,7 @@ export class Shell {
   private dispatch(name: string, args: string[], out: (d: string | Uint8Array) => void, onErr: (m: string) => void): void {
     const fs = this.fs;
     switch (name) {
-      case "help": out(SHELL_HELP + "\n"); return;
+      case "help": out(shellHelp()); return;
       case "exit": {
         const n = args.length > 0 ? Number(args[0]) : this.lastStatus;
         if (!Number.isInteger(n) || n < 0 || n > 255) throw new ShellError(`exit: ${args[0]}: numeric argument required`);
@@ -948,22 +1131,22 @@ export class Shell {
       }
       case "ls": return this.ls(args, out, onErr);
       case "cat": {
-        const { ops } = getopts(args, "", "cat");
+        const { ops } = getopts(args, flagsOf("cat"), "cat");
         this.each("cat", ops, onErr, (op) => out(fs.readFileSync(this.abs(op))));
         return;
       }
       case "mkdir": {
-        const { f, ops } = getopts(args, "p", "mkdir");
+        const { f, ops } = getopts(args, flagsOf("mkdir"), "mkdir");
         this.each("mkdir", ops, onErr, (op) => { fs.mkdirSync(this.abs(op), { recursive: f.has("p") }); });
         return;
       }
       case "rmdir": {
-        const { ops } = getopts(args, "", "rmdir");
+        const { ops } = getopts(args, flagsOf("rmdir"), "rmdir");
         this.each("rmdir", ops, onErr, (op) => fs.rmdirSync(this.abs(op)));
         return;
       }
       case "rm": {
-        const { f, ops } = getopts(args, "rRf", "rm");
+        const { f, ops } = getopts(args, flagsOf("rm"), "rm");
         const recursive = f.has("r") || f.has("R"), force = f.has("f");
         if (ops.length === 0 && force) return;
         this.each("rm", ops, onErr, (op) => {
@@ -984,7 +1167,7 @@ export class Shell {
         return;
       }
       case "mv": {
-        const { ops } = getopts(args, "f", "mv");
+        const { ops } = getopts(args, flagsOf("mv"), "mv");
         if (ops.length < 2) throw new ShellError(`mv: missing ${ops.length === 0 ? "file operand" : `destination file operand after '${ops[0]}'`}`);
         const dest = ops.pop()!;
         const into = this.isDir(this.abs(dest));
@@ -999,7 +1182,7 @@ export class Shell {
         return;
       }
       case "cp": {
-        const { f, ops } = getopts(args, "rR", "cp");
+        const { f, ops } = getopts(args, flagsOf("cp"), "cp");
         const recursive = f.has("r") || f.has("R");
         if (ops.length < 2) throw new ShellError(`cp: missing ${ops.length === 0 ? "file operand" : `destination file operand after '${ops[0]}'`}`);
         const dest = ops.pop()!;
@@ -1022,7 +1205,7 @@ export class Shell {
         return;
       }
       case "ln": {
-        const { f, ops } = getopts(args, "sf", "ln");
+        const { f, ops } = getopts(args, flagsOf("ln"), "ln");
         if (ops.length !== 2) throw new ShellError("ln: usage: ln [-s] TARGET LINK");
         const [target, link] = ops;
         const lp = this.isDir(this.abs(link)) ? `${this.abs(link).replace(/\/+$/, "")}/${path.posix.basename(target)}` : this.abs(link);
@@ -1037,12 +1220,12 @@ export class Shell {
         return;
       }
       case "stat": {
-        const { ops } = getopts(args, "", "stat");
+        const { ops } = getopts(args, flagsOf("stat"), "stat");
         this.each("stat", ops, onErr, (op) => out(this.statText(op)));
         return;
       }
       case "touch": {
-        const { ops } = getopts(args, "", "touch");
+        const { ops } = getopts(args, flagsOf("touch"), "touch");
         this.each("touch", ops, onErr, (op) => {
           const p = this.abs(op);
           fs.closeSync(fs.openSync(p, "a"));
@@ -1052,24 +1235,29 @@ export class Shell {
         return;
       }
       case "df": {
-        const { f } = getopts(args, "h", "df");
+        const { f } = getopts(args, flagsOf("df"), "df");
         const s = fs.statfsSync("/");
         const k = (n: number) => Math.floor((n * s.bsize) / 1024);
         const used = s.blocks - s.bfree;
         const pct = used + s.bavail > 0 ? Math.ceil((used * 100) / (used + s.bavail)) : 0;
-        const h = (n: number) => formatBytes(n * s.bsize);
+        const h = (n: number) => humanSize(n * s.bsize);
         const row = f.has("h") ? ["vda", h(s.blocks), h(used), h(s.bavail), `${pct}%`, "/"] : ["vda", k(s.blocks), k(used), k(s.bavail), `${pct}%`, "/"];
-        out(table([row], ["Filesystem", f.has("h") ? "Size" : "1K-blocks", "Used", "Available", "Use%", "Mounted on"]) + "\n");
+        out(table([row], ["Filesystem", f.has("h") ? "Size" : "1K-blocks", "Used", f.has("h") ? "Avail" : "Available", "Use%", "Mounted on"]) + "\n");
         return;
       }
       case "sync": fs.syncSync(); return;
       case "tree": {
-        const { ops } = getopts(args, "", "tree");
-        const op = ops[0] ?? ".";
-        try { out(this.treeText(op)); } catch (err) {
-          if (err instanceof KernelPanic || err instanceof ShellError) throw err;
-          throw new ShellError(`tree: ${op}: ${strerror(err)}`);
+        // like tree(1): each operand's tree in turn, then one report line for them all
+        const { ops } = getopts(args, flagsOf("tree"), "tree");
+        const counts = { dirs: 0, files: 0 };
+        for (const op of ops.length > 0 ? ops : ["."]) {
+          try { out(this.treeText(op, counts)); } catch (err) {
+            if (err instanceof KernelPanic || err instanceof ShellError) throw err;
+            onErr(`tree: ${op}: ${strerror(err)}`);
+          }
         }
+        const { dirs, files } = counts;
+        out(`\n${dirs} ${dirs === 1 ? "directory" : "directories"}, ${files} ${files === 1 ? "file" : "files"}\n`);
         return;
       }
       default:
@@ -1079,7 +1267,7 @@ export class Shell {
 
   private ls(args: string[], out: (d: string) => void, onErr: (m: string) => void): void {
     const fs = this.fs;
-    const { f, ops } = getopts(args, "la1", "ls");
+    const { f, ops } = getopts(args, flagsOf("ls"), "ls");
     const long = f.has("l"), all = f.has("a");
     const targets = ops.length > 0 ? ops : ["."];
     const entryLine = (name: string, p: string): string => {
@@ -1094,6 +1282,9 @@ export class Shell {
     for (const op of targets) {
       try {
         const p = this.abs(op);
+        // like coreutils: -l describes a symlink operand itself (no -H/-L); without -l a
+        // symlink to a directory lists the directory
+        if (long && !op.endsWith("/") && fs.lstatSync(p).isSymbolicLink()) { files.push(entryLine(op, p)); continue; }
         const st = fs.statSync(p, { throwIfNoEntry: true });
         if (st.isDirectory()) dirs.push(op);
         else files.push(entryLine(op, p));
@@ -1127,18 +1318,25 @@ export class Shell {
     out(text);
   }
 
+  /**
+   * stat(1)'s default output (coreutils 9: `%N`, `%-10s`, `Device: %Hd,%Ld`, uid/gid with
+   * names), times with their nanoseconds in UTC.
+   */
   private statText(op: string): string {
     const fs = this.fs;
     const p = this.abs(op);
     const s = fs.lstatSync(p, { bigint: true });
     const mode = Number(s.mode);
     const kind = s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symbolic link" : s.isFile() ? (s.size === 0n ? "regular empty file" : "regular file") : "special file";
-    const file = s.isSymbolicLink() ? `${op} -> ${fs.readlinkSync(p, "utf8") as string}` : op;
+    const q = (n: string) => `'${n.replace(/'/g, "'\\''")}'`;
+    const file = s.isSymbolicLink() ? `${q(op)} -> ${q(fs.readlinkSync(p, "utf8") as string)}` : q(op);
+    const dev = Number(s.dev);
+    const owner = (id: bigint) => `(${String(id).padStart(5)}/${(id === 0n ? "root" : "UNKNOWN").padStart(8)})`;
     return [
       `  File: ${file}`,
-      `  Size: ${String(s.size).padEnd(15)} Blocks: ${String(s.blocks).padEnd(10)} IO Block: ${String(s.blksize).padEnd(6)} ${kind}`,
-      `Device: ${String(s.dev).padEnd(14)} Inode: ${String(s.ino).padEnd(11)} Links: ${s.nlink}`,
-      `Access: (${(mode & 0o7777).toString(8).padStart(4, "0")}/${modeString(mode)})  Uid: ${String(s.uid).padStart(5)}   Gid: ${String(s.gid).padStart(5)}`,
+      `  Size: ${String(s.size).padEnd(10)}\tBlocks: ${String(s.blocks).padEnd(10)} IO Block: ${String(s.blksize).padEnd(6)} ${kind}`,
+      `Device: ${Math.floor(dev / 256) & 0xfff},${dev & 0xff}\tInode: ${String(s.ino).padEnd(11)} Links: ${s.nlink}`,
+      `Access: (${(mode & 0o7777).toString(8).padStart(4, "0")}/${modeString(mode)})  Uid: ${owner(s.uid)}   Gid: ${owner(s.gid)}`,
       `Access: ${fullTime(s.atimeNs)}`,
       `Modify: ${fullTime(s.mtimeNs)}`,
       `Change: ${fullTime(s.ctimeNs)}`,
@@ -1146,10 +1344,11 @@ export class Shell {
     ].join("\n") + "\n";
   }
 
-  private treeText(op: string): string {
+  /** One operand of `tree`: its lines; adds what it saw to `counts`. */
+  private treeText(op: string, counts: { dirs: number; files: number }): string {
     const fs = this.fs;
     const root = this.abs(op);
-    if (!fs.statSync(root).isDirectory()) return `${op}  [error opening dir]\n\n0 directories, 0 files\n`;
+    if (!fs.statSync(root).isDirectory()) { counts.files++; return `${op}  [error opening dir]\n`; }
     const lines = [op];
     let ndirs = 0, nfiles = 0;
     const walk = (dir: string, prefix: string, depth: number) => {
@@ -1166,7 +1365,9 @@ export class Shell {
       });
     };
     walk(root, "", 0);
-    return `${lines.join("\n")}\n\n${ndirs} ${ndirs === 1 ? "directory" : "directories"}, ${nfiles} ${nfiles === 1 ? "file" : "files"}\n`;
+    counts.dirs += ndirs;
+    counts.files += nfiles;
+    return `${lines.join("\n")}\n`;
   }
 
   /** cp -r within the image: directories, files (copyFileSync) and symlinks (recreated). */
@@ -1192,7 +1393,7 @@ export class Shell {
 
 /** Tab completion of the interactive shell: command names, then paths inside the image. */
 function completer(shell: Shell): (line: string) => [string[], string] {
-  const cmds = ["ls", "cd", "pwd", "cat", "echo", "mkdir", "rm", "rmdir", "mv", "cp", "ln", "stat", "touch", "tree", "df", "sync", "help", "exit"];
+  const cmds = SHELL_COMMANDS.map((c) => c.name);
   return (line: string) => {
     const word = line.slice(line.search(/\S*$/));
     if (!/\s/.test(line.trimStart()) && !line.includes("/")) {
@@ -1214,8 +1415,26 @@ function completer(shell: Shell): (line: string) => [string[], string] {
 
 // ---- commands ------------------------------------------------------------------------------
 
-/** Writes to stdout (strings or bytes). */
-function print(s: string | Uint8Array): void { process.stdout.write(s); }
+/** Set once stdout's reader has gone (EPIPE): output is dropped from then on. */
+let stdoutGone = false;
+
+/**
+ * Makes a closed stdout quiet, as a program killed by SIGPIPE is (`helix ... | head`): Node
+ * ignores SIGPIPE, so a write to a closed pipe fails with EPIPE, reported as an 'error' event.
+ * That error ends the output, never the command: the kernel still unmounts cleanly. Other
+ * stdout errors stay errors.
+ */
+function quietEpipe(): void {
+  if (process.stdout.listenerCount("error") > 0) return;
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") { stdoutGone = true; return; }
+    process.stderr.write(`helix: stdout: ${errorMessage(err)}\n`);
+    process.exit(1);
+  });
+}
+
+/** Writes to stdout (strings or bytes); nothing once the reader is gone. */
+function print(s: string | Uint8Array): void { if (!stdoutGone) process.stdout.write(s); }
 
 /** Parses an integer option in [min, max] or throws UsageError. */
 function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -1236,41 +1455,125 @@ export function kernelOptions(o: { memory?: string; cpus?: string; debug?: boole
   };
 }
 
-/** Parses an image size for mkfs: K/M/G/T suffixes, at least MKFS_MIN_BYTES. UsageError otherwise. */
+/**
+ * Parses an image size for mkfs: K/M/G/T suffixes, at least MKFS_MIN_BYTES. Every bad size
+ * (`12Q`, `0`, `100`: under one block, `1M`: too small) gets the same hint. UsageError otherwise.
+ */
 export function imageSize(s: string): number {
+  const hint = `bad size '${s}': use a number with K, M, G or T (e.g. 256M), at least ${MKFS_MIN_BYTES / MiB}M`;
   let bytes: number;
   try {
     bytes = parseSize(s);
-  } catch (err) {
-    throw new UsageError(errorMessage(err));
+  } catch {
+    throw new UsageError(hint);
   }
-  if (bytes < MKFS_MIN_BYTES) throw new UsageError(`image size '${s}' is too small: mkfs needs at least ${MKFS_MIN_BYTES / MiB} MiB`);
+  if (bytes < MKFS_MIN_BYTES) throw new UsageError(hint);
   return bytes;
 }
 
-/** mkfs: creates (or overwrites) a sparse image, formats it and mounts it once for the summary. */
+/** What a host file holds at its primary (or backup) superblock, when it is a HelixFS image. */
+export interface ExistingFs { label: string; bytes: number }
+
+/** HelixFS superblock magic ("HLFX", fs/format.ts MAGIC_SUPER) at byte 0 of block 0 and of the last block. */
+const MAGIC_SUPER = 0x5846_4c48;
+/** Byte offset of the label in the superblock (docs/format.md), and its room. */
+const SB_LABEL_OFFSET = 504, SB_LABEL_BYTES = 64;
+
+/**
+ * Looks for a HelixFS superblock (magic only: a damaged filesystem still counts, as mke2fs's
+ * check finds a damaged ext4) in an existing host file. Returns null for a missing, empty or
+ * other file. Never throws for a file it cannot read (then there is nothing to protect).
+ */
+export function existingHelixFs(image: string): ExistingFs | null {
+  let fd: number;
+  try { fd = nodefs.openSync(image, "r"); } catch { return null; }
+  try {
+    const size = nodefs.fstatSync(fd).size;
+    const b = Buffer.alloc(BLOCK_SIZE);
+    for (const at of [0, Math.floor(size / BLOCK_SIZE) - 1]) {
+      if (at < 0 || nodefs.readSync(fd, b, 0, BLOCK_SIZE, at * BLOCK_SIZE) !== BLOCK_SIZE) continue;
+      if (b.readUInt32LE(0) !== MAGIC_SUPER) continue;
+      const raw = b.subarray(SB_LABEL_OFFSET, SB_LABEL_OFFSET + SB_LABEL_BYTES);
+      const end = raw.indexOf(0);
+      return { label: raw.subarray(0, end < 0 ? raw.length : end).toString("utf8"), bytes: size };
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    nodefs.closeSync(fd);
+  }
+}
+
+/**
+ * Asks before mkfs overwrites an existing HelixFS image, as mke2fs asks "contains a ext4 file
+ * system ... Proceed anyway? (y,N)": on a terminal it asks; otherwise (scripts, pipes) it
+ * refuses. `force` skips the question. Throws CliError (exit 1) when refused.
+ */
+async function confirmOverwrite(image: string, force: boolean): Promise<void> {
+  if (force) return;
+  const old = existingHelixFs(image);
+  if (old === null) return;
+  const what = `'${image}' contains a HelixFS file system labelled '${old.label}' (${formatBytes(old.bytes)})`;
+  if (process.stdin.isTTY !== true) throw new CliError(`${what}; use --force to overwrite it`);
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const answer = await new Promise<string>((resolve) => {
+    rl.on("close", () => resolve(""));
+    rl.question(`${what}\nProceed anyway? (y,N) `, resolve);
+  });
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) throw new CliError(`${image}: not overwritten`);
+}
+
+/** Checks that mkfs can create `image`: not a directory, and its directory exists. CliError otherwise. */
+function checkImagePath(image: string): void {
+  let st: nodefs.Stats | null = null;
+  try { st = nodefs.statSync(image); } catch { /* a new file */ }
+  if (st?.isDirectory()) throw new CliError(`cannot create '${image}': Is a directory`);
+  const dir = path.dirname(path.resolve(image));
+  let d: nodefs.Stats;
+  try { d = nodefs.statSync(dir); } catch (err) {
+    throw new CliError(`cannot create '${image}': directory '${path.dirname(image)}' ${errCode(err) === "ENOENT" ? "does not exist" : strerror(err)}`);
+  }
+  if (!d.isDirectory()) throw new CliError(`cannot create '${image}': '${path.dirname(image)}' is not a directory`);
+}
+
+/**
+ * mkfs: creates (or overwrites) a sparse image and formats it; returns the counters of the
+ * fresh filesystem (from mkfs's own mount, which is not counted: the first boot is mount #1).
+ * Errors: CliError with one line (the image's directory missing, the host refusing the file).
+ */
 export function mkfsImage(image: string, bytes: number, label: string, opts: KernelOptions = {}): KernelInfo {
-  if (nodefs.existsSync(image) && nodefs.statSync(image).isDirectory()) throw new CliError(`'${image}' is a directory`);
+  checkImagePath(image);
   let k: Kernel;
   try {
     k = bootSync({ image, createBytes: bytes, noMount: true, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug });
   } catch (err) {
+    const c = errCode(err);
+    if (c !== undefined && STRERROR[c] !== undefined && !(err instanceof KernelError)) throw new CliError(`cannot create '${image}': ${STRERROR[c]}`);
     throw bootError(image, err);
   }
+  let info: KernelInfo;
   try {
     k.mkfs(label);
+    // the counters of mkfs's own (uncounted) mount are still there: no second mount for the
+    // summary, so the first boot after mkfs is mount #1
+    info = k.info();
   } catch (err) {
     try { k.shutdown(); } catch { /* the mkfs error is the one to report */ }
     throw bootError(image, err);
   }
   k.shutdown();
-  return withSession(image, opts, (s) => s.k.info());
+  return info;
 }
 
-function cmdMkfs(image: string, o: { size: string; label: string; memory?: string }): number {
+async function cmdMkfs(image: string, o: { size: string; label: string; memory?: string; force?: boolean }): Promise<number> {
   const bytes = imageSize(o.size);
-  if (o.label.length > 63) throw new UsageError(`label '${o.label}' is longer than 63 bytes`);
-  const i = mkfsImage(image, bytes, o.label, kernelOptions(o));
+  if (Buffer.byteLength(o.label) > 63) throw new UsageError(`label '${o.label}' is longer than 63 bytes`);
+  const kopts = kernelOptions(o);
+  checkImagePath(image);
+  await confirmOverwrite(image, o.force === true);
+  const i = mkfsImage(image, bytes, o.label, kopts);
   print(`${image}: HelixFS, label '${o.label}', ${formatBytes(i.totalBlocks * BLOCK_SIZE)} (${i.totalBlocks} blocks of ${BLOCK_SIZE} bytes)\n`);
   print(`  journal: ${i.journalBlocks} blocks (${formatBytes(i.journalBlocks * BLOCK_SIZE)}) at block ${i.journalStart}\n`);
   print(`  free:    ${i.freeBlocks} blocks (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${i.availBlocks} available\n`);
@@ -1344,26 +1647,60 @@ function interactive(shell: Shell): Promise<number> {
   });
 }
 
-function cmdImport(image: string, hostDir: string, dest: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
+/** Exit status after SIGINT, as a shell reports a command killed by it (128 + 2). */
+export const EXIT_SIGINT = 130;
+
+async function cmdImport(image: string, hostDir: string, dest: string, o: { memory?: string; cpus?: string; debug?: boolean }): Promise<number> {
   const kopts = kernelOptions(o);
   if (!dest.startsWith("/")) throw new UsageError(`image path '${dest}' must be absolute`);
   const exclude = new Set([path.resolve(image)]);
   const tree = scanHostTree(path.resolve(hostDir), exclude);
   const t0 = performance.now();
-  const stats = withSession(image, kopts, (s) => {
-    const progress = new Progress("import", tree.bytes, tree.files + tree.symlinks);
+  // Ctrl-C stops the copy between two entries; what was copied is committed and the image
+  // unmounted cleanly. A second Ctrl-C leaves at once (the journal keeps the image consistent).
+  let interrupts = 0;
+  const onSigint = () => { if (++interrupts > 1) process.exit(EXIT_SIGINT); };
+  process.on("SIGINT", onSigint);
+  let stats: CopyStats;
+  try {
+    const s = Session.open(image, kopts);
+    let ok = false;
     try {
-      const st = importTree(s.fs, tree, dest, progress);
-      s.fs.syncSync();
-      return st;
+      const progress = new Progress("import", tree.bytes, tree.files + tree.symlinks);
+      try {
+        stats = await importTreeInterruptible(s.fs, tree, dest, () => interrupts > 0, progress, () => s.hostCause());
+        s.fs.syncSync();
+      } finally {
+        progress.stop();
+      }
+      ok = true;
+      s.close();
+    } catch (err) {
+      const cause = s.hostCause();
+      if (cause !== null && !(err instanceof CliError && err.message.includes(cause))) {
+        throw new CliError(`${image}: ${cause}; the image is read-only from here on: run 'helix fsck ${image}'`);
+      }
+      if (err instanceof CliError && /^import stopped at /.test(err.message) && cause !== null) {
+        throw new CliError(`${err.message}; the image keeps what was committed before: run 'helix fsck ${image}'`);
+      }
+      throw err;
     } finally {
-      progress.stop();
+      if (!ok) s.close(true);
     }
-  });
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+  }
   // report the time until the data is durable: copy, sync and the unmount's checkpoint
   stats.seconds = (performance.now() - t0) / 1000;
-  print(`imported ${hostDir} -> ${image}:${dest}: ${stats.files} files, ${stats.dirs} dirs, ${stats.symlinks} symlinks, ` +
-    `${stats.bytes} bytes (${formatBytes(stats.bytes)}) in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
+  const what = `${plural(stats.files, "file")}, ${plural(stats.dirs, "dir")}, ${plural(stats.symlinks, "symlink")}, ` +
+    `${stats.bytes} bytes (${formatBytes(stats.bytes)})`;
+  if (stats.interrupted !== undefined) {
+    print(`interrupted: kept ${what} of ${tree.files} files, ${formatBytes(tree.bytes)} in ${image}:${dest}, committed; ` +
+      `the image is consistent and cleanly unmounted\n`);
+    process.stderr.write(`helix: import interrupted${stats.interrupted !== null ? ` before '${path.join(tree.root, stats.interrupted)}'` : ""}\n`);
+    return EXIT_SIGINT;
+  }
+  print(`imported ${hostDir} -> ${image}:${dest}: ${what} in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
   if (tree.skipped.length > 0) print(`skipped ${tree.skipped.length} special files (sockets, FIFOs, devices), e.g. ${tree.skipped[0]}\n`);
   return 0;
 }
@@ -1548,10 +1885,12 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
     const blocks = (n: number) => `${n} (${formatBytes(n * BLOCK_SIZE)})`;
     out.push(`superblock (${image})`);
     out.push(table([
+      ["label", `'${s.k.label()}'`],
       ["blocks", blocks(i.totalBlocks)], ["free", blocks(i.freeBlocks)], ["available", blocks(i.availBlocks)],
       ["reserved", blocks(i.reservedBlocks)], ["inodes", String(i.inodes)], ["next inode", String(i.nextIno)],
       ["journal start", String(i.journalStart)], ["journal size", blocks(i.journalBlocks)], ["journal head", String(i.journalHead)],
-      ["transaction id", String(i.tid)], ["state", stateName(i.state)], ["mount count", String(i.mountCount)],
+      // the state as found: inspecting mounts the image, which marks it dirty while mounted
+      ["next transaction", formatTid(i.tid)], ["state", stateName(i.mountFoundState)], ["mount count", String(i.mountCount)],
       ["read-only", i.readOnly ? "yes" : "no"], ["errors", i.errored ? "yes" : "no"], ["backup used", i.mountUsedBackup ? "yes" : "no"],
     ].map((r) => ["  " + r[0], r[1]])));
     out.push("", "trees");
@@ -1566,7 +1905,7 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
     out.push("", "journal");
     out.push(table([
       ["area", `blocks ${i.journalStart}..${i.journalStart + i.journalBlocks - 1} (${formatBytes(i.journalBlocks * BLOCK_SIZE)})`],
-      ["head", String(i.journalHead)], ["next tid", String(i.tid)],
+      ["head", String(i.journalHead)], ["next transaction", formatTid(i.tid)],
       ["replayed at this mount", `${i.mountReplayedTx} transaction(s), ${i.replayedBlocks} block(s)`],
       ["orphans at this mount", String(i.mountOrphans)],
       ["since boot", `${i.commits} commits, ${i.checkpoints} checkpoints, ${i.loggedBlocks} logged blocks, ${i.absorbed} absorbed, ${i.revokes} revokes`],
@@ -1648,8 +1987,9 @@ function program(status: { code: number }): Command {
     .description("create and format an image")
     .option("-s, --size <size>", "image size with K/M/G/T suffix (>= 4M)", MKFS_DEFAULT_SIZE)
     .option("-L, --label <label>", "volume label", "helixfs")
+    .option("-F, --force", "overwrite an existing HelixFS image without asking")
     .option("--memory <MiB>", "kernel memory limit in MiB")
-    .action((image: string, o) => { status.code = cmdMkfs(image, o); });
+    .action(async (image: string, o) => { status.code = await cmdMkfs(image, o); });
 
   kernelFlags(p.command("boot").argument("<IMAGE>").description("boot the kernel on an image: boot log, then a shell")
     .option("-c, --command <cmds>", "run these shell commands (separated by ';' or newlines) instead of a shell")
@@ -1658,7 +1998,7 @@ function program(status: { code: number }): Command {
 
   kernelFlags(p.command("import").argument("<IMAGE>").argument("<HOSTDIR>", "host directory to copy")
     .argument("[PATH]", "directory inside the image", "/").description("copy a host directory tree into the image"))
-    .action((image: string, hostDir: string, dest: string, o) => { status.code = cmdImport(image, hostDir, dest, o); });
+    .action(async (image: string, hostDir: string, dest: string, o) => { status.code = await cmdImport(image, hostDir, dest, o); });
 
   kernelFlags(p.command("export").argument("<IMAGE>").argument("<PATH>", "directory inside the image")
     .argument("<HOSTDIR>", "host directory (created if missing)").description("copy a tree of the image to the host"))
@@ -1686,6 +2026,7 @@ function program(status: { code: number }): Command {
     .option("--sample <n>", "check a seeded sample of this many workloads")
     .option("--only <id>", "check only this workload (reproduction)")
     .option("--state <id>", "check only this crash state of it (reproduction)")
+    .option("--steps <json>", "check only this workload, given as its steps (a minimised workload's reproduction)")
     .option("--break <flags>", "debug: break the journal ordering (1 = no flush after commit, 2 = none before, 4 = discard before commit)")
     .option("--discard", "record the workloads with online discard")
     .option("--debug", "run the debug kernel (assertions on)")
@@ -1699,7 +2040,7 @@ function program(status: { code: number }): Command {
         jobs: intOption(o.jobs, "--jobs", 1, 64) ?? 1,
         imageBytes: imageSize(o.imageSize),
         sample: intOption(o.sample, "--sample", 1, 10_000_000),
-        only: o.only, state: o.state,
+        only: o.only, state: o.state, steps: o.steps,
         breakOrdering: intOption(o.break, "--break", 0, 7), discard: o.discard === true, debug: o.debug === true,
       });
     });
@@ -1738,6 +2079,7 @@ function readVersion(): string {
  */
 export async function main(argv: string[]): Promise<number> {
   const status = { code: 0 };
+  quietEpipe();
   try {
     if (argv.length === 0) throw new UsageError("missing command (try 'helix --help')");
     setProgramName(`helix ${argv[0]}`.slice(0, 32)); // names this process in the MMP blocks it writes

@@ -47,6 +47,8 @@ export interface CheckOptions extends CrashStateOptions {
   onlyState?: string;
   /** Stop after the first violating state. */
   firstOnly?: boolean;
+  /** With firstOnly: stop at the first state with a violation this accepts (default: any). */
+  match?: (v: CrashViolation) => boolean;
   /** Kernel debug switch (kernel_debug_break) while recording: 0 = correct ordering. */
   breakOrdering?: number;
   /** Record with online discard (BootOptions.discard): the log carries the DISCARDs. */
@@ -168,7 +170,7 @@ export function checkWorkload(w: Workload, base: Uint8Array, opts: CheckOptions)
       checked++;
       const found = checkState(checker, w, s, exp, persistMarks, opMarks);
       violations.push(...found);
-      if (found.length > 0 && opts.firstOnly) break;
+      if (opts.firstOnly && (opts.match ? found.some(opts.match) : found.length > 0)) break;
     }
   } finally {
     if (!opts.checker) checker.close();

@@ -33,7 +33,7 @@ export const INFO_FIELDS = [
   "blkWriteBlocks", "blkFlushes", "blkErrors", "btLookups", "btSplits", "btMerges", "allocs",
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
   "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors", "dcacheHits", "dcacheMisses",
-  "icacheHits", "freebehind", "readThrough", "writeThrough", "discardedBlocks", "discardErrors",
+  "icacheHits", "freebehind", "readThrough", "writeThrough", "discardedBlocks", "discardErrors", "mountFoundState",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
@@ -47,10 +47,11 @@ const MOUNT_REASONS = [
   "corrupted journal",
   "I/O error reading the superblock",
   "device too small for a HelixFS image",
+  "the image is shorter than the filesystem it holds (truncated or partly copied?)",
   "in use", // MR_MMP_BUSY: Kernel.mount names the holder instead
 ];
 /** fs/super.ts MR_MMP_BUSY. */
-const MR_MMP_BUSY = 7;
+const MR_MMP_BUSY = 8;
 const EBUSY = 16;
 
 /** Who holds an image, from its MMP block (docs/format.md "MMP block"). */
@@ -672,6 +673,13 @@ export class Kernel {
     const out = {} as KernelInfo;
     INFO_FIELDS.forEach((f, i) => { if (i < n) out[f] = Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true)); });
     return out;
+  }
+
+  /** The volume label of the mounted filesystem (mkfs --label). Throws KernelError on a read error. */
+  label(): string {
+    const n = this.call("kernel_label", this.args + ARG_OUT);
+    if (n < 0) throw new KernelError(errnoName(-n), `reading the label failed: ${errnoName(-n)}`, -n);
+    return new TextDecoder().decode(this.mem().subarray(this.args + ARG_OUT, this.args + ARG_OUT + n));
   }
 
   /** Per-tree statistics. */

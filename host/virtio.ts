@@ -127,6 +127,12 @@ export class VirtioBlkDevice {
   stats: VirtioBlkStats = zeroStats();
   /** Set when the driver broke the ring protocol; notify() does nothing until reset(). */
   needsReset = false;
+  /**
+   * The first error a backend threw (its BlockError with the host's errno name, e.g. ENOSPC
+   * when the host's disk is full). The driver only sees VIRTIO_BLK_S_IOERR; the host's tools
+   * report this cause. Kept until cleared (set to null) by whoever reported it.
+   */
+  hostError: Error | null = null;
 
   private readonly memory: () => ArrayBufferLike;
   private readonly id: Uint8Array;
@@ -519,7 +525,8 @@ export class VirtioBlkDevice {
       if (kind === VIRTIO_BLK_T_IN) this.readInto(offset, list);
       else this.writeFrom(offset, list);
       return true;
-    } catch {
+    } catch (err) {
+      this.noteHostError(err);
       return false;
     }
   }
@@ -552,6 +559,11 @@ export class VirtioBlkDevice {
     b.write(offset, tmp);
   }
 
+  /** Keeps the first backend error (see hostError). */
+  private noteHostError(err: unknown): void {
+    if (this.hostError === null) this.hostError = err instanceof Error ? err : new Error(String(err));
+  }
+
   private bounceOf(bytes: number): Uint8Array {
     if (this.bounce.length < bytes) this.bounce = new Uint8Array(bytes);
     return this.bounce.subarray(0, bytes);
@@ -564,7 +576,8 @@ export class VirtioBlkDevice {
     let status = VIRTIO_BLK_S_OK;
     try {
       this.backend.flush();
-    } catch {
+    } catch (err) {
+      this.noteHostError(err);
       status = VIRTIO_BLK_S_IOERR;
     }
     this.completeNow(head, statusAddr, status);

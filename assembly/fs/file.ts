@@ -35,7 +35,7 @@ import {
   TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen, extent_verify, extent_why, EV_OK,
 } from "./format";
 import { xxh32_blocks } from "../lib/xxhash";
-import { kputs, kputu, kputx, knl } from "../lib/printk";
+import { kputs, kputu, kputx, knl, kfs } from "../lib/printk";
 import {
   bt_seek, bt_insert, bt_delete, bt_update, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE,
 } from "./btree";
@@ -219,7 +219,7 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
 function csum_ok(ino: u64, index: u32, disk: u64, got: u32, csum: u32): bool {
   if (got == csum) return true;
   fstat_csum_errors++;
-  kputs("helix: data csum failed: ino "); kputu(ino); kputs(" block "); kputu(index);
+  kfs(); kputs("data csum failed: ino "); kputu(ino); kputs(" block "); kputu(index);
   kputs(" at disk block "); kputu(disk); kputs(": csum "); kputx(got); kputs(" expected "); kputx(csum);
   knl();
   return false;

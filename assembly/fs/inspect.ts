@@ -11,7 +11,7 @@ import { nr_free_pages, nr_total_pages, alloc_pages, free_pages } from "../mm/bu
 import { NO_PFN, pfn_to_addr } from "../mm/page";
 import {
   MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_INODE_COUNT, SB_NEXT_INO, SB_JOURNAL_START,
-  SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, TREE_COUNT, TREE_BNO,
+  SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, SB_LABEL, TREE_COUNT, TREE_BNO,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, cur_val, nitems, nlevel, ichild, CURSOR_SIZE, N_VUSED,
@@ -30,10 +30,10 @@ import {
   blk_stat_requests, blk_stat_notifies, blk_stat_read_blocks, blk_stat_write_blocks,
   blk_stat_flushes, blk_stat_errors,
 } from "../dev/virtio_blk";
-import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount } from "./super";
+import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount, mount_prev_state } from "./super";
 import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors, fstat_read_through, fstat_write_through } from "./file";
 
-export const INFO_COUNT: i32 = 69;
+export const INFO_COUNT: i32 = 70;
 let info_out: usize = 0;
 @inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
 
@@ -107,7 +107,25 @@ export function inspect_info(out: usize): i32 {
   w(66, fstat_write_through);
   w(67, astat_discarded_blocks);
   w(68, astat_discard_errors);
+  w(69, <u64>mount_prev_state);
   return INFO_COUNT;
+}
+
+/** Longest label (bytes; the superblock's label[64] ends in a NUL). */
+const LABEL_MAX: u32 = 63;
+
+/**
+ * Copies the volume label of the mounted filesystem (superblock label[64], NUL-terminated)
+ * to `out` (at least LABEL_MAX bytes). Returns its length in bytes or -errno (-EIO, -EUCLEAN
+ * when the superblock cannot be read).
+ */
+export function inspect_label(out: usize): i32 {
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno;
+  let n: u32 = 0;
+  while (n < LABEL_MAX && load<u8>(sb + SB_LABEL + n) != 0) n++;
+  memory.copy(out, sb + SB_LABEL, n);
+  return <i32>n;
 }
 
 let t_nodes: u64 = 0, t_leaves: u64 = 0, t_items: u64 = 0, t_bytes: u64 = 0;

@@ -57,7 +57,7 @@ import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
 import { dcache_init } from "./dcache";
 import { set_metadata_error_handler } from "./errors";
-import { kputs, kputu, knl } from "../lib/printk";
+import { kputs, kputu, knl, kfs, kputerr } from "../lib/printk";
 import { EINVAL, EIO, ENOSPC, EUCLEAN, EROFS, ENOMEM, EBUSY, ENOENT } from "../lib/errno";
 import { bt_delete, bt_errno } from "./btree";
 
@@ -101,7 +101,7 @@ function free_and_growable(): u32 {
 export function fs_error(err: i32): i32 {
   if (!fs_errored) {
     fs_errored = true;
-    kputs("helixfs: error "); kputu(<u64>(-err)); kputs(" in metadata; journal aborted, filesystem is read-only"); knl();
+    kfs(); kputs("metadata error "); kputerr(err); kputs(": journal aborted, filesystem is read-only; run fsck"); knl();
     sb_write_state(STATE_ERROR, true);
   }
   return err;
@@ -257,8 +257,11 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   if (r != 0) return r;
   r = mmp_format(mmpBlk);
   if (r != 0) return r;
-  // the root directory, through the normal machinery
+  // the root directory, through the normal machinery; this mount is part of mkfs, not one
+  // of the filesystem's mounts (the first boot after mkfs is mount #1, as with mke2fs)
+  mkfs_mounting = true;
   r = fs_mount(1);
+  mkfs_mounting = false;
   if (r != 0) return r;
   r = inode_create_fixed(ROOT_INO, S_IFDIR | 0o755, ROOT_INO);
   if (r != 0) return r;
@@ -290,9 +293,12 @@ export const MR_FEATURES: i32 = 3;
 export const MR_JOURNAL: i32 = 4;
 export const MR_IO: i32 = 5;
 export const MR_TOO_SMALL: i32 = 6;
+export const MR_TRUNCATED: i32 = 7;
 /** Another node (or another process of this host) holds the image: fs/mmp.ts. */
-export const MR_MMP_BUSY: i32 = 7;
+export const MR_MMP_BUSY: i32 = 8;
 export let mount_used_backup: bool = false;
+/** Set by fs_mkfs around its own mount, which does not count as a mount. */
+let mkfs_mounting: bool = false;
 export let mount_replayed: i32 = 0;
 export let mount_orphans: u32 = 0;
 
@@ -338,8 +344,11 @@ export function fs_mount(flags: u32): i32 {
   const primaryIO = blk_read_sync(0, raw) != 0; // unreadable: the backup may still serve
   if (primaryIO) memory.fill(raw, 0, BLOCK_SIZE);
   let v = block_verify(raw, MAGIC_SUPER, 0);
-  let ok = !primaryIO && v == VERIFY_OK && sb_check(raw, capacity) == 0;
+  // why the primary failed is decided now: reading the backup below overwrites `raw`
+  const primaryWhy = primaryIO ? -EIO : sb_check(raw, capacity);
+  let ok = !primaryIO && v == VERIFY_OK && primaryWhy == 0;
   const primaryMagic = load<u32>(raw, HDR_MAGIC) == MAGIC_SUPER;
+  const primaryTotal = load<u64>(raw, SB_TOTAL_BLOCKS);
   if (!ok) {
     if (blk_read_sync(capacity - 1, raw) == 0 && block_verify(raw, MAGIC_SUPER, capacity - 1) == VERIFY_OK &&
         sb_check(raw, capacity) == 0 && load<u64>(raw, SB_TOTAL_BLOCKS) == capacity) {
@@ -351,9 +360,16 @@ export function fs_mount(flags: u32): i32 {
     free_pages(addr_to_pfn(raw), 0);
     if (primaryIO) { mount_reason = MR_IO; return -EIO; }
     if (!primaryMagic) { mount_reason = MR_NOT_HELIX; return -EINVAL; }
-    const why = sb_check(raw, capacity);
-    mount_reason = why == -EINVAL && v == VERIFY_OK ? MR_FEATURES : MR_BAD_SUPER;
-    return v == VERIFY_OK && why == -EINVAL ? -EINVAL : -EUCLEAN;
+    if (v == VERIFY_OK && primaryWhy == -EINVAL) { mount_reason = MR_FEATURES; return -EINVAL; }
+    if (v == VERIFY_OK && primaryTotal > capacity && primaryTotal <= FS_MAX_BLOCKS) {
+      // a sound superblock describing more blocks than the device has: a truncated image
+      kfs(); kputs("filesystem is "); kputu(primaryTotal); kputs(" blocks but the device has only ");
+      kputu(capacity); kputs(" (truncated image?)"); knl();
+      mount_reason = MR_TRUNCATED;
+      return -EINVAL;
+    }
+    mount_reason = MR_BAD_SUPER;
+    return -EUCLEAN;
   }
   const total = load<u64>(raw, SB_TOTAL_BLOCKS);
   const jstart = load<u64>(raw, SB_JOURNAL_START);
@@ -391,7 +407,7 @@ export function fs_mount(flags: u32): i32 {
     kputs("helixfs: discarded the journal's transactions after a damaged one (fsck -y)"); knl();
   } else if (j_log_corrupt) {
     // committed transactions follow a damaged one: mount what the log proves, read-only
-    kputs("helixfs: the journal is damaged before later committed transactions; mounting read-only"); knl();
+    kfs(); kputs("the journal is damaged before later committed transactions: mounting read-only; run fsck"); knl();
     fs_readonly = true;
     error_state_mount = true;
     sb_write_state(STATE_ERROR, true);
@@ -409,8 +425,10 @@ export function fs_mount(flags: u32): i32 {
   fs_mounted = true;
   if (!fs_readonly) {
     store<u32>(sb, STATE_DIRTY, SB_STATE);
-    store<u32>(sb, load<u32>(sb, SB_MOUNT_COUNT) + 1, SB_MOUNT_COUNT);
-    store<i64>(sb, fs_now(), SB_MOUNT_TIME);
+    if (!mkfs_mounting) {
+      store<u32>(sb, load<u32>(sb, SB_MOUNT_COUNT) + 1, SB_MOUNT_COUNT);
+      store<i64>(sb, fs_now(), SB_MOUNT_TIME);
+    }
     journal_dirty(0);
     r = orphan_cleanup();
     if (r != 0) fs_error(r);
@@ -418,7 +436,7 @@ export function fs_mount(flags: u32): i32 {
     if (fs_errored) {
       // metadata met during mount is damaged: stay mounted, read-only, errors flagged
       fs_readonly = true;
-      kputs("helixfs: mounted read-only after a metadata error; run fsck"); knl();
+      kfs(); kputs("mounted read-only after a metadata error; run fsck"); knl();
     }
   }
   return 0;

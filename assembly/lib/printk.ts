@@ -1,6 +1,14 @@
 // lib/printk.ts -- the kernel log (printk). Text is assembled in a static line buffer with
 // kputs/kputu/kputx and handed to the host console with one crossing per line (knl).
 // ASCII only; no managed strings are allocated (string literals are static data).
+// Wording (as ext4's `EXT4-fs (sda1): ...`): every filesystem line starts with one prefix,
+// `helixfs (vda): ` (kfs), and names errnos by their symbol (kputerr: `EUCLEAN`, not `117`),
+// so the host, a user and grep all see the same words.
+
+import {
+  EPERM, ENOENT, EIO, E2BIG, EBADF, ENOMEM, EACCES, EBUSY, EEXIST, EXDEV, ENODEV, ENOTDIR, EISDIR, EINVAL,
+  EMFILE, EFBIG, ENOSPC, ESPIPE, EROFS, EMLINK, ERANGE, ENAMETOOLONG, ENOTEMPTY, ELOOP, EOVERFLOW, EUCLEAN,
+} from "./errno";
 
 @external("env", "console_write")
 declare function console_write(ptr: usize, len: u32): void;
@@ -48,6 +56,33 @@ export function kputx(v: u64): void {
     if (d != 0 || started || s == 0) { putc(d < 10 ? 48 + d : 87 + d); started = true; }
   }
 }
+/** The prefix of filesystem messages: the fs and its device (one device: virtio-blk vda). */
+export const FS_PREFIX = "helixfs (vda): ";
+/** Starts a filesystem log line with FS_PREFIX. */
+export function kfs(): void { kputs(FS_PREFIX); }
+
+/** Appends the errno symbol of -errno or errno `err` (`EUCLEAN`); an unnamed one as `errno 99`. */
+export function kputerr(err: i32): void {
+  const e = err < 0 ? -err : err;
+  const name = errno_name(e);
+  if (name.length > 0) kputs(name);
+  else { kputs("errno "); kputu(<u64>e); }
+}
+
+/** Symbols of the errnos the kernel returns (lib/errno.ts); "" for others. */
+function errno_name(e: i32): string {
+  switch (e) {
+    case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EIO: return "EIO"; case E2BIG: return "E2BIG";
+    case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM"; case EACCES: return "EACCES"; case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST"; case EXDEV: return "EXDEV"; case ENODEV: return "ENODEV"; case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR"; case EINVAL: return "EINVAL"; case EMFILE: return "EMFILE"; case EFBIG: return "EFBIG";
+    case ENOSPC: return "ENOSPC"; case ESPIPE: return "ESPIPE"; case EROFS: return "EROFS"; case EMLINK: return "EMLINK";
+    case ERANGE: return "ERANGE"; case ENAMETOOLONG: return "ENAMETOOLONG"; case ENOTEMPTY: return "ENOTEMPTY"; case ELOOP: return "ELOOP";
+    case EOVERFLOW: return "EOVERFLOW"; case EUCLEAN: return "EUCLEAN";
+    default: return "";
+  }
+}
+
 /** Ends the line and writes it to the host console. */
 export function knl(): void {
   putc(10);
