@@ -1390,6 +1390,7 @@ export class HelixFs {
   readdirSync(path: PathLike, options?: (ReaddirOptions & { encoding?: BufferEncoding | null; withFileTypes?: false }) | BufferEncoding | null): string[];
   readdirSync(path: PathLike, options: (ReaddirOptions & { encoding: "buffer"; withFileTypes?: false }) | "buffer"): Buffer[];
   readdirSync(path: PathLike, options: ReaddirOptions & { encoding?: BufferEncoding | null; withFileTypes: true }): Dirent[];
+  readdirSync(path: PathLike, options: ReaddirOptions & { encoding: "buffer"; withFileTypes: true }): Dirent<Buffer>[];
   readdirSync(path: PathLike, options?: ReaddirOptions | Encoding | null): string[] | Buffer[] | Dirent<string | Buffer>[];
   readdirSync(path: PathLike, options?: ReaddirOptions | Encoding | null): string[] | Buffer[] | Dirent<string | Buffer>[] {
     const o = getOptions(options) as ReaddirOptions;
