@@ -710,7 +710,7 @@ export function exportTree(fs: HelixFs, src: string, hostDir: string, progressOf
   }
   const progress = progressOf?.(tree);
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  const hostTime = (ns: bigint) => Number(ns) / 1e9;
+  const hostTime = hostSeconds;
   const hp = (e: TreeEntry) => underDir(path.resolve(hostDir), e.rel);
   const setMeta = (e: TreeEntry) => {
     nodefs.chmodSync(hp(e), e.perm);
@@ -738,6 +738,24 @@ export function exportTree(fs: HelixFs, src: string, hostDir: string, progressOf
   } finally {
     progress?.stop();
   }
+}
+
+/** Half a microsecond in seconds (see hostSeconds). */
+const HALF_US = 5e-7;
+
+/**
+ * ns since the epoch as the seconds value Node's utimes turns back into the same (truncated)
+ * microsecond: libuv truncates a double to whole microseconds, and sec + us / 1e6 can land
+ * just below the intended one, so it is nudged half a microsecond away from the edge. Node reads a
+ * negative number as "now", so times before 1970 go as numeric strings (passed unchanged).
+ */
+function hostSeconds(ns: bigint): number {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) { nsec += 1_000_000_000n; sec -= 1n; }
+  const us = nsec / 1000n; // the host keeps microseconds: truncate, as utimes(2) would
+  const t = Number(sec) + Number(us) / 1e6 + (sec < 0n ? -HALF_US : HALF_US);
+  return (t < 0 ? String(t) : t) as number;
 }
 
 /** Copies one file of the image to a new host file (mode 0600 until the caller sets it). */

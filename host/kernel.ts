@@ -409,7 +409,10 @@ export class Kernel {
             while (u8[e] !== 0) { if (u8[e] > 0x7f) ascii = false; e++; }
             // ASCII names (the common case) skip TextDecoder's per-call overhead
             const name = ascii ? k.latin1(o + 19, e) : k.name(o + 19, e);
-            if (name !== "." && name !== "..") out.push({ name, ino: Number(dv.getBigUint64(o, true)), type });
+            // "." and ".." are the records at d_off 1 and 2 (the kernel's positions 0..2); an
+            // entry stored on disk under such a name has a key-based d_off and is passed on
+            // for the caller to refuse (names are input), never hidden
+            if (dv.getUint32(o + 12, true) !== 0 || dv.getUint32(o + 8, true) > 2) out.push({ name, ino: Number(dv.getBigUint64(o, true)), type });
             o += reclen;
           }
         }
