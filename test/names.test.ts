@@ -271,6 +271,31 @@ describe("names that are not one path component", () => {
     void dirs;
   });
 
+  it("readdir through getdents hands on an entry stored as '..' (or refuses it), never hides it", () => {
+    const dev = freshDevice(16 * MiB);
+    let k = bootDevice(dev);
+    k.fs.mkdirSync("/e");
+    k.fs.writeFileSync("/e/nn", "x");
+    const ino = k.fs.statSync("/e").ino;
+    const bytes = dev.bytes;
+    k.shutdown();
+    const img = new Uint8Array(bytes);
+    renameOnlyEntry(img, ino, U(".."));
+    k = bootDevice(new (dev.constructor as new (b: Uint8Array) => typeof dev)(img));
+    try {
+      let names: string[] | string;
+      try {
+        names = k.fs.readdirSync("/e", { withFileTypes: true }).map((d) => d.name);
+      } catch (e) {
+        names = (e as { code: string }).code;
+      }
+      // the kernel may refuse the name itself (EUCLEAN, §2); the host must not drop it
+      expect(names === "EUCLEAN" || (Array.isArray(names) && names.length === 1 && names[0] === "..")).toBe(true);
+    } finally {
+      k.shutdown();
+    }
+  });
+
   it("exportTree never joins a bad name to a host path (the walk stops before any copy)", () => {
     const root = path.join(TMP, "walk-export");
     nodeFs.mkdirSync(path.join(root, "a", "b"), { recursive: true });
