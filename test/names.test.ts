@@ -97,6 +97,13 @@ function script(fs: AnyFs, p: (rel: Buffer | string) => Buffer, prefix: string):
   step(() => (fs.statSync(p(L("dir\xff/sub\xfe/f\x90"))).mode & 0o7777).toString(8));
   step(() => fs.utimesSync(p(L("dir\xff/sub\xfe/f\x90")), 1000, 2000));
   step(() => fs.statSync(p(L("dir\xff/sub\xfe/f\x90"))).mtimeMs);
+  step(() => fs.accessSync(p(L("dir\xff/sub\xfe/f\x90"))));
+  step(() => fs.appendFileSync(p(L("dir\xff/sub\xfe/f\x90")), "+more"));
+  step(() => fs.truncateSync(p(L("dir\xff/sub\xfe/f\x90")), 8));
+  step(() => fs.chownSync(p(L("dir\xff/sub\xfe/f\x90")), -1, -1));
+  step(() => fs.lutimesSync(p(L("link\xff")), 3000, 4000));
+  step(() => fs.lstatSync(p(L("link\xff"))).mtimeMs);
+  step(() => { const fd = fs.openSync(p(L("dir\xff/sub\xfe/f\x90")), "r"); fs.closeSync(fd); return typeof fd; });
   step(() => fs.copyFileSync(p(L("dir\xff/sub\xfe/f\x90")), p(L("copy\xa0"))));
   step(() => fs.readFileSync(p(L("copy\xa0")), "utf8"));
   // errors name the path as Node does (invalid bytes shown as U+FFFD)
