@@ -245,7 +245,6 @@ describe("names that are not one path component", () => {
   it("helix export of a crafted image refuses an entry named '../../x' and writes nothing outside its target", async () => {
     const dev = freshDevice(16 * MiB);
     const k = bootDevice(dev);
-    const dirs = ["up", "slash", "dotdot", "dot"];
     const inos = new Map<string, number>();
     for (const [d, len] of [["up", 7], ["slash", 3], ["dotdot", 2], ["dot", 1]] as const) {
       k.fs.mkdirSync(`/e/${d}`, { recursive: true });
@@ -268,14 +267,15 @@ describe("names that are not one path component", () => {
       const lines = r.stderr.trim().split("\n");
       expect(lines).toHaveLength(1);
       // the host refuses the name; a kernel that checks names first says EUCLEAN (§2)
-      expect(lines[0]).toMatch(new RegExp(`^helix: .*(named '${name.replace(/[./]/g, "\\$&")}'|EUCLEAN)`));
+      expect(lines[0]).toMatch(new RegExp(`^helix: .*(named '${name.replace(/[./]/g, "\\$&")}'|EUCLEAN|Structure needs cleaning)`));
       // the walk refuses before anything is copied: not even the target is created
       expect(nodeFs.readdirSync(box)).toEqual([]);
       expect(nodeFs.existsSync(path.join(TMP, "x"))).toBe(false);
       messages.push(lines[0]);
     }
-    expect(messages[0]).toContain("helix: '/e/up' holds an entry named '../../x': name contains '/'; refusing to copy it");
-    void dirs;
+    if (!/EUCLEAN|Structure needs cleaning/.test(messages[0])) {
+      expect(messages[0]).toBe("helix: '/e/up' holds an entry named '../../x': name contains '/'; refusing to copy it");
+    }
   });
 
   it("readdir through getdents hands on an entry stored as '..' (or refuses it), never hides it", () => {
