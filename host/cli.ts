@@ -15,6 +15,8 @@
 //    and on failure, so the image is left clean whenever the kernel is still alive;
 //  - stdout carries results, stderr carries the one error line and progress bars; bars are
 //    drawn only when stderr is a TTY, so pipes and tests see plain text;
+//  - tree copies (import, export, start) carry names and symlink targets as exact bytes and
+//    refuse a directory entry that is not one path component before copying anything;
 //  - kernel calls are synchronous: a command is a plain loop over syscalls, no promises per
 //    file (one syscall = one JS->WASM crossing, DESIGN.md §1).
 

@@ -13,8 +13,11 @@
 //  - composite functions (copyFileSync, mkdirSync recursive, rmSync, readFileSync, ...) run the
 //    same syscall sequence as libuv / Node's JS, so partial failures leave the same state;
 //  - readdir names come back sorted by byte order (strcmp), because libuv's scandir sorts them;
-//  - paths reach Sys as absolute strings: relative paths are joined onto opts.cwd; `.`, `..`
-//    and trailing slashes are left for the kernel's path walk (they depend on symlinks);
+//  - paths reach Sys absolute: relative paths are joined onto opts.cwd; `.`, `..` and
+//    trailing slashes are left for the kernel's path walk (they depend on symlinks);
+//  - names are bytes: a path is a string, or its exact bytes when a Buffer path is not UTF-8
+//    (SysPath); names and targets come back the same way (SysName), so `encoding: 'buffer'`
+//    returns them byte for byte and string results show bad bytes as U+FFFD, as Node does;
 //  - the creation mask (opts.umask, default 0o022) is applied here, because the kernel ABI
 //    passes modes verbatim; applying it twice (NodeSys) is harmless;
 //  - every syscall moves at most IO_CHUNK_MAX bytes (the kernel's 1 MiB transfer buffer).

@@ -15,6 +15,8 @@
 //    "the image holds exactly the bytes we gave it"; a host file that changes afterwards (e.g.
 //    vitest's cache under node_modules/.vite) cannot cause a false mismatch. With
 //    --verify-only there was no import in this run and the host files are hashed at verify time;
+//  - names and symlink targets are compared as exact bytes (a name need not be UTF-8, and
+//    NFC and NFD are two names), listings both ways (a missing and an extra entry);
 //  - verification goes on after a mismatch (to count them) but reports the first one;
 //  - every kernel is shut down before runStart returns (host/cli.ts withSession / Session.close).
 
