@@ -15,6 +15,8 @@
 //    and on failure, so the image is left clean whenever the kernel is still alive;
 //  - stdout carries results, stderr carries the one error line and progress bars; bars are
 //    drawn only when stderr is a TTY, so pipes and tests see plain text;
+//  - tree copies (import, export, start) carry names and symlink targets as exact bytes and
+//    refuse a directory entry that is not one path component before copying anything;
 //  - kernel calls are synchronous: a command is a plain loop over syscalls, no promises per
 //    file (one syscall = one JS->WASM crossing, DESIGN.md §1).
 
@@ -455,9 +457,16 @@ export function withSession<T>(image: string, opts: KernelOptions, fn: (s: Sessi
 /** Kinds of tree entries copied between the host and the image. */
 export type EntryKind = "file" | "dir" | "symlink";
 
-/** One entry of a scanned tree; `rel` is relative to the tree root ("" for the root itself). */
+/** Longest name (bytes) of one path component on Linux and in HelixFS (params.ts NAME_MAX). */
+export const NAME_MAX = 255;
+
+/**
+ * One entry of a scanned tree. Names are bytes on Linux (a name need not be UTF-8), so `rel`
+ * (relative to the tree root, empty for the root itself) and `target` are kept as the exact
+ * bytes read from the source and written to the destination unchanged.
+ */
 export interface TreeEntry {
-  rel: string;
+  rel: Buffer;
   kind: EntryKind;
   /** Bytes (files; symlink target length otherwise 0). */
   size: number;
@@ -465,8 +474,8 @@ export interface TreeEntry {
   perm: number;
   atimeNs: bigint;
   mtimeNs: bigint;
-  /** Symlink target. */
-  target?: string;
+  /** Symlink target (exact bytes). */
+  target?: Buffer;
   /** SHA-256 (hex) of the bytes actually copied, set by importTree. */
   sha256?: string;
 }
@@ -480,19 +489,78 @@ export interface ScannedTree {
   files: number;
   dirs: number;
   symlinks: number;
-  /** Sockets, FIFOs and devices: not copied. */
+  /** Sockets, FIFOs and devices: not copied (display paths). */
   skipped: string[];
 }
 
 /** Byte-order comparison of names (libuv's scandir and the kernel's readdir sort this way). */
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+export function compareNames(a: string | Uint8Array, b: string | Uint8Array): number {
+  return Buffer.compare(typeof a === "string" ? Buffer.from(a) : a, typeof b === "string" ? Buffer.from(b) : b);
 }
 
-function joinRel(rel: string, name: string): string { return rel === "" ? name : `${rel}/${name}`; }
-function guestJoin(dir: string, rel: string): string {
-  if (rel === "") return dir;
-  return dir === "/" ? `/${rel}` : `${dir}/${rel}`;
+/**
+ * A name or path for a message, byte for byte and on one line: valid UTF-8 shows as text,
+ * a backslash as `\\`, control characters as `\n`, `\t` or `\xHH`, and every byte that is
+ * not part of valid UTF-8 as `\xHH` (so `bad\xff\xfename` names the file it means).
+ */
+export function quoteName(b: string | Uint8Array): string {
+  const bytes = typeof b === "string" ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.length);
+  let out = "";
+  for (let i = 0; i < bytes.length;) {
+    const c = bytes[i];
+    const len = utf8SeqLen(bytes, i);
+    if (len === 0) { out += `\\x${c.toString(16).padStart(2, "0")}`; i++; continue; }
+    if (len === 1) {
+      out += c === 0x5c ? "\\\\" : c === 0x0a ? "\\n" : c === 0x09 ? "\\t" : c === 0x0d ? "\\r"
+        : c < 0x20 || c === 0x7f ? `\\x${c.toString(16).padStart(2, "0")}` : String.fromCharCode(c);
+    } else {
+      out += bytes.toString("utf8", i, i + len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+/** Length of the valid UTF-8 sequence at b[i] (1..4), or 0 if b[i] does not start one. */
+function utf8SeqLen(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < b.length && b[i + k] >= lo && b[i + k] <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if (c === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0; // no surrogates
+  if (c >= 0xe1 && c <= 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+/**
+ * Why `name` (one directory entry as read from a source) is not a single path component,
+ * or null when it is one: empty, `.` or `..`, holding `/` or NUL, or longer than NAME_MAX.
+ * A tree copy joins names onto a destination path, so a name like `../../x` read from a
+ * crafted image would write outside the target: such names are refused where they enter.
+ */
+export function badComponent(name: Uint8Array): string | null {
+  if (name.length === 0) return "empty name";
+  if (name.length === 1 && name[0] === 0x2e) return "'.' stored as a name";
+  if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return "'..' stored as a name";
+  if (name.includes(0x2f)) return "name contains '/'";
+  if (name.includes(0)) return "name contains NUL";
+  if (name.length > NAME_MAX) return `name longer than NAME_MAX (${name.length} > ${NAME_MAX} bytes)`;
+  return null;
+}
+
+const SLASH = Buffer.from("/");
+
+/** `rel/name` in bytes (the root's rel is empty). */
+function joinRel(rel: Buffer, name: Buffer): Buffer { return rel.length === 0 ? name : Buffer.concat([rel, SLASH, name]); }
+
+/** An absolute path `dir/rel` in bytes (`dir` itself for the root entry). */
+function underDir(dir: string, rel: Buffer): Buffer {
+  if (rel.length === 0) return Buffer.from(dir);
+  return Buffer.concat([Buffer.from(dir === "/" ? "" : dir.replace(/\/+$/, "")), SLASH, rel]);
 }
 
 /** The stat fields a tree walk needs (Node's and HelixFs's BigIntStats both fit). */
@@ -504,28 +572,33 @@ interface WalkStats {
 /** Where a tree walk reads from: the host's fs or the image's, by path relative to the root. */
 interface TreeSource {
   /** Display path of `rel` for messages. */
-  show(rel: string): string;
+  show(rel: Buffer): string;
   /** lstat of `rel`, or null when the entry vanished while we looked (then it is left out). */
-  lstat(rel: string): WalkStats | null;
-  readdir(rel: string): string[];
-  readlink(rel: string): string;
+  lstat(rel: Buffer): WalkStats | null;
+  /** The names in directory `rel`, exact bytes. */
+  readdir(rel: Buffer): Buffer[];
+  /** The target of symlink `rel`, exact bytes. */
+  readlink(rel: Buffer): Buffer;
   /** True to leave `rel` out (the image itself when it lies inside the tree). */
-  skip(rel: string): boolean;
+  skip(rel: Buffer): boolean;
 }
 
 /**
  * Walks a tree (lstat, names in byte order, symlinks not followed) from its root's stat into
- * entries. Errors: CliError past TREE_ENTRIES_MAX entries or TREE_DEPTH_MAX levels, and
- * whatever the source throws.
+ * entries. Errors: CliError past TREE_ENTRIES_MAX entries or TREE_DEPTH_MAX levels, CliError
+ * naming a directory entry that is not one path component (badComponent), and whatever the
+ * source throws.
  */
 function scanTree(root: string, rootStat: WalkStats, src: TreeSource): ScannedTree {
   const tree: ScannedTree = { root, entries: [], bytes: 0, files: 0, dirs: 0, symlinks: 0, skipped: [] };
-  tree.entries.push({ rel: "", kind: "dir", size: 0, perm: Number(rootStat.mode) & 0o7777, atimeNs: rootStat.atimeNs, mtimeNs: rootStat.mtimeNs });
-  const walk = (rel: string, depth: number) => {
+  tree.entries.push({ rel: Buffer.alloc(0), kind: "dir", size: 0, perm: Number(rootStat.mode) & 0o7777, atimeNs: rootStat.atimeNs, mtimeNs: rootStat.mtimeNs });
+  const walk = (rel: Buffer, depth: number) => {
     if (depth > TREE_DEPTH_MAX) throw new CliError(`'${src.show(rel)}': directories nested deeper than ${TREE_DEPTH_MAX}`);
     const names = src.readdir(rel);
     names.sort(compareNames);
     for (const name of names) {
+      const why = badComponent(name);
+      if (why !== null) throw new CliError(`'${src.show(rel)}' holds an entry named '${quoteName(name)}': ${why}; refusing to copy it`);
       const r = joinRel(rel, name);
       if (src.skip(r)) continue;
       if (tree.entries.length >= TREE_ENTRIES_MAX) throw new CliError(`'${root}' has more than ${TREE_ENTRIES_MAX} entries`);
@@ -544,18 +617,19 @@ function scanTree(root: string, rootStat: WalkStats, src: TreeSource): ScannedTr
         tree.entries.push({ ...base, kind: "symlink", size: 0, target: src.readlink(r) });
         tree.symlinks++;
       } else {
-        tree.skipped.push(r);
+        tree.skipped.push(src.show(r));
       }
     }
   };
-  walk("", 0);
+  walk(tree.entries[0].rel, 0);
   return tree;
 }
 
 /**
- * Walks a host directory (lstat, names in byte order) without following symlinks below the
- * root. `exclude` holds absolute host paths to leave out (the image itself, when it lies
- * inside the tree). Errors: CliError if the root is missing or not a directory.
+ * Walks a host directory (lstat, names in byte order, read as bytes) without following
+ * symlinks below the root. `exclude` holds absolute host paths to leave out (the image
+ * itself, when it lies inside the tree). Errors: CliError if the root is missing or not a
+ * directory, or as scanTree.
  */
 export function scanHostTree(root: string, exclude: ReadonlySet<string> = new Set()): ScannedTree {
   let st: nodefs.BigIntStats;
@@ -565,44 +639,43 @@ export function scanHostTree(root: string, exclude: ReadonlySet<string> = new Se
     throw new CliError(errCode(err) === "ENOENT" ? `host directory '${root}' does not exist` : `host directory '${root}': ${strerror(err)}`);
   }
   if (!st.isDirectory()) throw new CliError(`'${root}' is not a directory`);
+  const excluded = [...exclude].map((p) => Buffer.from(path.resolve(p)));
+  const hp = (rel: Buffer) => underDir(root, rel);
   return scanTree(root, st, {
-    show: (rel) => path.join(root, rel),
+    show: (rel) => quoteName(hp(rel)),
     lstat(rel) {
-      const hp = path.join(root, rel);
       try {
-        return nodefs.lstatSync(hp, { bigint: true });
+        return nodefs.lstatSync(hp(rel), { bigint: true });
       } catch (err) {
         if (errCode(err) === "ENOENT") return null; // vanished while we looked: not part of the snapshot
-        throw new CliError(`cannot stat '${hp}': ${strerror(err)}`);
+        throw new CliError(`cannot stat '${quoteName(hp(rel))}': ${strerror(err)}`);
       }
     },
     readdir(rel) {
-      const dir = path.join(root, rel);
-      try { return nodefs.readdirSync(dir); } catch (err) { throw new CliError(`cannot read host directory '${dir}': ${strerror(err)}`); }
+      try { return nodefs.readdirSync(hp(rel), "buffer"); } catch (err) { throw new CliError(`cannot read host directory '${quoteName(hp(rel))}': ${strerror(err)}`); }
     },
     readlink(rel) {
-      const hp = path.join(root, rel);
-      try { return nodefs.readlinkSync(hp); } catch (err) { throw new CliError(`cannot read symlink '${hp}': ${strerror(err)}`); }
+      try { return nodefs.readlinkSync(hp(rel), "buffer"); } catch (err) { throw new CliError(`cannot read symlink '${quoteName(hp(rel))}': ${strerror(err)}`); }
     },
-    skip: (rel) => exclude.has(path.join(root, rel)),
+    skip: (rel) => excluded.length > 0 && excluded.some((x) => x.equals(hp(rel))),
   });
 }
 
 /** What a copy did. */
 export interface CopyStats {
   files: number; dirs: number; symlinks: number; bytes: number; seconds: number; skipped: number;
-  /** Set when the copy was interrupted (SIGINT): the first entry not copied (relative), or null. */
+  /** Set when the copy was interrupted (SIGINT): the first host entry not copied (quoted), or null. */
   interrupted?: string | null;
 }
 
 /** Sets a path's times to the nanosecond (utimensat without following symlinks). */
-function setTimes(fs: HelixFs, p: string, atimeNs: bigint, mtimeNs: bigint): void {
+function setTimes(fs: HelixFs, p: Buffer, atimeNs: bigint, mtimeNs: bigint): void {
   const r = fs.sys.utimens(p, atimeNs, mtimeNs, true);
-  if (r < 0) throw uvException(r, "utimensat", p);
+  if (r < 0) throw uvException(r, "utimensat", quoteName(p));
 }
 
 /** mkdir that accepts an existing directory (importing over an existing tree merges). */
-function ensureGuestDir(fs: HelixFs, p: string, perm: number): void {
+function ensureGuestDir(fs: HelixFs, p: string | Buffer, perm: number): void {
   try {
     fs.mkdirSync(p, { mode: perm & 0o777 });
   } catch (err) {
@@ -657,7 +730,7 @@ function* copySteps(tree: ScannedTree, verb: string, sink: TreeSink, progress?: 
       const e = tree.entries[i];
       current = e;
       if (e.kind === "dir") {
-        if (e.rel !== "") { sink.dir(e); stats.dirs++; }
+        if (e.rel.length !== 0) { sink.dir(e); stats.dirs++; }
       } else {
         if (e.kind === "symlink") {
           sink.symlink(e);
@@ -668,7 +741,12 @@ function* copySteps(tree: ScannedTree, verb: string, sink: TreeSink, progress?: 
         }
         progress?.add(0, 1);
       }
-      if (yield) { done = i + 1; stats.interrupted = tree.entries[i + 1]?.rel ?? null; break; }
+      if (yield) {
+        done = i + 1;
+        const next = tree.entries[i + 1];
+        stats.interrupted = next !== undefined ? quoteName(underDir(tree.root, next.rel)) : null;
+        break;
+      }
     }
     for (let i = done - 1; i >= 0; i--) {
       current = tree.entries[i];
@@ -725,7 +803,8 @@ export function importTreeInterruptible(fs: HelixFs, tree: ScannedTree, dest: st
 /** The sink of an import: how each kind of host entry is created in the image. */
 function importSink(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): TreeSink {
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  const gp = (e: TreeEntry) => guestJoin(dest, e.rel);
+  const gp = (e: TreeEntry) => underDir(dest, e.rel);
+  const hp = (e: TreeEntry) => underDir(tree.root, e.rel);
   return {
     root() {
       fs.mkdirSync(dest, { recursive: true });
@@ -737,17 +816,17 @@ function importSink(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Pro
       fs.symlinkSync(e.target!, gp(e));
       setTimes(fs, gp(e), e.atimeNs, e.mtimeNs);
     },
-    file: (e) => copyHostFileIn(fs, path.join(tree.root, e.rel), gp(e), e, buf, progress),
+    file: (e) => copyHostFileIn(fs, hp(e), gp(e), e, buf, progress),
     dirMeta(e) {
       fs.chmodSync(gp(e), e.perm);
       setTimes(fs, gp(e), e.atimeNs, e.mtimeNs);
     },
-    where: (e) => e === null ? `'${dest}'` : `'${path.join(tree.root, e.rel)}' -> ${gp(e)}`,
+    where: (e) => e === null ? `'${dest}'` : `'${quoteName(hp(e))}' -> ${quoteName(gp(e))}`,
   };
 }
 
 /** Copies one host file into the image, hashing what it copies. Returns the bytes copied. */
-function copyHostFileIn(fs: HelixFs, hp: string, gp: string, e: TreeEntry, buf: Buffer, progress?: Progress): number {
+function copyHostFileIn(fs: HelixFs, hp: Buffer, gp: Buffer, e: TreeEntry, buf: Buffer, progress?: Progress): number {
   const hfd = nodefs.openSync(hp, "r");
   const hash = createHash("sha256");
   let pos = 0;
@@ -783,11 +862,12 @@ function copyHostFileIn(fs: HelixFs, hp: string, gp: string, e: TreeEntry, buf: 
 export function scanGuestTree(fs: HelixFs, root: string): ScannedTree {
   const st = fs.statSync(root, { bigint: true });
   if (!st.isDirectory()) throw uvException(-20, "scandir", root);
+  const gp = (rel: Buffer) => underDir(root, rel);
   return scanTree(root, st, {
-    show: (rel) => guestJoin(root, rel),
-    lstat: (rel) => fs.lstatSync(guestJoin(root, rel), { bigint: true }),
-    readdir: (rel) => fs.readdirSync(guestJoin(root, rel)),
-    readlink: (rel) => fs.readlinkSync(guestJoin(root, rel), "utf8") as string,
+    show: (rel) => quoteName(gp(rel)),
+    lstat: (rel) => fs.lstatSync(gp(rel), { bigint: true }),
+    readdir: (rel) => fs.readdirSync(gp(rel), "buffer"),
+    readlink: (rel) => fs.readlinkSync(gp(rel), "buffer") as Buffer,
     skip: () => false,
   });
 }
@@ -807,8 +887,8 @@ export function exportTree(fs: HelixFs, src: string, hostDir: string, progressOf
   }
   const progress = progressOf?.(tree);
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  const hostTime = (ns: bigint) => Number(ns) / 1e9;
-  const hp = (e: TreeEntry) => path.join(hostDir, e.rel);
+  const hostTime = hostSeconds;
+  const hp = (e: TreeEntry) => underDir(path.resolve(hostDir), e.rel);
   const setMeta = (e: TreeEntry) => {
     nodefs.chmodSync(hp(e), e.perm);
     nodefs.utimesSync(hp(e), hostTime(e.atimeNs), hostTime(e.mtimeNs));
@@ -825,20 +905,38 @@ export function exportTree(fs: HelixFs, src: string, hostDir: string, progressOf
         nodefs.lutimesSync(hp(e), hostTime(e.atimeNs), hostTime(e.mtimeNs));
       },
       file(e) {
-        const n = copyGuestFileOut(fs, guestJoin(src, e.rel), hp(e), buf, progress);
+        const n = copyGuestFileOut(fs, underDir(src, e.rel), hp(e), buf, progress);
         setMeta(e);
         return n;
       },
       dirMeta: setMeta,
-      where: (e) => e === null ? `'${hostDir}'` : `${guestJoin(src, e.rel)} -> '${hp(e)}'`,
+      where: (e) => e === null ? `'${hostDir}'` : `${quoteName(underDir(src, e.rel))} -> '${quoteName(hp(e))}'`,
     }, progress);
   } finally {
     progress?.stop();
   }
 }
 
+/** Half a microsecond in seconds (see hostSeconds). */
+const HALF_US = 5e-7;
+
+/**
+ * ns since the epoch as the seconds value Node's utimes turns back into the same (truncated)
+ * microsecond: libuv truncates a double to whole microseconds, and sec + us / 1e6 can land
+ * just below the intended one, so it is nudged half a microsecond away from the edge. Node reads a
+ * negative number as "now", so times before 1970 go as numeric strings (passed unchanged).
+ */
+function hostSeconds(ns: bigint): number {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) { nsec += 1_000_000_000n; sec -= 1n; }
+  const us = nsec / 1000n; // the host keeps microseconds: truncate, as utimes(2) would
+  const t = Number(sec) + Number(us) / 1e6 + (sec < 0n ? -HALF_US : HALF_US);
+  return (t < 0 ? String(t) : t) as number;
+}
+
 /** Copies one file of the image to a new host file (mode 0600 until the caller sets it). */
-function copyGuestFileOut(fs: HelixFs, gp: string, hp: string, buf: Buffer, progress?: Progress): number {
+function copyGuestFileOut(fs: HelixFs, gp: Buffer, hp: Buffer, buf: Buffer, progress?: Progress): number {
   const gfd = fs.openSync(gp, "r");
   try {
     const hfd = nodefs.openSync(hp, "w", 0o600);
@@ -1697,7 +1795,7 @@ async function cmdImport(image: string, hostDir: string, dest: string, o: { memo
   if (stats.interrupted !== undefined) {
     print(`interrupted: kept ${what} of ${tree.files} files, ${formatBytes(tree.bytes)} in ${image}:${dest}, committed; ` +
       `the image is consistent and cleanly unmounted\n`);
-    process.stderr.write(`helix: import interrupted${stats.interrupted !== null ? ` before '${path.join(tree.root, stats.interrupted)}'` : ""}\n`);
+    process.stderr.write(`helix: import interrupted${stats.interrupted !== null ? ` before '${stats.interrupted}'` : ""}\n`);
     return EXIT_SIGINT;
   }
   print(`imported ${hostDir} -> ${image}:${dest}: ${what} in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);

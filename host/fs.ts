@@ -13,8 +13,11 @@
 //  - composite functions (copyFileSync, mkdirSync recursive, rmSync, readFileSync, ...) run the
 //    same syscall sequence as libuv / Node's JS, so partial failures leave the same state;
 //  - readdir names come back sorted by byte order (strcmp), because libuv's scandir sorts them;
-//  - paths reach Sys as absolute strings: relative paths are joined onto opts.cwd; `.`, `..`
-//    and trailing slashes are left for the kernel's path walk (they depend on symlinks);
+//  - paths reach Sys absolute: relative paths are joined onto opts.cwd; `.`, `..` and
+//    trailing slashes are left for the kernel's path walk (they depend on symlinks);
+//  - names are bytes: a path is a string, or its exact bytes when a Buffer path is not UTF-8
+//    (SysPath); names and targets come back the same way (SysName), so `encoding: 'buffer'`
+//    returns them byte for byte and string results show bad bytes as U+FFFD, as Node does;
 //  - the creation mask (opts.umask, default 0o022) is applied here, because the kernel ABI
 //    passes modes verbatim; applying it twice (NodeSys) is harmless;
 //  - every syscall moves at most IO_CHUNK_MAX bytes (the kernel's 1 MiB transfer buffer).
@@ -36,37 +39,51 @@ export interface StatfsRecord {
   type: number; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; namelen: number;
 }
 
+/**
+ * A path as it crosses the Sys interface. Linux names are bytes: a string travels as its
+ * UTF-8 encoding; a Uint8Array is the exact bytes of a path that is not valid UTF-8 (a
+ * string cannot carry those). Both have `length` 0 only for the empty path.
+ */
+export type SysPath = string | Uint8Array;
+
+/**
+ * A name (or symlink target) coming back from Sys: a string when its bytes are valid UTF-8
+ * (the common case, no copy), else a Uint8Array holding the exact bytes.
+ */
+export type SysName = string | Uint8Array;
+
 /** One directory entry; `type` is a Linux DT_* value (DT_UNKNOWN 0 makes the caller lstat). */
-export interface DirentRecord { name: string; ino: number; type: number /* DT_* */ }
+export interface DirentRecord { name: SysName; ino: number; type: number /* DT_* */ }
 
 /**
  * The kernel's syscalls. Every method returns >= 0 (or the record) on success, or -errno
- * (Linux numbers) on failure. Paths are absolute strings within the kernel's namespace.
- * Offsets, lengths and sizes are in bytes; `pos` null means "at and advancing the file
- * position", a number (or, for read, a bigint) means pread/pwrite at that offset; an offset
- * that is not an integer in [0, 2^63) is EINVAL, never wrapped. `uid`/`gid` -1 leaves the id
- * unchanged. utimens times are ns since the epoch (UTIME_NOW / UTIME_OMIT allowed).
+ * (Linux numbers) on failure. Paths are absolute within the kernel's namespace, strings or
+ * exact bytes (SysPath); names and symlink targets come back as SysName. Offsets, lengths and
+ * sizes are in bytes; `pos` null means "at and advancing the file position", a number (or,
+ * for read, a bigint) means pread/pwrite at that offset; an offset that is not an integer in
+ * [0, 2^63) is EINVAL, never wrapped. `uid`/`gid` -1 leaves the id unchanged. utimens times
+ * are ns since the epoch (UTIME_NOW / UTIME_OMIT allowed).
  */
 export interface Sys {
-  open(path: string, flags: number, mode: number): number; close(fd: number): number;
+  open(path: SysPath, flags: number, mode: number): number; close(fd: number): number;
   read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | bigint | null): number;
   write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number;
   lseek(fd: number, offset: number, whence: number): number;
-  truncate(path: string, len: number): number; ftruncate(fd: number, len: number): number;
+  truncate(path: SysPath, len: number): number; ftruncate(fd: number, len: number): number;
   fsync(fd: number): number; fdatasync(fd: number): number; sync(): number;
-  stat(path: string): StatRecord | number; lstat(path: string): StatRecord | number; fstat(fd: number): StatRecord | number;
-  mkdir(path: string, mode: number): number; rmdir(path: string): number; unlink(path: string): number;
-  rename(from: string, to: string): number; link(existing: string, newPath: string): number;
-  symlink(target: string, path: string): number; readlink(path: string): string | number;
+  stat(path: SysPath): StatRecord | number; lstat(path: SysPath): StatRecord | number; fstat(fd: number): StatRecord | number;
+  mkdir(path: SysPath, mode: number): number; rmdir(path: SysPath): number; unlink(path: SysPath): number;
+  rename(from: SysPath, to: SysPath): number; link(existing: SysPath, newPath: SysPath): number;
+  symlink(target: SysPath, path: SysPath): number; readlink(path: SysPath): SysName | number;
   getdents(fd: number): DirentRecord[] | number; /* all entries except . and .. */
   /**
    * Optional: the names of a directory except . and .., sorted by UTF-8 bytes (strcmp), in
    * one call; -E2BIG when they are too many for one call (the caller then uses getdents).
    */
-  scandir?(path: string): string[] | number;
-  chmod(path: string, mode: number): number; chown(path: string, uid: number, gid: number): number;
-  utimens(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
-  statfs(path: string): StatfsRecord | number;
+  scandir?(path: SysPath): SysName[] | number;
+  chmod(path: SysPath, mode: number): number; chown(path: SysPath, uid: number, gid: number): number;
+  utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
+  statfs(path: SysPath): StatfsRecord | number;
 }
 
 // ---- Linux numbers -------------------------------------------------------------------------
@@ -401,11 +418,84 @@ function getValidatedPath(fileURLOrPath: unknown, propName = "path"): string | U
   return path;
 }
 
-const utf8Decoder = new TextDecoder();
+// ignoreBOM: a name may begin with EF BB BF, and those bytes are part of it
+const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
 
-/** A validated path as the string used in messages and syscalls (Buffers decode as UTF-8). */
-function pathString(p: string | Uint8Array): string {
-  return typeof p === "string" ? p : utf8Decoder.decode(p);
+/**
+ * Bytes as the string Node shows for them: UTF-8 with each invalid sequence replaced by
+ * U+FFFD (what Node's readdir and error messages give for a name that is not UTF-8).
+ */
+export function lossyName(b: Uint8Array): string {
+  return utf8Decoder.decode(b);
+}
+
+/** The exact bytes of a SysName or SysPath (a string's UTF-8 encoding). */
+export function nameBytes(n: SysName): Uint8Array {
+  return typeof n === "string" ? utf8Encoder.encode(n) : n;
+}
+
+/** A SysName as a string for messages and string-encoded results (lossy for non-UTF-8 bytes). */
+export function showPath(n: SysName): string {
+  return typeof n === "string" ? n : utf8Decoder.decode(n);
+}
+
+/** `b` decoded as UTF-8 if it is valid UTF-8, else null. */
+function strictUtf8(b: Uint8Array): string | null {
+  let ascii = true;
+  for (let i = 0; i < b.length; i++) if (b[i] > 0x7f) { ascii = false; break; }
+  if (ascii) return utf8Decoder.decode(b);
+  try {
+    return utf8Strict.decode(b);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A validated path argument as it goes to Sys: a string stays a string; a Buffer becomes a
+ * string when it is valid UTF-8 (it then encodes back to the same bytes) and stays bytes
+ * otherwise, so a name like `bad\xff` reaches the kernel byte for byte.
+ */
+function callerPath(p: string | Uint8Array): SysPath {
+  if (typeof p === "string") return p;
+  return strictUtf8(p) ?? p;
+}
+
+/** Bytes a + b (a new Uint8Array). */
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+const SLASH = new Uint8Array([47]);
+
+/** The part of a path before its last '/', or null when it has none (mkdir -p's parent). */
+function dirnameSys(p: SysPath): SysPath | null {
+  if (typeof p === "string") {
+    const slash = p.lastIndexOf("/");
+    return slash < 0 ? null : p.slice(0, slash);
+  }
+  const slash = p.lastIndexOf(47);
+  return slash < 0 ? null : callerPath(p.subarray(0, slash));
+}
+
+/** `dir/name` for SysPaths; strings join as strings, anything else as bytes. */
+function joinSys(dir: SysPath, name: SysName): SysPath {
+  if (typeof dir === "string" && typeof name === "string") return `${dir}/${name}`;
+  return concatBytes(concatBytes(nameBytes(dir), SLASH), nameBytes(name));
+}
+
+/** Byte order (strcmp) of two names. */
+function compareNameBytes(a: SysName, b: SysName): number {
+  if (typeof a === "string" && typeof b === "string") return compareUtf8(a, b);
+  const x = nameBytes(a), y = nameBytes(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
 }
 
 function getValidatedFd(fd: unknown, propName = "fd"): number {
@@ -809,8 +899,17 @@ export class HelixFs {
 
   // ---- path and result plumbing ----
 
-  /** The absolute kernel path for a caller's path string ('' stays '' and fails as ENOENT). */
-  resolvePath(p: string): string {
+  /**
+   * The absolute kernel path for a caller's path ('' stays '' and fails as ENOENT); bytes
+   * stay bytes (the cwd joins in front as UTF-8).
+   */
+  resolvePath(p: string): string;
+  resolvePath(p: SysPath): SysPath;
+  resolvePath(p: SysPath): SysPath {
+    if (typeof p !== "string") {
+      if (p.length === 0 || p[0] === 47) return p;
+      return joinSys(this.cwd === "/" ? "" : this.cwd, p);
+    }
     if (p === "" || p.charCodeAt(0) === 47 /* '/' */) return p;
     return this.cwd === "/" ? `/${p}` : `${this.cwd}/${p}`;
   }
@@ -825,8 +924,8 @@ export class HelixFs {
     return r;
   }
 
-  private sysStat(abs: string): StatRecord | number { return abs === "" ? -ENOENT : this.sys.stat(abs); }
-  private sysLstat(abs: string): StatRecord | number { return abs === "" ? -ENOENT : this.sys.lstat(abs); }
+  private sysStat(abs: SysPath): StatRecord | number { return abs.length === 0 ? -ENOENT : this.sys.stat(abs); }
+  private sysLstat(abs: SysPath): StatRecord | number { return abs.length === 0 ? -ENOENT : this.sys.lstat(abs); }
 
   private makeStats(r: StatRecord, options: unknown): Stats | BigIntStats {
     return (options as StatOptions | undefined)?.bigint ? new BigIntStats(r) : new Stats(r);
@@ -839,13 +938,13 @@ export class HelixFs {
     const p = getValidatedPath(path);
     const f = stringToFlags(flags);
     const m = parseFileMode(mode, "mode", 0o666);
-    return this.openRaw(pathString(p), f, m);
+    return this.openRaw(callerPath(p), f, m);
   }
 
-  private openRaw(s: string, flags: number, mode: number): number {
-    const abs = this.resolvePath(s);
+  private openRaw(q: SysPath, flags: number, mode: number): number {
+    const abs = this.resolvePath(q);
     const m = (flags & O_CREAT) !== 0 ? mode & 0o7777 & ~this.umask : mode & 0o7777;
-    return this.check(abs === "" ? -ENOENT : this.sys.open(abs, flags, m), "open", s);
+    return this.check(abs.length === 0 ? -ENOENT : this.sys.open(abs, flags, m), "open", showPath(q));
   }
 
   /** close(2). */
@@ -989,8 +1088,9 @@ export class HelixFs {
   statSync(path: PathLike, options: StatOptions & { bigint: true }): BigIntStats;
   statSync(path: PathLike, options?: StatOptions): Stats | BigIntStats | undefined;
   statSync(path: PathLike, options: StatOptions = { bigint: false, throwIfNoEntry: true }): Stats | BigIntStats | undefined {
-    const s = pathString(getValidatedPath(path));
-    const r = this.sysStat(this.resolvePath(s));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    const r = this.sysStat(this.resolvePath(q));
     if (r === -ENOENT && options.throwIfNoEntry === false) return undefined;
     return this.makeStats(this.record(r, "stat", s), options);
   }
@@ -1000,8 +1100,9 @@ export class HelixFs {
   lstatSync(path: PathLike, options: StatOptions & { bigint: true }): BigIntStats;
   lstatSync(path: PathLike, options?: StatOptions): Stats | BigIntStats | undefined;
   lstatSync(path: PathLike, options: StatOptions = { bigint: false, throwIfNoEntry: true }): Stats | BigIntStats | undefined {
-    const s = pathString(getValidatedPath(path));
-    const r = this.sysLstat(this.resolvePath(s));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    const r = this.sysLstat(this.resolvePath(q));
     if (r === -ENOENT && options.throwIfNoEntry === false) return undefined;
     return this.makeStats(this.record(r, "lstat", s), options);
   }
@@ -1018,9 +1119,10 @@ export class HelixFs {
    * need only existence; X_OK needs an execute bit or a directory. Throws EACCES otherwise.
    */
   accessSync(path: PathLike, mode?: number): void {
-    const s = pathString(getValidatedPath(path));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
     validateMode(mode);
-    const st = this.record(this.sysStat(this.resolvePath(s)), "access", s);
+    const st = this.record(this.sysStat(this.resolvePath(q)), "access", s);
     const x = (st.mode & S_IFMT) === S_IFDIR || (st.mode & 0o111) !== 0;
     if (((mode ?? 0) & constants.X_OK) !== 0 && !x) throw uvException(-EACCES, "access", s);
   }
@@ -1033,24 +1135,26 @@ export class HelixFs {
     } catch {
       return false;
     }
-    return typeof this.sysStat(this.resolvePath(pathString(p))) !== "number";
+    return typeof this.sysStat(this.resolvePath(callerPath(p))) !== "number";
   }
 
   /** chmod(2); `mode` is a number or an octal string. */
   chmodSync(path: PathLike, mode: number | string): void {
-    const s = pathString(getValidatedPath(path));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
     const m = parseFileMode(mode, "mode");
-    const abs = this.resolvePath(s);
-    this.check(abs === "" ? -ENOENT : this.sys.chmod(abs, m & 0o7777), "chmod", s);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.chmod(abs, m & 0o7777), "chmod", s);
   }
 
   /** chown(2); -1 leaves an id unchanged. */
   chownSync(path: PathLike, uid: number, gid: number): void {
-    const s = pathString(getValidatedPath(path));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
-    const abs = this.resolvePath(s);
-    this.check(abs === "" ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
   }
 
   /** utimensat(2) following symlinks; times are seconds (numbers or numeric strings) or Dates, kept to the microsecond. */
@@ -1064,21 +1168,23 @@ export class HelixFs {
   }
 
   private utimes(path: PathLike, atime: TimeLike, mtime: TimeLike, noFollow: boolean, syscall: string): void {
-    const s = pathString(getValidatedPath(path));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
     const a = secondsToNs(toUnixTimestamp(atime));
     const m = secondsToNs(toUnixTimestamp(mtime));
-    const abs = this.resolvePath(s);
+    const abs = this.resolvePath(q);
     if (a === null || m === null) throw uvException(-EINVAL, syscall, s);
-    this.check(abs === "" ? -ENOENT : this.sys.utimens(abs, a, m, noFollow), syscall, s);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.utimens(abs, a, m, noFollow), syscall, s);
   }
 
   /** statfs(2). */
   statfsSync(path: PathLike, options?: { bigint?: false }): StatFs<number>;
   statfsSync(path: PathLike, options: { bigint: true }): StatFs<bigint>;
   statfsSync(path: PathLike, options: { bigint?: boolean } = { bigint: false }): StatFs<number> | StatFs<bigint> {
-    const s = pathString(getValidatedPath(path));
-    const abs = this.resolvePath(s);
-    const r = this.record(abs === "" ? -ENOENT : this.sys.statfs(abs), "statfs", s);
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    const abs = this.resolvePath(q);
+    const r = this.record(abs.length === 0 ? -ENOENT : this.sys.statfs(abs), "statfs", s);
     return options?.bigint ? new StatFs<bigint>(r, BigInt) : new StatFs<number>(r, Number);
   }
 
@@ -1086,27 +1192,30 @@ export class HelixFs {
 
   /** unlink(2). */
   unlinkSync(path: PathLike): void {
-    const s = pathString(getValidatedPath(path));
-    const abs = this.resolvePath(s);
-    this.check(abs === "" ? -ENOENT : this.sys.unlink(abs), "unlink", s);
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.unlink(abs), "unlink", s);
   }
 
   /** rename(2): atomic; replaces an existing target. */
   renameSync(oldPath: PathLike, newPath: PathLike): void {
-    const a = pathString(getValidatedPath(oldPath, "oldPath"));
-    const b = pathString(getValidatedPath(newPath, "newPath"));
-    const fa = this.resolvePath(a);
-    const fb = this.resolvePath(b);
-    this.check(fa === "" || fb === "" ? -ENOENT : this.sys.rename(fa, fb), "rename", a, b);
+    const qa = callerPath(getValidatedPath(oldPath, "oldPath"));
+    const qb = callerPath(getValidatedPath(newPath, "newPath"));
+    const a = showPath(qa), b = showPath(qb);
+    const fa = this.resolvePath(qa);
+    const fb = this.resolvePath(qb);
+    this.check(fa.length === 0 || fb.length === 0 ? -ENOENT : this.sys.rename(fa, fb), "rename", a, b);
   }
 
   /** link(2): a new name for an existing file. */
   linkSync(existingPath: PathLike, newPath: PathLike): void {
-    const a = pathString(getValidatedPath(existingPath, "existingPath"));
-    const b = pathString(getValidatedPath(newPath, "newPath"));
-    const fa = this.resolvePath(a);
-    const fb = this.resolvePath(b);
-    this.check(fa === "" || fb === "" ? -ENOENT : this.sys.link(fa, fb), "link", a, b);
+    const qa = callerPath(getValidatedPath(existingPath, "existingPath"));
+    const qb = callerPath(getValidatedPath(newPath, "newPath"));
+    const a = showPath(qa), b = showPath(qb);
+    const fa = this.resolvePath(qa);
+    const fb = this.resolvePath(qb);
+    this.check(fa.length === 0 || fb.length === 0 ? -ENOENT : this.sys.link(fa, fb), "link", a, b);
   }
 
   /** symlink(2): `target` is stored verbatim; `type` ('file' | 'dir' | 'junction') only matters on Windows. */
@@ -1114,18 +1223,21 @@ export class HelixFs {
     if (typeof type === "string" && type !== "dir" && type !== "file" && type !== "junction") {
       throw nodeError(Error, "ERR_FS_INVALID_SYMLINK_TYPE", `Symlink type must be one of "dir", "file", or "junction". Received "${type}"`);
     }
-    const t = pathString(getValidatedPath(target, "target"));
-    const s = pathString(getValidatedPath(path));
-    const abs = this.resolvePath(s);
-    this.check(abs === "" ? -ENOENT : this.sys.symlink(t, abs), "symlink", t, s);
+    const qt = callerPath(getValidatedPath(target, "target"));
+    const t = showPath(qt);
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.symlink(qt, abs), "symlink", t, s);
   }
 
   /** readlink(2): the target as stored; { encoding: 'buffer' } returns a Buffer. */
   readlinkSync(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer {
     const o = getOptions(options);
-    const s = pathString(getValidatedPath(path, "oldPath"));
-    const abs = this.resolvePath(s);
-    const r = abs === "" ? -ENOENT : this.sys.readlink(abs);
+    const q = callerPath(getValidatedPath(path, "oldPath"));
+    const s = showPath(q);
+    const abs = this.resolvePath(q);
+    const r = abs.length === 0 ? -ENOENT : this.sys.readlink(abs);
     if (typeof r === "number") throw uvException(r, "readlink", s);
     return encodeName(r, o.encoding);
   }
@@ -1144,25 +1256,27 @@ export class HelixFs {
       if (options.recursive !== undefined) recursive = options.recursive;
       if (options.mode !== undefined) mode = options.mode;
     }
-    const s = pathString(getValidatedPath(path));
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
     validateBoolean(recursive, "options.recursive");
     const m = parseFileMode(mode, "mode") & 0o1777 & ~this.umask;
     if (!recursive) {
-      this.check(this.mkdirRaw(s, m), "mkdir", s);
+      this.check(this.mkdirRaw(q, m), "mkdir", s);
       return undefined;
     }
-    return this.mkdirp(s, m);
+    const first = this.mkdirp(q, s, m);
+    return first === undefined ? undefined : showPath(first);
   }
 
-  private mkdirRaw(s: string, mode: number): number {
-    const abs = this.resolvePath(s);
-    return abs === "" ? -ENOENT : this.sys.mkdir(abs, mode);
+  private mkdirRaw(q: SysPath, mode: number): number {
+    const abs = this.resolvePath(q);
+    return abs.length === 0 ? -ENOENT : this.sys.mkdir(abs, mode);
   }
 
   /** Node's MKDirpSync (src/node_file.cc): a stack of paths, parents pushed on ENOENT. */
-  private mkdirp(s: string, mode: number): string | undefined {
-    const stack = [s];
-    let first: string | undefined;
+  private mkdirp(q: SysPath, s: string, mode: number): SysPath | undefined {
+    const stack = [q];
+    let first: SysPath | undefined;
     for (let steps = 0; stack.length > 0; steps++) {
       if (steps > MKDIRP_STEPS_MAX) throw uvException(-ENOENT, "mkdir", s);
       const next = stack.pop()!;
@@ -1173,9 +1287,8 @@ export class HelixFs {
         } else if (err === -EACCES || err === -ENOSPC || err === -ENOTDIR || err === -EPERM) {
           throw uvException(err, "mkdir", s);
         } else if (err === -ENOENT) {
-          const slash = next.lastIndexOf("/");
-          const dirname = slash < 0 ? next : next.slice(0, slash);
-          if (dirname !== next) {
+          const dirname = dirnameSys(next);
+          if (dirname !== null) {
             stack.push(next, dirname);
           } else if (stack.length === 0) {
             err = -EEXIST;
@@ -1196,38 +1309,39 @@ export class HelixFs {
 
   /** rmdir(2). { recursive: true } is Node's deprecated alias of rmSync(path, { recursive: true }). */
   rmdirSync(path: PathLike, options?: RmOptions): void {
-    const p = getValidatedPath(path);
-    const s = pathString(p);
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
     if (options?.recursive) {
-      const o = this.validateRmOptions(s, { ...options, force: false }, true);
-      if (o !== false) return this.rimraf(s, o);
+      const o = this.validateRmOptions(q, { ...options, force: false }, true);
+      if (o !== false) return this.rimraf(q, o);
     } else {
       validateRmdirOptions(options);
     }
-    const abs = this.resolvePath(s);
-    this.check(abs === "" ? -ENOENT : this.sys.rmdir(abs), "rmdir", s);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.rmdir(abs), "rmdir", s);
   }
 
   /** Node's rmSync: removes files, and directories with { recursive: true }; { force } ignores ENOENT. */
   rmSync(path: PathLike, options?: RmOptions): void {
-    const s = pathString(getValidatedPath(path));
-    const o = this.validateRmOptions(s, options, false);
-    if (o !== false) this.rimraf(s, o);
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    const o = this.validateRmOptions(q, options, false);
+    if (o !== false) this.rimraf(q, o);
   }
 
-  private validateRmOptions(s: string, options: unknown, expectDir: boolean): Required<RmOptions> | false {
+  private validateRmOptions(s: SysPath, options: unknown, expectDir: boolean): Required<RmOptions> | false {
     const o = validateRmdirOptions(options, DEFAULT_RM_OPTIONS) as Required<RmOptions>;
     validateBoolean(o.force, "options.force");
     if (!o.force || expectDir || !o.recursive) {
       const isDirectory = this.lstatSync(s, { throwIfNoEntry: !o.force })?.isDirectory();
       if (expectDir && !isDirectory) return false;
-      if (isDirectory && !o.recursive) throw fsEisdir(s);
+      if (isDirectory && !o.recursive) throw fsEisdir(showPath(s));
     }
     return o;
   }
 
   /** Node's rimrafSync (lib/internal/fs/rimraf.js), retries without sleeping. */
-  private rimraf(path: string, options: Required<RmOptions>): void {
+  private rimraf(path: SysPath, options: Required<RmOptions>): void {
     let st: Stats | undefined;
     try {
       st = this.lstatSync(path);
@@ -1246,7 +1360,7 @@ export class HelixFs {
     }
   }
 
-  private unlinkRetry(path: string, options: Required<RmOptions>): void {
+  private unlinkRetry(path: SysPath, options: Required<RmOptions>): void {
     const tries = options.maxRetries + 1;
     for (let i = 1; i <= tries; i++) {
       try {
@@ -1260,7 +1374,7 @@ export class HelixFs {
     }
   }
 
-  private rmdirChildren(path: string, options: Required<RmOptions>, originalErr: Error | null): void {
+  private rmdirChildren(path: SysPath, options: Required<RmOptions>, originalErr: Error | null): void {
     try {
       this.rmdirSync(path);
     } catch (err) {
@@ -1268,7 +1382,9 @@ export class HelixFs {
       if (code === "ENOENT") return;
       if (code === "ENOTDIR") throw originalErr ?? err;
       if (NOT_EMPTY_CODES.has(code)) {
-        for (const child of this.readdirSync(path) as string[]) this.rimraf(`${path}/${child}`, options);
+        // names as bytes (Node's rimraf reads them with encoding 'buffer'): a lossy string
+        // of a non-UTF-8 name would name nothing, and the directory would stay
+        for (const child of this.scandirNames(path)) this.rimraf(joinSys(path, child), options);
         const tries = options.maxRetries + 1;
         for (let i = 1; i <= tries; i++) {
           try {
@@ -1293,77 +1409,82 @@ export class HelixFs {
   readdirSync(path: PathLike, options?: (ReaddirOptions & { encoding?: BufferEncoding | null; withFileTypes?: false }) | BufferEncoding | null): string[];
   readdirSync(path: PathLike, options: (ReaddirOptions & { encoding: "buffer"; withFileTypes?: false }) | "buffer"): Buffer[];
   readdirSync(path: PathLike, options: ReaddirOptions & { encoding?: BufferEncoding | null; withFileTypes: true }): Dirent[];
+  readdirSync(path: PathLike, options: ReaddirOptions & { encoding: "buffer"; withFileTypes: true }): Dirent<Buffer>[];
   readdirSync(path: PathLike, options?: ReaddirOptions | Encoding | null): string[] | Buffer[] | Dirent<string | Buffer>[];
   readdirSync(path: PathLike, options?: ReaddirOptions | Encoding | null): string[] | Buffer[] | Dirent<string | Buffer>[] {
     const o = getOptions(options) as ReaddirOptions;
     const p = getValidatedPath(path);
+    const q = callerPath(p);
     if (o.recursive != null) validateBoolean(o.recursive, "options.recursive");
-    if (o.recursive) return this.readdirRecursive(pathString(p), o);
+    if (o.recursive) return this.readdirRecursive(q, o);
     if (!o.withFileTypes) {
-      const names = this.scandirNames(pathString(p));
-      return (o.encoding == null || o.encoding === "utf8" || o.encoding === "utf-8" ? names : names.map((n) => encodeName(n, o.encoding))) as string[] | Buffer[];
+      const names = this.scandirNames(q);
+      if ((o.encoding == null || o.encoding === "utf8" || o.encoding === "utf-8") && names.every((n) => typeof n === "string")) return names as string[];
+      return names.map((n) => encodeName(n, o.encoding)) as string[] | Buffer[];
     }
-    return this.scandir(pathString(p)).map((e) => this.dirent(p, e, o.encoding));
+    return this.scandir(q).map((e) => this.dirent(p, q, e, o.encoding));
   }
 
   /**
-   * Names only, sorted in UTF-8 byte order: sorted by the syscall table's scandir when it has
-   * one (the kernel's), else read with getdents and sorted here (the built-in sort compares
-   * UTF-16 units, equal to UTF-8 byte order unless NON_BMP_ORDER matches). Errors are
-   * reported as 'scandir'.
+   * Names only, sorted in byte order (strcmp): sorted by the syscall table's scandir when it
+   * has one (the kernel's), else read with getdents and sorted here (the built-in sort
+   * compares UTF-16 units, equal to UTF-8 byte order unless NON_BMP_ORDER matches or a name
+   * is bytes). Errors are reported as 'scandir'.
    */
-  private scandirNames(s: string): string[] {
+  private scandirNames(q: SysPath): SysName[] {
     if (this.sys.scandir !== undefined) {
-      const abs = this.resolvePath(s);
-      const r = abs === "" ? -ENOENT : this.sys.scandir(abs);
-      if (r !== -E2BIG) return this.record(r, "scandir", s);
+      const abs = this.resolvePath(q);
+      const r = abs.length === 0 ? -ENOENT : this.sys.scandir(abs);
+      if (r !== -E2BIG) return this.record(r, "scandir", showPath(q));
     }
-    const names = this.scandirRaw(s).map((e) => e.name);
-    if (names.some((n) => NON_BMP_ORDER.test(n))) return names.sort(compareUtf8);
-    return names.sort();
+    return sortNames(this.scandirRaw(q).map((e) => e.name), (n) => n);
   }
 
   /** open(O_DIRECTORY) + getdents + close, unsorted; errors are reported as 'scandir'. */
-  private scandirRaw(s: string): DirentRecord[] {
-    const abs = this.resolvePath(s);
-    const fd = abs === "" ? -ENOENT : this.sys.open(abs, O_RDONLY | O_DIRECTORY, 0);
-    this.check(fd, "scandir", s);
+  private scandirRaw(q: SysPath): DirentRecord[] {
+    const abs = this.resolvePath(q);
+    const fd = abs.length === 0 ? -ENOENT : this.sys.open(abs, O_RDONLY | O_DIRECTORY, 0);
+    this.check(fd, "scandir", showPath(q));
     const list = this.sys.getdents(fd);
     this.sys.close(fd);
-    return this.record(list, "scandir", s);
+    return this.record(list, "scandir", showPath(q));
   }
 
-  private scandir(s: string): DirentRecord[] {
-    const ents = this.scandirRaw(s).slice();
-    // UTF-16 order equals UTF-8 byte order unless a name holds a surrogate or U+E000..U+FFFF
-    if (ents.some((e) => NON_BMP_ORDER.test(e.name))) return ents.sort((a, b) => compareUtf8(a.name, b.name));
-    return ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  private scandir(q: SysPath): DirentRecord[] {
+    return sortNames(this.scandirRaw(q).slice(), (e) => e.name);
   }
 
-  private dirent(parent: string | Uint8Array, e: DirentRecord, encoding: unknown): Dirent<string | Buffer> {
+  /** A Dirent for `e` in directory `q` (`parent`: the path as the caller gave it, Node's parentPath). */
+  private dirent(parent: string | Uint8Array, q: SysPath, e: DirentRecord, encoding: unknown): Dirent<string | Buffer> {
     let type = e.type;
     if (type === DT_UNKNOWN) { // the file system did not say: ask, like Node's getDirent
-      const full = typeof parent === "string" ? joinPath(parent, e.name) : `${pathString(parent)}/${e.name}`;
-      type = dtFromMode((this.lstatSync(full) as Stats).mode);
+      type = dtFromMode((this.lstatSync(childPath(q, e.name)) as Stats).mode);
     }
     return new Dirent<string | Buffer>(encodeName(e.name, encoding), type, parent);
   }
 
-  private readdirRecursive(base: string, o: ReaddirOptions): string[] | Buffer[] | Dirent<string | Buffer>[] {
+  /**
+   * Node's breadth-first recursive readdir. Names that are not UTF-8 are followed by their
+   * bytes (Node 20 follows the lossy string and misses what lies below such a directory).
+   */
+  private readdirRecursive(base: SysPath, o: ReaddirOptions): string[] | Buffer[] | Dirent<string | Buffer>[] {
     const out: (string | Buffer | Dirent<string | Buffer>)[] = [];
-    const queue = [base];
+    const queue: SysPath[] = [base];
+    const rels: SysName[] = [""];
     for (let i = 0; i < queue.length; i++) {
       const dir = queue[i];
       for (const e of this.scandir(dir)) {
+        const child = childPath(dir, e.name);
+        const rel = typeof child === "string" && typeof base === "string" ? relativePath(base, child)
+          : rels[i] === "" ? e.name : joinSys(rels[i], e.name);
         if (o.withFileTypes) {
-          const d = this.dirent(dir, e, o.encoding);
+          const d = this.dirent(typeof dir === "string" ? dir : Buffer.from(dir), dir, e, o.encoding);
           out.push(d);
-          if (d.isDirectory()) queue.push(joinPath(dir, e.name));
+          if (d.isDirectory()) { queue.push(child); rels.push(rel); }
         } else {
-          const child = joinPath(dir, e.name);
-          out.push(encodeName(relativePath(base, child), o.encoding));
+          out.push(encodeName(rel, o.encoding));
           const st = this.sysStat(this.resolvePath(child)); // follows symlinks, like Node
-          if (typeof st !== "number" && (st.mode & S_IFMT) === S_IFDIR) queue.push(child);
+          if (typeof st !== "number" && (st.mode & S_IFMT) === S_IFDIR) { queue.push(child); rels.push(rel); }
         }
       }
     }
@@ -1455,14 +1576,15 @@ export class HelixFs {
    * inode) does nothing.
    */
   copyFileSync(src: PathLike, dest: PathLike, mode?: number | null): void {
-    const a = pathString(getValidatedPath(src, "src"));
-    const b = pathString(getValidatedPath(dest, "dest"));
+    const qa = callerPath(getValidatedPath(src, "src"));
+    const qb = callerPath(getValidatedPath(dest, "dest"));
+    const a = showPath(qa), b = showPath(qb);
     validateMode(mode);
-    this.check(this.copyFile(this.resolvePath(a), this.resolvePath(b), mode ?? 0), "copyfile", a, b);
+    this.check(this.copyFile(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
   }
 
-  private copyFile(src: string, dest: string, mode: number): number {
-    if (src === "" || dest === "") return -ENOENT;
+  private copyFile(src: SysPath, dest: SysPath, mode: number): number {
+    if (src.length === 0 || dest.length === 0) return -ENOENT;
     const sys = this.sys;
     const srcFd = sys.open(src, O_RDONLY, 0);
     if (srcFd < 0) return srcFd;
@@ -1532,11 +1654,42 @@ function validateRmdirOptions(options: unknown, defaults: Options = DEFAULT_RMDI
   return o;
 }
 
-/** A name in the requested encoding: string (utf8 / default), Buffer ('buffer'), or re-encoded. */
-function encodeName(name: string, encoding: unknown): string & Buffer {
-  if (encoding === "buffer") return Buffer.from(name, "utf8") as string & Buffer;
-  if (!encoding || encoding === "utf8" || encoding === "utf-8") return name as string & Buffer;
-  return Buffer.from(name, "utf8").toString(encoding as BufferEncoding) as string & Buffer;
+/**
+ * A name in the requested encoding: a string (utf8 / default; lossy for bytes that are not
+ * UTF-8, as Node), a Buffer of its exact bytes ('buffer'), or its bytes re-encoded.
+ */
+function encodeName(name: SysName, encoding: unknown): string & Buffer {
+  if (encoding === "buffer") return (typeof name === "string" ? Buffer.from(name, "utf8") : Buffer.from(name)) as string & Buffer;
+  if (!encoding || encoding === "utf8" || encoding === "utf-8") return showPath(name) as string & Buffer;
+  const b = typeof name === "string" ? Buffer.from(name, "utf8") : Buffer.from(name.buffer, name.byteOffset, name.length);
+  return b.toString(encoding as BufferEncoding) as string & Buffer;
+}
+
+/** `dir`'s child `name` as Node builds it (path.join for strings), in bytes when either is bytes. */
+function childPath(dir: SysPath, name: SysName): SysPath {
+  if (typeof dir === "string" && typeof name === "string") return joinPath(dir, name);
+  const d = nameBytes(dir);
+  return joinSys(d.length > 1 && d[d.length - 1] === 47 ? d.subarray(0, d.length - 1) : d, name);
+}
+
+/**
+ * Sorts items by their names in byte order (libuv's scandir uses strcmp). Strings sort with
+ * the built-in comparison where UTF-16 order equals UTF-8 byte order (no surrogates or
+ * U+E000..U+FFFF); names that are bytes compare as bytes.
+ */
+function sortNames<T>(items: T[], nameOf: (t: T) => SysName): T[] {
+  let plain = true, bytes = false;
+  for (const it of items) {
+    const n = nameOf(it);
+    if (typeof n !== "string") bytes = true;
+    else if (NON_BMP_ORDER.test(n)) plain = false;
+  }
+  if (bytes) return items.sort((a, b) => compareNameBytes(nameOf(a), nameOf(b)));
+  if (!plain) return items.sort((a, b) => compareUtf8(nameOf(a) as string, nameOf(b) as string));
+  return items.sort((a, b) => {
+    const x = nameOf(a) as string, y = nameOf(b) as string;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }
 
 // ---- promises ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 
 import type { BlockBackend } from "./blockdev.js";
 import { VirtioBlkDevice } from "./virtio.js";
-import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs } from "./fs.js";
+import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "./fs.js";
 
 /** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
 const QUEUE_SIZE = 256;
@@ -339,6 +339,25 @@ export class Kernel {
     return this.latin1Buf!.latin1Slice(start, end);
   }
 
+  private readonly strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+  /** Bytes [start, end) of linear memory decoded as UTF-8, or null if they are not UTF-8. */
+  private utf8(start: number, end: number): string | null {
+    try {
+      return this.strict.decode(this.mem().subarray(start, end));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A name or symlink target at [start, end) of linear memory as a SysName: a string when it
+   * is UTF-8, else a copy of its bytes (names are bytes; a string would lose them).
+   */
+  private name(start: number, end: number): SysName {
+    return this.utf8(start, end) ?? this.mem().slice(start, end);
+  }
+
   /**
    * The kernel's memory as bytes. memory.grow detaches the old ArrayBuffer, and a view of a
    * detached buffer has length 0: checking that is a field read, where comparing with
@@ -375,14 +394,19 @@ export class Kernel {
   }
 
   /**
-   * Writes a path into the argument area as UTF-8; returns its byte length or -ENAMETOOLONG.
-   * ASCII is copied a char at a time, the rest goes through TextEncoder.encodeInto (as
-   * wasm-bindgen's passStringToWasm does): for short paths the plain loop is several times
-   * cheaper than encodeInto's call.
+   * Writes a path into the argument area as UTF-8 (a Uint8Array: its exact bytes); returns
+   * its byte length or -ENAMETOOLONG. ASCII is copied a char at a time, the rest goes
+   * through TextEncoder.encodeInto (as wasm-bindgen's passStringToWasm does): for short
+   * paths the plain loop is several times cheaper than encodeInto's call.
    */
-  private putPath(p: string, at: number): number {
+  private putPath(p: SysPath, at: number): number {
     const u8 = this.mem();
     const base = this.args + at;
+    if (typeof p !== "string") {
+      if (p.length >= PATH_BYTES_MAX) return -ENAMETOOLONG;
+      u8.set(p, base);
+      return p.length;
+    }
     const n = p.length;
     if (n < PATH_BYTES_MAX) {
       let i = 0;
@@ -400,10 +424,10 @@ export class Kernel {
     return bytes.length;
   }
 
-  private path1(p: string): number { return this.putPath(p, ARG_PATH1); }
+  private path1(p: SysPath): number { return this.putPath(p, ARG_PATH1); }
 
   /** stat/lstat of `p` through export `fn` (the hottest syscalls: no closures on the way). */
-  private statPath(fn: string, p: string): StatRecord | number {
+  private statPath(fn: string, p: SysPath): StatRecord | number {
     const l = this.putPath(p, ARG_PATH1);
     if (l < 0) return l;
     const r: number = this.call(fn, this.args + ARG_PATH1, l, this.args + ARG_OUT);
@@ -418,14 +442,14 @@ export class Kernel {
   private makeSys(): Sys {
     const k = this;
     const A = () => k.args;
-    const path2 = (a: string, b: string, fn: string): number => {
+    const path2 = (a: SysPath, b: SysPath, fn: string): number => {
       const l1 = k.putPath(a, ARG_PATH1);
       if (l1 < 0) return l1;
       const l2 = k.putPath(b, ARG_PATH2);
       if (l2 < 0) return l2;
       return k.call(fn, A() + ARG_PATH1, l1, A() + ARG_PATH2, l2);
     };
-    const withPath = (p: string, fn: (ptr: number, len: number) => number): number => {
+    const withPath = (p: SysPath, fn: (ptr: number, len: number) => number): number => {
       const l = k.path1(p);
       return l < 0 ? l : fn(A() + ARG_PATH1, l);
     };
@@ -464,7 +488,7 @@ export class Kernel {
       symlink: (t, p) => path2(t, p, "sys_symlink"),
       readlink(p) {
         const r = withPath(p, (a, l) => k.call("sys_readlink", a, l, k.xfer, 4096));
-        return r < 0 ? r : k.dec.decode(k.mem().subarray(k.xfer, k.xfer + r));
+        return r < 0 ? r : k.name(k.xfer, k.xfer + r);
       },
       scandir(p) {
         const r: number = withPath(p, (a, l) => k.call("sys_scandir", a, l, k.xfer, k.xferSize, A() + ARG_OUT));
@@ -472,7 +496,19 @@ export class Kernel {
         const ascii = k.view().getUint32(A() + ARG_OUT + 4, true) !== 0;
         // one decode and one split instead of a string per record: names hold no NUL
         const end = k.xfer + r - 1; // without the last NUL
-        return (ascii ? k.latin1(k.xfer, end) : k.dec.decode(k.mem().subarray(k.xfer, end))).split("\0");
+        if (ascii) return k.latin1(k.xfer, end).split("\0");
+        const all = k.utf8(k.xfer, end);
+        if (all !== null) return all.split("\0");
+        // some name is not UTF-8: decode name by name, keeping the bytes of those that are not
+        const out: SysName[] = [];
+        const u8 = k.mem();
+        for (let o = k.xfer; o <= end;) {
+          const e = u8.indexOf(0, o);
+          const stop = e < 0 || e > end ? end : e;
+          out.push(k.name(o, stop));
+          o = stop + 1;
+        }
+        return out;
       },
       getdents(fd) {
         const out: DirentRecord[] = [];
@@ -491,8 +527,11 @@ export class Kernel {
             let ascii = true;
             while (u8[e] !== 0) { if (u8[e] > 0x7f) ascii = false; e++; }
             // ASCII names (the common case) skip TextDecoder's per-call overhead
-            const name = ascii ? k.latin1(o + 19, e) : k.dec.decode(u8.subarray(o + 19, e));
-            if (name !== "." && name !== "..") out.push({ name, ino: Number(dv.getBigUint64(o, true)), type });
+            const name = ascii ? k.latin1(o + 19, e) : k.name(o + 19, e);
+            // "." and ".." are the records at d_off 1 and 2 (the kernel's positions 0..2); an
+            // entry stored on disk under such a name has a key-based d_off and is passed on
+            // for the caller to refuse (names are input), never hidden
+            if (dv.getUint32(o + 12, true) !== 0 || dv.getUint32(o + 8, true) > 2) out.push({ name, ino: Number(dv.getBigUint64(o, true)), type });
             o += reclen;
           }
         }

@@ -19,7 +19,7 @@
 import * as fs from "node:fs";
 import {
   DirentRecord, EBADF, EINVAL, EIO, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, StatRecord, StatfsRecord, Sys,
-  UTIME_NOW, UTIME_OMIT, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN,
+  SysName, SysPath, UTIME_NOW, UTIME_OMIT, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN,
 } from "./fs.js";
 
 /** NAME_MAX reported by statfs (Node's StatFs has no namelen; Linux file systems use 255). */
@@ -27,7 +27,7 @@ const NAME_MAX = 255;
 /** Half a microsecond in seconds: keeps a µs-exact time exact through libuv's double -> timespec. */
 const HALF_US = 5e-7;
 
-interface OpenFile { hostFd: number; pos: number; append: boolean; hostPath: string }
+interface OpenFile { hostFd: number; pos: number; append: boolean; hostPath: string | Buffer }
 
 /** -errno for a Node error (EIO for anything that carries no errno). */
 function errnoOf(err: unknown): number {
@@ -45,7 +45,18 @@ function toRecord(s: fs.BigIntStats): StatRecord {
   };
 }
 
-function dtOf(d: fs.Dirent): number {
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Host bytes as a SysName: a string when they are UTF-8, else the bytes. */
+function sysName(b: Buffer): SysName {
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    return b;
+  }
+}
+
+function dtOf(d: fs.Dirent<string | Buffer>): number {
   if (d.isFile()) return DT_REG;
   if (d.isDirectory()) return DT_DIR;
   if (d.isSymbolicLink()) return DT_LNK;
@@ -82,7 +93,11 @@ export class NodeSys implements Sys {
   }
 
   /** Host path for a kernel path ('' stays '', which Node rejects with ENOENT). */
-  hostPath(p: string): string {
+  hostPath(p: SysPath): string | Buffer {
+    if (typeof p !== "string") { // exact bytes: the host path is bytes too
+      if (p.length === 0) return "";
+      return Buffer.concat([Buffer.from(p[0] === 47 ? this.root : `${this.root}/`), p]);
+    }
     if (p === "") return "";
     return p.startsWith("/") ? this.root + p : `${this.root}/${p}`;
   }
@@ -104,7 +119,7 @@ export class NodeSys implements Sys {
     }
   }
 
-  open(path: string, flags: number, mode: number): number {
+  open(path: SysPath, flags: number, mode: number): number {
     try {
       const host = this.hostPath(path);
       const hostFd = fs.openSync(host, flags, mode);
@@ -171,7 +186,7 @@ export class NodeSys implements Sys {
     return next;
   }
 
-  truncate(path: string, len: number): number {
+  truncate(path: SysPath, len: number): number {
     if (len < 0) return -EINVAL;
     return this.run(() => fs.truncateSync(this.hostPath(path), len));
   }
@@ -203,7 +218,7 @@ export class NodeSys implements Sys {
     return 0;
   }
 
-  stat(path: string): StatRecord | number {
+  stat(path: SysPath): StatRecord | number {
     try {
       return toRecord(fs.statSync(this.hostPath(path), { bigint: true }));
     } catch (err) {
@@ -211,7 +226,7 @@ export class NodeSys implements Sys {
     }
   }
 
-  lstat(path: string): StatRecord | number {
+  lstat(path: SysPath): StatRecord | number {
     try {
       return toRecord(fs.lstatSync(this.hostPath(path), { bigint: true }));
     } catch (err) {
@@ -229,33 +244,33 @@ export class NodeSys implements Sys {
     }
   }
 
-  mkdir(path: string, mode: number): number {
+  mkdir(path: SysPath, mode: number): number {
     return this.run(() => fs.mkdirSync(this.hostPath(path), mode));
   }
 
-  rmdir(path: string): number {
+  rmdir(path: SysPath): number {
     return this.run(() => fs.rmdirSync(this.hostPath(path)));
   }
 
-  unlink(path: string): number {
+  unlink(path: SysPath): number {
     return this.run(() => fs.unlinkSync(this.hostPath(path)));
   }
 
-  rename(from: string, to: string): number {
+  rename(from: SysPath, to: SysPath): number {
     return this.run(() => fs.renameSync(this.hostPath(from), this.hostPath(to)));
   }
 
-  link(existing: string, newPath: string): number {
+  link(existing: SysPath, newPath: SysPath): number {
     return this.run(() => fs.linkSync(this.hostPath(existing), this.hostPath(newPath)));
   }
 
-  symlink(target: string, path: string): number {
-    return this.run(() => fs.symlinkSync(target, this.hostPath(path)));
+  symlink(target: SysPath, path: SysPath): number {
+    return this.run(() => fs.symlinkSync(typeof target === "string" ? target : Buffer.from(target), this.hostPath(path)));
   }
 
-  readlink(path: string): string | number {
+  readlink(path: SysPath): SysName | number {
     try {
-      return fs.readlinkSync(this.hostPath(path), "utf8");
+      return sysName(fs.readlinkSync(this.hostPath(path), "buffer"));
     } catch (err) {
       return errnoOf(err);
     }
@@ -265,25 +280,25 @@ export class NodeSys implements Sys {
     const f = this.files.get(fd);
     if (!f) return -EBADF;
     try {
-      return fs.readdirSync(f.hostPath, { withFileTypes: true }).map((d) => {
+      return fs.readdirSync(f.hostPath, { withFileTypes: true, encoding: "buffer" }).map((d) => {
         let ino = 0;
-        try { ino = Number(fs.lstatSync(`${f.hostPath}/${d.name}`, { bigint: true }).ino); } catch { /* raced away */ }
-        return { name: d.name, ino, type: dtOf(d) };
+        try { ino = Number(fs.lstatSync(Buffer.concat([Buffer.from(f.hostPath), Buffer.from("/"), d.name]), { bigint: true }).ino); } catch { /* raced away */ }
+        return { name: sysName(d.name), ino, type: dtOf(d) };
       });
     } catch (err) {
       return errnoOf(err);
     }
   }
 
-  chmod(path: string, mode: number): number {
+  chmod(path: SysPath, mode: number): number {
     return this.run(() => fs.chmodSync(this.hostPath(path), mode));
   }
 
-  chown(path: string, uid: number, gid: number): number {
+  chown(path: SysPath, uid: number, gid: number): number {
     return this.run(() => fs.chownSync(this.hostPath(path), uid, gid));
   }
 
-  utimens(path: string, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {
+  utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {
     const host = this.hostPath(path);
     try {
       const cur = atimeNs === BigInt(UTIME_OMIT) || mtimeNs === BigInt(UTIME_OMIT)
@@ -302,7 +317,7 @@ export class NodeSys implements Sys {
     }
   }
 
-  statfs(path: string): StatfsRecord | number {
+  statfs(path: SysPath): StatfsRecord | number {
     try {
       const s = fs.statfsSync(this.hostPath(path));
       return { type: s.type, bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namelen: NAME_MAX };

@@ -190,3 +190,31 @@ export function expectReadOnlyAfterError(k: Kernel): void {
   expect(info.errored || info.readOnly, "read-only after a metadata error").toBeTruthy();
   expect(k.logLines.some((l) => /error .*in metadata|read-only/.test(l)), "the metadata error was logged").toBe(true);
 }
+
+/** The 31-bit FNV-1a name hash of fs/dir.ts, as the key's high half: (hash31 + 1) << 32. */
+export function nameHashKey(name: Uint8Array): bigint {
+  let h = 0x811c9dc5;
+  for (const b of name) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  return (BigInt(h & 0x7fffffff) + 1n) << 32n;
+}
+
+/**
+ * Renames the only entry of directory `dirIno` on the image to `name` (same byte length as
+ * the old name, so the record keeps its size): patches the name bytes, sets the key to
+ * (hash31(name) + 1) << 32 (seq 0) and reseals the leaf. Keeping to one entry per directory
+ * keeps the leaf's key order intact. Throws unless the dirent tree is one leaf holding
+ * exactly one entry of `dirIno`.
+ */
+export function renameOnlyEntry(img: Uint8Array, dirIno: number, name: Uint8Array): void {
+  const { root, height } = treeRoot(img, TREE_DIRENT);
+  if (height !== 1) throw new Error(`dirent tree of height ${height}, want 1`);
+  const hits = leafItems(img, root).filter((it) => it.k1 === BigInt(dirIno));
+  if (hits.length !== 1) throw new Error(`directory ${dirIno} has ${hits.length} entries in leaf ${root}, want 1`);
+  const it = hits[0], v = blockView(img, root);
+  const len = v.getUint8(it.voff + DE.NAMELEN);
+  if (len !== name.length) throw new Error(`old name has ${len} bytes, new name ${name.length}`);
+  for (let i = 0; i < len; i++) v.setUint8(it.voff + DE.NAME + i, name[i]);
+  v.setBigUint64(it.itemOff + 8, nameHashKey(name), true);
+  reseal(img, root);
+}

@@ -15,6 +15,8 @@
 //    "the image holds exactly the bytes we gave it"; a host file that changes afterwards (e.g.
 //    vitest's cache under node_modules/.vite) cannot cause a false mismatch. With
 //    --verify-only there was no import in this run and the host files are hashed at verify time;
+//  - names and symlink targets are compared as exact bytes (a name need not be UTF-8, and
+//    NFC and NFD are two names), listings both ways (a missing and an extra entry);
 //  - verification goes on after a mismatch (to count them) but reports the first one;
 //  - every kernel is shut down before runStart returns (host/cli.ts withSession / Session.close).
 
@@ -28,7 +30,7 @@ import { KernelPanic, type KernelInfo } from "../host/kernel.js";
 import type { HelixFs } from "../host/fs.js";
 import {
   BLOCK_SIZE, COPY_CHUNK, CliError, Progress, Session, compareNames, errorMessage, formatBytes, formatRate,
-  imageSize, importTree, main, mkfsImage, runFsck, scanHostTree, strerror, table, type CopyStats, type EntryKind,
+  imageSize, importTree, main, mkfsImage, quoteName, runFsck, scanHostTree, strerror, table, type CopyStats, type EntryKind,
   type ScannedTree, type TreeEntry,
 } from "../host/cli.js";
 
@@ -81,13 +83,14 @@ function kindOf(d: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink()
   return d.isDirectory() ? "dir" : d.isFile() ? "file" : d.isSymbolicLink() ? "symlink" : "other";
 }
 
-function guestPath(dest: string, rel: string): string {
-  if (rel === "") return dest;
-  return dest === "/" ? `/${rel}` : `${dest}/${rel}`;
+/** `dest/rel` in bytes (`dest` for the root entry): names are bytes, kept exact. */
+function guestPath(dest: string, rel: Buffer): Buffer {
+  if (rel.length === 0) return Buffer.from(dest);
+  return Buffer.concat([Buffer.from(dest === "/" ? "/" : `${dest}/`), rel]);
 }
 
 /** SHA-256 of a host file (used when the import did not hash it in this run). */
-function hashHostFile(file: string, buf: Buffer): string {
+function hashHostFile(file: Buffer, buf: Buffer): string {
   const h = createHash("sha256");
   const fd = nodefs.openSync(file, "r");
   try {
@@ -104,7 +107,7 @@ function hashHostFile(file: string, buf: Buffer): string {
 }
 
 /** SHA-256 and length of a file in the image, read in transfer-buffer-sized chunks. */
-function hashGuestFile(fs: HelixFs, file: string, buf: Buffer, progress?: Progress): { sha: string; bytes: number } {
+function hashGuestFile(fs: HelixFs, file: Buffer, buf: Buffer, progress?: Progress): { sha: string; bytes: number } {
   const h = createHash("sha256");
   const fd = fs.openSync(file, "r");
   let pos = 0;
@@ -122,28 +125,33 @@ function hashGuestFile(fs: HelixFs, file: string, buf: Buffer, progress?: Progre
   return { sha: h.digest("hex"), bytes: pos };
 }
 
+/** One name of a directory listing: exact bytes and kind. */
+interface Listed { name: Buffer; kind: EntryKind | "other" }
+
 /**
- * Compares the image tree under `dest` with a scanned host tree: for every directory its
- * sorted listing (names and types), permission bits and mtime; for every file its type,
- * size, SHA-256, permission bits and mtime; for every symlink its target and mtime. Times
- * are compared to the nanosecond because importTree sets them with utimensat.
+ * Compares the image tree under `dest` with a scanned host tree, by exact bytes of every
+ * name: for every directory its sorted listing (names and types: a missing or an extra
+ * entry is a mismatch), permission bits and mtime; for every file its type, size, SHA-256,
+ * permission bits and mtime; for every symlink its target (bytes), permission bits and
+ * mtime. Times are compared to the nanosecond because importTree sets them with utimensat.
  */
 export function verifyTree(fs: HelixFs, tree: ScannedTree, dest: string, progress?: Progress): VerifyResult {
   const t0 = performance.now();
   const r: VerifyResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, seconds: 0, mismatches: 0, details: [] };
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  const children = new Map<string, { name: string; kind: EntryKind }[]>();
+  // children by parent rel; latin1 maps bytes to a string one to one, so it is a safe key
+  const children = new Map<string, Listed[]>();
   for (const e of tree.entries) {
-    if (e.rel === "") continue;
-    const slash = e.rel.lastIndexOf("/");
-    const parent = slash < 0 ? "" : e.rel.slice(0, slash);
+    if (e.rel.length === 0) continue;
+    const slash = e.rel.lastIndexOf(0x2f);
+    const parent = slash < 0 ? "" : e.rel.subarray(0, slash).toString("latin1");
     let list = children.get(parent);
     if (!list) children.set(parent, (list = []));
-    list.push({ name: e.rel.slice(slash + 1), kind: e.kind });
+    list.push({ name: e.rel.subarray(slash + 1), kind: e.kind });
   }
   const miss = (e: TreeEntry, why: string) => {
     r.mismatches++;
-    if (r.details.length < MISMATCHES_SHOWN) r.details.push(`${guestPath(dest, e.rel)}: ${why}`);
+    if (r.details.length < MISMATCHES_SHOWN) r.details.push(`${quoteName(guestPath(dest, e.rel))}: ${why}`);
   };
   for (const e of tree.entries) {
     const gp = guestPath(dest, e.rel);
@@ -152,22 +160,23 @@ export function verifyTree(fs: HelixFs, tree: ScannedTree, dest: string, progres
       if (kindOf(st) !== e.kind) { miss(e, `is a ${kindOf(st)} in the image, a ${e.kind} on the host`); continue; }
       if (e.kind === "dir") {
         r.dirs++;
-        const want = (children.get(e.rel) ?? []).slice().sort((a, b) => compareNames(a.name, b.name));
-        const got = fs.readdirSync(gp, { withFileTypes: true }).map((d) => ({ name: d.name, kind: kindOf(d) }))
+        const want = (children.get(e.rel.toString("latin1")) ?? []).slice().sort((a, b) => compareNames(a.name, b.name));
+        const got: Listed[] = fs.readdirSync(gp, { withFileTypes: true, encoding: "buffer" })
+          .map((d) => ({ name: d.name as Buffer, kind: kindOf(d) }))
           .sort((a, b) => compareNames(a.name, b.name));
         const diff = firstListingDifference(want, got);
         if (diff !== null) miss(e, `directory listing differs: ${diff}`);
       } else if (e.kind === "symlink") {
         r.symlinks++;
-        const target = fs.readlinkSync(gp, "utf8") as string;
-        if (target !== e.target) miss(e, `symlink target '${target}' in the image, '${e.target}' on the host`);
+        const target = fs.readlinkSync(gp, "buffer") as Buffer;
+        if (!target.equals(e.target!)) miss(e, `symlink target '${quoteName(target)}' in the image, '${quoteName(e.target!)}' on the host`);
         progress?.add(0, 1);
       } else {
         r.files++;
         if (Number(st.size) !== e.size) miss(e, `size ${st.size} in the image, ${e.size} on the host`);
         const g = hashGuestFile(fs, gp, buf, progress);
         r.bytes += g.bytes;
-        const want = e.sha256 ?? hashHostFile(path.join(tree.root, e.rel), buf);
+        const want = e.sha256 ?? hashHostFile(guestPath(tree.root, e.rel), buf);
         if (g.sha !== want) miss(e, `content differs (sha256 ${g.sha.slice(0, 16)}... in the image, ${want.slice(0, 16)}... on the host)`);
         progress?.add(0, 1);
       }
@@ -183,14 +192,14 @@ export function verifyTree(fs: HelixFs, tree: ScannedTree, dest: string, progres
   return r;
 }
 
-/** The first difference of two sorted listings, or null if they are equal. */
-function firstListingDifference(want: { name: string; kind: string }[], got: { name: string; kind: string }[]): string | null {
+/** The first difference of two listings sorted by name bytes, or null if they are equal. */
+function firstListingDifference(want: Listed[], got: Listed[]): string | null {
   let i = 0, j = 0;
   while (i < want.length || j < got.length) {
     const c = i >= want.length ? 1 : j >= got.length ? -1 : compareNames(want[i].name, got[j].name);
-    if (c < 0) return `'${want[i].name}' is missing from the image`;
-    if (c > 0) return `'${got[j].name}' is in the image but not on the host`;
-    if (want[i].kind !== got[j].kind) return `'${want[i].name}' is a ${got[j].kind} in the image, a ${want[i].kind} on the host`;
+    if (c < 0) return `'${quoteName(want[i].name)}' is missing from the image`;
+    if (c > 0) return `'${quoteName(got[j].name)}' is in the image but not on the host`;
+    if (want[i].kind !== got[j].kind) return `'${quoteName(want[i].name)}' is a ${got[j].kind} in the image, a ${want[i].kind} on the host`;
     i++; j++;
   }
   return null;
