@@ -36,7 +36,7 @@ import {
   bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1,
   cur_k2, cur_val, cur_vlen, bt_height, VALUE_MAX, CURSOR_SIZE,
 } from "./btree";
-import { kputs, kputu, knl } from "../lib/printk";
+import { kputs, kputu, knl, kfs } from "../lib/printk";
 import { bread, buf_errno } from "./pagecache";
 import { blk_discard, blk_discard_seg, DISCARD_SEG_MAX } from "../dev/virtio_blk";
 import { alloc_pages, free_pages } from "../mm/buddy";
@@ -131,7 +131,7 @@ function free_cur(tree: u32): bool {
     cur_start = cur_k2(CUR);
   }
   if (free_extent_verify(tree, cur_start, cur_len, vlen)) return true;
-  kputs("helixfs: corrupt free extent ("); kputu(cur_start); kputs(", "); kputu(cur_len);
+  kfs(); kputs("corrupt free extent ("); kputu(cur_start); kputs(", "); kputu(cur_len);
   kputs(tree == TREE_BNO ? ") in the by-offset tree" : ") in the by-size tree"); knl();
   bt_corrupt();
   return false;
@@ -139,7 +139,7 @@ function free_cur(tree: u32): bool {
 
 /** Reports a bad AGFL (count or entry); returns 0 as agfl_get does. */
 function agfl_corrupt(what: u64): u64 {
-  kputs("helixfs: corrupt AGFL entry or count "); kputu(what); knl();
+  kfs(); kputs("corrupt AGFL entry or count "); kputu(what); knl();
   alloc_errno = -EUCLEAN;
   bt_corrupt();
   return 0;

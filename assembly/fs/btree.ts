@@ -33,7 +33,7 @@ import { BLOCK_SIZE } from "../params";
 import { EEXIST, ENOENT, ENOMEM, EUCLEAN, EIO, ENOSPC } from "../lib/errno";
 import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, TREE_COUNT, in_data_area } from "./format";
 import { bread, bget, buf_errno, buffer_seq_bump, pagecache_set_node_verify } from "./pagecache";
-import { kputs, kputu, knl } from "../lib/printk";
+import { kputs, kputu, knl, kfs } from "../lib/printk";
 import { journal_dirty, j_tid } from "./journal";
 import { metadata_error } from "./errors";
 
@@ -204,7 +204,7 @@ export function bt_node_verify(n: usize, blk: u64): i32 {
   const r = node_verify_(n, blk);
   bt_node_fault = r;
   if (r != NV_OK) {
-    kputs("helixfs: corrupt metadata at block "); kputu(blk); kputs(" (tree "); kputu(load<u8>(n, N_TREE));
+    kfs(); kputs("corrupt metadata at block "); kputu(blk); kputs(" (tree "); kputu(load<u8>(n, N_TREE));
     kputs(", level "); kputu(load<u8>(n, N_LEVEL)); kputs("): "); kputs(bt_node_why(r)); knl();
   }
   return r;

@@ -13,7 +13,7 @@
 //   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
 
 import { TREE_DIRENT, ORPHAN_DIR, FIRST_INO } from "./format";
-import { kputs, kputu, kputx, knl } from "../lib/printk";
+import { kputs, kputu, kputx, knl, kfs } from "../lib/printk";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
 import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
@@ -92,7 +92,7 @@ export function dirent_verify(dir: u64, k2: u64, v: usize, vlen: u32): i32 {
 function dirent_sound(cur: usize): bool {
   const r = dirent_verify(cur_k1(cur), cur_k2(cur), cur_val(cur), cur_vlen(cur));
   if (r == DV_OK) return true;
-  kputs("helixfs: corrupt directory entry ("); kputu(cur_k1(cur)); kputs(", "); kputx(cur_k2(cur));
+  kfs(); kputs("corrupt directory entry ("); kputu(cur_k1(cur)); kputs(", "); kputx(cur_k2(cur));
   kputs("): "); kputs(dirent_why(r)); knl();
   bt_corrupt();
   return false;

@@ -118,7 +118,7 @@ let bmap_csum: usize = 0;
 function ext_cur_sound(): bool {
   const r = extent_verify(cur_val(CUR), cur_vlen(CUR), cur_k2(CUR));
   if (r == EV_OK) return true;
-  kputs("helixfs: corrupt extent of inode "); kputu(cur_k1(CUR)); kputs(" at file block "); kputu(cur_k2(CUR));
+  kfs(); kputs("corrupt extent of inode "); kputu(cur_k1(CUR)); kputs(" at file block "); kputu(cur_k2(CUR));
   kputs(": "); kputs(extent_why(r)); knl();
   bt_corrupt();
   return false;

@@ -18,6 +18,7 @@
 //     level (every leaf at one depth) [node-level], a node reached twice or a block claimed
 //     by two structures [node-shared], keys increasing [key-order] and inside the parent's
 //     bounds [key-bounds], no empty internal node [node-empty], item count [node-nitems],
+//     values inside the node (vend, voff/vlen, vused) [node-value],
 //     the leaf chain [leaf-chain], the height [tree-height];
 //  2. space: superblock, backup, journal, AGFL, tree nodes, file extents and free extents cover
 //     every block exactly once: [block-outside], [block-twice] (two users), [block-free-used]
@@ -79,7 +80,7 @@ import {
 } from "./inode";
 import { name_hash, name_valid, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
 import { dcache_clear } from "./dcache";
-import { kputs, kputu, kputx, knl } from "../lib/printk";
+import { kputs, kputu, kputx, knl, kputerr } from "../lib/printk";
 import {
   alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, bfree_deferred, alloc_set_free, alloc_agfl_refill,
   free_extent_verify,
@@ -174,7 +175,7 @@ function fixed(what: string, a: u64, more: string = "", b: u64 = 0): void {
 function not_fixed(what: string, a: u64, err: i32): void {
   fsck_unfixed++;
   if ((flags & FSCK_VERBOSE) == 0) return;
-  kputs("fsck: could not fix: "); kputs(what); kputu(a); kputs(" (errno "); kputu(<u64>(-err)); kputs(")"); knl();
+  kputs("fsck: could not fix: "); kputs(what); kputu(a); kputs(" ("); kputerr(err); kputs(")"); knl();
 }
 
 // ---- per-run tables --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import { journal_dirty } from "./journal";
 import { clock_now } from "../lib/clock";
 import { ENOENT, EIO, ENOMEM, EUCLEAN } from "../lib/errno";
 import { metadata_error } from "./errors";
-import { kputs, kputu, knl } from "../lib/printk";
+import { kputs, kputu, knl, kfs } from "../lib/printk";
 
 export const I_MODE: usize = 0;
 export const I_UID: usize = 4;
@@ -125,7 +125,7 @@ export function inode_verify(rec: usize, vlen: u32): i32 {
 function inode_sound(ino: u64, rec: usize, vlen: u32): bool {
   const r = inode_verify(rec, vlen);
   if (r == IV_OK) return true;
-  kputs("helixfs: corrupt inode "); kputu(ino); kputs(": "); kputs(inode_why(r)); knl();
+  kfs(); kputs("corrupt inode "); kputu(ino); kputs(": "); kputs(inode_why(r)); knl();
   inode_errno = -EUCLEAN;
   metadata_error(-EUCLEAN);
   return false;

@@ -56,7 +56,7 @@ import {
   JSB_MAXLEN, JSB_SEQUENCE, JSB_START, JD_COUNT, JD_TAGS, JTAGS_MAX, JC_NBLOCKS, JC_TX_CRC,
   JC_TIME, block_hdr_init, block_seal, block_verify, VERIFY_OK, in_data_area,
 } from "./format";
-import { kputs, kputu, knl } from "../lib/printk";
+import { kputs, kputu, knl, kfs } from "../lib/printk";
 import { buffer_pfn, buf_in_tx, buf_mark_tx, buf_unmark_tx_all, meta_pin_delta, bforget, pagecache_set_tids, pagecache_set_tid_next } from "./pagecache";
 import { clock_now } from "../lib/clock";
 
@@ -620,7 +620,7 @@ function tags_sound(desc: usize, n: u32, tid: u64): bool {
   for (let i: u32 = 0; i < n; i++) {
     const home = load<u64>(desc + JD_TAGS + (<usize>i << 3));
     if (journal_tag_ok(home)) continue;
-    kputs("helixfs: journal transaction "); kputu(tid); kputs(" logs block "); kputu(home);
+    kfs(); kputs("journal transaction "); kputu(tid); kputs(" logs block "); kputu(home);
     kputs(", outside the data area: transaction not replayed"); knl();
     return false;
   }

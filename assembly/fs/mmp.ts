@@ -30,7 +30,7 @@ import { alloc_pages, free_pages } from "../mm/buddy";
 import { blk_add, blk_flush, blk_read_sync, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
 import { MAGIC_SUPER, block_hdr_init, block_seal, block_verify, VERIFY_OK, SB_INCOMPAT, INCOMPAT_MMP, SB_MMP_BLOCK } from "./format";
 import { clock_now, clock_sleep_ms } from "../lib/clock";
-import { kputs, kputu, kputb, knl } from "../lib/printk";
+import { kputs, kputu, kputb, knl, kfs } from "../lib/printk";
 import { EBUSY, EIO, ENOMEM, EUCLEAN } from "../lib/errno";
 
 // ---- the MMP block ---------------------------------------------------------------------------
@@ -175,9 +175,9 @@ function same_node(b: usize): bool {
   return true;
 }
 
-/** Logs "helixfs: MMP: <what> pid P on host H". */
+/** Logs "helixfs (vda): MMP: <what> pid P on host H". */
 function log_holder(what: string, b: usize): void {
-  kputs("helixfs: MMP: "); kputs(what); kputs(" pid "); kputu(load<u32>(b, MMP_PID)); kputs(" on host ");
+  kfs(); kputs("MMP: "); kputs(what); kputs(" pid "); kputu(load<u32>(b, MMP_PID)); kputs(" on host ");
   let n: u32 = 0;
   while (n < MMP_NODENAME_MAX && load<u8>(b + MMP_NODENAME + n) != 0) n++;
   kputb(b + MMP_NODENAME, n);
@@ -225,7 +225,7 @@ function claim(b: usize): i32 {
     // unused
   } else if (id_exclusive && (v != 0 || same_node(b))) {
     // our host lock proves no process of this machine holds the image any more
-    if (v != 0) { kputs("helixfs: MMP: block damaged; this host holds the image's lock: rewriting it"); knl(); }
+    if (v != 0) { kfs(); kputs("MMP: block damaged; this host holds the image's lock: rewriting it"); knl(); }
     else { log_holder("not unmounted by", b); kputs(" (its lock is gone): taking over"); knl(); }
   } else {
     const wait = mmp_wait_s(interval_s);
@@ -240,7 +240,7 @@ function claim(b: usize): i32 {
       log_holder("block of", b);
       kputs(" unchanged for "); kputu(wait); kputs(" s (stale): taking over"); knl();
     } else {
-      kputs("helixfs: MMP: block damaged and unchanged for "); kputu(wait); kputs(" s: rewriting it"); knl();
+      kfs(); kputs("MMP: block damaged and unchanged for "); kputu(wait); kputs(" s: rewriting it"); knl();
     }
     waited = true;
   }

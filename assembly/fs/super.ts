@@ -404,7 +404,7 @@ export function fs_mount(flags: u32): i32 {
     r = journal_checkpoint();
     if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
     mount_dropped_log = true;
-    kputs("helixfs: discarded the journal's transactions after a damaged one (fsck -y)"); knl();
+    kfs(); kputs("discarded the journal's transactions after a damaged one (fsck -y)"); knl();
   } else if (j_log_corrupt) {
     // committed transactions follow a damaged one: mount what the log proves, read-only
     kfs(); kputs("the journal is damaged before later committed transactions: mounting read-only; run fsck"); knl();
@@ -510,7 +510,7 @@ function orphan_freeable(ino: u64, key: u64): bool {
     if (rec != 0 && load<u32>(rec, I_NLINK) == 0) return true;
     if (rec == 0) return false; // read error or corrupt record: reported already
   }
-  kputs("helixfs: orphan list names inode "); kputu(ino); kputs(", not an unlinked inode: left in place"); knl();
+  kfs(); kputs("orphan list names inode "); kputu(ino); kputs(", not an unlinked inode: left in place"); knl();
   return false;
 }
 
