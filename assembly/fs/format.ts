@@ -162,6 +162,15 @@ export const INCOMPAT_DATA_CSUM: u32 = 1 << 2;
  */
 export const INCOMPAT_MMP: u32 = 1 << 8;
 export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP;
+
+/**
+ * Blocks of the journal's log (the journal superblock's maxlen) for the superblock at `sb`:
+ * the journal area less the MMP block that ends it under INCOMPAT_MMP.
+ */
+export function sb_log_blocks(sb: usize): u32 {
+  const j = load<u32>(sb, SB_JOURNAL_BLOCKS);
+  return (load<u32>(sb, SB_INCOMPAT) & INCOMPAT_MMP) != 0 ? j - 1 : j;
+}
 export const RO_COMPAT_METADATA_CSUM: u32 = 1 << 0;
 export const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_METADATA_CSUM;
 export const COMPAT_JOURNAL: u32 = 1 << 0;

@@ -65,7 +65,7 @@ import {
   MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
-  block_verify, VERIFY_OK, extent_verify, extent_why, EV_OK, EV_DISK,
+  block_verify, VERIFY_OK, extent_verify, extent_why, EV_OK, EV_DISK, sb_log_blocks,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
@@ -664,6 +664,7 @@ function remove_entry_of(ino: u64): void {
 
 // ---- 5. journal and superblock ----------------------------------------------------------------
 
+/** Checks the journal superblock at `jstart` against the log's size (`jblocks`, sb_log_blocks). */
 function check_journal(jstart: u64, jblocks: u32): void {
   // with MNT_FSCK_JOURNAL the mount discarded them (the CLI reports that): nothing left here
   if (j_log_corrupt && !mount_dropped_log) {
@@ -931,7 +932,7 @@ function check_all(sb: usize): void {
   check_leaks();
   check_dirents();
   check_inodes();
-  check_journal(jstart, jblocks);
+  check_journal(jstart, sb_log_blocks(sb));
   // the inodes lost+found would add are counted by inode_create itself
   if (sbInodes != fsck_inodes) {
     problem("sb-inode-count", "inodes count wrong", F_FOUND, 0, 0, 0, 0, 0, sbInodes, fsck_inodes);

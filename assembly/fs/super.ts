@@ -34,7 +34,7 @@ import {
   SB_ERROR_COUNT, STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
   RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, INCOMPAT_DATA_CSUM, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
-  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK, layout_set,
+  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK, layout_set, sb_log_blocks,
 } from "./format";
 import { mmp_format, mmp_start, mmp_stop, mmp_tick, mmp_active } from "./mmp";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
@@ -375,6 +375,7 @@ export function fs_mount(flags: u32): i32 {
   const jstart = load<u64>(raw, SB_JOURNAL_START);
   const jblocks = load<u32>(raw, SB_JOURNAL_BLOCKS);
   const hasMmp = (load<u32>(raw, SB_INCOMPAT) & INCOMPAT_MMP) != 0;
+  const logBlocks = sb_log_blocks(raw);
   if (hasMmp) {
     // before the first write of this mount (backup restore, replay, state DIRTY)
     r = mount_mmp(raw, jstart + jblocks - 1);
@@ -394,7 +395,7 @@ export function fs_mount(flags: u32): i32 {
   free_pages(addr_to_pfn(raw), 0);
   sb_total = total;
   layout_set(jstart, jblocks, total); // every block number read from now on is checked against it
-  r = journal_load(jstart, hasMmp ? jblocks - 1 : jblocks);
+  r = journal_load(jstart, logBlocks);
   if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   r = journal_recover();
   if (r < 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
