@@ -57,14 +57,19 @@ export function makeImage(populate: (fs: HelixFs, k: Kernel) => void, bytes = 16
 /** A memory device over a copy of `img`. */
 export function deviceOf(img: Uint8Array): MemoryBackend { return new MemoryBackend(img.slice()); }
 
-export interface Super { total: number; jstart: number; jblocks: number; agflCount: number; agfl: number[] }
+export interface Super {
+  total: number; jstart: number; jblocks: number; agflCount: number; agfl: number[];
+  /** Blocks of the journal's log: jblocks less the MMP block that ends the area (INCOMPAT_MMP). */
+  logBlocks: number;
+}
 /** The primary superblock's geometry and AGFL. */
 export function readSuper(img: Uint8Array): Super {
   const v = blockView(img, 0);
   const agflCount = v.getUint32(192, true);
   const agfl: number[] = [];
   for (let i = 0; i < Math.min(agflCount, 32); i++) agfl.push(Number(v.getBigUint64(200 + 8 * i, true)));
-  return { total: Number(v.getBigUint64(40, true)), jstart: Number(v.getBigUint64(72, true)), jblocks: v.getUint32(80, true), agflCount, agfl };
+  const jblocks = v.getUint32(80, true), mmp = (v.getUint32(60, true) & 0x100) !== 0;
+  return { total: Number(v.getBigUint64(40, true)), jstart: Number(v.getBigUint64(72, true)), jblocks, agflCount, agfl, logBlocks: mmp ? jblocks - 1 : jblocks };
 }
 
 /** Root block and height of `tree`. */

@@ -197,11 +197,11 @@ describe("names are bytes: helix import and export", () => {
     const imp = await runHelix(TMP, ["import", img, src, "/in"], RUN_TIMEOUT_MS);
     expect(imp.stderr).toBe("");
     expect(imp.code).toBe(0);
-    expect(imp.stdout).toContain(`: ${files} files, 1 dirs, 1 symlinks,`);
+    expect(imp.stdout).toContain(`: ${files} files, 1 dir, 1 symlink,`);
     const exp = await runHelix(TMP, ["export", img, "/in", out], RUN_TIMEOUT_MS);
     expect(exp.stderr).toBe("");
     expect(exp.code).toBe(0);
-    expect(exp.stdout).toContain(`: ${files} files, 1 dirs, 1 symlinks,`);
+    expect(exp.stdout).toContain(`: ${files} files, 1 dir, 1 symlink,`);
     const want = snapshot(src);
     expect(Object.keys(want)).toHaveLength(files + 2);
     expect(snapshot(out)).toEqual(want);
