@@ -1790,8 +1790,7 @@ async function cmdImport(image: string, hostDir: string, dest: string, o: { memo
   }
   // report the time until the data is durable: copy, sync and the unmount's checkpoint
   stats.seconds = (performance.now() - t0) / 1000;
-  const what = `${plural(stats.files, "file")}, ${plural(stats.dirs, "dir")}, ${plural(stats.symlinks, "symlink")}, ` +
-    `${stats.bytes} bytes (${formatBytes(stats.bytes)})`;
+  const what = copiedWhat(stats);
   if (stats.interrupted !== undefined) {
     print(`interrupted: kept ${what} of ${tree.files} files, ${formatBytes(tree.bytes)} in ${image}:${dest}, committed; ` +
       `the image is consistent and cleanly unmounted\n`);
@@ -1803,13 +1802,18 @@ async function cmdImport(image: string, hostDir: string, dest: string, o: { memo
   return 0;
 }
 
+/** "3 files, 1 dir, 2 symlinks, 4096 bytes (4.0 KiB)": what a tree copy moved. */
+function copiedWhat(stats: CopyStats): string {
+  return `${plural(stats.files, "file")}, ${plural(stats.dirs, "dir")}, ${plural(stats.symlinks, "symlink")}, ` +
+    `${stats.bytes} bytes (${formatBytes(stats.bytes)})`;
+}
+
 function cmdExport(image: string, src: string, hostDir: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
   const kopts = kernelOptions(o);
   if (!src.startsWith("/")) throw new UsageError(`image path '${src}' must be absolute`);
   const stats = withSession(image, kopts, (s) =>
     exportTree(s.fs, src, hostDir, (t) => new Progress("export", t.bytes, t.files + t.symlinks)));
-  print(`exported ${image}:${src} -> ${hostDir}: ${stats.files} files, ${stats.dirs} dirs, ${stats.symlinks} symlinks, ` +
-    `${stats.bytes} bytes (${formatBytes(stats.bytes)}) in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
+  print(`exported ${image}:${src} -> ${hostDir}: ${copiedWhat(stats)} in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
   return 0;
 }
 
