@@ -3,15 +3,16 @@
 // of docs/abi.md, the compiler's generated bindings and what host/kernel.ts provides and
 // calls. Oracles: the real build (must agree), and drift made on purpose in each side (a
 // renamed export, a changed or missing doc row, a host call with a wrong name, count or
-// type) that must be named. Also the size report against the module's own byte count.
+// type) that must be named. Also the size report against the module's own byte count and,
+// for the release build, its source map.
 
 import { describe, it, expect } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import binaryen from "binaryen";
 import {
-  checkTree, checkAbi, readModule, parseAbiDoc, parseBindings, scanHost, hostFiles, sizeReport,
-  MODULE_FILES, ROOT, type ModuleAbi,
+  checkTree, checkAbi, readModule, parseAbiDoc, parseBindings, scanHost, hostFiles, sizeReport, summarizeSizes,
+  MODULE_FILES, ROOT, type ModuleAbi, type SourceMap,
 } from "../tools/abi.js";
 
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f));
@@ -148,6 +149,15 @@ describe("the kernel's ABI", () => {
     }
     const debug = sizeReport(new Uint8Array(read(MODULE_FILES[1])));
     expect(debug.functions.filter((x) => x.name.startsWith("func[")).length, "the debug build names every function").toBe(0);
+    // the release build has no name section: its source map attributes every code byte
+    const map = JSON.parse(read(`${MODULE_FILES[0]}.map`).toString("utf8")) as SourceMap;
+    const rel = sizeReport(releaseBytes, map);
+    const bodies = rel.functions.reduce((s, x) => s + x.bytes, 0);
+    expect(rel.files.reduce((s, x) => s + x.bytes, 0)).toBe(bodies);
+    expect(rel.functions.filter((x) => x.source === undefined)).toEqual([]);
+    expect(rel.functions.find((x) => x.name === "kernel_boot")!.source).toBe("index.ts kernel_boot");
+    expect(rel.files.map((f) => f.name)).toContain("fs/btree.ts");
+    expect(summarizeSizes("r", rel).join("\n")).not.toMatch(/func\[/);
   });
 });
 

@@ -1,8 +1,9 @@
 // test/discard.test.ts -- online discard (boot option `discard`, fs/alloc.ts
 // alloc_discard_committed) and the device serial (GET_ID at boot). Oracles: the memory
 // device's bytes (a DISCARD zeroes them there), a model of every file's contents, fsck, the
-// device's request counters, and the crash states of a recorded workload (a discard that ran
-// before its commit was durable would leave committed files pointing at zeroed blocks).
+// device's request counters and what it was told to discard, and the crash states of a
+// recorded workload (a discard that ran before its commit was durable would leave committed
+// files pointing at zeroed blocks).
 
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
@@ -26,6 +27,22 @@ function blocksOnDevice(dev: MemoryBackend, data: Uint8Array): number {
     if (disk.indexOf(data.subarray(off, off + BLOCK)) >= 0) n++;
   }
   return n;
+}
+
+/**
+ * Watches what `dev` is told: the bytes it was asked to discard, and the blocks discarded and
+ * not written since (the device's view, independent of the kernel's discardedBlocks).
+ */
+function watchDiscards(dev: MemoryBackend): { bytes: () => number; stale: Set<number> } {
+  const stale = new Set<number>();
+  let bytes = 0;
+  const span = (off: number, len: number, f: (b: number) => void) => { for (let b = off / BLOCK; b < (off + len) / BLOCK; b++) f(b); };
+  const [discard, write, writev, writeZeroes] = [dev.discard.bind(dev), dev.write.bind(dev), dev.writev.bind(dev), dev.writeZeroes.bind(dev)];
+  dev.discard = (o, l) => { discard(o, l); bytes += l; span(o, l, (b) => stale.add(b)); };
+  dev.write = (o, src) => { write(o, src); span(o, src.length, (b) => stale.delete(b)); };
+  dev.writev = (o, srcs) => { writev(o, srcs); span(o, srcs.reduce((n, x) => n + x.length, 0), (b) => stale.delete(b)); };
+  dev.writeZeroes = (o, l) => { writeZeroes(o, l); span(o, l, (b) => stale.delete(b)); };
+  return { bytes: () => bytes, stale };
 }
 
 describe("online discard", () => {
@@ -126,6 +143,7 @@ describe("online discard", () => {
     );
     fc.assert(fc.property(fc.array(op, { minLength: 5, maxLength: 40 }), (ops) => {
       const dev = freshDevice(32 * MiB);
+      const told = watchDiscards(dev);
       let k = boot(dev, true);
       const model = new Map<string, Buffer>();
       for (const o of ops) {
@@ -173,7 +191,11 @@ describe("online discard", () => {
       check();
       const info = k.info();
       expect(info.discardErrors).toBe(0);
-      discarded += info.discardedBlocks;
+      // the device was told exactly what the kernel counted, and a discarded block not
+      // written since reads as zeros there (a live file pointing at one would fail above)
+      expect(told.bytes()).toBe(info.discardedBlocks * BLOCK);
+      for (const b of told.stale) expect(dev.bytes.subarray(b * BLOCK, (b + 1) * BLOCK).every((x) => x === 0), `block ${b}`).toBe(true);
+      discarded += told.bytes() / BLOCK;
       const disk = dev.bytes; // the live array: it outlives the device's close at shutdown
       k.shutdown();
       k = boot(new MemoryBackend(disk), true);

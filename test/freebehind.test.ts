@@ -3,7 +3,9 @@
 // 64 KiB or more move them straight between the device and the caller, smaller calls go
 // through the cache and free-behind drops them), random access and the first 8 MiB stay
 // cached, and no access pattern changes what a read returns. Oracles: a model buffer of the
-// file, the kernel's page counters (readPages counts pages read from the disk), and fsck.
+// file, the bytes on the device and the device's own byte counters (what the kernel read
+// and wrote, whatever its counters say: a page that left the cache is read from the device
+// again), the kernel's page counters, and fsck.
 
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
@@ -28,20 +30,49 @@ function readAt(k: Kernel, path: string, pos: number, len: number, chunk = MiB):
   return out;
 }
 
+/** Bytes the device has read so far (its own counter, not the kernel's). */
+const devRead = (k: Kernel) => k.device.stats.bytesRead;
+
+/** Every 4 KiB block of `data` whose exact bytes are nowhere on `disk` (block-aligned). */
+function blocksMissing(disk: Uint8Array, data: Uint8Array): number[] {
+  const at = new Map<string, number[]>();
+  const key = (b: Uint8Array, o: number) => Buffer.from(b.buffer, b.byteOffset + o, 16).toString("hex");
+  for (let o = 0; o + BLOCK <= disk.length; o += BLOCK) {
+    const kk = key(disk, o);
+    const l = at.get(kk);
+    if (l) l.push(o); else at.set(kk, [o]);
+  }
+  const missing: number[] = [];
+  for (let o = 0; o + BLOCK <= data.length; o += BLOCK) {
+    const want = data.subarray(o, o + BLOCK);
+    if (!(at.get(key(data, o)) ?? []).some((d) => Buffer.compare(disk.subarray(d, d + BLOCK), want) === 0)) missing.push(o / BLOCK);
+  }
+  return missing;
+}
+
 describe("free-behind", () => {
   // Calls of 16 KiB stay on the cached path (below THROUGH_MIN): free-behind drops the pages.
   // Calls of 1 MiB move every page past 8 MiB straight to and from the device.
   for (const chunk of [16 * 1024, MiB]) {
   it(`a sequential pass in ${chunk / 1024} KiB calls keeps the first 8 MiB cached and no more; random reads stay cached`, () => {
-    const k = bootDevice(freshDevice(128 * MiB), 256);
+    const dev = freshDevice(128 * MiB);
+    const k = bootDevice(dev, 256);
     const size = 40 * MiB;
     const past = (size - START) / BLOCK; // pages past FREEBEHIND_START
     const through = chunk >= 64 * 1024;
     const data = Buffer.from(bytesOf(7, size));
     const fd = k.fs.openSync("/big", "w");
     for (let off = 0; off < size; off += chunk) k.fs.writeSync(fd, data, off, chunk);
+    if (through) {
+      // written through: the pages past 8 MiB are on the device when write() returns
+      expect(blocksMissing(dev.bytes, data.subarray(START)), "blocks past 8 MiB not on the device before fsync").toEqual([]);
+      expect(k.device.stats.bytesWritten).toBeGreaterThanOrEqual(size - START);
+    }
     k.fs.fsyncSync(fd);
     k.fs.closeSync(fd);
+    // on the device: every block of the file, and the device wrote at least the file
+    expect(blocksMissing(dev.bytes, data), "file blocks not on the device after fsync").toEqual([]);
+    expect(k.device.stats.bytesWritten).toBeGreaterThanOrEqual(size);
     let info = k.info();
     // written back and dropped, or never cached: the first 8 MiB and metadata stay (40 MiB without)
     if (through) {
@@ -56,7 +87,11 @@ describe("free-behind", () => {
     // a sequential read after drop_caches: right bytes, and the cache stays small
     k.dropCaches();
     const before = k.info();
+    let d0 = devRead(k);
     expect(readAt(k, "/big", 0, size, chunk).equals(data)).toBe(true);
+    // the device read the file once (and a little metadata), whatever the counters say
+    expect(devRead(k) - d0).toBeGreaterThanOrEqual(size);
+    expect(devRead(k) - d0).toBeLessThan(size + MiB);
     info = k.info();
     expect(info.readPages - before.readPages).toBe(size / BLOCK);
     if (through) expect(info.readThrough - before.readThrough).toBe(past);
@@ -65,8 +100,14 @@ describe("free-behind", () => {
 
     // the first 8 MiB are still cached: reading them again reads nothing from the disk
     let r0 = k.info().readPages;
+    d0 = devRead(k);
     expect(readAt(k, "/big", 0, START).equals(data.subarray(0, START))).toBe(true);
+    expect(devRead(k), "device bytes read for the cached first 8 MiB").toBe(d0);
     expect(k.info().readPages).toBe(r0);
+    // and the rest really left the cache: reading it again comes from the device again
+    d0 = devRead(k);
+    expect(readAt(k, "/big", START, size - START, chunk).equals(data.subarray(START))).toBe(true);
+    expect(devRead(k) - d0, "device bytes read for the pages past 8 MiB").toBeGreaterThanOrEqual(size - START);
 
     // random 4 KiB reads past 8 MiB are not a stream: a second pass hits the cache (the first
     // offset is past 8 MiB + 4 KiB: a read at 8 MiB would continue the pass that just ended there)
@@ -77,7 +118,9 @@ describe("free-behind", () => {
     randomPass();
     const fb = k.info().freebehind;
     r0 = k.info().readPages;
+    d0 = devRead(k);
     randomPass();
+    expect(devRead(k), "device bytes read by the second random pass").toBe(d0);
     expect(k.info().readPages).toBe(r0);
     expect(k.info().freebehind).toBe(fb);
     fsckClean(k);

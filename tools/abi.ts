@@ -5,7 +5,8 @@
 // validate, imports and exports with their wasm types), parseAbiDoc(markdown) (the tables of
 // docs/abi.md), parseBindings(d.ts) (the compiler's AssemblyScript types), scanHost(files)
 // (what the host provides and calls, with the TypeScript checker's argument types),
-// checkAbi(...) -> one-line problems, sizeReport(bytes) (sections and function bodies).
+// checkAbi(...) -> one-line problems, sizeReport(bytes, map?) (sections, function bodies and,
+// with the release build's source map, code bytes per source file and function).
 // Rules: every difference between the kernel (both builds), docs/abi.md, the generated
 // bindings and the host is a problem naming both sides; the build prints a few lines (the
 // full per-function table goes to build/size-report.txt); a problem exits 1.
@@ -336,7 +337,51 @@ const SECTION_NAMES = ["custom", "type", "import", "function", "table", "memory"
 export interface SizeReport {
   total: number;
   sections: { name: string; bytes: number }[];
-  functions: { index: number; name: string; bytes: number }[];
+  /** `source`: where most of the body's bytes come from, by the source map ("fs/btree.ts bt_insert"). */
+  functions: { index: number; name: string; bytes: number; source?: string }[];
+  /** Code bytes per source file (with a source map), largest first. */
+  files: { name: string; bytes: number }[];
+}
+
+/** A source map (v3) as asc writes it for a wasm module: one line, columns are byte offsets. */
+export interface SourceMap { sources: string[]; sourcesContent?: (string | null)[]; mappings: string }
+
+const B64 = new Map([..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].map((c, i) => [c, i]));
+
+/** The map's segments as (byte offset in the module, source index, 0-based line), by offset. */
+export function decodeMappings(map: SourceMap): { off: number; src: number; line: number }[] {
+  const out: { off: number; src: number; line: number }[] = [];
+  const f = [0, 0, 0, 0, 0]; // running values: column (offset), source, line, column, name
+  for (const seg of map.mappings.split(",")) {
+    if (seg === "" || seg.includes(";")) continue; // wasm maps have one line
+    let field = 0, value = 0, shift = 0;
+    for (const c of seg) {
+      const d = B64.get(c);
+      if (d === undefined) throw new Error(`source map: bad character '${c}'`);
+      value += (d & 31) << shift;
+      if (d & 32) { shift += 5; continue; }
+      f[field] += value & 1 ? -(value >>> 1) : value >>> 1;
+      field++; value = 0; shift = 0;
+    }
+    if (field >= 3) out.push({ off: f[0], src: f[1], line: f[2] });
+  }
+  return out.sort((a, b) => a.off - b.off);
+}
+
+/** Named functions of a source text with their line spans (0-based), innermost last. */
+function functionSpans(text: string): { name: string; from: number; to: number }[] {
+  const sf = ts.createSourceFile("x.ts", text, ts.ScriptTarget.ES2022, false);
+  const out: { name: string; from: number; to: number }[] = [];
+  const visit = (n: ts.Node): void => {
+    if ((ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n) || ts.isConstructorDeclaration(n) || ts.isGetAccessor(n) || ts.isSetAccessor(n)) && n.body) {
+      const name = ts.isConstructorDeclaration(n) ? "constructor" : n.name ? n.name.getText(sf) : "?";
+      const owner = n.parent && ts.isClassDeclaration(n.parent) && n.parent.name ? `${n.parent.name.text}#` : "";
+      out.push({ name: owner + name, from: sf.getLineAndCharacterOfPosition(n.getStart(sf)).line, to: sf.getLineAndCharacterOfPosition(n.end).line });
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
 }
 
 /**
@@ -344,12 +389,12 @@ export interface SizeReport {
  * code section's bodies. Function names come from the name section (debug build) or, for
  * exported functions, the export section; others are `func[i]`.
  */
-export function sizeReport(bytes: Uint8Array): SizeReport {
+export function sizeReport(bytes: Uint8Array, map?: SourceMap): SizeReport {
   let pos = 8;
   const leb = () => { let r = 0, shift = 0, b; do { b = bytes[pos++]; r += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80); return r; };
   const str = () => { const n = leb(); const s = Buffer.from(bytes.subarray(pos, pos + n)).toString("utf8"); pos += n; return s; };
   const sections: SizeReport["sections"] = [];
-  const bodies: number[] = [];
+  const bodies: { start: number; bytes: number }[] = [];
   const names = new Map<number, string>();
   const exported = new Map<number, string>();
   let imported = 0;
@@ -379,16 +424,46 @@ export function sizeReport(bytes: Uint8Array): SizeReport {
     } else if (id === 7) {
       for (let n = leb(); n > 0; n--) { const s = str(); const kind = bytes[pos++]; const i = leb(); if (kind === 0) exported.set(i, s); }
     } else if (id === 10) {
-      for (let n = leb(); n > 0; n--) { const b = leb(); bodies.push(b); pos += b; }
+      for (let n = leb(); n > 0; n--) { const b = leb(); bodies.push({ start: pos, bytes: b }); pos += b; }
     }
     sections.push({ name, bytes: end - start });
     pos = end;
   }
-  const functions = bodies.map((b, i) => {
+  const functions: SizeReport["functions"] = bodies.map((b, i) => {
     const index = imported + i;
-    return { index, name: names.get(index) ?? exported.get(index) ?? `func[${index}]`, bytes: b };
+    return { index, name: names.get(index) ?? exported.get(index) ?? `func[${index}]`, bytes: b.bytes };
   });
-  return { total: bytes.length, sections, functions };
+  const files = new Map<string, number>();
+  if (map) {
+    // each segment owns the bytes up to the next one; a body's bytes go to the source
+    // function that owns most of them (inlined callees included), its file to the file totals
+    const segs = decodeMappings(map);
+    const spans = new Map<number, { name: string; from: number; to: number }[]>();
+    const fnAt = (src: number, line: number) => {
+      let l = spans.get(src);
+      if (!l) spans.set(src, (l = functionSpans(map.sourcesContent?.[src] ?? "")));
+      let best: string | null = null;
+      for (const f of l) if (f.from <= line && line <= f.to) best = f.name; // innermost wins (visited later)
+      return best ?? `line ${line + 1}`;
+    };
+    const short = (src: number) => (map.sources[src] ?? "?").replace(/^assembly\//, "");
+    let j = 0;
+    bodies.forEach((b, i) => {
+      const end = b.start + b.bytes;
+      while (j < segs.length && segs[j].off < b.start) j++;
+      const by = new Map<string, number>();
+      for (let k = j; k < segs.length && segs[k].off < end; k++) {
+        const n = (k + 1 < segs.length && segs[k + 1].off < end ? segs[k + 1].off : end) - (k === j ? b.start : segs[k].off);
+        const key = `${short(segs[k].src)} ${fnAt(segs[k].src, segs[k].line)}`;
+        by.set(key, (by.get(key) ?? 0) + n);
+        files.set(short(segs[k].src), (files.get(short(segs[k].src)) ?? 0) + n);
+      }
+      let top: [string, number] | null = null;
+      for (const e of by) if (!top || e[1] > top[1]) top = e;
+      if (top) functions[i].source = top[0];
+    });
+  }
+  return { total: bytes.length, sections, functions, files: [...files].map(([name, n]) => ({ name, bytes: n })).sort((a, b) => b.bytes - a.bytes) };
 }
 
 const kib = (n: number) => (n >= 10240 ? `${(n / 1024).toFixed(0)} KiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
@@ -397,16 +472,23 @@ const kib = (n: number) => (n >= 10240 ? `${(n / 1024).toFixed(0)} KiB` : n >= 1
 export function formatSizeReport(label: string, r: SizeReport): string {
   const out = [`${label}: ${r.total} bytes, ${r.functions.length} functions`, "", "section                 bytes"];
   for (const s of [...r.sections].sort((a, b) => b.bytes - a.bytes)) out.push(`${s.name.padEnd(20)} ${String(s.bytes).padStart(8)}`);
-  out.push("", "function bytes (largest first)");
-  for (const f of [...r.functions].sort((a, b) => b.bytes - a.bytes)) out.push(`${String(f.bytes).padStart(8)}  ${f.name}`);
+  if (r.files.length > 0) {
+    out.push("", "code bytes by source file (source map)");
+    for (const f of r.files) out.push(`${String(f.bytes).padStart(8)}  ${f.name}`);
+  }
+  out.push("", "function bytes (largest first)" + (r.files.length > 0 ? "; after the name, the source function most of its bytes come from" : ""));
+  for (const f of [...r.functions].sort((a, b) => b.bytes - a.bytes)) out.push(`${String(f.bytes).padStart(8)}  ${f.name}${f.source ? `  (${f.source})` : ""}`);
   return out.join("\n") + "\n";
 }
 
 /** Two lines for the build: sections, then the largest functions. */
 export function summarizeSizes(label: string, r: SizeReport): string[] {
   const secs = [...r.sections].sort((a, b) => b.bytes - a.bytes).slice(0, 4).map((s) => `${s.name} ${kib(s.bytes)}`).join(", ");
-  const top = [...r.functions].sort((a, b) => b.bytes - a.bytes).slice(0, TOP_FUNCTIONS_SHOWN).map((f) => `${f.name.replace(/^.*\//, "")} ${kib(f.bytes)}`).join(", ");
-  return [`abi: ${label} ${kib(r.total)} (${secs}); largest of ${r.functions.length} functions: ${top}`];
+  const fname = (f: SizeReport["functions"][number]) => (f.name.startsWith("func[") && f.source ? f.source.replace(/^.* /, "") : f.name.replace(/^.*\//, ""));
+  const top = [...r.functions].sort((a, b) => b.bytes - a.bytes).slice(0, TOP_FUNCTIONS_SHOWN).map((f) => `${fname(f)} ${kib(f.bytes)}`).join(", ");
+  const lines = [`abi: ${label} ${kib(r.total)} (${secs}); largest of ${r.functions.length} functions: ${top}`];
+  if (r.files.length > 0) lines.push(`abi: code by source file: ${r.files.slice(0, TOP_FUNCTIONS_SHOWN).map((f) => `${f.name} ${kib(f.bytes)}`).join(", ")}`);
+  return lines;
 }
 
 // ---- the build step -------------------------------------------------------------------------
@@ -435,7 +517,10 @@ export function checkTree(root = ROOT): { problems: string[]; reports: Map<strin
   for (const f of MODULE_FILES) {
     const bytes = fs.readFileSync(path.join(root, f));
     modules.set(f, readModule(bytes));
-    reports.set(f, sizeReport(bytes));
+    const mapFile = path.join(root, `${f}.map`);
+    // the release build's map (asconfig.json): names its functions, which have no name section
+    const map = f === MODULE_FILES[0] && fs.existsSync(mapFile) ? (JSON.parse(fs.readFileSync(mapFile, "utf8")) as SourceMap) : undefined;
+    reports.set(f, sizeReport(bytes, map));
   }
   const problems = checkAbi({
     modules,

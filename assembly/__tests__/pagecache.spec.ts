@@ -2,10 +2,12 @@
 // an unreferenced clean page goes, a referenced one gets a second chance, and a second chance
 // costs no scan budget, so a cache of pages that were all used once still frees what is asked;
 // an allocation inside a syscall gets a frame even when the LRU tail is all metadata buffers.
+// Oracles: find_page, the cache's nr_cached, and the page allocator's free frames (a page
+// that left the cache must be a frame the buddy allocator has back, not only a counter).
 
 import { fs_fresh } from "./fsfixture";
 import { add_page, find_page, reclaim, nr_cached, drop_caches, bget } from "../fs/pagecache";
-import { alloc_pages, free_pages } from "../mm/buddy";
+import { alloc_pages, free_pages, nr_free_pages } from "../mm/buddy";
 import { NO_PFN } from "../mm/page";
 
 /** A pseudo-inode whose address_space holds the test's pages (no inode record behind it). */
@@ -23,8 +25,10 @@ describe("pagecache: reclaim (CLOCK)", () => {
   test("unreferenced clean pages go first, oldest first", () => {
     fresh_with_pages(1000, false);
     const before = nr_cached;
+    const free_before = nr_free_pages();
     expect(reclaim(32, false)).toBe(32);
     expect(nr_cached).toBe(before - 32);
+    expect(nr_free_pages()).toBe(free_before + 32, "frames back in the page allocator");
     for (let i: u32 = 0; i < 32; i++) expect(find_page(MAPPING, i)).toBe(NO_PFN);
     expect(find_page(MAPPING, 32)).not.toBe(NO_PFN);
     drop_caches();
@@ -34,8 +38,10 @@ describe("pagecache: reclaim (CLOCK)", () => {
     // far more than the default scan budget (32 x 4 + 64): every one referenced
     fresh_with_pages(2000, true);
     const before = nr_cached;
+    const free_before = nr_free_pages();
     expect(reclaim(32, false)).toBe(32);
     expect(nr_cached).toBe(before - 32);
+    expect(nr_free_pages()).toBe(free_before + 32, "frames back in the page allocator");
     drop_caches();
   });
 
