@@ -117,6 +117,13 @@ const HISTORY_MAX = 25;
 const ROOT_MODE = 0o755;
 const BIG_WRITE = 1024 * 1024 + 4099;
 const POS_MAX = 70_000;
+/**
+ * Positions that would wrap or round on the way to a 64-bit offset: Node's writeSync takes
+ * only a safe integer (anything else writes at the current position), readSync refuses them
+ * (ERR_OUT_OF_RANGE) or passes a bigint on (EINVAL where pos + len overflows).
+ */
+const WRAP_POSITIONS: (number | bigint)[] = [2 ** 64 + 4096, 2 ** 63, 2 ** 53, -1, -5, 1.5, NaN,
+  2n ** 64n + 5n, 2n ** 63n - 1n, 2n ** 62n, 5n, -1n];
 /** Names: short ones, 255-byte ones (ASCII and 2-byte UTF-8), and 256-byte ones (ENAMETOOLONG). */
 const LONG = "L".repeat(255);
 const LONG_UTF8 = `${"ü".repeat(127)}x`;
@@ -317,7 +324,9 @@ class Generator {
 
   private make(kind: OpKind): Op {
     const r = this.rng;
-    const pos = (): number => (r.chance(0.2) ? POS_MAX - r.int(100) : r.int(9000));
+    const pos = (): number | bigint => (r.chance(0.03) ? r.pick(WRAP_POSITIONS) : r.chance(0.2) ? POS_MAX - r.int(100) : r.int(9000));
+    // "." or ".." as the last component (rename: EBUSY on Linux whatever the other name is)
+    const dots = (p: string): string => (r.chance(0.06) ? `${p.replace(/\/+$/, "")}/${r.pick([".", ".."])}`.replace(/^\//, "") : p);
     switch (kind) {
       case "open": return { kind, slot: this.slot(false), path: r.chance(0.5) ? this.src() : this.path(true), flags: r.pick(FLAGS), mode: r.pick(MODES) };
       case "close": case "fstat": case "fsync": case "fdatasync": return { kind, slot: this.slot(true) };
@@ -336,7 +345,8 @@ class Generator {
       case "unlink": case "readlink": case "stat": case "lstat": case "exists":
         return { kind, path: r.chance(0.05) ? "" : this.src() };
       case "rm": return { kind, path: this.src(), recursive: r.chance(0.6), force: r.chance(0.5) };
-      case "rename": case "link": return { kind, from: this.src(), to: this.path() };
+      case "rename": return { kind, from: dots(this.src()), to: dots(this.path()) };
+      case "link": return { kind, from: this.src(), to: this.path() };
       case "symlink": { const lp = this.path(); return { kind, target: this.target(lp), path: lp }; }
       case "readdir": return { kind, path: r.chance(0.1) ? "" : this.src(true), withFileTypes: r.chance(0.5) };
       case "chmod": return { kind, path: this.src(), mode: r.pick(MODES) };

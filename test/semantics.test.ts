@@ -111,6 +111,8 @@ describe("a failing call leaves nothing behind", () => {
     expect(codeOf(() => fs.appendFileSync("/other2", "x"))).toBe("EMFILE");
     expect(codeOf(() => fs.openSync("/precious", "r+"))).toBe("EMFILE");
     expect(codeOf(() => fs.openSync("/precious", fs.constants.O_RDONLY | fs.constants.O_TRUNC))).toBe("EMFILE");
+    expect(fs.statSync("/precious").size).toBe(4);
+    expect(fs.existsSync("/other") || fs.existsSync("/other2")).toBe(false);
     // Linux takes the descriptor before it walks the path: EMFILE even for a missing parent
     expect(codeOf(() => fs.openSync("/missing/x", "w"))).toBe("EMFILE");
     fs.closeSync(fds.pop()!); // one free: copyFile's source opens, its target cannot
