@@ -33,7 +33,7 @@ type Outcome = unknown;
 
 /** A comparable rendering: Buffers as hex, the oracle's directory prefix removed from strings. */
 function norm(v: unknown, prefix: string): unknown {
-  if (Buffer.isBuffer(v)) return { hex: v.toString("hex") };
+  if (Buffer.isBuffer(v)) return { bytes: v.toString("latin1").split(prefix).join("") }; // latin1: one char per byte
   if (typeof v === "string") return v.split(prefix).join("");
   if (Array.isArray(v)) return v.map((x) => norm(x, prefix));
   if (v instanceof Error) {
@@ -41,8 +41,8 @@ function norm(v: unknown, prefix: string): unknown {
     return { err: e.code, syscall: e.syscall, message: norm(e.message, prefix), path: norm(e.path, prefix) };
   }
   if (v !== null && typeof v === "object" && typeof (v as { isFile?: unknown }).isFile === "function") {
-    const d = v as { name: unknown; isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean };
-    return { name: norm(d.name, prefix), file: d.isFile(), dir: d.isDirectory(), link: d.isSymbolicLink() };
+    const d = v as { name: unknown; parentPath: unknown; isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean };
+    return { name: norm(d.name, prefix), parentPath: norm(d.parentPath, prefix), file: d.isFile(), dir: d.isDirectory(), link: d.isSymbolicLink() };
   }
   return v;
 }
