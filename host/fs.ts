@@ -58,8 +58,9 @@ export interface DirentRecord { name: SysName; ino: number; type: number /* DT_*
 /**
  * The kernel's syscalls. Every method returns >= 0 (or the record) on success, or -errno
  * (Linux numbers) on failure. Paths are absolute within the kernel's namespace, strings or
- * exact bytes (SysPath); names and symlink targets come back as SysName. Offsets, lengths and sizes are in bytes; `pos` null means "at and advancing the file
- * position", a number means pread/pwrite at that offset. `uid`/`gid` -1 leaves the id
+ * exact bytes (SysPath); names and symlink targets come back as SysName. Offsets, lengths
+ * and sizes are in bytes; `pos` null means "at and advancing the file position", a number
+ * means pread/pwrite at that offset. `uid`/`gid` -1 leaves the id
  * unchanged. utimens times are ns since the epoch (UTIME_NOW / UTIME_OMIT allowed).
  */
 export interface Sys {
@@ -421,20 +422,15 @@ const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
-/**
- * Bytes as the string Node shows for them: UTF-8 with each invalid sequence replaced by
- * U+FFFD (what Node's readdir and error messages give for a name that is not UTF-8).
- */
-export function lossyName(b: Uint8Array): string {
-  return utf8Decoder.decode(b);
-}
-
 /** The exact bytes of a SysName or SysPath (a string's UTF-8 encoding). */
 export function nameBytes(n: SysName): Uint8Array {
   return typeof n === "string" ? utf8Encoder.encode(n) : n;
 }
 
-/** A SysName as a string for messages and string-encoded results (lossy for non-UTF-8 bytes). */
+/**
+ * A SysName as a string for messages and string-encoded results: bytes that are not UTF-8
+ * become U+FFFD per invalid sequence, as Node's readdir and error messages show them.
+ */
 export function showPath(n: SysName): string {
   return typeof n === "string" ? n : utf8Decoder.decode(n);
 }
