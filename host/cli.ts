@@ -371,7 +371,7 @@ export interface ScannedTree {
   files: number;
   dirs: number;
   symlinks: number;
-  /** Sockets, FIFOs and devices: not copied (display paths). */
+  /** Sockets, FIFOs and devices: not copied (relative paths, escaped by quoteName). */
   skipped: string[];
 }
 
@@ -499,7 +499,7 @@ function scanTree(root: string, rootStat: WalkStats, src: TreeSource): ScannedTr
         tree.entries.push({ ...base, kind: "symlink", size: 0, target: src.readlink(r) });
         tree.symlinks++;
       } else {
-        tree.skipped.push(src.show(r));
+        tree.skipped.push(quoteName(r));
       }
     }
   };
