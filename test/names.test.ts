@@ -1,9 +1,11 @@
 // test/names.test.ts -- names are bytes (issue 10 §4, §2): the Node-shaped fs over the kernel
 // and over NodeSys against Node's fs on tmpfs (the oracle: the kernel's names are bytes, so
 // NFC and NFD are two names), then `helix import` / `export` round trips of such names, and
-// crafted images whose directory entries are not one path component.
+// crafted images whose directory entries are not one path component. A property test draws
+// random byte names (bytes that make UTF-8 invalid are favoured) against the same oracle.
 
 import { afterAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -141,6 +143,38 @@ describe("names are bytes: the Node-shaped fs against Node on tmpfs", () => {
     const root = path.join(TMP, "nodesys");
     nodeFs.mkdirSync(root);
     compareWithNode(createFs(new NodeSys(root), { umask: process.umask() }), "nodesys");
+  });
+
+  it("random byte names: readdir as strings and as bytes, contents and rm -r agree with Node", () => {
+    const k = bootDevice(freshDevice(64 * MiB));
+    const real = path.join(TMP, "random");
+    nodeFs.mkdirSync(real);
+    // any byte but NUL and '/', biased toward the bytes that make UTF-8 invalid or multi-byte
+    const byte = fc.oneof(fc.integer({ min: 1, max: 255 }), fc.constantFrom(0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xff, 0x0a, 0x2e))
+      .filter((b) => b !== 0x2f);
+    const nameArb = fc.array(byte, { minLength: 1, maxLength: 12 }).map((a) => Buffer.from(a))
+      .filter((b) => b.toString("latin1") !== "." && b.toString("latin1") !== "..");
+    let round = 0;
+    try {
+      fc.assert(fc.property(fc.uniqueArray(nameArb, { minLength: 1, maxLength: 10, selector: (b) => b.toString("hex") }), (names) => {
+        round++;
+        const mine = U(`/rnd${round}`), theirs = U(path.join(real, `rnd${round}`));
+        for (const [fs, dir] of [[k.fs, mine], [nodeFs, theirs]] as [AnyFs, Buffer][]) {
+          fs.mkdirSync(dir);
+          for (const n of names) fs.writeFileSync(cat(dir, "/", n), n);
+        }
+        const list = (fs: AnyFs, dir: Buffer) => ({
+          strings: fs.readdirSync(dir),
+          bytes: (fs.readdirSync(dir, "buffer") as Buffer[]).map((b) => b.toString("hex")),
+          data: (fs.readdirSync(dir, "buffer") as Buffer[]).map((b) => fs.readFileSync(cat(dir, "/", b)).toString("hex")),
+        });
+        expect(list(k.fs, mine)).toEqual(list(nodeFs, theirs));
+        k.fs.rmSync(mine, { recursive: true });
+        expect(k.fs.existsSync(mine)).toBe(false);
+      }), { numRuns: 40, seed: 10 });
+    } finally {
+      k.shutdown();
+    }
   });
 
   it("recursive readdir follows directories by their bytes ('buffer' gives exact relative paths)", () => {
