@@ -242,6 +242,19 @@ describe("names are bytes: helix import and export", () => {
   });
 });
 
+describe("the image inside the tree it imports", () => {
+  it("is left out (its host path is compared as bytes)", async () => {
+    const dir = path.join(TMP, "inside");
+    nodeFs.mkdirSync(dir);
+    nodeFs.writeFileSync(cat(dir, "/", L("a\xff")), "a");
+    const img = path.join(dir, "self.img");
+    expect((await runHelix(TMP, ["mkfs", img, "--size", "16M"], RUN_TIMEOUT_MS)).code).toBe(0);
+    const r = await runHelix(dir, ["import", "self.img", ".", "/x"], RUN_TIMEOUT_MS);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(": 1 files, 0 dirs, 0 symlinks, 1 bytes");
+  });
+});
+
 // ---- names that are not one path component ----------------------------------------------
 
 describe("names that are not one path component", () => {
