@@ -268,6 +268,7 @@ describe("names that are not one path component", () => {
   it("quoteName shows every byte on one line", () => {
     expect(quoteName(L("bad\xff\xfename"))).toBe("bad\\xff\\xfename");
     expect(quoteName(U("a\nb\\c\x01caf\u00e9"))).toBe("a\\nb\\\\c\\x01caf\u00e9");
+    expect(quoteName(U("nel\u0085nbsp\u00a0"))).toBe("nel\\u0085nbsp\u00a0");
   });
 
   // A Sys whose readdir hands out a name from a crafted disk: the tree walk that import and
