@@ -489,7 +489,7 @@ export interface ScannedTree {
   files: number;
   dirs: number;
   symlinks: number;
-  /** Sockets, FIFOs and devices: not copied (display paths). */
+  /** Sockets, FIFOs and devices: not copied (relative paths, escaped by quoteName). */
   skipped: string[];
 }
 
@@ -500,8 +500,9 @@ export function compareNames(a: string | Uint8Array, b: string | Uint8Array): nu
 
 /**
  * A name or path for a message, byte for byte and on one line: valid UTF-8 shows as text,
- * a backslash as `\\`, control characters as `\n`, `\t` or `\xHH`, and every byte that is
- * not part of valid UTF-8 as `\xHH` (so `bad\xff\xfename` names the file it means).
+ * a backslash as `\\`, control characters as `\n`, `\t`, `\xHH` (C1 ones as `\u0085`), and
+ * every byte that is not part of valid UTF-8 as `\xHH` (so `bad\xff\xfename` names the file
+ * it means).
  */
 export function quoteName(b: string | Uint8Array): string {
   const bytes = typeof b === "string" ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.length);
@@ -513,6 +514,8 @@ export function quoteName(b: string | Uint8Array): string {
     if (len === 1) {
       out += c === 0x5c ? "\\\\" : c === 0x0a ? "\\n" : c === 0x09 ? "\\t" : c === 0x0d ? "\\r"
         : c < 0x20 || c === 0x7f ? `\\x${c.toString(16).padStart(2, "0")}` : String.fromCharCode(c);
+    } else if (len === 2 && c === 0xc2 && bytes[i + 1] < 0xa0) { // C1 controls (U+0080..U+009F)
+      out += `\\u00${bytes[i + 1].toString(16)}`;
     } else {
       out += bytes.toString("utf8", i, i + len);
     }
@@ -617,7 +620,7 @@ function scanTree(root: string, rootStat: WalkStats, src: TreeSource): ScannedTr
         tree.entries.push({ ...base, kind: "symlink", size: 0, target: src.readlink(r) });
         tree.symlinks++;
       } else {
-        tree.skipped.push(src.show(r));
+        tree.skipped.push(quoteName(r));
       }
     }
   };

@@ -423,20 +423,15 @@ const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
-/**
- * Bytes as the string Node shows for them: UTF-8 with each invalid sequence replaced by
- * U+FFFD (what Node's readdir and error messages give for a name that is not UTF-8).
- */
-export function lossyName(b: Uint8Array): string {
-  return utf8Decoder.decode(b);
-}
-
 /** The exact bytes of a SysName or SysPath (a string's UTF-8 encoding). */
 export function nameBytes(n: SysName): Uint8Array {
   return typeof n === "string" ? utf8Encoder.encode(n) : n;
 }
 
-/** A SysName as a string for messages and string-encoded results (lossy for non-UTF-8 bytes). */
+/**
+ * A SysName as a string for messages and string-encoded results: bytes that are not UTF-8
+ * become U+FFFD per invalid sequence, as Node's readdir and error messages show them.
+ */
 export function showPath(n: SysName): string {
   return typeof n === "string" ? n : utf8Decoder.decode(n);
 }

@@ -1,9 +1,11 @@
 // test/names.test.ts -- names are bytes (issue 10 §4, §2): the Node-shaped fs over the kernel
 // and over NodeSys against Node's fs on tmpfs (the oracle: the kernel's names are bytes, so
 // NFC and NFD are two names), then `helix import` / `export` round trips of such names, and
-// crafted images whose directory entries are not one path component.
+// crafted images whose directory entries are not one path component. A property test draws
+// random byte names (bytes that make UTF-8 invalid are favoured) against the same oracle.
 
 import { afterAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -33,7 +35,7 @@ type Outcome = unknown;
 
 /** A comparable rendering: Buffers as hex, the oracle's directory prefix removed from strings. */
 function norm(v: unknown, prefix: string): unknown {
-  if (Buffer.isBuffer(v)) return { hex: v.toString("hex") };
+  if (Buffer.isBuffer(v)) return { bytes: v.toString("latin1").split(prefix).join("") }; // latin1: one char per byte
   if (typeof v === "string") return v.split(prefix).join("");
   if (Array.isArray(v)) return v.map((x) => norm(x, prefix));
   if (v instanceof Error) {
@@ -41,8 +43,8 @@ function norm(v: unknown, prefix: string): unknown {
     return { err: e.code, syscall: e.syscall, message: norm(e.message, prefix), path: norm(e.path, prefix) };
   }
   if (v !== null && typeof v === "object" && typeof (v as { isFile?: unknown }).isFile === "function") {
-    const d = v as { name: unknown; isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean };
-    return { name: norm(d.name, prefix), file: d.isFile(), dir: d.isDirectory(), link: d.isSymbolicLink() };
+    const d = v as { name: unknown; parentPath: unknown; isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean };
+    return { name: norm(d.name, prefix), parentPath: norm(d.parentPath, prefix), file: d.isFile(), dir: d.isDirectory(), link: d.isSymbolicLink() };
   }
   return v;
 }
@@ -143,6 +145,38 @@ describe("names are bytes: the Node-shaped fs against Node on tmpfs", () => {
     compareWithNode(createFs(new NodeSys(root), { umask: process.umask() }), "nodesys");
   });
 
+  it("random byte names: readdir as strings and as bytes, contents and rm -r agree with Node", () => {
+    const k = bootDevice(freshDevice(64 * MiB));
+    const real = path.join(TMP, "random");
+    nodeFs.mkdirSync(real);
+    // any byte but NUL and '/', biased toward the bytes that make UTF-8 invalid or multi-byte
+    const byte = fc.oneof(fc.integer({ min: 1, max: 255 }), fc.constantFrom(0x80, 0xbf, 0xc0, 0xc3, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xff, 0x0a, 0x2e))
+      .filter((b) => b !== 0x2f);
+    const nameArb = fc.array(byte, { minLength: 1, maxLength: 12 }).map((a) => Buffer.from(a))
+      .filter((b) => b.toString("latin1") !== "." && b.toString("latin1") !== "..");
+    let round = 0;
+    try {
+      fc.assert(fc.property(fc.uniqueArray(nameArb, { minLength: 1, maxLength: 10, selector: (b) => b.toString("hex") }), (names) => {
+        round++;
+        const mine = U(`/rnd${round}`), theirs = U(path.join(real, `rnd${round}`));
+        for (const [fs, dir] of [[k.fs, mine], [nodeFs, theirs]] as [AnyFs, Buffer][]) {
+          fs.mkdirSync(dir);
+          for (const n of names) fs.writeFileSync(cat(dir, "/", n), n);
+        }
+        const list = (fs: AnyFs, dir: Buffer) => ({
+          strings: fs.readdirSync(dir),
+          bytes: (fs.readdirSync(dir, "buffer") as Buffer[]).map((b) => b.toString("hex")),
+          data: (fs.readdirSync(dir, "buffer") as Buffer[]).map((b) => fs.readFileSync(cat(dir, "/", b)).toString("hex")),
+        });
+        expect(list(k.fs, mine)).toEqual(list(nodeFs, theirs));
+        k.fs.rmSync(mine, { recursive: true });
+        expect(k.fs.existsSync(mine)).toBe(false);
+      }), { numRuns: 40, seed: 10 });
+    } finally {
+      k.shutdown();
+    }
+  });
+
   it("recursive readdir follows directories by their bytes ('buffer' gives exact relative paths)", () => {
     const k = bootDevice(freshDevice(64 * MiB));
     try {
@@ -208,6 +242,19 @@ describe("names are bytes: helix import and export", () => {
   });
 });
 
+describe("the image inside the tree it imports", () => {
+  it("is left out (its host path is compared as bytes)", async () => {
+    const dir = path.join(TMP, "inside");
+    nodeFs.mkdirSync(dir);
+    nodeFs.writeFileSync(cat(dir, "/", L("a\xff")), "a");
+    const img = path.join(dir, "self.img");
+    expect((await runHelix(TMP, ["mkfs", img, "--size", "16M"], RUN_TIMEOUT_MS)).code).toBe(0);
+    const r = await runHelix(dir, ["import", "self.img", ".", "/x"], RUN_TIMEOUT_MS);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(": 1 files, 0 dirs, 0 symlinks, 1 bytes");
+  });
+});
+
 // ---- names that are not one path component ----------------------------------------------
 
 describe("names that are not one path component", () => {
@@ -221,6 +268,7 @@ describe("names that are not one path component", () => {
   it("quoteName shows every byte on one line", () => {
     expect(quoteName(L("bad\xff\xfename"))).toBe("bad\\xff\\xfename");
     expect(quoteName(U("a\nb\\c\x01caf\u00e9"))).toBe("a\\nb\\\\c\\x01caf\u00e9");
+    expect(quoteName(U("nel\u0085nbsp\u00a0"))).toBe("nel\\u0085nbsp\u00a0");
   });
 
   // A Sys whose readdir hands out a name from a crafted disk: the tree walk that import and
@@ -245,6 +293,9 @@ describe("names that are not one path component", () => {
   it("helix export of a crafted image refuses an entry named '../../x' and writes nothing outside its target", async () => {
     const dev = freshDevice(16 * MiB);
     const k = bootDevice(dev);
+    // /x exists, so '/e/up/../../x' resolves in the image: a copy that joined the name to a
+    // host path would really write outside its target
+    k.fs.writeFileSync("/x", "escaped");
     const inos = new Map<string, number>();
     for (const [d, len] of [["up", 7], ["slash", 3], ["dotdot", 2], ["dot", 1]] as const) {
       k.fs.mkdirSync(`/e/${d}`, { recursive: true });
