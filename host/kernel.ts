@@ -499,11 +499,13 @@ export class Kernel {
 
   /**
    * Who holds the image, read from its MMP block without writing anything (for an image whose
-   * host lock is taken): the holder, or null when the image has no MMP block or it is clean.
+   * host lock is taken): the holder, null when the image has no MMP block, or "unknown" when
+   * the block is clean, damaged or the superblock unreadable (a holder that has just taken the
+   * lock is writing it: ask again).
    */
-  probeHolder(): MmpHolder | null {
+  probeHolder(): MmpHolder | null | "unknown" {
     const r = this.call("kernel_mmp_probe");
-    return r === 1 ? this.mmpHolder() : null;
+    return r === 1 ? this.mmpHolder() : r === 0 ? null : "unknown";
   }
 
   /** Starts the MMP heartbeat after a mount (a timer that never keeps the process alive). */

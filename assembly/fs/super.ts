@@ -362,7 +362,7 @@ export function fs_mount(flags: u32): i32 {
   }
   free_pages(addr_to_pfn(raw), 0);
   sb_total = total;
-  r = journal_load(jstart, hasMmp ? jblocks - 1 : jblocks);
+  r = journal_load(jstart, sb_log_blocks(raw));
   if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   r = journal_recover();
   if (r < 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
@@ -435,6 +435,15 @@ export function fs_mmp_tick(force: bool): i32 {
 /** Syscalls between two MMP heartbeats at syscall boundaries (a heartbeat reads the clock). */
 const MMP_CHECK_EVERY: u32 = 256;
 let syscalls_since_mmp: u32 = 0;
+
+/**
+ * Blocks of the log (what journal_load/journal_format take) in the journal area of the
+ * superblock at `sb`: journal_blocks, less the MMP block with INCOMPAT_MMP (its last block).
+ */
+export function sb_log_blocks(sb: usize): u32 {
+  const jblocks = load<u32>(sb, SB_JOURNAL_BLOCKS);
+  return (load<u32>(sb, SB_INCOMPAT) & INCOMPAT_MMP) != 0 ? jblocks - 1 : jblocks;
+}
 
 /** Frees inodes that were unlinked while open when the system went down. 0 or -errno. */
 function orphan_cleanup(): i32 {
