@@ -177,6 +177,11 @@ export interface BootOptions {
   identity?: MmpIdentity;
   /** The host's sleep for the kernel's `sleep_ms` import (default sleepMs). */
   sleep?: (ms: number) => void;
+  /**
+   * Run the MMP heartbeat from a timer while mounted (default false): for devices other hosts
+   * or processes may share (host/node.ts sets it for image files). Syscalls beat it as well.
+   */
+  mmpHeartbeat?: boolean;
 }
 
 /** sys_mount flag (fs/super.ts MNT_DISCARD). */
@@ -211,11 +216,13 @@ export class Kernel {
   private readonly log?: (line: string) => void;
   private readonly mountFlags: number;
   private mmpTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly mmpHeartbeat: boolean;
 
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
     this.mountFlags = opts.discard ? MNT_DISCARD : 0;
+    this.mmpHeartbeat = opts.mmpHeartbeat === true;
     let pending = "";
     let lastMs = -1;
     let lastNs = 0n;
@@ -511,16 +518,26 @@ export class Kernel {
   /** Starts the MMP heartbeat after a mount (a timer that never keeps the process alive). */
   private startMmpTimer(): void {
     this.stopMmpTimer();
+    if (!this.mmpHeartbeat) return;
     const ms: number = this.call("sys_mmp_tick");
     if (ms <= 0) return;
+    // the timer holds the kernel weakly: a kernel dropped without shutdown can still be freed
+    const self = new WeakRef<Kernel>(this);
     // twice per interval: a late timer still updates the block well inside a watcher's wait
-    this.mmpTimer = setInterval(() => {
-      if (this.dead !== null || !this.mounted) { this.stopMmpTimer(); return; }
-      try {
-        if (this.call("sys_mmp_tick") < 0) this.stopMmpTimer(); // lost (logged) or an I/O error
-      } catch { this.stopMmpTimer(); }
+    const timer = setInterval(() => {
+      const k = self.deref();
+      if (k === undefined) { clearInterval(timer); return; }
+      k.beat();
     }, Math.max(1, Math.floor(ms / 2)));
-    (this.mmpTimer as { unref?: () => void }).unref?.();
+    (timer as { unref?: () => void }).unref?.();
+    this.mmpTimer = timer;
+  }
+  /** One heartbeat from the timer; stops it when the claim is lost (logged) or on an error. */
+  private beat(): void {
+    if (this.dead !== null || !this.mounted) { this.stopMmpTimer(); return; }
+    try {
+      if (this.call("sys_mmp_tick") < 0) this.stopMmpTimer();
+    } catch { this.stopMmpTimer(); }
   }
   private stopMmpTimer(): void {
     if (this.mmpTimer !== null) { clearInterval(this.mmpTimer); this.mmpTimer = null; }

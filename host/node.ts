@@ -137,7 +137,9 @@ export function bootSync(opts: NodeBootOptions): Kernel {
   // a FileBackend without its host lock may share the file; any other device is private
   const exclusive = device instanceof FileBackend ? device.hostLocked : true;
   const identity = { node: os.hostname(), pid: process.pid, program: programName, exclusive, ...opts.identity };
-  return bootWith({ ...opts, device, identity, module: kernelModule(opts.debug) });
+  // an image file may be shared: keep the MMP block beating while idle (a shell at its prompt)
+  const mmpHeartbeat = device instanceof FileBackend;
+  return bootWith({ ...opts, device, identity, mmpHeartbeat, module: kernelModule(opts.debug) });
 }
 
 /** Boots (async form of bootSync, for symmetry with the browser). */

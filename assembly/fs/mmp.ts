@@ -294,14 +294,23 @@ export function mmp_tick(force: bool): i32 {
   return r;
 }
 
-/** Releases the claim at unmount: seq CLEAN (not when another node took it). 0 or -errno. */
+/**
+ * Releases the claim at unmount: seq CLEAN, unless the block no longer holds our seq (another
+ * node took it: it is theirs to clean). 0 or -errno.
+ */
 export function mmp_stop(): i32 {
   if (!active) return 0;
   active = false;
   if (mmp_lost) return 0;
   const b = scratch();
   if (b == 0) return -ENOMEM;
-  const r = write_record(b, MMP_SEQ_CLEAN, clock_now());
+  let r = read_record(b);
+  if (r == 0 && load<u32>(b, MMP_SEQ) != my_seq) {
+    mmp_lost = true;
+    free_pages(addr_to_pfn(b), 0);
+    return 0;
+  }
+  r = write_record(b, MMP_SEQ_CLEAN, clock_now());
   free_pages(addr_to_pfn(b), 0);
   return r;
 }
