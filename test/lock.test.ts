@@ -149,7 +149,34 @@ describe("host lock: one read-write boot per image file", () => {
     const r = await helix(["boot", img, "-q", "-c", "cat /keep"]);
     expect(r.stdout).toBe("keep\n");
   });
+
+  it("an image without an MMP block (made before it) is still refused while held, with the lock as the only witness", async () => {
+    const img = path.join(TMP, "old.img");
+    expect((await helix(["mkfs", img, "--size", "16M"])).code).toBe(0);
+    const bytes = new Uint8Array(fs.readFileSync(img));
+    makeOld(bytes);
+    fs.writeFileSync(img, bytes);
+    const h = startBoot(img);
+    expect(await mountedOrExited(h)).toBe("mounted");
+    const r = await helix(["boot", img, "-c", "ls"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`helix: ${img}: in use by another process on this host (it holds the image's lock)\n`);
+    h.release();
+    expect(await h.done).toBe(0);
+    expect((await helix(["fsck", img])).code).toBe(0);
+  });
 });
+
+/** Turns a fresh image into one made before MMP: no feature bit, no field, the log spans the area. */
+function makeOld(b: Uint8Array): void {
+  const sb = new DataView(b.buffer, b.byteOffset, BLOCK);
+  const jstart = Number(sb.getBigUint64(72, true)), jblocks = sb.getUint32(80, true);
+  sb.setUint32(60, sb.getUint32(60, true) & ~0x100, true);
+  sb.setBigUint64(640, 0n, true);
+  new DataView(b.buffer, b.byteOffset + jstart * BLOCK, BLOCK).setUint32(36, jblocks, true);
+  b.fill(0, (jstart + jblocks - 1) * BLOCK, (jstart + jblocks) * BLOCK);
+  for (const blk of [0, jstart]) reseal(b, blk);
+}
 
 // ---- multiple-mount protection: a holder whose host lock is not visible ----------------------
 
@@ -283,16 +310,10 @@ describe("multiple-mount protection (MMP block)", () => {
   it("images made before MMP (no INCOMPAT_MMP) still boot", () => {
     const dev = new MemoryBackend(16 << 20);
     boot(share(dev), THIS, { mkfs: true }).shutdown();
-    // turn it into an old image: clear the feature and the field, the log spans the whole area
     const b = dev.bytes;
+    makeOld(b);
     const sb = new DataView(b.buffer, 0, BLOCK);
     const jstart = Number(sb.getBigUint64(72, true)), jblocks = sb.getUint32(80, true);
-    sb.setUint32(60, sb.getUint32(60, true) & ~0x100, true);
-    sb.setBigUint64(640, 0n, true);
-    const jsb = new DataView(b.buffer, jstart * BLOCK, BLOCK);
-    jsb.setUint32(36, jblocks, true);
-    b.fill(0, (jstart + jblocks - 1) * BLOCK, (jstart + jblocks) * BLOCK);
-    for (const blk of [0, jstart]) reseal(b, blk);
     const k = boot(share(dev), THIS);
     k.fs.writeFileSync("/old", "ok");
     expect(k.fsck(false)).toBe(0);
