@@ -24,7 +24,8 @@
 // subset of the writes traced during that work (a prefix = "the device accepted k writes").
 // Every spec file gets its own device (instantiate runs once per file). `env.console_write`
 // prints kernel log lines prefixed "[kernel]" (quiet mounts and fsck_run(false) print nothing;
-// a failing test may call fsck_run(true) to show its findings); `env.clock_ns` is Date.now().
+// a failing test may call fsck_run(true) to show its findings); `env.clock_ns` is Date.now();
+// `env.sleep_ms` blocks the thread (Atomics.wait).
 
 const SECTOR = 512;
 const BLOCK = 4096;
@@ -178,6 +179,9 @@ export default {
           }
         },
         clock_ns() { return BigInt(Date.now()) * 1000000n; },
+        // multiple-mount protection's wait (fs/mmp.ts); a spec device is private, so a mount
+        // sleeps only when a spec plants another machine's MMP block
+        sleep_ms(ms) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); },
       },
       helix_test: dev.api,
     };

@@ -180,7 +180,8 @@ export function sys_mmp_tick(): i32 {
 }
 /**
  * Reads who holds the image without writing (the host's lock was refused): 1 when an MMP block
- * names a holder (then kernel_mmp_holder has it), 0 when there is none or it is clean, -errno.
+ * names a holder (then kernel_mmp_holder has it), 2 when it is clean or unreadable for now, 0
+ * when the filesystem has no MMP block, -errno (no valid superblock).
  */
 export function kernel_mmp_probe(): i32 { return mmp_probe(); }
 /** Copies the last MMP record read (160 bytes, docs/format.md) to `out`; its length, or 0. */

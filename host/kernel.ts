@@ -184,6 +184,11 @@ export interface BootOptions {
    * a damaged one in the journal (otherwise such a log mounts read-only).
    */
   fsckMount?: "preen" | "yes";
+  /**
+   * Run the MMP heartbeat from a timer while mounted (default false): for devices other hosts
+   * or processes may share (host/node.ts sets it for image files). Syscalls beat it as well.
+   */
+  mmpHeartbeat?: boolean;
 }
 
 /** sys_mount flags (fs/super.ts MNT_DISCARD, MNT_FSCK, MNT_FSCK_JOURNAL). */
@@ -259,11 +264,13 @@ export class Kernel {
   private readonly log?: (line: string) => void;
   private readonly mountFlags: number;
   private mmpTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly mmpHeartbeat: boolean;
 
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
     this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (opts.fsckMount ? MNT_FSCK : 0) | (opts.fsckMount === "yes" ? MNT_FSCK_JOURNAL : 0);
+    this.mmpHeartbeat = opts.mmpHeartbeat === true;
     let pending = "";
     let lastMs = -1;
     let lastNs = 0n;
@@ -590,26 +597,38 @@ export class Kernel {
 
   /**
    * Who holds the image, read from its MMP block without writing anything (for an image whose
-   * host lock is taken): the holder, or null when the image has no MMP block or it is clean.
+   * host lock is taken): the holder, null when the image has no MMP block, or "unknown" when
+   * the block is clean, damaged or the superblock unreadable (a holder that has just taken the
+   * lock is writing it: ask again).
    */
-  probeHolder(): MmpHolder | null {
+  probeHolder(): MmpHolder | null | "unknown" {
     const r = this.call("kernel_mmp_probe");
-    return r === 1 ? this.mmpHolder() : null;
+    return r === 1 ? this.mmpHolder() : r === 0 ? null : "unknown";
   }
 
   /** Starts the MMP heartbeat after a mount (a timer that never keeps the process alive). */
   private startMmpTimer(): void {
     this.stopMmpTimer();
+    if (!this.mmpHeartbeat) return;
     const ms: number = this.call("sys_mmp_tick");
     if (ms <= 0) return;
+    // the timer holds the kernel weakly: a kernel dropped without shutdown can still be freed
+    const self = new WeakRef<Kernel>(this);
     // twice per interval: a late timer still updates the block well inside a watcher's wait
-    this.mmpTimer = setInterval(() => {
-      if (this.dead !== null || !this.mounted) { this.stopMmpTimer(); return; }
-      try {
-        if (this.call("sys_mmp_tick") < 0) this.stopMmpTimer(); // lost (logged) or an I/O error
-      } catch { this.stopMmpTimer(); }
+    const timer = setInterval(() => {
+      const k = self.deref();
+      if (k === undefined) { clearInterval(timer); return; }
+      k.beat();
     }, Math.max(1, Math.floor(ms / 2)));
-    (this.mmpTimer as { unref?: () => void }).unref?.();
+    (timer as { unref?: () => void }).unref?.();
+    this.mmpTimer = timer;
+  }
+  /** One heartbeat from the timer; stops it when the claim is lost (logged) or on an error. */
+  private beat(): void {
+    if (this.dead !== null || !this.mounted) { this.stopMmpTimer(); return; }
+    try {
+      if (this.call("sys_mmp_tick") < 0) this.stopMmpTimer();
+    } catch { this.stopMmpTimer(); }
   }
   private stopMmpTimer(): void {
     if (this.mmpTimer !== null) { clearInterval(this.mmpTimer); this.mmpTimer = null; }

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileBackend } from "./blockdev-node.js";
 import { MemoryBackend, type BlockBackend } from "./blockdev.js";
-import { bootWith, describeHolder, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "./kernel.js";
+import { bootWith, describeHolder, sleepMs, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "./kernel.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Repository root (host/ in sources, dist/host/ when compiled). */
@@ -77,9 +77,16 @@ function openImage(image: string, opts: NodeBootOptions, discard: "zero" | "igno
   }
 }
 
+/** Probes of the holder's MMP block after a refused lock (it writes it right after locking). */
+const PROBE_TRIES_MAX = 100;
+/** Milliseconds between two probes (PROBE_TRIES_MAX x this bounds the wait at 2 s). */
+const PROBE_GAP_MS = 20;
+
 /**
  * Reads who holds `image` from its MMP block through a kernel on a read-only, unlocked view of
- * the file (nothing is written); null when the image has none, it is clean or unreadable.
+ * the file (nothing is written). A holder that has just taken the lock has not written its
+ * block yet, so a clean or unreadable block is read again, up to PROBE_TRIES_MAX times. null
+ * when the image has no MMP block or no holder showed up.
  */
 function probeHolder(image: string, opts: NodeBootOptions): MmpHolder | null {
   let dev: FileBackend;
@@ -90,7 +97,14 @@ function probeHolder(image: string, opts: NodeBootOptions): MmpHolder | null {
   }
   try {
     const k = bootWith({ device: dev, module: kernelModule(opts.debug), noMount: true, memoryMiB: 32 });
-    try { return k.probeHolder(); } finally { k.shutdown(); }
+    try {
+      for (let i = 0; i < PROBE_TRIES_MAX; i++) {
+        const h = k.probeHolder();
+        if (h !== "unknown") return h;
+        sleepMs(PROBE_GAP_MS);
+      }
+      return null;
+    } finally { k.shutdown(); }
   } catch {
     return null;
   } finally {
@@ -123,7 +137,9 @@ export function bootSync(opts: NodeBootOptions): Kernel {
   // a FileBackend without its host lock may share the file; any other device is private
   const exclusive = device instanceof FileBackend ? device.hostLocked : true;
   const identity = { node: os.hostname(), pid: process.pid, program: programName, exclusive, ...opts.identity };
-  return bootWith({ ...opts, device, identity, module: kernelModule(opts.debug) });
+  // an image file may be shared: keep the MMP block beating while idle (a shell at its prompt)
+  const mmpHeartbeat = device instanceof FileBackend;
+  return bootWith({ ...opts, device, identity, mmpHeartbeat, module: kernelModule(opts.debug) });
 }
 
 /** Boots (async form of bootSync, for symmetry with the browser). */

@@ -30,7 +30,7 @@ import {
   SB_JOURNAL_START, SB_JOURNAL_BLOCKS, TREE_INODE, TREE_DIRENT, ROOT_INO, JSB_SEQUENCE, JSB_START,
 } from "../fs/format";
 import { bread } from "../fs/pagecache";
-import { fs_commit, fs_sync, fs_mount, fs_umount, mount_replayed } from "../fs/super";
+import { fs_commit, fs_sync, fs_mount, fs_umount, mount_replayed, sb_log_blocks } from "../fs/super";
 import { journal_load, journal_recover, jstat_checkpoints } from "../fs/journal";
 import { fsck_run } from "../fs/fsck";
 import { balloc, balloc_len } from "../fs/alloc";
@@ -222,7 +222,7 @@ function check_crash_state(what: string): void {
 function read_journal_geometry(): void {
   const sb = bread(0, MAGIC_SUPER);
   j_start = load<u64>(sb, SB_JOURNAL_START);
-  j_blocks = load<u32>(sb, SB_JOURNAL_BLOCKS);
+  j_blocks = sb_log_blocks(sb); // the log: the journal area without its MMP block
 }
 
 // slots of saved crash images for the replay tests

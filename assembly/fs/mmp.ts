@@ -180,7 +180,8 @@ function log_holder(what: string, b: usize): void {
   kfs(); kputs("MMP: "); kputs(what); kputs(" pid "); kputu(load<u32>(b, MMP_PID)); kputs(" on host ");
   let n: u32 = 0;
   while (n < MMP_NODENAME_MAX && load<u8>(b + MMP_NODENAME + n) != 0) n++;
-  kputb(b + MMP_NODENAME, n);
+  if (n == 0) kputs("?");
+  else kputb(b + MMP_NODENAME, n);
 }
 
 /** Writes a CLEAN MMP block at `blk` (mkfs). 0 or -errno. */
@@ -293,14 +294,23 @@ export function mmp_tick(force: bool): i32 {
   return r;
 }
 
-/** Releases the claim at unmount: seq CLEAN (not when another node took it). 0 or -errno. */
+/**
+ * Releases the claim at unmount: seq CLEAN, unless the block no longer holds our seq (another
+ * node took it: it is theirs to clean). 0 or -errno.
+ */
 export function mmp_stop(): i32 {
   if (!active) return 0;
   active = false;
   if (mmp_lost) return 0;
   const b = scratch();
   if (b == 0) return -ENOMEM;
-  const r = write_record(b, MMP_SEQ_CLEAN, clock_now());
+  let r = read_record(b);
+  if (r == 0 && load<u32>(b, MMP_SEQ) != my_seq) {
+    mmp_lost = true;
+    free_pages(addr_to_pfn(b), 0);
+    return 0;
+  }
+  r = write_record(b, MMP_SEQ_CLEAN, clock_now());
   free_pages(addr_to_pfn(b), 0);
   return r;
 }
@@ -313,7 +323,9 @@ export function mmp_interval(): u32 { return active ? interval_s : 0; }
 /**
  * Reads who holds the image without writing anything (for the host's error line when its
  * lock is taken): returns 1 and fills `seen` when the filesystem has an MMP block that names
- * a holder (seq not CLEAN), 0 when it has none or it is CLEAN, -EIO / -EUCLEAN / -ENOMEM.
+ * a holder (seq not CLEAN), 2 when its MMP block is CLEAN or does not verify (a holder that
+ * has just taken the lock writes it next: the host asks again), 0 when the filesystem has no
+ * MMP block, -EIO / -EUCLEAN (no valid superblock) / -ENOMEM.
  */
 export function mmp_probe(): i32 {
   mmp_seen_valid = false;
@@ -324,7 +336,7 @@ export function mmp_probe(): i32 {
   if (r == 0 && (load<u32>(b, SB_INCOMPAT) & INCOMPAT_MMP) != 0) {
     mmp_blk = load<u64>(b, SB_MMP_BLOCK);
     const v = read_record(b);
-    r = v < 0 ? v : v == 0 && load<u32>(b, MMP_SEQ) != MMP_SEQ_CLEAN ? 1 : 0;
+    r = v < 0 ? v : v == 0 && load<u32>(b, MMP_SEQ) != MMP_SEQ_CLEAN ? 1 : 2;
   }
   free_pages(addr_to_pfn(b), 0);
   return r;

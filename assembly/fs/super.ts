@@ -629,10 +629,15 @@ export function fs_balance(): i32 {
   return 0;
 }
 
-/** Unmounts: commit, checkpoint, state CLEAN, checkpoint again, drop the cache. 0 or -errno. */
+/**
+ * Unmounts: MMP check, commit, checkpoint, state CLEAN, checkpoint again, drop the cache, MMP
+ * CLEAN. 0 or -errno.
+ */
 export function fs_umount(): i32 {
   if (!fs_mounted) return -EINVAL;
   let r: i32 = 0;
+  // a holder stalled past the MMP wait may have been taken over: then nothing more is written
+  if (!fs_readonly && !fs_errored) fs_mmp_tick(true);
   if (!fs_readonly && !fs_errored) {
     r = fs_sync();
     if (r == 0) {
