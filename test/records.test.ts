@@ -230,6 +230,19 @@ describe("block and inode numbers are verified against the data area", () => {
     k.shutdown();
   });
 
+  it("free-space trees that disagree (by-size names a start the by-offset tree lacks): EUCLEAN, not ENOENT", () => {
+    const img = makeImage((fs) => fs.writeFileSync("/a", "x"));
+    const bno = leafItems(img, treeRoot(img, TREE_BNO).root);
+    expect(bno.length).toBe(1);
+    const len = blockView(img, bno[0].block).getBigUint64(bno[0].voff, true);
+    const cnt = findItem(img, TREE_CNT, len, bno[0].k1);
+    const k = boot(edited(img, cnt.block, (v) => v.setBigUint64(cnt.itemOff + 8, bno[0].k1 - 1n, true)));
+    k.fs.writeFileSync("/new", Buffer.alloc(8192, 7));
+    expectErrno(() => k.fs.syncSync(), ["EUCLEAN"]);
+    expectReadOnlyAfterError(k);
+    k.shutdown();
+  });
+
   it("an AGFL count past AGFL_MAX: EUCLEAN at the first allocation, not a read past the superblock", () => {
     const k = boot(edited(base, 0, (v) => v.setUint32(192, 0xffff, true)));
     k.fs.writeFileSync("/new", Buffer.alloc(8192, 7));
