@@ -9,7 +9,10 @@
 //                                        superblock and live log, B+ tree nodes reached from the
 //                                        superblock roots before and after journal replay, AGFL)
 //   fuzzImage(base, seed, opts)       -> { image, mutations }: a corrupted copy of `base`
-//   flipBits / zeroBlock / randomizeBlock / swapBlocks / resealBlock: the mutations themselves
+//   flipBits / zeroBlock / randomizeBlock / swapBlocks / setField / resealBlock: the mutations
+//                                        themselves ("field": one structural field of a node,
+//                                        record, superblock or descriptor set to a hostile
+//                                        value; with reseal, what only field checks can catch)
 //   walkImage(kernel, opts)           -> WalkResult: readdir/stat/read/readlink everything
 //                                        (bounded), a few writes, sync, fsck; errno codes met
 //   runImage(module, base, seed, opts)-> ImageResult: fuzz + boot + mount + walk + unmount
@@ -67,6 +70,7 @@ const N_LEVEL = 33;
 const N_NITEMS = 34;
 const N_ITEMS = 64;
 const NODE_ITEM = 24;
+const LEAF_ITEM = 20;
 /** Most items an internal node can hold. */
 const NODE_ITEMS_MAX = Math.floor((BLOCK_SIZE - N_ITEMS) / NODE_ITEM);
 /** Tallest tree the kernel builds (fs/btree.ts HEIGHT_MAX). */
@@ -317,9 +321,16 @@ export function parseImage(image: Uint8Array): ImageLayout {
 
 // ---- mutations ------------------------------------------------------------------------------
 
-/** The four corruptions of issue 3 §5. */
-export type MutationKind = "bitflip" | "zero" | "random" | "swap";
+/** The four block corruptions of issue 3 §5, and "field" (issue 10 §6). */
+export type MutationKind = "bitflip" | "zero" | "random" | "swap" | "field";
+/** The block corruptions: the default kinds without reseal. */
 export const MUTATION_KINDS: readonly MutationKind[] = ["bitflip", "zero", "random", "swap"];
+/**
+ * The default kinds with reseal: the block corruptions plus "field", a structural field set
+ * to a hostile value behind a valid checksum (nitems, vend, voff/vlen, an inode's size or
+ * flags, an extent's disk block, a journal tag, ...).
+ */
+export const RESEAL_KINDS: readonly MutationKind[] = [...MUTATION_KINDS, "field"];
 
 /** One corruption applied to an image. */
 export interface Mutation {
@@ -332,6 +343,8 @@ export interface Mutation {
   otherTarget?: MetaKind;
   /** bitflip: the bit offsets flipped inside the block (0 .. 32767). */
   bits?: number[];
+  /** field: the field (byte offset in the block, size in bytes), its name and new value. */
+  field?: { off: number; size: 1 | 2 | 4 | 8; name: string; value: string };
   /** True when the checksums were recomputed afterwards (FuzzOptions.reseal). */
   resealed?: boolean;
 }
@@ -375,6 +388,75 @@ export function resealBlock(image: Uint8Array, b: number, self = b): boolean {
   dv.setUint32(HDR_BLOCKNR + 4, Math.floor(self / 2 ** 32), true);
   dv.setUint32(HDR_CRC, blockCrc(blk), true);
   return true;
+}
+
+/** A field of a metadata block: byte offset, size and what it is. */
+interface Field { off: number; size: 1 | 2 | 4 | 8; name: string }
+
+// record fields per tree (docs/format.md): [offset in the value, size, name]
+const RECORD_FIELDS: readonly (readonly [number, 1 | 2 | 4 | 8, string])[][] = [
+  [[0, 4, "inode mode"], [12, 4, "inode nlink"], [16, 8, "inode size"], [60, 4, "inode flags"], [64, 8, "inode blocks"], [72, 8, "inode parent"]],
+  [[0, 8, "dirent ino"], [8, 1, "dirent type"], [9, 1, "dirent namelen"]],
+  [[0, 8, "extent disk"], [8, 4, "extent length"], [12, 4, "extent flags"]],
+  [[0, 8, "free extent length"]],
+  [],
+];
+
+/** The structural fields of block `b` of `image` as `target` (its kind in the layout). */
+function fieldsOf(image: Uint8Array, b: number, target: MetaBlock): Field[] {
+  const dv = view(blockOf(image, b));
+  const out: Field[] = [];
+  const magic = dv.getUint32(0, true);
+  if (magic === MAGIC_BTREE) {
+    out.push({ off: N_TREE, size: 1, name: "node tree" }, { off: N_LEVEL, size: 1, name: "node level" },
+      { off: N_NITEMS, size: 2, name: "node nitems" }, { off: 36, size: 2, name: "node vend" }, { off: 38, size: 2, name: "node vused" },
+      { off: 40, size: 8, name: "node next" }, { off: 48, size: 8, name: "node prev" });
+    const n = Math.min(dv.getUint16(N_NITEMS, true), NODE_ITEMS_MAX);
+    const leaf = dv.getUint8(N_LEVEL) === 0;
+    const tree = dv.getUint8(N_TREE);
+    for (let i = 0; i < n; i++) {
+      const o = N_ITEMS + (leaf ? LEAF_ITEM : NODE_ITEM) * i;
+      if (o + (leaf ? LEAF_ITEM : NODE_ITEM) > BLOCK_SIZE) break;
+      out.push({ off: o, size: 8, name: `item ${i} k1` }, { off: o + 8, size: 8, name: `item ${i} k2` });
+      if (!leaf) { out.push({ off: o + 16, size: 8, name: `item ${i} child` }); continue; }
+      out.push({ off: o + 16, size: 2, name: `item ${i} voff` }, { off: o + 18, size: 2, name: `item ${i} vlen` });
+      const voff = dv.getUint16(o + 16, true), vlen = dv.getUint16(o + 18, true);
+      for (const [ro, size, name] of RECORD_FIELDS[tree] ?? []) {
+        if (ro + size <= vlen && voff + ro + size <= BLOCK_SIZE) out.push({ off: voff + ro, size, name: `item ${i} ${name}` });
+      }
+    }
+  } else if (magic === MAGIC_SUPER) {
+    out.push({ off: SB_TOTAL_BLOCKS, size: 8, name: "sb total_blocks" }, { off: 48, size: 8, name: "sb free_blocks" },
+      { off: SB_JOURNAL_BLOCKS, size: 4, name: "sb journal_blocks" }, { off: 88, size: 8, name: "sb next_ino" },
+      { off: SB_AGFL_COUNT, size: 4, name: "sb agfl_count" });
+    for (let t = 0; t < TREE_COUNT; t++) {
+      out.push({ off: SB_TREES + t * SB_TREE_ENTRY, size: 8, name: `sb tree ${t} root` }, { off: SB_TREES + t * SB_TREE_ENTRY + 8, size: 4, name: `sb tree ${t} height` });
+    }
+    for (let i = 0; i < AGFL_MAX; i++) out.push({ off: SB_AGFL + 8 * i, size: 8, name: `sb agfl[${i}]` });
+  } else if (magic === MAGIC_JDESC || magic === MAGIC_JREVOKE) {
+    out.push({ off: JD_COUNT, size: 4, name: "journal count" });
+    const n = Math.min(dv.getUint32(JD_COUNT, true), JTAGS_MAX);
+    for (let i = 0; i < n; i++) out.push({ off: JD_TAGS + 8 * i, size: 8, name: `journal tag ${i}` });
+  } else if (magic === MAGIC_JSB) {
+    out.push({ off: JSB_MAXLEN, size: 4, name: "jsb maxlen" }, { off: JSB_START, size: 4, name: "jsb start" });
+  }
+  if (out.length === 0) out.push({ off: 32, size: 8, name: `${target.kind} word at 32` });
+  return out;
+}
+
+/** A hostile value for a field of `size` bytes holding `old`, in an image of `total` blocks. */
+function hostileValue(rng: Rng, size: number, old: bigint, total: number): bigint {
+  const max = (1n << BigInt(8 * size)) - 1n;
+  const choices = [0n, 1n, 2n, max, max >> 1n, old + 1n, old - 1n, old ^ (1n << BigInt(rng.below(8 * size))),
+    BigInt(total - 1), BigInt(total), 4096n, 4097n, 65535n, 257n, 1n << 63n, BigInt(rng.next())];
+  return ((pick(rng, choices) % (max + 1n)) + (max + 1n)) % (max + 1n);
+}
+
+/** Sets the field (byte offset `off`, `size` bytes) of block `b` to `value` (little-endian). */
+export function setField(image: Uint8Array, b: number, off: number, size: 1 | 2 | 4 | 8, value: bigint): void {
+  const dv = view(blockOf(image, b));
+  if (off < 0 || off + size > BLOCK_SIZE) throw new RangeError(`field ${off}+${size} is outside the block`);
+  for (let i = 0; i < size; i++) dv.setUint8(off + i, Number((value >> BigInt(8 * i)) & 0xffn));
 }
 
 /** Options of fuzzImage. */
@@ -421,7 +503,7 @@ export function fuzzImage(base: Uint8Array, seed: number, opts: FuzzOptions = {}
   const layout = opts.layout ?? layoutOf(base);
   const rng = new Rng(seed);
   const image = base.slice();
-  const kinds = opts.kinds ?? MUTATION_KINDS;
+  const kinds = opts.kinds ?? (opts.reseal ? RESEAL_KINDS : MUTATION_KINDS);
   const targets = (opts.targets ?? META_KINDS).filter((k) => (layout.byKind.get(k)?.length ?? 0) > 0);
   if (targets.length === 0 || kinds.length === 0) throw new Error("fuzzImage: nothing to mutate");
   const weightSum = targets.reduce((s, k) => s + TARGET_WEIGHT[k], 0);
@@ -449,6 +531,16 @@ export function fuzzImage(base: Uint8Array, seed: number, opts: FuzzOptions = {}
         break;
       }
       case "zero": zeroBlock(image, t.block); break;
+      case "field": {
+        const f = pick(rng, fieldsOf(image, t.block, t));
+        const dv = view(blockOf(image, t.block));
+        let old = 0n;
+        for (let k = f.size - 1; k >= 0; k--) old = (old << 8n) | BigInt(dv.getUint8(f.off + k));
+        const value = hostileValue(rng, f.size, old, layout.totalBlocks);
+        setField(image, t.block, f.off, f.size, value);
+        m.field = { ...f, value: value.toString() }; // a string: mutations go to JSON results
+        break;
+      }
       case "random": randomizeBlock(image, t.block, rng); break;
       case "swap": {
         if (layout.meta.length < 2) { m.kind = "zero"; zeroBlock(image, t.block); break; }

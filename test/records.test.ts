@@ -163,13 +163,15 @@ describe("record fields are verified where a record is used", () => {
     k.shutdown();
   });
 
-  it("a dirent naming the root inode: EUCLEAN, not a second name for /", () => {
+  it("a dirent naming the root inode or an ino past 2^32 (a page cache mapping shared with ino & 0xffffffff): EUCLEAN", () => {
     const leaf = treeRoot(base, TREE_DIRENT).root;
     const it = leafItems(base, leaf).find((x) => x.k1 === 2n && blockView(base, leaf).getBigUint64(x.voff + DE.INO, true) === 19n)!; // /d
-    const k = boot(edited(base, leaf, (v) => v.setBigUint64(it.voff + DE.INO, 2n, true)));
-    expectErrno(() => k.fs.statSync("/d"), ["EUCLEAN"]);
-    expectReadOnlyAfterError(k);
-    k.shutdown();
+    for (const ino of [2n, (1n << 32n) + 19n]) {
+      const k = boot(edited(base, leaf, (v) => v.setBigUint64(it.voff + DE.INO, ino, true)));
+      expectErrno(() => k.fs.statSync("/d"), ["EUCLEAN"]);
+      expectReadOnlyAfterError(k);
+      k.shutdown();
+    }
   });
 
   // the extent record of /big (ino 17: one extent of 5 blocks), one field at a time
@@ -225,6 +227,19 @@ describe("block and inode numbers are verified against the data area", () => {
     expectErrno(() => k.fs.syncSync(), ["EUCLEAN"]);
     expectReadOnlyAfterError(k);
     expect(k.logLines.some((l) => /corrupt free extent \(0, /.test(l))).toBe(true);
+    k.shutdown();
+  });
+
+  it("free-space trees that disagree (by-size names a start the by-offset tree lacks): EUCLEAN, not ENOENT", () => {
+    const img = makeImage((fs) => fs.writeFileSync("/a", "x"));
+    const bno = leafItems(img, treeRoot(img, TREE_BNO).root);
+    expect(bno.length).toBe(1);
+    const len = blockView(img, bno[0].block).getBigUint64(bno[0].voff, true);
+    const cnt = findItem(img, TREE_CNT, len, bno[0].k1);
+    const k = boot(edited(img, cnt.block, (v) => v.setBigUint64(cnt.itemOff + 8, bno[0].k1 - 1n, true)));
+    k.fs.writeFileSync("/new", Buffer.alloc(8192, 7));
+    expectErrno(() => k.fs.syncSync(), ["EUCLEAN"]);
+    expectReadOnlyAfterError(k);
     k.shutdown();
   });
 

@@ -4,7 +4,7 @@
 // Layer: a tool on host/fuzz.ts (mutations, walk, classification), host/node.ts (the kernel
 // module) and Node worker_threads.
 // Interface: node dist/tools/fuzz-images.js [--images N] [--seed S] [--jobs J] [--timeout MS]
-//   [--image I] [--reseal] [--max-mutations K] [--no-remount] [--no-fsck] [--debug] [--kernel FILE]
+//   [--image I] [--reseal (adds "field" mutations)] [--max-mutations K] [--no-remount] [--no-fsck] [--debug] [--kernel FILE]
 //   [--json FILE] [--results FILE]
 //   Prints a summary (outcomes, refusals by message, error codes, traps, hangs, crashes,
 //   images per second) and one reproduction line per trap, hang or crash; `--image I` reruns
@@ -194,6 +194,7 @@ function describeMutation(m: Mutation): string {
   switch (m.kind) {
     case "bitflip": return `flip ${m.bits!.length} bit(s) of ${what} at bit ${m.bits!.join(",")}`;
     case "swap": return `swap ${what} with ${m.otherTarget} block ${m.other}`;
+    case "field": return `set ${m.field!.name} (byte ${m.field!.off}, ${m.field!.size} B) of ${what} to ${m.field!.value}`;
     default: return `${m.kind} ${what}`;
   }
 }

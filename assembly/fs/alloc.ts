@@ -26,7 +26,7 @@
 //    commit can need (alloc_write_meta: extent-tree and free-space-tree splits), held in
 //    meta_reserved until no reserved page and no deferred free is left (docs/decisions.md).
 
-import { ENOSPC, EUCLEAN } from "../lib/errno";
+import { ENOSPC, EUCLEAN, ENOENT } from "../lib/errno";
 import { BLOCK_SIZE } from "../params";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
@@ -241,10 +241,11 @@ function node_free(tree: u32, blk: u64): i32 {
 /** Removes [a, a + n) from the free extent (s, l) that contains it, in both trees. */
 function carve(s: u64, l: u64, a: u64, n: u64): i32 {
   assert(a >= s && a + n <= s + l && n > 0);
+  // an extent found in one tree and missing from the other: the trees disagree (corrupt)
   let r = bt_delete(TREE_CNT, l, s);
-  if (r != 0) return r;
+  if (r != 0) return r == -ENOENT ? -EUCLEAN : r;
   r = bt_delete(TREE_BNO, s, 0);
-  if (r != 0) return r;
+  if (r != 0) return r == -ENOENT ? -EUCLEAN : r;
   if (a > s) {
     store<u64>(VAL, a - s);
     r = bt_insert(TREE_BNO, s, 0, VAL, 8);
@@ -361,7 +362,7 @@ function free_extent(start: u64, len: u64): i32 {
     if (ls + ll > start) return -EUCLEAN; // overlap: double free or corrupt tree
     if (ls + ll == start) {
       let r = bt_delete(TREE_CNT, ll, ls);
-      if (r != 0) return r;
+      if (r != 0) return r == -ENOENT ? -EUCLEAN : r; // missing from the by-size tree
       r = bt_delete(TREE_BNO, ls, 0);
       if (r != 0) return r;
       s = ls;
@@ -377,7 +378,7 @@ function free_extent(start: u64, len: u64): i32 {
     if (rs < start + len) return -EUCLEAN;
     if (rs == start + len) {
       let r = bt_delete(TREE_CNT, rl, rs);
-      if (r != 0) return r;
+      if (r != 0) return r == -ENOENT ? -EUCLEAN : r; // missing from the by-size tree
       r = bt_delete(TREE_BNO, rs, 0);
       if (r != 0) return r;
       l += rl;

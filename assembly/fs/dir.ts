@@ -12,7 +12,7 @@
 //
 //   0 ino u64 | 8 type u8 (DT_*) | 9 namelen u8 | 10 name[namelen] (no NUL)
 
-import { TREE_DIRENT, ORPHAN_DIR, FIRST_INO } from "./format";
+import { TREE_DIRENT, ORPHAN_DIR, FIRST_INO, INO_MAX } from "./format";
 import { kputs, kputu, kputx, knl, kfs } from "../lib/printk";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
 import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
@@ -47,7 +47,7 @@ export let de_namelen: u32 = 0;
 // are checked against the record whenever an entry is taken from its leaf: record length
 // = 10 + namelen, a name of 1..255 bytes (orphan entries: none) that is one path component
 // (name_valid) and hashes to its key, a known type, and an ino of an ordinary inode
-// (>= FIRST_INO: no entry names the root or a reserved inode). Names come from the disk as
+// (FIRST_INO..INO_MAX: no entry names the root or a reserved inode). Names come from the disk as
 // input: lookup and readdir refuse an entry that fails (EUCLEAN) instead of ending a listing
 // early or handing out "../../x".
 
@@ -64,7 +64,7 @@ export function dirent_why(r: i32): string {
   switch (r) {
     case DV_LENGTH: return "name length does not match the record";
     case DV_TYPE: return "bad entry type";
-    case DV_INO: return "names a reserved inode";
+    case DV_INO: return "names a reserved or impossible inode number";
     case DV_NAME: return "name is not one path component";
     case DV_HASH: return "name does not match its hash key";
   }
@@ -81,7 +81,8 @@ export function dirent_verify(dir: u64, k2: u64, v: usize, vlen: u32): i32 {
   if (vlen != <u32>DE_NAME + nlen || (nlen == 0) != (dir == ORPHAN_DIR)) return DV_LENGTH;
   const t = load<u8>(v, DE_TYPE);
   if (t != DT_DIR && t != DT_REG && t != DT_LNK) return DV_TYPE;
-  if (load<u64>(v, DE_INO) < FIRST_INO) return DV_INO;
+  const ino = load<u64>(v, DE_INO);
+  if (ino < FIRST_INO || ino > INO_MAX) return DV_INO; // INO_MAX: above it two files would share one mapping
   if (dir == ORPHAN_DIR) return DV_OK; // keyed by ino, no name
   if (!name_valid(v + DE_NAME, nlen)) return DV_NAME;
   if (name_hash(v + DE_NAME, nlen) != (k2 & 0xffff_ffff_0000_0000)) return DV_HASH;

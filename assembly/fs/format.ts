@@ -249,6 +249,8 @@ export const ROOT_INO: u64 = 2;
 /** Pseudo directory whose entries (key (ORPHAN_DIR, ino)) list open-but-unlinked inodes. */
 export const ORPHAN_DIR: u64 = 1;
 export const FIRST_INO: u64 = 16;
+/** Largest inode number: the page cache keys a file's mapping by a u32 ino (pagecache.ts). */
+export const INO_MAX: u64 = 0xffff_ffff;
 
 // ---------------------------------------------------------------------------------------------
 // Journal superblock (journal block 0), after the header:
