@@ -319,3 +319,36 @@ describe("the shell follows coreutils", () => {
     expect(r.stderr).not.toMatch(/command not found/);
   });
 });
+
+describe("crashtest output", () => {
+  it("every violation shows its workload's operations and a minimised workload with that same violation; a helix: summary line ends the run", async () => {
+    const r = await runHelix(ROOT, ["crashtest", "--workload", "random", "--states", "20", "--break", "1", "--jobs", "1", "--sample", "1", "--seed", "3"], 300_000);
+    expect(r.code).toBe(1);
+    const count = Number(/^violations +(\d+)$/m.exec(r.stdout)![1]);
+    expect(count).toBeGreaterThan(0);
+    const errLines = r.stderr.trim().split("\n");
+    expect(errLines).toHaveLength(1);
+    expect(errLines[0]).toMatch(new RegExp(`^helix: crashtest: ${count} violations? \\(.*\\) in \\d+ crash states of 1 workloads$`));
+    const blocks = r.stdout.split("\n\n").filter((b) => b.startsWith("violation "));
+    expect(blocks.length).toBe(Math.min(count, 20));
+    let repro: { kind: string; path: string; args: string[] } | null = null;
+    for (const b of blocks) {
+      const [, kind, vpath] = /^violation (\S+) at (\S+): /.exec(b)!;
+      const w = /^ {2}workload (\S+) \((\d+) steps?\), state (\S+): (.+)$/m.exec(b);
+      expect(w, b).not.toBeNull();
+      expect(w![4].split("; ").length).toBe(2 * Number(w![2])); // an operation and its persistence point per step
+      if (Number(w![2]) === 1) continue;
+      const m = /^ {2}minimised workload \((\d+) of (\d+) steps\): (.+)\n {4}violation there: (\S+) at (\S+): .*, state (\S+)\n {4}reproduce: helix crashtest --steps '([^']*)' (.*)$/m.exec(b);
+      expect(m, b).not.toBeNull();
+      expect([m![4], m![5]]).toEqual([kind, vpath]); // the violation it names is in that workload
+      expect(JSON.parse(m![7])).toHaveLength(Number(m![1]));
+      repro ??= { kind, path: vpath, args: ["crashtest", "--steps", m![7], ...m![8].split(" ")] };
+    }
+    expect(repro).not.toBeNull();
+    // the minimised workload's reproduction line shows that violation again
+    const again = await runHelix(ROOT, repro!.args, 120_000);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(/^crash states +1$/m);
+    expect(again.stdout).toContain(`violation ${repro!.kind} at ${repro!.path}: `);
+  });
+});
