@@ -1802,7 +1802,7 @@ const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
   ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
   ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
-  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
+  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
 ];
 
 function cmdStat(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
