@@ -1589,7 +1589,14 @@ async function cmdBoot(image: string, o: { command?: string; memory?: string; cp
     }
     // later kernel messages (errors met by a command) show up like a console's printk
     s.setSink((l) => print(stamp(l)));
-    const shell = new Shell(s.fs, { out: print, err: (line) => process.stderr.write(line + "\n") });
+    // the first failure caused by the host (a full disk) is named once, after the command's line
+    let causeShown = false;
+    const err = (line: string) => {
+      process.stderr.write(line + "\n");
+      const cause = causeShown ? null : s.hostCause();
+      if (cause !== null) { causeShown = true; process.stderr.write(`helix: ${cause}; the filesystem is read-only now: run 'helix fsck ${image}'\n`); }
+    };
+    const shell = new Shell(s.fs, { out: print, err });
     let status: number;
     if (o.command !== undefined) {
       shell.run(o.command);
