@@ -1712,7 +1712,7 @@ function cmdExport(image: string, src: string, hostDir: string, o: { memory?: st
   if (!src.startsWith("/")) throw new UsageError(`image path '${src}' must be absolute`);
   const stats = withSession(image, kopts, (s) =>
     exportTree(s.fs, src, hostDir, (t) => new Progress("export", t.bytes, t.files + t.symlinks)));
-  print(`exported ${image}:${src} -> ${hostDir}: ${stats.files} files, ${stats.dirs} dirs, ${stats.symlinks} symlinks, ` +
+  print(`exported ${image}:${src} -> ${hostDir}: ${plural(stats.files, "file")}, ${plural(stats.dirs, "dir")}, ${plural(stats.symlinks, "symlink")}, ` +
     `${stats.bytes} bytes (${formatBytes(stats.bytes)}) in ${stats.seconds.toFixed(2)} s, ${formatRate(stats.bytes, stats.seconds)}\n`);
   return 0;
 }

@@ -193,6 +193,22 @@ describe("mkfs over an existing image", () => {
     const r = await helix(["boot", img, "-q", "-c", "cat /k"]);
     expect(r.stderr).toMatch(/No such file or directory/);
   });
+
+  it("on a terminal it asks, as mke2fs does: 'n' keeps the image, 'y' formats it", async () => {
+    if (spawnSync("script", ["--version"]).status !== 0) return; // util-linux script(1) gives the child a terminal
+    const img = await mkfs("ask.img", "32M", ["--label", "asked"]);
+    const ask = (answer: string) => spawnSync("script", ["-qec", `"${process.execPath}" ${NODE_FLAGS.join(" ")} "${BIN}" mkfs "${img}" --size 16M`, "/dev/null"], {
+      cwd: TMP, env: { ...process.env, HELIX_NO_BUILD: "1" }, input: `${answer}\n`, encoding: "utf8", timeout: RUN_TIMEOUT_MS,
+    });
+    const no = ask("n");
+    expect(no.stdout).toMatch(/'.*ask\.img' contains a HelixFS file system labelled 'asked' \(32\.0 MiB\)\r?\nProceed anyway\? \(y,N\)/);
+    expect(no.stdout).toMatch(/helix: .*ask\.img: not overwritten/);
+    expect(no.status).toBe(1);
+    expect(fs.statSync(img).size).toBe(32 << 20);
+    const yes = ask("y");
+    expect(yes.status, yes.stdout).toBe(0);
+    expect(fs.statSync(img).size).toBe(16 << 20);
+  });
 });
 
 describe("Ctrl-C during import", () => {
