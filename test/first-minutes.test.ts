@@ -122,6 +122,13 @@ describe("errors keep their real cause", () => {
     const line = oneErrorLine(await helix(["boot", img, "-c", "pwd"]), 1);
     expect(line).toMatch(/shorter than the filesystem/);
     expect(line).not.toMatch(/version|features/);
+    // cut below the smallest HelixFS: still a truncated image, not "too small"
+    fs.truncateSync(img, 1024 * 1024);
+    expect(oneErrorLine(await helix(["boot", img, "-c", "pwd"]), 1)).toMatch(/shorter than the filesystem/);
+    // a small file that never held HelixFS is "too small"
+    const zero = path.join(TMP, "zero.img");
+    fs.writeFileSync(zero, Buffer.alloc(1024 * 1024));
+    expect(oneErrorLine(await helix(["boot", zero, "-c", "pwd"]), 1)).toMatch(/device too small/);
   });
 
   it("a full host disk says ENOSPC on the host; the image stays consistent and the next boot says to run fsck", async () => {
