@@ -115,6 +115,16 @@ describe("the kernel log", () => {
   });
 });
 
+/** A host tree of 6 MB (six 1 MB files) for the full-disk tests; made once. */
+function fullSrc(): string {
+  const src = path.join(TMP, "full-src");
+  if (!fs.existsSync(src)) {
+    fs.mkdirSync(src);
+    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(src, `f${i}`), Buffer.alloc(1_000_000, i + 1));
+  }
+  return src;
+}
+
 describe("errors keep their real cause", () => {
   it("an image shorter than its filesystem says so", async () => {
     const img = await mkfs("short.img", "32M");
@@ -133,10 +143,7 @@ describe("errors keep their real cause", () => {
 
   it("a full host disk says ENOSPC on the host; the image stays consistent and the next boot says to run fsck", async () => {
     const img = await mkfs("full.img", "64M");
-    const src = path.join(TMP, "full-src");
-    fs.mkdirSync(src);
-    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(src, `f${i}`), Buffer.alloc(1_000_000, i + 1));
-    const r = await helix(["import", img, src, "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(1_000_000) } });
+    const r = await helix(["import", img, fullSrc(), "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(1_000_000) } });
     const line = oneErrorLine(r, 1);
     expect(line).toMatch(/the host could not write the image '.*full\.img': ENOSPC: No space left on device/);
     expect(line).toMatch(/run 'helix fsck .*full\.img'/);
@@ -148,9 +155,24 @@ describe("errors keep their real cause", () => {
     expect((await helix(["boot", img, "-c", "pwd"])).stdout).toMatch(/mounted filesystem 'helixfs' read-write/);
   });
 
+  it("on a real small tmpfs (where mounting one is allowed): the same one line and read-only next boot", async () => {
+    const dir = path.join(TMP, "tmpfs");
+    fs.mkdirSync(dir);
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", dir]).status !== 0) return; // not root: the preload test above stands in
+    try {
+      const img = path.join(dir, "t.img");
+      expect((await helix(["mkfs", img, "--size", "64M"])).code).toBe(0);
+      const line = oneErrorLine(await helix(["import", img, fullSrc(), "/d"]), 1);
+      expect(line).toMatch(/the host could not write the image '.*t\.img': ENOSPC: No space left on device \(the host's disk is full\)/);
+      expect((await helix(["boot", img, "-c", "pwd"])).stdout).toMatch(/mounted read-only: .*; run 'helix fsck .*t\.img'/);
+    } finally {
+      spawnSync("umount", [dir]);
+    }
+  });
+
   it("the same writes without the full disk succeed (the ENOSPC above comes from the host)", async () => {
     const img = await mkfs("notfull.img", "64M");
-    const r = await helix(["import", img, path.join(TMP, "full-src"), "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(64 << 20) } });
+    const r = await helix(["import", img, fullSrc(), "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(64 << 20) } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/6 files/);
   });
