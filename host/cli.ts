@@ -398,7 +398,7 @@ function readOnlyReason(i: KernelInfo, image: string): string {
   const fsck = `; run 'helix fsck ${image}'`;
   if (i.errorState === 1 || i.mountFoundState === STATE_ERROR) return `mounted read-only: the filesystem has errors recorded by an earlier metadata error${fsck}`;
   if (i.errored === 1) return `mounted read-only: a metadata error met while mounting aborted the journal${fsck}`;
-  return "mounted read-only: the image has read-only-compatible features this kernel does not know";
+  return "mounted read-only"; // unknown ro_compat features (and any later read-only cause)
 }
 
 /** `n thing` / `n things`. */
