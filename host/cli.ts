@@ -362,7 +362,7 @@ export class Session {
     }
     if (i.mountOrphans > 0) lines.push(`${dev}${plural(i.mountOrphans, "orphan inode")} cleaned up`);
     if (i.mountUsedBackup) lines.push(`${dev}primary superblock was bad: restored from the backup copy`);
-    if (i.readOnly) lines.push(`${dev}${readOnlyReason(i)}; run 'helix fsck ${this.image}'`);
+    if (i.readOnly) lines.push(`${dev}${readOnlyReason(i, this.image)}`);
     lines.push(`${dev}${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${plural(i.inodes, "inode")}`);
     return lines;
   }
@@ -400,19 +400,20 @@ function stateName(s: number): string {
     s === STATE_ERROR ? "errors recorded (a metadata error)" : `unknown (${s})`;
 }
 
-/** Why a mount is read-only (kernel_info flags). */
-function readOnlyReason(i: KernelInfo): string {
-  if (i.errorState === 1 || i.mountFoundState === STATE_ERROR) return "mounted read-only: the filesystem has errors recorded by an earlier metadata error";
-  if (i.errored === 1) return "mounted read-only: a metadata error met while mounting aborted the journal";
-  return "mounted read-only";
+/** Why a mount is read-only (kernel_info flags), with `run 'helix fsck IMAGE'` when fsck is the way out. */
+function readOnlyReason(i: KernelInfo, image: string): string {
+  const fsck = `; run 'helix fsck ${image}'`;
+  if (i.errorState === 1 || i.mountFoundState === STATE_ERROR) return `mounted read-only: the filesystem has errors recorded by an earlier metadata error${fsck}`;
+  if (i.errored === 1) return `mounted read-only: a metadata error met while mounting aborted the journal${fsck}`;
+  return "mounted read-only"; // unknown ro_compat features (and any later read-only cause)
 }
 
 /** `n thing` / `n things`. */
 export function plural(n: number, thing: string): string { return `${n} ${thing}${n === 1 ? "" : "s"}`; }
 
 /**
- * A transaction id as the log and `inspect` print it: hex, as jbd2's tids are shown by
- * debugfs (mkfs draws the first tid from the clock, so decimal is a 15-digit number).
+ * A transaction id as the log and `inspect` print it: hex (mkfs draws the first tid from the
+ * clock, so in decimal it is a 15-digit number nobody can read or compare at a glance).
  */
 export function formatTid(tid: number): string { return `0x${tid.toString(16)}`; }
 
@@ -1695,7 +1696,14 @@ async function cmdBoot(image: string, o: { command?: string; memory?: string; cp
     }
     // later kernel messages (errors met by a command) show up like a console's printk
     s.setSink((l) => print(stamp(l)));
-    const shell = new Shell(s.fs, { out: print, err: (line) => process.stderr.write(line + "\n") });
+    // the first failure caused by the host (a full disk) is named once, after the command's line
+    let causeShown = false;
+    const err = (line: string) => {
+      process.stderr.write(line + "\n");
+      const cause = causeShown ? null : s.hostCause();
+      if (cause !== null) { causeShown = true; process.stderr.write(`helix: ${cause}; the filesystem is read-only now: run 'helix fsck ${image}'\n`); }
+    };
+    const shell = new Shell(s.fs, { out: print, err });
     let status: number;
     if (o.command !== undefined) {
       shell.run(o.command);
@@ -2030,7 +2038,7 @@ const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
   ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
   ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
-  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
+  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
 ];
 
 function cmdStat(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {

@@ -115,6 +115,16 @@ describe("the kernel log", () => {
   });
 });
 
+/** A host tree of 6 MB (six 1 MB files) for the full-disk tests; made once. */
+function fullSrc(): string {
+  const src = path.join(TMP, "full-src");
+  if (!fs.existsSync(src)) {
+    fs.mkdirSync(src);
+    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(src, `f${i}`), Buffer.alloc(1_000_000, i + 1));
+  }
+  return src;
+}
+
 describe("errors keep their real cause", () => {
   it("an image shorter than its filesystem says so", async () => {
     const img = await mkfs("short.img", "32M");
@@ -122,14 +132,18 @@ describe("errors keep their real cause", () => {
     const line = oneErrorLine(await helix(["boot", img, "-c", "pwd"]), 1);
     expect(line).toMatch(/shorter than the filesystem/);
     expect(line).not.toMatch(/version|features/);
+    // cut below the smallest HelixFS: still a truncated image, not "too small"
+    fs.truncateSync(img, 1024 * 1024);
+    expect(oneErrorLine(await helix(["boot", img, "-c", "pwd"]), 1)).toMatch(/shorter than the filesystem/);
+    // a small file that never held HelixFS is "too small"
+    const zero = path.join(TMP, "zero.img");
+    fs.writeFileSync(zero, Buffer.alloc(1024 * 1024));
+    expect(oneErrorLine(await helix(["boot", zero, "-c", "pwd"]), 1)).toMatch(/device too small/);
   });
 
   it("a full host disk says ENOSPC on the host; the image stays consistent and the next boot says to run fsck", async () => {
     const img = await mkfs("full.img", "64M");
-    const src = path.join(TMP, "full-src");
-    fs.mkdirSync(src);
-    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(src, `f${i}`), Buffer.alloc(1_000_000, i + 1));
-    const r = await helix(["import", img, src, "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(1_000_000) } });
+    const r = await helix(["import", img, fullSrc(), "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(1_000_000) } });
     const line = oneErrorLine(r, 1);
     expect(line).toMatch(/the host could not write the image '.*full\.img': ENOSPC: No space left on device/);
     expect(line).toMatch(/run 'helix fsck .*full\.img'/);
@@ -141,9 +155,24 @@ describe("errors keep their real cause", () => {
     expect((await helix(["boot", img, "-c", "pwd"])).stdout).toMatch(/mounted filesystem 'helixfs' read-write/);
   });
 
+  it("on a real small tmpfs (where mounting one is allowed): the same one line and read-only next boot", async () => {
+    const dir = path.join(TMP, "tmpfs");
+    fs.mkdirSync(dir);
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", dir]).status !== 0) return; // not root: the preload test above stands in
+    try {
+      const img = path.join(dir, "t.img");
+      expect((await helix(["mkfs", img, "--size", "64M"])).code).toBe(0);
+      const line = oneErrorLine(await helix(["import", img, fullSrc(), "/d"]), 1);
+      expect(line).toMatch(/the host could not write the image '.*t\.img': ENOSPC: No space left on device \(the host's disk is full\)/);
+      expect((await helix(["boot", img, "-c", "pwd"])).stdout).toMatch(/mounted read-only: .*; run 'helix fsck .*t\.img'/);
+    } finally {
+      spawnSync("umount", [dir]);
+    }
+  });
+
   it("the same writes without the full disk succeed (the ENOSPC above comes from the host)", async () => {
     const img = await mkfs("notfull.img", "64M");
-    const r = await helix(["import", img, path.join(TMP, "full-src"), "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(64 << 20) } });
+    const r = await helix(["import", img, fullSrc(), "/d"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: String(64 << 20) } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/6 files/);
   });
@@ -192,6 +221,22 @@ describe("mkfs over an existing image", () => {
     expect((await helix(["mkfs", img, "--size", "32M", "--force"])).code).toBe(0);
     const r = await helix(["boot", img, "-q", "-c", "cat /k"]);
     expect(r.stderr).toMatch(/No such file or directory/);
+  });
+
+  it("on a terminal it asks, as mke2fs does: 'n' keeps the image, 'y' formats it", async () => {
+    if (spawnSync("script", ["--version"]).status !== 0) return; // util-linux script(1) gives the child a terminal
+    const img = await mkfs("ask.img", "32M", ["--label", "asked"]);
+    const ask = (answer: string) => spawnSync("script", ["-qec", `"${process.execPath}" ${NODE_FLAGS.join(" ")} "${BIN}" mkfs "${img}" --size 16M`, "/dev/null"], {
+      cwd: TMP, env: { ...process.env, HELIX_NO_BUILD: "1" }, input: `${answer}\n`, encoding: "utf8", timeout: RUN_TIMEOUT_MS,
+    });
+    const no = ask("n");
+    expect(no.stdout).toMatch(/'.*ask\.img' contains a HelixFS file system labelled 'asked' \(32\.0 MiB\)\r?\nProceed anyway\? \(y,N\)/);
+    expect(no.stdout).toMatch(/helix: .*ask\.img: not overwritten/);
+    expect(no.status).toBe(1);
+    expect(fs.statSync(img).size).toBe(32 << 20);
+    const yes = ask("y");
+    expect(yes.status, yes.stdout).toBe(0);
+    expect(fs.statSync(img).size).toBe(16 << 20);
   });
 });
 
@@ -317,5 +362,38 @@ describe("the shell follows coreutils", () => {
     expect(names.length).toBe(SHELL_COMMANDS.length);
     const r = await helix(["boot", img, "-q", "-c", names.filter((n) => n !== "exit").map((n) => `${n} --bogus-operand-x`).join("; ")]);
     expect(r.stderr).not.toMatch(/command not found/);
+  });
+});
+
+describe("crashtest output", () => {
+  it("every violation shows its workload's operations and a minimised workload with that same violation; a helix: summary line ends the run", async () => {
+    const r = await runHelix(ROOT, ["crashtest", "--workload", "random", "--states", "20", "--break", "1", "--jobs", "1", "--sample", "1", "--seed", "3"], 300_000);
+    expect(r.code).toBe(1);
+    const count = Number(/^violations +(\d+)$/m.exec(r.stdout)![1]);
+    expect(count).toBeGreaterThan(0);
+    const errLines = r.stderr.trim().split("\n");
+    expect(errLines).toHaveLength(1);
+    expect(errLines[0]).toMatch(new RegExp(`^helix: crashtest: ${count} violations? \\(.*\\) in \\d+ crash states of 1 workloads$`));
+    const blocks = r.stdout.split("\n\n").filter((b) => b.startsWith("violation "));
+    expect(blocks.length).toBe(Math.min(count, 20));
+    let repro: { kind: string; path: string; args: string[] } | null = null;
+    for (const b of blocks) {
+      const [, kind, vpath] = /^violation (\S+) at (\S+): /.exec(b)!;
+      const w = /^ {2}workload (\S+) \((\d+) steps?\), state (\S+): (.+)$/m.exec(b);
+      expect(w, b).not.toBeNull();
+      expect(w![4].split("; ").length).toBe(2 * Number(w![2])); // an operation and its persistence point per step
+      if (Number(w![2]) === 1) continue;
+      const m = /^ {2}minimised workload \((\d+) of (\d+) steps\): (.+)\n {4}violation there: (\S+) at (\S+): .*, state (\S+)\n {4}reproduce: helix crashtest --steps '([^']*)' (.*)$/m.exec(b);
+      expect(m, b).not.toBeNull();
+      expect([m![4], m![5]]).toEqual([kind, vpath]); // the violation it names is in that workload
+      expect(JSON.parse(m![7])).toHaveLength(Number(m![1]));
+      repro ??= { kind, path: vpath, args: ["crashtest", "--steps", m![7], ...m![8].split(" ")] };
+    }
+    expect(repro).not.toBeNull();
+    // the minimised workload's reproduction line shows that violation again
+    const again = await runHelix(ROOT, repro!.args, 120_000);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(/^crash states +1$/m);
+    expect(again.stdout).toContain(`violation ${repro!.kind} at ${repro!.path}: `);
   });
 });

@@ -329,7 +329,11 @@ export function fs_mount(flags: u32): i32 {
   fs_errored = false;
   fs_readonly = false;
   const capacity = blk_capacity();
-  if (capacity < FS_MIN_BLOCKS) { mount_reason = MR_TOO_SMALL; return -EINVAL; }
+  if (capacity < FS_MIN_BLOCKS) {
+    // too small for any HelixFS; if block 0 holds a sound superblock, the image was cut short
+    mount_reason = capacity > 0 && super_says_larger(capacity) ? MR_TRUNCATED : MR_TOO_SMALL;
+    return -EINVAL;
+  }
   let r = pagecache_init();
   if (r != 0) return r;
   pagecache_reset(); // whatever is cached belongs to a filesystem that is gone
@@ -363,8 +367,7 @@ export function fs_mount(flags: u32): i32 {
     if (v == VERIFY_OK && primaryWhy == -EINVAL) { mount_reason = MR_FEATURES; return -EINVAL; }
     if (v == VERIFY_OK && primaryTotal > capacity && primaryTotal <= FS_MAX_BLOCKS) {
       // a sound superblock describing more blocks than the device has: a truncated image
-      kfs(); kputs("filesystem is "); kputu(primaryTotal); kputs(" blocks but the device has only ");
-      kputu(capacity); kputs(" (truncated image?)"); knl();
+      log_truncated(primaryTotal, capacity);
       mount_reason = MR_TRUNCATED;
       return -EINVAL;
     }
@@ -476,6 +479,29 @@ export function fs_mmp_tick(force: bool): i32 {
 /** Syscalls between two MMP heartbeats at syscall boundaries (a heartbeat reads the clock). */
 const MMP_CHECK_EVERY: u32 = 256;
 let syscalls_since_mmp: u32 = 0;
+
+/**
+ * True when block 0 holds a superblock that verifies and records more blocks than the
+ * device's `capacity` (a truncated image); logs the two sizes.
+ */
+function super_says_larger(capacity: u64): bool {
+  const b = scratch();
+  if (b == 0) return false;
+  let larger = false;
+  if (blk_read_sync(0, b) == 0 && block_verify(b, MAGIC_SUPER, 0) == VERIFY_OK) {
+    const total = load<u64>(b, SB_TOTAL_BLOCKS);
+    larger = total > capacity && total <= FS_MAX_BLOCKS;
+    if (larger) log_truncated(total, capacity);
+  }
+  free_pages(addr_to_pfn(b), 0);
+  return larger;
+}
+
+/** Logs a filesystem of `total` blocks on a device of `capacity`. */
+function log_truncated(total: u64, capacity: u64): void {
+  kfs(); kputs("filesystem is "); kputu(total); kputs(" blocks but the device has only ");
+  kputu(capacity); kputs(" (truncated image?)"); knl();
+}
 
 /**
  * Frees inodes that were unlinked while open when the system went down. 0 or -errno
