@@ -114,17 +114,19 @@ export interface BootOptions {
    */
   discard?: boolean;
   /**
-   * The mount fsck repairs on (fs/super.ts MNT_FSCK*): "preen" mounts read-write even when
-   * the superblock records an error; "yes" also gives up committed transactions that follow
-   * a damaged one in the journal (otherwise such a log mounts read-only).
+   * The mount fsck runs on (fs/super.ts MNT_*): "check" mounts read-only (the journal is
+   * replayed, nothing else is written); "preen" mounts read-write even when the superblock
+   * records an error; "yes" also gives up committed transactions that follow a damaged one
+   * in the journal (otherwise such a log mounts read-only).
    */
-  fsckMount?: "preen" | "yes";
+  fsckMount?: "check" | "preen" | "yes";
 }
 
 /** sys_mount flags (fs/super.ts MNT_DISCARD, MNT_FSCK, MNT_FSCK_JOURNAL). */
 const MNT_DISCARD = 2;
 const MNT_FSCK = 4;
 const MNT_FSCK_JOURNAL = 8;
+const MNT_RDONLY = 16;
 
 /** sys_fsck flags (fs/fsck.ts FSCK_*). */
 export const FSCK_VERBOSE = 1, FSCK_DATA = 2, FSCK_PREEN = 4, FSCK_YES = 8, FSCK_MARK_ERRORS = 16;
@@ -140,6 +142,8 @@ export interface FsckStats {
   mountPrevState: number;
   /** This mount gave up a damaged journal's later transactions (fsckMount "yes"). */
   mountDroppedLog: boolean;
+  /** Journal superblock fields this mount's recovery put right (1: log start, 2: first block). */
+  journalSbRepaired: number;
 }
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
@@ -174,7 +178,8 @@ export class Kernel {
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
-    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (opts.fsckMount ? MNT_FSCK : 0) | (opts.fsckMount === "yes" ? MNT_FSCK_JOURNAL : 0);
+    const fm = opts.fsckMount;
+    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (fm === "check" ? MNT_RDONLY : fm ? MNT_FSCK : 0) | (fm === "yes" ? MNT_FSCK_JOURNAL : 0);
     let pending = "";
     let lastMs = -1;
     let lastNs = 0n;
@@ -508,7 +513,7 @@ export class Kernel {
     const g = (i: number) => Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true));
     return {
       nodes: g(0), inodes: g(1), dirents: g(2), extents: g(3), freeExtents: g(4), usedBlocks: g(5),
-      fixed: g(6), unfixed: g(7), dataBlocks: g(8), mountPrevState: g(9), mountDroppedLog: g(10) !== 0,
+      fixed: g(6), unfixed: g(7), dataBlocks: g(8), mountPrevState: g(9), mountDroppedLog: g(10) !== 0, journalSbRepaired: g(11),
     };
   }
 

@@ -13,7 +13,8 @@
 // repair makes is one line `fsck: fixed: <what was changed>`.
 //
 // Checks (label in brackets):
-//  1. trees: node checksum and self-location [node-csum], I/O [node-io], tree id [node-tree],
+//  1. trees: node magic [node-magic], checksum [node-csum], self-location [node-location],
+//     a transaction the journal does not prove [node-tid], I/O [node-io], tree id [node-tree],
 //     level (every leaf at one depth) [node-level], a node reached twice or a block claimed
 //     by two structures [node-shared], keys increasing [key-order] and inside the parent's
 //     bounds [key-bounds], no empty internal node [node-empty], item count [node-nitems],
@@ -62,7 +63,7 @@ import {
   MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
-  block_verify, VERIFY_OK,
+  block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
@@ -293,6 +294,23 @@ function node_fields_ok(n: usize, blk: u64, tree: u32): bool {
   return true;
 }
 
+/** Says which check a node that bread refused failed: I/O, magic, checksum, location, tid. */
+function node_unreadable(blk: u64, tree: u32): void {
+  if (buf_errno != -EUCLEAN) { broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree); return; }
+  const pfn = alloc_pages(0);
+  let v = VERIFY_OK;
+  if (pfn != NO_PFN) {
+    const b = pfn_to_addr(pfn);
+    blk_add(VIRTIO_BLK_T_IN, blk, b);
+    v = blk_submit() == 0 ? block_verify(b, MAGIC_BTREE, blk) : VERIFY_OK;
+    free_pages(pfn, 0);
+  }
+  if (v == VERIFY_MAGIC) broken("node-magic", "tree node has no node magic", 0, blk, tree);
+  else if (v == VERIFY_CRC) broken("node-csum", "tree node fails its checksum", 0, blk, tree);
+  else if (v == VERIFY_BLOCKNR) broken("node-location", "tree node records another block number (misdirected write)", 0, blk, tree);
+  else broken("node-tid", "tree node from a transaction the journal does not prove", 0, blk, tree);
+}
+
 /**
  * Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). A node already
  * marked (reached through two parents, or a block some other structure owns) is reported and
@@ -308,11 +326,7 @@ function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2
     return;
   }
   const n = bread(blk, MAGIC_BTREE);
-  if (n == 0) {
-    if (buf_errno == -EIO) broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree);
-    else broken("node-csum", "tree node fails its checksum, location or transaction check", 0, blk, tree);
-    return;
-  }
+  if (n == 0) { node_unreadable(blk, tree); return; }
   fsck_nodes++;
   mark(blk, 1, OWN_META, 0, tree);
   if (load<u8>(n, N_TREE) != <u8>tree) { broken("node-tree", "tree node belongs to another tree", F_FOUND, blk, tree, 0, 0, load<u8>(n, N_TREE), tree); return; }
