@@ -57,7 +57,7 @@
 // trees the repair would edit cannot be trusted.
 
 import { BLOCK_SIZE, PAGE_SIZE, NAME_MAX } from "../params";
-import { NO_PFN, pfn_to_addr, addr_to_pfn } from "../mm/page";
+import { NO_PFN, pfn_to_addr } from "../mm/page";
 import { alloc_pages, free_pages } from "../mm/buddy";
 import {
   MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
@@ -79,7 +79,7 @@ import { name_hash, name_valid, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_
 import { dcache_clear } from "./dcache";
 import { kputs, kputu, kputx, knl } from "../lib/printk";
 import {
-  alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, bfree_deferred, alloc_set_free, alloc_agfl_refill,
+  alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, alloc_set_free, alloc_agfl_refill,
 } from "./alloc";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
 import { xxh32 } from "../lib/xxhash";
@@ -602,8 +602,6 @@ function reachable(ino: u64): bool {
   return answer == R_YES;
 }
 
-let lost_found_dirs: u32 = 0;
-
 function check_inodes(): void {
   if (!bt_seek(CUR, TREE_INODE, 0, 0, true)) { problem("root-missing", "inode tree empty", 0); structural++; return; }
   let sawRoot = false;
@@ -637,7 +635,7 @@ function check_inode(ino: u64, rec: usize, vlen: u32): void {
     const want = 2 + load<u32>(subdirs_of(ino));
     if (ino != ROOT_INO && names == 0) {
       problem("dir-unconnected", "directory not reachable from the root (no name)", F_INO, ino);
-      if (queue(FSCK_PREEN, X_LOST, ino, want, 1)) { lost_found_dirs++; return; }
+      if (queue(FSCK_PREEN, X_LOST, ino, want, 1)) return;
     } else if (ino != ROOT_INO && !reachable(ino)) {
       // in a cycle of directories: its entry goes, the next pass links it into /lost+found
       problem("dir-unconnected", "directory not reachable from the root (cycle)", F_INO | F_FOUND, ino, 0, 0, 0, 0, load<u32>(entry_dir_of(ino)), ROOT_INO);
@@ -926,6 +924,7 @@ function check_all(sb: usize): void {
   for (let i: u32 = 0; i < min<u32>(agflCount, AGFL_MAX); i++) mark(load<u64>(AGFL_COPY + (<usize>i << 3)), 1, OWN_META, 0, TREE_BNO);
   // extents freed by the running transaction stay allocated until it commits
   for (let i: u32 = 0; i < alloc_deferred_count(); i++) mark(alloc_deferred_start(i), alloc_deferred_len(i), OWN_META, 0, 0);
+  check_journal(jstart, jblocks);
   for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
   memory.fill(freebits, 0, <usize>PAGE_SIZE << bitmap_order);
   if (structural > 0) return; // the record passes below would walk damaged trees
@@ -934,7 +933,6 @@ function check_all(sb: usize): void {
   check_leaks();
   check_dirents();
   check_inodes();
-  check_journal(jstart, jblocks);
   // the inodes lost+found would add are counted by inode_create itself
   if (sbInodes != fsck_inodes) {
     problem("sb-inode-count", "inodes count wrong", F_FOUND, 0, 0, 0, 0, 0, sbInodes, fsck_inodes);
@@ -954,7 +952,7 @@ export function fsck_run(f: u32): i32 {
   flags = f;
   if (flags & FSCK_YES) flags |= FSCK_PREEN;
   problems = 0; structural = 0; fsck_fixed = 0; fsck_unfixed = 0; nfix = 0;
-  rebuild_free = false; rewrite_jsb = false; lost_found_dirs = 0;
+  rebuild_free = false; rewrite_jsb = false;
   fsck_nodes = 0; fsck_inodes = 0; fsck_dirents = 0; fsck_extents = 0; fsck_used_blocks = 0; fsck_free_extents = 0; fsck_data_blocks = 0;
   const repair = (flags & (FSCK_PREEN | FSCK_YES)) != 0 && !fs_readonly && !fs_errored;
   if (!repair) flags &= ~(FSCK_PREEN | FSCK_YES);
