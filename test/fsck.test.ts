@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MemoryBackend } from "../host/blockdev.js";
+import { RecordingBackend } from "../host/recorder.js";
 import { bootWith, FSCK_VERBOSE, FSCK_PREEN, FSCK_YES, type Kernel } from "../host/kernel.js";
 import { kernelModule } from "../host/node.js";
 import { runHelix, type RunResult } from "./cli-run.js";
@@ -437,6 +438,41 @@ describe("repair property", () => {
       expectModelIntact(after);
     }
     expect(fixes).toBeGreaterThan(40);
+  });
+
+  it("a repair is crash-safe: cut at every write of fsck -y, the image mounts with the old problems or none, and fsck -y then leaves every file intact", () => {
+    const img = fresh();
+    editValue(img, inodeItem(img, inoOf["/d/q"]), (v) => v.setUint32(I.nlink, 4, true));
+    editValue(img, bnoLast(img), (v) => v.setBigUint64(0, v.getBigUint64(0, true) - 5n, true));
+    removeItem(img, direntItem(img, 2, "big"));
+    const damaged = new Uint8Array(img);
+    const rec = new RecordingBackend(new MemoryBackend(img));
+    const k = bootWith({ device: rec, module: kernelModule(false), memoryMiB: 64, fsckMount: "yes" });
+    const log0: string[] = [];
+    const before = new Set(labels((() => { const n = k.fsck(true); log0.push(...k.logLines.filter((l) => l.startsWith("fsck"))); return log0.join("\n"); })()));
+    expect(before).toEqual(new Set(["link-count", "blocks-leaked", "free-cnt", "sb-free-count", "inode-unattached"]));
+    k.logLines.length = 0;
+    expect(k.fsck(FSCK_VERBOSE | FSCK_YES)).toBeGreaterThan(0);
+    expect(k.fsck(true)).toBe(0);
+    k.shutdown();
+    const n = rec.log.length;
+    expect(n).toBeGreaterThan(5);
+    let old = 0, clean = 0;
+    for (let cut = 0; cut <= n; cut++) {
+      const state = new Uint8Array(damaged);
+      rec.log.replay(new MemoryBackend(state), { entry: cut });
+      const kc = boot(state, { fsckMount: "yes" });
+      const found = kc.fsck(true);
+      const seen = new Set(labels(kc.logLines.filter((l) => l.startsWith("fsck")).join("\n")));
+      if (found === 0) clean++;
+      else { expect([...seen].sort(), `cut ${cut}`).toEqual([...before].sort()); old++; }
+      for (let pass = 0; pass < 6 && kc.fsck(FSCK_YES) > 0; pass++) { /* repair */ }
+      expect(kc.fsck(true), `cut ${cut}`).toBe(0);
+      kc.shutdown();
+      expectModelIntact(state);
+    }
+    expect(old).toBeGreaterThan(0);
+    expect(clean).toBeGreaterThan(0);
   });
 
   it("preen refuses what is not safe: a bad name stays with -p (problems left), -y fixes it", () => {
