@@ -142,6 +142,13 @@ const CASES: Case[] = [
   { name: "entry named ../../x (hash recomputed)", label: "name-bad", fix: "-y", damage: (img) => renameEntry(img, direntItem(img, inoOf["/d"], "abcdefg"), enc.encode("../../x"), true) },
   { name: "entry named . on disk", label: "name-bad", fix: "-y", damage: (img) => renameEntry(img, direntItem(img, inoOf["/d"], "q"), enc.encode("."), true) },
   { name: "entry name with a NUL", label: "name-bad", fix: "-y", damage: (img) => renameEntry(img, direntItem(img, inoOf["/d"], "nulname"), enc.encode("nul\0ame"), true) },
+  { name: "empty entry name (length 0, item shortened to match)", label: "name-bad", fix: "-y",
+    damage: (img) => {
+      const it = direntItem(img, inoOf["/d"], "q");
+      it.value[9] = 0; // namelen
+      dv(img, it.leaf).setUint16(64 + 20 * it.i + 18, 10, true); // the item's value length
+      rekeyItem(img, { ...it, vlen: 10 }, it.k1, nameHash(new Uint8Array(0)));
+    } },
   { name: "entry name that does not match its hash", label: "name-hash", fix: "-y", damage: (img) => renameEntry(img, direntItem(img, inoOf["/d"], "abcdefg"), enc.encode("abcdefh"), false) },
 ];
 
@@ -541,4 +548,3 @@ describe("hostile shapes", () => {
   });
 });
 
-void nameHash;

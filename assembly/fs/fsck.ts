@@ -242,7 +242,15 @@ function mark(start: u64, len: u64, owner: u32, ino: u64, tree: u32): bool {
 
 // ---- repairs queued by the checks -----------------------------------------------------------
 
-/** Queued repair kinds (applied in this order by apply_fixes). */
+// A queued repair (FIX_MAX of them in `fixes`, 32 bytes each, in the order the checks met
+// them; apply_fixes replays the queue after the free-space rebuild):
+//
+//   0          4          8                16               24               32
+//   +----------+----------+----------------+----------------+----------------+
+//   | kind u32 | rsv u32  | a u64          | b u64          | c u64          |
+//   +----------+----------+----------------+----------------+----------------+
+
+/** Queued repair kinds and their operands. */
 const X_DIRENT_DEL: u32 = 1; // a = dir, b = key
 const X_DIRENT_TYPE: u32 = 2; // a = dir, b = key, c = type
 const X_EXTENT_DEL: u32 = 3; // a = ino, b = file block
