@@ -31,6 +31,7 @@ import {
   fsck_unfixed, fsck_data_blocks,
 } from "./fs/fsck";
 import { mount_prev_state, mount_dropped_log } from "./fs/super";
+import { j_sb_repaired } from "./fs/journal";
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
   do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
@@ -283,7 +284,7 @@ export function kernel_fsck_stats(out: usize): void {
   store<u64>(out, fsck_nodes); store<u64>(out + 8, fsck_inodes); store<u64>(out + 16, fsck_dirents);
   store<u64>(out + 24, fsck_extents); store<u64>(out + 32, fsck_free_extents); store<u64>(out + 40, fsck_used_blocks);
   store<u64>(out + 48, fsck_fixed); store<u64>(out + 56, fsck_unfixed); store<u64>(out + 64, fsck_data_blocks);
-  store<u64>(out + 72, mount_prev_state); store<u64>(out + 80, mount_dropped_log ? 1 : 0);
+  store<u64>(out + 72, mount_prev_state); store<u64>(out + 80, mount_dropped_log ? 1 : 0); store<u64>(out + 88, j_sb_repaired);
 }
 
 // ---- benchmarks (timed by the host) ----------------------------------------------------------

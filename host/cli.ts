@@ -289,8 +289,8 @@ export interface KernelOptions {
   cpus?: number;
   /** Boot the debug kernel (assertions on). */
   debug?: boolean;
-  /** Mount for an fsck repair (host/kernel.ts BootOptions.fsckMount). */
-  fsckMount?: "preen" | "yes";
+  /** Mount for fsck (host/kernel.ts BootOptions.fsckMount). */
+  fsckMount?: "check" | "preen" | "yes";
 }
 
 /** One kernel log line with its time since boot in seconds. */
@@ -1901,7 +1901,7 @@ function printFsckLines(s: Session, lines: string[], count: number): void {
 function cmdFsck(image: string, o: { memory?: string; cpus?: string; debug?: boolean; preen?: boolean; yes?: boolean; data?: boolean }): number {
   if (o.preen && o.yes) throw new UsageError("fsck: only one of the options -p or -y may be specified");
   const mode = o.yes ? "yes" as const : o.preen ? "preen" as const : undefined;
-  const kopts = { ...kernelOptions(o), fsckMount: mode };
+  const kopts = { ...kernelOptions(o), fsckMount: mode ?? "check" as const };
   let s: Session;
   try {
     s = Session.open(image, kopts);
@@ -1930,6 +1930,11 @@ function fsckSession(s: Session, image: string, mode: "preen" | "yes" | undefine
   if (mounted.mountPrevState === 2) print(`${image}: contains a filesystem with errors, check forced.\n`);
   if (info.mountUsedBackup) { print(`${image}: primary superblock was damaged, restored from the backup\n`); corrected++; }
   if (info.mountReplayedTx > 0) print(`${image}: recovering journal (${info.mountReplayedTx} transaction${info.mountReplayedTx === 1 ? "" : "s"})\n`);
+  if (mounted.journalSbRepaired !== 0) {
+    const what = [mounted.journalSbRepaired & 1 ? "log start outside the journal" : "", mounted.journalSbRepaired & 2 ? "first log block wrong" : ""].filter((x) => x).join(", ");
+    print(`${image}: journal superblock damaged (${what}): rewritten by the journal recovery\n`);
+    corrected++;
+  }
   if (mounted.mountDroppedLog) { print(`${image}: journal damaged: committed transactions after the damaged one discarded\n`); corrected++; }
   if (info.mountOrphans > 0) { print(`${image}: cleared ${info.mountOrphans} orphaned inode(s) (unlinked while open)\n`); corrected++; }
   if (mode && info.readOnly) print(`${image}: mounted read-only${info.errored ? " after a metadata error" : ""}: nothing can be repaired\n`);

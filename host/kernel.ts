@@ -179,11 +179,12 @@ export interface BootOptions {
   /** The host's sleep for the kernel's `sleep_ms` import (default sleepMs). */
   sleep?: (ms: number) => void;
   /**
-   * The mount fsck repairs on (fs/super.ts MNT_FSCK*): "preen" mounts read-write even when
-   * the superblock records an error; "yes" also gives up committed transactions that follow
-   * a damaged one in the journal (otherwise such a log mounts read-only).
+   * The mount fsck runs on (fs/super.ts MNT_*): "check" mounts read-only (the journal is
+   * replayed, nothing else is written); "preen" mounts read-write even when the superblock
+   * records an error; "yes" also gives up committed transactions that follow a damaged one
+   * in the journal (otherwise such a log mounts read-only).
    */
-  fsckMount?: "preen" | "yes";
+  fsckMount?: "check" | "preen" | "yes";
   /**
    * Run the MMP heartbeat from a timer while mounted (default false): for devices other hosts
    * or processes may share (host/node.ts sets it for image files). Syscalls beat it as well.
@@ -195,6 +196,7 @@ export interface BootOptions {
 const MNT_DISCARD = 2;
 const MNT_FSCK = 4;
 const MNT_FSCK_JOURNAL = 8;
+const MNT_RDONLY = 16;
 const EINVAL = 22;
 const I64_MAX = 2n ** 63n - 1n;
 const I64_MIN = -(2n ** 63n);
@@ -233,6 +235,8 @@ export interface FsckStats {
   mountPrevState: number;
   /** This mount gave up a damaged journal's later transactions (fsckMount "yes"). */
   mountDroppedLog: boolean;
+  /** Journal superblock fields this mount's recovery put right (1: log start, 2: first block). */
+  journalSbRepaired: number;
 }
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
@@ -269,7 +273,8 @@ export class Kernel {
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
-    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (opts.fsckMount ? MNT_FSCK : 0) | (opts.fsckMount === "yes" ? MNT_FSCK_JOURNAL : 0);
+    const fm = opts.fsckMount;
+    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (fm === "check" ? MNT_RDONLY : fm ? MNT_FSCK : 0) | (fm === "yes" ? MNT_FSCK_JOURNAL : 0);
     this.mmpHeartbeat = opts.mmpHeartbeat === true;
     let pending = "";
     let lastMs = -1;
@@ -720,7 +725,7 @@ export class Kernel {
     const g = (i: number) => Number(dv.getBigUint64(this.args + ARG_OUT + 8 * i, true));
     return {
       nodes: g(0), inodes: g(1), dirents: g(2), extents: g(3), freeExtents: g(4), usedBlocks: g(5),
-      fixed: g(6), unfixed: g(7), dataBlocks: g(8), mountPrevState: g(9), mountDroppedLog: g(10) !== 0,
+      fixed: g(6), unfixed: g(7), dataBlocks: g(8), mountPrevState: g(9), mountDroppedLog: g(10) !== 0, journalSbRepaired: g(11),
     };
   }
 

@@ -13,8 +13,9 @@
 // repair makes is one line `fsck: fixed: <what was changed>`.
 //
 // Checks (label in brackets):
-//  1. trees (every field bt_node_verify checks at bread, under the labels below): node
-//     checksum and self-location [node-csum], I/O [node-io], tree id [node-tree],
+//  1. trees (every field bt_node_verify checks at bread, under the labels below): node magic
+//     [node-magic], checksum [node-csum], self-location [node-location], a transaction the
+//     journal does not prove [node-tid], I/O [node-io], tree id [node-tree],
 //     level (every leaf at one depth) [node-level], a node reached twice or a block claimed
 //     by two structures [node-shared], keys increasing [key-order] and inside the parent's
 //     bounds [key-bounds], no empty internal node [node-empty], item count [node-nitems],
@@ -59,13 +60,14 @@
 // trees the repair would edit cannot be trusted.
 
 import { BLOCK_SIZE, PAGE_SIZE, NAME_MAX } from "../params";
-import { NO_PFN, pfn_to_addr, addr_to_pfn } from "../mm/page";
+import { NO_PFN, pfn_to_addr } from "../mm/page";
 import { alloc_pages, free_pages } from "../mm/buddy";
 import {
   MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
-  block_verify, VERIFY_OK, extent_verify, extent_why, EV_OK, EV_DISK, sb_log_blocks,
+  block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR, extent_verify, extent_why, EV_OK, EV_DISK,
+  sb_log_blocks,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
@@ -82,7 +84,7 @@ import { name_hash, name_valid, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_
 import { dcache_clear } from "./dcache";
 import { kputs, kputu, kputx, knl, kputerr } from "../lib/printk";
 import {
-  alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, bfree_deferred, alloc_set_free, alloc_agfl_refill,
+  alloc_deferred_count, alloc_deferred_start, alloc_deferred_len, alloc_set_free, alloc_agfl_refill,
   free_extent_verify,
 } from "./alloc";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN } from "../dev/virtio_blk";
@@ -246,7 +248,15 @@ function mark(start: u64, len: u64, owner: u32, ino: u64, tree: u32): bool {
 
 // ---- repairs queued by the checks -----------------------------------------------------------
 
-/** Queued repair kinds (applied in this order by apply_fixes). */
+// A queued repair (FIX_MAX of them in `fixes`, 32 bytes each, in the order the checks met
+// them; apply_fixes replays the queue after the free-space rebuild):
+//
+//   0          4          8                16               24               32
+//   +----------+----------+----------------+----------------+----------------+
+//   | kind u32 | rsv u32  | a u64          | b u64          | c u64          |
+//   +----------+----------+----------------+----------------+----------------+
+
+/** Queued repair kinds and their operands. */
 const X_DIRENT_DEL: u32 = 1; // a = dir, b = key
 const X_DIRENT_TYPE: u32 = 2; // a = dir, b = key, c = type
 const X_EXTENT_DEL: u32 = 3; // a = ino, b = file block
@@ -288,6 +298,23 @@ function node_fault_label(r: i32): string {
   return "node-value"; // vend, voff/vlen, vused
 }
 
+/** Says which check a node that bread refused failed: I/O, magic, checksum, location, tid. */
+function node_unreadable(blk: u64, tree: u32): void {
+  if (buf_errno != -EUCLEAN) { broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree); return; }
+  const pfn = alloc_pages(0);
+  let v = VERIFY_OK;
+  if (pfn != NO_PFN) {
+    const b = pfn_to_addr(pfn);
+    blk_add(VIRTIO_BLK_T_IN, blk, b);
+    v = blk_submit() == 0 ? block_verify(b, MAGIC_BTREE, blk) : VERIFY_OK;
+    free_pages(pfn, 0);
+  }
+  if (v == VERIFY_MAGIC) broken("node-magic", "tree node has no node magic", 0, blk, tree);
+  else if (v == VERIFY_CRC) broken("node-csum", "tree node fails its checksum", 0, blk, tree);
+  else if (v == VERIFY_BLOCKNR) broken("node-location", "tree node records another block number (misdirected write)", 0, blk, tree);
+  else broken("node-tid", "tree node from a transaction the journal does not prove", 0, blk, tree);
+}
+
 /**
  * Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). A node already
  * marked (reached through two parents, or a block some other structure owns) is reported and
@@ -305,9 +332,8 @@ function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2
   bt_node_fault_clear();
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) {
-    if (buf_errno == -EIO) broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree);
-    else if (bt_node_fault != NV_OK) broken(node_fault_label(bt_node_fault), bt_node_why(bt_node_fault), 0, blk, tree);
-    else broken("node-csum", "tree node fails its checksum, location or transaction check", 0, blk, tree);
+    if (buf_errno == -EUCLEAN && bt_node_fault != NV_OK) broken(node_fault_label(bt_node_fault), bt_node_why(bt_node_fault), 0, blk, tree);
+    else node_unreadable(blk, tree);
     return;
   }
   fsck_nodes++;
@@ -594,8 +620,6 @@ function reachable(ino: u64): bool {
   return answer == R_YES;
 }
 
-let lost_found_dirs: u32 = 0;
-
 function check_inodes(): void {
   if (!bt_seek(CUR, TREE_INODE, 0, 0, true)) { problem("root-missing", "inode tree empty", 0); structural++; return; }
   let sawRoot = false;
@@ -634,7 +658,7 @@ function check_inode(ino: u64, rec: usize, vlen: u32): void {
     const want = 2 + load<u32>(subdirs_of(ino));
     if (ino != ROOT_INO && names == 0) {
       problem("dir-unconnected", "directory not reachable from the root (no name)", F_INO, ino);
-      if (queue(FSCK_PREEN, X_LOST, ino, want, 1)) { lost_found_dirs++; return; }
+      if (queue(FSCK_PREEN, X_LOST, ino, want, 1)) return;
     } else if (ino != ROOT_INO && !reachable(ino)) {
       // in a cycle of directories: its entry goes, the next pass links it into /lost+found
       problem("dir-unconnected", "directory not reachable from the root (cycle)", F_INO | F_FOUND, ino, 0, 0, 0, 0, load<u32>(entry_dir_of(ino)), ROOT_INO);
@@ -924,6 +948,7 @@ function check_all(sb: usize): void {
   for (let i: u32 = 0; i < min<u32>(agflCount, AGFL_MAX); i++) mark(load<u64>(AGFL_COPY + (<usize>i << 3)), 1, OWN_META, 0, TREE_BNO);
   // extents freed by the running transaction stay allocated until it commits
   for (let i: u32 = 0; i < alloc_deferred_count(); i++) mark(alloc_deferred_start(i), alloc_deferred_len(i), OWN_META, 0, 0);
+  check_journal(jstart, sb_log_blocks(sb));
   for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
   memory.fill(freebits, 0, <usize>PAGE_SIZE << bitmap_order);
   if (structural > 0) return; // the record passes below would walk damaged trees
@@ -932,7 +957,6 @@ function check_all(sb: usize): void {
   check_leaks();
   check_dirents();
   check_inodes();
-  check_journal(jstart, sb_log_blocks(sb));
   // the inodes lost+found would add are counted by inode_create itself
   if (sbInodes != fsck_inodes) {
     problem("sb-inode-count", "inodes count wrong", F_FOUND, 0, 0, 0, 0, 0, sbInodes, fsck_inodes);
@@ -952,7 +976,7 @@ export function fsck_run(f: u32): i32 {
   flags = f;
   if (flags & FSCK_YES) flags |= FSCK_PREEN;
   problems = 0; structural = 0; fsck_fixed = 0; fsck_unfixed = 0; nfix = 0;
-  rebuild_free = false; rewrite_jsb = false; lost_found_dirs = 0;
+  rebuild_free = false; rewrite_jsb = false;
   fsck_nodes = 0; fsck_inodes = 0; fsck_dirents = 0; fsck_extents = 0; fsck_used_blocks = 0; fsck_free_extents = 0; fsck_data_blocks = 0;
   const repair = (flags & (FSCK_PREEN | FSCK_YES)) != 0 && !fs_readonly && !fs_errored;
   if (!repair) flags &= ~(FSCK_PREEN | FSCK_YES);

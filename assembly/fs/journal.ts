@@ -433,7 +433,10 @@ export function journal_load(start: u64, nblocks: u32): i32 {
     j_maxlen = nblocks;
     j_tid = load<u64>(b, JSB_SEQUENCE);
     j_head = load<u32>(b, JSB_START);
-    if (j_head == 0 || j_head >= nblocks) j_head = 1;
+    // fields recovery puts right (it rewrites the journal superblock): fsck says so
+    j_sb_repaired = 0;
+    if (j_head == 0 || j_head >= nblocks) { j_head = 1; j_sb_repaired |= 1; }
+    if (load<u32>(b, JSB_FIRST) != 1) j_sb_repaired |= 2;
   }
   j_aborted = false;
   j_log_corrupt = false;
@@ -627,8 +630,24 @@ function tags_sound(desc: usize, n: u32, tid: u64): bool {
   return true;
 }
 
+/** Journal superblock fields the last load found wrong (1: start outside the log, 2: first != 1). */
+export let j_sb_repaired: u32 = 0;
+
 /** Set by recovery when committed transactions follow a damaged one in the log. */
 export let j_log_corrupt: bool = false;
+
+/**
+ * fsck -y: gives up the committed transactions that follow a damaged one. The next tid jumps
+ * past any tid the log can hold (each transaction takes at least its commit block), so no
+ * record left in the log can pass for a later transaction; the caller then checkpoints, which
+ * rewrites the journal superblock at the new tid. Returns the new tid.
+ */
+export function journal_drop_damaged(): u64 {
+  j_tid += <u64>j_maxlen + 2;
+  pagecache_set_tid_next(j_tid);
+  j_log_corrupt = false;
+  return j_tid;
+}
 
 /**
  * True when, at or past relative block `from`, lies a valid log record (magic, crc32c,

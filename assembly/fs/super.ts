@@ -43,7 +43,7 @@ import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
   journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
   journal_checkpoint_pending, journal_tx_age, j_log_corrupt, journal_break,
-  JBREAK_DISCARD_BEFORE_COMMIT,
+  JBREAK_DISCARD_BEFORE_COMMIT, journal_drop_damaged,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, free_blocks,
@@ -311,6 +311,8 @@ export const MNT_FSCK: u32 = 4;
  * give them up (checkpoint: the log restarts) and mount read-write instead of read-only.
  */
 export const MNT_FSCK_JOURNAL: u32 = 8;
+/** fs_mount flag (fsck without repair): mount read-only (the journal is still replayed, as ext4's ro mount). */
+export const MNT_RDONLY: u32 = 16;
 /** The superblock's state before this mount (STATE_*): DIRTY = not cleanly unmounted. */
 export let mount_prev_state: u32 = 0;
 /** This mount gave up a damaged journal's later transactions (MNT_FSCK_JOURNAL). */
@@ -390,9 +392,9 @@ export function fs_mount(flags: u32): i32 {
     write_block(0, raw);
     if (blk_flush() != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return mount_fail(-EIO); }
   }
-  mount_prev_state = load<u32>(raw, SB_STATE);
-  error_state_mount = mount_prev_state == STATE_ERROR;
-  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || (error_state_mount && (flags & MNT_FSCK) == 0)) {
+  error_state_mount = load<u32>(raw, SB_STATE) == STATE_ERROR;
+  if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || (error_state_mount && (flags & MNT_FSCK) == 0) ||
+      (flags & MNT_RDONLY) != 0) {
     fs_readonly = true;
   }
   free_pages(addr_to_pfn(raw), 0);
@@ -405,6 +407,7 @@ export function fs_mount(flags: u32): i32 {
   mount_replayed = r;
   if (j_log_corrupt && (flags & MNT_FSCK_JOURNAL) != 0 && !fs_readonly) {
     // fsck -y: what the log cannot prove is given up; the log restarts empty
+    journal_drop_damaged();
     r = journal_checkpoint();
     if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
     mount_dropped_log = true;
@@ -422,6 +425,8 @@ export function fs_mount(flags: u32): i32 {
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) { mount_reason = buf_errno == -EIO ? MR_IO : MR_BAD_SUPER; return mount_fail(buf_errno); }
   if (sb_check(sb, capacity) != 0) { mount_reason = MR_BAD_SUPER; return mount_fail(-EUCLEAN); }
+  // the state the last session left (a replayed log carries its DIRTY superblock home)
+  mount_prev_state = error_state_mount ? STATE_ERROR : load<u32>(sb, SB_STATE);
   alloc_mount(sb, total);
   bt_load_roots(sb);
   journal_set_checkpoint_hook(write_backup_sb);
