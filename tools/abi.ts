@@ -458,6 +458,13 @@ export function sizeReport(bytes: Uint8Array, map?: SourceMap): SizeReport {
         by.set(key, (by.get(key) ?? 0) + n);
         files.set(short(segs[k].src), (files.get(short(segs[k].src)) ?? 0) + n);
       }
+      if (by.size === 0 && j > 0) {
+        // a body no segment starts in (a few bytes of code the compiler made, e.g. a getter):
+        // it belongs to the source line of the segment before it
+        const k = j - 1;
+        by.set(`${short(segs[k].src)} ${fnAt(segs[k].src, segs[k].line)}`, b.bytes);
+        files.set(short(segs[k].src), (files.get(short(segs[k].src)) ?? 0) + b.bytes);
+      }
       let top: [string, number] | null = null;
       for (const e of by) if (!top || e[1] > top[1]) top = e;
       if (top) functions[i].source = top[0];
