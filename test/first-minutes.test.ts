@@ -195,12 +195,15 @@ describe("errors keep their real cause", () => {
   it("exit codes follow the table of docs/cli.md", async () => {
     const doc = fs.readFileSync(path.join(ROOT, "docs", "cli.md"), "utf8");
     const table = new Map([...doc.matchAll(/^\| (\d+) \| (.*) \|$/gm)].map((m) => [Number(m[1]), m[2]]));
-    expect([...table.keys()].sort((a, b) => a - b)).toEqual([0, 1, 2, 130]);
+    expect([...table.keys()].sort((a, b) => a - b)).toEqual([0, 1, 2, 4, 8, 130]);
     expect(table.get(2)).toMatch(/unknown command or option/);
+    expect(table.get(4)).toMatch(/fsck.*uncorrected/);
+    expect(table.get(8)).toMatch(/fsck.*operational/);
     expect(table.get(130)).toMatch(/Ctrl-C/);
     oneErrorLine(await helix(["frob"]), 2);
     oneErrorLine(await helix(["boot", "x.img", "--frob"]), 2);
     oneErrorLine(await helix(["boot", path.join(TMP, "missing.img")]), 1);
+    oneErrorLine(await helix(["fsck", path.join(TMP, "missing.img")]), 8);
     oneErrorLine(await helix(["crashtest", "--only", "nope"]), 2);
   });
 });
