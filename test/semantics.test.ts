@@ -125,6 +125,28 @@ describe("a failing call leaves nothing behind", () => {
     k.shutdown();
   });
 
+  it("open flags that fail on an existing file leave its bytes alone, as on Linux", () => {
+    const C = nodeFs.constants;
+    const flags: [string, number | string][] = [["wx", "wx"], ["ax+", "ax+"], ["TRUNC|DIRECTORY", C.O_RDWR | C.O_TRUNC | C.O_DIRECTORY],
+      ["TRUNC|NOFOLLOW on a link", C.O_RDWR | C.O_TRUNC | C.O_NOFOLLOW], ["CREAT|EXCL|TRUNC", C.O_RDWR | C.O_CREAT | C.O_EXCL | C.O_TRUNC],
+      ["w on a trailing slash", "w"], ["TRUNC|CREAT on a directory", C.O_RDWR | C.O_TRUNC | C.O_CREAT]];
+    const run = (fs: typeof nodeFs | Kernel["fs"], root: string): string[] => {
+      fs.writeFileSync(`${root}/f`, "keep me");
+      fs.symlinkSync("f", `${root}/l`);
+      fs.mkdirSync(`${root}/dir`);
+      return flags.map(([label, fl]) => {
+        const target = label.includes("link") ? "l" : label.includes("slash") ? "f/" : label.includes("directory") ? "dir" : "f";
+        const code = codeOf(() => fs.closeSync(fs.openSync(`${root}/${target}`, fl)));
+        return `${label}: ${code} ${fs.readFileSync(`${root}/f`, "utf8")}`;
+      });
+    };
+    const k = bootDevice(freshDevice(16 * MiB));
+    const got = run(k.fs, "");
+    expect(got).toEqual(run(nodeFs, nodeFs.mkdtempSync(`${oracleRoot}/open-`)));
+    expect(got.every((l) => l.endsWith("keep me") && !l.includes(" OK "))).toBe(true);
+    k.shutdown();
+  });
+
   it("ENOSPC: a symlink whose target needs a block and a mkdir leave no name behind", () => {
     const k = bootDevice(freshDevice(8 * MiB));
     const fs = k.fs;

@@ -198,17 +198,15 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
     if (S_ISDIR(m) && (acc != O_RDONLY || (flags & O_CREAT) != 0)) return -EISDIR;
     if ((flags & O_DIRECTORY) != 0 && !S_ISDIR(m)) return -ENOTDIR;
     if (acc != O_RDONLY && (fs_readonly || fs_errored)) return -EROFS;
-    // Linux truncates even with O_RDONLY (the result is unspecified by POSIX)
+    // Linux truncates even with O_RDONLY (the result is unspecified by POSIX); the open file
+    // (its mapping, held open) exists first, so ENOMEM cannot follow a truncation
     if ((flags & O_TRUNC) != 0 && S_ISREG(m)) {
-      const rec = inode_get(ino);
-      if (rec == 0) return fail(inode_errno);
-      if (load<u64>(rec, I_SIZE) != 0) {
-        r = file_truncate(ino, 0);
-        if (r != 0) return fail(r);
-      } else {
-        r = inode_touch(ino, T_MTIME | T_CTIME);
-        if (r != 0) return fail(r);
-      }
+      const as = mapping_get(<u32>ino);
+      if (as == 0) return -ENOMEM;
+      store<u32>(as, load<u32>(as, AS_OPENCOUNT) + 1, AS_OPENCOUNT);
+      r = open_truncate(ino);
+      store<u32>(as, load<u32>(as, AS_OPENCOUNT) - 1, AS_OPENCOUNT);
+      if (r != 0) { mapping_put(as); return r; }
     }
   }
   // nothing between fd_unused and here opens a file: the slot is still free
@@ -220,6 +218,14 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   store<u32>(f, flags, F_FLAGS);
   store<i64>(f, 0, F_POS);
   return fd;
+}
+
+/** open's O_TRUNC of regular file `ino`: size 0, or only the times when it is empty. 0 or -errno. */
+function open_truncate(ino: u64): i32 {
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  const r = load<u64>(rec, I_SIZE) != 0 ? file_truncate(ino, 0) : inode_touch(ino, T_MTIME | T_CTIME);
+  return r != 0 ? fail(r) : 0;
 }
 
 /** The lowest free descriptor, or -EMFILE when all NR_OPEN are in use. */
