@@ -356,13 +356,14 @@ export function fs_mount(flags: u32): i32 {
     write_block(0, raw);
     if (blk_flush() != 0) { free_pages(addr_to_pfn(raw), 0); mount_reason = MR_IO; return mount_fail(-EIO); }
   }
+  const logBlocks = sb_log_blocks(raw);
   error_state_mount = load<u32>(raw, SB_STATE) == STATE_ERROR;
   if ((load<u32>(raw, SB_RO_COMPAT) & ~RO_COMPAT_SUPPORTED) != 0 || error_state_mount) {
     fs_readonly = true;
   }
   free_pages(addr_to_pfn(raw), 0);
   sb_total = total;
-  r = journal_load(jstart, sb_log_blocks(raw));
+  r = journal_load(jstart, logBlocks);
   if (r != 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
   r = journal_recover();
   if (r < 0) { mount_reason = MR_JOURNAL; return mount_fail(r); }
