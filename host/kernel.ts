@@ -628,11 +628,12 @@ export class Kernel {
     (timer as { unref?: () => void }).unref?.();
     this.mmpTimer = timer;
   }
-  /** One heartbeat from the timer; stops it when the claim is lost (logged) or on an error. */
+  /** One heartbeat from the timer; stops it when the claim is lost (logged) or the kernel died. */
   private beat(): void {
     if (this.dead !== null || !this.mounted) { this.stopMmpTimer(); return; }
     try {
-      if (this.call("sys_mmp_tick") < 0) this.stopMmpTimer();
+      if (this.call("sys_mmp_tick") === -EBUSY) this.stopMmpTimer(); // lost (logged); an I/O error retries
+
     } catch { this.stopMmpTimer(); }
   }
   private stopMmpTimer(): void {

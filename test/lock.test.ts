@@ -321,6 +321,17 @@ describe("multiple-mount protection (MMP block)", () => {
     expect(b.subarray((jstart + jblocks - 1) * BLOCK, (jstart + jblocks) * BLOCK).every((x) => x === 0)).toBe(true); // no MMP written
   });
 
+  it("a holder whose MMP block is overwritten with garbage stops writing (read-only)", () => {
+    const dev = new MemoryBackend(16 << 20);
+    const k = boot(share(dev), THIS, { mkfs: true });
+    dev.bytes[mmpBlock(dev) * BLOCK + 40] ^= 0xff;
+    expect(k.callExport("sys_mmp_tick")).toBe(1000 * 5); // not due yet: untouched
+    const before = new Uint8Array(dev.bytes);
+    k.shutdown(); // the check at unmount finds the damage: nothing is written
+    expect(Buffer.compare(Buffer.from(before), Buffer.from(dev.bytes))).toBe(0);
+    expect(k.logLines).toContain("helixfs: MMP: the block was overwritten with garbage while mounted; stopping all writes (read-only)");
+  });
+
   it("a damaged MMP block under this host's lock is rewritten with a log line", () => {
     const dev = new MemoryBackend(16 << 20);
     boot(share(dev), THIS, { mkfs: true }).shutdown();

@@ -266,8 +266,8 @@ function claim(b: usize): i32 {
 /**
  * Keeps the claim alive: when `interval` seconds passed since the last update (or `force`),
  * re-reads the block and writes seq + 1. Returns 0, or -EBUSY when another node wrote the block
- * (mmp_lost is set, nothing is written any more; the caller turns the filesystem read-only),
- * or -EIO / -ENOMEM.
+ * or it no longer verifies (mmp_lost is set, nothing is written any more; the caller turns the
+ * filesystem read-only), or -EIO / -ENOMEM (the next tick tries again).
  */
 export function mmp_tick(force: bool): i32 {
   if (!active || mmp_lost) return 0;
@@ -276,15 +276,16 @@ export function mmp_tick(force: bool): i32 {
   const b = scratch();
   if (b == 0) return -ENOMEM;
   let r = read_record(b);
-  if (r == 0 && load<u32>(b, MMP_SEQ) != my_seq) {
+  if (r > 0 || (r == 0 && load<u32>(b, MMP_SEQ) != my_seq)) {
+    // someone else wrote our block: we cannot tell that no other node writes the image now
     mmp_lost = true;
     active = false;
-    log_holder("the filesystem seems to be mounted by", b);
-    kputs(" as well; stopping all writes (read-only)"); knl();
+    if (r > 0) kputs("helixfs: MMP: the block was overwritten with garbage while mounted");
+    else { log_holder("the filesystem seems to be mounted by", b); kputs(" as well"); }
+    kputs("; stopping all writes (read-only)"); knl();
     free_pages(addr_to_pfn(b), 0);
     return -EBUSY;
   }
-  if (r > 0) r = -EUCLEAN;
   if (r == 0) {
     my_seq = my_seq >= MMP_SEQ_MAX ? 1 : my_seq + 1;
     r = write_record(b, my_seq, now);
