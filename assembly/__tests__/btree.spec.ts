@@ -12,7 +12,8 @@
 // result is compared with the model (0 / EEXIST / ENOENT, the value read back); every
 // CHECK_EVERY ops: every present key is looked up, absent keys miss, full forward and backward
 // scans (bt_seek ge/le + bt_next/bt_prev) equal the model, random seeks land where the model
-// says, and a structural walk checks levels, key order and parent bounds, the leaf chain both
+// says, and a structural walk checks levels, key order and parent bounds, bt_node_verify (the
+// read-time check accepts every node the code makes), the leaf chain both
 // ways, leaf value packing (no overlap, vused, vend), the fill of internal nodes, that no node
 // is referenced twice or lies in free space, that no non-root leaf is empty, and that the height
 // is sane for the leaf count. Each drained phase ends with fsck_run(false) == 0 (the synthetic
@@ -30,7 +31,7 @@ import {
   bt_insert, bt_delete, bt_update, bt_lookup, bt_seek, bt_next, bt_prev, bt_height, bt_root,
   bt_errno, bt_vlen, cur_k1, cur_k2, cur_val, cur_vlen, nitems, nlevel, ik1, ik2, ichild,
   ival, ivlen, VALUE_MAX, CURSOR_SIZE, N_TREE, N_NEXT, N_PREV, N_VEND, N_VUSED, N_ITEMS,
-  BT_CAPACITY, BT_MIN_FILL, HEIGHT_MAX, bt_stat_splits, bt_stat_merges,
+  BT_CAPACITY, BT_MIN_FILL, HEIGHT_MAX, bt_stat_splits, bt_stat_merges, bt_node_verify, NV_OK,
 } from "../fs/btree";
 import { TREE_EXTENT, TREE_BNO, MAGIC_BTREE, HDR_BLOCKNR, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, ext_vlen } from "../fs/format";
 import { bread } from "../fs/pagecache";
@@ -154,6 +155,10 @@ function walk(tree: u32, blk: u64, level: u32, isRoot: bool, lo1: u64, lo2: u64,
   if (load<u64>(n, HDR_BLOCKNR) != blk) fail("node header blocknr", blk, load<u64>(n, HDR_BLOCKNR));
   if (<u32>load<u8>(n, N_TREE) != tree) fail("node of another tree", blk, load<u8>(n, N_TREE));
   if (nlevel(n) != level) fail("node at the wrong level", blk, nlevel(n));
+  // every node the tree code produces passes the read-time verifier (no false EUCLEAN after
+  // eviction and a re-read)
+  const nv = bt_node_verify(n, blk);
+  if (nv != NV_OK) fail("node fails bt_node_verify", blk, nv);
   const k = nitems(n);
   for (let i: u32 = 0; i < k; i++) {
     const a1 = ik1(n, i), a2 = ik2(n, i);
