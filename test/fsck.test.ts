@@ -342,6 +342,18 @@ describe("names from the disk: lookup and readdir say EUCLEAN", () => {
     });
   }
 
+  it("a raw syscall cannot store such a name: a NUL in a component is EINVAL, and nothing is created", () => {
+    const k = boot(fresh());
+    try {
+      expect(k.sys.mkdir("/a\0b", 0o755)).toBe(-22);
+      expect(k.sys.open("/c\0d", 0o100 | 1, 0o644)).toBe(-22);
+      expect(k.fs.readdirSync("/").sort()).toEqual(["big", "d", "e"]);
+      expect(k.fsck(true)).toBe(0);
+    } finally {
+      k.shutdown();
+    }
+  });
+
   it("lookup of a name whose hash chain holds an unsound entry: EUCLEAN, not ENOENT", () => {
     const img = fresh();
     renameEntry(img, direntItem(img, inoOf["/d"], "abcdefg"), enc.encode("abcdefh"), false);

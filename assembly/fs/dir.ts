@@ -15,7 +15,7 @@
 import { TREE_DIRENT, ORPHAN_DIR, FIRST_INO, INO_MAX } from "./format";
 import { kputs, kputu, kputx, knl, kfs } from "../lib/printk";
 import { bt_seek, bt_next, bt_insert, bt_delete, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE } from "./btree";
-import { ENOENT, EEXIST, ENOSPC } from "../lib/errno";
+import { ENOENT, EEXIST, ENOSPC, EINVAL } from "../lib/errno";
 import { NAME_MAX } from "../params";
 import { dcache_lookup, dcache_add, dcache_forget, dc_ino, dc_type } from "./dcache";
 
@@ -163,9 +163,12 @@ function lookup_tree(dir: u64, name: usize, len: u32, h: u64): bool {
 }
 
 /**
- * Adds entry `name` -> (`ino`, `type`) to `dir`. Returns 0, -EEXIST, or -errno from the tree.
+ * Adds entry `name` -> (`ino`, `type`) to `dir`. Returns 0, -EEXIST, -EINVAL (a name that is
+ * not one path component, e.g. with a NUL from a raw syscall: it would be unreadable), or
+ * -errno from the tree.
  */
 export function dir_add(dir: u64, name: usize, len: u32, ino: u64, type: u8): i32 {
+  if (!name_valid(name, len)) return -EINVAL;
   const h = name_hash(name, len);
   let seq: u64 = 0;
   if (bt_seek(CUR, TREE_DIRENT, dir, h, true)) {

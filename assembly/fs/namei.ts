@@ -9,7 +9,7 @@
 // target followed by the rest of the path, in a second buffer (no recursion).
 
 import { NAME_MAX, PATH_MAX, MAXSYMLINKS } from "../params";
-import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO, EUCLEAN } from "../lib/errno";
+import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO, EUCLEAN, EINVAL } from "../lib/errno";
 import { metadata_error } from "./errors";
 import { ROOT_INO } from "./format";
 import { dir_lookup, de_ino, de_type, DT_DIR, DT_UNKNOWN } from "./dir";
@@ -58,11 +58,15 @@ function parent_of(dir: u64): u64 {
  * Resolves `len` bytes of path at `path`. Returns 0 with nd_* set, or -errno:
  * ENOENT (empty path or a missing component), ENOTDIR (a non-directory used as one, or a
  * trailing slash on a non-directory), ELOOP (more than MAXSYMLINKS symlinks), ENAMETOOLONG
- * (a component over NAME_MAX or a path of PATH_MAX bytes or more), EIO/EUCLEAN.
+ * (a component over NAME_MAX or a path of PATH_MAX bytes or more), EINVAL (a NUL byte in
+ * the path), EIO/EUCLEAN.
  */
 export function namei(path: usize, len: u32, flags: u32): i32 {
   if (len == 0) return -ENOENT;
   if (len >= PATH_MAX) return -ENAMETOOLONG;
+  // a C path ends at its first NUL; one inside the bytes given is a bad argument (as Node
+  // refuses it), checked before anything is looked up or created
+  for (let k: u32 = 0; k < len; k++) if (load<u8>(path + k) == 0) return -EINVAL;
   let buf = BUF_A;
   let other = BUF_B;
   memory.copy(buf, path, len);
