@@ -1662,7 +1662,9 @@ export function mkfsImage(image: string, bytes: number, label: string, opts: Ker
     // summary, so the first boot after mkfs is mount #1
     info = k.info();
   } catch (err) {
+    const cause = hostCauseOf(k.device.hostError, image);
     try { k.shutdown(); } catch { /* the mkfs error is the one to report */ }
+    if (cause !== null && !(err instanceof KernelPanic)) throw new CliError(`${image}: mkfs failed: ${cause}`);
     throw bootError(image, err);
   }
   k.shutdown();

@@ -177,6 +177,12 @@ describe("errors keep their real cause", () => {
     expect(r.stdout).toMatch(/6 files/);
   });
 
+  it("mkfs on a full host disk names the host's ENOSPC", async () => {
+    const img = path.join(TMP, "nospace.img");
+    const line = oneErrorLine(await helix(["mkfs", img, "--size", "32M"], { nodeFlags: [...NODE_FLAGS, "--import", HOST_DISK], env: { HELIX_TEST_HOST_FREE: "0" } }), 1);
+    expect(line).toBe(`helix: ${img}: mkfs failed: the host could not write the image '${img}': ENOSPC: No space left on device (the host's disk is full)`);
+  });
+
   it("mkfs into a missing directory: one clean line", async () => {
     const line = oneErrorLine(await helix(["mkfs", path.join(TMP, "no", "such", "dir", "x.img")]), 1);
     expect(line).toBe(`helix: cannot create '${path.join(TMP, "no", "such", "dir", "x.img")}': directory '${path.join(TMP, "no", "such", "dir")}' does not exist`);
