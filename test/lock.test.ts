@@ -123,7 +123,7 @@ describe("host lock: one read-write boot per image file", () => {
       expect(next.stderr).toBe("");
       expect(next.code).toBe(0);
       expect(next.stdout).toContain(`kept-${t}`);
-      expect(next.stdout).toContain(`helixfs: MMP: not unmounted by pid ${h.child.pid} on host ${HOST} (its lock is gone): taking over`);
+      expect(next.stdout).toContain(`helixfs (vda): MMP: not unmounted by pid ${h.child.pid} on host ${HOST} (its lock is gone): taking over`);
     }
     expect((await helix(["fsck", img])).code).toBe(0);
   });
@@ -262,7 +262,7 @@ describe("multiple-mount protection (MMP block)", () => {
     let slept = 0;
     const b = boot(share(dev), THIS, { log, sleep: (ms) => { slept += ms; sleepMs(ms); } });
     expect(slept).toBe(2 * MMP_WAIT_MS); // watched the block, then watched its own claim
-    expect(log).toContain(`helixfs: MMP: block of pid 4242 on host otherhost unchanged for ${MMP_WAIT_MS / 1000} s (stale): taking over`);
+    expect(log).toContain(`helixfs (vda): MMP: block of pid 4242 on host otherhost unchanged for ${MMP_WAIT_MS / 1000} s (stale): taking over`);
     expect(b.fs.readFileSync("/committed", "utf8")).toBe("by a");
     // the old holder wakes up: its next heartbeat sees our seq and it turns read-only
     const aLog = a.logLines;
@@ -286,7 +286,7 @@ describe("multiple-mount protection (MMP block)", () => {
     const log: string[] = [];
     const k = boot(share(dev), { ...THIS, pid: 8 }, { log, sleep: (ms) => { slept += ms; } });
     expect(slept).toBe(0);
-    expect(log).toContain("helixfs: MMP: not unmounted by pid 7 on host thishost (its lock is gone): taking over");
+    expect(log).toContain("helixfs (vda): MMP: not unmounted by pid 7 on host thishost (its lock is gone): taking over");
     // without an exclusive host lock the same block makes the mount wait, as from another host
     const slept2: number[] = [];
     const k2 = boot(share(dev), { ...THIS, pid: 9, exclusive: false }, { sleep: (ms) => { slept2.push(ms); sleepMs(ms); } });
@@ -329,7 +329,7 @@ describe("multiple-mount protection (MMP block)", () => {
     const before = new Uint8Array(dev.bytes);
     k.shutdown(); // the check at unmount finds the damage: nothing is written
     expect(Buffer.compare(Buffer.from(before), Buffer.from(dev.bytes))).toBe(0);
-    expect(k.logLines).toContain("helixfs: MMP: the block was overwritten with garbage while mounted; stopping all writes (read-only)");
+    expect(k.logLines).toContain("helixfs (vda): MMP: the block was overwritten with garbage while mounted; stopping all writes (read-only)");
   });
 
   it("a damaged MMP block under this host's lock is rewritten with a log line", () => {
@@ -338,7 +338,7 @@ describe("multiple-mount protection (MMP block)", () => {
     dev.bytes[mmpBlock(dev) * BLOCK + 70] ^= 0xff;
     const log: string[] = [];
     const k = boot(share(dev), THIS, { log, sleep: () => { throw new Error("no wait expected"); } });
-    expect(log).toContain("helixfs: MMP: block damaged; this host holds the image's lock: rewriting it");
+    expect(log).toContain("helixfs (vda): MMP: block damaged; this host holds the image's lock: rewriting it");
     k.shutdown();
     expect(mmpSeq(dev)).toBe(SEQ_CLEAN);
   });
@@ -383,7 +383,7 @@ describe("multiple-mount protection across processes, without the host lock (ano
     const r2 = await helix(["boot", img, "-c", "cat /remote"]);
     expect(r2.stderr).toBe("");
     expect(r2.code).toBe(0);
-    expect(r2.stdout).toContain(`helixfs: MMP: block of pid ${remote.pid} on host otherhost unchanged for ${MMP_WAIT_MS / 1000} s (stale): taking over`);
+    expect(r2.stdout).toContain(`helixfs (vda): MMP: block of pid ${remote.pid} on host otherhost unchanged for ${MMP_WAIT_MS / 1000} s (stale): taking over`);
     expect(r2.stdout).toContain("from the other machine");
   });
 });

@@ -280,7 +280,7 @@ export function mmp_tick(force: bool): i32 {
     // someone else wrote our block: we cannot tell that no other node writes the image now
     mmp_lost = true;
     active = false;
-    if (r > 0) kputs("helixfs: MMP: the block was overwritten with garbage while mounted");
+    if (r > 0) { kfs(); kputs("MMP: the block was overwritten with garbage while mounted"); }
     else { log_holder("the filesystem seems to be mounted by", b); kputs(" as well"); }
     kputs("; stopping all writes (read-only)"); knl();
     free_pages(addr_to_pfn(b), 0);
