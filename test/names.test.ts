@@ -251,7 +251,7 @@ describe("the image inside the tree it imports", () => {
     expect((await runHelix(TMP, ["mkfs", img, "--size", "16M"], RUN_TIMEOUT_MS)).code).toBe(0);
     const r = await runHelix(dir, ["import", "self.img", ".", "/x"], RUN_TIMEOUT_MS);
     expect(r.stderr).toBe("");
-    expect(r.stdout).toContain(": 1 files, 0 dirs, 0 symlinks, 1 bytes");
+    expect(r.stdout).toContain(": 1 file, 0 dirs, 0 symlinks, 1 bytes");
   });
 });
 
