@@ -28,7 +28,7 @@ import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Command, CommanderError } from "commander";
 import cliProgress from "cli-progress";
-import { bootSync, parseSize, setProgramName, ROOT } from "./node.js";
+import { bootSync, parseSize, setProgramName, assertImageFree, ROOT } from "./node.js";
 import {
   Kernel, KernelError, KernelPanic, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo,
   FSCK_VERBOSE, FSCK_DATA, FSCK_PREEN, FSCK_YES, FSCK_MARK_ERRORS,
@@ -1676,6 +1676,8 @@ async function cmdMkfs(image: string, o: { size: string; label: string; memory?:
   if (Buffer.byteLength(o.label) > 63) throw new UsageError(`label '${o.label}' is longer than 63 bytes`);
   const kopts = kernelOptions(o);
   checkImagePath(image);
+  // an image in use is refused before anything asks about overwriting it (mkfs would refuse later)
+  try { assertImageFree(image); } catch (err) { throw bootError(image, err); }
   await confirmOverwrite(image, o.force === true);
   const i = mkfsImage(image, bytes, o.label, kopts);
   print(`${image}: HelixFS, label '${o.label}', ${formatBytes(i.totalBlocks * BLOCK_SIZE)} (${i.totalBlocks} blocks of ${BLOCK_SIZE} bytes)\n`);

@@ -77,6 +77,16 @@ function openImage(image: string, opts: NodeBootOptions, discard: "zero" | "igno
   }
 }
 
+/**
+ * Throws KernelError('EBUSY') naming the holder when another process holds `image` (its host
+ * lock, as openImage takes it); nothing when the file is missing or free. For commands that
+ * read an image before they open it (mkfs asks before overwriting a filesystem).
+ */
+export function assertImageFree(image: string, opts: NodeBootOptions = {}): void {
+  if (!fs.existsSync(image)) return;
+  openImage(image, opts, "ignore").close();
+}
+
 /** Probes of the holder's MMP block after a refused lock (it writes it right after locking). */
 const PROBE_TRIES_MAX = 100;
 /** Milliseconds between two probes (PROBE_TRIES_MAX x this bounds the wait at 2 s). */
