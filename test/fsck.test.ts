@@ -145,8 +145,10 @@ const CASES: Case[] = [
   { name: "empty entry name (length 0, item shortened to match)", label: "name-bad", fix: "-y",
     damage: (img) => {
       const it = direntItem(img, inoOf["/d"], "q");
+      const old = it.value[9];
       it.value[9] = 0; // namelen
       dv(img, it.leaf).setUint16(64 + 20 * it.i + 18, 10, true); // the item's value length
+      dv(img, it.leaf).setUint16(38, dv(img, it.leaf).getUint16(38, true) - old, true); // vused: the node stays sound
       rekeyItem(img, { ...it, vlen: 10 }, it.k1, nameHash(new Uint8Array(0)));
     } },
   { name: "entry name that does not match its hash", label: "name-hash", fix: "-y", damage: (img) => renameEntry(img, direntItem(img, inoOf["/d"], "abcdefg"), enc.encode("abcdefh"), false) },

@@ -70,7 +70,7 @@ import {
   sb_log_blocks,
 } from "./format";
 import {
-  bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
+  bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_lookup_mut, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
   cur_vlen, nitems, nlevel, ik1, ik2, ichild, ival, ivlen, N_TREE, N_NEXT, N_PREV, N_ITEMS, CURSOR_SIZE, HEIGHT_MAX,
   bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK, NV_TREE, NV_LEVEL, NV_NITEMS, NV_KEYS, NV_CHILD, NV_LINK,
 } from "./btree";
@@ -298,21 +298,31 @@ function node_fault_label(r: i32): string {
   return "node-value"; // vend, voff/vlen, vused
 }
 
-/** Says which check a node that bread refused failed: I/O, magic, checksum, location, tid. */
-function node_unreadable(blk: u64, tree: u32): void {
+/**
+ * Says which check a node that bread refused failed: I/O, magic, checksum, location, tid, or
+ * one of its fields (bt_node_verify's fault). A node at another level than its parent says is
+ * reported as such, whatever its fields then look like (a leaf read as an internal node has
+ * "children" outside the data area).
+ */
+function node_unreadable(blk: u64, tree: u32, level: u32): void {
   if (buf_errno != -EUCLEAN) { broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree); return; }
+  const fault = bt_node_fault;
   const pfn = alloc_pages(0);
   let v = VERIFY_OK;
+  let raw_level = level;
   if (pfn != NO_PFN) {
     const b = pfn_to_addr(pfn);
     blk_add(VIRTIO_BLK_T_IN, blk, b);
     v = blk_submit() == 0 ? block_verify(b, MAGIC_BTREE, blk) : VERIFY_OK;
+    if (v == VERIFY_OK) raw_level = nlevel(b);
     free_pages(pfn, 0);
   }
   if (v == VERIFY_MAGIC) broken("node-magic", "tree node has no node magic", 0, blk, tree);
   else if (v == VERIFY_CRC) broken("node-csum", "tree node fails its checksum", 0, blk, tree);
   else if (v == VERIFY_BLOCKNR) broken("node-location", "tree node records another block number (misdirected write)", 0, blk, tree);
-  else broken("node-tid", "tree node from a transaction the journal does not prove", 0, blk, tree);
+  else if (fault == NV_OK) broken("node-tid", "tree node from a transaction the journal does not prove", 0, blk, tree);
+  else if (raw_level != level) broken("node-level", "tree node at the wrong level (tree unbalanced)", F_FOUND, blk, tree, 0, 0, raw_level, level);
+  else broken(node_fault_label(fault), bt_node_why(fault), 0, blk, tree);
 }
 
 /**
@@ -332,8 +342,7 @@ function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2
   bt_node_fault_clear();
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) {
-    if (buf_errno == -EUCLEAN && bt_node_fault != NV_OK) broken(node_fault_label(bt_node_fault), bt_node_why(bt_node_fault), 0, blk, tree);
-    else node_unreadable(blk, tree);
+    node_unreadable(blk, tree, level);
     return;
   }
   fsck_nodes++;
@@ -640,7 +649,7 @@ function check_inodes(): void {
 function inode_fault_label(r: i32): string {
   if (r == IV_TYPE) return "inode-type";
   if (r == IV_LENGTH) return "inode-reclen";
-  if (r == IV_INLINE_SIZE || r == IV_INLINE_BLOCKS) return "inode-inline";
+  if (r == IV_INLINE_SIZE) return "inode-inline";
   if (r == IV_FLAGS) return "inode-flags";
   return "inode-size"; // IV_SIZE
 }
@@ -649,7 +658,11 @@ function check_inode(ino: u64, rec: usize, vlen: u32): void {
   const m = load<u32>(rec, I_MODE);
   const type = m & S_IFMT;
   const iv = inode_verify(rec, vlen); // the same checks the kernel makes when it uses a record
-  if (iv != IV_OK) problem(inode_fault_label(iv), inode_why(iv), F_INO | F_FOUND, ino, 0, 0, 0, 0, vlen, m);
+  if (iv == IV_INLINE_BLOCKS) {
+    const blocks = load<u64>(rec, I_BLOCKS);
+    problem("inode-blocks", "inline inode with a data blocks count", F_INO | F_FOUND, ino, 0, 0, 0, 0, blocks, 0);
+    queue(FSCK_PREEN, X_BLOCKS, ino, 0);
+  } else if (iv != IV_OK) problem(inode_fault_label(iv), inode_why(iv), F_INO, ino);
   const nlink = load<u32>(rec, I_NLINK);
   const raw = load<u32>(links_of(ino));
   const names = raw & (ORPHAN_LINK - 1);
@@ -838,8 +851,10 @@ function apply_one(kind: u32, a: u64, b: u64, c: u64): i32 {
   }
   if (kind == X_JOURNAL_SB) { rewrite_jsb = true; return 0; }
   if (kind == X_LOST) return link_lost(a, b, c != 0);
-  const rec = inode_get_mut(a);
-  if (rec == 0) return -EIO;
+  // the record itself, not inode_get_mut: a repair may be what makes it pass inode_verify
+  // (an inline inode with a blocks count); a change in place keeps the inode cache valid
+  const rec = bt_lookup_mut(TREE_INODE, a, 0);
+  if (rec == 0) return bt_errno != 0 ? bt_errno : -EIO;
   if (kind == X_NLINK) { store<u32>(rec, <u32>b, I_NLINK); fixed("set the link count of inode ", a, " to ", b); }
   else if (kind == X_BLOCKS) { store<u64>(rec, b, I_BLOCKS); fixed("set the blocks count of inode ", a, " to ", b); }
   else if (kind == X_PARENT) { store<u64>(rec, b, I_PARENT); fixed("set the parent pointer of directory ", a, " to ", b); }
