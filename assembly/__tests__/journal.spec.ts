@@ -27,10 +27,10 @@ import { BLOCK_SIZE } from "../params";
 import { blk_add, blk_flush, blk_read_sync, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
 import {
   MAGIC_SUPER, MAGIC_JDESC, MAGIC_JREVOKE, MAGIC_JCOMMIT, HDR_MAGIC, HDR_TID, JD_COUNT, JD_TAGS,
-  SB_JOURNAL_START, SB_JOURNAL_BLOCKS, TREE_INODE, TREE_DIRENT, ROOT_INO, JSB_SEQUENCE, JSB_START,
+  SB_JOURNAL_START, SB_JOURNAL_BLOCKS, TREE_INODE, TREE_DIRENT, ROOT_INO, JSB_SEQUENCE, JSB_START, sb_log_blocks,
 } from "../fs/format";
 import { bread } from "../fs/pagecache";
-import { fs_commit, fs_sync, fs_mount, fs_umount, mount_replayed, sb_log_blocks } from "../fs/super";
+import { fs_commit, fs_sync, fs_mount, fs_umount, mount_replayed } from "../fs/super";
 import { journal_load, journal_recover, jstat_checkpoints } from "../fs/journal";
 import { fsck_run } from "../fs/fsck";
 import { balloc, balloc_len } from "../fs/alloc";
