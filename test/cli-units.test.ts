@@ -119,7 +119,10 @@ describe("npx helix in a fresh clone", () => {
       for (const e of fs.readdirSync(path.join(ROOT, "node_modules"))) if (e !== ".bin") fs.symlinkSync(path.join(ROOT, "node_modules", e), path.join(nm, e));
       // the clone before its postinstall: no helix in .bin (the real tree may already have the link)
       for (const e of fs.readdirSync(path.join(ROOT, "node_modules", ".bin"))) if (e !== "helix") fs.symlinkSync(fs.realpathSync(path.join(ROOT, "node_modules", ".bin", e)), path.join(nm, ".bin", e));
-      const env = { ...process.env, PATH: `${path.join(nm, ".bin")}${path.delimiter}${process.env.PATH}`, HELIX_NO_BUILD: "1", npm_config_yes: "" };
+      // PATH without any directory that already provides a helix (npm run puts the real tree's
+      // node_modules/.bin first, which has the link once its postinstall ran)
+      const rest = (process.env.PATH ?? "").split(path.delimiter).filter((d) => d !== "" && !fs.existsSync(path.join(d, "helix")));
+      const env = { ...process.env, PATH: [path.join(nm, ".bin"), ...rest].join(path.delimiter), HELIX_NO_BUILD: "1", npm_config_yes: "" };
       const run = () => spawnSync("npx", ["--no-install", "helix", "--version"], { cwd: T, env, encoding: "utf8", timeout: 60_000 });
       const before = run();
       expect(before.stdout.trim()).not.toBe((JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version); // npm 6's npx does not know the package's own bin
