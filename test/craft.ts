@@ -18,6 +18,7 @@ import { KernelPanic, type Kernel } from "../host/kernel.js";
 import type { HelixFs } from "../host/fs.js";
 import { crc32c, parseImage, resealBlock, type LogTransaction } from "../host/fuzz.js";
 import { freshDevice, bootDevice, MiB, BLOCK } from "./helpers.js";
+import { dv as blockView, treeRoot } from "./image-edit.js";
 
 export const TREE_INODE = 0, TREE_DIRENT = 1, TREE_EXTENT = 2, TREE_BNO = 3, TREE_CNT = 4;
 /** B+ tree node header fields (btree.ts). */
@@ -31,10 +32,8 @@ export const EXT = { DISK: 0, LEN: 8, FLAGS: 12, CSUM: 16 } as const;
 export const DE = { INO: 0, TYPE: 8, NAMELEN: 9, NAME: 10 } as const;
 export const FIRST_INO = 16, ROOT_INO = 2, ORPHAN_DIR = 1;
 
-/** A DataView of block `b` of `img`. */
-export function blockView(img: Uint8Array, b: number): DataView {
-  return new DataView(img.buffer, img.byteOffset + b * BLOCK, BLOCK);
-}
+// block views and tree roots are image-edit.ts's (the fsck tests' edits), shared
+export { dv as blockView, treeRoot } from "./image-edit.js";
 
 /** Recomputes block `b`'s crc32c (its magic must be a known header magic). */
 export function reseal(img: Uint8Array, b: number): void {
@@ -72,11 +71,6 @@ export function readSuper(img: Uint8Array): Super {
   return { total: Number(v.getBigUint64(40, true)), jstart: Number(v.getBigUint64(72, true)), jblocks, agflCount, agfl, logBlocks: mmp ? jblocks - 1 : jblocks };
 }
 
-/** Root block and height of `tree`. */
-export function treeRoot(img: Uint8Array, tree: number): { root: number; height: number } {
-  const v = blockView(img, 0);
-  return { root: Number(v.getBigUint64(112 + 16 * tree, true)), height: v.getUint32(112 + 16 * tree + 8, true) };
-}
 
 /** Every node of `tree`, breadth first from the root, with its level. */
 export function nodesOf(img: Uint8Array, tree: number): { block: number; level: number }[] {
@@ -196,30 +190,3 @@ export function expectReadOnlyAfterError(k: Kernel): void {
   expect(k.logLines.some((l) => /error .*in metadata|read-only/.test(l)), "the metadata error was logged").toBe(true);
 }
 
-/** The 31-bit FNV-1a name hash of fs/dir.ts, as the key's high half: (hash31 + 1) << 32. */
-export function nameHashKey(name: Uint8Array): bigint {
-  let h = 0x811c9dc5;
-  for (const b of name) h = Math.imul(h ^ b, 0x01000193) >>> 0;
-  h = (h ^ (h >>> 16)) >>> 0;
-  return (BigInt(h & 0x7fffffff) + 1n) << 32n;
-}
-
-/**
- * Renames the only entry of directory `dirIno` on the image to `name` (same byte length as
- * the old name, so the record keeps its size): patches the name bytes, sets the key to
- * (hash31(name) + 1) << 32 (seq 0) and reseals the leaf. Keeping to one entry per directory
- * keeps the leaf's key order intact. Throws unless the dirent tree is one leaf holding
- * exactly one entry of `dirIno`.
- */
-export function renameOnlyEntry(img: Uint8Array, dirIno: number, name: Uint8Array): void {
-  const { root, height } = treeRoot(img, TREE_DIRENT);
-  if (height !== 1) throw new Error(`dirent tree of height ${height}, want 1`);
-  const hits = leafItems(img, root).filter((it) => it.k1 === BigInt(dirIno));
-  if (hits.length !== 1) throw new Error(`directory ${dirIno} has ${hits.length} entries in leaf ${root}, want 1`);
-  const it = hits[0], v = blockView(img, root);
-  const len = v.getUint8(it.voff + DE.NAMELEN);
-  if (len !== name.length) throw new Error(`old name has ${len} bytes, new name ${name.length}`);
-  for (let i = 0; i < len; i++) v.setUint8(it.voff + DE.NAME + i, name[i]);
-  v.setBigUint64(it.itemOff + 8, nameHashKey(name), true);
-  reseal(img, root);
-}

@@ -13,7 +13,14 @@ import { createFs, type HelixFs, type Sys } from "../host/fs.js";
 import { NodeSys } from "../host/nodesys.js";
 import { badComponent, exportTree, NAME_MAX, quoteName, scanGuestTree } from "../host/cli.js";
 import { bootDevice, freshDevice, MiB } from "./helpers.js";
-import { renameOnlyEntry } from "./craft.js";
+import { items, renameEntry, TREE } from "./image-edit.js";
+
+/** Renames the only entry of directory `dir` on `img` to `name` (same length), key recomputed. */
+function renameOnlyEntry(img: Uint8Array, dir: number, name: Uint8Array): void {
+  const mine = items(img, TREE.dirent).filter((it) => it.k1 === BigInt(dir));
+  expect(mine, `entries of directory ${dir}`).toHaveLength(1);
+  renameEntry(img, mine[0], name, true);
+}
 import { runHelix } from "./cli-run.js";
 
 const TMP = nodeFs.mkdtempSync(path.join(nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "helix-names-"));
