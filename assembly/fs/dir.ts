@@ -93,9 +93,9 @@ export function dirent_verify(dir: u64, k2: u64, v: usize, vlen: u32): i32 {
 /**
  * name_hash of a name that passes name_valid, in one pass over its bytes (readdir and lookup
  * check every entry they hand out: two passes cost readdir a tenth of its speed); 0 when the
- * name is not one path component (a hash key is never 0).
+ * name is not one path component (a hash key is never 0). fsck's name checks use it too.
  */
-function name_key_checked(name: usize, len: u32): u64 {
+export function name_key_checked(name: usize, len: u32): u64 {
   if (len == 0 || len > NAME_MAX) return 0;
   if (load<u8>(name) == 46 && (len == 1 || (len == 2 && load<u8>(name + 1) == 46))) return 0;
   let h: u32 = 0x811c9dc5;

@@ -80,7 +80,7 @@ import {
   S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, inode_get_mut, inode_create, inode_link_delta,
   inode_verify, inode_why, IV_OK, IV_TYPE, IV_LENGTH, IV_INLINE_SIZE, IV_INLINE_BLOCKS, IV_FLAGS,
 } from "./inode";
-import { name_hash, name_valid, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
+import { name_key_checked, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
 import { dcache_clear } from "./dcache";
 import { kputs, kputu, kputx, knl, kputerr } from "../lib/printk";
 import {
@@ -557,10 +557,11 @@ function check_dirents(): void {
     if (dir == ORPHAN_DIR) { check_orphan_entry(k2, ino); continue; }
     const nlen = <u32>load<u8>(v, DE_NAMELEN);
     if (<u32>DE_NAME + nlen != vlen) { problem("dirent-length", "directory entry length wrong", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2); drop_entry(FSCK_YES, dir, k2); continue; }
-    if (!name_valid(v + DE_NAME, nlen)) {
+    const key = name_key_checked(v + DE_NAME, nlen); // dirent_verify's own name check
+    if (key == 0) {
       problem("name-bad", "entry name is not one path component ('/', NUL, '.', '..', empty or too long)", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
       if (drop_entry(FSCK_YES, dir, k2)) continue;
-    } else if (name_hash(v + DE_NAME, nlen) != (k2 & 0xffff_ffff_0000_0000)) {
+    } else if (key != (k2 & 0xffff_ffff_0000_0000)) {
       problem("name-hash", "entry name does not match its hash key", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2);
       if (drop_entry(FSCK_YES, dir, k2)) continue;
     }
