@@ -253,7 +253,7 @@ export function sys_statfs(p: usize, plen: u32, out: usize): i32 { return do_sta
 
 // ---- statistics and inspection ---------------------------------------------------------------
 
-/** Fills `out` with the u64 counters named by INFO_FIELDS in host/kernel.ts; returns their count. */
+/** Fills `out` with the u64 counters named by INFO_FIELDS in host/vmm/kernel.ts; returns their count. */
 export function kernel_info(out: usize): i32 { return inspect_info(out); }
 /** The volume label (ASCII/UTF-8 bytes, at most 63) at `out`; returns its length or -errno. */
 export function kernel_label(out: usize): i32 { return inspect_label(out); }

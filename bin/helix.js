@@ -2,7 +2,7 @@
 // bin/helix.js -- launcher of the `helix` CLI (package.json "bin"; `npm start` runs `helix start`).
 //
 // Layer: outside the TypeScript build, so it works on a fresh clone. Interface: the CLI's
-// arguments; it builds when needed, then calls main() of dist/host/cli.js and exits with its
+// arguments; it builds when needed, then calls main() of dist/host/cli/main.js and exits with its
 // code. Rules:
 //  - build only when something is missing (every command) or, for `start`, when sources are
 //    newer than the build (a fresh `npm start` must never run stale code); the build's own
@@ -20,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** Outputs of `npm run build:kernel` and `npm run build:host`. */
 const KERNEL_OUT = ["build/helix.wasm", "build/helix.debug.wasm"];
-const HOST_OUT = ["dist/host/cli.js", "dist/host/index.js", "dist/tools/start.js"];
+const HOST_OUT = ["dist/host/cli/main.js", "dist/host/index.js", "dist/host/cli/start.js"];
 /** Inputs of each build step. */
 const KERNEL_IN = ["assembly", "asconfig.json"];
 const HOST_IN = ["host", "tools", "tsconfig.json"];
@@ -102,13 +102,13 @@ async function run() {
     const hostOld = oldestOutput(HOST_OUT);
     if (kernelOld === 0 || (strict && newestInput(KERNEL_IN) > kernelOld)) build("build:kernel");
     if (hostOld === 0 || (strict && newestInput(HOST_IN) > hostOld)) build("build:host");
-  } else if (!existsSync(join(ROOT, "dist/host/cli.js"))) {
-    fail("dist/host/cli.js is missing: run 'npm run build'");
+  } else if (!existsSync(join(ROOT, "dist/host/cli/main.js"))) {
+    fail("dist/host/cli/main.js is missing: run 'npm run build'");
   }
 
   process.on("uncaughtException", (err) => fail(err instanceof Error ? err.message : err));
   try {
-    const { main } = await import(pathToFileURL(join(ROOT, "dist/host/cli.js")).href);
+    const { main } = await import(pathToFileURL(join(ROOT, "dist/host/cli/main.js")).href);
     process.exitCode = await main(argv);
   } catch (err) {
     fail(err instanceof Error ? err.message : err);

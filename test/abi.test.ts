@@ -1,6 +1,6 @@
 // test/abi.test.ts -- the kernel's ABI as a checked contract (tools/abi.ts, issue 10 §5):
 // both builds read and validated by binaryen.js, their imports and exports against the tables
-// of docs/abi.md, the compiler's generated bindings and what host/kernel.ts provides and
+// of docs/abi.md, the compiler's generated bindings and what host/vmm/kernel.ts provides and
 // calls. Oracles: the real build (must agree), and drift made on purpose in each side (a
 // renamed export, a changed or missing doc row, a host call with a wrong name, count or
 // type) that must be named. Also the size report against the module's own byte count and,
@@ -104,7 +104,7 @@ describe("the kernel's ABI", () => {
   });
 
   it("names host calls and imports that drift from the kernel", () => {
-    const kernelTs = path.join(ROOT, "host/kernel.ts");
+    const kernelTs = path.join(ROOT, "host/vmm/kernel.ts");
     const src = fs.readFileSync(kernelTs, "utf8");
     const scanWith = (from: string | RegExp, to: string) => {
       const text = src.replace(from, to);
@@ -126,7 +126,7 @@ describe("the kernel's ABI", () => {
     expect(problems.some((p) => /host\/kernel\.ts:\d+ \(via path2\): the host calls sys_renam, which the kernel does not export$/.test(p))).toBe(true);
     // an import not provided, one returning the wrong type
     problems = scanWith(/clock_ns: \(\) => \{/, "clock_nz: () => {");
-    expect(problems).toContain("the kernel imports env.clock_ns() -> i64, which host/kernel.ts does not provide (instantiation fails)");
+    expect(problems).toContain("the kernel imports env.clock_ns() -> i64, which host/vmm/kernel.ts does not provide (instantiation fails)");
     problems = scanWith("return lastNs;", "return Number(lastNs);");
     expect(problems.some((p) => /env\.clock_ns returns number; the kernel expects an i64 \(a bigint\)$/.test(p))).toBe(true);
   });

@@ -18,11 +18,11 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import xxhash from "xxhash-wasm";
-import { MemoryBackend } from "../host/blockdev.js";
-import { FaultBackend, type FaultSchedule } from "../host/faulty.js";
-import { HEADER_MAGICS } from "../host/fuzz.js";
-import { bootWith, KernelError, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { FaultBackend, type FaultSchedule } from "../host/crash/faulty.js";
+import { HEADER_MAGICS } from "../host/crash/fuzz.js";
+import { bootWith, KernelError, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 import { BLOCK, MiB, bootDevice, bytesOf, freshDevice } from "./helpers.js";
 
 /** Disk block holding each 4 KiB block of `data` on `image`, found by content (-1: none). */

@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Progress, humanSize, formatEta, FILE_WORK_BYTES } from "../host/cli.js";
+import { Progress, formatEta, FILE_WORK_BYTES } from "../host/cli/progress.js";
+import { humanSize } from "../host/shell/format.js";
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 

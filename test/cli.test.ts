@@ -84,7 +84,7 @@ function describeTree(root: string): Map<string, Node> {
 }
 
 beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, "dist", "host", "cli.js"))) throw new Error("dist/ is missing: run `npm run build` first");
+  if (!fs.existsSync(path.join(ROOT, "dist", "host", "cli", "main.js"))) throw new Error("dist/ is missing: run `npm run build` first");
 });
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
 

@@ -13,10 +13,10 @@
 // Offsets are docs/format.md's (assembly/fs/format.ts, btree.ts, inode.ts, dir.ts).
 
 import { expect } from "vitest";
-import { MemoryBackend } from "../host/blockdev.js";
-import { KernelPanic, type Kernel } from "../host/kernel.js";
-import type { HelixFs } from "../host/fs.js";
-import { crc32c, parseImage, resealBlock, type LogTransaction } from "../host/fuzz.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { KernelPanic, type Kernel } from "../host/vmm/kernel.js";
+import type { HelixFs } from "../host/fs/fs.js";
+import { crc32c, parseImage, resealBlock, type LogTransaction } from "../host/crash/fuzz.js";
 import { freshDevice, bootDevice, MiB, BLOCK } from "./helpers.js";
 import { dv as blockView, treeRoot } from "./image-edit.js";
 

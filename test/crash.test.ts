@@ -4,9 +4,9 @@
 // reported). The full campaign is `npm run crashtest`.
 
 import { describe, it, expect } from "vitest";
-import { kernelModule } from "../host/node.js";
-import { makeBaseImage, checkWorkload, StateChecker, type CrashViolation } from "../host/crashcheck.js";
-import { aceWorkloads, randomWorkload, type Workload } from "../host/workload.js";
+import { kernelModule } from "../host/node/node.js";
+import { makeBaseImage, checkWorkload, StateChecker, type CrashViolation } from "../host/crash/crashcheck.js";
+import { aceWorkloads, randomWorkload, type Workload } from "../host/crash/workload.js";
 
 const module = kernelModule(true); // assertions on: an assertion failure is a trap to find
 const base = makeBaseImage(module);

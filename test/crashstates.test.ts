@@ -1,4 +1,4 @@
-// test/crashstates.test.ts -- crash-state generation (host/crashstates.ts) against a model, and
+// test/crashstates.test.ts -- crash-state generation (host/crash/crashstates.ts) against a model, and
 // the kernel recovering from the crash states of a recorded workload.
 //
 // The model of a state is built without the plan's index: replay the log up to the state's
@@ -10,11 +10,11 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as crypto from "node:crypto";
-import { MemoryBackend, SECTOR_SIZE } from "../host/blockdev.js";
-import { CRASH_UNIT_BYTES, CrashPlan, CrashState, OverlayBackend, generateCrashStates } from "../host/crashstates.js";
-import { LOG_FLUSH, RecordingBackend, WriteLog } from "../host/recorder.js";
-import { bootWith, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { MemoryBackend, SECTOR_SIZE } from "../host/vmm/blockdev.js";
+import { CRASH_UNIT_BYTES, CrashPlan, CrashState, OverlayBackend, generateCrashStates } from "../host/crash/crashstates.js";
+import { LOG_FLUSH, RecordingBackend, WriteLog } from "../host/crash/recorder.js";
+import { bootWith, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 import { freshDevice, MiB, bytesOf } from "./helpers.js";
 
 const DEV = 64 * 1024;

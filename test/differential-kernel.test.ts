@@ -5,8 +5,8 @@
 import { describe, it, expect } from "vitest";
 import { runDifferential, type DifferentialSubject } from "./differential.js";
 import { freshDevice, bootDevice, MiB } from "./helpers.js";
-import type { Kernel } from "../host/kernel.js";
-import { MemoryBackend } from "../host/blockdev.js";
+import type { Kernel } from "../host/vmm/kernel.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
 
 const SEEDS = Number(process.env.HELIX_DIFF_SEEDS ?? 1000);
 const OPS = Number(process.env.HELIX_DIFF_OPS ?? 150);

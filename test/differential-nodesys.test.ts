@@ -8,8 +8,8 @@ import { describe, expect, it } from "vitest";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createFs, Sys } from "../host/fs.js";
-import { NodeSys } from "../host/nodesys.js";
+import { createFs, Sys } from "../host/fs/fs.js";
+import { NodeSys } from "../host/node/nodesys.js";
 import { DifferentialMismatch, DifferentialReport, DifferentialSubject, runDifferential } from "./differential.js";
 
 const TMP = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();

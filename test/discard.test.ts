@@ -7,12 +7,12 @@
 
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { bootWith, type Kernel } from "../host/kernel.js";
-import { kernelModule, bootSync } from "../host/node.js";
+import { bootWith, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule, bootSync } from "../host/node/node.js";
 import * as nodefs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { BlockError, MemoryBackend, type BlockBackend } from "../host/blockdev.js";
+import { BlockError, MemoryBackend, type BlockBackend } from "../host/vmm/blockdev.js";
 import { freshDevice, bytesOf, fsckClean, MiB, BLOCK } from "./helpers.js";
 
 function boot(dev: BlockBackend, discard: boolean, log?: (l: string) => void): Kernel {

@@ -1,4 +1,4 @@
-// test/faulty.test.ts -- the fault injector (host/faulty.ts) against a byte-array model of the
+// test/faulty.test.ts -- the fault injector (host/crash/faulty.ts) against a byte-array model of the
 // disk: explicit sector lists do exactly what they say, random schedules do what their event
 // log says (and nothing else), the same seed gives the same faults, probabilities hold
 // roughly, and the virtio device turns an injected read error into a failed request that the
@@ -6,10 +6,10 @@
 
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { BlockError, MemoryBackend, SECTOR_SIZE } from "../host/blockdev.js";
-import { FaultBackend, type FaultEvent, type FaultSchedule } from "../host/faulty.js";
-import { bootWith, KernelError, KernelPanic } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { BlockError, MemoryBackend, SECTOR_SIZE } from "../host/vmm/blockdev.js";
+import { FaultBackend, type FaultEvent, type FaultSchedule } from "../host/crash/faulty.js";
+import { bootWith, KernelError, KernelPanic } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 import { freshDevice, MiB, bytesOf } from "./helpers.js";
 
 const DEV = 64 * 1024;

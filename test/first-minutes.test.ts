@@ -364,7 +364,7 @@ describe("the shell follows coreutils", () => {
 
   it("help lists every command the shell runs", async () => {
     const help = (await helix(["boot", img, "-q", "-c", "help"])).stdout;
-    const { SHELL_COMMANDS } = await import("../host/cli.js");
+    const { SHELL_COMMANDS } = await import("../host/shell/shell.js");
     for (const c of SHELL_COMMANDS) expect(help).toContain(`  ${c.usage}`);
     // and every command in the help runs (none is "command not found")
     const names = [...help.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);

@@ -9,9 +9,9 @@
 
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { bootWith, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
-import { BlockError, type BlockBackend } from "../host/blockdev.js";
+import { bootWith, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
+import { BlockError, type BlockBackend } from "../host/vmm/blockdev.js";
 import { freshDevice, bootDevice, bytesOf, fsckClean, MiB, BLOCK } from "./helpers.js";
 
 /** FREEBEHIND_START of pagecache.ts, in bytes. */

@@ -1,4 +1,4 @@
-// test/fs-api.test.ts -- host/fs.ts over NodeSys compared with Node's real fs.
+// test/fs-api.test.ts -- host/fs/fs.ts over NodeSys compared with Node's real fs.
 //
 // Every check runs the same code twice: on createFs(new NodeSys(subjDir)) with kernel paths
 // '/x', and on Node's fs with host paths `${realDir}/x`; both directories live on tmpfs. The
@@ -11,8 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { isMainThread } from "node:worker_threads";
-import { BigIntStats, createFs, HelixFs, IO_CHUNK_MAX, Stats, Sys } from "../host/fs.js";
-import { NodeSys } from "../host/nodesys.js";
+import { BigIntStats, createFs, HelixFs, IO_CHUNK_MAX, Stats, Sys } from "../host/fs/fs.js";
+import { NodeSys } from "../host/node/nodesys.js";
 
 const TMP = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
 const base = nodeFs.mkdtempSync(path.join(TMP, "helix-fsapi-"));

@@ -12,10 +12,10 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MemoryBackend } from "../host/blockdev.js";
-import { RecordingBackend } from "../host/recorder.js";
-import { bootWith, FSCK_VERBOSE, FSCK_PREEN, FSCK_YES, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { RecordingBackend } from "../host/crash/recorder.js";
+import { bootWith, FSCK_VERBOSE, FSCK_PREEN, FSCK_YES, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 import { runHelix, type RunResult } from "./cli-run.js";
 import { bytesOf } from "./helpers.js";
 import {

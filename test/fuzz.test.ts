@@ -4,15 +4,15 @@
 // tools/fuzz-images.ts runs the full 10,000-image campaign in worker threads.
 
 import { describe, it, expect, beforeAll } from "vitest";
-import { MemoryBackend } from "../host/blockdev.js";
-import { kernelModule } from "../host/node.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { kernelModule } from "../host/node/node.js";
 import {
   BLOCK_SIZE, MAGIC_BTREE, MAGIC_SUPER, MUTATION_KINDS, bootDeterministic, buildBaseImage, crc32c, flipBits, fuzzImage,
   imageSeed, isFsError, parseImage, randomizeBlock, resealBlock, runImage, swapBlocks, walkImage, zeroBlock,
   type BaseImage, type ImageLayout, type ImageResult,
-} from "../host/fuzz.js";
-import { Rng } from "../host/rng.js";
-import { KernelError, type Kernel } from "../host/kernel.js";
+} from "../host/crash/fuzz.js";
+import { Rng } from "../host/crash/rng.js";
+import { KernelError, type Kernel } from "../host/vmm/kernel.js";
 
 /** Images in the in-process sample (the tool runs 10,000). */
 const SAMPLE_IMAGES = 300;

@@ -2,9 +2,9 @@
 // assertions on), crash snapshots, corruption helpers.
 
 import { expect } from "vitest";
-import { MemoryBackend } from "../host/blockdev.js";
-import { bootWith, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { bootWith, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 
 export const MiB = 1 << 20;
 export const BLOCK = 4096;

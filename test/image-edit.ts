@@ -2,7 +2,7 @@
 // B+ tree nodes of an image (docs/format.md), change exactly one field or item, reseal the
 // block's crc32c. Each helper changes one thing so a test can say which invariant it broke.
 
-import { crc32c } from "../host/fuzz.js";
+import { crc32c } from "../host/crash/fuzz.js";
 
 export const BLOCK = 4096;
 export const TREE = { inode: 0, dirent: 1, extent: 2, bno: 3, cnt: 4 } as const;

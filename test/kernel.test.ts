@@ -6,9 +6,9 @@
 import { describe, it, expect } from "vitest";
 import * as crypto from "node:crypto";
 import fc from "fast-check";
-import { MemoryBackend } from "../host/blockdev.js";
-import { bootWith, KernelError, KernelPanic, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { bootWith, KernelError, KernelPanic, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 import { freshDevice, bootDevice, crashCopy, bootAndFsck, fsckClean, MiB, BLOCK } from "./helpers.js";
 
 function reboot(dev: MemoryBackend, k: ReturnType<typeof bootDevice>): { dev: MemoryBackend; k: ReturnType<typeof bootDevice> } {

@@ -1,5 +1,5 @@
 // test/lock.test.ts -- one writer per image (issue 10 §1): the host lock (flock on the image
-// file, host/blockdev-node.ts) and multiple-mount protection (the MMP block, assembly/fs/mmp.ts).
+// file, host/node/blockdev-node.ts) and multiple-mount protection (the MMP block, assembly/fs/mmp.ts).
 //
 // Process tests run the real `helix` CLI (bin/helix.js, HELIX_NO_BUILD=1) in child processes:
 // two boots racing for one image (exactly one wins, every trial), a SIGKILLed holder that must
@@ -15,11 +15,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BIN, NODE_FLAGS, runHelix, type RunResult } from "./cli-run.js";
-import { MemoryBackend, type BlockBackend } from "../host/blockdev.js";
-import { hostLockAvailable } from "../host/blockdev-node.js";
-import { bootWith, KernelError, sleepMs, type Kernel, type MmpIdentity } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
-import { crc32c } from "../host/fuzz.js";
+import { MemoryBackend, type BlockBackend } from "../host/vmm/blockdev.js";
+import { hostLockAvailable } from "../host/node/blockdev-node.js";
+import { bootWith, KernelError, sleepMs, type Kernel, type MmpIdentity } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
+import { crc32c } from "../host/crash/fuzz.js";
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TMP = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "helix-lock-"));

@@ -9,9 +9,10 @@ import fc from "fast-check";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createFs, type HelixFs, type Sys } from "../host/fs.js";
-import { NodeSys } from "../host/nodesys.js";
-import { badComponent, exportTree, NAME_MAX, quoteName, scanGuestTree } from "../host/cli.js";
+import { createFs, type HelixFs, type Sys } from "../host/fs/fs.js";
+import { NodeSys } from "../host/node/nodesys.js";
+import { badComponent, NAME_MAX, quoteName, scanGuestTree } from "../host/shell/tree.js";
+import { exportTree } from "../host/cli/copy.js";
 import { bootDevice, freshDevice, MiB } from "./helpers.js";
 import { items, renameEntry, TREE } from "./image-edit.js";
 

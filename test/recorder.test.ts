@@ -1,4 +1,4 @@
-// test/recorder.test.ts -- the write-log recorder (host/recorder.ts, host/recorder-node.ts)
+// test/recorder.test.ts -- the write-log recorder (host/crash/recorder.ts, host/node/recorder-node.ts)
 // against a byte-array model of the disk: recording passes requests through unchanged,
 // replaying up to entry k equals applying the first k requests, marks bound replays, the
 // saved format round-trips and rejects every corruption.
@@ -8,11 +8,11 @@ import fc from "fast-check";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { BlockBackend, BlockError, MemoryBackend, SECTOR_SIZE } from "../host/blockdev.js";
+import { BlockBackend, BlockError, MemoryBackend, SECTOR_SIZE } from "../host/vmm/blockdev.js";
 import {
   LOG_FLUSH, LOG_MARK, LOG_WRITE, RecordingBackend, WRITE_LOG_HEADER_BYTES, WriteLog, crc32c,
-} from "../host/recorder.js";
-import { loadLog, saveLog } from "../host/recorder-node.js";
+} from "../host/crash/recorder.js";
+import { loadLog, saveLog } from "../host/node/recorder-node.js";
 
 const DEV = 64 * 1024; // 128 sectors: small enough to compare whole images per step
 const SECTORS = DEV / SECTOR_SIZE;

@@ -7,8 +7,8 @@
 
 import { describe, it, expect, beforeAll } from "vitest";
 import fc from "fast-check";
-import { KernelPanic, type Kernel } from "../host/kernel.js";
-import { MemoryBackend } from "../host/blockdev.js";
+import { KernelPanic, type Kernel } from "../host/vmm/kernel.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootDevice, freshDevice, MiB, BLOCK } from "./helpers.js";
 import {
   TREE_INODE, TREE_DIRENT, TREE_EXTENT, TREE_BNO, TREE_CNT, N, I, EXT, DE, LEAF_ITEM, NODE_ITEM, ORPHAN_DIR,

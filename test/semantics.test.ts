@@ -11,9 +11,9 @@ import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it, expect, afterAll } from "vitest";
-import { MemoryBackend } from "../host/blockdev.js";
-import type { Kernel } from "../host/kernel.js";
-import { crc32c } from "../host/fuzz.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import type { Kernel } from "../host/vmm/kernel.js";
+import { crc32c } from "../host/crash/fuzz.js";
 import { freshDevice, bootDevice, fsckClean, bytesOf, MiB, BLOCK } from "./helpers.js";
 
 /** A directory on tmpfs (Linux's fs as the oracle), removed at the end. */

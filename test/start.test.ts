@@ -1,4 +1,4 @@
-// test/start.test.ts -- the main job (`helix start`, tools/start.ts) on a generated tree.
+// test/start.test.ts -- the main job (`helix start`, host/cli/start.ts) on a generated tree.
 //
 // A few hundred files in nested directories, empty files, a 1 MiB file, symlinks (relative,
 // dangling, to a directory), unusual modes, names that are not UTF-8 or hold control bytes:
@@ -10,9 +10,10 @@
 // Rules: runs `node bin/helix.js` in a child process with a timeout; HELIX_NO_BUILD=1.
 
 import { runHelix, type RunResult } from "./cli-run.js";
-import { importTree, scanHostTree, type ScannedTree } from "../host/cli.js";
-import type { HelixFs } from "../host/fs.js";
-import { verifyTree } from "../tools/start.js";
+import { importTree, scanHostTree } from "../host/cli/copy.js";
+import type { ScannedTree } from "../host/shell/tree.js";
+import type { HelixFs } from "../host/fs/fs.js";
+import { verifyTree } from "../host/cli/start.js";
 import { bootDevice, freshDevice, MiB } from "./helpers.js";
 import { afterAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";

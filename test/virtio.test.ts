@@ -11,13 +11,13 @@ import fc from "fast-check";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { BlockBackend, BlockError, MemoryBackend, SECTOR_SIZE } from "../host/blockdev.js";
-import { FileBackend } from "../host/blockdev-node.js";
+import { BlockBackend, BlockError, MemoryBackend, SECTOR_SIZE } from "../host/vmm/blockdev.js";
+import { FileBackend } from "../host/node/blockdev-node.js";
 import {
   VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD,
   VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES,
   VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VirtioBlkDevice,
-} from "../host/virtio.js";
+} from "../host/vmm/virtio.js";
 
 const PAGE = 65536;
 const SERIAL = "test-disk-0001";

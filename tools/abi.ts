@@ -15,7 +15,7 @@
 //   kernel   (build/helix*.wasm, binaryen)   names, wasm types (i32/i64/f64/v128)
 //   bindings (build/helix.d.ts, asc)         AssemblyScript types (u32 vs i32, usize)
 //   docs     (docs/abi.md tables)            AssemblyScript types, the meaning
-//   host     (host/kernel.ts, tsc)           names used, argument count, number vs bigint
+//   host     (host/vmm/kernel.ts, tsc)           names used, argument count, number vs bigint
 
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -309,7 +309,7 @@ export function checkAbi(inp: AbiInputs): string[] {
     const provided = new Map(inp.host.provides.map((p) => [p.name, p]));
     for (const [name, sig] of anyModule.imports) {
       const p = provided.get(name);
-      if (!p) { problems.push(`the kernel imports env.${name}${sigText(sig)}, which host/kernel.ts does not provide (instantiation fails)`); continue; }
+      if (!p) { problems.push(`the kernel imports env.${name}${sigText(sig)}, which host/vmm/kernel.ts does not provide (instantiation fails)`); continue; }
       if (p.params > sig.params.length) problems.push(`${p.where}: env.${name} takes ${p.params} parameters, the kernel passes ${sig.params.length}`);
       if (sig.result === "i64" && p.returns !== "bigint") problems.push(`${p.where}: env.${name} returns ${p.returns}; the kernel expects an i64 (a bigint)`);
       if ((sig.result === "i32" || sig.result === "f64") && p.returns !== "number") problems.push(`${p.where}: env.${name} returns ${p.returns}; the kernel expects ${sig.result} (a number)`);
@@ -507,7 +507,7 @@ export const MODULE_FILES = ["build/helix.wasm", "build/helix.debug.wasm"];
 
 /** Host sources scanned: the VMM, and every host/tools file that calls exports by name. */
 export function hostFiles(root = ROOT): string[] {
-  const out = [path.join(root, "host/kernel.ts")];
+  const out = [path.join(root, "host/vmm/kernel.ts")];
   for (const dir of ["host", "tools"]) {
     for (const f of fs.readdirSync(path.join(root, dir))) {
       const p = path.join(root, dir, f);

@@ -18,9 +18,9 @@ import * as path from "node:path";
 import { Command } from "commander";
 import { Volume, createFsFromVolume } from "memfs";
 import SortedBTree from "sorted-btree";
-import { bootSync, createImage, memoryDevice } from "../host/node.js";
-import { MemoryBackend } from "../host/blockdev.js";
-import type { Kernel } from "../host/kernel.js";
+import { bootSync, createImage, memoryDevice } from "../host/node/node.js";
+import { MemoryBackend } from "../host/vmm/blockdev.js";
+import type { Kernel } from "../host/vmm/kernel.js";
 
 const MiB = 1 << 20;
 

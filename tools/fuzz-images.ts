@@ -1,7 +1,7 @@
 // tools/fuzz-images.ts -- the image fuzzing campaign of issue 3 §5: mount and walk N images
 // with random corruption in their metadata; count traps, hangs and host crashes (target: 0).
 //
-// Layer: a tool on host/fuzz.ts (mutations, walk, classification), host/node.ts (the kernel
+// Layer: a tool on host/crash/fuzz.ts (mutations, walk, classification), host/node/node.ts (the kernel
 // module) and Node worker_threads.
 // Interface: node dist/tools/fuzz-images.js [--images N] [--seed S] [--jobs J] [--timeout MS]
 //   [--image I] [--reseal (adds "field" mutations)] [--max-mutations K] [--no-remount] [--no-fsck] [--debug] [--kernel FILE]
@@ -14,7 +14,7 @@
 //  - the main thread builds the base image once (mkfs + population + a journal holding
 //    committed, not checkpointed transactions) and compiles the kernel once; both go to the
 //    workers (the image in a SharedArrayBuffer, the module by structured clone); nothing
-//    writes to the shared image, not even for a moment (host/fuzz.ts computes checksums
+//    writes to the shared image, not even for a moment (host/crash/fuzz.ts computes checksums
 //    without zeroing the crc field in place: an early version did, and two workers parsing
 //    at once left a zero crc in the shared superblock, skewing a whole campaign);
 //  - each worker runs one image at a time; a worker that does not answer within --timeout is
@@ -27,10 +27,10 @@ import * as fs from "node:fs";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { kernelModule } from "../host/node.js";
+import { kernelModule } from "../host/node/node.js";
 import {
   buildBaseImage, imageSeed, parseImage, runImage, type ImageResult, type RunOptions, type Mutation,
-} from "../host/fuzz.js";
+} from "../host/crash/fuzz.js";
 
 /** Default number of images (issue 3: 10,000). */
 const DEFAULT_IMAGES = 10_000;

@@ -7,7 +7,7 @@
 // the image), mmp_format (mkfs), mmp_start (mount), mmp_tick (syscall boundaries and a host
 // timer), mmp_stop (unmount), mmp_probe (who holds it, for the host's error line).
 //
-// The host lock (an flock on the image file, host/blockdev-node.ts) excludes other processes
+// The host lock (an flock on the image file, host/node/blockdev-node.ts) excludes other processes
 // of this machine; the MMP block is what another machine sharing the image sees. Protocol:
 //
 //   read block; seq == CLEAN           -> free: take it

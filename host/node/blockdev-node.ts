@@ -1,6 +1,6 @@
-// host/blockdev-node.ts -- FileBackend: a raw disk image file as a block device (Node only).
+// host/node/blockdev-node.ts -- FileBackend: a raw disk image file as a block device (Node only).
 //
-// Layer: a BlockBackend (host/blockdev.ts) over the host's file system, under the virtio-blk
+// Layer: a BlockBackend (host/vmm/blockdev.ts) over the host's file system, under the virtio-blk
 // device model. Interface: FileBackend.open(path) for an existing image, FileBackend.create(path,
 // size) for a new sparse one; then the BlockBackend calls.
 // Rules:
@@ -20,7 +20,7 @@
 
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
-import { BlockBackend, BlockError, SECTOR_SIZE, checkRange, totalLength } from "./blockdev.js";
+import { BlockBackend, BlockError, SECTOR_SIZE, checkRange, totalLength } from "../vmm/blockdev.js";
 
 /** Largest image: offsets stay exact in a double and inside Node's positional-I/O range. */
 export const FILE_BACKEND_MAX_BYTES = 2 ** 50;

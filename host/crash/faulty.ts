@@ -1,7 +1,7 @@
-// host/faulty.ts -- the fault injector: a BlockBackend that stacks on any backend and makes
+// host/crash/faulty.ts -- the fault injector: a BlockBackend that stacks on any backend and makes
 // it misbehave on a seeded schedule, the way failing disks do.
 //
-// Layer: a wrapper between the virtio-blk device model (host/virtio.ts) and a storage
+// Layer: a wrapper between the virtio-blk device model (host/vmm/virtio.ts) and a storage
 // backend. Interface: new FaultBackend(inner, schedule), then the BlockBackend calls;
 // `events` and `counts` say what was injected; `enabled` arms and disarms it.
 //
@@ -25,7 +25,7 @@
 //    the virtio device splits vectors into read/write calls that all pass through the schedule;
 //  - the schedule is checked at construction: a bad value throws RangeError.
 
-import { BlockBackend, BlockError, SECTOR_SIZE, checkRange } from "./blockdev.js";
+import { BlockBackend, BlockError, SECTOR_SIZE, checkRange } from "../vmm/blockdev.js";
 import { Rng } from "./rng.js";
 
 /** Bytes of the block a misdirected write lands on (aligned to it): the kernel's block. */

@@ -1,5 +1,5 @@
-// host/crashstates.ts -- crash states: the disk images a power cut could leave behind, built
-// from a write log (host/recorder.ts) and the image the workload started from.
+// host/crash/crashstates.ts -- crash states: the disk images a power cut could leave behind, built
+// from a write log (host/crash/recorder.ts) and the image the workload started from.
 //
 // Layer: above the recorder, below the crash checker. Interface: new CrashPlan(log, base,
 // { seed }) indexes the log once; plan.generate({ maxStates, ... }) returns CrashState
@@ -40,7 +40,7 @@
 //  - generation is bounded: at most maxStates states (flush states first), the rest spread
 //    over the epochs by water-filling and sampled without replacement per epoch.
 
-import { BlockBackend, BlockError, SECTOR_SIZE, checkRange } from "./blockdev.js";
+import { BlockBackend, BlockError, SECTOR_SIZE, checkRange } from "../vmm/blockdev.js";
 import { LOG_DISCARD, LOG_FLUSH, LOG_WRITE, LOG_WRITE_ZEROES, type WriteLog } from "./recorder.js";
 import { Rng } from "./rng.js";
 

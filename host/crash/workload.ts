@@ -1,4 +1,4 @@
-// host/workload.ts -- crash-test workloads and their oracle (issue 3 §3-§4).
+// host/crash/workload.ts -- crash-test workloads and their oracle (issue 3 §3-§4).
 //
 // Layer: host, beside the crash-state generator; no Node imports (runs in workers/browsers).
 // Interface: aceWorkloads(len), randomWorkload(seed, ops), runWorkload(fs, w, mark) ->

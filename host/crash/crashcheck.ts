@@ -1,8 +1,8 @@
-// host/crashcheck.ts -- crash-consistency checking: record a workload, build the crash states
+// host/crash/crashcheck.ts -- crash-consistency checking: record a workload, build the crash states
 // a power cut could leave, recover each one, and hold it to DESIGN §5 (issue 3 §3).
 //
-// Layer: host, above the recorder (host/recorder.ts), the crash-state generator
-// (host/crashstates.ts) and the workload oracle (host/workload.ts). No Node imports: it
+// Layer: host, above the recorder (host/crash/recorder.ts), the crash-state generator
+// (host/crash/crashstates.ts) and the workload oracle (host/crash/workload.ts). No Node imports: it
 // runs in worker threads and could run in a browser worker.
 // Interface: makeBaseImage, checkWorkload -> WorkloadResult, minimise.
 // Rules:
@@ -13,8 +13,8 @@
 //  - a state passes when the kernel mounts it (journal replay) without a trap, fsck finds
 //    nothing, and checkRecovered finds nothing.
 
-import { MemoryBackend, type BlockBackend } from "./blockdev.js";
-import { bootWith, KernelPanic, type Kernel } from "./kernel.js";
+import { MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
+import { bootWith, KernelPanic, type Kernel } from "../vmm/kernel.js";
 import { RecordingBackend, type WriteLog } from "./recorder.js";
 import { CrashPlan, type CrashState, type CrashStateOptions } from "./crashstates.js";
 import { setup, runWorkload, checkRecovered, type Workload, type WorkloadFs, type Violation } from "./workload.js";

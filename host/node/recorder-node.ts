@@ -1,14 +1,14 @@
-// host/recorder-node.ts -- saving and loading write logs as files (Node only).
+// host/node/recorder-node.ts -- saving and loading write logs as files (Node only).
 //
-// Layer: beside host/recorder.ts, which stays free of Node imports for the browser.
+// Layer: beside host/crash/recorder.ts, which stays free of Node imports for the browser.
 // Interface: saveLog(log, path), loadLog(path). Rules: a save writes a temporary file, fsyncs
 // it and renames it over `path`, so a crash during a save never leaves a half-written log
 // under the final name; errors are thrown as BlockError with the host's errno name (loading
 // a corrupt file throws BlockError('EBADMSG') from WriteLog.deserialize).
 
 import * as fs from "node:fs";
-import { BlockError } from "./blockdev.js";
-import { WriteLog } from "./recorder.js";
+import { BlockError } from "../vmm/blockdev.js";
+import { WriteLog } from "../crash/recorder.js";
 
 function hostError(err: unknown, what: string): BlockError {
   const code = typeof (err as { code?: unknown })?.code === "string" ? (err as { code: string }).code : "EIO";

@@ -1,7 +1,7 @@
-// host/virtio.ts -- the device side of virtio-blk over one split virtqueue (virtio 1.x §2.7, §5.2).
+// host/vmm/virtio.ts -- the device side of virtio-blk over one split virtqueue (virtio 1.x §2.7, §5.2).
 //
 // Layer: between the kernel's virtio-blk driver (assembly/dev/virtio_blk.ts, in wasm linear
-// memory) and a BlockBackend (host/blockdev.ts). Interface: setQueue(desc, avail, used) once the
+// memory) and a BlockBackend (host/vmm/blockdev.ts). Interface: setQueue(desc, avail, used) once the
 // driver has laid out its rings, then notify() per doorbell (the `virtio_notify` import).
 // notify() completes every request made available since the last call before it returns.
 //

@@ -1,7 +1,7 @@
-// host/nodesys.ts -- NodeSys: the Sys syscall table (host/fs.ts) over Node's own fs.
+// host/node/nodesys.ts -- NodeSys: the Sys syscall table (host/fs/fs.ts) over Node's own fs.
 //
 // Layer: a reference "kernel" for the differential tests. createFs(new NodeSys(dir)) behaves
-// like Node's fs rooted at `dir`, so host/fs.ts can be tested against Node before the wasm
+// like Node's fs rooted at `dir`, so host/fs/fs.ts can be tested against Node before the wasm
 // kernel exists, and the same harness later compares the kernel with Linux.
 // Interface: new NodeSys(rootDir) -> Sys. Kernel path '/a/b' is host path `${root}/a/b`;
 // symlink targets are stored verbatim (relative targets therefore stay inside the root).
@@ -20,7 +20,7 @@ import * as fs from "node:fs";
 import {
   DirentRecord, EBADF, EINVAL, EIO, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, StatRecord, StatfsRecord, Sys,
   SysName, SysPath, UTIME_NOW, UTIME_OMIT, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN,
-} from "./fs.js";
+} from "../fs/fs.js";
 
 /** NAME_MAX reported by statfs (Node's StatFs has no namelen; Linux file systems use 255). */
 const NAME_MAX = 255;

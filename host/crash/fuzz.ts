@@ -1,7 +1,7 @@
-// host/fuzz.ts -- image fuzzing (issue 3 §5): corrupt the metadata of a HelixFS image, mount
+// host/crash/fuzz.ts -- image fuzzing (issue 3 §5): corrupt the metadata of a HelixFS image, mount
 // it, walk it, and classify what happened.
 //
-// Layer: a host-side test library beside host/kernel.ts. tools/fuzz-images.ts runs it in
+// Layer: a host-side test library beside host/vmm/kernel.ts. tools/fuzz-images.ts runs it in
 // worker threads over 10,000 images; test/fuzz.test.ts runs a sample in process.
 // Interface:
 //   parseImage(image)                 -> ImageLayout: the image's metadata blocks, found by
@@ -32,8 +32,8 @@
 //  - a refused mount must be a KernelError with a non-empty one-line message;
 //  - no Node imports: this file runs in worker threads and in a browser.
 
-import { MemoryBackend } from "./blockdev.js";
-import { Kernel, KernelError, KernelPanic, type BootOptions } from "./kernel.js";
+import { MemoryBackend } from "../vmm/blockdev.js";
+import { Kernel, KernelError, KernelPanic, type BootOptions } from "../vmm/kernel.js";
 import { Rng } from "./rng.js";
 
 // ---- format constants (assembly/fs/format.ts; docs/format.md) -------------------------------

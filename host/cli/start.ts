@@ -1,13 +1,12 @@
-// tools/start.ts -- the main job behind `npm start`: copy a real tree (the project's own
+// host/cli/start.ts -- the main job behind `npm start`: copy a real tree (the project's own
 // node_modules) into a fresh HelixFS image, reboot from the image, verify every byte, every
 // directory listing and every symlink against what was copied, run fsck, print a summary.
 //
-// Layer: a tool on top of host/cli.ts (sessions, tree copy, progress, formatting), which sits
-// on host/node.ts and the kernel's Node-shaped fs.
+// Layer: CLI (Node), on host/cli/session.ts, copy.ts and progress.ts, which sit on
+// host/node/ and the kernel's Node-shaped fs. host/cli/main.ts loads it for `helix start`.
 // Interface: runStart(options) -> exit code (0: everything matches and fsck is clean; 1: the
 // first mismatch or the fsck result as one `helix:` line on stderr); verifyTree(); run
-// directly as `node dist/tools/start.js [--image P] [--source D] [--memory MiB] [--no-keep]`
-// or through `helix start` / `npm start`.
+// through `helix start [--image P] [--source D] [--memory MiB] [--no-keep]` or `npm start`.
 // Rules:
 //  - the two phases run on two separate boots, so verification reads what the first kernel
 //    wrote to the image (through journal checkpoint and a clean unmount), not its caches;
@@ -18,21 +17,20 @@
 //  - names and symlink targets are compared as exact bytes (a name need not be UTF-8, and
 //    NFC and NFD are two names), listings both ways (a missing and an extra entry);
 //  - verification goes on after a mismatch (to count them) but reports the first one;
-//  - every kernel is shut down before runStart returns (host/cli.ts withSession / Session.close).
+//  - every kernel is shut down before runStart returns (host/cli/main.ts withSession / Session.close).
 
 import * as nodefs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
-import { ROOT } from "../host/node.js";
-import { KernelPanic, type KernelInfo } from "../host/kernel.js";
-import type { HelixFs } from "../host/fs.js";
-import {
-  BLOCK_SIZE, COPY_CHUNK, CliError, Progress, Session, compareNames, errorMessage, formatBytes, formatRate,
-  imageSize, importTree, main, mkfsImage, quoteName, runFsck, scanHostTree, strerror, table, type CopyStats, type EntryKind,
-  type ScannedTree, type TreeEntry,
-} from "../host/cli.js";
+import { ROOT } from "../node/node.js";
+import { KernelPanic, type KernelInfo } from "../vmm/kernel.js";
+import type { HelixFs } from "../fs/fs.js";
+import { BLOCK_SIZE, CliError, errorMessage, formatBytes, formatRate, strerror, table } from "../shell/format.js";
+import { COPY_CHUNK, compareNames, quoteName, type CopyStats, type EntryKind, type ScannedTree, type TreeEntry } from "../shell/tree.js";
+import { Progress } from "./progress.js";
+import { Session, imageSize, mkfsImage, runFsck } from "./session.js";
+import { importTree, scanHostTree } from "./copy.js";
 
 /** Smallest default image. */
 const IMAGE_MIN_BYTES = 256 * 1024 * 1024;
@@ -305,9 +303,4 @@ export async function runStart(o: StartOptions = {}): Promise<number> {
     return 1;
   }
   return 0;
-}
-
-// `node dist/tools/start.js [options]`: the same as `helix start [options]`.
-if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main(["start", ...process.argv.slice(2)]);
 }

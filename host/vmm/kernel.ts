@@ -1,4 +1,4 @@
-// host/kernel.ts -- the VMM: loads the kernel module, gives it memory, a clock, a console and
+// host/vmm/kernel.ts -- the VMM: loads the kernel module, gives it memory, a clock, a console and
 // a virtio-blk device, and binds its syscalls to the Sys table behind the Node-shaped fs.
 //
 // Layer: host top. Interface: boot()/bootSync() -> Kernel { fs, sys, mkfs, mount, shutdown,
@@ -6,11 +6,11 @@
 // kernel's argument area, file data through its transfer buffer (views are re-made when
 // memory.grow replaces the buffer); a kernel abort is a panic: the Kernel is dead after it
 // and every later call throws KernelPanic. This file has no Node imports, so the browser
-// reuses it; the Node helpers (image files, module loading) are in host/node.ts.
+// reuses it; the Node helpers (image files, module loading) are in host/node/node.ts.
 
 import type { BlockBackend } from "./blockdev.js";
 import { VirtioBlkDevice } from "./virtio.js";
-import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "./fs.js";
+import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
 
 /** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
 const QUEUE_SIZE = 256;
@@ -84,7 +84,7 @@ export function describeHolder(h: MmpHolder | null): string {
 
 /** Identity a kernel writes into the MMP block of the images it mounts (fs/mmp.ts). */
 export interface MmpIdentity {
-  /** Hostname (<= 64 bytes); host/node.ts gives os.hostname(). */
+  /** Hostname (<= 64 bytes); host/node/node.ts gives os.hostname(). */
   node: string;
   /** Process id. */
   pid: number;
@@ -152,7 +152,7 @@ class KernelStat implements StatRecord {
 
 /** Options of boot(). */
 export interface BootOptions {
-  /** The block device backend (an image file via host/node.ts, a MemoryBackend, ...). */
+  /** The block device backend (an image file via host/node/node.ts, a MemoryBackend, ...). */
   device: BlockBackend;
   /** The compiled kernel module. */
   module: WebAssembly.Module;
@@ -169,7 +169,7 @@ export interface BootOptions {
   /**
    * Online discard (ext4's `-o discard`): after each commit is durable, the blocks it freed
    * are sent to the device as DISCARD requests. A memory device zeroes them; an image file
-   * booted by path (host/node.ts) gets zeroes written over them, since Node cannot punch
+   * booted by path (host/node/node.ts) gets zeroes written over them, since Node cannot punch
    * holes (a FileBackend passed as `device` does what its own `discard` option says).
    * Default false.
    */
@@ -187,7 +187,7 @@ export interface BootOptions {
   fsckMount?: "check" | "preen" | "yes";
   /**
    * Run the MMP heartbeat from a timer while mounted (default false): for devices other hosts
-   * or processes may share (host/node.ts sets it for image files). Syscalls beat it as well.
+   * or processes may share (host/node/node.ts sets it for image files). Syscalls beat it as well.
    */
   mmpHeartbeat?: boolean;
 }

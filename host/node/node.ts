@@ -1,4 +1,4 @@
-// host/node.ts -- Node entry points: load the kernel module from build/, open image files,
+// host/node/node.ts -- Node entry points: load the kernel module from build/, open image files,
 // boot. Interface: boot({ image | device, memoryMiB, cpus, ... }), bootSync, createImage,
 // parseSize. Rules: bad input (missing image, bad size) throws an Error with a `code` and a
 // one-line message; nothing here prints. One writer per image: an image file is opened under
@@ -11,12 +11,23 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileBackend } from "./blockdev-node.js";
-import { MemoryBackend, type BlockBackend } from "./blockdev.js";
-import { bootWith, describeHolder, sleepMs, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "./kernel.js";
+import { MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
+import { bootWith, describeHolder, sleepMs, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "../vmm/kernel.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** Repository root (host/ in sources, dist/host/ when compiled). */
-export const ROOT = fs.existsSync(path.join(here, "..", "package.json")) ? path.join(here, "..") : path.join(here, "..", "..");
+/** Folders between this file and the repository root at most (host/node/ or dist/host/node/). */
+const ROOT_DEPTH_MAX = 4;
+
+/** The nearest folder at or above `dir` that holds package.json, at most ROOT_DEPTH_MAX up. */
+function findRoot(dir: string): string {
+  for (let d = dir, i = 0; i <= ROOT_DEPTH_MAX; i++, d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, "package.json"))) return d;
+  }
+  throw new Error(`helixfs: no package.json within ${ROOT_DEPTH_MAX} folders above ${dir}`);
+}
+
+/** Repository root (host/node/ in sources, dist/host/node/ when compiled). */
+export const ROOT = findRoot(here);
 
 const moduleCache = new Map<string, WebAssembly.Module>();
 

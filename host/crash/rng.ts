@@ -1,4 +1,4 @@
-// host/rng.ts -- the seeded generator of the crash tools: mulberry32 (Tommy Ettinger), small,
+// host/crash/rng.ts -- the seeded generator of the crash tools: mulberry32 (Tommy Ettinger), small,
 // fast, and good enough to pick subsets and schedule faults. Same seed, same sequence.
 
 /** mulberry32 over a 32-bit state. */

@@ -1,7 +1,7 @@
-// host/fs.ts -- a Node-fs-shaped API over an abstract syscall table (Sys).
+// host/fs/fs.ts -- a Node-fs-shaped API over an abstract syscall table (Sys).
 //
 // Layer: the top of the host. Below it is a Sys: the WebAssembly kernel's sys_* exports
-// (bound by host/kernel.ts) or NodeSys (host/nodesys.ts, Node's own fs under a directory, the
+// (bound by host/vmm/kernel.ts) or NodeSys (host/node/nodesys.ts, Node's own fs under a directory, the
 // oracle's adapter in tests). Above it are programs that expect Node's `fs`.
 // Interface: createFs(sys, { cwd, umask }) -> HelixFs: Node's synchronous functions (openSync,
 // readFileSync, mkdirSync, rmSync, ...), `promises`, `constants`, with Node's semantics.

@@ -1,6 +1,6 @@
-// tools/crashtest.ts -- `helix crashtest`: the crash-consistency campaign (issue 3 §4, §7).
+// host/cli/crashtest.ts -- `helix crashtest`: the crash-consistency campaign (issue 3 §4, §7).
 //
-// Layer: tool over host/crashcheck.ts. Interface: runCrashtest(opts) -> exit code; when this
+// Layer: CLI (Node: worker threads, progress bars) over host/crash/crashcheck.ts. Interface: runCrashtest(opts) -> exit code; when this
 // file runs as a worker thread it checks the workloads it is sent and reports per workload.
 // Rules: workloads are split round-robin over `jobs` worker threads (one kernel instance each,
 // remounting state after state); a violation prints a one-line reproduction command
@@ -15,10 +15,10 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 import { fileURLToPath } from "node:url";
 import * as os from "node:os";
 import cliProgress from "cli-progress";
-import { kernelModule } from "../host/node.js";
-import { makeBaseImage, checkWorkload, minimise, StateChecker, CRASH_IMAGE_BYTES, type CrashViolation } from "../host/crashcheck.js";
-import { aceWorkloads, randomWorkload, type Workload, type Step } from "../host/workload.js";
-import { UsageError } from "../host/cli.js";
+import { kernelModule } from "../node/node.js";
+import { makeBaseImage, checkWorkload, minimise, StateChecker, CRASH_IMAGE_BYTES, type CrashViolation } from "../crash/crashcheck.js";
+import { aceWorkloads, randomWorkload, type Workload, type Step } from "../crash/workload.js";
+import { UsageError } from "../shell/format.js";
 
 /** Random workloads per campaign and steps in each. */
 const RANDOM_WORKLOADS = 200;
@@ -68,7 +68,7 @@ export function campaignWorkloads(o: Pick<CrashtestOptions, "workload" | "seed" 
   return ws;
 }
 
-/** Operations of a workload step and the fields each needs (host/workload.ts Op). */
+/** Operations of a workload step and the fields each needs (host/crash/workload.ts Op). */
 const OP_FIELDS: Record<string, Record<string, "string" | "number">> = {
   creat: { path: "string" }, mkdir: { path: "string" }, unlink: { path: "string" }, rmdir: { path: "string" },
   write: { path: "string", offset: "number", len: "number", byte: "number" }, truncate: { path: "string", len: "number" },

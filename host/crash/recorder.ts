@@ -1,11 +1,11 @@
-// host/recorder.ts -- the write-log recorder: a BlockBackend that stacks on any backend and
+// host/crash/recorder.ts -- the write-log recorder: a BlockBackend that stacks on any backend and
 // logs every state-changing request in order, like Linux dm-log-writes.
 //
-// Layer: a wrapper between the virtio-blk device model (host/virtio.ts) and the storage
-// backend below it; the crash-state generator (host/crashstates.ts) and replays consume its
+// Layer: a wrapper between the virtio-blk device model (host/vmm/virtio.ts) and the storage
+// backend below it; the crash-state generator (host/crash/crashstates.ts) and replays consume its
 // log. Interface: new RecordingBackend(inner) then the BlockBackend calls plus mark(name),
 // writeFua(); the log (WriteLog) answers entry queries, replay(target, upTo), serialize() and
-// WriteLog.deserialize(bytes). File save/load lives in host/recorder-node.ts (Node only): this
+// WriteLog.deserialize(bytes). File save/load lives in host/node/recorder-node.ts (Node only): this
 // file has no Node imports so the browser can record too.
 // Rules:
 //  - a request is logged only after the backend below completed it (as dm-log-writes logs on
@@ -47,7 +47,7 @@
 //   seq     the entry's index (low 32 bits): catches dropped or reordered records
 //   crc32c  over the record header (crc field zeroed) and the payload, not the padding
 
-import { BlockBackend, BlockError, SECTOR_SIZE, checkRange, totalLength } from "./blockdev.js";
+import { BlockBackend, BlockError, SECTOR_SIZE, checkRange, totalLength } from "../vmm/blockdev.js";
 
 /** Entry kind: a write of data (payload = the bytes). */
 export const LOG_WRITE = 1;

@@ -1,10 +1,10 @@
-// host/blockdev.ts -- block-device backends: the storage under a virtio-blk device.
+// host/vmm/blockdev.ts -- block-device backends: the storage under a virtio-blk device.
 //
-// Layer: the bottom of the host's storage stack; host/virtio.ts (the device model) sits on it,
+// Layer: the bottom of the host's storage stack; host/vmm/virtio.ts (the device model) sits on it,
 // and wrappers (write-log recorder, fault injector, latency model) stack on any backend.
 // Interface: BlockBackend -- positional byte I/O in multiples of SECTOR_SIZE, plus flush
 // (durability barrier), discard (a hint) and close. MemoryBackend lives here; FileBackend (raw
-// image file) lives in host/blockdev-node.ts so that this file runs unchanged in a browser.
+// image file) lives in host/node/blockdev-node.ts so that this file runs unchanged in a browser.
 // Rules:
 //  - offsets and total lengths are multiples of SECTOR_SIZE and lie inside [0, sizeBytes);
 //    a backend checks this at its public boundary and throws BlockError('EINVAL') otherwise;
