@@ -61,6 +61,11 @@ describe("the layering checker finds each kind of violation", () => {
     expect(check({ "host/cli/a.ts": 'import { x } from "../../tools/b.js";\n' })).toEqual(["role host/cli/a.ts"]);
   });
 
+  it("an asset import of anything but the kernel build", () => {
+    expect(check({ "host/web/a.ts": 'import u from "../../build/helix.wasm?url";\n' })).toEqual([]);
+    expect(check({ "host/web/a.ts": 'import u from "../../test/x.wasm?url";\n' })).toEqual(["role host/web/a.ts"]);
+  });
+
   it("a file outside the role folders", () => {
     expect(check({ "host/misc.ts": ok })).toEqual(["outside host/misc.ts"]);
   });

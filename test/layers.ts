@@ -8,7 +8,8 @@
 //  - portable roles (fs, vmm, crash, shell, web) import no Node built-in (`node:*` or a bare
 //    built-in name), no Node-only package, and do not touch the `process` global;
 //  - no import cycle between host files (a cycle hides the dependency direction);
-//  - host/ never imports tools/ or test/.
+//  - host/ never imports tools/ or test/; the one file it imports from outside host/ is the
+//    kernel module, as a Vite asset URL (`build/helix.wasm?url`).
 
 import { builtinModules } from "node:module";
 import * as path from "node:path";
@@ -29,6 +30,9 @@ export const PORTABLE_ROLES: ReadonlySet<string> = new Set(["fs", "vmm", "crash"
 export const ENTRY_FILES: Readonly<Record<string, string>> = { "host/index.ts": "node" };
 /** npm packages that exist only for Node (native addons, terminals, argv parsing). */
 export const NODE_ONLY_PACKAGES: ReadonlySet<string> = new Set(["fs-ext", "cli-progress", "commander", "memfs"]);
+
+/** npm packages named like a Node built-in that portable code may import: browser implementations the package depends on. */
+export const BROWSER_PACKAGES: ReadonlySet<string> = new Set(["buffer"]);
 
 /** One broken rule, with the file and a one-line reason. */
 export interface LayerViolation {
@@ -60,6 +64,7 @@ export function roleOf(file: string): string | null {
 
 /** True when `spec` names a Node built-in module (`node:fs`, `fs`, `fs/promises`). */
 function isBuiltin(spec: string): boolean {
+  if (BROWSER_PACKAGES.has(spec)) return false;
   return spec.startsWith("node:") || builtinModules.includes(spec) || builtinModules.includes(spec.split("/")[0]);
 }
 
@@ -84,7 +89,10 @@ export function checkLayers(sources: ReadonlyMap<string, string>): LayerViolatio
     const portable = PORTABLE_ROLES.has(role);
     const targets: string[] = [];
     for (const spec of importsOf(src)) {
-      if (spec.startsWith(".")) {
+      if (spec.startsWith(".") && /^[^?]+\.wasm\?url$/.test(spec)) {
+        // a Vite asset import of the kernel module: allowed from build/ only
+        if (!resolve(file, spec.replace(/\?url$/, "")).startsWith("build/")) out.push({ kind: "role", file, detail: `imports the asset ${spec} from outside build/` });
+      } else if (spec.startsWith(".")) {
         const target = resolve(file, spec);
         if (!target.startsWith("host/")) { out.push({ kind: "role", file, detail: `imports ${target} from outside host/` }); continue; }
         targets.push(target);

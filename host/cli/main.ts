@@ -36,7 +36,7 @@ import {
   plural, stateName, table,
 } from "../shell/format.js";
 import type { CopyStats } from "../shell/tree.js";
-import { SHELL_COMMANDS, Shell } from "../shell/shell.js";
+import { Shell, completions } from "../shell/shell.js";
 import { Progress } from "./progress.js";
 import {
   Session, bootError, checkImagePath, existingHelixFs, fsckPass, imageSize, mkfsImage, withSession,
@@ -52,26 +52,6 @@ const MEMORY_MIB_MIN = 32, MEMORY_MIB_MAX = 3072, CPUS_MIN = 1, CPUS_MAX = 4;
 /** Width of the text bars of `inspect`. */
 const HIST_BAR_WIDTH = 40;
 
-function completer(shell: Shell): (line: string) => [string[], string] {
-  const cmds = SHELL_COMMANDS.map((c) => c.name);
-  return (line: string) => {
-    const word = line.slice(line.search(/\S*$/));
-    if (!/\s/.test(line.trimStart()) && !line.includes("/")) {
-      const hits = cmds.filter((c) => c.startsWith(word));
-      return [hits.map((h) => h + " "), word];
-    }
-    const slash = word.lastIndexOf("/");
-    const dirPart = slash >= 0 ? word.slice(0, slash + 1) : "";
-    const base = slash >= 0 ? word.slice(slash + 1) : word;
-    try {
-      const dir = shell.abs(dirPart === "" ? "." : dirPart);
-      const ents = shell.fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.name.startsWith(base));
-      return [ents.map((e) => dirPart + e.name + (e.isDirectory() ? "/" : "")), word];
-    } catch {
-      return [[], word];
-    }
-  };
-}
 
 // ---- commands ------------------------------------------------------------------------------
 
@@ -201,7 +181,7 @@ async function cmdBoot(image: string, o: { command?: string; memory?: string; cp
 /** The interactive shell on a TTY; resolves with the exit status. */
 function interactive(shell: Shell): Promise<number> {
   return new Promise((resolve, reject) => {
-    const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: true, completer: completer(shell), historySize: 500 });
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: true, completer: (line: string) => completions(shell, line), historySize: 500 });
     print("HelixFS shell. Type 'help' for commands, 'exit' or Ctrl-D to shut down.\n");
     rl.setPrompt(shell.prompt());
     rl.prompt();

@@ -13,10 +13,7 @@ import { performance } from "node:perf_hooks";
 import { bootSync, parseSize } from "../node/node.js";
 import { Kernel, KernelError, KernelPanic, FSCK_VERBOSE, type KernelInfo } from "../vmm/kernel.js";
 import type { HelixFs } from "../fs/fs.js";
-import {
-  BLOCK_SIZE, CliError, FS_LOG_PREFIX, MiB, STATE_CLEAN, STRERROR, UsageError, errCode, errorMessage, formatBytes,
-  formatTid, plural, readOnlyReason, strerror,
-} from "../shell/format.js";
+import { BLOCK_SIZE, CliError, MiB, STRERROR, UsageError, errCode, errorMessage, mountLines, strerror } from "../shell/format.js";
 
 /** Smallest image mkfs accepts (the kernel needs room for a superblock, journal and trees). */
 export const MKFS_MIN_BYTES = 4 * 1024 * 1024;
@@ -80,31 +77,9 @@ export class Session {
   /** The Node-shaped fs of the kernel. */
   get fs(): HelixFs { return this.k.fs; }
 
-  /**
-   * Lines that describe the mount, dmesg-style with the kernel's prefix (FS_LOG_PREFIX): label,
-   * size, mount count, whether the filesystem was cleanly unmounted (and what recovery
-   * replayed), orphans, and for a read-only mount why and what to run.
-   */
-  mountLines(): string[] {
-    const i = this.k.info();
-    const dev = FS_LOG_PREFIX;
-    const lines = [
-      `${dev}mounted filesystem '${this.k.label()}' ${i.readOnly ? "read-only" : "read-write"}, ${i.totalBlocks} blocks of ${BLOCK_SIZE / 1024} KiB ` +
-        `(${formatBytes(i.totalBlocks * BLOCK_SIZE)}), mount #${i.mountCount}`,
-    ];
-    const journal = `journal ${i.journalBlocks} blocks at block ${i.journalStart}, head ${i.journalHead}, next transaction ${formatTid(i.tid)}`;
-    if (i.mountFoundState === STATE_CLEAN && i.mountReplayedTx === 0) {
-      lines.push(`${dev}was cleanly unmounted; ${journal}`);
-    } else {
-      lines.push(`${dev}was not cleanly unmounted: recovery replayed ${plural(i.mountReplayedTx, "transaction")} ` +
-        `(${plural(i.replayedBlocks, "block")}); ${journal}`);
-    }
-    if (i.mountOrphans > 0) lines.push(`${dev}${plural(i.mountOrphans, "orphan inode")} cleaned up`);
-    if (i.mountUsedBackup) lines.push(`${dev}primary superblock was bad: restored from the backup copy`);
-    if (i.readOnly) lines.push(`${dev}${readOnlyReason(i, this.image)}`);
-    lines.push(`${dev}${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${plural(i.inodes, "inode")}`);
-    return lines;
-  }
+  /** The dmesg-style lines that describe the mount (host/shell/format.ts mountLines). */
+  mountLines(): string[] { return mountLines(this.k, this.image); }
+
 
   /**
    * The host-side cause of the device's first failed request (e.g. the host's disk is full),

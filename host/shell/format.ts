@@ -6,7 +6,7 @@
 // host/web/. Interface: pure functions of their arguments. Rules: every message is one line;
 // sizes are binary (KiB, MiB), as coreutils' -h prints them.
 
-import type { KernelInfo } from "../vmm/kernel.js";
+import type { Kernel, KernelInfo } from "../vmm/kernel.js";
 
 export const FS_LOG_PREFIX = "helixfs (vda): ";
 
@@ -175,3 +175,29 @@ export function plural(n: number, thing: string): string { return `${n} ${thing}
  * clock, so in decimal it is a 15-digit number nobody can read or compare at a glance).
  */
 export function formatTid(tid: number): string { return `0x${tid.toString(16)}`; }
+
+/**
+ * Lines that describe a mount, dmesg-style with the kernel's prefix (FS_LOG_PREFIX): label,
+ * size, mount count, whether the filesystem was cleanly unmounted (and what recovery
+ * replayed), orphans, and for a read-only mount why and what to run (`image` names it).
+ */
+export function mountLines(k: Kernel, image: string): string[] {
+  const i = k.info();
+  const dev = FS_LOG_PREFIX;
+  const lines = [
+    `${dev}mounted filesystem '${k.label()}' ${i.readOnly ? "read-only" : "read-write"}, ${i.totalBlocks} blocks of ${BLOCK_SIZE / 1024} KiB ` +
+      `(${formatBytes(i.totalBlocks * BLOCK_SIZE)}), mount #${i.mountCount}`,
+  ];
+  const journal = `journal ${i.journalBlocks} blocks at block ${i.journalStart}, head ${i.journalHead}, next transaction ${formatTid(i.tid)}`;
+  if (i.mountFoundState === STATE_CLEAN && i.mountReplayedTx === 0) {
+    lines.push(`${dev}was cleanly unmounted; ${journal}`);
+  } else {
+    lines.push(`${dev}was not cleanly unmounted: recovery replayed ${plural(i.mountReplayedTx, "transaction")} ` +
+      `(${plural(i.replayedBlocks, "block")}); ${journal}`);
+  }
+  if (i.mountOrphans > 0) lines.push(`${dev}${plural(i.mountOrphans, "orphan inode")} cleaned up`);
+  if (i.mountUsedBackup) lines.push(`${dev}primary superblock was bad: restored from the backup copy`);
+  if (i.readOnly) lines.push(`${dev}${readOnlyReason(i, image)}`);
+  lines.push(`${dev}${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${plural(i.inodes, "inode")}`);
+  return lines;
+}

@@ -548,4 +548,26 @@ export class Shell {
   }
 }
 
-/** Tab completion of the interactive shell: command names, then paths inside the image. */
+
+/**
+ * Tab completion: command names for the first word, then paths inside the image (a directory
+ * gets a trailing '/'). Returns the candidates (each a full replacement of the word) and the
+ * word being completed, as Node's readline completer and the page's terminal take them.
+ */
+export function completions(shell: Shell, line: string): [string[], string] {
+  const word = line.slice(line.search(/\S*$/));
+  if (!/\s/.test(line.trimStart()) && !line.includes("/")) {
+    const hits = SHELL_COMMANDS.map((c) => c.name).filter((c) => c.startsWith(word));
+    return [hits.map((h) => h + " "), word];
+  }
+  const slash = word.lastIndexOf("/");
+  const dirPart = slash >= 0 ? word.slice(0, slash + 1) : "";
+  const base = slash >= 0 ? word.slice(slash + 1) : word;
+  try {
+    const dir = shell.abs(dirPart === "" ? "." : dirPart);
+    const ents = shell.fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.name.startsWith(base));
+    return [ents.map((e) => dirPart + e.name + (e.isDirectory() ? "/" : "")), word];
+  } catch {
+    return [[], word];
+  }
+}

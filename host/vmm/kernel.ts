@@ -340,15 +340,20 @@ export class Kernel {
   private latin1Buf: { latin1Slice(start: number, end: number): string } | null = null;
   private latin1Of: ArrayBufferLike | null = null;
 
-  /** Bytes [start, end) of linear memory as Latin-1 (exact for ASCII). */
+  /**
+   * Bytes [start, end) of linear memory as Latin-1 (exact for ASCII). Node's Buffer has a
+   * native latin1Slice; the browser's Buffer (the `buffer` package) has none, so there the
+   * bytes go through String.fromCharCode (names are at most NAME_MAX bytes).
+   */
   private latin1(start: number, end: number): string {
-    const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): { latin1Slice(s: number, e: number): string } } }).Buffer;
-    if (!B) return String.fromCharCode(...this.mem().subarray(start, end));
     if (this.latin1Of !== this.x.memory.buffer) {
       this.latin1Of = this.x.memory.buffer;
-      this.latin1Buf = B.from(this.latin1Of);
+      const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): { latin1Slice?: unknown } } }).Buffer;
+      const b = B?.from(this.latin1Of);
+      this.latin1Buf = typeof b?.latin1Slice === "function" ? b as { latin1Slice(s: number, e: number): string } : null;
     }
-    return this.latin1Buf!.latin1Slice(start, end);
+    if (this.latin1Buf === null) return String.fromCharCode(...this.mem().subarray(start, end));
+    return this.latin1Buf.latin1Slice(start, end);
   }
 
   private readonly strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

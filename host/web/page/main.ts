@@ -1,0 +1,68 @@
+// host/web/page/main.ts -- the page: starts the kernel's worker, mounts the terminal, the
+// header's actions (reboot, reformat, download and upload an image) and the feature panels.
+//
+// Layer: web role, page entry (bundled by Vite). Interface: the DOM of host/web/index.html;
+// `window.helix` exposes the bus and terminal for the end-to-end tests. Rules: the page never
+// waits on the kernel (everything goes through messages); a fatal error shows one line with
+// the reboot and reformat buttons, and the page keeps working.
+
+import { Bus } from "./bus.js";
+import { mountTerminal, type PageTerminal } from "./terminal.js";
+
+/** The page's features: each mounts its panel and subscribes to its messages. */
+export type Feature = (views: HTMLElement, bus: Bus, term: PageTerminal) => void;
+
+/** Features mounted into #views (each feature module adds itself here). */
+const FEATURES: Feature[] = [];
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function main(): void {
+  const worker = new Worker(new URL("../worker.ts", import.meta.url), { type: "module" });
+  const bus = new Bus(worker);
+  const term = mountTerminal($("terminal"), bus);
+  const status = $("status"), notice = $("notice"), fatal = $("fatal");
+
+  bus.on("booted", (m) => {
+    fatal.hidden = true;
+    status.textContent = `booted in ${Number(m.bootMs).toFixed(0)} ms (${Number(m.readyMs).toFixed(0)} ms after the worker started), ` +
+      `image ${(Number(m.imageBytes) / 2 ** 20).toFixed(0)} MiB in ${m.backend === "opfs" ? "OPFS" : "memory"}`;
+    notice.hidden = m.notice === null;
+    notice.textContent = m.notice === null ? "" : String(m.notice);
+  });
+  bus.on("fatal", (m) => {
+    fatal.hidden = false;
+    fatal.textContent = `${String(m.message)} (Reboot to try again, Reformat to start from an empty image)`;
+    status.textContent = "stopped";
+  });
+  bus.on("error", (m) => term.write(`\x1b[31mhelix: ${String(m.message)}\x1b[0m\n`));
+
+  $("btn-reboot").onclick = () => bus.send({ type: "boot" });
+  $("btn-reformat").onclick = () => { if (confirm("Erase the image and make a new filesystem?")) bus.send({ type: "boot", format: true }); };
+  $("btn-download").onclick = () => bus.send({ type: "image.download" });
+  bus.on("image.bytes", (m) => save(String(m.name), m.bytes as ArrayBuffer));
+  bus.on("file.bytes", (m) => save(String(m.name), m.bytes as ArrayBuffer));
+  const upload = $<HTMLInputElement>("upload");
+  upload.onchange = async () => {
+    const f = upload.files?.[0];
+    if (f === undefined) return;
+    const bytes = await f.arrayBuffer();
+    bus.send({ type: "image.upload", name: f.name, bytes }, [bytes]);
+    upload.value = "";
+  };
+
+  for (const feature of FEATURES) feature($("views"), bus, term);
+  (window as unknown as { helix: unknown }).helix = { bus, term };
+}
+
+/** Offers `bytes` as a download named `name`. */
+function save(name: string, bytes: ArrayBuffer): void {
+  const url = URL.createObjectURL(new Blob([bytes]));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+main();

@@ -1,0 +1,157 @@
+// host/web/system.ts -- the kernel as the page's worker runs it: one image (OPFS, or memory
+// where OPFS is missing), one booted kernel, one shell, and the boot log printed as
+// `helix boot` prints it.
+//
+// Layer: web role, worker side, over host/vmm (bootWith, Kernel), host/shell (Shell, the
+// dmesg-style lines) and host/web/opfs.ts. Interface: WebSystem -- boot(), reboot(), the live
+// kernel, backend and shell, print(); features (views, power, crash, bench) get it as their
+// context. Rules: every kernel failure ends as one line (a `fatal` message when the kernel
+// cannot go on); the worker never traps (KernelPanic is caught); the image is always closed
+// before it is reopened (the OPFS handle is exclusive).
+
+import { bootWith, Kernel, KernelError, KernelPanic } from "../vmm/kernel.js";
+import { BlockError, MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
+import { dmesgStamp, errorMessage, mountLines, FS_LOG_PREFIX } from "../shell/format.js";
+import { Shell } from "../shell/shell.js";
+import { openOpfsImage } from "./opfs.js";
+import type { BackendKind, WorkerMessage } from "./protocol.js";
+
+/** The OPFS file that holds the page's image. */
+export const IMAGE_NAME = "helix.img";
+/** Size of a new image (the issue's boot target is measured on 64 MiB). */
+export const DEFAULT_IMAGE_BYTES = 64 * 1024 * 1024;
+/** Physical memory of the page's kernel, MiB. */
+export const WEB_MEMORY_MIB = 128;
+
+/** How the worker posts to the page. */
+export type Post = (msg: WorkerMessage, transfer?: Transferable[]) => void;
+
+/** The booted system of one worker. */
+export class WebSystem {
+  /** The live kernel (null before the first boot and after a failed one). */
+  kernel: Kernel | null = null;
+  /** The block backend under the kernel (OPFS or memory). */
+  backend: BlockBackend | null = null;
+  /** Where the image lives. */
+  backendKind: BackendKind = "opfs";
+  /** The shell bound to the live kernel. */
+  shell: Shell | null = null;
+  /** The image's bytes when OPFS is missing (kept across reboots of this worker). */
+  private memoryBytes: Uint8Array | null = null;
+  /** performance.now() when the current boot started. */
+  private bootT0 = 0;
+
+  constructor(private readonly module: WebAssembly.Module, readonly post: Post) {}
+
+  /** Terminal output. */
+  print(text: string): void { this.post({ type: "term.out", text }); }
+
+  /** Prints one kernel log line with its time since boot, as dmesg does. */
+  printLog(text: string, t = (performance.now() - this.bootT0) / 1000): void { this.print(`${dmesgStamp(t)} ${text}\n`); }
+
+  /** Sends the shell's prompt. */
+  prompt(): void { if (this.shell !== null) this.post({ type: "term.prompt", prompt: this.shell.prompt() }); }
+
+  /**
+   * Opens the image (OPFS; memory with a notice where OPFS is missing), formats it when it is
+   * new or `format` is set, boots and mounts, prints the boot log, posts `booted` and the
+   * prompt. A failure posts `fatal` with one line and leaves no kernel.
+   */
+  async boot(format = false): Promise<void> {
+    this.shutdown();
+    this.bootT0 = performance.now();
+    let notice: string | null = null;
+    let created = false;
+    try {
+      try {
+        const img = await openOpfsImage(IMAGE_NAME, DEFAULT_IMAGE_BYTES);
+        this.backend = img.backend;
+        this.backendKind = "opfs";
+        created = img.created;
+      } catch (err) {
+        if (!(err instanceof BlockError) || err.code !== "ENOTSUP") throw err;
+        notice = `${err.message.replace(/^ENOTSUP: /, "")}: the image lives in memory and is lost on reload`;
+        if (this.memoryBytes === null) { this.memoryBytes = new Uint8Array(DEFAULT_IMAGE_BYTES); created = true; }
+        this.backend = new MemoryBackend(this.memoryBytes);
+        this.backendKind = "memory";
+      }
+      this.kernel = bootWith({
+        device: this.backend, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs: created || format,
+        log: (line) => this.printLog(line),
+        identity: { node: "browser", pid: 1, program: "helix web", exclusive: true },
+      });
+    } catch (err) {
+      this.closeBackend();
+      this.post({ type: "fatal", message: bootMessage(err) });
+      return;
+    }
+    for (const m of mountLines(this.kernel, IMAGE_NAME)) this.printLog(m);
+    this.shell = new Shell(this.kernel.fs, { out: (d) => this.print(typeof d === "string" ? d : new TextDecoder().decode(d)), err: (l) => this.print(l + "\n") });
+    this.post({
+      type: "booted", bootMs: performance.now() - this.bootT0, readyMs: performance.now(), backend: this.backendKind,
+      imageBytes: this.backend!.sizeBytes, notice,
+    });
+    this.prompt();
+  }
+
+  /** Runs one shell line; a kernel panic becomes `fatal`. */
+  runLine(line: string): void {
+    const shell = this.shell;
+    if (shell === null) { this.post({ type: "error", message: "the kernel is not running: reboot or reformat" }); return; }
+    if (!this.guard(() => shell.run(line))) return;
+    if (shell.exitStatus !== null) {
+      this.printLog(`${FS_LOG_PREFIX}unmounting`);
+      this.shutdown();
+      this.print("the kernel is shut down; reboot to go on\n");
+      this.post({ type: "fatal", message: "the kernel was shut down (exit)" });
+      return;
+    }
+    this.prompt();
+  }
+
+  /**
+   * Runs `fn` against the live kernel; a KernelPanic (or any trap) posts `fatal` and drops the
+   * kernel, other errors post `error`. Returns whether fn completed.
+   */
+  guard(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      if (err instanceof KernelPanic || err instanceof WebAssembly.RuntimeError) {
+        this.kernel = null;
+        this.shell = null;
+        this.closeBackend();
+        this.post({ type: "fatal", message: `kernel panic: ${errorMessage(err)}` });
+      } else {
+        this.post({ type: "error", message: errorMessage(err) });
+      }
+      return false;
+    }
+  }
+
+  /** Unmounts cleanly when the kernel is alive, then releases the image. */
+  shutdown(): void {
+    const k = this.kernel;
+    this.kernel = null;
+    this.shell = null;
+    if (k !== null) {
+      try { k.shutdown(); } catch { /* a dead kernel: the backend is closed below */ }
+    }
+    this.closeBackend();
+  }
+
+  private closeBackend(): void {
+    try { this.backend?.close(); } catch { /* already closed */ }
+    this.backend = null;
+  }
+
+}
+
+/** One line for a failed boot, worded as the CLI words it. */
+export function bootMessage(err: unknown): string {
+  if (err instanceof KernelError || err instanceof BlockError) return `${IMAGE_NAME}: ${errorMessage(err)}`;
+  if (err instanceof KernelPanic || err instanceof WebAssembly.RuntimeError) return `${IMAGE_NAME}: kernel panic while booting: ${errorMessage(err)}`;
+  return `${IMAGE_NAME}: ${errorMessage(err)}`;
+}
+

@@ -1,0 +1,65 @@
+// host/web/worker.ts -- the kernel's dedicated Web Worker: loads the same kernel module Node
+// runs (build/helix.wasm), boots it on the OPFS image and serves the page's messages.
+//
+// Layer: web role, the worker's entry (bundled by Vite). Interface: the messages of
+// host/web/protocol.ts. Rules: the buffer global is installed before any other module
+// loads; one message is handled at a time, in order (boots and uploads are awaited before
+// the next message runs); a feature registers the handlers of its own message prefix in
+// FEATURES; an unknown message is an `error`, never a throw out of onmessage.
+
+import "./buffer-global.js";
+import wasmUrl from "../../build/helix.wasm?url";
+import { errorMessage } from "../shell/format.js";
+import { completions } from "../shell/shell.js";
+import type { PageMessage, WorkerMessage } from "./protocol.js";
+import { WebSystem } from "./system.js";
+
+/** performance.now() at the worker's start (its time origin): the boot target counts from here. */
+export const WORKER_START_MS = performance.now();
+
+/** A feature's handlers, by message type; `sys` is the worker's system. */
+export type Handlers = Record<string, (msg: PageMessage & Record<string, unknown>, sys: WebSystem) => void | Promise<void>>;
+
+/** Features and their handlers (each feature module adds its own). */
+const FEATURES: Handlers[] = [];
+
+const post = (msg: WorkerMessage, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(msg, transfer);
+
+/** The core handlers: boot, shell, completion. */
+const core: Handlers = {
+  boot: (m, sys) => sys.boot(m.format === true),
+  "shell.line": (m, sys) => sys.runLine(String(m.line)),
+  "shell.complete": (m, sys) => {
+    if (sys.shell === null) return;
+    const [candidates, word] = completions(sys.shell, String(m.line));
+    post({ type: "term.completions", word, candidates });
+  },
+};
+
+async function main(): Promise<void> {
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compileStreaming(fetch(wasmUrl));
+  } catch (err) {
+    post({ type: "fatal", message: `cannot load the kernel module: ${errorMessage(err)}` });
+    return;
+  }
+  const sys = new WebSystem(module, post);
+  const handlers: Handlers = Object.assign({}, core, ...FEATURES);
+  let queue = Promise.resolve();
+  self.onmessage = (ev: MessageEvent<PageMessage>) => {
+    const msg = ev.data as PageMessage & Record<string, unknown>;
+    queue = queue.then(async () => {
+      const h = handlers[msg.type];
+      if (h === undefined) { post({ type: "error", message: `unknown message '${String(msg.type)}'` }); return; }
+      try {
+        await h(msg, sys);
+      } catch (err) {
+        post({ type: "error", message: errorMessage(err) });
+      }
+    });
+  };
+  await sys.boot();
+}
+
+void main();
