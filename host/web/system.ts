@@ -23,6 +23,11 @@ export const DEFAULT_IMAGE_BYTES = 64 * 1024 * 1024;
 /** Physical memory of the page's kernel, MiB. */
 export const WEB_MEMORY_MIB = 128;
 
+/** Wrappers every device gets before the kernel boots on it, in order (views: the block I/O tap). */
+export const DEVICE_WRAPPERS: ((b: BlockBackend) => BlockBackend)[] = [];
+/** Called after every successful boot (views: start the sampler). */
+export const BOOT_HOOKS: ((sys: WebSystem) => void)[] = [];
+
 /** How the worker posts to the page. */
 export type Post = (msg: WorkerMessage, transfer?: Transferable[]) => void;
 
@@ -75,6 +80,7 @@ export class WebSystem {
         this.backend = new MemoryBackend(this.memoryBytes);
         this.backendKind = "memory";
       }
+      for (const wrap of DEVICE_WRAPPERS) this.backend = wrap(this.backend);
       this.kernel = bootWith({
         device: this.backend, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs: created || format,
         log: (line) => this.printLog(line),
@@ -91,6 +97,7 @@ export class WebSystem {
       type: "booted", bootMs: performance.now() - this.bootT0, readyMs: performance.now(), backend: this.backendKind,
       imageBytes: this.backend!.sizeBytes, notice,
     });
+    for (const hook of BOOT_HOOKS) hook(this);
     this.prompt();
   }
 
