@@ -19,8 +19,10 @@ import { IoTap, noEvents } from "./iotap.js";
 import { pickSources, type ViewSources } from "./views-sources.js";
 import type { ViewsSample } from "./views-types.js";
 import { SCENARIOS, runScenario, type ScenarioHost } from "./scenarios.js";
-import type { Handlers } from "./worker.js";
 import { BOOT_HOOKS, DEVICE_WRAPPERS, type WebSystem, type Post } from "./system.js";
+
+/** Message handlers by type (host/web/worker.ts Handlers, restated: the worker imports this file). */
+type Handlers = Record<string, (msg: Record<string, unknown>, sys: WebSystem) => void | Promise<void>>;
 
 /** The sampling period, ms: the "at most every 100 ms". */
 export const SAMPLE_PERIOD_MS = 100;
