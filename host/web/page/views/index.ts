@@ -1,0 +1,81 @@
+// host/web/page/views/index.ts -- the live views: mounts every panel into #views, takes the
+// worker's `views.sample` messages and draws the newest one once per animation frame.
+//
+// Layer: web role, page side (a Feature of host/web/page/main.ts). Interface: mountViews(views,
+// bus, term); window.helix.views = { updates (performance.now() of each drawn sample), samples
+// received, the last sample's sampler cost } for the end-to-end tests. Rules: the page never
+// waits on the kernel; a burst of samples is coalesced to the newest (its block events are
+// kept: the timeline merges every sample's requests); a panel that throws is reported on the
+// console and the others still draw.
+
+import type { Bus } from "../bus.js";
+import type { PageTerminal } from "../terminal.js";
+import type { ScenarioInfo, ViewsSample } from "../../views-types.js";
+import { el } from "./dom.js";
+import { memoryPanel } from "./memory.js";
+import { journalPanel, slabPanel, treePanel } from "./tables.js";
+import { diskPanel, ioPanel, statPanel } from "./io.js";
+
+/** What the tests read from window.helix.views. */
+export interface ViewsProbe { updates: number[]; samples: number; costMs: number[]; lastSeq: number }
+
+export function mountViews(views: HTMLElement, bus: Bus, term: PageTerminal): void {
+  const probe: ViewsProbe = { updates: [], samples: 0, costMs: [], lastSeq: 0 };
+  const bar = el("section", "panel scenarios");
+  const status = el("div", "summary", "scenarios: each runs in the kernel's worker, in chunks, while the views update");
+  bar.append(el("h2", "", "Scenarios"), el("div", "row"), status);
+  views.append(bar);
+  const buttons = bar.querySelector(".row") as HTMLElement;
+  const ioUpdate = ioPanel(views);
+  const panels: ((s: ViewsSample) => void)[] = [
+    memoryPanel(views), slabPanel(views), treePanel(views, bus), journalPanel(views), diskPanel(views, bus), statPanel(views),
+  ];
+  let pending: ViewsSample | null = null;
+  let running: string | null = null;
+
+  const draw = () => {
+    const s = pending;
+    pending = null;
+    if (s === null) return;
+    for (const p of panels) {
+      try { p(s); } catch (err) { console.error(err); }
+    }
+    if (s.scenario !== running) {
+      running = s.scenario;
+      for (const b of buttons.querySelectorAll("button")) (b as HTMLButtonElement).disabled = running !== null;
+      if (running !== null) status.textContent = `running: ${running}`;
+    }
+    probe.updates.push(performance.now());
+    probe.lastSeq = s.seq;
+    if (probe.updates.length > 10_000) probe.updates.splice(0, 5_000);
+  };
+
+  bus.on("views.sample", (m) => {
+    const s = m as unknown as ViewsSample;
+    // main.ts sets window.helix after the features mount: attach the probe when samples flow
+    (window as unknown as { helix: Record<string, unknown> }).helix.views ??= probe;
+    probe.samples++;
+    probe.costMs.push(s.costMs);
+    if (probe.costMs.length > 10_000) probe.costMs.splice(0, 5_000);
+    // the timeline must see every sample's requests, even when a frame draws only the newest
+    try { ioUpdate(s); } catch (err) { console.error(err); }
+    if (pending === null) requestAnimationFrame(draw);
+    pending = s;
+  });
+  bus.on("views.scenarios", (m) => {
+    buttons.replaceChildren(...(m.list as ScenarioInfo[]).map((sc) => {
+      const b = el("button", "", sc.title);
+      b.title = sc.narration;
+      b.dataset.scenario = sc.name;
+      b.onclick = () => bus.send({ type: "views.scenario", name: sc.name });
+      return b;
+    }));
+  });
+  bus.on("views.scenario.done", (m) => {
+    status.textContent = `${String(m.message)} (${(Number(m.ms) / 1000).toFixed(1)} s)`;
+    for (const b of buttons.querySelectorAll("button")) (b as HTMLButtonElement).disabled = false;
+    running = null;
+  });
+  bus.on("booted", () => bus.send({ type: "views.scenarios" }));
+  void term;
+}

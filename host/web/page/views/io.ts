@@ -1,0 +1,126 @@
+// host/web/page/views/io.ts -- block I/O (a timeline of requests by type and size over the last
+// TIMELINE_MS, and the counters of `helix stat`), a selected file's extent map and the free
+// space of the whole disk.
+//
+// Layer: web role, page side. Interface: ioPanel, statPanel, diskPanel(parent, bus) ->
+// update(sample). Rules: the timeline keeps at most EVENTS_MAX requests (the oldest go first)
+// and draws them on a canvas: x = time, y = log2(size), colour = type, flushes as ticks on top;
+// times are the worker's clock, so "now" is the newest sample's time.
+
+import type { Bus } from "../bus.js";
+import { BLK_KINDS, type ViewsSample } from "../../views-types.js";
+import { bytes, el, fmt, panel } from "./dom.js";
+
+/** Window of the timeline, ms. */
+export const TIMELINE_MS = 10_000;
+/** Most requests the timeline keeps. */
+const EVENTS_MAX = 50_000;
+/** Colours by BLK_KINDS index. */
+const KIND_COLOURS = ["#88c0d0", "#d08770", "#ebcb8b", "#b48ead", "#a3be8c"];
+/** Sizes on the y axis: 512 B .. 16 MiB (log2 9..24). */
+const LOG_MIN = 9, LOG_MAX = 24;
+
+export function ioPanel(parent: HTMLElement): (s: ViewsSample) => void {
+  const body = panel(parent, "view-io", "Block I/O", `requests of the last ${TIMELINE_MS / 1000} s by type and size`);
+  const canvas = el("canvas", "timeline");
+  canvas.width = 512; canvas.height = 120;
+  const legend = el("div", "legend");
+  body.append(canvas, legend);
+  const ctx = canvas.getContext("2d")!;
+  const t = new Float64Array(EVENTS_MAX), kind = new Uint8Array(EVENTS_MAX), size = new Float64Array(EVENTS_MAX);
+  let start = 0, count = 0; // ring of requests
+  const perSecond = [0, 0, 0, 0, 0], bytesPerSecond = [0, 0, 0, 0, 0];
+  return (s) => {
+    const e = s.blk;
+    for (let i = 0; i < e.t.length; i++) {
+      const j = (start + count) % EVENTS_MAX;
+      t[j] = e.t[i]; kind[j] = e.kind[i]; size[j] = e.bytes[i];
+      if (count < EVENTS_MAX) count++; else start = (start + 1) % EVENTS_MAX;
+    }
+    const now = s.t, from = now - TIMELINE_MS;
+    while (count > 0 && t[start] < from) { start = (start + 1) % EVENTS_MAX; count--; }
+    const W = canvas.width, H = canvas.height, top = 10;
+    ctx.fillStyle = "#14181d"; ctx.fillRect(0, 0, W, H);
+    ctx.fillStyle = "#2a2f37";
+    for (let l = LOG_MIN; l <= LOG_MAX; l += 5) ctx.fillRect(0, top + (1 - (l - LOG_MIN) / (LOG_MAX - LOG_MIN)) * (H - top - 2), W, 1);
+    perSecond.fill(0); bytesPerSecond.fill(0);
+    for (let n = 0; n < count; n++) {
+      const j = (start + n) % EVENTS_MAX;
+      const x = ((t[j] - from) / TIMELINE_MS) * W;
+      const k = kind[j];
+      if (t[j] > now - 1000) { perSecond[k]++; bytesPerSecond[k] += size[j]; }
+      ctx.fillStyle = KIND_COLOURS[k];
+      if (k === 2) { ctx.fillRect(x, 0, 1, top - 2); continue; }
+      const l = Math.min(LOG_MAX, Math.max(LOG_MIN, Math.log2(Math.max(1, size[j]))));
+      ctx.fillRect(x - 1, top + (1 - (l - LOG_MIN) / (LOG_MAX - LOG_MIN)) * (H - top - 4), 3, 3);
+    }
+    legend.innerHTML = BLK_KINDS.map((name, k) => `<span class=item><i class=swatch style="background:${KIND_COLOURS[k]}"></i>${name} ${perSecond[k]}/s${k !== 2 ? ` ${bytes(bytesPerSecond[k])}/s` : ""}</span>`).join("") +
+      `<span class=item>y: 512 B … 16 MiB (log)${e.dropped > 0 ? `, ${e.dropped} requests not drawn (tap full)` : ""}</span>`;
+  };
+}
+
+export function statPanel(parent: HTMLElement): (s: ViewsSample) => void {
+  const body = panel(parent, "view-stat", "Counters", "helix stat");
+  const grid = el("div", "statgrid");
+  body.append(grid);
+  return (s) => {
+    grid.innerHTML = s.stat.map(([g, rows]) => `<table><caption>${g}</caption>${rows.map(([k, v]) => `<tr><th class=l>${k}</th><td>${fmt(v)}</td></tr>`).join("")}</table>`).join("");
+  };
+}
+
+export function diskPanel(parent: HTMLElement, bus: Bus): (s: ViewsSample) => void {
+  const body = panel(parent, "view-disk", "Disk: a file's extents, free space", "");
+  const form = el("form", "row");
+  const input = el("input");
+  input.placeholder = "/path/of/a/file";
+  input.size = 30;
+  form.append(input, el("button", "", "Show extents"));
+  form.onsubmit = (ev) => { ev.preventDefault(); bus.send({ type: "views.select", file: input.value.trim() }); };
+  const ext = el("canvas", "strip");
+  ext.width = 512; ext.height = 16;
+  const extText = el("div", "summary");
+  const free = el("canvas", "strip");
+  free.width = 512; free.height = 16;
+  const freeText = el("div", "summary");
+  body.append(form, extText, ext, freeText, free);
+  const ec = ext.getContext("2d")!, fc = free.getContext("2d")!;
+  let typed = false;
+  input.oninput = () => { typed = true; };
+  return (s) => {
+    const x = s.extents;
+    ec.fillStyle = "#1b1f26"; ec.fillRect(0, 0, ext.width, ext.height);
+    if (x === null) extText.textContent = "no file selected (the large-file scenario selects its file)";
+    else {
+      if (!typed && document.activeElement !== input) input.value = x.path;
+      const total = Math.max(1, x.totalBlocks);
+      x.extents.forEach((e, i) => {
+        ec.fillStyle = `hsl(${(i * 47) % 360}, 60%, 60%)`;
+        ec.fillRect((e.diskBlock / total) * ext.width, 0, Math.max(1, (e.length / total) * ext.width), ext.height);
+      });
+      extText.textContent = x.error !== null ? `${x.path}: ${x.error}` :
+        `${x.path}: ${bytes(x.size)}, ${x.inline ? "inline data (no extents)" : `${x.extents.length}${x.more ? "+" : ""} extents`}` +
+        (x.dirtyPages > 0 ? `, ${fmt(x.dirtyPages)} dirty pages not yet allocated` : "") +
+        (x.extents.length > 0 ? ` · first: file block ${x.extents[0].fileBlock} → disk ${x.extents[0].diskBlock} ×${x.extents[0].length}` : "");
+    }
+    const f = s.freeSpace;
+    if (f === null) return;
+    fc.fillStyle = "#1b1f26"; fc.fillRect(0, 0, free.width, free.height);
+    if (f.fraction.length > 0) {
+      const w = free.width / f.fraction.length;
+      for (let i = 0; i < f.fraction.length; i++) {
+        const v = f.fraction[i];
+        fc.fillStyle = `rgb(${Math.round(40 + 60 * (1 - v))}, ${Math.round(60 + 140 * v)}, ${Math.round(60 + 40 * v)})`;
+        fc.fillRect(i * w, 0, Math.ceil(w), free.height);
+      }
+    } else {
+      // fallback: the histogram of free extents by size, as bars
+      const max = Math.max(1, ...f.histogram);
+      const w = free.width / f.histogram.length;
+      fc.fillStyle = "#a3be8c";
+      f.histogram.forEach((n, i) => { const h = (n / max) * free.height; fc.fillRect(i * w, free.height - h, w - 1, h); });
+    }
+    const extents = f.histogram.reduce((a, b) => a + b, 0);
+    freeText.textContent = `free space: ${fmt(f.freeBlocks)} of ${fmt(f.totalBlocks)} blocks in ${fmt(extents)} free extents` +
+      (f.fraction.length > 0 ? ` (strip: ${fmt(f.blocksPerBucket)} blocks per column, green = free)` : " (bars: free extents by log2 size)");
+  };
+}
