@@ -62,6 +62,8 @@ class Gone extends Error {}
 /** A running scenario's view of the worker. */
 export class ScenarioContext {
   private t0 = performance.now();
+  /** The longest run between two yields, ms (one kernel call, e.g. a commit, cannot be split). */
+  longestChunkMs = 0;
   private readonly yieldFn: () => Promise<void>;
   constructor(readonly k: Kernel, private readonly host: ScenarioHost) { this.yieldFn = host.yield ?? messageYield; }
   get fs() { return this.k.fs; }
@@ -74,6 +76,7 @@ export class ScenarioContext {
     await this.yieldNow();
   }
   async yieldNow(): Promise<void> {
+    this.longestChunkMs = Math.max(this.longestChunkMs, performance.now() - this.t0);
     await this.yieldFn();
     if (this.host.kernel() !== this.k || this.k.isDead) throw new Gone("the kernel was rebooted");
     this.host.tick();
@@ -235,7 +238,7 @@ export function addScenario(s: Scenario): void {
 }
 
 /** Runs scenario `name` on the host's live kernel; one line says how it ended. */
-export async function runScenario(name: string, host: ScenarioHost): Promise<{ ok: boolean; message: string }> {
+export async function runScenario(name: string, host: ScenarioHost): Promise<{ ok: boolean; message: string; longestChunkMs?: number }> {
   const s = scenarios.find((x) => x.name === name);
   if (s === undefined) return { ok: false, message: `no scenario '${name}' (have: ${scenarios.map((x) => x.name).join(", ")})` };
   const k = host.kernel();
@@ -245,7 +248,7 @@ export async function runScenario(name: string, host: ScenarioHost): Promise<{ o
   const ctx = new ScenarioContext(k, host);
   try {
     await s.run(ctx);
-    return { ok: true, message: `${s.title}: done` };
+    return { ok: true, message: `${s.title}: done`, longestChunkMs: ctx.longestChunkMs };
   } catch (err) {
     const message = err instanceof Gone ? `${s.title}: stopped (${err.message})` : `${s.title}: ${errorMessage(err)}`;
     if (host.kernel() === k) host.say(message);

@@ -192,7 +192,7 @@ export const viewsHandlers: Handlers = {
     void runScenario(name, scenarioHost(sys, s)).then((r) => {
       s.scenario = null;
       s.sampleNow();
-      sys.post({ type: "views.scenario.done", name, ok: r.ok, message: r.message, ms: performance.now() - t0 });
+      sys.post({ type: "views.scenario.done", name, ok: r.ok, message: r.message, ms: performance.now() - t0, longestChunkMs: r.longestChunkMs ?? 0 });
       sys.prompt();
     });
   },

@@ -17,18 +17,19 @@ import { journalPanel, slabPanel, treePanel } from "./tables.js";
 import { diskPanel, ioPanel, statPanel } from "./io.js";
 
 /** What the tests read from window.helix.views. */
-export interface ViewsProbe { updates: number[]; samples: number; costMs: number[]; lastSeq: number }
+export interface ViewsProbe { updates: number[]; samples: number; costMs: number[]; lastSeq: number; workerT: number[]; arrivals: number[]; drawMs: number[]; panelMs: Record<string, number> }
 
 export function mountViews(views: HTMLElement, bus: Bus, term: PageTerminal): void {
-  const probe: ViewsProbe = { updates: [], samples: 0, costMs: [], lastSeq: 0 };
+  const probe: ViewsProbe = { updates: [], samples: 0, costMs: [], lastSeq: 0, workerT: [], arrivals: [], drawMs: [], panelMs: {} };
   const bar = el("section", "panel scenarios");
   const status = el("div", "summary", "scenarios: each runs in the kernel's worker, in chunks, while the views update");
   bar.append(el("h2", "", "Scenarios"), el("div", "row"), status);
   views.append(bar);
   const buttons = bar.querySelector(".row") as HTMLElement;
   const ioUpdate = ioPanel(views);
-  const panels: ((s: ViewsSample) => void)[] = [
-    memoryPanel(views), slabPanel(views), treePanel(views, bus), journalPanel(views), diskPanel(views, bus), statPanel(views),
+  const panels: [string, (s: ViewsSample) => void][] = [
+    ["memory", memoryPanel(views)], ["slabs", slabPanel(views)], ["trees", treePanel(views, bus)], ["journal", journalPanel(views)],
+    ["disk", diskPanel(views, bus)], ["stat", statPanel(views)],
   ];
   let pending: ViewsSample | null = null;
   let running: string | null = null;
@@ -37,9 +38,14 @@ export function mountViews(views: HTMLElement, bus: Bus, term: PageTerminal): vo
     const s = pending;
     pending = null;
     if (s === null) return;
-    for (const p of panels) {
+    const t0 = performance.now();
+    for (const [name, p] of panels) {
+      const t1 = performance.now();
       try { p(s); } catch (err) { console.error(err); }
+      probe.panelMs[name] = (probe.panelMs[name] ?? 0) + performance.now() - t1;
     }
+    probe.drawMs.push(performance.now() - t0);
+    if (probe.drawMs.length > 10_000) probe.drawMs.splice(0, 5_000);
     if (s.scenario !== running) {
       running = s.scenario;
       for (const b of buttons.querySelectorAll("button")) (b as HTMLButtonElement).disabled = running !== null;
@@ -56,9 +62,14 @@ export function mountViews(views: HTMLElement, bus: Bus, term: PageTerminal): vo
     (window as unknown as { helix: Record<string, unknown> }).helix.views ??= probe;
     probe.samples++;
     probe.costMs.push(s.costMs);
-    if (probe.costMs.length > 10_000) probe.costMs.splice(0, 5_000);
+    probe.workerT.push(s.t);
+    probe.arrivals.push(performance.now());
+    if (probe.costMs.length > 10_000) for (const a of [probe.costMs, probe.workerT, probe.arrivals]) a.splice(0, 5_000);
     // the timeline must see every sample's requests, even when a frame draws only the newest
+    const t0 = performance.now();
     try { ioUpdate(s); } catch (err) { console.error(err); }
+    probe.drawMs.push(performance.now() - t0);
+    probe.panelMs.io = (probe.panelMs.io ?? 0) + performance.now() - t0;
     if (pending === null) requestAnimationFrame(draw);
     pending = s;
   });

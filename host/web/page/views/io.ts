@@ -63,8 +63,25 @@ export function statPanel(parent: HTMLElement): (s: ViewsSample) => void {
   const body = panel(parent, "view-stat", "Counters", "helix stat");
   const grid = el("div", "statgrid");
   body.append(grid);
+  // the tables are built once (per set of counters); a sample only rewrites the cells that changed
+  let key = "";
+  let cells: HTMLTableCellElement[] = [];
+  let values: number[] = [];
   return (s) => {
-    grid.innerHTML = s.stat.map(([g, rows]) => `<table><caption>${g}</caption>${rows.map(([k, v]) => `<tr><th class=l>${k}</th><td>${fmt(v)}</td></tr>`).join("")}</table>`).join("");
+    const k = s.stat.map(([g, rows]) => `${g}:${rows.map(([f]) => f).join(",")}`).join(";");
+    if (k !== key) {
+      key = k;
+      grid.innerHTML = s.stat.map(([g, rows]) => `<table><caption>${g}</caption>${rows.map(([f]) => `<tr><th class=l>${f}</th><td></td></tr>`).join("")}</table>`).join("");
+      cells = [...grid.querySelectorAll("td")];
+      values = cells.map(() => NaN);
+    }
+    let i = 0;
+    for (const [, rows] of s.stat) {
+      for (const [, v] of rows) {
+        if (values[i] !== v) { values[i] = v; cells[i].textContent = fmt(v); }
+        i++;
+      }
+    }
   };
 }
 

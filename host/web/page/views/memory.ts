@@ -8,7 +8,7 @@
 // pixelated rendering, drawn with one putImageData per sample; hover reads the last frame map.
 
 import { MIGRATETYPES, type MemoryView, type SlabRow, type ViewsSample } from "../../views-types.js";
-import { el, fmt, ownerColour, ownerName, panel, paletteRGBA } from "./dom.js";
+import { el, esc, fmt, ownerColour, ownerName, panel, paletteRGBA } from "./dom.js";
 
 /** Frames per row of the map (1 MiB per row). */
 export const MAP_COLUMNS = 256;
@@ -29,6 +29,9 @@ export function memoryPanel(parent: HTMLElement): (s: ViewsSample) => void {
   let last: MemoryView | null = null;
   let slabs: readonly SlabRow[] = [];
   let image: ImageData | null = null;
+  let legendKey = "";
+  let legendCounts: HTMLElement[] = [];
+  let buddyCells: HTMLTableCellElement[] = [];
 
   canvas.addEventListener("mousemove", (ev) => {
     if (last === null) return;
@@ -57,25 +60,35 @@ export function memoryPanel(parent: HTMLElement): (s: ViewsSample) => void {
     image ??= ctx.createImageData(MAP_COLUMNS, rows);
     const px = new Uint32Array(image.data.buffer);
     const n = m.frames.length;
-    const counts = new Map<number, number>();
-    for (let i = 0; i < n; i++) { const c = m.frames[i]; px[i] = palette[c]; counts.set(c, (counts.get(c) ?? 0) + 1); }
+    const hist = new Uint32Array(256);
+    const frames = m.frames;
+    for (let i = 0; i < n; i++) { const c = frames[i]; px[i] = palette[c]; hist[c]++; }
     px.fill(0xff181410, n); // frames not present yet: the background
     ctx.putImageData(image, 0, 0);
 
     summary.textContent = `${fmt(n)} frames present (${fmt(m.maxFrames)} at most), ${fmt(m.freePages)} free; ` +
       `kernel image and static data below 0x${m.physBase.toString(16)}${m.source === "fallback" ? " · read from the frame table" : ""}`;
-    legend.replaceChildren(...[...counts.entries()].sort((a, b) => b[1] - a[1]).map(([code, c]) => {
-      const item = el("span", "item");
-      const sw = el("i", "swatch");
-      sw.style.background = ownerColour(code);
-      item.append(sw, `${ownerName(code, slabs)} ${fmt(c)}`);
-      return item;
-    }));
+    // legend: rebuilt when the set of owners changes, otherwise only its counts are rewritten
+    const order: [number, number][] = [];
+    hist.forEach((c, code) => { if (c > 0) order.push([code, c]); });
+    const key = order.map(([c]) => c).join(",") + "|" + slabs.map((c) => c.name).join(",");
+    if (key !== legendKey) {
+      legendKey = key;
+      legend.innerHTML = order.map(([code]) => `<span class=item><i class=swatch style="background:${ownerColour(code)}"></i>${esc(ownerName(code, slabs))} <b></b></span>`).join("");
+      legendCounts = [...legend.querySelectorAll("b")];
+    }
+    order.forEach(([, c], i) => { const t = fmt(c); if (legendCounts[i].textContent !== t) legendCounts[i].textContent = t; });
+    // buddy table: built once per shape, cells rewritten when they change
     const orders = m.blocks.length;
-    const head = `<tr><th>order</th>${Array.from({ length: orders }, (_, o) => `<th>${o}</th>`).join("")}<th>per-CPU</th></tr>`;
-    const rowsHtml = MIGRATETYPES.map((mt, i) =>
-      `<tr><th>${mt}</th>${m.blocks.map((per) => `<td>${fmt(per[i])}</td>`).join("")}<td>${fmt(m.pcp[i])}</td></tr>`).join("");
-    const frag = `<tr><th>frag ‰</th>${m.fragIndex.map((v) => `<td>${v < 0 ? "–" : v}</td>`).join("")}<td></td></tr>`;
-    buddy.innerHTML = `<caption>buddy free lists: free blocks of 2^order frames, by migratetype</caption>${head}${rowsHtml}${frag}`;
+    if (buddyCells.length !== (orders + 1) * MIGRATETYPES.length + orders) {
+      const head = `<tr><th>order</th>${Array.from({ length: orders }, (_, o) => `<th>${o}</th>`).join("")}<th>per-CPU</th></tr>`;
+      const rowsHtml = MIGRATETYPES.map((mt) => `<tr><th>${mt}</th>${"<td></td>".repeat(orders + 1)}</tr>`).join("");
+      buddy.innerHTML = `<caption>buddy free lists: free blocks of 2^order frames, by migratetype</caption>${head}${rowsHtml}<tr><th>frag ‰</th>${"<td></td>".repeat(orders)}</tr>`;
+      buddyCells = [...buddy.querySelectorAll("td")];
+    }
+    const vals: string[] = [];
+    MIGRATETYPES.forEach((_, i) => { for (const per of m.blocks) vals.push(fmt(per[i])); vals.push(fmt(m.pcp[i])); });
+    for (const v of m.fragIndex) vals.push(v < 0 ? "–" : String(v));
+    vals.forEach((v, i) => { if (buddyCells[i].textContent !== v) buddyCells[i].textContent = v; });
   };
 }

@@ -98,7 +98,7 @@ export function journalPanel(parent: HTMLElement): (s: ViewsSample) => void {
     text.innerHTML = `<span style="color:#a3be8c">tail ${j.tail < 0 ? "–" : j.tail}</span> · <span style="color:#bf616a">head ${j.head}</span> of ${fmt(j.size)} blocks at ${fmt(j.start)} · ` +
       `<span style="color:#5e81ac">committed, awaiting checkpoint: ${fmt(j.committedCount)} tx</span> · <span style="color:#ebcb8b">running</span>`;
     nums.innerHTML = [
-      ["running transaction", `tid ${j.runningTid}, ${fmt(j.runningBuffers)} buffers, ${fmt(j.runningLogBlocks)} log blocks`],
+      ["running transaction", `tid 0x${j.runningTid.toString(16)}, ${fmt(j.runningBuffers)} buffers, ${fmt(j.runningLogBlocks)} log blocks`],
       ["committing", "none between calls (a commit runs inside one kernel call)"],
       ["checkpointing", `${fmt(j.checkpointBuffers)} buffers committed, not yet written home`],
       ["since boot", `${fmt(j.commits)} commits, ${fmt(j.checkpoints)} checkpoints, ${fmt(j.loggedBlocks)} blocks logged, ${fmt(j.absorbed)} absorbed, ${fmt(j.revokes)} revokes`],
