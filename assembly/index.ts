@@ -4,7 +4,7 @@
 // no logic lives here. One export call = one host->kernel crossing.
 
 import { PAGE_SIZE, PAGE_SHIFT, NR_CPUS } from "./params";
-import { NO_PFN, pfn_to_addr, frame_table, phys_base } from "./mm/page";
+import { NO_PFN, PG_OWNER_XFER, pfn_to_addr, pg_set_owner, frame_table, phys_base } from "./mm/page";
 import {
   mm_init, mm_set_hotplug, alloc_pages, nr_free_pages, nr_total_pages, nr_free_blocks,
   fragmentation_index, nr_reserved_pages, mm_frame_table_bytes,
@@ -37,7 +37,13 @@ import {
   do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
-import { inspect_info, inspect_tree, inspect_free_histogram, inspect_label } from "./fs/inspect";
+import {
+  inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, extent_map, free_map,
+  LEVELS_MAX, NODE_KEYS_MAX, EXTMAP_MAX, FREEMAP_BUCKETS_MAX,
+} from "./fs/inspect";
+import { frame_map, free_area_stats, FREE_AREA_WORDS } from "./mm/framemap";
+import { slab_cache_stats, SLAB_STATS_FIELDS } from "./mm/slab";
+import { journal_view, JVIEW_FIELDS, CTX_MAX } from "./fs/journal";
 import { bt_insert, bt_lookup } from "./fs/btree";
 import { bread, drop_caches } from "./fs/pagecache";
 import { dcache_clear } from "./fs/dcache";
@@ -82,6 +88,8 @@ export function kernel_boot(mem_limit_mib: u32, ncpus: u32): i32 {
   const ap = alloc_pages(2);
   const xp = alloc_pages(XFER_ORDER);
   if (ap == NO_PFN || xp == NO_PFN) return -ENOMEM;
+  pg_set_owner(ap, PG_OWNER_XFER);
+  pg_set_owner(xp, PG_OWNER_XFER);
   args = pfn_to_addr(ap);
   xfer = pfn_to_addr(xp);
   // keep a watermark of 1/16 of memory (at least 1 MiB) free at syscall boundaries
@@ -280,6 +288,74 @@ export function kernel_slab_info(i: u32, out: usize): u32 {
   store<u32>(out + 48, slab_cache_pages(i));
   return len;
 }
+
+// ---- live views (browser demo, issue 11): one call per view per sample ----------------------
+// Each writes into a caller buffer (the host passes its argument area or transfer buffer),
+// checks that the buffer lies in linear memory, and returns -errno on bad arguments.
+
+/** True when [out, out + bytes) lies inside linear memory. */
+function out_ok(out: usize, bytes: u64): bool {
+  return out != 0 && <u64>out + bytes <= (<u64>memory.size() << 16);
+}
+
+/**
+ * Frame map: one owner byte (mm/framemap.ts FM_*) per present frame, pfn 0 first, at `out`
+ * (`cap` bytes). Returns the frames written (nr_frames), or -EINVAL when cap is too small.
+ */
+export function kernel_frame_map(out: usize, cap: u32): i32 {
+  if (!out_ok(out, cap)) return -EINVAL;
+  const r = frame_map(out, cap);
+  return r < 0 ? -EINVAL : r;
+}
+/** Free lists per order and migratetype, pcp frames, pageblocks (framemap.ts free_area_stats). */
+export function kernel_mm_free_areas(out: usize): i32 {
+  if (!out_ok(out, <u64>FREE_AREA_WORDS * 4)) return -EINVAL;
+  return free_area_stats(out);
+}
+/** Bytes of one kernel_slab_table record: name[32] then SLAB_STATS_FIELDS u32, padded. */
+const SLAB_RECORD: u32 = 96;
+/**
+ * slabinfo of every cache at `out` (`cap` bytes): per cache a SLAB_RECORD-byte record, the
+ * name (ASCII, NUL-padded, 32 bytes) then slab_cache_stats' u32 fields. Returns the caches
+ * written, or -EINVAL when cap cannot hold them all.
+ */
+export function kernel_slab_table(out: usize, cap: u32): i32 {
+  const n = slab_cache_count();
+  if (!out_ok(out, cap) || <u64>n * SLAB_RECORD > <u64>cap) return -EINVAL;
+  for (let i: u32 = 0; i < n; i++) {
+    const r = out + <usize>i * SLAB_RECORD;
+    memory.fill(r, 0, SLAB_RECORD);
+    slab_cache_name(i, r, 32);
+    slab_cache_stats(i, r + 32);
+  }
+  return <i32>n;
+}
+/** Nodes, items and used bytes per level of tree `tree`, root level first (fs/inspect.ts tree_levels). */
+export function kernel_tree_levels(tree: u32, out: usize): i32 {
+  if (!out_ok(out, <u64>LEVELS_MAX * 24)) return -EINVAL;
+  return tree_levels(tree, out);
+}
+/** Keys and children of the node reached by `depth` u16 child indices at `path` (tree_node). */
+export function kernel_tree_node(tree: u32, path: usize, depth: u32, out: usize, max: u32): i32 {
+  if (!out_ok(out, 40 + <u64>NODE_KEYS_MAX * 24) || !out_ok(path, <u64>depth * 2)) return -EINVAL;
+  return tree_node(tree, path, depth, out, max);
+}
+/** The journal ring: head, tail, running and committed transactions (fs/journal.ts journal_view). */
+export function kernel_journal_view(out: usize): i32 {
+  if (!out_ok(out, (<u64>JVIEW_FIELDS + <u64>CTX_MAX * 5) * 8)) return -EINVAL;
+  return journal_view(out);
+}
+/** Extents of inode `ino` from file block `from`, at most `max` (fs/inspect.ts extent_map). */
+export function kernel_extent_map(ino: u64, from: u64, out: usize, max: u32): i32 {
+  if (!out_ok(out, 24 + <u64>EXTMAP_MAX * 24)) return -EINVAL;
+  return extent_map(ino, from, out, max);
+}
+/** Free blocks of the disk in `buckets` equal runs (fs/inspect.ts free_map). */
+export function kernel_free_map(out: usize, buckets: u32): i32 {
+  if (!out_ok(out, 32 + <u64>FREEMAP_BUCKETS_MAX * 4)) return -EINVAL;
+  return free_map(out, buckets);
+}
+
 export function kernel_fsck_stats(out: usize): void {
   store<u64>(out, fsck_nodes); store<u64>(out + 8, fsck_inodes); store<u64>(out + 16, fsck_dirents);
   store<u64>(out + 24, fsck_extents); store<u64>(out + 32, fsck_free_extents); store<u64>(out + 40, fsck_used_blocks);
