@@ -17,7 +17,7 @@ import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench"
 import { crc32c_init, crc32c } from "./lib/crc32c";
 import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
-import { EINVAL, ENOMEM } from "./lib/errno";
+import { EINVAL, ENOMEM, ENODEV } from "./lib/errno";
 import {
   virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_get_id, VIRTIO_BLK_ID_BYTES,
 } from "./dev/virtio_blk";
@@ -30,7 +30,7 @@ import {
   fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks, fsck_fixed,
   fsck_unfixed, fsck_data_blocks,
 } from "./fs/fsck";
-import { mount_prev_state, mount_dropped_log } from "./fs/super";
+import { mount_prev_state, mount_dropped_log, fs_mounted } from "./fs/super";
 import { j_sb_repaired } from "./fs/journal";
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
@@ -290,12 +290,20 @@ export function kernel_slab_info(i: u32, out: usize): u32 {
 }
 
 // ---- live views (browser demo, issue 11): one call per view per sample ----------------------
-// Each writes into a caller buffer (the host passes its argument area or transfer buffer),
-// checks that the buffer lies in linear memory, and returns -errno on bad arguments.
+// Each writes into a caller buffer that must lie in the argument area or the transfer buffer
+// (-EINVAL otherwise: room for the most the view can write), and returns -errno on bad arguments; the
+// filesystem views return -ENODEV while nothing is mounted (they would read a foreign disk).
 
-/** True when [out, out + bytes) lies inside linear memory. */
+/** True when [out, out + bytes) lies inside [base, base + size). */
+@inline function inside(out: usize, bytes: u64, base: usize, size: u64): bool {
+  return out >= base && <u64>(out - base) + bytes <= size;
+}
+/**
+ * True when [out, out + bytes) lies inside the argument area or the transfer buffer: the only
+ * memory the host owns, so a wrong pointer cannot make a view overwrite kernel data.
+ */
 function out_ok(out: usize, bytes: u64): bool {
-  return out != 0 && <u64>out + bytes <= (<u64>memory.size() << 16);
+  return booted && (inside(out, bytes, args, ARGS_SIZE) || inside(out, bytes, xfer, <u64>PAGE_SIZE << XFER_ORDER));
 }
 
 /**
@@ -333,11 +341,13 @@ export function kernel_slab_table(out: usize, cap: u32): i32 {
 /** Nodes, items and used bytes per level of tree `tree`, root level first (fs/inspect.ts tree_levels). */
 export function kernel_tree_levels(tree: u32, out: usize): i32 {
   if (!out_ok(out, <u64>LEVELS_MAX * 24)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
   return tree_levels(tree, out);
 }
 /** Keys and children of the node reached by `depth` u16 child indices at `path` (tree_node). */
 export function kernel_tree_node(tree: u32, path: usize, depth: u32, out: usize, max: u32): i32 {
   if (!out_ok(out, 40 + <u64>NODE_KEYS_MAX * 24) || !out_ok(path, <u64>depth * 2)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
   return tree_node(tree, path, depth, out, max);
 }
 /** The journal ring: head, tail, running and committed transactions (fs/journal.ts journal_view). */
@@ -348,11 +358,13 @@ export function kernel_journal_view(out: usize): i32 {
 /** Extents of inode `ino` from file block `from`, at most `max` (fs/inspect.ts extent_map). */
 export function kernel_extent_map(ino: u64, from: u64, out: usize, max: u32): i32 {
   if (!out_ok(out, 24 + <u64>EXTMAP_MAX * 24)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
   return extent_map(ino, from, out, max);
 }
 /** Free blocks of the disk in `buckets` equal runs (fs/inspect.ts free_map). */
 export function kernel_free_map(out: usize, buckets: u32): i32 {
   if (!out_ok(out, 32 + <u64>FREEMAP_BUCKETS_MAX * 4)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
   return free_map(out, buckets);
 }
 

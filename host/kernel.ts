@@ -1001,7 +1001,8 @@ export class Kernel {
     const total = Number(dv.getBigUint64(this.xfer, true));
     const per = Number(dv.getBigUint64(this.xfer + 8, true));
     const free = new Uint32Array(this.mem().slice(this.xfer + 32, this.xfer + 32 + 4 * n).buffer);
-    const fraction = Float64Array.from(free, (f, b) => f / Math.min(per, total - b * per));
+    const fraction = new Float64Array(n);
+    for (let b = 0; b < n; b++) fraction[b] = free[b] / Math.min(per, total - b * per);
     return { totalBlocks: total, blocksPerBucket: per, freeBlocks: Number(dv.getBigUint64(this.xfer + 24, true)), free, fraction };
   }
 

@@ -254,6 +254,7 @@ describe("extent map and free-space strip", () => {
     expect(k.extentMap("/unsynced").dirtyPages).toBe(10);
     expect(errnoOf(() => k.extentMap("/nope"))).toBe("ENOENT");
     expect(errnoOf(() => k.extentMap(999999))).toBe("ENOENT");
+    expect(errnoOf(() => k.extentMap(0))).toBe("ENOENT");
     expect(k.callExport("kernel_extent_map", 1n, 0n, 0, 10)).toBe(-22);
     k.shutdown();
   });
@@ -278,27 +279,90 @@ describe("extent map and free-space strip", () => {
   });
 });
 
+describe("bad arguments", () => {
+  it("nothing mounted: the filesystem views are ENODEV, the memory views work", () => {
+    const dev = freshDevice(64 * MiB);
+    const k = bootWith({ device: dev, module: kernelModule(true), memoryMiB: 64, noMount: true });
+    expect(errnoOf(() => k.treeLevels(0))).toBe("ENODEV");
+    expect(errnoOf(() => k.treeNode(0))).toBe("ENODEV");
+    expect(errnoOf(() => k.extentMap(1))).toBe("ENODEV");
+    expect(errnoOf(() => k.freeMap(16))).toBe("ENODEV");
+    expect(k.frameMap().length).toBe(k.freeAreas().frames);
+    expect(k.slabTable().length).toBeGreaterThan(0);
+    expect(k.journalView().committed).toEqual([]);
+    expect(k.isDead).toBe(false);
+    k.mount();
+    expect(k.info().errored).toBe(0);
+    k.shutdown();
+  });
+
+  it("random arguments give a result or -errno, never a trap, and leave the filesystem sound", () => {
+    const k = populated();
+    const xfer: number = k.callExport("kernel_xfer");
+    const args: number = k.callExport("kernel_args");
+    let x = 0x9e3779b9;
+    const rnd = (n: number) => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % n; };
+    const pick = <T>(a: T[]) => a[rnd(a.length)];
+    const seen = new Set<number>();
+    for (let i = 0; i < 400; i++) {
+      const out = pick([0, 1, xfer, xfer + 3, args + 8192, 0xffff0000, 0x7ffffff0]);
+      const calls: [string, unknown[]][] = [
+        ["kernel_frame_map", [out, pick([0, 100, 1 << 20, 0xffffffff])]],
+        ["kernel_mm_free_areas", [out]],
+        ["kernel_slab_table", [out, pick([0, 96, 1 << 16, 0xffffffff])]],
+        ["kernel_tree_levels", [pick([0, 1, 2, 3, 4, 5, 0xffffffff]), out]],
+        ["kernel_tree_node", [pick([0, 1, 2, 3, 4, 5]), pick([args, 0, 0xfffffff0]), rnd(10), out, pick([0, 1, 300, 0xffffffff])]],
+        ["kernel_journal_view", [out]],
+        ["kernel_extent_map", [BigInt(pick([0, 1, 2, 3, 50, 700, 123456])), BigInt(pick([0, 1, 255, 2 ** 40])), out, pick([0, 1, 256, 0xffffffff])]],
+        ["kernel_free_map", [out, pick([0, 1, 17, 4096, 4097, 0xffffffff])]],
+      ];
+      k.fs.existsSync(`/d/f${rnd(700)}`); // a path lookup leaves bytes in the argument area: random child indices
+      const [name, a] = pick(calls);
+      if (process.env.VIEWS_TRACE) console.log(i, name, a.map(String).join(" "));
+      const r: number = k.callExport(name, ...a);
+      expect(Number.isInteger(r), name).toBe(true);
+      if (r < 0) seen.add(-r);
+    }
+    expect([...seen].every((e) => [2, 19, 22, 117].includes(e)), [...seen].join(",")).toBe(true);
+    expect(k.isDead).toBe(false);
+    expect(k.info().errored).toBe(0);
+    expect(k.fsck(true)).toBe(0);
+    k.shutdown();
+  });
+});
+
 describe("cost", () => {
   it("every view at 256 MiB with 10,000 files costs well under the 100 ms sampling period", () => {
-    const k = bootWith({ device: freshDevice(512 * MiB), module: kernelModule(false), memoryMiB: 256 });
+    const k = bootWith({ device: freshDevice(768 * MiB), module: kernelModule(false), memoryMiB: 256 });
     for (let d = 0; d < 100; d++) {
       k.fs.mkdirSync(`/d${d}`);
-      for (let i = 0; i < 100; i++) k.fs.writeFileSync(`/d${d}/f${i}`, bytesOf(d * 100 + i, 512 + ((d * 100 + i) % 13) * 1024));
+      // 4..36 KiB each, ~200 MiB in all: the page cache grows physical memory to its limit
+      for (let i = 0; i < 100; i++) k.fs.writeFileSync(`/d${d}/f${i}`, bytesOf(d * 100 + i, 4096 * (1 + ((d * 100 + i) % 9)) - 100));
     }
     expect(k.callExport("sys_sync")).toBe(0);
     k.fs.writeFileSync("/big", bytesOf(1, 8 * MiB));
+    const leafPath = new Array<number>(k.treeLevels(0).length - 1).fill(0);
     const views: [string, () => unknown][] = [
       ["frameMap", () => k.frameMap()],
       ["freeAreas", () => k.freeAreas()],
       ["slabTable", () => k.slabTable()],
       ...[0, 1, 2, 3, 4].map((t): [string, () => unknown] => [`treeLevels(${t})`, () => k.treeLevels(t)]),
       ["treeNode(root)", () => k.treeNode(0)],
-      ["treeNode(leaf)", () => k.treeNode(0, new Array(k.treeLevels(0).length - 1).fill(0))],
+      ["treeNode(leaf)", () => k.treeNode(0, leafPath)],
       ["journalView", () => k.journalView()],
       ["extentMap(/big)", () => k.extentMap("/big")],
       ["freeMap(1024)", () => k.freeMap(1024)],
       ["info (for comparison)", () => k.info()],
     ];
+    // the export alone (no copy, no decoding): what the kernel side costs
+    const xfer = k.callExport("kernel_xfer");
+    const raw: [string, () => unknown][] = [
+      ["kernel_frame_map", () => k.callExport("kernel_frame_map", xfer, 1 << 20)],
+      ["kernel_slab_table", () => k.callExport("kernel_slab_table", xfer, 1 << 20)],
+      ["kernel_tree_levels(2)", () => k.callExport("kernel_tree_levels", 2, xfer)],
+      ["kernel_free_map(1024)", () => k.callExport("kernel_free_map", xfer, 1024)],
+    ];
+    views.push(...raw);
     const lines: string[] = [];
     for (const [name, f] of views) {
       for (let i = 0; i < 5; i++) f(); // warm
@@ -310,7 +374,8 @@ describe("cost", () => {
       expect(us, name).toBeLessThan(20_000);
     }
     const tl = k.treeLevels(0);
-    lines.push(`frames ${k.freeAreas().frames}, inode tree nodes per level ${tl.map((l) => l.nodes).join("/")}, extent tree ${k.treeLevels(2).map((l) => l.nodes).join("/")}`);
+    const fa = k.freeAreas();
+    lines.push(`frames ${fa.frames} of ${fa.maxFrames}, files ${k.treeInfo(0).items}, cached pages ${k.info().cachedPages}, inode tree nodes per level ${tl.map((l) => l.nodes).join("/")}, extent tree ${k.treeLevels(2).map((l) => l.nodes).join("/")}`);
     console.log(lines.join("\n"));
     k.shutdown();
   }, 300_000);

@@ -248,7 +248,8 @@ function level_walk(blk: u64, depth: u32): i32 {
 export function tree_levels(tree: u32, out: usize): i32 {
   if (tree >= TREE_COUNT) return -22;
   const h = bt_height(tree);
-  if (h == 0 || h > LEVELS_MAX) return -117;
+  if (h == 0) return 0;
+  if (h > LEVELS_MAX) return -117;
   memory.fill(out, 0, <usize>(LEVELS_MAX * LEVEL_WORDS) << 3);
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) return buf_errno;
@@ -336,6 +337,8 @@ const EM_ITEM: usize = 24;
  * Returns the extents listed, or -ENOENT (no such inode), -EUCLEAN (a corrupt record), -EIO.
  */
 export function extent_map(ino: u64, from: u64, out: usize, max: u32): i32 {
+  // no inode 0: and the inode cache's empty slots carry ino 0, so inode_get(0) must not run
+  if (ino == 0) return -2;
   const rec = inode_get(ino);
   if (rec == 0) return inode_errno;
   const limit = min(max, EXTMAP_MAX);

@@ -109,6 +109,11 @@ export function frame_map(out: usize, cap: u32): i32 {
     } else if (flags == 0) {
       code = FM_FREE_PCP; // tails are skipped with their head, so a lone flagless frame is on a pcp list
     }
+    if (len == 1) { // most frames: order-0 cache pages and pcp frames
+      store<u8>(out + p, code);
+      p++;
+      continue;
+    }
     len = min(len, n - p);
     memory.fill(out + p, code, len);
     p += len;
