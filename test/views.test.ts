@@ -403,14 +403,19 @@ describe("cost", () => {
     ];
     views.push(...raw);
     const lines: string[] = [];
+    // 7 batches of 40 calls: the best batch is the cost, the median shows the noise of a
+    // machine shared with other work
     for (const [name, f] of views) {
       for (let i = 0; i < 5; i++) f(); // warm
-      const n = 100;
-      const t0 = performance.now();
-      for (let i = 0; i < n; i++) f();
-      const us = ((performance.now() - t0) / n) * 1000;
-      lines.push(`${name.padEnd(24)} ${us.toFixed(1).padStart(8)} us/call`);
-      expect(us, name).toBeLessThan(20_000);
+      const batches: number[] = [];
+      for (let b = 0; b < 7; b++) {
+        const t0 = performance.now();
+        for (let i = 0; i < 40; i++) f();
+        batches.push(((performance.now() - t0) / 40) * 1000);
+      }
+      batches.sort((x, y) => x - y);
+      lines.push(`${name.padEnd(24)} ${batches[0].toFixed(1).padStart(8)} us/call best, ${batches[3].toFixed(1).padStart(8)} median`);
+      expect(batches[3], name).toBeLessThan(20_000);
     }
     const tl = k.treeLevels(0);
     const fa = k.freeAreas();
