@@ -38,7 +38,7 @@ import {
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
 import {
-  inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, extent_map, free_map,
+  inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
   LEVELS_MAX, NODE_KEYS_MAX, EXTMAP_MAX, FREEMAP_BUCKETS_MAX,
 } from "./fs/inspect";
 import { frame_map, free_area_stats, FREE_AREA_WORDS } from "./mm/framemap";
@@ -349,6 +349,12 @@ export function kernel_tree_node(tree: u32, path: usize, depth: u32, out: usize,
   if (!out_ok(out, 40 + <u64>NODE_KEYS_MAX * 24) || !out_ok(path, <u64>depth * 2)) return -EINVAL;
   if (!fs_mounted) return -ENODEV;
   return tree_node(tree, path, depth, out, max);
+}
+/** The same for node `index` (0 = leftmost) at `depth` (0 = root) of tree `tree` (tree_node_at). */
+export function kernel_tree_node_at(tree: u32, depth: u32, index: u32, out: usize, max: u32): i32 {
+  if (!out_ok(out, 40 + <u64>NODE_KEYS_MAX * 24)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
+  return tree_node_at(tree, depth, index, out, max);
 }
 /** The journal ring: head, tail, running and committed transactions (fs/journal.ts journal_view). */
 export function kernel_journal_view(out: usize): i32 {

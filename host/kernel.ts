@@ -926,6 +926,21 @@ export class Kernel {
     const dv = this.view();
     path.forEach((ix, d) => dv.setUint16(this.args + ARG_PATH1 + 2 * d, ix, true));
     const n = this.viewResult(this.call("kernel_tree_node", tree >>> 0, this.args + ARG_PATH1, path.length, this.args + ARG_OUT, max >>> 0), "tree node");
+    return this.readNode(n);
+  }
+
+  /**
+   * Node `index` (0 = leftmost; treeLevels()[depth].nodes of them) at `depth` (0 = the root)
+   * of tree `tree`, as treeNode shows it: a page can pick any node of a level without its
+   * path. Walks the internal levels above it. KernelError EINVAL for a bad tree, depth or index.
+   */
+  treeNodeAt(tree: number, depth: number, index: number, max = NODE_KEYS_MAX): TreeNodeView {
+    const n = this.viewResult(this.call("kernel_tree_node_at", tree >>> 0, depth >>> 0, index >>> 0, this.args + ARG_OUT, max >>> 0), "tree node");
+    return this.readNode(n);
+  }
+
+  /** Decodes the node kernel_tree_node(_at) wrote with `n` items listed. */
+  private readNode(n: number): TreeNodeView {
     const v = this.view();
     const o = this.args + ARG_OUT;
     const level = v.getUint32(o + 8, true);

@@ -141,6 +141,19 @@ describe("B+ tree views", () => {
         n.keys.forEach((key, i) => walk([...path, i], i === 0 ? lo : [key.k1, key.k2]));
       };
       walk([], null);
+      // every node by (depth, index) is the path walk's, level by level left to right
+      const byLevel: number[][] = lv.map(() => []);
+      const collect = (path: number[]): void => {
+        const n = k.treeNode(tree, path);
+        byLevel[path.length].push(n.blk);
+        if (n.level > 0) n.keys.forEach((_, i) => collect([...path, i]));
+      };
+      collect([]);
+      lv.forEach((l, d) => {
+        expect(Array.from({ length: l.nodes }, (_, i) => k.treeNodeAt(tree, d, i).blk), `tree ${tree} depth ${d}`).toEqual(byLevel[d]);
+        expect(errnoOf(() => k.treeNodeAt(tree, d, l.nodes))).toBe("EINVAL");
+      });
+      expect(errnoOf(() => k.treeNodeAt(tree, lv.length, 0))).toBe("EINVAL");
       expect(leaves).toBe(ti.leaves);
       expect(leafKeys.length).toBe(ti.items);
       for (let i = 1; i < leafKeys.length; i++) {
@@ -160,6 +173,8 @@ describe("B+ tree views", () => {
     expect(errnoOf(() => k.treeNode(0, [60000]))).toBe("EINVAL");
     const h = k.treeLevels(0).length;
     expect(errnoOf(() => k.treeNode(0, new Array(h).fill(0)))).toBe("EINVAL");
+    expect(errnoOf(() => k.treeNodeAt(5, 0, 0))).toBe("EINVAL");
+    expect(k.callExport("kernel_tree_node_at", 0, 0, 0, 0, 10)).toBe(-22);
     expect(k.callExport("kernel_tree_levels", 0, 0)).toBe(-22);
     expect(k.callExport("kernel_tree_node", 0, 0, 0, 0, 10)).toBe(-22);
     expect(k.isDead).toBe(false);
@@ -287,6 +302,7 @@ describe("bad arguments", () => {
     const k = bootWith({ device: dev, module: kernelModule(true), memoryMiB: 64, noMount: true });
     expect(errnoOf(() => k.treeLevels(0))).toBe("ENODEV");
     expect(errnoOf(() => k.treeNode(0))).toBe("ENODEV");
+    expect(errnoOf(() => k.treeNodeAt(0, 0, 0))).toBe("ENODEV");
     expect(errnoOf(() => k.extentMap(1))).toBe("ENODEV");
     expect(errnoOf(() => k.freeMap(16))).toBe("ENODEV");
     expect(k.frameMap().length).toBe(k.freeAreas().frames);
@@ -315,6 +331,7 @@ describe("bad arguments", () => {
         ["kernel_tree_levels", [pick([0, 1, 2, 3, 4, 5, 0xffffffff]), out]],
         ["kernel_tree_node", [pick([0, 1, 2, 3, 4, 5]), pick([args, 0, 0xfffffff0]), rnd(10), out, pick([0, 1, 300, 0xffffffff])]],
         ["kernel_journal_view", [out]],
+        ["kernel_tree_node_at", [pick([0, 1, 2, 5]), rnd(4), pick([0, 1, 2, 100, 0xffffffff]), out, pick([0, 3, 300])]],
         ["kernel_extent_map", [BigInt(pick([0, 1, 2, 3, 50, 700, 123456])), BigInt(pick([0, 1, 255, 2 ** 40])), out, pick([0, 1, 256, 0xffffffff])]],
         ["kernel_free_map", [out, pick([0, 1, 17, 4096, 4097, 0xffffffff])]],
       ];
@@ -346,6 +363,7 @@ describe("damaged trees", () => {
     const k = bootDevice(deviceOf(bad));
     expect(errnoOf(() => k.treeLevels(TREE.inode))).toBe("EUCLEAN");
     expect(errnoOf(() => k.treeNode(TREE.inode))).toBe("EUCLEAN");
+    expect(errnoOf(() => k.treeNodeAt(TREE.inode, 1, 0))).toBe("EUCLEAN");
     expect(k.isDead).toBe(false);
     k.shutdown();
   });
@@ -381,6 +399,8 @@ describe("cost", () => {
     expect(k.callExport("sys_sync")).toBe(0);
     k.fs.writeFileSync("/big", bytesOf(1, 8 * MiB));
     const leafPath = new Array<number>(k.treeLevels(0).length - 1).fill(0);
+    const extentLevels = k.treeLevels(2);
+    const lastLeaf = extentLevels[extentLevels.length - 1].nodes - 1;
     const views: [string, () => unknown][] = [
       ["frameMap", () => k.frameMap()],
       ["freeAreas", () => k.freeAreas()],
@@ -388,6 +408,7 @@ describe("cost", () => {
       ...[0, 1, 2, 3, 4].map((t): [string, () => unknown] => [`treeLevels(${t})`, () => k.treeLevels(t)]),
       ["treeNode(root)", () => k.treeNode(0)],
       ["treeNode(leaf)", () => k.treeNode(0, leafPath)],
+      ["treeNodeAt(2, last leaf)", () => k.treeNodeAt(2, extentLevels.length - 1, lastLeaf)],
       ["journalView", () => k.journalView()],
       ["extentMap(/big)", () => k.extentMap("/big")],
       ["freeMap(1024)", () => k.freeMap(1024)],

@@ -295,9 +295,14 @@ export function tree_node(tree: u32, path: usize, depth: u32, out: usize, max: u
     if (idx >= nitems(n)) return -22;
     blk = ichild(n, idx);
   }
+  return node_out(tree, blk, h - 1 - depth, out, max);
+}
+
+/** Writes node `blk` of `tree`, expected at `level`, as tree_node describes. */
+function node_out(tree: u32, blk: u64, level: u32, out: usize, max: u32): i32 {
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) return buf_errno;
-  if (nlevel(n) != h - 1 - depth || <u32>load<u8>(n, N_TREE) != tree) return -117;
+  if (nlevel(n) != level || <u32>load<u8>(n, N_TREE) != tree) return -117;
   const k = nitems(n);
   const leaf = nlevel(n) == 0;
   const listed = min(k, min(max, NODE_KEYS_MAX));
@@ -315,6 +320,58 @@ export function tree_node(tree: u32, path: usize, depth: u32, out: usize, max: u
     store<u64>(q, leaf ? <u64>ivlen(n, i) : ichild(n, i), 16);
   }
   return <i32>listed;
+}
+
+let at_left: u32 = 0;
+let at_found: u64 = 0;
+let at_visits: u64 = 0;
+
+/** Finds child number at_left (counting from the left) of the nodes at depth `want` - 1
+ *  below `blk` (at `depth`); 1 when found (at_found), 0 when not yet, -errno. */
+function node_at_walk(blk: u64, depth: u32, want: u32, h: u32, tree: u32): i32 {
+  if (++at_visits > t_total) return -117;
+  const n = bread(blk, MAGIC_BTREE);
+  if (n == 0) return buf_errno;
+  if (nlevel(n) != h - 1 - depth || <u32>load<u8>(n, N_TREE) != tree || nlevel(n) == 0) return -117;
+  const k = nitems(n);
+  if (depth + 1 == want) {
+    if (at_left < k) { at_found = ichild(n, at_left); return 1; }
+    at_left -= k;
+    return 0;
+  }
+  for (let i: u32 = 0; i < k; i++) {
+    const c = bread(blk, MAGIC_BTREE); // the children's reads may have evicted it
+    if (c == 0) return buf_errno;
+    const r = node_at_walk(ichild(c, i), depth + 1, want, h, tree);
+    if (r != 0) return r;
+  }
+  return 0;
+}
+
+/**
+ * Node number `index` (0 = leftmost) at `depth` (0 = the root) of tree `tree`, written as
+ * tree_node does. Walks only the levels above `depth` (internal nodes: few). Returns the
+ * items listed, or -EINVAL (no such tree, depth >= height, index >= the level's nodes),
+ * -EUCLEAN, -EIO.
+ */
+export function tree_node_at(tree: u32, depth: u32, index: u32, out: usize, max: u32): i32 {
+  if (tree >= TREE_COUNT) return -22;
+  const h = bt_height(tree);
+  if (depth >= h) return -22;
+  let blk = bt_root(tree);
+  if (depth == 0) {
+    if (index != 0) return -22;
+  } else {
+    const sb = bread(0, MAGIC_SUPER);
+    if (sb == 0) return buf_errno;
+    t_total = load<u64>(sb, SB_TOTAL_BLOCKS);
+    at_left = index; at_found = 0; at_visits = 0;
+    const r = node_at_walk(blk, 0, depth, h, tree);
+    if (r < 0) return r;
+    if (r == 0) return -22; // the level has fewer nodes
+    blk = at_found;
+  }
+  return node_out(tree, blk, h - 1 - depth, out, max);
 }
 
 /** Most extents extent_map lists per call (the host pages on with `from`). */
