@@ -5,8 +5,8 @@
 // the cost of each view at 256 MiB with 10,000 files (the demo samples every 100 ms).
 
 import { describe, it, expect } from "vitest";
-import { bootWith, KernelError, FRAME_SLAB, type Kernel } from "../host/kernel.js";
-import { kernelModule } from "../host/node.js";
+import { bootWith, KernelError, FRAME_SLAB, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
 import { freshDevice, bootDevice, bytesOf, MiB, BLOCK } from "./helpers.js";
 import { makeImage, deviceOf } from "./craft.js";
 import { TREE, treeRoot, leaves, leafItems, setNodeByte, editValue } from "./image-edit.js";

@@ -1,7 +1,7 @@
 // mm/framemap.ts -- who owns each frame of physical memory, one byte per 4 KiB frame.
 //
 // Layer: beside buddy.ts and slab.ts; reads the frame table and changes nothing. The browser
-// demo's memory view draws the bytes as a strip (host/kernel.ts Kernel.frameMap).
+// demo's memory view draws the bytes as a strip (host/vmm/kernel.ts Kernel.frameMap).
 // Interface: frame_map(out, cap) -> frames written; free_area_stats(out) -> u32 written.
 // Rules: one pass over the frame table, whole blocks at a time (a free or allocated block's
 // head says what all its 2^order frames are), so the cost is O(blocks), at most nr_frames
