@@ -4,7 +4,7 @@
 // no logic lives here. One export call = one host->kernel crossing.
 
 import { PAGE_SIZE, PAGE_SHIFT, NR_CPUS } from "./params";
-import { NO_PFN, pfn_to_addr, frame_table, phys_base } from "./mm/page";
+import { NO_PFN, PG_OWNER_XFER, pfn_to_addr, pg_set_owner, frame_table, phys_base } from "./mm/page";
 import {
   mm_init, mm_set_hotplug, alloc_pages, nr_free_pages, nr_total_pages, nr_free_blocks,
   fragmentation_index, nr_reserved_pages, mm_frame_table_bytes,
@@ -17,7 +17,7 @@ import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench"
 import { crc32c_init, crc32c } from "./lib/crc32c";
 import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
-import { EINVAL, ENOMEM } from "./lib/errno";
+import { EINVAL, ENOMEM, ENODEV } from "./lib/errno";
 import {
   virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_get_id, VIRTIO_BLK_ID_BYTES,
 } from "./dev/virtio_blk";
@@ -30,14 +30,20 @@ import {
   fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks, fsck_fixed,
   fsck_unfixed, fsck_data_blocks,
 } from "./fs/fsck";
-import { mount_prev_state, mount_dropped_log } from "./fs/super";
+import { mount_prev_state, mount_dropped_log, fs_mounted } from "./fs/super";
 import { j_sb_repaired } from "./fs/journal";
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
   do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
-import { inspect_info, inspect_tree, inspect_free_histogram, inspect_label } from "./fs/inspect";
+import {
+  inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
+  LEVELS_MAX, NODE_KEYS_MAX, EXTMAP_MAX, FREEMAP_BUCKETS_MAX,
+} from "./fs/inspect";
+import { frame_map, free_area_stats, FREE_AREA_WORDS } from "./mm/framemap";
+import { slab_cache_stats, SLAB_STATS_FIELDS } from "./mm/slab";
+import { journal_view, JVIEW_FIELDS, CTX_MAX } from "./fs/journal";
 import { bt_insert, bt_lookup } from "./fs/btree";
 import { bread, drop_caches } from "./fs/pagecache";
 import { dcache_clear } from "./fs/dcache";
@@ -82,6 +88,8 @@ export function kernel_boot(mem_limit_mib: u32, ncpus: u32): i32 {
   const ap = alloc_pages(2);
   const xp = alloc_pages(XFER_ORDER);
   if (ap == NO_PFN || xp == NO_PFN) return -ENOMEM;
+  pg_set_owner(ap, PG_OWNER_XFER);
+  pg_set_owner(xp, PG_OWNER_XFER);
   args = pfn_to_addr(ap);
   xfer = pfn_to_addr(xp);
   // keep a watermark of 1/16 of memory (at least 1 MiB) free at syscall boundaries
@@ -280,6 +288,92 @@ export function kernel_slab_info(i: u32, out: usize): u32 {
   store<u32>(out + 48, slab_cache_pages(i));
   return len;
 }
+
+// ---- live views (browser demo, issue 11): one call per view per sample ----------------------
+// Each writes into a caller buffer that must lie in the argument area or the transfer buffer
+// (-EINVAL otherwise: room for the most the view can write), and returns -errno on bad arguments; the
+// filesystem views return -ENODEV while nothing is mounted (they would read a foreign disk).
+
+/** True when [out, out + bytes) lies inside [base, base + size). */
+@inline function inside(out: usize, bytes: u64, base: usize, size: u64): bool {
+  return out >= base && <u64>(out - base) + bytes <= size;
+}
+/**
+ * True when [out, out + bytes) lies inside the argument area or the transfer buffer: the only
+ * memory the host owns, so a wrong pointer cannot make a view overwrite kernel data.
+ */
+function out_ok(out: usize, bytes: u64): bool {
+  return booted && (inside(out, bytes, args, ARGS_SIZE) || inside(out, bytes, xfer, <u64>PAGE_SIZE << XFER_ORDER));
+}
+
+/**
+ * Frame map: one owner byte (mm/framemap.ts FM_*) per present frame, pfn 0 first, at `out`
+ * (`cap` bytes). Returns the frames written (nr_frames), or -EINVAL when cap is too small.
+ */
+export function kernel_frame_map(out: usize, cap: u32): i32 {
+  if (!out_ok(out, cap)) return -EINVAL;
+  const r = frame_map(out, cap);
+  return r < 0 ? -EINVAL : r;
+}
+/** Free lists per order and migratetype, pcp frames, pageblocks (framemap.ts free_area_stats). */
+export function kernel_mm_free_areas(out: usize): i32 {
+  if (!out_ok(out, <u64>FREE_AREA_WORDS * 4)) return -EINVAL;
+  return free_area_stats(out);
+}
+/** Bytes of one kernel_slab_table record: name[32] then SLAB_STATS_FIELDS u32, padded. */
+const SLAB_RECORD: u32 = 96;
+/**
+ * slabinfo of every cache at `out` (`cap` bytes): per cache a SLAB_RECORD-byte record, the
+ * name (ASCII, NUL-padded, 32 bytes) then slab_cache_stats' u32 fields. Returns the caches
+ * written, or -EINVAL when cap cannot hold them all.
+ */
+export function kernel_slab_table(out: usize, cap: u32): i32 {
+  const n = slab_cache_count();
+  if (!out_ok(out, cap) || <u64>n * SLAB_RECORD > <u64>cap) return -EINVAL;
+  for (let i: u32 = 0; i < n; i++) {
+    const r = out + <usize>i * SLAB_RECORD;
+    memory.fill(r, 0, SLAB_RECORD);
+    slab_cache_name(i, r, 32);
+    slab_cache_stats(i, r + 32);
+  }
+  return <i32>n;
+}
+/** Nodes, items and used bytes per level of tree `tree`, root level first (fs/inspect.ts tree_levels). */
+export function kernel_tree_levels(tree: u32, out: usize): i32 {
+  if (!out_ok(out, <u64>LEVELS_MAX * 24)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
+  return tree_levels(tree, out);
+}
+/** Keys and children of the node reached by `depth` u16 child indices at `path` (tree_node). */
+export function kernel_tree_node(tree: u32, path: usize, depth: u32, out: usize, max: u32): i32 {
+  if (!out_ok(out, 40 + <u64>NODE_KEYS_MAX * 24) || !out_ok(path, <u64>depth * 2)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
+  return tree_node(tree, path, depth, out, max);
+}
+/** The same for node `index` (0 = leftmost) at `depth` (0 = root) of tree `tree` (tree_node_at). */
+export function kernel_tree_node_at(tree: u32, depth: u32, index: u32, out: usize, max: u32): i32 {
+  if (!out_ok(out, 40 + <u64>NODE_KEYS_MAX * 24)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
+  return tree_node_at(tree, depth, index, out, max);
+}
+/** The journal ring: head, tail, running and committed transactions (fs/journal.ts journal_view). */
+export function kernel_journal_view(out: usize): i32 {
+  if (!out_ok(out, (<u64>JVIEW_FIELDS + <u64>CTX_MAX * 5) * 8)) return -EINVAL;
+  return journal_view(out);
+}
+/** Extents of inode `ino` from file block `from`, at most `max` (fs/inspect.ts extent_map). */
+export function kernel_extent_map(ino: u64, from: u64, out: usize, max: u32): i32 {
+  if (!out_ok(out, 24 + <u64>EXTMAP_MAX * 24)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
+  return extent_map(ino, from, out, max);
+}
+/** Free blocks of the disk in `buckets` equal runs (fs/inspect.ts free_map). */
+export function kernel_free_map(out: usize, buckets: u32): i32 {
+  if (!out_ok(out, 32 + <u64>FREEMAP_BUCKETS_MAX * 4)) return -EINVAL;
+  if (!fs_mounted) return -ENODEV;
+  return free_map(out, buckets);
+}
+
 export function kernel_fsck_stats(out: usize): void {
   store<u64>(out, fsck_nodes); store<u64>(out + 8, fsck_inodes); store<u64>(out + 16, fsck_dirents);
   store<u64>(out + 24, fsck_extents); store<u64>(out + 32, fsck_free_extents); store<u64>(out + 40, fsck_used_blocks);

@@ -77,7 +77,7 @@ describe("the kernel's ABI", () => {
     const problems = check({ modules: new Map([["renamed.wasm", renamed]]) });
     expect(problems).toContain("renamed.wasm exports sys_fsync2(i32) -> i32, which docs/abi.md does not list");
     expect(problems.some((p) => /^docs\/abi\.md:\d+ lists export sys_fsync, which renamed\.wasm does not export$/.test(p))).toBe(true);
-    expect(problems.some((p) => /^host\/kernel\.ts:\d+: the host calls sys_fsync, which the kernel does not export$/.test(p))).toBe(true);
+    expect(problems.some((p) => /^host\/vmm\/kernel\.ts:\d+: the host calls sys_fsync, which the kernel does not export$/.test(p))).toBe(true);
   });
 
   it("names a doc row whose types, name or presence changed", () => {
@@ -113,17 +113,17 @@ describe("the kernel's ABI", () => {
     };
     // a name the kernel does not export
     let problems = scanWith('k.call("sys_fsync", fd)', 'k.call("sys_fsynk", fd)');
-    expect(problems.some((p) => /^host\/kernel\.ts:\d+: the host calls sys_fsynk, which the kernel does not export$/.test(p))).toBe(true);
+    expect(problems.some((p) => /^host\/vmm\/kernel\.ts:\d+: the host calls sys_fsynk, which the kernel does not export$/.test(p))).toBe(true);
     // a number where the kernel takes an i64 (a TypeError at the call)
     problems = scanWith('k.call("sys_pread", fd, k.xfer, n, at)', 'k.call("sys_pread", fd, k.xfer, n, Number(at))');
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^host\/kernel\.ts:\d+: argument 4 of sys_pread is a number; the kernel takes i64 \(a bigint\)$/);
+    expect(problems[0]).toMatch(/^host\/vmm\/kernel\.ts:\d+: argument 4 of sys_pread is a number; the kernel takes i64 \(a bigint\)$/);
     // an argument too few (a missing i32 silently becomes 0)
     problems = scanWith('k.call("sys_chmod", a, l, mode >>> 0)', 'k.call("sys_chmod", a, l)');
     expect(problems.some((p) => p.includes("sys_chmod is called with 2 arguments; it takes 3"))).toBe(true);
     // through a helper that passes the name on
     problems = scanWith('path2(a, b, "sys_rename")', 'path2(a, b, "sys_renam")');
-    expect(problems.some((p) => /host\/kernel\.ts:\d+ \(via path2\): the host calls sys_renam, which the kernel does not export$/.test(p))).toBe(true);
+    expect(problems.some((p) => /host\/vmm\/kernel\.ts:\d+ \(via path2\): the host calls sys_renam, which the kernel does not export$/.test(p))).toBe(true);
     // an import not provided, one returning the wrong type
     problems = scanWith(/clock_ns: \(\) => \{/, "clock_nz: () => {");
     expect(problems).toContain("the kernel imports env.clock_ns() -> i64, which host/vmm/kernel.ts does not provide (instantiation fails)");

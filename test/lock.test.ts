@@ -357,7 +357,7 @@ describe("multiple-mount protection across processes, without the host lock (ano
     const img = path.join(TMP, "remote.img");
     // the other machine: formats and mounts the image without this host's lock, and stays up
     const script = `
-      import { bootSync } from ${JSON.stringify(path.join(ROOT, "dist", "host", "node.js"))};
+      import { bootSync } from ${JSON.stringify(path.join(ROOT, "dist", "host", "node", "node.js"))};
       const k = bootSync({ image: ${JSON.stringify(img)}, createBytes: 16 << 20, mkfs: true, hostLock: false,
         identity: { node: "otherhost", program: "remote writer", mmpInterval: ${MMP_INTERVAL_S} } });
       k.fs.writeFileSync("/remote", "from the other machine");

@@ -23,7 +23,7 @@
 
 import { PAGE_SIZE, SECTORS_PER_BLOCK, BLOCK_SIZE } from "../params";
 import { alloc_pages } from "../mm/buddy";
-import { NO_PFN, pfn_to_addr } from "../mm/page";
+import { NO_PFN, PG_OWNER_VIRTQUEUE, pfn_to_addr, pg_set_owner } from "../mm/page";
 import { EIO, ENOMEM, EINVAL } from "../lib/errno";
 
 @external("env", "virtio_notify")
@@ -95,6 +95,7 @@ export function virtio_blk_setup(capacity_sectors: u64, queue_size: u32): i32 {
   if (ring == 0) {
     const pfn = alloc_pages(RING_ORDER);
     if (pfn == NO_PFN) return -ENOMEM;
+    pg_set_owner(pfn, PG_OWNER_VIRTQUEUE);
     ring = pfn_to_addr(pfn);
   }
   memory.fill(ring, 0, PAGE_SIZE << RING_ORDER);

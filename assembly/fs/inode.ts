@@ -195,6 +195,9 @@ let inode_vlen: u32 = 0;
 
 /** Read-only view of inode `ino`'s record, or 0 (inode_errno says why). */
 export function inode_get(ino: u64): usize {
+  // ino 0 is never an inode, and the inode cache's empty slots carry ino 0: without this
+  // check an empty slot would match and hand out its (null) record address
+  if (ino == 0) { inode_errno = -ENOENT; return 0; }
   if (icache != 0) {
     const e = icache_slot(ino);
     const addr = <usize>load<u32>(e, IC_ADDR);

@@ -42,7 +42,7 @@
 import { BLOCK_SIZE } from "../params";
 import {
   NO_PFN, PG_TX_NEXT, PG_PRIVATE, PG_INDEX, PG_jdirty, PG_checkpoint, pfn_to_addr, addr_to_pfn,
-  pg_flags, pg_set_flags, pg_get32, pg_set32,
+  pg_flags, pg_set_flags, pg_get32, pg_set32, PG_OWNER_JOURNAL, pg_set_owner,
 } from "../mm/page";
 import { alloc_pages, free_pages } from "../mm/buddy";
 import { kmalloc, kfree } from "../mm/slab";
@@ -94,6 +94,84 @@ export let jstat_absorbed: u64 = 0;
 export let jstat_revokes: u64 = 0;
 export let jstat_replayed_tx: u64 = 0;
 export let jstat_replayed_blocks: u64 = 0;
+
+// Transactions committed since the last checkpoint, for the journal view (journal_view):
+// the last CTX_MAX of them in a ring, one CTX_RECORD-byte record each, written by
+// journal_commit and forgotten by checkpoint (their log blocks are free again then).
+//
+//   0        8         12        16        20        24
+//   +--------+---------+---------+---------+---------+
+//   | tid    | start   | blocks  | buffers | revokes |   start: relative log block of its
+//   +--------+---------+---------+---------+---------+   first descriptor; blocks: log blocks
+//                                                         including the commit block
+/** Committed transactions the view remembers (older ones are counted, not listed). */
+export const CTX_MAX: u32 = 64;
+const CTX_RECORD: u32 = 24;
+const CTX: usize = memory.data(<i32>(CTX_MAX * CTX_RECORD), 8);
+/** Transactions committed since the last checkpoint (the ring holds the last CTX_MAX). */
+let ctx_count: u32 = 0;
+
+function ctx_record(tid: u64, start: u32, blocks: u32, buffers: u32, revokes: u32): void {
+  const r = CTX + <usize>((ctx_count % CTX_MAX) * CTX_RECORD);
+  store<u64>(r, tid);
+  store<u32>(r, start, 8);
+  store<u32>(r, blocks, 12);
+  store<u32>(r, buffers, 16);
+  store<u32>(r, revokes, 20);
+  ctx_count++;
+}
+
+/** u64 header fields journal_view writes before its records. */
+export const JVIEW_FIELDS: u32 = 18;
+
+/**
+ * The journal ring for the host's view, at `out`: JVIEW_FIELDS u64 then up to CTX_MAX
+ * records of 5 u64 (tid, start, blocks, buffers, revokes), oldest first:
+ *
+ *   0 start (absolute block of the journal superblock)  1 size (log blocks incl. the JSB)
+ *   2 tail (relative block where the oldest un-checkpointed transaction starts: always 1,
+ *     the log restarts there at each checkpoint)        3 head (next free relative block)
+ *   4 running tid   5 running buffers   6 running revokes   7 log blocks the running
+ *   transaction needs   8 running since (ns since the epoch, 0 when empty)
+ *   9 buffers awaiting checkpoint   10 transactions committed since the checkpoint
+ *   11 commits   12 checkpoints   13 logged blocks   14 absorbed   15 revokes
+ *   16 aborted (0/1)   17 records listed
+ *
+ * No transaction is ever "committing" between two kernel calls: journal_commit runs to its
+ * commit point inside one call. Returns the records listed.
+ */
+export function journal_view(out: usize): i32 {
+  store<u64>(out, j_start);
+  store<u64>(out, <u64>j_maxlen, 8);
+  store<u64>(out, 1, 16);
+  store<u64>(out, <u64>j_head, 24);
+  store<u64>(out, j_tid, 32);
+  store<u64>(out, <u64>tx_nbuffers, 40);
+  store<u64>(out, <u64>tx_nrevoke, 48);
+  store<u64>(out, journal_tx_empty() ? 0 : <u64>tx_log_blocks(), 56);
+  store<u64>(out, journal_tx_empty() ? 0 : <u64>tx_start_ns, 64);
+  store<u64>(out, <u64>cp_count, 72);
+  store<u64>(out, <u64>ctx_count, 80);
+  store<u64>(out, jstat_commits, 88);
+  store<u64>(out, jstat_checkpoints, 96);
+  store<u64>(out, jstat_logged_blocks, 104);
+  store<u64>(out, jstat_absorbed, 112);
+  store<u64>(out, jstat_revokes, 120);
+  store<u64>(out, j_aborted ? 1 : 0, 128);
+  const n = min(ctx_count, CTX_MAX);
+  store<u64>(out, <u64>n, 136);
+  let q = out + (<usize>JVIEW_FIELDS << 3);
+  for (let i = ctx_count - n; i < ctx_count; i++) {
+    const r = CTX + <usize>((i % CTX_MAX) * CTX_RECORD);
+    store<u64>(q, load<u64>(r));
+    store<u64>(q, <u64>load<u32>(r, 8), 8);
+    store<u64>(q, <u64>load<u32>(r, 12), 16);
+    store<u64>(q, <u64>load<u32>(r, 16), 24);
+    store<u64>(q, <u64>load<u32>(r, 20), 32);
+    q += 40;
+  }
+  return <i32>n;
+}
 
 export function journal_head(): u32 { return j_head; }
 export function journal_maxlen(): u32 { return j_maxlen; }
@@ -229,7 +307,9 @@ function pfn_list_remove(head: u32, pfn: u32, link: usize): u32 {
 /** A scratch frame for descriptor/commit blocks; 0 when memory is exhausted. */
 function scratch_frame(): usize {
   const pfn = alloc_pages(0);
-  return pfn == NO_PFN ? 0 : pfn_to_addr(pfn);
+  if (pfn == NO_PFN) return 0;
+  pg_set_owner(pfn, PG_OWNER_JOURNAL);
+  return pfn_to_addr(pfn);
 }
 function scratch_free(addr: usize): void {
   free_pages(addr_to_pfn(addr), 0);
@@ -336,6 +416,7 @@ export function journal_commit(): i32 {
     buf_mark_tx(<u64>pg_get32(pfn, PG_INDEX), false);
     pfn = next;
   }
+  ctx_record(tid, txStart, pos - txStart, tx_nbuffers, tx_nrevoke);
   jstat_logged_blocks += tx_nbuffers;
   jstat_commits++;
   log_revokes += tx_nrevoke;
@@ -386,6 +467,7 @@ export function journal_checkpoint(): i32 {
   }
   cp_first = NO_PFN;
   cp_count = 0;
+  ctx_count = 0;
   j_head = 1;
   log_revokes = 0;
   jstat_checkpoints++;
@@ -414,6 +496,7 @@ export function journal_format(start: u64, nblocks: u32, first_tid: u64): i32 {
   j_start = start;
   j_maxlen = nblocks;
   j_head = 1;
+  ctx_count = 0;
   j_tid = first_tid;
   return write_jsb(1, first_tid);
 }
@@ -442,7 +525,7 @@ export function journal_load(start: u64, nblocks: u32): i32 {
   j_log_corrupt = false;
   tx_first = NO_PFN; tx_nbuffers = 0; tx_nrevoke = 0;
   buf_unmark_tx_all();
-  cp_first = NO_PFN; cp_count = 0; log_revokes = 0;
+  cp_first = NO_PFN; cp_count = 0; log_revokes = 0; ctx_count = 0;
   scratch_free(b);
   return r;
 }
@@ -483,6 +566,7 @@ function revoked_tid(blk: u64, valid_until: u64): u64 {
 export function journal_recover(): i32 {
   const frames = alloc_pages(REPLAY_BATCH_ORDER); // REPLAY_BATCH contiguous frames
   if (frames == NO_PFN) return -ENOMEM;
+  pg_set_owner(frames, PG_OWNER_JOURNAL);
   const buf = pfn_to_addr(frames);
   rv_table = kmalloc(REPLAY_REVOKE_MAX * 16);
   if (rv_table == 0) { free_pages(frames, REPLAY_BATCH_ORDER); return -ENOMEM; }

@@ -50,6 +50,7 @@
 import { MAX_ORDER, NR_CPUS, PAGE_SHIFT, PAGE_SIZE, PAGE_STRUCT_SIZE } from "../params";
 import {
   NO_PFN, PG_FLAGS, PG_LRU_NEXT, PG_LRU_PREV, PG_MAPPING, PG_PRIVATE, PG_ASTATE, PG_ASTATE_ALLOC,
+  PG_OWNER, PG_OWNER_HASH,
   PG_buddy, PG_head, PG_reserved, PG_slab,
   MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
   frame_table_setup, frame_table_grow, pfn_to_page, pfn_to_addr, phys_base, nr_frames, max_frames, frame_table,
@@ -201,13 +202,14 @@ let hotplug_limit: usize = 0;
 }
 
 /** Marks the head of a block being handed out (Linux prep_new_page): flags = PG_head, order,
- *  mt, astate = PG_ASTATE_ALLOC; count, mapping, index, private and private2 are zeroed. */
+ *  mt, astate = PG_ASTATE_ALLOC, owner = PG_OWNER_NONE (one u16 store); count, mapping,
+ *  index, private and private2 are zeroed. */
 @inline function prep_new_page(pfn: u32, order: u32, mt: u32): void {
   let page = pfn_to_page(pfn);
   assert((load<u32>(page, PG_FLAGS) & (PG_buddy | PG_reserved | PG_slab)) == 0);
   assert(load<u8>(page, PG_ASTATE) == 0);
   store<u64>(page, page_word(PG_head, order, mt), PG_FLAGS);
-  store<u8>(page, PG_ASTATE_ALLOC, PG_ASTATE);
+  store<u16>(page, <u16>PG_ASTATE_ALLOC, PG_ASTATE); // astate, owner (PG_OWNER_NONE)
   store<u64>(page, 0, PG_MAPPING); // mapping, index
   store<u64>(page, 0, PG_PRIVATE); // private, private2
 }
@@ -613,6 +615,7 @@ export function alloc_large_system_hash(entry_size: usize, frames_per_entry: u32
   while ((<usize>PAGE_SIZE << order) < <usize>n * entry_size) order++;
   const pfn = alloc_pages(order);
   if (pfn == NO_PFN) return 0;
+  store<u8>(pfn_to_page(pfn), PG_OWNER_HASH, PG_OWNER);
   hash_entries = n;
   return pfn_to_addr(pfn);
 }
@@ -731,6 +734,23 @@ export function nr_free_blocks(order: u32): u32 {
 export function nr_free_blocks_mt(order: u32, mt: u8): u32 {
   if (order >= MAX_ORDER || mt >= MIGRATE_TYPES) return 0;
   return load<u32>(FREE_COUNT + free_index(order, mt));
+}
+
+/** Frames on every CPU's pcp list of migratetype `mt` (0 if out of range). */
+export function nr_pcp_frames_mt(mt: u8): u32 {
+  if (mt >= MIGRATE_TYPES) return 0;
+  let n: u32 = 0;
+  for (let cpu: u32 = 0; cpu < NR_CPUS; cpu++) n += load<u32>(pcp_list(cpu, mt), PCP_COUNT);
+  return n;
+}
+
+/** Pageblocks of migratetype `mt` among those holding present frames (Linux
+ *  /proc/pagetypeinfo "Number of blocks type"). O(nr_frames / PAGEBLOCK_NR). */
+export function nr_pageblocks_mt(mt: u8): u32 {
+  let n: u32 = 0;
+  let blocks = (nr_frames + PAGEBLOCK_NR - 1) >> PAGEBLOCK_ORDER;
+  for (let b: u32 = 0; b < blocks; b++) if (load<u8>(PAGEBLOCK_MT + b) == mt) n++;
+  return n;
 }
 
 /**

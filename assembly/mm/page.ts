@@ -12,10 +12,10 @@
 //   +-------+-----+----+-------+---------+---------+---------+--------+----------+--------+
 //   | flags |order| mt | count | lru_prev| lru_next| mapping | index  | hash_next| i_prev |
 //   +-------+-----+----+-------+---------+---------+---------+--------+----------+--------+
-//   32       36        40        44        48     49               56                  64
-//   +--------+---------+---------+---------+------+----------------+-------------------+
-//   | i_next | tx_next | private | private2|astate| reserved       | seq u64           |
-//   +--------+---------+---------+---------+------+----------------+-------------------+
+//   32       36        40        44        48     49      50      56                  64
+//   +--------+---------+---------+---------+------+-------+-------+-------------------+
+//   | i_next | tx_next | private | private2|astate| owner | rsv   | seq u64           |
+//   +--------+---------+---------+---------+------+-------+-------+-------------------+
 //
 //   flags     PG_* bits below
 //   order     buddy: order of the free block this frame heads; slab: order of the slab
@@ -34,6 +34,9 @@
 //             head of a block handed out by alloc_pages, 0 otherwise (free, on a pcp list,
 //             tail, reserved). free_pages checks it, so owners may rewrite `flags` freely.
 //             (slab frames: index = first pfn of the slab, mapping = kmem_cache.)
+//   owner     who holds an allocated block whose flags do not say (PG_OWNER_*, head frame
+//             only): zeroed by alloc_pages, set by the few owners the frame map names
+//             (mm/framemap.ts); slabs and cache pages are told by their flags instead.
 
 import { PAGE_SHIFT, PAGE_STRUCT_SIZE } from "../params";
 
@@ -55,9 +58,21 @@ export const PG_TX_NEXT: usize = 36;
 export const PG_PRIVATE: usize = 40;
 export const PG_PRIVATE2: usize = 44;
 export const PG_ASTATE: usize = 48;
+export const PG_OWNER: usize = 49;
 export const PG_SEQ: usize = 56;
 /** PG_ASTATE value of an allocated block's head frame (see the diagram). */
 export const PG_ASTATE_ALLOC: u8 = 0xa1;
+
+// owner tags (PG_OWNER of an allocated block's head; 0 = untagged kernel allocation)
+export const PG_OWNER_NONE: u8 = 0;
+/** the argument area and transfer buffer the host copies through (index.ts) */
+export const PG_OWNER_XFER: u8 = 1;
+/** a system hash table (alloc_large_system_hash: page cache, dcache, icache) */
+export const PG_OWNER_HASH: u8 = 2;
+/** the journal's own frames: descriptor/commit/superblock scratch, replay batches */
+export const PG_OWNER_JOURNAL: u8 = 3;
+/** the virtqueue rings of the block device */
+export const PG_OWNER_VIRTQUEUE: u8 = 4;
 
 // flags
 export const PG_buddy: u32 = 1 << 0; // head of a free buddy block
@@ -134,5 +149,7 @@ export function frame_table_grow(frames: u32): void {
 @inline export function pg_set32(pfn: u32, off: usize, v: u32): void { store<u32>(pfn_to_page(pfn) + off, v); }
 @inline export function pg_get8(pfn: u32, off: usize): u8 { return load<u8>(pfn_to_page(pfn) + off); }
 @inline export function pg_set8(pfn: u32, off: usize, v: u8): void { store<u8>(pfn_to_page(pfn) + off, v); }
+/** Tags the allocated block headed by `pfn` with owner `tag` (PG_OWNER_*) for the frame map. */
+@inline export function pg_set_owner(pfn: u32, tag: u8): void { store<u8>(pfn_to_page(pfn), tag, PG_OWNER); }
 @inline export function pg_count(pfn: u32): u16 { return load<u16>(pfn_to_page(pfn), PG_COUNT); }
 @inline export function pg_set_count(pfn: u32, v: u16): void { store<u16>(pfn_to_page(pfn), v, PG_COUNT); }

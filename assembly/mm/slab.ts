@@ -72,7 +72,7 @@ export const KMEM_CACHE_NAME_MAX: u32 = 32;
 
 const KMEM_CACHE_MAGIC: u32 = 0x6b6d6361; // "kmca"
 /** struct page mapping of a kmalloc_large block's head, so kfree can tell it from others. */
-const KMALLOC_LARGE_MARK: u32 = 0x6b6d6c67; // "kmlg"
+export const KMALLOC_LARGE_MARK: u32 = 0x6b6d6c67; // "kmlg"
 
 // ---------------------------------------------------------------------------------------------
 // Records
@@ -810,6 +810,48 @@ export function slab_cache_slabs(i: u32): u32 {
 export function slab_cache_pages(i: u32): u32 {
   let c = slab_cache_get(i);
   return c == 0 ? 0 : kmem_cache_nr_pages(c);
+}
+
+/** Chain index of the live cache `cache` (the frame map names slab frames by it). */
+@inline export function slab_cache_index_of(cache: usize): u32 { return load<u32>(cache, KC_INDEX); }
+
+/** Slabs on the list starting at `head`, at most `max` (a list cycle cannot make it loop). */
+function slab_list_length(head: u32, max: u32): u32 {
+  let n: u32 = 0;
+  let slab = head;
+  while (slab != NO_PFN && n < max) { n++; slab = load<u32>(pfn_to_page(slab), PG_LRU_NEXT); }
+  return n;
+}
+
+/** u32 fields slab_cache_stats writes (Linux /proc/slabinfo columns). */
+export const SLAB_STATS_FIELDS: u32 = 13;
+
+/**
+ * Writes cache `i`'s slabinfo as SLAB_STATS_FIELDS u32 at `out`: object size, stride,
+ * objects per slab, slab order, active objects (held by callers), total object slots,
+ * objects cached in the per-CPU arrays, slabs partial / full / free, frames, per-CPU array
+ * limit, batchcount. O(slabs of the cache). Returns false (nothing written) when i is out of range.
+ */
+export function slab_cache_stats(i: u32, out: usize): bool {
+  let c = slab_cache_get(i);
+  if (c == 0) return false;
+  let cached: u32 = 0;
+  for (let cpu: u32 = 0; cpu < NR_CPUS; cpu++) cached += load<u32>(kc_ac(c, cpu), AC_AVAIL);
+  let slabs = load<u32>(c, KC_NR_SLABS);
+  store<u32>(out, load<u32>(c, KC_OBJ_SIZE));
+  store<u32>(out, load<u32>(c, KC_SIZE), 4);
+  store<u32>(out, load<u32>(c, KC_NUM), 8);
+  store<u32>(out, load<u32>(c, KC_ORDER), 12);
+  store<u32>(out, kmem_cache_objects_in_use(c), 16);
+  store<u32>(out, kmem_cache_total_objects(c), 20);
+  store<u32>(out, cached, 24);
+  store<u32>(out, slab_list_length(load<u32>(c, KC_SLABS_PARTIAL), slabs), 28);
+  store<u32>(out, slab_list_length(load<u32>(c, KC_SLABS_FULL), slabs), 32);
+  store<u32>(out, slab_list_length(load<u32>(c, KC_SLABS_FREE), slabs), 36);
+  store<u32>(out, kmem_cache_nr_pages(c), 40);
+  store<u32>(out, load<u32>(c, KC_LIMIT), 44);
+  store<u32>(out, load<u32>(c, KC_BATCHCOUNT), 48);
+  return true;
 }
 
 /**

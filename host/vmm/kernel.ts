@@ -38,6 +38,51 @@ export const INFO_FIELDS = [
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
 
+/**
+ * Frame-map owner codes (kernel_frame_map, assembly/mm/framemap.ts FM_*): one byte per 4 KiB
+ * frame. Codes FRAME_SLAB + i are slabs of kmem_cache i (Kernel.slabTable()[i]).
+ */
+export const FRAME_OWNERS: Record<number, string> = {
+  0: "free (unmovable)", 1: "free (movable)", 2: "free (reclaimable)", 3: "free (per-CPU list)",
+  4: "frame table (reserved)", 5: "kernel (other)", 6: "kmalloc large", 7: "argument area / transfer buffer",
+  8: "hash tables", 9: "journal", 10: "virtqueue", 16: "page cache (clean)", 17: "page cache (dirty)",
+  18: "buffer (clean)", 19: "buffer (running transaction)", 20: "buffer (awaiting checkpoint)", 255: "unknown",
+};
+/** First frame-map code of slab frames: FRAME_SLAB + kmem_cache index. */
+export const FRAME_SLAB = 128;
+/** Migratetypes in Kernel.freeAreas() order (Linux enum migratetype). */
+export const FRAME_MIGRATETYPES = ["unmovable", "movable", "reclaimable"] as const;
+/** Bytes of a B+ tree node for items and values (fill factor denominator, fs/btree.ts). */
+export const NODE_CAPACITY = 4032;
+/** Most keys Kernel.treeNode returns per node (fs/inspect.ts NODE_KEYS_MAX). */
+export const NODE_KEYS_MAX = 256;
+/** Most extents Kernel.extentMap returns per call (fs/inspect.ts EXTMAP_MAX). */
+export const EXTMAP_MAX = 256;
+/** Most buckets of Kernel.freeMap (fs/inspect.ts FREEMAP_BUCKETS_MAX). */
+export const FREEMAP_BUCKETS_MAX = 4096;
+/** One kmem_cache as /proc/slabinfo shows it (Kernel.slabTable). */
+export interface SlabStats {
+  name: string; objsize: number; stride: number; objsPerSlab: number; order: number; active: number; total: number;
+  cpuCached: number; slabsPartial: number; slabsFull: number; slabsFree: number; pages: number; limit: number; batchcount: number;
+}
+/** One B+ tree node (Kernel.treeNode). */
+export interface TreeNodeView {
+  blk: number; level: number; nitems: number; next: number; prev: number; usedBytes: number;
+  keys: { k1: bigint; k2: bigint; child: number; valueLength: number }[];
+}
+/** The journal ring (Kernel.journalView). */
+export interface JournalView {
+  start: number; size: number; tail: number; head: number; runningTid: number; runningBuffers: number; runningRevokes: number;
+  runningLogBlocks: number; runningSinceMs: number; checkpointBuffers: number; committedCount: number; commits: number;
+  checkpoints: number; loggedBlocks: number; absorbed: number; revokes: number; aborted: boolean;
+  committed: { tid: number; start: number; blocks: number; buffers: number; revokes: number }[];
+}
+/** A file's extents (Kernel.extentMap). */
+export interface ExtentMapView {
+  size: number; inline: boolean; dirtyPages: number; more: boolean;
+  extents: { fileBlock: number; diskBlock: number; length: number; flags: number }[];
+}
+
 /** Why a mount failed (fs/super.ts MR_*), as a sentence for one-line errors. */
 const MOUNT_REASONS = [
   "mount failed",
@@ -791,6 +836,194 @@ export class Kernel {
       freeBlocks: Array.from({ length: 11 }, (_, i) => dv.getUint32(o + 4 * i, true)),
       fragIndex: Array.from({ length: 11 }, (_, i) => dv.getInt32(o + 44 + 4 * i, true)),
     };
+  }
+
+  // ---- live views (issue 11): one export call per view per sample ----------------------------
+  // Each reads the kernel's own structures in one crossing and copies the result out of the
+  // argument area or transfer buffer; a negative return becomes a KernelError naming the errno.
+  // Cost per call at 256 MiB with 10,000 files: see test/views.test.ts ("cost" test).
+
+  /** Throws KernelError for a negative export result `r` of view `what`; returns r otherwise. */
+  private viewResult(r: number, what: string): number {
+    if (r < 0) throw new KernelError(errnoName(-r), `${what} failed: ${errnoName(-r)}`, -r);
+    return r;
+  }
+
+  /**
+   * The frame map: one owner byte per 4 KiB frame of physical memory, pfn 0 (the frame at
+   * freeAreas().physBase) first; codes in FRAME_OWNERS (free by migratetype, per-CPU free,
+   * frame table, kernel buffers, page cache clean/dirty, buffers clean/running/checkpoint,
+   * FRAME_SLAB + kmem_cache index = slabTable()[index]). A copy, nr_frames bytes long.
+   */
+  frameMap(): Uint8Array {
+    const n = this.viewResult(this.call("kernel_frame_map", this.xfer, this.xferSize), "frame map");
+    return this.mem().slice(this.xfer, this.xfer + n);
+  }
+
+  /**
+   * Buddy free lists by order and migratetype (Linux /proc/pagetypeinfo): `blocks[order][mt]`
+   * free blocks of 2^order frames (mt: FRAME_MIGRATETYPES), `pcp[mt]` frames on the per-CPU
+   * lists, `pageblocks[mt]` 4 MiB pageblocks of each type; frame counts and physBase (byte
+   * address of pfn 0; below it lie the kernel image and static data).
+   */
+  freeAreas(): { physBase: number; frames: number; maxFrames: number; reservedFrames: number; freeFrames: number; blocks: number[][]; pcp: number[]; pageblocks: number[] } {
+    this.viewResult(this.call("kernel_mm_free_areas", this.args + ARG_OUT), "free areas");
+    const dv = this.view();
+    const o = this.args + ARG_OUT;
+    const u = (i: number) => dv.getUint32(o + 4 * i, true);
+    const orders = u(5), mts = u(6);
+    const blocks = Array.from({ length: orders }, (_, ord) => Array.from({ length: mts }, (_, mt) => u(8 + ord * mts + mt)));
+    const at = 8 + orders * mts;
+    return {
+      physBase: u(0), frames: u(1), maxFrames: u(2), reservedFrames: u(3), freeFrames: u(4), blocks,
+      pcp: Array.from({ length: mts }, (_, mt) => u(at + mt)), pageblocks: Array.from({ length: mts }, (_, mt) => u(at + mts + mt)),
+    };
+  }
+
+  /**
+   * /proc/slabinfo in one call: per kmem_cache (index = its frame-map code - FRAME_SLAB):
+   * object size and stride in bytes, objects per slab, slab order, objects active (held by
+   * callers) and total, objects cached in the per-CPU arrays, slabs partial/full/free,
+   * frames, per-CPU array limit and batchcount.
+   */
+  slabTable(): SlabStats[] {
+    const n = this.viewResult(this.call("kernel_slab_table", this.xfer, this.xferSize), "slab table");
+    const dv = this.view();
+    const out: SlabStats[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = this.xfer + 96 * i;
+      const u = (k: number) => dv.getUint32(r + 32 + 4 * k, true);
+      const name = this.mem().subarray(r, r + 32);
+      const len = name.indexOf(0) < 0 ? 32 : name.indexOf(0);
+      out.push({
+        name: this.dec.decode(name.subarray(0, len)), objsize: u(0), stride: u(1), objsPerSlab: u(2), order: u(3),
+        active: u(4), total: u(5), cpuCached: u(6), slabsPartial: u(7), slabsFull: u(8), slabsFree: u(9), pages: u(10),
+        limit: u(11), batchcount: u(12),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Tree `tree` (0..4, TREE_NAMES) level by level, root first: nodes, items, used bytes and
+   * fill (used / (nodes * 4032), 0..1). Visits every node. KernelError EINVAL for a bad
+   * tree, EUCLEAN for a damaged one.
+   */
+  treeLevels(tree: number): { nodes: number; items: number; bytes: number; fill: number }[] {
+    const h = this.viewResult(this.call("kernel_tree_levels", tree >>> 0, this.args + ARG_OUT), "tree levels");
+    const dv = this.view();
+    return Array.from({ length: h }, (_, d) => {
+      const g = (k: number) => Number(dv.getBigUint64(this.args + ARG_OUT + 24 * d + 8 * k, true));
+      return { nodes: g(0), items: g(1), bytes: g(2), fill: g(0) === 0 ? 0 : g(2) / (g(0) * NODE_CAPACITY) };
+    });
+  }
+
+  /**
+   * The node of tree `tree` reached from the root by child indices `path` (one per level,
+   * [] = the root): its block, level (0 = leaf), item count, sibling links (leaves), used
+   * bytes, and its first `max` (<= NODE_KEYS_MAX) keys (k1, k2 as bigint) with the child
+   * block (internal) or value length in bytes (leaf). A page walks the tree top-down by
+   * appending an index. KernelError EINVAL for a bad tree, a path longer than the tree or an
+   * index past its node's items.
+   */
+  treeNode(tree: number, path: number[] = [], max = NODE_KEYS_MAX): TreeNodeView {
+    if (path.length > 8) throw new KernelError("EINVAL", `tree node failed: EINVAL (path of ${path.length} levels)`, EINVAL);
+    const dv = this.view();
+    path.forEach((ix, d) => dv.setUint16(this.args + ARG_PATH1 + 2 * d, ix, true));
+    const n = this.viewResult(this.call("kernel_tree_node", tree >>> 0, this.args + ARG_PATH1, path.length, this.args + ARG_OUT, max >>> 0), "tree node");
+    return this.readNode(n);
+  }
+
+  /**
+   * Node `index` (0 = leftmost; treeLevels()[depth].nodes of them) at `depth` (0 = the root)
+   * of tree `tree`, as treeNode shows it: a page can pick any node of a level without its
+   * path. Walks the internal levels above it. KernelError EINVAL for a bad tree, depth or index.
+   */
+  treeNodeAt(tree: number, depth: number, index: number, max = NODE_KEYS_MAX): TreeNodeView {
+    const n = this.viewResult(this.call("kernel_tree_node_at", tree >>> 0, depth >>> 0, index >>> 0, this.args + ARG_OUT, max >>> 0), "tree node");
+    return this.readNode(n);
+  }
+
+  /** Decodes the node kernel_tree_node(_at) wrote with `n` items listed. */
+  private readNode(n: number): TreeNodeView {
+    const v = this.view();
+    const o = this.args + ARG_OUT;
+    const level = v.getUint32(o + 8, true);
+    const keys = Array.from({ length: n }, (_, i) => {
+      const q = o + 40 + 24 * i;
+      const x = Number(v.getBigUint64(q + 16, true));
+      return { k1: v.getBigUint64(q, true), k2: v.getBigUint64(q + 8, true), child: level > 0 ? x : 0, valueLength: level > 0 ? 0 : x };
+    });
+    return {
+      blk: Number(v.getBigUint64(o, true)), level, nitems: v.getUint32(o + 12, true), next: Number(v.getBigUint64(o + 16, true)),
+      prev: Number(v.getBigUint64(o + 24, true)), usedBytes: v.getUint32(o + 32, true), keys,
+    };
+  }
+
+  /**
+   * The journal ring (blocks relative to the journal's start; block 0 is its superblock):
+   * tail..head holds the transactions committed since the last checkpoint (`committed`, the
+   * last 64 listed with their tid, first block, log blocks incl. the commit block, buffers,
+   * revokes; `committedCount` counts them all); the running transaction's tid, buffers,
+   * revokes, log blocks it will need and start (ms since the epoch, 0 when empty); buffers
+   * awaiting checkpoint; cumulative commits, checkpoints, logged and absorbed blocks,
+   * revokes. No transaction is ever mid-commit between calls (a commit runs inside one).
+   */
+  journalView(): JournalView {
+    const n = this.viewResult(this.call("kernel_journal_view", this.xfer), "journal view");
+    const dv = this.view();
+    const g = (i: number) => Number(dv.getBigUint64(this.xfer + 8 * i, true));
+    const committed = Array.from({ length: n }, (_, i) => {
+      const b = 18 + 5 * i;
+      return { tid: g(b), start: g(b + 1), blocks: g(b + 2), buffers: g(b + 3), revokes: g(b + 4) };
+    });
+    return {
+      start: g(0), size: g(1), tail: g(2), head: g(3), runningTid: g(4), runningBuffers: g(5), runningRevokes: g(6),
+      runningLogBlocks: g(7), runningSinceMs: Math.floor(g(8) / 1e6), checkpointBuffers: g(9), committedCount: g(10),
+      commits: g(11), checkpoints: g(12), loggedBlocks: g(13), absorbed: g(14), revokes: g(15), aborted: g(16) !== 0, committed,
+    };
+  }
+
+  /**
+   * A file's extent map (by inode number or path), starting with the extent that holds file
+   * block `from`: (file block, disk block, length in 4 KiB blocks, flags) in file order, at
+   * most `max` (<= EXTMAP_MAX; `more` says extents follow: call again from the last one's
+   * end). Also the size in bytes, whether the data is inline (no extents), and dirty cached
+   * pages not yet written back (not in any extent yet). KernelError ENOENT: no such file.
+   */
+  extentMap(file: number | string, from = 0, max = EXTMAP_MAX): ExtentMapView {
+    let ino = file;
+    if (typeof ino === "string") {
+      const st = this.statPath("sys_stat", ino);
+      if (typeof st === "number") this.viewResult(st, "extent map");
+      ino = (st as StatRecord).ino;
+    }
+    this.viewResult(this.call("kernel_extent_map", BigInt(ino), BigInt(from), this.xfer, max >>> 0), "extent map");
+    const dv = this.view();
+    const o = this.xfer;
+    const listed = dv.getUint32(o + 12, true);
+    const extents = Array.from({ length: listed }, (_, i) => {
+      const q = o + 24 + 24 * i;
+      return { fileBlock: Number(dv.getBigUint64(q, true)), diskBlock: Number(dv.getBigUint64(q + 8, true)), length: dv.getUint32(q + 16, true), flags: dv.getUint32(q + 20, true) };
+    });
+    return { size: Number(dv.getBigUint64(o, true)), inline: (dv.getUint32(o + 8, true) & 1) !== 0, dirtyPages: dv.getUint32(o + 16, true), more: dv.getUint32(o + 20, true) !== 0, extents };
+  }
+
+  /**
+   * The disk's free space as one strip of at most `buckets` (1..FREEMAP_BUCKETS_MAX) equal
+   * runs of `blocksPerBucket` blocks (the last may be shorter): free blocks per run and
+   * `fraction` free (0..1), from the free-space tree; totals in blocks. KernelError EINVAL
+   * for a bucket count out of range.
+   */
+  freeMap(buckets = 256): { totalBlocks: number; blocksPerBucket: number; freeBlocks: number; free: Uint32Array; fraction: Float64Array } {
+    const n = this.viewResult(this.call("kernel_free_map", this.xfer, buckets >>> 0), "free map");
+    const dv = this.view();
+    const total = Number(dv.getBigUint64(this.xfer, true));
+    const per = Number(dv.getBigUint64(this.xfer + 8, true));
+    const free = new Uint32Array(this.mem().slice(this.xfer + 32, this.xfer + 32 + 4 * n).buffer);
+    const fraction = new Float64Array(n);
+    for (let b = 0; b < n; b++) fraction[b] = free[b] / Math.min(per, total - b * per);
+    return { totalBlocks: total, blocksPerBucket: per, freeBlocks: Number(dv.getBigUint64(this.xfer + 24, true)), free, fraction };
   }
 
   /** Raw export access for benchmarks and tools (no error mapping), up to 5 arguments. */
