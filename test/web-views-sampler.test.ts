@@ -31,12 +31,15 @@ describe("views sampler", () => {
     const k = boot(tap);
     for (let i = 0; i < 500; i++) k.fs.writeFileSync(`/f${i}`, new Uint8Array(3000).fill(i & 0xff));
     k.fs.mkdirSync("/d");
-    const s = gatherSample(k, tap, { tree: 1, path: [], file: "/f1" });
+    k.info(); // kernel_info reads the superblock: cache it, so the reads below allocate nothing
+    // memory first, with its oracles read right beside it (a later part of a sample, e.g. the
+    // extent map's path lookup, may allocate)
     const info = k.info();
+    const mem = pickSources(k).memory(k, info);
     const mm = k.mmInfo();
+    expect(mem.source).toBe("export");
 
     // memory: the free blocks per order, summed over migratetypes, are the buddy's own counts
-    const mem = s.memory!;
     expect(mem.blocks.map((per) => per.reduce((a, b) => a + b, 0))).toEqual(mm.freeBlocks);
     // free frames in the map = buddy blocks' frames + per-CPU frames = the kernel's free page count
     const freeInMap = countCodes(mem.frames, (c) => c <= 3);
@@ -49,6 +52,12 @@ describe("views sampler", () => {
     expect(countCodes(mem.frames, (c) => c === 255)).toBe(0);
     expect(new Set(mem.frames).size).toBeGreaterThan(4);
     expect(countCodes(mem.frames, (c) => c >= 16 && c <= 20)).toBe(info.cachedPages);
+    // the kernel's frame map and the host's walk of the frame table agree on free frames
+    const walk = memoryFromFrameTable(k, info);
+    expect(walk.frames.length).toBe(mem.frames.length);
+    expect(walk.frames.every((c, i) => (c <= 3) === (mem.frames[i] <= 3))).toBe(true);
+
+    const s = gatherSample(k, tap, { tree: 1, path: [], file: "/f1" });
 
     // slabs: the same caches as kernel_slab_info
     expect(s.slabs.map((c) => [c.name, c.active, c.total])).toEqual(k.slabInfo().map((c) => [c.name, c.active, c.total]));
@@ -67,7 +76,14 @@ describe("views sampler", () => {
     expect(Object.fromEntries(s.stat.flatMap(([, rows]) => rows)).freeBlocks).toBe(info.freeBlocks);
     expect(s.extents!.path).toBe("/f1");
     // transfers: the frame map and the block events' buffers
-    expect(sampleTransfers(s)).toContain(mem.frames.buffer);
+    expect(s.extents).toMatchObject({ path: "/f1", size: 3000, error: null });
+    k.fs.writeFileSync("/big", new Uint8Array(256 * 1024).fill(1));
+    k.sys.sync();
+    const big = gatherSample(k, tap, { tree: 2, path: [], file: "/big" }).extents!;
+    expect(big.extents.reduce((a, e) => a + e.length, 0)).toBe(64); // 256 KiB in 4 KiB blocks
+    expect(gatherSample(k, tap, { tree: 2, path: [], file: "/nope" }).extents!.error).toMatch(/ENOENT/);
+    expect(s.tree!.node!.nitems).toBeGreaterThan(0);
+    expect(sampleTransfers(s)).toContain(s.memory!.frames.buffer);
     k.shutdown();
   });
 

@@ -4,13 +4,15 @@
 //
 // Layer: web role, worker side, over host/vmm/kernel.ts. Interface: pickSources(kernel) ->
 // ViewSources (memory, slabs, tree, journal, extents, freeSpace), each (kernel, ...) -> part of
-// a ViewsSample. Rules: a source never writes kernel memory and never calls an export that
-// changes state; the view exports of the kernel (frameMap, freeAreas, slabTable, treeLevels,
-// treeNode, journalView, extentMap, freeMap on Kernel) are used where the Kernel has them,
-// each independently, and the fallback readings otherwise -- so swapping one view to a new
-// export is one function here; a fallback marks its part `source: "fallback"`.
+// a ViewsSample; memoryFromFrameTable, the host's own walk of the frame table. Rules: a source
+// never writes kernel memory and never calls an export that changes state; each view is one
+// function, so swapping its source is one line in pickSources. The sources are the kernel's
+// view exports (Kernel.frameMap, freeAreas, slabTable, treeLevels, treeNode, journalView,
+// extentMap, freeMap; one crossing per view); memoryFromFrameTable, the source before those
+// existed, stays as an independent reading the tests check frameMap against (a part it makes
+// says `source: "fallback"`).
 //
-// Fallback frame walk (the frame table, assembly/mm/page.ts struct page, 64 bytes per frame,
+// Frame-table walk (the frame table, assembly/mm/page.ts struct page, 64 bytes per frame,
 // pfn 0's struct page at phys_base, which is also where the table starts):
 //
 //   pfn --> struct page: flags u32 @0 | order u8 @4 | mt u8 @5 | ... | mapping u32 @16 | astate u8 @48
@@ -54,41 +56,18 @@ const PG_ASTATE_ALLOC = 0xa1;
 const FM_FREE_PCP = 3, FM_RESERVED = 4, FM_KERNEL = 5, FM_FILE_CLEAN = 16, FM_FILE_DIRTY = 17;
 const FM_BUFFER_CLEAN = 18, FM_BUFFER_RUNNING = 19, FM_BUFFER_CHECKPOINT = 20, FM_UNKNOWN = 255;
 
-/** The Kernel's view exports, where this build has them (host/vmm/kernel.ts after issue 11's kernel views). */
-interface ViewExports {
-  frameMap?(): Uint8Array;
-  freeAreas?(): { physBase: number; frames: number; maxFrames: number; blocks: number[][]; pcp: number[] };
-  slabTable?(): (SlabRow & { objsPerSlab: number })[];
-  treeLevels?(tree: number): { nodes: number; items: number; bytes: number; fill: number }[];
-  treeNode?(tree: number, path: number[], max: number): { blk: number; level: number; nitems: number; usedBytes: number; keys: { k1: bigint; k2: bigint; child: number; valueLength: number }[] };
-  journalView?(): Omit<JournalState, "source">;
-  extentMap?(file: string, from: number, max: number): { size: number; inline: boolean; dirtyPages: number; more: boolean; extents: ExtentsView["extents"] };
-  freeMap?(buckets: number): { totalBlocks: number; blocksPerBucket: number; freeBlocks: number; fraction: Float64Array };
-}
-
-const ex = (k: Kernel): ViewExports => k as unknown as ViewExports;
-
-/** The sources for `k`: each view's export where the kernel has it, its fallback otherwise. */
-export function pickSources(k: Kernel): ViewSources {
-  const e = ex(k);
-  return {
-    memory: typeof e.frameMap === "function" && typeof e.freeAreas === "function" ? memoryFromExports : memoryFromFrameTable,
-    slabs: typeof e.slabTable === "function" ? slabsFromExport : slabsFromSlabInfo,
-    tree: typeof e.treeLevels === "function" ? treeFromExports : treeFromTreeInfo,
-    journal: typeof e.journalView === "function" ? journalFromExport : journalFromInfo,
-    extents: typeof e.extentMap === "function" ? extentsFromExport : extentsUnavailable,
-    freeSpace: typeof e.freeMap === "function" ? freeSpaceFromExport : freeSpaceFromHistogram,
-  };
+/** The sources of `k`'s views: the kernel's view exports, one per view. */
+export function pickSources(_k: Kernel): ViewSources {
+  return { memory: memoryFromExports, slabs: slabsFromExport, tree: treeFromExports, journal: journalFromExport, extents: extentsFromExport, freeSpace: freeSpaceFromExport };
 }
 
 // ---- physical memory ------------------------------------------------------------------------
 
 function memoryFromExports(k: Kernel, info: KernelInfo): MemoryView {
-  const e = ex(k);
-  const fa = e.freeAreas!();
+  const fa = k.freeAreas();
   const mm = k.mmInfo();
   return {
-    source: "export", frames: e.frameMap!(), physBase: fa.physBase, maxFrames: fa.maxFrames, blocks: fa.blocks, pcp: fa.pcp,
+    source: "export", frames: k.frameMap(), physBase: fa.physBase, maxFrames: fa.maxFrames, blocks: fa.blocks, pcp: fa.pcp,
     fragIndex: mm.fragIndex, totalPages: info.memTotalPages, freePages: info.memFreePages,
   };
 }
@@ -171,16 +150,9 @@ export function memoryFromFrameTable(k: Kernel, info: KernelInfo): MemoryView {
 // ---- slab caches ----------------------------------------------------------------------------
 
 function slabsFromExport(k: Kernel): SlabRow[] {
-  return ex(k).slabTable!().map((s) => ({
+  return k.slabTable().map((s) => ({
     name: s.name, objsize: s.objsize, active: s.active, total: s.total, cpuCached: s.cpuCached, slabsPartial: s.slabsPartial,
     slabsFull: s.slabsFull, slabsFree: s.slabsFree, pages: s.pages, objsPerSlab: s.objsPerSlab,
-  }));
-}
-
-function slabsFromSlabInfo(k: Kernel): SlabRow[] {
-  return k.slabInfo().map((s) => ({
-    name: s.name, objsize: s.objsize, active: s.active, total: s.total, cpuCached: -1, slabsPartial: -1, slabsFull: -1,
-    slabsFree: -1, pages: s.pages, objsPerSlab: s.slabs > 0 ? Math.round(s.total / s.slabs) : 0,
   }));
 }
 
@@ -192,11 +164,10 @@ function treeBase(k: Kernel, tree: number): Omit<TreeView, "source" | "levels" |
 }
 
 function treeFromExports(k: Kernel, tree: number, path: number[]): TreeView {
-  const e = ex(k);
-  const levels = e.treeLevels!(tree);
+  const levels = k.treeLevels(tree);
   let node: TreeView["node"] = null, nodeNote: string | null = null;
   try {
-    const n = e.treeNode!(tree, path, NODE_KEYS_SHOWN);
+    const n = k.treeNode(tree, path, NODE_KEYS_SHOWN);
     node = { blk: n.blk, level: n.level, nitems: n.nitems, usedBytes: n.usedBytes, keys: n.keys.map((x) => ({ k1: x.k1.toString(), k2: x.k2.toString(), child: x.child, valueLength: x.valueLength })) };
   } catch (err) {
     nodeNote = `no node at path [${path.join(", ")}]: ${(err as Error).message}`;
@@ -204,23 +175,10 @@ function treeFromExports(k: Kernel, tree: number, path: number[]): TreeView {
   return { source: "export", ...treeBase(k, tree), levels, path, node, nodeNote };
 }
 
-/** Levels from kernel_tree_info alone: the root, the leaves, and the internal nodes between. */
-function treeFromTreeInfo(k: Kernel, tree: number, path: number[]): TreeView {
-  const b = treeBase(k, tree);
-  const levels: TreeView["levels"] = [];
-  const fill = b.fillPermille / 1000;
-  if (b.height >= 1) {
-    if (b.height > 1) levels.push({ nodes: 1, items: 0, bytes: 0, fill });
-    if (b.height > 2) levels.push({ nodes: Math.max(0, b.nodes - b.leaves - 1), items: 0, bytes: 0, fill });
-    levels.push({ nodes: b.leaves, items: b.items, bytes: 0, fill });
-  }
-  return { source: "fallback", ...b, levels, path, node: null, nodeNote: "node keys need the kernel's tree-node view (kernel_tree_node)" };
-}
-
 // ---- journal --------------------------------------------------------------------------------
 
 function journalFromExport(k: Kernel): JournalState {
-  const j = ex(k).journalView!();
+  const j = k.journalView();
   return {
     source: "export", start: j.start, size: j.size, head: j.head, tail: j.tail, runningTid: j.runningTid, runningBuffers: j.runningBuffers,
     runningLogBlocks: j.runningLogBlocks, checkpointBuffers: j.checkpointBuffers, committedCount: j.committedCount,
@@ -229,40 +187,21 @@ function journalFromExport(k: Kernel): JournalState {
   };
 }
 
-function journalFromInfo(_k: Kernel, i: KernelInfo): JournalState {
-  return {
-    source: "fallback", start: i.journalStart, size: i.journalBlocks, head: i.journalHead, tail: -1, runningTid: i.tid,
-    runningBuffers: -1, runningLogBlocks: -1, checkpointBuffers: -1, committedCount: -1, committed: [],
-    commits: i.commits, checkpoints: i.checkpoints, loggedBlocks: i.loggedBlocks, absorbed: i.absorbed, revokes: i.revokes,
-  };
-}
-
 // ---- a file's extents, the disk's free space -----------------------------------------------
 
 function extentsFromExport(k: Kernel, path: string, info: KernelInfo): ExtentsView {
   try {
-    const m = ex(k).extentMap!(path, 0, EXTENTS_SHOWN);
+    const m = k.extentMap(path, 0, EXTENTS_SHOWN);
     return { source: "export", path, size: m.size, inline: m.inline, dirtyPages: m.dirtyPages, more: m.more, extents: m.extents, totalBlocks: info.totalBlocks, error: null };
   } catch (err) {
     return { source: "export", path, size: 0, inline: false, dirtyPages: 0, more: false, extents: [], totalBlocks: info.totalBlocks, error: (err as Error).message };
   }
 }
 
-function extentsUnavailable(k: Kernel, path: string, info: KernelInfo): ExtentsView {
-  let size = 0, error: string | null = "extent maps need the kernel's extent-map view (kernel_extent_map)";
-  try { size = k.fs.statSync(path).size; } catch (err) { error = (err as Error).message; }
-  return { source: "fallback", path, size, inline: false, dirtyPages: 0, more: false, extents: [], totalBlocks: info.totalBlocks, error };
-}
-
 function freeSpaceFromExport(k: Kernel): FreeSpaceView {
-  const m = ex(k).freeMap!(FREE_MAP_BUCKETS);
+  const m = k.freeMap(FREE_MAP_BUCKETS);
   return {
     source: "export", totalBlocks: m.totalBlocks, freeBlocks: m.freeBlocks, blocksPerBucket: m.blocksPerBucket,
     fraction: Float32Array.from(m.fraction), histogram: k.freeHistogram(),
   };
 }
-
-function freeSpaceFromHistogram(k: Kernel, info: KernelInfo): FreeSpaceView {
-  return { source: "fallback", totalBlocks: info.totalBlocks, freeBlocks: info.freeBlocks, blocksPerBucket: 0, fraction: new Float32Array(0), histogram: k.freeHistogram() };
-}
-

@@ -39,6 +39,19 @@ export function bytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
 }
 
+/** Sets `e`'s HTML when it differs from the last set (a string compare instead of a DOM parse and relayout). */
+export function setHTML(e: HTMLElement, html: string): void {
+  const d = e as HTMLElement & { _html?: string };
+  if (d._html === html) return;
+  d._html = html;
+  e.innerHTML = html;
+}
+
+/** Sets `e`'s text when it differs. */
+export function setText(e: HTMLElement, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
+}
+
 /** HTML-escaped text. */
 export function esc(s: string): string { return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!); }
 

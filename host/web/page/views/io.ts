@@ -9,7 +9,7 @@
 
 import type { Bus } from "../bus.js";
 import { BLK_KINDS, type ViewsSample } from "../../views-types.js";
-import { bytes, el, fmt, panel } from "./dom.js";
+import { bytes, el, fmt, panel, setHTML } from "./dom.js";
 
 /** Window of the timeline, ms. */
 export const TIMELINE_MS = 10_000;
@@ -54,8 +54,8 @@ export function ioPanel(parent: HTMLElement): (s: ViewsSample) => void {
       const l = Math.min(LOG_MAX, Math.max(LOG_MIN, Math.log2(Math.max(1, size[j]))));
       ctx.fillRect(x - 1, top + (1 - (l - LOG_MIN) / (LOG_MAX - LOG_MIN)) * (H - top - 4), 3, 3);
     }
-    legend.innerHTML = BLK_KINDS.map((name, k) => `<span class=item><i class=swatch style="background:${KIND_COLOURS[k]}"></i>${name} ${perSecond[k]}/s${k !== 2 ? ` ${bytes(bytesPerSecond[k])}/s` : ""}</span>`).join("") +
-      `<span class=item>y: 512 B … 16 MiB (log)${e.dropped > 0 ? `, ${e.dropped} requests not drawn (tap full)` : ""}</span>`;
+    setHTML(legend, BLK_KINDS.map((name, k) => `<span class=item><i class=swatch style="background:${KIND_COLOURS[k]}"></i>${name} ${perSecond[k]}/s${k !== 2 ? ` ${bytes(bytesPerSecond[k])}/s` : ""}</span>`).join("") +
+      `<span class=item>y: 512 B … 16 MiB (log)${e.dropped > 0 ? `, ${e.dropped} requests not drawn (tap full)` : ""}</span>`);
   };
 }
 
@@ -71,7 +71,7 @@ export function statPanel(parent: HTMLElement): (s: ViewsSample) => void {
     const k = s.stat.map(([g, rows]) => `${g}:${rows.map(([f]) => f).join(",")}`).join(";");
     if (k !== key) {
       key = k;
-      grid.innerHTML = s.stat.map(([g, rows]) => `<table><caption>${g}</caption>${rows.map(([f]) => `<tr><th class=l>${f}</th><td></td></tr>`).join("")}</table>`).join("");
+      setHTML(grid, s.stat.map(([g, rows]) => `<table><caption>${g}</caption>${rows.map(([f]) => `<tr><th class=l>${f}</th><td></td></tr>`).join("")}</table>`).join(""));
       cells = [...grid.querySelectorAll("td")];
       values = cells.map(() => NaN);
     }

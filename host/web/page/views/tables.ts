@@ -8,7 +8,7 @@
 
 import type { Bus } from "../bus.js";
 import { TREE_LABELS, type ViewsSample } from "../../views-types.js";
-import { el, esc, fmt, panel } from "./dom.js";
+import { el, esc, fmt, panel, setHTML, setText } from "./dom.js";
 
 export function slabPanel(parent: HTMLElement): (s: ViewsSample) => void {
   const body = panel(parent, "view-slabs", "Slab caches", "slabinfo");
@@ -22,7 +22,7 @@ export function slabPanel(parent: HTMLElement): (s: ViewsSample) => void {
         `<td>${fmt(c.cpuCached)}</td><td>${fmt(c.slabsPartial)}</td><td>${fmt(c.slabsFull)}</td><td>${fmt(c.slabsFree)}</td><td>${fmt(c.pages)}</td>` +
         `<td class=l><span class=bar style="width:${(pct * 0.6).toFixed(0)}px"></span></td></tr>`;
     }).join("");
-    table.innerHTML = head + rows;
+    setHTML(table, head + rows);
   };
 }
 
@@ -51,18 +51,18 @@ export function treePanel(parent: HTMLElement, bus: Bus): (s: ViewsSample) => vo
     if (t === null) return;
     if (pick.value !== String(t.tree)) pick.value = String(t.tree);
     path = t.path;
-    summary.textContent = `${TREE_LABELS[t.tree]}: height ${t.height}, ${fmt(t.nodes)} nodes (${fmt(t.leaves)} leaves), ${fmt(t.items)} items, fill ${(t.fillPermille / 10).toFixed(1)}%`;
+    setText(summary, `${TREE_LABELS[t.tree]}: height ${t.height}, ${fmt(t.nodes)} nodes (${fmt(t.leaves)} leaves), ${fmt(t.items)} items, fill ${(t.fillPermille / 10).toFixed(1)}%`);
     const max = Math.max(1, ...t.levels.map((l) => l.nodes));
-    levels.innerHTML = "<tr><th class=l>level</th><th>nodes</th><th>items</th><th>fill</th><th class=l></th></tr>" + t.levels.map((l, d) =>
+    setHTML(levels, "<tr><th class=l>level</th><th>nodes</th><th>items</th><th>fill</th><th class=l></th></tr>" + t.levels.map((l, d) =>
       `<tr><td class=l>${d === 0 ? "root" : d === t.levels.length - 1 ? "leaves" : `depth ${d}`}</td><td>${fmt(l.nodes)}</td><td>${l.items > 0 || t.source === "export" ? fmt(l.items) : "–"}</td>` +
-      `<td>${(l.fill * 100).toFixed(0)}%</td><td class=l><span class=bar style="width:${Math.max(1, (Math.log2(1 + l.nodes) / Math.log2(1 + max)) * 160).toFixed(0)}px"></span></td></tr>`).join("");
+      `<td>${(l.fill * 100).toFixed(0)}%</td><td class=l><span class=bar style="width:${Math.max(1, (Math.log2(1 + l.nodes) / Math.log2(1 + max)) * 160).toFixed(0)}px"></span></td></tr>`).join(""));
     up.disabled = t.path.length === 0;
-    if (t.node === null) { nodeHead.textContent = t.nodeNote ?? ""; keys.innerHTML = ""; return; }
+    if (t.node === null) { nodeHead.textContent = t.nodeNote ?? ""; setHTML(keys, ""); return; }
     const n = t.node;
     nodeHead.textContent = `node at [${t.path.join(", ")}]: block ${n.blk}, ${n.level === 0 ? "leaf" : `level ${n.level}`}, ${n.nitems} items, ${fmt(n.usedBytes)} bytes used` +
       (n.keys.length < n.nitems ? ` (first ${n.keys.length} keys)` : "") + (n.level > 0 ? " · click a key to open its child" : "");
-    keys.innerHTML = "<tr><th>#</th><th>k1</th><th>k2</th><th>" + (n.level > 0 ? "child block" : "value bytes") + "</th></tr>" + n.keys.map((k, i) =>
-      `<tr${n.level > 0 ? ` data-ix="${i}" class=link` : ""}><td>${i}</td><td>${k.k1}</td><td>${k.k2}</td><td>${n.level > 0 ? k.child : k.valueLength}</td></tr>`).join("");
+    setHTML(keys, "<tr><th>#</th><th>k1</th><th>k2</th><th>" + (n.level > 0 ? "child block" : "value bytes") + "</th></tr>" + n.keys.map((k, i) =>
+      `<tr${n.level > 0 ? ` data-ix="${i}" class=link` : ""}><td>${i}</td><td>${k.k1}</td><td>${k.k2}</td><td>${n.level > 0 ? k.child : k.valueLength}</td></tr>`).join(""));
   };
 }
 
@@ -95,13 +95,13 @@ export function journalPanel(parent: HTMLElement): (s: ViewsSample) => void {
     if (j.runningLogBlocks > 0) { ctx.fillStyle = "#ebcb8b"; ctx.fillRect(x(j.head), 3, Math.max(2, x(j.runningLogBlocks)), H - 6); }
     ctx.fillStyle = "#bf616a"; ctx.fillRect(x(j.head) - 1, 0, 2, H);
     if (j.tail >= 0) { ctx.fillStyle = "#a3be8c"; ctx.fillRect(x(j.tail) - 1, 0, 2, H); }
-    text.innerHTML = `<span style="color:#a3be8c">tail ${j.tail < 0 ? "–" : j.tail}</span> · <span style="color:#bf616a">head ${j.head}</span> of ${fmt(j.size)} blocks at ${fmt(j.start)} · ` +
-      `<span style="color:#5e81ac">committed, awaiting checkpoint: ${fmt(j.committedCount)} tx</span> · <span style="color:#ebcb8b">running</span>`;
-    nums.innerHTML = [
+    setHTML(text, `<span style="color:#a3be8c">tail ${j.tail < 0 ? "–" : j.tail}</span> · <span style="color:#bf616a">head ${j.head}</span> of ${fmt(j.size)} blocks at ${fmt(j.start)} · ` +
+      `<span style="color:#5e81ac">committed, awaiting checkpoint: ${fmt(j.committedCount)} tx</span> · <span style="color:#ebcb8b">running</span>`);
+    setHTML(nums, [
       ["running transaction", `tid 0x${j.runningTid.toString(16)}, ${fmt(j.runningBuffers)} buffers, ${fmt(j.runningLogBlocks)} log blocks`],
       ["committing", "none between calls (a commit runs inside one kernel call)"],
       ["checkpointing", `${fmt(j.checkpointBuffers)} buffers committed, not yet written home`],
       ["since boot", `${fmt(j.commits)} commits, ${fmt(j.checkpoints)} checkpoints, ${fmt(j.loggedBlocks)} blocks logged, ${fmt(j.absorbed)} absorbed, ${fmt(j.revokes)} revokes`],
-    ].map(([a, b]) => `<tr><th class=l>${a}</th><td class=l>${b}</td></tr>`).join("");
+    ].map(([a, b]) => `<tr><th class=l>${a}</th><td class=l>${b}</td></tr>`).join(""));
   };
 }
