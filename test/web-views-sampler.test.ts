@@ -164,3 +164,42 @@ describe("views sampler", () => {
     expect(g.find(([n]) => n === "allocator")![1]).toEqual([["freeBlocks", 5]]);
   });
 });
+
+describe("views scenarios under Node", () => {
+  it("fragment, fill, large and journal do what they narrate", async () => {
+    const tap = new IoTap(new MemoryBackend(64 * MiB));
+    const k = bootWith({ device: tap, module: kernelModule(false), memoryMiB: 128, mkfs: true });
+    const lines: string[] = [];
+    let selected = "";
+    const host: ScenarioHost = {
+      kernel: () => k, say: (l) => lines.push(l), select: (f) => { selected = f; }, tick: () => {},
+      yield: () => new Promise((r) => setImmediate(r)),
+    };
+    const big = (l: string) => l.split(": ").pop()!.split(" ").slice(-3).reduce((a, b) => a + Number(b), 0); // free blocks of orders 8..10
+
+    expect(await runScenario("fragment", host)).toMatchObject({ ok: true });
+    const holes = lines.find((l) => l.includes("holes:"))!, merged = lines.find((l) => l.includes("merged:"))!;
+    expect(big(merged)).toBeGreaterThan(big(holes)); // the buddy allocator merged the freed frames
+
+    lines.length = 0;
+    expect(await runScenario("fill", host)).toMatchObject({ ok: true });
+    expect(lines.some((l) => /^disk full after \d+ files/.test(l))).toBe(true);
+    const m = /(\d+) blocks free in (\d+) free extents/.exec(lines[lines.length - 1])!;
+    expect(Number(m[2])).toBeGreaterThan(20); // every other file deleted: many separate free extents
+    expect(k.freeHistogram().reduce((a, b) => a + b, 0)).toBe(Number(m[2]));
+
+    lines.length = 0;
+    expect(await runScenario("large", host)).toMatchObject({ ok: true });
+    expect(selected).toBe("/demo/large.bin");
+    expect(k.fs.statSync("/demo/large.bin").size).toBeGreaterThan(0);
+    expect(lines[lines.length - 1]).toMatch(/written and fsynced; \d+ pages written back/);
+
+    lines.length = 0;
+    const before = k.info();
+    expect(await runScenario("journal", host)).toMatchObject({ ok: true });
+    expect(k.info().commits - before.commits).toBeGreaterThanOrEqual(60);
+    expect(lines[lines.length - 1]).toMatch(/^\d+ commits, \d+ checkpoints/);
+    expect(k.fsck(false)).toBe(0);
+    k.shutdown();
+  });
+});

@@ -139,6 +139,11 @@ describe.skipIf(!haveChromium)("live views in Chromium", () => {
 
     mkdirSync(ARTIFACTS, { recursive: true });
     const shot = path.join(ARTIFACTS, "web-views.png");
+    // let the views column grow to its content, so the full-page shot holds every panel
+    await page.evaluate(() => {
+      document.querySelector("main")!.setAttribute("style", "height: auto");
+      document.getElementById("views")!.style.overflow = "visible";
+    });
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`[web-views] screenshot: ${path.relative(ROOT, shot)}`);
     await page.close();

@@ -36,7 +36,9 @@ export function treePanel(parent: HTMLElement, bus: Bus): (s: ViewsSample) => vo
   const nodeHead = el("div", "summary");
   const up = el("button", "", "↑ parent");
   const keys = el("table", "keys");
-  body.append(pick, summary, levels, nodeHead, up, keys);
+  const keysBox = el("div", "scroll");
+  keysBox.append(keys);
+  body.append(pick, summary, levels, nodeHead, up, keysBox);
   let path: number[] = [];
   pick.onchange = () => { path = []; bus.send({ type: "views.select", tree: Number(pick.value), path }); };
   up.onclick = () => { path = path.slice(0, -1); bus.send({ type: "views.select", path }); };
