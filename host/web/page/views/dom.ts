@@ -52,6 +52,32 @@ export function setText(e: HTMLElement, text: string): void {
   if (e.textContent !== text) e.textContent = text;
 }
 
+/**
+ * Fills `table` with `rows` of cell texts under a header row `head`, reusing its rows and cells:
+ * only cells whose text changed are written, rows are added or removed at the end (a full
+ * innerHTML would re-parse and re-lay out the table at every sample). `cls[i]` is the class of
+ * column i ("l" left-aligned). Returns the body rows, for callers that decorate them.
+ */
+export function fillTable(table: HTMLTableElement, head: string[], rows: string[][], cls: string[] = []): HTMLTableRowElement[] {
+  const t = table as HTMLTableElement & { _head?: string };
+  const key = head.join("\u0000");
+  if (t._head !== key) {
+    t._head = key;
+    table.replaceChildren();
+    const tr = table.insertRow();
+    head.forEach((h, i) => { const th = el("th", cls[i] ?? "", h); tr.append(th); });
+  }
+  while (table.rows.length - 1 > rows.length) table.deleteRow(-1);
+  rows.forEach((cells, r) => {
+    const tr = table.rows[r + 1] ?? table.insertRow();
+    cells.forEach((text, c) => {
+      const td = tr.cells[c] ?? (() => { const d = tr.insertCell(); d.className = cls[c] ?? ""; return d; })();
+      if (td.textContent !== text) td.textContent = text;
+    });
+  });
+  return [...table.rows].slice(1);
+}
+
 /** HTML-escaped text. */
 export function esc(s: string): string { return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!); }
 

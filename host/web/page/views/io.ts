@@ -3,9 +3,9 @@
 // space of the whole disk.
 //
 // Layer: web role, page side. Interface: ioPanel, statPanel, diskPanel(parent, bus) ->
-// update(sample). Rules: the timeline keeps at most EVENTS_MAX requests (the oldest go first)
-// and draws them on a canvas: x = time, y = log2(size), colour = type, flushes as ticks on top;
-// times are the worker's clock, so "now" is the newest sample's time.
+// update(sample). Rules: the timeline bins requests by pixel column (bounded memory whatever
+// the request rate) and draws them on a canvas: x = time, y = log2(size), colour = type,
+// flushes as ticks on top; times are the worker's clock, so "now" is the newest sample's time.
 
 import type { Bus } from "../bus.js";
 import { BLK_KINDS, type ViewsSample } from "../../views-types.js";
@@ -13,8 +13,11 @@ import { bytes, el, fmt, panel, setHTML } from "./dom.js";
 
 /** Window of the timeline, ms. */
 export const TIMELINE_MS = 10_000;
-/** Most requests the timeline keeps. */
-const EVENTS_MAX = 50_000;
+/** Pixel columns of the timeline, and the ms each covers. */
+const COLUMNS = 512;
+const COLUMN_MS = TIMELINE_MS / COLUMNS;
+/** Request types (BLK_KINDS). */
+const KINDS = 5;
 /** Colours by BLK_KINDS index. */
 const KIND_COLOURS = ["#88c0d0", "#d08770", "#ebcb8b", "#b48ead", "#a3be8c"];
 /** Sizes on the y axis: 512 B .. 16 MiB (log2 9..24). */
@@ -23,39 +26,55 @@ const LOG_MIN = 9, LOG_MAX = 24;
 export function ioPanel(parent: HTMLElement): (s: ViewsSample) => void {
   const body = panel(parent, "view-io", "Block I/O", `requests of the last ${TIMELINE_MS / 1000} s by type and size`);
   const canvas = el("canvas", "timeline");
-  canvas.width = 512; canvas.height = 120;
+  canvas.width = COLUMNS; canvas.height = 120;
   const legend = el("div", "legend");
   body.append(canvas, legend);
   const ctx = canvas.getContext("2d")!;
-  const t = new Float64Array(EVENTS_MAX), kind = new Uint8Array(EVENTS_MAX), size = new Float64Array(EVENTS_MAX);
-  let start = 0, count = 0; // ring of requests
-  const perSecond = [0, 0, 0, 0, 0], bytesPerSecond = [0, 0, 0, 0, 0];
+  // requests binned by pixel column (COLUMN_MS each): per column and type, a bit per size
+  // bucket (log2 of the size), the count and the bytes; a slot is reused when its column id
+  // is older than the window, so the cost per sample is the new requests plus one pass over
+  // COLUMNS x types, however many requests the window holds
+  const colId = new Float64Array(COLUMNS).fill(-1);
+  const sizes = new Uint16Array(COLUMNS * KINDS), counts = new Uint32Array(COLUMNS * KINDS), sums = new Float64Array(COLUMNS * KINDS);
+  const slot = (col: number): number => {
+    const i = col % COLUMNS;
+    if (colId[i] !== col) { colId[i] = col; sizes.fill(0, i * KINDS, i * KINDS + KINDS); counts.fill(0, i * KINDS, i * KINDS + KINDS); sums.fill(0, i * KINDS, i * KINDS + KINDS); }
+    return i * KINDS;
+  };
+  const perSecond = new Float64Array(KINDS), bytesPerSecond = new Float64Array(KINDS);
+  let dropped = 0;
   return (s) => {
     const e = s.blk;
+    dropped = e.dropped;
     for (let i = 0; i < e.t.length; i++) {
-      const j = (start + count) % EVENTS_MAX;
-      t[j] = e.t[i]; kind[j] = e.kind[i]; size[j] = e.bytes[i];
-      if (count < EVENTS_MAX) count++; else start = (start + 1) % EVENTS_MAX;
+      const k = e.kind[i];
+      const at = slot(Math.floor(e.t[i] / COLUMN_MS)) + k;
+      const l = Math.min(LOG_MAX, Math.max(LOG_MIN, Math.round(Math.log2(Math.max(1, e.bytes[i])))));
+      sizes[at] |= 1 << (l - LOG_MIN);
+      counts[at]++;
+      sums[at] += e.bytes[i];
     }
-    const now = s.t, from = now - TIMELINE_MS;
-    while (count > 0 && t[start] < from) { start = (start + 1) % EVENTS_MAX; count--; }
-    const W = canvas.width, H = canvas.height, top = 10;
+    const nowCol = Math.floor(s.t / COLUMN_MS), firstCol = nowCol - COLUMNS + 1;
+    const W = canvas.width, H = canvas.height, top = 10, rowH = (H - top - 2) / (LOG_MAX - LOG_MIN + 1);
     ctx.fillStyle = "#14181d"; ctx.fillRect(0, 0, W, H);
     ctx.fillStyle = "#2a2f37";
-    for (let l = LOG_MIN; l <= LOG_MAX; l += 5) ctx.fillRect(0, top + (1 - (l - LOG_MIN) / (LOG_MAX - LOG_MIN)) * (H - top - 2), W, 1);
+    for (let l = LOG_MIN; l <= LOG_MAX; l += 5) ctx.fillRect(0, top + (LOG_MAX - l) * rowH, W, 1);
     perSecond.fill(0); bytesPerSecond.fill(0);
-    for (let n = 0; n < count; n++) {
-      const j = (start + n) % EVENTS_MAX;
-      const x = ((t[j] - from) / TIMELINE_MS) * W;
-      const k = kind[j];
-      if (t[j] > now - 1000) { perSecond[k]++; bytesPerSecond[k] += size[j]; }
+    const secondCols = Math.ceil(1000 / COLUMN_MS);
+    for (let k = 0; k < KINDS; k++) {
       ctx.fillStyle = KIND_COLOURS[k];
-      if (k === 2) { ctx.fillRect(x, 0, 1, top - 2); continue; }
-      const l = Math.min(LOG_MAX, Math.max(LOG_MIN, Math.log2(Math.max(1, size[j]))));
-      ctx.fillRect(x - 1, top + (1 - (l - LOG_MIN) / (LOG_MAX - LOG_MIN)) * (H - top - 4), 3, 3);
+      for (let x = 0; x < COLUMNS; x++) {
+        const col = firstCol + x, i = col % COLUMNS;
+        if (col < 0 || colId[i] !== col) continue;
+        const at = i * KINDS + k;
+        if (counts[at] === 0) continue;
+        if (col > nowCol - secondCols) { perSecond[k] += counts[at]; bytesPerSecond[k] += sums[at]; }
+        if (k === 2) { ctx.fillRect(x, 0, 1, top - 2); continue; }
+        for (let b = sizes[at], l = LOG_MAX; l >= LOG_MIN; l--) if (b & (1 << (l - LOG_MIN))) ctx.fillRect(x - 1, top + (LOG_MAX - l) * rowH, 3, Math.max(2, rowH - 1));
+      }
     }
     setHTML(legend, BLK_KINDS.map((name, k) => `<span class=item><i class=swatch style="background:${KIND_COLOURS[k]}"></i>${name} ${perSecond[k]}/s${k !== 2 ? ` ${bytes(bytesPerSecond[k])}/s` : ""}</span>`).join("") +
-      `<span class=item>y: 512 B … 16 MiB (log)${e.dropped > 0 ? `, ${e.dropped} requests not drawn (tap full)` : ""}</span>`);
+      `<span class=item>y: 512 B … 16 MiB (log)${dropped > 0 ? `, ${dropped} requests not drawn (tap full)` : ""}</span>`);
   };
 }
 

@@ -8,22 +8,29 @@
 
 import type { Bus } from "../bus.js";
 import { TREE_LABELS, type ViewsSample } from "../../views-types.js";
-import { el, esc, fmt, panel, setHTML, setText } from "./dom.js";
+import { el, fillTable, fmt, panel, setHTML, setText } from "./dom.js";
 
 export function slabPanel(parent: HTMLElement): (s: ViewsSample) => void {
   const body = panel(parent, "view-slabs", "Slab caches", "slabinfo");
   const table = el("table", "slabs");
   body.append(table);
   return (s) => {
-    const head = "<tr><th class=l>cache</th><th>active</th><th>total</th><th>objsize</th><th>per slab</th><th>per-CPU</th><th>partial</th><th>full</th><th>free</th><th>pages</th><th class=l>use</th></tr>";
-    const rows = s.slabs.map((c) => {
-      const pct = c.total > 0 ? (100 * c.active) / c.total : 0;
-      return `<tr><td class=l>${esc(c.name)}</td><td>${fmt(c.active)}</td><td>${fmt(c.total)}</td><td>${c.objsize}</td><td>${fmt(c.objsPerSlab)}</td>` +
-        `<td>${fmt(c.cpuCached)}</td><td>${fmt(c.slabsPartial)}</td><td>${fmt(c.slabsFull)}</td><td>${fmt(c.slabsFree)}</td><td>${fmt(c.pages)}</td>` +
-        `<td class=l><span class=bar style="width:${(pct * 0.6).toFixed(0)}px"></span></td></tr>`;
-    }).join("");
-    setHTML(table, head + rows);
+    const rows = fillTable(table, ["cache", "active", "total", "objsize", "per slab", "per-CPU", "partial", "full", "free", "pages", "use"],
+      s.slabs.map((c) => [c.name, fmt(c.active), fmt(c.total), String(c.objsize), fmt(c.objsPerSlab), fmt(c.cpuCached), fmt(c.slabsPartial),
+        fmt(c.slabsFull), fmt(c.slabsFree), fmt(c.pages), ""]), ["l", "", "", "", "", "", "", "", "", "", "l"]);
+    rows.forEach((tr, i) => {
+      const c = s.slabs[i];
+      bar(tr.cells[10], c.total > 0 ? (60 * c.active) / c.total : 0);
+    });
   };
+}
+
+/** A bar of `px` pixels in cell `td` (made once, then resized). */
+function bar(td: HTMLTableCellElement, px: number): void {
+  let b = td.firstElementChild as HTMLElement | null;
+  if (b === null) { b = el("span", "bar"); td.append(b); }
+  const w = `${Math.max(1, px).toFixed(0)}px`;
+  if (b.style.width !== w) b.style.width = w;
 }
 
 export function treePanel(parent: HTMLElement, bus: Bus): (s: ViewsSample) => void {
@@ -55,16 +62,18 @@ export function treePanel(parent: HTMLElement, bus: Bus): (s: ViewsSample) => vo
     path = t.path;
     setText(summary, `${TREE_LABELS[t.tree]}: height ${t.height}, ${fmt(t.nodes)} nodes (${fmt(t.leaves)} leaves), ${fmt(t.items)} items, fill ${(t.fillPermille / 10).toFixed(1)}%`);
     const max = Math.max(1, ...t.levels.map((l) => l.nodes));
-    setHTML(levels, "<tr><th class=l>level</th><th>nodes</th><th>items</th><th>fill</th><th class=l></th></tr>" + t.levels.map((l, d) =>
-      `<tr><td class=l>${d === 0 ? "root" : d === t.levels.length - 1 ? "leaves" : `depth ${d}`}</td><td>${fmt(l.nodes)}</td><td>${l.items > 0 || t.source === "export" ? fmt(l.items) : "–"}</td>` +
-      `<td>${(l.fill * 100).toFixed(0)}%</td><td class=l><span class=bar style="width:${Math.max(1, (Math.log2(1 + l.nodes) / Math.log2(1 + max)) * 160).toFixed(0)}px"></span></td></tr>`).join(""));
+    fillTable(levels, ["level", "nodes", "items", "fill", ""], t.levels.map((l, d) =>
+      [d === 0 ? "root" : d === t.levels.length - 1 ? "leaves" : `depth ${d}`, fmt(l.nodes), fmt(l.items), `${(l.fill * 100).toFixed(0)}%`, ""]), ["l", "", "", "", "l"])
+      .forEach((tr, d) => bar(tr.cells[4], (Math.log2(1 + t.levels[d].nodes) / Math.log2(1 + max)) * 160));
     up.disabled = t.path.length === 0;
-    if (t.node === null) { nodeHead.textContent = t.nodeNote ?? ""; setHTML(keys, ""); return; }
+    if (t.node === null) { setText(nodeHead, t.nodeNote ?? ""); fillTable(keys, [], []); return; }
     const n = t.node;
-    nodeHead.textContent = `node at [${t.path.join(", ")}]: block ${n.blk}, ${n.level === 0 ? "leaf" : `level ${n.level}`}, ${n.nitems} items, ${fmt(n.usedBytes)} bytes used` +
-      (n.keys.length < n.nitems ? ` (first ${n.keys.length} keys)` : "") + (n.level > 0 ? " · click a key to open its child" : "");
-    setHTML(keys, "<tr><th>#</th><th>k1</th><th>k2</th><th>" + (n.level > 0 ? "child block" : "value bytes") + "</th></tr>" + n.keys.map((k, i) =>
-      `<tr${n.level > 0 ? ` data-ix="${i}" class=link` : ""}><td>${i}</td><td>${k.k1}</td><td>${k.k2}</td><td>${n.level > 0 ? k.child : k.valueLength}</td></tr>`).join(""));
+    setText(nodeHead, `node at [${t.path.join(", ")}]: block ${n.blk}, ${n.level === 0 ? "leaf" : `level ${n.level}`}, ${n.nitems} items, ${fmt(n.usedBytes)} bytes used` +
+      (n.keys.length < n.nitems ? ` (first ${n.keys.length} keys)` : "") + (n.level > 0 ? " · click a key to open its child" : ""));
+    fillTable(keys, ["#", "k1", "k2", n.level > 0 ? "child block" : "value bytes"], n.keys.map((k, i) => [String(i), k.k1, k.k2, String(n.level > 0 ? k.child : k.valueLength)]))
+      .forEach((tr, i) => {
+        if (n.level > 0) { tr.dataset.ix = String(i); tr.className = "link"; } else { delete tr.dataset.ix; tr.className = ""; }
+      });
   };
 }
 
@@ -99,11 +108,11 @@ export function journalPanel(parent: HTMLElement): (s: ViewsSample) => void {
     if (j.tail >= 0) { ctx.fillStyle = "#a3be8c"; ctx.fillRect(x(j.tail) - 1, 0, 2, H); }
     setHTML(text, `<span style="color:#a3be8c">tail ${j.tail < 0 ? "–" : j.tail}</span> · <span style="color:#bf616a">head ${j.head}</span> of ${fmt(j.size)} blocks at ${fmt(j.start)} · ` +
       `<span style="color:#5e81ac">committed, awaiting checkpoint: ${fmt(j.committedCount)} tx</span> · <span style="color:#ebcb8b">running</span>`);
-    setHTML(nums, [
+    fillTable(nums, [], [
       ["running transaction", `tid 0x${j.runningTid.toString(16)}, ${fmt(j.runningBuffers)} buffers, ${fmt(j.runningLogBlocks)} log blocks`],
       ["committing", "none between calls (a commit runs inside one kernel call)"],
       ["checkpointing", `${fmt(j.checkpointBuffers)} buffers committed, not yet written home`],
       ["since boot", `${fmt(j.commits)} commits, ${fmt(j.checkpoints)} checkpoints, ${fmt(j.loggedBlocks)} blocks logged, ${fmt(j.absorbed)} absorbed, ${fmt(j.revokes)} revokes`],
-    ].map(([a, b]) => `<tr><th class=l>${a}</th><td class=l>${b}</td></tr>`).join(""));
+    ], ["l", "l"]);
   };
 }
