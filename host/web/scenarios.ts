@@ -127,7 +127,7 @@ function buddyLine(k: Kernel): string {
 const scenarios: Scenario[] = [
   {
     name: "create", title: "Create 10,000 files",
-    narration: "Creates 10,000 small files in 100 directories. Watch the slab caches (inodes, dentries) and the directory-entry and inode trees grow level by level.",
+    narration: "Creates 10,000 small files in 100 directories. Watch the directory-entry and inode trees grow a level, the buffer cache take frames in the memory map (metadata buffers, the running transaction), and the journal commit and checkpoint.",
     async run(ctx) {
       const dir = freshDir(ctx, "files");
       const data = new TextEncoder().encode("hello from the live views\n");
