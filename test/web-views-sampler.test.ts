@@ -8,7 +8,7 @@ import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootWith, type Kernel } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
 import { IoTap, TAP_RING_MAX } from "../host/web/iotap.js";
-import { gatherSample, sampleTransfers, statGroups, STAT_GROUPS } from "../host/web/views.js";
+import { gatherSample, sampleTransfers, statGroups, STAT_GROUPS, ViewsSampler, viewsHandlers } from "../host/web/views.js";
 import { memoryFromFrameTable, physBaseFromLog, pickSources } from "../host/web/views-sources.js";
 import { runScenario, SCENARIOS, type ScenarioHost } from "../host/web/scenarios.js";
 import { FRAME_SLAB } from "../host/web/views-types.js";
@@ -201,5 +201,37 @@ describe("views scenarios under Node", () => {
     expect(lines[lines.length - 1]).toMatch(/^\d+ commits, \d+ checkpoints/);
     expect(k.fsck(false)).toBe(0);
     k.shutdown();
+  });
+});
+
+describe("views failure paths", () => {
+  it("a sampler error is posted once as one line, and sampling goes on", () => {
+    const posted: { type: string; message?: string }[] = [];
+    let fail = true;
+    const fake = {
+      isDead: false,
+      info() { if (fail) throw new Error("boom"); return {}; },
+    } as unknown as Kernel;
+    const s = new ViewsSampler(() => fake, (m) => posted.push(m as never));
+    s.sampleNow();
+    s.sampleNow();
+    expect(posted).toEqual([{ type: "error", message: "views: boom" }]);
+    fail = false;
+    expect(() => s.sampleNow()).not.toThrow(); // still failing (the fake has no views): not reported again
+    expect(posted.length).toBe(1);
+    expect(new ViewsSampler(() => null, (m) => posted.push(m as never)).sampleNow()).toBeUndefined();
+  });
+
+  it("a node path past the tree, a scenario without a kernel, a scenario message before boot", async () => {
+    const tap = new IoTap(new MemoryBackend(64 * MiB));
+    const k = boot(tap);
+    const s = gatherSample(k, tap, { tree: 0, path: [999], file: "" });
+    expect(s.tree!.node).toBeNull();
+    expect(s.tree!.nodeNote).toMatch(/^no node at path \[999\]: tree node failed: EINVAL/);
+    k.shutdown();
+    expect(await runScenario("create", { kernel: () => null, say: () => {}, tick: () => {}, select: () => {} })).toEqual({ ok: false, message: "the kernel is not running" });
+    const posted: unknown[] = [];
+    await viewsHandlers["views.scenario"]({ type: "views.scenario", name: "create" }, { kernel: null, post: (m: unknown) => posted.push(m) } as never);
+    expect(posted).toEqual([{ type: "error", message: "views: the kernel is not running" }]);
   });
 });

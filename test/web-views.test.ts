@@ -171,6 +171,31 @@ describe.skipIf(!haveChromium)("live views in Chromium", () => {
     await page.close();
   }, SCENARIO_TIMEOUT_MS + 60_000);
 
+  it("writing a large file shows its extents on the disk strip", async () => {
+    const page = await openPage();
+    await page.evaluate(() => {
+      const w = window as unknown as { __large: string | null; helix: { bus: { on(t: string, f: (m: Record<string, unknown>) => void): void } } };
+      w.__large = null;
+      w.helix.bus.on("views.scenario.done", (m) => { w.__large = String(m.message); });
+    });
+    await page.click("button[data-scenario=large]");
+    await page.waitForFunction(() => (window as unknown as { __large: string | null }).__large !== null, null, { timeout: SCENARIO_TIMEOUT_MS });
+    expect(await page.evaluate(() => (window as unknown as { __large: string }).__large)).toBe("Write a large file: done");
+    await page.waitForFunction(() => /extents/.test(document.querySelector("#view-disk .summary")?.textContent ?? ""), null, { timeout: 10_000 });
+    const summary = await page.locator("#view-disk .summary").first().textContent();
+    expect(summary).toMatch(/^\/demo\/large\.bin: 32 MiB, \d+\+? extents/);
+    // the extent strip has the file's colour somewhere, not only the background
+    const painted = await page.evaluate(() => {
+      const c = document.querySelectorAll("#view-disk canvas")[0] as HTMLCanvasElement;
+      const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] !== 0x1b || d[i + 1] !== 0x1f || d[i + 2] !== 0x26) n++;
+      return n;
+    });
+    expect(painted).toBeGreaterThan(0);
+    await page.close();
+  }, SCENARIO_TIMEOUT_MS + 60_000);
+
   it("selecting a tree and a bad scenario name: the views follow, the error is one line", async () => {
     const page = await openPage();
     await page.selectOption("#view-trees select", "0");
