@@ -74,7 +74,8 @@ export function memoryPanel(parent: HTMLElement): (s: ViewsSample) => void {
     const key = order.map(([c]) => c).join(",") + "|" + slabs.map((c) => c.name).join(",");
     if (key !== legendKey) {
       legendKey = key;
-      legend.innerHTML = order.map(([code]) => `<span class=item><i class=swatch style="background:${ownerColour(code)}"></i>${esc(ownerName(code, slabs))} <b></b></span>`).join("");
+      legend.innerHTML = order.map(([code]) => `<span class=item><i class=swatch style="background:${ownerColour(code)}"></i>${esc(ownerName(code, slabs))} <b></b></span>`).join("") +
+        `<span class=item><i class=swatch style="background:#101418;outline:1px solid #2a2f37"></i>not present yet (memory hotplug adds frames as the caches grow)</span>`;
       legendCounts = [...legend.querySelectorAll("b")];
     }
     order.forEach(([, c], i) => { const t = fmt(c); if (legendCounts[i].textContent !== t) legendCounts[i].textContent = t; });
