@@ -18,7 +18,7 @@ import { journalPanel, slabPanel, treePanel } from "./tables.js";
 import { diskPanel, ioPanel, statPanel } from "./io.js";
 
 /** Script time per animation frame for the panels, ms (a frame also lays out and paints). */
-const FRAME_BUDGET_MS = 6;
+const FRAME_BUDGET_MS = 4;
 
 /** What the tests read from window.helix.views. */
 export interface ViewsProbe { updates: number[]; samples: number; costMs: number[]; lastSeq: number; workerT: number[]; arrivals: number[]; drawMs: number[]; panelMs: Record<string, number>; paused: boolean }
