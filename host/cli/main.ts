@@ -27,13 +27,13 @@ import { performance } from "node:perf_hooks";
 import { Command, CommanderError } from "commander";
 import { setProgramName, assertImageFree, ROOT } from "../node/node.js";
 import {
-  INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo,
+  TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo,
   FSCK_VERBOSE, FSCK_DATA, FSCK_PREEN, FSCK_YES, FSCK_MARK_ERRORS,
 } from "../vmm/kernel.js";
 import type { HelixFs } from "../fs/fs.js";
 import {
   BLOCK_SIZE, CliError, UsageError, dmesgStamp, errorMessage, formatBytes, formatRate, formatTid, oneLine,
-  plural, stateName, table,
+  plural, stateName, table, STAT_GROUPS,
 } from "../shell/format.js";
 import type { CopyStats } from "../shell/tree.js";
 import { Shell, completions } from "../shell/shell.js";
@@ -462,24 +462,13 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
   return 0;
 }
 
-/** kernel_info counters grouped for `helix stat`; counters not named here land in "other". */
-const INFO_GROUPS: [string, (typeof INFO_FIELDS)[number][]][] = [
-  ["memory", ["memoryBytes", "memTotalPages", "memFreePages"]],
-  ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "freebehind", "readThrough", "writeThrough", "readPages", "writtenPages", "csumErrors"]],
-  ["lookup caches", ["dcacheHits", "dcacheMisses", "icacheHits"]],
-  ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
-  ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
-  ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
-  ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
-  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
-];
 
 function cmdStat(image: string, o: { memory?: string; cpus?: string; debug?: boolean }): number {
   const text = withSession(image, kernelOptions(o), (s) => {
     const i = s.k.info();
     const out: string[] = [];
     const seen = new Set<string>();
-    for (const [group, fields] of INFO_GROUPS) {
+    for (const [group, fields] of STAT_GROUPS) {
       out.push(group);
       const rows: (string | number)[][] = [];
       for (const f of fields) {

@@ -201,3 +201,15 @@ export function mountLines(k: Kernel, image: string): string[] {
   lines.push(`${dev}${i.freeBlocks} blocks free (${formatBytes(i.freeBlocks * BLOCK_SIZE)}), ${plural(i.inodes, "inode")}`);
   return lines;
 }
+
+/** The counters of `helix stat` (and of the page's counter panel), grouped as it prints them. */
+export const STAT_GROUPS: [string, (keyof KernelInfo)[]][] = [
+  ["memory", ["memoryBytes", "memTotalPages", "memFreePages"]],
+  ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "freebehind", "readThrough", "writeThrough", "readPages", "writtenPages", "csumErrors"]],
+  ["lookup caches", ["dcacheHits", "dcacheMisses", "icacheHits"]],
+  ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
+  ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
+  ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
+  ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
+  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
+];

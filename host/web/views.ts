@@ -14,7 +14,7 @@
 
 import type { Kernel, KernelInfo } from "../vmm/kernel.js";
 import type { BlockBackend } from "../vmm/blockdev.js";
-import { errorMessage } from "../shell/format.js";
+import { errorMessage, STAT_GROUPS } from "../shell/format.js";
 import { IoTap, noEvents } from "./iotap.js";
 import { pickSources, type ViewSources } from "./views-sources.js";
 import type { ViewsSample } from "./views-types.js";
@@ -27,17 +27,6 @@ type Handlers = Record<string, (msg: Record<string, unknown>, sys: WebSystem) =>
 /** The sampling period, ms: the issue's "at most every 100 ms". */
 export const SAMPLE_PERIOD_MS = 100;
 
-/** kernel_info counters grouped as `helix stat` groups them (host/cli/main.ts INFO_GROUPS). */
-export const STAT_GROUPS: [string, (keyof KernelInfo)[]][] = [
-  ["memory", ["memoryBytes", "memTotalPages", "memFreePages"]],
-  ["page cache", ["cachedPages", "dirtyPages", "pinnedMeta", "cacheHits", "cacheMisses", "evictions", "freebehind", "readThrough", "writeThrough", "readPages", "writtenPages", "csumErrors"]],
-  ["lookup caches", ["dcacheHits", "dcacheMisses", "icacheHits"]],
-  ["journal", ["journalStart", "journalBlocks", "journalHead", "tid", "commits", "checkpoints", "loggedBlocks", "absorbed", "revokes", "replayedBlocks", "replayedTx", "mountReplayedTx"]],
-  ["block device", ["blkRequests", "blkNotifies", "blkReadBlocks", "blkWriteBlocks", "blkFlushes", "blkErrors"]],
-  ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
-  ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
-  ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
-];
 
 /** What the page has selected: a tree (0..4), a node in it (child indices from the root), a file. */
 export interface ViewSelection { tree: number; path: number[]; file: string }
