@@ -13,6 +13,7 @@ import { errorMessage } from "../shell/format.js";
 import { completions } from "../shell/shell.js";
 import type { PageMessage, WorkerMessage } from "./protocol.js";
 import { WebSystem } from "./system.js";
+import { powerHandlers } from "./power.js";
 
 /** performance.now() at the worker's start (its time origin): the boot target counts from here. */
 export const WORKER_START_MS = performance.now();
@@ -21,7 +22,7 @@ export const WORKER_START_MS = performance.now();
 export type Handlers = Record<string, (msg: PageMessage & Record<string, unknown>, sys: WebSystem) => void | Promise<void>>;
 
 /** Features and their handlers (each feature module adds its own). */
-const FEATURES: Handlers[] = [];
+const FEATURES: Handlers[] = [powerHandlers];
 
 const post = (msg: WorkerMessage, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(msg, transfer);
 
