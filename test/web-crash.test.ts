@@ -19,13 +19,19 @@ let server: PreviewServer;
 let browser: Browser;
 let page: Page;
 
-/** The terminal's whole text (xterm buffer, lines joined). */
+/** The terminal's whole text (xterm buffer, lines joined, wrapped lines unwrapped). */
 async function termText(p: Page): Promise<string> {
   return p.evaluate(() => {
-    const t = (window as unknown as { helix: { term: { term: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } } } }).helix.term.term;
+    type Line = { isWrapped: boolean; translateToString(trim: boolean): string };
+    const t = (window as unknown as { helix: { term: { term: { buffer: { active: { length: number; getLine(i: number): Line | undefined } } } } } }).helix.term.term;
     const b = t.buffer.active;
     const out: string[] = [];
-    for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? "");
+    // a line the terminal wrapped continues the one before it
+    for (let i = 0; i < b.length; i++) {
+      const l = b.getLine(i);
+      if (l?.isWrapped && out.length > 0) out[out.length - 1] += l.translateToString(true);
+      else out.push(l?.translateToString(true) ?? "");
+    }
     return out.join("\n");
   });
 }
@@ -99,4 +105,43 @@ describe.skipIf(!hasChromium)("browser demo: power cut, crashtest, bench", () =>
     const out = await run(page, "cat /docs/kept.txt; ls /docs", /kept after the cut[\s\S]*kept\.txt/);
     expect(out).not.toMatch(/lost\.txt/);
   }, 120_000);
+
+  it("crashtest from the page's shell: a sample of ace1 prints the CLI's summary with no violations; a typed workload too; bad options are one line", async () => {
+    const out = await run(page, "crashtest ace1 --sample 6 --seed 3", /states per second/, 120_000);
+    expect(out).toMatch(/crashtest \[=+\] 6\/6 \|/);
+    expect(out).toMatch(/^workloads +6 \(ace1, sample of 6, seed 3\)$/m);
+    expect(out).toMatch(/^violations +0$/m);
+    const states = Number(/^crash states +(\d+)$/m.exec(out)![1]);
+    expect(states).toBeGreaterThan(50);
+    const rate = /^states per second +(\d+)/m.exec(out)![1];
+    console.log(`page crashtest: ${states} states, ${rate} states/s`);
+    const status = await page.textContent("#crash-status");
+    expect(status).toMatch(/0 violations/);
+    const typed = await run(page, "crashtest -c 'touch /A/x; sync /A/x; mv /A/x /B/y; fsync-parent /B/y; write /B/y 0 5000; sync'", /states per second/, 120_000);
+    expect(typed).toMatch(/^workloads +1 \(--steps, seed 1\)$/m);
+    expect(typed).toMatch(/^violations +0$/m);
+    const bad = await run(page, "crashtest ace9");
+    expect(bad).toMatch(/^helix: crashtest: unknown argument 'ace9'; usage: crashtest/m);
+    const bad2 = await run(page, "crashtest -c 'touch /A/x'");
+    expect(bad2).toMatch(/^helix: crashtest: the last operation needs a persistence point/m);
+  }, 240_000);
+
+  it("crashtest with the kernel's journal ordering broken finds violations and prints the CLI's reproduction lines", async () => {
+    const out = await run(page, "crashtest ace1 --sample 12 --break 1", /states per second[\s\S]*helix: crashtest: \d+ violation/, 120_000);
+    expect(out).toMatch(/^ {2}reproduce: helix crashtest --workload ace1 --seed 1 --only ace1-\d+ --state \S+ --break 1$/m);
+  }, 240_000);
+
+  it("bench in the page: HelixFS and ZenFS on the same OPFS, a table with ops/s and ratios", async () => {
+    const out = await run(page, "bench --files 1000", /metadata benchmark[\s\S]*unlink/, 300_000);
+    console.log(out.split("\n").filter((l) => !l.startsWith("bench:")).join("\n"));
+    expect(out).toMatch(/^metadata benchmark: 1,000 files of 100 B in 100 directories, both on OPFS/m);
+    for (const phase of ["create", "stat", "readdir", "read", "unlink"]) {
+      const m = new RegExp(`^${phase} +([\\d,]+) +([\\d,]+) +([\\d.]+)x +(met|MISSED)$`, "m").exec(out);
+      expect(m, phase).not.toBeNull();
+      expect(Number(m![1].replace(/,/g, ""))).toBeGreaterThan(0);
+      expect(Number(m![2].replace(/,/g, ""))).toBeGreaterThan(0);
+    }
+    const bad = await run(page, "bench --files 5");
+    expect(bad).toMatch(/^helix: bench: --files must be an integer in 100\.\.200000$/m);
+  }, 600_000);
 });

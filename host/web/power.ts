@@ -21,7 +21,9 @@ import { TREE_DEPTH_MAX } from "../shell/tree.js";
 import { errorMessage } from "../shell/format.js";
 import type { PowerCutMode, PowerCutReport } from "./volatile.js";
 import type { WebSystem } from "./system.js";
-import type { Handlers } from "./worker.js";
+
+/** A feature's worker handlers (worker.ts's Handlers; not imported, so the two files do not import each other). */
+type Handlers = Record<string, (msg: Record<string, unknown>, sys: WebSystem) => void | Promise<void>>;
 
 /** Most files a survivors list covers (the rest are counted, not listed). */
 export const WALK_FILES_MAX = 2000;
@@ -238,9 +240,11 @@ function cutOpts(m: Record<string, unknown>): { mode: PowerCutMode; seed: number
   return { mode, seed };
 }
 
+/** Sets the power feature up on the worker's system (the shell's sync hook) before the first line runs. */
+export function initPower(sys: WebSystem): void { powerOf(sys); }
+
 /** The worker handlers of the power feature. */
 export const powerHandlers: Handlers = {
-  "power.init": (_m, sys) => { powerOf(sys); },
   "power.cut": async (m, sys) => {
     const { mode, seed } = cutOpts(m);
     await powerOf(sys).cut(mode, seed);

@@ -51,7 +51,7 @@ export class WebSystem {
   /** performance.now() when the current boot started. */
   private bootT0 = 0;
 
-  constructor(private readonly module: WebAssembly.Module, readonly post: Post) {}
+  constructor(readonly module: WebAssembly.Module, readonly post: Post) {}
 
   /** Terminal output. */
   print(text: string): void { this.post({ type: "term.out", text }); }

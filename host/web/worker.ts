@@ -13,7 +13,9 @@ import { errorMessage } from "../shell/format.js";
 import { completions } from "../shell/shell.js";
 import type { PageMessage, WorkerMessage } from "./protocol.js";
 import { WebSystem } from "./system.js";
-import { powerHandlers } from "./power.js";
+import { powerHandlers, initPower } from "./power.js";
+import { initCrash } from "./crash.js";
+import { initBench } from "./bench.js";
 
 /** performance.now() at the worker's start (its time origin): the boot target counts from here. */
 export const WORKER_START_MS = performance.now();
@@ -23,6 +25,8 @@ export type Handlers = Record<string, (msg: PageMessage & Record<string, unknown
 
 /** Features and their handlers (each feature module adds its own). */
 const FEATURES: Handlers[] = [powerHandlers];
+/** Features that set themselves up on the worker's system before the first message (shell commands, hooks). */
+const INITS: ((sys: WebSystem) => void)[] = [initPower, initCrash, initBench];
 
 const post = (msg: WorkerMessage, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(msg, transfer);
 
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
     return;
   }
   const sys = new WebSystem(module, post);
+  for (const init of INITS) init(sys);
   const handlers: Handlers = Object.assign({}, core, ...FEATURES);
   let queue = Promise.resolve();
   self.onmessage = (ev: MessageEvent<PageMessage>) => {

@@ -47,7 +47,6 @@ export function mountPower(views: HTMLElement, bus: Bus, _term: PageTerminal): v
   cut.onclick = () => bus.send({ type: "power.cut", ...opts() });
   during.onclick = () => bus.send({ type: "power.cutDuring", ...opts(), line: line.value, afterWrites: Number(writes.value) });
   bus.on("power.report", (m) => render(view, m.report as PowerReport));
-  bus.send({ type: "power.init" });
 }
 
 /** Fills the replay view from a report. */
