@@ -172,9 +172,10 @@ class Power {
       dev.armCut(during.afterWrites, { mode, seed });
       sys.print(`\x1b[33m[power] the plug goes after ${during.afterWrites} device write${during.afterWrites === 1 ? "" : "s"} of: ${during.line}\x1b[0m\n`);
       try { sys.shell.run(during.line); } catch { /* the disk died under the kernel: expected */ }
-      if (dev.isOff) { /* what the user saw is what the kernel held when the line stopped */ }
-      else sys.print("[power] the command finished before that many writes: cutting now\n");
-      try { before = signFiles(k.fs); } catch { /* a dead kernel: keep the walk from before the line */ }
+      if (!dev.isOff) sys.print("[power] the command finished before that many writes: cutting now\n");
+      // what the kernel held when the line stopped (its caches still answer); a kernel that
+      // panicked keeps the walk from before the line
+      if (!k.isDead) before = signFiles(k.fs);
     }
     const t0 = performance.now();
     const cut = dev.isOff ? dev.lastCut! : dev.powerCut({ mode, seed });

@@ -46,7 +46,8 @@ export function mountPower(views: HTMLElement, bus: Bus, _term: PageTerminal): v
   const opts = () => ({ mode: mode.value, ...(seed.value !== "" ? { seed: Number(seed.value) } : {}) });
   cut.onclick = () => bus.send({ type: "power.cut", ...opts() });
   during.onclick = () => bus.send({ type: "power.cutDuring", ...opts(), line: line.value, afterWrites: Number(writes.value) });
-  bus.on("power.report", (m) => render(view, m.report as PowerReport));
+  let reports = 0;
+  bus.on("power.report", (m) => { render(view, m.report as PowerReport); view.dataset.reports = String(++reports); });
 }
 
 /** Fills the replay view from a report. */
