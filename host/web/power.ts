@@ -18,7 +18,7 @@
 import type { HelixFs } from "../fs/fs.js";
 import { crc32c } from "../crash/recorder.js";
 import { TREE_DEPTH_MAX } from "../shell/tree.js";
-import { errorMessage } from "../shell/format.js";
+import { errorMessage, FS_LOG_PREFIX } from "../shell/format.js";
 import type { PowerCutMode, PowerCutReport } from "./volatile.js";
 import type { WebSystem } from "./system.js";
 
@@ -193,7 +193,7 @@ class Power {
     const base = { cut, rebootMs, replay: [], counters: { replayedTx: 0, replayedBlocks: 0, orphans: 0, state: 0 }, fsck: { problems: 0, lines: [] }, files: [], filesNotListed: 0 };
     if (k === null) return { ...base, error: "the kernel did not come back: see the message above (Reboot or Reformat)" };
     try {
-      const replay = k.logLines.map(replayStep);
+      const replay = k.logLines.filter((l) => l.startsWith(FS_LOG_PREFIX)).map(replayStep); // the mount's lines, not the boot's
       const info = k.info();
       const n = k.logLines.length;
       const problems = k.fsck(true);

@@ -31,7 +31,7 @@ export function mountPower(views: HTMLElement, bus: Bus, _term: PageTerminal): v
   const cut = el("button", { id: "power-cut" }, "Pull the plug");
   const row1 = el("div", { class: "row" });
   row1.append(mode, seed, cut);
-  const line = el("input", { id: "power-line", type: "text", value: "mkdir -p /burst; cp -r /burst /burst2; echo one > /burst/a; echo two > /burst/b; sync", style: "width:60%" });
+  const line = el("input", { id: "power-line", type: "text", value: "mkdir -p /burst; echo one > /burst/a; sync /burst/a; echo two > /burst/b; echo three > /burst/c; sync", style: "width:60%" });
   const writes = el("input", { id: "power-writes", type: "number", value: "3", min: "1", style: "width:5em" });
   const during = el("button", { id: "power-cut-during" }, "Run and cut after N writes");
   const row2 = el("div", { class: "row" });
