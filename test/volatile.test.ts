@@ -11,6 +11,7 @@ import { bootWith } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
 import { RecordingBackend, type WriteLog } from "../host/crash/recorder.js";
 import { VolatileCacheBackend } from "../host/web/volatile.js";
+import { mountLines } from "../host/shell/format.js";
 import { freshDevice, MiB } from "./helpers.js";
 
 const IMAGE = 8 * MiB;
@@ -186,5 +187,18 @@ describe("VolatileCacheBackend", () => {
     }
     expect(torn).toBeGreaterThan(0);
     expect(survived).toBeGreaterThan(0);
+  });
+
+  it("a clean unmount leaves nothing in the cache: the next mount finds the filesystem cleanly unmounted", () => {
+    const media = new MemoryBackend(new Uint8Array(freshDevice(IMAGE).bytes));
+    const bytes = media.bytes;
+    const vol = new VolatileCacheBackend(media);
+    const k = bootWith({ device: vol, module: kernelModule(true), memoryMiB: 32 });
+    k.fs.writeFileSync("/f", new Uint8Array(3000).fill(1));
+    k.shutdown(); // closes vol, which drops whatever was not flushed
+    const k2 = bootWith({ device: new MemoryBackend(bytes), module: kernelModule(true), memoryMiB: 32 });
+    expect(mountLines(k2, "img").join("\n")).toMatch(/was cleanly unmounted/);
+    expect(k2.fs.readFileSync("/f").length).toBe(3000);
+    k2.shutdown();
   });
 });
