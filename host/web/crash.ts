@@ -107,4 +107,8 @@ export async function crashCommand(args: string[], sys: WebSystem): Promise<void
 }
 
 /** Sets the crash feature up on the worker's system: the shell's `crashtest` command. */
-export function initCrash(sys: WebSystem): void { sys.commands.set("crashtest", crashCommand); }
+export function initCrash(sys: WebSystem): void {
+  sys.commands.set("crashtest", crashCommand);
+  sys.commandHelp.set("crashtest", ["crashtest [ace1|ace2|ace3|random] [--sample N] [--seed N] [-c 'OPS'] ...",
+    "record a workload, recover every crash state a power cut could leave, check what fsync promised (crashtest --help)"]);
+}

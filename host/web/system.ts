@@ -46,6 +46,8 @@ export class WebSystem {
   onShellSync: ((paths: string[] | null) => void) | null = null;
   /** Commands features add to the page's shell, by name (a line holding only that command runs it). */
   readonly commands = new Map<string, WebCommand>();
+  /** The `help` lines of those commands (usage, what it does), by name. */
+  readonly commandHelp = new Map<string, [string, string]>();
   /** The image's bytes when OPFS is missing (kept across reboots of this worker). */
   private memoryBytes: Uint8Array | null = null;
   /** performance.now() when the current boot started. */
@@ -120,6 +122,10 @@ export class WebSystem {
       })();
     }
     if (!this.guard(() => shell.run(line))) return;
+    if (line.trim() === "help" && this.commandHelp.size > 0) {
+      this.print("commands of the page (a line holding only the command):\n");
+      for (const [usage, does] of this.commandHelp.values()) this.print(`  ${usage}\n      ${does}\n`);
+    }
     if (shell.exitStatus !== null) {
       this.printLog(`${FS_LOG_PREFIX}unmounting`);
       this.shutdown();
