@@ -38,6 +38,8 @@
 //   a descriptor tag outside block 0 and the data area           -> the same stop; its
 //                                                                    commit block then
 //                                                                    marks the log corrupt
+//   every decision is printed at mount (found, replayed with its block counts, the discarded
+//   transaction and why: log_stop), so a power cut's replay can be followed line by line
 
 import { BLOCK_SIZE } from "../params";
 import {
@@ -541,6 +543,37 @@ function image_intact(img: usize): bool {
   return got == want;
 }
 
+/**
+ * Why recovery's scan stopped (printed at mount, so a power cut's replay can be followed):
+ * the end of the log, or the damage that discards the transaction in flight.
+ */
+const STOP_END: u32 = 0;          // no record of the next tid: the log ends cleanly
+const STOP_NO_COMMIT: u32 = 1;    // records of the tid, then a record of another: commit never written
+const STOP_BAD_RECORD: u32 = 2;   // a record of the tid fails magic / crc32c / self-location (torn write)
+const STOP_COMMIT_CRC: u32 = 3;   // commit block's block count or transaction crc does not match
+const STOP_BAD_TAGS: u32 = 4;     // a descriptor names too many blocks or a block replay may not write
+const STOP_TORN_IMAGE: u32 = 5;   // a logged block image fails its own crc (torn)
+const STOP_LOG_END: u32 = 6;      // the transaction runs past the end of the log area
+/** Per-transaction replay lines printed at one mount; the rest are summed in one line. */
+const REPLAY_LOG_TX_MAX: u32 = 16;
+
+/** Prints why the transaction `tid` in flight was discarded (nothing for a clean end). */
+function log_stop(stop: u32, tid: u64, pos: u32, found: u64): void {
+  if (stop == STOP_END) {
+    if (found == 0) return;
+    kfs(); kputs("journal: end of log at block "); kputu(pos); kputs(" (no record of transaction "); kputu(tid); kputs(")"); knl();
+    return;
+  }
+  kfs(); kputs("journal: transaction "); kputu(tid); kputs(" discarded: ");
+  if (stop == STOP_NO_COMMIT) kputs("no commit block (the power cut came before its commit)");
+  else if (stop == STOP_BAD_RECORD) { kputs("log block "); kputu(pos); kputs(" fails its checksum (torn or never written)"); }
+  else if (stop == STOP_COMMIT_CRC) kputs("commit block's count or checksum does not match its blocks");
+  else if (stop == STOP_BAD_TAGS) kputs("its descriptor names blocks replay may not write");
+  else if (stop == STOP_TORN_IMAGE) kputs("a logged block image fails its checksum (torn write)");
+  else kputs("it runs past the end of the log");
+  knl();
+}
+
 let rv_table: usize = 0; // (block u64, tid u64) pairs
 let rv_count: u32 = 0;
 
@@ -580,14 +613,15 @@ export function journal_recover(): i32 {
   let endPos = pos; // position after the last valid commit
   let err: i32 = 0;
   let torn = false;
+  let stop = STOP_LOG_END;
   while (pos < j_maxlen) {
     if (blk_read_sync(j_start + pos, buf) != 0) { err = -EIO; break; }
     const magic = load<u32>(buf, HDR_MAGIC);
-    if (load<u64>(buf, HDR_TID) != tid) break;
-    if (magic != MAGIC_JDESC && magic != MAGIC_JREVOKE && magic != MAGIC_JCOMMIT) break;
-    if (block_verify(buf, magic, j_start + pos) != VERIFY_OK) break;
+    if (load<u64>(buf, HDR_TID) != tid) { stop = pos > txStart ? STOP_NO_COMMIT : STOP_END; break; }
+    if (magic != MAGIC_JDESC && magic != MAGIC_JREVOKE && magic != MAGIC_JCOMMIT) { stop = STOP_BAD_RECORD; break; }
+    if (block_verify(buf, magic, j_start + pos) != VERIFY_OK) { stop = STOP_BAD_RECORD; break; }
     if (magic == MAGIC_JCOMMIT) {
-      if (load<u32>(buf, JC_NBLOCKS) != pos - txStart || load<u32>(buf, JC_TX_CRC) != crc) break;
+      if (load<u32>(buf, JC_NBLOCKS) != pos - txStart || load<u32>(buf, JC_TX_CRC) != crc) { stop = STOP_COMMIT_CRC; break; }
       pos++;
       endPos = pos;
       tid++;
@@ -596,7 +630,7 @@ export function journal_recover(): i32 {
       continue;
     }
     const n = load<u32>(buf, JD_COUNT);
-    if (n > JTAGS_MAX) break;
+    if (n > JTAGS_MAX) { stop = STOP_BAD_TAGS; break; }
     crc = fold_crc(crc, buf);
     if (magic == MAGIC_JREVOKE) {
       if (rv_count + n > REPLAY_REVOKE_MAX) { err = -EUCLEAN; break; } // more than any log we write holds
@@ -611,10 +645,10 @@ export function journal_recover(): i32 {
     }
     // descriptor: every tag must name a block replay may write (else the transaction is
     // damaged: the scan stops here, and its own commit block makes the log corrupt)
-    if (!tags_sound(buf, n, tid)) break;
+    if (!tags_sound(buf, n, tid)) { stop = STOP_BAD_TAGS; break; }
     // fold its images into the transaction crc, in batches
     pos++;
-    if (pos + n > j_maxlen) break;
+    if (pos + n > j_maxlen) { stop = STOP_LOG_END; break; }
     let done: u32 = 0;
     while (done < n) {
       const k = min(n - done, REPLAY_BATCH);
@@ -629,10 +663,19 @@ export function journal_recover(): i32 {
       if (torn) break;
       done += k;
     }
-    if (err != 0 || torn) break;
+    if (err != 0) break;
+    if (torn) { stop = STOP_TORN_IMAGE; break; }
     pos += n;
   }
   const lastValid = tid - 1; // transactions first_tid .. lastValid are complete
+  if (err == 0) {
+    if (tid > first_tid) {
+      kfs(); kputs("journal: found "); kputu(tid - first_tid); kputs(" committed transaction"); if (tid - first_tid != 1) kputs("s");
+      kputs(" ("); kputu(first_tid); if (tid - first_tid > 1) { kputs(".."); kputu(lastValid); } kputs(") in log blocks ");
+      kputu(j_head); kputs(".."); kputu(endPos - 1); knl();
+    }
+    log_stop(stop, tid, pos, tid - first_tid);
+  }
   // A torn tail ends the log; a damaged transaction does not: its own commit block or a
   // valid record of a later transaction at or past the stop tells them apart (jbd2's
   // failed-commit detection). The commit block is written only after a FLUSH of the blocks
@@ -643,15 +686,26 @@ export function journal_recover(): i32 {
   if (err == 0) {
     pos = j_head;
     let t = first_tid;
+    let txHome: u32 = 0, txLogged: u32 = 0, txRevoked: u32 = 0; // this transaction's blocks, for its log line
     const desc = scratch_frame();
     if (desc == 0) err = -ENOMEM;
     while (err == 0 && pos < endPos) {
       if (blk_read_sync(j_start + pos, desc) != 0) { err = -EIO; break; }
       const magic = load<u32>(desc, HDR_MAGIC);
       pos++;
-      if (magic == MAGIC_JCOMMIT) { t++; replayed++; continue; }
+      if (magic == MAGIC_JCOMMIT) {
+        replayed++;
+        if (replayed <= <u64>REPLAY_LOG_TX_MAX) {
+          kfs(); kputs("journal: replayed transaction "); kputu(t); kputs(": "); kputu(txHome); kputs(" of ");
+          kputu(txLogged); kputs(" logged blocks written home"); if (txRevoked > 0) { kputs(", "); kputu(txRevoked); kputs(" revoked (freed later)"); }
+          knl();
+        }
+        t++; txHome = 0; txLogged = 0; txRevoked = 0;
+        continue;
+      }
       if (magic == MAGIC_JREVOKE) continue;
       const n = load<u32>(desc, JD_COUNT);
+      txLogged += n;
       let done: u32 = 0;
       while (done < n) {
         const k = min(n - done, REPLAY_BATCH);
@@ -659,9 +713,10 @@ export function journal_recover(): i32 {
         if (blk_submit() != 0) { err = -EIO; break; }
         for (let i: u32 = 0; i < k; i++) {
           const home = load<u64>(desc + JD_TAGS + (<usize>(done + i) << 3));
-          if (revoked_tid(home, lastValid) > t) continue;
+          if (revoked_tid(home, lastValid) > t) { txRevoked++; continue; }
           blk_add(VIRTIO_BLK_T_OUT, home, buf + (<usize>i << 12));
           jstat_replayed_blocks++;
+          txHome++;
         }
         if (blk_submit() != 0) { err = -EIO; break; }
         done += k;
@@ -669,6 +724,9 @@ export function journal_recover(): i32 {
       pos += n;
     }
     if (desc != 0) scratch_free(desc);
+    if (replayed > <u64>REPLAY_LOG_TX_MAX) {
+      kfs(); kputs("journal: replayed "); kputu(replayed - REPLAY_LOG_TX_MAX); kputs(" more transactions"); knl();
+    }
   }
   kfree(rv_table);
   rv_table = 0;

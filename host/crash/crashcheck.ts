@@ -4,7 +4,8 @@
 // Layer: host, above the recorder (host/crash/recorder.ts), the crash-state generator
 // (host/crash/crashstates.ts) and the workload oracle (host/crash/workload.ts). No Node imports: it
 // runs in worker threads and could run in a browser worker.
-// Interface: makeBaseImage, checkWorkload -> WorkloadResult, minimise.
+// Interface: makeBaseImage, checkWorkload -> WorkloadResult (checkWorkloadSteps: the same, one
+// state per step, for a worker that must keep answering), minimise.
 // Rules:
 //  - every workload starts from the same base image (mkfs + the workload setup, synced);
 //  - for a state, the last completed persistence point is the last `persist:i` mark before
@@ -147,6 +148,19 @@ function checkState(checker: StateChecker, w: Workload, s: CrashState, exp: Retu
  * the states checked and every violation (with the state id that reproduces it).
  */
 export function checkWorkload(w: Workload, base: Uint8Array, opts: CheckOptions): WorkloadResult {
+  const it = checkWorkloadSteps(w, base, opts);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * checkWorkload one state at a time: yields after each checked state (states checked so far,
+ * states planned) so a caller can yield to its event loop (the page's worker) between states;
+ * returns the WorkloadResult. Dropping the iterator early closes the checker it made.
+ */
+export function* checkWorkloadSteps(w: Workload, base: Uint8Array, opts: CheckOptions): Generator<{ checked: number; planned: number }, WorkloadResult, void> {
   const t0 = performance.now();
   const rec = new RecordingBackend(new MemoryBackend(new Uint8Array(base)));
   const k = bootWith({ device: rec, module: opts.module, memoryMiB: CRASH_MEMORY_MIB, discard: opts.discard });
@@ -171,6 +185,7 @@ export function checkWorkload(w: Workload, base: Uint8Array, opts: CheckOptions)
       const found = checkState(checker, w, s, exp, persistMarks, opMarks);
       violations.push(...found);
       if (opts.firstOnly && (opts.match ? found.some(opts.match) : found.length > 0)) break;
+      yield { checked, planned: states.length };
     }
   } finally {
     if (!opts.checker) checker.close();

@@ -22,6 +22,8 @@ const SHELL_COMMANDS_MAX = 100_000;
 export interface ShellIO {
   out(data: string | Uint8Array): void;
   err(line: string): void;
+  /** Called after a `sync` returned: the absolute paths fsync'ed, or null for a whole sync. */
+  onSync?(paths: string[] | null): void;
 }
 
 /** One parsed command: words and an optional output redirection. */
@@ -145,7 +147,7 @@ export const SHELL_COMMANDS: readonly { name: string; flags: string; usage: stri
   { name: "touch", flags: "", usage: "touch FILE...", does: "create files or set their times to now" },
   { name: "tree", flags: "", usage: "tree [DIR...]", does: "show directory trees" },
   { name: "df", flags: "h", usage: "df [-h]", does: "show free space (-h: human sizes, 128M)" },
-  { name: "sync", flags: "", usage: "sync", does: "commit everything to the image" },
+  { name: "sync", flags: "d", usage: "sync [-d] [FILE...]", does: "commit everything to the image; with FILEs, fsync each (-d: fdatasync), as coreutils does" },
   { name: "help", flags: "", usage: "help", does: "this text" },
   { name: "exit", flags: "", usage: "exit [N]", does: "leave the shell (the kernel is shut down cleanly)" },
 ];
@@ -402,7 +404,30 @@ export class Shell {
         out(table([row], ["Filesystem", f.has("h") ? "Size" : "1K-blocks", "Used", f.has("h") ? "Avail" : "Available", "Use%", "Mounted on"]) + "\n");
         return;
       }
-      case "sync": fs.syncSync(); return;
+      case "sync": {
+        const { f, ops } = getopts(args, flagsOf(name), name);
+        if (ops.length === 0) { fs.syncSync(); this.io.onSync?.(null); return; }
+        const done: string[] = [];
+        for (const op of ops) {
+          let fd: number;
+          try { fd = fs.openSync(this.abs(op), "r"); } catch (err) {
+            if (err instanceof KernelPanic) throw err;
+            onErr(`sync: error opening '${op}': ${strerror(err)}`);
+            continue;
+          }
+          try {
+            if (f.has("d")) fs.fdatasyncSync(fd); else fs.fsyncSync(fd);
+            done.push(posix.normalize(this.abs(op)));
+          } catch (err) {
+            if (err instanceof KernelPanic) throw err;
+            onErr(`sync: error syncing '${op}': ${strerror(err)}`);
+          } finally {
+            fs.closeSync(fd);
+          }
+        }
+        if (done.length > 0) this.io.onSync?.(done);
+        return;
+      }
       case "tree": {
         // like tree(1): each operand's tree in turn, then one report line for them all
         const { ops } = getopts(args, flagsOf("tree"), "tree");

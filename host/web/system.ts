@@ -12,8 +12,9 @@
 import { bootWith, Kernel, KernelError, KernelPanic } from "../vmm/kernel.js";
 import { BlockError, MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
 import { dmesgStamp, errorMessage, mountLines, FS_LOG_PREFIX } from "../shell/format.js";
-import { Shell } from "../shell/shell.js";
+import { Shell, parseShell } from "../shell/shell.js";
 import { openOpfsImage } from "./opfs.js";
+import { VolatileCacheBackend } from "./volatile.js";
 import type { BackendKind, WorkerMessage } from "./protocol.js";
 
 /** The OPFS file that holds the page's image. */
@@ -31,6 +32,9 @@ export const BOOT_HOOKS: ((sys: WebSystem) => void)[] = [];
 /** How the worker posts to the page. */
 export type Post = (msg: WorkerMessage, transfer?: Transferable[]) => void;
 
+/** A shell command a feature adds in the worker (crashtest, bench): runs on its own, may take its time. */
+export type WebCommand = (args: string[], sys: WebSystem) => void | Promise<void>;
+
 /** The booted system of one worker. */
 export class WebSystem {
   /** The live kernel (null before the first boot and after a failed one). */
@@ -41,12 +45,20 @@ export class WebSystem {
   backendKind: BackendKind = "opfs";
   /** The shell bound to the live kernel. */
   shell: Shell | null = null;
+  /** The disk's volatile write cache between the kernel and `backend` (host/web/volatile.ts): the power cut drops it. */
+  device: VolatileCacheBackend | null = null;
+  /** Called after the shell's `sync` returned (paths fsync'ed, or null for a whole sync). */
+  onShellSync: ((paths: string[] | null) => void) | null = null;
+  /** Commands features add to the page's shell, by name (a line holding only that command runs it). */
+  readonly commands = new Map<string, WebCommand>();
+  /** The `help` lines of those commands (usage, what it does), by name. */
+  readonly commandHelp = new Map<string, [string, string]>();
   /** The image's bytes when OPFS is missing (kept across reboots of this worker). */
   private memoryBytes: Uint8Array | null = null;
   /** performance.now() when the current boot started. */
   private bootT0 = 0;
 
-  constructor(private readonly module: WebAssembly.Module, readonly post: Post) {}
+  constructor(readonly module: WebAssembly.Module, readonly post: Post) {}
 
   /** Terminal output. */
   print(text: string): void { this.post({ type: "term.out", text }); }
@@ -62,7 +74,7 @@ export class WebSystem {
    * new or `format` is set, boots and mounts, prints the boot log, posts `booted` and the
    * prompt. A failure posts `fatal` with one line and leaves no kernel.
    */
-  async boot(format = false): Promise<void> {
+  async boot(format = false, prompt = true): Promise<void> {
     this.shutdown();
     this.bootT0 = performance.now();
     let notice: string | null = null;
@@ -80,9 +92,12 @@ export class WebSystem {
         this.backend = new MemoryBackend(this.memoryBytes);
         this.backendKind = "memory";
       }
-      for (const wrap of DEVICE_WRAPPERS) this.backend = wrap(this.backend);
+      this.device = new VolatileCacheBackend(this.backend);
+      // wrappers (the views' I/O tap) sit above the cache: they see the requests the kernel makes
+      let device: BlockBackend = this.device;
+      for (const wrap of DEVICE_WRAPPERS) device = wrap(device);
       this.kernel = bootWith({
-        device: this.backend, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs: created || format,
+        device, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs: created || format,
         log: (line) => this.printLog(line),
         identity: { node: "browser", pid: 1, program: "helix web", exclusive: true },
       });
@@ -92,20 +107,34 @@ export class WebSystem {
       return;
     }
     for (const m of mountLines(this.kernel, IMAGE_NAME)) this.printLog(m);
-    this.shell = new Shell(this.kernel.fs, { out: (d) => this.print(typeof d === "string" ? d : new TextDecoder().decode(d)), err: (l) => this.print(l + "\n") });
+    this.shell = new Shell(this.kernel.fs, {
+      out: (d) => this.print(typeof d === "string" ? d : new TextDecoder().decode(d)), err: (l) => this.print(l + "\n"),
+      onSync: (p) => this.onShellSync?.(p),
+    });
     this.post({
       type: "booted", bootMs: performance.now() - this.bootT0, readyMs: performance.now(), backend: this.backendKind,
       imageBytes: this.backend!.sizeBytes, notice,
     });
     for (const hook of BOOT_HOOKS) hook(this);
-    this.prompt();
+    if (prompt) this.prompt();
   }
 
-  /** Runs one shell line; a kernel panic becomes `fatal`. */
-  runLine(line: string): void {
+  /** Runs one shell line (or a feature's command, awaited); a kernel panic becomes `fatal`. */
+  runLine(line: string): void | Promise<void> {
     const shell = this.shell;
     if (shell === null) { this.post({ type: "error", message: "the kernel is not running: reboot or reformat" }); return; }
+    const feature = this.featureCommand(line);
+    if (feature !== null) {
+      return (async () => {
+        try { await feature.run(feature.args, this); } catch (err) { this.print(`helix: ${feature.name}: ${errorMessage(err)}\n`); }
+        this.prompt();
+      })();
+    }
     if (!this.guard(() => shell.run(line))) return;
+    if (line.trim() === "help" && this.commandHelp.size > 0) {
+      this.print("commands of the page (a line holding only the command):\n");
+      for (const [usage, does] of this.commandHelp.values()) this.print(`  ${usage}\n      ${does}\n`);
+    }
     if (shell.exitStatus !== null) {
       this.printLog(`${FS_LOG_PREFIX}unmounting`);
       this.shutdown();
@@ -137,6 +166,27 @@ export class WebSystem {
     }
   }
 
+  /** The feature command a line holds alone (`crashtest ace1`), or null (the shell runs the line). */
+  private featureCommand(line: string): { name: string; args: string[]; run: WebCommand } | null {
+    let cmds;
+    try { cmds = parseShell(line); } catch { return null; }
+    if (cmds.length !== 1 || cmds[0].redirect !== undefined) return null;
+    const [name, ...args] = cmds[0].argv;
+    const run = this.commands.get(name);
+    return run === undefined ? null : { name, args, run };
+  }
+
+  /**
+   * Drops the kernel without unmounting (a power cut: no journal commit, no clean flag, the
+   * cache below is the caller's to cut) and forgets the closed backend.
+   */
+  dropKernel(): void {
+    this.kernel = null;
+    this.shell = null;
+    this.device = null;
+    this.backend = null;
+  }
+
   /** Unmounts cleanly when the kernel is alive, then releases the image. */
   shutdown(): void {
     const k = this.kernel;
@@ -151,6 +201,7 @@ export class WebSystem {
   private closeBackend(): void {
     try { this.backend?.close(); } catch { /* already closed */ }
     this.backend = null;
+    this.device = null;
   }
 
 }

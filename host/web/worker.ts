@@ -14,6 +14,9 @@ import { completions } from "../shell/shell.js";
 import type { PageMessage, WorkerMessage } from "./protocol.js";
 import { WebSystem } from "./system.js";
 import { viewsHandlers } from "./views.js";
+import { powerHandlers, initPower } from "./power.js";
+import { initCrash } from "./crash.js";
+import { initBench } from "./bench.js";
 
 /** performance.now() at the worker's start (its time origin): the boot target counts from here. */
 export const WORKER_START_MS = performance.now();
@@ -22,7 +25,9 @@ export const WORKER_START_MS = performance.now();
 export type Handlers = Record<string, (msg: PageMessage & Record<string, unknown>, sys: WebSystem) => void | Promise<void>>;
 
 /** Features and their handlers (each feature module adds its own). */
-const FEATURES: Handlers[] = [viewsHandlers];
+const FEATURES: Handlers[] = [viewsHandlers, powerHandlers];
+/** Features that set themselves up on the worker's system before the first message (shell commands, hooks). */
+const INITS: ((sys: WebSystem) => void)[] = [initPower, initCrash, initBench];
 
 const post = (msg: WorkerMessage, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(msg, transfer);
 
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
     return;
   }
   const sys = new WebSystem(module, post);
+  for (const init of INITS) init(sys);
   const handlers: Handlers = Object.assign({}, core, ...FEATURES);
   let queue = Promise.resolve();
   self.onmessage = (ev: MessageEvent<PageMessage>) => {

@@ -9,12 +9,14 @@
 import { Bus } from "./bus.js";
 import { mountTerminal, type PageTerminal } from "./terminal.js";
 import { mountViews } from "./views/index.js";
+import { mountPower } from "./power.js";
+import { mountCrash } from "./crash.js";
 
 /** The page's features: each mounts its panel and subscribes to its messages. */
 export type Feature = (views: HTMLElement, bus: Bus, term: PageTerminal) => void;
 
 /** Features mounted into #views (each feature module adds itself here). */
-const FEATURES: Feature[] = [mountViews];
+const FEATURES: Feature[] = [mountViews, mountPower, mountCrash];
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
