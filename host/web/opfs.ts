@@ -99,11 +99,12 @@ export interface OpfsImage {
 /**
  * Opens (creating if missing) the OPFS file `name` as an image of `sizeBytes` bytes. A file of
  * another size is left as it is and opened at its own size (an uploaded image keeps its
- * size). Worker only. Errors: BlockError('EBUSY') when another tab holds the image,
+ * size). `reset` gives the file `sizeBytes` bytes whatever it held (a reformat; the image
+ * counts as created). Worker only. Errors: BlockError('EBUSY') when another tab holds the image,
  * BlockError('ENOTSUP') when this browser has no OPFS sync access handles, BlockError('EIO')
  * for any other storage failure (quota, a broken file).
  */
-export async function openOpfsImage(name: string, sizeBytes: number): Promise<OpfsImage> {
+export async function openOpfsImage(name: string, sizeBytes: number, reset = false): Promise<OpfsImage> {
   const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<FileSystemDirectoryHandle> } } }).navigator?.storage;
   if (storage?.getDirectory === undefined) throw new BlockError("ENOTSUP", "this browser has no Origin Private File System");
   let handle: SyncHandle;
@@ -119,7 +120,7 @@ export async function openOpfsImage(name: string, sizeBytes: number): Promise<Op
   }
   let created = false;
   const size = handle.getSize();
-  if (size === 0) {
+  if (size === 0 || reset) {
     try {
       handle.truncate(sizeBytes);
     } catch (err) {
@@ -165,7 +166,7 @@ export async function writeOpfsImage(name: string, bytes: Uint8Array): Promise<v
 export function opfsError(err: unknown, name: string): BlockError {
   if (err instanceof BlockError) return err;
   const e = err as { name?: string; message?: string };
-  if (e?.name === "NoModificationAllowedError") return new BlockError("EBUSY", `${name} is in use by another tab of this page`);
+  if (e?.name === "NoModificationAllowedError") return new BlockError("EBUSY", `in use by another tab of this page (close it, or use that tab)`);
   if (e?.name === "QuotaExceededError") return new BlockError("ENOSPC", `the browser's storage quota is full (${name})`);
   return new BlockError("EIO", `OPFS ${name}: ${e?.name ?? "Error"}: ${e?.message ?? String(err)}`);
 }

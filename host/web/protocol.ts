@@ -14,6 +14,8 @@ export type BackendKind = "opfs" | "memory";
 export type PageMessage =
   /** Boot (or reboot) the kernel on the OPFS image, formatting it when it is new or `format`. */
   | { type: "boot"; format?: boolean }
+  /** Unmount cleanly and release the image (the page is going away). */
+  | { type: "shutdown" }
   /** One line typed at the shell. */
   | { type: "shell.line"; line: string }
   /** Tab completion of a partial line. */

@@ -12,8 +12,8 @@
 import { bootWith, Kernel, KernelError, KernelPanic } from "../vmm/kernel.js";
 import { BlockError, MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
 import { dmesgStamp, errorMessage, mountLines, FS_LOG_PREFIX } from "../shell/format.js";
-import { Shell } from "../shell/shell.js";
-import { openOpfsImage } from "./opfs.js";
+import { Shell, type ShellExtension } from "../shell/shell.js";
+import { openOpfsImage, writeOpfsImage } from "./opfs.js";
 import type { BackendKind, WorkerMessage } from "./protocol.js";
 
 /** The OPFS file that holds the page's image. */
@@ -22,6 +22,23 @@ export const IMAGE_NAME = "helix.img";
 export const DEFAULT_IMAGE_BYTES = 64 * 1024 * 1024;
 /** Physical memory of the page's kernel, MiB. */
 export const WEB_MEMORY_MIB = 128;
+
+/**
+ * The kernel's sleep in the page: none. The kernel sleeps only in multiple-mount protection,
+ * to wait out a holder named in the MMP block that might still be alive on another machine.
+ * The page's image is private to this worker (OPFS's sync access handle is an exclusive
+ * lock, a memory image is this worker's own), so such a holder is known to be gone, and an
+ * image uploaded from Node while it was mounted boots at once instead of after 11 s.
+ */
+export const NO_SLEEP = (_ms: number): void => {};
+
+/**
+ * How often (ms) the worker runs the journal's commit timer while the kernel idles: a
+ * transaction older than the kernel's commit interval (5 s, jbd2's commit=5) then commits
+ * even when no syscall comes, so a page closed without unmounting loses at most the last
+ * few seconds, as a Linux machine that loses power does.
+ */
+export const COMMIT_TIMER_MS = 1000;
 
 /** How the worker posts to the page. */
 export type Post = (msg: WorkerMessage, transfer?: Transferable[]) => void;
@@ -40,8 +57,27 @@ export class WebSystem {
   private memoryBytes: Uint8Array | null = null;
   /** performance.now() when the current boot started. */
   private bootT0 = 0;
+  /** The host's own shell commands (the page's `download`; features may add theirs). */
+  readonly extensions: ShellExtension[] = [];
+  /** The commit timer while a kernel runs (see COMMIT_TIMER_MS). */
+  private commitTimer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly module: WebAssembly.Module, readonly post: Post) {}
+  /** The compiled kernel, once `loading` resolved. */
+  private mod: WebAssembly.Module | null = null;
+
+  /**
+   * `loading`: the kernel module being compiled; the first boot opens the image while it
+   * compiles (both take tens of ms on a first visit).
+   */
+  constructor(private readonly loading: Promise<WebAssembly.Module>, readonly post: Post) {
+    loading.then((m) => { this.mod = m; }, () => { /* boot() reports it */ });
+  }
+
+  /** The compiled kernel module. Throws before it is loaded (boot() waits for it). */
+  get module(): WebAssembly.Module {
+    if (this.mod === null) throw new Error("the kernel module is not loaded yet");
+    return this.mod;
+  }
 
   /** Terminal output. */
   print(text: string): void { this.post({ type: "term.out", text }); }
@@ -54,44 +90,128 @@ export class WebSystem {
 
   /**
    * Opens the image (OPFS; memory with a notice where OPFS is missing), formats it when it is
-   * new or `format` is set, boots and mounts, prints the boot log, posts `booted` and the
-   * prompt. A failure posts `fatal` with one line and leaves no kernel.
+   * new or `format` is set (a reformat also gives the image its default size, so it works on
+   * an image of any size or contents), boots and mounts, prints the boot log, posts `booted`
+   * and the prompt. A failure posts `fatal` with one line and leaves no kernel. `cwd`: the
+   * shell's directory after the boot, when it still exists.
    */
-  async boot(format = false): Promise<void> {
+  async boot(format = false, cwd = "/"): Promise<void> {
     this.shutdown();
     this.bootT0 = performance.now();
-    let notice: string | null = null;
-    let created = false;
+    let opened: { notice: string | null; created: boolean };
+    const [img, mod] = await Promise.allSettled([this.openImage(format), this.loading]);
+    if (mod.status === "rejected") {
+      this.closeBackend();
+      this.post({ type: "fatal", message: `cannot load the kernel module: ${errorMessage(mod.reason)}` });
+      return;
+    }
+    if (img.status === "rejected") {
+      this.closeBackend();
+      this.post({ type: "fatal", message: bootMessage(img.reason) });
+      return;
+    }
+    opened = img.value;
+    this.start(opened.created || format, opened.notice, cwd);
+  }
+
+  /** Opens the image into `backend`; whether it was created now, and a notice for the page. */
+  private async openImage(reset: boolean): Promise<{ notice: string | null; created: boolean }> {
     try {
-      try {
-        const img = await openOpfsImage(IMAGE_NAME, DEFAULT_IMAGE_BYTES);
-        this.backend = img.backend;
-        this.backendKind = "opfs";
-        created = img.created;
-      } catch (err) {
-        if (!(err instanceof BlockError) || err.code !== "ENOTSUP") throw err;
-        notice = `${err.message.replace(/^ENOTSUP: /, "")}: the image lives in memory and is lost on reload`;
-        if (this.memoryBytes === null) { this.memoryBytes = new Uint8Array(DEFAULT_IMAGE_BYTES); created = true; }
-        this.backend = new MemoryBackend(this.memoryBytes);
-        this.backendKind = "memory";
-      }
+      const img = await openOpfsImage(IMAGE_NAME, DEFAULT_IMAGE_BYTES, reset);
+      this.backend = img.backend;
+      this.backendKind = "opfs";
+      return { notice: null, created: img.created };
+    } catch (err) {
+      if (!(err instanceof BlockError) || err.code !== "ENOTSUP") throw err;
+      const notice = `${err.message.replace(/^ENOTSUP: /, "")}: the image lives in memory and is lost on reload`;
+      let created = false;
+      if (this.memoryBytes === null || reset) { this.memoryBytes = new Uint8Array(DEFAULT_IMAGE_BYTES); created = true; }
+      this.backend = new MemoryBackend(this.memoryBytes);
+      this.backendKind = "memory";
+      return { notice, created };
+    }
+  }
+
+  /** Boots a kernel on the open backend (see boot). */
+  private start(mkfs: boolean, notice: string | null, cwd: string): void {
+    try {
       this.kernel = bootWith({
-        device: this.backend, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs: created || format,
+        device: this.backend!, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs, sleep: NO_SLEEP,
         log: (line) => this.printLog(line),
         identity: { node: "browser", pid: 1, program: "helix web", exclusive: true },
       });
     } catch (err) {
+      this.kernel = null;
       this.closeBackend();
       this.post({ type: "fatal", message: bootMessage(err) });
       return;
     }
     for (const m of mountLines(this.kernel, IMAGE_NAME)) this.printLog(m);
-    this.shell = new Shell(this.kernel.fs, { out: (d) => this.print(typeof d === "string" ? d : new TextDecoder().decode(d)), err: (l) => this.print(l + "\n") });
+    this.startCommitTimer();
+    this.shell = new Shell(this.kernel.fs, { out: (d) => this.print(typeof d === "string" ? d : new TextDecoder().decode(d)), err: (l) => this.print(l + "\n") }, this.extensions);
+    try { if (this.kernel.fs.statSync(cwd).isDirectory()) this.shell.cwd = cwd; } catch { /* gone: stay at / */ }
     this.post({
       type: "booted", bootMs: performance.now() - this.bootT0, readyMs: performance.now(), backend: this.backendKind,
       imageBytes: this.backend!.sizeBytes, notice,
     });
     this.prompt();
+  }
+
+  /**
+   * The whole image as it is after a clean unmount (every commit checkpointed, the MMP block
+   * free), so that `helix boot` mounts it under Node at once. A running kernel is unmounted
+   * for the copy and mounted again (the shell keeps its directory); without one, the image is
+   * read as it lies. Returns null after posting `error` or `fatal` when it cannot be read.
+   */
+  async imageBytes(): Promise<Uint8Array | null> {
+    const running = this.kernel !== null;
+    const cwd = this.shell?.cwd ?? "/";
+    if (running) {
+      this.print(`${dmesgStamp((performance.now() - this.bootT0) / 1000)} ${FS_LOG_PREFIX}unmounting to save a consistent copy of the image\n`);
+      try { this.kernel!.shutdown(); } catch (err) { this.post({ type: "error", message: `unmount failed: ${errorMessage(err)}` }); }
+      this.kernel = null;
+      this.shell = null;
+    }
+    this.closeBackend();
+    let bytes: Uint8Array | null = null;
+    let notice: string | null = null;
+    try {
+      notice = (await this.openImage(false)).notice;
+      const b = this.backend!;
+      bytes = new Uint8Array(b.sizeBytes);
+      b.read(0, bytes);
+    } catch (err) {
+      this.closeBackend();
+      this.post({ type: running ? "fatal" : "error", message: bootMessage(err) });
+      return null;
+    }
+    if (running) {
+      this.bootT0 = performance.now();
+      this.start(false, notice, cwd);
+    } else {
+      this.closeBackend();
+    }
+    return bytes;
+  }
+
+  /**
+   * Replaces the image with `bytes` (an upload that checkImage accepted) and boots it. The
+   * running kernel is shut down first (the OPFS handle is exclusive). Errors end as `fatal`.
+   */
+  async replaceImage(name: string, bytes: Uint8Array): Promise<void> {
+    this.shutdown();
+    this.print(`${name}: ${bytes.length} bytes (${(bytes.length / 2 ** 20).toFixed(1)} MiB): replaces the image; booting it\n`);
+    if (this.backendKind === "memory") {
+      this.memoryBytes = bytes;
+    } else {
+      try {
+        await writeOpfsImage(IMAGE_NAME, bytes);
+      } catch (err) {
+        if (!(err instanceof BlockError) || err.code !== "ENOTSUP") { this.post({ type: "fatal", message: bootMessage(err) }); return; }
+        this.memoryBytes = bytes;
+      }
+    }
+    await this.boot(false);
   }
 
   /** Runs one shell line; a kernel panic becomes `fatal`. */
@@ -130,8 +250,24 @@ export class WebSystem {
     }
   }
 
+  /** Runs the kernel's commit timer every COMMIT_TIMER_MS while this kernel lives. */
+  private startCommitTimer(): void {
+    this.stopCommitTimer();
+    const k = this.kernel;
+    this.commitTimer = setInterval(() => {
+      if (this.kernel !== k || k === null || k.isDead) { this.stopCommitTimer(); return; }
+      // a failed commit is logged by the kernel (and turns it read-only); a panic is fatal
+      this.guard(() => { k.callExport("sys_commit_timer"); });
+    }, COMMIT_TIMER_MS);
+  }
+
+  private stopCommitTimer(): void {
+    if (this.commitTimer !== null) { clearInterval(this.commitTimer); this.commitTimer = null; }
+  }
+
   /** Unmounts cleanly when the kernel is alive, then releases the image. */
   shutdown(): void {
+    this.stopCommitTimer();
     const k = this.kernel;
     this.kernel = null;
     this.shell = null;
@@ -150,6 +286,8 @@ export class WebSystem {
 
 /** One line for a failed boot, worded as the CLI words it. */
 export function bootMessage(err: unknown): string {
+  // another tab: the CLI's "x.img: in use by ..." has no errno name in front either
+  if (err instanceof BlockError && err.code === "EBUSY") return `${IMAGE_NAME}: ${errorMessage(err).replace(/^EBUSY: /, "")}`;
   if (err instanceof KernelError || err instanceof BlockError) return `${IMAGE_NAME}: ${errorMessage(err)}`;
   if (err instanceof KernelPanic || err instanceof WebAssembly.RuntimeError) return `${IMAGE_NAME}: kernel panic while booting: ${errorMessage(err)}`;
   return `${IMAGE_NAME}: ${errorMessage(err)}`;
