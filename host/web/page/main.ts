@@ -8,7 +8,7 @@
 
 import { Bus } from "./bus.js";
 import { mountTerminal, type PageTerminal } from "./terminal.js";
-import { mountDrop } from "./drop.js";
+import { mountDrop, readDrop } from "./drop.js";
 
 /** The page's features: each mounts its panel and subscribes to its messages. */
 export type Feature = (views: HTMLElement, bus: Bus, term: PageTerminal) => void;
@@ -67,7 +67,7 @@ function main(): void {
   mountDrop($("terminal"), bus, (line) => term.write(`\x1b[31mhelix: ${line}\x1b[0m\n`));
 
   for (const feature of FEATURES) feature($("views"), bus, term);
-  (window as unknown as { helix: unknown }).helix = { bus, term, lastBoot: () => lastBoot };
+  (window as unknown as { helix: unknown }).helix = { bus, term, lastBoot: () => lastBoot, readDrop };
 }
 
 /** Offers `bytes` as a download named `name`. */
