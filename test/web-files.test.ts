@@ -86,3 +86,29 @@ describe("drops", () => {
     }
   });
 });
+
+describe("the commit timer (sys_commit_timer, what the page's worker calls while the kernel idles)", () => {
+  it("commits a running transaction once it is older than the commit interval, so a lost page keeps it", () => {
+    const dev = new MemoryBackend(8 * MiB);
+    const k = bootSync({ device: dev, mkfs: true, memoryMiB: 32 });
+    let crashed: Uint8Array;
+    try {
+      k.callExport("sys_set_commit_interval", 50);
+      k.fs.writeFileSync("/timed", "committed by the timer\n");
+      expect(k.callExport("sys_commit_timer")).toBe(0); // younger than the interval: not due
+      const t = Date.now();
+      while (Date.now() - t < 80) { /* let the transaction age */ }
+      expect(k.callExport("sys_commit_timer")).toBe(1);
+      expect(k.callExport("sys_commit_timer")).toBe(0); // nothing left to commit
+      crashed = dev.bytes.slice(); // the power goes here: no unmount
+    } finally {
+      k.shutdown();
+    }
+    const k2 = bootSync({ device: new MemoryBackend(crashed), memoryMiB: 32 });
+    try {
+      expect(k2.fs.readFileSync("/timed", "utf8")).toBe("committed by the timer\n");
+    } finally {
+      k2.shutdown();
+    }
+  });
+});
