@@ -242,7 +242,8 @@ export class WebSystem {
         this.kernel = null;
         this.shell = null;
         this.closeBackend();
-        this.post({ type: "fatal", message: `kernel panic: ${errorMessage(err)}` });
+        // a KernelPanic's message starts with "kernel panic: " already; a bare trap gets it
+        this.post({ type: "fatal", message: err instanceof KernelPanic ? errorMessage(err) : `kernel panic: ${errorMessage(err)}` });
       } else {
         this.post({ type: "error", message: errorMessage(err) });
       }
@@ -289,7 +290,8 @@ export function bootMessage(err: unknown): string {
   // another tab: the CLI's "x.img: in use by ..." has no errno name in front either
   if (err instanceof BlockError && err.code === "EBUSY") return `${IMAGE_NAME}: ${errorMessage(err).replace(/^EBUSY: /, "")}`;
   if (err instanceof KernelError || err instanceof BlockError) return `${IMAGE_NAME}: ${errorMessage(err)}`;
-  if (err instanceof KernelPanic || err instanceof WebAssembly.RuntimeError) return `${IMAGE_NAME}: kernel panic while booting: ${errorMessage(err)}`;
+  // as the CLI's bootError: "x.img: kernel panic: ..." (a KernelPanic's message has the prefix)
+  if (err instanceof WebAssembly.RuntimeError) return `${IMAGE_NAME}: kernel panic: ${errorMessage(err)}`;
   return `${IMAGE_NAME}: ${errorMessage(err)}`;
 }
 
