@@ -146,6 +146,23 @@ describe("OpfsBackend over a sync access handle", () => {
     expect(h.closes).toBe(1);
   });
 
+  it("deferFlushes holds flushes back to one barrier when it ends (mkfs of a new image)", () => {
+    const h = new MemHandle(SIZE);
+    const b = new OpfsBackend(h, SIZE);
+    b.deferFlushes(true);
+    b.deferFlushes(false);
+    expect(h.flushes).toBe(0); // none asked for: none run
+    b.deferFlushes(true);
+    for (let i = 0; i < 20; i++) b.flush();
+    expect(h.flushes).toBe(0);
+    b.deferFlushes(false);
+    expect(h.flushes).toBe(1);
+    b.flush();
+    expect(h.flushes).toBe(2); // back to one flush per FLUSH
+    b.close();
+    expect(code(() => b.deferFlushes(false))).toBe("EBADF");
+  });
+
   it("discard is a hint: the bytes stay (OPFS cannot punch holes)", () => {
     const h = new MemHandle(SIZE);
     const b = new OpfsBackend(h, SIZE);

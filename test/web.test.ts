@@ -295,18 +295,19 @@ async function dropAndWait(page: Page, items: DropItem[]): Promise<string> {
   }), items);
 }
 
+/** Where uploadFile puts the files it uploads (the page reads them after setInputFiles returns). */
+const UPLOADS = mkdtempSync(join(tmpdir(), "helix-up-"));
+afterAll(() => rmSync(UPLOADS, { recursive: true, force: true }));
+
 /**
  * Uploads `bytes` as a file named `name` through the page's upload field (from a file: a
- * buffer would cross the DevTools protocol in base64, seconds for a few MiB).
+ * buffer would cross the DevTools protocol in base64, seconds for a few MiB). The file stays
+ * until the tests end: the page reads it asynchronously.
  */
 async function uploadFile(page: Page, name: string, bytes: Buffer): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "helix-up-"));
-  try {
-    writeFileSync(join(dir, name), bytes);
-    await page.setInputFiles("#upload", join(dir, name));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = mkdtempSync(join(UPLOADS, "u"));
+  writeFileSync(join(dir, name), bytes);
+  await page.setInputFiles("#upload", join(dir, name));
 }
 
 /** Uploads and returns the error line the page prints (`helix: ...`). */

@@ -34,6 +34,10 @@ export interface SyncHandle {
 /** A BlockBackend over an OPFS file's sync access handle. */
 export class OpfsBackend implements BlockBackend {
   private handle: SyncHandle | null;
+  /** Flushes are held back (deferFlushes) ... */
+  private deferring = false;
+  /** ... and one was asked for meanwhile. */
+  private flushPending = false;
 
   /**
    * Wraps an open handle whose file holds the image. `sizeBytes` must be a positive multiple
@@ -61,7 +65,24 @@ export class OpfsBackend implements BlockBackend {
   }
 
   flush(): void {
-    this.live().flush();
+    const h = this.live();
+    if (this.deferring) { this.flushPending = true; return; }
+    h.flush();
+  }
+
+  /**
+   * Holds flushes back while `on`; turning it off runs one flush when any was asked for.
+   * Only for mkfs of a new image: an OPFS flush is an fsync (milliseconds), mkfs asks for ~20,
+   * and a new image interrupted half-made is reformatted anyway, so one barrier at the end
+   * gives the same result. Never while a filesystem is mounted (DESIGN §5's ordering).
+   */
+  deferFlushes(on: boolean): void {
+    const h = this.live();
+    this.deferring = on;
+    if (!on && this.flushPending) {
+      this.flushPending = false;
+      h.flush();
+    }
   }
 
   /** OPFS cannot punch holes: discard is only a hint, so nothing is done (DESIGN §3). */

@@ -13,7 +13,7 @@ import { bootWith, Kernel, KernelError, KernelPanic } from "../vmm/kernel.js";
 import { BlockError, MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
 import { dmesgStamp, errorMessage, mountLines, FS_LOG_PREFIX } from "../shell/format.js";
 import { Shell, type ShellExtension } from "../shell/shell.js";
-import { openOpfsImage, writeOpfsImage } from "./opfs.js";
+import { OpfsBackend, openOpfsImage, writeOpfsImage } from "./opfs.js";
 import type { BackendKind, WorkerMessage } from "./protocol.js";
 
 /** The OPFS file that holds the page's image. */
@@ -134,12 +134,19 @@ export class WebSystem {
 
   /** Boots a kernel on the open backend (see boot). */
   private start(mkfs: boolean, notice: string | null, cwd: string): void {
+    // mkfs of an OPFS image runs with its flushes held back to one (OpfsBackend.deferFlushes)
+    const opfs = mkfs && this.backend instanceof OpfsBackend ? this.backend : null;
     try {
+      opfs?.deferFlushes(true);
       this.kernel = bootWith({
-        device: this.backend!, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs, sleep: NO_SLEEP,
+        device: this.backend!, module: this.module, memoryMiB: WEB_MEMORY_MIB, mkfs, sleep: NO_SLEEP, noMount: opfs !== null,
         log: (line) => this.printLog(line),
         identity: { node: "browser", pid: 1, program: "helix web", exclusive: true },
       });
+      if (opfs !== null) {
+        opfs.deferFlushes(false);
+        this.kernel.mount();
+      }
     } catch (err) {
       this.kernel = null;
       this.closeBackend();

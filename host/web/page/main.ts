@@ -56,9 +56,15 @@ function main(): void {
   upload.onchange = async () => {
     const f = upload.files?.[0];
     if (f === undefined) return;
-    const bytes = await f.arrayBuffer();
-    bus.send({ type: "image.upload", name: f.name, bytes }, [bytes]);
     upload.value = "";
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await f.arrayBuffer();
+    } catch (err) {
+      term.write(`\x1b[31mhelix: ${f.name}: cannot read the file: ${(err as Error)?.message ?? String(err)}\x1b[0m\n`);
+      return;
+    }
+    bus.send({ type: "image.upload", name: f.name, bytes }, [bytes]);
   };
 
   // leaving or reloading: the worker unmounts cleanly if it gets the time (the commit timer
