@@ -12,7 +12,7 @@
 //  - each WebEnv has its own free port (4601-4609 unless WEB_TEST_PORTS says otherwise) and
 //    closes everything it started.
 
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,11 +60,37 @@ export function webStale(): boolean {
   return [join(ROOT, "host"), join(ROOT, "build/helix.wasm"), join(ROOT, "vite.config.ts")].some((p) => newest(p) > built);
 }
 
-/** Builds the page (vite build) when it is stale; throws when the kernel is not built. */
+/** The lock several test files (vitest runs them in parallel processes) build the page under. */
+const BUILD_LOCK = join(ROOT, "dist/.web-build.lock");
+/** A lock older than this (ms) was left by a killed run. */
+const BUILD_LOCK_STALE_MS = 120_000;
+
+/**
+ * Builds the page (vite build) when it is stale, under BUILD_LOCK so that parallel test files
+ * never write dist/web at the same time (the second one finds it fresh). Throws when the
+ * kernel is not built.
+ */
 export async function buildWeb(): Promise<void> {
   if (!existsSync(join(ROOT, "build/helix.wasm"))) throw new Error("build/helix.wasm is missing: run 'npm run build:kernel'");
   if (!webStale()) return;
-  await build({ configFile: join(ROOT, "vite.config.ts"), root: join(ROOT, "host/web"), logLevel: "warn" });
+  mkdirSync(dirname(BUILD_LOCK), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(BUILD_LOCK);
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "EEXIST") throw err;
+      let age = 0;
+      try { age = Date.now() - statSync(BUILD_LOCK).mtimeMs; } catch { continue; }
+      if (age > BUILD_LOCK_STALE_MS) { rmSync(BUILD_LOCK, { recursive: true, force: true }); continue; }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    if (webStale()) await build({ configFile: join(ROOT, "vite.config.ts"), root: join(ROOT, "host/web"), logLevel: "warn" });
+  } finally {
+    rmSync(BUILD_LOCK, { recursive: true, force: true });
+  }
 }
 
 /** A free TCP port on 127.0.0.1 in PORTS. */
