@@ -226,6 +226,21 @@ describe.skipIf(skip !== null)("browser demo", () => {
     expect(await shell(page, "ls /; echo fresh > /f; cat /f")).toBe("fresh\n");
   });
 
+  it("a worker that failed outside the kernel's guard is replaced by Reboot, and the image is still there", async () => {
+    await shell(page, "echo survives > /w; sync");
+    // what the browser reports when the worker's script throws where nothing catches it
+    await page.evaluate(() => {
+      const w = (window as unknown as { helix: { bus: { worker: Worker } } }).helix.bus.worker;
+      w.onerror!(new ErrorEvent("error", { message: "Uncaught RangeError: boom", cancelable: true }));
+    });
+    const fatal = await page.waitForSelector("#fatal:not([hidden])");
+    expect(await fatal.textContent()).toContain("the kernel's worker failed: Uncaught RangeError: boom");
+    // Reboot ends that worker (its OPFS handle with it) and starts a new one
+    await nextMessage(page, "booted", () => page.click("#btn-reboot"));
+    await waitForPrompt(page);
+    expect(await shell(page, "cat /w")).toBe("survives\n");
+  });
+
   it("works from a sub-path of a static host (relative URLs)", async () => {
     const server = createServer((req, res) => {
       const m = /^\/some\/dir\/(.*)$/.exec((req.url ?? "").split("?")[0]);

@@ -117,7 +117,7 @@ export class WebSystem {
   /** Opens the image into `backend`; whether it was created now, and a notice for the page. */
   private async openImage(reset: boolean): Promise<{ notice: string | null; created: boolean }> {
     try {
-      const img = await openOpfsImage(IMAGE_NAME, DEFAULT_IMAGE_BYTES, reset);
+      const img = await openBusyRetry(() => openOpfsImage(IMAGE_NAME, DEFAULT_IMAGE_BYTES, reset));
       this.backend = img.backend;
       this.backendKind = "opfs";
       return { notice: null, created: img.created };
@@ -290,6 +290,27 @@ export class WebSystem {
     this.backend = null;
   }
 
+}
+
+/** Tries of an image open that found the image busy (see openBusyRetry). */
+const OPEN_BUSY_TRIES = 15;
+/** Milliseconds between two of them (the tries span ~1.5 s). */
+const OPEN_BUSY_GAP_MS = 100;
+
+/**
+ * Runs `open` again while it fails with EBUSY, up to OPEN_BUSY_TRIES times: a reloaded page,
+ * or a worker replaced after a failure, starts while the old worker still lets go of the
+ * image's handle. Another tab that really holds it is still refused, ~1.5 s later.
+ */
+async function openBusyRetry<T>(open: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!(err instanceof BlockError) || err.code !== "EBUSY" || i >= OPEN_BUSY_TRIES) throw err;
+      await new Promise((r) => setTimeout(r, OPEN_BUSY_GAP_MS));
+    }
+  }
 }
 
 /** One line for a failed boot, worded as the CLI words it. */
