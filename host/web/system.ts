@@ -102,7 +102,7 @@ export class WebSystem {
     const [img, mod] = await Promise.allSettled([this.openImage(format), this.loading]);
     if (mod.status === "rejected") {
       this.closeBackend();
-      this.post({ type: "fatal", message: `cannot load the kernel module: ${errorMessage(mod.reason)}` });
+      this.post({ type: "fatal", message: `cannot load the kernel module: ${errorMessage(mod.reason)}`, restart: true });
       return;
     }
     if (img.status === "rejected") {

@@ -53,6 +53,7 @@ export class Bus {
   }
 
   private dispatch(msg: WorkerMessage & Record<string, unknown>): void {
+    if (msg.type === "fatal" && msg.restart === true) this.broken = true;
     for (const fn of this.listeners.get(msg.type) ?? []) {
       try { fn(msg); } catch (err) { console.error(err); }
     }
