@@ -34,7 +34,7 @@ import { mount_prev_state, mount_dropped_log, fs_mounted } from "./fs/super";
 import { j_sb_repaired } from "./fs/journal";
 import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
-  do_sync, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
+  do_sync, do_commit_timer, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
 } from "./sys/syscalls";
 import {
@@ -241,6 +241,8 @@ export function sys_ftruncate(fd: i32, len: i64): i32 { return do_ftruncate(fd, 
 export function sys_fsync(fd: i32): i32 { return do_fsync(fd); }
 export function sys_fdatasync(fd: i32): i32 { return do_fsync(fd); }
 export function sys_sync(): i32 { return do_sync(); }
+/** The commit timer for a host whose kernel idles (fs/super.ts fs_commit_aged): 1 committed, 0 not due, -errno. */
+export function sys_commit_timer(): i32 { return do_commit_timer(); }
 export function sys_stat(p: usize, plen: u32, out: usize): i32 { return do_stat(p, plen, out, true); }
 export function sys_lstat(p: usize, plen: u32, out: usize): i32 { return do_stat(p, plen, out, false); }
 export function sys_fstat(fd: i32, out: usize): i32 { return do_fstat(fd, out); }

@@ -608,6 +608,19 @@ export function fs_sync(): i32 {
 }
 
 /**
+ * The commit timer (jbd2's `commit=` timer): commits the running transaction when it is older
+ * than the commit interval. For hosts whose kernel idles between syscalls (the page's worker
+ * calls it from a timer): the interval is otherwise checked only at syscall boundaries.
+ * Returns 1 when it committed, 0 when nothing was due, or -errno.
+ */
+export function fs_commit_aged(): i32 {
+  if (!fs_mounted || fs_readonly || fs_errored || commit_interval_ns <= 0) return 0;
+  if (journal_tx_age(fs_now()) <= commit_interval_ns) return 0;
+  const r = fs_commit();
+  return r != 0 ? r : 1;
+}
+
+/**
  * Syscall-boundary housekeeping: writes dirty data back in the background, commits when the
  * running transaction, dirty data or the deferred-free list grew large, and keeps free
  * frames above the watermark by reclaiming clean pages (checkpointing first when pinned

@@ -38,7 +38,7 @@ import {
   file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
 } from "../fs/file";
 import {
-  fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_balance, fs_statfs,
+  fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
 import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN } from "../fs/pagecache";
 import {
@@ -405,6 +405,14 @@ export function do_sync(): i32 {
   const r = sys_enter();
   if (r != 0) return r;
   return fs_sync();
+}
+
+/** The commit timer: a syscall boundary, then a commit when the running transaction aged. */
+export function do_commit_timer(): i32 {
+  if (!fs_mounted) return 0;
+  const r = sys_enter();
+  if (r != 0) return r;
+  return fs_commit_aged();
 }
 
 // ---- stat ------------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ interface ParsedCommand { argv: string[]; redirect?: { file: string; append: boo
 /** A shell syntax or usage error inside one command (printed, the shell goes on). */
 class ShellError extends Error {}
 
+/** The error a ShellExtension throws to print `helix: LINE` (the shell goes on). */
+export function shellFailure(line: string): Error { return new ShellError(line); }
+
 /**
  * Splits shell text into commands at unquoted `;` and newlines. Words may be quoted with
  * '...' (literal) or "..." (backslash escapes \" \\ \$ \`), a backslash escapes one
@@ -152,11 +155,24 @@ export const SHELL_COMMANDS: readonly { name: string; flags: string; usage: stri
   { name: "exit", flags: "", usage: "exit [N]", does: "leave the shell (the kernel is shut down cleanly)" },
 ];
 
-/** The text of `help`. */
-export function shellHelp(): string {
-  const w = Math.max(...SHELL_COMMANDS.map((c) => c.usage.length));
+/**
+ * A command a host adds to its shell (the page's `download`): listed by `help`, offered by
+ * tab completion, run like the built-in ones (output through `out`; a thrown
+ * shellFailure(line) prints `helix: LINE`, any other error `helix: NAME: strerror`).
+ */
+export interface ShellExtension {
+  name: string;
+  usage: string;
+  does: string;
+  run(args: string[], out: (d: string | Uint8Array) => void, shell: Shell): void;
+}
+
+/** The text of `help` (with a host's extra commands after the built-in ones). */
+export function shellHelp(extra: readonly ShellExtension[] = []): string {
+  const all = [...SHELL_COMMANDS, ...extra];
+  const w = Math.max(...all.map((c) => c.usage.length));
   return "commands (paths are inside the image; relative paths start at the current directory):\n" +
-    SHELL_COMMANDS.map((c) => `  ${c.usage.padEnd(w)}  ${c.does}\n`).join("") +
+    all.map((c) => `  ${c.usage.padEnd(w)}  ${c.does}\n`).join("") +
     "any command's output can go to a file in the image: CMD > FILE, CMD >> FILE (append);\n" +
     "quoting: '...', \"...\", \\x; ';' or a newline separates commands; '#' starts a comment\n";
 }
@@ -179,7 +195,11 @@ export class Shell {
   exitStatus: number | null = null;
   private lastStatus = 0;
 
-  constructor(readonly fs: HelixFs, readonly io: ShellIO) {}
+  /** `extra`: the host's own commands (names must not shadow a built-in one). */
+  constructor(readonly fs: HelixFs, readonly io: ShellIO, readonly extra: readonly ShellExtension[] = []) {}
+
+  /** Every command name this shell runs: the built-in ones, then the host's. */
+  commandNames(): string[] { return [...SHELL_COMMANDS.map((c) => c.name), ...this.extra.map((c) => c.name)]; }
 
   /** Runs every command of `text`; stops early after `exit`. */
   run(text: string): void {
@@ -263,7 +283,7 @@ export class Shell {
   private dispatch(name: string, args: string[], out: (d: string | Uint8Array) => void, onErr: (m: string) => void): void {
     const fs = this.fs;
     switch (name) {
-      case "help": out(shellHelp()); return;
+      case "help": out(shellHelp(this.extra)); return;
       case "exit": {
         const n = args.length > 0 ? Number(args[0]) : this.lastStatus;
         if (!Number.isInteger(n) || n < 0 || n > 255) throw new ShellError(`exit: ${args[0]}: numeric argument required`);
@@ -442,8 +462,12 @@ export class Shell {
         out(`\n${dirs} ${dirs === 1 ? "directory" : "directories"}, ${files} ${files === 1 ? "file" : "files"}\n`);
         return;
       }
-      default:
-        throw new ShellError(`${name}: command not found (try 'help')`);
+      default: {
+        const ext = this.extra.find((c) => c.name === name);
+        if (ext === undefined) throw new ShellError(`${name}: command not found (try 'help')`);
+        ext.run(args, out, this);
+        return;
+      }
     }
   }
 
@@ -582,7 +606,7 @@ export class Shell {
 export function completions(shell: Shell, line: string): [string[], string] {
   const word = line.slice(line.search(/\S*$/));
   if (!/\s/.test(line.trimStart()) && !line.includes("/")) {
-    const hits = SHELL_COMMANDS.map((c) => c.name).filter((c) => c.startsWith(word));
+    const hits = shell.commandNames().filter((c) => c.startsWith(word));
     return [hits.map((h) => h + " "), word];
   }
   const slash = word.lastIndexOf("/");

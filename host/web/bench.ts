@@ -240,6 +240,8 @@ export async function benchCommand(args: string[], sys: WebSystem): Promise<void
 
 /** Sets the bench feature up on the worker's system: the shell's `bench` command. */
 export function initBench(sys: WebSystem): void {
-  sys.commands.set("bench", benchCommand);
-  sys.commandHelp.set("bench", [`bench [--files N]`, `the metadata benchmark on OPFS, HelixFS beside ZenFS (default ${DEFAULT_FILES} files)`]);
+  sys.addCommand({
+    name: "bench", usage: "bench [--files N]", run: benchCommand,
+    does: `the metadata benchmark on OPFS, HelixFS beside ZenFS (default ${DEFAULT_FILES} files)`,
+  });
 }

@@ -108,7 +108,8 @@ export async function crashCommand(args: string[], sys: WebSystem): Promise<void
 
 /** Sets the crash feature up on the worker's system: the shell's `crashtest` command. */
 export function initCrash(sys: WebSystem): void {
-  sys.commands.set("crashtest", crashCommand);
-  sys.commandHelp.set("crashtest", ["crashtest [ace1|ace2|ace3|random] [--sample N] [--seed N] [-c 'OPS'] ...",
-    "record a workload, recover every crash state a power cut could leave, check what fsync promised (crashtest --help)"]);
+  sys.addCommand({
+    name: "crashtest", usage: "crashtest [ace1|ace2|ace3|random] [--sample N] [--seed N] [-c 'OPS'] ...", run: crashCommand,
+    does: "record a workload, recover every crash state a power cut could leave, check what fsync promised (crashtest --help)",
+  });
 }

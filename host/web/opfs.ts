@@ -34,6 +34,10 @@ export interface SyncHandle {
 /** A BlockBackend over an OPFS file's sync access handle. */
 export class OpfsBackend implements BlockBackend {
   private handle: SyncHandle | null;
+  /** Flushes are held back (deferFlushes) ... */
+  private deferring = false;
+  /** ... and one was asked for meanwhile. */
+  private flushPending = false;
 
   /**
    * Wraps an open handle whose file holds the image. `sizeBytes` must be a positive multiple
@@ -61,7 +65,24 @@ export class OpfsBackend implements BlockBackend {
   }
 
   flush(): void {
-    this.live().flush();
+    const h = this.live();
+    if (this.deferring) { this.flushPending = true; return; }
+    h.flush();
+  }
+
+  /**
+   * Holds flushes back while `on`; turning it off runs one flush when any was asked for.
+   * Only for mkfs of a new image: an OPFS flush is an fsync (milliseconds), mkfs asks for ~20,
+   * and a new image interrupted half-made is reformatted anyway, so one barrier at the end
+   * gives the same result. Never while a filesystem is mounted (DESIGN §5's ordering).
+   */
+  deferFlushes(on: boolean): void {
+    const h = this.live();
+    this.deferring = on;
+    if (!on && this.flushPending) {
+      this.flushPending = false;
+      h.flush();
+    }
   }
 
   /** OPFS cannot punch holes: discard is only a hint, so nothing is done (DESIGN §3). */
@@ -99,11 +120,12 @@ export interface OpfsImage {
 /**
  * Opens (creating if missing) the OPFS file `name` as an image of `sizeBytes` bytes. A file of
  * another size is left as it is and opened at its own size (an uploaded image keeps its
- * size). Worker only. Errors: BlockError('EBUSY') when another tab holds the image,
+ * size). `reset` gives the file `sizeBytes` bytes whatever it held (a reformat; the image
+ * counts as created). Worker only. Errors: BlockError('EBUSY') when another tab holds the image,
  * BlockError('ENOTSUP') when this browser has no OPFS sync access handles, BlockError('EIO')
  * for any other storage failure (quota, a broken file).
  */
-export async function openOpfsImage(name: string, sizeBytes: number): Promise<OpfsImage> {
+export async function openOpfsImage(name: string, sizeBytes: number, reset = false): Promise<OpfsImage> {
   const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<FileSystemDirectoryHandle> } } }).navigator?.storage;
   if (storage?.getDirectory === undefined) throw new BlockError("ENOTSUP", "this browser has no Origin Private File System");
   let handle: SyncHandle;
@@ -119,7 +141,7 @@ export async function openOpfsImage(name: string, sizeBytes: number): Promise<Op
   }
   let created = false;
   const size = handle.getSize();
-  if (size === 0) {
+  if (size === 0 || reset) {
     try {
       handle.truncate(sizeBytes);
     } catch (err) {
@@ -165,7 +187,7 @@ export async function writeOpfsImage(name: string, bytes: Uint8Array): Promise<v
 export function opfsError(err: unknown, name: string): BlockError {
   if (err instanceof BlockError) return err;
   const e = err as { name?: string; message?: string };
-  if (e?.name === "NoModificationAllowedError") return new BlockError("EBUSY", `${name} is in use by another tab of this page`);
+  if (e?.name === "NoModificationAllowedError") return new BlockError("EBUSY", `in use by another tab of this page (close it, or use that tab)`);
   if (e?.name === "QuotaExceededError") return new BlockError("ENOSPC", `the browser's storage quota is full (${name})`);
   return new BlockError("EIO", `OPFS ${name}: ${e?.name ?? "Error"}: ${e?.message ?? String(err)}`);
 }

@@ -181,7 +181,7 @@ class Power {
     const cut = dev.isOff ? dev.lastCut! : dev.powerCut({ mode, seed });
     sys.dropKernel(); // no sys_umount: the instance is dropped as it is
     sys.print(`\x1b[31;1m[power] POWER CUT\x1b[0m: ${cutLine(cut)}\n`);
-    await sys.boot(false, false);
+    await sys.boot(false, { prompt: false });
     const report = this.afterReboot(cut, before.files, before.more, performance.now() - t0);
     sys.post({ type: "power.report", report });
     this.printReport(report);

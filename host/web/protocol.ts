@@ -14,6 +14,8 @@ export type BackendKind = "opfs" | "memory";
 export type PageMessage =
   /** Boot (or reboot) the kernel on the OPFS image, formatting it when it is new or `format`. */
   | { type: "boot"; format?: boolean }
+  /** Unmount cleanly and release the image (the page is going away). */
+  | { type: "shutdown" }
   /** One line typed at the shell. */
   | { type: "shell.line"; line: string }
   /** Tab completion of a partial line. */
@@ -44,8 +46,8 @@ export type WorkerMessage =
   | { type: "term.completions"; word: string; candidates: string[] }
   /** The kernel booted: bootMs from boot() to the prompt, readyMs since the worker started (its time origin), where the image lives, a notice for the user. */
   | { type: "booted"; bootMs: number; readyMs: number; backend: BackendKind; imageBytes: number; notice: string | null }
-  /** The kernel cannot go on (panic, trap, an image that does not mount): one line; the page offers reboot and reformat. */
-  | { type: "fatal"; message: string }
+  /** The kernel cannot go on (panic, trap, an image that does not mount): one line; the page offers reboot and reformat. `restart`: only a new worker can help (the kernel module did not load). */
+  | { type: "fatal"; message: string; restart?: boolean }
   /** An action failed (bad upload, missing file): one line; the kernel goes on. */
   | { type: "error"; message: string }
   /** The whole image, for a download. */

@@ -17,6 +17,7 @@ import { viewsHandlers } from "./views.js";
 import { powerHandlers, initPower } from "./power.js";
 import { initCrash } from "./crash.js";
 import { initBench } from "./bench.js";
+import { FILES, downloadCommand } from "./files.js";
 
 /** performance.now() at the worker's start (its time origin): the boot target counts from here. */
 export const WORKER_START_MS = performance.now();
@@ -25,7 +26,7 @@ export const WORKER_START_MS = performance.now();
 export type Handlers = Record<string, (msg: PageMessage & Record<string, unknown>, sys: WebSystem) => void | Promise<void>>;
 
 /** Features and their handlers (each feature module adds its own). */
-const FEATURES: Handlers[] = [viewsHandlers, powerHandlers];
+const FEATURES: Handlers[] = [FILES, viewsHandlers, powerHandlers];
 /** Features that set themselves up on the worker's system before the first message (shell commands, hooks). */
 const INITS: ((sys: WebSystem) => void)[] = [initPower, initCrash, initBench];
 
@@ -35,6 +36,7 @@ const post = (msg: WorkerMessage, transfer: Transferable[] = []): void => (self 
 const core: Handlers = {
   boot: (m, sys) => sys.boot(m.format === true),
   "shell.line": (m, sys) => sys.runLine(String(m.line)),
+  shutdown: (_m, sys) => sys.shutdown(),
   "shell.complete": (m, sys) => {
     if (sys.shell === null) return;
     const [candidates, word] = completions(sys.shell, String(m.line));
@@ -42,18 +44,16 @@ const core: Handlers = {
   },
 };
 
-async function main(): Promise<void> {
-  let module: WebAssembly.Module;
-  try {
-    module = await WebAssembly.compileStreaming(fetch(wasmUrl));
-  } catch (err) {
-    post({ type: "fatal", message: `cannot load the kernel module: ${errorMessage(err)}` });
-    return;
-  }
-  const sys = new WebSystem(module, post);
+/**
+ * Starts compiling the kernel and serving messages at once (a message sent while the kernel
+ * compiles waits in the queue behind the first boot, which opens the image meanwhile).
+ */
+function main(): void {
+  const sys = new WebSystem(WebAssembly.compileStreaming(fetch(wasmUrl)), post);
+  sys.extensions.push(downloadCommand(sys));
   for (const init of INITS) init(sys);
   const handlers: Handlers = Object.assign({}, core, ...FEATURES);
-  let queue = Promise.resolve();
+  let queue: Promise<void> = sys.boot();
   self.onmessage = (ev: MessageEvent<PageMessage>) => {
     const msg = ev.data as PageMessage & Record<string, unknown>;
     queue = queue.then(async () => {
@@ -66,7 +66,6 @@ async function main(): Promise<void> {
       }
     });
   };
-  await sys.boot();
 }
 
-void main();
+main();

@@ -11,6 +11,7 @@ import { mountTerminal, type PageTerminal } from "./terminal.js";
 import { mountViews } from "./views/index.js";
 import { mountPower } from "./power.js";
 import { mountCrash } from "./crash.js";
+import { mountDrop, readDrop } from "./drop.js";
 
 /** The page's features: each mounts its panel and subscribes to its messages. */
 export type Feature = (views: HTMLElement, bus: Bus, term: PageTerminal) => void;
@@ -21,12 +22,14 @@ const FEATURES: Feature[] = [mountViews, mountPower, mountCrash];
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 function main(): void {
-  const worker = new Worker(new URL("../worker.ts", import.meta.url), { type: "module" });
-  const bus = new Bus(worker);
+  const bus = new Bus(() => new Worker(new URL("../worker.ts", import.meta.url), { type: "module" }));
   const term = mountTerminal($("terminal"), bus);
   const status = $("status"), notice = $("notice"), fatal = $("fatal");
+  /** The last `booted` message (the end-to-end test reads its times). */
+  let lastBoot: unknown = null;
 
   bus.on("booted", (m) => {
+    lastBoot = m;
     fatal.hidden = true;
     status.textContent = `booted in ${Number(m.bootMs).toFixed(0)} ms (${Number(m.readyMs).toFixed(0)} ms after the worker started), ` +
       `image ${(Number(m.imageBytes) / 2 ** 20).toFixed(0)} MiB in ${m.backend === "opfs" ? "OPFS" : "memory"}`;
@@ -40,8 +43,15 @@ function main(): void {
   });
   bus.on("error", (m) => term.write(`\x1b[31mhelix: ${String(m.message)}\x1b[0m\n`));
 
-  $("btn-reboot").onclick = () => bus.send({ type: "boot" });
-  $("btn-reformat").onclick = () => { if (confirm("Erase the image and make a new filesystem?")) bus.send({ type: "boot", format: true }); };
+  // a worker that failed outside the kernel's guard is replaced; its new one boots by itself
+  const boot = (format: boolean) => {
+    status.textContent = format ? "formatting…" : "booting…";
+    if (!bus.broken) { bus.send({ type: "boot", format }); return; }
+    bus.restart();
+    if (format) bus.send({ type: "boot", format });
+  };
+  $("btn-reboot").onclick = () => boot(false);
+  $("btn-reformat").onclick = () => { if (confirm("Erase the image and make a new filesystem?")) boot(true); };
   $("btn-download").onclick = () => bus.send({ type: "image.download" });
   bus.on("image.bytes", (m) => save(String(m.name), m.bytes as ArrayBuffer));
   bus.on("file.bytes", (m) => save(String(m.name), m.bytes as ArrayBuffer));
@@ -49,13 +59,24 @@ function main(): void {
   upload.onchange = async () => {
     const f = upload.files?.[0];
     if (f === undefined) return;
-    const bytes = await f.arrayBuffer();
-    bus.send({ type: "image.upload", name: f.name, bytes }, [bytes]);
     upload.value = "";
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await f.arrayBuffer();
+    } catch (err) {
+      term.write(`\x1b[31mhelix: ${f.name}: cannot read the file: ${(err as Error)?.message ?? String(err)}\x1b[0m\n`);
+      return;
+    }
+    bus.send({ type: "image.upload", name: f.name, bytes }, [bytes]);
   };
 
+  // leaving or reloading: the worker unmounts cleanly if it gets the time (the commit timer
+  // bounds what is lost when it does not)
+  addEventListener("pagehide", () => bus.send({ type: "shutdown" }));
+  mountDrop($("terminal"), bus, (line) => term.write(`\x1b[31mhelix: ${line}\x1b[0m\n`));
+
   for (const feature of FEATURES) feature($("views"), bus, term);
-  (window as unknown as { helix: unknown }).helix = { bus, term };
+  (window as unknown as { helix: unknown }).helix = { bus, term, lastBoot: () => lastBoot, readDrop };
 }
 
 /** Offers `bytes` as a download named `name`. */

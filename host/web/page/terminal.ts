@@ -19,8 +19,10 @@ const SCROLLBACK_LINES = 5000;
 /** The page's terminal. */
 export interface PageTerminal {
   term: Terminal;
-  /** Writes text (\n line ends) as output. */
+  /** Writes text (\n line ends) as output; while a prompt is shown, above it (the line being typed is kept). */
   write(text: string): void;
+  /** Whether a prompt is shown (the worker waits for a line). */
+  promptShown(): boolean;
   /** Types a line as if the user had, when a prompt is shown; queued otherwise. */
   type(line: string): void;
 }
@@ -80,7 +82,14 @@ export function mountTerminal(el: HTMLElement, bus: Bus): PageTerminal {
   };
   term.onData(feed);
 
-  bus.on("term.out", (m) => term.write(String(m.text)));
+  // output that arrives while a prompt is shown (a drop's report, an upload's error) goes
+  // above the prompt, which is drawn again with the line being typed
+  const write = (text: string) => {
+    if (prompt === null) { term.write(text); return; }
+    term.write(`\r\x1b[K${text}${text.endsWith("\n") ? "" : "\n"}`);
+    redraw();
+  };
+  bus.on("term.out", (m) => write(String(m.text)));
   bus.on("term.prompt", (m) => {
     prompt = String(m.prompt);
     term.write(prompt);
@@ -98,11 +107,13 @@ export function mountTerminal(el: HTMLElement, bus: Bus): PageTerminal {
     term.write(`\r\n${cands.join("  ")}\r\n`);
     redraw();
   });
-  bus.on("fatal", () => { prompt = null; });
+  // lines typed for a kernel that stopped are not run by the next one
+  bus.on("fatal", () => { prompt = null; pending.length = 0; });
 
   return {
     term,
-    write: (text) => term.write(text),
+    write,
+    promptShown: () => prompt !== null,
     type: (text) => feed(text.endsWith("\n") ? text : text + "\n"),
   };
 }
