@@ -141,7 +141,7 @@ describe.skipIf(!hasChromium)("browser demo: power cut, crashtest, bench", () =>
     const typed = await run(page, "crashtest -c 'touch /A/x; sync /A/x; mv /A/x /B/y; fsync-parent /B/y; write /B/y 0 5000; sync'", /states per second/, 120_000);
     expect(typed).toMatch(/^workloads +1 \(--steps, seed 1\)$/m);
     expect(typed).toMatch(/^violations +0$/m);
-    const help = await run(page, "help", /commands of the page/);
+    const help = await run(page, "help", /^quoting: /m);
     expect(help).toMatch(/^ {2}crashtest \[ace1/m);
     expect(help).toMatch(/^ {2}bench \[--files N\]/m);
     const bad = await run(page, "crashtest ace9");
