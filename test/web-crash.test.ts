@@ -7,38 +7,19 @@
 // and prints its table.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
-import { build, preview, type PreviewServer } from "vite";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { browserMissing, startWeb, terminalText, type WebEnv } from "./browser.js";
 
-const PORT = 4621;
 /** Files of the page's benchmark: small in the test; HELIX_WEB_BENCH_FILES=20000 measures the issue's figure. */
 const BENCH_FILES = Number(process.env.HELIX_WEB_BENCH_FILES ?? 1000);
 /** HELIX_WEB_CRASH_FULL=1 runs the whole of ace1 in the page (the states/s figure) instead of a sample. */
 const CRASH_FULL = process.env.HELIX_WEB_CRASH_FULL === "1";
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
+const skip = browserMissing();
 
-let server: PreviewServer;
-let browser: Browser;
+let env: WebEnv;
 let page: Page;
 
-/** The terminal's whole text (xterm buffer, lines joined, wrapped lines unwrapped). */
-async function termText(p: Page): Promise<string> {
-  return p.evaluate(() => {
-    type Line = { isWrapped: boolean; translateToString(trim: boolean): string };
-    const t = (window as unknown as { helix: { term: { term: { buffer: { active: { length: number; getLine(i: number): Line | undefined } } } } } }).helix.term.term;
-    const b = t.buffer.active;
-    const out: string[] = [];
-    // a line the terminal wrapped continues the one before it
-    for (let i = 0; i < b.length; i++) {
-      const l = b.getLine(i);
-      if (l?.isWrapped && out.length > 0) out[out.length - 1] += l.translateToString(true);
-      else out.push(l?.translateToString(true) ?? "");
-    }
-    return out.join("\n");
-  });
-}
+const termText = terminalText;
 
 const PROMPT = /^helix:[^\n]*#/gm;
 const prompts = (t: string): number => (t.match(PROMPT) ?? []).length;
@@ -62,14 +43,12 @@ async function run(p: Page, line: string, until: RegExp = /[\s\S]/, timeout = 60
   }
 }
 
-describe.skipIf(!hasChromium)("browser demo: power cut, crashtest, bench", () => {
+describe.skipIf(skip !== null)("browser demo: power cut, crashtest, bench", () => {
   beforeAll(async () => {
-    await build({ configFile: "vite.config.ts", logLevel: "warn" });
-    server = await preview({ root: "host/web", configFile: "vite.config.ts", preview: { port: PORT, strictPort: true, host: "127.0.0.1" }, logLevel: "warn" });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
-    page = await browser.newPage();
+    env = await startWeb();
+    page = await (await env.newContext()).newPage();
     page.on("pageerror", (e) => console.error("page error:", e.message));
-    await page.goto(`http://localhost:${PORT}/`);
+    await page.goto(env.url);
     await page.waitForFunction(() => (window as unknown as { helix?: unknown }).helix !== undefined);
     await page.waitForFunction(() => /booted/.test(document.getElementById("status")?.textContent ?? ""), null, { timeout: 30_000 });
     // a fresh filesystem for this run (the OPFS image persists across runs)
@@ -78,10 +57,7 @@ describe.skipIf(!hasChromium)("browser demo: power cut, crashtest, bench", () =>
     await run(page, "ls /");
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise<void>((r) => server?.httpServer.close(() => r()));
-  });
+  afterAll(async () => { await env?.close(); });
 
   it("pull the plug: the fsynced file survives with its bytes, the unsynced one is gone, the replay view shows the recovery, fsck is clean", async () => {
     await run(page, "mkdir /docs; echo 'kept after the cut' > /docs/kept.txt; sync /docs/kept.txt");

@@ -5,41 +5,26 @@
 // second: figures, never asserted); save a screenshot of the live views to test-artifacts/.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { build, preview, type PreviewServer } from "vite";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { browserMissing, startWeb, type WebEnv } from "./browser.js";
 
-/** This helper's ports (PREAMBLE: webviews 4611-4619). */
-const PORT = 4611;
-const CHROMIUM = "/usr/bin/chromium";
 const ROOT = path.resolve(import.meta.dirname, "..");
 const ARTIFACTS = path.join(ROOT, "test-artifacts");
 /** Longest the scenario may take here (2 shared cores; it takes a few seconds). */
 const SCENARIO_TIMEOUT_MS = 120_000;
 
-let server: PreviewServer | null = null;
-let browser: Browser | null = null;
+const skip = browserMissing();
+let env: WebEnv | null = null;
 
-const haveChromium = existsSync(CHROMIUM) && existsSync(path.join(ROOT, "build", "helix.wasm"));
+describe.skipIf(skip !== null)("live views in Chromium", () => {
+  beforeAll(async () => { env = await startWeb(); }, 120_000);
 
-describe.skipIf(!haveChromium)("live views in Chromium", () => {
-  beforeAll(async () => {
-    await build({ root: path.join(ROOT, "host/web"), configFile: path.join(ROOT, "vite.config.ts"), logLevel: "warn" });
-    server = await preview({ root: path.join(ROOT, "host/web"), configFile: path.join(ROOT, "vite.config.ts"), preview: { port: PORT, strictPort: true, host: "127.0.0.1" }, logLevel: "warn" });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await new Promise<void>((r) => (server ? server.httpServer.close(() => r()) : r()));
-  });
+  afterAll(async () => { await env?.close(); });
 
   async function openPage(): Promise<Page> {
-    const page = await browser!.newPage({ viewport: { width: 1700, height: 1300 } });
+    const page = await env!.browser.newPage({ viewport: { width: 1700, height: 1300 } });
     page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
     await page.addInitScript(() => {
       const w = window as unknown as { __longtasks: { start: number; duration: number }[] };
@@ -48,7 +33,7 @@ describe.skipIf(!haveChromium)("live views in Chromium", () => {
         for (const e of list.getEntries()) w.__longtasks.push({ start: e.startTime, duration: e.duration });
       }).observe({ type: "longtask", buffered: true });
     });
-    await page.goto(`http://localhost:${PORT}/`);
+    await page.goto(env!.url);
     await page.waitForFunction(() => {
       const h = (window as unknown as { helix?: { views?: { samples: number } } }).helix;
       return (h?.views?.samples ?? 0) > 0 && document.querySelector("button[data-scenario=create]") !== null;

@@ -10,6 +10,8 @@
 
 import type { BlockBackend } from "./blockdev.js";
 import { VirtioBlkDevice } from "./virtio.js";
+import { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES } from "./framemap.js";
+export { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES };
 import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
 
 /** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
@@ -38,20 +40,6 @@ export const INFO_FIELDS = [
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
 
-/**
- * Frame-map owner codes (kernel_frame_map, assembly/mm/framemap.ts FM_*): one byte per 4 KiB
- * frame. Codes FRAME_SLAB + i are slabs of kmem_cache i (Kernel.slabTable()[i]).
- */
-export const FRAME_OWNERS: Record<number, string> = {
-  0: "free (unmovable)", 1: "free (movable)", 2: "free (reclaimable)", 3: "free (per-CPU list)",
-  4: "frame table (reserved)", 5: "kernel (other)", 6: "kmalloc large", 7: "argument area / transfer buffer",
-  8: "hash tables", 9: "journal", 10: "virtqueue", 16: "page cache (clean)", 17: "page cache (dirty)",
-  18: "buffer (clean)", 19: "buffer (running transaction)", 20: "buffer (awaiting checkpoint)", 255: "unknown",
-};
-/** First frame-map code of slab frames: FRAME_SLAB + kmem_cache index. */
-export const FRAME_SLAB = 128;
-/** Migratetypes in Kernel.freeAreas() order (Linux enum migratetype). */
-export const FRAME_MIGRATETYPES = ["unmovable", "movable", "reclaimable"] as const;
 /** Bytes of a B+ tree node for items and values (fill factor denominator, fs/btree.ts). */
 export const NODE_CAPACITY = 4032;
 /** Most keys Kernel.treeNode returns per node (fs/inspect.ts NODE_KEYS_MAX). */

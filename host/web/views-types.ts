@@ -2,8 +2,8 @@
 // views draw, gathered by the worker's sampler (host/web/views.ts) from the kernel's statistics
 // exports and read-only views of linear memory.
 //
-// Layer: web role, shared by the worker and the page (types and constants only, no imports, so
-// the page bundle does not pull the VMM in). Interface: ViewsSample and its parts; the
+// Layer: web role, shared by the worker and the page (types and constants only; its one import
+// is host/vmm/framemap.ts, constants alone, so the page bundle does not pull the VMM in). Interface: ViewsSample and its parts; the
 // `views.*` messages. Rules: every part names where its numbers come from (`source`), so the
 // page can say "approximate" when a part comes from a fallback; bulk arrays are typed arrays
 // whose buffers the worker transfers.
@@ -15,17 +15,8 @@ export type SourceKind = "export" | "fallback";
 export const BLK_KINDS = ["read", "write", "flush", "discard", "zeroes"] as const;
 export type BlkKind = (typeof BLK_KINDS)[number];
 
-/** Frame-map owner codes (assembly/mm/framemap.ts FM_*): one byte per 4 KiB frame. */
-export const FRAME_OWNER_NAMES: Readonly<Record<number, string>> = {
-  0: "free (unmovable)", 1: "free (movable)", 2: "free (reclaimable)", 3: "free (per-CPU list)",
-  4: "frame table (reserved)", 5: "kernel (other)", 6: "kmalloc large", 7: "argument area / transfer buffer",
-  8: "hash tables", 9: "journal", 10: "virtqueue", 16: "page cache (clean)", 17: "page cache (dirty)",
-  18: "buffer (clean)", 19: "buffer (running transaction)", 20: "buffer (awaiting checkpoint)", 255: "unknown",
-};
-/** First owner code of slab frames: FRAME_SLAB + kmem_cache index (slabs[index]). */
-export const FRAME_SLAB = 128;
-/** Migrate types, in the order of MemoryView.blocks[order][mt]. */
-export const MIGRATETYPES = ["unmovable", "movable", "reclaimable"] as const;
+/** Frame-map owner names, slab code base and migrate types (in MemoryView.blocks[order][mt] order). */
+export { FRAME_OWNERS as FRAME_OWNER_NAMES, FRAME_SLAB, FRAME_MIGRATETYPES as MIGRATETYPES } from "../vmm/framemap.js";
 /** B+ trees by kernel index (host/vmm/kernel.ts TREE_NAMES), with the names the page shows. */
 export const TREE_LABELS = ["inodes", "directory entries", "extents", "free space by offset", "free space by size"] as const;
 
