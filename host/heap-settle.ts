@@ -29,8 +29,11 @@
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 
-/** The major GC function: undefined until looked up, null where none can be had. */
-let majorGc: (() => void) | null | undefined;
+/**
+ * The major GC function; null until found. A failed look-up is tried again at the next settle
+ * (another worker thread may have turned the process-wide flag off between our two steps).
+ */
+let majorGc: (() => void) | null = null;
 /** True while a settle is owed (scheduled and not run yet). */
 let owed = false;
 /** True once the 'exit' listener is installed (one per process). */
@@ -39,7 +42,7 @@ let exitHooked = false;
 /**
  * V8's `gc` (a full, synchronous mark-compact). Without `--expose-gc` it is taken from a fresh
  * vm context made while the flag is on; the flag goes off again at once, so the program's own
- * contexts never see a `gc` global. null if the flag cannot be set (the settle is then skipped).
+ * contexts never see a `gc` global. null if that fails (this settle is then skipped).
  */
 function lookUpGc(): (() => void) | null {
   const own = (globalThis as { gc?: unknown }).gc;
@@ -59,7 +62,7 @@ function lookUpGc(): (() => void) | null {
 export function settleHeapNow(): void {
   if (!owed) return;
   owed = false;
-  if (majorGc === undefined) majorGc = lookUpGc();
+  if (majorGc === null) majorGc = lookUpGc();
   try {
     majorGc?.();
   } catch {
