@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-concurrent-recompilation
+#!/usr/bin/env node
 // bin/helix.js -- launcher of the `helix` CLI (package.json "bin"; `npm start` runs `helix start`).
 //
 // Layer: outside the TypeScript build, so it works on a fresh clone. Interface: the CLI's
@@ -9,11 +9,11 @@
 //    output goes to stderr so stdout stays the command's;
 //  - HELIX_NO_BUILD=1 never builds (tests: others may be editing sources mid-run);
 //  - whatever goes wrong ends as ONE line `helix: ...` on stderr and a non-zero exit;
-//  - Node runs with NODE_FLAGS (the shebang and the npm scripts pass them; a bare
-//    `node bin/helix.js` re-executes itself with them), see NODE_FLAGS.
+//  - plain `node`, no V8 flags: the package itself keeps Node 20 from hanging at exit
+//    (host/heap-settle.ts, docs/decisions.md "Node 20 exit hang").
 
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -67,33 +67,9 @@ function build(script) {
   if (r.status !== 0) fail(`build failed: 'npm run ${script}' exited with ${r.status ?? r.signal} (see the output above)`);
 }
 
-/**
- * Node flags every helix process needs. Node 20 can deadlock at exit (nodejs/node#54918,
- * fixed only in later lines by nodejs/node#61963): a background TurboFan job that needs a
- * main-thread GC waits forever while the main thread, its event loop done, waits for that
- * job (NodePlatform::DrainTasks; process.exit() hangs the same way joining the worker).
- * Seen here about once in 20 runs of `helix start`. Compiling optimised JS on the main
- * thread removes the background job; the kernel (wasm) is unaffected.
- */
-const NODE_FLAGS = ["--no-concurrent-recompilation"];
-
 const argv = process.argv.slice(2);
 
-if (!NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
-  // re-execute with the flags; the terminal's SIGINT reaches the child's process group
-  // itself, SIGTERM and SIGHUP are passed on; the exit code or signal is the child's
-  const child = spawn(process.execPath, [...process.execArgv, ...NODE_FLAGS, fileURLToPath(import.meta.url), ...argv], { stdio: "inherit" });
-  process.on("SIGINT", () => {});
-  for (const sig of ["SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
-  child.on("error", (err) => fail(`cannot start node: ${err.message}`));
-  child.on("exit", (code, signal) => {
-    if (signal === null) process.exit(code ?? 1);
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-  });
-} else {
-  await run();
-}
+await run();
 
 async function run() {
   if (process.env.HELIX_NO_BUILD !== "1") {

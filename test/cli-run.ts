@@ -7,8 +7,8 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The CLI launcher. */
 export const BIN = path.join(ROOT, "bin", "helix.js");
-/** Node flags the launcher needs (NODE_FLAGS in bin/helix.js); passed here so it does not re-execute itself. */
-export const NODE_FLAGS = ["--no-concurrent-recompilation"];
+/** Node flags for the launcher's process: none (plain `node` must do; test/exit-hang.test.ts). */
+export const NODE_FLAGS: string[] = [];
 
 export interface RunResult { code: number | null; stdout: string; stderr: string }
 

@@ -311,7 +311,7 @@ describe("bad input: one line on stderr, non-zero exit", () => {
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it("a bare `node bin/helix.js` re-executes itself with its Node flags; output and exit codes pass through", async () => {
+  it("a bare `node bin/helix.js` (no Node flags) runs the CLI; output and exit codes pass through", async () => {
     const bare = { nodeFlags: [] as string[] };
     const v = await runHelix(TMP, ["--version"], RUN_TIMEOUT_MS, bare);
     expect(v.code).toBe(0);

@@ -363,7 +363,9 @@ describe("multiple-mount protection across processes, without the host lock (ano
       k.fs.writeFileSync("/remote", "from the other machine");
       k.sys.sync();
       console.log("mounted");
-      setInterval(() => {}, 1000);`;
+      // the interval holds the kernel: the MMP heartbeat holds it weakly, so a kernel nothing
+      // references is freed at the next GC (one runs right after boot) and stops beating
+      setInterval(() => k.isDead, 1000);`;
     const remote = spawn(process.execPath, [...NODE_FLAGS, "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "", errOut = "";
     remote.stdout.on("data", (d) => { out += d; });

@@ -12,7 +12,11 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileBackend } from "./blockdev-node.js";
 import { MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
-import { bootWith, describeHolder, sleepMs, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "../vmm/kernel.js";
+import { bootWith, describeHolder, setKernelMemoryHook, sleepMs, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "../vmm/kernel.js";
+import { scheduleHeapSettle } from "./heap-settle.js";
+
+// every kernel this process boots, through boot() or bootWith(), owes V8 a settle (Node 20 exit hang)
+setKernelMemoryHook(scheduleHeapSettle);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Folders between this file and the repository root at most (host/node/ or dist/host/node/). */

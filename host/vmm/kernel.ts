@@ -143,6 +143,17 @@ export function sleepMs(ms: number): void {
   }
 }
 
+/**
+ * The host's hook on a kernel's memory: called right after kernel_boot has grown the module's
+ * memory to memoryMiB (a large allocation outside the JS heap) and after shutdown. None by
+ * default (browsers); host/node.ts sets one that keeps Node 20 from hanging at exit
+ * (host/heap-settle.ts). It must not throw and must not call back into a kernel.
+ */
+let memoryHook: (() => void) | null = null;
+
+/** Sets (or with null clears) the hook called after every kernel boot and shutdown. */
+export function setKernelMemoryHook(hook: (() => void) | null): void { memoryHook = hook; }
+
 /** A kernel panic: the module aborted (an assertion or a kernel bug); the Kernel is dead. */
 export class KernelPanic extends Error {
   readonly code = "EKERNELPANIC";
@@ -347,6 +358,7 @@ export class Kernel {
     const mib = opts.memoryMiB ?? DEFAULT_MEMORY_MIB;
     const cpus = opts.cpus ?? 1;
     const r = this.call("kernel_boot", mib, cpus);
+    memoryHook?.();
     if (r < 0) throw new KernelError(errnoName(-r), `boot failed: ${errnoName(-r)} (memory ${mib} MiB must be 32..3072, cpus ${cpus} must be 1..4)`, -r);
     this.args = this.x.kernel_args();
     this.xfer = this.x.kernel_xfer();
@@ -1031,6 +1043,7 @@ export class Kernel {
       }
     } finally {
       this.backend.close();
+      memoryHook?.();
     }
   }
 
