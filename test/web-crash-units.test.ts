@@ -11,7 +11,9 @@ import { kernelModule } from "../host/node/node.js";
 import { RecordingBackend, type WriteLog } from "../host/crash/recorder.js";
 import { parseTyped, CrashtestInputError, stepsText, campaignWorkloads } from "../host/crash/report.js";
 import { checkWorkload, makeBaseImage } from "../host/crash/crashcheck.js";
-import { parseCrashArgs } from "../host/web/crash.js";
+import { parseCrashArgs, initCrash } from "../host/web/crash.js";
+import { runScenario, SCENARIOS } from "../host/web/scenarios.js";
+import type { WebSystem } from "../host/web/system.js";
 import { parseBenchArgs, benchTable } from "../host/web/bench.js";
 import { compareFiles, replayStep, cutLine } from "../host/web/power.js";
 import { freshDevice, MiB } from "./helpers.js";
@@ -185,4 +187,31 @@ describe("the page's bench", () => {
     expect(t.lines[3]).toMatch(/^stat +1,000 +200 +5\.0x +MISSED$/);
     expect(t.rows.map((r) => r.ratio)).toEqual([100, 5, 10, 1000, 20]);
   });
+});
+
+describe("the crash-states scenario", () => {
+  it("is offered with the other scenarios and runs a sample of ace1 through the page's crashtest, with no violations", async () => {
+    const out: string[] = [];
+    const posted: Record<string, unknown>[] = [];
+    const commands: string[] = [];
+    const sys = {
+      module: kernelModule(), print: (t: string) => { out.push(t); }, post: (m: Record<string, unknown>) => { posted.push(m); },
+      addCommand: (c: { name: string }) => { commands.push(c.name); },
+    } as unknown as WebSystem;
+    initCrash(sys);
+    expect(commands).toEqual(["crashtest"]);
+    expect(SCENARIOS.map((s) => s.name)).toContain("crash");
+    const k = bootWith({ device: freshDevice(8 * MiB), module: kernelModule(), mkfs: true });
+    try {
+      const said: string[] = [];
+      const r = await runScenario("crash", { kernel: () => k, say: (l) => said.push(l), select: () => {}, tick: () => {} });
+      expect(r).toMatchObject({ ok: true });
+      expect(said[0]).toBe("== Crash states of an ACE workload");
+      const text = out.join("");
+      expect(text).toMatch(/^violations +0$/m);
+      expect(posted.find((m) => m.type === "crash.done")).toMatchObject({ violations: 0 });
+    } finally {
+      k.shutdown();
+    }
+  }, 120_000);
 });
