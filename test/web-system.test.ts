@@ -45,6 +45,23 @@ describe("the page's worker system (memory fallback under Node)", () => {
     expect(w.text(ms)).toBe("download: /d/f: 5 bytes\nhelix: download: /nope: No such file or directory\n");
   });
 
+  it("a download whose unmount fails sends no image: one fatal line, and a reboot recovers", async () => {
+    const w = system();
+    live.push(w.sys);
+    await w.sys.boot();
+    w.take();
+    const k = w.sys.kernel!;
+    k.shutdown = () => { throw new Error("EIO: i/o error"); };
+    await w.send({ type: "image.download" });
+    const ms = w.take();
+    expect(ms.find((m) => m.type === "image.bytes")).toBeUndefined();
+    expect(ms.filter((m) => m.type === "fatal").map((m) => m.message)).toEqual(["helix.img: unmount failed: EIO: i/o error"]);
+    expect(w.sys.kernel).toBeNull();
+    await w.sys.boot();
+    expect(w.take().some((m) => m.type === "booted")).toBe(true);
+    expect(w.run("ls /")).toBe("");
+  });
+
   it("downloads a cleanly unmounted image that boots under Node, and keeps working", async () => {
     const w = system();
     live.push(w.sys);

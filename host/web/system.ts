@@ -207,9 +207,19 @@ export class WebSystem {
     const cwd = this.shell?.cwd ?? "/";
     if (running) {
       this.print(`${dmesgStamp((performance.now() - this.bootT0) / 1000)} ${FS_LOG_PREFIX}unmounting to save a consistent copy of the image\n`);
-      try { this.kernel!.shutdown(); } catch (err) { this.post({ type: "error", message: `unmount failed: ${errorMessage(err)}` }); }
+      const k = this.kernel!;
+      this.stopCommitTimer();
       this.kernel = null;
       this.shell = null;
+      try {
+        k.shutdown();
+      } catch (err) {
+        // the image is not the clean copy a download promises (and the cache may have lost
+        // writes with the failed unmount): stop here, as a failed boot does
+        this.closeBackend();
+        this.post({ type: "fatal", message: `${IMAGE_NAME}: unmount failed: ${errorMessage(err)}` });
+        return null;
+      }
     }
     this.closeBackend();
     let bytes: Uint8Array | null = null;
