@@ -3,9 +3,10 @@
 // `helix boot` prints it.
 //
 // Layer: web role, worker side, over host/vmm (bootWith, Kernel), host/shell (Shell, the
-// dmesg-style lines) and host/web/opfs.ts. Interface: WebSystem -- boot(), reboot(), the live
-// kernel, backend and shell, print(); features (views, power, crash, bench) get it as their
-// context. Rules: every kernel failure ends as one line (a `fatal` message when the kernel
+// dmesg-style lines), host/web/opfs.ts and volatile.ts. Interface: WebSystem -- boot(),
+// imageBytes(), replaceImage(), runLine(), addCommand(), dropKernel() (a power cut),
+// shutdown(); the live kernel, device, backend and shell; DEVICE_WRAPPERS and BOOT_HOOKS.
+// Features (files, views, power, crash, bench) get it as their context. Rules: every kernel failure ends as one line (a `fatal` message when the kernel
 // cannot go on); the worker never traps (KernelPanic is caught); the image is always closed
 // before it is reopened (the OPFS handle is exclusive).
 
