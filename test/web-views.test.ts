@@ -190,7 +190,7 @@ describe.skipIf(skip !== null)("live views in Chromium", () => {
       h.bus.on("views.scenario.done", (m) => res(String(m.message)));
       h.bus.send({ type: "views.scenario", name: "no-such" });
     }));
-    expect(err).toMatch(/^no scenario 'no-such' \(have: create, fragment, fill, large, journal\)$/);
+    expect(err).toMatch(/^no scenario 'no-such' \(have: create, fragment, fill, large, journal, crash\)$/);
     await page.close();
   }, 90_000);
 });
