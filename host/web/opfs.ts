@@ -118,6 +118,25 @@ export interface OpfsImage {
 }
 
 /**
+ * A sync access handle on the OPFS file `name`, created if missing. Worker only. Errors:
+ * BlockError('ENOTSUP') without OPFS or its sync access handles, others as opfsError.
+ */
+async function openSyncHandle(name: string): Promise<SyncHandle> {
+  const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<FileSystemDirectoryHandle> } } }).navigator?.storage;
+  if (storage?.getDirectory === undefined) throw new BlockError("ENOTSUP", "this browser has no Origin Private File System");
+  try {
+    const dir = await storage.getDirectory();
+    const file = await dir.getFileHandle(name, { create: true });
+    if (typeof (file as { createSyncAccessHandle?: unknown }).createSyncAccessHandle !== "function") {
+      throw new BlockError("ENOTSUP", "this browser has no OPFS sync access handles");
+    }
+    return await (file as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle();
+  } catch (err) {
+    throw opfsError(err, name);
+  }
+}
+
+/**
  * Opens (creating if missing) the OPFS file `name` as an image of `sizeBytes` bytes. A file of
  * another size is left as it is and opened at its own size (an uploaded image keeps its
  * size). `reset` gives the file `sizeBytes` bytes whatever it held (a reformat; the image
@@ -126,19 +145,7 @@ export interface OpfsImage {
  * for any other storage failure (quota, a broken file).
  */
 export async function openOpfsImage(name: string, sizeBytes: number, reset = false): Promise<OpfsImage> {
-  const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<FileSystemDirectoryHandle> } } }).navigator?.storage;
-  if (storage?.getDirectory === undefined) throw new BlockError("ENOTSUP", "this browser has no Origin Private File System");
-  let handle: SyncHandle;
-  try {
-    const dir = await storage.getDirectory();
-    const file = await dir.getFileHandle(name, { create: true });
-    if (typeof (file as { createSyncAccessHandle?: unknown }).createSyncAccessHandle !== "function") {
-      throw new BlockError("ENOTSUP", "this browser has no OPFS sync access handles");
-    }
-    handle = await (file as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle();
-  } catch (err) {
-    throw opfsError(err, name);
-  }
+  const handle = await openSyncHandle(name);
   let created = false;
   const size = handle.getSize();
   if (size === 0 || reset) {
@@ -161,16 +168,7 @@ export async function openOpfsImage(name: string, sizeBytes: number, reset = fal
 /** Replaces the OPFS file `name` with `bytes` (an uploaded image). Worker only; errors as openOpfsImage. */
 export async function writeOpfsImage(name: string, bytes: Uint8Array): Promise<void> {
   if (bytes.length === 0 || bytes.length > OPFS_IMAGE_MAX_BYTES) throw new BlockError("EINVAL", `an image of ${bytes.length} bytes cannot be used (1 byte to 1 GiB)`);
-  const storage = (globalThis as { navigator?: { storage?: { getDirectory?: () => Promise<FileSystemDirectoryHandle> } } }).navigator?.storage;
-  if (storage?.getDirectory === undefined) throw new BlockError("ENOTSUP", "this browser has no Origin Private File System");
-  let handle: SyncHandle;
-  try {
-    const dir = await storage.getDirectory();
-    const file = await dir.getFileHandle(name, { create: true });
-    handle = await (file as unknown as { createSyncAccessHandle(): Promise<SyncHandle> }).createSyncAccessHandle();
-  } catch (err) {
-    throw opfsError(err, name);
-  }
+  const handle = await openSyncHandle(name);
   try {
     handle.truncate(0);
     const n = handle.write(bytes, { at: 0 });

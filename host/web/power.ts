@@ -201,7 +201,7 @@ class Power {
       const after = signFiles(k.fs);
       const files = compareFiles(before, after.files, this.durable, this.t0);
       // what was durable before the cut and is on the image now stays the promise
-      for (const [p, d] of [...this.durable]) if (!after.files.has(p)) this.durable.delete(p);
+      for (const p of [...this.durable.keys()]) if (!after.files.has(p)) this.durable.delete(p);
       return {
         cut, rebootMs, replay, error: null,
         counters: { replayedTx: info.mountReplayedTx, replayedBlocks: info.replayedBlocks, orphans: info.mountOrphans, state: info.mountFoundState },

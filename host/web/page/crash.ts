@@ -9,13 +9,8 @@
 
 import type { Bus } from "./bus.js";
 import type { PageTerminal } from "./terminal.js";
+import { elWith as el } from "./views/dom.js";
 
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text = ""): HTMLElementTagNameMap[K] => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== "") e.textContent = text;
-  return e;
-};
 
 /** Mounts the crash-exploration and benchmark panel. */
 export function mountCrash(views: HTMLElement, bus: Bus, term: PageTerminal): void {

@@ -9,14 +9,9 @@
 
 import type { Bus } from "./bus.js";
 import type { PageTerminal } from "./terminal.js";
+import { elWith as el } from "./views/dom.js";
 import type { PowerReport } from "../power.js";
 
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text = ""): HTMLElementTagNameMap[K] => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== "") e.textContent = text;
-  return e;
-};
 
 /** Mounts the power panel and its replay view into `views`. */
 export function mountPower(views: HTMLElement, bus: Bus, _term: PageTerminal): void {

@@ -7,6 +7,14 @@
 import { FRAME_OWNER_NAMES, FRAME_SLAB, type SlabRow } from "../../views-types.js";
 
 /** Makes an element with a class and text. */
+/** An element with attributes (id, type, placeholder, ...) and optional text: the panels' controls. */
+export function elWith<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text = ""): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== "") e.textContent = text;
+  return e;
+}
+
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls = "", text = ""): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
