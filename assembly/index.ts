@@ -25,6 +25,7 @@ import {
   fs_mkfs, fs_mount, fs_umount, mount_reason, fs_set_watermark, fs_balance, fs_set_commit_interval,
   fs_clear_error_state, fs_mmp_tick,
 } from "./fs/super";
+import { cred_enter, CRED_AREA } from "./fs/cred";
 import { mmp_set_identity, mmp_probe, mmp_holder, mmp_interval } from "./fs/mmp";
 import {
   fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks, fsck_fixed,
@@ -229,37 +230,42 @@ export function sys_fsck(flags: u32): i32 { return fsck_run(flags); }
 
 // ---- syscalls --------------------------------------------------------------------------------
 
-export function sys_open(p: usize, plen: u32, flags: u32, mode: u32): i32 { return do_open(p, plen, flags, mode); }
-export function sys_close(fd: i32): i32 { return do_close(fd); }
-export function sys_read(fd: i32, buf: usize, len: u32): i32 { return do_read(fd, buf, len, -1); }
-export function sys_write(fd: i32, buf: usize, len: u32): i32 { return do_write(fd, buf, len, -1); }
-export function sys_pread(fd: i32, buf: usize, len: u32, pos: i64): i32 { return pos < 0 ? -EINVAL : do_read(fd, buf, len, pos); }
-export function sys_pwrite(fd: i32, buf: usize, len: u32, pos: i64): i32 { return pos < 0 ? -EINVAL : do_write(fd, buf, len, pos); }
-export function sys_lseek(fd: i32, off: i64, whence: u32): i64 { return do_lseek(fd, off, whence); }
-export function sys_truncate(p: usize, plen: u32, len: i64): i32 { return do_truncate(p, plen, len); }
-export function sys_ftruncate(fd: i32, len: i64): i32 { return do_ftruncate(fd, len); }
-export function sys_fsync(fd: i32): i32 { return do_fsync(fd); }
-export function sys_fdatasync(fd: i32): i32 { return do_fsync(fd); }
+// Every syscall that takes a path or a descriptor takes a struct cred pointer first (fs/cred.ts):
+// the caller's uid, gid and groups, checked and copied before the call does anything.
+/** The area the host writes its struct cred into (fs/cred.ts, CRED_SIZE bytes). */
+export function kernel_cred(): usize { return CRED_AREA; }
+
+export function sys_open(cred: usize, p: usize, plen: u32, flags: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_open(p, plen, flags, mode); }
+export function sys_close(cred: usize, fd: i32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_close(fd); }
+export function sys_read(cred: usize, fd: i32, buf: usize, len: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_read(fd, buf, len, -1); }
+export function sys_write(cred: usize, fd: i32, buf: usize, len: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_write(fd, buf, len, -1); }
+export function sys_pread(cred: usize, fd: i32, buf: usize, len: u32, pos: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : pos < 0 ? -EINVAL : do_read(fd, buf, len, pos); }
+export function sys_pwrite(cred: usize, fd: i32, buf: usize, len: u32, pos: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : pos < 0 ? -EINVAL : do_write(fd, buf, len, pos); }
+export function sys_lseek(cred: usize, fd: i32, off: i64, whence: u32): i64 { const c = cred_enter(cred); return c != 0 ? <i64>c : do_lseek(fd, off, whence); }
+export function sys_truncate(cred: usize, p: usize, plen: u32, len: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_truncate(p, plen, len); }
+export function sys_ftruncate(cred: usize, fd: i32, len: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_ftruncate(fd, len); }
+export function sys_fsync(cred: usize, fd: i32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fsync(fd); }
+export function sys_fdatasync(cred: usize, fd: i32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fsync(fd); }
 export function sys_sync(): i32 { return do_sync(); }
 /** The commit timer for a host whose kernel idles (fs/super.ts fs_commit_aged): 1 committed, 0 not due, -errno. */
 export function sys_commit_timer(): i32 { return do_commit_timer(); }
-export function sys_stat(p: usize, plen: u32, out: usize): i32 { return do_stat(p, plen, out, true); }
-export function sys_lstat(p: usize, plen: u32, out: usize): i32 { return do_stat(p, plen, out, false); }
-export function sys_fstat(fd: i32, out: usize): i32 { return do_fstat(fd, out); }
-export function sys_mkdir(p: usize, plen: u32, mode: u32): i32 { return do_mkdir(p, plen, mode); }
-export function sys_rmdir(p: usize, plen: u32): i32 { return do_rmdir(p, plen); }
-export function sys_unlink(p: usize, plen: u32): i32 { return do_unlink(p, plen); }
-export function sys_rename(p: usize, plen: u32, q: usize, qlen: u32): i32 { return do_rename(p, plen, q, qlen); }
-export function sys_link(p: usize, plen: u32, q: usize, qlen: u32): i32 { return do_link(p, plen, q, qlen); }
-export function sys_symlink(t: usize, tlen: u32, p: usize, plen: u32): i32 { return do_symlink(t, tlen, p, plen); }
-export function sys_readlink(p: usize, plen: u32, buf: usize, bufsiz: u32): i32 { return do_readlink(p, plen, buf, bufsiz); }
-export function sys_getdents(fd: i32, buf: usize, len: u32): i32 { return do_getdents(fd, buf, len); }
-export function sys_scandir(p: usize, plen: u32, buf: usize, size: u32, out: usize): i32 { return do_scandir(p, plen, buf, size, out); }
-export function sys_chmod(p: usize, plen: u32, mode: u32): i32 { return do_chmod(p, plen, mode); }
-export function sys_chown(p: usize, plen: u32, uid: u32, gid: u32): i32 { return do_chown(p, plen, uid, gid, true); }
-export function sys_lchown(p: usize, plen: u32, uid: u32, gid: u32): i32 { return do_chown(p, plen, uid, gid, false); }
-export function sys_utimensat(p: usize, plen: u32, atime: i64, mtime: i64, flags: u32): i32 { return do_utimensat(p, plen, atime, mtime, flags); }
-export function sys_statfs(p: usize, plen: u32, out: usize): i32 { return do_statfs(p, plen, out); }
+export function sys_stat(cred: usize, p: usize, plen: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_stat(p, plen, out, true); }
+export function sys_lstat(cred: usize, p: usize, plen: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_stat(p, plen, out, false); }
+export function sys_fstat(cred: usize, fd: i32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fstat(fd, out); }
+export function sys_mkdir(cred: usize, p: usize, plen: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_mkdir(p, plen, mode); }
+export function sys_rmdir(cred: usize, p: usize, plen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_rmdir(p, plen); }
+export function sys_unlink(cred: usize, p: usize, plen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_unlink(p, plen); }
+export function sys_rename(cred: usize, p: usize, plen: u32, q: usize, qlen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_rename(p, plen, q, qlen); }
+export function sys_link(cred: usize, p: usize, plen: u32, q: usize, qlen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_link(p, plen, q, qlen); }
+export function sys_symlink(cred: usize, t: usize, tlen: u32, p: usize, plen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_symlink(t, tlen, p, plen); }
+export function sys_readlink(cred: usize, p: usize, plen: u32, buf: usize, bufsiz: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_readlink(p, plen, buf, bufsiz); }
+export function sys_getdents(cred: usize, fd: i32, buf: usize, len: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_getdents(fd, buf, len); }
+export function sys_scandir(cred: usize, p: usize, plen: u32, buf: usize, size: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_scandir(p, plen, buf, size, out); }
+export function sys_chmod(cred: usize, p: usize, plen: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chmod(p, plen, mode); }
+export function sys_chown(cred: usize, p: usize, plen: u32, uid: u32, gid: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chown(p, plen, uid, gid, true); }
+export function sys_lchown(cred: usize, p: usize, plen: u32, uid: u32, gid: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chown(p, plen, uid, gid, false); }
+export function sys_utimensat(cred: usize, p: usize, plen: u32, atime: i64, mtime: i64, flags: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_utimensat(p, plen, atime, mtime, flags); }
+export function sys_statfs(cred: usize, p: usize, plen: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_statfs(p, plen, out); }
 
 // ---- statistics and inspection ---------------------------------------------------------------
 

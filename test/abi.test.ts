@@ -68,14 +68,14 @@ describe("the kernel's ABI", () => {
     const called = new Set(host.calls.map((c) => c.name));
     for (const n of ["kernel_boot", "sys_open", "sys_pread", "sys_stat", "sys_rename", "sys_mount_reason", "bench_buddy"]) expect(called, n).toContain(n);
     expect(host.provides.map((p) => p.name).sort()).toEqual(["abort", "clock_ns", "console_write", "sleep_ms", "virtio_notify"]);
-    expect(host.calls.find((c) => c.name === "sys_pread")!.args).toEqual(["number", "number", "number", "bigint"]);
+    expect(host.calls.find((c) => c.name === "sys_pread")!.args).toEqual(["number", "number", "number", "number", "bigint"]);
   });
 
   it("names an export renamed in the kernel", () => {
     const renamed = readModule(renameExport(releaseBytes, "sys_fsync", "sys_fsync2"));
     expect(renamed.valid).toBe(true);
     const problems = check({ modules: new Map([["renamed.wasm", renamed]]) });
-    expect(problems).toContain("renamed.wasm exports sys_fsync2(i32) -> i32, which docs/abi.md does not list");
+    expect(problems).toContain("renamed.wasm exports sys_fsync2(i32, i32) -> i32, which docs/abi.md does not list");
     expect(problems.some((p) => /^docs\/abi\.md:\d+ lists export sys_fsync, which renamed\.wasm does not export$/.test(p))).toBe(true);
     expect(problems.some((p) => /^host\/vmm\/kernel\.ts:\d+: the host calls sys_fsync, which the kernel does not export$/.test(p))).toBe(true);
   });
@@ -83,14 +83,14 @@ describe("the kernel's ABI", () => {
   it("names a doc row whose types, name or presence changed", () => {
     // a wasm-level type: caught against the module
     let problems = check({ doc: editRow("sys_pread", (r) => r.replace("pos: i64", "pos: u32")) });
-    expect(problems.some((p) => /^sys_pread: docs\/abi\.md:\d+ says \(i32, i32, i32, i32\) -> i32, build\/helix\.wasm has \(i32, i32, i32, i64\) -> i32$/.test(p)), problems.join("\n")).toBe(true);
+    expect(problems.some((p) => /^sys_pread: docs\/abi\.md:\d+ says \(i32, i32, i32, i32, i32\) -> i32, build\/helix\.wasm has \(i32, i32, i32, i32, i64\) -> i32$/.test(p)), problems.join("\n")).toBe(true);
     // signedness: the same wasm type, caught against the compiler's bindings
     problems = check({ doc: editRow("sys_close", (r) => r.replace("fd: i32", "fd: u32")) });
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^sys_close: docs\/abi\.md:\d+ says \(u32\) -> i32, the compiler's bindings \(build\/helix\.d\.ts\) say \(i32\) -> i32$/);
+    expect(problems[0]).toMatch(/^sys_close: docs\/abi\.md:\d+ says \(usize, u32\) -> i32, the compiler's bindings \(build\/helix\.d\.ts\) say \(usize, i32\) -> i32$/);
     // a result type
     problems = check({ doc: editRow("sys_lseek", (r) => r.replace("| `i64` |", "| `i32` |")) });
-    expect(problems.some((p) => p.startsWith("sys_lseek: docs/abi.md:") && p.includes("-> i32, build/helix.wasm has (i32, i64, i32) -> i64"))).toBe(true);
+    expect(problems.some((p) => p.startsWith("sys_lseek: docs/abi.md:") && p.includes("-> i32, build/helix.wasm has (i32, i32, i64, i32) -> i64"))).toBe(true);
     // a row removed, a row renamed
     problems = check({ doc: editRow("sys_umount", () => "") });
     expect(problems).toContain("build/helix.wasm exports sys_umount() -> i32, which docs/abi.md does not list");
@@ -112,15 +112,15 @@ describe("the kernel's ABI", () => {
       return check({ host: scanHost(hostFiles(), new Map([[kernelTs, text]])) });
     };
     // a name the kernel does not export
-    let problems = scanWith('k.call("sys_fsync", fd)', 'k.call("sys_fsynk", fd)');
+    let problems = scanWith('k.call("sys_fsync", C(), fd)', 'k.call("sys_fsynk", C(), fd)');
     expect(problems.some((p) => /^host\/vmm\/kernel\.ts:\d+: the host calls sys_fsynk, which the kernel does not export$/.test(p))).toBe(true);
     // a number where the kernel takes an i64 (a TypeError at the call)
-    problems = scanWith('k.call("sys_pread", fd, k.xfer, n, at)', 'k.call("sys_pread", fd, k.xfer, n, Number(at))');
+    problems = scanWith('k.call("sys_pread", C(), fd, k.xfer, n, at)', 'k.call("sys_pread", C(), fd, k.xfer, n, Number(at))');
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^host\/vmm\/kernel\.ts:\d+: argument 4 of sys_pread is a number; the kernel takes i64 \(a bigint\)$/);
+    expect(problems[0]).toMatch(/^host\/vmm\/kernel\.ts:\d+: argument 5 of sys_pread is a number; the kernel takes i64 \(a bigint\)$/);
     // an argument too few (a missing i32 silently becomes 0)
-    problems = scanWith('k.call("sys_chmod", a, l, mode >>> 0)', 'k.call("sys_chmod", a, l)');
-    expect(problems.some((p) => p.includes("sys_chmod is called with 2 arguments; it takes 3"))).toBe(true);
+    problems = scanWith('k.call("sys_chmod", C(), a, l, mode >>> 0)', 'k.call("sys_chmod", C(), a, l)');
+    expect(problems.some((p) => p.includes("sys_chmod is called with 3 arguments; it takes 4"))).toBe(true);
     // through a helper that passes the name on
     problems = scanWith('path2(a, b, "sys_rename")', 'path2(a, b, "sys_renam")');
     expect(problems.some((p) => /host\/vmm\/kernel\.ts:\d+ \(via path2\): the host calls sys_renam, which the kernel does not export$/.test(p))).toBe(true);

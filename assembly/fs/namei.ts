@@ -3,13 +3,15 @@
 //
 // Layer: above directories and inodes; the syscall layer resolves every path here.
 // Interface: namei(path, len, flags) -> 0 or -errno, results in nd_*.
-// Rules: the kernel runs one process with cwd "/" and uid 0, so relative paths start at the
-// root and permission checks always pass; a directory's ".." is the parent ino kept in its
-// inode record (directories have exactly one name); a symlink met mid-path is replaced by its
+// Rules: the kernel has one namespace with cwd "/", so relative paths start at the root; every
+// directory a walk looks a name up in needs search (execute) permission for the syscall's
+// credentials (fs/cred.ts; root searches anything, so its walks skip the check and keep the
+// dirent-type shortcut); a directory's ".." is the parent ino kept in its inode record (directories have exactly one name); a symlink met mid-path is replaced by its
 // target followed by the rest of the path, in a second buffer (no recursion).
 
 import { NAME_MAX, PATH_MAX, MAXSYMLINKS } from "../params";
 import { ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EIO, EUCLEAN, EINVAL } from "../lib/errno";
+import { capable, generic_permission, MAY_EXEC } from "./cred";
 import { metadata_error } from "./errors";
 import { ROOT_INO } from "./format";
 import { dir_lookup, de_ino, de_type, DT_DIR, DT_UNKNOWN } from "./dir";
@@ -56,7 +58,8 @@ function parent_of(dir: u64): u64 {
 
 /**
  * Resolves `len` bytes of path at `path`. Returns 0 with nd_* set, or -errno:
- * ENOENT (empty path or a missing component), ENOTDIR (a non-directory used as one, or a
+ * ENOENT (empty path or a missing component), EACCES (no search permission on a directory
+ * of the path), ENOTDIR (a non-directory used as one, or a
  * trailing slash on a non-directory), ELOOP (more than MAXSYMLINKS symlinks), ENAMETOOLONG
  * (a component over NAME_MAX or a path of PATH_MAX bytes or more), EINVAL (a NUL byte in
  * the path), EIO/EUCLEAN.
@@ -115,6 +118,13 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
       const cmode = mode_of(cur);
       if (cmode == 0) return inode_errno;
       if (!S_ISDIR(cmode)) return -ENOTDIR;
+    }
+    // search permission on the directory the name is looked up in (Linux may_lookup)
+    if (!capable()) {
+      const drec = inode_get(cur);
+      if (drec == 0) return inode_errno;
+      const pr = generic_permission(drec, MAY_EXEC);
+      if (pr != 0) return pr;
     }
     const comp = buf + start;
     let found: u64 = 0;

@@ -3,11 +3,15 @@
 export const EPERM: i32 = 1;
 export const ENOENT: i32 = 2;
 export const EIO: i32 = 5;
+/** No such device or address: a FIFO opened O_WRONLY|O_NONBLOCK with no reader. */
+export const ENXIO: i32 = 6;
 /** Argument list too long; scandir: the names do not fit the caller's buffer. */
 export const E2BIG: i32 = 7;
 export const EBADF: i32 = 9;
 export const ENOMEM: i32 = 12;
 export const EACCES: i32 = 13;
+/** Bad address: a struct the host passed lies outside linear memory. */
+export const EFAULT: i32 = 14;
 export const EBUSY: i32 = 16;
 export const EEXIST: i32 = 17;
 export const EXDEV: i32 = 18;
@@ -25,6 +29,10 @@ export const ERANGE: i32 = 34;
 export const ENAMETOOLONG: i32 = 36;
 export const ENOTEMPTY: i32 = 39;
 export const ELOOP: i32 = 40;
+/** No such extended attribute (Linux ENODATA = ENOATTR). */
+export const ENODATA: i32 = 61;
 export const EOVERFLOW: i32 = 75;
+/** Operation not supported (an xattr namespace, a fallocate mode). */
+export const EOPNOTSUPP: i32 = 95;
 /** Structure needs cleaning: a checksum or self-location check failed (Linux EUCLEAN = EFSCORRUPTED). */
 export const EUCLEAN: i32 = 117;

@@ -56,6 +56,15 @@ export type SysName = string | Uint8Array;
 export interface DirentRecord { name: SysName; ino: number; type: number /* DT_* */ }
 
 /**
+ * Credentials a syscall runs with (Linux struct cred): user id, group id and supplementary
+ * groups, each a u32. The kernel makes every permission decision with them. Treat a Cred as
+ * immutable: a Sys bound to one may cache it in the kernel.
+ */
+export interface Cred { readonly uid: number; readonly gid: number; readonly groups: readonly number[] }
+/** Root's credentials: the default of a kernel booted without `cred`. */
+export const ROOT_CRED: Cred = Object.freeze({ uid: 0, gid: 0, groups: Object.freeze([]) as readonly number[] });
+
+/**
  * The kernel's syscalls. Every method returns >= 0 (or the record) on success, or -errno
  * (Linux numbers) on failure. Paths are absolute within the kernel's namespace, strings or
  * exact bytes (SysPath); names and symlink targets come back as SysName. Offsets, lengths and

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileBackend } from "./blockdev-node.js";
 import { MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
+import type { Cred } from "../fs/fs.js";
 import { bootWith, describeHolder, setKernelMemoryHook, sleepMs, Kernel, KernelError, type BootOptions, type MmpHolder, type MmpIdentity } from "../vmm/kernel.js";
 import { scheduleHeapSettle } from "./heap-settle.js";
 
@@ -164,7 +165,14 @@ export function bootSync(opts: NodeBootOptions): Kernel {
   const identity = { node: os.hostname(), pid: process.pid, program: programName, exclusive, ...opts.identity };
   // an image file may be shared: keep the MMP block beating while idle (a shell at its prompt)
   const mmpHeartbeat = device instanceof FileBackend;
-  return bootWith({ ...opts, device, identity, mmpHeartbeat, module: kernelModule(opts.debug) });
+  return bootWith({ ...opts, device, identity, mmpHeartbeat, cred: opts.cred ?? processCred(), module: kernelModule(opts.debug) });
+}
+
+/** This process's credentials (uid, gid, supplementary groups): the default of a Node boot. */
+export function processCred(): Cred {
+  const gid = process.getgid!();
+  const groups = process.getgroups!().filter((g) => g !== gid).slice(0, 256);
+  return Object.freeze({ uid: process.getuid!(), gid, groups: Object.freeze(groups) });
 }
 
 /** Boots (async form of bootSync, for symmetry with the browser). */

@@ -12,7 +12,7 @@ import type { BlockBackend } from "./blockdev.js";
 import { VirtioBlkDevice } from "./virtio.js";
 import { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES } from "./framemap.js";
 export { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES };
-import { createFs, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
+import { createFs, ROOT_CRED, type Cred, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
 
 /** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
 const QUEUE_SIZE = 256;
@@ -20,6 +20,8 @@ const ARG_PATH1 = 0;
 const ARG_PATH2 = 4096;
 const ARG_OUT = 8192;
 const PATH_BYTES_MAX = 4096;
+/** Most supplementary groups in one struct cred (fs/cred.ts NGROUPS_MAX). */
+const NGROUPS_MAX = 256;
 const ENAMETOOLONG = 36;
 /** Default physical memory limit in MiB. */
 export const DEFAULT_MEMORY_MIB = 256;
@@ -234,6 +236,11 @@ export interface BootOptions {
    * or processes may share (host/node/node.ts sets it for image files). Syscalls beat it as well.
    */
   mmpHeartbeat?: boolean;
+  /**
+   * The credentials `sys` and `fs` run their syscalls with (default ROOT_CRED; host/node/node.ts
+   * passes the process's ids). `sysAs` makes a Sys for other credentials.
+   */
+  cred?: Cred;
 }
 
 /** sys_mount flags (fs/super.ts MNT_DISCARD, MNT_FSCK, MNT_FSCK_JOURNAL). */
@@ -303,6 +310,9 @@ export class Kernel {
   private dv!: DataView;
   private f64!: Float64Array;
   private args = 0;
+  /** Where the host writes a struct cred (fs/cred.ts) and which Cred is there now. */
+  private credArea = 0;
+  private credThere: Cred | null = null;
   private xfer = 0;
   private xferSize = 0;
   private dead: string | null = null;
@@ -369,7 +379,8 @@ export class Kernel {
     this.device.setQueue(this.dv.getUint32(this.args + ARG_OUT, true), this.dv.getUint32(this.args + ARG_OUT + 4, true), this.dv.getUint32(this.args + ARG_OUT + 8, true));
     this.call("virtio_blk_identify"); // logs the serial; a device without one is still usable
     this.setIdentity(opts.identity ?? { node: "localhost", pid: 0, program: "helixfs", exclusive: true });
-    this.sys = this.makeSys();
+    this.credArea = this.x.kernel_cred();
+    this.sys = this.makeSys(opts.cred ?? ROOT_CRED);
     this.fs = createFs(this.sys);
   }
 
@@ -437,14 +448,14 @@ export class Kernel {
   private view(): DataView { this.mem(); return this.dv; }
 
   /**
-   * Calls an export with up to 5 arguments (missing ones arrive as undefined and are not
+   * Calls an export with up to 6 arguments (missing ones arrive as undefined and are not
    * passed on past the export's arity); a trap or abort becomes KernelPanic and kills the
    * kernel. Fixed parameters instead of a rest array: this runs once per syscall.
    */
-  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown): any {
+  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): any {
     if (this.dead !== null) throw new KernelPanic(`kernel is dead (${this.dead})`);
     try {
-      return this.x[name](a0, a1, a2, a3, a4);
+      return this.x[name](a0, a1, a2, a3, a4, a5);
     } catch (e) {
       if (e instanceof KernelPanic) throw e;
       if (e instanceof WebAssembly.RuntimeError) {
@@ -489,10 +500,10 @@ export class Kernel {
   private path1(p: SysPath): number { return this.putPath(p, ARG_PATH1); }
 
   /** stat/lstat of `p` through export `fn` (the hottest syscalls: no closures on the way). */
-  private statPath(fn: string, p: SysPath): StatRecord | number {
+  private statPath(fn: string, cred: Cred, p: SysPath): StatRecord | number {
     const l = this.putPath(p, ARG_PATH1);
     if (l < 0) return l;
-    const r: number = this.call(fn, this.args + ARG_PATH1, l, this.args + ARG_OUT);
+    const r: number = this.call(fn, this.credPtr(cred), this.args + ARG_PATH1, l, this.args + ARG_OUT);
     return r < 0 ? r : this.readStat();
   }
 
@@ -501,28 +512,61 @@ export class Kernel {
     return new KernelStat(this.f64, (this.args + ARG_OUT) / 8);
   }
 
-  private makeSys(): Sys {
+  /**
+   * The struct cred pointer for `cred`: writes it into the kernel's cred area unless it is the
+   * one written last (Cred objects are immutable by contract; one Sys keeps one). Throws a
+   * RangeError for ids that are not u32 or more than NGROUPS_MAX groups.
+   */
+  private credPtr(cred: Cred): number {
+    if (cred === this.credThere) return this.credArea;
+    const g = cred.groups;
+    if (g.length > NGROUPS_MAX) throw new RangeError(`at most ${NGROUPS_MAX} supplementary groups (got ${g.length})`);
+    const dv = this.view();
+    const o = this.credArea;
+    const u32 = (v: number, at: number) => {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`credential id ${v} is not a u32`);
+      dv.setUint32(at, v, true);
+    };
+    u32(cred.uid, o);
+    u32(cred.gid, o + 4);
+    dv.setUint32(o + 8, g.length, true);
+    dv.setUint32(o + 12, 0, true);
+    for (let i = 0; i < g.length; i++) u32(g[i], o + 16 + 4 * i);
+    this.credThere = cred;
+    return o;
+  }
+
+  /**
+   * A Sys whose syscalls run with `cred` (the kernel makes every permission decision with it):
+   * what a FUSE request or a test of another user needs. Cheap; keep one per credential.
+   */
+  sysAs(cred: Cred): Sys {
+    return this.makeSys(Object.freeze({ uid: cred.uid, gid: cred.gid, groups: Object.freeze([...cred.groups]) }));
+  }
+
+  private makeSys(cred: Cred): Sys {
     const k = this;
     const A = () => k.args;
+    const C = () => k.credPtr(cred);
     const path2 = (a: SysPath, b: SysPath, fn: string): number => {
       const l1 = k.putPath(a, ARG_PATH1);
       if (l1 < 0) return l1;
       const l2 = k.putPath(b, ARG_PATH2);
       if (l2 < 0) return l2;
-      return k.call(fn, A() + ARG_PATH1, l1, A() + ARG_PATH2, l2);
+      return k.call(fn, C(), A() + ARG_PATH1, l1, A() + ARG_PATH2, l2);
     };
     const withPath = (p: SysPath, fn: (ptr: number, len: number) => number): number => {
       const l = k.path1(p);
       return l < 0 ? l : fn(A() + ARG_PATH1, l);
     };
     return {
-      open: (p, flags, mode) => withPath(p, (a, l) => k.call("sys_open", a, l, flags >>> 0, mode >>> 0)),
-      close: (fd) => k.call("sys_close", fd),
+      open: (p, flags, mode) => withPath(p, (a, l) => k.call("sys_open", C(), a, l, flags >>> 0, mode >>> 0)),
+      close: (fd) => k.call("sys_close", C(), fd),
       read(fd, buf, off, len, pos) {
         const n = Math.min(len, k.xferSize);
         const at = pos === null ? null : fileOffsetArg(pos);
         if (pos !== null && at === null) return -EINVAL;
-        const r: number = at === null ? k.call("sys_read", fd, k.xfer, n) : k.call("sys_pread", fd, k.xfer, n, at);
+        const r: number = at === null ? k.call("sys_read", C(), fd, k.xfer, n) : k.call("sys_pread", C(), fd, k.xfer, n, at);
         if (r > 0) buf.set(k.mem().subarray(k.xfer, k.xfer + r), off);
         return r;
       },
@@ -531,29 +575,29 @@ export class Kernel {
         k.mem().set(buf.subarray(off, off + n), k.xfer);
         const at = pos === null ? null : fileOffsetArg(pos);
         if (pos !== null && at === null) return -EINVAL;
-        return at === null ? k.call("sys_write", fd, k.xfer, n) : k.call("sys_pwrite", fd, k.xfer, n, at);
+        return at === null ? k.call("sys_write", C(), fd, k.xfer, n) : k.call("sys_pwrite", C(), fd, k.xfer, n, at);
       },
-      lseek: (fd, offset, whence) => Number(k.call("sys_lseek", fd, BigInt(offset), whence)),
-      truncate: (p, len) => withPath(p, (a, l) => k.call("sys_truncate", a, l, BigInt(len))),
-      ftruncate: (fd, len) => k.call("sys_ftruncate", fd, BigInt(len)),
-      fsync: (fd) => k.call("sys_fsync", fd),
-      fdatasync: (fd) => k.call("sys_fdatasync", fd),
+      lseek: (fd, offset, whence) => Number(k.call("sys_lseek", C(), fd, BigInt(offset), whence)),
+      truncate: (p, len) => withPath(p, (a, l) => k.call("sys_truncate", C(), a, l, BigInt(len))),
+      ftruncate: (fd, len) => k.call("sys_ftruncate", C(), fd, BigInt(len)),
+      fsync: (fd) => k.call("sys_fsync", C(), fd),
+      fdatasync: (fd) => k.call("sys_fdatasync", C(), fd),
       sync: () => k.call("sys_sync"),
-      stat: (p) => k.statPath("sys_stat", p),
-      lstat: (p) => k.statPath("sys_lstat", p),
-      fstat(fd) { const r = k.call("sys_fstat", fd, A() + ARG_OUT); return r < 0 ? r : k.readStat(); },
-      mkdir: (p, mode) => withPath(p, (a, l) => k.call("sys_mkdir", a, l, mode >>> 0)),
-      rmdir: (p) => withPath(p, (a, l) => k.call("sys_rmdir", a, l)),
-      unlink: (p) => withPath(p, (a, l) => k.call("sys_unlink", a, l)),
+      stat: (p) => k.statPath("sys_stat", cred, p),
+      lstat: (p) => k.statPath("sys_lstat", cred, p),
+      fstat(fd) { const r = k.call("sys_fstat", C(), fd, A() + ARG_OUT); return r < 0 ? r : k.readStat(); },
+      mkdir: (p, mode) => withPath(p, (a, l) => k.call("sys_mkdir", C(), a, l, mode >>> 0)),
+      rmdir: (p) => withPath(p, (a, l) => k.call("sys_rmdir", C(), a, l)),
+      unlink: (p) => withPath(p, (a, l) => k.call("sys_unlink", C(), a, l)),
       rename: (a, b) => path2(a, b, "sys_rename"),
       link: (a, b) => path2(a, b, "sys_link"),
       symlink: (t, p) => path2(t, p, "sys_symlink"),
       readlink(p) {
-        const r = withPath(p, (a, l) => k.call("sys_readlink", a, l, k.xfer, 4096));
+        const r = withPath(p, (a, l) => k.call("sys_readlink", C(), a, l, k.xfer, 4096));
         return r < 0 ? r : k.name(k.xfer, k.xfer + r);
       },
       scandir(p) {
-        const r: number = withPath(p, (a, l) => k.call("sys_scandir", a, l, k.xfer, k.xferSize, A() + ARG_OUT));
+        const r: number = withPath(p, (a, l) => k.call("sys_scandir", C(), a, l, k.xfer, k.xferSize, A() + ARG_OUT));
         if (r <= 0) return r < 0 ? r : [];
         const ascii = k.view().getUint32(A() + ARG_OUT + 4, true) !== 0;
         // one decode and one split instead of a string per record: names hold no NUL
@@ -575,7 +619,7 @@ export class Kernel {
       getdents(fd) {
         const out: DirentRecord[] = [];
         for (;;) {
-          const r: number = k.call("sys_getdents", fd, k.xfer, k.xferSize);
+          const r: number = k.call("sys_getdents", C(), fd, k.xfer, k.xferSize);
           if (r < 0) return r;
           if (r === 0) return out;
           const dv = k.view();
@@ -598,14 +642,14 @@ export class Kernel {
           }
         }
       },
-      chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", a, l, mode >>> 0)),
-      chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", a, l, uid >>> 0, gid >>> 0)),
+      chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", C(), a, l, mode >>> 0)),
+      chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", C(), a, l, uid >>> 0, gid >>> 0)),
       utimens(p, at, mt, noFollow) {
         const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t));
-        return withPath(p, (a, l) => k.call("sys_utimensat", a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));
+        return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));
       },
       statfs(p): StatfsRecord | number {
-        const r = withPath(p, (a, l) => k.call("sys_statfs", a, l, A() + ARG_OUT));
+        const r = withPath(p, (a, l) => k.call("sys_statfs", C(), a, l, A() + ARG_OUT));
         if (r < 0) return r;
         const dv = k.view();
         const o = A() + ARG_OUT;
@@ -994,7 +1038,7 @@ export class Kernel {
   extentMap(file: number | string, from = 0, max = EXTMAP_MAX): ExtentMapView {
     let ino = file;
     if (typeof ino === "string") {
-      const st = this.statPath("sys_stat", ino);
+      const st = this.statPath("sys_stat", ROOT_CRED, ino);
       if (typeof st === "number") this.viewResult(st, "extent map");
       ino = (st as StatRecord).ino;
     }
