@@ -93,6 +93,12 @@ export interface Sys {
   chmod(path: SysPath, mode: number): number; chown(path: SysPath, uid: number, gid: number): number;
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   statfs(path: SysPath): StatfsRecord | number;
+  /** access(2) (following symlinks) with the Sys's credentials: F_OK 0, R_OK 4, W_OK 2, X_OK 1. */
+  access?(path: SysPath, mode: number): number;
+  /** fchmod(2), fchown(2) (-1 leaves an id) and futimens(2) (ns; UTIME_NOW / UTIME_OMIT) on a descriptor. */
+  fchmod?(fd: number, mode: number): number;
+  fchown?(fd: number, uid: number, gid: number): number;
+  futimens?(fd: number, atimeNs: bigint, mtimeNs: bigint): number;
 }
 
 // ---- Linux numbers -------------------------------------------------------------------------
@@ -1119,13 +1125,19 @@ export class HelixFs {
   }
 
   /**
-   * access(2) with the caller treated as root (the kernel has one user): F_OK, R_OK and W_OK
-   * need only existence; X_OK needs an execute bit or a directory. Throws EACCES otherwise.
+   * access(2): the kernel decides with the Sys's credentials (Sys.access). A Sys without
+   * access treats the caller as root: F_OK, R_OK and W_OK need only existence; X_OK needs an
+   * execute bit or a directory. Throws EACCES, ENOENT, ... otherwise.
    */
   accessSync(path: PathLike, mode?: number): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     validateMode(mode);
+    if (this.sys.access) {
+      const abs = this.resolvePath(q);
+      this.check(abs.length === 0 ? -ENOENT : this.sys.access(abs, (mode ?? 0) & 7), "access", s);
+      return;
+    }
     const st = this.record(this.sysStat(this.resolvePath(q)), "access", s);
     const x = (st.mode & S_IFMT) === S_IFDIR || (st.mode & 0o111) !== 0;
     if (((mode ?? 0) & constants.X_OK) !== 0 && !x) throw uvException(-EACCES, "access", s);
