@@ -531,9 +531,14 @@ function truncate_ino(ino: u64, len: i64, byPath: bool): i32 {
     if (pr != 0) return pr;
   }
   if (<u64>len > FILE_SIZE_MAX) return -EFBIG;
+  const oldSize = load<u64>(rec, I_SIZE);
   let r = file_remove_privs(ino);
   if (r != 0) return r;
   r = file_truncate(ino, <u64>len);
+  if (r != 0) return fail(r);
+  // ftruncate sets mtime and ctime always (ATTR_MTIME | ATTR_CTIME), truncate(2) when the
+  // size changes; file_truncate's inline path leaves the times alone
+  if (!byPath || oldSize != <u64>len) r = inode_touch(ino, T_MTIME | T_CTIME);
   return r != 0 ? fail(r) : 0;
 }
 
@@ -968,7 +973,8 @@ const DOT: usize = memory.data<u8>([46, 46]);
  * of directory `path` to `buf`, each NUL-terminated, in byte order; the count goes to `out`
  * (u32) and whether every byte is ASCII to `out + 4` (u32 0/1). Returns the bytes written, or
  * -E2BIG when the names need more than half of `size` bytes (the caller falls back to
- * getdents), or -errno: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG (the path), EIO/EUCLEAN.
+ * getdents), or -errno: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG (the path), EACCES (no read
+ * permission on the directory, or no search permission on the way), EIO/EUCLEAN.
  *
  * `buf` while it works (the sorted copy cannot overlap what it is sorted from):
  *
@@ -984,6 +990,9 @@ export function do_scandir(path: usize, plen: u32, buf: usize, size: u32, out: u
   if (r != 0) return r;
   if (!S_ISDIR(nd_mode)) return -ENOTDIR;
   const dir = nd_ino;
+  // what open(O_RDONLY | O_DIRECTORY) would check (may_open): read permission
+  r = ino_permission(dir, MAY_READ);
+  if (r != 0) return r;
   const names = buf + (<usize>size >> 1);
   let used: usize = 0;
   let ents = buf + <usize>size;

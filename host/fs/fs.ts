@@ -1173,6 +1173,30 @@ export class HelixFs {
     this.check(abs.length === 0 ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
   }
 
+  /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
+  fchmodSync(fd: number, mode: number | string): void {
+    const f = getValidatedFd(fd);
+    const m = parseFileMode(mode, "mode");
+    this.check(this.sys.fchmod ? this.sys.fchmod(f, m & 0o7777) : -ENOSYS, "fchmod");
+  }
+
+  /** fchown(2) on an open descriptor; -1 leaves an id unchanged (Sys.fchown; ENOSYS without it). */
+  fchownSync(fd: number, uid: number, gid: number): void {
+    const f = getValidatedFd(fd);
+    validateInteger(uid, "uid", -1, MAX_USER_ID);
+    validateInteger(gid, "gid", -1, MAX_USER_ID);
+    this.check(this.sys.fchown ? this.sys.fchown(f, uid, gid) : -ENOSYS, "fchown");
+  }
+
+  /** futimens(2) on an open descriptor; times as utimesSync takes them (Sys.futimens; ENOSYS without it). */
+  futimesSync(fd: number, atime: TimeLike, mtime: TimeLike): void {
+    const f = getValidatedFd(fd);
+    const a = secondsToNs(toUnixTimestamp(atime));
+    const m = secondsToNs(toUnixTimestamp(mtime));
+    if (a === null || m === null) throw uvException(-EINVAL, "futime");
+    this.check(this.sys.futimens ? this.sys.futimens(f, a, m) : -ENOSYS, "futime");
+  }
+
   /** utimensat(2) following symlinks; times are seconds (numbers or numeric strings) or Dates, kept to the microsecond. */
   utimesSync(path: PathLike, atime: TimeLike, mtime: TimeLike): void {
     this.utimes(path, atime, mtime, false, "utime");
