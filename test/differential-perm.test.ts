@@ -18,7 +18,7 @@ import type { Kernel } from "../host/vmm/kernel.js";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { createFs } from "../host/fs/fs.js";
 
-const SEEDS = Number(process.env.HELIX_PERM_SEEDS ?? 40);
+const SEEDS = Number(process.env.HELIX_PERM_SEEDS ?? 25);
 const OPS = Number(process.env.HELIX_PERM_OPS ?? 150);
 /** Ops that change permissions and owners come more often than in the plain run. */
 const WEIGHTS = { chmod: 5, chown: 4, fchmod: 3, fchown: 3, access: 4, utimes: 3, futimes: 2, mkdir: 9, rename: 8 };

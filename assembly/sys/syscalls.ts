@@ -375,7 +375,9 @@ function open_truncate(ino: u64): i32 {
   if (pr != 0) return pr;
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
-  const r = load<u64>(rec, I_SIZE) != 0 ? file_truncate(ino, 0) : inode_touch(ino, T_MTIME | T_CTIME);
+  let r = load<u64>(rec, I_SIZE) != 0 ? file_truncate(ino, 0) : 0;
+  // O_TRUNC sets mtime and ctime even on an empty file (file_truncate's inline path does not)
+  if (r == 0) r = inode_touch(ino, T_MTIME | T_CTIME);
   return r != 0 ? fail(r) : 0;
 }
 
@@ -454,10 +456,11 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const ino = load<u64>(f, F_INO);
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
-  if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const usePos = pos >= 0;
   const at = usePos ? pos : load<i64>(f, F_POS);
-  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
+  // rw_verify_area comes before the file's read method (a directory's says EISDIR)
+  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t
+  if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
   return n;
