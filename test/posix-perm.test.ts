@@ -12,6 +12,7 @@ import { freshDevice, bootDevice, MiB } from "./helpers.js";
 import { bootWith, type Kernel } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
+import { createFs } from "../host/fs/fs.js";
 import {
   O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOATIME, UTIME_NOW, UTIME_OMIT,
   type Sys, type StatRecord,
@@ -383,5 +384,28 @@ describe("timestamps", () => {
     tick();
     expect(root.unlink("/p/h")).toBe(0);
     expect(t("/p/f")[1] > f2[1]).toBe(true); // nlink changed: ctime
+  });
+});
+
+describe("descriptor variants through HelixFs", () => {
+  it("fchmodSync/fchownSync/futimesSync and FileHandle chmod/chown/utimes apply the same rules", async () => {
+    made("/d", 0o777, 0, 0, true);
+    const fs = createFs(nobody);
+    const other = createFs(u3);
+    fs.writeFileSync("/d/f", "x", { mode: 0o644 });
+    const fd = other.openSync("/d/f", "r");
+    expect(() => other.fchmodSync(fd, 0o600)).toThrow(/EPERM: operation not permitted, fchmod/);
+    expect(() => other.fchownSync(fd, 65532, -1)).toThrow(/EPERM/);
+    expect(() => other.futimesSync(fd, 5, 5)).toThrow(/EPERM: operation not permitted, futime/);
+    other.closeSync(fd);
+    const h = await fs.promises.open("/d/f", "r");
+    await h.chmod(0o4755);
+    await h.chown(-1, 65534);
+    await h.utimes(1000, 2000);
+    await h.close();
+    const s = st(root, "/d/f");
+    // the owner's chown cleared set-uid (Linux clears it on every chown of a non-directory)
+    expect([s.mode, s.uid, s.gid, s.atimeNs, s.mtimeNs]).toEqual([0o100755, 65534, 65534, 1000_000_000_000n, 2000_000_000_000n]);
+    expect(() => other.accessSync("/d/f", 2)).toThrow(/EACCES: permission denied, access '\/d\/f'/);
   });
 });

@@ -8,7 +8,9 @@
 //  - a metadata error in the middle of a change (EIO/EUCLEAN/ENOMEM from the trees) aborts
 //    the journal through fs_error: the disk keeps the last committed state;
 //  - an unlinked inode lives on while open (listed in the orphan directory) and is freed at
-//    the last close, or at the next mount after a crash.
+//    the last close, or at the next mount after a crash;
+//  - permission, ownership and timestamp decisions are Linux's, made with the running
+//    syscall's credentials (fs/cred.ts), in Linux's order of checks: see "permissions" below.
 //
 // struct file (FILE_SIZE bytes per descriptor, in FDTABLE):
 //

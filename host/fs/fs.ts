@@ -1812,6 +1812,12 @@ export class FileHandle {
 
   /** ftruncate (default length 0). */
   async truncate(len = 0): Promise<void> { this.#fs.ftruncateSync(this.live("ftruncate"), len); }
+  /** fchmod. */
+  async chmod(mode: number | string): Promise<void> { this.#fs.fchmodSync(this.live("fchmod"), mode); }
+  /** fchown (-1 leaves an id). */
+  async chown(uid: number, gid: number): Promise<void> { this.#fs.fchownSync(this.live("fchown"), uid, gid); }
+  /** futimens. */
+  async utimes(atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.futimesSync(this.live("futime"), atime, mtime); }
   /** fsync. */
   async sync(): Promise<void> { this.#fs.fsyncSync(this.live("fsync")); }
   /** fdatasync. */
