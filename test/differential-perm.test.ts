@@ -23,19 +23,24 @@ const OPS = Number(process.env.HELIX_PERM_OPS ?? 150);
 /** Ops that change permissions and owners come more often than in the plain run. */
 const WEIGHTS = { chmod: 5, chown: 4, fchmod: 3, fchown: 3, access: 4, utimes: 3, futimes: 2, mkdir: 9, rename: 8 };
 
-/** A kernel whose ops run as `cred` in /u, a directory root made for it (like the oracle's root). */
-function kernelSubjectAs(cred: OracleCred | null): () => DifferentialSubject {
+/**
+ * A kernel whose ops run as `cred` in /u, a directory root made for it (like the oracle's
+ * root), and as the `others` users too (actors 1, 2, ...).
+ */
+function kernelSubjectAs(cred: OracleCred | null, others: OracleCred[] = []): () => DifferentialSubject {
   return () => {
     let current = freshDevice(32 * MiB);
     let k: Kernel = bootDevice(current);
     const root = cred ? "/u" : "/";
     const fsOf = (kk: Kernel): DiffFs => (cred ? createFs(kk.sysAs(cred)) : kk.fs) as unknown as DiffFs;
+    const othersOf = (kk: Kernel): DiffFs[] => others.map((c) => createFs(kk.sysAs(c)) as unknown as DiffFs);
     if (cred) {
       k.fs.mkdirSync(root, 0o755);
       k.fs.chownSync(root, cred.uid, cred.gid);
     }
     const subject: DifferentialSubject = {
       fs: fsOf(k),
+      others: othersOf(k),
       root,
       reboot() {
         expect(k.fsck(true)).toBe(0);
@@ -44,6 +49,7 @@ function kernelSubjectAs(cred: OracleCred | null): () => DifferentialSubject {
         current = new MemoryBackend(bytes);
         k = bootDevice(current);
         subject.fs = fsOf(k);
+        subject.others = othersOf(k);
       },
       dispose() {
         const problems = k.fsck(true);
@@ -96,4 +102,32 @@ describe("differential permissions: kernel vs Linux", () => {
       expect(errors.EPERM ?? 0).toBeGreaterThan(0);
     });
   }
+
+  // three users and root in one tree under a sticky, world-writable root (like /tmp): one
+  // user's ops meet the others' files (sticky rules, group permissions, chown between users,
+  // protected_hardlinks)
+  it.skipIf(!userOraclesAvailable())(`as three users and root sharing a sticky directory (${SEEDS} seeds of ${OPS} ops)`, () => {
+    const [a, b] = users.map(([, c]) => c);
+    const c: OracleCred = { uid: 65532, gid: 65534, groups: [] };
+    const rootCred: OracleCred = { uid: 0, gid: 0, groups: [] };
+    const dir = path.join(fifoDir, "shared");
+    nodeFs.mkdirSync(dir);
+    const os = [a, b, c, rootCred].map((cr, i) => {
+      const d = path.join(dir, String(i));
+      nodeFs.mkdirSync(d);
+      const o = openUserOracle(cr, d);
+      oracles.push(o);
+      return o;
+    });
+    const errors: Record<string, number> = {};
+    for (let seed = 0; seed < SEEDS; seed++) {
+      const report = runDifferential({
+        makeSubject: kernelSubjectAs(a, [b, c, rootCred]), seed: 11000 + seed, ops: OPS, weights: WEIGHTS, timeRate: 0.05,
+        rebootRate: 0.01, oracleFs: os[0].fs, oracleOthers: os.slice(1).map((o) => o.fs), rootOwner: a, rootMode: 0o1777,
+      });
+      for (const [code, n] of Object.entries(report.errorCounts)) errors[code] = (errors[code] ?? 0) + n;
+    }
+    expect(errors.EACCES ?? 0).toBeGreaterThan(0);
+    expect(errors.EPERM ?? 0).toBeGreaterThan(0);
+  });
 });

@@ -42,6 +42,11 @@ export interface DifferentialSubject {
   root: string;
   /** Clean shutdown and remount (fds are closed first by the harness). Optional. */
   reboot?(): void;
+  /**
+   * The API as further users (actors 1, 2, ...; `fs` is actor 0), over the same namespace,
+   * when the run has several (oracleOthers). Re-read after reboot(). Optional.
+   */
+  others?: DiffFs[];
   /** Called once at the end, pass or fail. Optional. */
   dispose?(): void;
 }
@@ -80,6 +85,15 @@ export interface DifferentialOptions {
   oracleFs?: DiffFs;
   /** Owner given to the oracle's root directory (by this process, before the first op). */
   rootOwner?: { uid: number; gid: number };
+  /**
+   * The oracle's fs as further users (actors 1, 2, ...), matching the subject's `others`:
+   * each op that is not on a descriptor then runs as a random actor (a descriptor's ops as
+   * the actor that opened it), so one user's ops meet another's files (sticky bits, groups,
+   * owners). Default none.
+   */
+  oracleOthers?: DiffFs[];
+  /** Mode both roots get before the first op (default 0o755; 0o1777 for several actors). */
+  rootMode?: number;
   /**
    * Probability that a metadata op also reports which of mtime/ctime it changed, on the
    * inode and on the parent directories it touches (each side waits TIME_TICK_MS first, so
@@ -222,12 +236,26 @@ function show(v: unknown): string {
 
 type Op = { kind: OpKind } & Record<string, unknown>;
 
-/** One side of the comparison: its fs, how relative paths become its paths, its open fds. */
+/**
+ * One side of the comparison: its fs, how relative paths become its paths, its open fds.
+ * With several actors, `fs` is the running op's actor's (viewFor) and `actors` all of them.
+ */
 interface Side {
   fs: DiffFs;
   prefix: string; // paths are `${prefix}/${rel}`
   fds: (number | undefined)[];
-  opened: Set<number>;
+  /** Open fds as `${actor}:${fd}` (users' fd numbers are their own). */
+  opened: Set<string>;
+  actors: DiffFs[];
+  /** The actor running the op, and the actor that opened each slot. */
+  actor: number;
+  slotActor: number[];
+}
+
+/** The side as the op's actor: a descriptor's ops run as the actor that opened it. */
+function viewFor(side: Side, op: Op): Side {
+  const a = FD_OPS.has(op.kind) ? side.slotActor[op.slot as number] ?? 0 : (op.as as number | undefined) ?? 0;
+  return a === side.actor ? side : { ...side, fs: side.actors[a], actor: a };
 }
 
 const p = (s: Side, rel: string): string => `${s.prefix}/${rel}`;
@@ -245,7 +273,7 @@ class Generator {
   private knownDirs: string[] = [];
 
   constructor(private rng: Rng, weights: Partial<Record<OpKind, number>>, private maxWrite: number, private bigRate: number,
-    private timeRate = 0) {
+    private timeRate = 0, private actors = 1) {
     const w = { ...DEFAULT_WEIGHTS, ...weights };
     this.weights = (Object.keys(w) as OpKind[]).map((k) => [k, w[k]] as [OpKind, number]).filter(([, n]) => n > 0);
     this.total = this.weights.reduce((n, [, x]) => n + x, 0);
@@ -346,6 +374,7 @@ class Generator {
       if (kind === "open" && this.slot(false) < 0) kind = "close";
       const op = this.make(kind);
       if (this.timeRate > 0 && TIMED_OPS.has(kind) && r.chance(this.timeRate)) op.timed = true;
+      if (this.actors > 1 && !FD_OPS.has(kind)) op.as = r.int(this.actors);
       return op;
     }
   }
@@ -426,13 +455,14 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
     case "open": {
       const n = fs.openSync(p(side, op.path as string), op.flags, op.mode);
       side.fds[op.slot as number] = n;
-      side.opened.add(n);
+      side.slotActor[op.slot as number] = side.actor;
+      side.opened.add(`${side.actor}:${n}`);
       return "fd";
     }
     case "close": {
       const n = fd();
       side.fds[op.slot as number] = undefined;
-      side.opened.delete(n);
+      side.opened.delete(`${side.actor}:${n}`);
       return fs.closeSync(n);
     }
     case "read": case "pread": {
@@ -550,7 +580,8 @@ function execTimed(side: Side, op: Op, cmp: Compare): unknown {
   return { v: v === undefined ? "ok" : v, changed };
 }
 
-function run(side: Side, op: Op, cmp: Compare): unknown {
+function run(whole: Side, op: Op, cmp: Compare): unknown {
+  const side = viewFor(whole, op);
   try {
     const v = op.timed ? execTimed(side, op, cmp) : exec(side, op, cmp);
     return v === undefined ? "ok" : { ok: v };
@@ -599,8 +630,9 @@ function defaultTmp(): string {
 }
 
 function closeAll(side: Side): void {
-  for (const fd of side.opened) {
-    try { side.fs.closeSync(fd); } catch { /* already gone (reboot) */ }
+  for (const key of side.opened) {
+    const [a, fd] = key.split(":").map(Number);
+    try { side.actors[a].closeSync(fd); } catch { /* already gone (reboot) */ }
   }
   side.opened.clear();
   side.fds.fill(undefined);
@@ -614,7 +646,9 @@ function closeAll(side: Side): void {
 export function runDifferential(opts: DifferentialOptions): DifferentialReport {
   const cmp: Compare = { dirNlink: opts.compareDirNlink ?? true, owners: opts.compareOwners ?? true };
   const rng = new Rng(opts.seed);
-  const gen = new Generator(rng, opts.weights ?? {}, opts.maxWriteBytes ?? 8192, opts.bigWriteRate ?? 0.002, opts.timeRate ?? 0);
+  const oracleActors = [opts.oracleFs ?? nodeFs as unknown as DiffFs, ...(opts.oracleOthers ?? [])];
+  const gen = new Generator(rng, opts.weights ?? {}, opts.maxWriteBytes ?? 8192, opts.bigWriteRate ?? 0.002, opts.timeRate ?? 0,
+    oracleActors.length);
   const base = nodeFs.mkdtempSync(path.join(opts.tmpDir ?? defaultTmp(), "helix-diff-"));
   const oracleRoot = path.join(base, "guard", "root");
   nodeFs.mkdirSync(oracleRoot, { recursive: true });
@@ -625,12 +659,17 @@ export function runDifferential(opts: DifferentialOptions): DifferentialReport {
     nodeFs.chownSync(oracleRoot, opts.rootOwner.uid, opts.rootOwner.gid);
   }
   const subject = opts.makeSubject();
-  const oracle: Side = { fs: opts.oracleFs ?? nodeFs as unknown as DiffFs, prefix: oracleRoot, fds: Array(SLOTS_MAX).fill(undefined), opened: new Set() };
-  const subj: Side = { fs: subject.fs, prefix: subject.root.replace(/\/+$/, ""), fds: Array(SLOTS_MAX).fill(undefined), opened: new Set() };
+  const subjectActors = (): DiffFs[] => [subject.fs, ...(subject.others ?? [])];
+  if (subjectActors().length !== oracleActors.length) throw new Error("differential: the subject and the oracle need as many actors");
+  const newSide = (actors: DiffFs[], prefix: string): Side => ({
+    fs: actors[0], prefix, fds: Array(SLOTS_MAX).fill(undefined), opened: new Set(), actors, actor: 0, slotActor: Array(SLOTS_MAX).fill(0),
+  });
+  const oracle = newSide(oracleActors, oracleRoot);
+  const subj = newSide(subjectActors(), subject.root.replace(/\/+$/, ""));
   const report: DifferentialReport = { seed: opts.seed, ops: opts.ops, opCounts: {}, errorCounts: {}, reboots: 0, treeChecks: 0 };
   // The roots were made by different means (mkfs, mkdtemp, mkdir): give them one mode.
-  subj.fs.chmodSync(`${subj.prefix}/`, ROOT_MODE);
-  oracle.fs.chmodSync(oracleRoot, ROOT_MODE);
+  subj.fs.chmodSync(`${subj.prefix}/`, opts.rootMode ?? ROOT_MODE);
+  oracle.fs.chmodSync(oracleRoot, opts.rootMode ?? ROOT_MODE);
   const history: string[] = [];
   const checkEvery = Math.max(1, opts.checkEvery ?? 8);
   const rebootRate = subject.reboot ? opts.rebootRate ?? 0.02 : 0;
@@ -657,6 +696,7 @@ export function runDifferential(opts: DifferentialOptions): DifferentialReport {
         gen.slots.fill(false);
         subject.reboot!();
         subj.fs = subject.fs;
+        subj.actors = subjectActors();
         report.reboots++;
         history.push(`#${i} reboot`);
         compareTrees(i, "reboot");
