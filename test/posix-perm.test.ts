@@ -409,3 +409,31 @@ describe("descriptor variants through HelixFs", () => {
     expect(() => other.accessSync("/d/f", 2)).toThrow(/EACCES: permission denied, access '\/d\/f'/);
   });
 });
+
+describe("limits (pjdfstest open/02, 03, 12, symlink/03)", () => {
+  it("NAME_MAX 255, PATH_MAX 4096 with the NUL, 40 symlinks followed, targets under PATH_MAX", () => {
+    const ENAMETOOLONG = -36, ELOOP = -40;
+    expect(create(root, `/${"n".repeat(255)}`)).toBe(0);
+    expect(create(root, `/${"n".repeat(256)}`)).toBe(ENAMETOOLONG);
+    // nested 254-byte names: a path of 4095 bytes works, 4096 does not
+    let dir = "";
+    for (let i = 0; i < 16; i++) {
+      dir += `/${String.fromCharCode(97 + i).repeat(254)}`;
+      expect(root.mkdir(dir, 0o755)).toBe(0);
+    }
+    const rest = 4095 - dir.length - 1;
+    expect(create(root, `${dir}/${"f".repeat(rest)}`)).toBe(0);
+    expect(create(root, `${dir}/${"f".repeat(rest + 1)}`)).toBe(ENAMETOOLONG);
+    // a chain of 40 symlinks resolves, 41 is ELOOP; so is a loop
+    expect(create(root, "/t")).toBe(0);
+    let prev = "t";
+    for (let i = 1; i <= 41; i++) { expect(root.symlink(prev, `/l${i}`)).toBe(0); prev = `l${i}`; }
+    expect(tryOpen(root, "/l40", O_RDONLY)).toBe(0);
+    expect(tryOpen(root, "/l41", O_RDONLY)).toBe(ELOOP);
+    expect(root.symlink("loop2", "/loop1")).toBe(0);
+    expect(root.symlink("loop1", "/loop2")).toBe(0);
+    expect(tryOpen(root, "/loop1", O_RDONLY)).toBe(ELOOP);
+    expect(root.symlink("x".repeat(4095), "/long")).toBe(0);
+    expect(root.symlink("x".repeat(4096), "/toolong")).toBe(ENAMETOOLONG);
+  });
+});
