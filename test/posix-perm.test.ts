@@ -437,3 +437,24 @@ describe("limits (pjdfstest open/02, 03, 12, symlink/03)", () => {
     expect(root.symlink("x".repeat(4096), "/toolong")).toBe(ENAMETOOLONG);
   });
 });
+
+describe("a read-only filesystem (pjdfstest open/14, 15)", () => {
+  it("is EROFS where a change would begin, and opens that change nothing still work", () => {
+    made("/d", 0o755, 65534, 65534, true);
+    made("/d/f", 0o644, 65534, 65534);
+    const bytes = (k.backend as MemoryBackend).bytes; // the same array: the clean shutdown writes into it
+    k.shutdown();
+    const ro = bootWith({ device: new MemoryBackend(bytes.slice()), module: kernelModule(true), fsckMount: "check", memoryMiB: 64 });
+    const EROFS = -30;
+    const s = ro.sys, n = ro.sysAs(NOBODY), o = ro.sysAs(U3);
+    expect(tryOpen(s, "/d/f", O_RDONLY | O_CREAT)).toBe(0); // exists: nothing to create
+    expect(tryOpen(s, "/d/new", O_RDONLY | O_CREAT)).toBe(EROFS);
+    for (const fl of [O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC]) expect(tryOpen(s, "/d/f", fl)).toBe(EROFS);
+    expect(tryOpen(o, "/d/f", O_WRONLY)).toBe(EROFS); // before EACCES
+    expect(tryOpen(s, "/d/none", O_RDONLY)).toBe(ENOENT);
+    expect(n.access!("/d/f", 2)).toBe(EROFS);
+    expect(n.access!("/d/f", 4)).toBe(0);
+    ro.shutdown();
+    k = bootDevice(freshDevice(16 * MiB)); // for the next beforeEach's symmetry
+  });
+});

@@ -304,7 +304,8 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   // get_unused_fd_flags, then do_filp_open), so EMFILE leaves no file created or truncated
   const fd = fd_unused();
   if (fd < 0) return fd;
-  if ((flags & (O_CREAT | O_TRUNC)) != 0 && (fs_readonly || fs_errored)) return -EROFS;
+  // on a read-only fs, EROFS comes where a change would begin (Linux mnt_want_write): when a
+  // missing name would be created, or from may_open for writing or truncating
   // O_CREAT|O_EXCL never follows a final symlink: whatever is there makes it EEXIST
   const excl = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   let lflags: u32 = (flags & O_NOFOLLOW) != 0 || excl ? 0 : LOOKUP_FOLLOW;
