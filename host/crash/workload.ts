@@ -353,7 +353,7 @@ function same(a: ObjectState, b: ObjectState, withMeta: boolean): string | null 
     if (withMeta && a.mode !== undefined && a.mode !== b.mode) return `mode ${b.mode?.toString(8)}, expected ${a.mode.toString(8)}`;
     if (withMeta && a.nlink !== undefined && a.nlink !== b.nlink) return `nlink ${b.nlink}, expected ${a.nlink}`;
   }
-  if (a.type === "special" && a.mode !== b.mode) return `mode ${b.mode?.toString(8)}, expected ${a.mode?.toString(8)}`;
+  if (a.type === "special" && a.mode !== undefined && a.mode !== b.mode) return `mode ${b.mode?.toString(8)}, expected ${a.mode?.toString(8)}`;
   if (withMeta && a.xattrs !== undefined && b.xattrs !== undefined && a.xattrs !== b.xattrs) return `xattrs [${b.xattrs}], expected [${a.xattrs}]`;
   if (a.type === "dir" && a.entries && b.entries && a.entries.join("/") !== b.entries.join("/")) return `entries [${b.entries}], expected [${a.entries}]`;
   if (a.type === "symlink" && a.target !== b.target) return `target ${b.target}, expected ${a.target}`;
