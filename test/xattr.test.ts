@@ -265,6 +265,27 @@ describe("special inodes: the host API and what this kernel does with them", () 
     k.shutdown();
   });
 
+  it("read-only: set/remove/mknod are EROFS after the walk's own errors (Linux's order); get and list work", () => {
+    const dev = freshDevice(16 << 20);
+    const k0 = bootDevice(dev);
+    k0.fs.writeFileSync("/f", "x");
+    k0.fs.setxattrSync("/f", "user.a", "v");
+    const img = dev.bytes;
+    k0.shutdown();
+    const k = bootWith({ device: new MemoryBackend(img), module: kernelModule(true), memoryMiB: 64, fsckMount: "check" });
+    try {
+      expect(k.sys.setxattr!("/f", "user.b", enc.encode("x"), 0, false)).toBe(-30);
+      expect(k.sys.setxattr!("/missing", "user.b", enc.encode("x"), 0, false)).toBe(-2);
+      expect(k.sys.setxattr!("/f", "", enc.encode("x"), 0, false)).toBe(-34);
+      expect(k.sys.removexattr!("/f", "user.a", false)).toBe(-30);
+      expect(k.sys.mknod!("/p", S_IFIFO | 0o644, 0)).toBe(-30);
+      expect(k.sys.mknod!("/f", S_IFIFO | 0o644, 0)).toBe(-17);
+      expect(k.sys.mknod!("/nodir/p", S_IFIFO | 0o644, 0)).toBe(-2);
+      expect(k.fs.getxattrSync("/f", "user.a").toString()).toBe("v");
+      expect(k.fs.listxattrSync("/f")).toEqual(["user.a"]);
+    } finally { k.shutdown(); }
+  });
+
   it("the first special inode sets INCOMPAT_SPECIAL, the first attribute RO_COMPAT_XATTR (not before)", () => {
     let img = freshDevice(16 << 20).bytes;
     const sbWord = (off: number) => new DataView(img.buffer, img.byteOffset).getUint32(off, true);
