@@ -411,6 +411,43 @@ describe("extended attributes: limits, size probing, ctime, inode removal", () =
   });
 });
 
+/** fs/xattr.ts xattr_hash: FNV-1a over the namespace byte and the name, folded, 31 bits. */
+function xattrHash(ns: number, name: string): number {
+  let x = Math.imul((0x811c9dc5 ^ ns) >>> 0, 0x01000193) >>> 0;
+  for (const c of enc.encode(name)) x = Math.imul((x ^ c) >>> 0, 0x01000193) >>> 0;
+  return ((x ^ (x >>> 16)) >>> 0) & 0x7fffffff;
+}
+
+describe("extended attributes whose names share a hash", () => {
+  it("two user.* names with one 31-bit hash: both kept (seq 0 and 1), each found, removed and re-made by its name", () => {
+    const [a, b] = ["c12vu", "ccuea"]; // found by a birthday search over "c" + base-36 numbers
+    expect(xattrHash(1, a)).toBe(xattrHash(1, b));
+    const dev = freshDevice(16 << 20);
+    const k = bootDevice(dev);
+    k.fs.writeFileSync("/f", "x");
+    k.fs.setxattrSync("/f", "user." + a, "A");
+    k.fs.setxattrSync("/f", "user." + b, "B");
+    expect(() => k.fs.setxattrSync("/f", "user." + b, "B2", XATTR_CREATE)).toThrow(expect.objectContaining({ code: "EEXIST" }));
+    expect(k.fs.getxattrSync("/f", "user." + a).toString()).toBe("A");
+    expect(k.fs.getxattrSync("/f", "user." + b).toString()).toBe("B");
+    expect(k.fs.listxattrSync("/f").sort()).toEqual(["user." + a, "user." + b]);
+    k.fs.removexattrSync("/f", "user." + a); // the gap at seq 0 must not end the probe for b
+    expect(k.fs.getxattrSync("/f", "user." + b).toString()).toBe("B");
+    expect(() => k.fs.getxattrSync("/f", "user." + a)).toThrow(expect.objectContaining({ code: "ENODATA" }));
+    k.fs.setxattrSync("/f", "user." + a, "A2", XATTR_CREATE);
+    k.fs.setxattrSync("/f", "user." + b, "B3", XATTR_REPLACE);
+    expect(k.fs.getxattrSync("/f", "user." + a).toString()).toBe("A2");
+    expect(k.fs.getxattrSync("/f", "user." + b).toString()).toBe("B3");
+    fsckClean(k);
+    const ino = BigInt(k.fs.statSync("/f").ino);
+    const img = dev.bytes;
+    k.shutdown();
+    const keys = items(img, TREE.inode).filter((x) => x.k1 === ino && x.k2 !== 0n).map((x) => x.k2);
+    const hi = (BigInt(xattrHash(1, a)) + 1n) << 32n;
+    expect(keys).toEqual([hi | 0n, hi | 1n]);
+  });
+});
+
 // ---- property: random operations against a Map model, across remounts and crash replays ----------
 
 const NAMES = ["user.a", "user.b", "user.c", "user." + "l".repeat(200), "trusted.t", "trusted.u", "security.s", "user.", "foo.x", ""];
