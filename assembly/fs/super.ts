@@ -51,6 +51,7 @@ import {
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
 import { cur_uid, cur_gid } from "./cred";
+import { xattr_remove_all } from "./xattr";
 import {
   inode_create_fixed, inode_remove_record, inode_get, inode_errno, I_NLINK, fs_now, S_IFDIR, fs_clock_reset, icache_init,
 } from "./inode";
@@ -523,6 +524,7 @@ function orphan_cleanup(): i32 {
     let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, de_key);
     if (r != 0) return r;
     r = file_release(ino);
+    if (r == 0) r = xattr_remove_all(ino); // its extended attributes go with it
     if (r != 0) return r;
     r = inode_remove_record(ino);
     if (r != 0 && r != -2) return r;

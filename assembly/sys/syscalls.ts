@@ -19,9 +19,10 @@
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
-  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG,
+  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG, EACCES, ENXIO, ESPIPE, EAGAIN, EPIPE,
+  ERANGE, EFAULT,
 } from "../lib/errno";
-import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
+import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT, SB_INCOMPAT, INCOMPAT_SPECIAL } from "../fs/format";
 import {
   namei, nd_ino, nd_mode, nd_rec, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
   LOOKUP_FOLLOW, LOOKUP_PARENT,
@@ -30,11 +31,17 @@ import {
   inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
   inode_errno, fs_now, I_MODE, I_UID, I_GID, I_NLINK, I_SIZE, I_ATIME, I_MTIME, I_CTIME,
   I_CRTIME, I_BLOCKS, I_PARENT, INLINE_MAX, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISREG, S_ISLNK,
-  T_MTIME, T_CTIME,
+  T_MTIME, T_CTIME, I_RDEV, S_IFIFO, S_IFCHR, S_IFBLK, S_ISSPECIAL,
 } from "../fs/inode";
+import { capable, generic_permission, MAY_READ, MAY_WRITE, MAY_EXEC } from "../fs/cred";
+import {
+  xattr_name, xattr_name_ns, xattr_permission, xattr_get, xattr_set, xattr_list, xattr_remove, xattr_remove_all,
+  sb_feature_enable, xattr_tx_broken, xn_ns, xn_name, xn_len, XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX,
+  XATTR_CREATE, XATTR_REPLACE,
+} from "../fs/xattr";
 import {
   dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen,
-  DT_DIR, DT_REG, DT_LNK,
+  DT_DIR, DT_REG, DT_LNK, dtype,
 } from "../fs/dir";
 import {
   file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
@@ -59,6 +66,7 @@ export const O_CREAT: u32 = 0o100;
 export const O_EXCL: u32 = 0o200;
 export const O_TRUNC: u32 = 0o1000;
 export const O_APPEND: u32 = 0o2000;
+export const O_NONBLOCK: u32 = 0o4000;
 export const O_DIRECTORY: u32 = 0o200000;
 export const O_NOFOLLOW: u32 = 0o400000;
 export const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
@@ -140,6 +148,7 @@ function commit_to_free_space(): bool {
 function dtype_of(mode: u32): u8 {
   if (S_ISDIR(mode)) return DT_DIR;
   if (S_ISLNK(mode)) return DT_LNK;
+  if (S_ISSPECIAL(mode)) return dtype(mode);
   return DT_REG;
 }
 
@@ -331,8 +340,13 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
     if (S_ISLNK(m)) return -ELOOP; // O_NOFOLLOW on a final symlink
     if (S_ISDIR(m) && (acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) != 0)) return -EISDIR;
     if ((flags & O_DIRECTORY) != 0 && !S_ISDIR(m)) return -ENOTDIR;
-    r = may_open(ino, acc, flags);
+    r = may_open(ino, m, acc, flags);
     if (r != 0) return r;
+    if (S_ISSPECIAL(m)) {
+      // no driver and no socket behind a special inode; a FIFO opens without a data path
+      r = open_special(ino, m, flags);
+      if (r != 0) return r;
+    }
     // Linux truncates even with O_RDONLY (the result is unspecified by POSIX); the open file
     // (its mapping, held open) exists first, so ENOMEM cannot follow a truncation
     if ((flags & O_TRUNC) != 0 && S_ISREG(m)) {
@@ -360,16 +374,57 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
  * for write too), EROFS before EACCES for a write on a read-only fs (sb_permission), then
  * O_NOATIME only for the owner or root. 0 or -errno (EROFS, EACCES, EPERM).
  */
-function may_open(ino: u64, acc: u32, flags: u32): i32 {
+function may_open(ino: u64, m: u32, acc: u32, flags: u32): i32 {
   let mask: u32 = acc == O_RDONLY ? MAY_READ : acc == O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
-  if ((flags & O_TRUNC) != 0) mask |= MAY_WRITE;
-  if ((mask & MAY_WRITE) != 0 && (fs_readonly || fs_errored)) return -EROFS;
+  // O_TRUNC means nothing to a FIFO or device (Linux may_open clears it)
+  if ((flags & O_TRUNC) != 0 && !S_ISSPECIAL(m)) mask |= MAY_WRITE;
+  // a FIFO or device written on a read-only fs writes nothing to it (sb_permission: only
+  // regular files, directories and symlinks)
+  if ((mask & MAY_WRITE) != 0 && (fs_readonly || fs_errored) && !S_ISSPECIAL(m)) return -EROFS;
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
   const r = generic_permission(rec, mask);
   if (r != 0) return r;
   if ((flags & O_NOATIME) != 0 && !owner_or_capable(rec)) return -EPERM;
   return 0;
+}
+
+/**
+ * open(2) of a special inode (no data path in this kernel). Character and block devices and
+ * sockets: ENXIO (Linux chrdev_open/blkdev_open with no driver registered, no_open for a
+ * socket). A FIFO: O_WRONLY|O_NONBLOCK with no reader open is ENXIO as on Linux; every other
+ * open returns at once. Linux would make a blocking open wait for the other end, but the host
+ * API is synchronous, so such an open could never be woken: it proceeds as O_NONBLOCK would
+ * (a reader without writers then reads end-of-file). A FIFO on a read-only filesystem opens
+ * for writing (its data would not touch the disk). 0 or -errno.
+ */
+function open_special(ino: u64, m: u32, flags: u32): i32 {
+  if ((m & S_IFMT) != S_IFIFO) return -ENXIO;
+  if ((flags & (O_ACCMODE | O_NONBLOCK)) == (O_WRONLY | O_NONBLOCK) && fifo_ends(ino, true) == 0) return -ENXIO;
+  return 0;
+}
+
+/** Open descriptors of `ino` that read (`readers`) or write it: a FIFO's two ends. */
+function fifo_ends(ino: u64, readers: bool): u32 {
+  let n: u32 = 0;
+  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) {
+    const f = fdp(fd);
+    if (load<u64>(f, F_INO) != ino) continue;
+    const acc = load<u32>(f, F_FLAGS) & O_ACCMODE;
+    if (readers ? acc != O_WRONLY : acc != O_RDONLY) n++;
+  }
+  return n;
+}
+
+/**
+ * read(2)/write(2) on a FIFO: this kernel keeps no pipe buffer, so nothing written is ever
+ * there to read. A read returns end-of-file (0) when no writer is open, else EAGAIN (an
+ * empty pipe with writers); a write is EPIPE when no reader is open, else EAGAIN (as a full
+ * pipe would be to an O_NONBLOCK writer).
+ */
+function fifo_rw(ino: u64, write: bool): i32 {
+  if (write) return fifo_ends(ino, true) == 0 ? -EPIPE : -EAGAIN;
+  return fifo_ends(ino, false) == 0 ? 0 : -EAGAIN;
 }
 
 /** open's O_TRUNC of regular file `ino`: size 0, or only the times when it is empty. 0 or -errno. */
@@ -393,6 +448,7 @@ function fd_unused(): i32 {
 /** Frees an inode with no links: data, record. 0 or -errno. */
 function inode_destroy(ino: u64): i32 {
   let r = file_release(ino);
+  if (r == 0) r = xattr_remove_all(ino);
   if (r != 0) return r;
   return inode_remove_record(ino);
 }
@@ -459,6 +515,8 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const ino = load<u64>(f, F_INO);
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
+  // a pipe has no pread (ESPIPE before rw_verify_area, as ksys_pread64 checks FMODE_PREAD)
+  if (S_ISSPECIAL(load<u32>(rec, I_MODE))) return pos >= 0 ? -ESPIPE : fifo_rw(ino, false);
   const usePos = pos >= 0;
   const at = usePos ? pos : load<i64>(f, F_POS);
   // rw_verify_area comes before the file's read method (a directory's says EISDIR)
@@ -477,9 +535,10 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
   if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
+  const ino = load<u64>(f, F_INO);
+  if (is_fifo(ino)) return pos >= 0 ? -ESPIPE : fifo_rw(ino, true);
   const r = sys_enter_write();
   if (r != 0) return r;
-  const ino = load<u64>(f, F_INO);
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
   const usePos = pos >= 0;
@@ -501,10 +560,17 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   return n;
 }
 
-/** lseek(2). The new offset or -errno (EBADF, EINVAL for a bad whence or negative result). */
+/** Whether `ino` is a FIFO (only FIFOs among special inodes can be open). */
+function is_fifo(ino: u64): bool {
+  const rec = inode_get(ino);
+  return rec != 0 && (load<u32>(rec, I_MODE) & S_IFMT) == S_IFIFO;
+}
+
+/** lseek(2). The new offset or -errno (EBADF, EINVAL for a bad whence or negative result, ESPIPE on a FIFO). */
 export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
+  if (is_fifo(load<u64>(f, F_INO))) return -ESPIPE;
   let base: i64 = 0;
   if (whence == SEEK_CUR) base = load<i64>(f, F_POS);
   else if (whence == SEEK_END) {
@@ -623,7 +689,8 @@ function fill_stat(ino: u64, out: usize, known: usize = 0): i32 {
   store<f64>(out, <f64>load<u32>(rec, I_NLINK), ST_NLINK);
   store<f64>(out, <f64>load<u32>(rec, I_UID), ST_UID);
   store<f64>(out, <f64>load<u32>(rec, I_GID), ST_GID);
-  store<f64>(out, 0, ST_RDEV);
+  const t = m & S_IFMT;
+  store<f64>(out, t == S_IFCHR || t == S_IFBLK ? <f64>load<u64>(rec, I_RDEV) : 0, ST_RDEV);
   store<f64>(out, S_ISDIR(m) ? 4096 : <f64>load<u64>(rec, I_SIZE), ST_SIZE);
   store<f64>(out, 4096, ST_BLKSIZE);
   store<f64>(out, S_ISDIR(m) ? 8 : <f64>(load<u64>(rec, I_BLOCKS) * 8), ST_BLOCKS);
@@ -1257,4 +1324,167 @@ export function do_statfs(path: usize, len: u32, out: usize): i32 {
   r = namei(path, len, LOOKUP_FOLLOW);
   if (r != 0) return r;
   return fs_statfs(out);
+}
+
+// ---- mknod -----------------------------------------------------------------------------------
+
+/**
+ * mknod(2): a FIFO, character or block device, socket (a special inode: no data, an rdev for
+ * CHR/BLK) or, for type 0 or S_IFREG, an empty regular file. `mode` is type | permission
+ * bits; `rdev` the device number stored for CHR/BLK as given (Linux dev_t; ignored otherwise,
+ * as Linux passes 0 for FIFOs and sockets). The inode is made by create_node like every other
+ * create, so it gets that path's ownership. 0 or -errno, in Linux's order: EINVAL (a bad
+ * type), EPERM (S_IFDIR), ENOENT / ENOTDIR / ELOOP / EACCES (the walk), ENAMETOOLONG, EEXIST,
+ * ENOENT (a trailing slash), EROFS, EACCES (no write and search permission on the parent),
+ * EPERM (CHR/BLK without capable()), ENOSPC.
+ */
+export function do_mknod(path: usize, len: u32, mode: u32, rdev: u64): i32 {
+  const type = mode & S_IFMT;
+  if (type == S_IFDIR) return -EPERM; // may_mknod
+  if (type != 0 && type != S_IFREG && !S_ISSPECIAL(type)) return -EINVAL;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_toolong) return -ENAMETOOLONG;
+  if (nd_ino != 0 || nd_namelen == 0) return -EEXIST;
+  if (nd_trailing) return -ENOENT;
+  if (fs_readonly || fs_errored) return -EROFS;
+  const parent = nd_parent;
+  const prec = inode_get(parent);
+  if (prec == 0) return fail(inode_errno);
+  r = generic_permission(prec, MAY_WRITE | MAY_EXEC);
+  if (r != 0) return r;
+  if ((type == S_IFCHR || type == S_IFBLK) && !capable()) return -EPERM;
+  const m = (type == 0 ? S_IFREG : type) | (mode & 0o7777);
+  const ino = create_node(m, parent, nd_name, nd_namelen);
+  if (ino == 0) return create_err;
+  if (!S_ISSPECIAL(m)) return 0;
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return fail(inode_errno);
+  store<u64>(rec, type == S_IFCHR || type == S_IFBLK ? rdev : 0, I_RDEV);
+  r = sb_feature_enable(SB_INCOMPAT, INCOMPAT_SPECIAL);
+  return r != 0 ? fail(r) : 0;
+}
+
+// ---- extended attributes ---------------------------------------------------------------------
+//
+// The *xattr calls take a NUL-terminated name (as Linux's) and `at_flags`: AT_SYMLINK_NOFOLLOW
+// makes them the l*xattr calls (the final symlink itself). fs/xattr.ts has the storage, the
+// limits and the permission rules.
+
+/** Bytes of linear memory (a bound for pointers the host hands in). */
+function mem_end(): u64 { return (<u64>memory.size()) << 16; }
+
+/**
+ * Length of the NUL-terminated attribute name at `name` (Linux copies it into a buffer of
+ * XATTR_NAME_MAX + 1 bytes): 1..XATTR_NAME_MAX, or -ERANGE (empty or longer), -EFAULT.
+ */
+function xattr_name_len(name: usize): i32 {
+  const end = mem_end();
+  for (let i: u32 = 0; i <= XATTR_NAME_MAX; i++) {
+    if (<u64>name + i >= end) return -EFAULT;
+    if (load<u8>(name + i) == 0) return i == 0 ? -ERANGE : <i32>i;
+  }
+  return -ERANGE;
+}
+
+/** Whether [p, p + n) lies inside linear memory. */
+@inline function in_memory(p: usize, n: u32): bool { return <u64>p + <u64>n <= mem_end(); }
+
+/**
+ * setxattr(2) / lsetxattr(2) (`at_flags` AT_SYMLINK_NOFOLLOW): sets attribute `name` of
+ * `path` to `size` bytes at `value`; `flags` XATTR_CREATE / XATTR_REPLACE. Sets ctime.
+ * 0 or -errno in Linux's order: EINVAL (unknown flags), ERANGE (name empty or longer than
+ * 255 bytes), E2BIG (size above 65536), the walk's errors, EROFS, EPERM / EACCES
+ * (xattr_permission), EOPNOTSUPP (a namespace other than user., trusted., security.),
+ * EINVAL (nothing after the prefix), EEXIST, ENODATA, ENOSPC (the value does not fit one
+ * tree item, the names would pass 64 KiB, or the disk is full).
+ */
+export function do_setxattr(path: usize, plen: u32, name: usize, value: usize, size: u32, flags: u32, at_flags: u32): i32 {
+  if ((flags & ~(XATTR_CREATE | XATTR_REPLACE)) != 0 || (at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const nl = xattr_name_len(name);
+  if (nl < 0) return nl;
+  if (size > XATTR_SIZE_MAX) return -E2BIG;
+  if (!in_memory(value, size)) return -EFAULT;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (fs_readonly || fs_errored) return -EROFS;
+  const ino = nd_ino;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_WRITE);
+  if (r != 0) return r;
+  r = xattr_name(name, <u32>nl);
+  if (r != 0) return r;
+  if (!alloc_can_grow(GROW_BLOCKS) && !(commit_to_free_space() && alloc_can_grow(GROW_BLOCKS))) return -ENOSPC;
+  r = xattr_set(ino, xn_ns, xn_name, xn_len, value, size, flags);
+  if (r != 0) return xattr_tx_broken ? fail_ns(r) : fail(r);
+  r = inode_touch(ino, T_CTIME);
+  return r != 0 ? fail(r) : 0;
+}
+
+/**
+ * getxattr(2) / lgetxattr(2): copies the value of `name` to `buf` (`size` bytes; 0 asks for
+ * the length). The value's length, or -errno: EINVAL (flags), ERANGE (bad name, or `size`
+ * too small), the walk's errors, ENODATA (absent; user.* of a special file or symlink;
+ * trusted.* without capable()), EACCES (no read permission, user.*), EOPNOTSUPP.
+ */
+export function do_getxattr(path: usize, plen: u32, name: usize, buf: usize, size: u32, at_flags: u32): i32 {
+  if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const nl = xattr_name_len(name);
+  if (nl < 0) return nl;
+  const sz = min(size, XATTR_SIZE_MAX);
+  if (!in_memory(buf, sz)) return -EFAULT;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_READ);
+  if (r != 0) return r;
+  r = xattr_name(name, <u32>nl);
+  if (r != 0) return r;
+  r = xattr_get(nd_ino, xn_ns, xn_name, xn_len, buf, sz);
+  return r < 0 ? fail(r) : r;
+}
+
+/**
+ * listxattr(2) / llistxattr(2): the full names of `path`'s attributes, each NUL-terminated,
+ * into `buf` (`size` bytes; 0 asks for the length); trusted.* only for capable() callers.
+ * Bytes, or -errno: EINVAL (flags), ERANGE (`size` too small), the walk's errors.
+ */
+export function do_listxattr(path: usize, plen: u32, buf: usize, size: u32, at_flags: u32): i32 {
+  if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const sz = min(size, XATTR_LIST_MAX);
+  if (!in_memory(buf, sz)) return -EFAULT;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  r = xattr_list(nd_ino, buf, sz, capable());
+  return r < 0 ? fail(r) : r;
+}
+
+/**
+ * removexattr(2) / lremovexattr(2). Sets ctime. 0 or -errno: EINVAL (flags), ERANGE (bad
+ * name), the walk's errors, EROFS, EPERM / EACCES, EOPNOTSUPP, ENODATA (absent).
+ */
+export function do_removexattr(path: usize, plen: u32, name: usize, at_flags: u32): i32 {
+  if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const nl = xattr_name_len(name);
+  if (nl < 0) return nl;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (fs_readonly || fs_errored) return -EROFS;
+  const ino = nd_ino;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_WRITE);
+  if (r != 0) return r;
+  r = xattr_name(name, <u32>nl);
+  if (r != 0) return r;
+  r = xattr_remove(ino, xn_ns, xn_name, xn_len);
+  if (r != 0) return fail(r);
+  r = inode_touch(ino, T_CTIME);
+  return r != 0 ? fail(r) : 0;
 }

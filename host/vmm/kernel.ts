@@ -19,6 +19,9 @@ const QUEUE_SIZE = 256;
 const ARG_PATH1 = 0;
 const ARG_PATH2 = 4096;
 const ARG_OUT = 8192;
+/** Linux limits of extended attributes (fs/xattr.ts): name bytes, value bytes; AT_SYMLINK_NOFOLLOW. */
+const XATTR_NAME_MAX = 255, XATTR_SIZE_MAX = 65536, AT_SYMLINK_NOFOLLOW = 0x100;
+const ERANGE = 34, E2BIG = 7;
 const PATH_BYTES_MAX = 4096;
 /** Most supplementary groups in one struct cred (fs/cred.ts NGROUPS_MAX). */
 const NGROUPS_MAX = 256;
@@ -451,14 +454,15 @@ export class Kernel {
   private view(): DataView { this.mem(); return this.dv; }
 
   /**
-   * Calls an export with up to 6 arguments (missing ones arrive as undefined and are not
+   * Calls an export with up to 8 arguments (missing ones arrive as undefined and are not
    * passed on past the export's arity); a trap or abort becomes KernelPanic and kills the
    * kernel. Fixed parameters instead of a rest array: this runs once per syscall.
    */
-  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): any {
+  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown,
+               a6?: unknown, a7?: unknown): any {
     if (this.dead !== null) throw new KernelPanic(`kernel is dead (${this.dead})`);
     try {
-      return this.x[name](a0, a1, a2, a3, a4, a5);
+      return this.x[name](a0, a1, a2, a3, a4, a5, a6, a7);
     } catch (e) {
       if (e instanceof KernelPanic) throw e;
       if (e instanceof WebAssembly.RuntimeError) {
@@ -501,6 +505,18 @@ export class Kernel {
   }
 
   private path1(p: SysPath): number { return this.putPath(p, ARG_PATH1); }
+
+  /**
+   * Writes an extended attribute's name NUL-terminated at ARG_PATH2 (the kernel reads it as
+   * Linux's setxattr reads its C string); returns its address, or -ERANGE when it is longer
+   * than any name the kernel accepts (XATTR_NAME_MAX 255 bytes) so it cannot overrun the area.
+   */
+  private putXattrName(name: string): number {
+    const l = this.putPath(name, ARG_PATH2);
+    if (l < 0 || l > XATTR_NAME_MAX) return -ERANGE;
+    this.mem()[this.args + ARG_PATH2 + l] = 0;
+    return this.args + ARG_PATH2;
+  }
 
   /** stat/lstat of `p` through export `fn` (the hottest syscalls: no closures on the way). */
   private statPath(fn: string, cred: Cred, p: SysPath): StatRecord | number {
@@ -653,6 +669,34 @@ export class Kernel {
       access: (p, mode) => withPath(p, (a, l) => k.call("sys_access", C(), a, l, mode >>> 0)),
       utimens(p, at, mt, noFollow) {
         return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, utimeArg(at), utimeArg(mt), noFollow ? 0x100 : 0));
+      },
+      mknod: (p, mode, rdev) => withPath(p, (a, l) => k.call("sys_mknod", C(), a, l, mode >>> 0, BigInt.asUintN(64, BigInt(rdev)))),
+      setxattr(p, name, value, flags, noFollow) {
+        if (value.length > XATTR_SIZE_MAX) return -E2BIG; // checked here: it may exceed the transfer buffer
+        return withPath(p, (a, l) => {
+          const np = k.putXattrName(name);
+          if (np < 0) return np;
+          k.mem().set(value, k.xfer);
+          return k.call("sys_setxattr", C(), a, l, np, k.xfer, value.length, flags >>> 0, noFollow ? AT_SYMLINK_NOFOLLOW : 0);
+        });
+      },
+      getxattr(p, name, noFollow): Uint8Array | number {
+        const r = withPath(p, (a, l) => {
+          const np = k.putXattrName(name);
+          return np < 0 ? np : k.call("sys_getxattr", C(), a, l, np, k.xfer, XATTR_SIZE_MAX, noFollow ? AT_SYMLINK_NOFOLLOW : 0);
+        });
+        return r < 0 ? r : k.mem().slice(k.xfer, k.xfer + r);
+      },
+      listxattr(p, noFollow): string[] | number {
+        const r = withPath(p, (a, l) => k.call("sys_listxattr", C(), a, l, k.xfer, XATTR_SIZE_MAX, noFollow ? AT_SYMLINK_NOFOLLOW : 0));
+        if (r <= 0) return r < 0 ? r : [];
+        return new TextDecoder().decode(k.mem().subarray(k.xfer, k.xfer + r - 1)).split("\0");
+      },
+      removexattr(p, name, noFollow) {
+        return withPath(p, (a, l) => {
+          const np = k.putXattrName(name);
+          return np < 0 ? np : k.call("sys_removexattr", C(), a, l, np, noFollow ? AT_SYMLINK_NOFOLLOW : 0);
+        });
       },
       statfs(p): StatfsRecord | number {
         const r = withPath(p, (a, l) => k.call("sys_statfs", C(), a, l, A() + ARG_OUT));
