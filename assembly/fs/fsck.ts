@@ -29,9 +29,11 @@
 //  3. inodes and extents (inode_verify, extent_verify: the kernel's own record checks): type
 //     [inode-type], record length [inode-reclen], inline data [inode-inline], flags
 //     [inode-flags], size [inode-size], key [inode-key], number [inode-ino], extents of missing inodes
-//     [extent-orphan], record [extent-record], overlap [extent-overlap], past EOF
-//     [extent-eof], blocks count [inode-blocks]; with FSCK_DATA every data block's XXH32
-//     against its extent record [data-csum], [data-io];
+//     [extent-orphan], record [extent-record], overlap [extent-overlap], a written extent
+//     past EOF [extent-eof] (UNWRITTEN ones may be: FALLOC_FL_KEEP_SIZE), UNWRITTEN extents
+//     without INCOMPAT_UNWRITTEN [extent-unwritten] or with a nonzero checksum
+//     [extent-unwritten-csum], blocks count [inode-blocks]; with FSCK_DATA every written
+//     data block's XXH32 against its extent record [data-csum], [data-io];
 //  4. names: entry length [dirent-length], names with '/' or NUL, '.'/'..', empty or too long
 //     [name-bad], name vs hash key [name-hash], entries in non-directories [dirent-dir],
 //     dangling entries [dirent-dangling], entry type [dirent-type], parent pointers
@@ -67,7 +69,7 @@ import {
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
   block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR, extent_verify, extent_why, EV_OK, EV_DISK,
-  sb_log_blocks,
+  sb_log_blocks, SB_INCOMPAT, INCOMPAT_UNWRITTEN, EXT_FLAGS, EXT_CSUM, EXT_UNWRITTEN,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_lookup_mut, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
@@ -460,6 +462,8 @@ function check_leaks(): void {
 // ---- 3. extents and data ----------------------------------------------------------------------
 
 let data_buf: usize = 0;
+/** The superblock's incompat features (UNWRITTEN extents need INCOMPAT_UNWRITTEN). */
+let fsck_incompat: u32 = 0;
 
 /** FSCK_DATA: reads the extent's blocks and compares each with its XXH32 in the record. */
 function check_data(ino: u64, fb: u64, disk: u64, len: u64, v: usize): void {
@@ -474,7 +478,7 @@ function check_data(ino: u64, fb: u64, disk: u64, len: u64, v: usize): void {
 }
 
 function check_extents(): void {
-  let prevIno: u64 = 0, prevEnd: u64 = 0;
+  let prevIno: u64 = 0, prevEnd: u64 = 0, writtenEnd: u64 = 0;
   let blocksSum: u64 = 0;
   if (!bt_seek(CUR, TREE_EXTENT, 0, 0, true)) return;
   do {
@@ -485,8 +489,8 @@ function check_extents(): void {
     const len = <u64>load<u32>(v, 8);
     fsck_extents++;
     if (ino != prevIno) {
-      if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, prevEnd);
-      prevIno = ino; prevEnd = 0; blocksSum = 0;
+      if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, writtenEnd);
+      prevIno = ino; prevEnd = 0; blocksSum = 0; writtenEnd = 0;
     }
     const ev = extent_verify(v, cur_vlen(CUR), fb);
     if (ev == EV_DISK) {
@@ -499,11 +503,31 @@ function check_extents(): void {
       continue;
     }
     if (fb < prevEnd) problem("extent-overlap", "extents overlap in the file", F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb);
-    if (mark(disk, len, OWN_DATA, ino, TREE_EXTENT) && data_buf != 0) check_data(ino, fb, disk, len, v);
+    const unwritten = (load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) != 0;
+    if (unwritten) check_unwritten(ino, fb, v, len);
+    // an UNWRITTEN extent's bytes are never read: nothing to verify against its checksums
+    if (mark(disk, len, OWN_DATA, ino, TREE_EXTENT) && data_buf != 0 && !unwritten) check_data(ino, fb, disk, len, v);
+    if (!unwritten) writtenEnd = fb + len;
     prevEnd = fb + len;
     blocksSum += len;
   } while (bt_next(CUR));
-  if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, prevEnd);
+  if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, writtenEnd);
+}
+
+/**
+ * An UNWRITTEN extent (format.ts): only with INCOMPAT_UNWRITTEN in the superblock, and with
+ * every checksum 0 (they stand for no bytes). It may lie past EOF (FALLOC_FL_KEEP_SIZE).
+ */
+function check_unwritten(ino: u64, fb: u64, v: usize, len: u64): void {
+  if ((fsck_incompat & INCOMPAT_UNWRITTEN) == 0) {
+    problem("extent-unwritten", "unwritten extent without the unwritten feature", F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
+  }
+  for (let i: u64 = 0; i < len; i++) {
+    if (load<u32>(v + EXT_CSUM + (<usize>i << 2)) != 0) {
+      problem("extent-unwritten-csum", "unwritten extent with a data checksum", F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb + i);
+      return;
+    }
+  }
 }
 
 function finish_inode_blocks(ino: u64, sum: u64, endBlock: u64): void {
@@ -999,6 +1023,7 @@ export function fsck_run(f: u32): i32 {
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) { problem("sb", "superblock unreadable", F_BLOCK, 0, 0); return <i32>problems; }
   total = load<u64>(sb, SB_TOTAL_BLOCKS);
+  fsck_incompat = load<u32>(sb, SB_INCOMPAT);
   max_ino = load<u64>(sb, SB_NEXT_INO);
   if (max_ino > FSCK_INODES_MAX) { problem("inode-ino", "too many inodes for fsck", F_FOUND, 0, 0, 0, 0, 0, max_ino, FSCK_INODES_MAX); return <i32>problems; }
   if (!alloc_tables()) { release_tables(); return -ENOMEM; }

@@ -17,7 +17,7 @@
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
-  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG,
+  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG, ENXIO, ENODEV, ESPIPE, EOPNOTSUPP,
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
 import {
@@ -36,7 +36,10 @@ import {
 } from "../fs/dir";
 import {
   file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
+  falloc_prepare, falloc_blocks, falloc_finish, falloc_inner_from, falloc_inner_to, falloc_outer_from,
+  falloc_outer_to, file_seek_hole_data, FALLOC_CHUNK, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "../fs/file";
+import { capable } from "../fs/cred";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
@@ -63,6 +66,8 @@ export const UTIME_OMIT: i64 = -2;
 const SEEK_SET: u32 = 0;
 const SEEK_CUR: u32 = 1;
 const SEEK_END: u32 = 2;
+const SEEK_DATA: u32 = 3;
+const SEEK_HOLE: u32 = 4;
 /** Hard links one inode may have (ext4's EXT4_LINK_MAX). */
 const LINK_MAX: u32 = 65000;
 /** Largest file offset + 1 (loff_t). */
@@ -346,6 +351,7 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
 export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
+  if (whence == SEEK_DATA || whence == SEEK_HOLE) return lseek_hole_data(f, off, whence == SEEK_HOLE);
   let base: i64 = 0;
   if (whence == SEEK_CUR) base = load<i64>(f, F_POS);
   else if (whence == SEEK_END) {
@@ -357,6 +363,121 @@ export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   if (p < 0) return -EINVAL;
   store<i64>(f, p, F_POS);
   return p;
+}
+
+/**
+ * lseek SEEK_DATA / SEEK_HOLE (Linux 3.1): the next data (hole) offset at or after `off`,
+ * set as the file position. -ENXIO when `off` is negative or at or past EOF, or (SEEK_DATA)
+ * no data follows; -EINVAL on a directory (as tmpfs and dcache_dir_lseek answer).
+ */
+function lseek_hole_data(f: usize, off: i64, hole: bool): i64 {
+  const ino = load<u64>(f, F_INO);
+  const rec = inode_get(ino);
+  if (rec == 0) return <i64>fail(inode_errno);
+  if (!S_ISREG(load<u32>(rec, I_MODE))) return S_ISDIR(load<u32>(rec, I_MODE)) ? -EINVAL : -ENXIO;
+  if (off < 0) return -ENXIO;
+  const p = file_seek_hole_data(ino, <u64>off, hole);
+  if (p < 0) return p == -ENXIO ? p : <i64>fail(<i32>p);
+  store<i64>(f, p, F_POS);
+  return p;
+}
+
+// ---- fallocate -------------------------------------------------------------------------------
+
+/** File type bits fallocate tells apart (a FIFO is ESPIPE, other non-regular files ENODEV). */
+const S_IFIFO: u32 = 0o010000;
+const S_ISUID: u32 = 0o4000;
+const S_ISGID: u32 = 0o2000;
+const S_IXGRP: u32 = 0o010;
+/** FALLOC_FL_* bits Linux knows (FALLOC_FL_SUPPORTED_MASK); any other bit is EOPNOTSUPP. */
+const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+const FALLOC_SUPPORTED_MASK: u32 = 0x7b;
+
+/**
+ * The argument checks of Linux's vfs_fallocate, in its order, for `mode` and the byte range
+ * [off, off + len) on open file `f`: 0 or -errno (EINVAL, EOPNOTSUPP, EBADF, ESPIPE, EISDIR,
+ * ENODEV, EFBIG).
+ */
+function falloc_check(f: usize, mode: u32, off: i64, len: i64): i32 {
+  if (off < 0 || len <= 0) return -EINVAL;
+  if (mode & ~FALLOC_SUPPORTED_MASK) return -EOPNOTSUPP;
+  const pz = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+  if ((mode & pz) == pz) return -EOPNOTSUPP;
+  if ((mode & FALLOC_FL_PUNCH_HOLE) != 0 && (mode & FALLOC_FL_KEEP_SIZE) == 0) return -EOPNOTSUPP;
+  if ((mode & FALLOC_FL_COLLAPSE_RANGE) != 0 && mode != FALLOC_FL_COLLAPSE_RANGE) return -EINVAL;
+  if ((mode & FALLOC_FL_INSERT_RANGE) != 0 && mode != FALLOC_FL_INSERT_RANGE) return -EINVAL;
+  if ((mode & FALLOC_FL_UNSHARE_RANGE) != 0 && (mode & ~(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE)) != 0) return -EINVAL;
+  if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
+  const rec = inode_get(load<u64>(f, F_INO));
+  if (rec == 0) return fail(inode_errno);
+  const m = load<u32>(rec, I_MODE);
+  if ((m & S_IFMT) == S_IFIFO) return -ESPIPE;
+  if (S_ISDIR(m)) return -EISDIR;
+  if (!S_ISREG(m)) return -ENODEV;
+  if (off > I64_MAX - len || <u64>(off + len) > FILE_SIZE_MAX) return -EFBIG;
+  // collapse, insert and unshare ranges are not implemented (ext4 without extents says so too)
+  if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)) return -EOPNOTSUPP;
+  return 0;
+}
+
+/**
+ * Clears set-user-ID, and set-group-ID on a group-executable file, as a write does
+ * (file_modified -> file_remove_privs), unless the caller has CAP_FSETID. 0 or -errno.
+ */
+function kill_suid(ino: u64): i32 {
+  const rec = inode_get(ino);
+  if (rec == 0) return inode_errno;
+  const m = load<u32>(rec, I_MODE);
+  let kill = m & S_ISUID;
+  if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) kill |= S_ISGID;
+  if (kill == 0 || capable()) return 0;
+  const w = inode_get_mut(ino);
+  if (w == 0) return inode_errno;
+  store<u32>(w, m & ~kill, I_MODE);
+  return 0;
+}
+
+/**
+ * fallocate(2) on `fd` for bytes [off, off + len): mode 0 allocates (UNWRITTEN extents that
+ * read as zeros) and grows the size, FALLOC_FL_KEEP_SIZE allocates only, PUNCH_HOLE|KEEP_SIZE
+ * frees the whole blocks and zeroes the partial ones, ZERO_RANGE (with or without KEEP_SIZE)
+ * makes the range read as zeros with its blocks allocated. mtime and ctime change, and
+ * set-user-ID goes as on a write. The whole blocks go in chunks of FALLOC_CHUNK with the
+ * syscall-boundary housekeeping (a commit when the log fills) between them.
+ * 0 or -errno: EBADF (bad fd, not open for writing), EINVAL, EOPNOTSUPP (other modes, punch
+ * without KEEP_SIZE), ESPIPE (FIFO), EISDIR, ENODEV, EFBIG (past the largest file), EROFS,
+ * ENOSPC (checked for the whole call first: nothing changed), EIO.
+ */
+export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  let r = falloc_check(f, mode, off, len);
+  if (r != 0) return r;
+  r = sys_enter_write();
+  if (r != 0) return r;
+  const ino = load<u64>(f, F_INO);
+  const start = <u64>off, end = <u64>(off + len);
+  r = falloc_prepare(ino, mode, start, end - start);
+  if (r == -ENOSPC && commit_to_free_space()) r = falloc_prepare(ino, mode, start, end - start);
+  if (r < 0) return fail(r);
+  if (r == 0) {
+    const ifrom = falloc_inner_from(start), ito = falloc_inner_to(end);
+    const to = falloc_outer_to(end);
+    for (let b = falloc_outer_from(start); b < to; b += FALLOC_CHUNK) {
+      r = falloc_blocks(ino, mode, b, min<u64>(to, b + FALLOC_CHUNK), ifrom, ito);
+      // ENOSPC here is a reservation refused before its chunk changed anything
+      if (r != 0) return fail(r);
+      if (b + FALLOC_CHUNK < to) {
+        r = sys_enter_write(); // a commit when the log or the deferred frees fill up
+        if (r != 0) return r;
+      }
+    }
+  }
+  r = kill_suid(ino);
+  if (r == 0) r = falloc_finish(ino, mode, end);
+  return r != 0 ? fail(r) : 0;
 }
 
 // ---- truncate / sync -------------------------------------------------------------------------
