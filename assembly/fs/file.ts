@@ -946,6 +946,15 @@ export const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
 /** Blocks one falloc_blocks call handles at most (16 MiB): bounds a chunk's journal space. */
 export const FALLOC_CHUNK: u64 = 4096;
 
+/**
+ * Worst-case metadata blocks for `n` blocks preallocated as UNWRITTEN extents: a record costs
+ * its 20-byte item, 16-byte head and 4 bytes a block, so even one record per block (a free
+ * space in single blocks) is 40 bytes a block, half of what alloc_write_meta counts for a
+ * written page (EXT_BYTES_PER_PAGE, which includes the tail record a remap may cut off).
+ * Nothing is freed, so no old runs.
+ */
+function falloc_meta(n: u64): u64 { return alloc_write_meta((n + 1) >> 1, 0); }
+
 /** Sets INCOMPAT_UNWRITTEN in the (journaled) superblock before the first UNWRITTEN record. */
 function feature_unwritten(): i32 {
   const sb = bread(0, MAGIC_SUPER);
@@ -1007,7 +1016,7 @@ function falloc_holes(ino: u64, from: u64, to: u64, skipDirty: bool, alloc: bool
  * their reservation taken here. 0 or -errno (-ENOSPC before anything changed).
  */
 function falloc_run(ino: u64, at: u64, n: u64): i32 {
-  if (alloc_reserve(n, alloc_write_meta(n, 0)) != 0) return -ENOSPC;
+  if (alloc_reserve(n, falloc_meta(n)) != 0) return -ENOSPC;
   let r = feature_unwritten();
   let done: u64 = 0;
   let goal = goal_for(ino, <u32>at);
@@ -1122,13 +1131,15 @@ export function falloc_prepare(ino: u64, mode: u32, off: u64, len: u64): i32 {
     if (r != 0) return r;
   }
   // the space the whole call can need, checked before anything changes
-  let need: u64 = 3; // two edge pages and the EOF tail
+  // two edge pages and the EOF tail (written pages) and the holes (UNWRITTEN blocks)
+  const pages: u64 = 3;
+  let holes: i64 = 0;
   if (!punch) {
-    const holes = falloc_holes(ino, falloc_outer_from(off), falloc_outer_to(end), !zero, false);
+    holes = falloc_holes(ino, falloc_outer_from(off), falloc_outer_to(end), !zero, false);
     if (holes < 0) return <i32>holes;
-    need += <u64>holes;
   }
-  if (alloc_available() < need + alloc_write_meta(need, 4)) return -ENOSPC;
+  const n = <u64>holes;
+  if (alloc_available() < pages + alloc_write_meta(pages, 3) + n + falloc_meta(n)) return -ENOSPC;
   if (grow) {
     run_begin();
     const r = flush_eof_tail(ino, size);

@@ -389,36 +389,44 @@ const S_IFIFO: u32 = 0o010000;
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o010;
-/** FALLOC_FL_* bits Linux knows (FALLOC_FL_SUPPORTED_MASK); any other bit is EOPNOTSUPP. */
+/** FALLOC_FL_* mode bits Linux knows besides KEEP_SIZE (FALLOC_FL_MODE_MASK, Linux 6.11+). */
 const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
 const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
 const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
-const FALLOC_SUPPORTED_MASK: u32 = 0x7b;
+const FALLOC_FL_WRITE_ZEROES: u32 = 0x80;
+const FALLOC_FL_MODE_MASK: u32 = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |
+  FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES;
+/** Modes Linux accepts that this filesystem does not implement (as tmpfs: EOPNOTSUPP). */
+const FALLOC_UNIMPLEMENTED: u32 = FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE |
+  FALLOC_FL_WRITE_ZEROES;
 
 /**
- * The argument checks of Linux's vfs_fallocate, in its order, for `mode` and the byte range
- * [off, off + len) on open file `f`: 0 or -errno (EINVAL, EOPNOTSUPP, EBADF, ESPIPE, EISDIR,
- * ENODEV, EFBIG).
+ * The checks of Linux's vfs_fallocate (6.11+), in its order, for `mode` and the byte range
+ * [off, off + len) on open file `f`: 0 or -errno. EINVAL (off < 0, len <= 0); EOPNOTSUPP
+ * (an unknown bit, two modes at once, PUNCH_HOLE without KEEP_SIZE, COLLAPSE/INSERT/
+ * WRITE_ZEROES with KEEP_SIZE); EBADF (not open for writing); ESPIPE (FIFO); EISDIR; ENODEV
+ * (not a regular file); EFBIG (past the largest file); then the filesystem's EOPNOTSUPP for
+ * the modes it lacks (collapse, insert, unshare, write zeroes), as tmpfs answers.
  */
 function falloc_check(f: usize, mode: u32, off: i64, len: i64): i32 {
   if (off < 0 || len <= 0) return -EINVAL;
-  if (mode & ~FALLOC_SUPPORTED_MASK) return -EOPNOTSUPP;
-  const pz = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
-  if ((mode & pz) == pz) return -EOPNOTSUPP;
-  if ((mode & FALLOC_FL_PUNCH_HOLE) != 0 && (mode & FALLOC_FL_KEEP_SIZE) == 0) return -EOPNOTSUPP;
-  if ((mode & FALLOC_FL_COLLAPSE_RANGE) != 0 && mode != FALLOC_FL_COLLAPSE_RANGE) return -EINVAL;
-  if ((mode & FALLOC_FL_INSERT_RANGE) != 0 && mode != FALLOC_FL_INSERT_RANGE) return -EINVAL;
-  if ((mode & FALLOC_FL_UNSHARE_RANGE) != 0 && (mode & ~(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE)) != 0) return -EINVAL;
+  if (mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE)) return -EOPNOTSUPP;
+  const keep = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  const m = mode & FALLOC_FL_MODE_MASK;
+  if (m == FALLOC_FL_PUNCH_HOLE) {
+    if (!keep) return -EOPNOTSUPP;
+  } else if (m == FALLOC_FL_COLLAPSE_RANGE || m == FALLOC_FL_INSERT_RANGE || m == FALLOC_FL_WRITE_ZEROES) {
+    if (keep) return -EOPNOTSUPP;
+  } else if (m != 0 && m != FALLOC_FL_UNSHARE_RANGE && m != FALLOC_FL_ZERO_RANGE) return -EOPNOTSUPP;
   if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
   const rec = inode_get(load<u64>(f, F_INO));
   if (rec == 0) return fail(inode_errno);
-  const m = load<u32>(rec, I_MODE);
-  if ((m & S_IFMT) == S_IFIFO) return -ESPIPE;
-  if (S_ISDIR(m)) return -EISDIR;
-  if (!S_ISREG(m)) return -ENODEV;
+  const t = load<u32>(rec, I_MODE);
+  if ((t & S_IFMT) == S_IFIFO) return -ESPIPE;
+  if (S_ISDIR(t)) return -EISDIR;
+  if (!S_ISREG(t)) return -ENODEV;
   if (off > I64_MAX - len || <u64>(off + len) > FILE_SIZE_MAX) return -EFBIG;
-  // collapse, insert and unshare ranges are not implemented (ext4 without extents says so too)
-  if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)) return -EOPNOTSUPP;
+  if (mode & FALLOC_UNIMPLEMENTED) return -EOPNOTSUPP;
   return 0;
 }
 
@@ -447,7 +455,7 @@ function kill_suid(ino: u64): i32 {
  * set-user-ID goes as on a write. The whole blocks go in chunks of FALLOC_CHUNK with the
  * syscall-boundary housekeeping (a commit when the log fills) between them.
  * 0 or -errno: EBADF (bad fd, not open for writing), EINVAL, EOPNOTSUPP (other modes, punch
- * without KEEP_SIZE), ESPIPE (FIFO), EISDIR, ENODEV, EFBIG (past the largest file), EROFS,
+ * without KEEP_SIZE: falloc_check), ESPIPE (FIFO), EISDIR, ENODEV, EFBIG (past the largest file), EROFS,
  * ENOSPC (checked for the whole call first: nothing changed), EIO.
  */
 export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
