@@ -426,6 +426,10 @@ describe("fallocate semantics", () => {
     const st2 = fs.fstatSync(fd);
     expect([st2.size, st2.blocks, st2.mtimeMs]).toEqual([st.size, st.blocks, st.mtimeMs]);
     expect(fs.statfsSync("/").bavail).toBe(sf.bavail);
+    // a huge range is refused at once (the check does not walk the hole block by block)
+    const t0 = Date.now();
+    expect(() => fs.fallocateSync(fd, KEEP, 0, 2 ** 43)).toThrow(expect.objectContaining({ code: "ENOSPC" }));
+    expect(Date.now() - t0).toBeLessThan(2000);
     fs.fallocateSync(fd, KEEP, 3 * BLOCK, Math.floor(free / 2));
     expect(fs.fstatSync(fd).size).toBe(3 * BLOCK);
     fsckClean(k);

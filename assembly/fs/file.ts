@@ -998,8 +998,8 @@ function falloc_holes(ino: u64, from: u64, to: u64, skipDirty: bool, alloc: bool
     if (hend < 0) return hend;
     while (b < <u64>hend) {
       if (dirtyPossible && page_dirty_at(ino, b)) { b++; continue; }
-      let e = b + 1;
-      while (e < <u64>hend && !(dirtyPossible && page_dirty_at(ino, e))) e++;
+      // up to the next dirty page (a walk of the cached pages, not of the hole's blocks)
+      const e = dirtyPossible ? next_dirty(ino, b, <u64>hend) : <u64>hend;
       if (alloc) {
         const r = falloc_run(ino, b, e - b);
         if (r != 0) return <i64>r;
@@ -1273,10 +1273,10 @@ export function file_seek_hole_data(ino: u64, pos: u64, hole: bool): i64 {
     return <i64>max<u64>(pos, first << PAGE_SHIFT);
   }
   while (b < last) {
-    if (page_dirty_at(ino, b)) { b++; continue; }
     const d = bmap(ino, b);
     if (bt_errno != 0) return <i64>bt_errno;
-    if (d == 0 || bmap_unwritten) break;
+    if (d != 0 && !bmap_unwritten) { b += <u64>bmap_run; continue; } // a written run: all data
+    if (!page_dirty_at(ino, b)) break;
     b++;
   }
   return <i64>min<u64>(size, max<u64>(pos, b << PAGE_SHIFT));
