@@ -33,7 +33,7 @@ import {
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
 import {
   TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen, extent_verify, extent_why, EV_OK,
-  EXT_UNWRITTEN, INCOMPAT_UNWRITTEN, SB_INCOMPAT, MAGIC_SUPER,
+  EXT_UNWRITTEN, INCOMPAT_UNWRITTEN, SB_INCOMPAT, MAGIC_SUPER, extent_features_set,
 } from "./format";
 import { xxh32_blocks } from "../lib/xxhash";
 import { kputs, kputu, kputx, knl, kfs } from "../lib/printk";
@@ -963,6 +963,7 @@ function feature_unwritten(): i32 {
   if (f & INCOMPAT_UNWRITTEN) return 0;
   store<u32>(sb, f | INCOMPAT_UNWRITTEN, SB_INCOMPAT);
   journal_dirty(0);
+  extent_features_set(f | INCOMPAT_UNWRITTEN);
   return 0;
 }
 

@@ -222,6 +222,17 @@ export const EXT_FLAGS: usize = 12;
 export const EXT_CSUM: usize = 16;
 /** Extent flag: preallocated blocks that read as zeros (see above). */
 export const EXT_UNWRITTEN: u32 = 1;
+
+/** Extent flags the mounted filesystem allows: EXT_UNWRITTEN only with INCOMPAT_UNWRITTEN. */
+let ext_flags_allowed: u32 = 0;
+/**
+ * Sets the extent flags extent_verify accepts from the superblock's incompat features (at
+ * mount, and when fallocate sets INCOMPAT_UNWRITTEN): without the feature an UNWRITTEN
+ * record is corrupt, as any unknown flag.
+ */
+export function extent_features_set(incompat: u32): void {
+  ext_flags_allowed = (incompat & INCOMPAT_UNWRITTEN) != 0 ? EXT_UNWRITTEN : 0;
+}
 /** Longest extent in blocks (1 MiB): its record, 16 + 4 * 256 bytes, stays under VALUE_MAX. */
 export const EXTENT_MAX: u32 = 256;
 /** Bytes of the extent record of `len` blocks. */
@@ -251,7 +262,8 @@ export function extent_why(r: i32): string {
 
 /**
  * Checks the extent record at `v` (`vlen` bytes) mapping file block `fblock`: length
- * 1..EXTENT_MAX, one checksum per block (vlen = ext_vlen(len)), flags 0 or EXT_UNWRITTEN, the disk blocks in
+ * 1..EXTENT_MAX, one checksum per block (vlen = ext_vlen(len)), flags 0 or (with the feature)
+ * EXT_UNWRITTEN, the disk blocks in
  * the data area and the file blocks below EXT_FILE_BLOCKS_MAX. Returns EV_OK or the first
  * failed check. Only reads the record (which must have at least `vlen` readable bytes).
  */
@@ -260,7 +272,7 @@ export function extent_verify(v: usize, vlen: u32, fblock: u64): i32 {
   const len = load<u32>(v, EXT_LEN);
   if (len == 0 || len > EXTENT_MAX) return EV_LENGTH;
   if (vlen != ext_vlen(len)) return EV_RECORD;
-  if ((load<u32>(v, EXT_FLAGS) & ~EXT_UNWRITTEN) != 0) return EV_FLAGS;
+  if ((load<u32>(v, EXT_FLAGS) & ~ext_flags_allowed) != 0) return EV_FLAGS;
   if (!in_data_area(load<u64>(v, EXT_DISK), <u64>len)) return EV_DISK;
   if (fblock >= EXT_FILE_BLOCKS_MAX || <u64>len > EXT_FILE_BLOCKS_MAX - fblock) return EV_FILE;
   return EV_OK;

@@ -69,7 +69,7 @@ import {
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
   block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR, extent_verify, extent_why, EV_OK, EV_DISK,
-  sb_log_blocks, SB_INCOMPAT, INCOMPAT_UNWRITTEN, EXT_FLAGS, EXT_CSUM, EXT_UNWRITTEN,
+  sb_log_blocks, EXT_FLAGS, EXT_CSUM, EXT_UNWRITTEN, EV_FLAGS,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_lookup_mut, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
@@ -462,8 +462,6 @@ function check_leaks(): void {
 // ---- 3. extents and data ----------------------------------------------------------------------
 
 let data_buf: usize = 0;
-/** The superblock's incompat features (UNWRITTEN extents need INCOMPAT_UNWRITTEN). */
-let fsck_incompat: u32 = 0;
 
 /** FSCK_DATA: reads the extent's blocks and compares each with its XXH32 in the record. */
 function check_data(ino: u64, fb: u64, disk: u64, len: u64, v: usize): void {
@@ -498,6 +496,10 @@ function check_extents(): void {
       problem("block-outside", "extent blocks outside the data area", F_INO | F_KEY | F_BLOCK | F_COUNT, ino, disk, TREE_EXTENT, ino, fb, len);
       continue;
     }
+    if (ev == EV_FLAGS && load<u32>(v, EXT_FLAGS) == EXT_UNWRITTEN) {
+      problem("extent-unwritten", "unwritten extent without the unwritten feature", F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
+      continue;
+    }
     if (ev != EV_OK) {
       problem("extent-record", extent_why(ev), F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
       continue;
@@ -515,13 +517,11 @@ function check_extents(): void {
 }
 
 /**
- * An UNWRITTEN extent (format.ts): only with INCOMPAT_UNWRITTEN in the superblock, and with
- * every checksum 0 (they stand for no bytes). It may lie past EOF (FALLOC_FL_KEEP_SIZE).
+ * An UNWRITTEN extent (format.ts; extent_verify already refused it without
+ * INCOMPAT_UNWRITTEN): every checksum 0 (they stand for no bytes). It may lie past EOF
+ * (FALLOC_FL_KEEP_SIZE).
  */
 function check_unwritten(ino: u64, fb: u64, v: usize, len: u64): void {
-  if ((fsck_incompat & INCOMPAT_UNWRITTEN) == 0) {
-    problem("extent-unwritten", "unwritten extent without the unwritten feature", F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
-  }
   for (let i: u64 = 0; i < len; i++) {
     if (load<u32>(v + EXT_CSUM + (<usize>i << 2)) != 0) {
       problem("extent-unwritten-csum", "unwritten extent with a data checksum", F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb + i);
@@ -1023,7 +1023,6 @@ export function fsck_run(f: u32): i32 {
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) { problem("sb", "superblock unreadable", F_BLOCK, 0, 0); return <i32>problems; }
   total = load<u64>(sb, SB_TOTAL_BLOCKS);
-  fsck_incompat = load<u32>(sb, SB_INCOMPAT);
   max_ino = load<u64>(sb, SB_NEXT_INO);
   if (max_ino > FSCK_INODES_MAX) { problem("inode-ino", "too many inodes for fsck", F_FOUND, 0, 0, 0, 0, 0, max_ino, FSCK_INODES_MAX); return <i32>problems; }
   if (!alloc_tables()) { release_tables(); return -ENOMEM; }
