@@ -23,7 +23,7 @@ import * as fsp from "node:fs/promises";
 import { Buffer } from "node:buffer";
 import type { Kernel } from "../vmm/kernel.js";
 import {
-  O_CREAT, O_DIRECTORY, O_RDONLY, SEEK_SET, UTIME_NOW, UTIME_OMIT,
+  DT_DIR, O_CREAT, O_DIRECTORY, O_RDONLY, SEEK_SET, UTIME_NOW, UTIME_OMIT,
   type Cred, type StatRecord, type Sys, type SysName, type SysPath,
 } from "../fs/fs.js";
 import { FUSE_OPS, FUSE_OP_SLOTS, callerOf, type FuseBinding, type FuseHandle, type FuseOpName } from "./binding.js";
@@ -119,6 +119,14 @@ export function statWords(st: StatRecord | null): Uint32Array {
   w[5] = st.dev; w[6] = st.nlink; w[7] = st.ino; w[8] = st.rdev; w[9] = st.blksize;
   w[10] = st.blocks % 2 ** 32; w[11] = Math.floor(st.blocks / 2 ** 32);
   putTime(w, 12, st.atimeNs); putTime(w, 15, st.mtimeNs); putTime(w, 18, st.ctimeNs);
+  return w;
+}
+
+/** A readdir entry's stat for libfuse's filler: only st_ino and the type bits (DT_* << 12 = S_IF*). */
+function direntWords(ino: number, type: number): Uint32Array {
+  const w = new Uint32Array(STAT_WORDS);
+  w[0] = (type & 0xf) << 12;
+  w[7] = ino;
   return w;
 }
 
@@ -313,15 +321,25 @@ export class FuseOps {
         const fd = sys.open(q, O_RDONLY | O_DIRECTORY, 0);
         reply(h, fd < 0 ? fd : 0, fd < 0 ? 0 : fd);
       },
-      readdir: (reply, h, sys, _p: string | null, fd: number) => {
+      readdir: (reply, h, sys, p: string | null, fd: number) => {
         // libfuse asks again from offset 0 after rewinddir(): the kernel's position goes back too
         const r = sys.lseek(fd, 0, SEEK_SET);
         if (r < 0) { reply(h, r, [], []); return; }
         const ents = sys.getdents(fd);
         if (typeof ents === "number") { reply(h, ents, [], []); return; }
+        // each entry with its inode number and type (d_ino, d_type: a stat with only those),
+        // so readdir's callers (find, ls, git) need no stat to tell directories from files
+        const self = sys.fstat(fd);
+        const selfIno = typeof self === "number" ? 0 : self.ino;
+        const q = path(p);
+        const parent = q === null || typeof q !== "string" || q === "/" ? self : sys.lstat(q.slice(0, Math.max(1, q.lastIndexOf("/"))));
         const names = [".", ".."];
-        for (const e of ents) names.push(toWire(e.name));
-        reply(h, 0, names, []);
+        const stats = [direntWords(selfIno, DT_DIR), direntWords(typeof parent === "number" ? selfIno : parent.ino, DT_DIR)];
+        for (const e of ents) {
+          names.push(toWire(e.name));
+          stats.push(direntWords(e.ino, e.type));
+        }
+        reply(h, 0, names, stats);
       },
       releasedir: (reply, h, sys, _p: string | null, fd: number) => reply(h, rc(sys.close(fd))),
       fsyncdir: (reply, h, sys, _p: string | null, datasync: number, fd: number) =>
