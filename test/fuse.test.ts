@@ -247,6 +247,33 @@ describe.runIf(ENABLED)("helix mount: real programs on a mounted image", () => {
     expect(gone.stderr).toMatch(/No such attribute/);
   });
 
+  it("readdir's d_ino and d_type agree with lstat for every entry (python's scandir)", async () => {
+    await sh("mkdir -p dt/sub && touch dt/file && ln -s file dt/link && ln dt/file dt/hard", mnt);
+    const py = "import os,stat,sys\nfor d in sys.argv[1:]:\n for e in os.scandir(d):\n  st=os.lstat(e.path)\n" +
+      "  ok = e.inode()==st.st_ino and e.is_dir(follow_symlinks=False)==stat.S_ISDIR(st.st_mode) and e.is_symlink()==stat.S_ISLNK(st.st_mode)\n" +
+      "  print(e.path, 'ok' if ok else 'MISMATCH %d %d' % (e.inode(), st.st_ino))\n";
+    const out = await run("python3", ["-c", py, "dt", "docs", "assembly"], { cwd: mnt });
+    expect(out.code, out.stderr).toBe(0);
+    const lines = out.stdout.trim().split("\n");
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.filter((l) => !l.endsWith(" ok"))).toEqual([]);
+    // '.' and '..' carry the directory's and its parent's inode numbers
+    expect(await sh("ls -ai dt | head -2 | awk '{print $1}'; stat -c %i dt .", mnt)).toMatch(/^(\d+)\n(\d+)\n\1\n\2\n$/);
+  });
+
+  it("fallocate: allocate, keep size, punch a hole (when the kernel has fallocate)", async () => {
+    await sh("head -c 65536 /dev/urandom > fa", mnt);
+    const r = await run("fallocate", ["-l", "1048576", path.join(mnt, "fa")]);
+    if (r.code !== 0) {
+      expect(r.stderr).toMatch(/Operation not supported/);
+      return;
+    }
+    expect(await sh("stat -c %s fa", mnt)).toBe("1048576\n");
+    await sh("fallocate -n -l 4194304 fa && fallocate -p -o 4096 -l 8192 fa", mnt);
+    expect(await sh("stat -c %s fa", mnt)).toBe("1048576\n");
+    expect(await sh("dd if=fa bs=4096 skip=1 count=2 status=none | tr -d '\\0' | wc -c", mnt)).toBe("0\n");
+  });
+
   it("unmount, fsck clean, mount again: the same tree, byte for byte", async () => {
     const before = await manifest(mnt);
     expect(before.length).toBeGreaterThan(1000);
