@@ -426,6 +426,22 @@ describe.runIf(ENABLED)("helix mount: refusals, one line each", () => {
     await fsckClean(img);
   });
 
+  it("-o uid=,gid= (owners shown), default_permissions (the FUSE module checks too), discard", async () => {
+    const d = mountDir("opts");
+    await mount(img, d, ["-o", "uid=123,gid=456,allow_other"]);
+    await sh("mkdir -p od && echo z > od/z", d);
+    expect(await sh("stat -c '%u %g' od/z", d)).toBe("123 456\n");
+    await umount(d);
+    await mount(img, d, ["-o", "default_permissions,allow_other", "-o", "discard"]);
+    expect(await sh("stat -c '%u %g' od/z", d)).toBe("0 0\n");
+    await sh("chmod 700 od", d);
+    expect((await asNobody("cat od/z", d)).stderr).toMatch(/Permission denied/);
+    // discard: freed blocks go back to the device; the image stays consistent
+    await sh("head -c 3000000 /dev/urandom > big && sync big && rm big && sync", d);
+    await umount(d);
+    await fsckClean(img);
+  });
+
   it("-o ro: reads work, writes are EROFS, the image stays clean", async () => {
     const d = mountDir("ro");
     await mount(img, d);
