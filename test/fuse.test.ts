@@ -558,6 +558,8 @@ describe("FUSE adapter units", () => {
     expect(s).toMatch(/^-ofsname=\/x\/a\\,b\.img,subtype=helix,use_ino,hard_remove,entry_timeout=0,negative_timeout=0,attr_timeout=0,/);
     expect(s).toMatch(/,ro,allow_other,uid=5,gid=6$/);
     expect(() => parseMountOptions(["exec"])).toThrow(/unknown mount option 'exec'/);
+    // libfuse's option buffer holds 1023 bytes: a longer image path is refused, not cut
+    expect(() => fuseOptionString(f, "/" + "x".repeat(1100) + ".img")).toThrow(/too long for a FUSE mount's options/);
     expect(() => parseMountOptions(["uid=-1"])).toThrow(/bad mount option/);
   });
 });
