@@ -274,6 +274,16 @@ describe.runIf(ENABLED)("helix mount: real programs on a mounted image", () => {
     expect(await sh("dd if=fa bs=4096 skip=1 count=2 status=none | tr -d '\\0' | wc -c", mnt)).toBe("0\n");
   });
 
+  it("an unlinked open file stays the kernel's orphan: its handle reads and writes, no .fuse_hidden file, its directory can go", async () => {
+    const py = "import os\nos.mkdir('orph')\nfd=os.open('orph/f', os.O_CREAT|os.O_RDWR, 0o644)\nos.write(fd, b'hello world')\n" +
+      "os.unlink('orph/f')\nprint(sorted(os.listdir('orph')))\nos.rmdir('orph')\nos.pwrite(fd, b'HELLO', 0)\nos.ftruncate(fd, 8)\n" +
+      "os.fsync(fd)\nprint(os.pread(fd, 64, 0).decode())\nos.close(fd)\n";
+    const r = await run("python3", ["-c", py], { cwd: mnt });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("[]\nHELLO wo\n");
+    expect(fs.existsSync(path.join(mnt, "orph"))).toBe(false);
+  });
+
   it("unmount, fsck clean, mount again: the same tree, byte for byte", async () => {
     const before = await manifest(mnt);
     expect(before.length).toBeGreaterThan(1000);
