@@ -21,7 +21,8 @@ import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { BIN, runHelix, type RunResult } from "./cli-run.js";
 import { loadFuseBinding } from "../host/fuse/binding.js";
-import { parseGroups, fromWire, toWire, statWords } from "../host/fuse/ops.js";
+import { FuseOps, parseGroups, fromWire, toWire, statWords } from "../host/fuse/ops.js";
+import { FUSE_OPS, type FuseBinding } from "../host/fuse/binding.js";
 import { parseMountOptions, fuseOptionString } from "../host/fuse/mount.js";
 import { bootWith } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
@@ -535,6 +536,81 @@ describe.runIf(ENABLED)("helix mount --foreground: signals and SIGKILL", () => {
     for (const [i, sha] of synced) expect((await sh(`sha256sum < f${i}`, d)).split(" ")[0], `f${i}`).toBe(sha);
     await umount(d);
     await fsckClean(img);
+  });
+});
+
+/** A stand-in for the addon: op codes as fuse-native numbers them, signals that record answers. */
+function fakeBinding(): { b: FuseBinding; answers: unknown[][] } {
+  const answers: unknown[][] = [];
+  const b: Record<string, unknown> = { sizeof_fuse_thread_t: 64, offsetof_caller: 4 };
+  FUSE_OPS.forEach((name, i) => {
+    b[`op_${name}`] = i;
+    b[`fuse_native_signal_${name}`] = (_h: unknown, res: number, ...out: unknown[]) => { answers.push([name, res, ...out]); };
+  });
+  return { b: b as unknown as FuseBinding, answers };
+}
+
+/** A request handle whose caller is (uid, gid, pid), at the fake binding's offset. */
+function handle(uid: number, gid: number, pid: number): Buffer {
+  const h = Buffer.alloc(64);
+  h.writeUInt32LE(uid, 4); h.writeUInt32LE(gid, 8); h.writeUInt32LE(pid, 12);
+  return h;
+}
+
+describe("FUSE adapter over a kernel, without FUSE", () => {
+  const flush = () => new Promise((r) => setImmediate(r));
+
+  it("runs each request as its caller, groups read once per pid, exactly one answer each", async () => {
+    const k = bootWith({ device: new MemoryBackend(16 << 20), module: kernelModule(), mkfs: true, memoryMiB: 32 });
+    try {
+      const { b, answers } = fakeBinding();
+      const reads: number[] = [];
+      const ops = new FuseOps(k, b, { readGroups: async (pid) => { reads.push(pid); return pid === 7 ? [4242, 99] : []; } });
+      const creds: string[] = [];
+      const sysAs = k.sysAs.bind(k);
+      k.sysAs = (c) => { creds.push(`${c.uid}:${c.gid}:${c.groups.join(",")}`); return sysAs(c); };
+      const table = ops.handlers() as ((h: Buffer, op: number, ...a: unknown[]) => void)[];
+      const call = (name: string, h: Buffer, ...a: unknown[]) => table[FUSE_OPS.indexOf(name as never)](h, 0, ...a);
+      const root = handle(0, 0, 5), nobody = handle(NOBODY, NOBODY, 7);
+      call("mkdir", root, "/priv", 0o700);
+      await flush();
+      // nobody's first request waits for its groups; root's (cached pid) are answered meanwhile
+      call("getattr", nobody, "/priv/x");
+      call("getattr", root, "/priv/x");
+      call("getattr", root, "/nope");
+      expect(answers.map((a) => [a[0], a[1]])).toEqual([["mkdir", 0], ["getattr", -2], ["getattr", -2]]);
+      await flush();
+      expect(answers.map((a) => [a[0], a[1]])).toEqual([["mkdir", 0], ["getattr", -2], ["getattr", -2], ["getattr", -13]]);
+      // a failed getattr still hands the addon a stat buffer to read
+      expect(answers[3][2]).toBeInstanceOf(Uint32Array);
+      // one /proc read per pid within GROUPS_TTL_MS; the gid itself is not a supplementary group
+      expect(reads).toEqual([5, 7]);
+      expect(creds).toEqual(["0:0:", `${NOBODY}:${NOBODY}:4242,99`]);
+      // create, write, read and release through a kernel fd
+      answers.length = 0;
+      call("create", root, "/f", 0o100644, 0o2 /* O_RDWR */);
+      await flush();
+      const fd = answers[0][2] as number;
+      expect(answers[0][1]).toBe(0);
+      const data = Buffer.from("hello fuse");
+      call("write", root, "/f", fd, data, data.length, 0, 0);
+      const back = Buffer.alloc(64);
+      call("read", root, "/f", fd, back, 64, 0, 0);
+      call("release", root, "/f", fd);
+      call("fgetattr", root, "/f", fd);
+      await flush();
+      expect(answers.slice(1).map((a) => [a[0], a[1]])).toEqual([["write", 10], ["read", 10], ["release", 0], ["fgetattr", -9]]);
+      expect(back.subarray(0, 10).toString()).toBe("hello fuse");
+      // a syscall that throws answers -EIO, once
+      answers.length = 0;
+      const sys = ops.sysFor({ uid: 0, gid: 0, groups: [] });
+      sys.lstat = () => { throw new Error("boom"); };
+      call("getattr", root, "/f");
+      await flush();
+      expect(answers.map((a) => [a[0], a[1]])).toEqual([["getattr", -5]]);
+    } finally {
+      k.shutdown();
+    }
   });
 });
 

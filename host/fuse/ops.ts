@@ -250,11 +250,16 @@ export class FuseOps {
   private dispatch(name: string, h: FuseHandle, args: unknown[], body: (reply: Signal, h: FuseHandle, sys: SysExt, ...a: any[]) => void,
     signal: Signal, fail: (s: Signal, h: FuseHandle, res: number) => void): void {
     const run = (sys: Sys) => {
+      // a request is answered exactly once: a second answer would wake the FUSE thread's next
+      // request with this one's result. The flag is set once the addon took the answer (its
+      // argument checks throw before it posts).
+      let replied = false;
+      const reply: Signal = (hh, res, ...out) => { signal(hh, res, ...out); replied = true; };
       try {
-        body(signal, h, sys, ...args);
+        body(reply, h, sys, ...args);
       } catch (err) {
         this.logError(name, err);
-        fail(signal, h, -EIO);
+        if (!replied) fail(signal, h, -EIO);
       }
     };
     // init and error carry no caller worth a /proc read
