@@ -369,6 +369,16 @@ describe.runIf(ENABLED)("helix mount: the caller's credentials reach the kernel"
     if (KERNEL_HAS.enforcesCreate) expect(made.stdout).toBe(`${NOBODY} ${NOBODY}\n`);
   });
 
+  it("a write by someone who may write but not chmod clears set-user-ID (the FUSE module's kill-priv chmod)", async () => {
+    await sh("echo a > open/suid && chmod 4666 open/suid && echo b > open/sgid && chmod 2676 open/sgid", mnt);
+    const w = await asNobody("echo more >> open/suid && echo more >> open/sgid", mnt);
+    expect(w.stderr).toBe("");
+    expect(await sh("cat open/suid open/sgid; stat -c %a open/suid open/sgid", mnt)).toBe("a\nmore\nb\nmore\n666\n676\n");
+    // a chmod of someone else's file that changes more than set-id bits stays EPERM
+    expect((await asNobody("chmod 777 open/suid", mnt)).stderr).toMatch(/Operation not permitted/);
+    expect((await asNobody("chmod u-s open/suid", mnt)).stderr).toMatch(/Operation not permitted/);
+  });
+
   it("unmounts with the credentials test's tree intact", async () => {
     await umount(mnt);
     await fsckClean(img);
