@@ -665,6 +665,7 @@ export class Kernel {
       },
       chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", C(), a, l, mode >>> 0)),
       chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", C(), a, l, uid >>> 0, gid >>> 0)),
+      lchown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_lchown", C(), a, l, uid >>> 0, gid >>> 0)),
       fchmod: (fd, mode) => k.call("sys_fchmod", C(), fd, mode >>> 0),
       fchown: (fd, uid, gid) => k.call("sys_fchown", C(), fd, uid >>> 0, gid >>> 0),
       futimens: (fd, at, mt) => k.call("sys_futimens", C(), fd, utimeArg(at), utimeArg(mt)),
