@@ -26,6 +26,7 @@ import {
   fs_clear_error_state, fs_mmp_tick,
 } from "./fs/super";
 import { cred_enter, CRED_AREA } from "./fs/cred";
+import { namei_reset_cwd } from "./fs/namei";
 import { mmp_set_identity, mmp_probe, mmp_holder, mmp_interval } from "./fs/mmp";
 import {
   fsck_run, fsck_nodes, fsck_inodes, fsck_dirents, fsck_extents, fsck_free_extents, fsck_used_blocks, fsck_fixed,
@@ -37,7 +38,7 @@ import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fallocate, do_fsync,
   do_sync, do_commit_timer, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
-  do_fchmod, do_fchown, do_futimens, do_access,
+  do_fchmod, do_fchown, do_futimens, do_access, do_chdir,
   do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr,
 } from "./sys/syscalls";
 import {
@@ -164,9 +165,10 @@ export function sys_set_cpu(cpu: u32): i32 {
 // ---- filesystem lifecycle --------------------------------------------------------------------
 
 /** mkfs; the root directory is owned by `cred`'s uid and gid (mke2fs root_owner). */
-export function sys_mkfs(cred: usize, label: usize, label_len: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : fs_mkfs(label, label_len); }
-export function sys_mount(flags: u32): i32 { return fs_mount(flags); }
-export function sys_umount(): i32 { fd_close_all(); return fs_umount(); }
+export function sys_mkfs(cred: usize, label: usize, label_len: u32): i32 { const c = cred_enter(cred); if (c != 0) return c; namei_reset_cwd(); return fs_mkfs(label, label_len); }
+// an inode number means nothing across a mount: the working directory goes back to "/"
+export function sys_mount(flags: u32): i32 { namei_reset_cwd(); return fs_mount(flags); }
+export function sys_umount(): i32 { fd_close_all(); namei_reset_cwd(); return fs_umount(); }
 /** Why the last mount failed (MR_* of fs/super.ts). */
 export function sys_mount_reason(): i32 { return mount_reason; }
 
@@ -258,6 +260,8 @@ export function sys_stat(cred: usize, p: usize, plen: u32, out: usize): i32 { co
 export function sys_lstat(cred: usize, p: usize, plen: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_stat(p, plen, out, false); }
 export function sys_fstat(cred: usize, fd: i32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fstat(fd, out); }
 export function sys_mkdir(cred: usize, p: usize, plen: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_mkdir(p, plen, mode); }
+/** chdir(2): the working directory relative paths start at (fs/namei.ts). 0 or -errno. */
+export function sys_chdir(cred: usize, p: usize, plen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chdir(p, plen); }
 export function sys_rmdir(cred: usize, p: usize, plen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_rmdir(p, plen); }
 export function sys_unlink(cred: usize, p: usize, plen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_unlink(p, plen); }
 export function sys_rename(cred: usize, p: usize, plen: u32, q: usize, qlen: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_rename(p, plen, q, qlen); }

@@ -3,7 +3,9 @@
 //
 // Layer: above directories and inodes; the syscall layer resolves every path here.
 // Interface: namei(path, len, flags) -> 0 or -errno, results in nd_*.
-// Rules: the kernel has one namespace with cwd "/", so relative paths start at the root; every
+// Rules: the kernel has one namespace and one working directory (Linux fs->pwd, set by chdir,
+// "/" after every mount): absolute paths start at the root, relative ones at the working
+// directory (its ".." is its parent; the root's ".." is the root); every
 // directory a walk looks a name up in needs search (execute) permission for the syscall's
 // credentials (fs/cred.ts; root searches anything, so its walks skip the check and keep the
 // dirent-type shortcut); a directory's ".." is the parent ino kept in its inode record (directories have exactly one name); a symlink met mid-path is replaced by its
@@ -28,6 +30,25 @@ const BUF_SIZE: u32 = 2 * PATH_MAX + 2;
 const BUF_A: usize = memory.data(BUF_SIZE);
 const BUF_B: usize = memory.data(BUF_SIZE);
 const LINK: usize = memory.data(PATH_MAX);
+
+/**
+ * The working directory's inode (Linux fs->pwd): where relative paths start. ROOT_INO after a
+ * mount; CWD_DEAD once that directory was removed (rmdir, or a rename over it), after which
+ * a relative path is ENOENT (Linux: lookups in a deleted directory find nothing) until the
+ * next chdir.
+ */
+export let cwd_ino: u64 = ROOT_INO;
+/** cwd_ino of a removed working directory (no inode has number 0). */
+const CWD_DEAD: u64 = 0;
+
+/** Makes directory `ino` the working directory (chdir checked it is one and searchable). */
+export function namei_set_cwd(ino: u64): void { cwd_ino = ino; }
+
+/** Back to the root (every mount and unmount: an inode number means nothing across them). */
+export function namei_reset_cwd(): void { cwd_ino = ROOT_INO; }
+
+/** Directory `ino` lost its name and is freed: if it is the working directory, it is dead. */
+export function namei_dir_gone(ino: u64): void { if (ino == cwd_ino) cwd_ino = CWD_DEAD; }
 
 /** Results of the last namei. */
 export let nd_ino: u64 = 0; // the final inode, 0 when absent (LOOKUP_PARENT)
@@ -57,8 +78,10 @@ function parent_of(dir: u64): u64 {
 @inline function is_dotdot(p: usize, n: u32): bool { return n == 2 && load<u8>(p) == 46 && load<u8>(p, 1) == 46; }
 
 /**
- * Resolves `len` bytes of path at `path`. Returns 0 with nd_* set, or -errno:
- * ENOENT (empty path or a missing component), EACCES (no search permission on a directory
+ * Resolves `len` bytes of path at `path` (absolute from the root, relative from the working
+ * directory cwd_ino). Returns 0 with nd_* set, or -errno:
+ * ENOENT (empty path, a missing component, or a relative path while the working directory
+ * is removed), EACCES (no search permission on a directory
  * of the path), ENOTDIR (a non-directory used as one, or a
  * trailing slash on a non-directory), ELOOP (more than MAXSYMLINKS symlinks), ENAMETOOLONG
  * (a component over NAME_MAX or a path of PATH_MAX bytes or more), EINVAL (a NUL byte in
@@ -74,10 +97,12 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
   let other = BUF_B;
   memory.copy(buf, path, len);
   let n = len;
-  let cur: u64 = ROOT_INO;
+  // absolute paths start at the root, relative ones at the working directory
+  let cur: u64 = load<u8>(path) == 47 ? ROOT_INO : cwd_ino;
+  if (cur == CWD_DEAD) return -ENOENT;
   let i: u32 = 0;
   let links: u32 = 0;
-  let curIsDir = true; // the root is a directory
+  let curIsDir = true; // the root, or the working directory (chdir accepts only a directory)
   nd_trailing = false;
   nd_toolong = false;
   for (let guard: u32 = 0; guard < PATH_MAX * (MAXSYMLINKS + 1); guard++) {

@@ -25,7 +25,7 @@ import {
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT, SB_INCOMPAT, INCOMPAT_SPECIAL } from "../fs/format";
 import {
   namei, nd_ino, nd_mode, nd_rec, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
-  LOOKUP_FOLLOW, LOOKUP_PARENT,
+  LOOKUP_FOLLOW, LOOKUP_PARENT, namei_set_cwd, namei_dir_gone,
 } from "../fs/namei";
 import {
   inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
@@ -884,10 +884,32 @@ export function do_rmdir(path: usize, len: u32): i32 {
   if (r != 0) return fail(r);
   r = drop_link(ino, true);
   if (r != 0) return fail(r);
+  namei_dir_gone(ino);
   const n = inode_link_delta(parent, -1);
   if (n < 0) return fail(n);
   r = inode_touch(parent, T_MTIME | T_CTIME);
   return r != 0 ? fail(r) : 0;
+}
+
+/**
+ * chdir(2): makes the directory `path` names (symlinks followed) the working directory that
+ * relative paths start at (fs/namei.ts cwd_ino). 0 or -errno: ENOENT, ENOTDIR (not a
+ * directory, or a non-directory in the path), EACCES (no search permission on a directory of
+ * the path or on the directory itself: Linux inode_permission(MAY_EXEC | MAY_CHDIR)), ELOOP,
+ * ENAMETOOLONG, EINVAL (a NUL byte). Changes nothing on disk; a failed chdir keeps the old one.
+ */
+export function do_chdir(path: usize, len: u32): i32 {
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (!S_ISDIR(nd_mode)) return -ENOTDIR;
+  const rec = inode_get(nd_ino);
+  if (rec == 0) return fail(inode_errno);
+  r = generic_permission(rec, MAY_EXEC);
+  if (r != 0) return r;
+  namei_set_cwd(nd_ino);
+  return 0;
 }
 
 /** unlink(2). 0 or -errno (ENOENT, EACCES, EPERM (sticky), EISDIR, ENOTDIR, EROFS). */
@@ -982,6 +1004,7 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
     r = drop_link(dst, dstIsDir);
     if (r != 0) return fail_ns(r);
     if (dstIsDir) {
+      namei_dir_gone(dst);
       const n = inode_link_delta(dstParent, -1);
       if (n < 0) return fail(n);
     }

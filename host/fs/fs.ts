@@ -96,6 +96,12 @@ export interface Sys {
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   statfs(path: SysPath): StatfsRecord | number;
   /** access(2) (following symlinks) with the Sys's credentials: F_OK 0, R_OK 4, W_OK 2, X_OK 1. */
+  /**
+   * Optional: chdir(2) of the kernel's one working directory, where relative paths start ("/"
+   * after every mount). 0 or -errno (ENOENT, ENOTDIR, EACCES: no search permission on the
+   * path or on the directory, ELOOP, ENAMETOOLONG). Absolute paths are unaffected.
+   */
+  chdir?(path: SysPath): number;
   access?(path: SysPath, mode: number): number;
   /** fchmod(2), fchown(2) (-1 leaves an id) and futimens(2) (ns; UTIME_NOW / UTIME_OMIT) on a descriptor. */
   fchmod?(fd: number, mode: number): number;

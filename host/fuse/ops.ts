@@ -18,7 +18,13 @@
 //    fsync/fdatasync of the handle; release closes the kernel descriptor;
 //  - ops other helpers add to Sys (mknod, xattrs, access) are wired when the Sys has them and
 //    left to libfuse's ENOSYS otherwise (the FUSE kernel then answers EOPNOTSUPP for xattrs);
-//  - a handler never throws into the addon: an exception answers -EIO (and is logged once).
+//  - a handler never throws into the addon: an exception answers -EIO (and is logged once);
+//  - a path of PATH_MAX bytes or more (libfuse 2 builds full paths from the mount's root, so a
+//    caller's valid relative path below a deep working directory arrives longer than Linux's
+//    limit) is run relative to the kernel's working directory: chdir (as the caller) to its
+//    directory in pieces under PATH_MAX, the op with the rest, chdir back to "/" on every exit
+//    (handlers run to completion on the JS thread, so no other request sees that directory).
+//    Shorter paths take no extra step (docs/decisions.md "Long FUSE paths").
 
 import * as fsp from "node:fs/promises";
 import { Buffer } from "node:buffer";
@@ -29,7 +35,59 @@ import {
 } from "../fs/fs.js";
 import { FUSE_OPS, FUSE_OP_SLOTS, type FuseBinding, type FuseHandle, type FuseOpName } from "./binding.js";
 
-const EPERM = 1, EIO = 5, ENOENT = 2, ERANGE = 34, ENOSYS = 38;
+const EPERM = 1, EIO = 5, ENOENT = 2, ERANGE = 34, ENOSYS = 38, ENAMETOOLONG = 36;
+
+/** Linux PATH_MAX in bytes: the kernel refuses a path of this many bytes or more (fs/namei.ts). */
+export const PATH_MAX = 4096;
+
+/**
+ * Which arguments of an op are paths the op resolves (a symlink's target is data, not a path;
+ * ops on a handle ignore their path). Only these are shortened by the working directory.
+ */
+const PATH_ARGS: Partial<Record<FuseOpName, readonly number[]>> = {
+  getattr: [0], access: [0], statfs: [0], opendir: [0], readdir: [0], open: [0], create: [0],
+  truncate: [0], utimens: [0], readlink: [0], chown: [0], chmod: [0], mknod: [0], setxattr: [0],
+  getxattr: [0], listxattr: [0], removexattr: [0], unlink: [0], rmdir: [0], mkdir: [0],
+  rename: [0, 1], link: [0, 1], symlink: [1],
+};
+
+/** How a long path runs: chdir through `steps` in order (the first is absolute), then use `rel`. */
+export interface LongPathPlan { steps: string[]; rel: string[] }
+
+/** `p` without its last component (and trailing slashes): "/a/b" -> "/a", "/a" -> "" (the root). */
+function dirOf(p: string): string {
+  let e = p.length;
+  while (e > 1 && p[e - 1] === "/") e--;
+  const k = p.lastIndexOf("/", e - 1);
+  return k <= 0 ? "" : p.slice(0, k);
+}
+
+/**
+ * Splits absolute wire paths (one char per byte) for a run below a working directory: the
+ * deepest directory all of them are under (their common parent, "" being the root), cut at
+ * '/' into chdir steps each under PATH_MAX bytes, and each path relative to it. -ENAMETOOLONG
+ * when a relative rest is still PATH_MAX bytes or more (two long paths that part high up: one
+ * working directory cannot shorten both) or a step has no '/' to cut at (a component of 4096
+ * bytes, which no FUSE lookup sends).
+ */
+export function planLongPaths(paths: readonly string[]): LongPathPlan | number {
+  let d = dirOf(paths[0]);
+  for (const q of paths) {
+    while (d !== "" && !(q.startsWith(d + "/") && q.length > d.length + 1)) d = dirOf(d);
+  }
+  const rel = paths.map((q) => q.slice(d.length).replace(/^\/+/, ""));
+  if (rel.some((r) => r.length >= PATH_MAX || r.length === 0)) return -ENAMETOOLONG;
+  const steps: string[] = [];
+  let rest = d === "" ? "/" : d;
+  while (rest.length >= PATH_MAX) {
+    const k = rest.lastIndexOf("/", PATH_MAX - 1);
+    if (k < 0 || (k === 0 && steps.length > 0)) return -ENAMETOOLONG;
+    steps.push(k === 0 ? "/" : rest.slice(0, k));
+    rest = rest.slice(k + 1).replace(/^\/+/, "");
+  }
+  if (rest !== "") steps.push(rest);
+  return { steps, rel };
+}
 
 /** How long the supplementary groups read for a (pid, uid, gid) are reused, in ms. */
 export const GROUPS_TTL_MS = 1000;
@@ -268,17 +326,27 @@ export class FuseOps {
   /** Runs `body` with the caller's Sys (now or once its groups are read); -EIO on an exception. */
   private dispatch(name: string, h: FuseHandle, args: unknown[], body: (reply: Signal, h: FuseHandle, sys: SysExt, ...a: any[]) => void,
     signal: Signal, fail: (s: Signal, h: FuseHandle, res: number) => void): void {
+    const long = PATH_ARGS[name as FuseOpName];
     const run = (sys: Sys) => {
       // a request is answered exactly once: a second answer would wake the FUSE thread's next
       // request with this one's result. The flag is set once the addon took the answer (its
       // argument checks throw before it posts).
       let replied = false;
       const reply: Signal = (hh, res, ...out) => { signal(hh, res, ...out); replied = true; };
+      let moved = false; // the kernel's working directory is not "/": restore it on every exit
       try {
-        body(reply, h, sys, ...args);
+        let a = args;
+        if (long !== undefined && long.some((i) => typeof args[i] === "string" && (args[i] as string).length >= PATH_MAX)) {
+          const r = this.enterLong(sys, args, long, () => { moved = true; });
+          if (typeof r === "number") { fail(signal, h, r); return; }
+          a = r;
+        }
+        body(reply, h, sys, ...a);
       } catch (err) {
         this.logError(name, err);
         if (!replied) fail(signal, h, -EIO);
+      } finally {
+        if (moved) this.leaveLong();
       }
     };
     // init and error carry no caller worth a /proc read
@@ -293,6 +361,34 @@ export class FuseOps {
     }
     if (s instanceof Promise) s.then(run, (err) => { this.logError(name, err); fail(signal, h, -EIO); });
     else run(s);
+  }
+
+  /**
+   * Moves the kernel's working directory (as the caller: its search permissions apply) under
+   * the long paths of `args` at `which`, and returns the args with those paths relative to it,
+   * or -errno (the chdir's: what the full walk would meet in those directories; ENAMETOOLONG
+   * as planLongPaths says, or when the Sys has no chdir). `onMove` is called before the first
+   * chdir, so the caller restores "/" even when a later step fails.
+   */
+  private enterLong(sys: SysExt, args: unknown[], which: readonly number[], onMove: () => void): unknown[] | number {
+    if (typeof sys.chdir !== "function") return -ENAMETOOLONG;
+    const idx = which.filter((i) => typeof args[i] === "string");
+    const plan = planLongPaths(idx.map((i) => args[i] as string));
+    if (typeof plan === "number") return plan;
+    onMove();
+    for (const step of plan.steps) {
+      const r = sys.chdir(fromWire(step));
+      if (r < 0) return r;
+    }
+    const out = args.slice();
+    idx.forEach((i, j) => { out[i] = plan.rel[j]; });
+    return out;
+  }
+
+  /** The working directory back to "/" (as root: the caller may not search "/"). */
+  private leaveLong(): void {
+    const r = this.kernel.sys.chdir?.("/") ?? 0;
+    if (r < 0) this.logError("chdir /", new Error(`errno ${-r}`));
   }
 
   private logError(name: string, err: unknown): void {
@@ -363,7 +459,9 @@ export class FuseOps {
         const self = sys.fstat(fd);
         const selfIno = typeof self === "number" ? 0 : self.ino;
         const q = path(p);
-        const parent = q === null || typeof q !== "string" || q === "/" ? self : sys.lstat(q.slice(0, Math.max(1, q.lastIndexOf("/"))));
+        // the parent of "/a" is "/", of a relative "a" (a long path's rest) the working directory
+        const k = typeof q === "string" ? q.lastIndexOf("/") : -1;
+        const parent = q === null || typeof q !== "string" || q === "/" ? self : sys.lstat(k > 0 ? q.slice(0, k) : k === 0 ? "/" : ".");
         const names = [".", ".."];
         const stats = [direntWords(selfIno, DT_DIR), direntWords(typeof parent === "number" ? selfIno : parent.ino, DT_DIR)];
         for (const e of ents) {

@@ -609,6 +609,7 @@ export class Kernel {
       fstat(fd) { const r = k.call("sys_fstat", C(), fd, A() + ARG_OUT); return r < 0 ? r : k.readStat(); },
       mkdir: (p, mode) => withPath(p, (a, l) => k.call("sys_mkdir", C(), a, l, mode >>> 0)),
       rmdir: (p) => withPath(p, (a, l) => k.call("sys_rmdir", C(), a, l)),
+      chdir: (p) => withPath(p, (a, l) => k.call("sys_chdir", C(), a, l)),
       unlink: (p) => withPath(p, (a, l) => k.call("sys_unlink", C(), a, l)),
       rename: (a, b) => path2(a, b, "sys_rename"),
       link: (a, b) => path2(a, b, "sys_link"),
