@@ -51,6 +51,15 @@ const PATH_ARGS: Partial<Record<FuseOpName, readonly number[]>> = {
   rename: [0, 1], link: [0, 1], symlink: [1],
 };
 
+/** Whether a path argument at `which` is PATH_MAX bytes or more (one length compare each). */
+function isLong(args: unknown[], which: readonly number[]): boolean {
+  for (const i of which) {
+    const p = args[i];
+    if (typeof p === "string" && p.length >= PATH_MAX) return true;
+  }
+  return false;
+}
+
 /** How a long path runs: chdir through `steps` in order (the first is absolute), then use `rel`. */
 export interface LongPathPlan { steps: string[]; rel: string[] }
 
@@ -336,7 +345,7 @@ export class FuseOps {
       let moved = false; // the kernel's working directory is not "/": restore it on every exit
       try {
         let a = args;
-        if (long !== undefined && long.some((i) => typeof args[i] === "string" && (args[i] as string).length >= PATH_MAX)) {
+        if (long !== undefined && isLong(args, long)) {
           const r = this.enterLong(sys, args, long, () => { moved = true; });
           if (typeof r === "number") { fail(signal, h, r); return; }
           a = r;
