@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { freshDevice, bootDevice, crashCopy, fsckClean, MiB, BLOCK } from "./helpers.js";
 import { Rng } from "../host/crash/rng.js";
 import { FaultBackend } from "../host/crash/faulty.js";
+import { NodeSys } from "../host/node/nodesys.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import type { Sys } from "../host/fs/fs.js";
 
@@ -310,6 +311,21 @@ r, w = os.pipe()
 n = os.open('/dev/null', os.O_WRONLY)
 print(fa(w), fa(n))`]).toString().trim();
     expect(out).toBe("-29 -19"); // ESPIPE for a FIFO, ENODEV for a character device
+  });
+});
+
+describe("NodeSys (the Node-fs oracle) answers SEEK_DATA/SEEK_HOLE as POSIX allows without the host's map", () => {
+  it("the whole file is data, the hole is at EOF, ENXIO at and past EOF", () => {
+    const dir = mkdtempSync("/tmp/helix-nodesys-seek-");
+    try {
+      const sys = new NodeSys(dir);
+      const fd = sys.open("/f", 0o102, 0o644);
+      expect(sys.write(fd, new Uint8Array(10).fill(1), 0, 10, 0)).toBe(10);
+      expect([sys.lseek(fd, 3, SEEK_DATA), sys.lseek(fd, 3, SEEK_HOLE)]).toEqual([3, 10]);
+      expect([sys.lseek(fd, 10, SEEK_DATA), sys.lseek(fd, 10, SEEK_HOLE), sys.lseek(fd, -1, SEEK_DATA)]).toEqual([-ENXIO, -ENXIO, -ENXIO]);
+      expect(sys.fallocate).toBeUndefined();
+      sys.close(fd);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
 
