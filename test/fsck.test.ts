@@ -141,7 +141,7 @@ const CASES: Case[] = [
     damage: (img) => editValue(img, findItem(img, TREE.extent, (x) => x.k1 === BigInt(inoOf["/big"])), (v) => v.setUint32(12, 1, true)) },
   { name: "unwritten extent with data checksums", label: "extent-unwritten-csum", fix: null,
     damage: (img) => {
-      setSb(img, 60, dv(img, 0).getUint32(60, true) | 8, 4); // INCOMPAT_UNWRITTEN
+      setSb(img, 60, dv(img, 0).getUint32(60, true) | 0x10, 4); // INCOMPAT_UNWRITTEN
       editValue(img, findItem(img, TREE.extent, (x) => x.k1 === BigInt(inoOf["/big"])), (v) => v.setUint32(12, 1, true));
     } },
   { name: "extent past the end of the file", label: "extent-eof", fix: "-y",
