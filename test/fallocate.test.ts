@@ -21,6 +21,7 @@ import { freshDevice, bootDevice, crashCopy, fsckClean, MiB, BLOCK } from "./hel
 import { Rng } from "../host/crash/rng.js";
 import { FaultBackend } from "../host/crash/faulty.js";
 import { NodeSys } from "../host/node/nodesys.js";
+import { parseTyped, parseSteps, stepsText } from "../host/crash/report.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import type { Sys } from "../host/fs/fs.js";
 
@@ -314,6 +315,24 @@ print(fa(w), fa(n))`]).toString().trim();
   });
 });
 
+describe("crashtest workloads with fallocate (typed and JSON)", () => {
+  it("parses fallocate [-k|-p|-z|-zk] F OFF LEN, refuses a zero length and unknown flags, prints it", () => {
+    const steps = parseTyped("fallocate -k /A/foo 0 8192; sync /A/foo; fallocate -p /A/foo 100 5000; sync; fallocate /B/foo 4096 4096; sync -d /B/foo; fallocate -zk /A/foo 1 2; sync");
+    expect(steps.map((st) => st.op)).toEqual([
+      { op: "falloc", path: "/A/foo", mode: KEEP, offset: 0, len: 8192 },
+      { op: "falloc", path: "/A/foo", mode: PUNCH | KEEP, offset: 100, len: 5000 },
+      { op: "falloc", path: "/B/foo", mode: 0, offset: 4096, len: 4096 },
+      { op: "falloc", path: "/A/foo", mode: ZERO | KEEP, offset: 1, len: 2 },
+    ]);
+    expect(stepsText(steps.slice(1, 2))).toBe("fallocate /A/foo mode 0x3 [100, +5000); sync");
+    expect(() => parseTyped("fallocate /A/foo 0 0; sync")).toThrow(/a fallocate length is at least 1/);
+    expect(() => parseTyped("fallocate -x /A/foo 0 1; sync")).toThrow(/wrong number of operands/);
+    expect(() => parseTyped("fallocate /A/foo -1 1; sync")).toThrow(/the offset must be a non-negative integer/);
+    expect(parseSteps(JSON.stringify([{ op: { op: "falloc", path: "/A/foo", mode: 3, offset: 0, len: 4096 }, persist: { kind: "sync", path: "/" } }]))[0].op.op).toBe("falloc");
+    expect(() => parseSteps(JSON.stringify([{ op: { op: "falloc", path: "/A/foo", offset: 0, len: 4096 }, persist: { kind: "sync", path: "/" } }]))).toThrow(/falloc needs mode/);
+  });
+});
+
 describe("NodeSys (the Node-fs oracle) answers SEEK_DATA/SEEK_HOLE as POSIX allows without the host's map", () => {
   it("the whole file is data, the hole is at EOF, ENXIO at and past EOF", () => {
     const dir = mkdtempSync("/tmp/helix-nodesys-seek-");
@@ -409,8 +428,8 @@ describe("fallocate semantics", () => {
     const k = bootDevice(freshDevice(16 * MiB));
     const fs = k.fs;
     fs.writeFileSync("/t", new Uint8Array(5000).fill(1));
+    fs.chownSync("/t", 1000, 1000); // (chown clears set-id bits itself: chmod after it)
     fs.chmodSync("/t", 0o6775);
-    fs.chownSync("/t", 1000, 1000);
     const fd = fs.openSync("/t", "r+");
     for (const mode of MODES) {
       const a = fs.fstatSync(fd, { bigint: true });
