@@ -471,6 +471,22 @@ describe("fallocate semantics", () => {
     k.shutdown();
   });
 
+  it("ENOSPC retries once after a commit: blocks an unlink freed in the running transaction serve the preallocation", () => {
+    const k = bootDevice(freshDevice(8 * MiB));
+    const fs = k.fs;
+    const n = Math.floor(Number(fs.statfsSync("/").bavail) * 0.55) * BLOCK;
+    fs.writeFileSync("/old", new Uint8Array(n).fill(0x33));
+    expect(k.sys.sync()).toBe(0);
+    fs.unlinkSync("/old"); // its blocks return to free space only when this transaction commits
+    const fd = fs.openSync("/new", "w+");
+    fs.fallocateSync(fd, 0, 0, n);
+    expect(fs.fstatSync(fd).size).toBe(n);
+    expect(fs.readFileSync("/new").every((x) => x === 0)).toBe(true);
+    fs.fsyncSync(fd);
+    fsckClean(k);
+    k.shutdown();
+  });
+
   it("EROFS once the filesystem has turned read-only under an open descriptor", () => {
     const fault = new FaultBackend(freshDevice(16 * MiB), { readError: 1 });
     fault.enabled = false;
