@@ -301,7 +301,7 @@ os.unlink(p); os.rmdir(d)`]).toString().trim().split(" ").map(Number);
     k.shutdown();
   });
 
-  it("Linux itself answers EISDIR/ESPIPE/ENODEV as the kernel's checks assume (non-regular files)", () => {
+  it("non-regular files: Linux answers ESPIPE (FIFO) and ENODEV (device) as the kernel's checks assume; a FIFO here is ESPIPE", () => {
     if (!hasOracle) return;
     const out = execFileSync("python3", ["-c", `
 import ctypes, os
@@ -312,6 +312,13 @@ r, w = os.pipe()
 n = os.open('/dev/null', os.O_WRONLY)
 print(fa(w), fa(n))`]).toString().trim();
     expect(out).toBe("-29 -19"); // ESPIPE for a FIFO, ENODEV for a character device
+    // a FIFO here (opened O_RDWR|O_NONBLOCK): the same ESPIPE, for fallocate and for lseek
+    const k = bootDevice(freshDevice(16 * MiB));
+    expect(k.sys.mknod!("/p", 0o010644, 0)).toBe(0);
+    const fd = k.sys.open("/p", 2 | 0o4000, 0);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    expect([k.sys.fallocate!(fd, 0, 0, 10), k.sys.lseek(fd, 0, SEEK_DATA)]).toEqual([-29, -29]);
+    k.shutdown();
   });
 });
 
