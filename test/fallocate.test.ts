@@ -200,7 +200,8 @@ describe("fallocate and SEEK_DATA/SEEK_HOLE against Linux on tmpfs", () => {
   const hasOracle = existsSync("/dev/shm") && (() => { try { execFileSync("python3", ["-c", "import ctypes"]); return true; } catch { return false; } })();
 
   it.runIf(hasOracle)("random sequences agree with Linux (sizes, bytes, errno, holes), then after a remount, fsck clean (property)", () => {
-    const SEQS = 40, OPS = 30;
+    // HELIX_FALLOC_SEQS / HELIX_FALLOC_OPS make a longer soak of the same property
+    const SEQS = Number(process.env.HELIX_FALLOC_SEQS ?? 40), OPS = Number(process.env.HELIX_FALLOC_OPS ?? 30);
     const seqs: Op[][] = [];
     for (let s = 1; s <= SEQS; s++) seqs.push([...sequence(s, OPS), ...finalChecks()]);
     const theirs = runOracle(seqs);
