@@ -294,11 +294,16 @@ export function inode_create(mode: u32, uid: u32, gid: u32, nlink: u32, parent: 
   return ino;
 }
 
-/** Inserts the record of a fixed ino (mkfs: the root directory). 0 or -errno. */
-export function inode_create_fixed(ino: u64, mode: u32, parent: u64): i32 {
+/**
+ * Inserts the record of a fixed ino (mkfs: the root directory) owned by `uid`:`gid`
+ * (mke2fs's root_owner: the creator's ids). 0 or -errno.
+ */
+export function inode_create_fixed(ino: u64, mode: u32, parent: u64, uid: u32 = 0, gid: u32 = 0): i32 {
   const now = fs_now();
   memory.fill(NEWREC, 0, INODE_REC);
   store<u32>(NEWREC, mode, I_MODE);
+  store<u32>(NEWREC, uid, I_UID);
+  store<u32>(NEWREC, gid, I_GID);
   store<u32>(NEWREC, 2, I_NLINK);
   store<i64>(NEWREC, now, I_ATIME);
   store<i64>(NEWREC, now, I_MTIME);

@@ -93,6 +93,12 @@ export interface Sys {
   chmod(path: SysPath, mode: number): number; chown(path: SysPath, uid: number, gid: number): number;
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   statfs(path: SysPath): StatfsRecord | number;
+  /** access(2) (following symlinks) with the Sys's credentials: F_OK 0, R_OK 4, W_OK 2, X_OK 1. */
+  access?(path: SysPath, mode: number): number;
+  /** fchmod(2), fchown(2) (-1 leaves an id) and futimens(2) (ns; UTIME_NOW / UTIME_OMIT) on a descriptor. */
+  fchmod?(fd: number, mode: number): number;
+  fchown?(fd: number, uid: number, gid: number): number;
+  futimens?(fd: number, atimeNs: bigint, mtimeNs: bigint): number;
   /** mknod(2): `mode` is type | permission bits (S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK, S_IFREG), `rdev` a Linux dev_t for CHR/BLK. */
   mknod?(path: SysPath, mode: number, rdev: number): number;
   /** setxattr(2) / lsetxattr(2) (`noFollow`); `flags` 1 XATTR_CREATE, 2 XATTR_REPLACE. */
@@ -1129,13 +1135,19 @@ export class HelixFs {
   }
 
   /**
-   * access(2) with the caller treated as root (the kernel has one user): F_OK, R_OK and W_OK
-   * need only existence; X_OK needs an execute bit or a directory. Throws EACCES otherwise.
+   * access(2): the kernel decides with the Sys's credentials (Sys.access). A Sys without
+   * access treats the caller as root: F_OK, R_OK and W_OK need only existence; X_OK needs an
+   * execute bit or a directory. Throws EACCES, ENOENT, ... otherwise.
    */
   accessSync(path: PathLike, mode?: number): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     validateMode(mode);
+    if (this.sys.access) {
+      const abs = this.resolvePath(q);
+      this.check(abs.length === 0 ? -ENOENT : this.sys.access(abs, (mode ?? 0) & 7), "access", s);
+      return;
+    }
     const st = this.record(this.sysStat(this.resolvePath(q)), "access", s);
     const x = (st.mode & S_IFMT) === S_IFDIR || (st.mode & 0o111) !== 0;
     if (((mode ?? 0) & constants.X_OK) !== 0 && !x) throw uvException(-EACCES, "access", s);
@@ -1169,6 +1181,30 @@ export class HelixFs {
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     const abs = this.resolvePath(q);
     this.check(abs.length === 0 ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
+  }
+
+  /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
+  fchmodSync(fd: number, mode: number | string): void {
+    const f = getValidatedFd(fd);
+    const m = parseFileMode(mode, "mode");
+    this.check(this.sys.fchmod ? this.sys.fchmod(f, m & 0o7777) : -ENOSYS, "fchmod");
+  }
+
+  /** fchown(2) on an open descriptor; -1 leaves an id unchanged (Sys.fchown; ENOSYS without it). */
+  fchownSync(fd: number, uid: number, gid: number): void {
+    const f = getValidatedFd(fd);
+    validateInteger(uid, "uid", -1, MAX_USER_ID);
+    validateInteger(gid, "gid", -1, MAX_USER_ID);
+    this.check(this.sys.fchown ? this.sys.fchown(f, uid, gid) : -ENOSYS, "fchown");
+  }
+
+  /** futimens(2) on an open descriptor; times as utimesSync takes them (Sys.futimens; ENOSYS without it). */
+  futimesSync(fd: number, atime: TimeLike, mtime: TimeLike): void {
+    const f = getValidatedFd(fd);
+    const a = secondsToNs(toUnixTimestamp(atime));
+    const m = secondsToNs(toUnixTimestamp(mtime));
+    if (a === null || m === null) throw uvException(-EINVAL, "futime");
+    this.check(this.sys.futimens ? this.sys.futimens(f, a, m) : -ENOSYS, "futime");
   }
 
   /** utimensat(2) following symlinks; times are seconds (numbers or numeric strings) or Dates, kept to the microsecond. */
@@ -1860,6 +1896,12 @@ export class FileHandle {
 
   /** ftruncate (default length 0). */
   async truncate(len = 0): Promise<void> { this.#fs.ftruncateSync(this.live("ftruncate"), len); }
+  /** fchmod. */
+  async chmod(mode: number | string): Promise<void> { this.#fs.fchmodSync(this.live("fchmod"), mode); }
+  /** fchown (-1 leaves an id). */
+  async chown(uid: number, gid: number): Promise<void> { this.#fs.fchownSync(this.live("fchown"), uid, gid); }
+  /** futimens. */
+  async utimes(atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.futimesSync(this.live("futime"), atime, mtime); }
   /** fsync. */
   async sync(): Promise<void> { this.#fs.fsyncSync(this.live("fsync")); }
   /** fdatasync. */

@@ -313,6 +313,8 @@ export class Kernel {
   private dv!: DataView;
   private f64!: Float64Array;
   private args = 0;
+  /** The boot credentials: `sys` runs with them and mkfs makes them the root directory's owner. */
+  private bootCred: Cred = ROOT_CRED;
   /** Where the host writes a struct cred (fs/cred.ts) and which Cred is there now. */
   private credArea = 0;
   private credThere: Cred | null = null;
@@ -383,7 +385,8 @@ export class Kernel {
     this.call("virtio_blk_identify"); // logs the serial; a device without one is still usable
     this.setIdentity(opts.identity ?? { node: "localhost", pid: 0, program: "helixfs", exclusive: true });
     this.credArea = this.x.kernel_cred();
-    this.sys = this.makeSys(opts.cred ?? ROOT_CRED);
+    this.bootCred = opts.cred ?? ROOT_CRED;
+    this.sys = this.makeSys(this.bootCred);
     this.fs = createFs(this.sys);
   }
 
@@ -660,9 +663,12 @@ export class Kernel {
       },
       chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", C(), a, l, mode >>> 0)),
       chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", C(), a, l, uid >>> 0, gid >>> 0)),
+      fchmod: (fd, mode) => k.call("sys_fchmod", C(), fd, mode >>> 0),
+      fchown: (fd, uid, gid) => k.call("sys_fchown", C(), fd, uid >>> 0, gid >>> 0),
+      futimens: (fd, at, mt) => k.call("sys_futimens", C(), fd, utimeArg(at), utimeArg(mt)),
+      access: (p, mode) => withPath(p, (a, l) => k.call("sys_access", C(), a, l, mode >>> 0)),
       utimens(p, at, mt, noFollow) {
-        const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t));
-        return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));
+        return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, utimeArg(at), utimeArg(mt), noFollow ? 0x100 : 0));
       },
       mknod: (p, mode, rdev) => withPath(p, (a, l) => k.call("sys_mknod", C(), a, l, mode >>> 0, BigInt.asUintN(64, BigInt(rdev)))),
       setxattr(p, name, value, flags, noFollow) {
@@ -703,10 +709,13 @@ export class Kernel {
     };
   }
 
-  /** Formats the device (mkfs). Throws KernelError with a one-line message on failure. */
-  mkfs(label = "helixfs"): void {
+  /**
+   * Formats the device (mkfs); the root directory is owned by the boot credentials' uid and
+   * gid (mke2fs root_owner), or by `owner`. Throws KernelError with a one-line message on failure.
+   */
+  mkfs(label = "helixfs", owner: Cred = this.bootCred): void {
     const l = this.putPath(label.slice(0, 63), ARG_PATH1);
-    const r = this.call("sys_mkfs", this.args, l);
+    const r = this.call("sys_mkfs", this.credPtr(owner), this.args, l);
     if (r < 0) {
       const why = r === -28 ? "device too small (HelixFS needs at least 2 MiB)" : r === -22 ? "device too large" : errnoName(-r);
       throw new KernelError(errnoName(-r), `mkfs failed: ${why}`, -r);
@@ -1137,6 +1146,11 @@ export class Kernel {
 
   /** True after a panic. */
   get isDead(): boolean { return this.dead !== null; }
+}
+
+/** A utimens time for the kernel: UTIME_NOW / UTIME_OMIT (Linux's ns values) become -1 / -2. */
+function utimeArg(t: bigint): bigint {
+  return t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t);
 }
 
 /** Boots a kernel on `opts.device`: mkfs if asked, then mount unless noMount. */
