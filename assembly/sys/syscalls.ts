@@ -20,7 +20,7 @@ import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
   ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG, EACCES, ENXIO, ESPIPE, EAGAIN, EPIPE,
-  ERANGE, EFAULT,
+  ERANGE, EFAULT, ENODEV, EOPNOTSUPP,
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT, SB_INCOMPAT, INCOMPAT_SPECIAL } from "../fs/format";
 import {
@@ -45,7 +45,10 @@ import {
 } from "../fs/dir";
 import {
   file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
+  falloc_prepare, falloc_blocks, falloc_finish, falloc_inner_from, falloc_inner_to, falloc_outer_from,
+  falloc_outer_to, file_seek_hole_data, FALLOC_CHUNK, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "../fs/file";
+import { capable } from "../fs/cred";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
@@ -76,6 +79,8 @@ export const UTIME_OMIT: i64 = -2;
 const SEEK_SET: u32 = 0;
 const SEEK_CUR: u32 = 1;
 const SEEK_END: u32 = 2;
+const SEEK_DATA: u32 = 3;
+const SEEK_HOLE: u32 = 4;
 /** Hard links one inode may have (ext4's EXT4_LINK_MAX). */
 const LINK_MAX: u32 = 65000;
 /** Largest file offset + 1 (loff_t). */
@@ -340,10 +345,10 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
     if (S_ISLNK(m)) return -ELOOP; // O_NOFOLLOW on a final symlink
     if (S_ISDIR(m) && (acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) != 0)) return -EISDIR;
     if ((flags & O_DIRECTORY) != 0 && !S_ISDIR(m)) return -ENOTDIR;
-    r = may_open(ino, acc, flags, S_ISSPECIAL(m));
+    r = may_open(ino, m, acc, flags);
     if (r != 0) return r;
-    // no driver and no socket behind a special inode; a FIFO opens without a data path
     if (S_ISSPECIAL(m)) {
+      // no driver and no socket behind a special inode; a FIFO opens without a data path
       r = open_special(ino, m, flags);
       if (r != 0) return r;
     }
@@ -367,6 +372,26 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   store<u32>(f, flags, F_FLAGS);
   store<i64>(f, 0, F_POS);
   return fd;
+}
+
+/**
+ * Linux may_open for an existing inode: the permission the access mode asks for (O_TRUNC asks
+ * for write too), EROFS before EACCES for a write on a read-only fs (sb_permission), then
+ * O_NOATIME only for the owner or root. 0 or -errno (EROFS, EACCES, EPERM).
+ */
+function may_open(ino: u64, m: u32, acc: u32, flags: u32): i32 {
+  let mask: u32 = acc == O_RDONLY ? MAY_READ : acc == O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
+  // O_TRUNC means nothing to a FIFO or device (Linux may_open clears it)
+  if ((flags & O_TRUNC) != 0 && !S_ISSPECIAL(m)) mask |= MAY_WRITE;
+  // a FIFO or device written on a read-only fs writes nothing to it (sb_permission: only
+  // regular files, directories and symlinks)
+  if ((mask & MAY_WRITE) != 0 && (fs_readonly || fs_errored) && !S_ISSPECIAL(m)) return -EROFS;
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  const r = generic_permission(rec, mask);
+  if (r != 0) return r;
+  if ((flags & O_NOATIME) != 0 && !owner_or_capable(rec)) return -EPERM;
+  return 0;
 }
 
 /**
@@ -405,24 +430,6 @@ function fifo_ends(ino: u64, readers: bool): u32 {
 function fifo_rw(ino: u64, write: bool): i32 {
   if (write) return fifo_ends(ino, true) == 0 ? -EPIPE : -EAGAIN;
   return fifo_ends(ino, false) == 0 ? 0 : -EAGAIN;
-}
-
-/**
- * Linux may_open for an existing inode: the permission the access mode asks for (O_TRUNC asks
- * for write too), EROFS before EACCES for a write on a read-only fs (sb_permission), then
- * O_NOATIME only for the owner or root. 0 or -errno (EROFS, EACCES, EPERM).
- */
-function may_open(ino: u64, acc: u32, flags: u32, special: bool = false): i32 {
-  let mask: u32 = acc == O_RDONLY ? MAY_READ : acc == O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
-  if ((flags & O_TRUNC) != 0) mask |= MAY_WRITE;
-  // sb_permission: only files, directories and symlinks are EROFS (a FIFO's data is not on disk)
-  if ((mask & MAY_WRITE) != 0 && !special && (fs_readonly || fs_errored)) return -EROFS;
-  const rec = inode_get(ino);
-  if (rec == 0) return fail(inode_errno);
-  const r = generic_permission(rec, mask);
-  if (r != 0) return r;
-  if ((flags & O_NOATIME) != 0 && !owner_or_capable(rec)) return -EPERM;
-  return 0;
 }
 
 /** open's O_TRUNC of regular file `ino`: size 0, or only the times when it is empty. 0 or -errno. */
@@ -513,12 +520,13 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const ino = load<u64>(f, F_INO);
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
+  // a pipe has no pread (ESPIPE before rw_verify_area, as ksys_pread64 checks FMODE_PREAD)
+  if (S_ISSPECIAL(load<u32>(rec, I_MODE))) return pos >= 0 ? -ESPIPE : fifo_rw(ino, false);
   const usePos = pos >= 0;
   const at = usePos ? pos : load<i64>(f, F_POS);
   // rw_verify_area comes before the file's read method (a directory's says EISDIR)
   if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t
   if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
-  if (S_ISSPECIAL(load<u32>(rec, I_MODE))) return usePos ? -ESPIPE : fifo_rw(ino, false);
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
   return n;
@@ -568,6 +576,7 @@ export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
   if (is_fifo(load<u64>(f, F_INO))) return -ESPIPE;
+  if (whence == SEEK_DATA || whence == SEEK_HOLE) return lseek_hole_data(f, off, whence == SEEK_HOLE);
   let base: i64 = 0;
   if (whence == SEEK_CUR) base = load<i64>(f, F_POS);
   else if (whence == SEEK_END) {
@@ -579,6 +588,107 @@ export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   if (p < 0) return -EINVAL;
   store<i64>(f, p, F_POS);
   return p;
+}
+
+/**
+ * lseek SEEK_DATA / SEEK_HOLE (Linux 3.1): the next data (hole) offset at or after `off`,
+ * set as the file position. -ENXIO when `off` is negative or at or past EOF, or (SEEK_DATA)
+ * no data follows; -EINVAL on a directory (as tmpfs and dcache_dir_lseek answer).
+ */
+function lseek_hole_data(f: usize, off: i64, hole: bool): i64 {
+  const ino = load<u64>(f, F_INO);
+  const rec = inode_get(ino);
+  if (rec == 0) return <i64>fail(inode_errno);
+  if (!S_ISREG(load<u32>(rec, I_MODE))) return S_ISDIR(load<u32>(rec, I_MODE)) ? -EINVAL : -ENXIO;
+  if (off < 0) return -ENXIO;
+  const p = file_seek_hole_data(ino, <u64>off, hole);
+  if (p < 0) return p == -ENXIO ? p : <i64>fail(<i32>p);
+  store<i64>(f, p, F_POS);
+  return p;
+}
+
+// ---- fallocate -------------------------------------------------------------------------------
+
+/** FALLOC_FL_* mode bits Linux knows besides KEEP_SIZE (FALLOC_FL_MODE_MASK, Linux 6.11+). */
+const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+const FALLOC_FL_WRITE_ZEROES: u32 = 0x80;
+const FALLOC_FL_MODE_MASK: u32 = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |
+  FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES;
+/** Modes Linux accepts that this filesystem does not implement (as tmpfs: EOPNOTSUPP). */
+const FALLOC_UNIMPLEMENTED: u32 = FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE |
+  FALLOC_FL_WRITE_ZEROES;
+
+/**
+ * The checks of Linux's vfs_fallocate (6.11+), in its order, for `mode` and the byte range
+ * [off, off + len) on open file `f`: 0 or -errno. EINVAL (off < 0, len <= 0); EOPNOTSUPP
+ * (an unknown bit, two modes at once, PUNCH_HOLE without KEEP_SIZE, COLLAPSE/INSERT/
+ * WRITE_ZEROES with KEEP_SIZE); EBADF (not open for writing); ESPIPE (FIFO); EISDIR; ENODEV
+ * (not a regular file); EFBIG (past the largest file); then the filesystem's EOPNOTSUPP for
+ * the modes it lacks (collapse, insert, unshare, write zeroes), as tmpfs answers.
+ */
+function falloc_check(f: usize, mode: u32, off: i64, len: i64): i32 {
+  if (off < 0 || len <= 0) return -EINVAL;
+  if (mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE)) return -EOPNOTSUPP;
+  const keep = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  const m = mode & FALLOC_FL_MODE_MASK;
+  if (m == FALLOC_FL_PUNCH_HOLE) {
+    if (!keep) return -EOPNOTSUPP;
+  } else if (m == FALLOC_FL_COLLAPSE_RANGE || m == FALLOC_FL_INSERT_RANGE || m == FALLOC_FL_WRITE_ZEROES) {
+    if (keep) return -EOPNOTSUPP;
+  } else if (m != 0 && m != FALLOC_FL_UNSHARE_RANGE && m != FALLOC_FL_ZERO_RANGE) return -EOPNOTSUPP;
+  if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
+  const rec = inode_get(load<u64>(f, F_INO));
+  if (rec == 0) return fail(inode_errno);
+  const t = load<u32>(rec, I_MODE);
+  if ((t & S_IFMT) == S_IFIFO) return -ESPIPE;
+  if (S_ISDIR(t)) return -EISDIR;
+  if (!S_ISREG(t)) return -ENODEV;
+  if (off > I64_MAX - len || <u64>(off + len) > FILE_SIZE_MAX) return -EFBIG;
+  if (mode & FALLOC_UNIMPLEMENTED) return -EOPNOTSUPP;
+  return 0;
+}
+
+/**
+ * fallocate(2) on `fd` for bytes [off, off + len): mode 0 allocates (UNWRITTEN extents that
+ * read as zeros) and grows the size, FALLOC_FL_KEEP_SIZE allocates only, PUNCH_HOLE|KEEP_SIZE
+ * frees the whole blocks and zeroes the partial ones, ZERO_RANGE (with or without KEEP_SIZE)
+ * makes the range read as zeros with its blocks allocated. mtime and ctime change, and
+ * set-user-ID goes as on a write. The whole blocks go in chunks of FALLOC_CHUNK with the
+ * syscall-boundary housekeeping (a commit when the log fills) between them.
+ * 0 or -errno: EBADF (bad fd, not open for writing), EINVAL, EOPNOTSUPP (other modes, punch
+ * without KEEP_SIZE: falloc_check), ESPIPE (FIFO), EISDIR, ENODEV, EFBIG (past the largest file), EROFS,
+ * ENOSPC (checked for the whole call first: nothing changed), EIO.
+ */
+export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  let r = falloc_check(f, mode, off, len);
+  if (r != 0) return r;
+  r = sys_enter_write();
+  if (r != 0) return r;
+  const ino = load<u64>(f, F_INO);
+  const start = <u64>off, end = <u64>(off + len);
+  r = falloc_prepare(ino, mode, start, end - start);
+  if (r == -ENOSPC && commit_to_free_space()) r = falloc_prepare(ino, mode, start, end - start);
+  if (r < 0) return fail(r);
+  if (r == 0) {
+    const ifrom = falloc_inner_from(start), ito = falloc_inner_to(end);
+    const to = falloc_outer_to(end);
+    for (let b = falloc_outer_from(start); b < to; b += FALLOC_CHUNK) {
+      r = falloc_blocks(ino, mode, b, min<u64>(to, b + FALLOC_CHUNK), ifrom, ito);
+      // ENOSPC here is a reservation refused before its chunk changed anything
+      if (r != 0) return fail(r);
+      if (b + FALLOC_CHUNK < to) {
+        r = sys_enter_write(); // a commit when the log or the deferred frees fill up
+        if (r != 0) return r;
+      }
+    }
+  }
+  r = file_remove_privs(ino);
+  if (r == 0) r = falloc_finish(ino, mode, end);
+  return r != 0 ? fail(r) : 0;
 }
 
 // ---- truncate / sync -------------------------------------------------------------------------
@@ -1348,7 +1458,9 @@ export function do_mknod(path: usize, len: u32, mode: u32, rdev: u64): i32 {
   if (nd_trailing) return -ENOENT;
   if (fs_readonly || fs_errored) return -EROFS;
   const parent = nd_parent;
-  r = may_create(parent);
+  const prec = inode_get(parent);
+  if (prec == 0) return fail(inode_errno);
+  r = generic_permission(prec, MAY_WRITE | MAY_EXEC);
   if (r != 0) return r;
   if ((type == S_IFCHR || type == S_IFBLK) && !capable()) return -EPERM;
   const m = (type == 0 ? S_IFREG : type) | (mode & 0o7777);
