@@ -15,6 +15,8 @@ import type { Sys } from "../host/fs/fs.js";
 import { kernelModule } from "../host/node/node.js";
 import { freshDevice, bootDevice, crashCopy, fsckClean } from "./helpers.js";
 import { TREE, I, setSb, items, editValue, rekeyItem, inodeItem, dv } from "./image-edit.js";
+import { makeBaseImage } from "../host/crash/crashcheck.js";
+import { runWorkload, checkRecovered, type Workload, type WorkloadFs } from "../host/crash/workload.js";
 
 const ORACLE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "xattr-oracle.py");
 const NOBODY = 65534;
@@ -612,5 +614,38 @@ describe("fsck: special inodes and attribute items", () => {
     expect(r.k.fs.listxattrSync("/f").sort()).toEqual(["user.one", "user.two"]);
     expect(r.k.fs.statSync("/p").isFIFO()).toBe(true);
     r.k.shutdown();
+  });
+});
+
+// ---- the crash oracle compares what fsync promised of attributes and special files ----------
+
+describe("crash workloads: the oracle has teeth for the new operations", () => {
+  it("a recovered image missing a promised setxattr, removexattr or mknod is reported (persisted-wrong / persisted-missing)", () => {
+    const module = kernelModule(true);
+    const base = makeBaseImage(module);
+    const cases: { w: Workload; kind: string }[] = [
+      { w: { id: "set", steps: [{ op: { op: "setxattr", path: "/A/foo", name: "user.setup", len: 900, byte: 0x41 }, persist: { kind: "fsync", path: "/A/foo" } }] }, kind: "persisted-wrong" },
+      { w: { id: "rm", steps: [{ op: { op: "removexattr", path: "/A/foo", name: "user.setup" }, persist: { kind: "fsync", path: "/A/foo" } }] }, kind: "persisted-wrong" },
+      { w: { id: "new", steps: [{ op: { op: "setxattr", path: "/B/foo", name: "trusted.t", len: 30, byte: 0x41 }, persist: { kind: "sync", path: "/" } }] }, kind: "persisted-wrong" },
+      { w: { id: "fifo", steps: [{ op: { op: "mknod", path: "/A/bar", kind: "fifo" }, persist: { kind: "fsync-parent", path: "/A" } }] }, kind: "persisted-wrong" },
+      { w: { id: "chr", steps: [{ op: { op: "mknod", path: "/B/bar", kind: "chr" }, persist: { kind: "sync", path: "/" } }] }, kind: "persisted-missing" },
+    ];
+    for (const { w, kind } of cases) {
+      // the expectations of a real run...
+      const k = bootWith({ device: new MemoryBackend(new Uint8Array(base)), module, memoryMiB: 64 });
+      const exp = runWorkload(k.fs as unknown as WorkloadFs, w, () => {});
+      k.shutdown();
+      expect(exp.outcomes, w.id).toEqual(["ok"]);
+      // ...checked against the base image, where the step never happened
+      const k2 = bootWith({ device: new MemoryBackend(new Uint8Array(base)), module, memoryMiB: 64 });
+      const v = checkRecovered(k2.fs as unknown as WorkloadFs, exp, 0, 0);
+      k2.shutdown();
+      expect(v.map((x) => x.kind), w.id).toContain(kind);
+      // and against itself after the step: nothing
+      const k3 = bootWith({ device: new MemoryBackend(new Uint8Array(base)), module, memoryMiB: 64 });
+      runWorkload(k3.fs as unknown as WorkloadFs, w, () => {});
+      expect(checkRecovered(k3.fs as unknown as WorkloadFs, exp, 0, 0), w.id).toEqual([]);
+      k3.shutdown();
+    }
   });
 });
