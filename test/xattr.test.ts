@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootWith, FSCK_VERBOSE, FSCK_YES, type Kernel } from "../host/vmm/kernel.js";
-import type { Sys } from "../host/fs/fs.js";
+import { createFs, type Sys } from "../host/fs/fs.js";
 import { kernelModule } from "../host/node/node.js";
 import { freshDevice, bootDevice, crashCopy, fsckClean } from "./helpers.js";
 import { TREE, I, setSb, items, editValue, rekeyItem, inodeItem, dv } from "./image-edit.js";
@@ -285,6 +285,24 @@ describe("special inodes: the host API and what this kernel does with them", () 
       expect(k.sys.mknod!("/nodir/p", S_IFIFO | 0o644, 0)).toBe(-2);
       expect(k.fs.getxattrSync("/f", "user.a").toString()).toBe("v");
       expect(k.fs.listxattrSync("/f")).toEqual(["user.a"]);
+    } finally { k.shutdown(); }
+  });
+
+  it("fs.promises has the extensions too; a Sys without them makes the extension ENOSYS", async () => {
+    const k = bootDevice(freshDevice(16 << 20));
+    try {
+      await k.fs.promises.writeFile("/f", "x");
+      await (k.fs.promises as unknown as { mkfifo(p: string): Promise<void> }).mkfifo("/p");
+      const pr = k.fs.promises as unknown as { setxattr(p: string, n: string, v: string): Promise<void>; getxattr(p: string, n: string): Promise<Buffer>; listxattr(p: string): Promise<string[]>; removexattr(p: string, n: string): Promise<void> };
+      await pr.setxattr("/f", "user.a", "1");
+      expect((await pr.getxattr("/f", "user.a")).toString()).toBe("1");
+      expect(await pr.listxattr("/f")).toEqual(["user.a"]);
+      await pr.removexattr("/f", "user.a");
+      await expect(pr.getxattr("/f", "user.a")).rejects.toMatchObject({ code: "ENODATA", syscall: "getxattr" });
+      expect(k.fs.statSync("/p").isFIFO()).toBe(true);
+      const bare = createFs({ ...k.sys, setxattr: undefined, mknod: undefined } as Sys);
+      expect(() => bare.setxattrSync("/f", "user.a", "1")).toThrow(expect.objectContaining({ code: "ENOSYS" }));
+      expect(() => bare.mkfifoSync("/q")).toThrow(expect.objectContaining({ code: "ENOSYS" }));
     } finally { k.shutdown(); }
   });
 
