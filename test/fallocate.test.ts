@@ -20,6 +20,8 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { freshDevice, bootDevice, crashCopy, fsckClean, MiB, BLOCK } from "./helpers.js";
 import { Rng } from "../host/crash/rng.js";
 import { FaultBackend } from "../host/crash/faulty.js";
+import { NodeSys } from "../host/node/nodesys.js";
+import { parseTyped, parseSteps, stepsText } from "../host/crash/report.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import type { Sys } from "../host/fs/fs.js";
 
@@ -198,7 +200,8 @@ describe("fallocate and SEEK_DATA/SEEK_HOLE against Linux on tmpfs", () => {
   const hasOracle = existsSync("/dev/shm") && (() => { try { execFileSync("python3", ["-c", "import ctypes"]); return true; } catch { return false; } })();
 
   it.runIf(hasOracle)("random sequences agree with Linux (sizes, bytes, errno, holes), then after a remount, fsck clean (property)", () => {
-    const SEQS = 40, OPS = 30;
+    // HELIX_FALLOC_SEQS / HELIX_FALLOC_OPS make a longer soak of the same property
+    const SEQS = Number(process.env.HELIX_FALLOC_SEQS ?? 40), OPS = Number(process.env.HELIX_FALLOC_OPS ?? 30);
     const seqs: Op[][] = [];
     for (let s = 1; s <= SEQS; s++) seqs.push([...sequence(s, OPS), ...finalChecks()]);
     const theirs = runOracle(seqs);
@@ -299,7 +302,7 @@ os.unlink(p); os.rmdir(d)`]).toString().trim().split(" ").map(Number);
     k.shutdown();
   });
 
-  it("Linux itself answers EISDIR/ESPIPE/ENODEV as the kernel's checks assume (non-regular files)", () => {
+  it("non-regular files: Linux answers ESPIPE (FIFO) and ENODEV (device) as the kernel's checks assume; a FIFO here is ESPIPE", () => {
     if (!hasOracle) return;
     const out = execFileSync("python3", ["-c", `
 import ctypes, os
@@ -310,6 +313,46 @@ r, w = os.pipe()
 n = os.open('/dev/null', os.O_WRONLY)
 print(fa(w), fa(n))`]).toString().trim();
     expect(out).toBe("-29 -19"); // ESPIPE for a FIFO, ENODEV for a character device
+    // a FIFO here (opened O_RDWR|O_NONBLOCK): the same ESPIPE, for fallocate and for lseek
+    const k = bootDevice(freshDevice(16 * MiB));
+    expect(k.sys.mknod!("/p", 0o010644, 0)).toBe(0);
+    const fd = k.sys.open("/p", 2 | 0o4000, 0);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    expect([k.sys.fallocate!(fd, 0, 0, 10), k.sys.lseek(fd, 0, SEEK_DATA)]).toEqual([-29, -29]);
+    k.shutdown();
+  });
+});
+
+describe("crashtest workloads with fallocate (typed and JSON)", () => {
+  it("parses fallocate [-k|-p|-z|-zk] F OFF LEN, refuses a zero length and unknown flags, prints it", () => {
+    const steps = parseTyped("fallocate -k /A/foo 0 8192; sync /A/foo; fallocate -p /A/foo 100 5000; sync; fallocate /B/foo 4096 4096; sync -d /B/foo; fallocate -zk /A/foo 1 2; sync");
+    expect(steps.map((st) => st.op)).toEqual([
+      { op: "falloc", path: "/A/foo", mode: KEEP, offset: 0, len: 8192 },
+      { op: "falloc", path: "/A/foo", mode: PUNCH | KEEP, offset: 100, len: 5000 },
+      { op: "falloc", path: "/B/foo", mode: 0, offset: 4096, len: 4096 },
+      { op: "falloc", path: "/A/foo", mode: ZERO | KEEP, offset: 1, len: 2 },
+    ]);
+    expect(stepsText(steps.slice(1, 2))).toBe("fallocate /A/foo mode 0x3 [100, +5000); sync");
+    expect(() => parseTyped("fallocate /A/foo 0 0; sync")).toThrow(/a fallocate length is at least 1/);
+    expect(() => parseTyped("fallocate -x /A/foo 0 1; sync")).toThrow(/wrong number of operands/);
+    expect(() => parseTyped("fallocate /A/foo -1 1; sync")).toThrow(/the offset must be a non-negative integer/);
+    expect(parseSteps(JSON.stringify([{ op: { op: "falloc", path: "/A/foo", mode: 3, offset: 0, len: 4096 }, persist: { kind: "sync", path: "/" } }]))[0].op.op).toBe("falloc");
+    expect(() => parseSteps(JSON.stringify([{ op: { op: "falloc", path: "/A/foo", offset: 0, len: 4096 }, persist: { kind: "sync", path: "/" } }]))).toThrow(/falloc needs mode/);
+  });
+});
+
+describe("NodeSys (the Node-fs oracle) answers SEEK_DATA/SEEK_HOLE as POSIX allows without the host's map", () => {
+  it("the whole file is data, the hole is at EOF, ENXIO at and past EOF", () => {
+    const dir = mkdtempSync("/tmp/helix-nodesys-seek-");
+    try {
+      const sys = new NodeSys(dir);
+      const fd = sys.open("/f", 0o102, 0o644);
+      expect(sys.write(fd, new Uint8Array(10).fill(1), 0, 10, 0)).toBe(10);
+      expect([sys.lseek(fd, 3, SEEK_DATA), sys.lseek(fd, 3, SEEK_HOLE)]).toEqual([3, 10]);
+      expect([sys.lseek(fd, 10, SEEK_DATA), sys.lseek(fd, 10, SEEK_HOLE), sys.lseek(fd, -1, SEEK_DATA)]).toEqual([-ENXIO, -ENXIO, -ENXIO]);
+      expect(sys.fallocate).toBeUndefined();
+      sys.close(fd);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
 
@@ -432,6 +475,22 @@ describe("fallocate semantics", () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     fs.fallocateSync(fd, KEEP, 3 * BLOCK, Math.floor(free / 2));
     expect(fs.fstatSync(fd).size).toBe(3 * BLOCK);
+    fsckClean(k);
+    k.shutdown();
+  });
+
+  it("ENOSPC retries once after a commit: blocks an unlink freed in the running transaction serve the preallocation", () => {
+    const k = bootDevice(freshDevice(8 * MiB));
+    const fs = k.fs;
+    const n = Math.floor(Number(fs.statfsSync("/").bavail) * 0.55) * BLOCK;
+    fs.writeFileSync("/old", new Uint8Array(n).fill(0x33));
+    expect(k.sys.sync()).toBe(0);
+    fs.unlinkSync("/old"); // its blocks return to free space only when this transaction commits
+    const fd = fs.openSync("/new", "w+");
+    fs.fallocateSync(fd, 0, 0, n);
+    expect(fs.fstatSync(fd).size).toBe(n);
+    expect(fs.readFileSync("/new").every((x) => x === 0)).toBe(true);
+    fs.fsyncSync(fd);
     fsckClean(k);
     k.shutdown();
   });

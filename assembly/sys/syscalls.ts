@@ -319,7 +319,10 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   const fd = fd_unused();
   if (fd < 0) return fd;
   // on a read-only fs, EROFS comes where a change would begin (Linux mnt_want_write): when a
-  // missing name would be created, or from may_open for writing or truncating
+  // missing name would be created, or from may_open for writing or truncating. After an
+  // error aborted the journal, a call that may change anything is refused before it reads
+  // the (possibly damaged) trees
+  if ((flags & (O_CREAT | O_TRUNC)) != 0 && fs_errored) return -EROFS;
   // O_CREAT|O_EXCL never follows a final symlink: whatever is there makes it EEXIST
   const excl = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   let lflags: u32 = (flags & O_NOFOLLOW) != 0 || excl ? 0 : LOOKUP_FOLLOW;

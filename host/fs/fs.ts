@@ -2026,6 +2026,15 @@ export class HelixFsPromises {
   async readlink(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
     return this.#fs.readlinkSync(path, options);
   }
+  /** HelixFS extensions (no Node equivalent): see the *Sync versions. */
+  async mknod(path: PathLike, mode: number, rdev = 0): Promise<void> { this.#fs.mknodSync(path, mode, rdev); }
+  async mkfifo(path: PathLike, mode = 0o666): Promise<void> { this.#fs.mkfifoSync(path, mode); }
+  async setxattr(path: PathLike, name: string, value: Uint8Array | string, flags = 0, options?: { noFollow?: boolean }): Promise<void> {
+    this.#fs.setxattrSync(path, name, value, flags, options);
+  }
+  async getxattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<Buffer> { return this.#fs.getxattrSync(path, name, options); }
+  async listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]> { return this.#fs.listxattrSync(path, options); }
+  async removexattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<void> { this.#fs.removexattrSync(path, name, options); }
   async truncate(path: PathLike, len = 0): Promise<void> {
     const fd = this.#fs.openSync(getValidatedPath(path) as PathLike, "r+");
     try {
