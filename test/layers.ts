@@ -21,15 +21,16 @@ export const ROLE_USES: Readonly<Record<string, readonly string[]>> = {
   crash: ["fs", "vmm"],
   shell: ["fs", "vmm"],
   node: ["fs", "vmm", "crash"],
+  fuse: ["fs", "vmm", "shell", "node"],
   web: ["fs", "vmm", "crash", "shell"],
-  cli: ["fs", "vmm", "crash", "shell", "node"],
+  cli: ["fs", "vmm", "crash", "shell", "node", "fuse"],
 };
 /** Roles that must run in a browser worker or page as well as under Node. */
 export const PORTABLE_ROLES: ReadonlySet<string> = new Set(["fs", "vmm", "crash", "shell", "web"]);
 /** Files directly in host/ and the role they count as (the package's Node entry). */
 export const ENTRY_FILES: Readonly<Record<string, string>> = { "host/index.ts": "node" };
 /** npm packages that exist only for Node (native addons, terminals, argv parsing). */
-export const NODE_ONLY_PACKAGES: ReadonlySet<string> = new Set(["fs-ext", "cli-progress", "commander", "memfs"]);
+export const NODE_ONLY_PACKAGES: ReadonlySet<string> = new Set(["fs-ext", "cli-progress", "commander", "memfs", "fuse-native", "node-gyp-build"]);
 
 /** npm packages named like a Node built-in that portable code may import: browser implementations the package depends on. */
 export const BROWSER_PACKAGES: ReadonlySet<string> = new Set(["buffer"]);

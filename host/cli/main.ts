@@ -24,7 +24,7 @@ import * as path from "node:path";
 import * as os from "node:os";
 import * as readline from "node:readline";
 import { performance } from "node:perf_hooks";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { setProgramName, assertImageFree, ROOT } from "../node/node.js";
 import {
   TREE_NAMES, DEFAULT_MEMORY_MIB, type KernelInfo,
@@ -551,6 +551,27 @@ function program(status: { code: number }): Command {
 
   kernelFlags(p.command("stat").argument("<IMAGE>").description("kernel statistics: counters, buddy allocator, slab caches"))
     .action((image: string, o) => { status.code = cmdStat(image, o); });
+
+  p.command("mount").argument("<IMAGE>").argument("<MOUNTPOINT>", "an empty directory")
+    .description("mount an image on the host through FUSE; returns once the mount is live (see 'helix umount')")
+    .option("-o, --options <opts>", "mount options, comma-separated: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty",
+      (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("-f, --foreground", "stay in the foreground and serve the mount until it is unmounted or signalled")
+    .option("--memory <MiB>", `kernel memory limit in MiB (${MEMORY_MIB_MIN}..${MEMORY_MIB_MAX}, default ${DEFAULT_MEMORY_MIB})`)
+    .option("--debug", "boot the debug kernel (assertions on)")
+    .addOption(new Option("--notify-parent").hideHelp())
+    .action(async (image: string, mnt: string, o) => {
+      const { cmdMount } = await import("./mount.js");
+      const k = kernelOptions(o);
+      status.code = await cmdMount(image, mnt, { options: o.options, foreground: o.foreground === true, notifyParent: o.notifyParent === true, memory: k.memoryMiB, debug: k.debug });
+    });
+
+  p.command("umount").argument("<MOUNTPOINT>").description("unmount a HelixFS mount and wait until its image is clean and released")
+    .option("-z, --lazy", "detach the mount now even when busy; the image is released when its files are closed")
+    .action(async (mnt: string, o) => {
+      const { cmdUmount } = await import("./mount.js");
+      status.code = await cmdUmount(mnt, o);
+    });
 
   p.command("crashtest").description("crash-consistency campaign: record workloads, build crash states, recover and check each")
     .option("--workload <kind>", "ace1 | ace2 | ace3 | random", "ace1")

@@ -91,6 +91,8 @@ export interface Sys {
    */
   scandir?(path: SysPath): SysName[] | number;
   chmod(path: SysPath, mode: number): number; chown(path: SysPath, uid: number, gid: number): number;
+  /** Optional: chown without following a final symlink (lchown(2); the FUSE adapter's chown of a symlink). */
+  lchown?(path: SysPath, uid: number, gid: number): number;
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   statfs(path: SysPath): StatfsRecord | number;
 }

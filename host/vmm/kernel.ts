@@ -644,6 +644,7 @@ export class Kernel {
       },
       chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", C(), a, l, mode >>> 0)),
       chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", C(), a, l, uid >>> 0, gid >>> 0)),
+      lchown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_lchown", C(), a, l, uid >>> 0, gid >>> 0)),
       utimens(p, at, mt, noFollow) {
         const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t));
         return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));

@@ -1,0 +1,446 @@
+// host/fuse/ops.ts -- every FUSE operation as kernel syscalls, run with the caller's credentials.
+//
+// Layer: FUSE role (Node only), above host/fuse/binding.ts and a booted Kernel (host/vmm/).
+// Interface: new FuseOps(kernel, binding, opts).handlers() -> the addon's handler table;
+// .implemented() -> which ops libfuse may call; onInit(fn).
+// Rules:
+//  - no host-side cache that could disagree with the kernel: every request is one or a few
+//    syscalls; file and directory handles are kernel file descriptors (open/opendir/create
+//    return one, release/releasedir close it); nothing about files is remembered here;
+//  - the kernel makes every permission decision: each request runs on a Sys bound to the
+//    caller's uid, gid and supplementary groups (Kernel.sysAs, one Sys per distinct Cred);
+//  - supplementary groups come from /proc/PID/task/PID/status "Groups:" (what libfuse's
+//    fuse_req_getgroups reads), read asynchronously and kept GROUPS_TTL_MS per (pid, uid, gid):
+//    a request whose caller is not cached waits for the read; the JS thread never blocks;
+//  - POSIX meanings: flush (each close(2) of a descriptor) writes nothing back, the kernel's
+//    page cache is the file (close promises no durability); fsync/fsyncdir are the kernel's
+//    fsync/fdatasync of the handle; release closes the kernel descriptor;
+//  - ops other helpers add to Sys (mknod, xattrs, access) are wired when the Sys has them and
+//    left to libfuse's ENOSYS otherwise (the FUSE kernel then answers EOPNOTSUPP for xattrs);
+//  - a handler never throws into the addon: an exception answers -EIO (and is logged once).
+
+import * as fsp from "node:fs/promises";
+import { Buffer } from "node:buffer";
+import type { Kernel } from "../vmm/kernel.js";
+import {
+  O_CREAT, O_DIRECTORY, O_RDONLY, SEEK_SET, UTIME_NOW, UTIME_OMIT,
+  type Cred, type StatRecord, type Sys, type SysName, type SysPath,
+} from "../fs/fs.js";
+import { FUSE_OPS, FUSE_OP_SLOTS, callerOf, type FuseBinding, type FuseHandle, type FuseOpName } from "./binding.js";
+
+const EIO = 5, ENOENT = 2, ERANGE = 34, ENOSYS = 38;
+
+/** How long the supplementary groups read for a (pid, uid, gid) are reused, in ms. */
+export const GROUPS_TTL_MS = 1000;
+/** Cached callers at most (a cache miss only costs one /proc read). */
+const GROUPS_CACHE_MAX = 4096;
+/** Distinct credentials with a Sys kept at most (each is a few closures). */
+const SYS_CACHE_MAX = 1024;
+/** Supplementary groups passed to the kernel at most (fs/cred.ts NGROUPS_MAX). */
+const NGROUPS_MAX = 256;
+/** Bytes of one request at most (max_write / max_read given to libfuse). */
+export const FUSE_IO_MAX = 128 * 1024;
+
+/** The u32 layout of a stat reply (fuse-native.c populate_stat, as patched). */
+const STAT_WORDS = 21;
+/** The u32 layout of a statfs reply (fuse-native.c populate_statvfs). */
+const STATFS_WORDS = 11;
+/** FUSE statvfs flag bits (ST_RDONLY, ST_NOSUID). */
+const ST_RDONLY = 1;
+
+/** Options of the adapter. */
+export interface FuseOpsOptions {
+  /** Mounted read-only: statfs reports ST_RDONLY (the FUSE mount is `ro`, the kernel mount too). */
+  readOnly?: boolean;
+  /** Receives one line per unexpected exception in a handler. */
+  log?: (line: string) => void;
+  /** Reads a caller's supplementary groups (tests); default: /proc/PID/task/PID/status. */
+  readGroups?: (pid: number) => Promise<number[]>;
+}
+
+/** Parses the "Groups:" line of /proc/PID/status (space-separated decimal gids). */
+export function parseGroups(status: string): number[] {
+  const m = /^Groups:[ \t]*(.*)$/m.exec(status);
+  if (m === null) return [];
+  return m[1].trim().split(/\s+/).filter((x) => x !== "").map(Number).filter((g) => Number.isInteger(g) && g >= 0);
+}
+
+/** Supplementary groups of process `pid` (thread id), [] when it is gone or not readable. */
+async function procGroups(pid: number): Promise<number[]> {
+  if (pid <= 0) return [];
+  try {
+    return parseGroups(await fsp.readFile(`/proc/${pid}/task/${pid}/status`, "latin1"));
+  } catch {
+    return [];
+  }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A path or name from the addon (a latin1 string: one char per byte) as a SysPath: ASCII
+ * stays as is; other bytes become the UTF-8 string they spell, or stay bytes when they are
+ * not UTF-8 (the kernel then gets them byte for byte).
+ */
+export function fromWire(s: string): SysPath {
+  if (!NON_ASCII.test(s)) return s;
+  const bytes = Buffer.from(s, "latin1");
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return new Uint8Array(bytes);
+  }
+}
+
+/** A name or target for the addon: its exact bytes as a latin1 string. */
+export function toWire(n: SysName): string {
+  if (typeof n === "string") return NON_ASCII.test(n) ? Buffer.from(n, "utf8").toString("latin1") : n;
+  return Buffer.from(n.buffer, n.byteOffset, n.byteLength).toString("latin1");
+}
+
+const NS = 1_000_000_000n;
+
+/** Writes `sec` (may be negative) and `nsec` of a time in ns at word `i` of a stat reply. */
+function putTime(w: Uint32Array, i: number, ns: bigint): void {
+  let sec = ns / NS, nsec = ns % NS;
+  if (nsec < 0n) { nsec += NS; sec -= 1n; }
+  w[i] = Number(BigInt.asUintN(32, sec));
+  w[i + 1] = Number(BigInt.asUintN(32, sec >> 32n));
+  w[i + 2] = Number(nsec);
+}
+
+/** A stat reply (fuse-native.c populate_stat as patched: times in s + ns). */
+export function statWords(st: StatRecord | null): Uint32Array {
+  const w = new Uint32Array(STAT_WORDS);
+  if (st === null) return w;
+  w[0] = st.mode; w[1] = st.uid; w[2] = st.gid;
+  w[3] = st.size % 2 ** 32; w[4] = Math.floor(st.size / 2 ** 32);
+  w[5] = st.dev; w[6] = st.nlink; w[7] = st.ino; w[8] = st.rdev; w[9] = st.blksize;
+  w[10] = st.blocks % 2 ** 32; w[11] = Math.floor(st.blocks / 2 ** 32);
+  putTime(w, 12, st.atimeNs); putTime(w, 15, st.mtimeNs); putTime(w, 18, st.ctimeNs);
+  return w;
+}
+
+/** utimens time from the addon's (sec low, sec high, nsec) triple, UTIME_NOW/OMIT kept. */
+function timeArg(lo: number, hi: number, nsec: number): bigint {
+  if (nsec === UTIME_NOW || nsec === UTIME_OMIT) return BigInt(nsec);
+  return (BigInt(hi) * 2n ** 32n + BigInt(lo >>> 0)) * NS + BigInt(nsec);
+}
+
+/**
+ * Sys with the optional methods other helpers add (PREAMBLE's agreed names and shapes); the
+ * adapter calls them when the kernel's Sys has them, so they work once merged.
+ */
+export interface SysExt extends Sys {
+  mknod?(path: SysPath, mode: number, rdev: number): number;
+  setxattr?(path: SysPath, name: string, value: Uint8Array, flags: number, noFollow: boolean): number;
+  getxattr?(path: SysPath, name: string, noFollow: boolean): Uint8Array | number;
+  listxattr?(path: SysPath, noFollow: boolean): string[] | number;
+  removexattr?(path: SysPath, name: string, noFollow: boolean): number;
+  access?(path: SysPath, mode: number): number;
+}
+
+/** A signal function of the addon: answers one request. */
+type Signal = (h: FuseHandle, res: number, ...out: unknown[]) => void;
+
+/**
+ * The FUSE request handlers of one mount over one kernel. Every handler answers exactly once,
+ * with the syscall's result (negative errno) and the reply the addon expects for that op.
+ */
+export class FuseOps {
+  private readonly sysByCred = new Map<string, Sys>();
+  private readonly groups = new Map<string, { groups: number[]; until: number }>();
+  private readonly readGroups: (pid: number) => Promise<number[]>;
+  private initFn: (() => void) | null = null;
+  private errorsLogged = 0;
+
+  constructor(private readonly kernel: Kernel, private readonly b: FuseBinding, private readonly opts: FuseOpsOptions = {}) {
+    this.readGroups = opts.readGroups ?? procGroups;
+  }
+
+  /** Calls `fn` when libfuse has initialised the connection: the mount is live. */
+  onInit(fn: () => void): void { this.initFn = fn; }
+
+  /** The Sys of `cred` (one per distinct credential). */
+  sysFor(cred: Cred): Sys {
+    const key = `${cred.uid}:${cred.gid}:${cred.groups.join(",")}`;
+    let s = this.sysByCred.get(key);
+    if (s === undefined) {
+      if (this.sysByCred.size >= SYS_CACHE_MAX) this.sysByCred.clear();
+      s = this.kernel.sysAs(cred);
+      this.sysByCred.set(key, s);
+    }
+    return s;
+  }
+
+  /**
+   * The Sys for the caller of request `h`, now when its groups are cached, else a promise
+   * (one /proc read). Groups are kept GROUPS_TTL_MS per (pid, uid, gid).
+   */
+  private callerSys(h: FuseHandle): Sys | Promise<Sys> {
+    const c = callerOf(this.b, h);
+    const key = `${c.pid}:${c.uid}:${c.gid}`;
+    const now = Date.now();
+    const hit = this.groups.get(key);
+    if (hit !== undefined && hit.until > now) return this.sysFor({ uid: c.uid, gid: c.gid, groups: hit.groups });
+    return this.readGroups(c.pid).then((all) => {
+      const groups = all.filter((g) => g !== c.gid).slice(0, NGROUPS_MAX);
+      if (this.groups.size >= GROUPS_CACHE_MAX) this.groups.clear();
+      this.groups.set(key, { groups, until: Date.now() + GROUPS_TTL_MS });
+      return this.sysFor({ uid: c.uid, gid: c.gid, groups });
+    });
+  }
+
+  /** Which ops libfuse may call (a Uint32Array of FUSE_OP_SLOTS flags, by op code). */
+  implemented(): Uint32Array {
+    const flags = new Uint32Array(FUSE_OP_SLOTS);
+    const probe = this.kernel.sys as SysExt;
+    const optional: Partial<Record<FuseOpName, boolean>> = {
+      access: typeof probe.access === "function",
+      mknod: typeof probe.mknod === "function",
+      setxattr: typeof probe.setxattr === "function",
+      getxattr: typeof probe.getxattr === "function",
+      listxattr: typeof probe.listxattr === "function",
+      removexattr: typeof probe.removexattr === "function",
+    };
+    for (const name of FUSE_OPS) {
+      if (name === "error") continue;
+      if (optional[name] === false) continue;
+      flags[this.b[`op_${name}`] as number] = 1;
+    }
+    return flags;
+  }
+
+  /** The addon's handler table: handlers[op code](handle, op, ...args). */
+  handlers(): unknown[] {
+    const table: unknown[] = new Array(FUSE_OP_SLOTS).fill(undefined);
+    const impl = this.ops();
+    for (const name of FUSE_OPS) {
+      const signal = this.b[`fuse_native_signal_${name}`] as Signal | undefined;
+      if (signal === undefined) continue;
+      const fail = this.failReply(name);
+      const body = impl[name];
+      table[this.b[`op_${name}`] as number] = (h: FuseHandle, _op: number, ...args: unknown[]) => {
+        if (body === undefined) { fail(signal, h, -ENOSYS); return; }
+        this.dispatch(name, h, args, body, signal, fail);
+      };
+    }
+    return table;
+  }
+
+  /** Runs `body` with the caller's Sys (now or once its groups are read); -EIO on an exception. */
+  private dispatch(name: string, h: FuseHandle, args: unknown[], body: (reply: Signal, h: FuseHandle, sys: SysExt, ...a: any[]) => void,
+    signal: Signal, fail: (s: Signal, h: FuseHandle, res: number) => void): void {
+    const run = (sys: Sys) => {
+      try {
+        body(signal, h, sys, ...args);
+      } catch (err) {
+        this.logError(name, err);
+        fail(signal, h, -EIO);
+      }
+    };
+    // init and error carry no caller worth a /proc read
+    if (name === "init" || name === "error") { run(this.kernel.sys); return; }
+    let s: Sys | Promise<Sys>;
+    try {
+      s = this.callerSys(h);
+    } catch (err) {
+      this.logError(name, err);
+      fail(signal, h, -EIO);
+      return;
+    }
+    if (s instanceof Promise) s.then(run, (err) => { this.logError(name, err); fail(signal, h, -EIO); });
+    else run(s);
+  }
+
+  private logError(name: string, err: unknown): void {
+    if (this.errorsLogged++ < 20) this.opts.log?.(`fuse ${name}: ${String((err as Error)?.message ?? err).split("\n")[0]}`);
+  }
+
+  /** The reply of a failed request of `name`: the addon reads its output arguments even then. */
+  private failReply(name: FuseOpName): (s: Signal, h: FuseHandle, res: number) => void {
+    switch (name) {
+      case "getattr": case "fgetattr": return (s, h, r) => s(h, r, statWords(null));
+      case "statfs": return (s, h, r) => s(h, r, new Uint32Array(STATFS_WORDS));
+      case "readdir": return (s, h, r) => s(h, r, [], []);
+      case "readlink": return (s, h, r) => s(h, r, "");
+      case "open": case "opendir": case "create": return (s, h, r) => s(h, r, 0);
+      default: return (s, h, r) => s(h, r);
+    }
+  }
+
+  /** The op bodies: each calls `reply` exactly once. */
+  private ops(): Partial<Record<FuseOpName, (reply: Signal, h: FuseHandle, sys: SysExt, ...a: any[]) => void>> {
+    const ro = this.opts.readOnly === true;
+    const path = (p: string | null): SysPath | null => (p === null ? null : fromWire(p));
+    const noPath = -ENOENT;
+    const rc = (r: number) => (r < 0 ? r : 0);
+    const statReply = (reply: Signal, h: FuseHandle, st: StatRecord | number) =>
+      typeof st === "number" ? reply(h, st, statWords(null)) : reply(h, 0, statWords(st));
+    return {
+      init: (reply, h) => {
+        reply(h, 0);
+        const fn = this.initFn;
+        this.initFn = null;
+        if (fn !== null) setImmediate(fn);
+      },
+      error: (reply, h) => reply(h, 0),
+      getattr: (reply, h, sys, p: string | null) => {
+        const q = path(p);
+        statReply(reply, h, q === null ? noPath : sys.lstat(q));
+      },
+      fgetattr: (reply, h, sys, _p: string | null, fd: number) => statReply(reply, h, sys.fstat(fd)),
+      access: (reply, h, sys, p: string | null, mode: number) => {
+        const q = path(p);
+        reply(h, q === null ? noPath : rc(sys.access!(q, mode)));
+      },
+      statfs: (reply, h, sys, p: string | null) => {
+        const st = sys.statfs(path(p) ?? "/");
+        const w = new Uint32Array(STATFS_WORDS);
+        if (typeof st === "number") { reply(h, st, w); return; }
+        const clamp = (n: number) => Math.min(n, 2 ** 32 - 1);
+        w[0] = st.bsize; w[1] = st.bsize; w[2] = clamp(st.blocks); w[3] = clamp(st.bfree); w[4] = clamp(st.bavail);
+        w[5] = clamp(st.files); w[6] = clamp(st.ffree); w[7] = clamp(st.ffree); w[8] = 0; w[9] = ro ? ST_RDONLY : 0;
+        w[10] = st.namelen;
+        reply(h, 0, w);
+      },
+      opendir: (reply, h, sys, p: string | null) => {
+        const q = path(p);
+        if (q === null) { reply(h, noPath, 0); return; }
+        const fd = sys.open(q, O_RDONLY | O_DIRECTORY, 0);
+        reply(h, fd < 0 ? fd : 0, fd < 0 ? 0 : fd);
+      },
+      readdir: (reply, h, sys, _p: string | null, fd: number) => {
+        // libfuse asks again from offset 0 after rewinddir(): the kernel's position goes back too
+        const r = sys.lseek(fd, 0, SEEK_SET);
+        if (r < 0) { reply(h, r, [], []); return; }
+        const ents = sys.getdents(fd);
+        if (typeof ents === "number") { reply(h, ents, [], []); return; }
+        const names = [".", ".."];
+        for (const e of ents) names.push(toWire(e.name));
+        reply(h, 0, names, []);
+      },
+      releasedir: (reply, h, sys, _p: string | null, fd: number) => reply(h, rc(sys.close(fd))),
+      fsyncdir: (reply, h, sys, _p: string | null, datasync: number, fd: number) =>
+        reply(h, rc(datasync !== 0 ? sys.fdatasync(fd) : sys.fsync(fd))),
+      open: (reply, h, sys, p: string | null, flags: number) => {
+        const q = path(p);
+        if (q === null) { reply(h, noPath, 0); return; }
+        const fd = sys.open(q, flags & ~O_CREAT, 0);
+        reply(h, fd < 0 ? fd : 0, fd < 0 ? 0 : fd);
+      },
+      create: (reply, h, sys, p: string | null, mode: number, flags: number) => {
+        const q = path(p);
+        if (q === null) { reply(h, noPath, 0); return; }
+        const fd = sys.open(q, flags | O_CREAT, mode);
+        reply(h, fd < 0 ? fd : 0, fd < 0 ? 0 : fd);
+      },
+      read: (reply, h, sys, _p: string | null, fd: number, buf: Buffer, len: number, lo: number, hi: number) => {
+        const offset = lo + hi * 2 ** 32;
+        let done = 0;
+        // a regular file's read is short only at its end (FUSE without direct_io expects that)
+        while (done < len) {
+          const r = sys.read(fd, buf, done, len - done, offset + done);
+          if (r < 0) { if (done === 0) done = r; break; }
+          if (r === 0) break;
+          done += r;
+        }
+        reply(h, done, 0, buf.buffer);
+      },
+      write: (reply, h, sys, _p: string | null, fd: number, buf: Buffer, len: number, lo: number, hi: number) => {
+        const offset = lo + hi * 2 ** 32;
+        let done = 0;
+        while (done < len) {
+          const r = sys.write(fd, buf, done, len - done, offset + done);
+          if (r < 0) { if (done === 0) done = r; break; }
+          if (r === 0) break;
+          done += r;
+        }
+        reply(h, done, 0, buf.buffer);
+      },
+      // close(2) of one descriptor: nothing to write back, the kernel's page cache holds the data
+      flush: (reply, h) => reply(h, 0),
+      release: (reply, h, sys, _p: string | null, fd: number) => reply(h, rc(sys.close(fd))),
+      fsync: (reply, h, sys, _p: string | null, datasync: number, fd: number) =>
+        reply(h, rc(datasync !== 0 ? sys.fdatasync(fd) : sys.fsync(fd))),
+      truncate: (reply, h, sys, p: string | null, lo: number, hi: number) => {
+        const q = path(p);
+        reply(h, q === null ? noPath : rc(sys.truncate(q, lo + hi * 2 ** 32)));
+      },
+      ftruncate: (reply, h, sys, _p: string | null, fd: number, lo: number, hi: number) =>
+        reply(h, rc(sys.ftruncate(fd, lo + hi * 2 ** 32))),
+      utimens: (reply, h, sys, p: string | null, alo: number, ahi: number, ans: number, mlo: number, mhi: number, mns: number) => {
+        const q = path(p);
+        // the path names the node itself (the VFS resolved it): a symlink's own times
+        reply(h, q === null ? noPath : rc(sys.utimens(q, timeArg(alo, ahi, ans), timeArg(mlo, mhi, mns), true)));
+      },
+      readlink: (reply, h, sys, p: string | null) => {
+        const q = path(p);
+        const t = q === null ? noPath : sys.readlink(q);
+        if (typeof t === "number") reply(h, t, "");
+        else reply(h, 0, toWire(t));
+      },
+      chown: (reply, h, sys, p: string | null, uid: number, gid: number) => {
+        const q = path(p);
+        if (q === null) { reply(h, noPath); return; }
+        // lchown(2) reaches FUSE on the symlink itself: do not follow it
+        reply(h, rc(sys.lchown !== undefined ? sys.lchown(q, uid, gid) : sys.chown(q, uid, gid)));
+      },
+      chmod: (reply, h, sys, p: string | null, mode: number) => {
+        const q = path(p);
+        reply(h, q === null ? noPath : rc(sys.chmod(q, mode)));
+      },
+      mknod: (reply, h, sys, p: string | null, mode: number, dev: number) => {
+        const q = path(p);
+        reply(h, q === null ? noPath : rc(sys.mknod!(q, mode, dev)));
+      },
+      setxattr: (reply, h, sys, p: string | null, name: string, value: Buffer, _pos: number, flags: number) => {
+        const q = path(p);
+        const r = q === null ? noPath : rc(sys.setxattr!(q, name, new Uint8Array(value), flags, true));
+        reply(h, r, value.buffer);
+      },
+      getxattr: (reply, h, sys, p: string | null, name: string, buf: Buffer) => {
+        const q = path(p);
+        const v = q === null ? noPath : sys.getxattr!(q, name, true);
+        if (typeof v === "number") { reply(h, v, buf.buffer); return; }
+        if (buf.length === 0) { reply(h, v.length, buf.buffer); return; }
+        if (v.length > buf.length) { reply(h, -ERANGE, buf.buffer); return; }
+        buf.set(v, 0);
+        reply(h, v.length, buf.buffer);
+      },
+      listxattr: (reply, h, sys, p: string | null, buf: Buffer) => {
+        const q = path(p);
+        const names = q === null ? noPath : sys.listxattr!(q, true);
+        if (typeof names === "number") { reply(h, names, buf.buffer); return; }
+        const list = Buffer.from(names.map((n) => n + "\0").join(""), "utf8");
+        if (buf.length === 0) { reply(h, list.length, buf.buffer); return; }
+        if (list.length > buf.length) { reply(h, -ERANGE, buf.buffer); return; }
+        buf.set(list, 0);
+        reply(h, list.length, buf.buffer);
+      },
+      removexattr: (reply, h, sys, p: string | null, name: string) => {
+        const q = path(p);
+        reply(h, q === null ? noPath : rc(sys.removexattr!(q, name, true)));
+      },
+      unlink: (reply, h, sys, p: string | null) => { const q = path(p); reply(h, q === null ? noPath : rc(sys.unlink(q))); },
+      rmdir: (reply, h, sys, p: string | null) => { const q = path(p); reply(h, q === null ? noPath : rc(sys.rmdir(q))); },
+      mkdir: (reply, h, sys, p: string | null, mode: number) => {
+        const q = path(p);
+        reply(h, q === null ? noPath : rc(sys.mkdir(q, mode)));
+      },
+      rename: (reply, h, sys, a: string | null, b: string | null) => {
+        const x = path(a), y = path(b);
+        reply(h, x === null || y === null ? noPath : rc(sys.rename(x, y)));
+      },
+      link: (reply, h, sys, a: string | null, b: string | null) => {
+        const x = path(a), y = path(b);
+        reply(h, x === null || y === null ? noPath : rc(sys.link(x, y)));
+      },
+      symlink: (reply, h, sys, target: string | null, p: string | null) => {
+        const x = path(target), y = path(p);
+        reply(h, x === null || y === null ? noPath : rc(sys.symlink(x, y)));
+      },
+    };
+  }
+}
