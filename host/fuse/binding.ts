@@ -46,7 +46,7 @@ export const FUSE_OPS = [
   "init", "error", "access", "statfs", "fgetattr", "getattr", "flush", "fsync", "fsyncdir", "readdir",
   "truncate", "ftruncate", "utimens", "readlink", "chown", "chmod", "mknod", "setxattr", "getxattr",
   "listxattr", "removexattr", "open", "opendir", "read", "write", "release", "releasedir", "create",
-  "unlink", "rename", "link", "symlink", "mkdir", "rmdir",
+  "unlink", "rename", "link", "symlink", "mkdir", "rmdir", "fallocate",
 ] as const;
 export type FuseOpName = typeof FUSE_OPS[number];
 
@@ -60,8 +60,12 @@ export class FuseUnavailable extends Error {
 
 let cached: FuseBinding | null = null;
 
+/** Environment variable naming another fuse-native folder to load (tests: an unpatched copy). */
+export const FUSE_NATIVE_DIR_ENV = "HELIX_FUSE_NATIVE_DIR";
+
 /**
- * Loads the patched fuse-native addon (build/Release, built from source by `npm install`).
+ * Loads the patched fuse-native addon (build/Release, built from source by `npm install`), or
+ * the one in $HELIX_FUSE_NATIVE_DIR.
  * Throws FuseUnavailable with one line when fuse-native is missing, fails to load (no libfuse2),
  * or is the unpatched prebuild.
  */
@@ -70,7 +74,7 @@ export function loadFuseBinding(): FuseBinding {
   const req = createRequire(import.meta.url);
   let dir: string;
   try {
-    dir = path.dirname(req.resolve("fuse-native/package.json"));
+    dir = process.env[FUSE_NATIVE_DIR_ENV] || path.dirname(req.resolve("fuse-native/package.json"));
   } catch {
     throw new FuseUnavailable("FUSE is not available: the npm package fuse-native is not installed (run 'npm install')");
   }
@@ -81,7 +85,7 @@ export function loadFuseBinding(): FuseBinding {
     const why = String((err as Error).message ?? err).split("\n")[0];
     throw new FuseUnavailable(`FUSE is not available: fuse-native does not load (${why}); install libfuse2 (apt-get install libfuse2 fuse)`);
   }
-  if (typeof b.offsetof_caller !== "number") {
+  if (typeof b.offsetof_caller !== "number" || typeof b.op_fallocate !== "number") {
     throw new FuseUnavailable("FUSE is not available: fuse-native is not patched to pass each request's caller " +
       "(run 'npm install': it applies patches/fuse-native+2.2.6.patch and rebuilds the addon)");
   }

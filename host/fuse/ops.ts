@@ -139,6 +139,7 @@ export interface SysExt extends Sys {
   listxattr?(path: SysPath, noFollow: boolean): string[] | number;
   removexattr?(path: SysPath, name: string, noFollow: boolean): number;
   access?(path: SysPath, mode: number): number;
+  fallocate?(fd: number, mode: number, offset: number, len: number): number;
 }
 
 /** A signal function of the addon: answers one request. */
@@ -198,6 +199,7 @@ export class FuseOps {
     const probe = this.kernel.sys as SysExt;
     const optional: Partial<Record<FuseOpName, boolean>> = {
       access: typeof probe.access === "function",
+      fallocate: typeof probe.fallocate === "function",
       mknod: typeof probe.mknod === "function",
       setxattr: typeof probe.setxattr === "function",
       getxattr: typeof probe.getxattr === "function",
@@ -423,6 +425,8 @@ export class FuseOps {
         const q = path(p);
         reply(h, q === null ? noPath : rc(sys.removexattr!(q, name, true)));
       },
+      fallocate: (reply, h, sys, _p: string | null, mode: number, olo: number, ohi: number, llo: number, lhi: number, fd: number) =>
+        reply(h, rc(sys.fallocate!(fd, mode, olo + ohi * 2 ** 32, llo + lhi * 2 ** 32))),
       unlink: (reply, h, sys, p: string | null) => { const q = path(p); reply(h, q === null ? noPath : rc(sys.unlink(q))); },
       rmdir: (reply, h, sys, p: string | null) => { const q = path(p); reply(h, q === null ? noPath : rc(sys.rmdir(q))); },
       mkdir: (reply, h, sys, p: string | null, mode: number) => {
