@@ -37,6 +37,8 @@ import {
   do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
   do_sync, do_commit_timer, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
+  do_fchmod, do_fchown, do_futimens, do_access,
+  do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr,
 } from "./sys/syscalls";
 import {
   inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
@@ -161,7 +163,8 @@ export function sys_set_cpu(cpu: u32): i32 {
 
 // ---- filesystem lifecycle --------------------------------------------------------------------
 
-export function sys_mkfs(label: usize, label_len: u32): i32 { return fs_mkfs(label, label_len); }
+/** mkfs; the root directory is owned by `cred`'s uid and gid (mke2fs root_owner). */
+export function sys_mkfs(cred: usize, label: usize, label_len: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : fs_mkfs(label, label_len); }
 export function sys_mount(flags: u32): i32 { return fs_mount(flags); }
 export function sys_umount(): i32 { fd_close_all(); return fs_umount(); }
 /** Why the last mount failed (MR_* of fs/super.ts). */
@@ -264,7 +267,16 @@ export function sys_scandir(cred: usize, p: usize, plen: u32, buf: usize, size: 
 export function sys_chmod(cred: usize, p: usize, plen: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chmod(p, plen, mode); }
 export function sys_chown(cred: usize, p: usize, plen: u32, uid: u32, gid: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chown(p, plen, uid, gid, true); }
 export function sys_lchown(cred: usize, p: usize, plen: u32, uid: u32, gid: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_chown(p, plen, uid, gid, false); }
+export function sys_mknod(cred: usize, p: usize, plen: u32, mode: u32, rdev: u64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_mknod(p, plen, mode, rdev); }
+export function sys_setxattr(cred: usize, p: usize, plen: u32, name: usize, value: usize, size: u32, flags: u32, at_flags: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_setxattr(p, plen, name, value, size, flags, at_flags); }
+export function sys_getxattr(cred: usize, p: usize, plen: u32, name: usize, buf: usize, size: u32, at_flags: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_getxattr(p, plen, name, buf, size, at_flags); }
+export function sys_listxattr(cred: usize, p: usize, plen: u32, buf: usize, size: u32, at_flags: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_listxattr(p, plen, buf, size, at_flags); }
+export function sys_removexattr(cred: usize, p: usize, plen: u32, name: usize, at_flags: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_removexattr(p, plen, name, at_flags); }
 export function sys_utimensat(cred: usize, p: usize, plen: u32, atime: i64, mtime: i64, flags: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_utimensat(p, plen, atime, mtime, flags); }
+export function sys_fchmod(cred: usize, fd: i32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fchmod(fd, mode); }
+export function sys_fchown(cred: usize, fd: i32, uid: u32, gid: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fchown(fd, uid, gid); }
+export function sys_futimens(cred: usize, fd: i32, atime: i64, mtime: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_futimens(fd, atime, mtime); }
+export function sys_access(cred: usize, p: usize, plen: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_access(p, plen, mode); }
 export function sys_statfs(cred: usize, p: usize, plen: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_statfs(p, plen, out); }
 
 // ---- statistics and inspection ---------------------------------------------------------------

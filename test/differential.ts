@@ -31,6 +31,7 @@ export interface DiffFs {
   mkdirSync: Fn; rmdirSync: Fn; rmSync: Fn; unlinkSync: Fn; renameSync: Fn; linkSync: Fn;
   symlinkSync: Fn; readlinkSync: Fn; readFileSync: Fn; writeFileSync: Fn; appendFileSync: Fn;
   existsSync: Fn; chmodSync: Fn; chownSync: Fn; utimesSync: Fn; copyFileSync: Fn;
+  accessSync: Fn; fchmodSync: Fn; fchownSync: Fn; futimesSync: Fn;
 }
 
 /** What makeSubject returns. */
@@ -41,6 +42,11 @@ export interface DifferentialSubject {
   root: string;
   /** Clean shutdown and remount (fds are closed first by the harness). Optional. */
   reboot?(): void;
+  /**
+   * The API as further users (actors 1, 2, ...; `fs` is actor 0), over the same namespace,
+   * when the run has several (oracleOthers). Re-read after reboot(). Optional.
+   */
+  others?: DiffFs[];
   /** Called once at the end, pass or fail. Optional. */
   dispose?(): void;
 }
@@ -49,7 +55,7 @@ export type OpKind =
   | "open" | "close" | "read" | "write" | "pread" | "pwrite" | "ftruncate" | "fstat" | "fsync" | "fdatasync"
   | "truncate" | "writeFile" | "appendFile" | "readFile" | "mkdir" | "mkdirp" | "rmdir" | "rm" | "unlink"
   | "rename" | "link" | "symlink" | "readlink" | "stat" | "lstat" | "exists" | "readdir" | "chmod" | "chown"
-  | "utimes" | "copyFile";
+  | "utimes" | "copyFile" | "access" | "fchmod" | "fchown" | "futimes";
 
 /** Options of runDifferential. */
 export interface DifferentialOptions {
@@ -72,6 +78,28 @@ export interface DifferentialOptions {
   compareDirNlink?: boolean;
   /** Compare uid/gid. Default true. */
   compareOwners?: boolean;
+  /**
+   * The oracle's fs (default node:fs in this process). A user oracle (test/oracle.ts) runs
+   * the calls as another user; then give rootOwner too.
+   */
+  oracleFs?: DiffFs;
+  /** Owner given to the oracle's root directory (by this process, before the first op). */
+  rootOwner?: { uid: number; gid: number };
+  /**
+   * The oracle's fs as further users (actors 1, 2, ...), matching the subject's `others`:
+   * each op that is not on a descriptor then runs as a random actor (a descriptor's ops as
+   * the actor that opened it), so one user's ops meet another's files (sticky bits, groups,
+   * owners). Default none.
+   */
+  oracleOthers?: DiffFs[];
+  /** Mode both roots get before the first op (default 0o755; 0o1777 for several actors). */
+  rootMode?: number;
+  /**
+   * Probability that a metadata op also reports which of mtime/ctime it changed, on the
+   * inode and on the parent directories it touches (each side waits TIME_TICK_MS first, so
+   * the coarse clock of tmpfs has moved on). Default 0 (it costs time).
+   */
+  timeRate?: number;
   /** Relative weights per op kind (0 disables); merged over the defaults. */
   weights?: Partial<Record<OpKind, number>>;
   /** Receives one line per op with both results (for debugging). */
@@ -134,16 +162,27 @@ const FLAGS: (string | number)[] = ["r", "r+", "w", "wx", "w+", "a", "ax", "a+",
   nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY,
   nodeFs.constants.O_RDONLY | nodeFs.constants.O_NOFOLLOW,
   nodeFs.constants.O_RDWR | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL | nodeFs.constants.O_NOFOLLOW];
-const MODES = [0o644, 0o600, 0o755, 0o640, 0o777, 0o400, 0o1755];
+const MODES = [0o644, 0o600, 0o755, 0o640, 0o777, 0o400, 0o1755, 0o4755, 0o2755, 0o2644, 0o6777, 0o1777, 0o000, 0o311];
+/** Owners chown picks: root, nobody (65534), another user, and -1 (leave). */
+const UIDS = [0, 1, 1000, 65534, 65533, -1];
+const GIDS = [0, 2, 1000, 65534, 65533, -1];
+/** access(2) modes: F_OK, X_OK, W_OK, R_OK and combinations. */
+const ACCESS_MODES = [0, 1, 2, 4, 6, 7];
+/** How long a timed op waits before it runs: more than a tick of Linux's coarse clock (HZ >= 100). */
+const TIME_TICK_MS = 12;
 const TIMES = [0, 1, 86400.5, 1e9 + 0.25, 1700000000.123456, 2e9, "1234.5", new Date(1_600_000_000_123)];
 
 const DEFAULT_WEIGHTS: Record<OpKind, number> = {
   open: 8, close: 5, read: 5, write: 7, pread: 4, pwrite: 5, ftruncate: 2, fstat: 2, fsync: 1, fdatasync: 1,
   truncate: 3, writeFile: 6, appendFile: 3, readFile: 5, mkdir: 7, mkdirp: 3, rmdir: 3, rm: 2, unlink: 4,
   rename: 7, link: 3, symlink: 4, readlink: 2, stat: 3, lstat: 3, exists: 1, readdir: 3, chmod: 2, chown: 1,
-  utimes: 2, copyFile: 3,
+  utimes: 2, copyFile: 3, access: 2, fchmod: 1, fchown: 1, futimes: 1,
 };
-const FD_OPS = new Set<OpKind>(["close", "read", "write", "pread", "pwrite", "ftruncate", "fstat", "fsync", "fdatasync"]);
+const FD_OPS = new Set<OpKind>(["close", "read", "write", "pread", "pwrite", "ftruncate", "fstat", "fsync", "fdatasync",
+  "fchmod", "fchown", "futimes"]);
+/** Ops that may report which timestamps they changed (timeRate). */
+const TIMED_OPS = new Set<OpKind>(["write", "pwrite", "ftruncate", "truncate", "mkdir", "rmdir", "unlink", "rename", "link",
+  "symlink", "chmod", "chown", "utimes", "fchmod", "fchown", "futimes", "open"]);
 
 /** A small fast PRNG (sfc32) with helpers; the seed fixes the whole run. */
 class Rng {
@@ -197,12 +236,26 @@ function show(v: unknown): string {
 
 type Op = { kind: OpKind } & Record<string, unknown>;
 
-/** One side of the comparison: its fs, how relative paths become its paths, its open fds. */
+/**
+ * One side of the comparison: its fs, how relative paths become its paths, its open fds.
+ * With several actors, `fs` is the running op's actor's (viewFor) and `actors` all of them.
+ */
 interface Side {
   fs: DiffFs;
   prefix: string; // paths are `${prefix}/${rel}`
   fds: (number | undefined)[];
-  opened: Set<number>;
+  /** Open fds as `${actor}:${fd}` (users' fd numbers are their own). */
+  opened: Set<string>;
+  actors: DiffFs[];
+  /** The actor running the op, and the actor that opened each slot. */
+  actor: number;
+  slotActor: number[];
+}
+
+/** The side as the op's actor: a descriptor's ops run as the actor that opened it. */
+function viewFor(side: Side, op: Op): Side {
+  const a = FD_OPS.has(op.kind) ? side.slotActor[op.slot as number] ?? 0 : (op.as as number | undefined) ?? 0;
+  return a === side.actor ? side : { ...side, fs: side.actors[a], actor: a };
 }
 
 const p = (s: Side, rel: string): string => `${s.prefix}/${rel}`;
@@ -219,7 +272,8 @@ class Generator {
   private known: string[] = [];
   private knownDirs: string[] = [];
 
-  constructor(private rng: Rng, weights: Partial<Record<OpKind, number>>, private maxWrite: number, private bigRate: number) {
+  constructor(private rng: Rng, weights: Partial<Record<OpKind, number>>, private maxWrite: number, private bigRate: number,
+    private timeRate = 0, private actors = 1) {
     const w = { ...DEFAULT_WEIGHTS, ...weights };
     this.weights = (Object.keys(w) as OpKind[]).map((k) => [k, w[k]] as [OpKind, number]).filter(([, n]) => n > 0);
     this.total = this.weights.reduce((n, [, x]) => n + x, 0);
@@ -318,7 +372,10 @@ class Generator {
       for (const [k, w] of this.weights) { if ((x -= w) < 0) { kind = k; break; } }
       if (FD_OPS.has(kind) && this.slot(true) < 0) continue;
       if (kind === "open" && this.slot(false) < 0) kind = "close";
-      return this.make(kind);
+      const op = this.make(kind);
+      if (this.timeRate > 0 && TIMED_OPS.has(kind) && r.chance(this.timeRate)) op.timed = true;
+      if (this.actors > 1 && !FD_OPS.has(kind)) op.as = r.int(this.actors);
+      return op;
     }
   }
 
@@ -350,7 +407,11 @@ class Generator {
       case "symlink": { const lp = this.path(); return { kind, target: this.target(lp), path: lp }; }
       case "readdir": return { kind, path: r.chance(0.1) ? "" : this.src(true), withFileTypes: r.chance(0.5) };
       case "chmod": return { kind, path: this.src(), mode: r.pick(MODES) };
-      case "chown": return { kind, path: this.src(), uid: r.pick([0, 1, 1000, -1]), gid: r.pick([0, 2, 1000, -1]) };
+      case "chown": return { kind, path: this.src(), uid: r.pick(UIDS), gid: r.pick(GIDS) };
+      case "fchmod": return { kind, slot: this.slot(true), mode: r.pick(MODES) };
+      case "fchown": return { kind, slot: this.slot(true), uid: r.pick(UIDS), gid: r.pick(GIDS) };
+      case "futimes": return { kind, slot: this.slot(true), atime: r.pick(TIMES), mtime: r.pick(TIMES) };
+      case "access": return { kind, path: r.chance(0.05) ? "" : this.src(), mode: r.pick(ACCESS_MODES) };
       case "utimes": return { kind, path: this.src(), atime: r.pick(TIMES), mtime: r.pick(TIMES) };
       case "copyFile": return { kind, from: this.src(), to: this.path(), excl: r.chance(0.3) };
     }
@@ -394,13 +455,14 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
     case "open": {
       const n = fs.openSync(p(side, op.path as string), op.flags, op.mode);
       side.fds[op.slot as number] = n;
-      side.opened.add(n);
+      side.slotActor[op.slot as number] = side.actor;
+      side.opened.add(`${side.actor}:${n}`);
       return "fd";
     }
     case "close": {
       const n = fd();
       side.fds[op.slot as number] = undefined;
-      side.opened.delete(n);
+      side.opened.delete(`${side.actor}:${n}`);
       return fs.closeSync(n);
     }
     case "read": case "pread": {
@@ -447,12 +509,81 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
     }
     case "copyFile":
       return fs.copyFileSync(p(side, op.from as string), p(side, op.to as string), op.excl ? nodeFs.constants.COPYFILE_EXCL : 0);
+    case "access": return fs.accessSync(p(side, op.path as string), op.mode);
+    case "fchmod": return fs.fchmodSync(fd(), op.mode);
+    case "fchown": return fs.fchownSync(fd(), op.uid, op.gid);
+    case "futimes": {
+      fs.futimesSync(fd(), op.atime, op.mtime);
+      const st = fs.fstatSync(fd());
+      return { atimeMs: st.atimeMs, mtimeMs: st.mtimeMs };
+    }
   }
 }
 
-function run(side: Side, op: Op, cmp: Compare): unknown {
+const parentOf = (rel: string): string => {
+  const parts = rel.replace(/\/+$/, "").split("/");
+  parts.pop();
+  return parts.join("/");
+};
+
+/**
+ * What a timed op watches: [before, after] pairs of paths (lstat unless `follow`), or the
+ * op's descriptor. rename watches the moved inode under its old and new names.
+ */
+function watched(op: Op): { before: string | number; after: string | number; follow: boolean }[] {
+  const same = (x: string, follow = false) => ({ before: x, after: x, follow });
+  const path = op.path as string;
+  switch (op.kind) {
+    case "write": case "pwrite": case "ftruncate": case "fchmod": case "fchown": case "futimes":
+      return [{ before: op.slot as number, after: op.slot as number, follow: true }];
+    case "truncate": case "chmod": case "chown": case "utimes": return [same(path, true)];
+    case "open": return [same(path, true), same(parentOf(path))];
+    case "mkdir": case "rmdir": case "unlink": case "symlink": return [same(parentOf(path))];
+    case "link": return [same(op.from as string), same(parentOf(op.to as string))];
+    case "rename": {
+      const from = op.from as string, to = op.to as string;
+      return [{ before: from, after: to, follow: false }, same(parentOf(from)), same(parentOf(to))];
+    }
+    default: return [];
+  }
+}
+
+/** mtime/ctime in ms of a watched thing, or null when it cannot be looked at. */
+function timesOf(side: Side, w: string | number, follow: boolean): [number, number] | null {
   try {
-    const v = exec(side, op, cmp);
+    const st = typeof w === "number" ? side.fs.fstatSync(side.fds[w]) : follow ? side.fs.statSync(p(side, w)) : side.fs.lstatSync(p(side, w));
+    return [st.mtimeMs, st.ctimeMs];
+  } catch {
+    return null;
+  }
+}
+
+const sleepMs = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+
+/**
+ * Runs a timed op: waits a clock tick, runs it, and adds which of mtime ("m") and ctime ("c")
+ * changed on each watched thing ("-" when it could not be looked at before or after).
+ */
+function execTimed(side: Side, op: Op, cmp: Compare): unknown {
+  const ws = watched(op);
+  const fdBefore = typeof ws[0]?.before === "number" ? side.fds[ws[0].before as number] : undefined;
+  const before = ws.map((w) => timesOf(side, w.before, w.follow));
+  sleepMs(TIME_TICK_MS);
+  const v = exec(side, op, cmp);
+  const changed = ws.map((w, i) => {
+    // an open that replaced the slot's fd watches the same file under its path instead
+    if (typeof w.after === "number" && side.fds[w.after] !== fdBefore) return "-";
+    const a = before[i], b = timesOf(side, w.after, w.follow);
+    if (a === null || b === null) return "-";
+    return `${b[0] !== a[0] ? "m" : ""}${b[1] !== a[1] ? "c" : ""}` || "=";
+  });
+  return { v: v === undefined ? "ok" : v, changed };
+}
+
+function run(whole: Side, op: Op, cmp: Compare): unknown {
+  const side = viewFor(whole, op);
+  try {
+    const v = op.timed ? execTimed(side, op, cmp) : exec(side, op, cmp);
     return v === undefined ? "ok" : { ok: v };
   } catch (e) {
     return normError(side, e);
@@ -462,18 +593,25 @@ function run(side: Side, op: Op, cmp: Compare): unknown {
 /** A snapshot of a whole tree: rel path -> what is comparable about it. */
 function snapshot(side: Side, cmp: Compare): Map<string, unknown> {
   const out = new Map<string, unknown>();
+  // as another user parts of the tree may be unreadable: the error is what is compared then
+  const code = (e: unknown): string => `!${String((e as { code?: unknown }).code ?? e)}`;
   const walk = (rel: string): void => {
     const full = rel === "" ? `${side.prefix}/` : p(side, rel);
-    const st = side.fs.lstatSync(full);
+    let st: StatLike & { isSymbolicLink(): boolean; isFile(): boolean };
+    try { st = side.fs.lstatSync(full); } catch (e) { out.set(rel, code(e)); return; }
     const entry: Record<string, unknown> = normStat(st, cmp);
-    if (st.isSymbolicLink()) entry.target = side.fs.readlinkSync(full);
-    else if (st.isFile()) entry.hash = hashBytes(side.fs.readFileSync(full));
-    else if (st.isDirectory()) {
-      const names = (side.fs.readdirSync(full) as string[]).slice().sort();
-      entry.children = names;
-      for (const n of names) walk(rel === "" ? n : `${rel}/${n}`);
-    }
     out.set(rel, entry);
+    try {
+      if (st.isSymbolicLink()) entry.target = side.fs.readlinkSync(full);
+      else if (st.isFile()) entry.hash = hashBytes(side.fs.readFileSync(full));
+      else if (st.isDirectory()) {
+        const names = (side.fs.readdirSync(full) as string[]).slice().sort();
+        entry.children = names;
+        for (const n of names) walk(rel === "" ? n : `${rel}/${n}`);
+      }
+    } catch (e) {
+      entry.content = code(e);
+    }
   };
   walk("");
   return out;
@@ -492,8 +630,9 @@ function defaultTmp(): string {
 }
 
 function closeAll(side: Side): void {
-  for (const fd of side.opened) {
-    try { side.fs.closeSync(fd); } catch { /* already gone (reboot) */ }
+  for (const key of side.opened) {
+    const [a, fd] = key.split(":").map(Number);
+    try { side.actors[a].closeSync(fd); } catch { /* already gone (reboot) */ }
   }
   side.opened.clear();
   side.fds.fill(undefined);
@@ -507,17 +646,30 @@ function closeAll(side: Side): void {
 export function runDifferential(opts: DifferentialOptions): DifferentialReport {
   const cmp: Compare = { dirNlink: opts.compareDirNlink ?? true, owners: opts.compareOwners ?? true };
   const rng = new Rng(opts.seed);
-  const gen = new Generator(rng, opts.weights ?? {}, opts.maxWriteBytes ?? 8192, opts.bigWriteRate ?? 0.002);
+  const oracleActors = [opts.oracleFs ?? nodeFs as unknown as DiffFs, ...(opts.oracleOthers ?? [])];
+  const gen = new Generator(rng, opts.weights ?? {}, opts.maxWriteBytes ?? 8192, opts.bigWriteRate ?? 0.002, opts.timeRate ?? 0,
+    oracleActors.length);
   const base = nodeFs.mkdtempSync(path.join(opts.tmpDir ?? defaultTmp(), "helix-diff-"));
   const oracleRoot = path.join(base, "guard", "root");
   nodeFs.mkdirSync(oracleRoot, { recursive: true });
+  if (opts.rootOwner) {
+    // another user must reach the root: mkdtemp made `base` 0700
+    nodeFs.chmodSync(base, 0o755);
+    nodeFs.chmodSync(path.join(base, "guard"), 0o755);
+    nodeFs.chownSync(oracleRoot, opts.rootOwner.uid, opts.rootOwner.gid);
+  }
   const subject = opts.makeSubject();
-  const oracle: Side = { fs: nodeFs as unknown as DiffFs, prefix: oracleRoot, fds: Array(SLOTS_MAX).fill(undefined), opened: new Set() };
-  const subj: Side = { fs: subject.fs, prefix: subject.root.replace(/\/+$/, ""), fds: Array(SLOTS_MAX).fill(undefined), opened: new Set() };
+  const subjectActors = (): DiffFs[] => [subject.fs, ...(subject.others ?? [])];
+  if (subjectActors().length !== oracleActors.length) throw new Error("differential: the subject and the oracle need as many actors");
+  const newSide = (actors: DiffFs[], prefix: string): Side => ({
+    fs: actors[0], prefix, fds: Array(SLOTS_MAX).fill(undefined), opened: new Set(), actors, actor: 0, slotActor: Array(SLOTS_MAX).fill(0),
+  });
+  const oracle = newSide(oracleActors, oracleRoot);
+  const subj = newSide(subjectActors(), subject.root.replace(/\/+$/, ""));
   const report: DifferentialReport = { seed: opts.seed, ops: opts.ops, opCounts: {}, errorCounts: {}, reboots: 0, treeChecks: 0 };
   // The roots were made by different means (mkfs, mkdtemp, mkdir): give them one mode.
-  subj.fs.chmodSync(`${subj.prefix}/`, ROOT_MODE);
-  nodeFs.chmodSync(oracleRoot, ROOT_MODE);
+  subj.fs.chmodSync(`${subj.prefix}/`, opts.rootMode ?? ROOT_MODE);
+  oracle.fs.chmodSync(oracleRoot, opts.rootMode ?? ROOT_MODE);
   const history: string[] = [];
   const checkEvery = Math.max(1, opts.checkEvery ?? 8);
   const rebootRate = subject.reboot ? opts.rebootRate ?? 0.02 : 0;
@@ -544,6 +696,7 @@ export function runDifferential(opts: DifferentialOptions): DifferentialReport {
         gen.slots.fill(false);
         subject.reboot!();
         subj.fs = subject.fs;
+        subj.actors = subjectActors();
         report.reboots++;
         history.push(`#${i} reboot`);
         compareTrees(i, "reboot");

@@ -23,6 +23,16 @@ export const DT_UNKNOWN: u8 = 0;
 export const DT_DIR: u8 = 4;
 export const DT_REG: u8 = 8;
 export const DT_LNK: u8 = 10;
+export const DT_FIFO: u8 = 1;
+export const DT_CHR: u8 = 2;
+export const DT_BLK: u8 = 6;
+export const DT_SOCK: u8 = 12;
+/** Whether `t` is a type an entry may carry (DT_UNKNOWN never is: every entry knows its type). */
+export function dt_known(t: u8): bool {
+  return t == DT_DIR || t == DT_REG || t == DT_LNK || t == DT_FIFO || t == DT_CHR || t == DT_BLK || t == DT_SOCK;
+}
+/** The entry type of an inode mode: the S_IFMT bits >> 12, as Linux's fs_umode_to_dtype. */
+export function dtype(mode: u32): u8 { return <u8>((mode >> 12) & 15); }
 export const DE_INO: usize = 0;
 export const DE_TYPE: usize = 8;
 export const DE_NAMELEN: usize = 9;
@@ -80,7 +90,7 @@ export function dirent_verify(dir: u64, k2: u64, v: usize, vlen: u32): i32 {
   const nlen = <u32>load<u8>(v, DE_NAMELEN);
   if (vlen != <u32>DE_NAME + nlen || (nlen == 0) != (dir == ORPHAN_DIR)) return DV_LENGTH;
   const t = load<u8>(v, DE_TYPE);
-  if (t != DT_DIR && t != DT_REG && t != DT_LNK) return DV_TYPE;
+  if (!dt_known(t)) return DV_TYPE;
   const ino = load<u64>(v, DE_INO);
   if (ino < FIRST_INO || ino > INO_MAX) return DV_INO; // INO_MAX: above it two files would share one mapping
   if (dir == ORPHAN_DIR) return DV_OK; // keyed by ino, no name

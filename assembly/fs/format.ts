@@ -161,7 +161,14 @@ export const INCOMPAT_DATA_CSUM: u32 = 1 << 2;
  * a kernel that ignored it would mount an image another machine is writing.
  */
 export const INCOMPAT_MMP: u32 = 1 << 8;
-export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP;
+/**
+ * Special inodes (FIFO, character and block devices, sockets; inode.ts) whose device number
+ * sits in the record's offset 72. Set at the first mknod of one. Incompat because a kernel
+ * that predates it refuses those records as corrupt (a bad file type) and would flag the
+ * filesystem in error at the first lookup that meets one.
+ */
+export const INCOMPAT_SPECIAL: u32 = 1 << 3;
+export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP | INCOMPAT_SPECIAL;
 
 /**
  * Blocks of the journal's log (the journal superblock's maxlen) for the superblock at `sb`:
@@ -172,11 +179,18 @@ export function sb_log_blocks(sb: usize): u32 {
   return (load<u32>(sb, SB_INCOMPAT) & INCOMPAT_MMP) != 0 ? j - 1 : j;
 }
 export const RO_COMPAT_METADATA_CSUM: u32 = 1 << 0;
-export const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_METADATA_CSUM;
+/**
+ * Extended attributes: items (ino, k2 != 0) of TREE_INODE (fs/xattr.ts). Set at the first
+ * setxattr. Read-only compatible: a kernel that predates it reads every file correctly (it
+ * looks inodes up by (ino, 0) only) but would leak the items when it destroys an inode, and
+ * its fsck would call them bad inode keys.
+ */
+export const RO_COMPAT_XATTR: u32 = 1 << 1;
+export const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_METADATA_CSUM | RO_COMPAT_XATTR;
 export const COMPAT_JOURNAL: u32 = 1 << 0;
 
 /** B+ trees rooted in the superblock. */
-export const TREE_INODE: u32 = 0; // (ino, 0) -> inode record
+export const TREE_INODE: u32 = 0; // (ino, 0) -> inode record; (ino, hash<<32|seq) -> xattr item
 export const TREE_DIRENT: u32 = 1; // (dir ino, hash<<32|seq) -> dirent
 export const TREE_EXTENT: u32 = 2; // (ino, file block) -> extent
 export const TREE_BNO: u32 = 3; // free space by offset: (start, 0) -> len

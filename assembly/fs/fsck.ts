@@ -32,6 +32,12 @@
 //     [extent-orphan], record [extent-record], overlap [extent-overlap], past EOF
 //     [extent-eof], blocks count [inode-blocks]; with FSCK_DATA every data block's XXH32
 //     against its extent record [data-csum], [data-io];
+//     special inodes (FIFO, devices, sockets) with data, blocks, flags or extents
+//     [inode-special], or on a filesystem without INCOMPAT_SPECIAL [feature-missing];
+//     extended attributes (items (ino, k2 != 0) of the inode tree when RO_COMPAT_XATTR is
+//     set; without it such a key is [inode-key]): of a missing inode [xattr-orphan], record
+//     or name length [xattr-record], unknown namespace [xattr-namespace], name vs hash key
+//     [xattr-hash];
 //  4. names: entry length [dirent-length], names with '/' or NUL, '.'/'..', empty or too long
 //     [name-bad], name vs hash key [name-hash], entries in non-directories [dirent-dir],
 //     dangling entries [dirent-dangling], entry type [dirent-type], parent pointers
@@ -54,6 +60,7 @@
 //                                                                        /lost+found)
 //   dirent-type ..................................................... Y  rewrite the type
 //   extent-orphan ................................................... Y  remove the record
+//   xattr-orphan, xattr-record, xattr-namespace, xattr-hash ......... Y  remove the item
 //   extent-eof ...................................................... Y  extend i_size (e2fsck)
 //   journal-damaged ................................................. Y  at mount (MNT_FSCK_Y)
 // Damaged tree structure (node-*, key-*, leaf-chain, tree-height) stops every repair: the
@@ -77,10 +84,12 @@ import {
 import { bread, buf_errno } from "./pagecache";
 import {
   I_MODE, I_NLINK, I_SIZE, I_FLAGS, I_BLOCKS, I_PARENT, INODE_REC, INODE_INLINE, INLINE_MAX,
-  S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, inode_get_mut, inode_create, inode_link_delta,
-  inode_verify, inode_why, IV_OK, IV_TYPE, IV_LENGTH, IV_INLINE_SIZE, IV_INLINE_BLOCKS, IV_FLAGS,
+  S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISSPECIAL, inode_get_mut, inode_create, inode_link_delta,
+  inode_verify, inode_why, IV_OK, IV_TYPE, IV_LENGTH, IV_INLINE_SIZE, IV_INLINE_BLOCKS, IV_FLAGS, IV_SPECIAL,
 } from "./inode";
-import { name_key_checked, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK } from "./dir";
+import { xattr_verify, xattr_why, XV_OK, XV_NAMESPACE, XV_HASH } from "./xattr";
+import { SB_INCOMPAT, SB_RO_COMPAT, INCOMPAT_SPECIAL, RO_COMPAT_XATTR } from "./format";
+import { name_key_checked, dir_lookup, dir_add, de_ino, dir_iter_reset, DE_INO, DE_TYPE, DE_NAMELEN, DE_NAME, DT_DIR, DT_REG, DT_LNK, dtype } from "./dir";
 import { dcache_clear } from "./dcache";
 import { kputs, kputu, kputx, knl, kputerr } from "../lib/printk";
 import {
@@ -267,6 +276,7 @@ const X_SIZE: u32 = 7; // a = ino, b = size
 const X_SB_INODES: u32 = 8; // a = count
 const X_LOST: u32 = 9; // a = ino, b = nlink to set (files), c = 1 for directories
 const X_JOURNAL_SB: u32 = 10;
+const X_XATTR_DEL: u32 = 11; // a = ino, b = key
 
 /** Mode a repair needs: FSCK_PREEN (safe) or FSCK_YES. */
 @inline function may(need: u32): bool {
@@ -527,6 +537,7 @@ function finish_inode_blocks(ino: u64, sum: u64, endBlock: u64): void {
     queue(FSCK_YES, X_SIZE, ino, endBlock * BLOCK_SIZE);
   }
   if (load<u32>(rec, I_FLAGS) & INODE_INLINE) problem("inode-inline", "inline inode with extents", F_INO, ino);
+  if (S_ISSPECIAL(load<u32>(rec, I_MODE))) problem("inode-special", "special inode with extents", F_INO, ino);
 }
 const CUR2: usize = memory.data(CURSOR_SIZE);
 
@@ -579,7 +590,7 @@ function check_dirents(): void {
     }
     const m = load<u32>(rec, I_MODE);
     const t = load<u8>(v, DE_TYPE);
-    const want: u8 = S_ISDIR(m) ? DT_DIR : ((m & S_IFMT) == S_IFLNK ? DT_LNK : DT_REG);
+    const want: u8 = dtype(m);
     if (t != want) { problem("dirent-type", "entry type differs from the inode's", F_INO | F_KEY | F_FOUND, ino, 0, TREE_DIRENT, dir, k2, t, want); queue(FSCK_YES, X_DIRENT_TYPE, dir, k2, want); }
     if (S_ISDIR(m)) {
       if (ino == ROOT_INO) { problem("dir-names", "entry names the root directory", F_INO | F_KEY, ino, 0, TREE_DIRENT, dir, k2); if (drop_entry(FSCK_YES, dir, k2)) continue; }
@@ -633,17 +644,49 @@ function reachable(ino: u64): bool {
 function check_inodes(): void {
   if (!bt_seek(CUR, TREE_INODE, 0, 0, true)) { problem("root-missing", "inode tree empty", 0); structural++; return; }
   let sawRoot = false;
+  let lastRecord: u64 = 0; // the last ino whose record (ino, 0) was met: its attributes follow it
   do {
     const ino = cur_k1(CUR);
     const rec = cur_val(CUR);
     const vlen = cur_vlen(CUR);
+    const k2 = cur_k2(CUR);
+    // with RO_COMPAT_XATTR a nonzero second half is an attribute item (fs/xattr.ts)
+    if (k2 != 0 && (sb_ro_compat & RO_COMPAT_XATTR) != 0) { check_xattr(ino, k2, rec, vlen, ino == lastRecord); continue; }
+    lastRecord = ino;
     fsck_inodes++;
-    if (cur_k2(CUR) != 0) problem("inode-key", "inode key with a nonzero second half", F_INO | F_KEY, ino, 0, TREE_INODE, ino, cur_k2(CUR));
+    if (k2 != 0) problem("inode-key", "inode key with a nonzero second half", F_INO | F_KEY, ino, 0, TREE_INODE, ino, k2);
     if (ino == ROOT_INO) sawRoot = true;
     if (ino > max_ino || (ino < ROOT_INO)) { problem("inode-ino", "inode number outside the range in use", F_INO | F_FOUND, ino, 0, 0, 0, 0, ino, max_ino); continue; }
     check_inode(ino, rec, vlen);
   } while (bt_next(CUR));
   if (!sawRoot) { problem("root-missing", "root directory missing", F_INO, ROOT_INO); structural++; }
+}
+
+/** Feature flags of the superblock being checked (check_all sets them). */
+let sb_incompat: u32 = 0;
+let sb_ro_compat: u32 = 0;
+/** Attribute items met by the last run. */
+export let fsck_xattrs: u64 = 0;
+let feature_special_reported = false;
+
+/**
+ * Checks attribute item (ino, k2) at `v` (`vlen` bytes): it must follow its inode's record
+ * [xattr-orphan] and pass xattr_verify: record length and name length [xattr-record], a
+ * namespace HelixFS stores [xattr-namespace], its name hashing to its key [xattr-hash]. A bad
+ * item is removed by -y (the inode keeps its other attributes).
+ */
+function check_xattr(ino: u64, k2: u64, v: usize, vlen: u32, hasInode: bool): void {
+  fsck_xattrs++;
+  if (!hasInode) {
+    problem("xattr-orphan", "extended attribute of a missing inode", F_INO | F_KEY, ino, 0, TREE_INODE, ino, k2);
+    queue(FSCK_YES, X_XATTR_DEL, ino, k2);
+    return;
+  }
+  const xv = xattr_verify(ino, k2, v, vlen);
+  if (xv == XV_OK) return;
+  const label = xv == XV_NAMESPACE ? "xattr-namespace" : xv == XV_HASH ? "xattr-hash" : "xattr-record";
+  problem(label, xattr_why(xv), F_INO | F_KEY, ino, 0, TREE_INODE, ino, k2);
+  queue(FSCK_YES, X_XATTR_DEL, ino, k2);
 }
 
 /** fsck's label for an inode record that inode_verify (inode.ts) refuses. */
@@ -652,6 +695,7 @@ function inode_fault_label(r: i32): string {
   if (r == IV_LENGTH) return "inode-reclen";
   if (r == IV_INLINE_SIZE) return "inode-inline";
   if (r == IV_FLAGS) return "inode-flags";
+  if (r == IV_SPECIAL) return "inode-special";
   return "inode-size"; // IV_SIZE
 }
 
@@ -664,6 +708,10 @@ function check_inode(ino: u64, rec: usize, vlen: u32): void {
     problem("inode-blocks", "inline inode with a data blocks count", F_INO | F_FOUND, ino, 0, 0, 0, 0, blocks, 0);
     queue(FSCK_PREEN, X_BLOCKS, ino, 0);
   } else if (iv != IV_OK) problem(inode_fault_label(iv), inode_why(iv), F_INO, ino);
+  if (S_ISSPECIAL(m) && (sb_incompat & INCOMPAT_SPECIAL) == 0 && !feature_special_reported) {
+    feature_special_reported = true;
+    problem("feature-missing", "special inode on a filesystem without INCOMPAT_SPECIAL", F_INO, ino);
+  }
   const nlink = load<u32>(rec, I_NLINK);
   const raw = load<u32>(links_of(ino));
   const names = raw & (ORPHAN_LINK - 1);
@@ -809,7 +857,7 @@ function link_lost(ino: u64, nlink: u64, isDir: bool): i32 {
   const rec = inode_get_mut(ino);
   if (rec == 0) return -EIO;
   const m = load<u32>(rec, I_MODE);
-  const type: u8 = isDir ? DT_DIR : ((m & S_IFMT) == S_IFLNK ? DT_LNK : DT_REG);
+  const type: u8 = isDir ? DT_DIR : dtype(m);
   store<u32>(rec, <u32>nlink, I_NLINK);
   if (isDir) store<u64>(rec, lf, I_PARENT);
   const r = dir_add(lf, NAME, n, ino, type);
@@ -851,6 +899,11 @@ function apply_one(kind: u32, a: u64, b: u64, c: u64): i32 {
     return 0;
   }
   if (kind == X_JOURNAL_SB) { rewrite_jsb = true; return 0; }
+  if (kind == X_XATTR_DEL) {
+    const r = bt_delete(TREE_INODE, a, b);
+    if (r == 0) fixed("removed the extended attribute item of inode ", a, ", key ", b);
+    return r;
+  }
   if (kind == X_LOST) return link_lost(a, b, c != 0);
   // the record itself, not inode_get_mut: a repair may be what makes it pass inode_verify
   // (an inline inode with a blocks count); a change in place keeps the inode cache valid
@@ -951,6 +1004,9 @@ function alloc_tables(): bool {
 function check_all(sb: usize): void {
   const sbFree = load<u64>(sb, SB_FREE_BLOCKS);
   const sbInodes = load<u64>(sb, SB_INODE_COUNT);
+  sb_incompat = load<u32>(sb, SB_INCOMPAT);
+  sb_ro_compat = load<u32>(sb, SB_RO_COMPAT);
+  feature_special_reported = false;
   const jstart = load<u64>(sb, SB_JOURNAL_START);
   const jblocks = load<u32>(sb, SB_JOURNAL_BLOCKS);
   const agflCount = load<u32>(sb, SB_AGFL_COUNT);
@@ -993,6 +1049,7 @@ export function fsck_run(f: u32): i32 {
   if (flags & FSCK_YES) flags |= FSCK_PREEN;
   problems = 0; structural = 0; fsck_fixed = 0; fsck_unfixed = 0; nfix = 0;
   rebuild_free = false; rewrite_jsb = false;
+  fsck_xattrs = 0;
   fsck_nodes = 0; fsck_inodes = 0; fsck_dirents = 0; fsck_extents = 0; fsck_used_blocks = 0; fsck_free_extents = 0; fsck_data_blocks = 0;
   const repair = (flags & (FSCK_PREEN | FSCK_YES)) != 0 && !fs_readonly && !fs_errored;
   if (!repair) flags &= ~(FSCK_PREEN | FSCK_YES);

@@ -14,7 +14,15 @@
 //  16 size u64   24 atime i64  32 mtime i64   40 ctime i64   48 crtime i64   (ns)
 //  56 generation u32           60 flags u32 (INODE_INLINE)
 //  64 blocks u64 (data blocks allocated)      72 parent u64 (directories: the parent's ino)
+//                                             72 rdev u64   (special inodes, INCOMPAT_SPECIAL)
 //  80 inline data[size] when INODE_INLINE (files and symlinks up to INLINE_MAX bytes)
+//
+// Offset 72 is the parent's ino for a directory (namei's "..", getdents, rename, fsck: all
+// read it for directories only; for files and symlinks it holds the directory they were
+// created in and nothing reads it) and the device number (Linux dev_t as given to mknod) for
+// a character or block device; FIFOs and sockets keep 0 there, as Linux init_special_inode
+// gives them no rdev. Special inodes (FIFO, CHR, BLK, SOCK) have no data: size 0, no blocks,
+// no flags, no extents.
 
 import { TREE_INODE, MAGIC_SUPER, SB_NEXT_INO, SB_INODE_COUNT } from "./format";
 import { bt_lookup, bt_lookup_mut, bt_insert, bt_delete, bt_update, bt_errno, bt_vlen } from "./btree";
@@ -39,6 +47,8 @@ export const I_GENERATION: usize = 56;
 export const I_FLAGS: usize = 60;
 export const I_BLOCKS: usize = 64;
 export const I_PARENT: usize = 72;
+/** Device number of a special inode: the same 8 bytes as I_PARENT (only directories have a parent). */
+export const I_RDEV: usize = 72;
 export const I_INLINE: usize = 80;
 export const INODE_REC: u32 = 80;
 /** Largest inline file or symlink target in bytes. */
@@ -52,6 +62,15 @@ export const S_IFMT: u32 = 0o170000;
 export const S_IFREG: u32 = 0o100000;
 export const S_IFDIR: u32 = 0o040000;
 export const S_IFLNK: u32 = 0o120000;
+export const S_IFIFO: u32 = 0o010000;
+export const S_IFCHR: u32 = 0o020000;
+export const S_IFBLK: u32 = 0o060000;
+export const S_IFSOCK: u32 = 0o140000;
+/** FIFO, character or block device, socket: an inode with no data (and an rdev for CHR/BLK). */
+export function S_ISSPECIAL(m: u32): bool {
+  const t = m & S_IFMT;
+  return t == S_IFIFO || t == S_IFCHR || t == S_IFBLK || t == S_IFSOCK;
+}
 @inline export function S_ISDIR(m: u32): bool { return (m & S_IFMT) == S_IFDIR; }
 @inline export function S_ISREG(m: u32): bool { return (m & S_IFMT) == S_IFREG; }
 @inline export function S_ISLNK(m: u32): bool { return (m & S_IFMT) == S_IFLNK; }
@@ -73,8 +92,9 @@ export function fs_now(): i64 {
 // file, so they are checked against the record's length whenever a record is taken from its
 // leaf (inode_get, inode_get_mut): a record that fails is EUCLEAN, never used.
 //
-//   type          regular file, directory or symlink
+//   type          regular file, directory, symlink, FIFO, character/block device or socket
 //   flags         only INODE_INLINE; never on a directory
+//   special       (FIFO, CHR, BLK, SOCK) no flags, size 0, no blocks, record length INODE_REC
 //   INLINE        size <= INLINE_MAX, record length = INODE_REC + size, no blocks
 //   not INLINE    record length = INODE_REC, size <= INODE_SIZE_MAX
 
@@ -86,6 +106,7 @@ export const IV_FLAGS: i32 = 3;
 export const IV_INLINE_SIZE: i32 = 4;
 export const IV_INLINE_BLOCKS: i32 = 5;
 export const IV_SIZE: i32 = 6;
+export const IV_SPECIAL: i32 = 7;
 
 /** What an inode_verify result means, for log lines and fsck. */
 export function inode_why(r: i32): string {
@@ -96,6 +117,7 @@ export function inode_why(r: i32): string {
     case IV_INLINE_SIZE: return "inline size does not match the record";
     case IV_INLINE_BLOCKS: return "inline inode with data blocks";
     case IV_SIZE: return "size beyond the largest file";
+    case IV_SPECIAL: return "special inode with data, blocks or flags";
   }
   return "sound";
 }
@@ -107,8 +129,13 @@ export function inode_why(r: i32): string {
 export function inode_verify(rec: usize, vlen: u32): i32 {
   if (vlen < INODE_REC) return IV_LENGTH;
   const type = load<u32>(rec, I_MODE) & S_IFMT;
-  if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) return IV_TYPE;
+  if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK && !S_ISSPECIAL(type)) return IV_TYPE;
   const flags = load<u32>(rec, I_FLAGS);
+  if (S_ISSPECIAL(type)) {
+    if (vlen != INODE_REC) return IV_LENGTH;
+    if (flags != 0 || load<u64>(rec, I_SIZE) != 0 || load<u64>(rec, I_BLOCKS) != 0) return IV_SPECIAL;
+    return IV_OK;
+  }
   if ((flags & ~INODE_INLINE) != 0 || (flags != 0 && type == S_IFDIR)) return IV_FLAGS;
   const size = load<u64>(rec, I_SIZE);
   if (flags & INODE_INLINE) {
@@ -255,7 +282,7 @@ export function inode_create(mode: u32, uid: u32, gid: u32, nlink: u32, parent: 
   store<i64>(NEWREC, now, I_CTIME);
   store<i64>(NEWREC, now, I_CRTIME);
   store<u32>(NEWREC, <u32>(now ^ (now >> 32)) | 1, I_GENERATION);
-  store<u32>(NEWREC, S_ISDIR(mode) ? 0 : INODE_INLINE, I_FLAGS);
+  store<u32>(NEWREC, S_ISREG(mode) || S_ISLNK(mode) ? INODE_INLINE : 0, I_FLAGS);
   store<u64>(NEWREC, parent, I_PARENT);
   const r = bt_insert(TREE_INODE, ino, 0, NEWREC, INODE_REC);
   if (r != 0) { inode_errno = r; return 0; }
@@ -267,11 +294,16 @@ export function inode_create(mode: u32, uid: u32, gid: u32, nlink: u32, parent: 
   return ino;
 }
 
-/** Inserts the record of a fixed ino (mkfs: the root directory). 0 or -errno. */
-export function inode_create_fixed(ino: u64, mode: u32, parent: u64): i32 {
+/**
+ * Inserts the record of a fixed ino (mkfs: the root directory) owned by `uid`:`gid`
+ * (mke2fs's root_owner: the creator's ids). 0 or -errno.
+ */
+export function inode_create_fixed(ino: u64, mode: u32, parent: u64, uid: u32 = 0, gid: u32 = 0): i32 {
   const now = fs_now();
   memory.fill(NEWREC, 0, INODE_REC);
   store<u32>(NEWREC, mode, I_MODE);
+  store<u32>(NEWREC, uid, I_UID);
+  store<u32>(NEWREC, gid, I_GID);
   store<u32>(NEWREC, 2, I_NLINK);
   store<i64>(NEWREC, now, I_ATIME);
   store<i64>(NEWREC, now, I_MTIME);

@@ -98,6 +98,20 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
     while (j < n && load<u8>(buf + j) == 47) j++;
     const last = j >= n;
     const trailing = last && i < n;
+    // `cur` is known to be a directory unless it is where the walk started from a symlink
+    if (!curIsDir) {
+      const cmode = mode_of(cur);
+      if (cmode == 0) return inode_errno;
+      if (!S_ISDIR(cmode)) return -ENOTDIR;
+    }
+    // search permission on the directory the name is looked up in (Linux may_lookup), before
+    // the name itself is looked at (a name over NAME_MAX there is EACCES, as in link_path_walk)
+    if (!capable()) {
+      const drec = inode_get(cur);
+      if (drec == 0) return inode_errno;
+      const pr = generic_permission(drec, MAY_EXEC);
+      if (pr != 0) return pr;
+    }
     if (clen > NAME_MAX) {
       // a create checks its last name's length only when it gets to it (Linux lookup order)
       if (!last || (flags & LOOKUP_PARENT) == 0) return -ENAMETOOLONG;
@@ -112,19 +126,6 @@ export function namei(path: usize, len: u32, flags: u32): i32 {
       nd_trailing = trailing;
       nd_toolong = true;
       return 0;
-    }
-    // `cur` is known to be a directory unless it is where the walk started from a symlink
-    if (!curIsDir) {
-      const cmode = mode_of(cur);
-      if (cmode == 0) return inode_errno;
-      if (!S_ISDIR(cmode)) return -ENOTDIR;
-    }
-    // search permission on the directory the name is looked up in (Linux may_lookup)
-    if (!capable()) {
-      const drec = inode_get(cur);
-      if (drec == 0) return inode_errno;
-      const pr = generic_permission(drec, MAY_EXEC);
-      if (pr != 0) return pr;
     }
     const comp = buf + start;
     let found: u64 = 0;

@@ -50,6 +50,8 @@ import {
   alloc_available, total_blocks, alloc_discard_committed, alloc_set_discard,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
+import { cur_uid, cur_gid } from "./cred";
+import { xattr_remove_all } from "./xattr";
 import {
   inode_create_fixed, inode_remove_record, inode_get, inode_errno, I_NLINK, fs_now, S_IFDIR, fs_clock_reset, icache_init,
 } from "./inode";
@@ -167,7 +169,7 @@ function write_block(blk: u64, addr: usize): void {
 
 /**
  * Formats the device: superblock, backup, empty journal, empty trees, AGFL, one free extent,
- * then the root directory through a normal transaction. Returns 0 or -errno: -ENOSPC (device
+ * then the root directory through a normal transaction, owned by the running cred (fs/cred.ts). Returns 0 or -errno: -ENOSPC (device
  * smaller than FS_MIN_BLOCKS), -EINVAL (larger than FS_MAX_BLOCKS), -EIO, -ENOMEM.
  */
 export function fs_mkfs(label: usize, labelLen: u32): i32 {
@@ -263,7 +265,7 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   r = fs_mount(1);
   mkfs_mounting = false;
   if (r != 0) return r;
-  r = inode_create_fixed(ROOT_INO, S_IFDIR | 0o755, ROOT_INO);
+  r = inode_create_fixed(ROOT_INO, S_IFDIR | 0o755, ROOT_INO, cur_uid, cur_gid); // owned by the creator (mke2fs root_owner)
   if (r != 0) return r;
   return fs_umount();
 }
@@ -522,6 +524,7 @@ function orphan_cleanup(): i32 {
     let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, de_key);
     if (r != 0) return r;
     r = file_release(ino);
+    if (r == 0) r = xattr_remove_all(ino); // its extended attributes go with it
     if (r != 0) return r;
     r = inode_remove_record(ino);
     if (r != 0 && r != -2) return r;

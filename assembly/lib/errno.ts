@@ -8,6 +8,8 @@ export const ENXIO: i32 = 6;
 /** Argument list too long; scandir: the names do not fit the caller's buffer. */
 export const E2BIG: i32 = 7;
 export const EBADF: i32 = 9;
+/** Try again: a FIFO read or write that would wait (this kernel keeps no pipe buffer). */
+export const EAGAIN: i32 = 11;
 export const ENOMEM: i32 = 12;
 export const EACCES: i32 = 13;
 /** Bad address: a struct the host passed lies outside linear memory. */
@@ -25,6 +27,8 @@ export const ENOSPC: i32 = 28;
 export const ESPIPE: i32 = 29;
 export const EROFS: i32 = 30;
 export const EMLINK: i32 = 31;
+/** Broken pipe: a write to a FIFO nobody has open for reading. */
+export const EPIPE: i32 = 32;
 export const ERANGE: i32 = 34;
 export const ENAMETOOLONG: i32 = 36;
 export const ENOTEMPTY: i32 = 39;

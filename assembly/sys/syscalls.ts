@@ -8,7 +8,9 @@
 //  - a metadata error in the middle of a change (EIO/EUCLEAN/ENOMEM from the trees) aborts
 //    the journal through fs_error: the disk keeps the last committed state;
 //  - an unlinked inode lives on while open (listed in the orphan directory) and is freed at
-//    the last close, or at the next mount after a crash.
+//    the last close, or at the next mount after a crash;
+//  - permission, ownership and timestamp decisions are Linux's, made with the running
+//    syscall's credentials (fs/cred.ts), in Linux's order of checks: see "permissions" below.
 //
 // struct file (FILE_SIZE bytes per descriptor, in FDTABLE):
 //
@@ -17,9 +19,10 @@
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
-  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG,
+  ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG, EACCES, ENXIO, ESPIPE, EAGAIN, EPIPE,
+  ERANGE, EFAULT,
 } from "../lib/errno";
-import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT } from "../fs/format";
+import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT, SB_INCOMPAT, INCOMPAT_SPECIAL } from "../fs/format";
 import {
   namei, nd_ino, nd_mode, nd_rec, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
   LOOKUP_FOLLOW, LOOKUP_PARENT,
@@ -28,11 +31,17 @@ import {
   inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
   inode_errno, fs_now, I_MODE, I_UID, I_GID, I_NLINK, I_SIZE, I_ATIME, I_MTIME, I_CTIME,
   I_CRTIME, I_BLOCKS, I_PARENT, INLINE_MAX, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISREG, S_ISLNK,
-  T_MTIME, T_CTIME,
+  T_MTIME, T_CTIME, I_RDEV, S_IFIFO, S_IFCHR, S_IFBLK, S_ISSPECIAL,
 } from "../fs/inode";
+import { capable, generic_permission, MAY_READ, MAY_WRITE, MAY_EXEC } from "../fs/cred";
+import {
+  xattr_name, xattr_name_ns, xattr_permission, xattr_get, xattr_set, xattr_list, xattr_remove, xattr_remove_all,
+  sb_feature_enable, xattr_tx_broken, xn_ns, xn_name, xn_len, XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX,
+  XATTR_CREATE, XATTR_REPLACE,
+} from "../fs/xattr";
 import {
   dir_add, dir_remove, dir_is_empty, dir_next, de_ino, de_type, de_key, de_name, de_namelen,
-  DT_DIR, DT_REG, DT_LNK,
+  DT_DIR, DT_REG, DT_LNK, dtype,
 } from "../fs/dir";
 import {
   file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
@@ -45,6 +54,9 @@ import {
   alloc_can_grow, alloc_deferred_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
 } from "../fs/alloc";
 import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
+import {
+  cur_uid, cur_gid, capable, in_group_p, generic_permission, MAY_READ, MAY_WRITE, MAY_EXEC,
+} from "../fs/cred";
 
 export const O_ACCMODE: u32 = 3;
 export const O_RDONLY: u32 = 0;
@@ -54,6 +66,7 @@ export const O_CREAT: u32 = 0o100;
 export const O_EXCL: u32 = 0o200;
 export const O_TRUNC: u32 = 0o1000;
 export const O_APPEND: u32 = 0o2000;
+export const O_NONBLOCK: u32 = 0o4000;
 export const O_DIRECTORY: u32 = 0o200000;
 export const O_NOFOLLOW: u32 = 0o400000;
 export const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
@@ -135,15 +148,139 @@ function commit_to_free_space(): bool {
 function dtype_of(mode: u32): u8 {
   if (S_ISDIR(mode)) return DT_DIR;
   if (S_ISLNK(mode)) return DT_LNK;
+  if (S_ISSPECIAL(mode)) return dtype(mode);
   return DT_REG;
 }
 
 /** Saved first-path results for two-path calls (rename, link). */
 const SAVED_NAME: usize = memory.data(NAME_MAX + 1);
 
+// ---- permissions: the decisions of Linux fs/namei.c and fs/attr.c ---------------------------
+//
+// Every check below runs with the syscall's credentials (fs/cred.ts). The order of the checks
+// in each syscall follows Linux's, so that a call failing for two reasons returns the errno
+// Linux returns (pjdfstest checks these orders): lookup errors, then EEXIST/ENOENT of the
+// last name, then the parent's permission (EACCES), then the sticky bit (EPERM), then the
+// types of the names (EISDIR/ENOTDIR), then the rest (ENOTEMPTY, EMLINK).
+
+/** Mode bits the permission rules look at (Linux S_ISUID, S_ISGID, S_ISVTX, S_IXGRP). */
+const S_ISUID: u32 = 0o4000;
+const S_ISGID: u32 = 0o2000;
+const S_ISVTX: u32 = 0o1000;
+const S_IXGRP: u32 = 0o10;
+/** open(2) O_NOATIME: only the file's owner or root may ask for it (EPERM). */
+export const O_NOATIME: u32 = 0o1000000;
+
+/** Whether the caller owns the inode record at `rec` or is root (Linux inode_owner_or_capable). */
+@inline function owner_or_capable(rec: usize): bool {
+  return load<u32>(rec, I_UID) == cur_uid || capable();
+}
+
+/** generic_permission on inode `ino` for `mask` (MAY_*). 0, -EACCES, or a read error. */
+function ino_permission(ino: u64, mask: u32): i32 {
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  return generic_permission(rec, mask);
+}
+
+/** Linux may_create: write and search permission on the directory a name is made in. */
+@inline function may_create(dir: u64): i32 { return ino_permission(dir, MAY_WRITE | MAY_EXEC); }
+
+/**
+ * Linux may_delete: whether the caller may remove (or rename away, or rename over) the
+ * entry for `victim` in directory `dir`, as a directory (`isdir`, rmdir and renames of a
+ * directory) or not. 0 or -errno, in Linux's order: EACCES (no write and search permission
+ * on `dir`), EPERM (the sticky bit on `dir` and the caller owns neither `dir` nor `victim`
+ * and is not root), ENOTDIR (`isdir` and `victim` is not a directory), EISDIR (not `isdir`
+ * and it is one), or a read error.
+ */
+function may_delete(dir: u64, victim: u64, isdir: bool): i32 {
+  const drec = inode_get(dir);
+  if (drec == 0) return fail(inode_errno);
+  let r = generic_permission(drec, MAY_WRITE | MAY_EXEC);
+  if (r != 0) return r;
+  const dmode = load<u32>(drec, I_MODE);
+  const duid = load<u32>(drec, I_UID);
+  const vrec = inode_get(victim); // may evict drec: its fields were read above
+  if (vrec == 0) return fail(inode_errno);
+  const vmode = load<u32>(vrec, I_MODE);
+  // check_sticky: the sticky bit keeps others' entries in a shared directory (/tmp)
+  if ((dmode & S_ISVTX) != 0 && load<u32>(vrec, I_UID) != cur_uid && duid != cur_uid && !capable()) return -EPERM;
+  if (isdir) { if (!S_ISDIR(vmode)) return -ENOTDIR; }
+  else if (S_ISDIR(vmode)) return -EISDIR;
+  return 0;
+}
+
+/**
+ * Whether a set-group-ID bit of `mode` goes when a file of group `gid` changes owner or is
+ * written (Linux setattr_should_drop_sgid): when group-execute is set it marks a set-gid
+ * program and goes; without it, it stays only for a member of `gid` or root.
+ */
+function should_drop_sgid(mode: u32, gid: u32): bool {
+  if ((mode & S_ISGID) == 0) return false;
+  if ((mode & S_IXGRP) != 0) return true;
+  return !in_group_p(gid) && !capable();
+}
+
+/**
+ * Linux file_remove_privs: a write or truncate of a regular file by a caller other than root
+ * (CAP_FSETID) clears set-user-ID, and set-group-ID as should_drop_sgid says. 0 or -errno.
+ */
+function file_remove_privs(ino: u64): i32 {
+  if (capable()) return 0;
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  const mode = load<u32>(rec, I_MODE);
+  if (!S_ISREG(mode)) return 0;
+  const kill = (mode & S_ISUID) | (should_drop_sgid(mode, load<u32>(rec, I_GID)) ? S_ISGID : 0);
+  if (kill == 0) return 0;
+  const w = inode_get_mut(ino);
+  if (w == 0) return fail(inode_errno);
+  store<u32>(w, mode & ~kill, I_MODE);
+  store<i64>(w, fs_now(), I_CTIME);
+  return 0;
+}
+
+/**
+ * Linux protected_hardlinks (fs.protected_hardlinks = 1, the default of systemd systems and
+ * what pjdfstest meets on Linux): a caller that neither owns `rec` nor is root may link it
+ * only when it is a regular file that is not set-user-ID, not a set-group-ID program, and
+ * that it may read and write. 0 or -EPERM.
+ */
+function may_linkat(rec: usize): i32 {
+  if (owner_or_capable(rec)) return 0;
+  const mode = load<u32>(rec, I_MODE);
+  if (!S_ISREG(mode) || (mode & S_ISUID) != 0 || (mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return -EPERM;
+  return generic_permission(rec, MAY_READ | MAY_WRITE) == 0 ? 0 : -EPERM;
+}
+
+/**
+ * The owner, group and mode of a new inode in directory `parent` (Linux inode_init_owner and
+ * mode_strip_sgid): the caller's uid; the parent's gid when the parent is set-group-ID (a
+ * new directory inherits the bit too), else the caller's gid; a set-group-ID program made in
+ * such a directory by a caller outside the group keeps no set-group-ID. Sets new_uid/new_gid
+ * and returns the mode, or 0 with the error in create_err.
+ */
+let new_uid: u32 = 0;
+let new_gid: u32 = 0;
+function init_owner(parent: u64, mode: u32): u32 {
+  const prec = inode_get(parent);
+  if (prec == 0) { create_err = fail(inode_errno); return 0; }
+  new_uid = cur_uid;
+  new_gid = cur_gid;
+  if ((load<u32>(prec, I_MODE) & S_ISGID) == 0) return mode;
+  new_gid = load<u32>(prec, I_GID);
+  if (S_ISDIR(mode)) return mode | S_ISGID;
+  if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && !in_group_p(new_gid) && !capable()) return mode & ~S_ISGID;
+  return mode;
+}
+
 // ---- open / close ----------------------------------------------------------------------------
 
-/** Creates a regular file `nd_name` in `nd_parent`. Returns the ino or 0 with the error in r. */
+/**
+ * Creates an inode of `mode` named `name` in `parent`, owned as init_owner says. Returns the
+ * ino or 0 with the error in create_err. The caller has checked may_create.
+ */
 let create_err: i32 = 0;
 function create_node(mode: u32, parent: u64, name: usize, namelen: u32): u64 {
   // the arguments are values and the namei buffer: nothing a commit could move
@@ -151,7 +288,9 @@ function create_node(mode: u32, parent: u64, name: usize, namelen: u32): u64 {
     create_err = -ENOSPC;
     return 0;
   }
-  const ino = inode_create(mode, 0, 0, S_ISDIR(mode) ? 2 : 1, parent);
+  mode = init_owner(parent, mode);
+  if (mode == 0) return 0;
+  const ino = inode_create(mode, new_uid, new_gid, S_ISDIR(mode) ? 2 : 1, parent);
   if (ino == 0) { create_err = fail_ns(inode_errno); return 0; }
   const r = dir_add(parent, name, namelen, ino, dtype_of(mode));
   if (r != 0) { create_err = fail_ns(r); return 0; }
@@ -174,7 +313,8 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   // get_unused_fd_flags, then do_filp_open), so EMFILE leaves no file created or truncated
   const fd = fd_unused();
   if (fd < 0) return fd;
-  if ((flags & (O_CREAT | O_TRUNC)) != 0 && (fs_readonly || fs_errored)) return -EROFS;
+  // on a read-only fs, EROFS comes where a change would begin (Linux mnt_want_write): when a
+  // missing name would be created, or from may_open for writing or truncating
   // O_CREAT|O_EXCL never follows a final symlink: whatever is there makes it EEXIST
   const excl = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   let lflags: u32 = (flags & O_NOFOLLOW) != 0 || excl ? 0 : LOOKUP_FOLLOW;
@@ -187,17 +327,26 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   let ino = nd_ino;
   let m = nd_mode;
   if (ino == 0) {
-    // O_CREAT of a missing name
+    // O_CREAT of a missing name: a new file is opened whatever its mode (Linux do_open
+    // skips may_open for FMODE_CREATED), so only the directory's permission counts
     if (fs_readonly || fs_errored) return -EROFS;
+    r = may_create(nd_parent);
+    if (r != 0) return r;
     ino = create_node(S_IFREG | (mode & 0o7777), nd_parent, nd_name, nd_namelen);
     if (ino == 0) return create_err;
     m = S_IFREG | (mode & 0o7777);
   } else {
     if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return -EEXIST;
     if (S_ISLNK(m)) return -ELOOP; // O_NOFOLLOW on a final symlink
-    if (S_ISDIR(m) && (acc != O_RDONLY || (flags & O_CREAT) != 0)) return -EISDIR;
+    if (S_ISDIR(m) && (acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) != 0)) return -EISDIR;
     if ((flags & O_DIRECTORY) != 0 && !S_ISDIR(m)) return -ENOTDIR;
-    if (acc != O_RDONLY && (fs_readonly || fs_errored)) return -EROFS;
+    r = may_open(ino, m, acc, flags);
+    if (r != 0) return r;
+    if (S_ISSPECIAL(m)) {
+      // no driver and no socket behind a special inode; a FIFO opens without a data path
+      r = open_special(ino, m, flags);
+      if (r != 0) return r;
+    }
     // Linux truncates even with O_RDONLY (the result is unspecified by POSIX); the open file
     // (its mapping, held open) exists first, so ENOMEM cannot follow a truncation
     if ((flags & O_TRUNC) != 0 && S_ISREG(m)) {
@@ -220,11 +369,73 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   return fd;
 }
 
-/** open's O_TRUNC of regular file `ino`: size 0, or only the times when it is empty. 0 or -errno. */
-function open_truncate(ino: u64): i32 {
+/**
+ * Linux may_open for an existing inode: the permission the access mode asks for (O_TRUNC asks
+ * for write too), EROFS before EACCES for a write on a read-only fs (sb_permission), then
+ * O_NOATIME only for the owner or root. 0 or -errno (EROFS, EACCES, EPERM).
+ */
+function may_open(ino: u64, m: u32, acc: u32, flags: u32): i32 {
+  let mask: u32 = acc == O_RDONLY ? MAY_READ : acc == O_WRONLY ? MAY_WRITE : MAY_READ | MAY_WRITE;
+  // O_TRUNC means nothing to a FIFO or device (Linux may_open clears it)
+  if ((flags & O_TRUNC) != 0 && !S_ISSPECIAL(m)) mask |= MAY_WRITE;
+  // a FIFO or device written on a read-only fs writes nothing to it (sb_permission: only
+  // regular files, directories and symlinks)
+  if ((mask & MAY_WRITE) != 0 && (fs_readonly || fs_errored) && !S_ISSPECIAL(m)) return -EROFS;
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
-  const r = load<u64>(rec, I_SIZE) != 0 ? file_truncate(ino, 0) : inode_touch(ino, T_MTIME | T_CTIME);
+  const r = generic_permission(rec, mask);
+  if (r != 0) return r;
+  if ((flags & O_NOATIME) != 0 && !owner_or_capable(rec)) return -EPERM;
+  return 0;
+}
+
+/**
+ * open(2) of a special inode (no data path in this kernel). Character and block devices and
+ * sockets: ENXIO (Linux chrdev_open/blkdev_open with no driver registered, no_open for a
+ * socket). A FIFO: O_WRONLY|O_NONBLOCK with no reader open is ENXIO as on Linux; every other
+ * open returns at once. Linux would make a blocking open wait for the other end, but the host
+ * API is synchronous, so such an open could never be woken: it proceeds as O_NONBLOCK would
+ * (a reader without writers then reads end-of-file). A FIFO on a read-only filesystem opens
+ * for writing (its data would not touch the disk). 0 or -errno.
+ */
+function open_special(ino: u64, m: u32, flags: u32): i32 {
+  if ((m & S_IFMT) != S_IFIFO) return -ENXIO;
+  if ((flags & (O_ACCMODE | O_NONBLOCK)) == (O_WRONLY | O_NONBLOCK) && fifo_ends(ino, true) == 0) return -ENXIO;
+  return 0;
+}
+
+/** Open descriptors of `ino` that read (`readers`) or write it: a FIFO's two ends. */
+function fifo_ends(ino: u64, readers: bool): u32 {
+  let n: u32 = 0;
+  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) {
+    const f = fdp(fd);
+    if (load<u64>(f, F_INO) != ino) continue;
+    const acc = load<u32>(f, F_FLAGS) & O_ACCMODE;
+    if (readers ? acc != O_WRONLY : acc != O_RDONLY) n++;
+  }
+  return n;
+}
+
+/**
+ * read(2)/write(2) on a FIFO: this kernel keeps no pipe buffer, so nothing written is ever
+ * there to read. A read returns end-of-file (0) when no writer is open, else EAGAIN (an
+ * empty pipe with writers); a write is EPIPE when no reader is open, else EAGAIN (as a full
+ * pipe would be to an O_NONBLOCK writer).
+ */
+function fifo_rw(ino: u64, write: bool): i32 {
+  if (write) return fifo_ends(ino, true) == 0 ? -EPIPE : -EAGAIN;
+  return fifo_ends(ino, false) == 0 ? 0 : -EAGAIN;
+}
+
+/** open's O_TRUNC of regular file `ino`: size 0, or only the times when it is empty. 0 or -errno. */
+function open_truncate(ino: u64): i32 {
+  const pr = file_remove_privs(ino);
+  if (pr != 0) return pr;
+  const rec = inode_get(ino);
+  if (rec == 0) return fail(inode_errno);
+  let r = load<u64>(rec, I_SIZE) != 0 ? file_truncate(ino, 0) : 0;
+  // O_TRUNC sets mtime and ctime even on an empty file (file_truncate's inline path does not)
+  if (r == 0) r = inode_touch(ino, T_MTIME | T_CTIME);
   return r != 0 ? fail(r) : 0;
 }
 
@@ -237,6 +448,7 @@ function fd_unused(): i32 {
 /** Frees an inode with no links: data, record. 0 or -errno. */
 function inode_destroy(ino: u64): i32 {
   let r = file_release(ino);
+  if (r == 0) r = xattr_remove_all(ino);
   if (r != 0) return r;
   return inode_remove_record(ino);
 }
@@ -303,10 +515,13 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const ino = load<u64>(f, F_INO);
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
-  if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
+  // a pipe has no pread (ESPIPE before rw_verify_area, as ksys_pread64 checks FMODE_PREAD)
+  if (S_ISSPECIAL(load<u32>(rec, I_MODE))) return pos >= 0 ? -ESPIPE : fifo_rw(ino, false);
   const usePos = pos >= 0;
   const at = usePos ? pos : load<i64>(f, F_POS);
-  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
+  // rw_verify_area comes before the file's read method (a directory's says EISDIR)
+  if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t
+  if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
   return n;
@@ -320,9 +535,10 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
   if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
+  const ino = load<u64>(f, F_INO);
+  if (is_fifo(ino)) return pos >= 0 ? -ESPIPE : fifo_rw(ino, true);
   const r = sys_enter_write();
   if (r != 0) return r;
-  const ino = load<u64>(f, F_INO);
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
   const usePos = pos >= 0;
@@ -330,6 +546,8 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (load<u32>(f, F_FLAGS) & O_APPEND) at = <i64>load<u64>(rec, I_SIZE);
   if (at > I64_MAX - <i64>len) return -EINVAL; // pos + len would overflow loff_t (rw_verify_area)
   if (len == 0) return 0;
+  const pr = file_remove_privs(ino);
+  if (pr != 0) return pr;
   let n = file_write(ino, <u64>at, buf, len);
   if (file_tx_broken) return fs_error(n < 0 ? n : -ENOSPC);
   if (n == -ENOSPC && commit_to_free_space()) {
@@ -342,10 +560,17 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   return n;
 }
 
-/** lseek(2). The new offset or -errno (EBADF, EINVAL for a bad whence or negative result). */
+/** Whether `ino` is a FIFO (only FIFOs among special inodes can be open). */
+function is_fifo(ino: u64): bool {
+  const rec = inode_get(ino);
+  return rec != 0 && (load<u32>(rec, I_MODE) & S_IFMT) == S_IFIFO;
+}
+
+/** lseek(2). The new offset or -errno (EBADF, EINVAL for a bad whence or negative result, ESPIPE on a FIFO). */
 export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
+  if (is_fifo(load<u64>(f, F_INO))) return -ESPIPE;
   let base: i64 = 0;
   if (whence == SEEK_CUR) base = load<i64>(f, F_POS);
   else if (whence == SEEK_END) {
@@ -361,25 +586,41 @@ export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
 
 // ---- truncate / sync -------------------------------------------------------------------------
 
-function truncate_ino(ino: u64, len: i64): i32 {
+/**
+ * Truncates regular file `ino` to `len` bytes; `byPath` (truncate(2)) also needs write
+ * permission, as an open for writing did for ftruncate (Linux vfs_truncate). Set-user-ID and
+ * set-group-ID go as a write clears them. 0 or -errno (EINVAL, EISDIR, EACCES, EFBIG, ENOSPC).
+ */
+function truncate_ino(ino: u64, len: i64, byPath: bool): i32 {
   if (len < 0) return -EINVAL;
-  if (<u64>len > FILE_SIZE_MAX) return -EFBIG;
   const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
   const m = load<u32>(rec, I_MODE);
   if (S_ISDIR(m)) return -EISDIR;
   if (!S_ISREG(m)) return -EINVAL;
-  const r = file_truncate(ino, <u64>len);
+  if (byPath) {
+    const pr = generic_permission(rec, MAY_WRITE);
+    if (pr != 0) return pr;
+  }
+  if (<u64>len > FILE_SIZE_MAX) return -EFBIG;
+  const oldSize = load<u64>(rec, I_SIZE);
+  let r = file_remove_privs(ino);
+  if (r != 0) return r;
+  r = file_truncate(ino, <u64>len);
+  if (r != 0) return fail(r);
+  // ftruncate sets mtime and ctime always (ATTR_MTIME | ATTR_CTIME), truncate(2) when the
+  // size changes; file_truncate's inline path leaves the times alone
+  if (!byPath || oldSize != <u64>len) r = inode_touch(ino, T_MTIME | T_CTIME);
   return r != 0 ? fail(r) : 0;
 }
 
-/** truncate(2). 0 or -errno (ENOENT, EISDIR, EINVAL, EFBIG, EROFS, ENOSPC). */
+/** truncate(2). 0 or -errno (ENOENT, EISDIR, EINVAL, EACCES, EFBIG, EROFS, ENOSPC). */
 export function do_truncate(path: usize, plen: u32, len: i64): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = namei(path, plen, LOOKUP_FOLLOW);
   if (r != 0) return r;
-  return truncate_ino(nd_ino, len);
+  return truncate_ino(nd_ino, len, true);
 }
 
 /** ftruncate(2). 0 or -errno (EBADF, EINVAL when not open for writing, EISDIR, EFBIG). */
@@ -389,7 +630,7 @@ export function do_ftruncate(fd: i32, len: i64): i32 {
   if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EINVAL;
   const r = sys_enter_write();
   if (r != 0) return r;
-  return truncate_ino(load<u64>(f, F_INO), len);
+  return truncate_ino(load<u64>(f, F_INO), len, false);
 }
 
 /** fsync(2)/fdatasync(2): commits the running transaction with all ordered data. */
@@ -448,7 +689,8 @@ function fill_stat(ino: u64, out: usize, known: usize = 0): i32 {
   store<f64>(out, <f64>load<u32>(rec, I_NLINK), ST_NLINK);
   store<f64>(out, <f64>load<u32>(rec, I_UID), ST_UID);
   store<f64>(out, <f64>load<u32>(rec, I_GID), ST_GID);
-  store<f64>(out, 0, ST_RDEV);
+  const t = m & S_IFMT;
+  store<f64>(out, t == S_IFCHR || t == S_IFBLK ? <f64>load<u64>(rec, I_RDEV) : 0, ST_RDEV);
   store<f64>(out, S_ISDIR(m) ? 4096 : <f64>load<u64>(rec, I_SIZE), ST_SIZE);
   store<f64>(out, 4096, ST_BLKSIZE);
   store<f64>(out, S_ISDIR(m) ? 8 : <f64>(load<u64>(rec, I_BLOCKS) * 8), ST_BLOCKS);
@@ -489,7 +731,7 @@ export function do_fstat(fd: i32, out: usize): i32 {
 
 // ---- namespace -------------------------------------------------------------------------------
 
-/** mkdir(2). 0 or -errno (EEXIST, ENOENT, ENOTDIR, ENOSPC, EROFS, EMLINK). */
+/** mkdir(2). 0 or -errno (EEXIST, ENOENT, ENOTDIR, EACCES, ENOSPC, EROFS, EMLINK). */
 export function do_mkdir(path: usize, len: u32, mode: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
@@ -498,16 +740,23 @@ export function do_mkdir(path: usize, len: u32, mode: u32): i32 {
   if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino != 0) return -EEXIST;
   const parent = nd_parent;
+  r = may_create(parent);
+  if (r != 0) return r;
   const prec = inode_get(parent);
   if (prec == 0) return fail(inode_errno);
   if (load<u32>(prec, I_NLINK) >= LINK_MAX) return -EMLINK;
-  const ino = create_node(S_IFDIR | (mode & 0o7777), parent, nd_name, nd_namelen);
+  // mkdir keeps the permission and sticky bits only (Linux vfs_mkdir); set-group-ID comes
+  // from a set-group-ID parent
+  const ino = create_node(S_IFDIR | (mode & 0o1777), parent, nd_name, nd_namelen);
   if (ino == 0) return create_err;
   const n = inode_link_delta(parent, 1);
   return n < 0 ? fail(n) : 0;
 }
 
-/** rmdir(2). 0 or -errno (ENOENT, ENOTDIR, ENOTEMPTY, EINVAL for ".", EBUSY for "/"). */
+/**
+ * rmdir(2). 0 or -errno (ENOENT, EACCES, EPERM (sticky), ENOTDIR, ENOTEMPTY, EINVAL for ".",
+ * EBUSY for "/").
+ */
 export function do_rmdir(path: usize, len: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
@@ -519,9 +768,10 @@ export function do_rmdir(path: usize, len: u32): i32 {
   if (nd_namelen == 0 || nd_ino == ROOT_INO) return -EBUSY;
   if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino == 0) return -ENOENT;
-  if (!S_ISDIR(nd_mode)) return -ENOTDIR;
   const ino = nd_ino;
   const parent = nd_parent;
+  r = may_delete(parent, ino, true);
+  if (r != 0) return r;
   if (!dir_is_empty(ino)) return bt_errno != 0 ? fail(bt_errno) : -ENOTEMPTY;
   r = dir_remove(parent, nd_name, nd_namelen);
   if (r != 0) return fail(r);
@@ -533,7 +783,7 @@ export function do_rmdir(path: usize, len: u32): i32 {
   return r != 0 ? fail(r) : 0;
 }
 
-/** unlink(2). 0 or -errno (ENOENT, EISDIR, ENOTDIR, EROFS). */
+/** unlink(2). 0 or -errno (ENOENT, EACCES, EPERM (sticky), EISDIR, ENOTDIR, EROFS). */
 export function do_unlink(path: usize, len: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
@@ -542,10 +792,12 @@ export function do_unlink(path: usize, len: u32): i32 {
   if (r != 0) return r;
   if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino == 0) return -ENOENT;
-  if (S_ISDIR(nd_mode)) return -EISDIR;
-  if (nd_trailing) return -ENOTDIR;
+  // a trailing slash decides before any permission (Linux do_unlinkat's "slashes")
+  if (nd_trailing) return S_ISDIR(nd_mode) ? -EISDIR : -ENOTDIR;
   const ino = nd_ino;
   const parent = nd_parent;
+  r = may_delete(parent, ino, false);
+  if (r != 0) return r;
   r = dir_remove(parent, nd_name, nd_namelen);
   if (r != 0) return fail(r);
   r = drop_link(ino, false);
@@ -556,7 +808,9 @@ export function do_unlink(path: usize, len: u32): i32 {
 
 /**
  * rename(2): atomic within the running transaction. 0 or -errno: ENOENT, EINVAL (into its
- * own subtree), ENOTDIR / EISDIR (type mismatch with an existing target), ENOTEMPTY (a
+ * own subtree), EACCES (no write and search permission on a parent, or no write permission
+ * on a directory that moves to another parent), EPERM (sticky parent, rename_permission),
+ * ENOTDIR / EISDIR (type mismatch with an existing target), ENOTEMPTY (a
  * non-empty target directory), EBUSY ("/", "." or ".." as either last component), EROFS,
  * ENOSPC, EUCLEAN (a cycle of parent pointers met by the subtree check).
  */
@@ -599,10 +853,11 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   }
   if (dst == src) return 0; // same inode: nothing to do (POSIX)
   const isDir = S_ISDIR(srcMode);
+  const dstMode = nd_mode;
+  r = rename_permission(src, srcParent, dst, dstParent, isDir);
+  if (r != 0) return r;
   if (dst != 0) {
-    if (isDir && !S_ISDIR(nd_mode)) return -ENOTDIR;
-    if (!isDir && S_ISDIR(nd_mode)) return -EISDIR;
-    if (S_ISDIR(nd_mode) && !dir_is_empty(dst)) return bt_errno != 0 ? fail(bt_errno) : -ENOTEMPTY;
+    if (S_ISDIR(dstMode) && !dir_is_empty(dst)) return bt_errno != 0 ? fail(bt_errno) : -ENOTEMPTY;
   }
   if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC; // even over a target: the new entry may split a leaf
   if (isDir && srcParent != dstParent && dst == 0) {
@@ -643,11 +898,28 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   return r != 0 ? fail(r) : 0;
 }
 
+/**
+ * Linux vfs_rename's permission checks: removing the source entry (may_delete), creating the
+ * target name or replacing the target (may_delete, with the type checks: ENOTDIR / EISDIR),
+ * and write permission on a directory that changes parent (its ".." changes). 0 or -errno.
+ */
+function rename_permission(src: u64, srcParent: u64, dst: u64, dstParent: u64, isDir: bool): i32 {
+  let r = may_delete(srcParent, src, isDir);
+  if (r != 0) return r;
+  r = dst == 0 ? may_create(dstParent) : may_delete(dstParent, dst, isDir);
+  if (r != 0) return r;
+  if (isDir && srcParent != dstParent) return ino_permission(src, MAY_WRITE);
+  return 0;
+}
+
 @inline function is_dots(p: usize, n: u32): bool {
   return (n == 1 && load<u8>(p) == 46) || (n == 2 && load<u8>(p) == 46 && load<u8>(p, 1) == 46);
 }
 
-/** link(2). 0 or -errno (ENOENT, EEXIST, EPERM for directories, EMLINK, EROFS, ENOSPC). */
+/**
+ * link(2). 0 or -errno (ENOENT, EEXIST, EACCES, EPERM for directories and for another user's
+ * file the caller may not read and write (protected_hardlinks), EMLINK, EROFS, ENOSPC).
+ */
 export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
@@ -661,8 +933,15 @@ export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino != 0) return -EEXIST;
   if (nd_trailing) return -ENOENT;
+  // Linux order: protected_hardlinks (do_linkat), may_create, then a directory (vfs_link)
+  let rec = inode_get(src);
+  if (rec == 0) return fail(inode_errno);
+  r = may_linkat(rec);
+  if (r != 0) return r;
+  r = may_create(nd_parent);
+  if (r != 0) return r;
   if (S_ISDIR(srcMode)) return -EPERM;
-  const rec = inode_get(src);
+  rec = inode_get(src);
   if (rec == 0) return fail(inode_errno);
   if (load<u32>(rec, I_NLINK) >= LINK_MAX) return -EMLINK;
   if (!alloc_can_grow(GROW_BLOCKS)) return -ENOSPC;
@@ -674,7 +953,7 @@ export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   return r != 0 ? fail(r) : 0;
 }
 
-/** symlink(2). 0 or -errno (EEXIST, ENOENT for an empty target, ENAMETOOLONG, ENOSPC). */
+/** symlink(2). 0 or -errno (EEXIST, ENOENT for an empty target, EACCES, ENAMETOOLONG, ENOSPC). */
 export function do_symlink(target: usize, tlen: u32, path: usize, plen: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
@@ -685,6 +964,8 @@ export function do_symlink(target: usize, tlen: u32, path: usize, plen: u32): i3
   if (nd_toolong) return -ENAMETOOLONG;
   if (nd_ino != 0) return -EEXIST;
   if (nd_trailing) return -ENOENT;
+  r = may_create(nd_parent);
+  if (r != 0) return r;
   // a target too long to stay inline needs a data block: make sure of it before the name
   // exists, so ENOSPC leaves no empty symlink behind
   if (tlen > INLINE_MAX) {
@@ -765,7 +1046,8 @@ const DOT: usize = memory.data<u8>([46, 46]);
  * of directory `path` to `buf`, each NUL-terminated, in byte order; the count goes to `out`
  * (u32) and whether every byte is ASCII to `out + 4` (u32 0/1). Returns the bytes written, or
  * -E2BIG when the names need more than half of `size` bytes (the caller falls back to
- * getdents), or -errno: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG (the path), EIO/EUCLEAN.
+ * getdents), or -errno: ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG (the path), EACCES (no read
+ * permission on the directory, or no search permission on the way), EIO/EUCLEAN.
  *
  * `buf` while it works (the sorted copy cannot overlap what it is sorted from):
  *
@@ -781,6 +1063,9 @@ export function do_scandir(path: usize, plen: u32, buf: usize, size: u32, out: u
   if (r != 0) return r;
   if (!S_ISDIR(nd_mode)) return -ENOTDIR;
   const dir = nd_ino;
+  // what open(O_RDONLY | O_DIRECTORY) would check (may_open): read permission
+  r = ino_permission(dir, MAY_READ);
+  if (r != 0) return r;
   const names = buf + (<usize>size >> 1);
   let used: usize = 0;
   let ents = buf + <usize>size;
@@ -875,46 +1160,161 @@ function scandir_emit(buf: usize, names: usize, ents: usize, n: u32, ascii: u32,
 
 // ---- attributes ------------------------------------------------------------------------------
 
-/** chmod(2). 0 or -errno (ENOENT, EROFS). */
+/**
+ * Linux chmod_common + setattr_prepare on inode `ino`: only the owner or root (EPERM); a
+ * caller other than root outside the file's group cannot set set-group-ID (the bit is dropped
+ * silently); the sticky bit is kept on any type (Linux). ctime changes. 0 or -errno.
+ */
+function chmod_ino(ino: u64, mode: u32): i32 {
+  const cur = inode_get(ino); // a refusal dirties nothing
+  if (cur == 0) return fail(inode_errno);
+  if (!owner_or_capable(cur)) return -EPERM;
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return fail(inode_errno);
+  let m = mode & 0o7777;
+  if (!in_group_p(load<u32>(rec, I_GID)) && !capable()) m &= ~S_ISGID;
+  store<u32>(rec, (load<u32>(rec, I_MODE) & S_IFMT) | m, I_MODE);
+  store<i64>(rec, fs_now(), I_CTIME);
+  return 0;
+}
+
+/** chmod(2). 0 or -errno (ENOENT, EACCES (search), EPERM (not the owner), EROFS). */
 export function do_chmod(path: usize, len: u32, mode: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = namei(path, len, LOOKUP_FOLLOW);
   if (r != 0) return r;
-  const rec = inode_get_mut(nd_ino);
+  return chmod_ino(nd_ino, mode);
+}
+
+/** fchmod(2). 0 or -errno (EBADF, EPERM, EROFS). */
+export function do_fchmod(fd: i32, mode: u32): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  const r = sys_enter_write();
+  if (r != 0) return r;
+  return chmod_ino(load<u64>(f, F_INO), mode);
+}
+
+/** The "leave this id" value of chown's uid and gid (-1 as u32). */
+const ID_KEEP: u32 = 0xffffffff;
+
+/**
+ * Linux chown_common + setattr_prepare on inode `ino` (`uid`/`gid` ID_KEEP leave an id):
+ *  - a new owner only by root, or by the owner naming itself (chown_ok: EPERM);
+ *  - a new group only by root, or by the owner naming its own group or one of its
+ *    supplementary groups (chgrp_ok: EPERM);
+ *  - on anything but a directory, set-user-ID goes, and set-group-ID as should_drop_sgid
+ *    says, even for root; a caller that may not change the mode (not the owner, not root)
+ *    cannot have them cleared and gets EPERM;
+ *  - ctime changes on success, even when nothing else does (Linux always sets ATTR_CTIME).
+ * 0 or -errno.
+ */
+function chown_ino(ino: u64, uid: u32, gid: u32): i32 {
+  const cur = inode_get(ino); // a refusal dirties nothing
+  if (cur == 0) return fail(inode_errno);
+  const ouid = load<u32>(cur, I_UID);
+  const ogid = load<u32>(cur, I_GID);
+  const mode = load<u32>(cur, I_MODE);
+  const owner = ouid == cur_uid;
+  if (uid != ID_KEEP && !(owner && uid == ouid) && !capable()) return -EPERM;
+  if (gid != ID_KEEP && !(owner && (gid == ogid || in_group_p(gid))) && !capable()) return -EPERM;
+  let kill: u32 = 0;
+  if (!S_ISDIR(mode)) kill = (mode & S_ISUID) | (should_drop_sgid(mode, ogid) ? S_ISGID : 0);
+  if (kill != 0 && !owner && !capable()) return -EPERM;
+  const rec = inode_get_mut(ino);
   if (rec == 0) return fail(inode_errno);
-  store<u32>(rec, (load<u32>(rec, I_MODE) & S_IFMT) | (mode & 0o7777), I_MODE);
+  if (uid != ID_KEEP) store<u32>(rec, uid, I_UID);
+  if (gid != ID_KEEP) store<u32>(rec, gid, I_GID);
+  store<u32>(rec, mode & ~kill, I_MODE);
   store<i64>(rec, fs_now(), I_CTIME);
   return 0;
 }
-
-/** chown(2) (0xffffffff leaves an id unchanged). 0 or -errno. */
+/** chown(2) / lchown(2) (`follow` false). 0 or -errno (ENOENT, EACCES, EPERM, EROFS). */
 export function do_chown(path: usize, len: u32, uid: u32, gid: u32, follow: bool): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = namei(path, len, follow ? LOOKUP_FOLLOW : 0);
   if (r != 0) return r;
-  const rec = inode_get_mut(nd_ino);
+  return chown_ino(nd_ino, uid, gid);
+}
+
+/** fchown(2). 0 or -errno (EBADF, EPERM, EROFS). */
+export function do_fchown(fd: i32, uid: u32, gid: u32): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  const r = sys_enter_write();
+  if (r != 0) return r;
+  return chown_ino(load<u64>(f, F_INO), uid, gid);
+}
+
+/**
+ * Linux vfs_utimes + setattr_prepare on inode `ino` (times in ns, UTIME_NOW, UTIME_OMIT;
+ * both UTIME_OMIT never gets here): both UTIME_NOW needs the owner, root or write
+ * permission (EACCES); any other combination sets an explicit time and needs the owner or
+ * root (EPERM). ctime changes. 0 or -errno.
+ */
+function utimes_ino(ino: u64, atime: i64, mtime: i64): i32 {
+  const rec = inode_get(ino);
   if (rec == 0) return fail(inode_errno);
-  if (uid != 0xffffffff) store<u32>(rec, uid, I_UID);
-  if (gid != 0xffffffff) store<u32>(rec, gid, I_GID);
-  store<i64>(rec, fs_now(), I_CTIME);
+  if (!owner_or_capable(rec)) {
+    if (atime != UTIME_NOW || mtime != UTIME_NOW) return -EPERM;
+    const r = generic_permission(rec, MAY_WRITE);
+    if (r != 0) return r;
+  }
+  const w = inode_get_mut(ino);
+  if (w == 0) return fail(inode_errno);
+  const now = fs_now();
+  if (atime != UTIME_OMIT) store<i64>(w, atime == UTIME_NOW ? now : atime, I_ATIME);
+  if (mtime != UTIME_OMIT) store<i64>(w, mtime == UTIME_NOW ? now : mtime, I_MTIME);
+  store<i64>(w, now, I_CTIME);
   return 0;
 }
 
-/** utimensat(2) with ns times (UTIME_NOW -1, UTIME_OMIT -2). 0 or -errno. */
+/**
+ * utimensat(2) with ns times (UTIME_NOW -1, UTIME_OMIT -2). Both UTIME_OMIT is 0 before the
+ * path is looked at (Linux: "nothing to do, we must not even check the path"). 0 or -errno
+ * (ENOENT, EACCES, EPERM, EROFS).
+ */
 export function do_utimensat(path: usize, len: u32, atime: i64, mtime: i64, flags: u32): i32 {
+  if (atime == UTIME_OMIT && mtime == UTIME_OMIT) return 0;
   let r = sys_enter_write();
   if (r != 0) return r;
   r = namei(path, len, (flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
   if (r != 0) return r;
-  const rec = inode_get_mut(nd_ino);
+  return utimes_ino(nd_ino, atime, mtime);
+}
+
+/** futimens(2): utimensat on a descriptor. 0 or -errno (EBADF, EACCES, EPERM, EROFS). */
+export function do_futimens(fd: i32, atime: i64, mtime: i64): i32 {
+  if (atime == UTIME_OMIT && mtime == UTIME_OMIT) return 0;
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  const r = sys_enter_write();
+  if (r != 0) return r;
+  return utimes_ino(load<u64>(f, F_INO), atime, mtime);
+}
+
+/** access(2) mode bits: F_OK 0, X_OK 1, W_OK 2, R_OK 4 (the same bits as MAY_*). */
+const ACCESS_MASK: u32 = 7;
+
+/**
+ * access(2) / faccessat(2) following symlinks: whether the caller may read, write or execute
+ * (search) `path` (the cred's ids are both real and effective). 0 or -errno: EINVAL (other
+ * mode bits), ENOENT/ENOTDIR/ELOOP/ENAMETOOLONG/EACCES from the walk, EROFS (W_OK on a
+ * read-only fs), EACCES.
+ */
+export function do_access(path: usize, len: u32, mode: u32): i32 {
+  if ((mode & ~ACCESS_MASK) != 0) return -EINVAL;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (mode == 0) return 0;
+  if ((mode & MAY_WRITE) != 0 && (fs_readonly || fs_errored)) return -EROFS;
+  const rec = inode_get(nd_ino);
   if (rec == 0) return fail(inode_errno);
-  const now = fs_now();
-  if (atime != UTIME_OMIT) store<i64>(rec, atime == UTIME_NOW ? now : atime, I_ATIME);
-  if (mtime != UTIME_OMIT) store<i64>(rec, mtime == UTIME_NOW ? now : mtime, I_MTIME);
-  store<i64>(rec, now, I_CTIME);
-  return 0;
+  return generic_permission(rec, mode);
 }
 
 /** statfs(2). 0 or -errno. */
@@ -924,4 +1324,167 @@ export function do_statfs(path: usize, len: u32, out: usize): i32 {
   r = namei(path, len, LOOKUP_FOLLOW);
   if (r != 0) return r;
   return fs_statfs(out);
+}
+
+// ---- mknod -----------------------------------------------------------------------------------
+
+/**
+ * mknod(2): a FIFO, character or block device, socket (a special inode: no data, an rdev for
+ * CHR/BLK) or, for type 0 or S_IFREG, an empty regular file. `mode` is type | permission
+ * bits; `rdev` the device number stored for CHR/BLK as given (Linux dev_t; ignored otherwise,
+ * as Linux passes 0 for FIFOs and sockets). The inode is made by create_node like every other
+ * create, so it gets that path's ownership. 0 or -errno, in Linux's order: EINVAL (a bad
+ * type), EPERM (S_IFDIR), ENOENT / ENOTDIR / ELOOP / EACCES (the walk), ENAMETOOLONG, EEXIST,
+ * ENOENT (a trailing slash), EROFS, EACCES (no write and search permission on the parent),
+ * EPERM (CHR/BLK without capable()), ENOSPC.
+ */
+export function do_mknod(path: usize, len: u32, mode: u32, rdev: u64): i32 {
+  const type = mode & S_IFMT;
+  if (type == S_IFDIR) return -EPERM; // may_mknod
+  if (type != 0 && type != S_IFREG && !S_ISSPECIAL(type)) return -EINVAL;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, len, LOOKUP_PARENT);
+  if (r != 0) return r;
+  if (nd_toolong) return -ENAMETOOLONG;
+  if (nd_ino != 0 || nd_namelen == 0) return -EEXIST;
+  if (nd_trailing) return -ENOENT;
+  if (fs_readonly || fs_errored) return -EROFS;
+  const parent = nd_parent;
+  const prec = inode_get(parent);
+  if (prec == 0) return fail(inode_errno);
+  r = generic_permission(prec, MAY_WRITE | MAY_EXEC);
+  if (r != 0) return r;
+  if ((type == S_IFCHR || type == S_IFBLK) && !capable()) return -EPERM;
+  const m = (type == 0 ? S_IFREG : type) | (mode & 0o7777);
+  const ino = create_node(m, parent, nd_name, nd_namelen);
+  if (ino == 0) return create_err;
+  if (!S_ISSPECIAL(m)) return 0;
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return fail(inode_errno);
+  store<u64>(rec, type == S_IFCHR || type == S_IFBLK ? rdev : 0, I_RDEV);
+  r = sb_feature_enable(SB_INCOMPAT, INCOMPAT_SPECIAL);
+  return r != 0 ? fail(r) : 0;
+}
+
+// ---- extended attributes ---------------------------------------------------------------------
+//
+// The *xattr calls take a NUL-terminated name (as Linux's) and `at_flags`: AT_SYMLINK_NOFOLLOW
+// makes them the l*xattr calls (the final symlink itself). fs/xattr.ts has the storage, the
+// limits and the permission rules.
+
+/** Bytes of linear memory (a bound for pointers the host hands in). */
+function mem_end(): u64 { return (<u64>memory.size()) << 16; }
+
+/**
+ * Length of the NUL-terminated attribute name at `name` (Linux copies it into a buffer of
+ * XATTR_NAME_MAX + 1 bytes): 1..XATTR_NAME_MAX, or -ERANGE (empty or longer), -EFAULT.
+ */
+function xattr_name_len(name: usize): i32 {
+  const end = mem_end();
+  for (let i: u32 = 0; i <= XATTR_NAME_MAX; i++) {
+    if (<u64>name + i >= end) return -EFAULT;
+    if (load<u8>(name + i) == 0) return i == 0 ? -ERANGE : <i32>i;
+  }
+  return -ERANGE;
+}
+
+/** Whether [p, p + n) lies inside linear memory. */
+@inline function in_memory(p: usize, n: u32): bool { return <u64>p + <u64>n <= mem_end(); }
+
+/**
+ * setxattr(2) / lsetxattr(2) (`at_flags` AT_SYMLINK_NOFOLLOW): sets attribute `name` of
+ * `path` to `size` bytes at `value`; `flags` XATTR_CREATE / XATTR_REPLACE. Sets ctime.
+ * 0 or -errno in Linux's order: EINVAL (unknown flags), ERANGE (name empty or longer than
+ * 255 bytes), E2BIG (size above 65536), the walk's errors, EROFS, EPERM / EACCES
+ * (xattr_permission), EOPNOTSUPP (a namespace other than user., trusted., security.),
+ * EINVAL (nothing after the prefix), EEXIST, ENODATA, ENOSPC (the value does not fit one
+ * tree item, the names would pass 64 KiB, or the disk is full).
+ */
+export function do_setxattr(path: usize, plen: u32, name: usize, value: usize, size: u32, flags: u32, at_flags: u32): i32 {
+  if ((flags & ~(XATTR_CREATE | XATTR_REPLACE)) != 0 || (at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const nl = xattr_name_len(name);
+  if (nl < 0) return nl;
+  if (size > XATTR_SIZE_MAX) return -E2BIG;
+  if (!in_memory(value, size)) return -EFAULT;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (fs_readonly || fs_errored) return -EROFS;
+  const ino = nd_ino;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_WRITE);
+  if (r != 0) return r;
+  r = xattr_name(name, <u32>nl);
+  if (r != 0) return r;
+  if (!alloc_can_grow(GROW_BLOCKS) && !(commit_to_free_space() && alloc_can_grow(GROW_BLOCKS))) return -ENOSPC;
+  r = xattr_set(ino, xn_ns, xn_name, xn_len, value, size, flags);
+  if (r != 0) return xattr_tx_broken ? fail_ns(r) : fail(r);
+  r = inode_touch(ino, T_CTIME);
+  return r != 0 ? fail(r) : 0;
+}
+
+/**
+ * getxattr(2) / lgetxattr(2): copies the value of `name` to `buf` (`size` bytes; 0 asks for
+ * the length). The value's length, or -errno: EINVAL (flags), ERANGE (bad name, or `size`
+ * too small), the walk's errors, ENODATA (absent; user.* of a special file or symlink;
+ * trusted.* without capable()), EACCES (no read permission, user.*), EOPNOTSUPP.
+ */
+export function do_getxattr(path: usize, plen: u32, name: usize, buf: usize, size: u32, at_flags: u32): i32 {
+  if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const nl = xattr_name_len(name);
+  if (nl < 0) return nl;
+  const sz = min(size, XATTR_SIZE_MAX);
+  if (!in_memory(buf, sz)) return -EFAULT;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_READ);
+  if (r != 0) return r;
+  r = xattr_name(name, <u32>nl);
+  if (r != 0) return r;
+  r = xattr_get(nd_ino, xn_ns, xn_name, xn_len, buf, sz);
+  return r < 0 ? fail(r) : r;
+}
+
+/**
+ * listxattr(2) / llistxattr(2): the full names of `path`'s attributes, each NUL-terminated,
+ * into `buf` (`size` bytes; 0 asks for the length); trusted.* only for capable() callers.
+ * Bytes, or -errno: EINVAL (flags), ERANGE (`size` too small), the walk's errors.
+ */
+export function do_listxattr(path: usize, plen: u32, buf: usize, size: u32, at_flags: u32): i32 {
+  if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const sz = min(size, XATTR_LIST_MAX);
+  if (!in_memory(buf, sz)) return -EFAULT;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  r = xattr_list(nd_ino, buf, sz, capable());
+  return r < 0 ? fail(r) : r;
+}
+
+/**
+ * removexattr(2) / lremovexattr(2). Sets ctime. 0 or -errno: EINVAL (flags), ERANGE (bad
+ * name), the walk's errors, EROFS, EPERM / EACCES, EOPNOTSUPP, ENODATA (absent).
+ */
+export function do_removexattr(path: usize, plen: u32, name: usize, at_flags: u32): i32 {
+  if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
+  const nl = xattr_name_len(name);
+  if (nl < 0) return nl;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (fs_readonly || fs_errored) return -EROFS;
+  const ino = nd_ino;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_WRITE);
+  if (r != 0) return r;
+  r = xattr_name(name, <u32>nl);
+  if (r != 0) return r;
+  r = xattr_remove(ino, xn_ns, xn_name, xn_len);
+  if (r != 0) return fail(r);
+  r = inode_touch(ino, T_CTIME);
+  return r != 0 ? fail(r) : 0;
 }

@@ -13,7 +13,10 @@
 //    last completed persistence point is k must show that state for every object no later
 //    operation touched before the crash;
 //  - every byte a workload writes is one of a few pattern values, so a recovered file holding
-//    any other byte shows data that was never written to it.
+//    any other byte shows data that was never written to it;
+//  - mknod and the xattr operations run where the fs has them (HelixFs extensions; node:fs
+//    has none: the step then records ENOSYS); a file's extended attributes are part of the
+//    metadata an fsync promises (not fdatasync's), and the setup gives /A/foo one.
 
 /** Names the ACE workloads draw from: two directories with two files each. */
 export const DIRS = ["/A", "/B"] as const;
@@ -30,7 +33,10 @@ export type Op =
   | { op: "unlink"; path: string }
   | { op: "rename"; from: string; to: string }
   | { op: "symlink"; target: string; path: string }
-  | { op: "rmdir"; path: string };
+  | { op: "rmdir"; path: string }
+  | { op: "mknod"; path: string; kind: "fifo" | "chr" }
+  | { op: "setxattr"; path: string; name: string; len: number; byte: number }
+  | { op: "removexattr"; path: string; name: string };
 
 export type PersistKind = "fsync" | "fsync-parent" | "fdatasync" | "sync";
 export interface Persist { kind: PersistKind; path: string }
@@ -58,6 +64,12 @@ export interface WorkloadFs {
   writeFileSync(p: string, d: Uint8Array | string): void;
   rmSync(p: string, o: { recursive: boolean; force: boolean }): void;
   syncSync?(): void;
+  mkfifoSync?(p: string, mode?: number): void;
+  mknodSync?(p: string, mode: number, rdev?: number): void;
+  setxattrSync?(p: string, name: string, value: Uint8Array, flags?: number): void;
+  getxattrSync?(p: string, name: string): Uint8Array;
+  listxattrSync?(p: string): string[];
+  removexattrSync?(p: string, name: string): void;
 }
 
 /** Pattern bytes: setup data, then one value per write step; 0 is a hole. */
@@ -74,6 +86,7 @@ export function setup(fs: WorkloadFs): void {
   for (const d of DIRS) fs.mkdirSync(d);
   fs.writeFileSync("/A/foo", new Uint8Array(2 * PAGE).fill(SETUP_BYTE));
   fs.writeFileSync("/B/foo", new Uint8Array(100).fill(SETUP_BYTE));
+  fs.setxattrSync?.("/A/foo", "user.setup", new Uint8Array(40).fill(SETUP_BYTE));
   fs.syncSync?.();
 }
 
@@ -99,6 +112,11 @@ function aceOps(byte: number): { op: Op; object: string }[] {
   out.push({ op: { op: "rename", from: "/B", to: "/A/C" }, object: "/A/C" }); // a directory
   out.push({ op: { op: "symlink", target: "foo", path: "/A/bar" }, object: "/A/bar" });
   out.push({ op: { op: "rmdir", path: "/A/C" }, object: "/A/C" });
+  out.push({ op: { op: "mknod", path: "/A/bar", kind: "fifo" }, object: "/A/bar" });
+  out.push({ op: { op: "mknod", path: "/B/bar", kind: "chr" }, object: "/B/bar" });
+  out.push({ op: { op: "setxattr", path: "/A/foo", name: "user.setup", len: 900, byte }, object: "/A/foo" }); // replace, grows
+  out.push({ op: { op: "setxattr", path: "/B/foo", name: "trusted.t", len: 30, byte }, object: "/B/foo" }); // create
+  out.push({ op: { op: "removexattr", path: "/A/foo", name: "user.setup" }, object: "/A/foo" });
   return out;
 }
 
@@ -149,7 +167,7 @@ export function randomWorkload(seed: number, n: number): Workload {
 /** What one object looked like when a persistence point promised it. */
 export interface ObjectState {
   path: string;
-  type: "file" | "dir" | "symlink" | "absent";
+  type: "file" | "dir" | "symlink" | "special" | "absent";
   ino?: number; // files: a hard link changes the file under every name
   data?: Uint8Array; // files: contents
   size?: number;
@@ -157,6 +175,7 @@ export interface ObjectState {
   nlink?: number;
   target?: string; // symlinks
   entries?: string[]; // directories: sorted names
+  xattrs?: string; // files and directories where the fs lists them: sorted "name=hex value" lines
 }
 
 /** What must hold after persistence point `index`: objects promised there. */
@@ -187,12 +206,20 @@ function objectsOf(op: Op): string[] {
   }
 }
 
+/** The extended attributes of `path` as sorted "name=hex" lines, or undefined where the fs has none. */
+function xattrsOf(fs: WorkloadFs, path: string): string | undefined {
+  if (!fs.listxattrSync || !fs.getxattrSync) return undefined;
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return fs.listxattrSync(path).slice().sort().map((n) => `${n}=${hex(fs.getxattrSync!(path, n))}`).join("\n");
+}
+
 function snapshot(fs: WorkloadFs, path: string, withData: boolean): ObjectState {
   let st;
   try { st = fs.lstatSync(path); } catch { return { path, type: "absent" }; }
-  if (st.isDirectory()) return { path, type: "dir", mode: st.mode, entries: fs.readdirSync(path).slice().sort() };
+  if (st.isDirectory()) return { path, type: "dir", mode: st.mode, entries: fs.readdirSync(path).slice().sort(), xattrs: xattrsOf(fs, path) };
   if (st.isSymbolicLink()) return { path, type: "symlink", target: fs.readlinkSync(path) };
-  const s: ObjectState = { path, type: "file", ino: st.ino, size: st.size, mode: st.mode, nlink: st.nlink };
+  if (!st.isFile()) return { path, type: "special", ino: st.ino, mode: st.mode, nlink: st.nlink };
+  const s: ObjectState = { path, type: "file", ino: st.ino, size: st.size, mode: st.mode, nlink: st.nlink, xattrs: xattrsOf(fs, path) };
   if (withData) s.data = fs.readFileSync(path);
   return s;
 }
@@ -223,6 +250,18 @@ function apply(fs: WorkloadFs, op: Op): string {
       case "rename": fs.renameSync(op.from, op.to); break;
       case "symlink": fs.symlinkSync(op.target, op.path); break;
       case "rmdir": fs.rmdirSync(op.path); break;
+      case "mknod":
+        if (!fs.mknodSync) return "ENOSYS";
+        fs.mknodSync(op.path, op.kind === "fifo" ? 0o10644 : 0o20644, op.kind === "chr" ? 0x103 : 0);
+        break;
+      case "setxattr":
+        if (!fs.setxattrSync) return "ENOSYS";
+        fs.setxattrSync(op.path, op.name, new Uint8Array(op.len).fill(op.byte));
+        break;
+      case "removexattr":
+        if (!fs.removexattrSync) return "ENOSYS";
+        fs.removexattrSync(op.path, op.name);
+        break;
     }
     return "ok";
   } catch (e) {
@@ -282,7 +321,7 @@ export function runWorkload(fs: WorkloadFs, w: Workload, mark: (name: string) =>
       } else {
         // fsync: data and metadata; fdatasync: data and size (Linux: what is needed to read it)
         const s = snapshot(fs, step.persist.path, true);
-        if (step.persist.kind === "fdatasync") { delete s.mode; delete s.nlink; }
+        if (step.persist.kind === "fdatasync") { delete s.mode; delete s.nlink; delete s.xattrs; }
         objects = [s];
       }
     }
@@ -314,6 +353,8 @@ function same(a: ObjectState, b: ObjectState, withMeta: boolean): string | null 
     if (withMeta && a.mode !== undefined && a.mode !== b.mode) return `mode ${b.mode?.toString(8)}, expected ${a.mode.toString(8)}`;
     if (withMeta && a.nlink !== undefined && a.nlink !== b.nlink) return `nlink ${b.nlink}, expected ${a.nlink}`;
   }
+  if (a.type === "special" && a.mode !== undefined && a.mode !== b.mode) return `mode ${b.mode?.toString(8)}, expected ${a.mode?.toString(8)}`;
+  if (withMeta && a.xattrs !== undefined && b.xattrs !== undefined && a.xattrs !== b.xattrs) return `xattrs [${b.xattrs}], expected [${a.xattrs}]`;
   if (a.type === "dir" && a.entries && b.entries && a.entries.join("/") !== b.entries.join("/")) return `entries [${b.entries}], expected [${a.entries}]`;
   if (a.type === "symlink" && a.target !== b.target) return `target ${b.target}, expected ${a.target}`;
   return null;

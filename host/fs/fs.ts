@@ -95,6 +95,22 @@ export interface Sys {
   lchown?(path: SysPath, uid: number, gid: number): number;
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   statfs(path: SysPath): StatfsRecord | number;
+  /** access(2) (following symlinks) with the Sys's credentials: F_OK 0, R_OK 4, W_OK 2, X_OK 1. */
+  access?(path: SysPath, mode: number): number;
+  /** fchmod(2), fchown(2) (-1 leaves an id) and futimens(2) (ns; UTIME_NOW / UTIME_OMIT) on a descriptor. */
+  fchmod?(fd: number, mode: number): number;
+  fchown?(fd: number, uid: number, gid: number): number;
+  futimens?(fd: number, atimeNs: bigint, mtimeNs: bigint): number;
+  /** mknod(2): `mode` is type | permission bits (S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK, S_IFREG), `rdev` a Linux dev_t for CHR/BLK. */
+  mknod?(path: SysPath, mode: number, rdev: number): number;
+  /** setxattr(2) / lsetxattr(2) (`noFollow`); `flags` 1 XATTR_CREATE, 2 XATTR_REPLACE. */
+  setxattr?(path: SysPath, name: string, value: Uint8Array, flags: number, noFollow: boolean): number;
+  /** getxattr(2) / lgetxattr(2): the value (a copy), or -errno. */
+  getxattr?(path: SysPath, name: string, noFollow: boolean): Uint8Array | number;
+  /** listxattr(2) / llistxattr(2): full names ("user.x"), or -errno. */
+  listxattr?(path: SysPath, noFollow: boolean): string[] | number;
+  /** removexattr(2) / lremovexattr(2). */
+  removexattr?(path: SysPath, name: string, noFollow: boolean): number;
 }
 
 // ---- Linux numbers -------------------------------------------------------------------------
@@ -1121,13 +1137,19 @@ export class HelixFs {
   }
 
   /**
-   * access(2) with the caller treated as root (the kernel has one user): F_OK, R_OK and W_OK
-   * need only existence; X_OK needs an execute bit or a directory. Throws EACCES otherwise.
+   * access(2): the kernel decides with the Sys's credentials (Sys.access). A Sys without
+   * access treats the caller as root: F_OK, R_OK and W_OK need only existence; X_OK needs an
+   * execute bit or a directory. Throws EACCES, ENOENT, ... otherwise.
    */
   accessSync(path: PathLike, mode?: number): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     validateMode(mode);
+    if (this.sys.access) {
+      const abs = this.resolvePath(q);
+      this.check(abs.length === 0 ? -ENOENT : this.sys.access(abs, (mode ?? 0) & 7), "access", s);
+      return;
+    }
     const st = this.record(this.sysStat(this.resolvePath(q)), "access", s);
     const x = (st.mode & S_IFMT) === S_IFDIR || (st.mode & 0o111) !== 0;
     if (((mode ?? 0) & constants.X_OK) !== 0 && !x) throw uvException(-EACCES, "access", s);
@@ -1161,6 +1183,30 @@ export class HelixFs {
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     const abs = this.resolvePath(q);
     this.check(abs.length === 0 ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
+  }
+
+  /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
+  fchmodSync(fd: number, mode: number | string): void {
+    const f = getValidatedFd(fd);
+    const m = parseFileMode(mode, "mode");
+    this.check(this.sys.fchmod ? this.sys.fchmod(f, m & 0o7777) : -ENOSYS, "fchmod");
+  }
+
+  /** fchown(2) on an open descriptor; -1 leaves an id unchanged (Sys.fchown; ENOSYS without it). */
+  fchownSync(fd: number, uid: number, gid: number): void {
+    const f = getValidatedFd(fd);
+    validateInteger(uid, "uid", -1, MAX_USER_ID);
+    validateInteger(gid, "gid", -1, MAX_USER_ID);
+    this.check(this.sys.fchown ? this.sys.fchown(f, uid, gid) : -ENOSYS, "fchown");
+  }
+
+  /** futimens(2) on an open descriptor; times as utimesSync takes them (Sys.futimens; ENOSYS without it). */
+  futimesSync(fd: number, atime: TimeLike, mtime: TimeLike): void {
+    const f = getValidatedFd(fd);
+    const a = secondsToNs(toUnixTimestamp(atime));
+    const m = secondsToNs(toUnixTimestamp(mtime));
+    if (a === null || m === null) throw uvException(-EINVAL, "futime");
+    this.check(this.sys.futimens ? this.sys.futimens(f, a, m) : -ENOSYS, "futime");
   }
 
   /** utimensat(2) following symlinks; times are seconds (numbers or numeric strings) or Dates, kept to the microsecond. */
@@ -1246,6 +1292,80 @@ export class HelixFs {
     const r = abs.length === 0 ? -ENOENT : this.sys.readlink(abs);
     if (typeof r === "number") throw uvException(r, "readlink", s);
     return encodeName(r, o.encoding);
+  }
+
+  // ---- special files and extended attributes (HelixFS extensions: Node's fs has none) ----
+
+  /** The kernel path of a caller's path for the extensions below, with its display form. */
+  private extPath(path: PathLike): [SysPath, string] {
+    const q = callerPath(getValidatedPath(path));
+    return [this.resolvePath(q), showPath(q)];
+  }
+
+  /** A Sys method the extensions need, or ENOSYS (another Sys implementation may lack it). */
+  private need<K extends keyof Sys>(name: K, syscall: string, s: string): NonNullable<Sys[K]> {
+    const f = this.sys[name];
+    if (typeof f !== "function") throw uvException(-ENOSYS, syscall, s);
+    return (f as (...a: unknown[]) => unknown).bind(this.sys) as NonNullable<Sys[K]>;
+  }
+
+  /**
+   * mknod(2) (a HelixFS extension): `mode` is the type (S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK,
+   * S_IFREG or 0) | permission bits, less the umask; `rdev` the device number of a CHR/BLK
+   * node (Linux dev_t, as stat's rdev reports it). Throws EEXIST, ENOENT, EACCES, EPERM
+   * (devices without root; S_IFDIR), EINVAL (a bad type), EROFS, ENOSPC, ENAMETOOLONG.
+   */
+  mknodSync(path: PathLike, mode: number, rdev = 0): void {
+    const [abs, s] = this.extPath(path);
+    const m = (mode & 0o170000) | (mode & 0o7777 & ~this.umask);
+    this.check(abs.length === 0 ? -ENOENT : this.need("mknod", "mknod", s)(abs, m, rdev), "mknod", s);
+  }
+
+  /** mkfifo(3) (a HelixFS extension): mknodSync(path, S_IFIFO | mode). */
+  mkfifoSync(path: PathLike, mode = 0o666): void {
+    const [abs, s] = this.extPath(path);
+    const m = S_IFIFO | (mode & 0o7777 & ~this.umask);
+    this.check(abs.length === 0 ? -ENOENT : this.need("mknod", "mkfifo", s)(abs, m, 0), "mkfifo", s);
+  }
+
+  /**
+   * setxattr(2) (a HelixFS extension; { noFollow: true } is lsetxattr): sets attribute
+   * `name` ("user.x", "trusted.x", "security.x") to `value` (a string is UTF-8). `flags`
+   * 1 XATTR_CREATE (EEXIST when present), 2 XATTR_REPLACE (ENODATA when absent). Throws
+   * ERANGE (name empty or over 255 bytes), E2BIG (value over 65536 bytes), ENOSPC (over what
+   * one metadata item holds: about 1.3 KB less the name), EOPNOTSUPP (another namespace),
+   * EPERM, EACCES, ENOENT, EROFS.
+   */
+  setxattrSync(path: PathLike, name: string, value: Uint8Array | string, flags = 0, options?: { noFollow?: boolean }): void {
+    const [abs, s] = this.extPath(path);
+    const v = typeof value === "string" ? new TextEncoder().encode(value) : value;
+    const f = this.need("setxattr", "setxattr", s);
+    this.check(abs.length === 0 ? -ENOENT : f(abs, String(name), v, flags, options?.noFollow === true), "setxattr", s);
+  }
+
+  /** getxattr(2) (a HelixFS extension): the value as a Buffer. Throws ENODATA when absent. */
+  getxattrSync(path: PathLike, name: string, options?: { noFollow?: boolean }): Buffer {
+    const [abs, s] = this.extPath(path);
+    const f = this.need("getxattr", "getxattr", s);
+    const r = abs.length === 0 ? -ENOENT : f(abs, String(name), options?.noFollow === true);
+    if (typeof r === "number") throw uvException(r, "getxattr", s);
+    return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+  }
+
+  /** listxattr(2) (a HelixFS extension): the attribute names (trusted.* only for root). */
+  listxattrSync(path: PathLike, options?: { noFollow?: boolean }): string[] {
+    const [abs, s] = this.extPath(path);
+    const f = this.need("listxattr", "listxattr", s);
+    const r = abs.length === 0 ? -ENOENT : f(abs, options?.noFollow === true);
+    if (typeof r === "number") throw uvException(r, "listxattr", s);
+    return r;
+  }
+
+  /** removexattr(2) (a HelixFS extension). Throws ENODATA when absent. */
+  removexattrSync(path: PathLike, name: string, options?: { noFollow?: boolean }): void {
+    const [abs, s] = this.extPath(path);
+    const f = this.need("removexattr", "removexattr", s);
+    this.check(abs.length === 0 ? -ENOENT : f(abs, String(name), options?.noFollow === true), "removexattr", s);
   }
 
   // ---- directories ----
@@ -1778,6 +1898,12 @@ export class FileHandle {
 
   /** ftruncate (default length 0). */
   async truncate(len = 0): Promise<void> { this.#fs.ftruncateSync(this.live("ftruncate"), len); }
+  /** fchmod. */
+  async chmod(mode: number | string): Promise<void> { this.#fs.fchmodSync(this.live("fchmod"), mode); }
+  /** fchown (-1 leaves an id). */
+  async chown(uid: number, gid: number): Promise<void> { this.#fs.fchownSync(this.live("fchown"), uid, gid); }
+  /** futimens. */
+  async utimes(atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.futimesSync(this.live("futime"), atime, mtime); }
   /** fsync. */
   async sync(): Promise<void> { this.#fs.fsyncSync(this.live("fsync")); }
   /** fdatasync. */

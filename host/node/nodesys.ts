@@ -317,6 +317,35 @@ export class NodeSys implements Sys {
     }
   }
 
+  access(path: SysPath, mode: number): number {
+    return this.run(() => fs.accessSync(this.hostPath(path), mode));
+  }
+
+  fchmod(fd: number, mode: number): number {
+    const f = this.files.get(fd);
+    return f ? this.run(() => fs.fchmodSync(f.hostFd, mode)) : -EBADF;
+  }
+
+  fchown(fd: number, uid: number, gid: number): number {
+    const f = this.files.get(fd);
+    return f ? this.run(() => fs.fchownSync(f.hostFd, uid, gid)) : -EBADF;
+  }
+
+  /** futimens through Node's futimes (UTIME_NOW becomes the host's now; UTIME_OMIT keeps the time). */
+  futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      const cur = fs.fstatSync(f.hostFd, { bigint: true });
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const pick = (t: bigint, old: bigint): bigint => (t === BigInt(UTIME_NOW) ? now : t === BigInt(UTIME_OMIT) ? old : t);
+      fs.futimesSync(f.hostFd, nsToNodeTime(pick(atimeNs, cur.atimeNs)), nsToNodeTime(pick(mtimeNs, cur.mtimeNs)));
+      return 0;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
   statfs(path: SysPath): StatfsRecord | number {
     try {
       const s = fs.statfsSync(this.hostPath(path));

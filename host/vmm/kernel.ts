@@ -19,6 +19,9 @@ const QUEUE_SIZE = 256;
 const ARG_PATH1 = 0;
 const ARG_PATH2 = 4096;
 const ARG_OUT = 8192;
+/** Linux limits of extended attributes (fs/xattr.ts): name bytes, value bytes; AT_SYMLINK_NOFOLLOW. */
+const XATTR_NAME_MAX = 255, XATTR_SIZE_MAX = 65536, AT_SYMLINK_NOFOLLOW = 0x100;
+const ERANGE = 34, E2BIG = 7;
 const PATH_BYTES_MAX = 4096;
 /** Most supplementary groups in one struct cred (fs/cred.ts NGROUPS_MAX). */
 const NGROUPS_MAX = 256;
@@ -310,6 +313,8 @@ export class Kernel {
   private dv!: DataView;
   private f64!: Float64Array;
   private args = 0;
+  /** The boot credentials: `sys` runs with them and mkfs makes them the root directory's owner. */
+  private bootCred: Cred = ROOT_CRED;
   /** Where the host writes a struct cred (fs/cred.ts) and which Cred is there now. */
   private credArea = 0;
   private credThere: Cred | null = null;
@@ -380,7 +385,8 @@ export class Kernel {
     this.call("virtio_blk_identify"); // logs the serial; a device without one is still usable
     this.setIdentity(opts.identity ?? { node: "localhost", pid: 0, program: "helixfs", exclusive: true });
     this.credArea = this.x.kernel_cred();
-    this.sys = this.makeSys(opts.cred ?? ROOT_CRED);
+    this.bootCred = opts.cred ?? ROOT_CRED;
+    this.sys = this.makeSys(this.bootCred);
     this.fs = createFs(this.sys);
   }
 
@@ -448,14 +454,15 @@ export class Kernel {
   private view(): DataView { this.mem(); return this.dv; }
 
   /**
-   * Calls an export with up to 6 arguments (missing ones arrive as undefined and are not
+   * Calls an export with up to 8 arguments (missing ones arrive as undefined and are not
    * passed on past the export's arity); a trap or abort becomes KernelPanic and kills the
    * kernel. Fixed parameters instead of a rest array: this runs once per syscall.
    */
-  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): any {
+  private call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown,
+               a6?: unknown, a7?: unknown): any {
     if (this.dead !== null) throw new KernelPanic(`kernel is dead (${this.dead})`);
     try {
-      return this.x[name](a0, a1, a2, a3, a4, a5);
+      return this.x[name](a0, a1, a2, a3, a4, a5, a6, a7);
     } catch (e) {
       if (e instanceof KernelPanic) throw e;
       if (e instanceof WebAssembly.RuntimeError) {
@@ -498,6 +505,18 @@ export class Kernel {
   }
 
   private path1(p: SysPath): number { return this.putPath(p, ARG_PATH1); }
+
+  /**
+   * Writes an extended attribute's name NUL-terminated at ARG_PATH2 (the kernel reads it as
+   * Linux's setxattr reads its C string); returns its address, or -ERANGE when it is longer
+   * than any name the kernel accepts (XATTR_NAME_MAX 255 bytes) so it cannot overrun the area.
+   */
+  private putXattrName(name: string): number {
+    const l = this.putPath(name, ARG_PATH2);
+    if (l < 0 || l > XATTR_NAME_MAX) return -ERANGE;
+    this.mem()[this.args + ARG_PATH2 + l] = 0;
+    return this.args + ARG_PATH2;
+  }
 
   /** stat/lstat of `p` through export `fn` (the hottest syscalls: no closures on the way). */
   private statPath(fn: string, cred: Cred, p: SysPath): StatRecord | number {
@@ -645,9 +664,40 @@ export class Kernel {
       chmod: (p, mode) => withPath(p, (a, l) => k.call("sys_chmod", C(), a, l, mode >>> 0)),
       chown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_chown", C(), a, l, uid >>> 0, gid >>> 0)),
       lchown: (p, uid, gid) => withPath(p, (a, l) => k.call("sys_lchown", C(), a, l, uid >>> 0, gid >>> 0)),
+      fchmod: (fd, mode) => k.call("sys_fchmod", C(), fd, mode >>> 0),
+      fchown: (fd, uid, gid) => k.call("sys_fchown", C(), fd, uid >>> 0, gid >>> 0),
+      futimens: (fd, at, mt) => k.call("sys_futimens", C(), fd, utimeArg(at), utimeArg(mt)),
+      access: (p, mode) => withPath(p, (a, l) => k.call("sys_access", C(), a, l, mode >>> 0)),
       utimens(p, at, mt, noFollow) {
-        const conv = (t: bigint) => (t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t));
-        return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, conv(at), conv(mt), noFollow ? 0x100 : 0));
+        return withPath(p, (a, l) => k.call("sys_utimensat", C(), a, l, utimeArg(at), utimeArg(mt), noFollow ? 0x100 : 0));
+      },
+      mknod: (p, mode, rdev) => withPath(p, (a, l) => k.call("sys_mknod", C(), a, l, mode >>> 0, BigInt.asUintN(64, BigInt(rdev)))),
+      setxattr(p, name, value, flags, noFollow) {
+        if (value.length > XATTR_SIZE_MAX) return -E2BIG; // checked here: it may exceed the transfer buffer
+        return withPath(p, (a, l) => {
+          const np = k.putXattrName(name);
+          if (np < 0) return np;
+          k.mem().set(value, k.xfer);
+          return k.call("sys_setxattr", C(), a, l, np, k.xfer, value.length, flags >>> 0, noFollow ? AT_SYMLINK_NOFOLLOW : 0);
+        });
+      },
+      getxattr(p, name, noFollow): Uint8Array | number {
+        const r = withPath(p, (a, l) => {
+          const np = k.putXattrName(name);
+          return np < 0 ? np : k.call("sys_getxattr", C(), a, l, np, k.xfer, XATTR_SIZE_MAX, noFollow ? AT_SYMLINK_NOFOLLOW : 0);
+        });
+        return r < 0 ? r : k.mem().slice(k.xfer, k.xfer + r);
+      },
+      listxattr(p, noFollow): string[] | number {
+        const r = withPath(p, (a, l) => k.call("sys_listxattr", C(), a, l, k.xfer, XATTR_SIZE_MAX, noFollow ? AT_SYMLINK_NOFOLLOW : 0));
+        if (r <= 0) return r < 0 ? r : [];
+        return new TextDecoder().decode(k.mem().subarray(k.xfer, k.xfer + r - 1)).split("\0");
+      },
+      removexattr(p, name, noFollow) {
+        return withPath(p, (a, l) => {
+          const np = k.putXattrName(name);
+          return np < 0 ? np : k.call("sys_removexattr", C(), a, l, np, noFollow ? AT_SYMLINK_NOFOLLOW : 0);
+        });
       },
       statfs(p): StatfsRecord | number {
         const r = withPath(p, (a, l) => k.call("sys_statfs", C(), a, l, A() + ARG_OUT));
@@ -660,10 +710,13 @@ export class Kernel {
     };
   }
 
-  /** Formats the device (mkfs). Throws KernelError with a one-line message on failure. */
-  mkfs(label = "helixfs"): void {
+  /**
+   * Formats the device (mkfs); the root directory is owned by the boot credentials' uid and
+   * gid (mke2fs root_owner), or by `owner`. Throws KernelError with a one-line message on failure.
+   */
+  mkfs(label = "helixfs", owner: Cred = this.bootCred): void {
     const l = this.putPath(label.slice(0, 63), ARG_PATH1);
-    const r = this.call("sys_mkfs", this.args, l);
+    const r = this.call("sys_mkfs", this.credPtr(owner), this.args, l);
     if (r < 0) {
       const why = r === -28 ? "device too small (HelixFS needs at least 2 MiB)" : r === -22 ? "device too large" : errnoName(-r);
       throw new KernelError(errnoName(-r), `mkfs failed: ${why}`, -r);
@@ -1094,6 +1147,11 @@ export class Kernel {
 
   /** True after a panic. */
   get isDead(): boolean { return this.dead !== null; }
+}
+
+/** A utimens time for the kernel: UTIME_NOW / UTIME_OMIT (Linux's ns values) become -1 / -2. */
+function utimeArg(t: bigint): bigint {
+  return t === BigInt((1 << 30) - 1) ? -1n : t === BigInt((1 << 30) - 2) ? -2n : timeNsArg(t);
 }
 
 /** Boots a kernel on `opts.device`: mkfs if asked, then mount unless noMount. */
