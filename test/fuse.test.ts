@@ -247,6 +247,33 @@ describe.runIf(ENABLED)("helix mount: real programs on a mounted image", () => {
     expect(gone.stderr).toMatch(/No such attribute/);
   });
 
+  it("readdir's d_ino and d_type agree with lstat for every entry (python's scandir)", async () => {
+    await sh("mkdir -p dt/sub && touch dt/file && ln -s file dt/link && ln dt/file dt/hard", mnt);
+    const py = "import os,stat,sys\nfor d in sys.argv[1:]:\n for e in os.scandir(d):\n  st=os.lstat(e.path)\n" +
+      "  ok = e.inode()==st.st_ino and e.is_dir(follow_symlinks=False)==stat.S_ISDIR(st.st_mode) and e.is_symlink()==stat.S_ISLNK(st.st_mode)\n" +
+      "  print(e.path, 'ok' if ok else 'MISMATCH %d %d' % (e.inode(), st.st_ino))\n";
+    const out = await run("python3", ["-c", py, "dt", "docs", "assembly"], { cwd: mnt });
+    expect(out.code, out.stderr).toBe(0);
+    const lines = out.stdout.trim().split("\n");
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.filter((l) => !l.endsWith(" ok"))).toEqual([]);
+    // '.' and '..' carry the directory's and its parent's inode numbers
+    expect(await sh("ls -ai dt | head -2 | awk '{print $1}'; stat -c %i dt .", mnt)).toMatch(/^(\d+)\n(\d+)\n\1\n\2\n$/);
+  });
+
+  it("fallocate: allocate, keep size, punch a hole (when the kernel has fallocate)", async () => {
+    await sh("head -c 65536 /dev/urandom > fa", mnt);
+    const r = await run("fallocate", ["-l", "1048576", path.join(mnt, "fa")]);
+    if (r.code !== 0) {
+      expect(r.stderr).toMatch(/Operation not supported/);
+      return;
+    }
+    expect(await sh("stat -c %s fa", mnt)).toBe("1048576\n");
+    await sh("fallocate -n -l 4194304 fa && fallocate -p -o 4096 -l 8192 fa", mnt);
+    expect(await sh("stat -c %s fa", mnt)).toBe("1048576\n");
+    expect(await sh("dd if=fa bs=4096 skip=1 count=2 status=none | tr -d '\\0' | wc -c", mnt)).toBe("0\n");
+  });
+
   it("unmount, fsck clean, mount again: the same tree, byte for byte", async () => {
     const before = await manifest(mnt);
     expect(before.length).toBeGreaterThan(1000);
@@ -399,6 +426,22 @@ describe.runIf(ENABLED)("helix mount: refusals, one line each", () => {
     await fsckClean(img);
   });
 
+  it("-o uid=,gid= (owners shown), default_permissions (the FUSE module checks too), discard", async () => {
+    const d = mountDir("opts");
+    await mount(img, d, ["-o", "uid=123,gid=456,allow_other"]);
+    await sh("mkdir -p od && echo z > od/z", d);
+    expect(await sh("stat -c '%u %g' od/z", d)).toBe("123 456\n");
+    await umount(d);
+    await mount(img, d, ["-o", "default_permissions,allow_other", "-o", "discard"]);
+    expect(await sh("stat -c '%u %g' od/z", d)).toBe("0 0\n");
+    await sh("chmod 700 od", d);
+    expect((await asNobody("cat od/z", d)).stderr).toMatch(/Permission denied/);
+    // discard: freed blocks go back to the device; the image stays consistent
+    await sh("head -c 3000000 /dev/urandom > big && sync big && rm big && sync", d);
+    await umount(d);
+    await fsckClean(img);
+  });
+
   it("-o ro: reads work, writes are EROFS, the image stays clean", async () => {
     const d = mountDir("ro");
     await mount(img, d);
@@ -515,6 +558,8 @@ describe("FUSE adapter units", () => {
     expect(s).toMatch(/^-ofsname=\/x\/a\\,b\.img,subtype=helix,use_ino,hard_remove,entry_timeout=0,negative_timeout=0,attr_timeout=0,/);
     expect(s).toMatch(/,ro,allow_other,uid=5,gid=6$/);
     expect(() => parseMountOptions(["exec"])).toThrow(/unknown mount option 'exec'/);
+    // libfuse's option buffer holds 1023 bytes: a longer image path is refused, not cut
+    expect(() => fuseOptionString(f, "/" + "x".repeat(1100) + ".img")).toThrow(/too long for a FUSE mount's options/);
     expect(() => parseMountOptions(["uid=-1"])).toThrow(/bad mount option/);
   });
 });

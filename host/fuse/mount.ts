@@ -227,7 +227,9 @@ export class FuseMount {
     try {
       k = bootSync({ image, discard: flags.discard, memoryMiB: o.memoryMiB, debug: o.debug, log: o.log, fsckMount: flags.readOnly ? "check" : undefined });
     } catch (err) {
-      throw new CliError(/^image '|^'/.test(errorMessage(err)) ? errorMessage(err) : `${o.image}: ${errorMessage(err)}`);
+      // host/node/node.ts's own lines name the image already; kernel errors get its name first
+      const msg = errorMessage(err);
+      throw new CliError(/^image '|^'/.test(msg) ? msg : `${o.image}: ${msg}`);
     }
     const ops = new FuseOps(k, b, { readOnly: flags.readOnly, log: o.log });
     const thread = Buffer.alloc(b.sizeof_fuse_thread_t);

@@ -13,7 +13,8 @@
 //    fuse_req_getgroups reads), read asynchronously and kept GROUPS_TTL_MS per (pid, uid, gid):
 //    a request whose caller is not cached waits for the read; the JS thread never blocks;
 //  - POSIX meanings: flush (each close(2) of a descriptor) writes nothing back, the kernel's
-//    page cache is the file (close promises no durability); fsync/fsyncdir are the kernel's
+//    page cache is the file (close promises no durability): it is not implemented, so the
+//    FUSE module stops sending it after libfuse's first ENOSYS; fsync/fsyncdir are the kernel's
 //    fsync/fdatasync of the handle; release closes the kernel descriptor;
 //  - ops other helpers add to Sys (mknod, xattrs, access) are wired when the Sys has them and
 //    left to libfuse's ENOSYS otherwise (the FUSE kernel then answers EOPNOTSUPP for xattrs);
@@ -23,10 +24,10 @@ import * as fsp from "node:fs/promises";
 import { Buffer } from "node:buffer";
 import type { Kernel } from "../vmm/kernel.js";
 import {
-  O_CREAT, O_DIRECTORY, O_RDONLY, SEEK_SET, UTIME_NOW, UTIME_OMIT,
+  DT_DIR, O_CREAT, O_DIRECTORY, O_RDONLY, SEEK_SET, UTIME_NOW, UTIME_OMIT,
   type Cred, type StatRecord, type Sys, type SysName, type SysPath,
 } from "../fs/fs.js";
-import { FUSE_OPS, FUSE_OP_SLOTS, callerOf, type FuseBinding, type FuseHandle, type FuseOpName } from "./binding.js";
+import { FUSE_OPS, FUSE_OP_SLOTS, type FuseBinding, type FuseHandle, type FuseOpName } from "./binding.js";
 
 const EIO = 5, ENOENT = 2, ERANGE = 34, ENOSYS = 38;
 
@@ -122,6 +123,14 @@ export function statWords(st: StatRecord | null): Uint32Array {
   return w;
 }
 
+/** A readdir entry's stat for libfuse's filler: only st_ino and the type bits (DT_* << 12 = S_IF*). */
+function direntWords(ino: number, type: number): Uint32Array {
+  const w = new Uint32Array(STAT_WORDS);
+  w[0] = (type & 0xf) << 12;
+  w[7] = ino;
+  return w;
+}
+
 /** utimens time from the addon's (sec low, sec high, nsec) triple, UTIME_NOW/OMIT kept. */
 function timeArg(lo: number, hi: number, nsec: number): bigint {
   if (nsec === UTIME_NOW || nsec === UTIME_OMIT) return BigInt(nsec);
@@ -151,7 +160,8 @@ type Signal = (h: FuseHandle, res: number, ...out: unknown[]) => void;
  */
 export class FuseOps {
   private readonly sysByCred = new Map<string, Sys>();
-  private readonly groups = new Map<string, { groups: number[]; until: number }>();
+  /** Recent callers by pid: their ids, the Sys of their credentials, and until when (ms) it holds. */
+  private readonly callers = new Map<number, { uid: number; gid: number; sys: Sys; until: number }>();
   private readonly readGroups: (pid: number) => Promise<number[]>;
   private initFn: (() => void) | null = null;
   private errorsLogged = 0;
@@ -180,16 +190,17 @@ export class FuseOps {
    * (one /proc read). Groups are kept GROUPS_TTL_MS per (pid, uid, gid).
    */
   private callerSys(h: FuseHandle): Sys | Promise<Sys> {
-    const c = callerOf(this.b, h);
-    const key = `${c.pid}:${c.uid}:${c.gid}`;
-    const now = Date.now();
-    const hit = this.groups.get(key);
-    if (hit !== undefined && hit.until > now) return this.sysFor({ uid: c.uid, gid: c.gid, groups: hit.groups });
-    return this.readGroups(c.pid).then((all) => {
-      const groups = all.filter((g) => g !== c.gid).slice(0, NGROUPS_MAX);
-      if (this.groups.size >= GROUPS_CACHE_MAX) this.groups.clear();
-      this.groups.set(key, { groups, until: Date.now() + GROUPS_TTL_MS });
-      return this.sysFor({ uid: c.uid, gid: c.gid, groups });
+    const o = this.b.offsetof_caller;
+    const uid = h.readUInt32LE(o), gid = h.readUInt32LE(o + 4), pid = h.readUInt32LE(o + 8);
+    // keyed by pid alone (a number: no string per request); uid and gid must match too
+    const hit = this.callers.get(pid);
+    if (hit !== undefined && hit.uid === uid && hit.gid === gid && hit.until > Date.now()) return hit.sys;
+    return this.readGroups(pid).then((all) => {
+      const groups = all.filter((g) => g !== gid).slice(0, NGROUPS_MAX);
+      const sys = this.sysFor({ uid, gid, groups });
+      if (this.callers.size >= GROUPS_CACHE_MAX) this.callers.clear();
+      this.callers.set(pid, { uid, gid, sys, until: Date.now() + GROUPS_TTL_MS });
+      return sys;
     });
   }
 
@@ -207,7 +218,11 @@ export class FuseOps {
       removexattr: typeof probe.removexattr === "function",
     };
     for (const name of FUSE_OPS) {
-      if (name === "error") continue;
+      // flush (each close(2) of a descriptor) has nothing to write back: the FUSE module's
+      // writes reach the kernel as they happen and the kernel's page cache is the file, so close
+      // promises no more (POSIX). Left out, libfuse answers ENOSYS once and the Linux FUSE
+      // module stops sending it (fc->no_flush), a round trip less per close
+      if (name === "error" || name === "flush") continue;
       if (optional[name] === false) continue;
       flags[this.b[`op_${name}`] as number] = 1;
     }
@@ -313,15 +328,25 @@ export class FuseOps {
         const fd = sys.open(q, O_RDONLY | O_DIRECTORY, 0);
         reply(h, fd < 0 ? fd : 0, fd < 0 ? 0 : fd);
       },
-      readdir: (reply, h, sys, _p: string | null, fd: number) => {
+      readdir: (reply, h, sys, p: string | null, fd: number) => {
         // libfuse asks again from offset 0 after rewinddir(): the kernel's position goes back too
         const r = sys.lseek(fd, 0, SEEK_SET);
         if (r < 0) { reply(h, r, [], []); return; }
         const ents = sys.getdents(fd);
         if (typeof ents === "number") { reply(h, ents, [], []); return; }
+        // each entry with its inode number and type (d_ino, d_type: a stat with only those),
+        // so readdir's callers (find, ls, git) need no stat to tell directories from files
+        const self = sys.fstat(fd);
+        const selfIno = typeof self === "number" ? 0 : self.ino;
+        const q = path(p);
+        const parent = q === null || typeof q !== "string" || q === "/" ? self : sys.lstat(q.slice(0, Math.max(1, q.lastIndexOf("/"))));
         const names = [".", ".."];
-        for (const e of ents) names.push(toWire(e.name));
-        reply(h, 0, names, []);
+        const stats = [direntWords(selfIno, DT_DIR), direntWords(typeof parent === "number" ? selfIno : parent.ino, DT_DIR)];
+        for (const e of ents) {
+          names.push(toWire(e.name));
+          stats.push(direntWords(e.ino, e.type));
+        }
+        reply(h, 0, names, stats);
       },
       releasedir: (reply, h, sys, _p: string | null, fd: number) => reply(h, rc(sys.close(fd))),
       fsyncdir: (reply, h, sys, _p: string | null, datasync: number, fd: number) =>
@@ -361,8 +386,6 @@ export class FuseOps {
         }
         reply(h, done, 0, buf.buffer);
       },
-      // close(2) of one descriptor: nothing to write back, the kernel's page cache holds the data
-      flush: (reply, h) => reply(h, 0),
       release: (reply, h, sys, _p: string | null, fd: number) => reply(h, rc(sys.close(fd))),
       fsync: (reply, h, sys, _p: string | null, datasync: number, fd: number) =>
         reply(h, rc(datasync !== 0 ? sys.fdatasync(fd) : sys.fsync(fd))),
