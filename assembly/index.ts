@@ -34,7 +34,7 @@ import {
 import { mount_prev_state, mount_dropped_log, fs_mounted } from "./fs/super";
 import { j_sb_repaired } from "./fs/journal";
 import {
-  do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fsync,
+  do_open, do_close, do_read, do_write, do_lseek, do_truncate, do_ftruncate, do_fallocate, do_fsync,
   do_sync, do_commit_timer, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
   do_fchmod, do_fchown, do_futimens, do_access,
@@ -247,6 +247,8 @@ export function sys_pwrite(cred: usize, fd: i32, buf: usize, len: u32, pos: i64)
 export function sys_lseek(cred: usize, fd: i32, off: i64, whence: u32): i64 { const c = cred_enter(cred); return c != 0 ? <i64>c : do_lseek(fd, off, whence); }
 export function sys_truncate(cred: usize, p: usize, plen: u32, len: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_truncate(p, plen, len); }
 export function sys_ftruncate(cred: usize, fd: i32, len: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_ftruncate(fd, len); }
+/** fallocate(2): `mode` is Linux's FALLOC_FL_* bits (0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE]). 0 or -errno. */
+export function sys_fallocate(cred: usize, fd: i32, mode: u32, off: i64, len: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fallocate(fd, mode, off, len); }
 export function sys_fsync(cred: usize, fd: i32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fsync(fd); }
 export function sys_fdatasync(cred: usize, fd: i32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_fsync(fd); }
 export function sys_sync(): i32 { return do_sync(); }

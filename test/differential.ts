@@ -161,7 +161,10 @@ const SHORT_NAMES = ["a", "b", "c", "d", "e"];
 const FLAGS: (string | number)[] = ["r", "r+", "w", "wx", "w+", "a", "ax", "a+",
   nodeFs.constants.O_RDONLY | nodeFs.constants.O_DIRECTORY,
   nodeFs.constants.O_RDONLY | nodeFs.constants.O_NOFOLLOW,
-  nodeFs.constants.O_RDWR | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL | nodeFs.constants.O_NOFOLLOW];
+  nodeFs.constants.O_RDWR | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL | nodeFs.constants.O_NOFOLLOW,
+  // permissions: O_TRUNC asks for write even read-only, O_NOATIME only for the owner or root
+  nodeFs.constants.O_RDONLY | nodeFs.constants.O_TRUNC, nodeFs.constants.O_RDONLY | nodeFs.constants.O_NOATIME,
+  nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT];
 const MODES = [0o644, 0o600, 0o755, 0o640, 0o777, 0o400, 0o1755, 0o4755, 0o2755, 0o2644, 0o6777, 0o1777, 0o000, 0o311];
 /** Owners chown picks: root, nobody (65534), another user, and -1 (leave). */
 const UIDS = [0, 1, 1000, 65534, 65533, -1];

@@ -137,6 +137,13 @@ const CASES: Case[] = [
   { name: "entry type", label: "dirent-type", fix: "-y", damage: (img) => editValue(img, direntItem(img, 2, "d"), (v) => v.setUint8(8, 8)) },
   { name: "extents of a missing inode", label: "extent-orphan", fix: "-y",
     damage: (img) => { const it = findItem(img, TREE.extent, (x) => x.k1 === BigInt(inoOf["/big"])); rekeyItem(img, it, 9999n, it.k2); } },
+  { name: "unwritten extent without the unwritten feature", label: "extent-unwritten", fix: null,
+    damage: (img) => editValue(img, findItem(img, TREE.extent, (x) => x.k1 === BigInt(inoOf["/big"])), (v) => v.setUint32(12, 1, true)) },
+  { name: "unwritten extent with data checksums", label: "extent-unwritten-csum", fix: null,
+    damage: (img) => {
+      setSb(img, 60, dv(img, 0).getUint32(60, true) | 0x10, 4); // INCOMPAT_UNWRITTEN
+      editValue(img, findItem(img, TREE.extent, (x) => x.k1 === BigInt(inoOf["/big"])), (v) => v.setUint32(12, 1, true));
+    } },
   { name: "extent past the end of the file", label: "extent-eof", fix: "-y",
     damage: (img) => editValue(img, inodeItem(img, inoOf["/e/f/deep"]), (v) => v.setBigUint64(I.size, 10n, true)) },
   { name: "entry named ../../x (hash recomputed)", label: "name-bad", fix: "-y", damage: (img) => renameEntry(img, direntItem(img, inoOf["/d"], "abcdefg"), enc.encode("../../x"), true) },

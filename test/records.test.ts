@@ -179,7 +179,8 @@ describe("record fields are verified where a record is used", () => {
     ["length 0", (v, o) => v.setUint32(o + EXT.LEN, 0, true)],
     ["length 257", (v, o) => v.setUint32(o + EXT.LEN, 257, true)],
     ["more blocks than checksums", (v, o) => v.setUint32(o + EXT.LEN, 6, true)],
-    ["unknown flags", (v, o) => v.setUint32(o + EXT.FLAGS, 1, true)],
+    ["unknown flags", (v, o) => v.setUint32(o + EXT.FLAGS, 2, true)],
+    ["the unwritten flag on an image without the unwritten feature", (v, o) => v.setUint32(o + EXT.FLAGS, 1, true)],
     ["disk blocks in the journal", (v, o) => v.setBigUint64(o + EXT.DISK, 2n, true)],
     ["disk blocks past the end", (v, o) => v.setBigUint64(o + EXT.DISK, 4094n, true)],
   ];

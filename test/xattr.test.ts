@@ -11,10 +11,12 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootWith, FSCK_VERBOSE, FSCK_YES, type Kernel } from "../host/vmm/kernel.js";
-import type { Sys } from "../host/fs/fs.js";
+import { createFs, type Sys } from "../host/fs/fs.js";
 import { kernelModule } from "../host/node/node.js";
 import { freshDevice, bootDevice, crashCopy, fsckClean } from "./helpers.js";
 import { TREE, I, setSb, items, editValue, rekeyItem, inodeItem, dv } from "./image-edit.js";
+import { makeBaseImage } from "../host/crash/crashcheck.js";
+import { runWorkload, checkRecovered, type Workload, type WorkloadFs } from "../host/crash/workload.js";
 
 const ORACLE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "xattr-oracle.py");
 const NOBODY = 65534;
@@ -283,6 +285,24 @@ describe("special inodes: the host API and what this kernel does with them", () 
       expect(k.sys.mknod!("/nodir/p", S_IFIFO | 0o644, 0)).toBe(-2);
       expect(k.fs.getxattrSync("/f", "user.a").toString()).toBe("v");
       expect(k.fs.listxattrSync("/f")).toEqual(["user.a"]);
+    } finally { k.shutdown(); }
+  });
+
+  it("fs.promises has the extensions too; a Sys without them makes the extension ENOSYS", async () => {
+    const k = bootDevice(freshDevice(16 << 20));
+    try {
+      await k.fs.promises.writeFile("/f", "x");
+      await (k.fs.promises as unknown as { mkfifo(p: string): Promise<void> }).mkfifo("/p");
+      const pr = k.fs.promises as unknown as { setxattr(p: string, n: string, v: string): Promise<void>; getxattr(p: string, n: string): Promise<Buffer>; listxattr(p: string): Promise<string[]>; removexattr(p: string, n: string): Promise<void> };
+      await pr.setxattr("/f", "user.a", "1");
+      expect((await pr.getxattr("/f", "user.a")).toString()).toBe("1");
+      expect(await pr.listxattr("/f")).toEqual(["user.a"]);
+      await pr.removexattr("/f", "user.a");
+      await expect(pr.getxattr("/f", "user.a")).rejects.toMatchObject({ code: "ENODATA", syscall: "getxattr" });
+      expect(k.fs.statSync("/p").isFIFO()).toBe(true);
+      const bare = createFs({ ...k.sys, setxattr: undefined, mknod: undefined } as Sys);
+      expect(() => bare.setxattrSync("/f", "user.a", "1")).toThrow(expect.objectContaining({ code: "ENOSYS" }));
+      expect(() => bare.mkfifoSync("/q")).toThrow(expect.objectContaining({ code: "ENOSYS" }));
     } finally { k.shutdown(); }
   });
 
@@ -612,5 +632,38 @@ describe("fsck: special inodes and attribute items", () => {
     expect(r.k.fs.listxattrSync("/f").sort()).toEqual(["user.one", "user.two"]);
     expect(r.k.fs.statSync("/p").isFIFO()).toBe(true);
     r.k.shutdown();
+  });
+});
+
+// ---- the crash oracle compares what fsync promised of attributes and special files ----------
+
+describe("crash workloads: the oracle has teeth for the new operations", () => {
+  it("a recovered image missing a promised setxattr, removexattr or mknod is reported (persisted-wrong / persisted-missing)", () => {
+    const module = kernelModule(true);
+    const base = makeBaseImage(module);
+    const cases: { w: Workload; kind: string }[] = [
+      { w: { id: "set", steps: [{ op: { op: "setxattr", path: "/A/foo", name: "user.setup", len: 900, byte: 0x41 }, persist: { kind: "fsync", path: "/A/foo" } }] }, kind: "persisted-wrong" },
+      { w: { id: "rm", steps: [{ op: { op: "removexattr", path: "/A/foo", name: "user.setup" }, persist: { kind: "fsync", path: "/A/foo" } }] }, kind: "persisted-wrong" },
+      { w: { id: "new", steps: [{ op: { op: "setxattr", path: "/B/foo", name: "trusted.t", len: 30, byte: 0x41 }, persist: { kind: "sync", path: "/" } }] }, kind: "persisted-wrong" },
+      { w: { id: "fifo", steps: [{ op: { op: "mknod", path: "/A/bar", kind: "fifo" }, persist: { kind: "fsync-parent", path: "/A" } }] }, kind: "persisted-wrong" },
+      { w: { id: "chr", steps: [{ op: { op: "mknod", path: "/B/bar", kind: "chr" }, persist: { kind: "sync", path: "/" } }] }, kind: "persisted-missing" },
+    ];
+    for (const { w, kind } of cases) {
+      // the expectations of a real run...
+      const k = bootWith({ device: new MemoryBackend(new Uint8Array(base)), module, memoryMiB: 64 });
+      const exp = runWorkload(k.fs as unknown as WorkloadFs, w, () => {});
+      k.shutdown();
+      expect(exp.outcomes, w.id).toEqual(["ok"]);
+      // ...checked against the base image, where the step never happened
+      const k2 = bootWith({ device: new MemoryBackend(new Uint8Array(base)), module, memoryMiB: 64 });
+      const v = checkRecovered(k2.fs as unknown as WorkloadFs, exp, 0, 0);
+      k2.shutdown();
+      expect(v.map((x) => x.kind), w.id).toContain(kind);
+      // and against itself after the step: nothing
+      const k3 = bootWith({ device: new MemoryBackend(new Uint8Array(base)), module, memoryMiB: 64 });
+      runWorkload(k3.fs as unknown as WorkloadFs, w, () => {});
+      expect(checkRecovered(k3.fs as unknown as WorkloadFs, exp, 0, 0), w.id).toEqual([]);
+      k3.shutdown();
+    }
   });
 });

@@ -33,18 +33,19 @@ import {
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
 import {
   TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen, extent_verify, extent_why, EV_OK,
+  EXT_UNWRITTEN, INCOMPAT_UNWRITTEN, SB_INCOMPAT, MAGIC_SUPER, extent_features_set,
 } from "./format";
 import { xxh32_blocks } from "../lib/xxhash";
 import { kputs, kputu, kputx, knl, kfs } from "../lib/printk";
 import {
-  bt_seek, bt_insert, bt_delete, bt_update, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE,
+  bt_seek, bt_next, bt_insert, bt_delete, bt_update, bt_errno, bt_corrupt, cur_k1, cur_k2, cur_val, cur_vlen, CURSOR_SIZE,
 } from "./btree";
 import {
   find_page, page_cached, add_page, add_page_frame, remove_page, set_page_dirty, clear_page_dirty, mapping_find,
   mapping_first, page_next_in_mapping, take_dirty_mappings, mapping_put, mapping_mark_dirty,
   dirty_mappings, AS_DIRTY_NEXT, AS_FLAGS,
   AS_DIRTY_LISTED, AS_INO, AS_NDIRTY, FREEBEHIND_START, mapping_seq_run, mapping_note_access,
-  mapping_streaming, freebehind_page,
+  mapping_streaming, freebehind_page, bread, buf_errno,
 } from "./pagecache";
 import {
   balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_errno, balloc_len, alloc_write_meta,
@@ -54,8 +55,8 @@ import {
   I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, INODE_SIZE_MAX, fs_now,
 } from "./inode";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
-import { journal_log_tight } from "./journal";
-import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN } from "../lib/errno";
+import { journal_log_tight, journal_dirty } from "./journal";
+import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN, ENXIO } from "../lib/errno";
 
 /** Largest file size in bytes: page indices are u32 (inode_verify refuses larger sizes). */
 export const FILE_SIZE_MAX: u64 = INODE_SIZE_MAX;
@@ -103,6 +104,8 @@ export let fstat_csum_errors: u64 = 0;
 
 /** Run length (blocks) after the block bmap found, 0 for a hole. */
 export let bmap_run: u32 = 0;
+/** True when the block bmap found is in an UNWRITTEN extent (reads as zeros, no checksum). */
+export let bmap_unwritten: bool = false;
 /**
  * Address of the checksum of the block bmap found, inside the extent record in the buffer
  * cache: valid only until the next tree operation or page allocation (copy it first).
@@ -130,6 +133,7 @@ function ext_cur_sound(): bool {
  */
 export function bmap(ino: u64, fblock: u64): u64 {
   bmap_run = 0;
+  bmap_unwritten = false;
   if (!bt_seek(CUR, TREE_EXTENT, ino, fblock, false)) return 0;
   if (cur_k1(CUR) != ino) return 0;
   if (!ext_cur_sound()) return 0;
@@ -138,6 +142,7 @@ export function bmap(ino: u64, fblock: u64): u64 {
   const len = <u64>load<u32>(v, EXT_LEN);
   if (fblock >= fs + len) return 0;
   bmap_run = <u32>(fs + len - fblock);
+  bmap_unwritten = (load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) != 0;
   bmap_csum = v + EXT_CSUM + <usize>((fblock - fs) << 2);
   return load<u64>(v, EXT_DISK) + (fblock - fs);
 }
@@ -158,11 +163,14 @@ function read_page(ino: u64, index: u32, isize: u64): u32 {
   // the checksums of the batch, copied before add_page can reclaim the buffer holding them
   const runEnd = min<u32>(bmap_run, READAHEAD_MAX);
   if (disk != 0) memory.copy(RA_CSUM, bmap_csum, <usize>runEnd << 2);
+  const unwritten = bmap_unwritten;
   const pfn = add_page(<u32>ino, index);
   if (pfn == NO_PFN) { file_errno = -ENOMEM; return NO_PFN; }
-  if (disk == 0) {
+  if (disk == 0 || unwritten) {
+    // a hole or an UNWRITTEN block reads as zeros: its disk bytes are never read (they may
+    // be another file's old data); the page still names its block for copy-on-write
     memory.fill(pfn_to_addr(pfn), 0, PAGE_SIZE);
-    pg_set32(pfn, PG_PRIVATE2, 0);
+    pg_set32(pfn, PG_PRIVATE2, <u32>disk);
     pg_set_flags(pfn, pg_flags(pfn) | PG_uptodate);
     return pfn;
   }
@@ -266,8 +274,13 @@ function flush_eof_tail(ino: u64, size: u64): i32 {
     pfn = read_page(ino, index, size);
     if (pfn == NO_PFN) return file_errno;
   } else zero_past_eof(pfn, index, size);
-  // a hole page has no block to fix: the hole reads as zeros
-  if (pg_get32(pfn, PG_PRIVATE2) == 0 && (pg_flags(pfn) & PG_delalloc) == 0) return 0;
+  // a hole page has no block to fix: the hole reads as zeros; nor has an UNWRITTEN one
+  if ((pg_flags(pfn) & PG_delalloc) == 0) {
+    if (pg_get32(pfn, PG_PRIVATE2) == 0) return 0;
+    bmap(ino, <u64>index);
+    if (bt_errno != 0) return bt_errno;
+    if (bmap_unwritten) return 0;
+  }
   const r = page_reserve(pfn);
   if (r != 0) return r;
   set_page_dirty(pfn);
@@ -396,6 +409,7 @@ function read_through(ino: u64, index: u32, dst: usize, n: u32): u32 {
     if (bt_errno != 0) { file_errno = bt_errno; return done; }
     if (disk == 0) { memory.fill(to, 0, PAGE_SIZE); done++; continue; }
     const k = min<u32>(min<u32>(bmap_run, n - done), READAHEAD_MAX);
+    if (bmap_unwritten) { memory.fill(to, 0, <usize>k << PAGE_SHIFT); done += k; continue; }
     memory.copy(RA_CSUM, bmap_csum, <usize>k << 2);
     for (let i: u32 = 0; i < k; i++) {
       const a = to + (<usize>i << PAGE_SHIFT);
@@ -612,7 +626,8 @@ function extent_add(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i
     const v = cur_val(CUR);
     const pd = load<u64>(v, EXT_DISK);
     const pl = load<u32>(v, EXT_LEN);
-    if (fs + pl == fblock && pd + pl == disk && pl + len <= EXTENT_MAX) {
+    const written = (load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) == 0;
+    if (written && fs + pl == fblock && pd + pl == disk && pl + len <= EXTENT_MAX) {
       memory.copy(EXT, v, ext_vlen(pl));
       store<u32>(EXT, pl + len, EXT_LEN);
       memory.copy(EXT + ext_vlen(pl), csums, <usize>len << 2);
@@ -624,12 +639,16 @@ function extent_add(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i
   return ext_insert(ino, fblock, disk, len, csums);
 }
 
-/** Inserts the record (ino, fblock) -> disk, len, csums. 0 or -errno. */
-function ext_insert(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i32 {
+/**
+ * Inserts the record (ino, fblock) -> disk, len, flags, csums (`csums` 0: all zero, as an
+ * UNWRITTEN record has). 0 or -errno.
+ */
+function ext_insert(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize, flags: u32 = 0): i32 {
   store<u64>(EXT, disk, EXT_DISK);
   store<u32>(EXT, len, EXT_LEN);
-  store<u32>(EXT, 0, EXT_FLAGS);
-  memory.copy(EXT + EXT_CSUM, csums, <usize>len << 2);
+  store<u32>(EXT, flags, EXT_FLAGS);
+  if (csums != 0) memory.copy(EXT + EXT_CSUM, csums, <usize>len << 2);
+  else memory.fill(EXT + EXT_CSUM, 0, <usize>len << 2);
   return bt_insert(TREE_EXTENT, ino, fblock, EXT, ext_vlen(len));
 }
 
@@ -665,7 +684,8 @@ function extent_punch(ino: u64, from: u64, n: u64): i64 {
     }
     if (r == 0 && b < fs + len) {
       // keep the tail [b, fs + len) under key b
-      r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2));
+      r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2),
+        load<u32>(EXT_OLD, EXT_FLAGS));
     }
     if (r == 0) r = bfree_deferred(disk + (a - fs), b - a);
     if (r != 0) return <i64>r;
@@ -808,12 +828,18 @@ export function writeback_pending(): bool { return dirty_mappings != 0; }
 
 /** Drops cached pages of `ino` with index >= `from`, releasing delalloc reservations. */
 export function drop_pages_from(ino: u64, from: u32): void {
+  drop_pages_range(ino, <u64>from, FILE_BLOCKS_MAX);
+}
+
+/** Drops cached pages of `ino` with index in [from, to), releasing delalloc reservations. */
+function drop_pages_range(ino: u64, from: u64, to: u64): void {
   const as = mapping_find(<u32>ino);
   if (as == 0) return;
   let pfn = mapping_first(as);
   while (pfn != NO_PFN) {
     const next = page_next_in_mapping(pfn);
-    if (pg_get32(pfn, PG_INDEX) >= from) {
+    const index = <u64>pg_get32(pfn, PG_INDEX);
+    if (index >= from && index < to) {
       if (pg_flags(pfn) & PG_delalloc) alloc_unreserve(1);
       pg_set_count(pfn, 0);
       remove_page(pfn);
@@ -891,3 +917,368 @@ export function file_release(ino: u64): i32 {
 }
 
 
+
+// ---- fallocate -------------------------------------------------------------------------------
+//
+// fallocate(2) in three steps, so the syscall layer can commit between chunks of a large
+// range (every step leaves a consistent transaction; a crash between chunks leaves some of
+// the range done, as on ext4):
+//
+//   falloc_prepare   ENOSPC check for the whole call (nothing changed on -ENOSPC), inline
+//                    data to extents, the partial blocks at both edges zeroed through the
+//                    page cache, the old EOF block's tail flushed when the size will grow;
+//   falloc_blocks    one chunk of whole blocks: punch (free), or zero (drop the cached pages,
+//                    mark written extents UNWRITTEN, allocate the holes), or allocate the
+//                    holes that no dirty page covers as UNWRITTEN extents;
+//   falloc_finish    the new size (without KEEP_SIZE), mtime and ctime.
+//
+//   offset                                                      offset + len
+//     |  head  |   whole blocks [bfrom, bto) in chunks   |  tail  |
+//     partial                                             partial
+//
+// UNWRITTEN extents read as zeros and count as holes for SEEK_DATA/SEEK_HOLE (as on ext4,
+// XFS and tmpfs); a dirty page over any block is data.
+
+/** Linux FALLOC_FL_* bits (include/uapi/linux/falloc.h) this kernel implements. */
+export const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+export const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+export const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+/** Blocks one falloc_blocks call handles at most (16 MiB): bounds a chunk's journal space. */
+export const FALLOC_CHUNK: u64 = 4096;
+
+/**
+ * Worst-case metadata blocks for `n` blocks preallocated as UNWRITTEN extents: a record costs
+ * its 20-byte item, 16-byte head and 4 bytes a block, so even one record per block (a free
+ * space in single blocks) is 40 bytes a block, half of what alloc_write_meta counts for a
+ * written page (EXT_BYTES_PER_PAGE, which includes the tail record a remap may cut off).
+ * Nothing is freed, so no old runs.
+ */
+function falloc_meta(n: u64): u64 { return alloc_write_meta((n + 1) >> 1, 0); }
+
+/** Sets INCOMPAT_UNWRITTEN in the (journaled) superblock before the first UNWRITTEN record. */
+function feature_unwritten(): i32 {
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno != 0 ? buf_errno : -EIO;
+  const f = load<u32>(sb, SB_INCOMPAT);
+  if (f & INCOMPAT_UNWRITTEN) return 0;
+  store<u32>(sb, f | INCOMPAT_UNWRITTEN, SB_INCOMPAT);
+  journal_dirty(0);
+  extent_features_set(f | INCOMPAT_UNWRITTEN);
+  return 0;
+}
+
+/** First file block >= `b` (below `to`) that an extent of `ino` maps, else `to`; -errno. */
+function next_mapped(ino: u64, b: u64, to: u64): i64 {
+  if (bt_seek(CUR, TREE_EXTENT, ino, b, true) && cur_k1(CUR) == ino) return <i64>min<u64>(cur_k2(CUR), to);
+  return bt_errno != 0 ? <i64>bt_errno : <i64>to;
+}
+
+/** True when page `index` of `ino` is cached and dirty. */
+function page_dirty_at(ino: u64, index: u64): bool {
+  const pfn = find_page(<u32>ino, <u32>index);
+  return pfn != NO_PFN && (pg_flags(pfn) & PG_dirty) != 0;
+}
+
+/**
+ * Walks the holes (blocks no extent maps) of [from, to) of `ino`, skipping blocks under a
+ * dirty page when `skipDirty` (delayed allocation gives those a block at writeback). With
+ * `alloc`, gives every such run new blocks as UNWRITTEN extents (reserved first, the inode's
+ * block count raised, clean cached zero pages told their block); else only counts. Returns
+ * the blocks counted or allocated, or -errno (-ENOSPC: the reservation failed, nothing done).
+ */
+function falloc_holes(ino: u64, from: u64, to: u64, skipDirty: bool, alloc: bool): i64 {
+  const as = mapping_find(<u32>ino);
+  const dirtyPossible = skipDirty && as != 0 && load<u32>(as, AS_NDIRTY) > 0;
+  let n: i64 = 0;
+  let b = from;
+  while (b < to) {
+    const d = bmap(ino, b);
+    if (bt_errno != 0) return <i64>bt_errno;
+    if (d != 0) { b += <u64>bmap_run; continue; }
+    const hend = next_mapped(ino, b, to);
+    if (hend < 0) return hend;
+    while (b < <u64>hend) {
+      if (dirtyPossible && page_dirty_at(ino, b)) { b++; continue; }
+      // up to the next dirty page (a walk of the cached pages, not of the hole's blocks)
+      const e = dirtyPossible ? next_dirty(ino, b, <u64>hend) : <u64>hend;
+      if (alloc) {
+        const r = falloc_run(ino, b, e - b);
+        if (r != 0) return <i64>r;
+      }
+      n += <i64>(e - b);
+      b = e;
+    }
+  }
+  return n;
+}
+
+/**
+ * Gives file blocks [at, at + n) of `ino` (a hole) new blocks as UNWRITTEN extents, with
+ * their reservation taken here. 0 or -errno (-ENOSPC before anything changed).
+ */
+function falloc_run(ino: u64, at: u64, n: u64): i32 {
+  if (alloc_reserve(n, falloc_meta(n)) != 0) return -ENOSPC;
+  let r = feature_unwritten();
+  let done: u64 = 0;
+  let goal = goal_for(ino, <u32>at);
+  while (r == 0 && done < n) {
+    const start = balloc(goal, min<u64>(n - done, <u64>EXTENT_MAX), 1);
+    if (start == 0) { r = alloc_errno != 0 ? alloc_errno : -ENOSPC; break; }
+    const got = balloc_len;
+    r = ext_insert(ino, at + done, start, <u32>got, 0, EXT_UNWRITTEN);
+    alloc_unreserve(got);
+    if (r != 0) break;
+    for (let i: u64 = 0; i < got; i++) {
+      // a clean cached page of the hole (zeros) now has a block for copy-on-write to replace
+      const pfn = find_page(<u32>ino, <u32>(at + done + i));
+      if (pfn != NO_PFN) pg_set32(pfn, PG_PRIVATE2, <u32>(start + i));
+    }
+    const rec = inode_get_mut(ino);
+    if (rec == 0) { r = inode_errno; break; }
+    store<u64>(rec, load<u64>(rec, I_BLOCKS) + got, I_BLOCKS);
+    goal = start + got;
+    done += got;
+  }
+  if (done < n) alloc_unreserve(n - done);
+  return r;
+}
+
+/**
+ * Marks the written extents of `ino` over file blocks [from, to) UNWRITTEN (their blocks stay
+ * the file's and read as zeros from now on; their checksums go), splitting records across
+ * the edges. 0 or -errno.
+ */
+function ext_make_unwritten(ino: u64, from: u64, to: u64): i32 {
+  let end = to;
+  for (let guard = 0; guard < 1 << 30; guard++) {
+    if (end <= from) return 0;
+    if (!bt_seek(CUR, TREE_EXTENT, ino, end - 1, false) || cur_k1(CUR) != ino) return bt_errno;
+    if (!ext_cur_sound()) return bt_errno;
+    const fs = cur_k2(CUR);
+    const v = cur_val(CUR);
+    const len = <u64>load<u32>(v, EXT_LEN);
+    if (fs + len <= from) return 0;
+    if ((load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) == 0) {
+      memory.copy(EXT_OLD, v, ext_vlen(<u32>len));
+      const disk = load<u64>(EXT_OLD, EXT_DISK);
+      const a = max<u64>(fs, from), b = min<u64>(fs + len, end);
+      let r = feature_unwritten();
+      if (r == 0 && fs < a) {
+        store<u32>(EXT_OLD, <u32>(a - fs), EXT_LEN);
+        r = bt_update(TREE_EXTENT, ino, fs, EXT_OLD, ext_vlen(<u32>(a - fs)));
+      } else if (r == 0) r = bt_delete(TREE_EXTENT, ino, fs);
+      if (r == 0) r = ext_insert(ino, a, disk + (a - fs), <u32>(b - a), 0, EXT_UNWRITTEN);
+      if (r == 0 && b < fs + len) {
+        r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2));
+      }
+      if (r != 0) return r;
+    }
+    end = fs;
+  }
+  return -EUCLEAN;
+}
+
+/**
+ * Zeroes bytes [pos, pos + n) of `ino` (inside one page, below `isize`) through the page
+ * cache when that page holds data; a hole or UNWRITTEN block already reads as zeros and is
+ * left alone. 0 or -errno (-ENOSPC, -EIO, -ENOMEM).
+ */
+function zero_partial(ino: u64, pos: u64, n: u64, isize: u64): i32 {
+  if (n == 0 || pos >= isize) return 0;
+  const len = <u32>min<u64>(n, isize - pos);
+  const index = <u32>(pos >> PAGE_SHIFT);
+  const off = <u32>(pos & (PAGE_SIZE - 1));
+  if (!page_dirty_at(ino, <u64>index)) {
+    const d = bmap(ino, <u64>index);
+    if (bt_errno != 0) return bt_errno;
+    if (d == 0 || bmap_unwritten) return 0;
+  }
+  run_begin();
+  const pfn = write_begin(ino, index, off, len, isize);
+  if (pfn == NO_PFN) return file_errno;
+  memory.fill(pfn_to_addr(pfn) + off, 0, len);
+  set_page_dirty(pfn);
+  return 0;
+}
+
+/** Whole blocks of [off, off + len): [ceil(off / 4 KiB), floor((off + len) / 4 KiB)). */
+export function falloc_inner_from(off: u64): u64 { return (off + PAGE_SIZE - 1) >> PAGE_SHIFT; }
+export function falloc_inner_to(end: u64): u64 { return end >> PAGE_SHIFT; }
+/** Blocks an allocation of [off, off + len) touches: [floor(off), ceil(off + len)). */
+export function falloc_outer_from(off: u64): u64 { return off >> PAGE_SHIFT; }
+export function falloc_outer_to(end: u64): u64 { return (end + PAGE_SIZE - 1) >> PAGE_SHIFT; }
+
+/**
+ * Step 1 of fallocate for `ino` (a regular file), `mode` a valid FALLOC_FL_* combination,
+ * byte range [off, off + len) below FILE_SIZE_MAX. Returns 1 when the call is complete (an
+ * inline file the change fits in), 0 to go on with falloc_blocks, or -errno: -ENOSPC (the
+ * space for the whole call is not there: nothing changed), -EIO, -EUCLEAN, -ENOMEM.
+ */
+export function falloc_prepare(ino: u64, mode: u32, off: u64, len: u64): i32 {
+  const rec = inode_get(ino);
+  if (rec == 0) return inode_errno;
+  const size = load<u64>(rec, I_SIZE);
+  const end = off + len;
+  const punch = (mode & FALLOC_FL_PUNCH_HOLE) != 0;
+  const zero = (mode & FALLOC_FL_ZERO_RANGE) != 0;
+  const grow = (mode & FALLOC_FL_KEEP_SIZE) == 0 && end > size;
+  if (load<u32>(rec, I_FLAGS) & INODE_INLINE) {
+    // a change that keeps the file within INLINE_MAX stays inline (no blocks to allocate);
+    // else the bytes move to page 0 (an empty file just switches to extents: no page past EOF)
+    if (end <= <u64>INLINE_MAX || punch || (zero && (mode & FALLOC_FL_KEEP_SIZE) != 0)) {
+      return falloc_inline(ino, rec, mode, off, end, size);
+    }
+    const r = size > 0 ? inline_to_pages(ino, rec, size) : inode_set_inline(ino, 0, 0, 0, 0);
+    if (r != 0) return r;
+  }
+  // the space the whole call can need, checked before anything changes
+  // two edge pages and the EOF tail (written pages) and the holes (UNWRITTEN blocks)
+  const pages: u64 = 3;
+  let holes: i64 = 0;
+  if (!punch) {
+    holes = falloc_holes(ino, falloc_outer_from(off), falloc_outer_to(end), !zero, false);
+    if (holes < 0) return <i32>holes;
+  }
+  const n = <u64>holes;
+  if (alloc_available() < pages + alloc_write_meta(pages, 3) + n + falloc_meta(n)) return -ENOSPC;
+  if (grow) {
+    run_begin();
+    const r = flush_eof_tail(ino, size);
+    if (r != 0) return r;
+  }
+  if (punch || zero) {
+    // the partial blocks at the edges (one block when the range lies inside one)
+    const hf = falloc_inner_from(off) << PAGE_SHIFT;
+    const headEnd = min<u64>(hf, end);
+    let r = zero_partial(ino, off, headEnd - off, size);
+    if (r != 0) return r;
+    const tf = falloc_inner_to(end) << PAGE_SHIFT;
+    if (tf >= headEnd && tf < end) r = zero_partial(ino, tf, end - tf, size);
+    if (r != 0) return r;
+  }
+  return 0;
+}
+
+/**
+ * fallocate on an inline file whose change fits in it: PUNCH_HOLE and ZERO_RANGE zero the
+ * inline bytes of the range, ZERO_RANGE and plain allocation without KEEP_SIZE grow the size
+ * (zeros); inline data has no blocks to preallocate. Returns 1 (done) or -errno.
+ */
+function falloc_inline(ino: u64, rec: usize, mode: u32, off: u64, end: u64, size: u64): i32 {
+  const TMP = memory.data(INLINE_MAX);
+  memory.fill(TMP, 0, INLINE_MAX);
+  memory.copy(TMP, rec + I_INLINE, <usize>size);
+  if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+    const a = <usize>min<u64>(off, size), b = <usize>min<u64>(end, size);
+    if (b > a) memory.fill(TMP + a, 0, b - a);
+  }
+  const newSize = (mode & FALLOC_FL_KEEP_SIZE) == 0 && end > size ? end : size;
+  const r = inode_set_inline(ino, TMP, <u32>newSize, newSize, INODE_INLINE);
+  return r != 0 ? r : 1;
+}
+
+/**
+ * Step 2: one chunk [from, to) (to - from <= FALLOC_CHUNK) of the blocks the range touches,
+ * [ifrom, ito) being its whole blocks. Punch frees the whole blocks; zero drops their pages
+ * and marks their written extents UNWRITTEN; zero and allocation then give every hole of the
+ * chunk that no dirty page covers an UNWRITTEN block. 0 or -errno.
+ */
+export function falloc_blocks(ino: u64, mode: u32, from: u64, to: u64, ifrom: u64, ito: u64): i32 {
+  const a = max<u64>(from, ifrom), b = min<u64>(to, ito);
+  if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) != 0 && a < b) {
+    drop_pages_range(ino, a, b);
+    if (mode & FALLOC_FL_PUNCH_HOLE) {
+      const freed = extent_punch(ino, a, b - a);
+      if (freed < 0) return <i32>freed;
+      const rec = inode_get_mut(ino);
+      if (rec == 0) return inode_errno;
+      store<u64>(rec, load<u64>(rec, I_BLOCKS) - <u64>freed, I_BLOCKS);
+    } else {
+      const r = ext_make_unwritten(ino, a, b);
+      if (r != 0) return r;
+    }
+  }
+  if ((mode & FALLOC_FL_PUNCH_HOLE) != 0 || from >= to) return 0;
+  const n = falloc_holes(ino, from, to, true, true);
+  return n < 0 ? <i32>n : 0;
+}
+
+/** Step 3: the size (grown to `end` without KEEP_SIZE), mtime and ctime. 0 or -errno. */
+export function falloc_finish(ino: u64, mode: u32, end: u64): i32 {
+  const rec = inode_get_mut(ino);
+  if (rec == 0) return inode_errno;
+  if ((mode & FALLOC_FL_KEEP_SIZE) == 0 && end > load<u64>(rec, I_SIZE)) store<u64>(rec, end, I_SIZE);
+  const now = fs_now();
+  store<i64>(rec, now, I_MTIME);
+  store<i64>(rec, now, I_CTIME);
+  return 0;
+}
+
+// ---- SEEK_DATA / SEEK_HOLE -------------------------------------------------------------------
+
+/** True when file block `b` of `ino` holds data: a written extent or a dirty cached page. */
+function block_is_data(ino: u64, b: u64): bool {
+  if (page_dirty_at(ino, b)) return true;
+  const d = bmap(ino, b);
+  return d != 0 && !bmap_unwritten;
+}
+
+/** First block >= `b` of `ino` that a written extent maps, or `to`; -errno. */
+function next_written(ino: u64, b: u64, to: u64): i64 {
+  const d = bmap(ino, b);
+  if (bt_errno != 0) return <i64>bt_errno;
+  if (d != 0 && !bmap_unwritten) return <i64>b;
+  let ok = bt_seek(CUR, TREE_EXTENT, ino, b, true);
+  while (ok && cur_k1(CUR) == ino && cur_k2(CUR) < to) {
+    if (!ext_cur_sound()) return <i64>bt_errno;
+    if ((load<u32>(cur_val(CUR), EXT_FLAGS) & EXT_UNWRITTEN) == 0) return <i64>cur_k2(CUR);
+    ok = bt_next(CUR);
+  }
+  return bt_errno != 0 ? <i64>bt_errno : <i64>to;
+}
+
+/** First index >= `b` of a dirty cached page of `ino`, or `to`. */
+function next_dirty(ino: u64, b: u64, to: u64): u64 {
+  const as = mapping_find(<u32>ino);
+  if (as == 0 || load<u32>(as, AS_NDIRTY) == 0) return to;
+  let pfn = mapping_first(as);
+  while (pfn != NO_PFN) {
+    const i = <u64>pg_get32(pfn, PG_INDEX);
+    if (i >= to) return to;
+    if (i >= b && (pg_flags(pfn) & PG_dirty) != 0) return i;
+    pfn = page_next_in_mapping(pfn);
+  }
+  return to;
+}
+
+/**
+ * lseek SEEK_DATA (`hole` false) / SEEK_HOLE (true) on `ino` from byte `pos`: the first byte
+ * at or after `pos` in data (resp. in a hole; the end of the file counts as a hole), at
+ * block granularity (an inline file is all data). Returns the offset or -ENXIO when `pos` is
+ * at or past EOF or no data follows; -EUCLEAN/-EIO from the extent tree.
+ */
+export function file_seek_hole_data(ino: u64, pos: u64, hole: bool): i64 {
+  const rec = inode_get(ino);
+  if (rec == 0) return <i64>inode_errno;
+  const size = load<u64>(rec, I_SIZE);
+  if (pos >= size) return <i64>-ENXIO;
+  if (load<u32>(rec, I_FLAGS) & INODE_INLINE) return hole ? <i64>size : <i64>pos;
+  const last = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+  let b = pos >> PAGE_SHIFT;
+  if (!hole) {
+    const w = next_written(ino, b, last);
+    if (w < 0) return w;
+    const d = next_dirty(ino, b, last);
+    const first = min<u64>(<u64>w, d);
+    if (first >= last) return <i64>-ENXIO;
+    return <i64>max<u64>(pos, first << PAGE_SHIFT);
+  }
+  while (b < last) {
+    const d = bmap(ino, b);
+    if (bt_errno != 0) return <i64>bt_errno;
+    if (d != 0 && !bmap_unwritten) { b += <u64>bmap_run; continue; } // a written run: all data
+    if (!page_dirty_at(ino, b)) break;
+    b++;
+  }
+  return <i64>min<u64>(size, max<u64>(pos, b << PAGE_SHIFT));
+}

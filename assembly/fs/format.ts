@@ -168,7 +168,15 @@ export const INCOMPAT_MMP: u32 = 1 << 8;
  * filesystem in error at the first lookup that meets one.
  */
 export const INCOMPAT_SPECIAL: u32 = 1 << 3;
-export const INCOMPAT_SUPPORTED: u32 = INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP | INCOMPAT_SPECIAL;
+/**
+ * Extent records may carry EXT_UNWRITTEN (fallocate's preallocated blocks that read as
+ * zeros). Set in the superblock, in the same transaction, by the first fallocate that makes
+ * such a record; incompat because a kernel that knew only flags 0 would call every such
+ * record corrupt and turn the filesystem read-only.
+ */
+export const INCOMPAT_UNWRITTEN: u32 = 1 << 4;
+export const INCOMPAT_SUPPORTED: u32 =
+  INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP | INCOMPAT_SPECIAL | INCOMPAT_UNWRITTEN;
 
 /**
  * Blocks of the journal's log (the journal superblock's maxlen) for the superblock at `sb`:
@@ -200,16 +208,45 @@ export const TREE_COUNT: u32 = 5;
 // ---------------------------------------------------------------------------------------------
 // Extent record, the value of key (ino, first file block) in TREE_EXTENT (16 + 4 * len bytes):
 //
-//   0 disk block u64 | 8 len u32 (blocks) | 12 flags u32 (0) | 16 csum[len] u32
+//   0 disk block u64 | 8 len u32 (blocks) | 12 flags u32 | 16 csum[len] u32
+//
+//   flags: 0 (written) or EXT_UNWRITTEN (1)
+//
+//   0                8            12           16                            16 + 4*len
+//   +----------------+------------+------------+-----------------------------+
+//   | disk u64       | len u32    | flags u32  | csum[0] .. csum[len-1] u32   |
+//   +----------------+------------+------------+-----------------------------+
 //
 // csum[i] is the XXH32 (seed 0) of the 4 KiB block disk + i as written. The checksum sits in
 // the record that points at the block (ZFS block pointers carry their child's checksum), so
 // the mapping and its checksums change in one B+ tree update of one transaction.
+//
+// An UNWRITTEN extent (ext4's uninitialized extent, XFS XFS_EXT_UNWRITTEN) maps blocks that
+// fallocate preallocated, or that FALLOC_FL_ZERO_RANGE turned back into zeros: the blocks
+// belong to the file (st_blocks counts them, the free-space trees do not hold them) but their
+// bytes are never read. Reads return zeros and verify nothing, so a block that still holds
+// another file's old bytes is never shown; its csum[] entries are all 0 (fsck checks it). It
+// may lie past EOF (FALLOC_FL_KEEP_SIZE). Writing a page of it goes copy-on-write like any
+// other write: a new written extent replaces that block, which is freed at commit. Only with
+// INCOMPAT_UNWRITTEN.
 // ---------------------------------------------------------------------------------------------
 export const EXT_DISK: usize = 0;
 export const EXT_LEN: usize = 8;
 export const EXT_FLAGS: usize = 12;
 export const EXT_CSUM: usize = 16;
+/** Extent flag: preallocated blocks that read as zeros (see above). */
+export const EXT_UNWRITTEN: u32 = 1;
+
+/** Extent flags the mounted filesystem allows: EXT_UNWRITTEN only with INCOMPAT_UNWRITTEN. */
+let ext_flags_allowed: u32 = 0;
+/**
+ * Sets the extent flags extent_verify accepts from the superblock's incompat features (at
+ * mount, and when fallocate sets INCOMPAT_UNWRITTEN): without the feature an UNWRITTEN
+ * record is corrupt, as any unknown flag.
+ */
+export function extent_features_set(incompat: u32): void {
+  ext_flags_allowed = (incompat & INCOMPAT_UNWRITTEN) != 0 ? EXT_UNWRITTEN : 0;
+}
 /** Longest extent in blocks (1 MiB): its record, 16 + 4 * 256 bytes, stays under VALUE_MAX. */
 export const EXTENT_MAX: u32 = 256;
 /** Bytes of the extent record of `len` blocks. */
@@ -239,7 +276,8 @@ export function extent_why(r: i32): string {
 
 /**
  * Checks the extent record at `v` (`vlen` bytes) mapping file block `fblock`: length
- * 1..EXTENT_MAX, one checksum per block (vlen = ext_vlen(len)), flags 0, the disk blocks in
+ * 1..EXTENT_MAX, one checksum per block (vlen = ext_vlen(len)), flags 0 or (with the feature)
+ * EXT_UNWRITTEN, the disk blocks in
  * the data area and the file blocks below EXT_FILE_BLOCKS_MAX. Returns EV_OK or the first
  * failed check. Only reads the record (which must have at least `vlen` readable bytes).
  */
@@ -248,7 +286,7 @@ export function extent_verify(v: usize, vlen: u32, fblock: u64): i32 {
   const len = load<u32>(v, EXT_LEN);
   if (len == 0 || len > EXTENT_MAX) return EV_LENGTH;
   if (vlen != ext_vlen(len)) return EV_RECORD;
-  if (load<u32>(v, EXT_FLAGS) != 0) return EV_FLAGS;
+  if ((load<u32>(v, EXT_FLAGS) & ~ext_flags_allowed) != 0) return EV_FLAGS;
   if (!in_data_area(load<u64>(v, EXT_DISK), <u64>len)) return EV_DISK;
   if (fblock >= EXT_FILE_BLOCKS_MAX || <u64>len > EXT_FILE_BLOCKS_MAX - fblock) return EV_FILE;
   return EV_OK;

@@ -29,9 +29,11 @@
 //  3. inodes and extents (inode_verify, extent_verify: the kernel's own record checks): type
 //     [inode-type], record length [inode-reclen], inline data [inode-inline], flags
 //     [inode-flags], size [inode-size], key [inode-key], number [inode-ino], extents of missing inodes
-//     [extent-orphan], record [extent-record], overlap [extent-overlap], past EOF
-//     [extent-eof], blocks count [inode-blocks]; with FSCK_DATA every data block's XXH32
-//     against its extent record [data-csum], [data-io];
+//     [extent-orphan], record [extent-record], overlap [extent-overlap], a written extent
+//     past EOF [extent-eof] (UNWRITTEN ones may be: FALLOC_FL_KEEP_SIZE), UNWRITTEN extents
+//     without INCOMPAT_UNWRITTEN [extent-unwritten] or with a nonzero checksum
+//     [extent-unwritten-csum], blocks count [inode-blocks]; with FSCK_DATA every written
+//     data block's XXH32 against its extent record [data-csum], [data-io];
 //     special inodes (FIFO, devices, sockets) with data, blocks, flags or extents
 //     [inode-special], or on a filesystem without INCOMPAT_SPECIAL [feature-missing];
 //     extended attributes (items (ino, k2 != 0) of the inode tree when RO_COMPAT_XATTR is
@@ -74,7 +76,7 @@ import {
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
   TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
   block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR, extent_verify, extent_why, EV_OK, EV_DISK,
-  sb_log_blocks,
+  sb_log_blocks, EXT_FLAGS, EXT_CSUM, EXT_UNWRITTEN, EV_FLAGS,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_lookup_mut, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
@@ -484,7 +486,7 @@ function check_data(ino: u64, fb: u64, disk: u64, len: u64, v: usize): void {
 }
 
 function check_extents(): void {
-  let prevIno: u64 = 0, prevEnd: u64 = 0;
+  let prevIno: u64 = 0, prevEnd: u64 = 0, writtenEnd: u64 = 0;
   let blocksSum: u64 = 0;
   if (!bt_seek(CUR, TREE_EXTENT, 0, 0, true)) return;
   do {
@@ -495,8 +497,8 @@ function check_extents(): void {
     const len = <u64>load<u32>(v, 8);
     fsck_extents++;
     if (ino != prevIno) {
-      if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, prevEnd);
-      prevIno = ino; prevEnd = 0; blocksSum = 0;
+      if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, writtenEnd);
+      prevIno = ino; prevEnd = 0; blocksSum = 0; writtenEnd = 0;
     }
     const ev = extent_verify(v, cur_vlen(CUR), fb);
     if (ev == EV_DISK) {
@@ -504,16 +506,38 @@ function check_extents(): void {
       problem("block-outside", "extent blocks outside the data area", F_INO | F_KEY | F_BLOCK | F_COUNT, ino, disk, TREE_EXTENT, ino, fb, len);
       continue;
     }
+    if (ev == EV_FLAGS && load<u32>(v, EXT_FLAGS) == EXT_UNWRITTEN) {
+      problem("extent-unwritten", "unwritten extent without the unwritten feature", F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
+      continue;
+    }
     if (ev != EV_OK) {
       problem("extent-record", extent_why(ev), F_INO | F_KEY | F_COUNT, ino, 0, TREE_EXTENT, ino, fb, len);
       continue;
     }
     if (fb < prevEnd) problem("extent-overlap", "extents overlap in the file", F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb);
-    if (mark(disk, len, OWN_DATA, ino, TREE_EXTENT) && data_buf != 0) check_data(ino, fb, disk, len, v);
+    const unwritten = (load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) != 0;
+    if (unwritten) check_unwritten(ino, fb, v, len);
+    // an UNWRITTEN extent's bytes are never read: nothing to verify against its checksums
+    if (mark(disk, len, OWN_DATA, ino, TREE_EXTENT) && data_buf != 0 && !unwritten) check_data(ino, fb, disk, len, v);
+    if (!unwritten) writtenEnd = fb + len;
     prevEnd = fb + len;
     blocksSum += len;
   } while (bt_next(CUR));
-  if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, prevEnd);
+  if (prevIno != 0) finish_inode_blocks(prevIno, blocksSum, writtenEnd);
+}
+
+/**
+ * An UNWRITTEN extent (format.ts; extent_verify already refused it without
+ * INCOMPAT_UNWRITTEN): every checksum 0 (they stand for no bytes). It may lie past EOF
+ * (FALLOC_FL_KEEP_SIZE).
+ */
+function check_unwritten(ino: u64, fb: u64, v: usize, len: u64): void {
+  for (let i: u64 = 0; i < len; i++) {
+    if (load<u32>(v + EXT_CSUM + (<usize>i << 2)) != 0) {
+      problem("extent-unwritten-csum", "unwritten extent with a data checksum", F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb + i);
+      return;
+    }
+  }
 }
 
 function finish_inode_blocks(ino: u64, sum: u64, endBlock: u64): void {

@@ -34,7 +34,7 @@ import {
   SB_ERROR_COUNT, STATE_DIRTY, STATE_ERROR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, COMPAT_JOURNAL,
   RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, INCOMPAT_DATA_CSUM, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
-  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK, layout_set, sb_log_blocks,
+  ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK, layout_set, sb_log_blocks, extent_features_set,
 } from "./format";
 import { mmp_format, mmp_start, mmp_stop, mmp_tick, mmp_active } from "./mmp";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
@@ -431,6 +431,7 @@ export function fs_mount(flags: u32): i32 {
   mount_prev_state = error_state_mount ? STATE_ERROR : load<u32>(sb, SB_STATE);
   alloc_mount(sb, total);
   bt_load_roots(sb);
+  extent_features_set(load<u32>(sb, SB_INCOMPAT)); // which extent flags are sound
   journal_set_checkpoint_hook(write_backup_sb);
   set_metadata_error_handler(on_metadata_error);
   fs_mounted = true;

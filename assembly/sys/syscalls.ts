@@ -20,7 +20,7 @@ import { NR_OPEN, NAME_MAX } from "../params";
 import {
   EPERM, ENOENT, EIO, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EMFILE, EROFS, EMLINK, ENOTEMPTY,
   ELOOP, EBUSY, ENOSPC, EFBIG, EUCLEAN, ENOMEM, ENAMETOOLONG, E2BIG, EACCES, ENXIO, ESPIPE, EAGAIN, EPIPE,
-  ERANGE, EFAULT,
+  ERANGE, EFAULT, ENODEV, EOPNOTSUPP,
 } from "../lib/errno";
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT, SB_INCOMPAT, INCOMPAT_SPECIAL } from "../fs/format";
 import {
@@ -45,7 +45,10 @@ import {
 } from "../fs/dir";
 import {
   file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
+  falloc_prepare, falloc_blocks, falloc_finish, falloc_inner_from, falloc_inner_to, falloc_outer_from,
+  falloc_outer_to, file_seek_hole_data, FALLOC_CHUNK, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "../fs/file";
+import { capable } from "../fs/cred";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
@@ -76,6 +79,8 @@ export const UTIME_OMIT: i64 = -2;
 const SEEK_SET: u32 = 0;
 const SEEK_CUR: u32 = 1;
 const SEEK_END: u32 = 2;
+const SEEK_DATA: u32 = 3;
+const SEEK_HOLE: u32 = 4;
 /** Hard links one inode may have (ext4's EXT4_LINK_MAX). */
 const LINK_MAX: u32 = 65000;
 /** Largest file offset + 1 (loff_t). */
@@ -314,7 +319,10 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   const fd = fd_unused();
   if (fd < 0) return fd;
   // on a read-only fs, EROFS comes where a change would begin (Linux mnt_want_write): when a
-  // missing name would be created, or from may_open for writing or truncating
+  // missing name would be created, or from may_open for writing or truncating. After an
+  // error aborted the journal, a call that may change anything is refused before it reads
+  // the (possibly damaged) trees
+  if ((flags & (O_CREAT | O_TRUNC)) != 0 && fs_errored) return -EROFS;
   // O_CREAT|O_EXCL never follows a final symlink: whatever is there makes it EEXIST
   const excl = (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   let lflags: u32 = (flags & O_NOFOLLOW) != 0 || excl ? 0 : LOOKUP_FOLLOW;
@@ -571,6 +579,7 @@ export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
   if (is_fifo(load<u64>(f, F_INO))) return -ESPIPE;
+  if (whence == SEEK_DATA || whence == SEEK_HOLE) return lseek_hole_data(f, off, whence == SEEK_HOLE);
   let base: i64 = 0;
   if (whence == SEEK_CUR) base = load<i64>(f, F_POS);
   else if (whence == SEEK_END) {
@@ -582,6 +591,107 @@ export function do_lseek(fd: i32, off: i64, whence: u32): i64 {
   if (p < 0) return -EINVAL;
   store<i64>(f, p, F_POS);
   return p;
+}
+
+/**
+ * lseek SEEK_DATA / SEEK_HOLE (Linux 3.1): the next data (hole) offset at or after `off`,
+ * set as the file position. -ENXIO when `off` is negative or at or past EOF, or (SEEK_DATA)
+ * no data follows; -EINVAL on a directory (as tmpfs and dcache_dir_lseek answer).
+ */
+function lseek_hole_data(f: usize, off: i64, hole: bool): i64 {
+  const ino = load<u64>(f, F_INO);
+  const rec = inode_get(ino);
+  if (rec == 0) return <i64>fail(inode_errno);
+  if (!S_ISREG(load<u32>(rec, I_MODE))) return S_ISDIR(load<u32>(rec, I_MODE)) ? -EINVAL : -ENXIO;
+  if (off < 0) return -ENXIO;
+  const p = file_seek_hole_data(ino, <u64>off, hole);
+  if (p < 0) return p == -ENXIO ? p : <i64>fail(<i32>p);
+  store<i64>(f, p, F_POS);
+  return p;
+}
+
+// ---- fallocate -------------------------------------------------------------------------------
+
+/** FALLOC_FL_* mode bits Linux knows besides KEEP_SIZE (FALLOC_FL_MODE_MASK, Linux 6.11+). */
+const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x08;
+const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+const FALLOC_FL_WRITE_ZEROES: u32 = 0x80;
+const FALLOC_FL_MODE_MASK: u32 = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |
+  FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES;
+/** Modes Linux accepts that this filesystem does not implement (as tmpfs: EOPNOTSUPP). */
+const FALLOC_UNIMPLEMENTED: u32 = FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE |
+  FALLOC_FL_WRITE_ZEROES;
+
+/**
+ * The checks of Linux's vfs_fallocate (6.11+), in its order, for `mode` and the byte range
+ * [off, off + len) on open file `f`: 0 or -errno. EINVAL (off < 0, len <= 0); EOPNOTSUPP
+ * (an unknown bit, two modes at once, PUNCH_HOLE without KEEP_SIZE, COLLAPSE/INSERT/
+ * WRITE_ZEROES with KEEP_SIZE); EBADF (not open for writing); ESPIPE (FIFO); EISDIR; ENODEV
+ * (not a regular file); EFBIG (past the largest file); then the filesystem's EOPNOTSUPP for
+ * the modes it lacks (collapse, insert, unshare, write zeroes), as tmpfs answers.
+ */
+function falloc_check(f: usize, mode: u32, off: i64, len: i64): i32 {
+  if (off < 0 || len <= 0) return -EINVAL;
+  if (mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE)) return -EOPNOTSUPP;
+  const keep = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  const m = mode & FALLOC_FL_MODE_MASK;
+  if (m == FALLOC_FL_PUNCH_HOLE) {
+    if (!keep) return -EOPNOTSUPP;
+  } else if (m == FALLOC_FL_COLLAPSE_RANGE || m == FALLOC_FL_INSERT_RANGE || m == FALLOC_FL_WRITE_ZEROES) {
+    if (keep) return -EOPNOTSUPP;
+  } else if (m != 0 && m != FALLOC_FL_UNSHARE_RANGE && m != FALLOC_FL_ZERO_RANGE) return -EOPNOTSUPP;
+  if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EBADF;
+  const rec = inode_get(load<u64>(f, F_INO));
+  if (rec == 0) return fail(inode_errno);
+  const t = load<u32>(rec, I_MODE);
+  if ((t & S_IFMT) == S_IFIFO) return -ESPIPE;
+  if (S_ISDIR(t)) return -EISDIR;
+  if (!S_ISREG(t)) return -ENODEV;
+  if (off > I64_MAX - len || <u64>(off + len) > FILE_SIZE_MAX) return -EFBIG;
+  if (mode & FALLOC_UNIMPLEMENTED) return -EOPNOTSUPP;
+  return 0;
+}
+
+/**
+ * fallocate(2) on `fd` for bytes [off, off + len): mode 0 allocates (UNWRITTEN extents that
+ * read as zeros) and grows the size, FALLOC_FL_KEEP_SIZE allocates only, PUNCH_HOLE|KEEP_SIZE
+ * frees the whole blocks and zeroes the partial ones, ZERO_RANGE (with or without KEEP_SIZE)
+ * makes the range read as zeros with its blocks allocated. mtime and ctime change, and
+ * set-user-ID goes as on a write. The whole blocks go in chunks of FALLOC_CHUNK with the
+ * syscall-boundary housekeeping (a commit when the log fills) between them.
+ * 0 or -errno: EBADF (bad fd, not open for writing), EINVAL, EOPNOTSUPP (other modes, punch
+ * without KEEP_SIZE: falloc_check), ESPIPE (FIFO), EISDIR, ENODEV, EFBIG (past the largest file), EROFS,
+ * ENOSPC (checked for the whole call first: nothing changed), EIO.
+ */
+export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
+  const f = fget(fd);
+  if (f == 0) return -EBADF;
+  let r = falloc_check(f, mode, off, len);
+  if (r != 0) return r;
+  r = sys_enter_write();
+  if (r != 0) return r;
+  const ino = load<u64>(f, F_INO);
+  const start = <u64>off, end = <u64>(off + len);
+  r = falloc_prepare(ino, mode, start, end - start);
+  if (r == -ENOSPC && commit_to_free_space()) r = falloc_prepare(ino, mode, start, end - start);
+  if (r < 0) return fail(r);
+  if (r == 0) {
+    const ifrom = falloc_inner_from(start), ito = falloc_inner_to(end);
+    const to = falloc_outer_to(end);
+    for (let b = falloc_outer_from(start); b < to; b += FALLOC_CHUNK) {
+      r = falloc_blocks(ino, mode, b, min<u64>(to, b + FALLOC_CHUNK), ifrom, ito);
+      // ENOSPC here is a reservation refused before its chunk changed anything
+      if (r != 0) return fail(r);
+      if (b + FALLOC_CHUNK < to) {
+        r = sys_enter_write(); // a commit when the log or the deferred frees fill up
+        if (r != 0) return r;
+      }
+    }
+  }
+  r = file_remove_privs(ino);
+  if (r == 0) r = falloc_finish(ino, mode, end);
+  return r != 0 ? fail(r) : 0;
 }
 
 // ---- truncate / sync -------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 // code, cmdUmount(mnt, o) -> exit code.
 // Rules (as a FUSE filesystem behaves, sshfs or bindfs):
 //  - without --foreground the command returns once the mount is live: it starts itself again
-//    detached (a new session, stdio to /dev/null, cwd /) with --foreground and an IPC channel;
+//    detached (a new session, stdio to /dev/null; it moves to / once live) with --foreground
+//    and an IPC channel;
 //    the child reports "ready" or its one error line and exit code, and the parent prints that
 //    line and exits with that code. The parent never touches the mount (no deadlock);
 //  - with --foreground the command serves the mount until it is unmounted;
@@ -54,6 +55,8 @@ export async function cmdMount(image: string, mnt: string, o: MountCliOptions): 
   if (toParent !== null) {
     toParent({ ready: true });
     process.disconnect?.();
+    // a daemon keeps no directory busy (the image and the mount point are open or absolute now)
+    process.chdir("/");
   }
   const err = await m.closed;
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.removeListener(s, onSignal);
@@ -63,12 +66,13 @@ export async function cmdMount(image: string, mnt: string, o: MountCliOptions): 
 
 /** Starts `helix mount ... --foreground` detached and waits for its verdict. */
 function spawnDetached(image: string, mnt: string, o: MountCliOptions): Promise<number> {
-  const args = [path.join(ROOT, "bin", "helix.js"), "mount", path.resolve(image), path.resolve(mnt), "--foreground", "--notify-parent"];
+  // the paths as given (the child starts in this directory): its error lines name them so
+  const args = [path.join(ROOT, "bin", "helix.js"), "mount", image, mnt, "--foreground", "--notify-parent"];
   for (const opt of o.options ?? []) args.push("-o", opt);
   if (o.memory !== undefined) args.push("--memory", String(o.memory));
   if (o.debug) args.push("--debug");
   const child = spawn(process.execPath, args, {
-    detached: true, cwd: "/", stdio: ["ignore", "ignore", "ignore", "ipc"], env: { ...process.env, HELIX_NO_BUILD: "1" },
+    detached: true, cwd: process.cwd(), stdio: ["ignore", "ignore", "ignore", "ipc"], env: { ...process.env, HELIX_NO_BUILD: "1" },
   });
   return new Promise<number>((resolve, reject) => {
     let settled = false;

@@ -81,6 +81,7 @@ export function campaignWorkloads(o: Pick<CrashtestOptions, "workload" | "seed" 
 const OP_FIELDS: Record<string, Record<string, "string" | "number">> = {
   creat: { path: "string" }, mkdir: { path: "string" }, unlink: { path: "string" }, rmdir: { path: "string" },
   write: { path: "string", offset: "number", len: "number", byte: "number" }, truncate: { path: "string", len: "number" },
+  falloc: { path: "string", mode: "number", offset: "number", len: "number" },
   link: { from: "string", to: "string" }, rename: { from: "string", to: "string" }, symlink: { target: "string", path: "string" },
 };
 const PERSIST_KINDS = ["fsync", "fsync-parent", "fdatasync", "sync"];
@@ -111,7 +112,10 @@ const TYPED_WRITE_MAX = 1 << 20;
  * A workload typed as shell-like commands, each operation followed by its persistence point:
  *
  *   touch F | mkdir D | write F OFFSET LENGTH | truncate F LENGTH | ln A B | ln -s TARGET LINK |
- *   rm F | rmdir D | mv A B            (operations, over the setup's /A and /B with foo files)
+ *   rm F | rmdir D | mv A B | fallocate [-k|-p|-z|-zk] F OFFSET LENGTH
+ *                                      (operations, over the setup's /A and /B with foo files;
+ *                                      fallocate's flags as util-linux's: -k keep size,
+ *                                      -p punch hole (keeps the size), -z zero range)
  *   sync | sync F | sync -d F | fsync-parent F     (persistence: whole sync, fsync, fdatasync,
  *                                                   fsync of F's parent directory)
  *
@@ -162,6 +166,16 @@ export function parseTyped(text: string): Step[] {
         if (a.length === 3 && a[0] === "-s") { pending = { op: "truncate", path: abs(a[2], cmd), len: num(a[1], "the length", cmd) }; continue; }
         if (a.length !== 2) break;
         pending = { op: "truncate", path: abs(a[0], cmd), len: num(a[1], "the length", cmd) }; continue;
+      case "fallocate": {
+        const flags: Record<string, number> = { "-k": 1, "-p": 3, "-z": 0x10, "-zk": 0x11 };
+        const withFlag = a.length === 4;
+        if (a.length !== 3 && !(withFlag && a[0] in flags)) break;
+        const b = withFlag ? a.slice(1) : a;
+        const len = num(b[2], "the length", cmd);
+        if (len === 0) throw new CrashtestInputError(`'${cmd}': a fallocate length is at least 1`);
+        pending = { op: "falloc", path: abs(b[0], cmd), mode: withFlag ? flags[a[0]] : 0, offset: num(b[1], "the offset", cmd), len };
+        continue;
+      }
       case "write": {
         if (a.length !== 3) break;
         const len = num(a[2], "the length", cmd);
@@ -169,7 +183,7 @@ export function parseTyped(text: string): Step[] {
         pending = { op: "write", path: abs(a[0], cmd), offset: num(a[1], "the offset", cmd), len, byte: TYPED_BYTES[writes++ % TYPED_BYTES.length] };
         continue;
       }
-      default: throw new CrashtestInputError(`'${cmd}': unknown operation (touch, mkdir, write F OFF LEN, truncate F LEN, ln [-s], rm, rmdir, mv; then sync, sync F, sync -d F or fsync-parent F)`);
+      default: throw new CrashtestInputError(`'${cmd}': unknown operation (touch, mkdir, write F OFF LEN, truncate F LEN, fallocate [-k|-p|-z|-zk] F OFF LEN, ln [-s], rm, rmdir, mv; then sync, sync F, sync -d F or fsync-parent F)`);
     }
     throw new CrashtestInputError(`'${cmd}': wrong number of operands`);
   }
@@ -184,6 +198,7 @@ export function stepsText(steps: Step[]): string {
     switch (o.op) {
       case "write": return `write ${o.path} [${o.offset}, +${o.len}) of 0x${o.byte.toString(16).padStart(2, "0")}`;
       case "truncate": return `truncate ${o.path} ${o.len}`;
+      case "falloc": return `fallocate ${o.path} mode 0x${o.mode.toString(16)} [${o.offset}, +${o.len})`;
       case "link": case "rename": return `${o.op} ${o.from} ${o.to}`;
       case "symlink": return `symlink ${o.target} ${o.path}`;
       default: return `${o.op} ${o.path}`;

@@ -29,6 +29,8 @@ export type Op =
   | { op: "mkdir"; path: string }
   | { op: "write"; path: string; offset: number; len: number; byte: number }
   | { op: "truncate"; path: string; len: number }
+  /** fallocate(2) with Linux FALLOC_FL_* `mode` (0, KEEP_SIZE 1, PUNCH_HOLE|KEEP_SIZE 3, ZERO_RANGE 0x10 [|1]). */
+  | { op: "falloc"; path: string; mode: number; offset: number; len: number }
   | { op: "link"; from: string; to: string }
   | { op: "unlink"; path: string }
   | { op: "rename"; from: string; to: string }
@@ -57,6 +59,8 @@ export interface WorkloadFs {
   linkSync(a: string, b: string): void;
   symlinkSync(t: string, p: string): void;
   truncateSync(p: string, len: number): void;
+  /** HelixFS's fallocate (node:fs has none: the step's outcome is then ENOSYS). */
+  fallocateSync?(fd: number, mode: number, offset: number, len: number): void;
   readFileSync(p: string): Uint8Array;
   readdirSync(p: string): string[];
   lstatSync(p: string): { ino: number; mode: number; size: number; nlink: number; isDirectory(): boolean; isSymbolicLink(): boolean; isFile(): boolean };
@@ -71,6 +75,9 @@ export interface WorkloadFs {
   listxattrSync?(p: string): string[];
   removexattrSync?(p: string, name: string): void;
 }
+
+/** Linux FALLOC_FL_* bits the workloads use. */
+const FALLOC_KEEP_SIZE = 0x01, FALLOC_PUNCH_HOLE = 0x02, FALLOC_ZERO_RANGE = 0x10;
 
 /** Pattern bytes: setup data, then one value per write step; 0 is a hole. */
 export const SETUP_BYTE = 0x5a;
@@ -102,6 +109,11 @@ function aceOps(byte: number): { op: Op; object: string }[] {
     out.push({ op: { op: "write", path: f, offset: 16 * PAGE + 7, len: PAGE, byte }, object: f }); // past a hole
     out.push({ op: { op: "truncate", path: f, len: 20000 }, object: f }); // grow
     out.push({ op: { op: "truncate", path: f, len: 10 }, object: f }); // shrink
+    // fallocate: preallocate and grow, preallocate past EOF, punch a hole, zero a range
+    out.push({ op: { op: "falloc", path: f, mode: 0, offset: PAGE, len: 4 * PAGE }, object: f });
+    out.push({ op: { op: "falloc", path: f, mode: FALLOC_KEEP_SIZE, offset: 0, len: 8 * PAGE }, object: f });
+    out.push({ op: { op: "falloc", path: f, mode: FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE, offset: 1000, len: PAGE + 500 }, object: f });
+    out.push({ op: { op: "falloc", path: f, mode: FALLOC_ZERO_RANGE, offset: 100, len: 3 * PAGE }, object: f });
   }
   out.push({ op: { op: "link", from: "/A/foo", to: "/A/bar" }, object: "/A/bar" });
   out.push({ op: { op: "link", from: "/A/foo", to: "/B/bar" }, object: "/B/bar" });
@@ -245,6 +257,12 @@ function apply(fs: WorkloadFs, op: Op): string {
         break;
       }
       case "truncate": fs.truncateSync(op.path, op.len); break;
+      case "falloc": {
+        if (!fs.fallocateSync) return "ENOSYS";
+        const fd = fs.openSync(op.path, "r+");
+        try { fs.fallocateSync(fd, op.mode, op.offset, op.len); } finally { fs.closeSync(fd); }
+        break;
+      }
       case "link": fs.linkSync(op.from, op.to); break;
       case "unlink": fs.unlinkSync(op.path); break;
       case "rename": fs.renameSync(op.from, op.to); break;

@@ -111,6 +111,11 @@ export interface Sys {
   listxattr?(path: SysPath, noFollow: boolean): string[] | number;
   /** removexattr(2) / lremovexattr(2). */
   removexattr?(path: SysPath, name: string, noFollow: boolean): number;
+  /**
+   * Optional: fallocate(2) on an fd open for writing; `mode` is Linux's FALLOC_FL_* bits (0,
+   * KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE with or without KEEP_SIZE). 0 or -errno.
+   */
+  fallocate?(fd: number, mode: number /* Linux FALLOC_FL_* */, offset: number, len: number): number;
 }
 
 // ---- Linux numbers -------------------------------------------------------------------------
@@ -121,7 +126,9 @@ export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0
 export const S_IFMT = 0o170000, S_IFSOCK = 0o140000, S_IFLNK = 0o120000, S_IFREG = 0o100000,
   S_IFBLK = 0o60000, S_IFDIR = 0o40000, S_IFCHR = 0o20000, S_IFIFO = 0o10000;
 export const DT_UNKNOWN = 0, DT_FIFO = 1, DT_CHR = 2, DT_DIR = 4, DT_BLK = 6, DT_REG = 8, DT_LNK = 10, DT_SOCK = 12;
-export const SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2;
+export const SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
+/** fallocate modes (Linux include/uapi/linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02, FALLOC_FL_ZERO_RANGE = 0x10;
 /** utimens nanosecond values meaning "now" and "leave unchanged" (Linux). */
 export const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
 
@@ -1069,6 +1076,36 @@ export class HelixFs {
     return this.writeChunks(fd, bytes, 0, bytes.length, writePosition(offset));
   }
 
+  /**
+   * HelixFS extension (Node has no fallocate): fallocate(2) on `fd` for bytes
+   * [offset, offset + len) with Linux's FALLOC_FL_* `mode`: 0 allocates (reads as zeros) and
+   * grows the size, FALLOC_FL_KEEP_SIZE allocates only, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE frees,
+   * FALLOC_FL_ZERO_RANGE (optionally with KEEP_SIZE) zeroes. Throws EBADF, EINVAL,
+   * EOPNOTSUPP, EISDIR, ENODEV, ESPIPE, EFBIG, ENOSPC, EROFS, EIO like Linux (syscall
+   * 'fallocate'). Preallocated blocks do not promise later writes space: data is
+   * copy-on-write (docs/format.md, "UNWRITTEN").
+   */
+  fallocateSync(fd: number, mode: number, offset: number, len: number): void {
+    fd = getValidatedFd(fd);
+    validateInteger(mode, "mode", 0, 0xffffffff);
+    validateInteger(offset, "offset");
+    validateInteger(len, "len");
+    if (!this.sys.fallocate) throw uvException(-ENOSYS, "fallocate");
+    this.check(this.sys.fallocate(fd, mode, offset, len), "fallocate");
+  }
+
+  /**
+   * HelixFS extension (Node has no lseek): lseek(2) with SEEK_SET, SEEK_CUR, SEEK_END,
+   * SEEK_DATA or SEEK_HOLE; returns the new offset. SEEK_DATA/SEEK_HOLE throw ENXIO at or past
+   * EOF (and SEEK_DATA when only holes follow); holes are whole 4 KiB blocks, EOF is a hole.
+   */
+  lseekSync(fd: number, offset: number, whence: number): number {
+    fd = getValidatedFd(fd);
+    validateInteger(offset, "offset");
+    validateInteger(whence, "whence", 0, 0xffffffff);
+    return this.check(this.sys.lseek(fd, offset, whence), "lseek");
+  }
+
   /** ftruncate(2); negative lengths count as 0 (Node). */
   ftruncateSync(fd: number, len: number = 0): void {
     validateInteger(len, "len");
@@ -1983,6 +2020,15 @@ export class HelixFsPromises {
   async readlink(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
     return this.#fs.readlinkSync(path, options);
   }
+  /** HelixFS extensions (no Node equivalent): see the *Sync versions. */
+  async mknod(path: PathLike, mode: number, rdev = 0): Promise<void> { this.#fs.mknodSync(path, mode, rdev); }
+  async mkfifo(path: PathLike, mode = 0o666): Promise<void> { this.#fs.mkfifoSync(path, mode); }
+  async setxattr(path: PathLike, name: string, value: Uint8Array | string, flags = 0, options?: { noFollow?: boolean }): Promise<void> {
+    this.#fs.setxattrSync(path, name, value, flags, options);
+  }
+  async getxattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<Buffer> { return this.#fs.getxattrSync(path, name, options); }
+  async listxattr(path: PathLike, options?: { noFollow?: boolean }): Promise<string[]> { return this.#fs.listxattrSync(path, options); }
+  async removexattr(path: PathLike, name: string, options?: { noFollow?: boolean }): Promise<void> { this.#fs.removexattrSync(path, name, options); }
   async truncate(path: PathLike, len = 0): Promise<void> {
     const fd = this.#fs.openSync(getValidatedPath(path) as PathLike, "r+");
     try {

@@ -14,7 +14,12 @@
 //  - FUSE options that keep results correct are always given: entry, negative and attribute
 //    timeouts 0 (the FUSE kernel asks again for every lookup and stat, so nothing it shows
 //    can disagree with the kernel's inodes), use_ino (the kernel's inode numbers), hard_remove
-//    (an unlinked open file stays the kernel's orphan, no .fuse_hidden renames);
+//    (an unlinked open file stays the kernel's orphan, no .fuse_hidden renames). Why not
+//    longer timeouts, though every change goes through this mount: Linux's dentry cache is
+//    shared by all callers, and without default_permissions the FUSE module checks no search
+//    permission itself, so a cached entry would let uid 65534 walk through a directory that
+//    only root's lookup went through; and attributes change without a FUSE request for that
+//    inode (atime on a read, ctime and nlink through another name);
 //  - the mount ends when the host's mount table no longer lists it (fusermount -u, umount,
 //    helix umount, a lazy unmount): then one sync and a clean unmount of the kernel
 //    (sys_umount: commit, checkpoint, state clean) before the image lock is released;

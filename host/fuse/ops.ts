@@ -29,7 +29,7 @@ import {
 } from "../fs/fs.js";
 import { FUSE_OPS, FUSE_OP_SLOTS, type FuseBinding, type FuseHandle, type FuseOpName } from "./binding.js";
 
-const EIO = 5, ENOENT = 2, ERANGE = 34, ENOSYS = 38;
+const EPERM = 1, EIO = 5, ENOENT = 2, ERANGE = 34, ENOSYS = 38;
 
 /** How long the supplementary groups read for a (pid, uid, gid) are reused, in ms. */
 export const GROUPS_TTL_MS = 1000;
@@ -121,6 +121,25 @@ export function statWords(st: StatRecord | null): Uint32Array {
   w[10] = st.blocks % 2 ** 32; w[11] = Math.floor(st.blocks / 2 ** 32);
   putTime(w, 12, st.atimeNs); putTime(w, 15, st.mtimeNs); putTime(w, 18, st.ctimeNs);
   return w;
+}
+
+/** Set-user-ID and set-group-ID bits. */
+const S_ISID = 0o6000;
+
+/**
+ * True when a chmod to `mode` only clears set-id bits of `path` (its other bits unchanged): the
+ * Linux FUSE module's file_remove_privs before a write or truncate by someone who may write
+ * but not chmod. FUSE 2.9's protocol cannot say "kill suid" (handle_killpriv is 7.26+), so it
+ * sends a chmod as the writer, which the kernel refuses (EPERM) and the write would fail. The
+ * kernel clears those bits itself in the write or truncate that follows (file_remove_privs),
+ * so that chmod is answered 0 without a change. (An explicit `chmod u-s` by a non-owner looks
+ * the same and is answered 0 without a change instead of EPERM.)
+ */
+function killsPrivOnly(sys: Sys, path: SysPath, mode: number): boolean {
+  const st = sys.lstat(path);
+  if (typeof st === "number") return false;
+  const cur = st.mode & 0o7777, next = mode & 0o7777;
+  return next !== cur && (next & ~S_ISID) === (cur & ~S_ISID) && (next & S_ISID & ~cur) === 0;
 }
 
 /** A readdir entry's stat for libfuse's filler: only st_ino and the type bits (DT_* << 12 = S_IF*). */
@@ -250,11 +269,16 @@ export class FuseOps {
   private dispatch(name: string, h: FuseHandle, args: unknown[], body: (reply: Signal, h: FuseHandle, sys: SysExt, ...a: any[]) => void,
     signal: Signal, fail: (s: Signal, h: FuseHandle, res: number) => void): void {
     const run = (sys: Sys) => {
+      // a request is answered exactly once: a second answer would wake the FUSE thread's next
+      // request with this one's result. The flag is set once the addon took the answer (its
+      // argument checks throw before it posts).
+      let replied = false;
+      const reply: Signal = (hh, res, ...out) => { signal(hh, res, ...out); replied = true; };
       try {
-        body(signal, h, sys, ...args);
+        body(reply, h, sys, ...args);
       } catch (err) {
         this.logError(name, err);
-        fail(signal, h, -EIO);
+        if (!replied) fail(signal, h, -EIO);
       }
     };
     // init and error carry no caller worth a /proc read
@@ -414,7 +438,9 @@ export class FuseOps {
       },
       chmod: (reply, h, sys, p: string | null, mode: number) => {
         const q = path(p);
-        reply(h, q === null ? noPath : rc(sys.chmod(q, mode)));
+        if (q === null) { reply(h, noPath); return; }
+        const r = sys.chmod(q, mode);
+        reply(h, r === -EPERM && killsPrivOnly(sys, q, mode) ? 0 : rc(r));
       },
       mknod: (reply, h, sys, p: string | null, mode: number, dev: number) => {
         const q = path(p);

@@ -18,9 +18,12 @@
 
 import * as fs from "node:fs";
 import {
-  DirentRecord, EBADF, EINVAL, EIO, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, StatRecord, StatfsRecord, Sys,
+  DirentRecord, EBADF, EINVAL, EIO, O_APPEND, SEEK_CUR, SEEK_END, SEEK_SET, SEEK_DATA, SEEK_HOLE, StatRecord, StatfsRecord, Sys,
   SysName, SysPath, UTIME_NOW, UTIME_OMIT, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN,
 } from "../fs/fs.js";
+
+/** Linux ENXIO: lseek SEEK_DATA/SEEK_HOLE at or past EOF. */
+const ENXIO = 6;
 
 /** NAME_MAX reported by statfs (Node's StatFs has no namelen; Linux file systems use 255). */
 const NAME_MAX = 255;
@@ -179,6 +182,14 @@ export class NodeSys implements Sys {
       } catch (err) {
         return errnoOf(err);
       }
+    } else if (whence === SEEK_DATA || whence === SEEK_HOLE) {
+      // Node cannot ask the host: the file counts as all data with the hole at EOF, which
+      // POSIX allows (lseek(2): "the entire file may be reported as data")
+      let size: number;
+      try { size = fs.fstatSync(f.hostFd).size; } catch (err) { return errnoOf(err); }
+      if (offset < 0 || offset >= size) return -ENXIO;
+      f.pos = whence === SEEK_DATA ? offset : size;
+      return f.pos;
     } else return -EINVAL;
     const next = base + offset;
     if (!Number.isSafeInteger(next) || next < 0) return -EINVAL;

@@ -599,6 +599,8 @@ export class Kernel {
       lseek: (fd, offset, whence) => Number(k.call("sys_lseek", C(), fd, BigInt(offset), whence)),
       truncate: (p, len) => withPath(p, (a, l) => k.call("sys_truncate", C(), a, l, BigInt(len))),
       ftruncate: (fd, len) => k.call("sys_ftruncate", C(), fd, BigInt(len)),
+      fallocate: (fd, mode, offset, len) => Number.isSafeInteger(offset) && Number.isSafeInteger(len)
+        ? k.call("sys_fallocate", C(), fd, mode >>> 0, BigInt(offset), BigInt(len)) : -EINVAL,
       fsync: (fd) => k.call("sys_fsync", C(), fd),
       fdatasync: (fd) => k.call("sys_fdatasync", C(), fd),
       sync: () => k.call("sys_sync"),
