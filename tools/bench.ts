@@ -9,8 +9,13 @@
 //     mounted filesystem) and in the sorted-btree package;
 //  3. mm: buddy order-0 alloc+free and slab alloc+free, ns per pair;
 //  4. sequential data: 256 MiB write+fsync and read through the filesystem (image file) vs
-//     raw pwrite(1 MiB)+fsync / pread on an image file in the same directory.
-// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq] [--files N] [--seq-mib N] [--dir D]
+//     raw pwrite(1 MiB)+fsync / pread on an image file in the same directory;
+//  5. FUSE (tools/bench-fuse.ts, Linux with /dev/fuse and bindfs, else skipped with the reason):
+//     create / stat / unlink of 20,000 files in 100 dirs and 1 GiB sequential write+fsync / read
+//     (page cache dropped before the read) through a `helix mount`, through bindfs over tmpfs
+//     and on tmpfs directly, each run by a worker process; ratios vs bindfs and bindfs vs tmpfs.
+// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse] [--files N] [--seq-mib N]
+//        [--dir D] [--fuse-mib N] [--fuse-rounds N] [--fuse-seq-rounds N] [--fuse-dir D]
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -21,6 +26,7 @@ import SortedBTree from "sorted-btree";
 import { bootSync, createImage, memoryDevice } from "../host/node/node.js";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import type { Kernel } from "../host/vmm/kernel.js";
+import { benchFuse, fuseUnavailable, type FuseColumn } from "./bench-fuse.js";
 
 const MiB = 1 << 20;
 
@@ -227,14 +233,63 @@ function printTable(title: string, head: string[], rows: string[][]): void {
   for (const r of rows) console.log(line(r));
 }
 
-function main(): void {
+/** Targets of issue 12 against bindfs: metadata within 1.5x (ratio >= 1/1.5), throughput >= 50%. */
+const FUSE_META_TARGET = 1 / 1.5;
+const FUSE_SEQ_TARGET = 0.5;
+
+/** The FUSE section: runs it (or prints why not) and prints its two tables. */
+async function printFuse(o: Record<string, string>): Promise<void> {
+  const why = fuseUnavailable();
+  if (why !== null) {
+    console.log(`\nFUSE: skipped: ${why}`);
+    return;
+  }
+  const files = Number(o.files), mib = Number(o.fuseMib), rounds = Number(o.fuseRounds), seqRounds = Number(o.fuseSeqRounds);
+  const log = path.join(os.tmpdir(), "helix-bench-mount.log");
+  fs.writeFileSync(log, "");
+  const cols = await benchFuse({ files, dirs: 100, mib, rounds, seqRounds, dir: o.fuseDir, log });
+  const by = (n: string): FuseColumn | undefined => cols.find((c) => c.name.startsWith(n));
+  const helix = by("helixfs"), bind = by("bindfs over"), tmp = by("tmpfs");
+  for (const c of cols) if (c.error) console.log(`\nFUSE: ${c.name}: ${c.error}${c.name.startsWith("helixfs") ? ` (log: ${log})` : ""}`);
+  const mc = ["create", "stat", "unlink"] as const;
+  const ratioRow = (label: string, a: FuseColumn | undefined, b: FuseColumn | undefined, get: (c: FuseColumn, k: string) => number | undefined, keys: readonly string[]) =>
+    [label, ...keys.map((k) => { const x = a && get(a, k), y = b && get(b, k); return x && y ? ratio(x, y) : "-"; })];
+  const m = (c: FuseColumn, k: string) => c.meta?.[k as keyof typeof c.meta];
+  printTable(`FUSE metadata: ${files} files of 100 B in 100 dirs, each op its own syscall from a worker process, best of ${rounds} rounds (ops/s)`, ["", ...mc], [
+    ...cols.map((c) => [c.name, ...mc.map((k) => (c.meta ? fmt(c.meta[k], "/s") : "-"))]),
+    ratioRow("helixfs / bindfs", helix, bind, m, mc),
+    ratioRow("helixfs / bindfs timeouts=0", helix, by("bindfs -o attr"), m, mc),
+    ["target vs bindfs", ...mc.map(() => `>= ${FUSE_META_TARGET.toFixed(2)}x`)],
+    ratioRow("bound: bindfs / tmpfs", bind, tmp, m, mc),
+  ]);
+  const sc = ["write", "read"] as const;
+  const s = (c: FuseColumn, k: string) => c.seq?.[k as "write" | "read"];
+  const dropped = cols.some((c) => c.seq) ? cols.every((c) => !c.seq || c.seq.dropped) : false;
+  printTable(`FUSE sequential: ${mib} MiB, 1 MiB write(2)/read(2) calls, write timed with fsync and close, best of ${seqRounds} rounds (MiB/s)`, ["", "write+fsync", "read"], [
+    ...cols.map((c) => [c.name, ...sc.map((k) => (c.seq ? fmt(c.seq[k]) : "-"))]),
+    ratioRow("helixfs / bindfs", helix, bind, s, sc),
+    ratioRow("helixfs / bindfs big_writes", helix, by("bindfs -o big"), s, sc),
+    ["target vs bindfs", ...sc.map(() => `>= ${FUSE_SEQ_TARGET.toFixed(2)}x`)],
+    ratioRow("bound: bindfs / tmpfs", bind, tmp, s, sc),
+  ]);
+  console.log(dropped
+    ? "read after `echo 3 > /proc/sys/vm/drop_caches` (Linux's page cache of the mounts dropped; tmpfs IS page cache, so its data and bindfs's source stay in memory; the HelixFS mount process keeps its own kernel's cache)"
+    : "read WITHOUT dropping the page cache (/proc/sys/vm/drop_caches not writable: not root?): reads may come from Linux's page cache");
+}
+
+async function main(): Promise<void> {
   const program = new Command()
     .name("bench")
-    .option("--only <list>", "comma-separated: meta,btree,mm,seq", "meta,btree,mm,seq")
+    .option("--only <list>", "comma-separated: meta,btree,mm,seq,fuse", "meta,btree,mm,seq,fuse")
     .option("--files <n>", "files in the metadata workload", "20000")
     .option("--keys <n>", "B+ tree keys", "1000000")
     .option("--seq-mib <n>", "MiB of sequential data", "256")
     .option("--dir <dir>", "directory for the image files of the sequential workload", os.tmpdir())
+    .option("--fuse-mib <n>", "MiB of sequential data in the FUSE workload", "1024")
+    .option("--fuse-rounds <n>", "rounds of the FUSE metadata workload", "3")
+    .option("--fuse-seq-rounds <n>", "rounds of the FUSE sequential workload", "2")
+    .option("--fuse-dir <dir>", "tmpfs directory for the FUSE contenders (bindfs source, HelixFS image)",
+      fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir())
     .parse();
   const o = program.opts();
   const only = new Set(String(o.only).split(","));
@@ -279,11 +334,10 @@ function main(): void {
       ["helixfs read right after boot", "", fmt(r.fsRBoot)],
     ]);
   }
+  if (only.has("fuse")) await printFuse(o);
 }
 
-try {
-  main();
-} catch (e) {
+main().catch((e) => {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(1);
-}
+});
