@@ -15,7 +15,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Kernel } from "../host/vmm/kernel.js";
 import type { Sys } from "../host/fs/fs.js";
-import { planLongPaths, PATH_MAX } from "../host/fuse/ops.js";
+import { planLongPaths, PATH_MAX, FuseOps } from "../host/fuse/ops.js";
+import { FUSE_OPS, type FuseBinding } from "../host/fuse/binding.js";
 import { freshDevice, bootDevice } from "./helpers.js";
 
 const ENOENT = 2, ENAMETOOLONG = 36;
@@ -265,5 +266,80 @@ describe("planLongPaths (FUSE paths of PATH_MAX bytes or more)", () => {
     expect(planLongPaths([a, b])).toBe(-ENAMETOOLONG);
     const plan = planLongPaths([a, a.slice(0, -3) + "zzz"]);
     expect(typeof plan).toBe("object");
+  });
+});
+
+describe("FuseOps: long paths through the adapter (a fake binding), the working directory restored", () => {
+  /** A binding whose signal functions record each answer as [op, result, ...out]. */
+  function fakeBinding(): { b: FuseBinding; answers: unknown[][] } {
+    const answers: unknown[][] = [];
+    const b: Record<string, unknown> = { sizeof_fuse_thread_t: 64, offsetof_caller: 4 };
+    FUSE_OPS.forEach((name, i) => {
+      b[`op_${name}`] = i;
+      b[`fuse_native_signal_${name}`] = (_h: unknown, res: number, ...out: unknown[]) => { answers.push([name, res, ...out]); };
+    });
+    return { b: b as unknown as FuseBinding, answers };
+  }
+  function handle(uid: number, gid: number, pid: number): Buffer {
+    const h = Buffer.alloc(64);
+    h.writeUInt32LE(uid, 4); h.writeUInt32LE(gid, 8); h.writeUInt32LE(pid, 12);
+    return h;
+  }
+  const flush = () => new Promise((r) => setImmediate(r));
+
+  it("creates, stats, renames and links below 5,000-byte paths; every exit (success, a refused step, an exception) leaves '/'", async () => {
+    const kk = k = bootDevice(freshDevice());
+    const { b, answers } = fakeBinding();
+    let throwOnLstat = false;
+    const sysAs = kk.sysAs.bind(kk);
+    kk.sysAs = (c) => {
+      const s = sysAs(c);
+      return { ...s, lstat: (p) => { if (throwOnLstat) throw new Error("injected"); return s.lstat(p); } };
+    };
+    const ops = new FuseOps(kk, b, { readGroups: async () => [] });
+    const table = ops.handlers() as ((h: Buffer, op: number, ...a: unknown[]) => void)[];
+    const root = handle(0, 0, 5), nobody = handle(65534, 65534, 7);
+    const call = async (name: string, h: Buffer, ...a: unknown[]) => {
+      const n = answers.length;
+      table[FUSE_OPS.indexOf(name as never)](h, 0, ...a);
+      await flush();
+      expect(answers.length).toBe(n + 1);
+      // the working directory is "/" again: a relative name resolves at the root
+      expect(typeof kk.sys.lstat("marker")).toBe("object");
+      return answers[n][1] as number;
+    };
+    expect(kk.sys.mkdir("/marker", 0o755)).toBe(0);
+    let dir = "";
+    for (let i = 0; i < 20; i++) {
+      dir += "/" + String.fromCharCode(97 + i).repeat(250);
+      expect(await call("mkdir", root, dir, 0o755)).toBe(0);
+    }
+    expect(dir.length).toBeGreaterThan(5000);
+    expect(await call("create", root, dir + "/f", 0o644, 0o1)).toBe(0);
+    expect(await call("getattr", root, dir + "/f")).toBe(0);
+    const g = dir.slice(0, 4500 - 1).replace(/\/[a-z]*$/, "") + "/g"; // another long directory
+    expect(g.length).toBeGreaterThanOrEqual(PATH_MAX);
+    expect(await call("rename", root, dir + "/f", g)).toBe(0);
+    expect(await call("getattr", root, g)).toBe(0);
+    expect(await call("link", root, g, dir + "/h")).toBe(0);
+    expect(await call("unlink", root, g)).toBe(0);
+    expect(await call("getattr", root, dir + "/h")).toBe(0);
+    expect(await call("getattr", root, dir + "/f")).toBe(-ENOENT);
+    // refused as nobody: the last directory denies it search (the chdir step as the caller)
+    expect(await call("chmod", root, dir, 0o700)).toBe(0);
+    expect(await call("getattr", nobody, dir + "/x")).toBe(-13);
+    expect(await call("getattr", root, dir + "/x")).toBe(-ENOENT);
+    // an exception in the op after the chdir: EIO, and still "/" after it
+    throwOnLstat = true;
+    expect(await call("getattr", root, dir + "/x")).toBe(-5);
+    throwOnLstat = false;
+    // two long paths that part at the root: ENAMETOOLONG, nothing moved
+    expect(await call("rename", root, dir + "/x", "/marker" + dir + "/y")).toBe(-ENAMETOOLONG);
+    // the kernel walk of the same place, in steps, agrees with the adapter's answers
+    const steps = planLongPaths([dir + "/f"]);
+    if (typeof steps === "number") throw new Error("no plan");
+    for (const st of steps.steps) expect(kk.sys.chdir!(st)).toBe(0);
+    expect(kk.sys.lstat("f")).toBe(-ENOENT);
+    expect(kk.sys.chdir!("/")).toBe(0);
   });
 });
