@@ -143,7 +143,7 @@ function killsPrivOnly(sys: Sys, path: SysPath, mode: number): boolean {
 }
 
 /** A readdir entry's stat for libfuse's filler: only st_ino and the type bits (DT_* << 12 = S_IF*). */
-function direntWords(ino: number, type: number): Uint32Array {
+export function direntWords(ino: number, type: number): Uint32Array {
   const w = new Uint32Array(STAT_WORDS);
   w[0] = (type & 0xf) << 12;
   w[7] = ino;
