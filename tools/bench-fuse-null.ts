@@ -68,17 +68,34 @@ function main(mnt: string): void {
   };
   const drop = (p: string) => { const [dir, name] = split(p); kids.get(dir)?.delete(name); nodes.delete(p); kids.delete(p); };
   const open = (n: Node): number => { const fd = nextFd++; fds.set(fd, n); return fd; };
-  const setSize = (n: Node, size: number) => { n.size = size; n.chunks.length = Math.ceil(size / CHUNK); };
-  /** Copies between a file's chunks and `buf` (write = into the file); bytes moved. */
+  /** truncate: chunks past `size` dropped, the tail of the last one zeroed (a later extension reads zeros). */
+  const setSize = (n: Node, size: number) => {
+    if (size < n.size) n.chunks[Math.floor(size / CHUNK)]?.fill(0, size % CHUNK);
+    n.size = size;
+    n.chunks.length = Math.ceil(size / CHUNK);
+  };
+  /**
+   * Copies between a file's chunks and `buf` (write = into the file); bytes moved. A chunk is
+   * only as long as the file needs (a 100-byte file holds 100 bytes, not CHUNK), grown by
+   * doubling up to CHUNK; bytes past a chunk's end read as zeros.
+   */
   const io = (n: Node, buf: Buffer, len: number, off: number, write: boolean): number => {
     if (!write) len = Math.max(0, Math.min(len, n.size - off));
     for (let done = 0; done < len;) {
       const c = Math.floor((off + done) / CHUNK), at = (off + done) % CHUNK, k = Math.min(len - done, CHUNK - at);
       let chunk = n.chunks[c] ?? null;
-      if (write && chunk === null) chunk = n.chunks[c] = Buffer.alloc(CHUNK);
-      if (write) buf.copy(chunk!, at, done, done + k);
-      else if (chunk === null) buf.fill(0, done, done + k);
-      else chunk.copy(buf, done, at, at + k);
+      if (write) {
+        if (chunk === null || chunk.length < at + k) {
+          const grown = Buffer.alloc(Math.min(CHUNK, Math.max(at + k, 2 * (chunk?.length ?? 0))));
+          chunk?.copy(grown);
+          chunk = n.chunks[c] = grown;
+        }
+        buf.copy(chunk, at, done, done + k);
+      } else {
+        const have = chunk === null ? 0 : Math.max(0, Math.min(k, chunk.length - at));
+        if (have > 0) chunk!.copy(buf, done, at, at + have);
+        if (have < k) buf.fill(0, done + have, done + k);
+      }
       done += k;
     }
     if (write && off + len > n.size) n.size = off + len;
