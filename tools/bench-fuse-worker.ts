@@ -6,6 +6,8 @@
 //     -> {"create":ops/s,"stat":ops/s,"unlink":ops/s}
 //   node dist/tools/bench-fuse-worker.js seq FILE MIB
 //     -> {"write":MiB/s,"read":MiB/s,"dropped":true|false}
+//   node dist/tools/bench-fuse-worker.js mkdirs|create|stat|unlink|rmdirs DIR FILES DIRS
+//     -> {"ops":N}: one phase of `meta` alone (the bench counts a mount's requests per phase)
 // Rules:
 //  - it never runs inside the process that serves a FUSE mount: a synchronous syscall on the
 //    mount from the serving process's own thread would wait for a reply that thread must send
@@ -29,20 +31,29 @@ const rate = (n: number, t0: number): number => (n * 1000) / (performance.now() 
  * create (open O_CREAT|O_TRUNC + write 100 B + close), stat and unlink of `files` files spread
  * over `dirs` directories under `root` (the directories are made first, untimed). ops/s.
  */
-function meta(root: string, files: number, dirs: number): Record<string, number> {
+/** One phase of the metadata workload on `files` files in `dirs` directories under `root`; ops done. */
+function phase(name: string, root: string, files: number, dirs: number): number {
   const data = Buffer.alloc(META_FILE_BYTES, 0x61);
-  for (let d = 0; d < dirs; d++) fs.mkdirSync(`${root}/d${d}`, { recursive: true });
   const p = (i: number): string => `${root}/d${i % dirs}/f${i}`;
-  let t = performance.now();
-  for (let i = 0; i < files; i++) fs.writeFileSync(p(i), data);
-  const create = rate(files, t);
-  t = performance.now();
-  for (let i = 0; i < files; i++) fs.statSync(p(i));
-  const stat = rate(files, t);
-  t = performance.now();
-  for (let i = 0; i < files; i++) fs.unlinkSync(p(i));
-  const unlink = rate(files, t);
-  for (let d = 0; d < dirs; d++) fs.rmdirSync(`${root}/d${d}`);
+  switch (name) {
+    case "mkdirs": for (let d = 0; d < dirs; d++) fs.mkdirSync(`${root}/d${d}`, { recursive: true }); return dirs;
+    case "create": for (let i = 0; i < files; i++) fs.writeFileSync(p(i), data); return files;
+    case "stat": for (let i = 0; i < files; i++) fs.statSync(p(i)); return files;
+    case "unlink": for (let i = 0; i < files; i++) fs.unlinkSync(p(i)); return files;
+    case "rmdirs": for (let d = 0; d < dirs; d++) fs.rmdirSync(`${root}/d${d}`); return dirs;
+    default: throw new Error(`unknown phase '${name}'`);
+  }
+}
+
+/**
+ * create (open O_CREAT|O_TRUNC + write 100 B + close), stat and unlink of `files` files spread
+ * over `dirs` directories under `root` (the directories are made first, untimed). ops/s.
+ */
+function meta(root: string, files: number, dirs: number): Record<string, number> {
+  phase("mkdirs", root, files, dirs);
+  const timed = (name: string) => { const t = performance.now(); return rate(phase(name, root, files, dirs), t); };
+  const create = timed("create"), stat = timed("stat"), unlink = timed("unlink");
+  phase("rmdirs", root, files, dirs);
   return { create, stat, unlink };
 }
 
@@ -84,6 +95,9 @@ function seq(file: string, mib: number): Record<string, number | boolean> {
   return { write, read, dropped };
 }
 
+/** The phases `meta` runs, each also a mode of its own. */
+const PHASES = ["mkdirs", "create", "stat", "unlink", "rmdirs"];
+
 function main(argv: string[]): void {
   const [mode, target, a, b] = argv;
   const num = (s: string | undefined, what: string): number => {
@@ -93,7 +107,8 @@ function main(argv: string[]): void {
   };
   if (mode === "meta") process.stdout.write(JSON.stringify(meta(target, num(a, "FILES"), num(b, "DIRS"))) + "\n");
   else if (mode === "seq") process.stdout.write(JSON.stringify(seq(target, num(a, "MIB"))) + "\n");
-  else throw new Error("usage: bench-fuse-worker meta DIR FILES DIRS | seq FILE MIB");
+  else if (PHASES.includes(mode)) process.stdout.write(JSON.stringify({ ops: phase(mode, target, num(a, "FILES"), num(b, "DIRS")) }) + "\n");
+  else throw new Error("usage: bench-fuse-worker meta DIR FILES DIRS | seq FILE MIB | mkdirs|create|stat|unlink|rmdirs DIR FILES DIRS");
 }
 
 try {

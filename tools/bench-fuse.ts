@@ -1,6 +1,8 @@
 // tools/bench-fuse.ts -- the FUSE section of `npm run bench` (issue 12): the same work through a
 // HelixFS mount (`helix mount --foreground`), through a C FUSE passthrough (Debian's bindfs)
-// over tmpfs, and on tmpfs directly, side by side in one run; ratios against bindfs.
+// over tmpfs, through an in-memory null filesystem on the same fuse-native binding and mount
+// options as `helix mount` (tools/bench-fuse-null.ts: the binding's bound), and on tmpfs
+// directly, side by side in one run; ratios against bindfs and against the null fs.
 //
 // Layer: tools (Node-only). Interface: fuseUnavailable() -> reason | null; benchFuse(opts)
 // -> FuseColumn[] (rates per contender, or an error line per contender that could not run).
@@ -15,6 +17,7 @@
 //
 //   this process (bench) ──spawn──> helix mount IMG MNT --foreground   (serves /dev/fuse)
 //        │                 ──exec───> bindfs SRC MNT                     (daemon, serves)
+//        │                 ──spawn──> bench-fuse-null MNT   (serves; stdin "counts" -> JSON)
 //        └──spawn, await──> bench-fuse-worker meta|seq DIR ...  ── syscalls ──> MNT / tmpfs
 //                            prints one JSON line of rates
 
@@ -28,6 +31,11 @@ const MiB = 1 << 20;
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const WORKER = fileURLToPath(new URL("./bench-fuse-worker.js", import.meta.url));
 const HELIX = path.join(ROOT, "bin", "helix.js");
+const NULLFS = fileURLToPath(new URL("./bench-fuse-null.js", import.meta.url));
+/** Files and directories of the request-counting pass on the null fs (small: counts, not rates). */
+const COUNT_FILES = 1000, COUNT_DIRS = 10;
+/** MiB of the request-counting pass of the sequential workload. */
+const COUNT_MIB = 16;
 /** How long a mount may take to appear in /proc/self/mountinfo (ms). */
 const MOUNT_TIMEOUT_MS = 30_000;
 /** How long `helix mount` may take for its clean unmount after SIGTERM (ms). */
@@ -48,7 +56,12 @@ const BINDFS_VARIANTS: [name: string, options: string | null][] = [
 
 export interface FuseMeta { create: number; stat: number; unlink: number }
 export interface FuseSeq { write: number; read: number; dropped: boolean }
-export interface FuseColumn { name: string; meta?: FuseMeta; seq?: FuseSeq; error?: string }
+/**
+ * Requests the null fs received per operation of each phase (libfuse high-level calls: a
+ * LOOKUP arrives as a getattr): total per op, and per call name, e.g. create: {getattr: 2, ...}.
+ */
+export interface FuseCounts { perOp: Record<string, number>; byCall: Record<string, Record<string, number>> }
+export interface FuseColumn { name: string; meta?: FuseMeta; seq?: FuseSeq; error?: string; counts?: FuseCounts; countError?: string }
 export interface FuseOptions { files: number; dirs: number; mib: number; rounds: number; seqRounds: number; dir: string; log: string }
 
 /** Why the FUSE section cannot run here, or null when it can. */
@@ -135,6 +148,82 @@ async function mountHelix(image: string, mnt: string, log: string): Promise<Moun
   };
 }
 
+/** A mount with a request counter (the null fs): `counts()` = calls so far by op name. */
+interface CountingMount extends Mount { counts(): Promise<Record<string, number>> }
+
+/**
+ * tools/bench-fuse-null.js MNT as a child process (stderr appended to `log`); down =
+ * fusermount -u, then SIGTERM, then waits for it to end (SIGKILL after UNMOUNT_TIMEOUT_MS).
+ */
+async function mountNull(mnt: string, log: string): Promise<CountingMount> {
+  const err = fs.openSync(log, "a");
+  const child: ChildProcess = spawn(process.execPath, [NULLFS, mnt], { stdio: ["pipe", "pipe", err] });
+  fs.closeSync(err);
+  let ended: string | null = null;
+  const exited = new Promise<void>((res) => child.on("exit", (code, sig) => {
+    ended = `null fs ended (${sig ?? `exit ${code}`}): ${lastLine(log)}`;
+    res();
+  }));
+  let buf = "";
+  const waiting: ((line: string) => void)[] = [];
+  child.stdout!.on("data", (d) => {
+    buf += d;
+    for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) waiting.shift()?.(buf.slice(0, i));
+  });
+  try {
+    await waitMounted(mnt, () => ended);
+  } catch (e) {
+    if (ended === null) child.kill("SIGKILL");
+    await exited;
+    throw e;
+  }
+  return {
+    dir: mnt,
+    counts: () => new Promise((res) => { waiting.push((l) => res(JSON.parse(l) as Record<string, number>)); child.stdin!.write("counts\n"); }),
+    down: async () => {
+      spawnSync("fusermount", ["-u", mnt], { stdio: "ignore" });
+      if (ended === null) child.kill("SIGTERM");
+      const t = setTimeout(() => {
+        spawnSync("fusermount", ["-u", "-z", mnt], { stdio: "ignore" });
+        child.kill("SIGKILL");
+      }, UNMOUNT_TIMEOUT_MS);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** `b - a` per op name, divided by `n` (calls per operation); zero entries left out. */
+function perOp(a: Record<string, number>, b: Record<string, number>, n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b)) if (v - (a[k] ?? 0) > 0) out[k] = (v - (a[k] ?? 0)) / n;
+  return out;
+}
+
+/**
+ * Counts the null fs's requests per operation: the metadata phases one worker run each on
+ * COUNT_FILES files, and a COUNT_MIB sequential run (write and read per MiB, by call name).
+ */
+async function countRequests(m: CountingMount): Promise<FuseCounts> {
+  const c: FuseCounts = { perOp: {}, byCall: {} };
+  const dir = path.join(m.dir, "count");
+  for (const ph of ["mkdirs", "create", "stat", "unlink", "rmdirs"]) {
+    const before = await m.counts();
+    await worker([ph, dir, String(COUNT_FILES), String(COUNT_DIRS)]);
+    const calls = perOp(before, await m.counts(), ph.endsWith("dirs") ? COUNT_DIRS : COUNT_FILES);
+    if (ph.endsWith("dirs")) continue;
+    c.byCall[ph] = calls;
+    c.perOp[ph] = Object.values(calls).reduce((x, y) => x + y, 0);
+  }
+  const before = await m.counts();
+  await worker(["seq", path.join(m.dir, "count-seq"), String(COUNT_MIB)]);
+  const calls = perOp(before, await m.counts(), COUNT_MIB);
+  c.byCall["seq (per MiB)"] = calls;
+  c.perOp.write = calls.write ?? 0;
+  c.perOp.read = calls.read ?? 0;
+  return c;
+}
+
 /** Runs the worker with `args`; resolves its JSON line, rejects with its one-line error. */
 function worker<T>(args: string[]): Promise<T> {
   return new Promise((res, rej) => {
@@ -185,6 +274,14 @@ export async function benchFuse(opts: FuseOptions): Promise<FuseColumn[]> {
     for (const [i, [name, options]] of BINDFS_VARIANTS.entries()) {
       await attempt(name, () => mountBindfs(sub(`bind${i}-src`), sub(`bind${i}-mnt`), options));
     }
+    const counted: { c?: FuseCounts; error?: string } = {};
+    await attempt("fuse-native null fs (bound)", async () => {
+      const m = await mountNull(sub("null-mnt"), opts.log);
+      try { counted.c = await countRequests(m); } catch (e) { counted.error = (e as Error).message; }
+      return m;
+    });
+    cols[cols.length - 1].col.counts = counted.c;
+    cols[cols.length - 1].col.countError = counted.error;
     await attempt("helixfs mount", async () => {
       createImage(image, opts.mib * MiB + IMAGE_SLACK_BYTES);
       return mountHelix(image, sub("helix-mnt"), opts.log);

@@ -13,7 +13,9 @@
 //  5. FUSE (tools/bench-fuse.ts, Linux with /dev/fuse and bindfs, else skipped with the reason):
 //     create / stat / unlink of 20,000 files in 100 dirs and 1 GiB sequential write+fsync / read
 //     (page cache dropped before the read) through a `helix mount`, through bindfs over tmpfs
-//     and on tmpfs directly, each run by a worker process; ratios vs bindfs and bindfs vs tmpfs.
+//     through a null in-memory fs on the same fuse-native binding and mount options
+//     (tools/bench-fuse-null.ts, the binding's bound) and on tmpfs directly, each run by a
+//     worker process; ratios vs bindfs and vs the null fs, bindfs vs tmpfs, requests per op.
 // Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse] [--files N] [--seq-mib N]
 //        [--dir D] [--fuse-mib N] [--fuse-rounds N] [--fuse-seq-rounds N] [--fuse-dir D]
 
@@ -249,7 +251,7 @@ async function printFuse(o: Record<string, string>): Promise<void> {
   fs.writeFileSync(log, "");
   const cols = await benchFuse({ files, dirs: 100, mib, rounds, seqRounds, dir: o.fuseDir, log });
   const by = (n: string): FuseColumn | undefined => cols.find((c) => c.name.startsWith(n));
-  const helix = by("helixfs"), bind = by("bindfs over"), tmp = by("tmpfs");
+  const helix = by("helixfs"), bind = by("bindfs over"), tmp = by("tmpfs"), nul = by("fuse-native null");
   for (const c of cols) if (c.error) console.log(`\nFUSE: ${c.name}: ${c.error}${c.name.startsWith("helixfs") ? ` (log: ${log})` : ""}`);
   const mc = ["create", "stat", "unlink"] as const;
   const ratioRow = (label: string, a: FuseColumn | undefined, b: FuseColumn | undefined, get: (c: FuseColumn, k: string) => number | undefined, keys: readonly string[]) =>
@@ -261,6 +263,9 @@ async function printFuse(o: Record<string, string>): Promise<void> {
     ratioRow("helixfs / bindfs timeouts=0", helix, by("bindfs -o attr"), m, mc),
     ["target vs bindfs", ...mc.map(() => `>= ${FUSE_META_TARGET.toFixed(2)}x`)],
     ratioRow("bound: bindfs / tmpfs", bind, tmp, m, mc),
+    ratioRow("helixfs / null fs", helix, nul, m, mc),
+    ratioRow("bound: null fs / bindfs", nul, bind, m, mc),
+    ratioRow("bound: null fs / bindfs timeouts=0", nul, by("bindfs -o attr"), m, mc),
   ]);
   const sc = ["write", "read"] as const;
   const s = (c: FuseColumn, k: string) => c.seq?.[k as "write" | "read"];
@@ -271,10 +276,32 @@ async function printFuse(o: Record<string, string>): Promise<void> {
     ratioRow("helixfs / bindfs big_writes", helix, by("bindfs -o big"), s, sc),
     ["target vs bindfs", ...sc.map(() => `>= ${FUSE_SEQ_TARGET.toFixed(2)}x`)],
     ratioRow("bound: bindfs / tmpfs", bind, tmp, s, sc),
+    ratioRow("helixfs / null fs", helix, nul, s, sc),
+    ratioRow("bound: null fs / bindfs", nul, bind, s, sc),
+    ratioRow("bound: null fs / bindfs big_writes", nul, by("bindfs -o big"), s, sc),
   ]);
+  printFuseCounts(nul);
   console.log(dropped
     ? "read after `echo 3 > /proc/sys/vm/drop_caches` (Linux's page cache of the mounts dropped; tmpfs IS page cache, so its data and bindfs's source stay in memory; the HelixFS mount process keeps its own kernel's cache)"
     : "read WITHOUT dropping the page cache (/proc/sys/vm/drop_caches not writable: not root?): reads may come from Linux's page cache");
+}
+
+/**
+ * Requests per operation, counted in the null fs (helix mount has the same mount options and
+ * implements the same ops, so Linux's FUSE module sends it the same requests).
+ */
+function printFuseCounts(nul: FuseColumn | undefined): void {
+  if (nul?.countError) console.log(`FUSE request count: ${nul.countError}`);
+  const c = nul?.counts;
+  if (!c) return;
+  const calls = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${+v.toFixed(2)}`).join(", ");
+  printTable("FUSE requests per operation (counted in the null fs; libfuse's high-level API shows a LOOKUP as a getattr; helix mount: same options and ops, so the same requests)",
+    ["", "requests/op", "by call"], [
+      ...["create", "stat", "unlink"].map((k) => [k, (c.perOp[k] ?? 0).toFixed(2), calls(c.byCall[k] ?? {})]),
+      ["1 MiB write(2)", (c.perOp.write ?? 0).toFixed(2), "write requests"],
+      ["1 MiB read(2)", (c.perOp.read ?? 0).toFixed(2), "read requests"],
+      ["sequential run, per MiB", "", calls(c.byCall["seq (per MiB)"] ?? {})],
+    ]);
 }
 
 async function main(): Promise<void> {

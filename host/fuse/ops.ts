@@ -210,7 +210,7 @@ function killsPrivOnly(sys: Sys, path: SysPath, mode: number): boolean {
 }
 
 /** A readdir entry's stat for libfuse's filler: only st_ino and the type bits (DT_* << 12 = S_IF*). */
-function direntWords(ino: number, type: number): Uint32Array {
+export function direntWords(ino: number, type: number): Uint32Array {
   const w = new Uint32Array(STAT_WORDS);
   w[0] = (type & 0xf) << 12;
   w[7] = ino;
@@ -237,6 +237,9 @@ export interface SysExt extends Sys {
   fallocate?(fd: number, mode: number, offset: number, len: number): number;
 }
 
+/** A request's arguments after the path: at most 8 (utimens and fallocate have 7 after it). */
+type Args = [unknown, unknown, unknown, unknown, unknown, unknown, unknown, unknown];
+
 /** A signal function of the addon: answers one request. */
 type Signal = (h: FuseHandle, res: number, ...out: unknown[]) => void;
 
@@ -251,6 +254,8 @@ export class FuseOps {
   private readonly readGroups: (pid: number) => Promise<number[]>;
   private initFn: (() => void) | null = null;
   private errorsLogged = 0;
+  /** Answers the addon took so far (see handlers(): exactly one answer per request). */
+  private answers = 0;
 
   constructor(private readonly kernel: Kernel, private readonly b: FuseBinding, private readonly opts: FuseOpsOptions = {}) {
     this.readGroups = opts.readGroups ?? procGroups;
@@ -315,7 +320,11 @@ export class FuseOps {
     return flags;
   }
 
-  /** The addon's handler table: handlers[op code](handle, op, ...args). */
+  /**
+   * The addon's handler table: handlers[op code](handle, op, ...args). Per request, nothing is
+   * allocated here when the caller's Sys is cached: the reply wrapper is made once per op and
+   * the arguments pass as fixed parameters (no rest array, no closure per request).
+   */
   handlers(): unknown[] {
     const table: unknown[] = new Array(FUSE_OP_SLOTS).fill(undefined);
     const impl = this.ops();
@@ -324,52 +333,68 @@ export class FuseOps {
       if (signal === undefined) continue;
       const fail = this.failReply(name);
       const body = impl[name];
-      table[this.b[`op_${name}`] as number] = (h: FuseHandle, _op: number, ...args: unknown[]) => {
-        if (body === undefined) { fail(signal, h, -ENOSYS); return; }
-        this.dispatch(name, h, args, body, signal, fail);
+      if (body === undefined) {
+        table[this.b[`op_${name}`] as number] = (h: FuseHandle) => fail(signal, h, -ENOSYS);
+        continue;
+      }
+      // a request is answered exactly once: a second answer would wake the FUSE thread's next
+      // request with this one's result. `answers` counts the answers the addon took (its
+      // argument checks throw before it posts); bodies run synchronously on this one thread,
+      // so an unchanged count after a throw means this request is still unanswered.
+      const reply: Signal = (hh, res, a?, b?, c?) => {
+        if (a === undefined) signal(hh, res);
+        else if (c === undefined) { if (b === undefined) signal(hh, res, a); else signal(hh, res, a, b); }
+        else signal(hh, res, a, b, c);
+        this.answers++;
+      };
+      // a path libfuse built may be PATH_MAX bytes or more (the caller's relative path below a
+      // deep working directory): the op then runs below a kernel working directory (enterLong),
+      // and "/" comes back on every exit
+      const long = PATH_ARGS[name];
+      const run = (sys: Sys, h: FuseHandle, a: Args) => {
+        const before = this.answers;
+        let moved = false;
+        try {
+          let args: unknown[] = a;
+          if (long !== undefined && isLong(a, long)) {
+            const r = this.enterLong(sys, a, long, () => { moved = true; });
+            if (typeof r === "number") { fail(signal, h, r); return; }
+            args = r;
+          }
+          body(reply, h, sys, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
+        } catch (err) {
+          this.logError(name, err);
+          if (this.answers === before) fail(signal, h, -EIO);
+        } finally {
+          if (moved) this.leaveLong();
+        }
+      };
+      // init and error carry no caller worth a /proc read
+      const direct = name === "init" || name === "error";
+      table[this.b[`op_${name}`] as number] = (h: FuseHandle, _op: number, a0?: unknown, a1?: unknown, a2?: unknown,
+        a3?: unknown, a4?: unknown, a5?: unknown, a6?: unknown, a7?: unknown) => {
+        const before = this.answers;
+        let s: Sys | Promise<Sys>;
+        try {
+          s = direct ? this.kernel.sys : this.callerSys(h);
+          if (!(s instanceof Promise)) {
+            // paths are arguments 0 and 1: one length compare each on the common path
+            const mayBeLong = long !== undefined &&
+              ((typeof a0 === "string" && a0.length >= PATH_MAX) || (typeof a1 === "string" && a1.length >= PATH_MAX));
+            if (mayBeLong) run(s, h, [a0, a1, a2, a3, a4, a5, a6, a7]);
+            else body(reply, h, s, a0, a1, a2, a3, a4, a5, a6, a7);
+            return;
+          }
+        } catch (err) {
+          this.logError(name, err);
+          if (this.answers === before) fail(signal, h, -EIO);
+          return;
+        }
+        const args: Args = [a0, a1, a2, a3, a4, a5, a6, a7];
+        s.then((sys) => run(sys, h, args), (err) => { this.logError(name, err); fail(signal, h, -EIO); });
       };
     }
     return table;
-  }
-
-  /** Runs `body` with the caller's Sys (now or once its groups are read); -EIO on an exception. */
-  private dispatch(name: string, h: FuseHandle, args: unknown[], body: (reply: Signal, h: FuseHandle, sys: SysExt, ...a: any[]) => void,
-    signal: Signal, fail: (s: Signal, h: FuseHandle, res: number) => void): void {
-    const long = PATH_ARGS[name as FuseOpName];
-    const run = (sys: Sys) => {
-      // a request is answered exactly once: a second answer would wake the FUSE thread's next
-      // request with this one's result. The flag is set once the addon took the answer (its
-      // argument checks throw before it posts).
-      let replied = false;
-      const reply: Signal = (hh, res, ...out) => { signal(hh, res, ...out); replied = true; };
-      let moved = false; // the kernel's working directory is not "/": restore it on every exit
-      try {
-        let a = args;
-        if (long !== undefined && isLong(args, long)) {
-          const r = this.enterLong(sys, args, long, () => { moved = true; });
-          if (typeof r === "number") { fail(signal, h, r); return; }
-          a = r;
-        }
-        body(reply, h, sys, ...a);
-      } catch (err) {
-        this.logError(name, err);
-        if (!replied) fail(signal, h, -EIO);
-      } finally {
-        if (moved) this.leaveLong();
-      }
-    };
-    // init and error carry no caller worth a /proc read
-    if (name === "init" || name === "error") { run(this.kernel.sys); return; }
-    let s: Sys | Promise<Sys>;
-    try {
-      s = this.callerSys(h);
-    } catch (err) {
-      this.logError(name, err);
-      fail(signal, h, -EIO);
-      return;
-    }
-    if (s instanceof Promise) s.then(run, (err) => { this.logError(name, err); fail(signal, h, -EIO); });
-    else run(s);
   }
 
   /**
