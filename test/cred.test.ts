@@ -60,6 +60,13 @@ describe("struct cred at the syscall boundary", () => {
     expect(() => kk.sysAs({ uid: 1.5, gid: 0, groups: [] }).stat("/")).toThrow(RangeError);
     expect(() => kk.sysAs({ uid: 1, gid: 0, groups: Array.from({ length: 257 }, (_, i) => i) }).stat("/")).toThrow(/at most 256/);
     expect(typeof kk.sysAs({ uid: 1, gid: 0, groups: Array.from({ length: 256 }, (_, i) => i) }).stat("/")).toBe("object");
+    // a refused Cred leaves the credentials in the kernel's area as they were: the next call of
+    // the Sys whose Cred is there still runs as that Cred, not as half of the refused one
+    const user = kk.sysAs({ uid: 2000, gid: 2000, groups: [] });
+    kk.fs.chmodSync("/d", 0o700);
+    expect(user.stat("/d/f")).toBe(-13);
+    expect(() => kk.sysAs({ uid: 0, gid: 0, groups: [-1] }).stat("/d/f")).toThrow(RangeError);
+    expect(user.stat("/d/f")).toBe(-13);
   });
 });
 

@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { BIN, runHelix, type RunResult } from "./cli-run.js";
 import { loadFuseBinding } from "../host/fuse/binding.js";
-import { FuseOps, parseGroups, fromWire, toWire, statWords } from "../host/fuse/ops.js";
+import { FuseOps, parseGroups, parseFsId, fromWire, toWire, statWords } from "../host/fuse/ops.js";
 import { FUSE_OPS, type FuseBinding } from "../host/fuse/binding.js";
 import { parseMountOptions, fuseOptionString } from "../host/fuse/mount.js";
 import { bootWith } from "../host/vmm/kernel.js";
@@ -267,6 +267,18 @@ describe.runIf(ENABLED)("helix mount: real programs on a mounted image", () => {
     await sh("setfattr -x user.color xf", mnt);
     const gone = await run("getfattr", ["-n", "user.color", path.join(mnt, "xf")]);
     expect(gone.stderr).toMatch(/No such attribute/);
+    // a name's bytes travel exactly: UTF-8 (listed back as itself) and bytes that are not UTF-8,
+    // against the same calls on tmpfs (python's os.*xattr, names as bytes)
+    const py = "import os,sys\np=sys.argv[1]\nfor n in (b'user.\\xc3\\xa9t\\xc3\\xa9', b'user.\\xff\\xfe'):\n os.setxattr(p, n, b'v')\n" +
+      "print(sorted(n for n in os.listxattr(os.fsencode(p))), [os.getxattr(p, n) for n in (b'user.\\xc3\\xa9t\\xc3\\xa9', b'user.\\xff\\xfe')])\n";
+    const shm = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "helix-xn-"));
+    fs.writeFileSync(path.join(shm, "xn"), "x");
+    const want = await run("python3", ["-c", py, path.join(shm, "xn")]);
+    fs.rmSync(shm, { recursive: true, force: true });
+    const got2 = await run("python3", ["-c", py, path.join(mnt, "xf")]);
+    expect(want.code, want.stderr).toBe(0);
+    expect(got2.code, got2.stderr).toBe(0);
+    expect(got2.stdout).toBe(want.stdout);
   });
 
   it("readdir's d_ino and d_type agree with lstat for every entry (python's scandir)", async () => {
@@ -647,6 +659,11 @@ describe("FUSE adapter units", () => {
   it("parses /proc status Groups lines", () => {
     expect(parseGroups("Name:\tsh\nGroups:\t4 24 27 \nNSpid:\t1\n")).toEqual([4, 24, 27]);
     expect(parseGroups("Groups:\t\n")).toEqual([]);
+    // the fs ids (fourth field) a status file is checked against before its groups count
+    const st = "Name:\tsh\nUid:\t1000\t1000\t1000\t1001\nGid:\t50\t50\t50\t51\nGroups:\t4\n";
+    expect(parseFsId(st, "Uid")).toBe(1001);
+    expect(parseFsId(st, "Gid")).toBe(51);
+    expect(parseFsId("Name:\tsh\n", "Uid")).toBe(-1);
     expect(parseGroups("Name:\tx\n")).toEqual([]);
   });
 

@@ -48,7 +48,7 @@ import {
   mapping_streaming, freebehind_page, bread, buf_errno,
 } from "./pagecache";
 import {
-  balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_errno, balloc_len, alloc_write_meta,
+  balloc, bfree_deferred, alloc_reserve, alloc_unreserve, alloc_available, alloc_can_grow, alloc_errno, balloc_len, alloc_write_meta,
 } from "./alloc";
 import {
   inode_get, inode_get_mut, inode_errno, inode_set_inline, I_SIZE, I_FLAGS, I_BLOCKS, I_MTIME,
@@ -1012,6 +1012,9 @@ function falloc_holes(ino: u64, from: u64, to: u64, skipDirty: bool, alloc: bool
   return n;
 }
 
+/** Blocks the extent tree may take to split written extents at a fallocate's two edges. */
+const FALLOC_GROW_BLOCKS: u64 = 8;
+
 /**
  * Gives file blocks [at, at + n) of `ino` (a hole) new blocks as UNWRITTEN extents, with
  * their reservation taken here. 0 or -errno (-ENOSPC before anything changed).
@@ -1020,14 +1023,20 @@ function falloc_run(ino: u64, at: u64, n: u64): i32 {
   if (alloc_reserve(n, falloc_meta(n)) != 0) return -ENOSPC;
   let r = feature_unwritten();
   let done: u64 = 0;
+  let held = n; // blocks still reserved: each run's blocks leave the reservation once, here
   let goal = goal_for(ino, <u32>at);
   while (r == 0 && done < n) {
     const start = balloc(goal, min<u64>(n - done, <u64>EXTENT_MAX), 1);
     if (start == 0) { r = alloc_errno != 0 ? alloc_errno : -ENOSPC; break; }
     const got = balloc_len;
-    r = ext_insert(ino, at + done, start, <u32>got, 0, EXT_UNWRITTEN);
     alloc_unreserve(got);
-    if (r != 0) break;
+    held -= got;
+    r = ext_insert(ino, at + done, start, <u32>got, 0, EXT_UNWRITTEN);
+    if (r != 0) {
+      // no extent maps the run: it goes back to the free space with the transaction
+      bfree_deferred(start, got);
+      break;
+    }
     for (let i: u64 = 0; i < got; i++) {
       // a clean cached page of the hole (zeros) now has a block for copy-on-write to replace
       const pfn = find_page(<u32>ino, <u32>(at + done + i));
@@ -1039,7 +1048,7 @@ function falloc_run(ino: u64, at: u64, n: u64): i32 {
     goal = start + got;
     done += got;
   }
-  if (done < n) alloc_unreserve(n - done);
+  if (held > 0) alloc_unreserve(held);
   return r;
 }
 
@@ -1141,6 +1150,8 @@ export function falloc_prepare(ino: u64, mode: u32, off: u64, len: u64): i32 {
   }
   const n = <u64>holes;
   if (alloc_available() < pages + alloc_write_meta(pages, 3) + n + falloc_meta(n)) return -ENOSPC;
+  // splitting written extents at the edges (zero range, punch) grows the extent tree
+  if (!alloc_can_grow(FALLOC_GROW_BLOCKS)) return -ENOSPC;
   if (grow) {
     run_begin();
     const r = flush_eof_tail(ino, size);

@@ -681,8 +681,10 @@ export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
     const to = falloc_outer_to(end);
     for (let b = falloc_outer_from(start); b < to; b += FALLOC_CHUNK) {
       r = falloc_blocks(ino, mode, b, min<u64>(to, b + FALLOC_CHUNK), ifrom, ito);
-      // ENOSPC here is a reservation refused before its chunk changed anything
-      if (r != 0) return fail(r);
+      // falloc_prepare made sure of the space; an ENOSPC now may come from a tree split
+      // between a record's delete and its reinsert (zero range, punch): fatal, as for a
+      // namespace change that runs out of blocks halfway
+      if (r != 0) return fail_ns(r);
       if (b + FALLOC_CHUNK < to) {
         r = sys_enter_write(); // a commit when the log or the deferred frees fill up
         if (r != 0) return r;

@@ -110,13 +110,13 @@ export interface Sys {
   /** mknod(2): `mode` is type | permission bits (S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK, S_IFREG), `rdev` a Linux dev_t for CHR/BLK. */
   mknod?(path: SysPath, mode: number, rdev: number): number;
   /** setxattr(2) / lsetxattr(2) (`noFollow`); `flags` 1 XATTR_CREATE, 2 XATTR_REPLACE. */
-  setxattr?(path: SysPath, name: string, value: Uint8Array, flags: number, noFollow: boolean): number;
+  setxattr?(path: SysPath, name: SysPath, value: Uint8Array, flags: number, noFollow: boolean): number;
   /** getxattr(2) / lgetxattr(2): the value (a copy), or -errno. */
-  getxattr?(path: SysPath, name: string, noFollow: boolean): Uint8Array | number;
-  /** listxattr(2) / llistxattr(2): full names ("user.x"), or -errno. */
-  listxattr?(path: SysPath, noFollow: boolean): string[] | number;
+  getxattr?(path: SysPath, name: SysPath, noFollow: boolean): Uint8Array | number;
+  /** listxattr(2) / llistxattr(2): full names ("user.x"; bytes that are not UTF-8 as a Uint8Array), or -errno. */
+  listxattr?(path: SysPath, noFollow: boolean): SysName[] | number;
   /** removexattr(2) / lremovexattr(2). */
-  removexattr?(path: SysPath, name: string, noFollow: boolean): number;
+  removexattr?(path: SysPath, name: SysPath, noFollow: boolean): number;
   /**
    * Optional: fallocate(2) on an fd open for writing; `mode` is Linux's FALLOC_FL_* bits (0,
    * KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE with or without KEEP_SIZE). 0 or -errno.
@@ -1401,7 +1401,8 @@ export class HelixFs {
     const f = this.need("listxattr", "listxattr", s);
     const r = abs.length === 0 ? -ENOENT : f(abs, options?.noFollow === true);
     if (typeof r === "number") throw uvException(r, "listxattr", s);
-    return r;
+    // a name that is not UTF-8 comes back as bytes: shown with replacement characters here
+    return r.map((n) => (typeof n === "string" ? n : new TextDecoder().decode(n)));
   }
 
   /** removexattr(2) (a HelixFS extension). Throws ENODATA when absent. */

@@ -123,7 +123,7 @@ export interface FuseOpsOptions {
   /** Receives one line per unexpected exception in a handler. */
   log?: (line: string) => void;
   /** Reads a caller's supplementary groups (tests); default: /proc/PID/task/PID/status. */
-  readGroups?: (pid: number) => Promise<number[]>;
+  readGroups?: (pid: number, uid: number, gid: number) => Promise<number[]>;
 }
 
 /** Parses the "Groups:" line of /proc/PID/status (space-separated decimal gids). */
@@ -133,11 +133,24 @@ export function parseGroups(status: string): number[] {
   return m[1].trim().split(/\s+/).filter((x) => x !== "").map(Number).filter((g) => Number.isInteger(g) && g >= 0);
 }
 
-/** Supplementary groups of process `pid` (thread id), [] when it is gone or not readable. */
-async function procGroups(pid: number): Promise<number[]> {
+/** The fs id (the fourth field: real, effective, saved, fs) of a "Uid:" or "Gid:" line, or -1. */
+export function parseFsId(status: string, key: "Uid" | "Gid"): number {
+  const re = key === "Uid" ? /^Uid:[ \t]*\d+\s+\d+\s+\d+\s+(\d+)/m : /^Gid:[ \t]*\d+\s+\d+\s+\d+\s+(\d+)/m;
+  const m = re.exec(status);
+  return m === null ? -1 : Number(m[1]);
+}
+
+/**
+ * Supplementary groups of process `pid` (thread id), [] when it is gone or not readable, or
+ * when its fs ids are no longer the request's `uid` and `gid` (it changed ids after the
+ * request, or died and its pid went to another process): no groups is the safe side.
+ */
+async function procGroups(pid: number, uid: number, gid: number): Promise<number[]> {
   if (pid <= 0) return [];
   try {
-    return parseGroups(await fsp.readFile(`/proc/${pid}/task/${pid}/status`, "latin1"));
+    const status = await fsp.readFile(`/proc/${pid}/task/${pid}/status`, "latin1");
+    if (parseFsId(status, "Uid") !== uid || parseFsId(status, "Gid") !== gid) return [];
+    return parseGroups(status);
   } catch {
     return [];
   }
@@ -229,10 +242,10 @@ function timeArg(lo: number, hi: number, nsec: number): bigint {
  */
 export interface SysExt extends Sys {
   mknod?(path: SysPath, mode: number, rdev: number): number;
-  setxattr?(path: SysPath, name: string, value: Uint8Array, flags: number, noFollow: boolean): number;
-  getxattr?(path: SysPath, name: string, noFollow: boolean): Uint8Array | number;
-  listxattr?(path: SysPath, noFollow: boolean): string[] | number;
-  removexattr?(path: SysPath, name: string, noFollow: boolean): number;
+  setxattr?(path: SysPath, name: SysPath, value: Uint8Array, flags: number, noFollow: boolean): number;
+  getxattr?(path: SysPath, name: SysPath, noFollow: boolean): Uint8Array | number;
+  listxattr?(path: SysPath, noFollow: boolean): SysName[] | number;
+  removexattr?(path: SysPath, name: SysPath, noFollow: boolean): number;
   access?(path: SysPath, mode: number): number;
   fallocate?(fd: number, mode: number, offset: number, len: number): number;
 }
@@ -251,7 +264,7 @@ export class FuseOps {
   private readonly sysByCred = new Map<string, Sys>();
   /** Recent callers by pid: their ids, the Sys of their credentials, and until when (ms) it holds. */
   private readonly callers = new Map<number, { uid: number; gid: number; sys: Sys; until: number }>();
-  private readonly readGroups: (pid: number) => Promise<number[]>;
+  private readonly readGroups: (pid: number, uid: number, gid: number) => Promise<number[]>;
   private initFn: (() => void) | null = null;
   private errorsLogged = 0;
   /** Answers the addon took so far (see handlers(): exactly one answer per request). */
@@ -286,7 +299,7 @@ export class FuseOps {
     // keyed by pid alone (a number: no string per request); uid and gid must match too
     const hit = this.callers.get(pid);
     if (hit !== undefined && hit.uid === uid && hit.gid === gid && hit.until > Date.now()) return hit.sys;
-    return this.readGroups(pid).then((all) => {
+    return this.readGroups(pid, uid, gid).then((all) => {
       const groups = all.filter((g) => g !== gid).slice(0, NGROUPS_MAX);
       const sys = this.sysFor({ uid, gid, groups });
       if (this.callers.size >= GROUPS_CACHE_MAX) this.callers.clear();
@@ -580,12 +593,12 @@ export class FuseOps {
       },
       setxattr: (reply, h, sys, p: string | null, name: string, value: Buffer, _pos: number, flags: number) => {
         const q = path(p);
-        const r = q === null ? noPath : rc(sys.setxattr!(q, name, new Uint8Array(value), flags, true));
+        const r = q === null ? noPath : rc(sys.setxattr!(q, fromWire(name), new Uint8Array(value), flags, true));
         reply(h, r, value.buffer);
       },
       getxattr: (reply, h, sys, p: string | null, name: string, buf: Buffer) => {
         const q = path(p);
-        const v = q === null ? noPath : sys.getxattr!(q, name, true);
+        const v = q === null ? noPath : sys.getxattr!(q, fromWire(name), true);
         if (typeof v === "number") { reply(h, v, buf.buffer); return; }
         if (buf.length === 0) { reply(h, v.length, buf.buffer); return; }
         if (v.length > buf.length) { reply(h, -ERANGE, buf.buffer); return; }
@@ -596,7 +609,8 @@ export class FuseOps {
         const q = path(p);
         const names = q === null ? noPath : sys.listxattr!(q, true);
         if (typeof names === "number") { reply(h, names, buf.buffer); return; }
-        const list = Buffer.from(names.map((n) => n + "\0").join(""), "utf8");
+        // the addon's strings are bytes (latin1): each name's exact bytes, NUL-terminated
+        const list = Buffer.from(names.map((n) => toWire(n) + "\0").join(""), "latin1");
         if (buf.length === 0) { reply(h, list.length, buf.buffer); return; }
         if (list.length > buf.length) { reply(h, -ERANGE, buf.buffer); return; }
         buf.set(list, 0);
@@ -604,7 +618,7 @@ export class FuseOps {
       },
       removexattr: (reply, h, sys, p: string | null, name: string) => {
         const q = path(p);
-        reply(h, q === null ? noPath : rc(sys.removexattr!(q, name, true)));
+        reply(h, q === null ? noPath : rc(sys.removexattr!(q, fromWire(name), true)));
       },
       fallocate: (reply, h, sys, _p: string | null, mode: number, olo: number, ohi: number, llo: number, lhi: number, fd: number) =>
         reply(h, rc(sys.fallocate!(fd, mode, olo + ohi * 2 ** 32, llo + lhi * 2 ** 32))),

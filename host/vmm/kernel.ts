@@ -511,7 +511,7 @@ export class Kernel {
    * Linux's setxattr reads its C string); returns its address, or -ERANGE when it is longer
    * than any name the kernel accepts (XATTR_NAME_MAX 255 bytes) so it cannot overrun the area.
    */
-  private putXattrName(name: string): number {
+  private putXattrName(name: SysPath): number {
     const l = this.putPath(name, ARG_PATH2);
     if (l < 0 || l > XATTR_NAME_MAX) return -ERANGE;
     this.mem()[this.args + ARG_PATH2 + l] = 0;
@@ -540,17 +540,16 @@ export class Kernel {
     if (cred === this.credThere) return this.credArea;
     const g = cred.groups;
     if (g.length > NGROUPS_MAX) throw new RangeError(`at most ${NGROUPS_MAX} supplementary groups (got ${g.length})`);
+    // every id is checked before the area changes: a refused Cred leaves the one there intact
+    const bad = (v: number) => !Number.isInteger(v) || v < 0 || v > 0xffffffff;
+    for (const v of [cred.uid, cred.gid, ...g]) if (bad(v)) throw new RangeError(`credential id ${v} is not a u32`);
     const dv = this.view();
     const o = this.credArea;
-    const u32 = (v: number, at: number) => {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`credential id ${v} is not a u32`);
-      dv.setUint32(at, v, true);
-    };
-    u32(cred.uid, o);
-    u32(cred.gid, o + 4);
+    dv.setUint32(o, cred.uid, true);
+    dv.setUint32(o + 4, cred.gid, true);
     dv.setUint32(o + 8, g.length, true);
     dv.setUint32(o + 12, 0, true);
-    for (let i = 0; i < g.length; i++) u32(g[i], o + 16 + 4 * i);
+    for (let i = 0; i < g.length; i++) dv.setUint32(o + 16 + 4 * i, g[i], true);
     this.credThere = cred;
     return o;
   }
@@ -691,10 +690,19 @@ export class Kernel {
         });
         return r < 0 ? r : k.mem().slice(k.xfer, k.xfer + r);
       },
-      listxattr(p, noFollow): string[] | number {
+      listxattr(p, noFollow): SysName[] | number {
         const r = withPath(p, (a, l) => k.call("sys_listxattr", C(), a, l, k.xfer, XATTR_SIZE_MAX, noFollow ? AT_SYMLINK_NOFOLLOW : 0));
         if (r <= 0) return r < 0 ? r : [];
-        return new TextDecoder().decode(k.mem().subarray(k.xfer, k.xfer + r - 1)).split("\0");
+        // names are bytes: each one NUL-terminated, decoded as UTF-8 where it is
+        const out: SysName[] = [];
+        const u8 = k.mem();
+        for (let o = k.xfer, end = k.xfer + r; o < end;) {
+          const e = u8.indexOf(0, o);
+          const stop = e < 0 || e > end ? end : e;
+          out.push(k.name(o, stop));
+          o = stop + 1;
+        }
+        return out;
       },
       removexattr(p, name, noFollow) {
         return withPath(p, (a, l) => {
