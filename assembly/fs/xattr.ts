@@ -279,6 +279,11 @@ export function xattr_remove(ino: u64, ns: u8, name: usize, len: u32): i32 {
  * the caller aborts the journal).
  */
 export function xattr_remove_all(ino: u64): i32 {
+  // no attribute was ever set on this filesystem (the first one sets the feature): no tree
+  // walk on every unlink (an item without the feature is damage, fsck's inode-key)
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) return buf_errno;
+  if ((load<u32>(sb + SB_RO_COMPAT) & RO_COMPAT_XATTR) == 0) return 0;
   for (let i: u32 = 0; i < XA_WALK_MAX; i++) {
     if (!bt_seek(CUR, TREE_INODE, ino, 1, true)) return bt_errno;
     if (cur_k1(CUR) != ino) return 0;
