@@ -1528,6 +1528,22 @@ function xattr_name_len(name: usize): i32 {
 @inline function in_memory(p: usize, n: u32): bool { return <u64>p + <u64>n <= mem_end(); }
 
 /**
+ * The start the xattr calls share: the walk to `path` (AT_SYMLINK_NOFOLLOW: the final symlink
+ * itself), EROFS for a change (`mask` MAY_WRITE), the namespace's permission for `mask`
+ * (xattr_permission), then the parsed name in xn_*. 0 with the inode in nd_ino, or -errno.
+ */
+function xattr_begin(path: usize, plen: u32, at_flags: u32, name: usize, nl: u32, mask: u32): i32 {
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if (mask == MAY_WRITE && (fs_readonly || fs_errored)) return -EROFS;
+  r = xattr_permission(nd_rec, xattr_name_ns(name, nl), mask);
+  if (r != 0) return r;
+  return xattr_name(name, nl);
+}
+
+/**
  * setxattr(2) / lsetxattr(2) (`at_flags` AT_SYMLINK_NOFOLLOW): sets attribute `name` of
  * `path` to `size` bytes at `value`; `flags` XATTR_CREATE / XATTR_REPLACE. Sets ctime.
  * 0 or -errno in Linux's order: EINVAL (unknown flags), ERANGE (name empty or longer than
@@ -1542,16 +1558,9 @@ export function do_setxattr(path: usize, plen: u32, name: usize, value: usize, s
   if (nl < 0) return nl;
   if (size > XATTR_SIZE_MAX) return -E2BIG;
   if (!in_memory(value, size)) return -EFAULT;
-  let r = sys_enter();
+  let r = xattr_begin(path, plen, at_flags, name, <u32>nl, MAY_WRITE);
   if (r != 0) return r;
-  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
-  if (r != 0) return r;
-  if (fs_readonly || fs_errored) return -EROFS;
   const ino = nd_ino;
-  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_WRITE);
-  if (r != 0) return r;
-  r = xattr_name(name, <u32>nl);
-  if (r != 0) return r;
   if (!alloc_can_grow(GROW_BLOCKS) && !(commit_to_free_space() && alloc_can_grow(GROW_BLOCKS))) return -ENOSPC;
   r = xattr_set(ino, xn_ns, xn_name, xn_len, value, size, flags);
   if (r != 0) return xattr_tx_broken ? fail_ns(r) : fail(r);
@@ -1571,13 +1580,7 @@ export function do_getxattr(path: usize, plen: u32, name: usize, buf: usize, siz
   if (nl < 0) return nl;
   const sz = min(size, XATTR_SIZE_MAX);
   if (!in_memory(buf, sz)) return -EFAULT;
-  let r = sys_enter();
-  if (r != 0) return r;
-  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
-  if (r != 0) return r;
-  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_READ);
-  if (r != 0) return r;
-  r = xattr_name(name, <u32>nl);
+  let r = xattr_begin(path, plen, at_flags, name, <u32>nl, MAY_READ);
   if (r != 0) return r;
   r = xattr_get(nd_ino, xn_ns, xn_name, xn_len, buf, sz);
   return r < 0 ? fail(r) : r;
@@ -1608,16 +1611,9 @@ export function do_removexattr(path: usize, plen: u32, name: usize, at_flags: u3
   if ((at_flags & ~AT_SYMLINK_NOFOLLOW) != 0) return -EINVAL;
   const nl = xattr_name_len(name);
   if (nl < 0) return nl;
-  let r = sys_enter();
+  let r = xattr_begin(path, plen, at_flags, name, <u32>nl, MAY_WRITE);
   if (r != 0) return r;
-  r = namei(path, plen, (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
-  if (r != 0) return r;
-  if (fs_readonly || fs_errored) return -EROFS;
   const ino = nd_ino;
-  r = xattr_permission(nd_rec, xattr_name_ns(name, <u32>nl), MAY_WRITE);
-  if (r != 0) return r;
-  r = xattr_name(name, <u32>nl);
-  if (r != 0) return r;
   r = xattr_remove(ino, xn_ns, xn_name, xn_len);
   if (r != 0) return fail(r);
   r = inode_touch(ino, T_CTIME);
