@@ -21,7 +21,8 @@ import { freshDevice, bootDevice } from "./helpers.js";
 
 const ENOENT = 2, ENAMETOOLONG = 36;
 const NOBODY = { uid: 65534, gid: 65534, groups: [] as number[] };
-const IS_ROOT = process.getuid?.() === 0;
+// CI runs as root: there the uid-65534 cases run and fail without root instead of skipping
+const IS_ROOT = process.getuid?.() === 0 || process.env.CI === "true";
 const SHM = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
 
 let k: Kernel | null = null;

@@ -23,7 +23,8 @@ const NOBODY = 65534;
 const S_IFIFO = 0o010000, S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFSOCK = 0o140000, S_IFREG = 0o100000, S_IFDIR = 0o040000;
 const XATTR_CREATE = 1, XATTR_REPLACE = 2;
 const enc = new TextEncoder();
-const isRoot = process.getuid?.() === 0;
+// CI runs as root: there the oracle cases run (and fail without root) instead of skipping
+const isRoot = process.getuid?.() === 0 || process.env.CI === "true";
 
 type Step =
   | { op: "setxattr"; path: string; name: string; value: number[]; flags?: number; noFollow?: boolean; uid?: number }

@@ -112,19 +112,16 @@ async function mountBindfs(src: string, mnt: string, options: string | null): Pr
 }
 
 /**
- * `helix mount IMAGE MNT --foreground` as a child process (its output appended to `log`);
- * down = SIGTERM (the clean unmount with a final flush), then waits for it to end; if it does
- * not end in time, a lazy fusermount -u and SIGKILL (the bench must not leave a mount behind).
+ * A FUSE server running as `child`, once `mnt` is mounted: `down` unmounts it (`unmountFirst`:
+ * fusermount -u before SIGTERM, for a server that does not unmount on SIGTERM itself), then
+ * SIGTERM, and waits for it to end; if it does not end in time, a lazy fusermount -u and
+ * SIGKILL (the bench must not leave a mount behind). A child that ends before the mount is
+ * live, or a mount that never appears, rejects with its last log line (the child is killed).
  */
-async function mountHelix(image: string, mnt: string, log: string): Promise<Mount> {
-  const out = fs.openSync(log, "a");
-  const child: ChildProcess = spawn(process.execPath, [HELIX, "mount", image, mnt, "--foreground"], {
-    stdio: ["ignore", out, out], env: { ...process.env, HELIX_NO_BUILD: "1" },
-  });
-  fs.closeSync(out);
+async function childMount(child: ChildProcess, mnt: string, what: string, log: string, unmountFirst: boolean): Promise<Mount> {
   let ended: string | null = null;
   const exited = new Promise<void>((res) => child.on("exit", (code, sig) => {
-    ended = `helix mount ended (${sig ?? `exit ${code}`}): ${lastLine(log)}`;
+    ended = `${what} ended (${sig ?? `exit ${code}`}): ${lastLine(log)}`;
     res();
   }));
   try {
@@ -137,6 +134,7 @@ async function mountHelix(image: string, mnt: string, log: string): Promise<Moun
   return {
     dir: mnt,
     down: async () => {
+      if (unmountFirst) spawnSync("fusermount", ["-u", mnt], { stdio: "ignore" });
       if (ended === null) child.kill("SIGTERM");
       const t = setTimeout(() => {
         spawnSync("fusermount", ["-u", "-z", mnt], { stdio: "ignore" });
@@ -148,48 +146,40 @@ async function mountHelix(image: string, mnt: string, log: string): Promise<Moun
   };
 }
 
+/**
+ * `helix mount IMAGE MNT --foreground` as a child process (its output appended to `log`);
+ * down = SIGTERM (the clean unmount with a final flush).
+ */
+async function mountHelix(image: string, mnt: string, log: string): Promise<Mount> {
+  const out = fs.openSync(log, "a");
+  const child: ChildProcess = spawn(process.execPath, [HELIX, "mount", image, mnt, "--foreground"], {
+    stdio: ["ignore", out, out], env: { ...process.env, HELIX_NO_BUILD: "1" },
+  });
+  fs.closeSync(out);
+  return childMount(child, mnt, "helix mount", log, false);
+}
+
 /** A mount with a request counter (the null fs): `counts()` = calls so far by op name. */
 interface CountingMount extends Mount { counts(): Promise<Record<string, number>> }
 
 /**
  * tools/bench-fuse-null.js MNT as a child process (stderr appended to `log`); down =
- * fusermount -u, then SIGTERM, then waits for it to end (SIGKILL after UNMOUNT_TIMEOUT_MS).
+ * fusermount -u, then SIGTERM. `counts` asks it (a line on stdin) for its request counters.
  */
 async function mountNull(mnt: string, log: string): Promise<CountingMount> {
   const err = fs.openSync(log, "a");
   const child: ChildProcess = spawn(process.execPath, [NULLFS, mnt], { stdio: ["pipe", "pipe", err] });
   fs.closeSync(err);
-  let ended: string | null = null;
-  const exited = new Promise<void>((res) => child.on("exit", (code, sig) => {
-    ended = `null fs ended (${sig ?? `exit ${code}`}): ${lastLine(log)}`;
-    res();
-  }));
   let buf = "";
   const waiting: ((line: string) => void)[] = [];
   child.stdout!.on("data", (d) => {
     buf += d;
     for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) waiting.shift()?.(buf.slice(0, i));
   });
-  try {
-    await waitMounted(mnt, () => ended);
-  } catch (e) {
-    if (ended === null) child.kill("SIGKILL");
-    await exited;
-    throw e;
-  }
+  const m = await childMount(child, mnt, "null fs", log, true);
   return {
-    dir: mnt,
+    ...m,
     counts: () => new Promise((res) => { waiting.push((l) => res(JSON.parse(l) as Record<string, number>)); child.stdin!.write("counts\n"); }),
-    down: async () => {
-      spawnSync("fusermount", ["-u", mnt], { stdio: "ignore" });
-      if (ended === null) child.kill("SIGTERM");
-      const t = setTimeout(() => {
-        spawnSync("fusermount", ["-u", "-z", mnt], { stdio: "ignore" });
-        child.kill("SIGKILL");
-      }, UNMOUNT_TIMEOUT_MS);
-      await exited;
-      clearTimeout(t);
-    },
   };
 }
 
