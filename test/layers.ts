@@ -33,7 +33,7 @@ export const ENTRY_FILES: Readonly<Record<string, string>> = { "host/index.ts": 
 export const NODE_ONLY_PACKAGES: ReadonlySet<string> = new Set(["fs-ext", "cli-progress", "commander", "memfs", "fuse-native", "node-gyp-build"]);
 
 /** npm packages named like a Node built-in that portable code may import: browser implementations the package depends on. */
-export const BROWSER_PACKAGES: ReadonlySet<string> = new Set(["buffer"]);
+export const BROWSER_PACKAGES: ReadonlySet<string> = new Set(["buffer", "stream", "events"]);
 
 /** One broken rule, with the file and a one-line reason. */
 export interface LayerViolation {
