@@ -6,8 +6,10 @@ export type { KernelInfo, BootOptions, MmpHolder, MmpIdentity } from "./vmm/kern
 export { MemoryBackend } from "./vmm/blockdev.js";
 export type { BlockBackend } from "./vmm/blockdev.js";
 export { FileBackend, hostLockAvailable } from "./node/blockdev-node.js";
+export { importHostDir, exportHostDir, HOSTDIR_DEPTH_MAX } from "./node/hostdir.js";
+export type { CopyCounts } from "./node/hostdir.js";
 export { createFs } from "./fs/fs.js";
-export type { Sys, HelixFs, StatRecord } from "./fs/fs.js";
+export type { Sys, HelixFs, StatRecord, DirectoryJSON, NestedDirectoryJSON } from "./fs/fs.js";
 export { RecordingBackend, WriteLog } from "./crash/recorder.js";
 export type { LogEntry, ReplayBound } from "./crash/recorder.js";
 export { saveLog, loadLog } from "./node/recorder-node.js";

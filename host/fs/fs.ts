@@ -27,7 +27,10 @@
 
 export * from "./sys.js";
 export * from "./utils.js";
+export type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
+import * as fixtures from "./fixtures.js";
+import type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 
 // ---- the API -------------------------------------------------------------------------------
@@ -932,6 +935,24 @@ export class HelixFs {
       pos += n;
     }
     return 0;
+  }
+
+  // ---- fixtures (issue 13) ----
+
+  /**
+   * memfs's vol.fromJSON(json, cwd): writes { path: text | bytes | null (a directory) },
+   * creating parents; relative keys join `cwd` (default this.cwd). See fixtures.ts fromJSON.
+   */
+  fromJSON(json: DirectoryJSON, cwd?: string): void { fixtures.fromJSON(this, json, cwd); }
+  /** memfs's vol.fromNestedJSON(json, cwd): { dir: { name: content } } form. See fixtures.ts. */
+  fromNestedJSON(json: NestedDirectoryJSON, cwd?: string): void { fixtures.fromNestedJSON(this, json, cwd); }
+  /**
+   * memfs's vol.toJSON(paths?, json?, isRelative?, asBuffer?): regular files and directories
+   * (empty ones as null) under `paths` (default "/"); symlinks and special files are omitted.
+   * See fixtures.ts toJSON.
+   */
+  toJSON(paths?: string | string[], json?: DirectoryJSON, isRelative?: boolean, asBuffer?: boolean): DirectoryJSON {
+    return fixtures.toJSON(this, paths, json, isRelative, asBuffer);
   }
 }
 
