@@ -129,7 +129,7 @@ function step<T>(c: Copy, s: Buffer, d: Buffer, f: () => T): T {
 function hostDirError(c: Copy, s: Buffer, d: Buffer, cause: Error): Error {
   const e = cause as Error & { code?: string; errno?: number; syscall?: string; path?: string };
   const err = new Error(`${c.fn}: ${c.from.name} '${s.toString()}' -> ${c.to.name} '${d.toString()}': ${e.message}`, { cause }) as typeof e;
-  for (const k of ["code", "errno", "syscall", "path"] as const) if (e[k] !== undefined) (err as Record<string, unknown>)[k] = e[k];
+  for (const k of ["code", "errno", "syscall", "path"] as const) if (e[k] !== undefined) (err as unknown as Record<string, unknown>)[k] = e[k];
   return err;
 }
 
