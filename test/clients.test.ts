@@ -1,0 +1,136 @@
+// test/clients.test.ts -- real programs that take an `fs` object, run on kernel.fs.
+//
+// Oracles: the real tools. isomorphic-git builds a repository on kernel.fs (init, add, commit
+// of nested trees, branch, checkout, log, statusMatrix); the repository is then exported to
+// the host with exportHostDir and the real `git` (a Debian package CI installs) must find it
+// sound (`git fsck --strict`) and agree with what isomorphic-git reported (`git log`, `git
+// status --porcelain`). graceful-fs wraps kernel.fs through its documented injection point
+// (gracefulify(fs)), copies a real tree of this repository into the kernel, which must match
+// the host's files byte for byte, and removes it again; the kernel's fsck stays clean.
+
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { execFile, execFileSync } from "node:child_process";
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import git from "isomorphic-git";
+import type { Kernel } from "../host/vmm/kernel.js";
+import { exportHostDir } from "../host/node/hostdir.js";
+import { bootDevice, freshDevice, fsckClean, MiB } from "./helpers.js";
+
+const run = promisify(execFile);
+const TMP = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+const base = nodeFs.mkdtempSync(path.join(TMP, "helix-clients-"));
+afterAll(() => nodeFs.rmSync(base, { recursive: true, force: true }));
+
+let k: Kernel;
+beforeEach(() => { k = bootDevice(freshDevice(64 * MiB)); });
+afterEach(() => { fsckClean(k); k.shutdown(); });
+
+/** git on the host, or null; CI installs it (.ci/run), so there a missing git fails instead of skipping. */
+const HAVE_GIT = (() => { try { execFileSync("git", ["--version"]); return true; } catch { return false; } })();
+const RUN_GIT = HAVE_GIT || process.env.CI === "true";
+
+/** The host's git with no user or system configuration, in `cwd`; resolves to stdout. */
+async function hostGit(cwd: string, ...args: string[]): Promise<string> {
+  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null", HOME: base, LC_ALL: "C" };
+  const { stdout } = await run("git", args, { cwd, env, maxBuffer: 16 * MiB });
+  return stdout;
+}
+
+/** isomorphic-git's statusMatrix rows as `git status --porcelain` lines (the rows it can report). */
+function porcelain(rows: [string, number, number, number][]): string[] {
+  const code: Record<string, string> = {
+    "0,2,0": "??", "0,2,2": "A ", "0,2,3": "AM", "1,2,1": " M", "1,2,2": "M ", "1,2,3": "MM", "1,0,1": " D", "1,0,0": "D ",
+  };
+  const out: string[] = [];
+  for (const [file, head, work, stage] of rows) {
+    if (head === 1 && work === 1 && stage === 1) continue; // unmodified
+    const c = code[`${head},${work},${stage}`];
+    expect(c, `statusMatrix row ${file} ${head},${work},${stage}`).toBeDefined();
+    out.push(`${c} ${file}`);
+  }
+  return out.sort();
+}
+
+describe("isomorphic-git on kernel.fs, checked by the real git", () => {
+  it.runIf(RUN_GIT)("init, add, commit, branch, checkout, log, statusMatrix; git fsck --strict, log and status agree", async () => {
+    const fs = k.fs;
+    const dir = "/work/repo";
+    const author = { name: "Helix Test", email: "helix@example.org", timestamp: 1_700_000_000, timezoneOffset: 0 };
+    await git.init({ fs, dir, defaultBranch: "main" });
+    fs.fromJSON({
+      "README.md": "# repo on kernel.fs\n",
+      "src/main.ts": "export const x = 1;\n",
+      "src/lib/util.ts": "export function f() { return 2; }\n",
+      "src/lib/deep/er/leaf.txt": "leaf\n",
+      "docs/guide.md": "guide\n",
+      "bin/tool.sh": "#!/bin/sh\necho tool\n",
+      "data/blob.bin": Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff)),
+      "empty.txt": "",
+    }, dir);
+    fs.chmodSync(`${dir}/bin/tool.sh`, 0o755);
+    const addAll = async (): Promise<void> => {
+      for (const [file, , work] of await git.statusMatrix({ fs, dir })) {
+        if (work === 0) await git.remove({ fs, dir, filepath: file });
+        else await git.add({ fs, dir, filepath: file });
+      }
+    };
+    await addAll();
+    const c1 = await git.commit({ fs, dir, message: "first: a nested tree", author });
+    fs.writeFileSync(`${dir}/src/main.ts`, "export const x = 42;\n");
+    fs.unlinkSync(`${dir}/docs/guide.md`);
+    fs.fromJSON({ "docs/new/page.md": "page\n" }, dir);
+    await addAll();
+    const c2 = await git.commit({ fs, dir, message: "second: modify, delete, add", author: { ...author, timestamp: author.timestamp + 60 } });
+
+    await git.branch({ fs, dir, ref: "feature" });
+    await git.checkout({ fs, dir, ref: "feature" });
+    expect(await git.currentBranch({ fs, dir })).toBe("feature");
+    fs.writeFileSync(`${dir}/feature.txt`, "only on feature\n");
+    fs.writeFileSync(`${dir}/README.md`, "# changed on feature\n");
+    await addAll();
+    const c3 = await git.commit({ fs, dir, message: "third: on feature", author: { ...author, timestamp: author.timestamp + 120 } });
+    await git.checkout({ fs, dir, ref: "main" });
+    expect(await git.currentBranch({ fs, dir })).toBe("main");
+    expect(fs.existsSync(`${dir}/feature.txt`)).toBe(false); // checkout removed the feature-only file
+    expect(fs.readFileSync(`${dir}/README.md`, "utf8")).toBe("# repo on kernel.fs\n");
+
+    const log = await git.log({ fs, dir, ref: "main" });
+    expect(log.map((e) => e.oid)).toEqual([c2, c1]);
+    expect((await git.log({ fs, dir, ref: "feature" })).map((e) => e.oid)).toEqual([c3, c2, c1]);
+
+    // working-tree changes of every kind statusMatrix reports
+    fs.writeFileSync(`${dir}/README.md`, "# modified, not staged\n");
+    fs.writeFileSync(`${dir}/src/lib/util.ts`, "export function f() { return 3; }\n");
+    await git.add({ fs, dir, filepath: "src/lib/util.ts" });
+    fs.writeFileSync(`${dir}/staged-new.txt`, "new and staged\n");
+    await git.add({ fs, dir, filepath: "staged-new.txt" });
+    fs.unlinkSync(`${dir}/empty.txt`);
+    fs.fromJSON({ "untracked/dir/file.txt": "untracked\n" }, dir);
+    const matrix = await git.statusMatrix({ fs, dir });
+    const expected = porcelain(matrix as [string, number, number, number][]);
+    expect(expected).toEqual([" D empty.txt", " M README.md", "?? untracked/dir/file.txt", "A  staged-new.txt", "M  src/lib/util.ts"].sort());
+
+    // the real git on the exported repository
+    const host = path.join(base, "repo");
+    exportHostDir(fs, dir, host);
+    await hostGit(host, "fsck", "--strict", "--no-dangling"); // rejects (non-zero exit) on any problem
+    const fsckOut = await hostGit(host, "fsck", "--strict");
+    expect(fsckOut).toBe(""); // not even a dangling object
+    expect((await hostGit(host, "log", "--format=%H", "main")).trim().split("\n")).toEqual([c2, c1]);
+    expect((await hostGit(host, "log", "--format=%H %s", "feature")).trim().split("\n")).toEqual(
+      (await git.log({ fs, dir, ref: "feature" })).map((e) => `${e.oid} ${e.commit.message.trim()}`));
+    expect((await hostGit(host, "rev-parse", "--abbrev-ref", "HEAD")).trim()).toBe("main");
+    const status = (await hostGit(host, "status", "--porcelain", "--untracked-files=all")).split("\n").filter((l) => l !== "").sort();
+    expect(status).toEqual(expected);
+    expect((await hostGit(host, "ls-files", "-s", "bin/tool.sh")).slice(0, 6)).toBe("100755"); // the mode went into the index
+    // the oracle is live: the same check rejects a damaged copy (one loose object's bytes changed)
+    const objDir = path.join(host, ".git/objects", c1.slice(0, 2));
+    const obj = path.join(objDir, c1.slice(2));
+    nodeFs.chmodSync(obj, 0o644);
+    nodeFs.writeFileSync(obj, Buffer.from(nodeFs.readFileSync(obj).map((b, i) => (i === 20 ? b ^ 0xff : b))));
+    await expect(hostGit(host, "fsck", "--strict")).rejects.toThrow(/Command failed: git fsck --strict/);
+  }, 20_000);
+});
