@@ -134,3 +134,104 @@ describe("isomorphic-git on kernel.fs, checked by the real git", () => {
     await expect(hostGit(host, "fsck", "--strict")).rejects.toThrow(/Command failed: git fsck --strict/);
   }, 20_000);
 });
+
+// ---- graceful-fs ---------------------------------------------------------------------------
+
+/** The callback functions of Node's fs that the copy below calls through graceful-fs. */
+interface CallbackFs {
+  mkdir(p: string, o: { recursive?: boolean; mode?: number }, cb: (e: Error | null) => void): void;
+  writeFile(p: string, d: Uint8Array, cb: (e: Error | null) => void): void;
+  readFile(p: string, cb: (e: Error | null, d: Buffer) => void): void;
+  readdir(p: string, o: { withFileTypes: true }, cb: (e: Error | null, d: nodeFs.Dirent[]) => void): void;
+  chmod(p: string, m: number, cb: (e: Error | null) => void): void;
+  stat(p: string, cb: (e: Error | null, s: nodeFs.Stats) => void): void;
+  open(p: string, f: string, cb: (e: (Error & { code?: string }) | null, fd: number) => void): void;
+  close(fd: number, cb: (e: Error | null) => void): void;
+  rm(p: string, o: { recursive: boolean; force?: boolean }, cb: (e: Error | null) => void): void;
+  gracefulify?: unknown;
+}
+
+/** `fn(...args, cb)` as a promise of the callback's result. */
+function call<T>(fn: (...a: never[]) => void, ...args: unknown[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    (fn as (...a: unknown[]) => void)(...args, (err: Error | null, v: T) => (err ? reject(err) : resolve(v)));
+  });
+}
+
+const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+
+/** Copies host directory `src` into the kernel as `dest` through the callback fs `g` (mode bits too); returns the files copied. */
+async function copyIn(g: CallbackFs, src: string, dest: string): Promise<string[]> {
+  const files: string[] = [];
+  await call(g.mkdir, dest, { recursive: true });
+  for (const e of nodeFs.readdirSync(src, { withFileTypes: true })) {
+    const s = path.join(src, e.name), d = `${dest}/${e.name}`;
+    if (e.isDirectory()) files.push(...await copyIn(g, s, d));
+    else if (e.isFile()) {
+      await call(g.writeFile, d, nodeFs.readFileSync(s));
+      await call(g.chmod, d, nodeFs.statSync(s).mode & 0o7777);
+      files.push(d);
+    }
+  }
+  return files;
+}
+
+describe("graceful-fs wrapped around kernel.fs", () => {
+  it("gracefulify(kernel.fs) copies this repository's assembly/ and docs/ in byte for byte, then rm -r removes them", async () => {
+    const gracefulFs = (await import("graceful-fs")).default as unknown as { gracefulify<T extends object>(fs: T): T };
+    const g = gracefulFs.gracefulify(k.fs) as unknown as CallbackFs;
+    expect(g).toBe(k.fs); // the documented injection point patches the object it is given
+    expect(typeof g.gracefulify).toBe("function");
+    const copied: string[] = [];
+    for (const sub of ["assembly", "docs"]) copied.push(...await copyIn(g, path.join(REPO, sub), `/tree/${sub}`));
+    expect(copied.length).toBeGreaterThan(20);
+    // every file, read back through graceful-fs, equals the host's bytes and mode
+    for (const d of copied) {
+      const host = path.join(REPO, d.slice("/tree/".length));
+      const data = await call<Buffer>(g.readFile, d);
+      expect(Buffer.compare(data, nodeFs.readFileSync(host)), d).toBe(0);
+      expect((await call<nodeFs.Stats>(g.stat, d)).mode, d).toBe(nodeFs.statSync(host).mode);
+    }
+    // and the directory listings agree (graceful-fs's readdir sorts, as libuv's does)
+    const listing = async (dir: string): Promise<string[]> =>
+      (await call<nodeFs.Dirent[]>(g.readdir, dir, { withFileTypes: true })).map((e) => `${e.name}:${e.isDirectory() ? "d" : "f"}`);
+    for (const sub of ["assembly", "docs", "assembly/fs"]) {
+      expect(await listing(`/tree/${sub}`)).toEqual(nodeFs.readdirSync(path.join(REPO, sub), { withFileTypes: true })
+        .filter((e) => e.isDirectory() || e.isFile()).map((e) => `${e.name}:${e.isDirectory() ? "d" : "f"}`).sort());
+    }
+    const before = k.fs.statfsSync("/");
+    await call(g.rm, "/tree", { recursive: true });
+    expect(k.fs.existsSync("/tree")).toBe(false);
+    expect(k.fs.readdirSync("/")).toEqual([]);
+    expect(k.fs.statfsSync("/").bfree).toBeGreaterThan(before.bfree); // the blocks came back
+    // fsck runs in afterEach
+  }, 20_000);
+
+  it("opens beyond the kernel's descriptor table (NR_OPEN) wait in graceful-fs's queue instead of failing EMFILE", async () => {
+    const NR_OPEN = 4096, N = NR_OPEN + 200;
+    k.fs.mkdirSync("/many");
+    for (let i = 0; i < 8; i++) k.fs.writeFileSync(`/many/f${i}`, `file ${i}`);
+    // plain kernel.fs: the table fills and the rest fail with EMFILE
+    const raw = k.fs as unknown as CallbackFs;
+    const rawFds: number[] = [];
+    let emfile = 0;
+    await Promise.all(Array.from({ length: N }, (_, i) => new Promise<void>((resolve) => raw.open(`/many/f${i % 8}`, "r", (err, fd) => {
+      if (err?.code === "EMFILE") emfile++;
+      else if (!err) rawFds.push(fd);
+      resolve();
+    }))));
+    expect(emfile).toBeGreaterThan(0);
+    expect(rawFds.length + emfile).toBe(N);
+    for (const fd of rawFds) k.fs.closeSync(fd);
+    // through graceful-fs every open succeeds once earlier descriptors are closed
+    const gracefulFs = (await import("graceful-fs")).default as unknown as { gracefulify<T extends object>(fs: T): T };
+    const g = gracefulFs.gracefulify(k.fs) as unknown as CallbackFs;
+    let opened = 0;
+    await Promise.all(Array.from({ length: N }, (_, i) => new Promise<void>((resolve, reject) => g.open(`/many/f${i % 8}`, "r", (err, fd) => {
+      if (err) return reject(err);
+      opened++;
+      setTimeout(() => g.close(fd, (e) => (e ? reject(e) : resolve())), 2);
+    }))));
+    expect(opened).toBe(N);
+  }, 20_000);
+});
