@@ -16,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { Volume } from "memfs";
 import type { Kernel } from "../host/vmm/kernel.js";
-import type { DirectoryJSON, NestedDirectoryJSON } from "../host/fs/fs.js";
+import { type DirectoryJSON, type NestedDirectoryJSON, secondsToNs } from "../host/fs/fs.js";
 import { flattenJSON } from "../host/fs/fixtures.js";
 import { exportHostDir, importHostDir, usSeconds } from "../host/node/hostdir.js";
 import * as entry from "../host/index.js";
@@ -259,6 +259,12 @@ describe("importHostDir / exportHostDir", () => {
         expect(walk(k.fs as unknown as WalkFs, dest)).toEqual(orig);
         expect(walk(nodeFs, out)).toEqual(orig);
       }), { numRuns: 15 });
+  });
+
+  it("usSeconds gives seconds that utimes truncates back to the same microsecond (property, against fs.ts's libuv rule)", () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 62n }), (ns) => {
+      expect(secondsToNs(usSeconds(ns))).toBe((ns / 1000n) * 1000n);
+    }), { numRuns: 2000 });
   });
 
   it("merges into an existing directory (files replaced, others kept); a host FIFO becomes a kernel FIFO", () => {

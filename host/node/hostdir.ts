@@ -19,7 +19,7 @@
 //    through utimes(2) with seconds, which libuv and fs.ts keep to the microsecond);
 //  - what is not: owners (the kernel runs as root, the host caller may not), ctime and
 //    birthtime (no syscall sets them), extended attributes, holes (a sparse file is
-//    written out in full);
+//    written out in full), times before 1970 (Node's utimes reads a negative time as "now");
 //  - the destination directory is created if missing (its parent must exist) or merged into
 //    if it is a directory: existing files are overwritten, a name of another type fails;
 //    it takes the source directory's mode and times, like `cp -a src dest`;
@@ -231,7 +231,10 @@ function setTimes(to: TreeFs, d: Buffer, st: nodeFs.BigIntStats): void {
   to.lutimesSync(d, usSeconds(st.atimeNs), usSeconds(st.mtimeNs));
 }
 
-/** ns since the epoch -> seconds (a double) that truncate back to the same whole microsecond. */
+/**
+ * ns since the epoch (>= 0) -> seconds (a double) that utimes truncates back to the same whole
+ * microsecond. (Node's utimes reads a negative number as "now": times before 1970 are lost.)
+ */
 export function usSeconds(ns: bigint): number {
   const us = ns >= 0n ? ns / NS_PER_US : (ns - NS_PER_US + 1n) / NS_PER_US; // floor
   const sec = us >= 0n ? us / US_PER_SEC : (us - US_PER_SEC + 1n) / US_PER_SEC;
