@@ -89,6 +89,8 @@ describe("fromJSON / toJSON", () => {
     expect(fs.toJSON(["/n/a/b", "/n/a/e", "/missing"], { keep: "me" })).toEqual({ keep: "me", "/n/a/b/c.txt": "replaced", "/n/a/e": null });
     expect(fs.toJSON("/n/top.bin", {}, false, true)["/n/top.bin"]).toEqual(Buffer.from([0, 255, 1]));
     expect(fs.toJSON()["/n/a/f"]).toBe(null);
+    // like memfs's Volume, the fs serializes as its tree: JSON.stringify calls toJSON("") (the cwd)
+    expect(JSON.parse(JSON.stringify(fs))).toEqual(fs.toJSON("/"));
   });
 
   it("toJSON omits symlinks, FIFOs and hard-link identity; a directory left empty by that is null; a named symlink is followed", () => {
