@@ -103,10 +103,12 @@ interface Copy {
   fn: string; from: Side; to: Side; counts: CopyCounts;
   /** `${dev}:${ino}` of a source inode with more than one link -> its first destination path. */
   linked: Map<string, Buffer>;
+  /** The one transfer buffer of this copy (IO_CHUNK_MAX bytes, allocated at the first file). */
+  buf: Uint8Array | null;
 }
 
 function copyRoot(fn: string, from: Side, src: string, to: Side, dest: string): CopyCounts {
-  const c: Copy = { fn, from, to, counts: { files: 0, dirs: 0, symlinks: 0, links: 0, special: 0, bytes: 0 }, linked: new Map() };
+  const c: Copy = { fn, from, to, counts: { files: 0, dirs: 0, symlinks: 0, links: 0, special: 0, bytes: 0 }, linked: new Map(), buf: null };
   const s = Buffer.from(src), d = Buffer.from(dest);
   const st = step(c, s, d, () => from.fs.lstatSync(s, { bigint: true }));
   if ((Number(st.mode) & S_IFMT) !== S_IFDIR) {
@@ -175,7 +177,8 @@ function copyEntry(c: Copy, s: Buffer, d: Buffer, depth: number): void {
   }
   step(c, s, d, () => {
     if (type === S_IFREG) {
-      c.counts.bytes += copyBytes(from.fs, s, to.fs, d);
+      c.buf ??= new Uint8Array(IO_CHUNK_MAX);
+      c.counts.bytes += copyBytes(from.fs, s, to.fs, d, c.buf);
       to.fs.chmodSync(d, Number(st.mode) & 0o7777);
       c.counts.files++;
     } else if (type === S_IFLNK) {
@@ -198,13 +201,15 @@ function typeName(type: number): string {
   return ({ 0o010000: "FIFO", 0o140000: "socket", 0o020000: "character device", 0o060000: "block device" } as Record<number, string>)[type] ?? `file of type 0o${type.toString(8)}`;
 }
 
-/** Copies file s's bytes into a new or truncated d (mode 0o600 until chmod); returns the bytes copied. */
-function copyBytes(from: TreeFs, s: Buffer, to: TreeFs, d: Buffer): number {
+/**
+ * Copies file s's bytes into a new or truncated d (mode 0o600 until chmod) through `buf`;
+ * returns the bytes copied.
+ */
+function copyBytes(from: TreeFs, s: Buffer, to: TreeFs, d: Buffer, buf: Uint8Array): number {
   const src = from.openSync(s, "r");
   let dst = -1;
   try {
     dst = to.openSync(d, "w", 0o600);
-    const buf = new Uint8Array(IO_CHUNK_MAX);
     let total = 0;
     for (;;) {
       const n = from.readSync(src, buf, 0, buf.length, null);
