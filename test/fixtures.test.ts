@@ -16,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { Volume } from "memfs";
 import type { Kernel } from "../host/vmm/kernel.js";
-import { type DirectoryJSON, type NestedDirectoryJSON, secondsToNs } from "../host/fs/fs.js";
+import { type DirectoryJSON, type NestedDirectoryJSON, secondsToNs, toUnixTimestamp } from "../host/fs/fs.js";
 import { flattenJSON } from "../host/fs/fixtures.js";
 import { exportHostDir, importHostDir, usSeconds } from "../host/node/hostdir.js";
 import * as entry from "../host/index.js";
@@ -171,15 +171,15 @@ function walk(fs: WalkFs, root: string): Map<string, Seen> {
 }
 
 /**
- * The atimes (us) of the entries `keys` (relative paths as walk() names them) by lstat alone:
+ * The [atime, mtime] (in units of `unitNs`) of the entries `keys` (relative paths as walk() names them) by lstat alone:
  * any read or readdir may move an atime (the host's relatime, the kernel's own rule), so the
  * test takes them between the copies without reading anything.
  */
-function atimesAt(fs: WalkFs, root: string, keys: Iterable<string>): Map<string, bigint> {
-  const out = new Map<string, bigint>();
+function timesAt(fs: WalkFs, root: string, keys: Iterable<string>, unitNs: bigint): Map<string, [bigint, bigint]> {
+  const out = new Map<string, [bigint, bigint]>();
   for (const rel of keys) {
     const st = fs.lstatSync(Buffer.concat([Buffer.from(root), Buffer.from(rel, "latin1")]), { bigint: true }) as nodeFs.BigIntStats;
-    out.set(rel, st.atimeNs / 1000n);
+    out.set(rel, [st.atimeNs / unitNs, st.mtimeNs / unitNs]);
   }
   return out;
 }
@@ -216,20 +216,20 @@ function makeHostTree(dir: string): void {
 const IO_BIG = 1.5 * MiB; // more than one IO_CHUNK_MAX
 
 describe("importHostDir / exportHostDir", () => {
-  it("host -> kernel -> host keeps types, modes, bytes, link targets, hard links and times (to the us)", () => {
+  it("host -> kernel -> host keeps types, modes, bytes, link targets, hard links and times (ns into the kernel, us out)", () => {
     const src = path.join(base, "src1");
     makeHostTree(src);
     const orig = walk(nodeFs, src); // (its reads move the host's atimes once: relatime)
     const keys = [...orig.keys()];
-    const srcAtimes = atimesAt(nodeFs, src, keys);
+    const srcTimes = timesAt(nodeFs, src, keys, 1n);
     const counts = importHostDir(k.fs, src, "/imported");
     expect(counts).toMatchObject({ files: 7, dirs: 6, symlinks: 3, links: 1, special: 0, bytes: IO_BIG + 0 + 11 + 18 + 6 + 10 + 18 });
-    expect(atimesAt(k.fs as unknown as WalkFs, "/imported", keys)).toEqual(srcAtimes);
+    expect(timesAt(k.fs as unknown as WalkFs, "/imported", keys, 1n)).toEqual(srcTimes); // into the kernel: to the ns
     expect(walk(k.fs as unknown as WalkFs, "/imported")).toEqual(orig);
-    const kAtimes = atimesAt(k.fs as unknown as WalkFs, "/imported", keys);
+    const kTimes = timesAt(k.fs as unknown as WalkFs, "/imported", keys, 1000n);
     const out = path.join(base, "out1");
     expect(exportHostDir(k.fs, "/imported", out)).toEqual(counts);
-    expect(atimesAt(nodeFs, out, keys)).toEqual(kAtimes);
+    expect(timesAt(nodeFs, out, keys, 1000n)).toEqual(kTimes); // onto the host: to the us
     expect(walk(nodeFs, out)).toEqual(orig);
     // the package entry exports the same functions
     expect(entry.importHostDir).toBe(importHostDir);
@@ -263,10 +263,19 @@ describe("importHostDir / exportHostDir", () => {
       }), { numRuns: 15 });
   });
 
-  it("usSeconds gives seconds that utimes truncates back to the same microsecond (property, against fs.ts's libuv rule)", () => {
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 62n }), (ns) => {
-      expect(secondsToNs(usSeconds(ns))).toBe((ns / 1000n) * 1000n);
-    }), { numRuns: 2000 });
+  it("usSeconds gives seconds that utimes truncates back to the same microsecond, before 1970 too (property, against fs.ts's libuv rule)", () => {
+    const floorUs = (ns: bigint): bigint => (ns >= 0n ? ns / 1000n : (ns - 999n) / 1000n) * 1000n;
+    fc.assert(fc.property(fc.bigInt({ min: -(2n ** 32n) * 1_000_000_000n, max: 2n ** 32n * 1_000_000_000n - 1n }), (ns) => {
+      const t = usSeconds(ns);
+      expect(typeof t === "string" ? ns < 0n : ns >= 0n).toBe(true); // negative times only as strings
+      expect(secondsToNs(toUnixTimestamp(t))).toBe(floorUs(ns));
+    }), { numRuns: 3000 });
+    // and Node itself keeps a time before 1970 set that way
+    const f = path.join(base, "old");
+    nodeFs.writeFileSync(f, "");
+    nodeFs.utimesSync(f, usSeconds(-86_400_123_456_789n) as number, usSeconds(-1n) as number);
+    const st = nodeFs.statSync(f, { bigint: true });
+    expect([st.atimeNs, st.mtimeNs]).toEqual([-86_400_123_457_000n, -1000n]);
   });
 
   it("merges into an existing directory (files replaced, others kept); a host FIFO becomes a kernel FIFO", () => {

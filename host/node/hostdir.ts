@@ -15,11 +15,12 @@
 //    permission bits with setuid/setgid/sticky (applied after the contents, so a read-only
 //    source directory still gets its entries), symlink targets byte for byte, hard links
 //    (a second name of an already-copied inode becomes a link, not a copy), names byte for
-//    byte (paths are Buffers), atime and mtime to the microsecond (both sides set times
-//    through utimes(2) with seconds, which libuv and fs.ts keep to the microsecond);
+//    byte (paths are Buffers), atime and mtime: to the nanosecond into a HelixFs (through
+//    its Sys's utimensat, as `helix import` does), to the microsecond onto the host (Node's
+//    utimes takes seconds as a double, which libuv keeps to the microsecond);
 //  - what is not: owners (the kernel runs as root, the host caller may not), ctime and
 //    birthtime (no syscall sets them), extended attributes, holes (a sparse file is
-//    written out in full), times before 1970 (Node's utimes reads a negative time as "now");
+//    written out in full);
 //  - the destination directory is created if missing (its parent must exist) or merged into
 //    if it is a directory: existing files are overwritten, a name of another type fails;
 //    it takes the source directory's mode and times, like `cp -a src dest`;
@@ -31,7 +32,7 @@
 
 import * as nodeFs from "node:fs";
 import * as path from "node:path";
-import { type HelixFs, IO_CHUNK_MAX, invalidArgType, nodeError } from "../fs/fs.js";
+import { type HelixFs, IO_CHUNK_MAX, invalidArgType, nodeError, uvException } from "../fs/fs.js";
 
 /** What one copy made, by kind; `bytes` is the regular files' total size. */
 export interface CopyCounts { files: number; dirs: number; symlinks: number; links: number; special: number; bytes: number }
@@ -43,7 +44,7 @@ export interface CopyCounts { files: number; dirs: number; symlinks: number; lin
 export const HOSTDIR_DEPTH_MAX = 2048;
 
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
-const NS_PER_US = 1000n, US_PER_SEC = 1_000_000n;
+const NS_PER_US = 1000n, TENTHS_PER_SEC = 10_000_000n;
 
 /** The synchronous fs methods copyTree uses: node:fs and HelixFs both have them. */
 interface TreeFs {
@@ -58,7 +59,8 @@ interface TreeFs {
   symlinkSync(target: Buffer, p: Buffer): void;
   linkSync(existing: Buffer, p: Buffer): void;
   chmodSync(p: Buffer, mode: number): void;
-  lutimesSync(p: Buffer, atime: number, mtime: number): void;
+  /** Times are seconds: a number, or a numeric string (the only way Node's utimes takes a time before 1970). */
+  lutimesSync(p: Buffer, atime: number | string, mtime: number | string): void;
   /** HelixFS only: FIFOs, sockets and devices. */
   mknodSync?(p: Buffer, mode: number, rdev: number): void;
 }
@@ -228,20 +230,33 @@ function copyBytes(from: TreeFs, s: Buffer, to: TreeFs, d: Buffer, buf: Uint8Arr
 }
 
 /**
- * Sets d's atime and mtime (not following a symlink) to st's, to the microsecond: seconds as a
- * double are exact only to about 0.24 us at today's dates, so half a microsecond is added
- * before utimes truncates to whole microseconds (libuv's rule, and fs.ts's).
+ * Sets d's atime and mtime (not following a symlink) to st's: exactly through the Sys of a
+ * HelixFs (utimensat takes ns), else through lutimes to the microsecond (see usSeconds).
  */
 function setTimes(to: TreeFs, d: Buffer, st: nodeFs.BigIntStats): void {
+  const k = to as unknown as Partial<HelixFs>;
+  if (k.sys !== undefined && k.resolvePath !== undefined) {
+    const r = k.sys.utimens(k.resolvePath(d), st.atimeNs, st.mtimeNs, true);
+    if (r < 0) throw uvException(r, "lutime", d.toString());
+    return;
+  }
   to.lutimesSync(d, usSeconds(st.atimeNs), usSeconds(st.mtimeNs));
 }
 
 /**
- * ns since the epoch (>= 0) -> seconds (a double) that utimes truncates back to the same whole
- * microsecond. (Node's utimes reads a negative number as "now": times before 1970 are lost.)
+ * ns since the epoch -> the seconds value utimes turns back into the same whole microsecond
+ * (the floor of ns / 1000). libuv truncates a double toward zero to whole microseconds, and a
+ * double near today's dates is exact only to about 0.24 us, so the value is put half a
+ * microsecond inside the intended one (above it for times after 1970, below before) and
+ * rounded once, from its exact decimal form: right for every time within 2^32 s of 1970 (years
+ * 1834 to 2106; beyond, a double cannot hold microseconds). Node's utimes reads a negative
+ * number as "now", so a time before 1970 goes as a numeric string, which it parses unchanged.
  */
-export function usSeconds(ns: bigint): number {
+export function usSeconds(ns: bigint): number | string {
   const us = ns >= 0n ? ns / NS_PER_US : (ns - NS_PER_US + 1n) / NS_PER_US; // floor
-  const sec = us >= 0n ? us / US_PER_SEC : (us - US_PER_SEC + 1n) / US_PER_SEC;
-  return Number(sec) + (Number(us - sec * US_PER_SEC) + 0.5) / 1e6;
+  const tenths = us * 10n + (us >= 0n ? 5n : -5n); // in tenths of a microsecond
+  const abs = tenths < 0n ? -tenths : tenths;
+  const text = `${tenths < 0n ? "-" : ""}${abs / TENTHS_PER_SEC}.${(abs % TENTHS_PER_SEC).toString().padStart(7, "0")}`;
+  const t = Number(text);
+  return t < 0 ? text : t;
 }
