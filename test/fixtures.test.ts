@@ -291,6 +291,22 @@ describe("importHostDir / exportHostDir", () => {
     expect(st.mode & 0o7777).toBe(0o640);
   });
 
+  it("a source root that is a symlink to a directory is followed (links below it are not)", () => {
+    const real = path.join(base, "real-root");
+    nodeFs.mkdirSync(real);
+    nodeFs.writeFileSync(path.join(real, "f"), "via a link");
+    nodeFs.symlinkSync("f", path.join(real, "l"));
+    nodeFs.symlinkSync(real, path.join(base, "root-link"));
+    expect(importHostDir(k.fs, path.join(base, "root-link"), "/viaLink")).toMatchObject({ files: 1, symlinks: 1, dirs: 1 });
+    expect(k.fs.readFileSync("/viaLink/f", "utf8")).toBe("via a link");
+    expect(k.fs.readlinkSync("/viaLink/l")).toBe("f");
+    k.fs.symlinkSync("/viaLink", "/kernel-link");
+    const out = path.join(base, "via-out");
+    exportHostDir(k.fs, "/kernel-link", out);
+    expect(nodeFs.lstatSync(out).isDirectory()).toBe(true);
+    expect(nodeFs.readlinkSync(path.join(out, "l"))).toBe("f");
+  });
+
   it("errors are one line, name both paths and keep the cause's code", () => {
     const fs = k.fs;
     const fails = (f: () => unknown, code: string, msg: RegExp): void => {
@@ -302,7 +318,7 @@ describe("importHostDir / exportHostDir", () => {
       expect(err!.message).not.toContain("\n");
     };
     const missing = path.join(base, "no-such-dir");
-    fails(() => importHostDir(fs, missing, "/x"), "ENOENT", new RegExp(`^importHostDir: host '${missing}' -> kernel '/x': ENOENT: no such file or directory, lstat`));
+    fails(() => importHostDir(fs, missing, "/x"), "ENOENT", new RegExp(`^importHostDir: host '${missing}' -> kernel '/x': ENOENT: no such file or directory, stat '${missing}'$`));
     const file = path.join(base, "a-file");
     nodeFs.writeFileSync(file, "x");
     fails(() => importHostDir(fs, file, "/x"), "ENOTDIR", /^importHostDir: host '.*a-file' -> kernel '\/x': ENOTDIR: not a directory/);
@@ -315,7 +331,7 @@ describe("importHostDir / exportHostDir", () => {
     fs.mkfifoSync("/fd/p");
     fails(() => exportHostDir(fs, "/fd", path.join(base, "fd-out")), "ERR_HOSTDIR_UNSUPPORTED",
       /^exportHostDir: kernel '\/fd\/p' -> host '.*fd-out\/p': cannot create a FIFO \(Node's fs makes no FIFOs, sockets or devices\)$/);
-    fails(() => exportHostDir(fs, "/missing", path.join(base, "m-out")), "ENOENT", /^exportHostDir: kernel '\/missing' -> host '.*m-out': ENOENT: no such file or directory, lstat '\/missing'$/);
+    fails(() => exportHostDir(fs, "/missing", path.join(base, "m-out")), "ENOENT", /^exportHostDir: kernel '\/missing' -> host '.*m-out': ENOENT: no such file or directory, stat '\/missing'$/);
     fails(() => importHostDir(fs, 5 as unknown as string, "/x"), "ERR_INVALID_ARG_TYPE", /^The "hostDir" argument must be of type string\. Received type number \(5\)$/);
     fails(() => exportHostDir(fs, "/x", null as unknown as string), "ERR_INVALID_ARG_TYPE", /^The "hostDir" argument must be of type string\. Received null$/);
     fails(() => importHostDir({} as typeof fs, base, "/x"), "ERR_INVALID_ARG_TYPE", /^The "fs" argument must be an instance of HelixFs\. Received an instance of Object$/);

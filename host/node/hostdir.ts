@@ -21,6 +21,8 @@
 //  - what is not: owners (the kernel runs as root, the host caller may not), ctime and
 //    birthtime (no syscall sets them), extended attributes, holes (a sparse file is
 //    written out in full);
+//  - the source root is followed if it is a symlink (to a directory); symlinks below it are
+//    copied as symlinks, never followed;
 //  - the destination directory is created if missing (its parent must exist) or merged into
 //    if it is a directory: existing files are overwritten, a name of another type fails;
 //    it takes the source directory's mode and times, like `cp -a src dest`;
@@ -49,6 +51,7 @@ const NS_PER_US = 1000n, TENTHS_PER_SEC = 10_000_000n;
 /** The synchronous fs methods copyTree uses: node:fs and HelixFs both have them. */
 interface TreeFs {
   lstatSync(p: Buffer, o: { bigint: true }): nodeFs.BigIntStats;
+  statSync(p: Buffer, o: { bigint: true }): nodeFs.BigIntStats;
   readdirSync(p: Buffer, o: { encoding: "buffer" }): Buffer[];
   readlinkSync(p: Buffer, o: { encoding: "buffer" }): Buffer;
   openSync(p: Buffer, flags: string, mode?: number): number;
@@ -112,7 +115,7 @@ interface Copy {
 function copyRoot(fn: string, from: Side, src: string, to: Side, dest: string): CopyCounts {
   const c: Copy = { fn, from, to, counts: { files: 0, dirs: 0, symlinks: 0, links: 0, special: 0, bytes: 0 }, linked: new Map(), buf: null };
   const s = Buffer.from(src), d = Buffer.from(dest);
-  const st = step(c, s, d, () => from.fs.lstatSync(s, { bigint: true }));
+  const st = step(c, s, d, () => from.fs.statSync(s, { bigint: true })); // the root may be a symlink to a directory (cp -r src/)
   if ((Number(st.mode) & S_IFMT) !== S_IFDIR) {
     throw hostDirError(c, s, d, nodeError(Error, "ENOTDIR", `ENOTDIR: not a directory, scandir '${src}'`));
   }
