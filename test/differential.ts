@@ -31,7 +31,7 @@ export interface DiffFs {
   mkdirSync: Fn; rmdirSync: Fn; rmSync: Fn; unlinkSync: Fn; renameSync: Fn; linkSync: Fn;
   symlinkSync: Fn; readlinkSync: Fn; readFileSync: Fn; writeFileSync: Fn; appendFileSync: Fn;
   existsSync: Fn; chmodSync: Fn; chownSync: Fn; utimesSync: Fn; copyFileSync: Fn;
-  accessSync: Fn; fchmodSync: Fn; fchownSync: Fn; futimesSync: Fn;
+  accessSync: Fn; fchmodSync: Fn; fchownSync: Fn; futimesSync: Fn; readvSync: Fn; writevSync: Fn;
 }
 
 /** What makeSubject returns. */
@@ -55,7 +55,7 @@ export type OpKind =
   | "open" | "close" | "read" | "write" | "pread" | "pwrite" | "ftruncate" | "fstat" | "fsync" | "fdatasync"
   | "truncate" | "writeFile" | "appendFile" | "readFile" | "mkdir" | "mkdirp" | "rmdir" | "rm" | "unlink"
   | "rename" | "link" | "symlink" | "readlink" | "stat" | "lstat" | "exists" | "readdir" | "chmod" | "chown"
-  | "utimes" | "copyFile" | "access" | "fchmod" | "fchown" | "futimes";
+  | "utimes" | "copyFile" | "access" | "fchmod" | "fchown" | "futimes" | "readv" | "writev";
 
 /** Options of runDifferential. */
 export interface DifferentialOptions {
@@ -179,12 +179,12 @@ const DEFAULT_WEIGHTS: Record<OpKind, number> = {
   open: 8, close: 5, read: 5, write: 7, pread: 4, pwrite: 5, ftruncate: 2, fstat: 2, fsync: 1, fdatasync: 1,
   truncate: 3, writeFile: 6, appendFile: 3, readFile: 5, mkdir: 7, mkdirp: 3, rmdir: 3, rm: 2, unlink: 4,
   rename: 7, link: 3, symlink: 4, readlink: 2, stat: 3, lstat: 3, exists: 1, readdir: 3, chmod: 2, chown: 1,
-  utimes: 2, copyFile: 3, access: 2, fchmod: 1, fchown: 1, futimes: 1,
+  utimes: 2, copyFile: 3, access: 2, fchmod: 1, fchown: 1, futimes: 1, readv: 3, writev: 3,
 };
 const FD_OPS = new Set<OpKind>(["close", "read", "write", "pread", "pwrite", "ftruncate", "fstat", "fsync", "fdatasync",
-  "fchmod", "fchown", "futimes"]);
+  "fchmod", "fchown", "futimes", "readv", "writev"]);
 /** Ops that may report which timestamps they changed (timeRate). */
-const TIMED_OPS = new Set<OpKind>(["write", "pwrite", "ftruncate", "truncate", "mkdir", "rmdir", "unlink", "rename", "link",
+const TIMED_OPS = new Set<OpKind>(["write", "pwrite", "writev", "ftruncate", "truncate", "mkdir", "rmdir", "unlink", "rename", "link",
   "symlink", "chmod", "chown", "utimes", "fchmod", "fchown", "futimes", "open"]);
 
 /** A small fast PRNG (sfc32) with helpers; the seed fixes the whole run. */
@@ -385,6 +385,7 @@ class Generator {
   private make(kind: OpKind): Op {
     const r = this.rng;
     const pos = (): number | bigint => (r.chance(0.03) ? r.pick(WRAP_POSITIONS) : r.chance(0.2) ? POS_MAX - r.int(100) : r.int(9000));
+    const vpos = (): unknown => (r.chance(0.4) ? null : r.chance(0.15) ? r.pick([-1, 1.5, NaN, "7", 2 ** 53]) : pos());
     // "." or ".." as the last component (rename: EBUSY on Linux whatever the other name is)
     const dots = (p: string): string => (r.chance(0.06) ? `${p.replace(/\/+$/, "")}/${r.pick([".", ".."])}`.replace(/^\//, "") : p);
     switch (kind) {
@@ -394,6 +395,10 @@ class Generator {
       case "pread": return { kind, slot: this.slot(true), len: 1 + r.int(9000), pos: pos() };
       case "write": return { kind, slot: this.slot(true), size: this.size(), seed: r.int(1e9) };
       case "pwrite": return { kind, slot: this.slot(true), size: this.size(), seed: r.int(1e9), pos: pos() };
+      // readv/writev: 0..4 buffers (some empty; 0 buffers is EINVAL for readv, 0 for writev),
+      // at the current position, at an offset, or at a position Node treats as current
+      case "readv": return { kind, slot: this.slot(true), lens: Array.from({ length: r.int(5) }, () => (r.chance(0.2) ? 0 : r.int(3000))), pos: vpos() };
+      case "writev": return { kind, slot: this.slot(true), sizes: Array.from({ length: r.int(5) }, () => (r.chance(0.2) ? 0 : this.size())), seed: r.int(1e9), pos: vpos() };
       case "ftruncate": return { kind, slot: this.slot(true), len: r.chance(0.3) ? 0 : r.int(POS_MAX) };
       case "truncate": return { kind, path: this.src(), len: r.chance(0.3) ? 0 : r.int(POS_MAX) };
       case "writeFile": return { kind, path: this.path(), size: this.size(), seed: r.int(1e9), flag: r.pick(["w", "w", "wx", "a", "r+"]), mode: r.pick(MODES) };
@@ -475,6 +480,18 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
     }
     case "write": case "pwrite":
       return fs.writeSync(fd(), bytesFor(op.seed as number, op.size as number), 0, op.size, op.kind === "pwrite" ? op.pos : null);
+    case "readv": {
+      const bufs = (op.lens as number[]).map((n) => Buffer.alloc(n));
+      const n = fs.readvSync(fd(), bufs, op.pos);
+      return { n, data: hashBytes(Buffer.concat(bufs)) }; // the whole lists: where each byte landed
+    }
+    case "writev": {
+      const all = bytesFor(op.seed as number, (op.sizes as number[]).reduce((a, b) => a + b, 0));
+      const bufs: Buffer[] = [];
+      let o = 0;
+      for (const n of op.sizes as number[]) { bufs.push(all.subarray(o, o + n)); o += n; }
+      return fs.writevSync(fd(), bufs, op.pos);
+    }
     case "ftruncate": return fs.ftruncateSync(fd(), op.len);
     case "fstat": return normStat(fs.fstatSync(fd()), cmp);
     case "fsync": return fs.fsyncSync(fd());

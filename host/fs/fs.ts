@@ -27,6 +27,7 @@
 
 export * from "./sys.js";
 export * from "./utils.js";
+import { readvAll, validateBufferArray, writevAll } from "./vectored.js";
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 
@@ -933,6 +934,29 @@ export class HelixFs {
     }
     return 0;
   }
+
+  // ---- readv/writev and streams (issue 13) ----
+
+  /**
+   * readv(2)/preadv(2): fills `buffers` (ArrayBufferView[]) in order; `position` a safe
+   * integer >= 0 reads there, anything else at the current position (Node's rule). Returns
+   * bytes read (0 at EOF). Throws ERR_INVALID_ARG_TYPE, EINVAL for an empty list, EBADF, EISDIR.
+   */
+  readvSync(fd: number, buffers: readonly ArrayBufferView[], position?: number | null): number {
+    fd = getValidatedFd(fd);
+    validateBufferArray(buffers);
+    return readvAll(this.sys, fd, buffers, writePosition(position));
+  }
+
+  /**
+   * writev(2)/pwritev(2): writes `buffers` in order as one write per 1 MiB (atomic like
+   * Linux's writev); `position` as in readvSync. Returns bytes written (0 for an empty list).
+   */
+  writevSync(fd: number, buffers: readonly ArrayBufferView[], position?: number | null): number {
+    fd = getValidatedFd(fd);
+    validateBufferArray(buffers);
+    return writevAll(this.sys, fd, buffers, writePosition(position));
+  }
 }
 
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
@@ -1105,6 +1129,22 @@ export class FileHandle {
   }
 
   async [Symbol.asyncDispose](): Promise<void> { return this.close(); }
+
+  // ---- readv/writev and streams (issue 13) ----
+
+  /** readv into `buffers` at `position` (see HelixFs.readvSync): { bytesRead, buffers }. */
+  async readv(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesRead: number; buffers: readonly ArrayBufferView[] }> {
+    const fd = this.live("read");
+    validateBufferArray(buffers);
+    return { bytesRead: readvAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
+
+  /** writev of `buffers` at `position` (see HelixFs.writevSync): { bytesWritten, buffers }. */
+  async writev(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesWritten: number; buffers: readonly ArrayBufferView[] }> {
+    const fd = this.live("write");
+    validateBufferArray(buffers);
+    return { bytesWritten: writevAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
 }
 
 /** Node's fs.promises over a HelixFs: every function resolves or rejects like its sync twin. */

@@ -170,6 +170,39 @@ export class NodeSys implements Sys {
     }
   }
 
+  /** readv with Node's readvSync at the tracked position (or `pos`). */
+  readv(fd: number, bufs: readonly Uint8Array[], pos: number | null): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      const n = fs.readvSync(f.hostFd, bufs as Uint8Array[], pos ?? f.pos);
+      if (pos === null) f.pos += n;
+      return n;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  /** writev with Node's writevSync (one host writev(2)), moving the tracked position like write. */
+  writev(fd: number, bufs: readonly Uint8Array[], pos: number | null): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      if (bufs.length === 0) return 0;
+      if (pos !== null) return fs.writevSync(f.hostFd, bufs as Uint8Array[], pos);
+      if (f.append) {
+        const n = fs.writevSync(f.hostFd, bufs as Uint8Array[]);
+        f.pos = fs.fstatSync(f.hostFd).size;
+        return n;
+      }
+      const n = fs.writevSync(f.hostFd, bufs as Uint8Array[], f.pos);
+      f.pos += n;
+      return n;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
   lseek(fd: number, offset: number, whence: number): number {
     const f = this.files.get(fd);
     if (!f) return -EBADF;
