@@ -28,6 +28,9 @@
 export * from "./sys.js";
 export * from "./utils.js";
 import { readvAll, validateBufferArray, writevAll } from "./vectored.js";
+import { EventEmitter } from "events";
+import { LineReader, ReadStream, type ReadStreamOptions, type StreamHost, WriteStream, type WriteStreamOptions, fileHandleWebStream, openAsBlob } from "./stream.js";
+export { LineReader, ReadStream, type ReadStreamOptions, type StreamOps, WriteStream, type WriteStreamOptions } from "./stream.js";
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 
@@ -957,6 +960,28 @@ export class HelixFs {
     validateBufferArray(buffers);
     return writevAll(this.sys, fd, buffers, writePosition(position));
   }
+
+  /** fs.ReadStream bound to this fs (`new fs.ReadStream(path, options)`); also fs.FileReadStream. */
+  readonly ReadStream: typeof ReadStream = boundStream(ReadStream, this);
+  readonly FileReadStream: typeof ReadStream = this.ReadStream;
+  /** fs.WriteStream bound to this fs; also fs.FileWriteStream. */
+  readonly WriteStream: typeof WriteStream = boundStream(WriteStream, this);
+  readonly FileWriteStream: typeof WriteStream = this.WriteStream;
+
+  /** Node's createReadStream: a ReadStream of `path` (or options.fd); see ReadStream for options and errors. */
+  createReadStream(path: PathLike | null | undefined, options?: ReadStreamOptions | BufferEncoding | null): ReadStream {
+    return new this.ReadStream(path, options);
+  }
+
+  /** Node's createWriteStream: a WriteStream to `path` (or options.fd); see WriteStream. */
+  createWriteStream(path: PathLike | null | undefined, options?: WriteStreamOptions | BufferEncoding | null): WriteStream {
+    return new this.WriteStream(path, options);
+  }
+
+  /** Node's openAsBlob: Promise of a Blob of the file (read now); throws synchronously like Node 20 (see stream.ts). */
+  openAsBlob(path: PathLike, options?: { type?: string }): Promise<Blob> {
+    return openAsBlob(this as StreamHost, path, options);
+  }
 }
 
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
@@ -1024,13 +1049,14 @@ function closedHandle(syscall: string): FsError {
   return err;
 }
 
-/** Node's fs.promises FileHandle over a HelixFs fd. */
-export class FileHandle {
+/** Node's fs.promises FileHandle over a HelixFs fd; an EventEmitter, like Node's: 'close' after close(). */
+export class FileHandle extends EventEmitter {
   #fs: HelixFs;
   #fd: number;
 
   /** Wraps an open fd (use HelixFs.promises.open). */
   constructor(fs: HelixFs, fd: number) {
+    super();
     this.#fs = fs;
     this.#fd = fd;
   }
@@ -1125,7 +1151,11 @@ export class FileHandle {
     if (this.#fd === -1) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.#fs.closeSync(fd);
+    try {
+      this.#fs.closeSync(fd);
+    } finally {
+      this.emit("close"); // streams and web streams on this handle end with it
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> { return this.close(); }
@@ -1144,6 +1174,29 @@ export class FileHandle {
     const fd = this.live("write");
     validateBufferArray(buffers);
     return { bytesWritten: writevAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
+
+  /** A ReadStream on this handle (options as createReadStream's, without fd and fs); closing either closes both. */
+  createReadStream(options?: Omit<ReadStreamOptions, "fd" | "fs">): ReadStream {
+    return new ReadStream(undefined, { ...options, fd: this });
+  }
+
+  /** A WriteStream on this handle (options as createWriteStream's, without fd and fs). */
+  createWriteStream(options?: Omit<WriteStreamOptions, "fd" | "fs">): WriteStream {
+    return new WriteStream(undefined, { ...options, fd: this });
+  }
+
+  /** A web ReadableStream of the file from the current position (see fileHandleWebStream); locks the handle. */
+  readableWebStream(options?: { type?: string }): ReadableStream<Uint8Array> {
+    return fileHandleWebStream(this, options);
+  }
+
+  /**
+   * The file's lines (Node: a readline.Interface with crlfDelay Infinity over
+   * createReadStream(options)); here a LineReader with the same async iterator and events.
+   */
+  readLines(options?: Omit<ReadStreamOptions, "fd" | "fs">): LineReader {
+    return new LineReader(this.createReadStream(options));
   }
 }
 
@@ -1228,3 +1281,11 @@ export function createFs(sys: Sys, opts?: CreateFsOptions): HelixFs {
   return new HelixFs(sys, opts);
 }
 
+
+/** `Base` with `host` as the HelixFs its default file operations use (fs.ReadStream, fs.WriteStream). */
+function boundStream<T extends typeof ReadStream | typeof WriteStream>(Base: T, host: HelixFs): T {
+  const B = Base as unknown as new (path: unknown, options: unknown, host: StreamHost) => object;
+  return class extends B {
+    constructor(path?: unknown, options?: unknown) { super(path, options, host as StreamHost); }
+  } as unknown as T;
+}
