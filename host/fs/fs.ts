@@ -1164,14 +1164,14 @@ export class FileHandle extends EventEmitter {
 
   /** readv into `buffers` at `position` (see HelixFs.readvSync): { bytesRead, buffers }. */
   async readv(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesRead: number; buffers: readonly ArrayBufferView[] }> {
-    const fd = this.live("read");
+    const fd = this.live("readv");
     validateBufferArray(buffers);
     return { bytesRead: readvAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
   }
 
   /** writev of `buffers` at `position` (see HelixFs.writevSync): { bytesWritten, buffers }. */
   async writev(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesWritten: number; buffers: readonly ArrayBufferView[] }> {
-    const fd = this.live("write");
+    const fd = this.live("writev");
     validateBufferArray(buffers);
     return { bytesWritten: writevAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
   }
