@@ -91,6 +91,11 @@ export function openUserOracle(cred: OracleCred, dir: string): UserOracle {
       (args[1] as Uint8Array).set(r.buf);
       return r.__read;
     }
+    if (method === "readvSync") { // the child filled copies: fill the caller's buffers from them
+      const r = out.ok as { __read: number; bufs: Uint8Array[] };
+      (args[1] as Uint8Array[]).forEach((b, i) => b.set(r.bufs[i]));
+      return r.__read;
+    }
     return rebuild(out.ok);
   };
 

@@ -9,6 +9,8 @@
 //  - a list longer than IO_CHUNK_MAX is moved in further calls on the remaining bytes, like
 //    the chunked readSync/writeSync; a short transfer ends the loop (EOF, ENOSPC);
 //  - without them (a Sys that lacks the pair) the buffers are moved one read/write at a time;
+//  - a list of ONE buffer is a read/write (pread/pwrite), as libuv makes it: for 0 bytes that
+//    differs on a directory (read(2) says EISDIR, readv(2) returns 0 before the file's read);
 //  - the position follows Node's GetOffset: a safe integer >= 0 is pread/pwrite at it,
 //    anything else (null, -1, 1.5, NaN, a bigint, a string) is the current file position;
 //  - an error after some bytes moved reports the short count (as read(2)/write(2) would);
@@ -101,7 +103,7 @@ function perBuffer(sys: Sys, write: boolean): Mover {
 export function readvAll(sys: Sys, fd: number, buffers: readonly ArrayBufferView[], position: number | null): number {
   if (buffers.length === 0) throw uvException(-22 /* EINVAL: libuv refuses nbufs 0 */, "read");
   const bufs = buffers.map(toU8);
-  const move: Mover = sys.readv ? sys.readv.bind(sys) : perBuffer(sys, false);
+  const move: Mover = sys.readv && bufs.length > 1 ? sys.readv.bind(sys) : perBuffer(sys, false);
   return moveAll(move, fd, bufs, position, "read");
 }
 
@@ -113,6 +115,6 @@ export function readvAll(sys: Sys, fd: number, buffers: readonly ArrayBufferView
 export function writevAll(sys: Sys, fd: number, buffers: readonly ArrayBufferView[], position: number | null): number {
   if (buffers.length === 0) return 0;
   const bufs = buffers.map(toU8);
-  const move: Mover = sys.writev ? sys.writev.bind(sys) : perBuffer(sys, true);
+  const move: Mover = sys.writev && bufs.length > 1 ? sys.writev.bind(sys) : perBuffer(sys, true);
   return moveAll(move, fd, bufs, position, "write");
 }

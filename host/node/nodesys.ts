@@ -144,7 +144,9 @@ export class NodeSys implements Sys {
     const f = this.files.get(fd);
     if (!f) return -EBADF;
     try {
-      const n = fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
+      // Node's readSync returns 0 for length 0 without a syscall; readv of one empty buffer is
+      // a real read(2) of 0 bytes (EBADF on a write-only fd, EISDIR on a directory, as Linux)
+      const n = len === 0 ? fs.readvSync(f.hostFd, [buf.subarray(off, off)], pos ?? f.pos) : fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
       if (pos === null) f.pos += n;
       return n;
     } catch (err) {

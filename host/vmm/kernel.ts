@@ -251,7 +251,7 @@ const MNT_DISCARD = 2;
 const MNT_FSCK = 4;
 const MNT_FSCK_JOURNAL = 8;
 const MNT_RDONLY = 16;
-const EINVAL = 22;
+const EINVAL = 22, EISDIR = 21;
 const I64_MAX = 2n ** 63n - 1n;
 const I64_MIN = -(2n ** 63n);
 
@@ -633,6 +633,9 @@ export class Kernel {
         if (pos !== null && at === null) return -EINVAL;
         const r: number = at === null ? k.call("sys_read", C(), fd, k.xfer, n) : k.call("sys_pread", C(), fd, k.xfer, n, at);
         if (r > 0) k.scatter(bufs, r);
+        // Linux's vfs_readv returns 0 for an empty list once the fd is readable, before the
+        // file's read (which says EISDIR for a directory, where read(2) of 0 bytes does)
+        if (n === 0 && r === -EISDIR) return 0;
         return r;
       },
       writev(fd, bufs, pos) {
