@@ -81,13 +81,18 @@ export interface StreamOps {
 
 // ---- scheduling ----------------------------------------------------------------------------
 
+/** Which macrotask source `defer` uses here (chosen once, when this module loads). */
+export const deferKind: "setImmediate" | "MessageChannel" | "setTimeout" =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function" ? "setImmediate"
+    : typeof (globalThis as { MessageChannel?: unknown }).MessageChannel === "function" ? "MessageChannel" : "setTimeout";
+
 /** Runs `fn` from a macrotask: setImmediate in Node, a MessageChannel message in a browser. */
 export const defer: (fn: () => void) => void = (() => {
   const g = globalThis as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: typeof MessageChannel };
-  if (typeof g.setImmediate === "function") { const si = g.setImmediate; return (fn: () => void) => { si(fn); }; }
-  if (typeof g.MessageChannel === "function") {
+  if (deferKind === "setImmediate") { const si = g.setImmediate!; return (fn: () => void) => { si(fn); }; }
+  if (deferKind === "MessageChannel") {
     const queue: (() => void)[] = [];
-    const ch = new g.MessageChannel();
+    const ch = new g.MessageChannel!();
     ch.port1.onmessage = () => { const fn = queue.shift(); if (fn) fn(); };
     return (fn: () => void) => { queue.push(fn); ch.port2.postMessage(0); };
   }

@@ -146,7 +146,7 @@ export class NodeSys implements Sys {
     try {
       // Node's readSync returns 0 for length 0 without a syscall; readv of one empty buffer is
       // a real read(2) of 0 bytes (EBADF on a write-only fd, EISDIR on a directory, as Linux)
-      const n = len === 0 ? fs.readvSync(f.hostFd, [buf.subarray(off, off)], pos ?? f.pos) : fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
+      const n = len === 0 ? fs.readvSync(f.hostFd, [buf.subarray(off, off)], pos === null ? f.pos : Number(pos)) : fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
       if (pos === null) f.pos += n;
       return n;
     } catch (err) {
