@@ -306,6 +306,26 @@ describe("createReadStream / createWriteStream", { timeout: 60_000 }, () => {
     expect(thrown(() => fs.fstatSync(wfd))).toMatchObject({ code: "EBADF" });
   });
 
+  it("the `fs` option: the stream calls the given open/read/write/writev/fsync/close, as Node's does", async () => {
+    nodeFs.writeFileSync(R("c"), "0123456789");
+    const calls: string[] = [];
+    const spy = (name: string) => (...a: unknown[]) => { calls.push(name); return (nodeFs as unknown as Record<string, (...x: unknown[]) => unknown>)[name](...a); };
+    const custom = { open: spy("open"), read: spy("read"), write: spy("write"), writev: spy("writev"), fsync: spy("fsync"), close: spy("close") };
+    const out: unknown[] = [];
+    for (const f of [fs, nodeFs] as const) {
+      calls.length = 0;
+      const chunks: Buffer[] = [];
+      for await (const c of (f as typeof nodeFs).createReadStream(R("c"), { fs: custom, start: 3, highWaterMark: 4 } as never)) chunks.push(c as Buffer);
+      const w = (f as typeof nodeFs).createWriteStream(R("c2"), { fs: custom, flush: true } as never);
+      w.cork(); w.write("ab"); w.write("cd"); w.uncork(); // two queued chunks: one writev
+      await new Promise<void>((r) => w.end("e", () => r()));
+      await new Promise<void>((r) => (w.closed ? r() : w.on("close", () => r())));
+      out.push({ data: Buffer.concat(chunks).toString(), calls: [...calls], file: nodeFs.readFileSync(R("c2"), "latin1") });
+    }
+    expect(out[0]).toEqual(out[1]);
+    expect((out[0] as { calls: string[] }).calls).toEqual(expect.arrayContaining(["open", "read", "writev", "fsync", "close"]));
+  });
+
   it("autoClose false leaves the fd open; fd and FileHandle options; classes and their aliases", async () => {
     fs.writeFileSync(K("f"), "0123456789");
     const fd = fs.openSync(K("f"), "r");
