@@ -20,7 +20,8 @@
 // Differences from Node (documented, deliberate): readLines returns a LineReader (the async
 // iterator and 'line'/'close'/'pause'/'resume'/'error' events of readline's Interface with
 // crlfDelay Infinity), not a readline.Interface, which is not portable; openAsBlob reads the
-// file when called (Node's Blob reads lazily and fails if the file changed since).
+// file when called (Node's Blob reads lazily and fails if the file changed since), so a
+// directory is refused at once (Node gives a Blob of the directory's size whose reads fail).
 
 import { Readable, Writable, finished } from "stream";
 import { EventEmitter } from "events";
