@@ -57,6 +57,9 @@ function unroot(side: Side, v: unknown): unknown {
   if (typeof v === "string") return v.split(side.root).join("<R>");
   if (Buffer.isBuffer(v)) return { buffer: unroot(side, v.toString("latin1")) };
   if (Array.isArray(v)) return v.map((x) => unroot(side, x));
+  if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, unroot(side, x)]));
+  }
   return v;
 }
 
@@ -231,5 +234,87 @@ describe("cpSync and promises.cp vs Node on random trees", () => {
         }
         expect(results[0]).toEqual(results[1]);
       }), { numRuns: Math.ceil(RUNS / 2), seed: 14 });
+  });
+});
+
+// ---- realpath ------------------------------------------------------------------------------
+
+const LINK_NAMES = ["l0", "l1", "l2", "l3"];
+const GRAPH_TARGETS = ["l0", "l1", "l2", "l3", "d", "d/f", "d/l0", "../d", "./l1", "d/..", "f", "missing", "f/x", "/d", "/l2", "d/", "//d/./f", "d/e/../f"];
+const QUERY_PARTS = ["l0", "l1", "l2", "l3", "d", "f", "e", "..", ".", "missing", ""];
+
+const graphArb = fc.record({
+  links: fc.array(fc.tuple(fc.constantFrom(...LINK_NAMES), fc.constantFrom(...GRAPH_TARGETS)), { maxLength: 6 }),
+  inner: fc.array(fc.tuple(fc.constantFrom(...LINK_NAMES), fc.constantFrom(...GRAPH_TARGETS)), { maxLength: 3 }),
+  queries: fc.array(fc.array(fc.constantFrom(...QUERY_PARTS), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+  encoding: fc.constantFrom(undefined, "buffer", "hex", "utf8"),
+});
+
+/** Where a graph lives: three levels below the case's root, so '..' stays inside it. */
+const GRAPH_BASE = "x/y/t";
+
+/** True when `parts` never climbs above the case's root lexically (3 levels above GRAPH_BASE). */
+function staysInRoot(parts: string[]): boolean {
+  let depth = 3;
+  for (const p of parts) if (p === ".." && --depth < 0) return false; else if (p !== "." && p !== ".." && p !== "") depth++;
+  return true;
+}
+
+/** GRAPH_BASE: d/ (dir), d/e/ (dir), d/f (file), f (file), then the random links in it and in d/ ('/x' targets mean GRAPH_BASE/x). */
+function buildGraph(s: Side, g: { links: [string, string][]; inner: [string, string][] }): void {
+  const base = `${s.root}/${GRAPH_BASE}`;
+  s.fs.mkdirSync(`${base}/d/e`, { recursive: true });
+  s.fs.writeFileSync(`${base}/d/f`, "x");
+  s.fs.writeFileSync(`${base}/f`, "y");
+  const mk = (dir: string, links: [string, string][]): void => {
+    const seen = new Set<string>();
+    for (const [name, t] of links) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      s.fs.symlinkSync(t.startsWith("/") ? `${base}${t}` : t, `${dir}/${name}`);
+    }
+  };
+  mk(base, g.links);
+  mk(`${base}/d`, g.inner);
+}
+
+describe("realpath vs Node on random symlink graphs", () => {
+  it("realpathSync, realpathSync.native and promises.realpath agree with Node (values, ENOENT/ELOOP/ENOTDIR errors, encodings)", async () => {
+    const seen = new Set<string>();
+    await fc.assert(fc.asyncProperty(graphArb, async (g) => {
+      const sides = fresh();
+      for (const s of sides) buildGraph(s, g);
+      for (const parts of g.queries.filter(staysInRoot)) {
+        const rel = `${GRAPH_BASE}/${parts.join("/")}`;
+        const opts = g.encoding === undefined ? undefined : { encoding: g.encoding };
+        const got = [];
+        for (const s of sides) {
+          const p = `${s.root}/${rel}`;
+          // hex results are decoded (kept marked) so the roots can be made equal
+          const dec = (v: unknown): unknown => (g.encoding === "hex" ? { hex: Buffer.from(v as string, "hex").toString() } : v);
+          got.push([
+            outcome(s, () => dec(s.fs.realpathSync(p, opts))),
+            outcome(s, () => dec(s.fs.realpathSync.native(p, opts))),
+            await outcomeAsync(s, async () => dec(await s.fs.promises.realpath(p, opts))),
+          ]);
+        }
+        for (const r of got[1]) seen.add(((r as { err?: { code: string; syscall: string } }).err?.code ?? "ok") + ((r as { err?: { syscall: string } }).err?.syscall ?? ""));
+        expect(got[0], rel).toEqual(got[1]);
+      }
+    }), { numRuns: RUNS, seed: 15 });
+    // the graphs reached every outcome the property is about
+    for (const want of ["ok", "ENOENTlstat", "ENOENTstat", "ELOOPstat", "ENOTDIRlstat", "ENOENTrealpath", "ELOOPrealpath", "ENOTDIRrealpath"]) expect(seen, want).toContain(want);
+  });
+
+  it("relative paths resolve against the HelixFs cwd; '' is the cwd for realpathSync and ENOENT for .native", () => {
+    const [s] = fresh();
+    buildGraph(s, { links: [["l0", "d/f"], ["l1", "../d"]], inner: [] });
+    const base = `${s.root}/${GRAPH_BASE}`;
+    const rel = createFs(k.fs.sys, { cwd: `${base}/d` });
+    expect(rel.realpathSync("../l0")).toBe(`${base}/d/f`);
+    expect(rel.realpathSync.native("../l0")).toBe(`${base}/d/f`);
+    expect(rel.realpathSync("")).toBe(`${base}/d`);
+    expect(() => rel.realpathSync.native("")).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "realpath" }));
+    expect(() => nodeFs.realpathSync.native("")).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "realpath" }));
   });
 });
