@@ -34,7 +34,9 @@ let caseNo = 0;
 
 beforeAll(() => {
   k = bootDevice(freshDevice(32 * MiB));
-  hfs = createFs(k.fs.sys, { umask: UMASK });
+  // a cwd outside every case root, as the oracle's process.cwd() is: cp resolves relative
+  // verbatim link targets against the cwd (a Node quirk), so both must be unrelated to the trees
+  hfs = createFs(k.fs.sys, { umask: UMASK, cwd: "/elsewhere" });
   oracleDir = nodeFs.mkdtempSync(path.join(TMP, "helix-dirops-"));
 });
 afterAll(() => {
