@@ -320,3 +320,155 @@ describe("realpath vs Node on random symlink graphs", () => {
     expect(() => nodeFs.realpathSync.native("")).toThrow(expect.objectContaining({ code: "ENOENT", syscall: "realpath" }));
   });
 });
+
+// ---- opendir / Dir ---------------------------------------------------------------------------
+
+/** All Dirents of a Dir read with readSync (then closed): name + type + parentPath, as a sorted list. */
+function readAllSync(dir: Dir | nodeFs.Dir): string[] {
+  const out: string[] = [];
+  for (let d = dir.readSync(); d !== null; d = dir.readSync()) out.push(`${String(d.name)} ${d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "f"} ${unrootPlain(String(d.parentPath))}`);
+  dir.closeSync();
+  return out.sort();
+}
+let currentRoots: [string, string] = ["", ""];
+const unrootPlain = (p: string): string => p.split(currentRoots[0]).join("<R>").split(currentRoots[1]).join("<R>");
+
+describe("opendir and Dir vs Node", () => {
+  it("readSync, read(), read(cb) and for-await give Node's entries (as sets; recursive too), with parentPath", async () => {
+    // recursive: bufferSize above any directory's size here, since Node 20 reads only the first
+    // bufferSize entries of a subdirectory (see the last test)
+    await fc.assert(fc.asyncProperty(treeArb, fc.boolean(), fc.integer({ min: 1, max: 4 }), async (tree, recursive, small) => {
+      const bufferSize = recursive ? 8 : small;
+      const sides = fresh();
+      currentRoots = [sides[0].root, sides[1].root];
+      for (const s of sides) s.fs.mkdirSync(`${s.root}/src`);
+      buildBoth(sides, "src", tree);
+      const got = [];
+      for (const s of sides) {
+        const opts = { recursive, bufferSize };
+        const viaSync = readAllSync(s.fs.opendirSync(`${s.root}/src`, opts));
+        const viaPromise: string[] = [];
+        const d1 = await s.fs.promises.opendir(`${s.root}/src`, opts);
+        for (let d = await d1.read(); d !== null; d = await d1.read()) viaPromise.push(`${d.name} ${d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "f"} ${unrootPlain(String(d.parentPath))}`);
+        await d1.close();
+        const viaIter: string[] = [];
+        for await (const d of await s.fs.promises.opendir(`${s.root}/src`, opts)) viaIter.push(`${d.name} ${d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "f"} ${unrootPlain(String(d.parentPath))}`);
+        const d2 = s.fs.opendirSync(`${s.root}/src`, opts);
+        const viaCb: string[] = await new Promise((resolve, reject) => {
+          const acc: string[] = [];
+          const step = (): void => d2.read((err: Error | null, d: nodeFs.Dirent | null) => {
+            if (err) return reject(err);
+            if (d === null) return d2.close((e: Error | null) => (e ? reject(e) : resolve(acc)));
+            acc.push(`${d.name} ${d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "f"} ${unrootPlain(String(d.parentPath))}`);
+            step();
+          });
+          step();
+        });
+        got.push([viaSync, viaPromise.sort(), viaIter.sort(), viaCb.sort()]);
+      }
+      expect(got[0]).toEqual(got[1]);
+    }), { numRuns: Math.ceil(RUNS / 3), seed: 16 });
+  });
+
+  it("a Dir lists entries in the kernel's getdents order (unsorted, like libuv) and readdirSync sorts them", () => {
+    const [s] = fresh();
+    for (const n of ["zeta", "alpha", "mid", "beta", "omega", "kappa"]) s.fs.writeFileSync(`${s.root}/${n}`, "");
+    const order = kernelOrder(s.root);
+    expect(new Set(order)).toEqual(new Set(s.fs.readdirSync(s.root)));
+    expect(s.fs.readdirSync(s.root)).toEqual([...order].sort());
+    // the raw getdents order is what the Dir gives, whatever bufferSize
+    const fd = s.fs.openSync(s.root, "r");
+    const raw = (k.fs.sys.getdents(fd) as { name: string }[]).map((e) => e.name);
+    s.fs.closeSync(fd);
+    expect(order).toEqual(raw);
+    const d = s.fs.opendirSync(s.root, { bufferSize: 1 });
+    expect(readAllSync(d).map((x) => x.split(" ")[0])).toEqual([...raw].sort());
+  });
+
+  it("encoding 'buffer' gives Buffer names; errors after close, concurrent use and bad arguments match Node", async () => {
+    const sides = fresh();
+    const shapes = [];
+    for (const s of sides) {
+      s.fs.writeFileSync(`${s.root}/f`, "");
+      const d = s.fs.opendirSync(s.root, { encoding: "buffer" });
+      const e = d.readSync();
+      const isBuf = Buffer.isBuffer(e.name) && e.name.toString() === "f";
+      expect(d.readSync()).toBe(null);
+      d.closeSync();
+      const pending = s.fs.opendirSync(s.root);
+      const p = pending.read();
+      const concurrent = [outcome(s, () => pending.readSync()), outcome(s, () => pending.closeSync())];
+      await p;
+      await pending.close();
+      const closeTwice = await outcomeAsync(s, () => pending.close());
+      const cbClosed: unknown = await new Promise((resolve) => pending.close((err: Error) => resolve(outcome(s, () => { throw err; }))));
+      shapes.push({
+        isBuf, path: unroot(s, d.path), concurrent, closeTwice, cbClosed,
+        afterClose: [outcome(s, () => d.readSync()), outcome(s, () => d.closeSync()), outcome(s, () => d.read())],
+        badSize: [0, 1.5, -1, 2 ** 32, "8"].map((b) => outcome(s, () => s.fs.opendirSync(s.root, { bufferSize: b }))),
+        badEnc: outcome(s, () => s.fs.opendirSync(s.root, { encoding: "nope" })),
+        badPath: [42, "a\0b", null].map((p) => outcome(s, () => s.fs.opendirSync(p))),
+        missing: outcome(s, () => s.fs.opendirSync(`${s.root}/missing`)),
+        notDir: outcome(s, () => s.fs.opendirSync(`${s.root}/f`)),
+        badCb: outcome(s, () => { const d3 = s.fs.opendirSync(s.root); try { return d3.read(42); } finally { d3.closeSync(); } }),
+        promiseMissing: await outcomeAsync(s, () => s.fs.promises.opendir(`${s.root}/missing`)),
+      });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+    expect(shapes[0].isBuf).toBe(true);
+  });
+
+  it("recursive reads every entry of a subdirectory, also past bufferSize (Node 20 stops at bufferSize there: a bug we do not copy)", () => {
+    const [s] = fresh();
+    s.fs.mkdirSync(`${s.root}/sub`);
+    for (let i = 0; i < 40; i++) s.fs.writeFileSync(`${s.root}/sub/f${i}`, "");
+    const names = readAllSync(s.fs.opendirSync(s.root, { recursive: true, bufferSize: 32 }));
+    expect(names.length).toBe(41);
+  });
+});
+
+// ---- mkdtemp -----------------------------------------------------------------------------------
+
+describe("mkdtemp vs Node", () => {
+  it("prefix + 6 characters of [A-Za-z0-9], a new directory with mode 0o700 & ~umask, in the requested encoding", async () => {
+    const sides = fresh();
+    const shapes = [];
+    for (const s of sides) {
+      const made = [
+        s.fs.mkdtempSync(`${s.root}/t-`),
+        s.fs.mkdtempSync(`${s.root}/t-`, "buffer"),
+        s.fs.mkdtempSync(Buffer.from(`${s.root}/b`), { encoding: "buffer" }),
+        await s.fs.promises.mkdtemp(`${s.root}/p`),
+        s.fs.mkdtempSync(`${s.root}/h`, "hex"),
+      ];
+      const strs = made.map((m, i) => (i === 4 ? Buffer.from(m as string, "hex").toString() : Buffer.isBuffer(m) ? m.toString() : m as string));
+      shapes.push({
+        types: made.map((m) => (Buffer.isBuffer(m) ? "buffer" : typeof m)),
+        shape: strs.map((m) => unroot(s, m).toString().replace(/[A-Za-z0-9]{6}$/, "XXXXXX")),
+        modes: strs.map((m) => (s.fs.statSync(m).mode & 0o7777).toString(8)),
+        dirs: strs.map((m) => s.fs.statSync(m).isDirectory()),
+        unique: new Set(strs).size,
+        errors: [
+          outcome(s, () => s.fs.mkdtempSync(`${s.root}/missing/x`)),
+          outcome(s, () => { s.fs.writeFileSync(`${s.root}/file`, ""); return s.fs.mkdtempSync(`${s.root}/file/x`); }),
+          outcome(s, () => s.fs.mkdtempSync(42)),
+          outcome(s, () => s.fs.mkdtempSync(`${s.root}/a\0b`)),
+          outcome(s, () => s.fs.mkdtempSync(`${s.root}/a`, { encoding: "bogus" })),
+          outcome(s, () => s.fs.mkdtempSync(`${s.root}/a`, 42)),
+          // the asynchronous error names the random name tried (glibc fills the template in place)
+          JSON.parse(JSON.stringify(await outcomeAsync(s, () => s.fs.promises.mkdtemp(`${s.root}/missing/y`))).replace(/missing\/y[A-Za-z0-9]{6}/g, "missing/y??????")),
+        ],
+      });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+  });
+
+  it("many mkdtemp calls with one prefix give distinct names from the 62-character alphabet", () => {
+    const [s] = fresh();
+    const names = Array.from({ length: 300 }, () => s.fs.mkdtempSync(`${s.root}/p`) as string);
+    expect(new Set(names).size).toBe(300);
+    const chars = new Set(names.flatMap((n) => [...n.slice(-6)]));
+    for (const c of chars) expect("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789").toContain(c);
+    expect(chars.size).toBeGreaterThan(40);
+  });
+});

@@ -14,8 +14,8 @@
 //    directory's own Dirent is read) is Node's;
 //  - recursive: every subdirectory is read whole (Node 20 reads only its first bufferSize
 //    entries, a bug; we do not copy it);
-//  - errors as Node 20: opening fails as uvException(errno, 'opendir') without a path (Node
-//    20 drops it), reading as 'scandir' with the Dir's path, closing as 'closedir';
+//  - errors as Node 20: opening fails as uvException(errno, 'opendir'), without a path from
+//    opendirSync (Node 20 drops it there) and with it from the asynchronous forms; reading as 'scandir' with the Dir's path, closing as 'closedir';
 //    ERR_DIR_CLOSED after close, ERR_DIR_CONCURRENT_OPERATION for a sync call while an
 //    asynchronous read is pending; asynchronous reads finish on a later turn of the event loop.
 
@@ -69,15 +69,16 @@ interface Handle { fd: number; records: DirentRecord[] | null; next: number }
  * Opens `path` (string, Buffer, file: URL; relative to the cwd) as a Dir. Throws
  * ERR_INVALID_ARG_TYPE / _VALUE for a bad path, encoding or options; ERR_OUT_OF_RANGE for a
  * bufferSize that is not an integer in [1, 2^32 - 1]; ENOENT, ENOTDIR, EACCES, ELOOP, EMFILE
- * from 'opendir'.
+ * from 'opendir'. `errorPath`: whether that error names the path: Node 20's opendirSync does
+ * not, its fs.opendir and fs.promises.opendir do (pass true for those).
  */
-export function opendir(host: DirHost, path: unknown, options?: unknown): Dir {
+export function opendir(host: DirHost, path: unknown, options?: unknown, errorPath = false): Dir {
   const p = getValidatedPath(path);
   const o = getOptions(options, { encoding: "utf8" });
   const q = callerPath(p);
   const abs = host.resolvePath(q);
   const fd = abs.length === 0 ? -ENOENT : host.sys.open(abs, O_RDONLY | O_DIRECTORY, 0);
-  if (fd < 0) throw uvException(fd, "opendir");
+  if (fd < 0) throw errorPath ? uvException(fd, "opendir", showPath(q)) : uvException(fd, "opendir");
   try {
     return new Dir(host, fd, p, q, o as OpendirOptions);
   } catch (err) {

@@ -1238,10 +1238,10 @@ export class HelixFsPromises {
   }
   /** Node's fs.promises.mkdtemp. */
   async mkdtemp(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
-    return this.#fs.mkdtempSync(prefix, options);
+    return mkdtemp(this.#fs, prefix, options, true);
   }
   /** Node's fs.promises.opendir (a Dir; see dir.ts). */
-  async opendir(path: PathLike, options?: OpendirOptions | Encoding | null): Promise<Dir> { return this.#fs.opendirSync(path, options); }
+  async opendir(path: PathLike, options?: OpendirOptions | Encoding | null): Promise<Dir> { return opendir(this.#fs, path, options, true); }
   /** Node's fs.promises.cp: yields to the event loop between entries and 1 MiB chunks (see cp.ts). */
   async cp(src: PathLike, dest: PathLike, options?: CpOptions): Promise<void> {
     const o = validateCpOptions(options);

@@ -217,20 +217,24 @@ function randomSuffix(): string {
  * is) in options.encoding ('buffer' gives a Buffer of the exact bytes). Throws
  * ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE for a bad prefix or encoding; mkdir's errors
  * (ENOENT, ENOTDIR, EACCES, ENOSPC, EEXIST after MKDTEMP_ATTEMPTS_MAX collisions, ...) as
- * uvException(errno, 'mkdtemp', prefix + 'XXXXXX').
+ * uvException(errno, 'mkdtemp', prefix + 'XXXXXX'). `errorShowsAttempt`: the error names
+ * the last name tried instead, as Node 20's asynchronous mkdtemp does (glibc's mkdtemp(3)
+ * fills the template in place and libuv reports that buffer).
  */
-export function mkdtemp(host: PathHost, prefix: unknown, options: unknown): string | Buffer {
+export function mkdtemp(host: PathHost, prefix: unknown, options: unknown, errorShowsAttempt = false): string | Buffer {
   const o = getOptions(options);
   const q = callerPath(getValidatedPath(prefix, "prefix"));
   const template = `${showPath(q)}XXXXXX`;
   const mode = MKDTEMP_MODE & ~host.umask;
   let r = -EEXIST;
+  let tried = template;
   for (let attempt = 0; attempt < MKDTEMP_ATTEMPTS_MAX && r === -EEXIST; attempt++) {
     const suffix = randomSuffix();
+    tried = showPath(q) + suffix;
     const name: SysPath = typeof q === "string" ? q + suffix : concatBytes(q, utf8Encoder.encode(suffix));
     const abs = host.resolvePath(name);
     r = abs.length === 0 ? -ENOENT : host.sys.mkdir(abs, mode);
     if (r === 0) return encodeSysName(name, o.encoding);
   }
-  throw uvException(r, "mkdtemp", template);
+  throw uvException(r, "mkdtemp", errorShowsAttempt ? tried : template);
 }
