@@ -472,3 +472,108 @@ describe("mkdtemp vs Node", () => {
     expect(chars.size).toBeGreaterThan(40);
   });
 });
+
+// ---- bad arguments, lchown, cp details ---------------------------------------------------------
+
+describe("bad arguments and fixed cases vs Node", () => {
+  it("cpSync / promises.cp / realpath / lchown refuse bad arguments with Node's errors, before touching anything", async () => {
+    const sides = fresh();
+    const shapes = [];
+    for (const s of sides) {
+      s.fs.writeFileSync(`${s.root}/f`, "x");
+      const a = `${s.root}/f`, b = `${s.root}/g`;
+      const cpCases: [unknown, unknown, unknown][] = [
+        [42, b, undefined], [a, null, undefined], [a, b, 42], [a, b, "str"], [a, b, { recursive: 1 }], [a, b, { force: "yes" }],
+        [a, b, { errorOnExist: null }], [a, b, { dereference: 0 }], [a, b, { preserveTimestamps: "" }], [a, b, { verbatimSymlinks: 1 }],
+        [a, b, { mode: 8 }], [a, b, { mode: -1 }], [a, b, { mode: 1.5 }], [a, b, { mode: "1" }], [a, b, { filter: 42 }],
+        [a, b, { dereference: true, verbatimSymlinks: true }], [`${s.root}/a\0`, b, undefined], [a, b, []],
+        [a, b, { filter: () => Promise.resolve(true) }],
+      ];
+      shapes.push({
+        cpSync: cpCases.map(([x, y, o]) => outcome(s, () => s.fs.cpSync(x, y, o))),
+        cp: await Promise.all(cpCases.slice(0, -1).map(([x, y, o]) => outcomeAsync(s, () => s.fs.promises.cp(x, y, o)))),
+        realpath: [42, null, "a\0b"].map((p) => [outcome(s, () => s.fs.realpathSync.native(p)), outcome(s, () => s.fs.realpathSync(`${s.root}/f`, { encoding: "nope" }))]),
+        realpathJs: [Buffer.from(`${s.root}/f`), new URL(`file://${s.root}/f`), `${s.root}/f\0`].map((p) => outcome(s, () => s.fs.realpathSync(p))),
+        lchown: [[42, 0, 0], [a, "0", 0], [a, 0, -2], [a, 2 ** 32, 0], [a, 1.5, 0], [`${s.root}/missing`, 0, 0]].map(([p, u, g]) => outcome(s, () => s.fs.lchownSync(p, u, g))),
+        lchownP: await outcomeAsync(s, () => s.fs.promises.lchown(`${s.root}/missing`, 1, 1)),
+        untouched: s.fs.existsSync(b),
+      });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+  });
+
+  it("realpathSync turns a non-string path into text like Node (`p += ''`): 42 is the relative path '42'", () => {
+    const [s] = fresh();
+    s.fs.writeFileSync(`${s.root}/42`, "");
+    const rel = createFs(k.fs.sys, { cwd: s.root });
+    expect(rel.realpathSync(42 as unknown as string)).toBe(`${s.root}/42`);
+    expect(() => rel.realpathSync(43 as unknown as string)).toThrow(`ENOENT: no such file or directory, lstat '${s.root}/43'`);
+    expect(() => nodeFs.realpathSync(-7 as unknown as string)).toThrow(`ENOENT: no such file or directory, lstat '${process.cwd()}/-7'`);
+  });
+
+  it("lchown changes the link, not its target; -1 keeps an id (root only: CI runs as root)", () => {
+    if (process.getuid?.() !== 0) {
+      // not root: Node's lchown to another owner is EPERM; the kernel (root by default) is checked alone
+      const [s] = fresh();
+      s.fs.writeFileSync(`${s.root}/t`, "");
+      s.fs.symlinkSync("t", `${s.root}/l`);
+      s.fs.lchownSync(`${s.root}/l`, 1234, 5678);
+      expect([s.fs.lstatSync(`${s.root}/l`).uid, s.fs.lstatSync(`${s.root}/l`).gid, s.fs.statSync(`${s.root}/l`).uid]).toEqual([1234, 5678, 0]);
+      s.fs.lchownSync(`${s.root}/l`, -1, 42);
+      expect([s.fs.lstatSync(`${s.root}/l`).uid, s.fs.lstatSync(`${s.root}/l`).gid]).toEqual([1234, 42]);
+      return;
+    }
+    const sides = fresh();
+    const got = sides.map((s) => {
+      s.fs.writeFileSync(`${s.root}/t`, "");
+      s.fs.symlinkSync("t", `${s.root}/l`);
+      s.fs.lchownSync(`${s.root}/l`, 1234, 5678);
+      const one = [s.fs.lstatSync(`${s.root}/l`).uid, s.fs.lstatSync(`${s.root}/l`).gid, s.fs.statSync(`${s.root}/l`).uid];
+      s.fs.lchownSync(`${s.root}/l`, -1, 42);
+      return [...one, s.fs.lstatSync(`${s.root}/l`).uid, s.fs.lstatSync(`${s.root}/l`).gid];
+    });
+    expect(got[0]).toEqual(got[1]);
+  });
+
+  it("cp error messages for the fixed conflicts are Node's (into itself, dir onto file, file onto dir, EEXIST, EISDIR, same file, link into own target)", async () => {
+    const sides = fresh();
+    const shapes = [];
+    for (const s of sides) {
+      const r = s.root;
+      s.fs.mkdirSync(`${r}/d/sub`, { recursive: true });
+      s.fs.writeFileSync(`${r}/d/f`, "1");
+      s.fs.writeFileSync(`${r}/f2`, "2");
+      s.fs.symlinkSync(`${r}/d`, `${r}/ld`);
+      s.fs.symlinkSync(`${r}/d/sub`, `${r}/lsub`);
+      const cases: [string, string, object][] = [
+        ["d", "d/sub/x", { recursive: true }], ["d", "f2", { recursive: true }], ["f2", "d", {}], ["f2", "d/f", { force: false, errorOnExist: true }],
+        ["d", "new", {}], ["f2", "f2", {}], ["d/f", "d/f", {}], ["ld", "lsub", {}], ["lsub", "ld", {}], ["d", "d", { recursive: true }],
+        ["f2", "d/f", { force: false }], ["missing", "x", {}], ["f2", "d/f", { mode: 1 }],
+      ];
+      const sync = cases.map(([a, b, o]) => outcome(s, () => s.fs.cpSync(`${r}/${a}`, `${r}/${b}`, o)));
+      const prom = [];
+      for (const [a, b, o] of cases) prom.push(await outcomeAsync(s, () => s.fs.promises.cp(`${r}/${a}`, `${r}/${b}`, o)));
+      shapes.push({ sync, prom, tree: snapshot(s, r) });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+  });
+
+  it("promises.cp of a large file yields to the event loop between 1 MiB chunks and copies every byte", async () => {
+    const [s] = fresh();
+    const big = Buffer.alloc(5 * MiB + 123);
+    for (let i = 0; i < big.length; i += 4093) big[i] = i & 0xff;
+    s.fs.writeFileSync(`${s.root}/big`, big);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    let turns = 0;
+    const counter = (): void => { turns++; if (!done) setImmediate(counter); };
+    let done = false;
+    setImmediate(counter);
+    await s.fs.promises.cp(`${s.root}/big`, `${s.root}/copy`);
+    done = true;
+    clearInterval(timer);
+    expect(Buffer.compare(s.fs.readFileSync(`${s.root}/copy`), big)).toBe(0);
+    expect(turns).toBeGreaterThanOrEqual(5); // one turn per chunk at least
+    void ticks;
+  });
+});
