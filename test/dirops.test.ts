@@ -487,6 +487,7 @@ describe("bad arguments and fixed cases vs Node", () => {
         [a, b, { errorOnExist: null }], [a, b, { dereference: 0 }], [a, b, { preserveTimestamps: "" }], [a, b, { verbatimSymlinks: 1 }],
         [a, b, { mode: 8 }], [a, b, { mode: -1 }], [a, b, { mode: 1.5 }], [a, b, { mode: "1" }], [a, b, { filter: 42 }],
         [a, b, { dereference: true, verbatimSymlinks: true }], [`${s.root}/a\0`, b, undefined], [a, b, []],
+        [Buffer.from(a), b, undefined], [a, Buffer.from(b), undefined], [Buffer.from(s.root), b, { recursive: true }],
         [a, b, { filter: () => Promise.resolve(true) }],
       ];
       shapes.push({

@@ -132,7 +132,10 @@ function isSrcSubdir(cwd: string, src: string, dest: string): boolean {
   return s.every((c, i) => d[i] === c);
 }
 
-/** Node's path functions refuse Buffers; cp's paths must be strings by the time they are used. */
+/**
+ * Node's path functions refuse Buffers (after the stats, as in Node): `name` is what Node's
+ * message calls the argument ('path' for dirname, 'paths[0]' for resolve).
+ */
 function asString(p: unknown, name = "path"): string {
   if (typeof p !== "string") throw invalidArgType(name, "string", p);
   return p;
@@ -149,7 +152,7 @@ function pairError(host: CpHost, src: string, dest: string, srcStat: AnyStats, d
       return cpError("ERR_FS_CP_NON_DIR_TO_DIR", `cannot overwrite directory ${dest} with non-directory ${src}`, dest, ENOTDIR, "ENOTDIR");
     }
   }
-  if (srcStat.isDirectory() && isSrcSubdir(host.cwd, asString(src), asString(dest))) {
+  if (srcStat.isDirectory() && isSrcSubdir(host.cwd, asString(src, "paths[0]"), asString(dest, "paths[0]"))) {
     return cpError("ERR_FS_CP_EINVAL", `cannot copy ${src} to a subdirectory of self ${dest}`, dest, EINVAL, "EINVAL");
   }
   return null;
