@@ -402,7 +402,16 @@ describe("opendir and Dir vs Node", () => {
       await pending.close();
       const closeTwice = await outcomeAsync(s, () => pending.close());
       const cbClosed: unknown = await new Promise((resolve) => pending.close((err: Error) => resolve(outcome(s, () => { throw err; }))));
+      // read(cb) of an entry already buffered is not pending: readSync may run meanwhile
+      s.fs.writeFileSync(`${s.root}/g`, "");
+      const d4 = s.fs.opendirSync(s.root);
+      const first = d4.readSync() !== null;
+      const viaCb = new Promise((resolve) => d4.read((err: Error | null, e: { name: string } | null) => resolve(err ? "error" : e === null ? null : "entry")));
+      const meanwhile = outcome(s, () => { const x = d4.readSync(); return x === null ? null : "entry"; });
+      const buffered = [first, await viaCb, meanwhile];
+      d4.closeSync();
       shapes.push({
+        buffered,
         isBuf, path: unroot(s, d.path), concurrent, closeTwice, cbClosed,
         afterClose: [outcome(s, () => d.readSync()), outcome(s, () => d.closeSync()), outcome(s, () => d.read())],
         badSize: [0, 1.5, -1, 2 ** 32, "8"].map((b) => outcome(s, () => s.fs.opendirSync(s.root, { bufferSize: b }))),

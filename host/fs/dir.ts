@@ -20,7 +20,7 @@
 //    asynchronous read is pending; asynchronous reads finish on a later turn of the event loop.
 
 import { DT_UNKNOWN, type DirentRecord, ENOENT, O_DIRECTORY, O_RDONLY, type Sys, type SysName, type SysPath } from "./sys.js";
-import { Dirent, type Encoding, callerPath, dtFromMode, getOptions, getValidatedPath, invalidArgType, joinPath, joinSys, nodeError, showPath, uvException, validateInteger } from "./utils.js";
+import { Dirent, type Encoding, callerPath, dtFromMode, getOptions, getValidatedPath, invalidArgType, joinPath, joinSys, nameBytes, nodeError, showPath, uvException, validateInteger } from "./utils.js";
 import { encodeSysName } from "./paths.js";
 
 /** Entries a Dir moves into its buffer per read when options.bufferSize is not given (Node's default). */
@@ -146,6 +146,17 @@ export class Dir {
   #readAsync(callback: DirCallback<Dirent<string | Buffer> | null>): void {
     if (this.#closed) { queueMicrotask(() => callback(dirClosed())); return; }
     if (this.#queue !== null) { this.#queue.push(() => this.#readAsync(callback)); return; }
+    if (this.#buffered.length > 0) { // Node hands a buffered entry out on the next tick, no pending state
+      let d: Dirent<string | Buffer> | null = null;
+      try {
+        d = this.#next();
+      } catch (err) {
+        queueMicrotask(() => callback(err as Error));
+        return;
+      }
+      queueMicrotask(() => callback(null, d));
+      return;
+    }
     this.#queue = [];
     nextTurn(() => {
       let result: Dirent<string | Buffer> | null = null;
@@ -257,8 +268,9 @@ export class Dir {
   #readSubdir(d: Dirent<string | Buffer>): void {
     const parent = d.parentPath;
     const name = d.name;
+    // Node: path.join(parentPath, name) (names in a Buffer encoding stay bytes here)
     const path: string | Uint8Array = typeof parent === "string" && typeof name === "string" ? joinPath(parent, name)
-      : joinSys(callerPath(typeof parent === "string" ? parent : parent), typeof name === "string" ? name : callerPath(name)) as string | Uint8Array;
+      : Buffer.from(nameBytes(joinSys(callerPath(parent), callerPath(name))));
     const q = callerPath(path);
     const abs = this.#host.resolvePath(q);
     const fd = abs.length === 0 ? -ENOENT : this.#host.sys.open(abs, O_RDONLY | O_DIRECTORY, 0);
