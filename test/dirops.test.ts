@@ -14,6 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
+import { execFileSync } from "node:child_process";
 import { freshDevice, bootDevice, MiB } from "./helpers.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { createFs, type HelixFs, Dir } from "../host/fs/fs.js";
@@ -585,5 +586,61 @@ describe("bad arguments and fixed cases vs Node", () => {
     expect(Buffer.compare(s.fs.readFileSync(`${s.root}/copy`), big)).toBe(0);
     expect(turns).toBeGreaterThanOrEqual(5); // one turn per chunk at least
     void ticks;
+  });
+});
+
+describe("names that are not UTF-8, special files, timestamps", () => {
+  it("realpathSync.native and promises.realpath keep bytes that are not UTF-8 (Buffer paths, link targets) like glibc; realpathSync is lossy like Node's", async () => {
+    const sides = fresh();
+    const shapes = [];
+    for (const s of sides) {
+      const bad = Buffer.from("bad\xff", "latin1");
+      const root = Buffer.from(s.root);
+      const at = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([root, ...parts.map((x) => Buffer.concat([Buffer.from("/"), Buffer.from(x as Buffer)]))]);
+      s.fs.mkdirSync(at(bad));
+      s.fs.writeFileSync(at(bad, "x"), "");
+      s.fs.symlinkSync(Buffer.concat([bad, Buffer.from("/x")]), at("l"));
+      s.fs.symlinkSync(bad, at(Buffer.from("l\xfe", "latin1")));
+      s.fs.symlinkSync(Buffer.concat([bad, Buffer.from("/missing")]), at("dangling"));
+      const hex = (v: unknown): unknown => (Buffer.isBuffer(v) ? unroot(s, v.toString("latin1")) : v);
+      const q = [at("l"), at(Buffer.from("l\xfe", "latin1"), "x"), at("dangling"), at(bad, "x", "y")];
+      shapes.push({
+        native: q.map((p) => outcome(s, () => hex(s.fs.realpathSync.native(p, "buffer")))),
+        nativeStr: q.map((p) => outcome(s, () => s.fs.realpathSync.native(p))),
+        promise: await Promise.all(q.map((p) => outcomeAsync(s, async () => hex(await s.fs.promises.realpath(p, { encoding: "buffer" }))))),
+        js: q.map((p) => outcome(s, () => hex(s.fs.realpathSync(p, "buffer")))),
+      });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+  });
+
+  it("cp with preserveTimestamps copies atime/mtime (also of read-only files) like Node; a FIFO source fails with ERR_FS_CP_FIFO_PIPE", async () => {
+    const sides = fresh();
+    const shapes = [];
+    for (const s of sides) {
+      const r = s.root;
+      s.fs.mkdirSync(`${r}/src/sub`, { recursive: true });
+      s.fs.writeFileSync(`${r}/src/w`, "w");
+      s.fs.writeFileSync(`${r}/src/sub/ro`, "ro");
+      s.fs.chmodSync(`${r}/src/sub/ro`, 0o444);
+      // atimes after the mtimes and in the future: Linux's relatime then leaves them alone
+      // when cp reads the source (the kernel never updates atime on read)
+      s.fs.utimesSync(`${r}/src/w`, 2.1e9 + 0.25, 1.5e9 + 0.5);
+      s.fs.utimesSync(`${r}/src/sub/ro`, 2e9, 1234.5);
+      s.fs.cpSync(`${r}/src`, `${r}/dst`, { recursive: true, preserveTimestamps: true });
+      await s.fs.promises.cp(`${r}/src`, `${r}/dst2`, { recursive: true, preserveTimestamps: true });
+      const times = ["dst/w", "dst/sub/ro", "dst2/w", "dst2/sub/ro"].map((x) => {
+        const st = s.fs.statSync(`${r}/${x}`);
+        return [st.atimeMs, st.mtimeMs, (st.mode & 0o7777).toString(8)];
+      });
+      if (s.fs === nodeFs) execFileSync("mkfifo", [`${r}/fifo`]);
+      else (s.fs as HelixFs).mkfifoSync(`${r}/fifo`);
+      shapes.push({
+        times,
+        fifo: outcome(s, () => s.fs.cpSync(`${r}/fifo`, `${r}/fifo2`)),
+        fifoP: await outcomeAsync(s, () => s.fs.promises.cp(`${r}/fifo`, `${r}/fifo3`)),
+      });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
   });
 });

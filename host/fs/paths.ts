@@ -17,8 +17,9 @@
 //    syscall 'realpath';
 //  - mkdtemp is libuv's uv_fs_mkdtemp over glibc's mkdtemp(3): prefix + 6 random characters
 //    of [A-Za-z0-9], mkdir mode 0o700 (less the umask), retried on EEXIST;
-//  - names with bytes that are not UTF-8 are handled lossily by realpathJs (Node does
-//    `path += ''` too) and by realpathNative (a limitation: glibc would keep the bytes).
+//  - names are bytes: realpathNative keeps bytes that are not UTF-8 (a Buffer path, a link
+//    target) exactly, as glibc does ('buffer' encoding returns them); realpathJs is lossy
+//    there because Node's is (`path += ''`).
 
 import { EEXIST, ELOOP, ENOENT, ENOTDIR, S_IFDIR, S_IFLNK, S_IFMT, type Sys, type SysName, type SysPath } from "./sys.js";
 import { callerPath, concatBytes, fileURLToPath, getOptions, isURL, getValidatedPath, nameBytes, normalizePath, showPath, utf8Encoder, uvException } from "./utils.js";
@@ -153,9 +154,10 @@ export function realpathJs(host: PathHost, path: unknown, options: unknown): str
 /**
  * realpath(3) as glibc walks it, on an absolute string path: the canonical path, or -errno
  * (ENOENT: a component is missing or a link dangles; ENOTDIR: a non-directory is followed by
- * more of the path or a trailing '/'; ELOOP: more than SYMLINKS_MAX links; EACCES; ...).
+ * more of the path or a trailing '/'; ELOOP: more than SYMLINKS_MAX links; EACCES; ...), or
+ * null when a link's target is not UTF-8 (then realpathWalkBytes walks it byte for byte).
  */
-export function realpathWalk(sys: Sys, abs: string): string | number {
+export function realpathWalk(sys: Sys, abs: string): string | number | null {
   const resolved: string[] = [];
   let rest = abs.split("/");
   let links = 0;
@@ -171,9 +173,9 @@ export function realpathWalk(sys: Sys, abs: string): string | number {
       if (++links > SYMLINKS_MAX) return -ELOOP;
       const t = sys.readlink(here);
       if (typeof t === "number") return t;
-      const target = showPath(t);
-      if (target.startsWith("/")) resolved.length = 0;
-      rest = [...target.split("/"), ...rest.slice(i + 1)];
+      if (typeof t !== "string") return null;
+      if (t.startsWith("/")) resolved.length = 0;
+      rest = [...t.split("/"), ...rest.slice(i + 1)];
       i = -1;
       continue;
     }
@@ -181,6 +183,63 @@ export function realpathWalk(sys: Sys, abs: string): string | number {
     resolved.push(comp);
   }
   return `/${resolved.join("/")}`;
+}
+
+/** The components of a byte path between '/' (empty ones included, as String.split gives). */
+function splitBytes(b: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i <= b.length; i++) {
+    if (i === b.length || b[i] === 47) { out.push(b.subarray(start, i)); start = i + 1; }
+  }
+  return out;
+}
+
+/** '/' + components joined by '/', as a SysPath (a string when the bytes are UTF-8). */
+function joinBytes(parts: Uint8Array[]): SysPath {
+  let n = 1;
+  for (const c of parts) n += c.length + 1;
+  const out = new Uint8Array(Math.max(1, n - 1));
+  out[0] = 47;
+  let o = 1;
+  parts.forEach((c, k) => {
+    if (k > 0) out[o++] = 47;
+    out.set(c, o);
+    o += c.length;
+  });
+  return callerPath(out);
+}
+
+const isDot = (c: Uint8Array): boolean => c.length === 1 && c[0] === 46;
+const isDotDot = (c: Uint8Array): boolean => c.length === 2 && c[0] === 46 && c[1] === 46;
+
+/** realpathWalk for paths or link targets that are not UTF-8: the same walk over bytes. */
+export function realpathWalkBytes(sys: Sys, abs: Uint8Array): SysPath | number {
+  const resolved: Uint8Array[] = [];
+  let rest = splitBytes(abs);
+  let links = 0;
+  for (let i = 0; i < rest.length; i++) {
+    const comp = rest[i];
+    if (comp.length === 0 || isDot(comp)) continue;
+    if (isDotDot(comp)) { resolved.pop(); continue; }
+    const here = joinBytes([...resolved, comp]);
+    const st = sys.lstat(here);
+    if (typeof st === "number") return st;
+    const type = st.mode & S_IFMT;
+    if (type === S_IFLNK) {
+      if (++links > SYMLINKS_MAX) return -ELOOP;
+      const t = sys.readlink(here);
+      if (typeof t === "number") return t;
+      const tb = nameBytes(t);
+      if (tb[0] === 47) resolved.length = 0;
+      rest = [...splitBytes(tb), ...rest.slice(i + 1)];
+      i = -1;
+      continue;
+    }
+    if (type !== S_IFDIR && i < rest.length - 1) return -ENOTDIR;
+    resolved.push(comp);
+  }
+  return joinBytes(resolved);
 }
 
 /**
@@ -194,10 +253,11 @@ export function realpathNative(host: PathHost, path: unknown, options: unknown):
   const q = callerPath(getValidatedPath(path));
   const s = showPath(q);
   if (q.length === 0) throw uvException(-ENOENT, "realpath", s);
-  const abs = showPath(host.resolvePath(q));
-  const r = realpathWalk(host.sys, abs);
+  const abs = host.resolvePath(q);
+  let r: SysPath | number | null = typeof abs === "string" ? realpathWalk(host.sys, abs) : null;
+  if (r === null) r = realpathWalkBytes(host.sys, nameBytes(abs));
   if (typeof r === "number") throw uvException(r, "realpath", s);
-  return encodeRealpathResult(r, o);
+  return encodeSysName(r, o.encoding);
 }
 
 // ---- mkdtemp -------------------------------------------------------------------------------
