@@ -644,3 +644,33 @@ describe("names that are not UTF-8, special files, timestamps", () => {
     expect(shapes[0]).toEqual(shapes[1]);
   });
 });
+
+describe("cwd-relative paths and early exits", () => {
+  it("mkdtemp, opendir and cp take paths relative to the HelixFs cwd; mkdtemp returns the relative name", () => {
+    const [s] = fresh();
+    const rel = createFs(k.fs.sys, { cwd: s.root, umask: UMASK });
+    const made = rel.mkdtempSync("tmp-") as string;
+    expect(made).toMatch(/^tmp-[A-Za-z0-9]{6}$/);
+    expect(hfs.statSync(`${s.root}/${made}`).isDirectory()).toBe(true);
+    rel.writeFileSync(`${made}/f`, "data");
+    rel.cpSync(made, "copy", { recursive: true });
+    expect(hfs.readFileSync(`${s.root}/copy/f`, "utf8")).toBe("data");
+    const d = rel.opendirSync("copy");
+    expect(d.path).toBe("copy");
+    expect(d.readSync()?.parentPath).toBe("copy");
+    d.closeSync();
+  });
+
+  it("breaking out of for-await closes the Dir, as Node's does", async () => {
+    const sides = fresh();
+    const got = [];
+    for (const s of sides) {
+      for (const n of ["a", "b", "c"]) s.fs.writeFileSync(`${s.root}/${n}`, "");
+      const dir = await s.fs.promises.opendir(s.root);
+      let seen = 0;
+      for await (const e of dir) { void e; seen++; break; }
+      got.push([seen, outcome(s, () => dir.readSync()), await outcomeAsync(s, () => dir.close())]);
+    }
+    expect(got[0]).toEqual(got[1]);
+  });
+});

@@ -26,6 +26,11 @@ import { callerPath, concatBytes, fileURLToPath, getOptions, isURL, getValidated
 
 /** glibc's __eloop_threshold(): symlinks realpath(3) follows before ELOOP (Linux's MAXSYMLINKS). */
 export const SYMLINKS_MAX = 40;
+/**
+ * Components realpathJs looks at before giving up with ELOOP: Node's walk has no bound (every
+ * link it follows has been stat'ed, so the kernel's ELOOP ends loops); this one is a backstop.
+ */
+export const REALPATH_STEPS_MAX = 1 << 16;
 /** Random characters mkdtemp(3) puts after the prefix (the template's XXXXXX). */
 export const MKDTEMP_RANDOM_CHARS = 6;
 /** glibc's __gen_tempname alphabet (62 characters). */
@@ -114,7 +119,8 @@ export function realpathJs(host: PathHost, path: unknown, options: unknown): str
   const seenLinks = new Map<string, SysName>();
   const knownHard = new Set<string>();
   let current = "/", base = "/", pos = 1;
-  while (pos < p.length) {
+  for (let steps = 0; pos < p.length; steps++) {
+    if (steps > REALPATH_STEPS_MAX) throw uvException(-ELOOP, "lstat", base);
     const slash = p.indexOf("/", pos);
     const previous = current;
     if (slash === -1) {
