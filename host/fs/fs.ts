@@ -31,6 +31,17 @@ import { readvAll, validateBufferArray, writevAll } from "./vectored.js";
 import { EventEmitter } from "events";
 import { LineReader, ReadStream, type ReadStreamOptions, type StreamHost, WriteStream, type WriteStreamOptions, fileHandleWebStream, openAsBlob } from "./stream.js";
 export { LineReader, ReadStream, type ReadStreamOptions, type StreamOps, WriteStream, type WriteStreamOptions } from "./stream.js";
+export { Dir, type OpendirOptions } from "./dir.js";
+export { type CpOptions } from "./cp.js";
+import { Dir, type OpendirOptions, opendir } from "./dir.js";
+import { type CpHost, type CpOptions, cpAsync, cpSync, validateCpOptions } from "./cp.js";
+import { mkdtemp, realpathJs, realpathNative } from "./paths.js";
+
+/** realpathSync with its `.native` twin, as Node's fs.realpathSync. */
+export interface RealpathSync {
+  (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
+  native(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
+}
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 
@@ -982,6 +993,46 @@ export class HelixFs {
   openAsBlob(path: PathLike, options?: { type?: string }): Promise<Blob> {
     return openAsBlob(this as StreamHost, path, options);
   }
+
+  // ---- path and tree functions (issue 13) ----
+
+  /**
+   * Node 20's fs.realpathSync (its JS walk: lexical resolve, then lstat/stat/readlink per
+   * component; see paths.ts), and as `.native` libuv's realpath(3). Relative paths resolve
+   * against the cwd; options is an encoding or { encoding } ('buffer' gives a Buffer).
+   */
+  readonly realpathSync: RealpathSync = Object.assign(
+    (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null) => realpathJs(this, path, options),
+    { native: (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null) => realpathNative(this, path, options) },
+  );
+
+  /** Node's fs.mkdtempSync: creates `prefix` + 6 random [A-Za-z0-9] with mode 0o700 and returns its path (see paths.ts). */
+  mkdtempSync(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer {
+    return mkdtemp(this, prefix, options);
+  }
+
+  /** Node's fs.opendirSync: a Dir over the kernel's getdents (entries unsorted; see dir.ts). */
+  opendirSync(path: PathLike, options?: OpendirOptions | Encoding | null): Dir {
+    return opendir(this, path, options);
+  }
+
+  /** Node's fs.cpSync: copies a file, symlink or (recursive) tree with Node 20's semantics (see cp.ts). */
+  cpSync(src: PathLike | string, dest: PathLike | string, options?: CpOptions): void {
+    const o = validateCpOptions(options);
+    const a = getValidatedPath(src, "src") as string;
+    const b = getValidatedPath(dest, "dest") as string;
+    cpSync(this as unknown as CpHost, a, b, o);
+  }
+
+  /** lchown(2): chown of a symlink itself; -1 leaves an id (Sys.lchown; ENOSYS without it). */
+  lchownSync(path: PathLike, uid: number, gid: number): void {
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    validateInteger(uid, "uid", -1, MAX_USER_ID);
+    validateInteger(gid, "gid", -1, MAX_USER_ID);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS, "lchown", s);
+  }
 }
 
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
@@ -1271,6 +1322,28 @@ export class HelixFsPromises {
   async utimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.utimesSync(path, atime, mtime); }
   async lutimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.lutimesSync(path, atime, mtime); }
   async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { this.#fs.copyFileSync(src, dest, mode); }
+
+  // ---- path and tree functions (issue 13) ----
+
+  /** Node's fs.promises.realpath: libuv's realpath(3) (= realpathSync.native). */
+  async realpath(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
+    return this.#fs.realpathSync.native(path, options);
+  }
+  /** Node's fs.promises.mkdtemp. */
+  async mkdtemp(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
+    return mkdtemp(this.#fs, prefix, options, true);
+  }
+  /** Node's fs.promises.opendir (a Dir; see dir.ts). */
+  async opendir(path: PathLike, options?: OpendirOptions | Encoding | null): Promise<Dir> { return opendir(this.#fs, path, options, true); }
+  /** Node's fs.promises.cp: yields to the event loop between entries and 1 MiB chunks (see cp.ts). */
+  async cp(src: PathLike, dest: PathLike, options?: CpOptions): Promise<void> {
+    const o = validateCpOptions(options);
+    const a = getValidatedPath(src, "src") as string;
+    const b = getValidatedPath(dest, "dest") as string;
+    return cpAsync(this.#fs as unknown as CpHost, a, b, o);
+  }
+  /** Node's fs.promises.lchown. */
+  async lchown(path: PathLike, uid: number, gid: number): Promise<void> { this.#fs.lchownSync(path, uid, gid); }
 }
 
 /**

@@ -344,6 +344,10 @@ export class NodeSys implements Sys {
     return this.run(() => fs.chownSync(this.hostPath(path), uid, gid));
   }
 
+  lchown(path: SysPath, uid: number, gid: number): number {
+    return this.run(() => fs.lchownSync(this.hostPath(path), uid, gid));
+  }
+
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {
     const host = this.hostPath(path);
     try {
