@@ -552,7 +552,11 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
     case "realpath": {
       const target = p(side, op.path as string);
       const r: string = op.native ? realpathNative(fs)(target) : fs.realpathSync(target);
-      return r === side.prefix || (r === "/" && side.prefix === "") ? "/" : unroot(side, r);
+      // '..' at the root stays there in the kernel's namespace (as in a chroot), but a final
+      // '..' after a symlink to '.' (dots() above) climbs out of the oracle's root: an ancestor
+      // of the root is the root
+      const above = side.prefix !== "" && side.prefix.startsWith(r === "/" ? r : `${r}/`);
+      return r === side.prefix || above || (r === "/" && side.prefix === "") ? "/" : unroot(side, r);
     }
     case "mkdtemp": return execMkdtemp(side, op);
     case "opendir": return execOpendir(side, op);
