@@ -28,6 +28,21 @@
 export * from "./sys.js";
 export * from "./utils.js";
 export type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
+import { readvAll, validateBufferArray, writevAll } from "./vectored.js";
+import { EventEmitter } from "events";
+import { LineReader, ReadStream, type ReadStreamOptions, type StreamHost, WriteStream, type WriteStreamOptions, fileHandleWebStream, openAsBlob } from "./stream.js";
+export { LineReader, ReadStream, type ReadStreamOptions, type StreamOps, WriteStream, type WriteStreamOptions } from "./stream.js";
+export { Dir, type OpendirOptions } from "./dir.js";
+export { type CpOptions } from "./cp.js";
+import { Dir, type OpendirOptions, opendir } from "./dir.js";
+import { type CpHost, type CpOptions, cpAsync, cpSync, validateCpOptions } from "./cp.js";
+import { mkdtemp, realpathJs, realpathNative } from "./paths.js";
+
+/** realpathSync with its `.native` twin, as Node's fs.realpathSync. */
+export interface RealpathSync {
+  (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
+  native(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
+}
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import * as fixtures from "./fixtures.js";
 import type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
@@ -937,6 +952,91 @@ export class HelixFs {
     return 0;
   }
 
+  // ---- readv/writev and streams (issue 13) ----
+
+  /**
+   * readv(2)/preadv(2): fills `buffers` (ArrayBufferView[]) in order; `position` a safe
+   * integer >= 0 reads there, anything else at the current position (Node's rule). Returns
+   * bytes read (0 at EOF). Throws ERR_INVALID_ARG_TYPE, EINVAL for an empty list, EBADF, EISDIR.
+   */
+  readvSync(fd: number, buffers: readonly ArrayBufferView[], position?: number | null): number {
+    fd = getValidatedFd(fd);
+    validateBufferArray(buffers);
+    return readvAll(this.sys, fd, buffers, writePosition(position));
+  }
+
+  /**
+   * writev(2)/pwritev(2): writes `buffers` in order as one write per 1 MiB (atomic like
+   * Linux's writev); `position` as in readvSync. Returns bytes written (0 for an empty list).
+   */
+  writevSync(fd: number, buffers: readonly ArrayBufferView[], position?: number | null): number {
+    fd = getValidatedFd(fd);
+    validateBufferArray(buffers);
+    return writevAll(this.sys, fd, buffers, writePosition(position));
+  }
+
+  /** fs.ReadStream bound to this fs (`new fs.ReadStream(path, options)`); also fs.FileReadStream. */
+  readonly ReadStream: typeof ReadStream = boundStream(ReadStream, this);
+  readonly FileReadStream: typeof ReadStream = this.ReadStream;
+  /** fs.WriteStream bound to this fs; also fs.FileWriteStream. */
+  readonly WriteStream: typeof WriteStream = boundStream(WriteStream, this);
+  readonly FileWriteStream: typeof WriteStream = this.WriteStream;
+
+  /** Node's createReadStream: a ReadStream of `path` (or options.fd); see ReadStream for options and errors. */
+  createReadStream(path: PathLike | null | undefined, options?: ReadStreamOptions | BufferEncoding | null): ReadStream {
+    return new this.ReadStream(path, options);
+  }
+
+  /** Node's createWriteStream: a WriteStream to `path` (or options.fd); see WriteStream. */
+  createWriteStream(path: PathLike | null | undefined, options?: WriteStreamOptions | BufferEncoding | null): WriteStream {
+    return new this.WriteStream(path, options);
+  }
+
+  /** Node's openAsBlob: Promise of a Blob of the file (read now); throws synchronously like Node 20 (see stream.ts). */
+  openAsBlob(path: PathLike, options?: { type?: string }): Promise<Blob> {
+    return openAsBlob(this as StreamHost, path, options);
+  }
+
+  // ---- path and tree functions (issue 13) ----
+
+  /**
+   * Node 20's fs.realpathSync (its JS walk: lexical resolve, then lstat/stat/readlink per
+   * component; see paths.ts), and as `.native` libuv's realpath(3). Relative paths resolve
+   * against the cwd; options is an encoding or { encoding } ('buffer' gives a Buffer).
+   */
+  readonly realpathSync: RealpathSync = Object.assign(
+    (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null) => realpathJs(this, path, options),
+    { native: (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null) => realpathNative(this, path, options) },
+  );
+
+  /** Node's fs.mkdtempSync: creates `prefix` + 6 random [A-Za-z0-9] with mode 0o700 and returns its path (see paths.ts). */
+  mkdtempSync(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer {
+    return mkdtemp(this, prefix, options);
+  }
+
+  /** Node's fs.opendirSync: a Dir over the kernel's getdents (entries unsorted; see dir.ts). */
+  opendirSync(path: PathLike, options?: OpendirOptions | Encoding | null): Dir {
+    return opendir(this, path, options);
+  }
+
+  /** Node's fs.cpSync: copies a file, symlink or (recursive) tree with Node 20's semantics (see cp.ts). */
+  cpSync(src: PathLike | string, dest: PathLike | string, options?: CpOptions): void {
+    const o = validateCpOptions(options);
+    const a = getValidatedPath(src, "src") as string;
+    const b = getValidatedPath(dest, "dest") as string;
+    cpSync(this as unknown as CpHost, a, b, o);
+  }
+
+  /** lchown(2): chown of a symlink itself; -1 leaves an id (Sys.lchown; ENOSYS without it). */
+  lchownSync(path: PathLike, uid: number, gid: number): void {
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    validateInteger(uid, "uid", -1, MAX_USER_ID);
+    validateInteger(gid, "gid", -1, MAX_USER_ID);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS, "lchown", s);
+  }
+
   // ---- fixtures (issue 13) ----
 
   /**
@@ -1021,13 +1121,14 @@ function closedHandle(syscall: string): FsError {
   return err;
 }
 
-/** Node's fs.promises FileHandle over a HelixFs fd. */
-export class FileHandle {
+/** Node's fs.promises FileHandle over a HelixFs fd; an EventEmitter, like Node's: 'close' after close(). */
+export class FileHandle extends EventEmitter {
   #fs: HelixFs;
   #fd: number;
 
   /** Wraps an open fd (use HelixFs.promises.open). */
   constructor(fs: HelixFs, fd: number) {
+    super();
     this.#fs = fs;
     this.#fd = fd;
   }
@@ -1122,10 +1223,53 @@ export class FileHandle {
     if (this.#fd === -1) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.#fs.closeSync(fd);
+    try {
+      this.#fs.closeSync(fd);
+    } finally {
+      this.emit("close"); // streams and web streams on this handle end with it
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> { return this.close(); }
+
+  // ---- readv/writev and streams (issue 13) ----
+
+  /** readv into `buffers` at `position` (see HelixFs.readvSync): { bytesRead, buffers }. */
+  async readv(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesRead: number; buffers: readonly ArrayBufferView[] }> {
+    const fd = this.live("readv");
+    validateBufferArray(buffers);
+    return { bytesRead: readvAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
+
+  /** writev of `buffers` at `position` (see HelixFs.writevSync): { bytesWritten, buffers }. */
+  async writev(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesWritten: number; buffers: readonly ArrayBufferView[] }> {
+    const fd = this.live("writev");
+    validateBufferArray(buffers);
+    return { bytesWritten: writevAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
+
+  /** A ReadStream on this handle (options as createReadStream's, without fd and fs); closing either closes both. */
+  createReadStream(options?: Omit<ReadStreamOptions, "fd" | "fs">): ReadStream {
+    return new ReadStream(undefined, { ...options, fd: this });
+  }
+
+  /** A WriteStream on this handle (options as createWriteStream's, without fd and fs). */
+  createWriteStream(options?: Omit<WriteStreamOptions, "fd" | "fs">): WriteStream {
+    return new WriteStream(undefined, { ...options, fd: this });
+  }
+
+  /** A web ReadableStream of the file from the current position (see fileHandleWebStream); locks the handle. */
+  readableWebStream(options?: { type?: string }): ReadableStream<Uint8Array> {
+    return fileHandleWebStream(this, options);
+  }
+
+  /**
+   * The file's lines (Node: a readline.Interface with crlfDelay Infinity over
+   * createReadStream(options)); here a LineReader with the same async iterator and events.
+   */
+  readLines(options?: Omit<ReadStreamOptions, "fd" | "fs">): LineReader {
+    return new LineReader(this.createReadStream(options));
+  }
 }
 
 /** Node's fs.promises over a HelixFs: every function resolves or rejects like its sync twin. */
@@ -1199,6 +1343,28 @@ export class HelixFsPromises {
   async utimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.utimesSync(path, atime, mtime); }
   async lutimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.lutimesSync(path, atime, mtime); }
   async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { this.#fs.copyFileSync(src, dest, mode); }
+
+  // ---- path and tree functions (issue 13) ----
+
+  /** Node's fs.promises.realpath: libuv's realpath(3) (= realpathSync.native). */
+  async realpath(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
+    return this.#fs.realpathSync.native(path, options);
+  }
+  /** Node's fs.promises.mkdtemp. */
+  async mkdtemp(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
+    return mkdtemp(this.#fs, prefix, options, true);
+  }
+  /** Node's fs.promises.opendir (a Dir; see dir.ts). */
+  async opendir(path: PathLike, options?: OpendirOptions | Encoding | null): Promise<Dir> { return opendir(this.#fs, path, options, true); }
+  /** Node's fs.promises.cp: yields to the event loop between entries and 1 MiB chunks (see cp.ts). */
+  async cp(src: PathLike, dest: PathLike, options?: CpOptions): Promise<void> {
+    const o = validateCpOptions(options);
+    const a = getValidatedPath(src, "src") as string;
+    const b = getValidatedPath(dest, "dest") as string;
+    return cpAsync(this.#fs as unknown as CpHost, a, b, o);
+  }
+  /** Node's fs.promises.lchown. */
+  async lchown(path: PathLike, uid: number, gid: number): Promise<void> { this.#fs.lchownSync(path, uid, gid); }
 }
 
 /**
@@ -1209,3 +1375,11 @@ export function createFs(sys: Sys, opts?: CreateFsOptions): HelixFs {
   return new HelixFs(sys, opts);
 }
 
+
+/** `Base` with `host` as the HelixFs its default file operations use (fs.ReadStream, fs.WriteStream). */
+function boundStream<T extends typeof ReadStream | typeof WriteStream>(Base: T, host: HelixFs): T {
+  const B = Base as unknown as new (path: unknown, options: unknown, host: StreamHost) => object;
+  return class extends B {
+    constructor(path?: unknown, options?: unknown) { super(path, options, host as StreamHost); }
+  } as unknown as T;
+}

@@ -61,6 +61,16 @@ export interface Sys {
   read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | bigint | null): number;
   write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number;
   lseek(fd: number, offset: number, whence: number): number;
+  /**
+   * Optional: readv(2)/preadv(2) and writev(2)/pwritev(2): ONE syscall over `bufs` in order
+   * (`pos` null: at and advancing the file position; a number: at that offset). A Sys may move
+   * fewer bytes than the list holds (at most IO_CHUNK_MAX, 1 MiB, for the kernel); the caller
+   * goes on with the rest. A writev is one write: atomic for other writers and for O_APPEND.
+   * Returns bytes moved (0 at EOF) or -errno (EBADF, EISDIR, EINVAL, ENOSPC, EFBIG, EIO).
+   */
+  readv?(fd: number, bufs: readonly Uint8Array[], pos: number | null): number;
+  writev?(fd: number, bufs: readonly Uint8Array[], pos: number | null): number;
+
   truncate(path: SysPath, len: number): number; ftruncate(fd: number, len: number): number;
   fsync(fd: number): number; fdatasync(fd: number): number; sync(): number;
   stat(path: SysPath): StatRecord | number; lstat(path: SysPath): StatRecord | number; fstat(fd: number): StatRecord | number;
