@@ -14,6 +14,7 @@ import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { pipeline } from "node:stream/promises";
 import git from "isomorphic-git";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { exportHostDir } from "../host/node/hostdir.js";
@@ -205,6 +206,26 @@ describe("graceful-fs wrapped around kernel.fs", () => {
     expect(k.fs.readdirSync("/")).toEqual([]);
     expect(k.fs.statfsSync("/").bfree).toBeGreaterThan(before.bfree); // the blocks came back
     // fsck runs in afterEach
+  }, 20_000);
+
+  it("graceful-fs's createReadStream / createWriteStream on kernel.fs (Node's legacy stream constructors and open()) copy a file byte for byte", async () => {
+    const gracefulFs = (await import("graceful-fs")).default as unknown as { gracefulify<T extends object>(fs: T): T };
+    const g = gracefulFs.gracefulify(k.fs) as unknown as {
+      createReadStream(p: string, o?: object): NodeJS.ReadableStream; createWriteStream(p: string, o?: object): NodeJS.WritableStream;
+      ReadStream: new (...a: unknown[]) => object; WriteStream: new (...a: unknown[]) => object;
+    };
+    const host = path.join(REPO, "assembly/fs/btree.ts");
+    const want = nodeFs.readFileSync(host);
+    // graceful-fs builds its streams as Node's fs does: fs$ReadStream.apply(this, args) on an
+    // object made from its own prototype, and a patched open() the stream must call
+    await pipeline(nodeFs.createReadStream(host, { highWaterMark: 4096 }), g.createWriteStream("/streamed.ts"));
+    expect(Buffer.compare(k.fs.readFileSync("/streamed.ts"), want)).toBe(0);
+    const rs = g.createReadStream("/streamed.ts", { highWaterMark: 1000 });
+    expect(rs).toBeInstanceOf(g.ReadStream);
+    const chunks: Buffer[] = [];
+    for await (const c of rs) chunks.push(c as Buffer);
+    expect(chunks.length).toBe(Math.ceil(want.length / 1000));
+    expect(Buffer.compare(Buffer.concat(chunks), want)).toBe(0);
   }, 20_000);
 
   it("opens beyond the kernel's descriptor table (NR_OPEN) wait in graceful-fs's queue instead of failing EMFILE", async () => {
