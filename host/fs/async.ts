@@ -54,12 +54,11 @@ export interface SignalLike { readonly aborted: boolean; readonly reason?: unkno
 
 /**
  * Node's validateAbortSignal: undefined passes; anything else must be an object with an
- * `aborted` property, else TypeError ERR_INVALID_ARG_TYPE (`name` may be undefined, as in
- * Node's promises.writeFile, which then says 'The "undefined" argument ...').
+ * `aborted` property, else TypeError ERR_INVALID_ARG_TYPE ('The "options.signal" property ...').
  */
-export function validateAbortSignal(signal: unknown, name: string | undefined): void {
+export function validateAbortSignal(signal: unknown, name: string): void {
   if (signal !== undefined && (signal === null || typeof signal !== "object" || !("aborted" in signal))) {
-    throw invalidArgType(String(name), "AbortSignal", signal);
+    throw invalidArgType(name, "AbortSignal", signal);
   }
 }
 

@@ -66,18 +66,30 @@ function makeCallback(cb: unknown): Callback {
 
 /**
  * Runs `work` in a later macrotask and calls `cb` with Node's argument list: (null) when the
- * result is undefined, (null, result) otherwise, (err) when `work` throws -- or onError(err)
- * for the calls whose callbacks always get three arguments (read, write, readv, writev).
+ * result is undefined, (null, result) otherwise, (err) when `work` throws.
  * The callback runs outside the try, so an exception it throws is not reported to it again.
  */
-function later(cb: Callback, work: () => unknown, onError?: (err: unknown) => unknown[]): void {
+function later(cb: Callback, work: () => unknown): void {
   defer(() => {
     let args: unknown[];
     try {
       const r = work();
       args = r === undefined ? [null] : [null, r];
     } catch (err) {
-      args = onError ? onError(err) : [err];
+      args = [err];
+    }
+    cb(...args);
+  });
+}
+
+/** Like later(), for the calls whose callbacks take several results: `work` returns them as a list. */
+function laterList(cb: Callback, work: () => unknown[], onError: (err: unknown) => unknown[]): void {
+  defer(() => {
+    let args: unknown[];
+    try {
+      args = [null, ...work()];
+    } catch (err) {
+      args = onError(err);
     }
     cb(...args);
   });
@@ -373,7 +385,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     if (position == null) position = -1;
     validatePosition(position, "position");
     const off = offset as number;
-    later(cb as Callback, () => [fs.readSync(fd, buf, off, len, position as number)], (err) => [err, 0, buf]);
+    laterList(cb as Callback, () => [fs.readSync(fd, buf, off, len, position as number), buf], (err) => [err, 0, buf]);
   }
 
   function write(fd: number, buffer: unknown, ...rest: unknown[]): void {
@@ -394,7 +406,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
       if (typeof position !== "number") position = null;
       validateOffsetLengthWrite(offset as number, length as number, buffer.byteLength);
       const [o, l, p] = [offset, length, position] as [number, number, number | null];
-      return later(cb as Callback, () => [fs.writeSync(fd, buffer, o, l, p)], (err) => [err, 0, buffer]);
+      return laterList(cb as Callback, () => [fs.writeSync(fd, buffer, o, l, p), buffer], (err) => [err, 0, buffer]);
     }
     validateStringAfterArrayBufferView(buffer, "buffer");
     if (typeof position !== "function") {
@@ -406,7 +418,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     cb = position;
     validateFunction(cb, "cb");
     const [o, enc] = [offset, length];
-    later(cb as Callback, () => [twin(fs, "writeSync")(fd, buffer, o, enc)], (err) => [err, 0, buffer]);
+    laterList(cb as Callback, () => [sync("writeSync")(fd, buffer, o, enc), buffer], (err) => [err, 0, buffer]);
   }
 
   function readv(fd: number, buffers: unknown, position: unknown, cb?: unknown): void {
@@ -415,7 +427,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     cb ||= position;
     validateFunction(cb, "cb");
     const pos = typeof position === "number" ? position : null;
-    later(cb as Callback, () => [sync("readvSync")(fd, buffers, pos)], (err) => [err, 0, buffers]);
+    laterList(cb as Callback, () => [sync("readvSync")(fd, buffers, pos), buffers], (err) => [err, 0, buffers]);
   }
 
   function writev(fd: number, buffers: unknown, position: unknown, cb?: unknown): void {
@@ -425,7 +437,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateFunction(cb, "cb");
     if (buffers.length === 0) return laterWith(cb as Callback, null, 0, buffers);
     const pos = typeof position === "number" ? position : null;
-    later(cb as Callback, () => [sync("writevSync")(fd, buffers, pos)], (err) => [err, 0, buffers]);
+    laterList(cb as Callback, () => [sync("writevSync")(fd, buffers, pos), buffers], (err) => [err, 0, buffers]);
   }
 
   function rename(oldPath: P, newPath: P, cb: unknown): void {

@@ -1219,7 +1219,7 @@ export class HelixFsPromises {
     const flush = o.flush ?? false;
     validateBoolean(flush, "options.flush");
     const bytes = writeFileData(data, o.encoding);
-    validateAbortSignal(o.signal, undefined);
+    validateAbortSignal(o.signal, "options.signal");
     if (path instanceof FileHandle) return path.writeFile(bytes, o);
     checkAborted(o.signal);
     return writeFileChunked(this.#fs, getValidatedPath(path), bytes, flag, o.mode, flush, o.signal, o.encoding);
@@ -1302,7 +1302,7 @@ function writeHandleData(fs: HelixFs, fd: number, data: unknown, options: unknow
   const o = getOptions(options, { encoding: "utf8", mode: 0o666, flag: "w", flush: false }) as WriteFileOptions & { signal?: SignalLike };
   validateBoolean(o.flush ?? false, "options.flush");
   const bytes = writeFileData(data, o.encoding);
-  validateAbortSignal(o.signal, undefined);
+  validateAbortSignal(o.signal, "options.signal");
   return writeFileChunked(fs, fd, bytes, o.flag, o.mode, false, o.signal, o.encoding);
 }
 
