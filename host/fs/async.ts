@@ -24,10 +24,26 @@ import { IO_CHUNK_MAX, IO_MAX_LENGTH, READ_UNKNOWN_CHUNK, invalidArgType, isArra
 
 type Task = () => void;
 
-/** The host's macrotask primitive: setImmediate (Node), else setTimeout(0) (browsers). */
-const scheduleMacrotask: (fn: Task) => void = typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
-  ? (fn) => { (globalThis as unknown as { setImmediate: (f: Task) => void }).setImmediate(fn); }
-  : (fn) => { setTimeout(fn, 0); };
+/**
+ * The host's macrotask primitive: setImmediate (Node); else a MessageChannel (browsers: a
+ * task without setTimeout's 4 ms clamp after nesting); else setTimeout(0). Tasks run in the
+ * order they were scheduled; one that throws is reported by the host and does not stop the rest.
+ */
+function makeScheduler(): (fn: Task) => void {
+  const g = globalThis as { setImmediate?: (f: Task) => void; MessageChannel?: typeof MessageChannel };
+  if (typeof g.setImmediate === "function") {
+    const setImmediate = g.setImmediate;
+    return (fn) => { setImmediate(fn); };
+  }
+  if (typeof g.MessageChannel === "function") {
+    const queue: Task[] = [];
+    const channel = new g.MessageChannel();
+    channel.port1.onmessage = () => { queue.shift()?.(); };
+    return (fn) => { queue.push(fn); channel.port2.postMessage(null); };
+  }
+  return (fn) => { setTimeout(fn, 0); };
+}
+const scheduleMacrotask = makeScheduler();
 
 /**
  * Runs `fn` in a later macrotask (never synchronously, never before the current microtasks).

@@ -26,8 +26,8 @@
 //  - a callback that throws is not caught here: it surfaces as an uncaught exception, as in Node.
 // No Node imports: runs in a browser.
 
-import { constants } from "./sys.js";
-import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
+import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, uvException, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
 import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
 
 // ---- the host ------------------------------------------------------------------------------
@@ -152,6 +152,54 @@ function validateSymlinkType(type: unknown): void {
   if (typeof type === "string" && type !== "dir" && type !== "file" && type !== "junction") {
     throw nodeError(Error, "ERR_FS_INVALID_SYMLINK_TYPE", `Symlink type must be one of "dir", "file", or "junction". Received "${type}"`);
   }
+}
+
+// ---- recursive mkdir -----------------------------------------------------------------------
+
+/** The -errno of a failed sync call (a uvException), or rethrows anything else. */
+function errnoOf(err: unknown): number {
+  const n = (err as { errno?: unknown }).errno;
+  if (typeof n !== "number" || n >= 0) throw err;
+  return n;
+}
+
+/**
+ * Node's MKDirpAsync (src/node_file.cc), which differs from the MKDirpSync behind mkdirSync:
+ * a stack of paths, parents pushed on ENOENT; EEXIST of a parent that stat(2) finds missing
+ * or not a directory is ENOTDIR; and every error names the path of the step that failed
+ * ("mkdir 'd'" for a dangling symlink d in 'd/e'), where mkdirSync names the caller's path.
+ * Returns the first directory created, or undefined. Throws uvException (syscall 'mkdir').
+ */
+function mkdirpAsync(fs: CallbackHost, path: string, mode: unknown): string | undefined {
+  const mkdir = (p: string): number => { try { twin(fs, "mkdirSync")(p, { mode }); return 0; } catch (e) { return errnoOf(e); } };
+  const stat = (p: string): { isDirectory(): boolean } | number => { try { return twin(fs, "statSync")(p); } catch (e) { return errnoOf(e); } };
+  const stack = [path];
+  let first: string | undefined;
+  for (let steps = 0; stack.length > 0; steps++) {
+    if (steps > MKDIRP_STEPS_MAX) throw uvException(-ENOENT, "mkdir", path);
+    const next = stack.pop()!;
+    let err = mkdir(next);
+    for (;;) {
+      if (err === 0) { first ??= next; break; }
+      if (err === -EACCES || err === -ENOSPC || err === -ENOTDIR || err === -EPERM) throw uvException(err, "mkdir", next);
+      if (err === -ENOENT) {
+        const slash = next.lastIndexOf("/");
+        const dirname = slash < 0 ? next : next.slice(0, slash);
+        if (dirname !== next) stack.push(next, dirname);
+        else if (stack.length === 0) { err = -EEXIST; continue; }
+        break;
+      }
+      const st = stat(next);
+      if (err === -EEXIST && stack.length > 0) {
+        if (typeof st !== "number" && st.isDirectory()) break; // an existing parent: go on
+        throw uvException(-ENOTDIR, "mkdir", next);
+      }
+      if (typeof st === "number") throw uvException(st, "mkdir", next);
+      if (!st.isDirectory()) throw uvException(-EEXIST, "mkdir", next);
+      return first; // the whole path exists as a directory
+    }
+  }
+  return first;
 }
 
 // ---- whole files ---------------------------------------------------------------------------
@@ -479,7 +527,19 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     if (typeof options === "function") { cb = options; options = undefined; }
     getValidatedPath(path);
     validateRmArgs(options, true);
-    later(cb as Callback, () => sync("rmSync")(path, options)); // no cb check in Node either
+    // no cb check in Node either. Node's async validateRmOptions always lstats first (rmSync
+    // skips that with force + recursive), so an lstat error other than a forced ENOENT is the
+    // one reported (ENOTDIR for 'file/x', with syscall 'lstat')
+    const force = (options as Options | undefined)?.force === true;
+    later(cb as Callback, () => {
+      try {
+        sync("lstatSync")(path);
+      } catch (err) {
+        if (force && (err as { code?: unknown }).code === "ENOENT") return undefined;
+        throw err;
+      }
+      return sync("rmSync")(path, options);
+    });
   }
 
   function fdCall(name: string) {
@@ -505,6 +565,8 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateBoolean(recursive, "options.recursive");
     parseFileMode(mode, "mode");
     const opts = { recursive, mode };
+    const p = isURL(path) ? fileURLToPath(path) : path;
+    if (recursive && typeof p === "string") return later(done, () => mkdirpAsync(fs, p, mode));
     later(done, () => sync("mkdirSync")(path, opts));
   }
 
@@ -695,7 +757,7 @@ export function installCallbackApi(fs: CallbackHost): true {
     Object.defineProperty(target, name, { value: fn, writable: true, enumerable: true, configurable: true });
   }
   for (const k of ["F_OK", "R_OK", "W_OK", "X_OK"] as const) {
-    Object.defineProperty(target, k, { value: constants[k], writable: false, enumerable: true, configurable: false });
+    Object.defineProperty(target, k, { value: constants[k], writable: true, enumerable: true, configurable: true });
   }
   Object.defineProperty(target, "_toUnixTimestamp", { value: toUnixTimestamp, writable: true, enumerable: true, configurable: true });
   for (const [alias, real] of [["FileReadStream", "ReadStream"], ["FileWriteStream", "WriteStream"]]) {
@@ -703,7 +765,7 @@ export function installCallbackApi(fs: CallbackHost): true {
     Object.defineProperty(target, alias, {
       get: () => own ?? target[real],
       set: (v: unknown) => { own = v; },
-      enumerable: false, configurable: true,
+      enumerable: true, configurable: true,
     });
   }
   return true;
