@@ -28,7 +28,7 @@
 
 import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
 import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, uvException, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
-import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
+import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateAbortSignal, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
 
 // ---- the host ------------------------------------------------------------------------------
 
@@ -246,6 +246,26 @@ export async function writeFileChunked(fs: CallbackHost, path: unknown, data: Ui
     closeAfter(fs, fd, isUserFd, err);
   }
   if (!isUserFd) fs.closeSync(fd);
+}
+
+/** Node's writeFile data check: an ArrayBufferView or (async) iterable as is, else a string in `encoding` (TypeError ERR_INVALID_ARG_TYPE otherwise). */
+export function writeFileData(data: unknown, encoding: unknown): Uint8Array | Iterable<unknown> | AsyncIterable<unknown> {
+  if (isArrayBufferView(data)) return toU8(data);
+  if (isCustomIterable(data)) return data;
+  validateStringAfterArrayBufferView(data, "data");
+  return Buffer.from(data, (encoding as BufferEncoding) || "utf8");
+}
+
+/**
+ * FileHandle.writeFile's work (Node's promises.writeFile(handle, ...)): options, data and
+ * signal checks, then the chunked write at the fd's current position (no flush for a handle).
+ */
+export function writeHandleData(fs: CallbackHost, fd: number, data: unknown, options: unknown): Promise<void> {
+  const o = getOptions(options, { encoding: "utf8", mode: 0o666, flag: "w", flush: false });
+  validateBoolean(o.flush ?? false, "options.flush");
+  const bytes = writeFileData(data, o.encoding);
+  validateAbortSignal(o.signal, "options.signal");
+  return writeFileChunked(fs, fd, bytes, o.flag, o.mode, false, o.signal as SignalLike | undefined, o.encoding);
 }
 
 // ---- the API -------------------------------------------------------------------------------
@@ -761,6 +781,7 @@ export function installCallbackApi(fs: CallbackHost): true {
   }
   Object.defineProperty(target, "_toUnixTimestamp", { value: toUnixTimestamp, writable: true, enumerable: true, configurable: true });
   for (const [alias, real] of [["FileReadStream", "ReadStream"], ["FileWriteStream", "WriteStream"]]) {
+    if (alias in target) continue; // the streams part defines them itself
     let own: unknown;
     Object.defineProperty(target, alias, {
       get: () => own ?? target[real],

@@ -30,8 +30,8 @@ export * from "./utils.js";
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 import { EventEmitter } from "events";
-import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked } from "./callback.js";
-import { type SignalLike, checkAborted, isCustomIterable, validateAbortSignal } from "./async.js";
+import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
+import { type SignalLike, checkAborted, validateAbortSignal } from "./async.js";
 
 // ---- the API -------------------------------------------------------------------------------
 
@@ -1279,31 +1279,10 @@ export class HelixFsPromises {
   async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { this.#fs.copyFileSync(src, dest, mode); }
 
   // ---- callback API and Node's aliases (issue 13) ----
-  /** lchown(2): like chown, on a symlink itself (runs HelixFs.lchownSync). */
-  async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
-    (this.#fs as unknown as { lchownSync(p: PathLike, u: number, g: number): void }).lchownSync(path, uid, gid);
-  }
   /** Node on Linux has no lchmod: rejects with Error ERR_METHOD_NOT_IMPLEMENTED, as Node's does. */
   async lchmod(_path: PathLike, _mode: number | string): Promise<void> {
     throw nodeError(Error, "ERR_METHOD_NOT_IMPLEMENTED", "The lchmod() method is not implemented");
   }
-}
-
-/** Node's writeFile data check: an ArrayBufferView or (async) iterable as is, else a string in `encoding`. */
-function writeFileData(data: unknown, encoding: unknown): Uint8Array | Iterable<unknown> | AsyncIterable<unknown> {
-  if (isArrayBufferView(data)) return toU8(data);
-  if (isCustomIterable(data)) return data;
-  validateStringAfterArrayBufferView(data, "data");
-  return Buffer.from(data, (encoding as BufferEncoding) || "utf8");
-}
-
-/** FileHandle.writeFile's work (Node's writeFile(handle, ...)): options, data, then the chunked write at the current position. */
-function writeHandleData(fs: HelixFs, fd: number, data: unknown, options: unknown): Promise<void> {
-  const o = getOptions(options, { encoding: "utf8", mode: 0o666, flag: "w", flush: false }) as WriteFileOptions & { signal?: SignalLike };
-  validateBoolean(o.flush ?? false, "options.flush");
-  const bytes = writeFileData(data, o.encoding);
-  validateAbortSignal(o.signal, "options.signal");
-  return writeFileChunked(fs, fd, bytes, o.flag, o.mode, false, o.signal, o.encoding);
 }
 
 /**
