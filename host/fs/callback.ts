@@ -3,8 +3,8 @@
 //
 // Layer: host/fs, beside fs.ts (which installs it on every HelixFs). Imports sys.ts, utils.ts
 // and async.ts only; works on CallbackHost, a structural view of HelixFs (by method name), so
-// the sync twins other parts add (readvSync, writevSync, lchownSync, realpathSync(.native),
-// mkdtempSync, opendirSync, promises.cp) are found at call time.
+// the twins other parts add (readvSync, writevSync, lchownSync, realpathSync(.native),
+// promises.mkdtemp, promises.opendir, promises.cp) are found at call time.
 // Interface: installCallbackApi(fs) defines, as own enumerable properties of `fs`, the 43
 // functions of CallbackApi (access ... writev, exists, realpath.native), Node's aliases
 // (F_OK, R_OK, W_OK, X_OK, _toUnixTimestamp) and the FileReadStream/FileWriteStream accessors.
@@ -20,7 +20,9 @@
 //  - callback argument lists are Node's: (err) on failure and (null) for no result, (null, v)
 //    with one; read/write/readv/writev always (err, bytes, buffer(s)); exists (bool);
 //  - the work itself is the synchronous twin run in that later macrotask, so results and
-//    errors equal the sync API's; readFile/writeFile/appendFile run the chunked loops of
+//    errors equal the sync API's -- except where Node's async code differs from its sync twin:
+//    mkdir recursive (MKDirpAsync), rm (lstat first), and mkdtemp/opendir/cp, which run their
+//    promises versions (error paths; cp's async filter); readFile/writeFile/appendFile run the chunked loops of
 //    async.ts (at most IO_CHUNK_MAX bytes per step, a macrotask between steps, `signal`
 //    checked between steps) so a large file does not block the event loop;
 //  - a callback that throws is not caught here: it surfaces as an uncaught exception, as in Node.
@@ -54,6 +56,13 @@ function twin(fs: CallbackHost, name: string): Fn {
   const f = (fs as unknown as Record<string, unknown>)[name];
   if (typeof f !== "function") throw new TypeError(`HelixFs.${name} is missing: the callback API runs on it`);
   return f.bind(fs) as Fn;
+}
+
+/** fs.promises[name] bound to fs.promises, or a TypeError naming the part of issue 13 that adds it. */
+function promised(fs: CallbackHost, name: string): (...args: unknown[]) => Promise<unknown> {
+  const f = (fs.promises as Record<string, unknown>)[name];
+  if (typeof f !== "function") throw new TypeError(`HelixFs.promises.${name} is missing: the callback API runs on it`);
+  return f.bind(fs.promises) as (...args: unknown[]) => Promise<unknown>;
 }
 
 // ---- delivery ------------------------------------------------------------------------------
@@ -712,9 +721,9 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     const o = getOptions(options);
     getValidatedPath(path);
     later(done, () => {
-      const rp = sync("realpathSync") as Fn & { native?: Fn };
-      if (typeof rp.native !== "function") throw new TypeError("HelixFs.realpathSync.native is missing: the callback API runs on it");
-      return rp.native.call(fs, path, o);
+      const rp = (fs as unknown as { realpathSync?: { native?: Fn } }).realpathSync; // unbound: .native is its property
+      if (typeof rp?.native !== "function") throw new TypeError("HelixFs.realpathSync.native is missing: the callback API runs on it");
+      return rp.native.call(rp, path, o);
     });
   };
 
@@ -722,7 +731,8 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     const done = makeCallback(typeof options === "function" ? options : cb);
     const o = getOptions(options);
     getValidatedPath(prefix, "prefix");
-    later(done, () => sync("mkdtempSync")(prefix, o));
+    // promises.mkdtemp: Node's async mkdtemp names the random path in its errors, mkdtempSync the template
+    settle(done, promised(fs, "mkdtemp")(prefix, o));
   }
 
   function opendir(path: P, options: unknown, cb?: unknown): void {
@@ -730,7 +740,8 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateFunction(cb, "callback");
     getValidatedPath(path);
     const o = getOptions(options, { encoding: "utf8" });
-    later(cb as Callback, () => sync("opendirSync")(path, o));
+    // promises.opendir: Node's async opendir names the path in its errors, opendirSync does not
+    settle(cb as Callback, promised(fs, "opendir")(path, o));
   }
 
   function copyFile(src: P, dest: P, mode: unknown, cb?: unknown): void {
@@ -748,10 +759,9 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateCpOptions(options);
     getValidatedPath(src, "src");
     getValidatedPath(dest, "dest");
-    // promises.cp (not cpSync): an async options.filter is allowed here, as in Node
-    const pcp = (fs.promises as Record<string, unknown>).cp;
-    if (typeof pcp !== "function") throw new TypeError("HelixFs.promises.cp is missing: the callback API runs on it");
-    settle(done, (pcp as Fn).call(fs.promises, src, dest, options) as Promise<unknown>);
+    // promises.cp (not cpSync): an async options.filter is allowed here, as in Node; success
+    // calls back (null, undefined), two arguments, as Node's callbackified cpFn does
+    promised(fs, "cp")(src, dest, options).then(() => laterWith(done, null, undefined), (err) => laterWith(done, err));
   }
 
   return {
