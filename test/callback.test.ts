@@ -349,6 +349,25 @@ describe("callback API: timing quirks Node has", () => {
   });
 });
 
+describe("callback API under util.promisify", () => {
+  it("exists, read, write resolve what Node's promisified forms resolve (readv/writev: below)", async () => {
+    const { promisify } = await import("node:util");
+    const out: unknown[] = [];
+    for (const s of sides()) {
+      s.fs.writeFileSync(s.p("u"), "abcdef");
+      const fd = s.fs.openSync(s.p("u"), "r+");
+      out.push(await promisify(s.fs.exists)(s.p("u")), await promisify(s.fs.exists)(s.p("nope")));
+      const r = await promisify(s.fs.read)(fd, Buffer.alloc(4), 0, 4, 1) as { bytesRead: number; buffer: Buffer };
+      out.push(Object.keys(r), r.bytesRead, r.buffer.toString());
+      const w = await promisify(s.fs.write)(fd, "XY", 0) as Record<string, unknown>;
+      out.push(Object.keys(w), w.bytesWritten);
+      out.push(await promisify(s.fs.stat)(s.p("u")).then((st: nodeFs.Stats) => st.size));
+      s.fs.closeSync(fd);
+    }
+    expect(out.slice(out.length / 2)).toEqual(out.slice(0, out.length / 2));
+  });
+});
+
 describe("callback API: where Node's async code differs from its sync twin", () => {
   it("mkdir recursive through a dangling symlink: ENOTDIR naming the step (mkdirSync says ENOENT, the whole path)", async () => {
     const out: unknown[] = [];
@@ -391,9 +410,12 @@ describe("callback API over the sync twins other parts add", () => {
       const bufs = [Buffer.alloc(2), Buffer.alloc(4)];
       out.push(((await callCb(s.fs, "readv", [fd, bufs, 1])).args));
       out.push(((await callCb(s.fs, "readv", [99, bufs])).args));
+      const { promisify } = await import("node:util");
+      out.push(Object.keys(await promisify(s.fs.writev)(fd, [Buffer.from("Q")], 5) as object));
+      out.push(Object.keys(await promisify(s.fs.readv)(fd, [Buffer.alloc(1)], 0) as object));
       s.fs.closeSync(fd);
     }
-    expect(out.slice(3)).toEqual(out.slice(0, 3));
+    expect(out.slice(5)).toEqual(out.slice(0, 5));
   });
 
   it("lchown / promises.lchown: same result as Node on a symlink", async () => {

@@ -773,6 +773,28 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
   } as ReturnType<typeof build>;
 }
 
+/** util.promisify's hook (a registered symbol, so no Node import is needed). */
+const PROMISIFY_CUSTOM = Symbol.for("nodejs.util.promisify.custom");
+
+/**
+ * Gives the functions Node marks for util.promisify their promisified forms: exists resolves
+ * a boolean (it has no error argument); read/write/readv/writev resolve { bytesRead |
+ * bytesWritten, buffer | buffers } as Node's kCustomPromisifyArgsSymbol makes them.
+ */
+function addPromisified(api: Record<string, Callback>): void {
+  const asObject = (fn: Callback, names: [string, string]) => (...args: unknown[]) => new Promise((resolve, reject) => {
+    fn(...args, (err: unknown, n: unknown, buf: unknown) => (err ? reject(err) : resolve({ [names[0]]: n, [names[1]]: buf })));
+  });
+  const custom: [string, (...args: unknown[]) => Promise<unknown>][] = [
+    ["exists", (path: unknown) => new Promise((resolve) => api.exists(path, resolve))],
+    ["read", asObject(api.read, ["bytesRead", "buffer"])],
+    ["write", asObject(api.write, ["bytesWritten", "buffer"])],
+    ["readv", asObject(api.readv, ["bytesRead", "buffers"])],
+    ["writev", asObject(api.writev, ["bytesWritten", "buffer"])], // sic: Node names writev's second value 'buffer'
+  ];
+  for (const [name, p] of custom) Object.defineProperty(api[name], PROMISIFY_CUSTOM, { value: p, enumerable: false });
+}
+
 /**
  * Defines the callback API on `fs` as own enumerable properties (bound closures, so
  * `const { readFile } = fs` works), plus F_OK/R_OK/W_OK/X_OK, _toUnixTimestamp and the
@@ -781,7 +803,9 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
  */
 export function installCallbackApi(fs: CallbackHost): true {
   const target = fs as unknown as Record<string, unknown>;
-  for (const [name, fn] of Object.entries(build(fs))) {
+  const api = build(fs);
+  addPromisified(api as unknown as Record<string, Callback>);
+  for (const [name, fn] of Object.entries(api)) {
     // a method of the same name (even a private one) would be shadowed and break its callers
     if (name in target) throw new Error(`HelixFs.${name} already exists: the callback API would shadow it`);
     Object.defineProperty(target, name, { value: fn, writable: true, enumerable: true, configurable: true });
