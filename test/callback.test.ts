@@ -15,6 +15,8 @@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import * as nodeFs from "node:fs";
 import * as path from "node:path";
+import fc from "fast-check";
+import { createFs } from "../host/fs/fs.js";
 import { bootDevice, bytesOf, freshDevice, MiB } from "./helpers.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -85,7 +87,9 @@ function callCb(fs: AnyFs, name: string, args: unknown[], normArgs = (a: unknown
     let inCall = true;
     let calls = 0;
     let first: Outcome | undefined;
+    const timer = setTimeout(() => { if (!first) resolve({ args: ["no callback within 2 s"], sync: false, calls: 0 }); }, 2000);
     const cb = (...a: unknown[]) => {
+      clearTimeout(timer);
       calls++;
       if (!first) {
         first = { args: normArgs(a), sync: inCall };
@@ -96,6 +100,7 @@ function callCb(fs: AnyFs, name: string, args: unknown[], normArgs = (a: unknown
       fs[name](...args, cb);
     } catch (e) {
       inCall = false;
+      clearTimeout(timer);
       resolve({ threw: errShape(e) });
       return;
     }
@@ -292,10 +297,24 @@ describe("callback API: argument errors are thrown synchronously, as in Node", (
     ["cp", [P(), P(), { recursive: 1 }, noop]], ["cp", [P(), P(), { dereference: true, verbatimSymlinks: true }, noop]],
     ["cp", [P(), P(), { mode: 9 }, noop]], ["cp", [P(), P(), { filter: 5 }, noop]], ["cp", [5, P(), noop]],
     ["exists", [{}, "nope"]],
+    // fds checked by Node's C++ bindings print numbers as V8 does (no 1_000 separators)
+    ["fstat", [1e10, noop]], ["close", [-0.5, noop]], ["fsync", [Infinity, noop]], ["fdatasync", [-1e10, noop]],
+    ["fchmod", [2 ** 53, 0o600, noop]], ["fchown", [1e21, 0, 0, noop]], ["futimes", [NaN, 1, 1, noop]], ["ftruncate", [5n, 0, noop]],
+    ["read", [1e10, Buffer.alloc(1), 0, 1, 0, noop]], ["write", [-1e10, "s", noop]],
   ];
   it("Node throws for every case in the table (the table tests something)", () => {
     const missing = cases.filter(([name, args]) => { try { (nodeFs as AnyFs)[name](...args); } catch { return false; } return true; });
     expect(missing.map(([n, a]) => `${n}(${a.map((x) => typeof x).join(",")})`)).toEqual([]);
+  });
+  it("the sync twins check fds as Node's do (C++ bindings for close/fstat/..., JS for read/write)", () => {
+    const twins: [string, unknown[]][] = [["closeSync", []], ["fstatSync", []], ["fsyncSync", []], ["fdatasyncSync", []], ["ftruncateSync", [0]],
+      ["fchmodSync", [0o600]], ["fchownSync", [0, 0]], ["futimesSync", [1, 1]], ["readSync", [Buffer.alloc(1)]], ["writeSync", ["s"]]];
+    for (const [name, rest] of twins) {
+      for (const fd of [1e10, -0.5, Infinity, 2 ** 53, "3", 1.5, -1e10, 5n]) {
+        const shape = (fs: AnyFs) => { try { fs[name](fd, ...rest); } catch (e) { return errShape(e); } return "no throw"; };
+        expect(shape(kfs), `${name}(${String(fd)})`).toEqual(shape(nodeFs));
+      }
+    }
   });
   for (const [name, args] of cases) {
     it(`${name}(${args.map((a) => (typeof a === "string" ? JSON.stringify(strip(a)) : typeof a === "bigint" ? `${a}n` : typeof a === "function" ? "cb" : JSON.stringify(a) ?? String(a))).join(", ")})`, () => {
@@ -303,6 +322,42 @@ describe("callback API: argument errors are thrown synchronously, as in Node", (
       expect(shape(kfs)).toEqual(shape(nodeFs));
     });
   }
+});
+
+describe("callback API: random argument lists (fast-check) behave as Node's", () => {
+  // Both sides get the very same argument values. Paths are absolute under `${base}/fz` (the
+  // kernel gets the same strings: its tree mirrors the host's) or relative, resolved against a
+  // mirrored working directory (Node's process.chdir, the kernel fs's cwd). No fd below 9999
+  // is in the pool, so stdio and the test's own fds are never touched.
+  const FUNCS = ["access", "appendFile", "chmod", "chown", "close", "copyFile", "exists", "fchmod", "fchown", "fdatasync",
+    "fstat", "fsync", "ftruncate", "futimes", "link", "lstat", "lutimes", "mkdir", "open", "read", "readFile", "readdir",
+    "readlink", "rename", "rm", "rmdir", "stat", "statfs", "symlink", "truncate", "unlink", "utimes", "write", "writeFile"] as const;
+  const A = (rel: string) => `${base}/fz/${rel}`;
+  const pool = (): unknown[] => [
+    A("a"), A("b"), A("d/e"), A("d"), `${base}/fz`, "rel", "d/x", "", "r", "w+", "a", "utf8", "buffer", "hex", "777", "0o7",
+    9999, -1, 0.5, 2 ** 31, 4, 0o644, 1e10, NaN, 5n, -1n, true, null, undefined,
+    {}, [], { recursive: true }, { encoding: "buffer" }, { withFileTypes: true }, { flag: "a" }, { bigint: true },
+    { force: true, recursive: true }, { mode: 0o700 }, { offset: 1, length: 2, position: 0 }, { buffer: Buffer.alloc(3) },
+    Buffer.from("data"), Buffer.alloc(0), new Uint8Array(3), new Date(86400000), new URL(`file://${A("u")}`),
+  ];
+  const cwd = process.cwd();
+  afterAll(() => process.chdir(cwd));
+
+  it("300 random calls: the same synchronous throw, or the same callback arguments", async () => {
+    nodeFs.mkdirSync(`${base}/fzcwd`, { recursive: true });
+    kfs.mkdirSync(`${base}/fzcwd`, { recursive: true });
+    process.chdir(`${base}/fzcwd`);
+    const kcwd = createFs(k.sys, { cwd: `${base}/fzcwd`, umask: process.umask() });
+    const values = pool();
+    const arb = fc.tuple(fc.constantFrom(...FUNCS), fc.array(fc.nat(values.length - 1), { maxLength: 5 }));
+    await fc.assert(fc.asyncProperty(arb, async ([name, idx]) => {
+      // rm never checks its callback (Node neither): a non-function there would throw uncaught
+      const args = idx.slice(0, name === "rm" ? 2 : idx.length).map((i) => values[i]);
+      const n = await callCb(nodeFs, name, args);
+      const h = await callCb(kcwd, name, args);
+      expect(h, `${name}(${idx.map((i) => String(values[i])).join(", ")})`).toEqual(n);
+    }), { numRuns: Number(process.env.CALLBACK_FUZZ_RUNS ?? 300), seed: Number(process.env.CALLBACK_FUZZ_SEED ?? 13), endOnFailure: true });
+  });
 });
 
 // ---- where Node calls back synchronously, and the sync twins other parts add ---------------

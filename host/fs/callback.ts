@@ -29,7 +29,7 @@
 // No Node imports: runs in a browser.
 
 import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
-import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, uvException, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
 import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateAbortSignal, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
 
 // ---- the host ------------------------------------------------------------------------------
@@ -337,6 +337,14 @@ export interface CallbackApi {
   FileWriteStream: unknown;
 }
 
+/**
+ * Node's isFd test in readFile/writeFile/appendFile (isInt32: `v === (v | 0)`), kept raw: a
+ * bigint path throws its TypeError ('Cannot mix BigInt and other types ...') as Node does.
+ */
+function isFd(v: unknown): v is number {
+  return v === ((v as number) | 0);
+}
+
 /** The default close callback: rethrows the error (an uncaught exception, as in Node). */
 function defaultCloseCallback(err: unknown): void {
   if (err != null) throw err;
@@ -368,12 +376,12 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateFunction(cb, "cb");
     const o = getOptions(options, { flag: "r" });
     const signal = o.signal as SignalLike | undefined;
-    if (!isInt32(path)) {
+    if (!isFd(path)) {
       if (signal?.aborted) return (cb as Callback)(new AbortError(undefined, { cause: signal.reason }));
       stringToFlags(o.flag, "options.flag");
       getValidatedPath(path);
     }
-    const flags = isInt32(path) ? 0 : stringToFlags(o.flag, "options.flag");
+    const flags = isFd(path) ? 0 : stringToFlags(o.flag, "options.flag");
     settle(cb as Callback, readFileChunked(fs, path, flags, o.encoding, signal));
   }
 
@@ -391,7 +399,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
       bytes = Buffer.from(data, (o.encoding as BufferEncoding) || "utf8");
     }
     const signal = o.signal as SignalLike | undefined;
-    if (!isInt32(path)) {
+    if (!isFd(path)) {
       if (signal?.aborted) return (cb as Callback)(new AbortError(undefined, { cause: signal.reason }));
       getValidatedPath(path); // fs.open's checks, thrown synchronously
       parseFileMode(o.mode, "mode", 0o666);
@@ -404,13 +412,13 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     cb ||= options;
     validateFunction(cb, "cb");
     const o = { ...getOptions(options, { encoding: "utf8", mode: 0o666, flag: "a" }) };
-    if (!o.flag || isInt32(path)) o.flag = "a";
+    if (!o.flag || isFd(path)) o.flag = "a";
     writeFile(path, data, o, cb);
   }
 
   function close(fd: number, cb: unknown = defaultCloseCallback): void {
     const done = cb === defaultCloseCallback ? defaultCloseCallback : makeCallback(cb);
-    getValidatedFd(fd);
+    getValidatedFdNative(fd);
     later(done, () => fs.closeSync(fd));
   }
 
@@ -529,7 +537,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateInteger(len, "len");
     const n = Math.max(0, len);
     const done = makeCallback(cb);
-    getValidatedFd(fd);
+    getValidatedFdNative(fd);
     later(done, () => sync("ftruncateSync")(fd, n));
   }
 
@@ -574,7 +582,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
   function fdCall(name: string) {
     return function (fd: number, cb: unknown): void {
       const done = makeCallback(cb);
-      getValidatedFd(fd);
+      getValidatedFdNative(fd);
       later(done, () => sync(name)(fd));
     };
   }
@@ -612,7 +620,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     return function (target: unknown, options: unknown = { bigint: false }, cb?: unknown): void {
       if (typeof options === "function") { cb = options; options = {}; }
       const done = makeCallback(cb);
-      if (isFd) getValidatedFd(target);
+      if (isFd) getValidatedFdNative(target);
       else getValidatedPath(target);
       const bigint = Boolean((options as { bigint?: unknown } | null)?.bigint);
       later(done, () => sync(name)(target, { bigint, throwIfNoEntry: true }));
@@ -659,7 +667,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
   function fchmod(fd: number, mode: unknown, cb: unknown): void {
     const m = parseFileMode(mode, "mode");
     const done = makeCallback(cb);
-    getValidatedFd(fd);
+    getValidatedFdNative(fd);
     later(done, () => sync("fchmodSync")(fd, m));
   }
 
@@ -684,7 +692,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     const done = makeCallback(cb);
-    getValidatedFd(fd);
+    getValidatedFdNative(fd);
     later(done, () => sync("fchownSync")(fd, uid, gid));
   }
 
@@ -702,7 +710,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     toUnixTimestamp(atime, "atime");
     toUnixTimestamp(mtime, "mtime");
     const done = makeCallback(cb);
-    getValidatedFd(fd);
+    getValidatedFdNative(fd);
     later(done, () => sync("futimesSync")(fd, atime, mtime));
   }
 

@@ -30,6 +30,7 @@ export * from "./utils.js";
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 import { EventEmitter } from "events";
+import { getValidatedFdNative } from "./utils.js";
 import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
 import { type SignalLike, checkAborted, validateAbortSignal } from "./async.js";
 
@@ -115,7 +116,7 @@ export class HelixFs {
 
   /** close(2). */
   closeSync(fd: number): void {
-    this.check(this.sys.close(getValidatedFd(fd)), "close");
+    this.check(this.sys.close(getValidatedFdNative(fd)), "close");
   }
 
   /**
@@ -247,7 +248,7 @@ export class HelixFs {
   ftruncateSync(fd: number, len: number = 0): void {
     validateInteger(len, "len");
     len = Math.max(0, len);
-    this.check(this.sys.ftruncate(getValidatedFd(fd), len), "ftruncate");
+    this.check(this.sys.ftruncate(getValidatedFdNative(fd), len), "ftruncate");
   }
 
   /** Node's truncateSync: open(path, 'r+'), ftruncate, close (errors name 'open' or 'ftruncate'). */
@@ -264,12 +265,12 @@ export class HelixFs {
 
   /** fsync(2): after it returns the file's data and metadata are durable. */
   fsyncSync(fd: number): void {
-    this.check(this.sys.fsync(getValidatedFd(fd)), "fsync");
+    this.check(this.sys.fsync(getValidatedFdNative(fd)), "fsync");
   }
 
   /** fdatasync(2): the file's data and size are durable. */
   fdatasyncSync(fd: number): void {
-    this.check(this.sys.fdatasync(getValidatedFd(fd)), "fdatasync");
+    this.check(this.sys.fdatasync(getValidatedFdNative(fd)), "fdatasync");
   }
 
   /** sync(2): everything is durable. (Not in Node's fs; HelixFS extension.) */
@@ -307,7 +308,7 @@ export class HelixFs {
   fstatSync(fd: number, options?: { bigint?: false }): Stats;
   fstatSync(fd: number, options: { bigint: true }): BigIntStats;
   fstatSync(fd: number, options: { bigint?: boolean } = { bigint: false }): Stats | BigIntStats {
-    return this.makeStats(this.record(this.sys.fstat(getValidatedFd(fd)), "fstat"), options);
+    return this.makeStats(this.record(this.sys.fstat(getValidatedFdNative(fd)), "fstat"), options);
   }
 
   /**
@@ -361,14 +362,14 @@ export class HelixFs {
 
   /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
   fchmodSync(fd: number, mode: number | string): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     const m = parseFileMode(mode, "mode");
     this.check(this.sys.fchmod ? this.sys.fchmod(f, m & 0o7777) : -ENOSYS, "fchmod");
   }
 
   /** fchown(2) on an open descriptor; -1 leaves an id unchanged (Sys.fchown; ENOSYS without it). */
   fchownSync(fd: number, uid: number, gid: number): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     this.check(this.sys.fchown ? this.sys.fchown(f, uid, gid) : -ENOSYS, "fchown");
@@ -376,7 +377,7 @@ export class HelixFs {
 
   /** futimens(2) on an open descriptor; times as utimesSync takes them (Sys.futimens; ENOSYS without it). */
   futimesSync(fd: number, atime: TimeLike, mtime: TimeLike): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     const a = secondsToNs(toUnixTimestamp(atime));
     const m = secondsToNs(toUnixTimestamp(mtime));
     if (a === null || m === null) throw uvException(-EINVAL, "futime");

@@ -362,6 +362,21 @@ export function getValidatedFd(fd: unknown, propName = "fd"): number {
   return fd;
 }
 
+/**
+ * The fd check of Node's C++ bindings (GetValidatedFd: close, fstat, fsync, fdatasync,
+ * ftruncate, fchmod, fchown, futimes): the errors of getValidatedFd, but the number is shown
+ * as V8 prints it ("Received 10000000000", not "10_000_000_000"), a negative fraction is out of
+ * range rather than not an integer, and a bigint shows without its "n".
+ */
+export function getValidatedFdNative(fd: unknown): number {
+  if (typeof fd === "bigint") throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", `The "fd" argument must be of type number. Received type bigint (${fd})`);
+  if (typeof fd !== "number") throw invalidArgType("fd", "number", fd);
+  const outOfRange = fd < 0 || fd > 2147483647;
+  if (outOfRange && Number.isFinite(fd)) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", `The value of "fd" is out of range. It must be >= 0 && <= 2147483647. Received ${fd}`);
+  if (outOfRange || !Number.isInteger(fd)) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", `The value of "fd" is out of range. It must be an integer. Received ${fd}`);
+  return fd === 0 ? 0 : fd; // -0 is fd 0
+}
+
 export function isInt32(v: unknown): v is number {
   return typeof v === "number" && (v | 0) === v;
 }
