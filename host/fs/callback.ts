@@ -29,7 +29,7 @@
 // No Node imports: runs in a browser.
 
 import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
-import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
 import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateAbortSignal, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
 
 // ---- the host ------------------------------------------------------------------------------
@@ -119,11 +119,9 @@ function settle(cb: Callback, p: Promise<unknown>): void {
 
 // ---- validators Node's C++ bindings apply (their own messages) -----------------------------
 
-/** GetValidFileMode of access/copyFile: int32 in 0..7, or null/undefined. */
+/** GetValidFileMode of access/copyFile (utils.validateFileModeNative). */
 function validateModeArg(mode: unknown): void {
-  if (mode == null) return;
-  if (!isInt32(mode)) throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", "mode must be int32 or null/undefined");
-  if (mode < 0 || mode > 7) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", "mode is out of range: >= 0 && <= 7");
+  validateFileModeNative(mode);
 }
 
 /** Node's validateRmdirOptions (+ validateBoolean(force) of validateRmOptions when `rm`). */
@@ -241,14 +239,17 @@ export async function readFileChunked(fs: CallbackHost, path: unknown, flags: nu
 
 /**
  * writeFile's work after validation: open (unless an fd), write all in chunks
- * (writeWholeFd; an (async) iterable item by item, promises only), fsync when `flush`, close. Rejects with the first error or AbortError.
+ * (writeWholeFd; an (async) iterable item by item, promises only), fsync when `flush`, close.
+ * `writeEmpty` (the callback API, Node's writeAll) writes 0 bytes once for empty data, where
+ * the promises skip the write. Rejects with the first error or AbortError.
  */
-export async function writeFileChunked(fs: CallbackHost, path: unknown, data: Uint8Array | Iterable<unknown> | AsyncIterable<unknown>, flag: unknown, mode: unknown, flush: boolean, signal: SignalLike | undefined, encoding?: unknown): Promise<void> {
+export async function writeFileChunked(fs: CallbackHost, path: unknown, data: Uint8Array | Iterable<unknown> | AsyncIterable<unknown>, flag: unknown, mode: unknown, flush: boolean, signal: SignalLike | undefined, encoding?: unknown, writeEmpty = false): Promise<void> {
   const isUserFd = isInt32(path);
   checkAborted(signal);
   const fd = isUserFd ? path : fs.openSync(path, flag, mode);
   try {
     if (isCustomIterable(data)) await writeIterableFd(fs, fd, data, signal, encoding);
+    else if (writeEmpty && (data as Uint8Array).length === 0) fs.writeSync(fd, data as Uint8Array, 0, 0, null); // write(2) of 0 bytes: EBADF on a bad fd
     else await writeWholeFd(fs, fd, data, signal);
     if (flush) fs.fsyncSync(fd);
   } catch (err) {
@@ -318,7 +319,7 @@ export interface CallbackApi {
   rmdir(path: P, options: unknown, cb?: NoParam): void;
   stat(path: P, options: unknown, cb?: Callback): void;
   statfs(path: P, options: unknown, cb?: Callback): void;
-  symlink(target: P, path: P, type: unknown, cb?: NoParam): void;
+  symlink(target: P, path: P, type?: unknown, cb?: NoParam): void;
   truncate(path: P | number, len: unknown, cb?: NoParam): void;
   unlink(path: P, cb: NoParam): void;
   utimes(path: P, atime: unknown, mtime: unknown, cb: NoParam): void;
@@ -399,13 +400,14 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
       bytes = Buffer.from(data, (o.encoding as BufferEncoding) || "utf8");
     }
     const signal = o.signal as SignalLike | undefined;
-    if (!isFd(path)) {
-      if (signal?.aborted) return (cb as Callback)(new AbortError(undefined, { cause: signal.reason }));
+    if (signal?.aborted) return (cb as Callback)(new AbortError(undefined, { cause: signal.reason }));
+    if (isFd(path)) getValidatedFd(path); // the first fs.write's check, thrown synchronously
+    else {
       getValidatedPath(path); // fs.open's checks, thrown synchronously
       parseFileMode(o.mode, "mode", 0o666);
       stringToFlags(flag);
     }
-    settle(cb as Callback, writeFileChunked(fs, path, bytes, flag, o.mode, flush, signal));
+    settle(cb as Callback, writeFileChunked(fs, path, bytes, flag, o.mode, flush, signal, undefined, true));
   }
 
   function appendFile(path: P | number, data: unknown, options: unknown, cb?: unknown): void {
@@ -616,13 +618,15 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     later(done, () => sync("readdirSync")(path, o));
   }
 
-  function statCall(name: string, isFd: boolean) {
+  function statCall(name: string, byFd: boolean) {
     return function (target: unknown, options: unknown = { bigint: false }, cb?: unknown): void {
       if (typeof options === "function") { cb = options; options = {}; }
       const done = makeCallback(cb);
-      if (isFd) getValidatedFdNative(target);
-      else getValidatedPath(target);
-      const bigint = Boolean((options as { bigint?: unknown } | null)?.bigint);
+      // Node reads options.bigint (a TypeError for null options) after the path check but
+      // before the C++ binding checks the fd
+      if (!byFd) getValidatedPath(target);
+      const bigint = Boolean((options as { bigint?: unknown }).bigint);
+      if (byFd) getValidatedFdNative(target);
       later(done, () => sync(name)(target, { bigint, throwIfNoEntry: true }));
     };
   }
@@ -631,7 +635,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     if (typeof options === "function") { cb = options; options = {}; }
     validateFunction(cb, "cb");
     getValidatedPath(path);
-    const bigint = Boolean((options as { bigint?: unknown } | null)?.bigint);
+    const bigint = Boolean((options as { bigint?: unknown }).bigint); // null options: Node's TypeError, thrown
     later(cb as Callback, () => sync("statfsSync")(path, { bigint }));
   }
 
@@ -642,9 +646,10 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     later(done, () => sync("readlinkSync")(path, o));
   }
 
-  function symlink(target: P, path: P, ...rest: unknown[]): void {
-    const type = typeof rest[0] === "string" ? rest[0] : null;
-    const done = makeCallback(rest.length > 0 ? rest[rest.length - 1] : path);
+  function symlink(...args: unknown[]): void {
+    const [target, path, type_] = args;
+    const type = typeof type_ === "string" ? type_ : null;
+    const done = makeCallback(args[args.length - 1]); // Node: the last argument, whatever the count
     getValidatedPath(target, "target");
     getValidatedPath(path);
     validateSymlinkType(type);
