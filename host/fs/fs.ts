@@ -47,6 +47,9 @@ import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EI
 import * as fixtures from "./fixtures.js";
 import type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
+import { getValidatedFdNative, validateFileModeNative } from "./utils.js";
+import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
+import { type SignalLike, checkAborted, validateAbortSignal } from "./async.js";
 
 // ---- the API -------------------------------------------------------------------------------
 
@@ -61,6 +64,7 @@ export class HelixFs {
   readonly promises: HelixFsPromises;
   readonly Stats = Stats;
   readonly Dirent = Dirent;
+  readonly Dir = Dir;
   /** The syscall table this API runs on. */
   readonly sys: Sys;
   /** Absolute directory relative paths resolve against. */
@@ -130,7 +134,7 @@ export class HelixFs {
 
   /** close(2). */
   closeSync(fd: number): void {
-    this.check(this.sys.close(getValidatedFd(fd)), "close");
+    this.check(this.sys.close(getValidatedFdNative(fd)), "close");
   }
 
   /**
@@ -262,7 +266,7 @@ export class HelixFs {
   ftruncateSync(fd: number, len: number = 0): void {
     validateInteger(len, "len");
     len = Math.max(0, len);
-    this.check(this.sys.ftruncate(getValidatedFd(fd), len), "ftruncate");
+    this.check(this.sys.ftruncate(getValidatedFdNative(fd), len), "ftruncate");
   }
 
   /** Node's truncateSync: open(path, 'r+'), ftruncate, close (errors name 'open' or 'ftruncate'). */
@@ -279,12 +283,12 @@ export class HelixFs {
 
   /** fsync(2): after it returns the file's data and metadata are durable. */
   fsyncSync(fd: number): void {
-    this.check(this.sys.fsync(getValidatedFd(fd)), "fsync");
+    this.check(this.sys.fsync(getValidatedFdNative(fd)), "fsync");
   }
 
   /** fdatasync(2): the file's data and size are durable. */
   fdatasyncSync(fd: number): void {
-    this.check(this.sys.fdatasync(getValidatedFd(fd)), "fdatasync");
+    this.check(this.sys.fdatasync(getValidatedFdNative(fd)), "fdatasync");
   }
 
   /** sync(2): everything is durable. (Not in Node's fs; HelixFS extension.) */
@@ -322,7 +326,7 @@ export class HelixFs {
   fstatSync(fd: number, options?: { bigint?: false }): Stats;
   fstatSync(fd: number, options: { bigint: true }): BigIntStats;
   fstatSync(fd: number, options: { bigint?: boolean } = { bigint: false }): Stats | BigIntStats {
-    return this.makeStats(this.record(this.sys.fstat(getValidatedFd(fd)), "fstat"), options);
+    return this.makeStats(this.record(this.sys.fstat(getValidatedFdNative(fd)), "fstat"), options);
   }
 
   /**
@@ -376,14 +380,14 @@ export class HelixFs {
 
   /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
   fchmodSync(fd: number, mode: number | string): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     const m = parseFileMode(mode, "mode");
     this.check(this.sys.fchmod ? this.sys.fchmod(f, m & 0o7777) : -ENOSYS, "fchmod");
   }
 
   /** fchown(2) on an open descriptor; -1 leaves an id unchanged (Sys.fchown; ENOSYS without it). */
   fchownSync(fd: number, uid: number, gid: number): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     this.check(this.sys.fchown ? this.sys.fchown(f, uid, gid) : -ENOSYS, "fchown");
@@ -391,7 +395,7 @@ export class HelixFs {
 
   /** futimens(2) on an open descriptor; times as utimesSync takes them (Sys.futimens; ENOSYS without it). */
   futimesSync(fd: number, atime: TimeLike, mtime: TimeLike): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     const a = secondsToNs(toUnixTimestamp(atime));
     const m = secondsToNs(toUnixTimestamp(mtime));
     if (a === null || m === null) throw uvException(-EINVAL, "futime");
@@ -400,15 +404,15 @@ export class HelixFs {
 
   /** utimensat(2) following symlinks; times are seconds (numbers or numeric strings) or Dates, kept to the microsecond. */
   utimesSync(path: PathLike, atime: TimeLike, mtime: TimeLike): void {
-    this.utimes(path, atime, mtime, false, "utime");
+    this.setTimes(path, atime, mtime, false, "utime");
   }
 
   /** Like utimesSync, but changes a symlink itself. */
   lutimesSync(path: PathLike, atime: TimeLike, mtime: TimeLike): void {
-    this.utimes(path, atime, mtime, true, "lutime");
+    this.setTimes(path, atime, mtime, true, "lutime");
   }
 
-  private utimes(path: PathLike, atime: TimeLike, mtime: TimeLike, noFollow: boolean, syscall: string): void {
+  private setTimes(path: PathLike, atime: TimeLike, mtime: TimeLike, noFollow: boolean, syscall: string): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     const a = secondsToNs(toUnixTimestamp(atime));
@@ -896,10 +900,10 @@ export class HelixFs {
     const qb = callerPath(getValidatedPath(dest, "dest"));
     const a = showPath(qa), b = showPath(qb);
     validateMode(mode);
-    this.check(this.copyFile(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
+    this.check(this.copyFileRaw(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
   }
 
-  private copyFile(src: SysPath, dest: SysPath, mode: number): number {
+  private copyFileRaw(src: SysPath, dest: SysPath, mode: number): number {
     if (src.length === 0 || dest.length === 0) return -ENOENT;
     const sys = this.sys;
     const srcFd = sys.open(src, O_RDONLY, 0);
@@ -1054,13 +1058,19 @@ export class HelixFs {
   toJSON(paths?: string | string[], json?: DirectoryJSON, isRelative?: boolean, asBuffer?: boolean): DirectoryJSON {
     return fixtures.toJSON(this, paths, json, isRelative, asBuffer);
   }
+
+  // ---- callback API and Node's aliases (issue 13) ----
+  /** Installs the callback API (fs.x(..., cb)), F_OK..X_OK, _toUnixTimestamp, FileReadStream/FileWriteStream: callback.ts. */
+  readonly #callbackApi = installCallbackApi(this);
 }
+
+/** The callback API's functions and aliases, installed per instance by installCallbackApi (callback.ts). */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface HelixFs extends CallbackApi {}
 
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
 function validateMode(mode: unknown): void {
-  if (mode == null) return;
-  if (!isInt32(mode)) throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", "mode must be int32 or null/undefined");
-  if (mode < 0 || mode > 7) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", "mode is out of range: >= 0 && <= 7");
+  validateFileModeNative(mode);
 }
 
 function validateRmdirOptions(options: unknown, defaults: Options = DEFAULT_RMDIR_OPTIONS): Options {
@@ -1121,10 +1131,21 @@ function closedHandle(syscall: string): FsError {
   return err;
 }
 
-/** Node's fs.promises FileHandle over a HelixFs fd; an EventEmitter, like Node's: 'close' after close(). */
+/** getAsyncId values: HelixFS has no async_hooks, so each FileHandle gets the next number. */
+let nextAsyncId = 1;
+
+/**
+ * Node's fs.promises FileHandle over a HelixFs fd. An EventEmitter like Node's: emits 'close'
+ * when close() is called. A readFile/writeFile/appendFile in progress holds a reference: a
+ * close() meanwhile emits 'close' at once but closes the fd (and settles) when it ends.
+ */
 export class FileHandle extends EventEmitter {
   #fs: HelixFs;
   #fd: number;
+  #refs = 1;
+  #asyncId = nextAsyncId++;
+  #closePromise: Promise<void> | undefined;
+  #closeSettle: ((err?: unknown) => void) | undefined;
 
   /** Wraps an open fd (use HelixFs.promises.open). */
   constructor(fs: HelixFs, fd: number) {
@@ -1136,9 +1157,37 @@ export class FileHandle extends EventEmitter {
   /** The fd, or -1 after close. */
   get fd(): number { return this.#fd; }
 
+  /** A number unique to this handle (Node: the async_hooks id of its FileHandle). */
+  getAsyncId(): number { return this.#asyncId; }
+
   private live(syscall: string): number {
     if (this.#fd === -1) throw closedHandle(syscall);
     return this.#fd;
+  }
+
+  /** Node's fsCall: rejects EBADF 'file closed' (syscall `syscall`) after close; holds a reference while `fn` runs. */
+  async #call<T>(syscall: string, fn: (fd: number) => Promise<T>): Promise<T> {
+    const fd = this.live(syscall);
+    this.#refs++;
+    try {
+      return await fn(fd);
+    } finally {
+      this.#unref();
+    }
+  }
+
+  #unref(): void {
+    if (--this.#refs !== 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    const settle = this.#closeSettle;
+    this.#closeSettle = undefined;
+    try {
+      this.#fs.closeSync(fd);
+      settle?.();
+    } catch (err) {
+      settle?.(err ?? new Error("close failed"));
+    }
   }
 
   /** Reads into `buffer` (default a fresh 16 KiB Buffer); position null/undefined = current. */
@@ -1203,31 +1252,52 @@ export class FileHandle extends EventEmitter {
   /** fdatasync. */
   async datasync(): Promise<void> { this.#fs.fdatasyncSync(this.live("fdatasync")); }
 
-  /** Reads from the current position to EOF. */
-  async readFile(options?: ReadFileOptions | Encoding | null): Promise<string | Buffer> {
-    return this.#fs.readFileSync(this.live("read"), options);
+  /**
+   * Reads from the current position to EOF (Node's readFile(handle, options)): chunks of at
+   * most IO_CHUNK_MAX with a macrotask between them; options.signal aborts (AbortError).
+   */
+  readFile(options?: ReadFileOptions & { signal?: SignalLike } | Encoding | null): Promise<string | Buffer> {
+    return this.#call("readFile", (fd) => {
+      const o = getOptions(options, { flag: "r" }) as ReadFileOptions & { signal?: SignalLike };
+      return readFileChunked(this.#fs, fd, 0, o.encoding, o.signal);
+    });
   }
 
-  /** Writes `data` at the current position. */
-  async writeFile(data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    this.#fs.writeFileSync(this.live("write"), data, options);
+  /** Writes `data` (a string, an ArrayBufferView or an (async) iterable of them) at the current position, in chunks; honours options.signal. */
+  writeFile(data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    return this.#call("writeFile", (fd) => writeHandleData(this.#fs, fd, data, options));
   }
 
-  /** Appends `data` (at the current position, like Node's FileHandle.appendFile). */
-  async appendFile(data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    this.#fs.writeFileSync(this.live("write"), data, options);
+  /** Like writeFile (Node's FileHandle.appendFile writes at the current position too). */
+  appendFile(data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    return this.#call("writeFile", (fd) => writeHandleData(this.#fs, fd, data, options));
   }
 
-  /** Closes the fd; closing twice is a no-op. */
-  async close(): Promise<void> {
-    if (this.#fd === -1) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    try {
-      this.#fs.closeSync(fd);
-    } finally {
-      this.emit("close"); // streams and web streams on this handle end with it
+  /**
+   * Closes the fd and emits 'close'; closing again resolves at once. While a readFile/
+   * writeFile holds the handle, the fd closes (and the promise settles) when that call ends.
+   */
+  close(): Promise<void> {
+    if (this.#fd === -1) return Promise.resolve();
+    if (this.#closePromise) return this.#closePromise;
+    if (--this.#refs === 0) {
+      const fd = this.#fd;
+      this.#fd = -1;
+      try {
+        this.#fs.closeSync(fd);
+        this.#closePromise = Promise.resolve();
+      } catch (err) {
+        this.#closePromise = Promise.reject(err);
+      }
+    } else {
+      this.#closePromise = new Promise<void>((resolve, reject) => {
+        this.#closeSettle = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+      });
     }
+    const p = this.#closePromise;
+    p.then(() => { this.#closePromise = undefined; }, () => { this.#closePromise = undefined; });
+    this.emit("close");
+    return p;
   }
 
   async [Symbol.asyncDispose](): Promise<void> { return this.close(); }
@@ -1284,17 +1354,40 @@ export class HelixFsPromises {
   async open(path: PathLike, flags?: string | number | null, mode?: number | string | null): Promise<FileHandle> {
     return new FileHandle(this.#fs, this.#fs.openSync(path, flags, mode));
   }
-  async readFile(path: PathLike | FileHandle, options?: ReadFileOptions | Encoding | null): Promise<string | Buffer> {
-    if (path instanceof FileHandle) return path.readFile(options);
-    return this.#fs.readFileSync(getValidatedPath(path) as PathLike, options);
+  /**
+   * Reads a whole file (path or FileHandle) in chunks of at most IO_CHUNK_MAX bytes with a
+   * macrotask between them; options.signal aborts before the open and between chunks
+   * (AbortError, code 'ABORT_ERR'). Rejects like readFileSync otherwise.
+   */
+  async readFile(path: PathLike | FileHandle, options?: ReadFileOptions & { signal?: SignalLike } | Encoding | null): Promise<string | Buffer> {
+    const o = getOptions(options, { flag: "r" }) as ReadFileOptions & { signal?: SignalLike };
+    if (path instanceof FileHandle) return path.readFile(o);
+    checkAborted(o.signal);
+    const p = getValidatedPath(path) as PathLike;
+    const fd = this.#fs.openSync(p, o.flag || "r", 0o666);
+    return readFileChunked(this.#fs, fd, 0, o.encoding, o.signal).finally(() => this.#fs.closeSync(fd));
   }
-  async writeFile(path: PathLike | FileHandle, data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    if (path instanceof FileHandle) return path.writeFile(data, options);
-    this.#fs.writeFileSync(getValidatedPath(path) as PathLike, data, options);
+  /**
+   * Writes a whole file (path or FileHandle): a string, an ArrayBufferView, or an (async)
+   * iterable of them; in chunks with a macrotask between them; options.signal aborts
+   * (AbortError) before the open and between chunks; { flush } fsyncs.
+   */
+  async writeFile(path: PathLike | FileHandle, data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    const o = getOptions(options, { encoding: "utf8", mode: 0o666, flag: "w", flush: false }) as WriteFileOptions & { signal?: SignalLike };
+    const flag = o.flag || "w";
+    const flush = o.flush ?? false;
+    validateBoolean(flush, "options.flush");
+    const bytes = writeFileData(data, o.encoding);
+    validateAbortSignal(o.signal, "options.signal");
+    if (path instanceof FileHandle) return path.writeFile(bytes, o);
+    checkAborted(o.signal);
+    return writeFileChunked(this.#fs, getValidatedPath(path), bytes, flag, o.mode, flush, o.signal, o.encoding);
   }
-  async appendFile(path: PathLike | FileHandle, data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    if (path instanceof FileHandle) return path.appendFile(data, options);
-    this.#fs.appendFileSync(getValidatedPath(path) as PathLike, data, options);
+  /** writeFile with flag 'a' by default (Node's promises.appendFile). */
+  async appendFile(path: PathLike | FileHandle, data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    const o = { ...getOptions(options, { encoding: "utf8", mode: 0o666, flag: "a" }) } as WriteFileOptions;
+    o.flag = o.flag || "a";
+    return this.writeFile(path, data, o);
   }
   async stat(path: PathLike, options?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     return this.#fs.statSync(path, { bigint: options?.bigint ?? false, throwIfNoEntry: true }) as Stats | BigIntStats;
@@ -1365,6 +1458,12 @@ export class HelixFsPromises {
   }
   /** Node's fs.promises.lchown. */
   async lchown(path: PathLike, uid: number, gid: number): Promise<void> { this.#fs.lchownSync(path, uid, gid); }
+
+  // ---- callback API and Node's aliases (issue 13) ----
+  /** Node on Linux has no lchmod: rejects with Error ERR_METHOD_NOT_IMPLEMENTED, as Node's does. */
+  async lchmod(_path: PathLike, _mode: number | string): Promise<void> {
+    throw nodeError(Error, "ERR_METHOD_NOT_IMPLEMENTED", "The lchmod() method is not implemented");
+  }
 }
 
 /**
