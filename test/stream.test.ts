@@ -439,3 +439,43 @@ describe("streams and the event loop", () => {
     expect(ticks).toBeGreaterThan(0);
   });
 });
+
+// ---- the legacy way to subclass (graceful-fs, fs-extra) ---------------------------------------
+
+describe("ReadStream and WriteStream as function constructors", () => {
+  /** A subclass made as graceful-fs makes its own: Base.apply(this, args), open() replaced. */
+  function legacy(F: typeof fs.ReadStream | typeof fs.WriteStream, base: typeof nodeFs.ReadStream | typeof nodeFs.WriteStream, opener: (path: string, cb: (e: Error | null, fd?: number) => void) => void) {
+    function Sub(this: object, p: string, o?: object) {
+      (F as unknown as Function).apply(this, [p, o]);
+      return this;
+    }
+    Sub.prototype = Object.create(F.prototype);
+    Sub.prototype.open = function (this: { path: string; fd: number | null; emit(e: string, v?: unknown): void; destroy(): void }) {
+      opener(this.path, (e, fd) => {
+        if (e) { this.destroy(); this.emit("error", e); } else { this.fd = fd!; this.emit("open", fd); }
+      });
+    };
+    void base;
+    return Sub as unknown as new (p: string, o?: object) => NodeJS.ReadableStream & { on: Function; fd: number | null };
+  }
+
+  it("Base.apply(this) with a replaced open() reads and writes like Node's; its 'error' ends the construction", async () => {
+    fs.writeFileSync(K("leg"), "legacy bytes");
+    nodeFs.writeFileSync(R("leg"), "legacy bytes");
+    const kOpen = (p: string, cb: (e: Error | null, fd?: number) => void) => { try { cb(null, fs.openSync(p, "r")); } catch (e) { cb(e as Error); } };
+    const nOpen = (p: string, cb: (e: Error | null, fd?: number) => void) => nodeFs.open(p, "r", cb);
+    const KS = legacy(fs.ReadStream, nodeFs.ReadStream, kOpen), NS = legacy(nodeFs.ReadStream as never, nodeFs.ReadStream, nOpen);
+    const [a, b] = await Promise.all([drain(new KS(K("leg"))), drain(new NS(R("leg")))]);
+    expect(Buffer.concat(a.chunks).toString()).toBe("legacy bytes");
+    expect(a.events).toEqual(b.events);
+    expect(new KS(K("leg"))).toBeInstanceOf(fs.ReadStream);
+    const [c, d] = await Promise.all([drain(new KS(K("nope"))), drain(new NS(R("nope")))]);
+    expect(c.events).toEqual(d.events);
+    expect(shape(c.error)).toEqual(shape(d.error));
+    // called without new, as Node's constructors can be
+    const plain = (fs.ReadStream as unknown as (p: string) => NodeJS.ReadableStream & { on: Function })(K("leg"));
+    expect(Buffer.concat((await drain(plain)).chunks).toString()).toBe("legacy bytes");
+    expect(fs.ReadStream.name).toBe("ReadStream");
+    expect(fs.WriteStream.name).toBe("WriteStream");
+  });
+});

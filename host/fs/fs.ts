@@ -1475,10 +1475,20 @@ export function createFs(sys: Sys, opts?: CreateFsOptions): HelixFs {
 }
 
 
-/** `Base` with `host` as the HelixFs its default file operations use (fs.ReadStream, fs.WriteStream). */
+/**
+ * `Base` with `host` as the HelixFs its default file operations use (fs.ReadStream,
+ * fs.WriteStream): a function like Base, so `new`, a plain call and `Bound.apply(this, args)`
+ * on an object made from Bound.prototype (the legacy subclassing graceful-fs does) all work.
+ */
 function boundStream<T extends typeof ReadStream | typeof WriteStream>(Base: T, host: HelixFs): T {
-  const B = Base as unknown as new (path: unknown, options: unknown, host: StreamHost) => object;
-  return class extends B {
-    constructor(path?: unknown, options?: unknown) { super(path, options, host as StreamHost); }
-  } as unknown as T;
+  const B = Base as unknown as (this: object, path: unknown, options: unknown, host: StreamHost) => object | void;
+  function Bound(this: object | undefined, path?: unknown, options?: unknown): object {
+    if (!(this instanceof Bound)) return new (Bound as unknown as new (p: unknown, o: unknown) => object)(path, options);
+    B.call(this, path, options, host as StreamHost);
+    return this;
+  }
+  Bound.prototype = Base.prototype;
+  Object.setPrototypeOf(Bound, Base);
+  Object.defineProperty(Bound, "name", { value: Base.name });
+  return Bound as unknown as T;
 }

@@ -180,9 +180,14 @@ function defaultOps(host: StreamHost | undefined): StreamOps {
   return hostOps(host);
 }
 
-/** Opens `s.path` through its ops (Node's _construct): 'open' then 'ready', or the error. */
-function construct(s: ReadStream | WriteStream, ops: StreamOps, callback: (err?: Error | null) => void): void {
+/**
+ * Opens `s.path` through its ops (Node's _construct): 'open' then 'ready', or the error. A
+ * stream whose open() was replaced (the legacy way to subclass, graceful-fs's) is opened by
+ * calling that open(): its 'open' or 'error' event settles the construction, as in Node.
+ */
+function construct(s: ReadStreamBase | WriteStreamBase, ops: StreamOps, callback: (err?: Error | null) => void): void {
   if (typeof s.fd === "number") { callback(); return; }
+  if (s.open !== ReadStreamBase.prototype.open && s.open !== WriteStreamBase.prototype.open) { constructByOpen(s, callback); return; }
   try {
     ops.open!(s.path!, s.flags!, s.mode!, (er, fd) => {
       if (er) { callback(er); return; }
@@ -194,6 +199,17 @@ function construct(s: ReadStream | WriteStream, ops: StreamOps, callback: (err?:
   } catch (e) {
     callback(e as Error); // a custom open that throws: an 'error' like a failed open
   }
+}
+
+/** Construction through a replaced open(): the first 'open' or 'error' it emits ends it. */
+function constructByOpen(s: ReadStreamBase | WriteStreamBase, callback: (err?: Error | null) => void): void {
+  const emit = s.emit;
+  s.emit = function (this: typeof s, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === "open") { this.emit = emit; callback(); return emit.call(this, event, ...args); }
+    if (event === "error") { this.emit = emit; callback(args[0] as Error); return true; }
+    return emit.call(this, event, ...args);
+  } as typeof s.emit;
+  s.open();
 }
 
 /** Node's close(): fsync first when `flush`, then close the fd once. */
@@ -208,6 +224,8 @@ function closeFile(s: ReadStream | WriteStream, ops: StreamOps, err: Error | nul
 }
 
 const kIoDone = Symbol("kIoDone");
+/** A stream's file operations and whether one is running (symbols: the constructors are functions, see ReadStreamCtor). */
+const kOps = Symbol("kOps"), kBusy = Symbol("kBusy");
 
 /** A stream's internal state object (Node's and readable-stream's both have them; @types/node does not say so). */
 function stateOf(s: Readable | Writable, key: "_readableState" | "_writableState"): { autoDestroy: boolean } {
@@ -231,50 +249,21 @@ export interface ReadStreamOptions {
  * `host` is the HelixFs whose sync calls the default operations use (HelixFs.ReadStream
  * binds it); without it, options.fs or a FileHandle fd must supply them.
  */
-export class ReadStream extends Readable {
+class ReadStreamBase extends Readable {
   /** The open fd, or null before 'open' and after close. */
-  fd: number | null;
+  declare fd: number | null;
   /** The path given (a FileHandle or fd stream: undefined). */
-  path: string | Uint8Array | undefined;
-  flags: string | number | undefined;
-  mode: string | number | undefined;
-  start: number | undefined;
-  end: number;
+  declare path: string | Uint8Array | undefined;
+  declare flags: string | number | undefined;
+  declare mode: string | number | undefined;
+  declare start: number | undefined;
+  declare end: number;
   /** Next read position when `start` was given, else undefined (reads at the file position). */
-  pos: number | undefined;
+  declare pos: number | undefined;
   /** Bytes read so far. */
-  bytesRead = 0;
-  #ops: StreamOps;
-  #busy = false;
-
-  constructor(path?: PathLike | null, options?: ReadStreamOptions | BufferEncoding | null, host?: StreamHost) {
-    const o: Options = { ...getOptions(options, {}) };
-    if (o.highWaterMark === undefined) o.highWaterMark = READ_STREAM_HWM;
-    const file = fileOf(path, o, host, "r");
-    validateOp(file.ops, "read");
-    o.autoDestroy = o.autoClose === undefined ? true : o.autoClose;
-    if (o.autoDestroy) validateOp(file.ops, "close");
-    const start = o.start as number | undefined;
-    let end = o.end as number | undefined;
-    if (start !== undefined) validateInteger(start, "start", 0);
-    if (end === undefined) end = Infinity;
-    else if (end !== Infinity) {
-      validateInteger(end, "end", 0);
-      if (start !== undefined && start > end) throw outOfRange("start", `<= "end" (here: ${end})`, start);
-    }
-    delete o.fs; // Readable has no use for these and would keep references
-    delete o.fd;
-    super(o);
-    this.#ops = file.ops;
-    this.fd = file.fd;
-    this.path = file.path;
-    this.flags = file.flags;
-    this.mode = file.mode;
-    this.start = start;
-    this.end = end;
-    this.pos = start;
-    if (file.handle) file.handle.on("close", () => this.close());
-  }
+  declare bytesRead: number;
+  declare [kOps]: StreamOps;
+  declare [kBusy]: boolean;
 
   /** Whether autoClose (Readable's autoDestroy) is on. */
   get autoClose(): boolean { return stateOf(this, "_readableState").autoDestroy; }
@@ -283,15 +272,18 @@ export class ReadStream extends Readable {
   /** True until the file is open. */
   get pending(): boolean { return this.fd === null; }
 
-  override _construct(callback: (error?: Error | null) => void): void { construct(this, this.#ops, callback); }
+  /** Node's deprecated no-op; a subclass that replaces it opens the file itself (see construct). */
+  open(): void { /* the stream opens itself in _construct */ }
+
+  override _construct(callback: (error?: Error | null) => void): void { construct(this, this[kOps], callback); }
 
   override _read(n: number): void {
     n = this.pos !== undefined ? Math.min(this.end - this.pos + 1, n) : Math.min(this.end - this.bytesRead + 1, n);
     if (n <= 0) { this.push(null); return; }
     const buf = Buffer.allocUnsafeSlow(n);
-    this.#busy = true;
-    this.#ops.read!(this.fd as number, buf, 0, n, this.pos, (er, bytesRead) => {
-      this.#busy = false;
+    this[kBusy] = true;
+    this[kOps].read!(this.fd as number, buf, 0, n, this.pos, (er, bytesRead) => {
+      this[kBusy] = false;
       if (this.destroyed) { this.emit(kIoDone, er); return; } // _destroy waits for this to close the fd
       if (er) { this.destroy(er); return; }
       if (bytesRead > 0) {
@@ -306,8 +298,8 @@ export class ReadStream extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (this.#busy) this.once(kIoDone, (er: Error | null) => closeFile(this, this.#ops, err || er, cb));
-    else closeFile(this, this.#ops, err, cb);
+    if (this[kBusy]) this.once(kIoDone, (er: Error | null) => closeFile(this, this[kOps], err || er, cb));
+    else closeFile(this, this[kOps], err, cb);
   }
 
   /** Destroys the stream (closing the fd); `cb` runs when it has finished. */
@@ -316,6 +308,57 @@ export class ReadStream extends Readable {
     this.destroy();
   }
 }
+
+/**
+ * The ReadStream constructor: a function, as Node's is, so that `new ReadStream(...)`,
+ * `ReadStream(...)` and the legacy subclassing `ReadStream.apply(this, args)` (graceful-fs,
+ * fs-extra) all work; `host` as described on ReadStreamBase.
+ */
+function ReadStreamCtor(this: ReadStreamBase, path?: PathLike | null, options?: ReadStreamOptions | BufferEncoding | null, host?: StreamHost): ReadStreamBase | void {
+  if (!(this instanceof ReadStreamCtor)) return new (ReadStreamCtor as unknown as ReadStreamClass)(path, options, host);
+  const o: Options = { ...getOptions(options, {}) };
+  if (o.highWaterMark === undefined) o.highWaterMark = READ_STREAM_HWM;
+  const file = fileOf(path, o, host, "r");
+  validateOp(file.ops, "read");
+  o.autoDestroy = o.autoClose === undefined ? true : o.autoClose;
+  if (o.autoDestroy) validateOp(file.ops, "close");
+  const start = o.start as number | undefined;
+  let end = o.end as number | undefined;
+  if (start !== undefined) validateInteger(start, "start", 0);
+  if (end === undefined) end = Infinity;
+  else if (end !== Infinity) {
+    validateInteger(end, "end", 0);
+    if (start !== undefined && start > end) throw outOfRange("start", `<= "end" (here: ${end})`, start);
+  }
+  delete o.fs; // Readable has no use for these and would keep references
+  delete o.fd;
+  Readable.call(this, o); // Node's Readable is a function constructor too (so is readable-stream's)
+  this.bytesRead = 0;
+  this[kBusy] = false;
+  this[kOps] = file.ops;
+  this.fd = file.fd;
+  this.path = file.path;
+  this.flags = file.flags;
+  this.mode = file.mode;
+  this.start = start;
+  this.end = end;
+  this.pos = start;
+  if (file.handle) file.handle.on("close", () => this.close());
+}
+ReadStreamCtor.prototype = ReadStreamBase.prototype;
+Object.defineProperty(ReadStreamBase.prototype, "constructor", { value: ReadStreamCtor, writable: true, configurable: true });
+Object.setPrototypeOf(ReadStreamCtor, Readable);
+Object.defineProperty(ReadStreamCtor, "name", { value: "ReadStream" });
+
+/** The type of ReadStream: constructible with `new`, callable without, like Node's. */
+export type ReadStreamClass = {
+  new (path?: PathLike | null, options?: ReadStreamOptions | BufferEncoding | null, host?: StreamHost): ReadStreamBase;
+  (path?: PathLike | null, options?: ReadStreamOptions | BufferEncoding | null, host?: StreamHost): ReadStreamBase;
+  readonly prototype: ReadStreamBase;
+};
+/** Node's fs.ReadStream (see ReadStreamBase). */
+export const ReadStream = ReadStreamCtor as unknown as ReadStreamClass;
+export type ReadStream = ReadStreamBase;
 
 // ---- WriteStream ---------------------------------------------------------------------------
 
@@ -333,54 +376,20 @@ export interface WriteStreamOptions {
  * failed open or write (ERR_SYSTEM_ERROR after WRITE_RETRIES_MAX zero-byte writes).
  * `host` as for ReadStream.
  */
-export class WriteStream extends Writable {
-  fd: number | null;
-  path: string | Uint8Array | undefined;
-  flags: string | number | undefined;
-  mode: string | number | undefined;
-  start: number | undefined;
+class WriteStreamBase extends Writable {
+  declare fd: number | null;
+  declare path: string | Uint8Array | undefined;
+  declare flags: string | number | undefined;
+  declare mode: string | number | undefined;
+  declare start: number | undefined;
   /** Next write position when `start` was given, else undefined (the file position / append). */
-  pos: number | undefined;
+  declare pos: number | undefined;
   /** fsync before close. */
-  flush: boolean;
+  declare flush: boolean;
   /** Bytes written so far. */
-  bytesWritten = 0;
-  #ops: StreamOps;
-  #busy = false;
-
-  constructor(path?: PathLike | null, options?: WriteStreamOptions | BufferEncoding | null, host?: StreamHost) {
-    const o: Options = { ...getOptions(options, {}) };
-    o.decodeStrings = true; // only buffers reach _write
-    const file = fileOf(path, o, host, "w");
-    o.autoDestroy = o.autoClose === undefined ? true : o.autoClose;
-    const ops = file.ops;
-    if (!ops.write && !ops.writev) throw invalidArgType("options.fs.write", "function", ops.write);
-    if (ops.write) validateOp(ops, "write");
-    if (ops.writev) validateOp(ops, "writev");
-    if (o.autoDestroy) validateOp(ops, "close");
-    let flush = o.flush as boolean | undefined | null;
-    if (flush == null) flush = false;
-    else { validateBoolean(flush, "options.flush"); validateOp(ops, "fsync"); }
-    const start = o.start as number | undefined;
-    if (start !== undefined) validateInteger(start, "start", 0);
-    const encoding = o.encoding as BufferEncoding | undefined;
-    delete o.fs;
-    delete o.fd;
-    super(o);
-    // either operation may be missing from a custom `fs`: the other one does all the writes
-    if (!ops.writev) (this as { _writev: unknown })._writev = null;
-    if (!ops.write) this._write = (chunk, encoding, cb) => this._writev!([{ chunk, encoding } as { chunk: Buffer }], cb);
-    this.#ops = ops;
-    this.fd = file.fd;
-    this.path = file.path;
-    this.flags = file.flags;
-    this.mode = file.mode;
-    this.flush = flush;
-    this.start = start;
-    this.pos = start;
-    if (encoding) this.setDefaultEncoding(encoding);
-    if (file.handle) file.handle.on("close", () => this.close());
-  }
+  declare bytesWritten: number;
+  declare [kOps]: StreamOps;
+  declare [kBusy]: boolean;
 
   get autoClose(): boolean { return stateOf(this, "_writableState").autoDestroy; }
   set autoClose(v: boolean) { stateOf(this, "_writableState").autoDestroy = v; }
@@ -388,11 +397,14 @@ export class WriteStream extends Writable {
   /** True until the file is open. */
   get pending(): boolean { return this.fd === null; }
 
-  override _construct(callback: (error?: Error | null) => void): void { construct(this, this.#ops, callback); }
+  /** Node's deprecated no-op; a subclass that replaces it opens the file itself (see construct). */
+  open(): void { /* the stream opens itself in _construct */ }
+
+  override _construct(callback: (error?: Error | null) => void): void { construct(this, this[kOps], callback); }
 
   /** Node's writeAll: writes `data` fully, retrying short writes, at most WRITE_RETRIES_MAX zero-byte ones. */
   private writeAll(data: Uint8Array, size: number, pos: number | undefined, cb: (e?: Error | null) => void, retries = 0): void {
-    this.#ops.write!(this.fd as number, data, 0, size, pos, (er, n) => {
+    this[kOps].write!(this.fd as number, data, 0, size, pos, (er, n) => {
       if ((er as { code?: string } | null)?.code === "EAGAIN") { er = null; n = 0; }
       if (this.destroyed || er) { cb(er || nodeError(Error, "ERR_STREAM_DESTROYED", "Cannot call write after a stream was destroyed")); return; }
       this.bytesWritten += n;
@@ -407,7 +419,7 @@ export class WriteStream extends Writable {
 
   /** Node's writevAll: one writev of the chunks; what stays after a short one goes again as one buffer. */
   private writevAll(chunks: Uint8Array[], size: number, pos: number | undefined, cb: (e?: Error | null) => void, retries = 0): void {
-    this.#ops.writev!(this.fd as number, chunks, pos, (er, n) => {
+    this[kOps].writev!(this.fd as number, chunks, pos, (er, n) => {
       if ((er as { code?: string } | null)?.code === "EAGAIN") { er = null; n = 0; }
       if (this.destroyed || er) { cb(er || nodeError(Error, "ERR_STREAM_DESTROYED", "Cannot call writev after a stream was destroyed")); return; }
       this.bytesWritten += n;
@@ -422,14 +434,14 @@ export class WriteStream extends Writable {
 
   private done(cb: (e?: Error | null) => void): (er?: Error | null) => void {
     return (er) => {
-      this.#busy = false;
+      this[kBusy] = false;
       cb(er);
       if (this.destroyed) this.emit(kIoDone, er); // _destroy waits for this to close the fd
     };
   }
 
   override _write(data: Buffer, _encoding: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.#busy = true;
+    this[kBusy] = true;
     this.writeAll(data, data.length, this.pos, this.done(cb));
     if (this.pos !== undefined) this.pos += data.length;
   }
@@ -438,14 +450,14 @@ export class WriteStream extends Writable {
     const chunks = data.map((d) => d.chunk);
     let size = 0;
     for (const c of chunks) size += c.length;
-    this.#busy = true;
+    this[kBusy] = true;
     this.writevAll(chunks, size, this.pos, this.done(cb));
     if (this.pos !== undefined) this.pos += size;
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    if (this.#busy) this.once(kIoDone, (er: Error | null) => closeFile(this, this.#ops, err || er, cb));
-    else closeFile(this, this.#ops, err, cb);
+    if (this[kBusy]) this.once(kIoDone, (er: Error | null) => closeFile(this, this[kOps], err || er, cb));
+    else closeFile(this, this[kOps], err, cb);
   }
 
   /** Ends the stream and closes the fd; `cb` runs on 'close'. */
@@ -461,6 +473,58 @@ export class WriteStream extends Writable {
   /** Node's alias of end() (files have no shutdown()). */
   destroySoon(): this { return this.end(); }
 }
+
+/** The WriteStream constructor: a function, as Node's is (see ReadStreamCtor). */
+function WriteStreamCtor(this: WriteStreamBase, path?: PathLike | null, options?: WriteStreamOptions | BufferEncoding | null, host?: StreamHost): WriteStreamBase | void {
+  if (!(this instanceof WriteStreamCtor)) return new (WriteStreamCtor as unknown as WriteStreamClass)(path, options, host);
+  const o: Options = { ...getOptions(options, {}) };
+  o.decodeStrings = true; // only buffers reach _write
+  const file = fileOf(path, o, host, "w");
+  o.autoDestroy = o.autoClose === undefined ? true : o.autoClose;
+  const ops = file.ops;
+  if (!ops.write && !ops.writev) throw invalidArgType("options.fs.write", "function", ops.write);
+  if (ops.write) validateOp(ops, "write");
+  if (ops.writev) validateOp(ops, "writev");
+  if (o.autoDestroy) validateOp(ops, "close");
+  let flush = o.flush as boolean | undefined | null;
+  if (flush == null) flush = false;
+  else { validateBoolean(flush, "options.flush"); validateOp(ops, "fsync"); }
+  const start = o.start as number | undefined;
+  if (start !== undefined) validateInteger(start, "start", 0);
+  const encoding = o.encoding as BufferEncoding | undefined;
+  delete o.fs;
+  delete o.fd;
+  Writable.call(this, o);
+  this.bytesWritten = 0;
+  this[kBusy] = false;
+  // either operation may be missing from a custom `fs`: the other one does all the writes
+  if (!ops.writev) (this as { _writev: unknown })._writev = null;
+  if (!ops.write) this._write = (chunk, encoding, cb) => this._writev!([{ chunk, encoding } as { chunk: Buffer }], cb);
+  this[kOps] = ops;
+  this.fd = file.fd;
+  this.path = file.path;
+  this.flags = file.flags;
+  this.mode = file.mode;
+  this.flush = flush;
+  this.start = start;
+  this.pos = start;
+  if (encoding) this.setDefaultEncoding(encoding);
+  if (file.handle) file.handle.on("close", () => this.close());
+}
+WriteStreamCtor.prototype = WriteStreamBase.prototype;
+Object.defineProperty(WriteStreamBase.prototype, "constructor", { value: WriteStreamCtor, writable: true, configurable: true });
+Object.setPrototypeOf(WriteStreamCtor, Writable);
+Object.defineProperty(WriteStreamCtor, "name", { value: "WriteStream" });
+
+/** The type of WriteStream: constructible with `new`, callable without, like Node's. */
+export type WriteStreamClass = {
+  new (path?: PathLike | null, options?: WriteStreamOptions | BufferEncoding | null, host?: StreamHost): WriteStreamBase;
+  (path?: PathLike | null, options?: WriteStreamOptions | BufferEncoding | null, host?: StreamHost): WriteStreamBase;
+  readonly prototype: WriteStreamBase;
+};
+/** Node's fs.WriteStream (see WriteStreamBase). */
+export const WriteStream = WriteStreamCtor as unknown as WriteStreamClass;
+export type WriteStream = WriteStreamBase;
 
 // ---- readLines -----------------------------------------------------------------------------
 
