@@ -27,6 +27,8 @@
 
 export * from "./sys.js";
 export * from "./utils.js";
+export { FSWatcher, StatWatcher } from "./watch.js";
+import { type FSWatcher, type RecursiveWatcher, type StatWatcher, StatWatchers, type WatchFs, watch, watchPromise } from "./watch.js";
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 
@@ -933,6 +935,28 @@ export class HelixFs {
     }
     return 0;
   }
+
+  // ---- watch (issue 13) ----
+
+  #statWatchers?: StatWatchers;
+
+  /**
+   * fs.watch(filename[, options][, listener]): changes to `filename` (a directory: its entries)
+   * made through this kernel by anyone; `recursive` follows Node 20's emulation on Linux.
+   * Throws ENOENT etc. with syscall 'watch' (recursive: stat's), and Node's TypeErrors.
+   */
+  watch(filename: PathLike, options?: unknown, listener?: unknown): FSWatcher | RecursiveWatcher {
+    return watch(this as unknown as WatchFs, filename, options, listener);
+  }
+  /** fs.watchFile(filename[, options], listener): stat polling every options.interval ms (default 5007). */
+  watchFile(filename: PathLike, options: unknown, listener?: unknown): StatWatcher {
+    this.#statWatchers ??= new StatWatchers(this as unknown as WatchFs);
+    return this.#statWatchers.watchFile(filename, options, listener);
+  }
+  /** fs.unwatchFile(filename[, listener]): removes `listener` (all when absent). */
+  unwatchFile(filename: PathLike, listener?: unknown): void {
+    this.#statWatchers?.unwatchFile(filename, listener);
+  }
 }
 
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
@@ -1178,6 +1202,13 @@ export class HelixFsPromises {
   async utimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.utimesSync(path, atime, mtime); }
   async lutimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.lutimesSync(path, atime, mtime); }
   async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { this.#fs.copyFileSync(src, dest, mode); }
+
+  // ---- watch (issue 13) ----
+
+  /** fs.promises.watch(filename[, options]): an async iterator of { eventType, filename }; `signal` ends it with AbortError. */
+  watch(filename: PathLike, options?: unknown): AsyncGenerator<{ eventType: "rename" | "change"; filename: string | Buffer | null }> {
+    return watchPromise(this.#fs as unknown as WatchFs, filename, options);
+  }
 }
 
 /**
