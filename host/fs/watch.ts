@@ -330,7 +330,9 @@ export async function* watchPromise(fs: WatchFs, filename: unknown, options: unk
   validateBoolean(persistent, "options.persistent");
   validateBoolean(recursive, "options.recursive");
   validateAbortSignal(signal, "options.signal");
-  if (encoding && encoding !== "buffer" && !Buffer.isEncoding(encoding)) throw invalidArgValue("encoding", encoding, "is invalid encoding");
+  // Node 20 passes ERR_INVALID_ARG_VALUE its arguments swapped here: "The argument 'zz' is
+  // invalid encoding. Received 'encoding'"; the message is kept byte for byte
+  if (encoding && encoding !== "buffer" && !Buffer.isEncoding(encoding)) throw invalidArgValue(String(encoding), "encoding", "is invalid encoding");
   if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
   const queue: { eventType: "rename" | "change"; filename: string | Buffer | null }[] = [];
   let wake: (() => void) | null = null;
@@ -400,7 +402,7 @@ export class StatWatcher extends EventEmitter {
       return;
     }
     if (this.status < 0 || (this.status !== 0 && !sameStat(this.prev, r))) this.report(r, this.prev);
-    this.prev = { ...r };
+    this.prev = r; // a fresh record per stat (its times may be getters: no spread copy)
     this.status = 1;
   }
 
