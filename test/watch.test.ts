@@ -1,0 +1,277 @@
+// test/watch.test.ts -- fs.watch (recursive and not), fs.promises.watch and fs.watchFile on
+// kernel.fs, with Node's own fs.watch on tmpfs (/dev/shm) as the oracle for the same scripted
+// changes; changes made by another Sys (other credentials) are seen; error paths match Node's.
+
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { freshDevice, bootDevice, MiB } from "./helpers.js";
+import type { Kernel } from "../host/vmm/kernel.js";
+import { createFs, type HelixFs } from "../host/fs/fs.js";
+import { IN_ATTRIB, IN_CREATE, IN_DELETE, IN_IGNORED, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, type InotifyEvent } from "../host/fs/sys.js";
+
+/** The fs surface both sides share in these tests. */
+type AnyFs = Pick<typeof nodeFs, "writeFileSync" | "appendFileSync" | "chmodSync" | "mkdirSync" | "renameSync" | "unlinkSync" | "rmdirSync" | "watch">;
+type Ev = [string, string, string | null];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits until `events` stops growing: Node's inotify events reach JS in a later turn of the
+ * event loop (libuv's poll phase), the kernel's in a microtask; a few quiet rounds of 5 ms
+ * cover both without depending on either's timing.
+ */
+async function settle(events: unknown[]): Promise<void> {
+  let n = -1;
+  for (let quiet = 0; quiet < 3;) {
+    await sleep(5);
+    if (events.length === n) quiet++; else { quiet = 0; n = events.length; }
+  }
+}
+
+/** The scripted changes: create, write, chmod, renames within and across dirs, mkdir in the tree, unlink, rmdir. */
+const STEPS: [string, (fs: AnyFs, r: string) => void][] = [
+  ["create", (fs, r) => fs.writeFileSync(`${r}/a`, "1")],
+  ["write", (fs, r) => fs.writeFileSync(`${r}/a`, "22")],
+  ["chmod", (fs, r) => fs.chmodSync(`${r}/a`, 0o600)],
+  ["mkdir", (fs, r) => fs.mkdirSync(`${r}/sub`)],
+  ["create in sub", (fs, r) => fs.writeFileSync(`${r}/sub/b`, "x")],
+  ["rename within", (fs, r) => fs.renameSync(`${r}/a`, `${r}/a2`)],
+  ["rename across", (fs, r) => fs.renameSync(`${r}/a2`, `${r}/sub/a3`)],
+  ["mkdir deep", (fs, r) => { fs.mkdirSync(`${r}/sub/deep`); fs.writeFileSync(`${r}/sub/deep/c`, "c"); }],
+  ["append", (fs, r) => fs.appendFileSync(`${r}/sub/a3`, "more")],
+  ["unlink", (fs, r) => fs.unlinkSync(`${r}/sub/b`)],
+  ["rename dir", (fs, r) => fs.renameSync(`${r}/sub/deep`, `${r}/deep2`)],
+  ["rmdir", (fs, r) => { fs.unlinkSync(`${r}/deep2/c`); fs.rmdirSync(`${r}/deep2`); }],
+  ["write pre", (fs, r) => fs.writeFileSync(`${r}/pre`, "p2")],
+  ["unlink pre", (fs, r) => fs.unlinkSync(`${r}/pre`)],
+];
+
+/**
+ * Runs STEPS under three watchers (recursive on the root, non-recursive on the root, on the
+ * file `pre`) and returns each watcher's events per step.
+ */
+async function script(fs: AnyFs, root: string): Promise<Record<string, Ev[][]>> {
+  fs.writeFileSync(`${root}/pre`, "p");
+  const got: Record<string, Ev[]> = { recursive: [], dir: [], file: [] };
+  const all: unknown[] = [];
+  const rec = (k: string) => (t: string, n: unknown) => {
+    const e: Ev = [k, t, n === null ? null : String(n)];
+    got[k].push(e);
+    all.push(e);
+  };
+  const ws = [
+    fs.watch(root, { recursive: true }, rec("recursive")),
+    fs.watch(root, rec("dir")),
+    fs.watch(`${root}/pre`, rec("file")),
+  ];
+  await settle(all);
+  for (const k of Object.keys(got)) got[k].length = 0;
+  const out: Record<string, Ev[][]> = { recursive: [], dir: [], file: [] };
+  for (const [, step] of STEPS) {
+    step(fs, root);
+    await settle(all);
+    for (const k of Object.keys(got)) { out[k].push(got[k].map((e) => e)); got[k].length = 0; }
+  }
+  for (const w of ws) w.close();
+  return out;
+}
+
+let k: Kernel;
+let fs: HelixFs;
+let tmp: string;
+
+beforeAll(() => {
+  k = bootDevice(freshDevice(16 * MiB));
+  fs = k.fs;
+  tmp = nodeFs.mkdtempSync(path.join(nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "helix-watch-"));
+});
+afterAll(() => {
+  k.shutdown();
+  nodeFs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("fs.watch against Node's on tmpfs", () => {
+  it("reports the same events for a scripted sequence (recursive, directory, file)", async () => {
+    fs.mkdirSync("/w1");
+    nodeFs.mkdirSync(`${tmp}/w1`);
+    const mine = await script(fs as unknown as AnyFs, "/w1");
+    const node = await script(nodeFs, `${tmp}/w1`);
+    // compared step by step, watcher by watcher: nothing is normalised. Each watcher's events
+    // of one step come from one batch of inotify events, whose order Linux fixes; the only
+    // nondeterminism in Node is how its watchers interleave with each other (libuv's read
+    // batches), which comparing per watcher leaves out
+    for (const w of ["recursive", "dir", "file"]) {
+      for (let i = 0; i < STEPS.length; i++) expect([w, STEPS[i][0], mine[w][i]]).toEqual([w, STEPS[i][0], node[w][i]]);
+    }
+    // the script did produce events of both kinds
+    expect(mine.recursive.flat().some((e) => e[1] === "change")).toBe(true);
+    expect(mine.recursive.flat().some((e) => e[1] === "rename" && e[2] === "sub/deep/c")).toBe(true);
+  });
+
+  it("encoding 'buffer' gives Buffers; a file watch names the file", async () => {
+    fs.mkdirSync("/w2");
+    const evs: unknown[][] = [];
+    const w = fs.watch("/w2", { encoding: "buffer" }, (t, n) => evs.push([t, n]));
+    fs.writeFileSync("/w2/x", "1");
+    await settle(evs);
+    w.close();
+    expect(evs[0][0]).toBe("rename");
+    expect(Buffer.isBuffer(evs[0][1])).toBe(true);
+    expect(String(evs[0][1])).toBe("x");
+  });
+
+  it("sees changes made through another Sys with other credentials", async () => {
+    fs.mkdirSync("/w3", { mode: 0o777 });
+    fs.chmodSync("/w3", 0o777);
+    const other = createFs(k.sysAs({ uid: 1000, gid: 1000, groups: [] }));
+    const evs: unknown[][] = [];
+    const w = fs.watch("/w3", (t, n) => evs.push([t, n]));
+    other.writeFileSync("/w3/theirs", "hello");
+    other.renameSync("/w3/theirs", "/w3/moved");
+    await settle(evs);
+    w.close();
+    expect(evs).toEqual([["rename", "theirs"], ["change", "theirs"], ["rename", "theirs"], ["rename", "moved"]]);
+  });
+
+  it("stops reporting after close() and emits 'close' once", async () => {
+    fs.mkdirSync("/w4");
+    const evs: unknown[] = [];
+    let closes = 0;
+    const w = fs.watch("/w4", () => evs.push(1));
+    w.on("close", () => closes++);
+    w.close();
+    w.close();
+    fs.writeFileSync("/w4/late", "1");
+    await settle(evs);
+    expect(evs).toEqual([]);
+    expect(closes).toBe(1);
+  });
+
+  it("a signal closes the watcher", async () => {
+    fs.mkdirSync("/w5");
+    const ac = new AbortController();
+    const evs: unknown[] = [];
+    const w = fs.watch("/w5", { signal: ac.signal }, () => evs.push(1));
+    let closed = false;
+    w.on("close", () => { closed = true; });
+    ac.abort();
+    fs.writeFileSync("/w5/f", "1");
+    await settle(evs);
+    expect(closed).toBe(true);
+    expect(evs).toEqual([]);
+  });
+
+  it("throws Node's errors for a missing path and bad arguments", () => {
+    const same = (mineFn: () => unknown, nodeFn: () => unknown) => {
+      let a: Record<string, unknown> = {}, b: Record<string, unknown> = {};
+      try { (mineFn() as { close(): void }).close(); } catch (e) { a = e as Record<string, unknown>; }
+      try { (nodeFn() as { close(): void }).close(); } catch (e) { b = e as Record<string, unknown>; }
+      const shape = (e: Record<string, unknown>, root: string) => ({
+        name: (e as unknown as Error).name, code: e.code, syscall: e.syscall, errno: e.errno,
+        // Node's paths are under the tmpfs directory, ours under "/"
+        message: root === "" ? String((e as unknown as Error).message) : String((e as unknown as Error).message).split(root).join(""),
+        filename: e.filename === undefined ? undefined : root === "" ? String(e.filename) : String(e.filename).split(root).join(""),
+      });
+      expect(a.code, "HelixFs threw").toBeDefined();
+      expect(shape(a, "")).toEqual(shape(b, tmp));
+    };
+    same(() => fs.watch("/nope"), () => nodeFs.watch(`${tmp}/nope`));
+    same(() => fs.watch("/nope", { recursive: true }), () => nodeFs.watch(`${tmp}/nope`, { recursive: true }));
+    same(() => fs.watch(123 as never), () => nodeFs.watch(123 as never));
+    same(() => fs.watch("/", { recursive: 1 as never }), () => nodeFs.watch(tmp, { recursive: 1 as never }));
+    same(() => fs.watch("/", { encoding: "nope" as never }), () => nodeFs.watch(tmp, { encoding: "nope" as never }));
+    same(() => fs.watch("/", 5 as never), () => nodeFs.watch(tmp, 5 as never));
+    same(() => fs.watch("/", { recursive: true, signal: 1 as never }), () => nodeFs.watch(tmp, { recursive: true, signal: 1 as never }));
+    same(() => fs.watchFile("/x", {}), () => nodeFs.watchFile(`${tmp}/x`, {} as never));
+    same(() => fs.watchFile("/x", { interval: "x" }, () => {}), () => nodeFs.watchFile(`${tmp}/x`, { interval: "x" as never }, () => {}));
+  });
+});
+
+describe("fs.promises.watch", () => {
+  it("yields { eventType, filename } and ends with AbortError on abort", async () => {
+    fs.mkdirSync("/p1");
+    const ac = new AbortController();
+    const got: unknown[] = [];
+    const run = (async () => {
+      try {
+        for await (const e of fs.promises.watch("/p1", { signal: ac.signal })) {
+          got.push(e);
+          if (got.length === 2) ac.abort();
+        }
+      } catch (e) {
+        got.push([(e as Error).name, (e as { code: string }).code, (e as Error).message]);
+      }
+    })();
+    await sleep(1);
+    fs.writeFileSync("/p1/q", "x");
+    await run;
+    expect(got).toEqual([{ eventType: "rename", filename: "q" }, { eventType: "change", filename: "q" },
+      ["AbortError", "ABORT_ERR", "The operation was aborted"]]);
+  });
+
+  it("rejects an already aborted signal and bad options as Node does", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const first = async (it: AsyncIterable<unknown>) => { try { for await (const _ of it) return "value"; return "done"; } catch (e) { return [(e as Error).name, (e as { code: string }).code, (e as Error).message]; } };
+    expect(await first(fs.promises.watch("/", { signal: ac.signal }))).toEqual(await first(nodeFs.promises.watch(tmp, { signal: ac.signal })));
+    expect(await first(fs.promises.watch("/", { persistent: 1 as never }))).toEqual(await first(nodeFs.promises.watch(tmp, { persistent: 1 as never })));
+    expect(await first(fs.promises.watch("/", { encoding: "zz" as never }))).toEqual(await first(nodeFs.promises.watch(tmp, { encoding: "zz" as never })));
+    const missing = await first(fs.promises.watch("/none"));
+    expect(missing).toEqual(["Error", "ENOENT", "ENOENT: no such file or directory, watch '/none'"]);
+  });
+});
+
+describe("fs.watchFile", () => {
+  it("reports a change with (curr, prev), zeroed Stats for a missing file, and stops on unwatchFile", async () => {
+    fs.writeFileSync("/wf", "a");
+    const seen: [number, number, number][] = [];
+    const missing: [number, number][] = [];
+    const l = (c: { size: number; nlink: number }, p: { size: number }) => seen.push([c.size, p.size, c.nlink]);
+    const w = fs.watchFile("/wf", { interval: 5 }, l);
+    fs.watchFile("/wf-missing", { interval: 5 }, (c, p) => missing.push([c.ino, p.ino]));
+    await sleep(20);
+    fs.writeFileSync("/wf", "abc");
+    for (let i = 0; i < 40 && seen.length === 0; i++) await sleep(5);
+    fs.unlinkSync("/wf");
+    for (let i = 0; i < 40 && seen.length < 2; i++) await sleep(5);
+    fs.unwatchFile("/wf", l);
+    fs.unwatchFile("/wf-missing");
+    expect(w.constructor.name).toBe("StatWatcher");
+    expect(seen).toEqual([[3, 1, 1], [0, 3, 0]]);
+    expect(missing).toEqual([[0, 0]]);
+    fs.writeFileSync("/wf", "again");
+    await sleep(20);
+    expect(seen.length).toBe(2);
+  });
+});
+
+describe("the kernel's inotify through Sys", () => {
+  it("reports Linux's masks, names and cookies, and IN_IGNORED when the inode goes", async () => {
+    fs.mkdirSync("/i1");
+    fs.mkdirSync("/i1/d");
+    fs.writeFileSync("/i1/f", "");
+    const evs: InotifyEvent[] = [];
+    const l = (e: InotifyEvent) => evs.push(e);
+    const sys = k.sys;
+    const wd = sys.inotifyAddWatch!("/i1", 0xfff, l);
+    const wf = sys.inotifyAddWatch!("/i1/f", 0xfff, l);
+    expect(sys.inotifyAddWatch!("/i1/./f", 0xfff, l)).toBe(wf); // same inode, same wd
+    expect(sys.inotifyAddWatch!("/i1/none", 0xfff, l)).toBe(-2);
+    expect(sys.inotifyAddWatch!("/i1/f", 0x01000000 | 2, l)).toBe(-20); // IN_ONLYDIR on a file
+    fs.renameSync("/i1/f", "/i1/d/g");
+    fs.unlinkSync("/i1/d/g");
+    fs.rmdirSync("/i1/d");
+    await settle(evs);
+    const shown = evs.map((e) => [e.wd, e.mask, e.name]);
+    expect(shown).toEqual([
+      [wd, IN_MOVED_FROM, "f"], [wf, 0x800 /* IN_MOVE_SELF */, null], [wf, 0x800, null],
+      [wf, IN_ATTRIB, null], [wf, IN_ATTRIB, null], [wf, 0x400 /* IN_DELETE_SELF */, null], [wf, 0x400, null],
+      [wf, IN_IGNORED, null], [wf, IN_IGNORED, null],
+      [wd, IN_DELETE | IN_ISDIR, "d"],
+    ]);
+    expect(sys.inotifyRmWatch!(wd, l)).toBe(0);
+    expect(sys.inotifyRmWatch!(wd, l)).toBe(-22);
+    void IN_CREATE; void IN_MODIFY; void IN_MOVED_TO;
+  });
+});
