@@ -86,8 +86,8 @@ const MARK_FLAGS: u32 = IN_ONESHOT | IN_EXCL_UNLINK;
 export const WATCH_MAX: u32 = 8192;
 /** Events queued before IN_Q_OVERFLOW (Linux fs.inotify.max_queued_events default). */
 export const QUEUED_EVENTS_MAX: u32 = 16384;
-/** Bytes of queued events; a full byte queue overflows as a full count does. */
-export const QUEUE_BYTES: u32 = 128 << 10;
+/** Bytes of queued events (QUEUED_EVENTS_MAX events with names up to 15 bytes); a full byte queue overflows as a full count does. */
+export const QUEUE_BYTES: u32 = 512 << 10;
 /** Bytes of struct inotify_event without its name. */
 export const EVENT_SIZE: u32 = 16;
 /** The largest wd before the cyclic allocation starts again at 1 (Linux: INT_MAX). */

@@ -567,7 +567,7 @@ export class Kernel {
     return o;
   }
 
-  /** Most bytes of events one sys_inotify_read copies (the kernel queue holds at most 128 KiB). */
+  /** Most bytes of events one sys_inotify_read copies (the kernel queue holds at most 512 KiB; the rest comes in the next read). */
   private static readonly INOTIFY_READ_MAX = 64 * 1024;
 
   /**
