@@ -9,6 +9,8 @@ import * as path from "node:path";
 import { freshDevice, bootDevice, MiB } from "./helpers.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { createFs, type HelixFs } from "../host/fs/fs.js";
+import { FuseOps } from "../host/fuse/ops.js";
+import { FUSE_OPS, type FuseBinding } from "../host/fuse/binding.js";
 import { IN_ATTRIB, IN_CREATE, IN_DELETE, IN_IGNORED, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, type InotifyEvent } from "../host/fs/sys.js";
 
 /** The fs surface both sides share in these tests. */
@@ -132,6 +134,29 @@ describe("fs.watch against Node's on tmpfs", () => {
     await settle(evs);
     w.close();
     expect(evs).toEqual([["rename", "theirs"], ["change", "theirs"], ["rename", "theirs"], ["rename", "moved"]]);
+  });
+
+  it("sees changes made through the FUSE adapter (its requests run on the same kernel)", async () => {
+    fs.mkdirSync("/w6", { mode: 0o777 });
+    // the adapter's binding, faked as test/fuse.test.ts does: each answer is recorded
+    const answers: unknown[][] = [];
+    const b: Record<string, unknown> = { sizeof_fuse_thread_t: 64, offsetof_caller: 4 };
+    FUSE_OPS.forEach((name, i) => {
+      b[`op_${name}`] = i;
+      b[`fuse_native_signal_${name}`] = (_h: unknown, res: number, ...out: unknown[]) => { answers.push([name, res, ...out]); };
+    });
+    const ops = new FuseOps(k, b as unknown as FuseBinding, { readGroups: async () => [] });
+    const table = ops.handlers() as ((h: Buffer, op: number, ...a: unknown[]) => void)[];
+    const root = Buffer.alloc(64); // caller uid 0, gid 0, pid 0
+    const evs: unknown[][] = [];
+    const w = fs.watch("/w6", { recursive: true }, (t, n) => evs.push([t, n]));
+    table[FUSE_OPS.indexOf("mkdir")](root, 0, "/w6/viafuse", 0o755);
+    await settle(evs);
+    table[FUSE_OPS.indexOf("create")](root, 0, "/w6/viafuse/f", 0o100644, 0o2);
+    await settle(evs);
+    w.close();
+    expect(answers.map((a) => [a[0], a[1]])).toEqual([["mkdir", 0], ["create", 0]]);
+    expect(evs).toEqual([["rename", "viafuse"], ["rename", "viafuse/f"]]);
   });
 
   it("stops reporting after close() and emits 'close' once", async () => {

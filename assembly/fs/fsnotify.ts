@@ -467,6 +467,21 @@ let name_cache_len: u32 = 0;
 /** Entries one reverse lookup reads at most (a bound; a larger directory reports no parent event). */
 const NAME_SCAN_MAX: u32 = 1 << 20;
 
+/**
+ * open(2) saw `ino` under `name` in `dir`: remember it, so the events of the descriptor it
+ * returns (a write loop's IN_MODIFY) find the name without reading the directory.
+ */
+@inline export function fsnotify_remember(dir: u64, ino: u64, name: usize, namelen: u32): void {
+  if (fsn_marks != 0 && namelen <= NAME_MAX) remember(dir, ino, name, namelen);
+}
+function remember(dir: u64, ino: u64, name: usize, namelen: u32): void {
+  if (not_a_name(name, namelen) || mark_of(dir) == 0) return;
+  memory.copy(NAME_CACHE, name, namelen);
+  name_cache_len = namelen;
+  name_cache_dir = dir;
+  name_cache_ino = ino;
+}
+
 /** Whether directory `dir` lists `ino`; its name is then in NAME_CACHE (name_cache_len bytes). */
 function name_of(dir: u64, ino: u64): bool {
   if (name_cache_dir == dir && name_cache_ino == ino) return true;

@@ -63,7 +63,7 @@ import {
 } from "../fs/cred";
 import {
   fsnotify_create, fsnotify_link, fsnotify_delete, fsnotify_move, fsnotify_dentry, fsnotify_file,
-  fsnotify_inoderemove, fsnotify_add_watch, fsnotify_mask_ok, IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN,
+  fsnotify_inoderemove, fsnotify_remember, fsnotify_add_watch, fsnotify_mask_ok, IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN,
   IN_CLOSE_WRITE, IN_CLOSE_NOWRITE, IN_ONLYDIR, IN_DONT_FOLLOW,
 } from "../fs/fsnotify";
 
@@ -390,6 +390,7 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   if (created) fsnotify_create(nd_parent, nd_name, nd_namelen, false);
   fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, S_ISDIR(m), IN_OPEN);
   if (truncated) fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, false, IN_MODIFY);
+  fsnotify_remember(nd_parent, ino, nd_name, nd_namelen);
   return fd;
 }
 
