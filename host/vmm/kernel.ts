@@ -13,7 +13,7 @@ import { VirtioBlkDevice } from "./virtio.js";
 import { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES } from "./framemap.js";
 export { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES };
 import { createFs, ROOT_CRED, type Cred, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
-import { type InotifyEvent, type InotifyListener, IN_ALL_EVENTS, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_MASK_ADD, IN_IGNORED, IN_Q_OVERFLOW, IN_UNMOUNT } from "../fs/sys.js";
+import { type InotifyEvent, type InotifyListener, IN_ALL_EVENTS, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_MASK_ADD, IN_MASK_CREATE, IN_IGNORED, IN_Q_OVERFLOW, IN_UNMOUNT, ALL_INOTIFY_BITS } from "../fs/sys.js";
 
 /** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
 const QUEUE_SIZE = 256;
@@ -654,6 +654,9 @@ export class Kernel {
     const inotifyAddWatch = (p: SysPath, mask: number, listener: InotifyListener): number => {
       // the kernel's mark carries the union of its listeners' events (IN_MASK_ADD): each
       // listener filters its own
+      // Linux's first checks (the host's IN_MASK_ADD below must not hide them): a mask without
+      // any inotify bit, or IN_MASK_ADD with IN_MASK_CREATE, is EINVAL
+      if ((mask & ALL_INOTIFY_BITS) === 0 || ((mask & IN_MASK_ADD) !== 0 && (mask & IN_MASK_CREATE) !== 0)) return -EINVAL;
       const kmask = ((mask & (IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)) | IN_MASK_ADD) >>> 0;
       const wd: number = withPath(p, (a, l) => k.call("sys_inotify_add_watch", C(), a, l, kmask));
       if (wd < 0) return wd;
