@@ -236,6 +236,30 @@ describe("fs.promises.watch", () => {
       ["AbortError", "ABORT_ERR", "The operation was aborted"]]);
   });
 
+  it("with recursive, iterates Node 20's emulation: the same events as Node's for the same steps", async () => {
+    const run = async (f: { promises: { watch(p: string, o: object): AsyncIterable<unknown> }; mkdirSync(p: string): unknown; writeFileSync(p: string, d: string): void }, root: string) => {
+      f.mkdirSync(root);
+      f.mkdirSync(`${root}/sub`);
+      const ac = new AbortController();
+      const got: unknown[] = [];
+      const it = (async () => {
+        try { for await (const e of f.promises.watch(root, { recursive: true, signal: ac.signal })) got.push(e); } catch (e) { got.push((e as Error).name); }
+      })();
+      await sleep(10);
+      f.writeFileSync(`${root}/sub/deep`, "q");
+      await settle(got);
+      f.writeFileSync(`${root}/top`, "q");
+      await settle(got);
+      ac.abort();
+      await it;
+      return got;
+    };
+    const mine = await run(fs as never, "/pr");
+    const node = await run(nodeFs as never, `${tmp}/pr`);
+    expect(mine).toEqual(node);
+    expect(mine.length).toBeGreaterThan(2);
+  });
+
   it("rejects an already aborted signal and bad options as Node does", async () => {
     const ac = new AbortController();
     ac.abort();

@@ -178,6 +178,7 @@ export class RecursiveWatcher extends EventEmitter {
   private root = "/";
   private watchingFile = false;
   private readonly persistent: boolean | undefined;
+  private readonly signal: AbortSignal | undefined;
 
   /** Validates the options as Node's constructor does (TypeErrors). */
   constructor(private readonly fs: WatchFs, options: WatchOptions) {
@@ -188,6 +189,30 @@ export class RecursiveWatcher extends EventEmitter {
     if (signal != null) validateAbortSignal(signal, "options.signal");
     if (encoding != null && typeof encoding !== "string") throw invalidArgValue("options.encoding", encoding);
     this.persistent = persistent;
+    this.signal = signal ?? undefined;
+  }
+
+  /**
+   * What fs.promises.watch({ recursive: true }) iterates on Linux (Node 20): each next() waits
+   * for the next 'change' with a once-listener, so events emitted while no next() waits are
+   * not seen (Node's behaviour, kept); the signal closes the watcher and rejects with AbortError.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<{ eventType: "rename" | "change"; filename: string }> {
+    const signal = this.signal;
+    type R = IteratorResult<{ eventType: "rename" | "change"; filename: string }>;
+    const wait = (resolve: (r: R) => void, reject: (e: unknown) => void) => {
+      const onAbort = () => { this.close(); reject(new AbortError(undefined, { cause: signal?.reason })); };
+      if (signal?.aborted) { onAbort(); return; }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.once("change", (eventType: "rename" | "change", filename: string) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve({ done: false, value: { eventType, filename } });
+      });
+    };
+    return {
+      next: () => this.closed ? Promise.resolve({ done: true, value: undefined } as R) : new Promise<R>(wait),
+      return: () => { this.close(); return Promise.resolve({ done: true, value: undefined } as R); },
+    };
   }
 
   /** Node's kFSWatchStart: a missing root throws stat's ENOENT (with `filename`); other errors are swallowed. */
@@ -318,14 +343,24 @@ export function watch(fs: WatchFs, filename: unknown, options?: unknown, listene
 // ---- fs.promises.watch ---------------------------------------------------------------------------
 
 /**
- * fs.promises.watch: an async iterator of { eventType, filename } for `filename`'s native watch
- * (Node 20 on Linux passes `recursive` to libuv, which ignores it: the watch is not recursive).
- * Events that arrive while the consumer is busy wait in order (Node 20 can drop them). The
- * signal ends it with AbortError; return() closes the watch.
+ * fs.promises.watch: an async iterator of { eventType, filename } for `filename`'s native watch,
+ * or with `recursive` the iterator of Node 20's emulation (RecursiveWatcher). On the native
+ * watch, events that arrive while the consumer is busy wait in order (Node's deferred can
+ * drop them). The signal ends it with AbortError; return() closes the watch.
  */
 export async function* watchPromise(fs: WatchFs, filename: unknown, options: unknown = {}): AsyncGenerator<{ eventType: "rename" | "change"; filename: string | Buffer | null }> {
-  const path = getValidatedPath(filename);
   validateObject(options, "options");
+  const rec = (options as WatchOptions).recursive;
+  if (rec != null) {
+    validateBoolean(rec, "options.recursive");
+    if (rec) {
+      const w = new RecursiveWatcher(fs, options as WatchOptions);
+      w.start(getValidatedPath(filename));
+      yield* { [Symbol.asyncIterator]: () => w[Symbol.asyncIterator]() };
+      return;
+    }
+  }
+  const path = getValidatedPath(filename);
   const { persistent = true, recursive = false, encoding = "utf8", signal } = options as WatchOptions;
   validateBoolean(persistent, "options.persistent");
   validateBoolean(recursive, "options.recursive");
