@@ -1276,12 +1276,14 @@ export function do_scandir(path: usize, plen: u32, buf: usize, size: u32, out: u
   return -E2BIG;
 }
 /**
- * What the open, getdents and close that scandir stands for report to inotify (libuv's
- * uv_fs_scandir on Linux): IN_OPEN, IN_ACCESS, IN_CLOSE_NOWRITE on the directory. The walk's
- * nd_* still name it.
+ * What the open, getdents calls and close that scandir stands for report to inotify (libuv's
+ * uv_fs_scandir on Linux: glibc's readdir calls getdents64 until it returns 0, twice for a
+ * directory that fits one buffer): IN_OPEN, IN_ACCESS twice, IN_CLOSE_NOWRITE on the
+ * directory. The walk's nd_* still name it.
  */
 function scandir_notify(dir: u64): void {
   fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_OPEN);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_ACCESS);
   fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_ACCESS);
   fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_CLOSE_NOWRITE);
 }
