@@ -513,3 +513,61 @@ describe("the kernel's inotify against Linux's on tmpfs, random sequences (prope
     expect(events).toBeGreaterThan(SEQS * 3); // the sequences did things (about 170 events for 30)
   });
 });
+
+describe("fs.watch against Node's on tmpfs, random sequences (property)", () => {
+  const NAMES = ["a", "b", "d", "d/x", "d/y", "e", "e/z", "d/e", "d/e/w"];
+  type Step = [string, string, string?];
+  function steps(seed: number, n: number): Step[] {
+    let x = seed * 2654435761 >>> 0 || 1;
+    const r = (m: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % m; };
+    const kinds = ["write", "append", "mkdir", "rename", "unlink", "rmdir", "chmod"];
+    const out: Step[] = [];
+    for (let i = 0; i < n; i++) out.push([kinds[r(kinds.length)], NAMES[r(NAMES.length)], NAMES[r(NAMES.length)]]);
+    return out;
+  }
+  function apply(f: AnyFs, root: string, [k, a, b]: Step): string {
+    try {
+      if (k === "write") f.writeFileSync(`${root}/${a}`, "w");
+      else if (k === "append") f.appendFileSync(`${root}/${a}`, "a");
+      else if (k === "mkdir") f.mkdirSync(`${root}/${a}`);
+      else if (k === "rename") f.renameSync(`${root}/${a}`, `${root}/${b}`);
+      else if (k === "unlink") f.unlinkSync(`${root}/${a}`);
+      else if (k === "rmdir") f.rmdirSync(`${root}/${a}`);
+      else f.chmodSync(`${root}/${a}`, 0o700);
+      return "ok";
+    } catch (e) {
+      return (e as { code: string }).code;
+    }
+  }
+  async function run(f: AnyFs, root: string, seq: Step[]): Promise<unknown[]> {
+    const got: Ev[] = [];
+    const ws = [
+      f.watch(root, { recursive: true }, (t, n) => got.push(["recursive", t, n === null ? null : String(n)])),
+      f.watch(root, (t, n) => got.push(["dir", t, n === null ? null : String(n)])),
+    ];
+    const out: unknown[] = [];
+    for (const s of seq) {
+      const r = apply(f, root, s);
+      await settle(got);
+      // per watcher: how Node's two watchers interleave depends on libuv's read batches
+      out.push([s, r, got.filter((e) => e[0] === "recursive"), got.filter((e) => e[0] === "dir")]);
+      got.length = 0;
+    }
+    for (const w of ws) w.close();
+    return out;
+  }
+  it("random changes give each watcher the events Node's gives it", async () => {
+    const SEQS = Number(process.env.HELIX_WATCH_NODE_SEQS ?? 6), N = 12;
+    let events = 0;
+    for (let i = 1; i <= SEQS; i++) {
+      const seq = steps(i, N);
+      fs.mkdirSync(`/nr${i}`);
+      nodeFs.mkdirSync(`${tmp}/nr${i}`);
+      const mine = await run(fs as unknown as AnyFs, `/nr${i}`, seq);
+      const node = await run(nodeFs, `${tmp}/nr${i}`, seq);
+      for (let j = 0; j < N; j++) expect([i, j, mine[j]]).toEqual([i, j, node[j]]);
+      events += (node as [unknown, unknown, Ev[], Ev[]][]).reduce((n, s) => n + s[2].length + s[3].length, 0);
+    }
+    expect(events).toBeGreaterThan(SEQS * 5); // the sequences changed things
+  });
+});
