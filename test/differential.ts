@@ -32,6 +32,9 @@ export interface DiffFs {
   symlinkSync: Fn; readlinkSync: Fn; readFileSync: Fn; writeFileSync: Fn; appendFileSync: Fn;
   existsSync: Fn; chmodSync: Fn; chownSync: Fn; utimesSync: Fn; copyFileSync: Fn;
   accessSync: Fn; fchmodSync: Fn; fchownSync: Fn; futimesSync: Fn;
+  // issue 13: path and tree functions
+  readvSync: Fn; writevSync: Fn;
+  realpathSync: Fn; mkdtempSync: Fn; opendirSync: Fn; cpSync: Fn; lchownSync: Fn;
 }
 
 /** What makeSubject returns. */
@@ -55,7 +58,8 @@ export type OpKind =
   | "open" | "close" | "read" | "write" | "pread" | "pwrite" | "ftruncate" | "fstat" | "fsync" | "fdatasync"
   | "truncate" | "writeFile" | "appendFile" | "readFile" | "mkdir" | "mkdirp" | "rmdir" | "rm" | "unlink"
   | "rename" | "link" | "symlink" | "readlink" | "stat" | "lstat" | "exists" | "readdir" | "chmod" | "chown"
-  | "utimes" | "copyFile" | "access" | "fchmod" | "fchown" | "futimes";
+  | "utimes" | "copyFile" | "access" | "fchmod" | "fchown" | "futimes"
+  | "realpath" | "mkdtemp" | "opendir" | "cp" | "lchown" | "readv" | "writev";
 
 /** Options of runDifferential. */
 export interface DifferentialOptions {
@@ -180,11 +184,12 @@ const DEFAULT_WEIGHTS: Record<OpKind, number> = {
   truncate: 3, writeFile: 6, appendFile: 3, readFile: 5, mkdir: 7, mkdirp: 3, rmdir: 3, rm: 2, unlink: 4,
   rename: 7, link: 3, symlink: 4, readlink: 2, stat: 3, lstat: 3, exists: 1, readdir: 3, chmod: 2, chown: 1,
   utimes: 2, copyFile: 3, access: 2, fchmod: 1, fchown: 1, futimes: 1,
+  realpath: 3, mkdtemp: 1, opendir: 2, cp: 3, lchown: 1, readv: 3, writev: 3,
 };
 const FD_OPS = new Set<OpKind>(["close", "read", "write", "pread", "pwrite", "ftruncate", "fstat", "fsync", "fdatasync",
-  "fchmod", "fchown", "futimes"]);
+  "fchmod", "fchown", "futimes", "readv", "writev"]);
 /** Ops that may report which timestamps they changed (timeRate). */
-const TIMED_OPS = new Set<OpKind>(["write", "pwrite", "ftruncate", "truncate", "mkdir", "rmdir", "unlink", "rename", "link",
+const TIMED_OPS = new Set<OpKind>(["write", "pwrite", "writev", "ftruncate", "truncate", "mkdir", "rmdir", "unlink", "rename", "link",
   "symlink", "chmod", "chown", "utimes", "fchmod", "fchown", "futimes", "open"]);
 
 /** A small fast PRNG (sfc32) with helpers; the seed fixes the whole run. */
@@ -329,6 +334,7 @@ class Generator {
       case "mkdir": case "mkdirp": add(this.knownDirs, clean(op.path)); break;
       case "open": case "writeFile": case "appendFile": case "symlink": add(this.known, clean(op.path)); break;
       case "link": case "copyFile": add(this.known, clean(op.to)); break;
+      case "cp": add(this.known, clean(op.to)); break;
       case "rename": {
         const from = clean(op.from), to = clean(op.to);
         const wasDir = this.knownDirs.includes(from);
@@ -385,6 +391,7 @@ class Generator {
   private make(kind: OpKind): Op {
     const r = this.rng;
     const pos = (): number | bigint => (r.chance(0.03) ? r.pick(WRAP_POSITIONS) : r.chance(0.2) ? POS_MAX - r.int(100) : r.int(9000));
+    const vpos = (): unknown => (r.chance(0.4) ? null : r.chance(0.15) ? r.pick([-1, 1.5, NaN, "7", 2 ** 53]) : pos());
     // "." or ".." as the last component (rename: EBUSY on Linux whatever the other name is)
     const dots = (p: string): string => (r.chance(0.06) ? `${p.replace(/\/+$/, "")}/${r.pick([".", ".."])}`.replace(/^\//, "") : p);
     switch (kind) {
@@ -394,6 +401,10 @@ class Generator {
       case "pread": return { kind, slot: this.slot(true), len: 1 + r.int(9000), pos: pos() };
       case "write": return { kind, slot: this.slot(true), size: this.size(), seed: r.int(1e9) };
       case "pwrite": return { kind, slot: this.slot(true), size: this.size(), seed: r.int(1e9), pos: pos() };
+      // readv/writev: 0..4 buffers (some empty; 0 buffers is EINVAL for readv, 0 for writev),
+      // at the current position, at an offset, or at a position Node treats as current
+      case "readv": return { kind, slot: this.slot(true), lens: Array.from({ length: r.int(5) }, () => (r.chance(0.2) ? 0 : r.int(3000))), pos: vpos() };
+      case "writev": return { kind, slot: this.slot(true), sizes: Array.from({ length: r.int(5) }, () => (r.chance(0.2) ? 0 : this.size())), seed: r.int(1e9), pos: vpos() };
       case "ftruncate": return { kind, slot: this.slot(true), len: r.chance(0.3) ? 0 : r.int(POS_MAX) };
       case "truncate": return { kind, path: this.src(), len: r.chance(0.3) ? 0 : r.int(POS_MAX) };
       case "writeFile": return { kind, path: this.path(), size: this.size(), seed: r.int(1e9), flag: r.pick(["w", "w", "wx", "a", "r+"]), mode: r.pick(MODES) };
@@ -417,6 +428,12 @@ class Generator {
       case "access": return { kind, path: r.chance(0.05) ? "" : this.src(), mode: r.pick(ACCESS_MODES) };
       case "utimes": return { kind, path: this.src(), atime: r.pick(TIMES), mtime: r.pick(TIMES) };
       case "copyFile": return { kind, from: this.src(), to: this.path(), excl: r.chance(0.3) };
+      case "realpath": return { kind, path: r.chance(0.05) ? "" : dots(this.src()), native: r.chance(0.5) };
+      case "mkdtemp": return { kind, prefix: this.path() };
+      case "opendir": return { kind, path: r.chance(0.1) ? "" : this.src(true), recursive: r.chance(0.3) };
+      // into a fresh name mostly, so a copy that fails part-way is rare (see exec)
+      case "cp": return { kind, from: this.src(), to: r.chance(0.85) ? this.path() : this.src(), recursive: r.chance(0.7), force: r.chance(0.7), errorOnExist: r.chance(0.3) };
+      case "lchown": return { kind, path: this.src(), uid: r.pick(UIDS), gid: r.pick(GIDS) };
     }
   }
 }
@@ -475,6 +492,18 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
     }
     case "write": case "pwrite":
       return fs.writeSync(fd(), bytesFor(op.seed as number, op.size as number), 0, op.size, op.kind === "pwrite" ? op.pos : null);
+    case "readv": {
+      const bufs = (op.lens as number[]).map((n) => Buffer.alloc(n));
+      const n = fs.readvSync(fd(), bufs, op.pos);
+      return { n, data: hashBytes(Buffer.concat(bufs)) }; // the whole lists: where each byte landed
+    }
+    case "writev": {
+      const all = bytesFor(op.seed as number, (op.sizes as number[]).reduce((a, b) => a + b, 0));
+      const bufs: Buffer[] = [];
+      let o = 0;
+      for (const n of op.sizes as number[]) { bufs.push(all.subarray(o, o + n)); o += n; }
+      return fs.writevSync(fd(), bufs, op.pos);
+    }
     case "ftruncate": return fs.ftruncateSync(fd(), op.len);
     case "fstat": return normStat(fs.fstatSync(fd()), cmp);
     case "fsync": return fs.fsyncSync(fd());
@@ -520,6 +549,90 @@ function exec(side: Side, op: Op, cmp: Compare): unknown {
       const st = fs.fstatSync(fd());
       return { atimeMs: st.atimeMs, mtimeMs: st.mtimeMs };
     }
+    case "realpath": {
+      const target = p(side, op.path as string);
+      const r: string = op.native ? realpathNative(fs)(target) : fs.realpathSync(target);
+      // '..' at the root stays there in the kernel's namespace (as in a chroot), but a final
+      // '..' after a symlink to '.' (dots() above) climbs out of the oracle's root: an ancestor
+      // of the root is the root
+      const above = side.prefix !== "" && side.prefix.startsWith(r === "/" ? r : `${r}/`);
+      return r === side.prefix || above || (r === "/" && side.prefix === "") ? "/" : unroot(side, r);
+    }
+    case "mkdtemp": return execMkdtemp(side, op);
+    case "opendir": return execOpendir(side, op);
+    case "cp": return execCp(side, op);
+    case "lchown": return fs.lchownSync(p(side, op.path as string), op.uid, op.gid);
+  }
+}
+
+/** realpathSync.native of a DiffFs (the user oracle's proxy names it "realpathSync.native"). */
+function realpathNative(fs: DiffFs): Fn {
+  return (fs.realpathSync as Fn & { native?: Fn }).native ?? (fs as unknown as Record<string, Fn>)["realpathSync.native"];
+}
+
+/**
+ * mkdtemp: the name's shape (prefix + 6 of [A-Za-z0-9]) and the new directory's mode; the
+ * directory is removed again, since its random name differs between the sides.
+ */
+function execMkdtemp(side: Side, op: Op): unknown {
+  const prefix = p(side, op.prefix as string);
+  const made: string = side.fs.mkdtempSync(prefix);
+  const shape = made.length === prefix.length + 6 && made.startsWith(prefix) && /^[A-Za-z0-9]{6}$/.test(made.slice(-6));
+  const mode = (side.fs.lstatSync(made).mode as number).toString(8);
+  side.fs.rmdirSync(made);
+  return { shape, mode };
+}
+
+/**
+ * opendir: every entry read with readSync (name, type, parentPath) as a sorted set (a Dir
+ * gives getdents order, which differs between file systems), then readSync after closeSync
+ * (ERR_DIR_CLOSED).
+ */
+function execOpendir(side: Side, op: Op): unknown {
+  const dir = side.fs.opendirSync(p(side, op.path as string), { recursive: op.recursive });
+  const out: string[] = [];
+  for (let d = dir.readSync(); d !== null; d = dir.readSync()) {
+    const kind = d.isFile() ? "f" : d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "?";
+    out.push(`${d.name}:${kind}:${unroot(side, `${d.parentPath}/`)}`);
+  }
+  dir.closeSync();
+  let afterClose: unknown = "no error";
+  try { dir.readSync(); } catch (e) { afterClose = normError(side, e); }
+  return { entries: out.sort(), afterClose };
+}
+
+/**
+ * cp: cpSync with verbatimSymlinks (snapshots compare link targets as written, and cp would
+ * make them absolute, so different between the sides). A copy that fails part-way leaves a
+ * partial tree that depends on the directory order (getdents order differs between file
+ * systems): then the destination is removed on both sides, and when the failing entry is
+ * not src or dest itself only the error's code and syscall are compared. Onto an existing
+ * dest the copy is not recursive (a directory then fails early with ERR_FS_EISDIR).
+ */
+function execCp(side: Side, op: Op): unknown {
+  const src = p(side, op.from as string), dest = p(side, op.to as string);
+  // onto something that exists a recursive copy could fail part-way at an entry that depends
+  // on the directory order, and the partial tree would stay: copy into existing names one
+  // entry deep only (the same decision on both sides: their trees are equal so far)
+  let existed = false; // lstat: a dangling link exists too
+  try { existed = side.fs.lstatSync(dest) !== undefined; } catch { /* absent or unreachable */ }
+  // a link copied onto an existing name is checked with its verbatim (relative) target
+  // resolved against process.cwd() (a Node quirk): the sides' cwds differ, so leave that case
+  // to test/dirops.test.ts, which gives both an unrelated cwd
+  let srcIsLink = false;
+  try { srcIsLink = side.fs.lstatSync(src).isSymbolicLink(); } catch { /* cp reports it */ }
+  if (existed && srcIsLink) return "link onto an existing name: not compared here";
+  try {
+    return side.fs.cpSync(src, dest, { recursive: op.recursive && !existed, force: op.force, errorOnExist: op.errorOnExist, verbatimSymlinks: true });
+  } catch (e) {
+    const err = e as Error & Record<string, unknown>;
+    const early = String(err.code).startsWith("ERR_") || err.path === src || err.path === dest || err.path === undefined;
+    if (!existed) try { side.fs.rmSync(dest, { recursive: true, force: true }); } catch { /* as the oracle would be */ }
+    if (early) throw e;
+    const short = new Error(String(err.code)) as Error & Record<string, unknown>;
+    short.code = err.code;
+    short.syscall = err.syscall;
+    throw short;
   }
 }
 

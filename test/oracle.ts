@@ -35,6 +35,29 @@ function rebuildStats(s: Record<string, number>): object {
   return { ...s, isFile: () => t === 0o100000, isDirectory: () => t === 0o040000, isSymbolicLink: () => t === 0o120000 };
 }
 
+/**
+ * A Dir as the child read it (whole, then closed): readSync hands out its entries, then
+ * null; after closeSync, readSync and closeSync throw the error the child's real Dir threw.
+ */
+function rebuildDir(entries: { __dirent: string; kind: string; parentPath: string }[], dirPath: string, afterClose: Record<string, unknown> | null): object {
+  let closed = false;
+  const fail = (): never => {
+    const e = new Error(String(afterClose?.message)) as Error & Record<string, unknown>;
+    e.name = String(afterClose?.name);
+    e.code = afterClose?.code;
+    throw e;
+  };
+  const list = entries.map((e) => ({
+    name: e.__dirent, parentPath: e.parentPath, path: e.parentPath,
+    isFile: () => e.kind === "f", isDirectory: () => e.kind === "d", isSymbolicLink: () => e.kind === "l",
+  }));
+  return {
+    path: dirPath,
+    readSync: () => (closed ? fail() : list.shift() ?? null),
+    closeSync: () => { if (closed) fail(); closed = true; },
+  };
+}
+
 function rebuild(v: unknown): unknown {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (Array.isArray(v)) {
@@ -46,6 +69,8 @@ function rebuild(v: unknown): unknown {
   }
   const o = v as { __stats?: Record<string, number> } | null;
   if (o && typeof o === "object" && o.__stats) return rebuildStats(o.__stats);
+  const dir = v as { __dir?: { __dirent: string; kind: string; parentPath: string }[]; path: string; afterClose: Record<string, unknown> | null } | null;
+  if (dir && typeof dir === "object" && Array.isArray(dir.__dir)) return rebuildDir(dir.__dir, dir.path, dir.afterClose);
   return v;
 }
 
@@ -89,6 +114,11 @@ export function openUserOracle(cred: OracleCred, dir: string): UserOracle {
     if (method === "readSync") {
       const r = out.ok as { __read: number; buf: Uint8Array };
       (args[1] as Uint8Array).set(r.buf);
+      return r.__read;
+    }
+    if (method === "readvSync") { // the child filled copies: fill the caller's buffers from them
+      const r = out.ok as { __read: number; bufs: Uint8Array[] };
+      (args[1] as Uint8Array[]).forEach((b, i) => b.set(r.bufs[i]));
       return r.__read;
     }
     return rebuild(out.ok);

@@ -16,8 +16,11 @@
 //     through a null in-memory fs on the same fuse-native binding and mount options
 //     (tools/bench-fuse-null.ts, the binding's bound) and on tmpfs directly, each run by a
 //     worker process; ratios vs bindfs and vs the null fs, bindfs vs tmpfs, requests per op.
-// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse] [--files N] [--seq-mib N]
-//        [--dir D] [--fuse-mib N] [--fuse-rounds N] [--fuse-seq-rounds N] [--fuse-dir D]
+//  6. streams (tools/bench-stream.ts): a 256 MiB file through createReadStream into a sink and
+//     through a pipeline into createWriteStream, on kernel.fs and on Node's fs over tmpfs, with
+//     the readSync loop of kernel.fs beside it as its bound.
+// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse,stream] [--files N] [--seq-mib N]
+//        [--dir D] [--fuse-mib N] [--fuse-rounds N] [--fuse-seq-rounds N] [--fuse-dir D] [--stream-mib N]
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -29,6 +32,7 @@ import { bootSync, createImage, memoryDevice } from "../host/node/node.js";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { benchFuse, fuseUnavailable, type FuseColumn } from "./bench-fuse.js";
+import { benchStream, printStream } from "./bench-stream.js";
 
 const MiB = 1 << 20;
 
@@ -307,7 +311,7 @@ function printFuseCounts(nul: FuseColumn | undefined): void {
 async function main(): Promise<void> {
   const program = new Command()
     .name("bench")
-    .option("--only <list>", "comma-separated: meta,btree,mm,seq,fuse", "meta,btree,mm,seq,fuse")
+    .option("--only <list>", "comma-separated: meta,btree,mm,seq,fuse,stream", "meta,btree,mm,seq,fuse,stream")
     .option("--files <n>", "files in the metadata workload", "20000")
     .option("--keys <n>", "B+ tree keys", "1000000")
     .option("--seq-mib <n>", "MiB of sequential data", "256")
@@ -317,6 +321,7 @@ async function main(): Promise<void> {
     .option("--fuse-seq-rounds <n>", "rounds of the FUSE sequential workload", "2")
     .option("--fuse-dir <dir>", "tmpfs directory for the FUSE contenders (bindfs source, HelixFS image)",
       fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir())
+    .option("--stream-mib <n>", "MiB of the file the stream section streams", "256")
     .parse();
   const o = program.opts();
   const only = new Set(String(o.only).split(","));
@@ -362,6 +367,7 @@ async function main(): Promise<void> {
     ]);
   }
   if (only.has("fuse")) await printFuse(o);
+  if (only.has("stream")) printStream(await benchStream(Number(o.streamMib), fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()), printTable);
 }
 
 main().catch((e) => {

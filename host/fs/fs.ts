@@ -29,8 +29,26 @@ export * from "./sys.js";
 export * from "./utils.js";
 export { FSWatcher, StatWatcher } from "./watch.js";
 import { type FSWatcher, type RecursiveWatcher, type StatWatcher, StatWatchers, type WatchFs, watch, watchPromise } from "./watch.js";
+import { readvAll, validateBufferArray, writevAll } from "./vectored.js";
+import { EventEmitter } from "events";
+import { LineReader, ReadStream, type ReadStreamOptions, type StreamHost, WriteStream, type WriteStreamOptions, fileHandleWebStream, openAsBlob } from "./stream.js";
+export { LineReader, ReadStream, type ReadStreamOptions, type StreamOps, WriteStream, type WriteStreamOptions } from "./stream.js";
+export { Dir, type OpendirOptions } from "./dir.js";
+export { type CpOptions } from "./cp.js";
+import { Dir, type OpendirOptions, opendir } from "./dir.js";
+import { type CpHost, type CpOptions, cpAsync, cpSync, validateCpOptions } from "./cp.js";
+import { mkdtemp, realpathJs, realpathNative } from "./paths.js";
+
+/** realpathSync with its `.native` twin, as Node's fs.realpathSync. */
+export interface RealpathSync {
+  (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
+  native(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
+}
 import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
+import { getValidatedFdNative, validateFileModeNative } from "./utils.js";
+import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
+import { type SignalLike, checkAborted, validateAbortSignal } from "./async.js";
 
 // ---- the API -------------------------------------------------------------------------------
 
@@ -45,6 +63,7 @@ export class HelixFs {
   readonly promises: HelixFsPromises;
   readonly Stats = Stats;
   readonly Dirent = Dirent;
+  readonly Dir = Dir;
   /** The syscall table this API runs on. */
   readonly sys: Sys;
   /** Absolute directory relative paths resolve against. */
@@ -114,7 +133,7 @@ export class HelixFs {
 
   /** close(2). */
   closeSync(fd: number): void {
-    this.check(this.sys.close(getValidatedFd(fd)), "close");
+    this.check(this.sys.close(getValidatedFdNative(fd)), "close");
   }
 
   /**
@@ -246,7 +265,7 @@ export class HelixFs {
   ftruncateSync(fd: number, len: number = 0): void {
     validateInteger(len, "len");
     len = Math.max(0, len);
-    this.check(this.sys.ftruncate(getValidatedFd(fd), len), "ftruncate");
+    this.check(this.sys.ftruncate(getValidatedFdNative(fd), len), "ftruncate");
   }
 
   /** Node's truncateSync: open(path, 'r+'), ftruncate, close (errors name 'open' or 'ftruncate'). */
@@ -263,12 +282,12 @@ export class HelixFs {
 
   /** fsync(2): after it returns the file's data and metadata are durable. */
   fsyncSync(fd: number): void {
-    this.check(this.sys.fsync(getValidatedFd(fd)), "fsync");
+    this.check(this.sys.fsync(getValidatedFdNative(fd)), "fsync");
   }
 
   /** fdatasync(2): the file's data and size are durable. */
   fdatasyncSync(fd: number): void {
-    this.check(this.sys.fdatasync(getValidatedFd(fd)), "fdatasync");
+    this.check(this.sys.fdatasync(getValidatedFdNative(fd)), "fdatasync");
   }
 
   /** sync(2): everything is durable. (Not in Node's fs; HelixFS extension.) */
@@ -306,7 +325,7 @@ export class HelixFs {
   fstatSync(fd: number, options?: { bigint?: false }): Stats;
   fstatSync(fd: number, options: { bigint: true }): BigIntStats;
   fstatSync(fd: number, options: { bigint?: boolean } = { bigint: false }): Stats | BigIntStats {
-    return this.makeStats(this.record(this.sys.fstat(getValidatedFd(fd)), "fstat"), options);
+    return this.makeStats(this.record(this.sys.fstat(getValidatedFdNative(fd)), "fstat"), options);
   }
 
   /**
@@ -360,14 +379,14 @@ export class HelixFs {
 
   /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
   fchmodSync(fd: number, mode: number | string): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     const m = parseFileMode(mode, "mode");
     this.check(this.sys.fchmod ? this.sys.fchmod(f, m & 0o7777) : -ENOSYS, "fchmod");
   }
 
   /** fchown(2) on an open descriptor; -1 leaves an id unchanged (Sys.fchown; ENOSYS without it). */
   fchownSync(fd: number, uid: number, gid: number): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     this.check(this.sys.fchown ? this.sys.fchown(f, uid, gid) : -ENOSYS, "fchown");
@@ -375,7 +394,7 @@ export class HelixFs {
 
   /** futimens(2) on an open descriptor; times as utimesSync takes them (Sys.futimens; ENOSYS without it). */
   futimesSync(fd: number, atime: TimeLike, mtime: TimeLike): void {
-    const f = getValidatedFd(fd);
+    const f = getValidatedFdNative(fd);
     const a = secondsToNs(toUnixTimestamp(atime));
     const m = secondsToNs(toUnixTimestamp(mtime));
     if (a === null || m === null) throw uvException(-EINVAL, "futime");
@@ -384,15 +403,15 @@ export class HelixFs {
 
   /** utimensat(2) following symlinks; times are seconds (numbers or numeric strings) or Dates, kept to the microsecond. */
   utimesSync(path: PathLike, atime: TimeLike, mtime: TimeLike): void {
-    this.utimes(path, atime, mtime, false, "utime");
+    this.setTimes(path, atime, mtime, false, "utime");
   }
 
   /** Like utimesSync, but changes a symlink itself. */
   lutimesSync(path: PathLike, atime: TimeLike, mtime: TimeLike): void {
-    this.utimes(path, atime, mtime, true, "lutime");
+    this.setTimes(path, atime, mtime, true, "lutime");
   }
 
-  private utimes(path: PathLike, atime: TimeLike, mtime: TimeLike, noFollow: boolean, syscall: string): void {
+  private setTimes(path: PathLike, atime: TimeLike, mtime: TimeLike, noFollow: boolean, syscall: string): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     const a = secondsToNs(toUnixTimestamp(atime));
@@ -880,10 +899,10 @@ export class HelixFs {
     const qb = callerPath(getValidatedPath(dest, "dest"));
     const a = showPath(qa), b = showPath(qb);
     validateMode(mode);
-    this.check(this.copyFile(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
+    this.check(this.copyFileRaw(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
   }
 
-  private copyFile(src: SysPath, dest: SysPath, mode: number): number {
+  private copyFileRaw(src: SysPath, dest: SysPath, mode: number): number {
     if (src.length === 0 || dest.length === 0) return -ENOENT;
     const sys = this.sys;
     const srcFd = sys.open(src, O_RDONLY, 0);
@@ -957,13 +976,104 @@ export class HelixFs {
   unwatchFile(filename: PathLike, listener?: unknown): void {
     this.#statWatchers?.unwatchFile(filename, listener);
   }
+
+  // ---- readv/writev and streams (issue 13) ----
+
+  /**
+   * readv(2)/preadv(2): fills `buffers` (ArrayBufferView[]) in order; `position` a safe
+   * integer >= 0 reads there, anything else at the current position (Node's rule). Returns
+   * bytes read (0 at EOF). Throws ERR_INVALID_ARG_TYPE, EINVAL for an empty list, EBADF, EISDIR.
+   */
+  readvSync(fd: number, buffers: readonly ArrayBufferView[], position?: number | null): number {
+    fd = getValidatedFd(fd);
+    validateBufferArray(buffers);
+    return readvAll(this.sys, fd, buffers, writePosition(position));
+  }
+
+  /**
+   * writev(2)/pwritev(2): writes `buffers` in order as one write per 1 MiB (atomic like
+   * Linux's writev); `position` as in readvSync. Returns bytes written (0 for an empty list).
+   */
+  writevSync(fd: number, buffers: readonly ArrayBufferView[], position?: number | null): number {
+    fd = getValidatedFd(fd);
+    validateBufferArray(buffers);
+    return writevAll(this.sys, fd, buffers, writePosition(position));
+  }
+
+  /** fs.ReadStream bound to this fs (`new fs.ReadStream(path, options)`); also fs.FileReadStream. */
+  readonly ReadStream: typeof ReadStream = boundStream(ReadStream, this);
+  readonly FileReadStream: typeof ReadStream = this.ReadStream;
+  /** fs.WriteStream bound to this fs; also fs.FileWriteStream. */
+  readonly WriteStream: typeof WriteStream = boundStream(WriteStream, this);
+  readonly FileWriteStream: typeof WriteStream = this.WriteStream;
+
+  /** Node's createReadStream: a ReadStream of `path` (or options.fd); see ReadStream for options and errors. */
+  createReadStream(path: PathLike | null | undefined, options?: ReadStreamOptions | BufferEncoding | null): ReadStream {
+    return new this.ReadStream(path, options);
+  }
+
+  /** Node's createWriteStream: a WriteStream to `path` (or options.fd); see WriteStream. */
+  createWriteStream(path: PathLike | null | undefined, options?: WriteStreamOptions | BufferEncoding | null): WriteStream {
+    return new this.WriteStream(path, options);
+  }
+
+  /** Node's openAsBlob: Promise of a Blob of the file (read now); throws synchronously like Node 20 (see stream.ts). */
+  openAsBlob(path: PathLike, options?: { type?: string }): Promise<Blob> {
+    return openAsBlob(this as StreamHost, path, options);
+  }
+
+  // ---- path and tree functions (issue 13) ----
+
+  /**
+   * Node 20's fs.realpathSync (its JS walk: lexical resolve, then lstat/stat/readlink per
+   * component; see paths.ts), and as `.native` libuv's realpath(3). Relative paths resolve
+   * against the cwd; options is an encoding or { encoding } ('buffer' gives a Buffer).
+   */
+  readonly realpathSync: RealpathSync = Object.assign(
+    (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null) => realpathJs(this, path, options),
+    { native: (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null) => realpathNative(this, path, options) },
+  );
+
+  /** Node's fs.mkdtempSync: creates `prefix` + 6 random [A-Za-z0-9] with mode 0o700 and returns its path (see paths.ts). */
+  mkdtempSync(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer {
+    return mkdtemp(this, prefix, options);
+  }
+
+  /** Node's fs.opendirSync: a Dir over the kernel's getdents (entries unsorted; see dir.ts). */
+  opendirSync(path: PathLike, options?: OpendirOptions | Encoding | null): Dir {
+    return opendir(this, path, options);
+  }
+
+  /** Node's fs.cpSync: copies a file, symlink or (recursive) tree with Node 20's semantics (see cp.ts). */
+  cpSync(src: PathLike | string, dest: PathLike | string, options?: CpOptions): void {
+    const o = validateCpOptions(options);
+    const a = getValidatedPath(src, "src") as string;
+    const b = getValidatedPath(dest, "dest") as string;
+    cpSync(this as unknown as CpHost, a, b, o);
+  }
+
+  /** lchown(2): chown of a symlink itself; -1 leaves an id (Sys.lchown; ENOSYS without it). */
+  lchownSync(path: PathLike, uid: number, gid: number): void {
+    const q = callerPath(getValidatedPath(path));
+    const s = showPath(q);
+    validateInteger(uid, "uid", -1, MAX_USER_ID);
+    validateInteger(gid, "gid", -1, MAX_USER_ID);
+    const abs = this.resolvePath(q);
+    this.check(abs.length === 0 ? -ENOENT : this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS, "lchown", s);
+  }
+
+  // ---- callback API and Node's aliases (issue 13) ----
+  /** Installs the callback API (fs.x(..., cb)), F_OK..X_OK, _toUnixTimestamp, FileReadStream/FileWriteStream: callback.ts. */
+  readonly #callbackApi = installCallbackApi(this);
 }
+
+/** The callback API's functions and aliases, installed per instance by installCallbackApi (callback.ts). */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface HelixFs extends CallbackApi {}
 
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
 function validateMode(mode: unknown): void {
-  if (mode == null) return;
-  if (!isInt32(mode)) throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", "mode must be int32 or null/undefined");
-  if (mode < 0 || mode > 7) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", "mode is out of range: >= 0 && <= 7");
+  validateFileModeNative(mode);
 }
 
 function validateRmdirOptions(options: unknown, defaults: Options = DEFAULT_RMDIR_OPTIONS): Options {
@@ -1024,13 +1134,25 @@ function closedHandle(syscall: string): FsError {
   return err;
 }
 
-/** Node's fs.promises FileHandle over a HelixFs fd. */
-export class FileHandle {
+/** getAsyncId values: HelixFS has no async_hooks, so each FileHandle gets the next number. */
+let nextAsyncId = 1;
+
+/**
+ * Node's fs.promises FileHandle over a HelixFs fd. An EventEmitter like Node's: emits 'close'
+ * when close() is called. A readFile/writeFile/appendFile in progress holds a reference: a
+ * close() meanwhile emits 'close' at once but closes the fd (and settles) when it ends.
+ */
+export class FileHandle extends EventEmitter {
   #fs: HelixFs;
   #fd: number;
+  #refs = 1;
+  #asyncId = nextAsyncId++;
+  #closePromise: Promise<void> | undefined;
+  #closeSettle: ((err?: unknown) => void) | undefined;
 
   /** Wraps an open fd (use HelixFs.promises.open). */
   constructor(fs: HelixFs, fd: number) {
+    super();
     this.#fs = fs;
     this.#fd = fd;
   }
@@ -1038,9 +1160,37 @@ export class FileHandle {
   /** The fd, or -1 after close. */
   get fd(): number { return this.#fd; }
 
+  /** A number unique to this handle (Node: the async_hooks id of its FileHandle). */
+  getAsyncId(): number { return this.#asyncId; }
+
   private live(syscall: string): number {
     if (this.#fd === -1) throw closedHandle(syscall);
     return this.#fd;
+  }
+
+  /** Node's fsCall: rejects EBADF 'file closed' (syscall `syscall`) after close; holds a reference while `fn` runs. */
+  async #call<T>(syscall: string, fn: (fd: number) => Promise<T>): Promise<T> {
+    const fd = this.live(syscall);
+    this.#refs++;
+    try {
+      return await fn(fd);
+    } finally {
+      this.#unref();
+    }
+  }
+
+  #unref(): void {
+    if (--this.#refs !== 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    const settle = this.#closeSettle;
+    this.#closeSettle = undefined;
+    try {
+      this.#fs.closeSync(fd);
+      settle?.();
+    } catch (err) {
+      settle?.(err ?? new Error("close failed"));
+    }
   }
 
   /** Reads into `buffer` (default a fresh 16 KiB Buffer); position null/undefined = current. */
@@ -1105,30 +1255,94 @@ export class FileHandle {
   /** fdatasync. */
   async datasync(): Promise<void> { this.#fs.fdatasyncSync(this.live("fdatasync")); }
 
-  /** Reads from the current position to EOF. */
-  async readFile(options?: ReadFileOptions | Encoding | null): Promise<string | Buffer> {
-    return this.#fs.readFileSync(this.live("read"), options);
+  /**
+   * Reads from the current position to EOF (Node's readFile(handle, options)): chunks of at
+   * most IO_CHUNK_MAX with a macrotask between them; options.signal aborts (AbortError).
+   */
+  readFile(options?: ReadFileOptions & { signal?: SignalLike } | Encoding | null): Promise<string | Buffer> {
+    return this.#call("readFile", (fd) => {
+      const o = getOptions(options, { flag: "r" }) as ReadFileOptions & { signal?: SignalLike };
+      return readFileChunked(this.#fs, fd, 0, o.encoding, o.signal);
+    });
   }
 
-  /** Writes `data` at the current position. */
-  async writeFile(data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    this.#fs.writeFileSync(this.live("write"), data, options);
+  /** Writes `data` (a string, an ArrayBufferView or an (async) iterable of them) at the current position, in chunks; honours options.signal. */
+  writeFile(data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    return this.#call("writeFile", (fd) => writeHandleData(this.#fs, fd, data, options));
   }
 
-  /** Appends `data` (at the current position, like Node's FileHandle.appendFile). */
-  async appendFile(data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    this.#fs.writeFileSync(this.live("write"), data, options);
+  /** Like writeFile (Node's FileHandle.appendFile writes at the current position too). */
+  appendFile(data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    return this.#call("writeFile", (fd) => writeHandleData(this.#fs, fd, data, options));
   }
 
-  /** Closes the fd; closing twice is a no-op. */
-  async close(): Promise<void> {
-    if (this.#fd === -1) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    this.#fs.closeSync(fd);
+  /**
+   * Closes the fd and emits 'close'; closing again resolves at once. While a readFile/
+   * writeFile holds the handle, the fd closes (and the promise settles) when that call ends.
+   */
+  close(): Promise<void> {
+    if (this.#fd === -1) return Promise.resolve();
+    if (this.#closePromise) return this.#closePromise;
+    if (--this.#refs === 0) {
+      const fd = this.#fd;
+      this.#fd = -1;
+      try {
+        this.#fs.closeSync(fd);
+        this.#closePromise = Promise.resolve();
+      } catch (err) {
+        this.#closePromise = Promise.reject(err);
+      }
+    } else {
+      this.#closePromise = new Promise<void>((resolve, reject) => {
+        this.#closeSettle = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+      });
+    }
+    const p = this.#closePromise;
+    p.then(() => { this.#closePromise = undefined; }, () => { this.#closePromise = undefined; });
+    this.emit("close");
+    return p;
   }
 
   async [Symbol.asyncDispose](): Promise<void> { return this.close(); }
+
+  // ---- readv/writev and streams (issue 13) ----
+
+  /** readv into `buffers` at `position` (see HelixFs.readvSync): { bytesRead, buffers }. */
+  async readv(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesRead: number; buffers: readonly ArrayBufferView[] }> {
+    const fd = this.live("readv");
+    validateBufferArray(buffers);
+    return { bytesRead: readvAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
+
+  /** writev of `buffers` at `position` (see HelixFs.writevSync): { bytesWritten, buffers }. */
+  async writev(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesWritten: number; buffers: readonly ArrayBufferView[] }> {
+    const fd = this.live("writev");
+    validateBufferArray(buffers);
+    return { bytesWritten: writevAll(this.#fs.sys, fd, buffers, writePosition(position)), buffers };
+  }
+
+  /** A ReadStream on this handle (options as createReadStream's, without fd and fs); closing either closes both. */
+  createReadStream(options?: Omit<ReadStreamOptions, "fd" | "fs">): ReadStream {
+    return new ReadStream(undefined, { ...options, fd: this });
+  }
+
+  /** A WriteStream on this handle (options as createWriteStream's, without fd and fs). */
+  createWriteStream(options?: Omit<WriteStreamOptions, "fd" | "fs">): WriteStream {
+    return new WriteStream(undefined, { ...options, fd: this });
+  }
+
+  /** A web ReadableStream of the file from the current position (see fileHandleWebStream); locks the handle. */
+  readableWebStream(options?: { type?: string }): ReadableStream<Uint8Array> {
+    return fileHandleWebStream(this, options);
+  }
+
+  /**
+   * The file's lines (Node: a readline.Interface with crlfDelay Infinity over
+   * createReadStream(options)); here a LineReader with the same async iterator and events.
+   */
+  readLines(options?: Omit<ReadStreamOptions, "fd" | "fs">): LineReader {
+    return new LineReader(this.createReadStream(options));
+  }
 }
 
 /** Node's fs.promises over a HelixFs: every function resolves or rejects like its sync twin. */
@@ -1143,17 +1357,40 @@ export class HelixFsPromises {
   async open(path: PathLike, flags?: string | number | null, mode?: number | string | null): Promise<FileHandle> {
     return new FileHandle(this.#fs, this.#fs.openSync(path, flags, mode));
   }
-  async readFile(path: PathLike | FileHandle, options?: ReadFileOptions | Encoding | null): Promise<string | Buffer> {
-    if (path instanceof FileHandle) return path.readFile(options);
-    return this.#fs.readFileSync(getValidatedPath(path) as PathLike, options);
+  /**
+   * Reads a whole file (path or FileHandle) in chunks of at most IO_CHUNK_MAX bytes with a
+   * macrotask between them; options.signal aborts before the open and between chunks
+   * (AbortError, code 'ABORT_ERR'). Rejects like readFileSync otherwise.
+   */
+  async readFile(path: PathLike | FileHandle, options?: ReadFileOptions & { signal?: SignalLike } | Encoding | null): Promise<string | Buffer> {
+    const o = getOptions(options, { flag: "r" }) as ReadFileOptions & { signal?: SignalLike };
+    if (path instanceof FileHandle) return path.readFile(o);
+    checkAborted(o.signal);
+    const p = getValidatedPath(path) as PathLike;
+    const fd = this.#fs.openSync(p, o.flag || "r", 0o666);
+    return readFileChunked(this.#fs, fd, 0, o.encoding, o.signal).finally(() => this.#fs.closeSync(fd));
   }
-  async writeFile(path: PathLike | FileHandle, data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    if (path instanceof FileHandle) return path.writeFile(data, options);
-    this.#fs.writeFileSync(getValidatedPath(path) as PathLike, data, options);
+  /**
+   * Writes a whole file (path or FileHandle): a string, an ArrayBufferView, or an (async)
+   * iterable of them; in chunks with a macrotask between them; options.signal aborts
+   * (AbortError) before the open and between chunks; { flush } fsyncs.
+   */
+  async writeFile(path: PathLike | FileHandle, data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    const o = getOptions(options, { encoding: "utf8", mode: 0o666, flag: "w", flush: false }) as WriteFileOptions & { signal?: SignalLike };
+    const flag = o.flag || "w";
+    const flush = o.flush ?? false;
+    validateBoolean(flush, "options.flush");
+    const bytes = writeFileData(data, o.encoding);
+    validateAbortSignal(o.signal, "options.signal");
+    if (path instanceof FileHandle) return path.writeFile(bytes, o);
+    checkAborted(o.signal);
+    return writeFileChunked(this.#fs, getValidatedPath(path), bytes, flag, o.mode, flush, o.signal, o.encoding);
   }
-  async appendFile(path: PathLike | FileHandle, data: FileData, options?: WriteFileOptions | BufferEncoding | null): Promise<void> {
-    if (path instanceof FileHandle) return path.appendFile(data, options);
-    this.#fs.appendFileSync(getValidatedPath(path) as PathLike, data, options);
+  /** writeFile with flag 'a' by default (Node's promises.appendFile). */
+  async appendFile(path: PathLike | FileHandle, data: FileData | Iterable<unknown> | AsyncIterable<unknown>, options?: WriteFileOptions & { signal?: SignalLike } | BufferEncoding | null): Promise<void> {
+    const o = { ...getOptions(options, { encoding: "utf8", mode: 0o666, flag: "a" }) } as WriteFileOptions;
+    o.flag = o.flag || "a";
+    return this.writeFile(path, data, o);
   }
   async stat(path: PathLike, options?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     return this.#fs.statSync(path, { bigint: options?.bigint ?? false, throwIfNoEntry: true }) as Stats | BigIntStats;
@@ -1209,6 +1446,34 @@ export class HelixFsPromises {
   watch(filename: PathLike, options?: unknown): AsyncGenerator<{ eventType: "rename" | "change"; filename: string | Buffer | null }> {
     return watchPromise(this.#fs as unknown as WatchFs, filename, options);
   }
+
+  // ---- path and tree functions (issue 13) ----
+
+  /** Node's fs.promises.realpath: libuv's realpath(3) (= realpathSync.native). */
+  async realpath(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
+    return this.#fs.realpathSync.native(path, options);
+  }
+  /** Node's fs.promises.mkdtemp. */
+  async mkdtemp(prefix: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): Promise<string | Buffer> {
+    return mkdtemp(this.#fs, prefix, options, true);
+  }
+  /** Node's fs.promises.opendir (a Dir; see dir.ts). */
+  async opendir(path: PathLike, options?: OpendirOptions | Encoding | null): Promise<Dir> { return opendir(this.#fs, path, options, true); }
+  /** Node's fs.promises.cp: yields to the event loop between entries and 1 MiB chunks (see cp.ts). */
+  async cp(src: PathLike, dest: PathLike, options?: CpOptions): Promise<void> {
+    const o = validateCpOptions(options);
+    const a = getValidatedPath(src, "src") as string;
+    const b = getValidatedPath(dest, "dest") as string;
+    return cpAsync(this.#fs as unknown as CpHost, a, b, o);
+  }
+  /** Node's fs.promises.lchown. */
+  async lchown(path: PathLike, uid: number, gid: number): Promise<void> { this.#fs.lchownSync(path, uid, gid); }
+
+  // ---- callback API and Node's aliases (issue 13) ----
+  /** Node on Linux has no lchmod: rejects with Error ERR_METHOD_NOT_IMPLEMENTED, as Node's does. */
+  async lchmod(_path: PathLike, _mode: number | string): Promise<void> {
+    throw nodeError(Error, "ERR_METHOD_NOT_IMPLEMENTED", "The lchmod() method is not implemented");
+  }
 }
 
 /**
@@ -1219,3 +1484,11 @@ export function createFs(sys: Sys, opts?: CreateFsOptions): HelixFs {
   return new HelixFs(sys, opts);
 }
 
+
+/** `Base` with `host` as the HelixFs its default file operations use (fs.ReadStream, fs.WriteStream). */
+function boundStream<T extends typeof ReadStream | typeof WriteStream>(Base: T, host: HelixFs): T {
+  const B = Base as unknown as new (path: unknown, options: unknown, host: StreamHost) => object;
+  return class extends B {
+    constructor(path?: unknown, options?: unknown) { super(path, options, host as StreamHost); }
+  } as unknown as T;
+}

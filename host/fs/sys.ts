@@ -61,6 +61,16 @@ export interface Sys {
   read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | bigint | null): number;
   write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number;
   lseek(fd: number, offset: number, whence: number): number;
+  /**
+   * Optional: readv(2)/preadv(2) and writev(2)/pwritev(2): ONE syscall over `bufs` in order
+   * (`pos` null: at and advancing the file position; a number: at that offset). A Sys may move
+   * fewer bytes than the list holds (at most IO_CHUNK_MAX, 1 MiB, for the kernel); the caller
+   * goes on with the rest. A writev is one write: atomic for other writers and for O_APPEND.
+   * Returns bytes moved (0 at EOF) or -errno (EBADF, EISDIR, EINVAL, ENOSPC, EFBIG, EIO).
+   */
+  readv?(fd: number, bufs: readonly Uint8Array[], pos: number | null): number;
+  writev?(fd: number, bufs: readonly Uint8Array[], pos: number | null): number;
+
   truncate(path: SysPath, len: number): number; ftruncate(fd: number, len: number): number;
   fsync(fd: number): number; fdatasync(fd: number): number; sync(): number;
   stat(path: SysPath): StatRecord | number; lstat(path: SysPath): StatRecord | number; fstat(fd: number): StatRecord | number;
@@ -158,6 +168,7 @@ export const constants = Object.freeze({
   UV_FS_SYMLINK_DIR: 1, UV_FS_SYMLINK_JUNCTION: 2, O_RDONLY, O_WRONLY, O_RDWR,
   UV_DIRENT_UNKNOWN: 0, UV_DIRENT_FILE: 1, UV_DIRENT_DIR: 2, UV_DIRENT_LINK: 3, UV_DIRENT_FIFO: 4,
   UV_DIRENT_SOCKET: 5, UV_DIRENT_CHAR: 6, UV_DIRENT_BLOCK: 7,
+  EXTENSIONLESS_FORMAT_JAVASCRIPT: 0, EXTENSIONLESS_FORMAT_WASM: 1,
   S_IFMT, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK, S_IFSOCK,
   O_CREAT, O_EXCL, UV_FS_O_FILEMAP: 0, O_NOCTTY, O_TRUNC, O_APPEND, O_DIRECTORY, O_NOATIME, O_NOFOLLOW,
   O_SYNC, O_DSYNC, O_DIRECT, O_NONBLOCK,

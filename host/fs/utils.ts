@@ -100,11 +100,12 @@ export function inspect(value: unknown): string {
     }
     return `${name}(${value.length}) [${value.length ? " " + Array.from(value.subarray(0, 100)).join(", ") + " " : ""}]`;
   }
-  if (Array.isArray(value)) return `[ ${value.map(inspect).join(", ")} ]`;
+  if (Array.isArray(value)) return value.length === 0 ? "[]" : `[ ${value.map(inspect).join(", ")} ]`;
   if (value instanceof Date) return value.toISOString();
   const keys = Object.keys(value as object);
-  if (keys.length === 0) return "{}";
-  return `{ ${keys.map((k) => `${k}: ${inspect((value as Record<string, unknown>)[k])}`).join(", ")} }`;
+  const tag = Object.getPrototypeOf(value) === null ? "[Object: null prototype] " : "";
+  if (keys.length === 0) return `${tag}{}`;
+  return `${tag}{ ${keys.map((k) => `${k}: ${inspect((value as Record<string, unknown>)[k])}`).join(", ")} }`;
 }
 
 /** Node's determineSpecificType: how ERR_INVALID_ARG_TYPE describes the value it got. */
@@ -360,6 +361,40 @@ export function getValidatedFd(fd: unknown, propName = "fd"): number {
   if (Object.is(fd, -0)) return 0;
   validateInt32(fd, propName, 0);
   return fd;
+}
+
+/**
+ * The fd check of Node's C++ bindings (GetValidatedFd: close, fstat, fsync, fdatasync,
+ * ftruncate, fchmod, fchown, futimes): the errors of getValidatedFd, but the number is shown
+ * as V8 prints it ("Received 10000000000", not "10_000_000_000"), a negative fraction is out of
+ * range rather than not an integer, a bigint shows without its "n", a function without its
+ * name, a null-prototype object as "an instance of Object".
+ */
+export function getValidatedFdNative(fd: unknown): number {
+  const prefix = 'The "fd" argument must be of type number. Received';
+  if (typeof fd === "bigint") throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", `${prefix} type bigint (${fd})`);
+  if (typeof fd === "function") throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", `${prefix} function`);
+  if (fd !== null && typeof fd === "object" && Object.getPrototypeOf(fd) === null) throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", `${prefix} an instance of Object`);
+  if (typeof fd !== "number") throw invalidArgType("fd", "number", fd);
+  const outOfRange = fd < 0 || fd > 2147483647;
+  if (outOfRange && Number.isFinite(fd)) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", `The value of "fd" is out of range. It must be >= 0 && <= 2147483647. Received ${fd}`);
+  if (outOfRange || !Number.isInteger(fd)) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", `The value of "fd" is out of range. It must be an integer. Received ${fd}`);
+  return fd === 0 ? 0 : fd; // -0 is fd 0
+}
+
+/**
+ * The mode check of Node's C++ access/copyFile bindings (GetValidFileMode), with their own
+ * messages: null/undefined pass; a non-number is ERR_INVALID_ARG_TYPE; a non-finite number
+ * 'mode is out of range'; otherwise the number truncated toward 0 (7.5 is 7, -0.5 is 0) must
+ * be in 0..7. Returns the mode to use (truncated), or undefined for null/undefined.
+ */
+export function validateFileModeNative(mode: unknown): number | undefined {
+  if (mode == null) return undefined;
+  if (typeof mode !== "number") throw nodeError(TypeError, "ERR_INVALID_ARG_TYPE", "mode must be int32 or null/undefined");
+  if (!Number.isFinite(mode)) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", "mode is out of range");
+  const m = Math.trunc(mode);
+  if (m < 0 || m > 7) throw nodeError(RangeError, "ERR_OUT_OF_RANGE", "mode is out of range: >= 0 && <= 7");
+  return m === 0 ? 0 : m;
 }
 
 export function isInt32(v: unknown): v is number {

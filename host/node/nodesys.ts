@@ -144,7 +144,9 @@ export class NodeSys implements Sys {
     const f = this.files.get(fd);
     if (!f) return -EBADF;
     try {
-      const n = fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
+      // Node's readSync returns 0 for length 0 without a syscall; readv of one empty buffer is
+      // a real read(2) of 0 bytes (EBADF on a write-only fd, EISDIR on a directory, as Linux)
+      const n = len === 0 ? fs.readvSync(f.hostFd, [buf.subarray(off, off)], pos === null ? f.pos : Number(pos)) : fs.readSync(f.hostFd, buf, off, len, pos ?? f.pos);
       if (pos === null) f.pos += n;
       return n;
     } catch (err) {
@@ -163,6 +165,39 @@ export class NodeSys implements Sys {
         return n;
       }
       const n = fs.writeSync(f.hostFd, buf, off, len, f.pos);
+      f.pos += n;
+      return n;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  /** readv with Node's readvSync at the tracked position (or `pos`). */
+  readv(fd: number, bufs: readonly Uint8Array[], pos: number | null): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      const n = fs.readvSync(f.hostFd, bufs as Uint8Array[], pos ?? f.pos);
+      if (pos === null) f.pos += n;
+      return n;
+    } catch (err) {
+      return errnoOf(err);
+    }
+  }
+
+  /** writev with Node's writevSync (one host writev(2)), moving the tracked position like write. */
+  writev(fd: number, bufs: readonly Uint8Array[], pos: number | null): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    try {
+      if (bufs.length === 0) return 0;
+      if (pos !== null) return fs.writevSync(f.hostFd, bufs as Uint8Array[], pos);
+      if (f.append) {
+        const n = fs.writevSync(f.hostFd, bufs as Uint8Array[]);
+        f.pos = fs.fstatSync(f.hostFd).size;
+        return n;
+      }
+      const n = fs.writevSync(f.hostFd, bufs as Uint8Array[], f.pos);
       f.pos += n;
       return n;
     } catch (err) {
@@ -307,6 +342,10 @@ export class NodeSys implements Sys {
 
   chown(path: SysPath, uid: number, gid: number): number {
     return this.run(() => fs.chownSync(this.hostPath(path), uid, gid));
+  }
+
+  lchown(path: SysPath, uid: number, gid: number): number {
+    return this.run(() => fs.lchownSync(this.hostPath(path), uid, gid));
   }
 
   utimens(path: SysPath, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {

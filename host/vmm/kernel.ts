@@ -252,7 +252,7 @@ const MNT_DISCARD = 2;
 const MNT_FSCK = 4;
 const MNT_FSCK_JOURNAL = 8;
 const MNT_RDONLY = 16;
-const EINVAL = 22;
+const EINVAL = 22, EISDIR = 21;
 const I64_MAX = 2n ** 63n - 1n;
 const I64_MIN = -(2n ** 63n);
 
@@ -544,6 +544,33 @@ export class Kernel {
     return new KernelStat(this.f64, (this.args + ARG_OUT) / 8);
   }
 
+  /** Copies the first `n` bytes of the transfer buffer into `bufs` in order (readv's scatter). */
+  private scatter(bufs: readonly Uint8Array[], n: number): void {
+    const mem = this.mem();
+    let o = this.xfer;
+    for (const b of bufs) {
+      if (n <= 0) break;
+      const m = Math.min(b.length, n);
+      b.set(mem.subarray(o, o + m));
+      o += m;
+      n -= m;
+    }
+  }
+
+  /** Copies `bufs` in order into the transfer buffer, up to its size (writev's gather); returns the bytes copied. */
+  private gather(bufs: readonly Uint8Array[]): number {
+    const mem = this.mem();
+    let o = this.xfer;
+    const end = this.xfer + this.xferSize;
+    for (const b of bufs) {
+      if (o >= end) break;
+      const m = Math.min(b.length, end - o);
+      mem.set(m === b.length ? b : b.subarray(0, m), o);
+      o += m;
+    }
+    return o - this.xfer;
+  }
+
   /**
    * The struct cred pointer for `cred`: writes it into the kernel's cred area unless it is the
    * one written last (Cred objects are immutable by contract; one Sys keeps one). Throws a
@@ -692,6 +719,28 @@ export class Kernel {
       write(fd, buf, off, len, pos) {
         const n = Math.min(len, k.xferSize);
         k.mem().set(buf.subarray(off, off + n), k.xfer);
+        const at = pos === null ? null : fileOffsetArg(pos);
+        if (pos !== null && at === null) return -EINVAL;
+        return at === null ? k.call("sys_write", C(), fd, k.xfer, n) : k.call("sys_pwrite", C(), fd, k.xfer, n, at);
+      },
+      // readv/writev: ONE sys_read/sys_write per transfer buffer. The iovecs are gathered
+      // into it (or scattered from it) here, so a writev is one atomic write in the kernel,
+      // as in Linux, and costs one crossing however many buffers it has.
+      readv(fd, bufs, pos) {
+        let want = 0;
+        for (const b of bufs) want += b.length;
+        const n = Math.min(want, k.xferSize);
+        const at = pos === null ? null : fileOffsetArg(pos);
+        if (pos !== null && at === null) return -EINVAL;
+        const r: number = at === null ? k.call("sys_read", C(), fd, k.xfer, n) : k.call("sys_pread", C(), fd, k.xfer, n, at);
+        if (r > 0) k.scatter(bufs, r);
+        // Linux's vfs_readv returns 0 for an empty list once the fd is readable, before the
+        // file's read (which says EISDIR for a directory, where read(2) of 0 bytes does)
+        if (n === 0 && r === -EISDIR) return 0;
+        return r;
+      },
+      writev(fd, bufs, pos) {
+        const n = k.gather(bufs);
         const at = pos === null ? null : fileOffsetArg(pos);
         if (pos !== null && at === null) return -EINVAL;
         return at === null ? k.call("sys_write", C(), fd, k.xfer, n) : k.call("sys_pwrite", C(), fd, k.xfer, n, at);
