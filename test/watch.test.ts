@@ -6,7 +6,8 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import * as nodeFs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { freshDevice, bootDevice, MiB } from "./helpers.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { createFs, type HelixFs } from "../host/fs/fs.js";
@@ -569,5 +570,30 @@ describe("fs.watch against Node's on tmpfs, random sequences (property)", () => 
       events += (node as [unknown, unknown, Ev[], Ev[]][]).reduce((n, s) => n + s[2].length + s[3].length, 0);
     }
     expect(events).toBeGreaterThan(SEQS * 5); // the sequences changed things
+  });
+});
+
+describe("persistent watchers keep the event loop alive; unref() and persistent: false do not", () => {
+  const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist");
+  /** Runs a Node child that boots a kernel, starts a watcher with `how`, and returns whether it exited by itself within 1.5 s. */
+  const exitsAlone = (how: string) => {
+    const src = `
+      import { bootWith } from ${JSON.stringify(DIST + "/host/vmm/kernel.js")};
+      import { kernelModule } from ${JSON.stringify(DIST + "/host/node/node.js")};
+      import { MemoryBackend } from ${JSON.stringify(DIST + "/host/vmm/blockdev.js")};
+      const k = bootWith({ device: new MemoryBackend(16 << 20), module: kernelModule(), mkfs: true, memoryMiB: 32 });
+      k.fs.mkdirSync("/d");
+      ${how}`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", src], { timeout: 1500 });
+    return r.status === 0;
+  };
+  // dist/ is what `npm run build` (the first step of `npm test`) makes
+  it("a child with a watcher", () => {
+    expect(exitsAlone(`k.fs.watch("/d", () => {});`)).toBe(false);
+    expect(exitsAlone(`k.fs.watch("/d", { persistent: false }, () => {});`)).toBe(true);
+    expect(exitsAlone(`k.fs.watch("/d", () => {}).unref();`)).toBe(true);
+    expect(exitsAlone(`const w = k.fs.watch("/d", () => {}); w.close();`)).toBe(true);
+    expect(exitsAlone(`k.fs.watchFile("/d", { interval: 50 }, () => {});`)).toBe(false);
+    expect(exitsAlone(`k.fs.watchFile("/d", { interval: 50, persistent: false }, () => {});`)).toBe(true);
   });
 });
