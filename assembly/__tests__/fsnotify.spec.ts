@@ -12,9 +12,9 @@ import {
   fsnotify_read, fsnotify_rm_watch, fsnotify_pending, fsnotify_unmount, fsnotify_reset, fsn_marks,
   IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO, IN_ATTRIB, IN_MODIFY, IN_ISDIR, IN_IGNORED, IN_DELETE_SELF,
   IN_Q_OVERFLOW, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_ALL_EVENTS, IN_UNMOUNT, IN_ONESHOT,
-  QUEUED_EVENTS_MAX, EVENT_SIZE,
+  QUEUED_EVENTS_MAX, EVENT_SIZE, WATCH_MAX,
 } from "../fs/fsnotify";
-import { EINVAL, EEXIST, ENOTDIR, ENOENT } from "../lib/errno";
+import { EINVAL, EEXIST, ENOTDIR, ENOENT, ENOSPC } from "../lib/errno";
 
 const PA: usize = memory.data(256);
 const PB: usize = memory.data(256);
@@ -194,6 +194,29 @@ describe("fsnotify", () => {
     do_close(fd);
     drain();
     expect(evs).toBe(0);
+  });
+
+  test("WATCH_MAX watches, then ENOSPC; lookups stay right as watches come and go (the ino hash)", () => {
+    mkdir("/m");
+    const WDS = new Array<i32>(<i32>WATCH_MAX + 1);
+    for (let i: u32 = 0; i <= WATCH_MAX; i++) {
+      const n = "/m/" + i.toString();
+      create(n);
+      WDS[i] = watch(n, IN_ATTRIB);
+    }
+    for (let i: u32 = 0; i < WATCH_MAX; i++) expect(WDS[i]).toBe(<i32>i + 1);
+    expect(WDS[WATCH_MAX]).toBe(-ENOSPC);
+    expect(fsn_marks).toBe(WATCH_MAX);
+    // every third goes; the rest must still be found (IN_MASK_CREATE: EEXIST), the gone ones not
+    for (let i: u32 = 0; i < WATCH_MAX; i += 3) expect(fsnotify_rm_watch(WDS[i])).toBe(0);
+    for (let i: u32 = 0; i < WATCH_MAX; i++) {
+      const r = watch("/m/" + i.toString(), IN_ATTRIB | IN_MASK_CREATE);
+      if (i % 3 == 0) expect(r).toBeGreaterThan(<i32>WATCH_MAX); // a new wd, not the old one
+      else expect(r).toBe(-EEXIST);
+    }
+    expect(fsn_marks).toBe(WATCH_MAX);
+    drain();
+    expect(evs).toBe(<i32>(WATCH_MAX + 2) / 3); // the IN_IGNORED of each removal
   });
 
   test("unmount ends every watch with IN_UNMOUNT and IN_IGNORED", () => {

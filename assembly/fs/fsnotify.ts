@@ -98,7 +98,11 @@ const M_INO: usize = 0;
 const M_WD: usize = 8;
 const M_MASK: usize = 12;
 const MARKS: usize = memory.data(<i32>(WATCH_MAX * <u32>MARK_SIZE));
-const HASH_SLOTS: u32 = 2 * WATCH_MAX; // a power of two: load factor at most 1/2
+/** INO_HASH has 2^HASH_BITS slots: twice WATCH_MAX, so its load factor stays at most 1/2. */
+const HASH_BITS: u32 = 14;
+const HASH_SLOTS: u32 = 1 << HASH_BITS;
+// @ts-ignore: a compile-time check (AssemblyScript evaluates it statically)
+if (HASH_SLOTS < 2 * WATCH_MAX) ERROR("fsnotify: INO_HASH must have twice WATCH_MAX slots");
 const INO_HASH: usize = memory.data(<i32>(HASH_SLOTS * 2));
 /** The queue, with room for the overflow event past QUEUE_BYTES. */
 const QUEUE: usize = memory.data(<i32>(QUEUE_BYTES + EVENT_SIZE));
@@ -119,7 +123,8 @@ declare function fsnotify_wake(): void;
 // ---- marks -------------------------------------------------------------------------------------
 
 @inline function mark_at(slot: u32): usize { return MARKS + <usize>slot * MARK_SIZE; }
-@inline function ino_hash(ino: u64): u32 { return <u32>((ino * 0x9e3779b97f4a7c15) >> 50) & (HASH_SLOTS - 1); }
+/** Fibonacci hashing: the top HASH_BITS bits of ino times 2^64 / phi. */
+@inline function ino_hash(ino: u64): u32 { return <u32>((ino * 0x9e3779b97f4a7c15) >> (64 - HASH_BITS)); }
 @inline function hash_get(i: u32): u32 { return <u32>load<u16>(INO_HASH + (<usize>i << 1)); }
 @inline function hash_set(i: u32, v: u32): void { store<u16>(INO_HASH + (<usize>i << 1), <u16>v); }
 
@@ -505,6 +510,7 @@ export function fsnotify_reset(): void {
   memory.fill(MARKS, 0, <usize>WATCH_MAX * MARK_SIZE);
   memory.fill(INO_HASH, 0, <usize>HASH_SLOTS * 2);
   fsn_marks = 0;
+  last_wd = 0;
   q_head = 0; q_tail = 0; q_count = 0; q_last = -1; q_overflowed = false;
   name_cache_dir = 0;
 }
