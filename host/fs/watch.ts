@@ -18,10 +18,10 @@
 //    made the change: another Sys of the same kernel, the FUSE mount;
 //  - a persistent watcher keeps the event loop alive with one idle timer (no polling);
 //    unref() releases it; watchFile polls stat every `interval` ms as libuv's uv_fs_poll does;
-//  - no Node built-ins besides `events` and `buffer` (the browser runs this file).
+//  - no Node built-ins besides `events`; Buffer is the global one (the browser runs this file
+//    with a polyfill, as fs.ts).
 
 import { EventEmitter } from "events";
-import { Buffer } from "buffer";
 import {
   ENOENT, ENOSPC, ENOSYS, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY, IN_MOVE_SELF, IN_MOVED_FROM,
   IN_MOVED_TO, type InotifyEvent, type InotifyListener, type StatRecord, type Sys, type SysName, type SysPath,
