@@ -17,7 +17,7 @@ import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench"
 import { crc32c_init, crc32c } from "./lib/crc32c";
 import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
-import { EINVAL, ENOMEM, ENODEV } from "./lib/errno";
+import { EINVAL, ENOMEM, ENODEV, EFAULT } from "./lib/errno";
 import {
   virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_get_id, VIRTIO_BLK_ID_BYTES,
 } from "./dev/virtio_blk";
@@ -39,8 +39,9 @@ import {
   do_sync, do_commit_timer, do_stat, do_fstat, do_mkdir, do_rmdir, do_unlink, do_rename, do_link, do_symlink,
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
   do_fchmod, do_fchown, do_futimens, do_access, do_chdir,
-  do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr,
+  do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr, do_inotify_add_watch,
 } from "./sys/syscalls";
+import { fsnotify_rm_watch, fsnotify_read, fsnotify_unmount } from "./fs/fsnotify";
 import {
   inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
   LEVELS_MAX, NODE_KEYS_MAX, EXTMAP_MAX, FREEMAP_BUCKETS_MAX,
@@ -167,8 +168,10 @@ export function sys_set_cpu(cpu: u32): i32 {
 /** mkfs; the root directory is owned by `cred`'s uid and gid (mke2fs root_owner). */
 export function sys_mkfs(cred: usize, label: usize, label_len: u32): i32 { const c = cred_enter(cred); if (c != 0) return c; namei_reset_cwd(); return fs_mkfs(label, label_len); }
 // an inode number means nothing across a mount: the working directory goes back to "/"
-export function sys_mount(flags: u32): i32 { namei_reset_cwd(); return fs_mount(flags); }
-export function sys_umount(): i32 { fd_close_all(); namei_reset_cwd(); return fs_umount(); }
+// inotify marks name inodes of one mount: they go (IN_UNMOUNT, IN_IGNORED) when it ends, and
+// any left from a mount that never ended go before the next one
+export function sys_mount(flags: u32): i32 { namei_reset_cwd(); fsnotify_unmount(); return fs_mount(flags); }
+export function sys_umount(): i32 { fd_close_all(); namei_reset_cwd(); fsnotify_unmount(); return fs_umount(); }
 /** Why the last mount failed (MR_* of fs/super.ts). */
 export function sys_mount_reason(): i32 { return mount_reason; }
 
@@ -284,6 +287,26 @@ export function sys_fchown(cred: usize, fd: i32, uid: u32, gid: u32): i32 { cons
 export function sys_futimens(cred: usize, fd: i32, atime: i64, mtime: i64): i32 { const c = cred_enter(cred); return c != 0 ? c : do_futimens(fd, atime, mtime); }
 export function sys_access(cred: usize, p: usize, plen: u32, mode: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_access(p, plen, mode); }
 export function sys_statfs(cred: usize, p: usize, plen: u32, out: usize): i32 { const c = cred_enter(cred); return c != 0 ? c : do_statfs(p, plen, out); }
+
+// ---- inotify (fs/fsnotify.ts): one instance per kernel, multiplexed by the host ----------------
+
+/**
+ * inotify_add_watch(2): watches `p` for the IN_* events of `mask` (Linux's values and flags).
+ * The watch descriptor (>= 1; the same one for the same inode) or -errno: EINVAL, ENOENT,
+ * ENOTDIR, ELOOP, EACCES (no read permission), ENAMETOOLONG, EEXIST (IN_MASK_CREATE), ENOSPC.
+ */
+export function sys_inotify_add_watch(cred: usize, p: usize, plen: u32, mask: u32): i32 { const c = cred_enter(cred); return c != 0 ? c : do_inotify_add_watch(p, plen, mask); }
+/** inotify_rm_watch(2): 0 (IN_IGNORED is queued) or -EINVAL when `wd` names no watch. */
+export function sys_inotify_rm_watch(wd: i32): i32 { return fsnotify_rm_watch(wd); }
+/**
+ * read(2) of the inotify instance: whole struct inotify_event records (docs/abi.md) into `buf`
+ * (`len` bytes, inside linear memory). The bytes copied, 0 when none is queued, -EINVAL when the
+ * next event does not fit in `len`, -EFAULT for a buffer outside memory.
+ */
+export function sys_inotify_read(buf: usize, len: u32): i32 {
+  if (<u64>buf + <u64>len > (<u64>memory.size() << 16)) return -EFAULT;
+  return fsnotify_read(buf, len);
+}
 
 // ---- statistics and inspection ---------------------------------------------------------------
 

@@ -67,7 +67,7 @@ describe("the kernel's ABI", () => {
     // the scan sees the host's real use: the syscalls, helpers that pass names on, the imports
     const called = new Set(host.calls.map((c) => c.name));
     for (const n of ["kernel_boot", "sys_open", "sys_pread", "sys_stat", "sys_rename", "sys_mount_reason", "bench_buddy"]) expect(called, n).toContain(n);
-    expect(host.provides.map((p) => p.name).sort()).toEqual(["abort", "clock_ns", "console_write", "sleep_ms", "virtio_notify"]);
+    expect(host.provides.map((p) => p.name).sort()).toEqual(["abort", "clock_ns", "console_write", "fsnotify_wake", "sleep_ms", "virtio_notify"]);
     expect(host.calls.find((c) => c.name === "sys_pread")!.args).toEqual(["number", "number", "number", "number", "bigint"]);
   });
 

@@ -14,7 +14,8 @@
 //
 // struct file (FILE_SIZE bytes per descriptor, in FDTABLE):
 //
-//   0 ino u64 (0 = free slot) | 8 flags u32 (O_*) | 12 reserved u32 | 16 pos i64
+//   0 ino u64 (0 = free slot) | 8 flags u32 (O_*) | 12 parent u32 (the directory the file was
+//   opened in: inotify's events about a child, fs/fsnotify.ts) | 16 pos i64
 
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
@@ -60,6 +61,11 @@ import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
 import {
   cur_uid, cur_gid, capable, in_group_p, generic_permission, MAY_READ, MAY_WRITE, MAY_EXEC,
 } from "../fs/cred";
+import {
+  fsnotify_create, fsnotify_link, fsnotify_delete, fsnotify_move, fsnotify_dentry, fsnotify_file,
+  fsnotify_inoderemove, fsnotify_remember, fsnotify_add_watch, fsnotify_mask_ok, IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN,
+  IN_CLOSE_WRITE, IN_CLOSE_NOWRITE, IN_ONLYDIR, IN_DONT_FOLLOW,
+} from "../fs/fsnotify";
 
 export const O_ACCMODE: u32 = 3;
 export const O_RDONLY: u32 = 0;
@@ -92,6 +98,7 @@ const FILE_SIZE: usize = 24;
 const FDTABLE: usize = memory.data(<i32>(NR_OPEN * <u32>FILE_SIZE));
 const F_INO: usize = 0;
 const F_FLAGS: usize = 8;
+const F_PARENT: usize = 12;
 const F_POS: usize = 16;
 
 @inline function fdp(fd: i32): usize { return FDTABLE + (<usize>fd) * FILE_SIZE; }
@@ -334,6 +341,8 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   if (nd_toolong) return -ENAMETOOLONG;
   let ino = nd_ino;
   let m = nd_mode;
+  let created = false;
+  let truncated = false;
   if (ino == 0) {
     // O_CREAT of a missing name: a new file is opened whatever its mode (Linux do_open
     // skips may_open for FMODE_CREATED), so only the directory's permission counts
@@ -343,6 +352,7 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
     ino = create_node(S_IFREG | (mode & 0o7777), nd_parent, nd_name, nd_namelen);
     if (ino == 0) return create_err;
     m = S_IFREG | (mode & 0o7777);
+    created = true;
   } else {
     if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return -EEXIST;
     if (S_ISLNK(m)) return -ELOOP; // O_NOFOLLOW on a final symlink
@@ -364,6 +374,7 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
       r = open_truncate(ino);
       store<u32>(as, load<u32>(as, AS_OPENCOUNT) - 1, AS_OPENCOUNT);
       if (r != 0) { mapping_put(as); return r; }
+      truncated = true;
     }
   }
   // nothing between fd_unused and here opens a file: the slot is still free
@@ -373,7 +384,13 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   store<u32>(as, load<u32>(as, AS_OPENCOUNT) + 1, AS_OPENCOUNT);
   store<u64>(f, ino, F_INO);
   store<u32>(f, flags, F_FLAGS);
+  store<u32>(f, nd_namelen != 0 ? <u32>nd_parent : 0, F_PARENT);
   store<i64>(f, 0, F_POS);
+  // Linux's order: IN_CREATE (the name), IN_OPEN, then the truncation's IN_MODIFY
+  if (created) fsnotify_create(nd_parent, nd_name, nd_namelen, false);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, S_ISDIR(m), IN_OPEN);
+  if (truncated) fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, false, IN_MODIFY);
+  fsnotify_remember(nd_parent, ino, nd_name, nd_namelen);
   return fd;
 }
 
@@ -461,8 +478,12 @@ function inode_destroy(ino: u64): i32 {
   return inode_remove_record(ino);
 }
 
+/** Whether the last drop_link freed its inode (inotify's IN_DELETE_SELF; not when it became an orphan). */
+let link_freed = false;
+
 /** Drops one link; frees the inode, or lists it as an orphan while it is open. */
 function drop_link(ino: u64, isDir: bool): i32 {
+  link_freed = false;
   let n: i32;
   if (isDir) {
     const rec = inode_get_mut(ino);
@@ -483,6 +504,7 @@ function drop_link(ino: u64, isDir: bool): i32 {
     store<u8>(REC, 0, 9);
     return bt_insert(TREE_DIRENT, ORPHAN_DIR, ino, REC, 10);
   }
+  link_freed = true;
   return inode_destroy(ino);
 }
 
@@ -492,6 +514,7 @@ export function do_close(fd: i32): i32 {
   if (f == 0) return -EBADF;
   const ino = load<u64>(f, F_INO);
   store<u64>(f, 0, F_INO);
+  fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, (load<u32>(f, F_FLAGS) & O_ACCMODE) != O_RDONLY ? IN_CLOSE_WRITE : IN_CLOSE_NOWRITE);
   const as = mapping_find(<u32>ino);
   if (as == 0) return 0;
   const oc = load<u32>(as, AS_OPENCOUNT) - 1;
@@ -501,6 +524,7 @@ export function do_close(fd: i32): i32 {
     if (!fs_readonly && !fs_errored) {
       let r = bt_delete(TREE_DIRENT, ORPHAN_DIR, ino);
       if (r == 0) r = inode_destroy(ino);
+      if (r == 0) fsnotify_inoderemove(ino, false);
       // destroying dropped the pages, which may have freed the address_space already
       const left = mapping_find(<u32>ino);
       if (left != 0) mapping_put(left);
@@ -532,6 +556,7 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
+  if (n > 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_ACCESS);
   return n;
 }
 
@@ -565,6 +590,7 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   // a failed data write that changed no metadata is the caller's error alone (as O_DIRECT's)
   if (n < 0) return file_data_eio ? n : fail(n);
   if (!usePos) store<i64>(f, at + n, F_POS);
+  if (n > 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_MODIFY);
   return n;
 }
 
@@ -693,7 +719,9 @@ export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
   }
   r = file_remove_privs(ino);
   if (r == 0) r = falloc_finish(ino, mode, end);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_MODIFY);
+  return 0;
 }
 
 // ---- truncate / sync -------------------------------------------------------------------------
@@ -732,7 +760,9 @@ export function do_truncate(path: usize, plen: u32, len: i64): i32 {
   if (r != 0) return r;
   r = namei(path, plen, LOOKUP_FOLLOW);
   if (r != 0) return r;
-  return truncate_ino(nd_ino, len, true);
+  r = truncate_ino(nd_ino, len, true);
+  if (r == 0) fsnotify_dentry(nd_parent, nd_name, nd_namelen, nd_ino, false, IN_MODIFY);
+  return r;
 }
 
 /** ftruncate(2). 0 or -errno (EBADF, EINVAL when not open for writing, EISDIR, EFBIG). */
@@ -740,9 +770,11 @@ export function do_ftruncate(fd: i32, len: i64): i32 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
   if ((load<u32>(f, F_FLAGS) & O_ACCMODE) == O_RDONLY) return -EINVAL;
-  const r = sys_enter_write();
+  let r = sys_enter_write();
   if (r != 0) return r;
-  return truncate_ino(load<u64>(f, F_INO), len, false);
+  r = truncate_ino(load<u64>(f, F_INO), len, false);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_MODIFY);
+  return r;
 }
 
 /** fsync(2)/fdatasync(2): commits the running transaction with all ordered data. */
@@ -862,7 +894,9 @@ export function do_mkdir(path: usize, len: u32, mode: u32): i32 {
   const ino = create_node(S_IFDIR | (mode & 0o1777), parent, nd_name, nd_namelen);
   if (ino == 0) return create_err;
   const n = inode_link_delta(parent, 1);
-  return n < 0 ? fail(n) : 0;
+  if (n < 0) return fail(n);
+  fsnotify_create(parent, nd_name, nd_namelen, true);
+  return 0;
 }
 
 /**
@@ -889,11 +923,14 @@ export function do_rmdir(path: usize, len: u32): i32 {
   if (r != 0) return fail(r);
   r = drop_link(ino, true);
   if (r != 0) return fail(r);
+  const freed = link_freed;
   namei_dir_gone(ino);
   const n = inode_link_delta(parent, -1);
   if (n < 0) return fail(n);
   r = inode_touch(parent, T_MTIME | T_CTIME);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_delete(parent, nd_name, nd_namelen, ino, true, freed);
+  return 0;
 }
 
 /**
@@ -936,8 +973,11 @@ export function do_unlink(path: usize, len: u32): i32 {
   if (r != 0) return fail(r);
   r = drop_link(ino, false);
   if (r != 0) return fail_ns(r);
+  const freed = link_freed;
   r = inode_touch(parent, T_MTIME | T_CTIME);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_delete(parent, nd_name, nd_namelen, ino, false, freed);
+  return 0;
 }
 
 /**
@@ -1002,12 +1042,14 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   // from here on every step changes metadata: errors are fatal (fail)
   const dstName = nd_name;
   const dstLen = nd_namelen;
+  let dstFreed = false;
   if (dst != 0) {
     r = dir_remove(dstParent, dstName, dstLen);
     if (r != 0) return fail(r);
     const dstIsDir = S_ISDIR(nd_mode);
     r = drop_link(dst, dstIsDir);
     if (r != 0) return fail_ns(r);
+    dstFreed = link_freed;
     if (dstIsDir) {
       namei_dir_gone(dst);
       const n = inode_link_delta(dstParent, -1);
@@ -1030,7 +1072,9 @@ export function do_rename(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   r = inode_touch(src, T_CTIME);
   if (r == 0) r = inode_touch(srcParent, T_MTIME | T_CTIME);
   if (r == 0 && dstParent != srcParent) r = inode_touch(dstParent, T_MTIME | T_CTIME);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_move(srcParent, SAVED_NAME, srcLen, dstParent, dstName, dstLen, src, isDir, dst, S_ISDIR(dstMode), dstFreed);
+  return 0;
 }
 
 /**
@@ -1085,7 +1129,9 @@ export function do_link(p1: usize, l1: u32, p2: usize, l2: u32): i32 {
   const n = inode_link_delta(src, 1);
   if (n < 0) return fail(n);
   r = inode_touch(nd_parent, T_MTIME | T_CTIME);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_link(nd_parent, nd_name, nd_namelen, src);
+  return 0;
 }
 
 /** symlink(2). 0 or -errno (EEXIST, ENOENT for an empty target, EACCES, ENAMETOOLONG, ENOSPC). */
@@ -1111,7 +1157,7 @@ export function do_symlink(target: usize, tlen: u32, path: usize, plen: u32): i3
   const ino = create_node(S_IFLNK | 0o777, parent, nd_name, nd_namelen);
   if (ino == 0) return create_err;
   const n = file_write(ino, 0, target, tlen);
-  if (n == <i32>tlen) return 0;
+  if (n == <i32>tlen) { fsnotify_create(parent, nd_name, nd_namelen, false); return 0; }
   // the checks above make this unreachable short of a tree error: the half-made symlink
   // cannot be left behind, so the transaction aborts
   return fs_error(n < 0 ? n : -EIO);
@@ -1171,6 +1217,7 @@ export function do_getdents(fd: i32, buf: usize, len: u32): i32 {
     pos = next;
   }
   store<i64>(f, <i64>pos, F_POS);
+  fsnotify_file(<u64>load<u32>(f, F_PARENT), dir, IN_ACCESS); // Linux iterate_dir: every call
   return <i32>used;
 }
 const DOT: usize = memory.data<u8>([46, 46]);
@@ -1210,6 +1257,7 @@ export function do_scandir(path: usize, plen: u32, buf: usize, size: u32, out: u
   for (let guard: u32 = 0; guard < SCANDIR_MAX; guard++) {
     if (!dir_next(dir, pos)) {
       if (bt_errno != 0) return fail(bt_errno);
+      scandir_notify(dir);
       return scandir_emit(buf, names, ents, n, ascii, out);
     }
     const len = de_namelen;
@@ -1227,6 +1275,19 @@ export function do_scandir(path: usize, plen: u32, buf: usize, size: u32, out: u
   }
   return -E2BIG;
 }
+/**
+ * What the open, getdents calls and close that scandir stands for report to inotify (libuv's
+ * uv_fs_scandir on Linux: glibc's readdir calls getdents64 until it returns 0, twice for a
+ * directory that fits one buffer): IN_OPEN, IN_ACCESS twice, IN_CLOSE_NOWRITE on the
+ * directory. The walk's nd_* still name it.
+ */
+function scandir_notify(dir: u64): void {
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_OPEN);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_ACCESS);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_ACCESS);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, dir, true, IN_CLOSE_NOWRITE);
+}
+
 /** Most entries scandir returns (a loop bound; far above what half a transfer buffer holds). */
 const SCANDIR_MAX: u32 = 1 << 20;
 const SORT_ENT: usize = 16;
@@ -1319,16 +1380,20 @@ export function do_chmod(path: usize, len: u32, mode: u32): i32 {
   if (r != 0) return r;
   r = namei(path, len, LOOKUP_FOLLOW);
   if (r != 0) return r;
-  return chmod_ino(nd_ino, mode);
+  r = chmod_ino(nd_ino, mode);
+  if (r == 0) fsnotify_dentry(nd_parent, nd_name, nd_namelen, nd_ino, S_ISDIR(nd_mode), IN_ATTRIB);
+  return r;
 }
 
 /** fchmod(2). 0 or -errno (EBADF, EPERM, EROFS). */
 export function do_fchmod(fd: i32, mode: u32): i32 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
-  const r = sys_enter_write();
+  let r = sys_enter_write();
   if (r != 0) return r;
-  return chmod_ino(load<u64>(f, F_INO), mode);
+  r = chmod_ino(load<u64>(f, F_INO), mode);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_ATTRIB);
+  return r;
 }
 
 /** The "leave this id" value of chown's uid and gid (-1 as u32). */
@@ -1371,16 +1436,20 @@ export function do_chown(path: usize, len: u32, uid: u32, gid: u32, follow: bool
   if (r != 0) return r;
   r = namei(path, len, follow ? LOOKUP_FOLLOW : 0);
   if (r != 0) return r;
-  return chown_ino(nd_ino, uid, gid);
+  r = chown_ino(nd_ino, uid, gid);
+  if (r == 0) fsnotify_dentry(nd_parent, nd_name, nd_namelen, nd_ino, S_ISDIR(nd_mode), IN_ATTRIB);
+  return r;
 }
 
 /** fchown(2). 0 or -errno (EBADF, EPERM, EROFS). */
 export function do_fchown(fd: i32, uid: u32, gid: u32): i32 {
   const f = fget(fd);
   if (f == 0) return -EBADF;
-  const r = sys_enter_write();
+  let r = sys_enter_write();
   if (r != 0) return r;
-  return chown_ino(load<u64>(f, F_INO), uid, gid);
+  r = chown_ino(load<u64>(f, F_INO), uid, gid);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_ATTRIB);
+  return r;
 }
 
 /**
@@ -1417,7 +1486,9 @@ export function do_utimensat(path: usize, len: u32, atime: i64, mtime: i64, flag
   if (r != 0) return r;
   r = namei(path, len, (flags & AT_SYMLINK_NOFOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
   if (r != 0) return r;
-  return utimes_ino(nd_ino, atime, mtime);
+  r = utimes_ino(nd_ino, atime, mtime);
+  if (r == 0) fsnotify_dentry(nd_parent, nd_name, nd_namelen, nd_ino, S_ISDIR(nd_mode), utimes_event(atime, mtime));
+  return r;
 }
 
 /** futimens(2): utimensat on a descriptor. 0 or -errno (EBADF, EACCES, EPERM, EROFS). */
@@ -1425,9 +1496,20 @@ export function do_futimens(fd: i32, atime: i64, mtime: i64): i32 {
   if (atime == UTIME_OMIT && mtime == UTIME_OMIT) return 0;
   const f = fget(fd);
   if (f == 0) return -EBADF;
-  const r = sys_enter_write();
+  let r = sys_enter_write();
   if (r != 0) return r;
-  return utimes_ino(load<u64>(f, F_INO), atime, mtime);
+  r = utimes_ino(load<u64>(f, F_INO), atime, mtime);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), utimes_event(atime, mtime));
+  return r;
+}
+
+/**
+ * The inotify event of a time change (Linux fsnotify_change): both times IN_ATTRIB, the access
+ * time alone IN_ACCESS, the modification time alone IN_MODIFY.
+ */
+function utimes_event(atime: i64, mtime: i64): u32 {
+  if (atime != UTIME_OMIT && mtime != UTIME_OMIT) return IN_ATTRIB;
+  return atime != UTIME_OMIT ? IN_ACCESS : IN_MODIFY;
 }
 
 /** access(2) mode bits: F_OK 0, X_OK 1, W_OK 2, R_OK 4 (the same bits as MAY_*). */
@@ -1494,12 +1576,15 @@ export function do_mknod(path: usize, len: u32, mode: u32, rdev: u64): i32 {
   const m = (type == 0 ? S_IFREG : type) | (mode & 0o7777);
   const ino = create_node(m, parent, nd_name, nd_namelen);
   if (ino == 0) return create_err;
-  if (!S_ISSPECIAL(m)) return 0;
-  const rec = inode_get_mut(ino);
-  if (rec == 0) return fail(inode_errno);
-  store<u64>(rec, type == S_IFCHR || type == S_IFBLK ? rdev : 0, I_RDEV);
-  r = sb_feature_enable(SB_INCOMPAT, INCOMPAT_SPECIAL);
-  return r != 0 ? fail(r) : 0;
+  if (S_ISSPECIAL(m)) {
+    const rec = inode_get_mut(ino);
+    if (rec == 0) return fail(inode_errno);
+    store<u64>(rec, type == S_IFCHR || type == S_IFBLK ? rdev : 0, I_RDEV);
+    r = sb_feature_enable(SB_INCOMPAT, INCOMPAT_SPECIAL);
+    if (r != 0) return fail(r);
+  }
+  fsnotify_create(parent, nd_name, nd_namelen, false);
+  return 0;
 }
 
 // ---- extended attributes ---------------------------------------------------------------------
@@ -1565,7 +1650,9 @@ export function do_setxattr(path: usize, plen: u32, name: usize, value: usize, s
   r = xattr_set(ino, xn_ns, xn_name, xn_len, value, size, flags);
   if (r != 0) return xattr_tx_broken ? fail_ns(r) : fail(r);
   r = inode_touch(ino, T_CTIME);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, S_ISDIR(nd_mode), IN_ATTRIB); // Linux fsnotify_xattr
+  return 0;
 }
 
 /**
@@ -1617,5 +1704,31 @@ export function do_removexattr(path: usize, plen: u32, name: usize, at_flags: u3
   r = xattr_remove(ino, xn_ns, xn_name, xn_len);
   if (r != 0) return fail(r);
   r = inode_touch(ino, T_CTIME);
-  return r != 0 ? fail(r) : 0;
+  if (r != 0) return fail(r);
+  fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, S_ISDIR(nd_mode), IN_ATTRIB);
+  return 0;
+}
+
+// ---- inotify ---------------------------------------------------------------------------------
+
+/**
+ * inotify_add_watch(2) on the kernel's one inotify instance (fs/fsnotify.ts): watches `path`
+ * (its final symlink followed unless IN_DONT_FOLLOW) for the events of `mask`. The watch
+ * descriptor (the same for the same inode), or -errno in Linux's order: EINVAL (IN_MASK_ADD
+ * with IN_MASK_CREATE, or no inotify bit), the walk's ENOENT / ENOTDIR / ELOOP / EACCES /
+ * ENAMETOOLONG, ENOTDIR (IN_ONLYDIR on a non-directory), EACCES (no read permission on the
+ * inode), EEXIST (IN_MASK_CREATE on a watched inode), ENOSPC (fsnotify's WATCH_MAX).
+ */
+export function do_inotify_add_watch(path: usize, plen: u32, mask: u32): i32 {
+  if (!fsnotify_mask_ok(mask)) return -EINVAL;
+  let r = sys_enter();
+  if (r != 0) return r;
+  r = namei(path, plen, (mask & IN_DONT_FOLLOW) != 0 ? 0 : LOOKUP_FOLLOW);
+  if (r != 0) return r;
+  if ((mask & IN_ONLYDIR) != 0 && !S_ISDIR(nd_mode)) return -ENOTDIR;
+  const ino = nd_ino;
+  const isdir = S_ISDIR(nd_mode);
+  r = ino_permission(ino, MAY_READ);
+  if (r != 0) return r;
+  return fsnotify_add_watch(ino, isdir, mask);
 }

@@ -28,6 +28,8 @@
 export * from "./sys.js";
 export * from "./utils.js";
 export type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
+export { FSWatcher, StatWatcher } from "./watch.js";
+import { type FSWatcher, type RecursiveWatcher, type StatWatcher, StatWatchers, type WatchFs, watch, watchPromise } from "./watch.js";
 import { readvAll, validateBufferArray, writevAll } from "./vectored.js";
 import { EventEmitter } from "events";
 import { LineReader, ReadStream, type ReadStreamOptions, type StreamHost, WriteStream, type WriteStreamOptions, fileHandleWebStream, openAsBlob } from "./stream.js";
@@ -956,6 +958,28 @@ export class HelixFs {
     return 0;
   }
 
+  // ---- watch (issue 13) ----
+
+  #statWatchers?: StatWatchers;
+
+  /**
+   * fs.watch(filename[, options][, listener]): changes to `filename` (a directory: its entries)
+   * made through this kernel by anyone; `recursive` follows Node 20's emulation on Linux.
+   * Throws ENOENT etc. with syscall 'watch' (recursive: stat's), and Node's TypeErrors.
+   */
+  watch(filename: PathLike, options?: unknown, listener?: unknown): FSWatcher | RecursiveWatcher {
+    return watch(this as unknown as WatchFs, filename, options, listener);
+  }
+  /** fs.watchFile(filename[, options], listener): stat polling every options.interval ms (default 5007). */
+  watchFile(filename: PathLike, options: unknown, listener?: unknown): StatWatcher {
+    this.#statWatchers ??= new StatWatchers(this as unknown as WatchFs);
+    return this.#statWatchers.watchFile(filename, options, listener);
+  }
+  /** fs.unwatchFile(filename[, listener]): removes `listener` (all when absent). */
+  unwatchFile(filename: PathLike, listener?: unknown): void {
+    this.#statWatchers?.unwatchFile(filename, listener);
+  }
+
   // ---- readv/writev and streams (issue 13) ----
 
   /**
@@ -1436,6 +1460,13 @@ export class HelixFsPromises {
   async utimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.utimesSync(path, atime, mtime); }
   async lutimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.lutimesSync(path, atime, mtime); }
   async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { this.#fs.copyFileSync(src, dest, mode); }
+
+  // ---- watch (issue 13) ----
+
+  /** fs.promises.watch(filename[, options]): an async iterator of { eventType, filename }; `signal` ends it with AbortError. */
+  watch(filename: PathLike, options?: unknown): AsyncGenerator<{ eventType: "rename" | "change"; filename: string | Buffer | null }> {
+    return watchPromise(this.#fs as unknown as WatchFs, filename, options);
+  }
 
   // ---- path and tree functions (issue 13) ----
 

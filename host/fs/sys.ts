@@ -115,7 +115,26 @@ export interface Sys {
    * KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE with or without KEEP_SIZE). 0 or -errno.
    */
   fallocate?(fd: number, mode: number /* Linux FALLOC_FL_* */, offset: number, len: number): number;
+  /**
+   * Optional: inotify (docs/notify.md). The kernel has one inotify instance; the host shares it
+   * among every Sys of that kernel. Adds `listener` to the watch on `path` (its final symlink
+   * followed unless IN_DONT_FOLLOW) for the IN_* events of `mask` (IN_ONLYDIR and
+   * IN_DONT_FOLLOW count; IN_MASK_ADD, IN_MASK_CREATE and IN_ONESHOT are the host's own). The
+   * listener gets each event of that watch, in the kernel's order, in a microtask after the
+   * syscall that caused it, plus IN_IGNORED when the watch ends (the inode was freed) and
+   * IN_Q_OVERFLOW (wd -1) when the kernel's queue lost events. Returns the watch descriptor
+   * (the same for the same inode; several listeners share it) or -errno (ENOENT, ENOTDIR,
+   * ELOOP, EACCES: no read permission, ENAMETOOLONG, ENOSPC: too many watches).
+   */
+  inotifyAddWatch?(path: SysPath, mask: number, listener: InotifyListener): number;
+  /** Removes `listener` from watch `wd`; the kernel's watch goes with its last listener. 0 or -EINVAL. */
+  inotifyRmWatch?(wd: number, listener: InotifyListener): number;
 }
+
+/** One inotify event (Linux struct inotify_event): `name` is the child's name, null for the watched inode itself. */
+export interface InotifyEvent { readonly wd: number; readonly mask: number; readonly cookie: number; readonly name: SysName | null }
+/** Receives the events of one watch (Sys.inotifyAddWatch). */
+export type InotifyListener = (ev: InotifyEvent) => void;
 
 // ---- Linux numbers -------------------------------------------------------------------------
 
@@ -125,6 +144,15 @@ export const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0
 export const S_IFMT = 0o170000, S_IFSOCK = 0o140000, S_IFLNK = 0o120000, S_IFREG = 0o100000,
   S_IFBLK = 0o60000, S_IFDIR = 0o40000, S_IFCHR = 0o20000, S_IFIFO = 0o10000;
 export const DT_UNKNOWN = 0, DT_FIFO = 1, DT_CHR = 2, DT_DIR = 4, DT_BLK = 6, DT_REG = 8, DT_LNK = 10, DT_SOCK = 12;
+/** inotify(7) event bits and flags (Linux include/uapi/linux/inotify.h). */
+export const IN_ACCESS = 0x1, IN_MODIFY = 0x2, IN_ATTRIB = 0x4, IN_CLOSE_WRITE = 0x8, IN_CLOSE_NOWRITE = 0x10,
+  IN_OPEN = 0x20, IN_MOVED_FROM = 0x40, IN_MOVED_TO = 0x80, IN_CREATE = 0x100, IN_DELETE = 0x200,
+  IN_DELETE_SELF = 0x400, IN_MOVE_SELF = 0x800, IN_UNMOUNT = 0x2000, IN_Q_OVERFLOW = 0x4000, IN_IGNORED = 0x8000,
+  IN_ONLYDIR = 0x01000000, IN_DONT_FOLLOW = 0x02000000, IN_EXCL_UNLINK = 0x04000000, IN_MASK_CREATE = 0x10000000,
+  IN_MASK_ADD = 0x20000000, IN_ISDIR = 0x40000000, IN_ONESHOT = 0x80000000, IN_ALL_EVENTS = 0xfff;
+/** Every bit inotify_add_watch knows (Linux ALL_INOTIFY_BITS). */
+export const ALL_INOTIFY_BITS = (IN_ALL_EVENTS | IN_UNMOUNT | IN_Q_OVERFLOW | IN_IGNORED | IN_ONLYDIR | IN_DONT_FOLLOW |
+  IN_EXCL_UNLINK | IN_MASK_ADD | IN_MASK_CREATE | IN_ISDIR | IN_ONESHOT) >>> 0;
 export const SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
 /** fallocate modes (Linux include/uapi/linux/falloc.h). */
 export const FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02, FALLOC_FL_ZERO_RANGE = 0x10;

@@ -13,6 +13,7 @@ import { VirtioBlkDevice } from "./virtio.js";
 import { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES } from "./framemap.js";
 export { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES };
 import { createFs, ROOT_CRED, type Cred, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
+import { type InotifyEvent, type InotifyListener, IN_ALL_EVENTS, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_MASK_ADD, IN_MASK_CREATE, IN_IGNORED, IN_Q_OVERFLOW, IN_UNMOUNT, ALL_INOTIFY_BITS } from "../fs/sys.js";
 
 /** The queue size the driver uses (dev/virtio_blk.ts QUEUE_SIZE). */
 const QUEUE_SIZE = 256;
@@ -328,6 +329,12 @@ export class Kernel {
   private readonly mountFlags: number;
   private mmpTimer: ReturnType<typeof setInterval> | null = null;
   private readonly mmpHeartbeat: boolean;
+  /**
+   * inotify multiplexing (docs/notify.md): the listeners of each kernel watch, in the order
+   * they were added (libuv's per-wd handle list), each with the events it asked for.
+   */
+  private readonly inotifyWatches = new Map<number, { mask: number; listener: InotifyListener }[]>();
+  private inotifyScheduled = false;
 
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
@@ -341,6 +348,12 @@ export class Kernel {
     const imports: WebAssembly.Imports = {
       env: {
         virtio_notify: () => this.device.notify(),
+        // the inotify queue became non-empty: read it once the running call has returned
+        fsnotify_wake: () => {
+          if (this.inotifyScheduled) return;
+          this.inotifyScheduled = true;
+          queueMicrotask(() => this.inotifyDrain());
+        },
         console_write: (ptr: number, len: number) => {
           pending += this.dec.decode(this.mem().subarray(ptr, ptr + len));
           let nl: number;
@@ -581,6 +594,67 @@ export class Kernel {
     return o;
   }
 
+  /** Most bytes of events one sys_inotify_read copies (the kernel queue holds at most 512 KiB; the rest comes in the next read). */
+  private static readonly INOTIFY_READ_MAX = 64 * 1024;
+
+  /**
+   * Reads every queued inotify event and hands each to the listeners of its watch (the listener
+   * list as it is when the event's turn comes: one added by an earlier event's listener hears
+   * it, one removed does not, as libuv dispatches). Events a listener's calls cause are read
+   * in the same loop. A listener that throws leaves the rest to a new microtask, then throws.
+   */
+  private inotifyDrain(): void {
+    this.inotifyScheduled = false;
+    if (this.dead !== null) return;
+    for (let guard = 0; guard < 1 << 20; guard++) {
+      const evs = this.inotifyReadBatch();
+      if (evs.length === 0) return;
+      for (let i = 0; i < evs.length; i++) {
+        try {
+          this.inotifyDispatch(evs[i]);
+        } catch (e) {
+          const rest = evs.slice(i + 1);
+          queueMicrotask(() => { for (const ev of rest) this.inotifyDispatch(ev); this.inotifyDrain(); });
+          throw e;
+        }
+      }
+    }
+  }
+
+  /** One sys_inotify_read's events, parsed (names copied out: the listeners reuse the buffer). */
+  private inotifyReadBatch(): InotifyEvent[] {
+    const r: number = this.call("sys_inotify_read", this.xfer, Math.min(this.xferSize, Kernel.INOTIFY_READ_MAX));
+    const out: InotifyEvent[] = [];
+    if (r <= 0) return out;
+    const dv = this.view();
+    const u8 = this.mem();
+    for (let o = this.xfer, end = this.xfer + r; o < end;) {
+      const len = dv.getUint32(o + 12, true);
+      let name: SysName | null = null;
+      if (len > 0) {
+        const z = u8.indexOf(0, o + 16);
+        name = this.name(o + 16, z < 0 || z > o + 16 + len ? o + 16 + len : z);
+      }
+      out.push({ wd: dv.getInt32(o, true), mask: dv.getUint32(o + 4, true), cookie: dv.getUint32(o + 8, true), name });
+      o += 16 + len;
+    }
+    return out;
+  }
+
+  private inotifyDispatch(ev: InotifyEvent): void {
+    const always = IN_IGNORED | IN_Q_OVERFLOW | IN_UNMOUNT;
+    if (ev.wd === -1) {
+      for (const list of [...this.inotifyWatches.values()]) for (const w of [...list]) w.listener(ev);
+      return;
+    }
+    const list = this.inotifyWatches.get(ev.wd);
+    if (list === undefined) return; // its last listener left: the kernel's IN_IGNORED of rm_watch
+    for (const w of [...list]) {
+      if (!list.includes(w)) continue; // removed by an earlier listener of this event
+      if ((ev.mask & (w.mask | always)) !== 0) w.listener(ev);
+    }
+  }
+
   /**
    * A Sys whose syscalls run with `cred` (the kernel makes every permission decision with it):
    * what a FUSE request or a test of another user needs. Cheap; keep one per credential.
@@ -604,7 +678,34 @@ export class Kernel {
       const l = k.path1(p);
       return l < 0 ? l : fn(A() + ARG_PATH1, l);
     };
+    const inotifyAddWatch = (p: SysPath, mask: number, listener: InotifyListener): number => {
+      // the kernel's mark carries the union of its listeners' events (IN_MASK_ADD): each
+      // listener filters its own
+      // Linux's first checks (the host's IN_MASK_ADD below must not hide them): a mask without
+      // any inotify bit, or IN_MASK_ADD with IN_MASK_CREATE, is EINVAL
+      if ((mask & ALL_INOTIFY_BITS) === 0 || ((mask & IN_MASK_ADD) !== 0 && (mask & IN_MASK_CREATE) !== 0)) return -EINVAL;
+      const kmask = ((mask & (IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)) | IN_MASK_ADD) >>> 0;
+      const wd: number = withPath(p, (a, l) => k.call("sys_inotify_add_watch", C(), a, l, kmask));
+      if (wd < 0) return wd;
+      let list = k.inotifyWatches.get(wd);
+      if (list === undefined) k.inotifyWatches.set(wd, list = []);
+      list.push({ mask: mask & IN_ALL_EVENTS, listener });
+      return wd;
+    };
+    const inotifyRmWatch = (wd: number, listener: InotifyListener): number => {
+      const list = k.inotifyWatches.get(wd);
+      const i = list === undefined ? -1 : list.findIndex((w) => w.listener === listener);
+      if (i < 0) return -EINVAL;
+      list!.splice(i, 1);
+      if (list!.length > 0) return 0;
+      k.inotifyWatches.delete(wd);
+      // the kernel may have ended the watch already (its inode was freed): -EINVAL then
+      if (k.dead === null) k.call("sys_inotify_rm_watch", wd);
+      return 0;
+    };
     return {
+      inotifyAddWatch,
+      inotifyRmWatch,
       open: (p, flags, mode) => withPath(p, (a, l) => k.call("sys_open", C(), a, l, flags >>> 0, mode >>> 0)),
       close: (fd) => k.call("sys_close", C(), fd),
       read(fd, buf, off, len, pos) {
