@@ -695,3 +695,32 @@ describe("fs.promises: AbortSignal and yielding to the event loop", () => {
     expect(b).toEqual(a);
   });
 });
+
+// ---- promises whose async rules differ from their sync twins ---------------------------------
+
+describe("promises.mkdir (recursive) and promises.rm follow Node's async rules", () => {
+  it("same results and errors as Node's promises on tmpfs", async () => {
+    const cases: [string, (fs: AnyFs, p: (r: string) => string) => Promise<unknown>][] = [
+      ["mkdir through a dangling symlink", (fs, p) => fs.promises.mkdir(p("d/dang/x/y"), { recursive: true })],
+      ["mkdir under a file", (fs, p) => fs.promises.mkdir(p("d/a/x/y"), { recursive: true })],
+      ["mkdir of a new chain", (fs, p) => fs.promises.mkdir(p("d/n/m/o"), { recursive: true })],
+      ["mkdir of an existing dir", (fs, p) => fs.promises.mkdir(p("d"), { recursive: true })],
+      ["mkdir, bad recursive", (fs, p) => fs.promises.mkdir(p("d/q"), { recursive: 1 })],
+      ["rm below a file, forced", (fs, p) => fs.promises.rm(p("d/a/x"), { force: true, recursive: true })],
+      ["rm of a missing name, forced", (fs, p) => fs.promises.rm(p("d/none"), { force: true })],
+      ["rm of a dir without recursive", (fs, p) => fs.promises.rm(p("d"))],
+      ["rm of a tree", (fs, p) => fs.promises.rm(p("d"), { recursive: true })],
+    ];
+    for (const [name, run] of cases) {
+      const out: unknown[] = [];
+      for (const side of sides()) {
+        side.fs.mkdirSync(side.p("d"), { recursive: true });
+        side.fs.writeFileSync(side.p("d/a"), "x");
+        if (!side.fs.existsSync(side.p("d/dang"))) side.fs.symlinkSync("gone", side.p("d/dang"));
+        out.push(norm(await run(side.fs, side.p).then((v) => v, (e: unknown) => e)));
+      }
+      expect(out[1], name).toEqual(out[0]);
+      clean();
+    }
+  });
+});

@@ -591,11 +591,14 @@ function execMkdtemp(side: Side, op: Op): unknown {
 function execOpendir(side: Side, op: Op): unknown {
   const dir = side.fs.opendirSync(p(side, op.path as string), { recursive: op.recursive });
   const out: string[] = [];
-  for (let d = dir.readSync(); d !== null; d = dir.readSync()) {
-    const kind = d.isFile() ? "f" : d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "?";
-    out.push(`${d.name}:${kind}:${unroot(side, `${d.parentPath}/`)}`);
+  try {
+    for (let d = dir.readSync(); d !== null; d = dir.readSync()) {
+      const kind = d.isFile() ? "f" : d.isDirectory() ? "d" : d.isSymbolicLink() ? "l" : "?";
+      out.push(`${d.name}:${kind}:${unroot(side, `${d.parentPath}/`)}`);
+    }
+  } finally {
+    dir.closeSync();
   }
-  dir.closeSync();
   let afterClose: unknown = "no error";
   try { dir.readSync(); } catch (e) { afterClose = normError(side, e); }
   return { entries: out.sort(), afterClose };

@@ -479,3 +479,28 @@ describe("ReadStream and WriteStream as function constructors", () => {
     expect(fs.WriteStream.name).toBe("WriteStream");
   });
 });
+
+// ---- fd 0 is a file here ----------------------------------------------------------------------
+
+describe("a stream on descriptor 0", () => {
+  it("closes it (the kernel has no stdio: the first open of a fresh kernel is fd 0)", async () => {
+    const k0 = bootDevice(freshDevice(32 * MiB), 32);
+    try {
+      const f = k0.fs;
+      const w = f.createWriteStream("/zero", { flush: true });
+      const opened = new Promise<number>((resolve) => w.on("open", resolve));
+      const closed = new Promise<void>((resolve) => w.on("close", () => resolve()));
+      w.end("hello");
+      expect(await opened).toBe(0);
+      await closed;
+      expect(() => f.fstatSync(0)).toThrow(expect.objectContaining({ code: "EBADF" }));
+      const r = f.createReadStream("/zero");
+      const got = await drain(r);
+      expect(Buffer.concat(got.chunks).toString()).toBe("hello");
+      expect(got.events).toEqual(["open", "ready", "end", "close"]);
+      expect(() => f.fstatSync(0)).toThrow(expect.objectContaining({ code: "EBADF" }));
+    } finally {
+      k0.shutdown();
+    }
+  });
+});

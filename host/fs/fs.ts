@@ -1425,11 +1425,15 @@ export class HelixFsPromises {
   async readdir(path: PathLike, options?: ReaddirOptions | Encoding | null): Promise<string[] | Buffer[] | Dirent<string | Buffer>[]> {
     return this.#fs.readdirSync(path, options);
   }
-  async mkdir(path: PathLike, options?: MkdirOptions | number | string | null): Promise<string | undefined> {
-    return this.#fs.mkdirSync(path, options);
+  /** Node's fs.promises.mkdir: the async MKDirpAsync rules for `recursive` (as the callback form; errors name the failing step). */
+  mkdir(path: PathLike, options?: MkdirOptions | number | string | null): Promise<string | undefined> {
+    return new Promise((resolve, reject) => this.#fs.mkdir(path, options, (err: Error | null, first?: string) => (err ? reject(err) : resolve(first))));
   }
   async rmdir(path: PathLike, options?: RmOptions): Promise<void> { this.#fs.rmdirSync(path, options); }
-  async rm(path: PathLike, options?: RmOptions): Promise<void> { this.#fs.rmSync(path, options); }
+  /** Node's fs.promises.rm: lstat first, as Node's async validateRmOptions (as the callback form). */
+  rm(path: PathLike, options?: RmOptions): Promise<void> {
+    return new Promise((resolve, reject) => this.#fs.rm(path, options, (err: Error | null) => (err ? reject(err) : resolve())));
+  }
   async unlink(path: PathLike): Promise<void> { this.#fs.unlinkSync(path); }
   async rename(oldPath: PathLike, newPath: PathLike): Promise<void> { this.#fs.renameSync(oldPath, newPath); }
   async link(existingPath: PathLike, newPath: PathLike): Promise<void> { this.#fs.linkSync(existingPath, newPath); }

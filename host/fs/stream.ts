@@ -214,7 +214,7 @@ function constructByOpen(s: ReadStreamBase | WriteStreamBase, callback: (err?: E
 
 /** Node's close(): fsync first when `flush`, then close the fd once. */
 function closeFile(s: ReadStream | WriteStream, ops: StreamOps, err: Error | null, cb: (e?: Error | null) => void): void {
-  if (!s.fd) { cb(err); return; } // Node's test: fd 0 counts as none too
+  if (s.fd === null || s.fd === undefined) { cb(err); return; } // not Node's `!fd`: fd 0 is a file here (no stdio)
   const shut = (e: Error | null) => {
     ops.close!(s.fd as number, (er) => cb(er || e));
     s.fd = null;
