@@ -11,7 +11,7 @@ import {
 import {
   fsnotify_read, fsnotify_rm_watch, fsnotify_pending, fsnotify_unmount, fsnotify_reset, fsn_marks,
   IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO, IN_ATTRIB, IN_MODIFY, IN_ISDIR, IN_IGNORED, IN_DELETE_SELF,
-  IN_Q_OVERFLOW, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_ALL_EVENTS, IN_UNMOUNT, IN_ONESHOT,
+  IN_Q_OVERFLOW, IN_CLOSE_WRITE, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_ALL_EVENTS, IN_UNMOUNT, IN_ONESHOT,
   QUEUED_EVENTS_MAX, EVENT_SIZE, WATCH_MAX,
 } from "../fs/fsnotify";
 import { EINVAL, EEXIST, ENOTDIR, ENOENT, ENOSPC } from "../lib/errno";
@@ -217,6 +217,28 @@ describe("fsnotify", () => {
     expect(fsn_marks).toBe(WATCH_MAX);
     drain();
     expect(evs).toBe(<i32>(WATCH_MAX + 2) / 3); // the IN_IGNORED of each removal
+  });
+
+  test("descriptor events name the file as its directory lists it now, after unwatched renames and unlinks", () => {
+    mkdir("/d");
+    let wd = watch("/d", IN_ALL_EVENTS);
+    const fd = do_open(PA, put(PA, "/d/a"), O_CREAT | O_WRONLY, 0o644);
+    expect(fsnotify_rm_watch(wd)).toBe(0);
+    rename("/d/a", "/d/b"); // no mark: the hooks return early
+    wd = watch("/d", IN_MODIFY | IN_CLOSE_WRITE);
+    drain();
+    expect(do_write(fd, PB, 1, -1)).toBe(1);
+    drain();
+    expect(evs).toBe(1);
+    expect(EV_WD[0]).toBe(wd); expect(EV_MASK[0]).toBe(IN_MODIFY); expect(EV_NAME[0]).toBe("b");
+    expect(fsnotify_rm_watch(wd)).toBe(0);
+    expect(do_unlink(PA, put(PA, "/d/b"))).toBe(0);
+    wd = watch("/d", IN_MODIFY | IN_CLOSE_WRITE);
+    drain();
+    expect(do_write(fd, PB, 1, -1)).toBe(1);
+    expect(do_close(fd)).toBe(0);
+    drain();
+    expect(evs).toBe(0); // an unlinked file reports only to its own mark
   });
 
   test("unmount ends every watch with IN_UNMOUNT and IN_IGNORED", () => {

@@ -184,6 +184,9 @@ function mark_new(ino: u64, mask: u32): i32 {
     let i = ino_hash(ino);
     while (hash_get(i) != 0) i = (i + 1) & (HASH_SLOTS - 1);
     hash_set(i, <u32>wd % WATCH_MAX + 1);
+    // while no mark existed the hooks returned early and saw no rename or unlink: what the
+    // name cache remembers from before may be stale
+    if (fsn_marks == 0) name_cache_dir = 0;
     fsn_marks++;
     last_wd = wd;
     return wd;
@@ -197,6 +200,7 @@ function mark_destroy(m: usize): void {
   hash_remove(load<u64>(m, M_INO));
   store<u64>(m, 0, M_INO);
   fsn_marks--;
+  if (fsn_marks == 0) name_cache_dir = 0; // the hooks stop seeing namespace changes
   queue_event(wd, IN_IGNORED, 0, 0, 0);
 }
 
@@ -239,6 +243,7 @@ export function fsnotify_wd_of(ino: u64): i32 {
 
 /** Unmount: IN_UNMOUNT then IN_IGNORED for every mark, and no mark is left (Linux fsnotify_sb_delete). */
 export function fsnotify_unmount(): void {
+  name_cache_dir = 0; // the next mount's inodes are not these
   if (fsn_marks == 0) return;
   for (let s: u32 = 0; s < WATCH_MAX && fsn_marks > 0; s++) {
     const m = mark_at(s);
@@ -246,7 +251,6 @@ export function fsnotify_unmount(): void {
     queue_event(load<i32>(m, M_WD), IN_UNMOUNT, 0, 0, 0);
     mark_destroy(m);
   }
-  name_cache_dir = 0;
 }
 
 // ---- the queue ---------------------------------------------------------------------------------
