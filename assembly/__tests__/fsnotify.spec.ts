@@ -6,10 +6,10 @@
 
 import { fs_fresh } from "./fsfixture";
 import {
-  do_open, do_close, do_mkdir, do_rename, do_unlink, do_chmod, do_write, do_inotify_add_watch, O_CREAT, O_WRONLY,
+  do_open, do_close, do_mkdir, do_rename, do_unlink, do_chmod, do_write, do_read, do_inotify_add_watch, O_CREAT, O_WRONLY, O_RDWR,
 } from "../sys/syscalls";
 import {
-  fsnotify_read, fsnotify_rm_watch, fsnotify_pending, fsnotify_unmount, fsnotify_reset, fsn_marks,
+  fsnotify_read, fsnotify_rm_watch, fsnotify_pending, fsnotify_unmount, fsnotify_reset, fsn_marks, fsn_scanned,
   IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO, IN_ATTRIB, IN_MODIFY, IN_ISDIR, IN_IGNORED, IN_DELETE_SELF,
   IN_Q_OVERFLOW, IN_CLOSE_WRITE, IN_MASK_ADD, IN_MASK_CREATE, IN_ONLYDIR, IN_ALL_EVENTS, IN_UNMOUNT, IN_ONESHOT,
   QUEUED_EVENTS_MAX, EVENT_SIZE, WATCH_MAX,
@@ -239,6 +239,45 @@ describe("fsnotify", () => {
     expect(do_close(fd)).toBe(0);
     drain();
     expect(evs).toBe(0); // an unlinked file reports only to its own mark
+  });
+
+  test("descriptor events look names up only when the parent's mark wants them, once per descriptor", () => {
+    mkdir("/d");
+    for (let i = 0; i < 200; i++) create("/d/n" + i.toString());
+    const wd = watch("/d", IN_MODIFY | IN_ATTRIB | IN_MOVED_TO); // libuv's kind of mask: no IN_ACCESS, no IN_CLOSE
+    const a = do_open(PA, put(PA, "/d/a"), O_CREAT | O_RDWR, 0o644);
+    const b = do_open(PA, put(PA, "/d/b"), O_CREAT | O_RDWR, 0o644);
+    drain();
+    const s0 = fsn_scanned;
+    for (let i = 0; i < 50; i++) { expect(do_write(a, PB, 1, -1)).toBe(1); expect(do_write(b, PB, 1, -1)).toBe(1); }
+    expect(do_read(a, PB, 1, 0)).toBe(1); // IN_ACCESS: the parent does not want it
+    drain();
+    expect(fsn_scanned).toBe(s0); // both names known from open
+    expect(evs).toBeGreaterThanOrEqual(2);
+    expect(EV_NAME[0]).toBe("a");
+    rename("/d/a", "/d/a2"); // the remembered entry is gone: one scan finds the new name
+    drain();
+    expect(do_write(a, PB, 1, -1)).toBe(1);
+    expect(do_write(a, PB, 1, -1)).toBe(1);
+    drain();
+    expect(evs).toBe(1); expect(EV_NAME[0]).toBe("a2");
+    const s1 = fsn_scanned;
+    expect(s1 - s0).toBeLessThanOrEqual(203);
+    mkdir("/o");
+    rename("/d/a2", "/o/a"); // moved out: one scan learns that, later writes do not scan
+    drain();
+    expect(do_write(a, PB, 1, -1)).toBe(1);
+    const s2 = fsn_scanned;
+    for (let i = 0; i < 20; i++) expect(do_write(a, PB, 1, -1)).toBe(1);
+    drain();
+    expect(evs).toBe(0);
+    expect(fsn_scanned).toBe(s2);
+    rename("/o/a", "/d/back"); // a rename may list it again: the miss is forgotten
+    drain();
+    expect(do_write(a, PB, 1, -1)).toBe(1);
+    drain();
+    expect(evs).toBe(1); expect(EV_WD[0]).toBe(wd); expect(EV_NAME[0]).toBe("back");
+    do_close(a); do_close(b);
   });
 
   test("unmount ends every watch with IN_UNMOUNT and IN_IGNORED", () => {

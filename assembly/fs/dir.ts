@@ -167,6 +167,14 @@ export function dir_lookup(dir: u64, name: usize, len: u32): bool {
   return true;
 }
 
+/**
+ * The key of entry `name` in `dir` (a tree lookup, never the dcache, which keeps no keys), or 0
+ * when absent or on error (bt_errno). Keys are never 0: fsnotify keeps one per open file.
+ */
+export function dir_key(dir: u64, name: usize, len: u32): u64 {
+  return lookup_tree(dir, name, len, name_hash(name, len)) ? de_key : 0;
+}
+
 /** dir_lookup in the tree only (sets de_key too). */
 function lookup_tree(dir: u64, name: usize, len: u32, h: u64): bool {
   if (!bt_seek(CUR, TREE_DIRENT, dir, h, true)) return false;

@@ -22,8 +22,11 @@
 //    must never follow it there);
 //  - events about a child go to its parent's mark with the child's name: the name the call
 //    used (path calls), or for calls on a descriptor the name under which the parent the file
-//    was opened in still lists it (a reverse lookup, cached for the last (dir, ino)); a file
-//    moved to another directory or unlinked since its open reports only to its own mark;
+//    was opened in still lists it, found through the descriptor's name record (the entry's key
+//    from open, checked with one tree seek; a directory scan only when that entry went, and
+//    a "not listed" answer kept until the next rename or link), and only when the parent's
+//    mark wants the event; a file moved to another directory or unlinked since its open
+//    reports only to its own mark;
 //  - the host learns that the queue became non-empty through the env.fsnotify_wake import
 //    (once per empty -> non-empty transition: an interrupt, never a poll), and must not call
 //    the kernel from inside it.
@@ -43,7 +46,7 @@
 
 import { EINVAL, EEXIST, ENOSPC } from "../lib/errno";
 import { NAME_MAX } from "../params";
-import { dir_next, de_ino, de_name, de_namelen, de_key } from "./dir";
+import { dir_next, dir_key, de_ino, de_name, de_namelen, de_key } from "./dir";
 import { bt_errno } from "./btree";
 import { inode_get, I_MODE, S_ISDIR } from "./inode";
 
@@ -184,9 +187,6 @@ function mark_new(ino: u64, mask: u32): i32 {
     let i = ino_hash(ino);
     while (hash_get(i) != 0) i = (i + 1) & (HASH_SLOTS - 1);
     hash_set(i, <u32>wd % WATCH_MAX + 1);
-    // while no mark existed the hooks returned early and saw no rename or unlink: what the
-    // name cache remembers from before may be stale
-    if (fsn_marks == 0) name_cache_dir = 0;
     fsn_marks++;
     last_wd = wd;
     return wd;
@@ -200,7 +200,6 @@ function mark_destroy(m: usize): void {
   hash_remove(load<u64>(m, M_INO));
   store<u64>(m, 0, M_INO);
   fsn_marks--;
-  if (fsn_marks == 0) name_cache_dir = 0; // the hooks stop seeing namespace changes
   queue_event(wd, IN_IGNORED, 0, 0, 0);
 }
 
@@ -243,7 +242,7 @@ export function fsnotify_wd_of(ino: u64): i32 {
 
 /** Unmount: IN_UNMOUNT then IN_IGNORED for every mark, and no mark is left (Linux fsnotify_sb_delete). */
 export function fsnotify_unmount(): void {
-  name_cache_dir = 0; // the next mount's inodes are not these
+  ns_changed(); // no descriptor's remembered "not listed" survives a remount
   if (fsn_marks == 0) return;
   for (let s: u32 = 0; s < WATCH_MAX && fsn_marks > 0; s++) {
     const m = mark_at(s);
@@ -372,17 +371,15 @@ function to_self(ino: u64, mask: u32, isdir: bool): void {
   return len == 0 || (load<u8>(name) == 46 && (len == 1 || (len == 2 && load<u8>(name, 1) == 46)));
 }
 
-/** A name of `dir` changed: the reverse-lookup cache may be wrong. */
-@inline function name_changed(dir: u64): void { if (dir == name_cache_dir) name_cache_dir = 0; }
-
 /** fsnotify_create / fsnotify_mkdir: `name` was made in `dir` (IN_CREATE, IN_ISDIR for a directory). */
 @inline export function fsnotify_create(dir: u64, name: usize, namelen: u32, isdir: bool): void {
-  if (fsn_marks != 0) { name_changed(dir); to_dir(dir, IN_CREATE, 0, name, namelen, isdir); }
+  if (fsn_marks != 0) to_dir(dir, IN_CREATE, 0, name, namelen, isdir);
 }
 
 /** fsnotify_link: `ino` got the new name `name` in `dir` (IN_ATTRIB on it, IN_CREATE on `dir`). */
 @inline export function fsnotify_link(dir: u64, name: usize, namelen: u32, ino: u64): void {
-  if (fsn_marks != 0) { name_changed(dir); to_self(ino, IN_ATTRIB, false); to_dir(dir, IN_CREATE, 0, name, namelen, false); }
+  ns_changed(); // with or without marks: a descriptor's "not listed" may be wrong now
+  if (fsn_marks != 0) { to_self(ino, IN_ATTRIB, false); to_dir(dir, IN_CREATE, 0, name, namelen, false); }
 }
 
 /**
@@ -394,7 +391,6 @@ function to_self(ino: u64, mask: u32, isdir: bool): void {
   if (fsn_marks != 0) delete_slow(dir, name, namelen, ino, isdir, freed);
 }
 function delete_slow(dir: u64, name: usize, namelen: u32, ino: u64, isdir: bool, freed: bool): void {
-  name_changed(dir);
   if (!isdir) to_self(ino, IN_ATTRIB, false);
   if (freed) inoderemove(ino, isdir);
   to_dir(dir, IN_DELETE, 0, name, namelen, isdir);
@@ -407,9 +403,8 @@ function delete_slow(dir: u64, name: usize, namelen: u32, ino: u64, isdir: bool,
  */
 export function fsnotify_move(odir: u64, oname: usize, olen: u32, ndir: u64, nname: usize, nlen: u32,
                               src: u64, isdir: bool, target: u64, tisdir: bool, tfreed: bool): void {
+  ns_changed(); // with or without marks: a descriptor's "not listed" may be wrong now
   if (fsn_marks == 0) return;
-  name_changed(odir);
-  name_changed(ndir);
   cookie_next++;
   if (cookie_next == 0) cookie_next = 1; // 0 means "no cookie"
   const cookie = cookie_next;
@@ -435,17 +430,22 @@ function dentry_slow(dir: u64, name: usize, namelen: u32, ino: u64, isdir: bool,
 
 /**
  * An event on `ino` through a descriptor opened in directory `dir`: as fsnotify_dentry, with the
- * name `dir` lists `ino` under now (nothing to the parent when it lists it no more).
+ * name `dir` lists `ino` under now (nothing to the parent when it lists it no more). `name` is
+ * the descriptor's name record (fsnotify_remember). The parent's and the inode's masks are
+ * tested first: the name is looked for only when the parent's mark wants the event.
  */
-@inline export function fsnotify_file(dir: u64, ino: u64, mask: u32): void {
-  if (fsn_marks != 0) file_slow(dir, ino, mask);
+@inline export function fsnotify_file(dir: u64, ino: u64, mask: u32, name: usize): void {
+  if (fsn_marks != 0) file_slow(dir, ino, mask, name);
 }
-function file_slow(dir: u64, ino: u64, mask: u32): void {
-  const rec = inode_get(ino);
-  const isdir = rec != 0 && S_ISDIR(load<u32>(rec, I_MODE));
-  if (dir != 0 && dir != ino && mark_of(dir) != 0 && name_of(dir, ino)) {
-    to_dir(dir, mask, 0, NAME_CACHE, name_cache_len, isdir);
-  }
+function file_slow(dir: u64, ino: u64, mask: u32, rec: usize): void {
+  const pm = dir != 0 && dir != ino && (mask & ON_CHILD) != 0 ? mark_of(dir) : 0;
+  const to_parent = pm != 0 && (load<u32>(pm, M_MASK) & mask & IN_ALL_EVENTS) != 0;
+  const sm = mark_of(ino);
+  const to_own = sm != 0 && (load<u32>(sm, M_MASK) & mask & IN_ALL_EVENTS) != 0;
+  if (!to_parent && !to_own) return;
+  const irec = inode_get(ino);
+  const isdir = irec != 0 && S_ISDIR(load<u32>(irec, I_MODE));
+  if (to_parent && name_of(rec, dir, ino)) to_dir(dir, mask, 0, de_name, de_namelen, isdir);
   to_self(ino, mask, isdir);
 }
 
@@ -459,7 +459,6 @@ function file_slow(dir: u64, ino: u64, mask: u32): void {
   if (fsn_marks != 0) inoderemove(ino, isdir);
 }
 function inoderemove(ino: u64, isdir: bool): void {
-  name_changed(ino);
   const m = mark_of(ino);
   if (m == 0) return;
   to_self(ino, IN_DELETE_SELF, isdir);
@@ -467,45 +466,65 @@ function inoderemove(ino: u64, isdir: bool): void {
   if (again != 0) mark_destroy(again);
 }
 
-// ---- reverse name lookup for descriptor events --------------------------------------------------
+// ---- the name of a descriptor's file in its parent --------------------------------------------
+//
+// The syscall layer keeps one name record per open file (FNAME_SIZE bytes, in struct file):
+//
+//   0 what u64: 0 unknown (opened while the parent was not watched); a dirent key (>= 2^32,
+//     dir.ts: the entry the file was found under); or a generation g (1 .. 2^32-1): the parent
+//     listed the file under no name when ns_gen was g
+//
+// A key is checked on use (the entry still exists and names the file: one tree seek) and a
+// directory scan happens only when it fails, after which the record holds the new key or the
+// miss. A miss stays true until a rename or link (the only changes that give an existing inode
+// a name) bumps ns_gen; those bump it with or without marks.
 
-const NAME_CACHE: usize = memory.data(<i32>(NAME_MAX + 1));
-let name_cache_dir: u64 = 0;
-let name_cache_ino: u64 = 0;
-let name_cache_len: u32 = 0;
-/** Entries one reverse lookup reads at most (a bound; a larger directory reports no parent event). */
+/** Bytes of a descriptor's name record. */
+export const FNAME_SIZE: usize = 8;
+/** Entries one directory scan reads at most (a bound; a larger directory reports no parent event). */
 const NAME_SCAN_MAX: u32 = 1 << 20;
+/** Directory entries read by name scans since boot (the cost the name records bound; tests). */
+export let fsn_scanned: u64 = 0;
+/** Bumped by every rename and link (never 0: 0 in a record means unknown). */
+let ns_gen: u32 = 1;
+
+@inline function ns_changed(): void { ns_gen = ns_gen == 0xffffffff ? 1 : ns_gen + 1; }
 
 /**
- * open(2) saw `ino` under `name` in `dir`: remember it, so the events of the descriptor it
- * returns (a write loop's IN_MODIFY) find the name without reading the directory.
+ * open(2) found `ino` under `name` in `dir`: fills the name record `rec` of its descriptor (the
+ * entry's key when `dir` is watched for events about children, else unknown). Every open calls
+ * it: the record of a reused descriptor must not outlive its file.
  */
-@inline export function fsnotify_remember(dir: u64, ino: u64, name: usize, namelen: u32): void {
-  if (fsn_marks != 0 && namelen <= NAME_MAX) remember(dir, ino, name, namelen);
+@inline export function fsnotify_remember(rec: usize, dir: u64, ino: u64, name: usize, namelen: u32): void {
+  store<u64>(rec, 0);
+  if (fsn_marks != 0) remember(rec, dir, ino, name, namelen);
 }
-function remember(dir: u64, ino: u64, name: usize, namelen: u32): void {
-  if (not_a_name(name, namelen) || mark_of(dir) == 0) return;
-  memory.copy(NAME_CACHE, name, namelen);
-  name_cache_len = namelen;
-  name_cache_dir = dir;
-  name_cache_ino = ino;
+function remember(rec: usize, dir: u64, ino: u64, name: usize, namelen: u32): void {
+  if (not_a_name(name, namelen) || namelen > NAME_MAX) return;
+  const m = mark_of(dir);
+  if (m == 0 || (load<u32>(m, M_MASK) & ON_CHILD) == 0) return;
+  const key = dir_key(dir, name, namelen);
+  if (key != 0 && de_ino == ino) store<u64>(rec, key);
 }
 
-/** Whether directory `dir` lists `ino`; its name is then in NAME_CACHE (name_cache_len bytes). */
-function name_of(dir: u64, ino: u64): bool {
-  if (name_cache_dir == dir && name_cache_ino == ino) return true;
+/**
+ * Whether directory `dir` lists `ino`; its name is then at de_name (de_namelen bytes, valid
+ * until the dirent tree changes). Uses and updates the name record `rec`.
+ */
+function name_of(rec: usize, dir: u64, ino: u64): bool {
+  const what = load<u64>(rec);
+  if (what >= (<u64>1 << 32)) {
+    if (dir_next(dir, what) && de_key == what && de_ino == ino) return true;
+  } else if (what != 0 && <u32>what == ns_gen) return false;
   let pos: u64 = 3;
   for (let n: u32 = 0; n < NAME_SCAN_MAX; n++) {
-    if (!dir_next(dir, pos)) { if (bt_errno != 0) name_cache_dir = 0; return false; }
-    if (de_ino == ino) {
-      memory.copy(NAME_CACHE, de_name, de_namelen);
-      name_cache_len = de_namelen;
-      name_cache_dir = dir;
-      name_cache_ino = ino;
-      return true;
-    }
+    if (!dir_next(dir, pos)) break;
+    fsn_scanned++;
+    if (de_ino == ino) { store<u64>(rec, de_key); return true; }
     pos = de_key + 1;
   }
+  // a read error is not an answer: the next event looks again
+  store<u64>(rec, bt_errno == 0 ? <u64>ns_gen : 0);
   return false;
 }
 
@@ -516,5 +535,5 @@ export function fsnotify_reset(): void {
   fsn_marks = 0;
   last_wd = 0;
   q_head = 0; q_tail = 0; q_count = 0; q_last = -1; q_overflowed = false;
-  name_cache_dir = 0;
+  ns_changed();
 }

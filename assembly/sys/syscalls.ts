@@ -15,7 +15,8 @@
 // struct file (FILE_SIZE bytes per descriptor, in FDTABLE):
 //
 //   0 ino u64 (0 = free slot) | 8 flags u32 (O_*) | 12 parent u32 (the directory the file was
-//   opened in: inotify's events about a child, fs/fsnotify.ts) | 16 pos i64
+//   opened in: inotify's events about a child, fs/fsnotify.ts) | 16 pos i64 | 24 name record
+//   (FNAME_SIZE bytes: fsnotify's note of the file's name in that directory)
 
 import { NR_OPEN, NAME_MAX } from "../params";
 import {
@@ -63,7 +64,7 @@ import {
 } from "../fs/cred";
 import {
   fsnotify_create, fsnotify_link, fsnotify_delete, fsnotify_move, fsnotify_dentry, fsnotify_file,
-  fsnotify_inoderemove, fsnotify_remember, fsnotify_add_watch, fsnotify_mask_ok, IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN,
+  fsnotify_inoderemove, fsnotify_remember, fsnotify_add_watch, fsnotify_mask_ok, FNAME_SIZE, IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN,
   IN_CLOSE_WRITE, IN_CLOSE_NOWRITE, IN_ONLYDIR, IN_DONT_FOLLOW,
 } from "../fs/fsnotify";
 
@@ -94,12 +95,13 @@ const I64_MAX: i64 = 0x7fff_ffff_ffff_ffff;
 /** Blocks a namespace change may need for tree growth. */
 const GROW_BLOCKS: u64 = 8;
 
-const FILE_SIZE: usize = 24;
+const FILE_SIZE: usize = 24 + FNAME_SIZE;
 const FDTABLE: usize = memory.data(<i32>(NR_OPEN * <u32>FILE_SIZE));
 const F_INO: usize = 0;
 const F_FLAGS: usize = 8;
 const F_PARENT: usize = 12;
 const F_POS: usize = 16;
+const F_NAME: usize = 24;
 
 @inline function fdp(fd: i32): usize { return FDTABLE + (<usize>fd) * FILE_SIZE; }
 
@@ -390,7 +392,7 @@ export function do_open(path: usize, len: u32, flags: u32, mode: u32): i32 {
   if (created) fsnotify_create(nd_parent, nd_name, nd_namelen, false);
   fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, S_ISDIR(m), IN_OPEN);
   if (truncated) fsnotify_dentry(nd_parent, nd_name, nd_namelen, ino, false, IN_MODIFY);
-  fsnotify_remember(nd_parent, ino, nd_name, nd_namelen);
+  fsnotify_remember(f + F_NAME, nd_parent, ino, nd_name, nd_namelen);
   return fd;
 }
 
@@ -514,7 +516,7 @@ export function do_close(fd: i32): i32 {
   if (f == 0) return -EBADF;
   const ino = load<u64>(f, F_INO);
   store<u64>(f, 0, F_INO);
-  fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, (load<u32>(f, F_FLAGS) & O_ACCMODE) != O_RDONLY ? IN_CLOSE_WRITE : IN_CLOSE_NOWRITE);
+  fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, (load<u32>(f, F_FLAGS) & O_ACCMODE) != O_RDONLY ? IN_CLOSE_WRITE : IN_CLOSE_NOWRITE, f + F_NAME);
   const as = mapping_find(<u32>ino);
   if (as == 0) return 0;
   const oc = load<u32>(as, AS_OPENCOUNT) - 1;
@@ -556,7 +558,7 @@ export function do_read(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (S_ISDIR(load<u32>(rec, I_MODE))) return -EISDIR;
   const n = file_read(ino, <u64>at, buf, len);
   if (n > 0 && !usePos) store<i64>(f, at + n, F_POS);
-  if (n > 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_ACCESS);
+  if (n > 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_ACCESS, f + F_NAME);
   return n;
 }
 
@@ -590,7 +592,7 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   // a failed data write that changed no metadata is the caller's error alone (as O_DIRECT's)
   if (n < 0) return file_data_eio ? n : fail(n);
   if (!usePos) store<i64>(f, at + n, F_POS);
-  if (n > 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_MODIFY);
+  if (n > 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_MODIFY, f + F_NAME);
   return n;
 }
 
@@ -720,7 +722,7 @@ export function do_fallocate(fd: i32, mode: u32, off: i64, len: i64): i32 {
   r = file_remove_privs(ino);
   if (r == 0) r = falloc_finish(ino, mode, end);
   if (r != 0) return fail(r);
-  fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_MODIFY);
+  fsnotify_file(<u64>load<u32>(f, F_PARENT), ino, IN_MODIFY, f + F_NAME);
   return 0;
 }
 
@@ -773,7 +775,7 @@ export function do_ftruncate(fd: i32, len: i64): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = truncate_ino(load<u64>(f, F_INO), len, false);
-  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_MODIFY);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_MODIFY, f + F_NAME);
   return r;
 }
 
@@ -1217,7 +1219,7 @@ export function do_getdents(fd: i32, buf: usize, len: u32): i32 {
     pos = next;
   }
   store<i64>(f, <i64>pos, F_POS);
-  fsnotify_file(<u64>load<u32>(f, F_PARENT), dir, IN_ACCESS); // Linux iterate_dir: every call
+  fsnotify_file(<u64>load<u32>(f, F_PARENT), dir, IN_ACCESS, f + F_NAME); // Linux iterate_dir: every call
   return <i32>used;
 }
 const DOT: usize = memory.data<u8>([46, 46]);
@@ -1392,7 +1394,7 @@ export function do_fchmod(fd: i32, mode: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = chmod_ino(load<u64>(f, F_INO), mode);
-  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_ATTRIB);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_ATTRIB, f + F_NAME);
   return r;
 }
 
@@ -1448,7 +1450,7 @@ export function do_fchown(fd: i32, uid: u32, gid: u32): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = chown_ino(load<u64>(f, F_INO), uid, gid);
-  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_ATTRIB);
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), IN_ATTRIB, f + F_NAME);
   return r;
 }
 
@@ -1499,7 +1501,7 @@ export function do_futimens(fd: i32, atime: i64, mtime: i64): i32 {
   let r = sys_enter_write();
   if (r != 0) return r;
   r = utimes_ino(load<u64>(f, F_INO), atime, mtime);
-  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), utimes_event(atime, mtime));
+  if (r == 0) fsnotify_file(<u64>load<u32>(f, F_PARENT), load<u64>(f, F_INO), utimes_event(atime, mtime), f + F_NAME);
   return r;
 }
 
