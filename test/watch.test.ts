@@ -573,6 +573,48 @@ describe("fs.watch against Node's on tmpfs, random sequences (property)", () => 
   });
 });
 
+describe("fs.watchFile: disappearance, reappearance and a dead kernel", () => {
+  /** Writes `p`, polls it every 10 ms, unlinks it, writes it again: the (curr.size, prev.size) pairs. */
+  async function vanish(wfs: Pick<typeof nodeFs, "writeFileSync" | "unlinkSync" | "watchFile" | "unwatchFile">, p: string): Promise<number[][]> {
+    const seen: number[][] = [];
+    wfs.writeFileSync(p, "abc");
+    wfs.watchFile(p, { interval: 10 }, (c, pr) => seen.push([c.size, pr.size]));
+    await sleep(60);
+    wfs.unlinkSync(p);
+    for (let i = 0; i < 60 && seen.length < 1; i++) await sleep(5);
+    wfs.writeFileSync(p, "abcdefg");
+    for (let i = 0; i < 60 && seen.length < 2; i++) await sleep(5);
+    wfs.unwatchFile(p);
+    return seen;
+  }
+  it("a file that disappears and reappears reports the last Stats it had as prev both times (Node's)", async () => {
+    const ours = await vanish(fs as never, "/wf-vanish");
+    const node = await vanish(nodeFs, `${tmp}/wf-vanish`);
+    expect(node).toEqual([[0, 3], [7, 3]]);
+    expect(ours).toEqual(node);
+  });
+  it("after a kernel panic the poll stops instead of throwing from its timer", async () => {
+    const k2 = bootDevice(freshDevice(16 * MiB));
+    k2.fs.writeFileSync("/f", "1");
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const seen: unknown[] = [];
+      const w = k2.fs.watchFile("/f", { interval: 5 }, (c) => seen.push(c));
+      await sleep(20);
+      expect(() => k2.callExport("kernel_info", 0x7ffffff0)).toThrow(/kernel panic/);
+      await sleep(40);
+      expect(uncaught).toEqual([]);
+      expect(seen).toEqual([]);
+      expect(() => k2.fs.unwatchFile("/f")).not.toThrow();
+      expect(w.listenerCount("change")).toBe(0);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+  });
+});
+
 describe("persistent watchers keep the event loop alive; unref() and persistent: false do not", () => {
   const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist");
   /** Runs a Node child that boots a kernel, starts a watcher with `how`, and returns whether it exited by itself within 1.5 s. */

@@ -407,7 +407,9 @@ function sameStat(a: StatRecord, b: StatRecord): boolean {
 /**
  * Node's StatWatcher: polls stat of one path every `interval` ms (libuv uv_fs_poll) and emits
  * 'change' (curr, prev) when it differs, or when the path stops (or starts) being there, with
- * zeroed Stats for a missing file; a first stat that fails reports once (zeroed, zeroed).
+ * zeroed Stats for a missing file (prev: the last Stats the file had, also when it reappears);
+ * a first stat that fails reports once (zeroed, zeroed). A stat that throws (a kernel panic)
+ * ends the polling instead of throwing from the timer.
  * 'stop' follows stop(). ref()/unref() count like Node's.
  */
 export class StatWatcher extends EventEmitter {
@@ -430,10 +432,19 @@ export class StatWatcher extends EventEmitter {
 
   private poll(sys: Sys, abs: SysPath): void {
     if (this.timer === null) return;
-    const r = abs.length === 0 ? -ENOENT : sys.stat(abs);
+    let r: StatRecord | number;
+    try {
+      r = abs.length === 0 ? -ENOENT : sys.stat(abs);
+    } catch {
+      // a dead kernel (KernelPanic) answers no stat again, and a throw from a timer callback
+      // would be an uncaught exception that ends the process: polling ends, quietly, as if
+      // unwatchFile had run except that the listeners stay and no 'stop' is emitted
+      this.halt();
+      return;
+    }
     if (typeof r === "number") {
+      // libuv keeps the last good stat: it is the prev of this report and of the reappearance's
       if (this.status !== r) { this.report(ZERO_STAT, this.prev); this.status = r; }
-      this.prev = ZERO_STAT;
       return;
     }
     if (this.status < 0 || (this.status !== 0 && !sameStat(this.prev, r))) this.report(r, this.prev);
@@ -444,6 +455,12 @@ export class StatWatcher extends EventEmitter {
   private report(curr: StatRecord, prev: StatRecord): void {
     const S = this.bigint ? BigIntStats : Stats;
     this.emit("change", new S(curr), new S(prev));
+  }
+
+  /** Ends the timer (no 'stop' event). */
+  private halt(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
   }
 
   /** Stops polling; 'stop' follows in a microtask. */
