@@ -615,6 +615,33 @@ describe("fs.watchFile: disappearance, reappearance and a dead kernel", () => {
   });
 });
 
+describe("inotify dispatch when a listener throws", () => {
+  const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist");
+  // in a child: the throw surfaces as an uncaught exception from a microtask, which the child
+  // catches; here it would be an unhandled error of the test run
+  it("keeps the kernel's order: the rest of the batch before events the throwing listener caused", () => {
+    const src = `
+      import { bootWith } from ${JSON.stringify(DIST + "/host/vmm/kernel.js")};
+      import { kernelModule } from ${JSON.stringify(DIST + "/host/node/node.js")};
+      import { MemoryBackend } from ${JSON.stringify(DIST + "/host/vmm/blockdev.js")};
+      const k = bootWith({ device: new MemoryBackend(16 << 20), module: kernelModule(), mkfs: true, memoryMiB: 32 });
+      const got = [], thrown = [];
+      process.on("uncaughtException", (e) => thrown.push(String(e.message)));
+      k.fs.mkdirSync("/d");
+      k.sys.inotifyAddWatch("/d", 0x100, (e) => {
+        const n = typeof e.name === "string" ? e.name : new TextDecoder().decode(e.name);
+        got.push(n);
+        if (n === "a") { k.fs.writeFileSync("/d/x", ""); throw new Error("listener of a"); }
+        if (n === "b") throw new Error("listener of b");
+      });
+      for (const n of ["a", "b", "c"]) k.fs.writeFileSync("/d/" + n, "");
+      setTimeout(() => { console.log(JSON.stringify({ got, thrown })); process.exit(0); }, 50);`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", src], { timeout: 5000, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({ got: ["a", "b", "c", "x"], thrown: ["listener of a", "listener of b"] });
+  });
+});
+
 describe("persistent watchers keep the event loop alive; unref() and persistent: false do not", () => {
   const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist");
   /** Runs a Node child that boots a kernel, starts a watcher with `how`, and returns whether it exited by itself within 1.5 s. */

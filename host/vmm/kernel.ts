@@ -335,6 +335,13 @@ export class Kernel {
    */
   private readonly inotifyWatches = new Map<number, { mask: number; listener: InotifyListener }[]>();
   private inotifyScheduled = false;
+  /**
+   * Events read from the kernel and not yet dispatched (from inotifyNext on): every drain
+   * dispatches these first, so a drain that a listener's syscall scheduled cannot pass events
+   * read before it (FIFO even when a listener throws).
+   */
+  private inotifyPending: InotifyEvent[] = [];
+  private inotifyNext = 0;
 
   /** Use boot(); this wires an instantiated module. */
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
@@ -349,11 +356,7 @@ export class Kernel {
       env: {
         virtio_notify: () => this.device.notify(),
         // the inotify queue became non-empty: read it once the running call has returned
-        fsnotify_wake: () => {
-          if (this.inotifyScheduled) return;
-          this.inotifyScheduled = true;
-          queueMicrotask(() => this.inotifyDrain());
-        },
+        fsnotify_wake: () => this.inotifySchedule(),
         console_write: (ptr: number, len: number) => {
           pending += this.dec.decode(this.mem().subarray(ptr, ptr + len));
           let nl: number;
@@ -597,26 +600,36 @@ export class Kernel {
   /** Most bytes of events one sys_inotify_read copies (the kernel queue holds at most 512 KiB; the rest comes in the next read). */
   private static readonly INOTIFY_READ_MAX = 64 * 1024;
 
+  /** Drains the inotify queue in a microtask (once: a drain already scheduled covers it). */
+  private inotifySchedule(): void {
+    if (this.inotifyScheduled) return;
+    this.inotifyScheduled = true;
+    queueMicrotask(() => this.inotifyDrain());
+  }
+
   /**
    * Reads every queued inotify event and hands each to the listeners of its watch (the listener
    * list as it is when the event's turn comes: one added by an earlier event's listener hears
    * it, one removed does not, as libuv dispatches). Events a listener's calls cause are read
-   * in the same loop. A listener that throws leaves the rest to a new microtask, then throws.
+   * in the same loop, after the ones read before them. A listener that throws leaves the rest
+   * in inotifyPending for a new microtask's drain, then throws.
    */
   private inotifyDrain(): void {
     this.inotifyScheduled = false;
-    if (this.dead !== null) return;
-    for (let guard = 0; guard < 1 << 20; guard++) {
-      const evs = this.inotifyReadBatch();
-      if (evs.length === 0) return;
-      for (let i = 0; i < evs.length; i++) {
-        try {
-          this.inotifyDispatch(evs[i]);
-        } catch (e) {
-          const rest = evs.slice(i + 1);
-          queueMicrotask(() => { for (const ev of rest) this.inotifyDispatch(ev); this.inotifyDrain(); });
-          throw e;
-        }
+    if (this.dead !== null) { this.inotifyPending = []; this.inotifyNext = 0; return; }
+    for (let reads = 0; reads < 1 << 20;) {
+      if (this.inotifyNext >= this.inotifyPending.length) {
+        this.inotifyPending = this.inotifyReadBatch();
+        this.inotifyNext = 0;
+        reads++;
+        if (this.inotifyPending.length === 0) return;
+      }
+      const ev = this.inotifyPending[this.inotifyNext++];
+      try {
+        this.inotifyDispatch(ev);
+      } catch (e) {
+        this.inotifySchedule();
+        throw e;
       }
     }
   }
