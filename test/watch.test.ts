@@ -615,6 +615,30 @@ describe("fs.watchFile: disappearance, reappearance and a dead kernel", () => {
   });
 });
 
+describe("several watchers on one inode", () => {
+  /** Two watchers of `d` under different spellings, `d` chmodded: each watcher's (which, type, filename). */
+  async function twoNames(wfs: Pick<typeof nodeFs, "mkdirSync" | "chmodSync" | "watch">, root: string, first: string, second: string): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    wfs.mkdirSync(`${root}/d`);
+    const ws = [wfs.watch(`${root}/${first}`, (t, n) => seen.push(["first", t, n])), wfs.watch(`${root}/${second}`, (t, n) => seen.push(["second", t, n]))];
+    wfs.chmodSync(`${root}/d`, 0o700);
+    await settle(seen);
+    for (const w of ws) w.close();
+    return seen;
+  }
+  it("report the basename of the first watcher's path, as libuv's shared watcher list (Node's)", async () => {
+    for (const [a, b] of [["d/", "d/../d"], ["d/../d", "d/"]]) {
+      const root = `/two-${a.length}`;
+      const nroot = `${tmp}/two-${a.length}`;
+      fs.mkdirSync(root); nodeFs.mkdirSync(nroot);
+      const ours = await twoNames(fs as never, root, a, b);
+      const node = await twoNames(nodeFs, nroot, a, b);
+      expect(ours).toEqual(node);
+      expect(node.length).toBe(2);
+    }
+  });
+});
+
 describe("inotify dispatch when a listener throws", () => {
   const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist");
   // in a child: the throw surfaces as an uncaught exception from a microtask, which the child

@@ -9,7 +9,9 @@
 //  - Node 20 on Linux is the model: libuv watches with IN_ATTRIB | IN_CREATE | IN_MODIFY |
 //    IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_MOVED_FROM | IN_MOVED_TO and maps an event
 //    with IN_ATTRIB or IN_MODIFY to 'change' and any other bit to 'rename' (rename wins), the
-//    filename being the event's name or the watched path's basename; IN_IGNORED is an event
+//    filename being the event's name or the watched path's basename (the path given to the
+//    first live watcher of that inode on the same Sys, as libuv's shared watcher_list; the
+//    user's path, not the resolved one); IN_IGNORED is an event
 //    too ('rename'), IN_Q_OVERFLOW (wd -1) reaches no watcher;
 //  - `recursive` on Linux is Node's JS emulation (lib/internal/fs/recursive_watch.js): one
 //    watch per file and directory, a stat at each event, names relative to the watched
@@ -107,6 +109,14 @@ function watchError(r: number, filename: string | Uint8Array): FsError {
 // ---- fs.watch: the native watcher ---------------------------------------------------------------
 
 /**
+ * The name an event without one reports, per Sys (one process's inotify instance) and wd: the
+ * basename of the path the first live watcher of that wd was given (libuv keeps one
+ * watcher_list per wd with the first handle's path, and every handle reports its basename).
+ * `users` counts the FSWatchers on the wd; the entry goes with the last.
+ */
+const wdBases = new WeakMap<Sys, Map<number, { base: SysName; users: number }>>();
+
+/**
  * Node's FSWatcher (the native one): 'change' (eventType, filename), 'error', 'close' (in a
  * microtask after close()). start() throws ENOENT/ENOTDIR/EACCES/... with syscall 'watch'.
  */
@@ -116,7 +126,7 @@ export class FSWatcher extends EventEmitter {
   private keep: KeepAlive | null = null;
   private closed = false;
   private readonly listener: InotifyListener = (ev) => this.onEvent(ev);
-  private base: SysName = "";
+  private base: { base: SysName; users: number } | null = null;
   private encoding = "utf8";
 
   /** Watches `abs` (a kernel path; `shown` is the caller's, for errors). Throws the watch error. */
@@ -127,7 +137,12 @@ export class FSWatcher extends EventEmitter {
     if (wd < 0) throw watchError(wd, shown);
     this.sys = sys;
     this.wd = wd;
-    this.base = basenameOf(abs);
+    let bases = wdBases.get(sys);
+    if (bases === undefined) wdBases.set(sys, bases = new Map());
+    let b = bases.get(wd);
+    if (b === undefined) bases.set(wd, b = { base: basenameOf(shown), users: 0 });
+    b.users++;
+    this.base = b;
     this.encoding = encoding;
     this.keep = new KeepAlive(persistent);
   }
@@ -136,7 +151,7 @@ export class FSWatcher extends EventEmitter {
     if (this.closed || ev.wd !== this.wd) return;
     const change = (ev.mask & (IN_ATTRIB | IN_MODIFY)) !== 0;
     const rename = (ev.mask & ~(IN_ATTRIB | IN_MODIFY)) !== 0;
-    const name = encodeName(ev.name ?? this.base, this.encoding);
+    const name = encodeName(ev.name ?? this.base!.base, this.encoding);
     this.emit("change", rename || !change ? "rename" : "change", name);
   }
 
@@ -145,6 +160,7 @@ export class FSWatcher extends EventEmitter {
     if (this.closed || this.sys === null) return;
     this.closed = true;
     this.sys.inotifyRmWatch?.(this.wd, this.listener);
+    if (this.base !== null && --this.base.users === 0) wdBases.get(this.sys)?.delete(this.wd);
     this.keep?.stop();
     queueMicrotask(() => this.emit("close"));
   }
