@@ -615,6 +615,43 @@ describe("fs.watchFile: disappearance, reappearance and a dead kernel", () => {
   });
 });
 
+describe("fs.watch's ENOSPC (the kernel's WATCH_MAX) and EACCES", () => {
+  /** The fields of Node's watch error (UVException with syscall 'watch' and `filename`). */
+  const shape = (e: unknown) => { const x = e as Record<string, unknown>; return { message: x.message, code: x.code, errno: x.errno, syscall: x.syscall, path: x.path, filename: x.filename }; };
+  it("throws Node's errors: ENOSPC past 8,192 watches on one kernel, EACCES without search permission", () => {
+    const k2 = bootDevice(freshDevice(32 * MiB));
+    try {
+      const f2 = k2.fs;
+      f2.mkdirSync("/m");
+      const ws: { close(): void }[] = [];
+      for (let i = 0; i < 8192; i++) {
+        f2.writeFileSync(`/m/${i}`, "");
+        ws.push(f2.watch(`/m/${i}`, { persistent: false }));
+      }
+      f2.writeFileSync("/m/last", "");
+      let err: unknown = null;
+      try { f2.watch("/m/last", { persistent: false }); } catch (e) { err = e; }
+      expect(shape(err)).toEqual({
+        message: "ENOSPC: System limit for number of file watchers reached, watch '/m/last'",
+        code: "ENOSPC", errno: -28, syscall: "watch", path: "/m/last", filename: "/m/last",
+      });
+      ws.pop()!.close();
+      expect(() => f2.watch("/m/last", { persistent: false }).close()).not.toThrow(); // a freed watch is usable again
+      for (const w of ws) w.close();
+      f2.mkdirSync("/p", { mode: 0o700 });
+      f2.writeFileSync("/p/x", "");
+      const other = createFs(k2.sysAs({ uid: 1000, gid: 1000, groups: [] }));
+      err = null;
+      try { other.watch("/p/x", { persistent: false }); } catch (e) { err = e; }
+      expect(shape(err)).toEqual({
+        message: "EACCES: permission denied, watch '/p/x'", code: "EACCES", errno: -13, syscall: "watch", path: "/p/x", filename: "/p/x",
+      });
+    } finally {
+      k2.shutdown();
+    }
+  });
+});
+
 describe("several watchers on one inode", () => {
   /** Two watchers of `d` under different spellings, `d` chmodded: each watcher's (which, type, filename). */
   async function twoNames(wfs: Pick<typeof nodeFs, "mkdirSync" | "chmodSync" | "watch">, root: string, first: string, second: string): Promise<unknown[]> {
