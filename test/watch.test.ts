@@ -705,7 +705,11 @@ describe("inotify dispatch when a listener throws", () => {
 
 describe("persistent watchers keep the event loop alive; unref() and persistent: false do not", () => {
   const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist");
-  /** Runs a Node child that boots a kernel, starts a watcher with `how`, and returns whether it exited by itself within 1.5 s. */
+  /**
+   * Runs a Node child that boots a kernel, starts a watcher with `how`, and returns whether it
+   * exited by itself (status 0) within 1.5 s; false only when the timeout killed it (a crash
+   * fails the test instead of passing for "kept alive").
+   */
   const exitsAlone = (how: string) => {
     const src = `
       import { bootWith } from ${JSON.stringify(DIST + "/host/vmm/kernel.js")};
@@ -714,8 +718,12 @@ describe("persistent watchers keep the event loop alive; unref() and persistent:
       const k = bootWith({ device: new MemoryBackend(16 << 20), module: kernelModule(), mkfs: true, memoryMiB: 32 });
       k.fs.mkdirSync("/d");
       ${how}`;
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", src], { timeout: 1500 });
-    return r.status === 0;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", src], { timeout: 1500, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    if (r.status === 0) return true;
+    expect((r.error as NodeJS.ErrnoException | undefined)?.code).toBe("ETIMEDOUT");
+    expect(r.signal).toBe("SIGTERM");
+    return false;
   };
   // dist/ is what `npm run build` (the first step of `npm test`) makes
   it("a child with a watcher", () => {

@@ -188,12 +188,18 @@ describe("fsnotify", () => {
     expect(EV_WD[2]).toBe(wf); expect(EV_MASK[2]).toBe(IN_IGNORED);
     expect(EV_WD[3]).toBe(wd); expect(EV_MASK[3]).toBe(IN_DELETE); expect(EV_NAME[3]).toBe("f");
     expect(fsn_marks).toBe(1);
-    create("/d/g"); // a new file may get the freed inode number: no stale watch may follow it
+    // the freed inode's wd names nothing now, and is not handed out again at once
+    expect(fsnotify_rm_watch(wf)).toBe(-EINVAL);
+    create("/d/g");
+    const wg = watch("/d/g", IN_ALL_EVENTS);
+    expect(wg).toBeGreaterThan(wf);
+    expect(fsnotify_rm_watch(wf)).toBe(-EINVAL);
     const fd = do_open(PA, put(PA, "/d/g"), O_WRONLY, 0);
     expect(do_write(fd, PB, 4, -1)).toBe(4);
     do_close(fd);
     drain();
-    expect(evs).toBe(0);
+    expect(evs).toBe(3); // IN_OPEN, IN_MODIFY, IN_CLOSE_WRITE: all to the new file's wd
+    for (let i = 0; i < evs; i++) expect(EV_WD[i]).toBe(wg);
   });
 
   test("WATCH_MAX watches, then ENOSPC; lookups stay right as watches come and go (the ino hash)", () => {
