@@ -21,7 +21,8 @@
 import { EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, S_IFDIR, S_IFMT, type Sys, type SysPath, constants } from "./sys.js";
 import { type BigIntStats, IO_CHUNK_MAX, type Stats, invalidArgType, joinPath, nodeError, describeReceived, uvException, validateBoolean, validateInteger, validateObject } from "./utils.js";
 import { dirnamePosix, isAbsolutePosix, resolvePosix } from "./paths.js";
-import { type Dir, yieldToLoop } from "./dir.js";
+import type { Dir } from "./dir.js";
+import { nextMacrotask } from "./async.js";
 
 /** Bytes cpAsync copies between yields to the event loop. */
 export const CP_CHUNK = IO_CHUNK_MAX;
@@ -340,7 +341,7 @@ async function checkPathsAsync(host: CpHost, src: string, dest: string, opts: Cp
 }
 
 async function copyEntryAsync(host: CpHost, destStat: AnyStats | undefined, src: string, dest: string, opts: CpOpts): Promise<void> {
-  await yieldToLoop();
+  await nextMacrotask();
   const st = (opts.dereference ? host.statSync(src) : host.lstatSync(src))!;
   if (st.isDirectory()) {
     if (!opts.recursive) throw cpError("ERR_FS_EISDIR", `${src} is a directory (not copied)`, src, EISDIR, "EISDIR");
@@ -428,7 +429,7 @@ async function copyFileYielding(host: CpHost, src: string, dest: string, mode: n
     if ((mode & constants.COPYFILE_FICLONE_FORCE) !== 0) return fail(-EOPNOTSUPP);
     const chunk = new Uint8Array(CP_CHUNK);
     for (let pos = 0; pos < s.size;) {
-      await yieldToLoop();
+      await nextMacrotask();
       const n = sys.read(srcFd, chunk, 0, Math.min(CP_CHUNK, s.size - pos), pos);
       if (n < 0) return fail(n);
       if (n === 0) break; // the source shrank: copy what there was
