@@ -15,17 +15,16 @@
 //    ERR_FS_EISDIR carries errno EINVAL and cp's carries EISDIR;
 //  - paths are strings (Node's path module refuses Buffers; so do we, after the same stats);
 //    relative paths resolve against the HelixFs cwd;
-//  - cpAsync yields to the event loop before each entry and between CP_CHUNK-byte chunks of
-//    a file, so a large copy does not starve timers and I/O; its filter may return a Promise.
+//  - cpAsync yields to the event loop before each entry and between IO_CHUNK_MAX-byte chunks
+//    of a file (copyfile.ts), so a large copy does not starve timers and I/O; its filter may
+//    return a Promise.
 
-import { EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, S_IFDIR, S_IFMT, type Sys, type SysPath, constants } from "./sys.js";
-import { type BigIntStats, IO_CHUNK_MAX, type Stats, invalidArgType, joinPath, nodeError, describeReceived, uvException, validateBoolean, validateInteger, validateObject } from "./utils.js";
+import { EEXIST, EINVAL, EISDIR, ENOTDIR, type Sys, type SysPath } from "./sys.js";
+import { type BigIntStats, type Stats, invalidArgType, joinPath, nodeError, describeReceived, uvException, validateBoolean, validateInteger, validateObject } from "./utils.js";
 import { dirnamePosix, isAbsolutePosix, resolvePosix } from "./paths.js";
 import type { Dir } from "./dir.js";
 import { nextMacrotask } from "./async.js";
-
-/** Bytes cpAsync copies between yields to the event loop. */
-export const CP_CHUNK = IO_CHUNK_MAX;
+import { copyFileYielding } from "./copyfile.js";
 
 /** Options of cpSync / promises.cp (Node's names and defaults). */
 export interface CpOptions {
@@ -359,7 +358,7 @@ async function copyEntryAsync(host: CpHost, destStat: AnyStats | undefined, src:
       else if (opts.errorOnExist) throw cpError("ERR_FS_CP_EEXIST", `${dest} already exists`, dest, EEXIST, "EEXIST");
       else return;
     }
-    await copyFileYielding(host, src, dest, opts.mode);
+    await copyFileChunked(host, src, dest, opts.mode);
     if (opts.preserveTimestamps) preserveTimes(host, Number(st.mode), src, dest);
     host.chmodSync(dest, Number(st.mode));
     return;
@@ -392,61 +391,10 @@ async function copyDirAsync(host: CpHost, src: string, dest: string, opts: CpOpt
 }
 
 /**
- * copyFileSync(src, dest, mode) that yields to the event loop between CP_CHUNK-byte chunks:
- * the same steps as libuv's uv_fs_copyfile (open src, fstat, open dest O_CREAT (O_EXCL with
- * COPYFILE_EXCL) with src's mode, ftruncate unless the same file, chmod, copy; dest unlinked
- * on failure), errors as uvException(errno, 'copyfile', src, dest). Small files go through
- * copyFileSync in one step.
+ * copyFileSync(src, dest, mode) with a macrotask between IO_CHUNK_MAX-byte chunks: copyfile.ts's
+ * steps (uv_fs_copyfile's), errors as uvException(errno, 'copyfile', src, dest).
  */
-async function copyFileYielding(host: CpHost, src: string, dest: string, mode: number): Promise<void> {
-  const sys = host.sys;
-  const a = host.resolvePath(src), b = host.resolvePath(dest);
-  const st = a.length === 0 ? -ENOENT : sys.stat(a);
-  if (typeof st === "number" || st.size <= CP_CHUNK || (st.mode & S_IFMT) === S_IFDIR) {
-    host.copyFileSync(src, dest, mode);
-    return;
-  }
-  const fail = (r: number): never => { throw uvException(r, "copyfile", src, dest); };
-  const srcFd = sys.open(a, O_RDONLY, 0);
-  if (srcFd < 0) fail(srcFd);
-  let destFd = -1;
-  let ok = false;
-  try {
-    const s = sys.fstat(srcFd);
-    if (typeof s === "number") return fail(s);
-    const excl = (mode & constants.COPYFILE_EXCL) !== 0;
-    destFd = b.length === 0 ? -ENOENT : sys.open(b, O_WRONLY | O_CREAT | (excl ? O_EXCL : 0), s.mode & 0o7777 & ~host.umask);
-    if (destFd < 0) return fail(destFd);
-    if (!excl) {
-      const d = sys.fstat(destFd);
-      if (typeof d === "number") return fail(d);
-      if (d.dev === s.dev && d.ino === s.ino) { ok = true; return; }
-      const t = sys.ftruncate(destFd, 0);
-      if (t < 0) return fail(t);
-    }
-    const c = sys.chmod(b, s.mode & 0o7777);
-    if (c < 0) return fail(c);
-    if ((mode & constants.COPYFILE_FICLONE_FORCE) !== 0) return fail(-EOPNOTSUPP);
-    const chunk = new Uint8Array(CP_CHUNK);
-    for (let pos = 0; pos < s.size;) {
-      await nextMacrotask();
-      const n = sys.read(srcFd, chunk, 0, Math.min(CP_CHUNK, s.size - pos), pos);
-      if (n < 0) return fail(n);
-      if (n === 0) break; // the source shrank: copy what there was
-      for (let w = 0; w < n;) {
-        const r = sys.write(destFd, chunk, w, n - w, null);
-        if (r < 0) return fail(r);
-        if (r === 0) return fail(-EIO);
-        w += r;
-      }
-      pos += n;
-    }
-    ok = true;
-  } finally {
-    sys.close(srcFd);
-    if (destFd >= 0) {
-      sys.close(destFd);
-      if (!ok) sys.unlink(b);
-    }
-  }
+async function copyFileChunked(host: CpHost, src: string, dest: string, mode: number): Promise<void> {
+  const r = await copyFileYielding(host.sys, host.resolvePath(src), host.resolvePath(dest), mode, host.umask);
+  if (r < 0) throw uvException(r, "copyfile", src, dest);
 }

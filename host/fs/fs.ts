@@ -39,6 +39,7 @@ export { type CpOptions } from "./cp.js";
 import { Dir, type OpendirOptions, opendir } from "./dir.js";
 import { type CpHost, type CpOptions, cpAsync, cpSync, validateCpOptions } from "./cp.js";
 import { mkdtemp, realpathJs, realpathNative } from "./paths.js";
+import { copyFileNow } from "./copyfile.js";
 
 /** realpathSync with its `.native` twin, as Node's fs.realpathSync. */
 export interface RealpathSync {
@@ -895,67 +896,14 @@ export class HelixFs {
    * Copies a regular file as libuv's uv_fs_copyfile does: open src, open/create dest with
    * src's mode, truncate it (unless COPYFILE_EXCL), chmod it to src's mode, copy the bytes;
    * on failure after dest was opened, dest is unlinked. Copying a file onto itself (same
-   * inode) does nothing.
+   * inode) does nothing. The steps are copyfile.ts's, shared with promises.cp.
    */
   copyFileSync(src: PathLike, dest: PathLike, mode?: number | null): void {
     const qa = callerPath(getValidatedPath(src, "src"));
     const qb = callerPath(getValidatedPath(dest, "dest"));
     const a = showPath(qa), b = showPath(qb);
     validateMode(mode);
-    this.check(this.copyFileRaw(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
-  }
-
-  private copyFileRaw(src: SysPath, dest: SysPath, mode: number): number {
-    if (src.length === 0 || dest.length === 0) return -ENOENT;
-    const sys = this.sys;
-    const srcFd = sys.open(src, O_RDONLY, 0);
-    if (srcFd < 0) return srcFd;
-    let destFd = -1;
-    let err = 0;
-    try {
-      const st = sys.fstat(srcFd);
-      if (typeof st === "number") return (err = st);
-      const excl = (mode & constants.COPYFILE_EXCL) !== 0;
-      destFd = sys.open(dest, O_WRONLY | O_CREAT | (excl ? O_EXCL : 0), st.mode & 0o7777 & ~this.umask);
-      if (destFd < 0) return (err = destFd);
-      if (!excl) {
-        const dst = sys.fstat(destFd);
-        if (typeof dst === "number") return (err = dst);
-        if (dst.dev === st.dev && dst.ino === st.ino) return 0; // same file: nothing to do
-        const t = sys.ftruncate(destFd, 0);
-        if (t < 0) return (err = t);
-      }
-      const c = sys.chmod(dest, st.mode & 0o7777);
-      if (c < 0) return (err = c);
-      if ((mode & constants.COPYFILE_FICLONE_FORCE) !== 0) return (err = -EOPNOTSUPP); // no reflinks
-      if ((st.mode & S_IFMT) === S_IFDIR) return (err = -EISDIR); // sendfile(2) from a directory
-      return (err = this.copyBytes(srcFd, destFd, st.size));
-    } finally {
-      sys.close(srcFd);
-      if (destFd >= 0) {
-        sys.close(destFd);
-        if (err < 0) sys.unlink(dest);
-      }
-    }
-  }
-
-  /** Copies `size` bytes from srcFd (pread from 0) to destFd (its position); 0 or -errno. */
-  private copyBytes(srcFd: number, destFd: number, size: number): number {
-    const chunk = new Uint8Array(Math.min(Math.max(size, 1), IO_CHUNK_MAX));
-    let pos = 0;
-    while (pos < size) {
-      const n = this.sys.read(srcFd, chunk, 0, Math.min(chunk.length, size - pos), pos);
-      if (n < 0) return n;
-      if (n === 0) break; // the source shrank: copy what there was
-      for (let w = 0; w < n;) {
-        const r = this.sys.write(destFd, chunk, w, n - w, null);
-        if (r < 0) return r;
-        if (r === 0) return -EIO;
-        w += r;
-      }
-      pos += n;
-    }
-    return 0;
+    this.check(copyFileNow(this.sys, this.resolvePath(qa), this.resolvePath(qb), mode ?? 0, this.umask), "copyfile", a, b);
   }
 
   // ---- watch (issue 13) ----
