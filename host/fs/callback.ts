@@ -1,8 +1,8 @@
 // host/fs/callback.ts -- Node's callback API (`fs.x(..., cb)`) over HelixFs's synchronous
 // functions.
 //
-// Layer: host/fs, beside fs.ts (which installs it on every HelixFs). Imports sys.ts, utils.ts
-// and async.ts only; works on CallbackHost, a structural view of HelixFs (by method name), so
+// Layer: host/fs, beside fs.ts (which installs it on every HelixFs). Imports sys.ts, utils.ts,
+// async.ts, and the argument validators of vectored.ts and cp.ts; works on CallbackHost, a structural view of HelixFs (by method name), so
 // the twins other parts add (readvSync, writevSync, lchownSync, realpathSync(.native),
 // promises.mkdtemp, promises.opendir, promises.cp) are found at call time.
 // Interface: installCallbackApi(fs) defines, as own enumerable properties of `fs`, the 43
@@ -29,7 +29,9 @@
 // No Node imports: runs in a browser.
 
 import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
-import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { validateBufferArray } from "./vectored.js";
+import { validateCpOptions } from "./cp.js";
 import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateAbortSignal, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
 
 // ---- the host ------------------------------------------------------------------------------
@@ -134,24 +136,6 @@ function validateRmArgs(options: unknown, rm: boolean): void {
   validateInt32(o.retryDelay, "options.retryDelay", 0);
   validateUint32(o.maxRetries, "options.maxRetries");
   if (rm) validateBoolean((o as Options).force, "options.force");
-}
-
-/** Node's validateBufferArray: an array of ArrayBufferViews, else ERR_INVALID_ARG_TYPE. */
-function validateBufferArray(buffers: unknown, name = "buffers"): asserts buffers is ArrayBufferView[] {
-  if (!Array.isArray(buffers) || !buffers.every((b) => isArrayBufferView(b))) throw invalidArgType(name, "ArrayBufferView[]", buffers);
-}
-
-/** Node's validateCpOptions (internal/fs/utils.js): defaults merged, booleans, mode, filter. */
-function validateCpOptions(options: unknown): void {
-  if (options === undefined) return;
-  validateObject(options, "options");
-  const o: Options = { dereference: false, errorOnExist: false, force: true, preserveTimestamps: false, recursive: false, verbatimSymlinks: false, ...(options as Options) };
-  for (const k of ["dereference", "errorOnExist", "force", "preserveTimestamps", "recursive", "verbatimSymlinks"]) validateBoolean(o[k], `options.${k}`);
-  if (o.mode != null) validateInteger(o.mode, "mode", 0, 7); // getValidMode(mode, 'copyFile')
-  if (o.dereference === true && o.verbatimSymlinks === true) {
-    throw nodeError(TypeError, "ERR_INCOMPATIBLE_OPTION_PAIR", 'Option "dereference" cannot be used in combination with option "verbatimSymlinks"');
-  }
-  if (o.filter !== undefined) validateFunction(o.filter, "options.filter");
 }
 
 /** Node's stringToSymlinkType check: a string type must be 'dir', 'file' or 'junction'. */
