@@ -477,16 +477,8 @@ describe("callback API: where Node's async code differs from its sync twin", () 
   });
 });
 
-/** The twin `name` must exist on HelixFs (another part of issue 13 adds it): fails, never skips. */
-function requireTwin(name: string, owner: string): void {
-  const f = name.split(".").reduce<AnyFs>((o, k) => o?.[k], kfs);
-  if (typeof f !== "function") throw new Error(`HelixFs.${name} is missing (added by the ${owner} part of issue 13): this callback cannot run yet`);
-}
-
 describe("callback API over the sync twins other parts add", () => {
   it("readv/writev: same bytes and callback arguments as Node", async () => {
-    requireTwin("readvSync", "readv/writev");
-    requireTwin("writevSync", "readv/writev");
     const out: unknown[] = [];
     for (const s of sides()) {
       const fd = s.fs.openSync(s.p("v"), "w+");
@@ -503,7 +495,6 @@ describe("callback API over the sync twins other parts add", () => {
   });
 
   it("lchown / promises.lchown: same result as Node on a symlink", async () => {
-    requireTwin("lchownSync", "fd-metadata (lchown)");
     const out: unknown[] = [];
     for (const s of sides()) {
       s.fs.symlinkSync("nowhere", s.p("l"));
@@ -515,8 +506,6 @@ describe("callback API over the sync twins other parts add", () => {
   });
 
   it("realpath and realpath.native: same results and errors as Node", async () => {
-    requireTwin("realpathSync", "realpath");
-    requireTwin("realpathSync.native", "realpath");
     const out: unknown[] = [];
     for (const s of sides()) {
       s.fs.mkdirSync(s.p("rd"));
@@ -532,7 +521,6 @@ describe("callback API over the sync twins other parts add", () => {
   });
 
   it("mkdtemp: a new directory under the prefix; errors as Node", async () => {
-    requireTwin("promises.mkdtemp", "mkdtemp");
     const out: unknown[] = [];
     for (const s of sides()) {
       const ok = await callCb(s.fs, "mkdtemp", [s.p("tmp-")], (a) => a);
@@ -545,7 +533,6 @@ describe("callback API over the sync twins other parts add", () => {
   });
 
   it("opendir: a Dir whose entries match Node's", async () => {
-    requireTwin("promises.opendir", "opendir");
     const out: unknown[] = [];
     for (const s of sides()) {
       s.fs.mkdirSync(s.p("od"));
@@ -560,7 +547,6 @@ describe("callback API over the sync twins other parts add", () => {
   });
 
   it("cp: copies a tree like Node's, async filter allowed", async () => {
-    requireTwin("promises.cp", "cp");
     const out: unknown[] = [];
     for (const s of sides()) {
       s.fs.mkdirSync(s.p("src/sub"), { recursive: true });
