@@ -29,7 +29,8 @@
 // No Node imports: runs in a browser.
 
 import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
-import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, } from "./utils.js";
+import { validateRmdirOptions } from "./utils.js";
 import { validateBufferArray } from "./vectored.js";
 import { validateCpOptions } from "./cp.js";
 import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateAbortSignal, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
@@ -120,21 +121,10 @@ function settle(cb: Callback, p: Promise<unknown>): void {
 
 // ---- validators Node's C++ bindings apply (their own messages) -----------------------------
 
-/** GetValidFileMode of access/copyFile (utils.validateFileModeNative). */
-function validateModeArg(mode: unknown): void {
-  validateFileModeNative(mode);
-}
-
 /** Node's validateRmdirOptions (+ validateBoolean(force) of validateRmOptions when `rm`). */
 function validateRmArgs(options: unknown, rm: boolean): void {
-  const defaults = rm ? DEFAULT_RM_OPTIONS : DEFAULT_RMDIR_OPTIONS;
-  if (options === undefined) return;
-  validateObject(options, "options");
-  const o = { ...defaults, ...(options as Options) };
-  validateBoolean(o.recursive, "options.recursive");
-  validateInt32(o.retryDelay, "options.retryDelay", 0);
-  validateUint32(o.maxRetries, "options.maxRetries");
-  if (rm) validateBoolean((o as Options).force, "options.force");
+  const o = validateRmdirOptions(options, rm ? DEFAULT_RM_OPTIONS : DEFAULT_RMDIR_OPTIONS);
+  if (rm) validateBoolean(o.force, "options.force");
 }
 
 /** Node's stringToSymlinkType check: a string type must be 'dir', 'file' or 'junction'. */
@@ -342,7 +332,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     if (typeof mode === "function") { cb = mode; mode = constants.F_OK; }
     getValidatedPath(path);
     const done = makeCallback(cb);
-    validateModeArg(mode);
+    validateFileModeNative(mode); // GetValidFileMode of Node's C++ binding
     later(done, () => sync("accessSync")(path, mode));
   }
 
@@ -744,7 +734,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     getValidatedPath(src, "src");
     getValidatedPath(dest, "dest");
     const done = makeCallback(cb);
-    validateModeArg(mode);
+    validateFileModeNative(mode); // GetValidFileMode of Node's C++ binding
     later(done, () => sync("copyFileSync")(src, dest, mode));
   }
 

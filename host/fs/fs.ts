@@ -51,6 +51,7 @@ import * as fixtures from "./fixtures.js";
 import type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 import { getValidatedFdNative, validateFileModeNative } from "./utils.js";
+import { validateRmdirOptions } from "./utils.js";
 import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
 import { type SignalLike, checkAborted, validateAbortSignal } from "./async.js";
 
@@ -1043,16 +1044,6 @@ export interface HelixFs extends CallbackApi {}
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
 function validateMode(mode: unknown): void {
   validateFileModeNative(mode);
-}
-
-function validateRmdirOptions(options: unknown, defaults: Options = DEFAULT_RMDIR_OPTIONS): Options {
-  if (options === undefined) return defaults;
-  validateObject(options, "options");
-  const o = { ...defaults, ...(options as Options) };
-  validateBoolean(o.recursive, "options.recursive");
-  validateInt32(o.retryDelay, "options.retryDelay", 0);
-  validateUint32(o.maxRetries, "options.maxRetries");
-  return o;
 }
 
 /**
