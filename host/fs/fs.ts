@@ -374,12 +374,21 @@ export class HelixFs {
 
   /** chown(2); -1 leaves an id unchanged. */
   chownSync(path: PathLike, uid: number, gid: number): void {
+    this.chownPath(path, uid, gid, "chown", (abs) => this.sys.chown(abs, uid, gid));
+  }
+
+  /**
+   * chownSync / lchownSync after Node's checks (the path; uid and gid integers in
+   * [-1, MAX_USER_ID], else ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE): `call` runs on the
+   * absolute path ('' is ENOENT); a -errno throws uvException(errno, syscall, path).
+   */
+  private chownPath(path: PathLike, uid: number, gid: number, syscall: string, call: (abs: SysPath) => number): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     const abs = this.resolvePath(q);
-    this.check(abs.length === 0 ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
+    this.check(abs.length === 0 ? -ENOENT : call(abs), syscall, s);
   }
 
   /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
@@ -1006,12 +1015,7 @@ export class HelixFs {
 
   /** lchown(2): chown of a symlink itself; -1 leaves an id (Sys.lchown; ENOSYS without it). */
   lchownSync(path: PathLike, uid: number, gid: number): void {
-    const q = callerPath(getValidatedPath(path));
-    const s = showPath(q);
-    validateInteger(uid, "uid", -1, MAX_USER_ID);
-    validateInteger(gid, "gid", -1, MAX_USER_ID);
-    const abs = this.resolvePath(q);
-    this.check(abs.length === 0 ? -ENOENT : this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS, "lchown", s);
+    this.chownPath(path, uid, gid, "lchown", (abs) => (this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS));
   }
 
   // ---- fixtures (issue 13) ----
