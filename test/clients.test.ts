@@ -8,22 +8,19 @@
 // (gracefulify(fs)), copies a real tree of this repository into the kernel, which must match
 // the host's files byte for byte, and removes it again; the kernel's fsck stays clean.
 
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { execFile, execFileSync } from "node:child_process";
 import * as nodeFs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { pipeline } from "node:stream/promises";
 import git from "isomorphic-git";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { exportHostDir } from "../host/node/hostdir.js";
-import { bootDevice, freshDevice, fsckClean, MiB } from "./helpers.js";
+import { bootDevice, freshDevice, fsckClean, MiB, scratchDir } from "./helpers.js";
 
 const run = promisify(execFile);
-const TMP = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
-const base = nodeFs.mkdtempSync(path.join(TMP, "helix-clients-"));
-afterAll(() => nodeFs.rmSync(base, { recursive: true, force: true }));
+const base = scratchDir("helix-clients-");
 
 let k: Kernel;
 beforeEach(() => { k = bootDevice(freshDevice(64 * MiB)); });

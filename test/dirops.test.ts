@@ -569,6 +569,22 @@ describe("bad arguments and fixed cases vs Node", () => {
     expect(shapes[0]).toEqual(shapes[1]);
   });
 
+  it("a link over a link to its target's directory: cpSync stats dest (ERR_FS_CP_SYMLINK_TO_SUBDIRECTORY), promises.cp stats src (replaces it), as Node", async () => {
+    const shapes = [];
+    for (const s of fresh()) {
+      const r = s.root;
+      s.fs.mkdirSync(`${r}/t`);
+      s.fs.writeFileSync(`${r}/t/f`, "1");
+      s.fs.symlinkSync(`${r}/t/f`, `${r}/lf`);
+      s.fs.symlinkSync(`${r}/t`, `${r}/lt`);
+      const sync = outcome(s, () => s.fs.cpSync(`${r}/lf`, `${r}/lt`));
+      const prom = await outcomeAsync(s, () => s.fs.promises.cp(`${r}/lf`, `${r}/lt`));
+      shapes.push({ sync, prom, tree: snapshot(s, r) });
+    }
+    expect(shapes[0]).toEqual(shapes[1]);
+    expect(shapes[0].sync).toMatchObject({ err: { code: "ERR_FS_CP_SYMLINK_TO_SUBDIRECTORY" } });
+  });
+
   it("promises.cp of a large file yields to the event loop between 1 MiB chunks and copies every byte", async () => {
     const [s] = fresh();
     const big = Buffer.alloc(5 * MiB + 123);

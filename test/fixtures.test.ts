@@ -8,9 +8,8 @@
 // back out is walked beside the original: types, modes, sizes, bytes, link targets, hard-link
 // groups, atime/mtime to the microsecond). The kernel's fsck must stay clean.
 
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as nodeFs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import fc from "fast-check";
@@ -20,11 +19,9 @@ import { type DirectoryJSON, type NestedDirectoryJSON, secondsToNs, toUnixTimest
 import { flattenJSON } from "../host/fs/fixtures.js";
 import { exportHostDir, importHostDir, usSeconds } from "../host/node/hostdir.js";
 import * as entry from "../host/index.js";
-import { bootDevice, bytesOf, freshDevice, fsckClean, MiB } from "./helpers.js";
+import { bootDevice, bytesOf, freshDevice, fsckClean, MiB, scratchDir } from "./helpers.js";
 
-const TMP = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
-const base = nodeFs.mkdtempSync(path.join(TMP, "helix-fixtures-"));
-afterAll(() => nodeFs.rmSync(base, { recursive: true, force: true }));
+const base = scratchDir("helix-fixtures-");
 
 let k: Kernel;
 beforeEach(() => { k = bootDevice(freshDevice(64 * MiB)); });

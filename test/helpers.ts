@@ -1,12 +1,28 @@
 // test/helpers.ts -- shared test fixtures: kernels on memory devices (the debug build, with
 // assertions on), crash snapshots, corruption helpers.
 
-import { expect } from "vitest";
+import { afterAll, expect } from "vitest";
+import * as nodeFs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootWith, type Kernel } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
 
 export const MiB = 1 << 20;
+
+/** Where oracle trees live: tmpfs (/dev/shm) where there is one, else the OS temp dir. */
+export const TMPFS = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+
+/**
+ * A new host directory TMPFS/prefix + 6 random characters, removed after the calling test
+ * file's tests (call it at a file's top level, where afterAll may be called).
+ */
+export function scratchDir(prefix: string): string {
+  const dir = nodeFs.mkdtempSync(path.join(TMPFS, prefix));
+  afterAll(() => nodeFs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 export const BLOCK = 4096;
 
 const templates = new Map<number, Uint8Array>();

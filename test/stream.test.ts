@@ -8,24 +8,22 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as nodeFs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { createHash, randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import fc from "fast-check";
-import { freshDevice, bootDevice, MiB } from "./helpers.js";
+import { freshDevice, bootDevice, MiB, scratchDir } from "./helpers.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { createFs, type HelixFs, IO_CHUNK_MAX, ReadStream, type Sys, WriteStream } from "../host/fs/fs.js";
 
-const TMP = nodeFs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
-const real = nodeFs.mkdtempSync(path.join(TMP, "helix-stream-"));
+const real = scratchDir("helix-stream-");
 let k: Kernel;
 let fs: HelixFs;
 
 beforeAll(() => { k = bootDevice(freshDevice(96 * MiB), 96); fs = k.fs; });
-afterAll(() => { k.shutdown(); nodeFs.rmSync(real, { recursive: true, force: true }); });
+afterAll(() => { k.shutdown(); });
 afterEach(() => {
   for (const n of fs.readdirSync("/")) if (n !== "lost+found") fs.rmSync(`/${n}`, { recursive: true, force: true });
   for (const n of nodeFs.readdirSync(real)) nodeFs.rmSync(path.join(real, n), { recursive: true, force: true });

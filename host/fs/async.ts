@@ -4,7 +4,8 @@
 //
 // Layer: host/fs, under fs.ts (promises, FileHandle) and callback.ts. Imports sys.ts/utils.ts
 // only; works on ChunkFs, a structural slice of HelixFs's synchronous methods (never fs.ts).
-// Interface: nextMacrotask(), defer(fn), AbortError, checkAborted(signal),
+// Interface: deferKind, nextMacrotask(), defer(fn) (the one macrotask scheduler of host/fs:
+// streams, Dir, cp and the callback API all use it), AbortError, checkAborted(signal),
 // validateAbortSignal(signal, name), validateFunction(fn, name), readWholeFd(), writeWholeFd().
 // Rules:
 //  - one step moves at most IO_CHUNK_MAX bytes (one kernel transfer); between two steps the
@@ -24,30 +25,43 @@ import { IO_CHUNK_MAX, IO_MAX_LENGTH, READ_UNKNOWN_CHUNK, invalidArgType, isArra
 
 type Task = () => void;
 
+/** A host's macrotask sources, best first. */
+export type MacrotaskSource = "setImmediate" | "MessageChannel" | "setTimeout";
+
 /**
- * The host's macrotask primitive: setImmediate (Node); else a MessageChannel (browsers: a
- * task without setTimeout's 4 ms clamp after nesting); else setTimeout(0). Tasks run in the
- * order they were scheduled; one that throws is reported by the host and does not stop the rest.
+ * The macrotask source every deferred step of host/fs uses, chosen once when this module
+ * loads: setImmediate (Node); else a MessageChannel (browsers: a task without setTimeout's
+ * 4 ms clamp after nesting, which would make a 10,000-entry promises.cp take >= 40 s); else
+ * setTimeout(0) as the last resort.
  */
-function makeScheduler(): (fn: Task) => void {
+export const deferKind: MacrotaskSource =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function" ? "setImmediate"
+    : typeof (globalThis as { MessageChannel?: unknown }).MessageChannel === "function" ? "MessageChannel" : "setTimeout";
+
+/**
+ * The scheduler of `kind`. Tasks run in the order they were scheduled; one that throws is
+ * reported by the host and does not stop the rest.
+ */
+function makeScheduler(kind: MacrotaskSource): (fn: Task) => void {
   const g = globalThis as { setImmediate?: (f: Task) => void; MessageChannel?: typeof MessageChannel };
-  if (typeof g.setImmediate === "function") {
-    const setImmediate = g.setImmediate;
+  if (kind === "setImmediate") {
+    const setImmediate = g.setImmediate!;
     return (fn) => { setImmediate(fn); };
   }
-  if (typeof g.MessageChannel === "function") {
+  if (kind === "MessageChannel") {
     const queue: Task[] = [];
-    const channel = new g.MessageChannel();
+    const channel = new g.MessageChannel!();
     channel.port1.onmessage = () => { queue.shift()?.(); };
     return (fn) => { queue.push(fn); channel.port2.postMessage(null); };
   }
   return (fn) => { setTimeout(fn, 0); };
 }
-const scheduleMacrotask = makeScheduler();
+const scheduleMacrotask = makeScheduler(deferKind);
 
 /**
  * Runs `fn` in a later macrotask (never synchronously, never before the current microtasks).
- * The callback API delivers every result this way, as libuv's thread pool does for Node.
+ * The callback API, the streams and Dir's asynchronous reads deliver every result this way,
+ * as libuv's thread pool does for Node.
  */
 export function defer(fn: Task): void {
   scheduleMacrotask(fn);

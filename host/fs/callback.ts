@@ -1,10 +1,10 @@
 // host/fs/callback.ts -- Node's callback API (`fs.x(..., cb)`) over HelixFs's synchronous
 // functions.
 //
-// Layer: host/fs, beside fs.ts (which installs it on every HelixFs). Imports sys.ts, utils.ts
-// and async.ts only; works on CallbackHost, a structural view of HelixFs (by method name), so
-// the twins other parts add (readvSync, writevSync, lchownSync, realpathSync(.native),
-// promises.mkdtemp, promises.opendir, promises.cp) are found at call time.
+// Layer: host/fs, beside fs.ts (which installs it on every HelixFs). Imports sys.ts, utils.ts,
+// async.ts, and the argument validators of vectored.ts and cp.ts; works on CallbackHost, a
+// structural view of HelixFs (its sync twins by name, realpathSync.native, promises.mkdtemp,
+// promises.opendir, promises.cp) that the type checker holds HelixFs to.
 // Interface: installCallbackApi(fs) defines, as own enumerable properties of `fs`, the 43
 // functions of CallbackApi (access ... writev, exists, realpath.native), Node's aliases
 // (F_OK, R_OK, W_OK, X_OK, _toUnixTimestamp) and the FileReadStream/FileWriteStream accessors.
@@ -29,7 +29,10 @@
 // No Node imports: runs in a browser.
 
 import { EACCES, EEXIST, ENOENT, ENOSPC, ENOTDIR, EPERM, constants } from "./sys.js";
-import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgType, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32 } from "./utils.js";
+import { DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, MAX_USER_ID, MKDIRP_STEPS_MAX, getValidatedFdNative, uvException, validateFileModeNative, type Options, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, isURL, fileURLToPath, nodeError, parseFileMode, stringToFlags, toU8, toUnixTimestamp, validateBoolean, validateBuffer, validateEncoding, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, } from "./utils.js";
+import { validateRmdirOptions } from "./utils.js";
+import { validateBufferArray } from "./vectored.js";
+import { validateCpOptions } from "./cp.js";
 import { type ChunkFs, type SignalLike, AbortError, checkAborted, defer, isCustomIterable, readWholeFd, validateAbortSignal, validateFunction, writeIterableFd, writeWholeFd } from "./async.js";
 
 // ---- the host ------------------------------------------------------------------------------
@@ -40,30 +43,29 @@ type Fn = (...args: any[]) => any;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Callback = (...args: any[]) => void;
 
+/** The synchronous HelixFs methods the callbacks run, by name. */
+type SyncName =
+  | "accessSync" | "chmodSync" | "chownSync" | "copyFileSync" | "fchmodSync" | "fchownSync" | "fdatasyncSync"
+  | "fstatSync" | "fsyncSync" | "ftruncateSync" | "futimesSync" | "lchownSync" | "linkSync" | "lstatSync"
+  | "lutimesSync" | "mkdirSync" | "readdirSync" | "readlinkSync" | "readvSync" | "renameSync"
+  | "rmSync" | "rmdirSync" | "statSync" | "statfsSync" | "symlinkSync" | "truncateSync" | "unlinkSync"
+  | "utimesSync" | "writeSync" | "writevSync";
+
+/** The fs.promises functions the callbacks settle from (where Node's async form differs from the sync one). */
+type PromisedName = "cp" | "mkdtemp" | "opendir";
+
 /**
- * What the callback API needs of a HelixFs: its synchronous methods, looked up by name when
- * a call runs (so twins merged later work without changes here), and `promises` (for cp).
+ * What the callback API needs of a HelixFs: its synchronous methods (by name: SyncName),
+ * realpathSync with its `.native`, and three fs.promises functions. HelixFs is checked against
+ * this type where it installs the API, so every twin a callback runs exists.
  */
-export interface CallbackHost extends ChunkFs {
+export type CallbackHost = ChunkFs & Readonly<Record<SyncName, Fn>> & {
   openSync(path: unknown, flags?: unknown, mode?: unknown): number;
   closeSync(fd: number): void;
-  fsyncSync(fd: number): void;
-  readonly promises: object;
-}
-
-/** The sync twin `name` of `fs`, or a TypeError naming the part of issue 13 that adds it. */
-function twin(fs: CallbackHost, name: string): Fn {
-  const f = (fs as unknown as Record<string, unknown>)[name];
-  if (typeof f !== "function") throw new TypeError(`HelixFs.${name} is missing: the callback API runs on it`);
-  return f.bind(fs) as Fn;
-}
-
-/** fs.promises[name] bound to fs.promises, or a TypeError naming the part of issue 13 that adds it. */
-function promised(fs: CallbackHost, name: string): (...args: unknown[]) => Promise<unknown> {
-  const f = (fs.promises as Record<string, unknown>)[name];
-  if (typeof f !== "function") throw new TypeError(`HelixFs.promises.${name} is missing: the callback API runs on it`);
-  return f.bind(fs.promises) as (...args: unknown[]) => Promise<unknown>;
-}
+  readonly realpathSync: Fn & { readonly native: Fn };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly promises: Readonly<Record<PromisedName, (...args: any[]) => Promise<unknown>>>;
+};
 
 // ---- delivery ------------------------------------------------------------------------------
 
@@ -119,39 +121,10 @@ function settle(cb: Callback, p: Promise<unknown>): void {
 
 // ---- validators Node's C++ bindings apply (their own messages) -----------------------------
 
-/** GetValidFileMode of access/copyFile (utils.validateFileModeNative). */
-function validateModeArg(mode: unknown): void {
-  validateFileModeNative(mode);
-}
-
 /** Node's validateRmdirOptions (+ validateBoolean(force) of validateRmOptions when `rm`). */
 function validateRmArgs(options: unknown, rm: boolean): void {
-  const defaults = rm ? DEFAULT_RM_OPTIONS : DEFAULT_RMDIR_OPTIONS;
-  if (options === undefined) return;
-  validateObject(options, "options");
-  const o = { ...defaults, ...(options as Options) };
-  validateBoolean(o.recursive, "options.recursive");
-  validateInt32(o.retryDelay, "options.retryDelay", 0);
-  validateUint32(o.maxRetries, "options.maxRetries");
-  if (rm) validateBoolean((o as Options).force, "options.force");
-}
-
-/** Node's validateBufferArray: an array of ArrayBufferViews, else ERR_INVALID_ARG_TYPE. */
-function validateBufferArray(buffers: unknown, name = "buffers"): asserts buffers is ArrayBufferView[] {
-  if (!Array.isArray(buffers) || !buffers.every((b) => isArrayBufferView(b))) throw invalidArgType(name, "ArrayBufferView[]", buffers);
-}
-
-/** Node's validateCpOptions (internal/fs/utils.js): defaults merged, booleans, mode, filter. */
-function validateCpOptions(options: unknown): void {
-  if (options === undefined) return;
-  validateObject(options, "options");
-  const o: Options = { dereference: false, errorOnExist: false, force: true, preserveTimestamps: false, recursive: false, verbatimSymlinks: false, ...(options as Options) };
-  for (const k of ["dereference", "errorOnExist", "force", "preserveTimestamps", "recursive", "verbatimSymlinks"]) validateBoolean(o[k], `options.${k}`);
-  if (o.mode != null) validateInteger(o.mode, "mode", 0, 7); // getValidMode(mode, 'copyFile')
-  if (o.dereference === true && o.verbatimSymlinks === true) {
-    throw nodeError(TypeError, "ERR_INCOMPATIBLE_OPTION_PAIR", 'Option "dereference" cannot be used in combination with option "verbatimSymlinks"');
-  }
-  if (o.filter !== undefined) validateFunction(o.filter, "options.filter");
+  const o = validateRmdirOptions(options, rm ? DEFAULT_RM_OPTIONS : DEFAULT_RMDIR_OPTIONS);
+  if (rm) validateBoolean(o.force, "options.force");
 }
 
 /** Node's stringToSymlinkType check: a string type must be 'dir', 'file' or 'junction'. */
@@ -178,8 +151,8 @@ function errnoOf(err: unknown): number {
  * Returns the first directory created, or undefined. Throws uvException (syscall 'mkdir').
  */
 function mkdirpAsync(fs: CallbackHost, path: string, mode: unknown): string | undefined {
-  const mkdir = (p: string): number => { try { twin(fs, "mkdirSync")(p, { mode }); return 0; } catch (e) { return errnoOf(e); } };
-  const stat = (p: string): { isDirectory(): boolean } | number => { try { return twin(fs, "statSync")(p); } catch (e) { return errnoOf(e); } };
+  const mkdir = (p: string): number => { try { fs.mkdirSync(p, { mode }); return 0; } catch (e) { return errnoOf(e); } };
+  const stat = (p: string): { isDirectory(): boolean } | number => { try { return fs.statSync(p); } catch (e) { return errnoOf(e); } };
   const stack = [path];
   let first: string | undefined;
   for (let steps = 0; stack.length > 0; steps++) {
@@ -353,13 +326,13 @@ function defaultCloseCallback(err: unknown): void {
 
 /** Builds the callback functions over `fs` (closures: they work when detached, like Node's). */
 function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "X_OK" | "_toUnixTimestamp" | "FileReadStream" | "FileWriteStream"> {
-  const sync = (name: string): Fn => twin(fs, name);
+  const sync = (name: SyncName): Fn => fs[name].bind(fs);
 
   function access(path: P, mode: unknown, cb?: unknown): void {
     if (typeof mode === "function") { cb = mode; mode = constants.F_OK; }
     getValidatedPath(path);
     const done = makeCallback(cb);
-    validateModeArg(mode);
+    validateFileModeNative(mode); // GetValidFileMode of Node's C++ binding
     later(done, () => sync("accessSync")(path, mode));
   }
 
@@ -581,7 +554,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     });
   }
 
-  function fdCall(name: string) {
+  function fdCall(name: SyncName) {
     return function (fd: number, cb: unknown): void {
       const done = makeCallback(cb);
       getValidatedFdNative(fd);
@@ -618,7 +591,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     later(done, () => sync("readdirSync")(path, o));
   }
 
-  function statCall(name: string, byFd: boolean) {
+  function statCall(name: SyncName, byFd: boolean) {
     return function (target: unknown, options: unknown = { bigint: false }, cb?: unknown): void {
       if (typeof options === "function") { cb = options; options = {}; }
       const done = makeCallback(cb);
@@ -683,7 +656,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     later(done, () => sync("chmodSync")(path, m));
   }
 
-  function ownerCall(name: string) {
+  function ownerCall(name: SyncName) {
     return function (path: P, uid: unknown, gid: unknown, cb: unknown): void {
       const done = makeCallback(cb);
       getValidatedPath(path);
@@ -701,7 +674,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     later(done, () => sync("fchownSync")(fd, uid, gid));
   }
 
-  function timesCall(name: string) {
+  function timesCall(name: SyncName) {
     return function (path: P, atime: unknown, mtime: unknown, cb: unknown): void {
       const done = makeCallback(cb);
       getValidatedPath(path);
@@ -727,15 +700,14 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     if (typeof s !== "string") s = `${s as string}`; // Node: p += ''
     getValidatedPath(s);
     const path = s;
-    later(cb as Callback, () => sync("realpathSync")(path, o));
+    later(cb as Callback, () => fs.realpathSync(path, o));
   }
   realpath.native = function native(path: P, options: unknown, cb?: unknown): void {
     const done = makeCallback(cb || options);
     const o = getOptions(options);
     getValidatedPath(path);
     later(done, () => {
-      const rp = (fs as unknown as { realpathSync?: { native?: Fn } }).realpathSync; // unbound: .native is its property
-      if (typeof rp?.native !== "function") throw new TypeError("HelixFs.realpathSync.native is missing: the callback API runs on it");
+      const rp = fs.realpathSync; // .native is its property, called on it
       return rp.native.call(rp, path, o);
     });
   };
@@ -745,7 +717,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     const o = getOptions(options);
     getValidatedPath(prefix, "prefix");
     // promises.mkdtemp: Node's async mkdtemp names the random path in its errors, mkdtempSync the template
-    settle(done, promised(fs, "mkdtemp")(prefix, o));
+    settle(done, fs.promises.mkdtemp(prefix, o));
   }
 
   function opendir(path: P, options: unknown, cb?: unknown): void {
@@ -754,7 +726,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     getValidatedPath(path);
     const o = getOptions(options, { encoding: "utf8" });
     // promises.opendir: Node's async opendir names the path in its errors, opendirSync does not
-    settle(cb as Callback, promised(fs, "opendir")(path, o));
+    settle(cb as Callback, fs.promises.opendir(path, o));
   }
 
   function copyFile(src: P, dest: P, mode: unknown, cb?: unknown): void {
@@ -762,7 +734,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     getValidatedPath(src, "src");
     getValidatedPath(dest, "dest");
     const done = makeCallback(cb);
-    validateModeArg(mode);
+    validateFileModeNative(mode); // GetValidFileMode of Node's C++ binding
     later(done, () => sync("copyFileSync")(src, dest, mode));
   }
 
@@ -774,7 +746,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     getValidatedPath(dest, "dest");
     // promises.cp (not cpSync): an async options.filter is allowed here, as in Node; success
     // calls back (null, undefined), two arguments, as Node's callbackified cpFn does
-    promised(fs, "cp")(src, dest, options).then(() => laterWith(done, null, undefined), (err) => laterWith(done, err));
+    fs.promises.cp(src, dest, options).then(() => laterWith(done, null, undefined), (err) => laterWith(done, err));
   }
 
   return {

@@ -15,16 +15,16 @@
 //    ERR_FS_EISDIR carries errno EINVAL and cp's carries EISDIR;
 //  - paths are strings (Node's path module refuses Buffers; so do we, after the same stats);
 //    relative paths resolve against the HelixFs cwd;
-//  - cpAsync yields to the event loop before each entry and between CP_CHUNK-byte chunks of
-//    a file, so a large copy does not starve timers and I/O; its filter may return a Promise.
+//  - cpAsync yields to the event loop before each entry and between IO_CHUNK_MAX-byte chunks
+//    of a file (copyfile.ts), so a large copy does not starve timers and I/O; its filter may
+//    return a Promise.
 
-import { EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, S_IFDIR, S_IFMT, type Sys, type SysPath, constants } from "./sys.js";
-import { type BigIntStats, IO_CHUNK_MAX, type Stats, invalidArgType, joinPath, nodeError, describeReceived, uvException, validateBoolean, validateInteger, validateObject } from "./utils.js";
+import { EEXIST, EINVAL, EISDIR, ENOTDIR, type Sys, type SysPath } from "./sys.js";
+import { type BigIntStats, type Stats, invalidArgType, joinPath, nodeError, describeReceived, uvException, validateBoolean, validateInteger, validateObject } from "./utils.js";
 import { dirnamePosix, isAbsolutePosix, resolvePosix } from "./paths.js";
-import { type Dir, yieldToLoop } from "./dir.js";
-
-/** Bytes cpAsync copies between yields to the event loop. */
-export const CP_CHUNK = IO_CHUNK_MAX;
+import type { Dir } from "./dir.js";
+import { nextMacrotask } from "./async.js";
+import { copyFileYielding } from "./copyfile.js";
 
 /** Options of cpSync / promises.cp (Node's names and defaults). */
 export interface CpOptions {
@@ -197,6 +197,84 @@ function linkOverParent(resolvedSrc: string, resolvedDest: string, dest: string)
 const BIG = { bigint: true, throwIfNoEntry: true };
 const BIG_MAYBE = { bigint: true, throwIfNoEntry: false };
 
+/** A src/dest pair that checkPaths let through: src's stats and dest's (undefined: no dest). */
+interface CheckedPair { srcStat: AnyStats; destStat: AnyStats | undefined }
+
+/** checkPaths after the filter (the same in cp-sync.js and cp.js): stats src and dest, throws pairError's error. */
+function statPair(host: CpHost, src: string, dest: string, opts: CpOpts): CheckedPair {
+  const stat = opts.dereference ? host.statSync.bind(host) : host.lstatSync.bind(host);
+  const srcStat = stat(src, BIG)!;
+  const destStat = stat(dest, BIG_MAYBE);
+  const err = pairError(host, src, dest, srcStat, destStat);
+  if (err) throw err;
+  return { srcStat, destStat };
+}
+
+/** What copying one entry does next (Node's getStats dispatch). */
+type EntryPlan =
+  | { kind: "dir"; mode: number } // copy the children; mkdir + chmod when dest is missing
+  | { kind: "file"; mode: number } // copy the bytes, then times (preserveTimestamps) and chmod
+  | { kind: "link" } // copyLink
+  | { kind: "skip" }; // dest exists, neither force nor errorOnExist
+
+/**
+ * Node's getStats and the part of onFile before the copy, shared by cpSync and cp: stats src
+ * (stat with dereference, else lstat), and for a file whose dest exists unlinks dest (force)
+ * or throws ERR_FS_CP_EEXIST (errorOnExist). Throws ERR_FS_EISDIR for a directory without
+ * recursive (errno `eisdirErrno`: cpSync's is EINVAL, cp's EISDIR, as in Node) and
+ * specialError for a socket, FIFO or unknown type.
+ */
+function planEntry(host: CpHost, destStat: AnyStats | undefined, src: string, dest: string, opts: CpOpts, eisdirErrno: number): EntryPlan {
+  const st = (opts.dereference ? host.statSync(src) : host.lstatSync(src))!;
+  if (st.isDirectory()) {
+    if (!opts.recursive) throw cpError("ERR_FS_EISDIR", `${src} is a directory (not copied)`, src, eisdirErrno, "EISDIR");
+    return { kind: "dir", mode: Number(st.mode) };
+  }
+  if (st.isFile() || st.isCharacterDevice() || st.isBlockDevice()) {
+    if (destStat) {
+      if (opts.force) host.unlinkSync(dest);
+      else if (opts.errorOnExist) throw cpError("ERR_FS_CP_EEXIST", `${dest} already exists`, dest, EEXIST, "EEXIST");
+      else return { kind: "skip" };
+    }
+    return { kind: "file", mode: Number(st.mode) };
+  }
+  if (st.isSymbolicLink()) return { kind: "link" };
+  throw specialError(st, dest);
+}
+
+/** onFile after the bytes are copied: Node's handleTimestamps (preserveTimestamps), then chmod to src's mode. */
+function finishFile(host: CpHost, mode: number, src: string, dest: string, opts: CpOpts): void {
+  if (opts.preserveTimestamps) preserveTimes(host, mode, src, dest);
+  host.chmodSync(dest, mode);
+}
+
+/** Node's handleTimestamps: make dest writable if src is not (utimes would need it), then copy atime/mtime. */
+function preserveTimes(host: CpHost, srcMode: number, src: string, dest: string): void {
+  if ((srcMode & 0o200) === 0) host.chmodSync(dest, srcMode | 0o200);
+  const now = host.statSync(src) as Stats; // read's atime update: the stat taken before is stale
+  host.utimesSync(dest, now.atime, now.mtime);
+}
+
+/**
+ * Node's onLink: symlinks dest to src's target (made absolute unless verbatimSymlinks); over
+ * an existing link, refuses a target inside dest's (ERR_FS_CP_EINVAL) and, when `dirCheck`
+ * is a directory, a dest target inside src's (ERR_FS_CP_SYMLINK_TO_SUBDIRECTORY), then
+ * unlinks and symlinks. `dirCheck` is where Node's two copies differ: cp-sync.js stats dest,
+ * cp.js stats src.
+ */
+function copyLink(host: CpHost, destStat: AnyStats | undefined, src: string, dest: string, opts: CpOpts, dirCheck: string): void {
+  const resolvedSrc = linkTarget(host, src, opts);
+  if (!destStat) return host.symlinkSync(resolvedSrc, dest);
+  const resolvedDest = destLinkTarget(host, dest);
+  if (resolvedDest === null) return host.symlinkSync(resolvedSrc, dest);
+  if (isSrcSubdir(host.cwd, resolvedSrc, resolvedDest)) throw linkIntoSelf(resolvedSrc, resolvedDest, dest);
+  if ((host.statSync(dirCheck) as Stats).isDirectory() && isSrcSubdir(host.cwd, resolvedDest, resolvedSrc)) {
+    throw linkOverParent(resolvedSrc, resolvedDest, dest);
+  }
+  host.unlinkSync(dest);
+  host.symlinkSync(resolvedSrc, dest);
+}
+
 // ---- cpSync (cp-sync.js) ---------------------------------------------------------------------
 
 /**
@@ -215,7 +293,7 @@ export function cpSync(host: CpHost, src: string, dest: string, opts: CpOpts): v
   copyEntrySync(host, checked.destStat, src, dest, opts);
 }
 
-function checkPathsSync(host: CpHost, src: string, dest: string, opts: CpOpts): { srcStat: AnyStats; destStat: AnyStats | undefined } | null {
+function checkPathsSync(host: CpHost, src: string, dest: string, opts: CpOpts): CheckedPair | null {
   if (opts.filter) {
     const keep = opts.filter(src, dest);
     if (keep instanceof Promise || (keep !== null && typeof (keep as unknown as { then?: unknown })?.then === "function")) {
@@ -224,12 +302,7 @@ function checkPathsSync(host: CpHost, src: string, dest: string, opts: CpOpts): 
     }
     if (!keep) return null;
   }
-  const stat = opts.dereference ? host.statSync.bind(host) : host.lstatSync.bind(host);
-  const srcStat = stat(src, BIG)!;
-  const destStat = stat(dest, BIG_MAYBE);
-  const err = pairError(host, src, dest, srcStat, destStat);
-  if (err) throw err;
-  return { srcStat, destStat };
+  return statPair(host, src, dest, opts);
 }
 
 function checkParentPathsSync(host: CpHost, src: string, srcStat: AnyStats, dest: string): void {
@@ -246,40 +319,19 @@ function checkParentPathsSync(host: CpHost, src: string, srcStat: AnyStats, dest
   }
 }
 
-/** Node's getStats (sync): dispatches on src's type. */
+/** Node's getStats (sync): copies one entry as planEntry says. */
 function copyEntrySync(host: CpHost, destStat: AnyStats | undefined, src: string, dest: string, opts: CpOpts): void {
-  const st = (opts.dereference ? host.statSync(src) : host.lstatSync(src))!;
-  if (st.isDirectory()) {
-    if (!opts.recursive) throw cpError("ERR_FS_EISDIR", `${src} is a directory (not copied)`, src, EINVAL, "EISDIR");
-    if (!destStat) {
-      host.mkdirSync(dest);
-      copyDirSync(host, src, dest, opts);
-      host.chmodSync(dest, Number(st.mode));
-      return;
-    }
+  const plan = planEntry(host, destStat, src, dest, opts, EINVAL);
+  if (plan.kind === "dir") {
+    if (!destStat) host.mkdirSync(dest);
     copyDirSync(host, src, dest, opts);
-    return;
-  }
-  if (st.isFile() || st.isCharacterDevice() || st.isBlockDevice()) {
-    if (destStat) {
-      if (opts.force) host.unlinkSync(dest);
-      else if (opts.errorOnExist) throw cpError("ERR_FS_CP_EEXIST", `${dest} already exists`, dest, EEXIST, "EEXIST");
-      else return;
-    }
+    if (!destStat) host.chmodSync(dest, plan.mode);
+  } else if (plan.kind === "file") {
     host.copyFileSync(src, dest, opts.mode);
-    if (opts.preserveTimestamps) preserveTimes(host, Number(st.mode), src, dest);
-    host.chmodSync(dest, Number(st.mode));
-    return;
+    finishFile(host, plan.mode, src, dest, opts);
+  } else if (plan.kind === "link") {
+    copyLink(host, destStat, src, dest, opts, dest);
   }
-  if (st.isSymbolicLink()) return copyLinkSync(host, destStat, src, dest, opts);
-  throw specialError(st, dest);
-}
-
-/** Node's handleTimestamps: make dest writable if src is not (utimes would need it), then copy atime/mtime. */
-function preserveTimes(host: CpHost, srcMode: number, src: string, dest: string): void {
-  if ((srcMode & 0o200) === 0) host.chmodSync(dest, srcMode | 0o200);
-  const now = host.statSync(src) as Stats; // read's atime update: the stat taken before is stale
-  host.utimesSync(dest, now.atime, now.mtime);
 }
 
 function copyDirSync(host: CpHost, src: string, dest: string, opts: CpOpts): void {
@@ -295,20 +347,6 @@ function copyDirSync(host: CpHost, src: string, dest: string, opts: CpOpts): voi
   } finally {
     dir.closeSync();
   }
-}
-
-function copyLinkSync(host: CpHost, destStat: AnyStats | undefined, src: string, dest: string, opts: CpOpts): void {
-  const resolvedSrc = linkTarget(host, src, opts);
-  if (!destStat) return host.symlinkSync(resolvedSrc, dest);
-  const resolvedDest = destLinkTarget(host, dest);
-  if (resolvedDest === null) return host.symlinkSync(resolvedSrc, dest);
-  if (isSrcSubdir(host.cwd, resolvedSrc, resolvedDest)) throw linkIntoSelf(resolvedSrc, resolvedDest, dest);
-  // cp-sync.js stats dest here (cp.js stats src)
-  if ((host.statSync(dest) as Stats).isDirectory() && isSrcSubdir(host.cwd, resolvedDest, resolvedSrc)) {
-    throw linkOverParent(resolvedSrc, resolvedDest, dest);
-  }
-  host.unlinkSync(dest);
-  host.symlinkSync(resolvedSrc, dest);
 }
 
 // ---- promises.cp (cp.js) ---------------------------------------------------------------------
@@ -329,54 +367,25 @@ export async function cpAsync(host: CpHost, src: string, dest: string, opts: CpO
   await copyEntryAsync(host, checked.destStat, src, dest, opts);
 }
 
-async function checkPathsAsync(host: CpHost, src: string, dest: string, opts: CpOpts): Promise<{ srcStat: AnyStats; destStat: AnyStats | undefined } | null> {
+async function checkPathsAsync(host: CpHost, src: string, dest: string, opts: CpOpts): Promise<CheckedPair | null> {
   if (opts.filter && !(await opts.filter(src, dest))) return null;
-  const stat = opts.dereference ? host.statSync.bind(host) : host.lstatSync.bind(host);
-  const srcStat = stat(src, BIG)!;
-  const destStat = stat(dest, BIG_MAYBE);
-  const err = pairError(host, src, dest, srcStat, destStat);
-  if (err) throw err;
-  return { srcStat, destStat };
+  return statPair(host, src, dest, opts);
 }
 
+/** Node's getStats (cp.js): a macrotask first, then one entry as planEntry says. */
 async function copyEntryAsync(host: CpHost, destStat: AnyStats | undefined, src: string, dest: string, opts: CpOpts): Promise<void> {
-  await yieldToLoop();
-  const st = (opts.dereference ? host.statSync(src) : host.lstatSync(src))!;
-  if (st.isDirectory()) {
-    if (!opts.recursive) throw cpError("ERR_FS_EISDIR", `${src} is a directory (not copied)`, src, EISDIR, "EISDIR");
-    if (!destStat) {
-      host.mkdirSync(dest);
-      await copyDirAsync(host, src, dest, opts);
-      host.chmodSync(dest, Number(st.mode));
-      return;
-    }
-    return copyDirAsync(host, src, dest, opts);
+  await nextMacrotask();
+  const plan = planEntry(host, destStat, src, dest, opts, EISDIR);
+  if (plan.kind === "dir") {
+    if (!destStat) host.mkdirSync(dest);
+    await copyDirAsync(host, src, dest, opts);
+    if (!destStat) host.chmodSync(dest, plan.mode);
+  } else if (plan.kind === "file") {
+    await copyFileChunked(host, src, dest, opts.mode);
+    finishFile(host, plan.mode, src, dest, opts);
+  } else if (plan.kind === "link") {
+    copyLink(host, destStat, src, dest, opts, src);
   }
-  if (st.isFile() || st.isCharacterDevice() || st.isBlockDevice()) {
-    if (destStat) {
-      if (opts.force) host.unlinkSync(dest);
-      else if (opts.errorOnExist) throw cpError("ERR_FS_CP_EEXIST", `${dest} already exists`, dest, EEXIST, "EEXIST");
-      else return;
-    }
-    await copyFileYielding(host, src, dest, opts.mode);
-    if (opts.preserveTimestamps) preserveTimes(host, Number(st.mode), src, dest);
-    host.chmodSync(dest, Number(st.mode));
-    return;
-  }
-  if (st.isSymbolicLink()) {
-    const resolvedSrc = linkTarget(host, src, opts);
-    if (!destStat) return host.symlinkSync(resolvedSrc, dest);
-    const resolvedDest = destLinkTarget(host, dest);
-    if (resolvedDest === null) return host.symlinkSync(resolvedSrc, dest);
-    if (isSrcSubdir(host.cwd, resolvedSrc, resolvedDest)) throw linkIntoSelf(resolvedSrc, resolvedDest, dest);
-    if ((host.statSync(src) as Stats).isDirectory() && isSrcSubdir(host.cwd, resolvedDest, resolvedSrc)) {
-      throw linkOverParent(resolvedSrc, resolvedDest, dest);
-    }
-    host.unlinkSync(dest);
-    host.symlinkSync(resolvedSrc, dest);
-    return;
-  }
-  throw specialError(st, dest);
 }
 
 async function copyDirAsync(host: CpHost, src: string, dest: string, opts: CpOpts): Promise<void> {
@@ -391,61 +400,10 @@ async function copyDirAsync(host: CpHost, src: string, dest: string, opts: CpOpt
 }
 
 /**
- * copyFileSync(src, dest, mode) that yields to the event loop between CP_CHUNK-byte chunks:
- * the same steps as libuv's uv_fs_copyfile (open src, fstat, open dest O_CREAT (O_EXCL with
- * COPYFILE_EXCL) with src's mode, ftruncate unless the same file, chmod, copy; dest unlinked
- * on failure), errors as uvException(errno, 'copyfile', src, dest). Small files go through
- * copyFileSync in one step.
+ * copyFileSync(src, dest, mode) with a macrotask between IO_CHUNK_MAX-byte chunks: copyfile.ts's
+ * steps (uv_fs_copyfile's), errors as uvException(errno, 'copyfile', src, dest).
  */
-async function copyFileYielding(host: CpHost, src: string, dest: string, mode: number): Promise<void> {
-  const sys = host.sys;
-  const a = host.resolvePath(src), b = host.resolvePath(dest);
-  const st = a.length === 0 ? -ENOENT : sys.stat(a);
-  if (typeof st === "number" || st.size <= CP_CHUNK || (st.mode & S_IFMT) === S_IFDIR) {
-    host.copyFileSync(src, dest, mode);
-    return;
-  }
-  const fail = (r: number): never => { throw uvException(r, "copyfile", src, dest); };
-  const srcFd = sys.open(a, O_RDONLY, 0);
-  if (srcFd < 0) fail(srcFd);
-  let destFd = -1;
-  let ok = false;
-  try {
-    const s = sys.fstat(srcFd);
-    if (typeof s === "number") return fail(s);
-    const excl = (mode & constants.COPYFILE_EXCL) !== 0;
-    destFd = b.length === 0 ? -ENOENT : sys.open(b, O_WRONLY | O_CREAT | (excl ? O_EXCL : 0), s.mode & 0o7777 & ~host.umask);
-    if (destFd < 0) return fail(destFd);
-    if (!excl) {
-      const d = sys.fstat(destFd);
-      if (typeof d === "number") return fail(d);
-      if (d.dev === s.dev && d.ino === s.ino) { ok = true; return; }
-      const t = sys.ftruncate(destFd, 0);
-      if (t < 0) return fail(t);
-    }
-    const c = sys.chmod(b, s.mode & 0o7777);
-    if (c < 0) return fail(c);
-    if ((mode & constants.COPYFILE_FICLONE_FORCE) !== 0) return fail(-EOPNOTSUPP);
-    const chunk = new Uint8Array(CP_CHUNK);
-    for (let pos = 0; pos < s.size;) {
-      await yieldToLoop();
-      const n = sys.read(srcFd, chunk, 0, Math.min(CP_CHUNK, s.size - pos), pos);
-      if (n < 0) return fail(n);
-      if (n === 0) break; // the source shrank: copy what there was
-      for (let w = 0; w < n;) {
-        const r = sys.write(destFd, chunk, w, n - w, null);
-        if (r < 0) return fail(r);
-        if (r === 0) return fail(-EIO);
-        w += r;
-      }
-      pos += n;
-    }
-    ok = true;
-  } finally {
-    sys.close(srcFd);
-    if (destFd >= 0) {
-      sys.close(destFd);
-      if (!ok) sys.unlink(b);
-    }
-  }
+async function copyFileChunked(host: CpHost, src: string, dest: string, mode: number): Promise<void> {
+  const r = await copyFileYielding(host.sys, host.resolvePath(src), host.resolvePath(dest), mode, host.umask);
+  if (r < 0) throw uvException(r, "copyfile", src, dest);
 }

@@ -22,6 +22,7 @@
 import { DT_UNKNOWN, type DirentRecord, ENOENT, O_DIRECTORY, O_RDONLY, type Sys, type SysName, type SysPath } from "./sys.js";
 import { Dirent, type Encoding, callerPath, dtFromMode, getOptions, getValidatedPath, invalidArgType, joinPath, joinSys, nameBytes, nodeError, showPath, uvException, validateInteger } from "./utils.js";
 import { encodeSysName } from "./paths.js";
+import { defer } from "./async.js";
 
 /** Entries a Dir moves into its buffer per read when options.bufferSize is not given (Node's default). */
 export const DIR_BUFFER_SIZE_DEFAULT = 32;
@@ -46,18 +47,6 @@ function dirClosed(): Error {
 function dirConcurrent(): Error {
   return nodeError(Error, "ERR_DIR_CONCURRENT_OPERATION",
     "Cannot do synchronous work on directory handle with concurrent asynchronous operations");
-}
-
-/** Runs `fn` on a later turn of the event loop (setImmediate where there is one, else a timer). */
-export function nextTurn(fn: () => void): void {
-  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
-  if (typeof g.setImmediate === "function") g.setImmediate(fn);
-  else setTimeout(fn, 0);
-}
-
-/** A Promise that resolves on a later turn of the event loop. */
-export function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => nextTurn(resolve));
 }
 
 type DirCallback<T> = (err: Error | null, value?: T) => void;
@@ -158,7 +147,7 @@ export class Dir {
       return;
     }
     this.#queue = [];
-    nextTurn(() => {
+    defer(() => {
       let result: Dirent<string | Buffer> | null = null;
       let error: Error | null = null;
       try {
@@ -199,7 +188,7 @@ export class Dir {
   #closeAsync(callback: (err: Error | null) => void): void {
     if (this.#queue !== null) { this.#queue.push(() => this.close(callback)); return; }
     this.#closed = true;
-    nextTurn(() => {
+    defer(() => {
       try {
         this.#closeFd();
       } catch (err) {

@@ -39,6 +39,7 @@ export { type CpOptions } from "./cp.js";
 import { Dir, type OpendirOptions, opendir } from "./dir.js";
 import { type CpHost, type CpOptions, cpAsync, cpSync, validateCpOptions } from "./cp.js";
 import { mkdtemp, realpathJs, realpathNative } from "./paths.js";
+import { copyFileNow } from "./copyfile.js";
 
 /** realpathSync with its `.native` twin, as Node's fs.realpathSync. */
 export interface RealpathSync {
@@ -50,6 +51,7 @@ import * as fixtures from "./fixtures.js";
 import type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
 import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
 import { getValidatedFdNative, validateFileModeNative } from "./utils.js";
+import { validateRmdirOptions } from "./utils.js";
 import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
 import { type SignalLike, checkAborted, validateAbortSignal } from "./async.js";
 
@@ -372,12 +374,21 @@ export class HelixFs {
 
   /** chown(2); -1 leaves an id unchanged. */
   chownSync(path: PathLike, uid: number, gid: number): void {
+    this.chownPath(path, uid, gid, "chown", (abs) => this.sys.chown(abs, uid, gid));
+  }
+
+  /**
+   * chownSync / lchownSync after Node's checks (the path; uid and gid integers in
+   * [-1, MAX_USER_ID], else ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE): `call` runs on the
+   * absolute path ('' is ENOENT); a -errno throws uvException(errno, syscall, path).
+   */
+  private chownPath(path: PathLike, uid: number, gid: number, syscall: string, call: (abs: SysPath) => number): void {
     const q = callerPath(getValidatedPath(path));
     const s = showPath(q);
     validateInteger(uid, "uid", -1, MAX_USER_ID);
     validateInteger(gid, "gid", -1, MAX_USER_ID);
     const abs = this.resolvePath(q);
-    this.check(abs.length === 0 ? -ENOENT : this.sys.chown(abs, uid, gid), "chown", s);
+    this.check(abs.length === 0 ? -ENOENT : call(abs), syscall, s);
   }
 
   /** fchmod(2) on an open descriptor (Sys.fchmod; ENOSYS without it). */
@@ -895,67 +906,14 @@ export class HelixFs {
    * Copies a regular file as libuv's uv_fs_copyfile does: open src, open/create dest with
    * src's mode, truncate it (unless COPYFILE_EXCL), chmod it to src's mode, copy the bytes;
    * on failure after dest was opened, dest is unlinked. Copying a file onto itself (same
-   * inode) does nothing.
+   * inode) does nothing. The steps are copyfile.ts's, shared with promises.cp.
    */
   copyFileSync(src: PathLike, dest: PathLike, mode?: number | null): void {
     const qa = callerPath(getValidatedPath(src, "src"));
     const qb = callerPath(getValidatedPath(dest, "dest"));
     const a = showPath(qa), b = showPath(qb);
     validateMode(mode);
-    this.check(this.copyFileRaw(this.resolvePath(qa), this.resolvePath(qb), mode ?? 0), "copyfile", a, b);
-  }
-
-  private copyFileRaw(src: SysPath, dest: SysPath, mode: number): number {
-    if (src.length === 0 || dest.length === 0) return -ENOENT;
-    const sys = this.sys;
-    const srcFd = sys.open(src, O_RDONLY, 0);
-    if (srcFd < 0) return srcFd;
-    let destFd = -1;
-    let err = 0;
-    try {
-      const st = sys.fstat(srcFd);
-      if (typeof st === "number") return (err = st);
-      const excl = (mode & constants.COPYFILE_EXCL) !== 0;
-      destFd = sys.open(dest, O_WRONLY | O_CREAT | (excl ? O_EXCL : 0), st.mode & 0o7777 & ~this.umask);
-      if (destFd < 0) return (err = destFd);
-      if (!excl) {
-        const dst = sys.fstat(destFd);
-        if (typeof dst === "number") return (err = dst);
-        if (dst.dev === st.dev && dst.ino === st.ino) return 0; // same file: nothing to do
-        const t = sys.ftruncate(destFd, 0);
-        if (t < 0) return (err = t);
-      }
-      const c = sys.chmod(dest, st.mode & 0o7777);
-      if (c < 0) return (err = c);
-      if ((mode & constants.COPYFILE_FICLONE_FORCE) !== 0) return (err = -EOPNOTSUPP); // no reflinks
-      if ((st.mode & S_IFMT) === S_IFDIR) return (err = -EISDIR); // sendfile(2) from a directory
-      return (err = this.copyBytes(srcFd, destFd, st.size));
-    } finally {
-      sys.close(srcFd);
-      if (destFd >= 0) {
-        sys.close(destFd);
-        if (err < 0) sys.unlink(dest);
-      }
-    }
-  }
-
-  /** Copies `size` bytes from srcFd (pread from 0) to destFd (its position); 0 or -errno. */
-  private copyBytes(srcFd: number, destFd: number, size: number): number {
-    const chunk = new Uint8Array(Math.min(Math.max(size, 1), IO_CHUNK_MAX));
-    let pos = 0;
-    while (pos < size) {
-      const n = this.sys.read(srcFd, chunk, 0, Math.min(chunk.length, size - pos), pos);
-      if (n < 0) return n;
-      if (n === 0) break; // the source shrank: copy what there was
-      for (let w = 0; w < n;) {
-        const r = this.sys.write(destFd, chunk, w, n - w, null);
-        if (r < 0) return r;
-        if (r === 0) return -EIO;
-        w += r;
-      }
-      pos += n;
-    }
-    return 0;
+    this.check(copyFileNow(this.sys, this.resolvePath(qa), this.resolvePath(qb), mode ?? 0, this.umask), "copyfile", a, b);
   }
 
   // ---- watch (issue 13) ----
@@ -1057,12 +1015,7 @@ export class HelixFs {
 
   /** lchown(2): chown of a symlink itself; -1 leaves an id (Sys.lchown; ENOSYS without it). */
   lchownSync(path: PathLike, uid: number, gid: number): void {
-    const q = callerPath(getValidatedPath(path));
-    const s = showPath(q);
-    validateInteger(uid, "uid", -1, MAX_USER_ID);
-    validateInteger(gid, "gid", -1, MAX_USER_ID);
-    const abs = this.resolvePath(q);
-    this.check(abs.length === 0 ? -ENOENT : this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS, "lchown", s);
+    this.chownPath(path, uid, gid, "lchown", (abs) => (this.sys.lchown ? this.sys.lchown(abs, uid, gid) : -ENOSYS));
   }
 
   // ---- fixtures (issue 13) ----
@@ -1095,16 +1048,6 @@ export interface HelixFs extends CallbackApi {}
 /** The mode check of Node's C++ access/copyFile bindings (their own messages). */
 function validateMode(mode: unknown): void {
   validateFileModeNative(mode);
-}
-
-function validateRmdirOptions(options: unknown, defaults: Options = DEFAULT_RMDIR_OPTIONS): Options {
-  if (options === undefined) return defaults;
-  validateObject(options, "options");
-  const o = { ...defaults, ...(options as Options) };
-  validateBoolean(o.recursive, "options.recursive");
-  validateInt32(o.retryDelay, "options.retryDelay", 0);
-  validateUint32(o.maxRetries, "options.maxRetries");
-  return o;
 }
 
 /**

@@ -157,39 +157,36 @@ export function realpathJs(host: PathHost, path: unknown, options: unknown): str
   return encodeRealpathResult(p, o);
 }
 
-/**
- * realpath(3) as glibc walks it, on an absolute string path: the canonical path, or -errno
- * (ENOENT: a component is missing or a link dangles; ENOTDIR: a non-directory is followed by
- * more of the path or a trailing '/'; ELOOP: more than SYMLINKS_MAX links; EACCES; ...), or
- * null when a link's target is not UTF-8 (then realpathWalkBytes walks it byte for byte).
- */
-export function realpathWalk(sys: Sys, abs: string): string | number | null {
-  const resolved: string[] = [];
-  let rest = abs.split("/");
-  let links = 0;
-  for (let i = 0; i < rest.length; i++) {
-    const comp = rest[i];
-    if (comp === "" || comp === ".") continue;
-    if (comp === "..") { resolved.pop(); continue; }
-    const here = `/${resolved.length ? `${resolved.join("/")}/` : ""}${comp}`;
-    const st = sys.lstat(here);
-    if (typeof st === "number") return st;
-    const type = st.mode & S_IFMT;
-    if (type === S_IFLNK) {
-      if (++links > SYMLINKS_MAX) return -ELOOP;
-      const t = sys.readlink(here);
-      if (typeof t === "number") return t;
-      if (typeof t !== "string") return null;
-      if (t.startsWith("/")) resolved.length = 0;
-      rest = [...t.split("/"), ...rest.slice(i + 1)];
-      i = -1;
-      continue;
-    }
-    if (type !== S_IFDIR && i < rest.length - 1) return -ENOTDIR;
-    resolved.push(comp);
-  }
-  return `/${resolved.join("/")}`;
+// realpath(3)'s walk is written once, over Components<C>: strings (every name UTF-8, the
+// common case: String.split and join) or bytes (a path or link target that is not UTF-8).
+
+/** What a component is to the walk: skipped ('' or '.'), the parent ('..'), or a name. */
+const enum Step { Skip, Up, Name }
+
+/** The component arithmetic of one representation C of names (string or bytes). */
+interface Components<C> {
+  /** The '/'-separated components of `p` (empty ones included, as String.split gives), or null when C cannot hold p. */
+  split(p: SysName): C[] | null;
+  /** What `c` is to the walk. */
+  step(c: C): Step;
+  /** '/' + `parts` joined by '/', as a SysPath (bytes only when they are not UTF-8). */
+  join(parts: readonly C[]): SysPath;
 }
+
+/** Names as strings: a byte name that is not UTF-8 cannot be held (split gives null). */
+const STRING_COMPONENTS: Components<string> = {
+  split: (p) => (typeof p === "string" ? p.split("/") : null),
+  step: (c) => (c === "" || c === "." ? Step.Skip : c === ".." ? Step.Up : Step.Name),
+  join: (parts) => `/${parts.join("/")}`,
+};
+
+/** Names as bytes: holds every name. */
+const BYTE_COMPONENTS: Components<Uint8Array> = {
+  split: (p) => splitBytes(nameBytes(p)),
+  step: (c) => (c.length === 0 || (c.length === 1 && c[0] === 46) ? Step.Skip
+    : c.length === 2 && c[0] === 46 && c[1] === 46 ? Step.Up : Step.Name),
+  join: joinBytes,
+};
 
 /** The components of a byte path between '/' (empty ones included, as String.split gives). */
 function splitBytes(b: Uint8Array): Uint8Array[] {
@@ -202,7 +199,7 @@ function splitBytes(b: Uint8Array): Uint8Array[] {
 }
 
 /** '/' + components joined by '/', as a SysPath (a string when the bytes are UTF-8). */
-function joinBytes(parts: Uint8Array[]): SysPath {
+function joinBytes(parts: readonly Uint8Array[]): SysPath {
   let n = 1;
   for (const c of parts) n += c.length + 1;
   const out = new Uint8Array(Math.max(1, n - 1));
@@ -216,36 +213,48 @@ function joinBytes(parts: Uint8Array[]): SysPath {
   return callerPath(out);
 }
 
-const isDot = (c: Uint8Array): boolean => c.length === 1 && c[0] === 46;
-const isDotDot = (c: Uint8Array): boolean => c.length === 2 && c[0] === 46 && c[1] === 46;
+/** Whether a path or link target starts with '/'. */
+function isAbsoluteName(n: SysName): boolean {
+  return typeof n === "string" ? n.charCodeAt(0) === 47 : n[0] === 47;
+}
 
-/** realpathWalk for paths or link targets that are not UTF-8: the same walk over bytes. */
-export function realpathWalkBytes(sys: Sys, abs: Uint8Array): SysPath | number {
-  const resolved: Uint8Array[] = [];
-  let rest = splitBytes(abs);
+/**
+ * realpath(3) as glibc walks it, on the absolute path `abs`, over the names of `names`:
+ * the canonical path, or -errno (ENOENT: a component is missing or a link dangles; ENOTDIR:
+ * a non-directory is followed by more of the path or a trailing '/'; ELOOP: more than
+ * SYMLINKS_MAX links; EACCES; ...), or null when `names` cannot hold a name met on the way
+ * (a link target that is not UTF-8 in a string walk: walk again over bytes).
+ */
+function realpathWalk<C>(sys: Sys, names: Components<C>, abs: SysPath): SysPath | number | null {
+  let rest = names.split(abs);
+  if (rest === null) return null;
+  const resolved: C[] = [];
   let links = 0;
   for (let i = 0; i < rest.length; i++) {
     const comp = rest[i];
-    if (comp.length === 0 || isDot(comp)) continue;
-    if (isDotDot(comp)) { resolved.pop(); continue; }
-    const here = joinBytes([...resolved, comp]);
+    const step = names.step(comp);
+    if (step === Step.Skip) continue;
+    if (step === Step.Up) { resolved.pop(); continue; }
+    resolved.push(comp);
+    const here = names.join(resolved);
     const st = sys.lstat(here);
     if (typeof st === "number") return st;
     const type = st.mode & S_IFMT;
     if (type === S_IFLNK) {
+      resolved.pop();
       if (++links > SYMLINKS_MAX) return -ELOOP;
       const t = sys.readlink(here);
       if (typeof t === "number") return t;
-      const tb = nameBytes(t);
-      if (tb[0] === 47) resolved.length = 0;
-      rest = [...splitBytes(tb), ...rest.slice(i + 1)];
+      const target = names.split(t);
+      if (target === null) return null;
+      if (isAbsoluteName(t)) resolved.length = 0;
+      rest = [...target, ...rest.slice(i + 1)];
       i = -1;
       continue;
     }
     if (type !== S_IFDIR && i < rest.length - 1) return -ENOTDIR;
-    resolved.push(comp);
   }
-  return joinBytes(resolved);
+  return names.join(resolved);
 }
 
 /**
@@ -260,8 +269,7 @@ export function realpathNative(host: PathHost, path: unknown, options: unknown):
   const s = showPath(q);
   if (q.length === 0) throw uvException(-ENOENT, "realpath", s);
   const abs = host.resolvePath(q);
-  let r: SysPath | number | null = typeof abs === "string" ? realpathWalk(host.sys, abs) : null;
-  if (r === null) r = realpathWalkBytes(host.sys, nameBytes(abs));
+  const r = realpathWalk(host.sys, STRING_COMPONENTS, abs) ?? realpathWalk(host.sys, BYTE_COMPONENTS, abs)!;
   if (typeof r === "number") throw uvException(r, "realpath", s);
   return encodeSysName(r, o.encoding);
 }

@@ -25,6 +25,7 @@
 
 import { Readable, Writable, finished } from "stream";
 import { EventEmitter } from "events";
+import { defer } from "./async.js";
 import { type Options, type PathLike, getOptions, getValidatedFd, getValidatedPath, invalidArgType, nodeError, outOfRange, validateBoolean, validateInteger, validateObject } from "./utils.js";
 
 // ---- limits --------------------------------------------------------------------------------
@@ -80,25 +81,7 @@ export interface StreamOps {
   fsync?(fd: number, cb: (err?: Error | null) => void): void;
 }
 
-// ---- scheduling ----------------------------------------------------------------------------
-
-/** Which macrotask source `defer` uses here (chosen once, when this module loads). */
-export const deferKind: "setImmediate" | "MessageChannel" | "setTimeout" =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function" ? "setImmediate"
-    : typeof (globalThis as { MessageChannel?: unknown }).MessageChannel === "function" ? "MessageChannel" : "setTimeout";
-
-/** Runs `fn` from a macrotask: setImmediate in Node, a MessageChannel message in a browser. */
-export const defer: (fn: () => void) => void = (() => {
-  const g = globalThis as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: typeof MessageChannel };
-  if (deferKind === "setImmediate") { const si = g.setImmediate!; return (fn: () => void) => { si(fn); }; }
-  if (deferKind === "MessageChannel") {
-    const queue: (() => void)[] = [];
-    const ch = new g.MessageChannel!();
-    ch.port1.onmessage = () => { const fn = queue.shift(); if (fn) fn(); };
-    return (fn: () => void) => { queue.push(fn); ch.port2.postMessage(0); };
-  }
-  return (fn: () => void) => { setTimeout(fn, 0); };
-})();
+// ---- scheduling (defer: async.ts's macrotask scheduler) -------------------------------------
 
 /** Runs `op` now and delivers its result or its error to `cb` from a macrotask. */
 function settle<T>(op: () => T, cb: (err: Error | null, v?: T) => void): void {

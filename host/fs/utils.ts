@@ -248,6 +248,21 @@ export function validateObject(value: unknown, name: string, allowNullable = fal
   }
 }
 
+/**
+ * Node's validateRmdirOptions: `defaults` (DEFAULT_RMDIR_OPTIONS, or DEFAULT_RM_OPTIONS for
+ * rm) merged with `options`; recursive a boolean, retryDelay an int32 >= 0, maxRetries a
+ * uint32, else ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE. rm checks `force` itself.
+ */
+export function validateRmdirOptions(options: unknown, defaults: Options = DEFAULT_RMDIR_OPTIONS): Options {
+  if (options === undefined) return defaults;
+  validateObject(options, "options");
+  const o = { ...defaults, ...(options as Options) };
+  validateBoolean(o.recursive, "options.recursive");
+  validateInt32(o.retryDelay, "options.retryDelay", 0);
+  validateUint32(o.maxRetries, "options.maxRetries");
+  return o;
+}
+
 export function validateBuffer(buffer: unknown, name = "buffer"): asserts buffer is ArrayBufferView {
   if (!isArrayBufferView(buffer)) throw invalidArgType(name, ["Buffer", "TypedArray", "DataView"], buffer);
 }

@@ -24,6 +24,7 @@
 //    with a polyfill, as fs.ts).
 
 import { EventEmitter } from "events";
+import { AbortError, validateAbortSignal } from "./async.js";
 import {
   ENOENT, ENOSPC, ENOSYS, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY, IN_MOVE_SELF, IN_MOVED_FROM,
   IN_MOVED_TO, type InotifyEvent, type InotifyListener, type StatRecord, type Sys, type SysName, type SysPath,
@@ -55,22 +56,6 @@ export interface WatchOptions {
 }
 /** fs.watch's listener: eventType 'rename' | 'change', the name (a Buffer for encoding 'buffer'), or null. */
 export type WatchListener = (eventType: "rename" | "change", filename: string | Buffer | null) => void;
-
-/** Node's AbortError (code ABORT_ERR), with the signal's reason as its cause. */
-export class AbortError extends Error {
-  readonly code = "ABORT_ERR";
-  constructor(message = "The operation was aborted", options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "AbortError";
-  }
-}
-
-/** Node's validateAbortSignal. */
-export function validateAbortSignal(signal: unknown, name: string): void {
-  if (signal !== undefined && (signal === null || typeof signal !== "object" || !("aborted" in signal))) {
-    throw invalidArgType(name, "AbortSignal", signal);
-  }
-}
 
 /** A keep-alive handle: an idle timer, ref'd or not (a browser's timers have no ref). */
 class KeepAlive {
