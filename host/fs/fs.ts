@@ -46,10 +46,10 @@ export interface RealpathSync {
   (path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
   native(path: PathLike, options?: { encoding?: Encoding | null } | Encoding | null): string | Buffer;
 }
-import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EBADF, EEXIST, EINVAL, EIO, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EOPNOTSUPP, EPERM, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_WRONLY, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
+import { DT_UNKNOWN, type DirentRecord, E2BIG, EACCES, EEXIST, EINVAL, EIO, ENOENT, ENOSPC, ENOSYS, ENOTDIR, EPERM, O_CREAT, O_DIRECTORY, O_RDONLY, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, type StatRecord, type Sys, type SysName, type SysPath, constants } from "./sys.js";
 import * as fixtures from "./fixtures.js";
 import type { DirectoryJSON, NestedDirectoryJSON } from "./fixtures.js";
-import { BigIntStats, type CreateFsOptions, DEFAULT_RMDIR_OPTIONS, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type Options, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInt32, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, validateUint32, writePosition } from "./utils.js";
+import { BigIntStats, type CreateFsOptions, DEFAULT_RM_OPTIONS, Dirent, type Encoding, type FileData, type FsError, IO_CHUNK_MAX, IO_MAX_LENGTH, MAX_USER_ID, MKDIRP_STEPS_MAX, type MkdirOptions, NON_BMP_ORDER, NOT_EMPTY_CODES, type PathLike, type PathOrFd, READ_UNKNOWN_CHUNK, RETRY_CODES, type ReadFileOptions, type ReadSyncOptions, type ReaddirOptions, type RmOptions, StatFs, type StatOptions, Stats, type TimeLike, type WriteFileOptions, callerPath, compareNameBytes, compareUtf8, dirnameSys, dtFromMode, fsEisdir, getOptions, getValidatedFd, getValidatedPath, invalidArgValue, isArrayBufferView, isInt32, joinPath, joinSys, nameBytes, nodeError, parseFileMode, readPosition, relativePath, secondsToNs, showPath, stringToFlags, toU8, toUnixTimestamp, uvException, validateBoolean, validateBuffer, validateEncoding, validateInteger, validateObject, validateOffsetLengthRead, validateOffsetLengthWrite, validatePosition, validateStringAfterArrayBufferView, writePosition } from "./utils.js";
 import { getValidatedFdNative, validateFileModeNative } from "./utils.js";
 import { validateRmdirOptions } from "./utils.js";
 import { type CallbackApi, installCallbackApi, readFileChunked, writeFileChunked, writeFileData, writeHandleData } from "./callback.js";
@@ -657,7 +657,6 @@ export class HelixFs {
   /** Node's rmSync: removes files, and directories with { recursive: true }; { force } ignores ENOENT. */
   rmSync(path: PathLike, options?: RmOptions): void {
     const q = callerPath(getValidatedPath(path));
-    const s = showPath(q);
     const o = this.validateRmOptions(q, options, false);
     if (o !== false) this.rimraf(q, o);
   }
