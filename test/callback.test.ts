@@ -625,6 +625,34 @@ describe("fs.promises: AbortSignal and yielding to the event loop", () => {
     kfs.unlinkSync("/huge");
   }, 60_000);
 
+  it("promises.copyFile and callback copyFile of 16 MiB yield between chunks, copy byte-exactly, and fail like Node's", async () => {
+    const data = Buffer.from(bytesOf(7, 16 * MiB));
+    kfs.writeFileSync("/cpsrc", data);
+    let ticks = 0;
+    let running = true;
+    const tick = () => { ticks++; if (running) setImmediate(tick); };
+    setImmediate(tick);
+    await kfs.promises.copyFile("/cpsrc", "/cpdst");
+    const promiseTicks = ticks;
+    await new Promise<void>((res, rej) => kfs.copyFile("/cpsrc", "/cpdst2", (e: Error | null) => (e ? rej(e) : res())));
+    running = false;
+    expect(kfs.readFileSync("/cpdst").equals(data)).toBe(true);
+    expect(kfs.readFileSync("/cpdst2").equals(data)).toBe(true);
+    expect(promiseTicks).toBeGreaterThanOrEqual(8); // 15 yields at 1 MiB per step
+    expect(ticks - promiseTicks).toBeGreaterThanOrEqual(8);
+    // errors and argument errors against Node's (COPYFILE_EXCL onto an existing file, a missing source, a bad mode)
+    for (const [a, b, m] of [["cpsrc", "cpdst", 1], ["missing", "x", 0], ["cpsrc", "y", 8], ["cpsrc", "y", -1]] as const) {
+      const out: unknown[] = [];
+      for (const side of sides()) {
+        if (side.fs !== nodeFs) { out.push(norm(await side.fs.promises.copyFile(side.p(a), side.p(b), m).then((v: unknown) => v, (e: unknown) => e))); continue; }
+        nodeFs.writeFileSync(side.p("cpsrc"), "x");
+        nodeFs.writeFileSync(side.p("cpdst"), "y");
+        out.push(norm(await nodeFs.promises.copyFile(side.p(a), side.p(b), m).then((v) => v, (e: unknown) => e)));
+      }
+      expect(out[1], `${a} -> ${b} mode ${m}`).toEqual(out[0]);
+    }
+  }, 60_000);
+
   it("callback readFile/writeFile of 16 MiB let setImmediate callbacks run between chunks too", async () => {
     const data = Buffer.from(bytesOf(5, 16 * MiB));
     let ticks = 0;

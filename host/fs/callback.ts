@@ -62,6 +62,7 @@ type PromisedName = "cp" | "mkdtemp" | "opendir";
 export type CallbackHost = ChunkFs & Readonly<Record<SyncName, Fn>> & {
   openSync(path: unknown, flags?: unknown, mode?: unknown): number;
   closeSync(fd: number): void;
+  copyFileAsync(src: unknown, dest: unknown, mode?: number): Promise<void>;
   readonly realpathSync: Fn & { readonly native: Fn };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly promises: Readonly<Record<PromisedName, (...args: any[]) => Promise<unknown>>>;
@@ -735,7 +736,7 @@ function build(fs: CallbackHost): Omit<CallbackApi, "F_OK" | "R_OK" | "W_OK" | "
     getValidatedPath(dest, "dest");
     const done = makeCallback(cb);
     validateFileModeNative(mode); // GetValidFileMode of Node's C++ binding
-    later(done, () => sync("copyFileSync")(src, dest, mode));
+    settle(done, fs.copyFileAsync(src, dest, mode as number)); // yields between 1 MiB chunks
   }
 
   function cp(src: P, dest: P, options: unknown, cb?: unknown): void {

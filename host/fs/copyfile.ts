@@ -1,5 +1,6 @@
-// host/fs/copyfile.ts -- libuv's uv_fs_copyfile over a Sys, written once for both callers:
-// HelixFs.copyFileSync (all at once) and cp.ts's promises.cp (a macrotask between chunks).
+// host/fs/copyfile.ts -- libuv's uv_fs_copyfile over a Sys, written once for all its callers:
+// HelixFs.copyFileSync (all at once), and promises.copyFile, callback copyFile and cp.ts's
+// promises.cp (a macrotask between chunks).
 //
 // Layer: host/fs, under fs.ts and cp.ts. Imports sys.ts/utils.ts/async.ts only.
 // Interface: copyFileSteps(sys, src, dest, mode, umask) (a generator: the one copy), and its

@@ -39,7 +39,7 @@ export { type CpOptions } from "./cp.js";
 import { Dir, type OpendirOptions, opendir } from "./dir.js";
 import { type CpHost, type CpOptions, cpAsync, cpSync, validateCpOptions } from "./cp.js";
 import { mkdtemp, realpathJs, realpathNative } from "./paths.js";
-import { copyFileNow } from "./copyfile.js";
+import { copyFileNow, copyFileYielding } from "./copyfile.js";
 
 /** realpathSync with its `.native` twin, as Node's fs.realpathSync. */
 export interface RealpathSync {
@@ -915,6 +915,20 @@ export class HelixFs {
     this.check(copyFileNow(this.sys, this.resolvePath(qa), this.resolvePath(qb), mode ?? 0, this.umask), "copyfile", a, b);
   }
 
+  /**
+   * copyFileSync's copy with a macrotask between IO_CHUNK_MAX chunks (fs.promises.copyFile
+   * and the callback form): a large file does not hold the event loop. Arguments are checked
+   * first (throws synchronously, as copyFileSync); the copy's error rejects.
+   */
+  copyFileAsync(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> {
+    const qa = callerPath(getValidatedPath(src, "src"));
+    const qb = callerPath(getValidatedPath(dest, "dest"));
+    const a = showPath(qa), b = showPath(qb);
+    validateMode(mode);
+    return copyFileYielding(this.sys, this.resolvePath(qa), this.resolvePath(qb), mode ?? 0, this.umask)
+      .then((r) => { this.check(r, "copyfile", a, b); });
+  }
+
   // ---- watch (issue 13) ----
 
   #statWatchers?: StatWatchers;
@@ -1405,7 +1419,8 @@ export class HelixFsPromises {
   async chown(path: PathLike, uid: number, gid: number): Promise<void> { this.#fs.chownSync(path, uid, gid); }
   async utimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.utimesSync(path, atime, mtime); }
   async lutimes(path: PathLike, atime: TimeLike, mtime: TimeLike): Promise<void> { this.#fs.lutimesSync(path, atime, mtime); }
-  async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { this.#fs.copyFileSync(src, dest, mode); }
+  /** Node's fs.promises.copyFile: uv_fs_copyfile's steps, yielding to the event loop between 1 MiB chunks. */
+  async copyFile(src: PathLike, dest: PathLike, mode?: number | null): Promise<void> { return this.#fs.copyFileAsync(src, dest, mode); }
 
   // ---- watch (issue 13) ----
 
