@@ -16,7 +16,8 @@ import * as path from "node:path";
 import type { Kernel } from "../host/vmm/kernel.js";
 import type { Sys } from "../host/fs/fs.js";
 import { planLongPaths, PATH_MAX, FuseOps } from "../host/fuse/ops.js";
-import { FUSE_OPS, type FuseBinding } from "../host/fuse/binding.js";
+import { FUSE_OPS } from "../host/fuse/binding.js";
+import { fakeBinding, handle } from "./fuse-fake.js";
 import { freshDevice, bootDevice } from "./helpers.js";
 
 const ENOENT = 2, ENAMETOOLONG = 36;
@@ -271,21 +272,6 @@ describe("planLongPaths (FUSE paths of PATH_MAX bytes or more)", () => {
 });
 
 describe("FuseOps: long paths through the adapter (a fake binding), the working directory restored", () => {
-  /** A binding whose signal functions record each answer as [op, result, ...out]. */
-  function fakeBinding(): { b: FuseBinding; answers: unknown[][] } {
-    const answers: unknown[][] = [];
-    const b: Record<string, unknown> = { sizeof_fuse_thread_t: 64, offsetof_caller: 4 };
-    FUSE_OPS.forEach((name, i) => {
-      b[`op_${name}`] = i;
-      b[`fuse_native_signal_${name}`] = (_h: unknown, res: number, ...out: unknown[]) => { answers.push([name, res, ...out]); };
-    });
-    return { b: b as unknown as FuseBinding, answers };
-  }
-  function handle(uid: number, gid: number, pid: number): Buffer {
-    const h = Buffer.alloc(64);
-    h.writeUInt32LE(uid, 4); h.writeUInt32LE(gid, 8); h.writeUInt32LE(pid, 12);
-    return h;
-  }
   const flush = () => new Promise((r) => setImmediate(r));
 
   it("creates, stats, renames and links below 5,000-byte paths; every exit (success, a refused step, an exception) leaves '/'", async () => {

@@ -20,9 +20,9 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { BIN, runHelix, type RunResult } from "./cli-run.js";
-import { loadFuseBinding } from "../host/fuse/binding.js";
 import { FuseOps, parseGroups, parseFsId, fromWire, toWire, statWords } from "../host/fuse/ops.js";
-import { FUSE_OPS, type FuseBinding } from "../host/fuse/binding.js";
+import { FUSE_OPS, loadFuseBinding } from "../host/fuse/binding.js";
+import { fakeBinding, handle } from "./fuse-fake.js";
 import { parseMountOptions, fuseOptionString } from "../host/fuse/mount.js";
 import { bootWith } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
@@ -580,23 +580,6 @@ describe.runIf(ENABLED)("helix mount --foreground: signals and SIGKILL", () => {
   });
 });
 
-/** A stand-in for the addon: op codes as fuse-native numbers them, signals that record answers. */
-function fakeBinding(): { b: FuseBinding; answers: unknown[][] } {
-  const answers: unknown[][] = [];
-  const b: Record<string, unknown> = { sizeof_fuse_thread_t: 64, offsetof_caller: 4 };
-  FUSE_OPS.forEach((name, i) => {
-    b[`op_${name}`] = i;
-    b[`fuse_native_signal_${name}`] = (_h: unknown, res: number, ...out: unknown[]) => { answers.push([name, res, ...out]); };
-  });
-  return { b: b as unknown as FuseBinding, answers };
-}
-
-/** A request handle whose caller is (uid, gid, pid), at the fake binding's offset. */
-function handle(uid: number, gid: number, pid: number): Buffer {
-  const h = Buffer.alloc(64);
-  h.writeUInt32LE(uid, 4); h.writeUInt32LE(gid, 8); h.writeUInt32LE(pid, 12);
-  return h;
-}
 
 describe("FUSE adapter over a kernel, without FUSE", () => {
   const flush = () => new Promise((r) => setImmediate(r));

@@ -753,9 +753,9 @@ export class Kernel {
         return r;
       },
       writev(fd, bufs, pos) {
-        const n = k.gather(bufs);
         const at = pos === null ? null : fileOffsetArg(pos);
-        if (pos !== null && at === null) return -EINVAL;
+        if (pos !== null && at === null) return -EINVAL; // before copying anything
+        const n = k.gather(bufs);
         return at === null ? k.call("sys_write", C(), fd, k.xfer, n) : k.call("sys_pwrite", C(), fd, k.xfer, n, at);
       },
       lseek: (fd, offset, whence) => Number(k.call("sys_lseek", C(), fd, BigInt(offset), whence)),
