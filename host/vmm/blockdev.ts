@@ -201,9 +201,11 @@ export class ReadOnlyBackend implements BlockBackend {
   readv(offset: number, dsts: Uint8Array[]): void {
     this.open();
     if (this.inner.readv) { this.inner.readv(offset, dsts); return; }
-    checkRange(this.sizeBytes, offset, totalLength(dsts));
-    let pos = offset;
-    for (const d of dsts) { this.inner.read(pos, d); pos += d.length; }
+    // pieces may have any length, but a read must be whole sectors: one read, then scatter
+    const all = new Uint8Array(totalLength(dsts));
+    this.inner.read(offset, all);
+    let pos = 0;
+    for (const d of dsts) { d.set(all.subarray(pos, pos + d.length)); pos += d.length; }
   }
 
   write(offset: number, src: Uint8Array): void { this.refuse(offset, src.length); }

@@ -108,6 +108,8 @@ export interface SnapshotView {
   readonly id: number;
   /** The snapshot's files, read-only: every write fails EROFS. */
   readonly fs: HelixFs;
+  /** The view's own kernel (its info(), its ReadOnlyBackend as `backend`), for tools and tests. */
+  readonly kernel: ViewKernel;
   /** True after close(). */
   readonly closed: boolean;
   /** Unmounts and drops the view's kernel (the device stays the live kernel's). Idempotent. */
@@ -352,7 +354,7 @@ export class Snapshots {
     const views = this.views;
     let closed = false;
     const view: SnapshotView = {
-      name, id: info.id, fs: vk.fs,
+      name, id: info.id, fs: vk.fs, kernel: vk,
       get closed() { return closed; },
       close() {
         if (closed) return;
