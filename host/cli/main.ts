@@ -578,6 +578,12 @@ function program(status: { code: number }): Command {
     .description("paths created (+), deleted (-), modified (M) and renamed (R) from A to B")
     .option("--stats", "also print how many tree nodes the diff read"))
     .action((image: string, a: string, b: string | undefined, o) => { status.code = cmdSnapshotDiff(image, a, b, o, kernelOptions(o), print); });
+  // `helix snapshot` alone or with an unknown command: one usage line (set after the
+  // subcommands, which would otherwise inherit allowExcessArguments)
+  snap.allowExcessArguments(true).action((_o: unknown, c: Command) => {
+    const what = c.args.length > 0 ? `unknown command '${c.args[0]}'` : "missing command";
+    throw new UsageError(`snapshot: ${what}: create, list, delete, rollback or diff (try 'helix snapshot --help')`);
+  });
 
   p.command("mount").argument("<IMAGE>").argument("<MOUNTPOINT>", "an empty directory")
     .description("mount an image on the host through FUSE; returns once the mount is live (see 'helix umount')")
