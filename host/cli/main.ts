@@ -33,7 +33,7 @@ import {
 import type { HelixFs } from "../fs/fs.js";
 import {
   BLOCK_SIZE, CliError, FS_LOG_PREFIX, UsageError, dmesgStamp, errorMessage, formatBytes, formatRate, formatTid, oneLine,
-  plural, stateName, table, STAT_GROUPS,
+  plural, snapshotSpace, stateName, table, STAT_GROUPS,
 } from "../shell/format.js";
 import type { CopyStats } from "../shell/tree.js";
 import { Shell, completions } from "../shell/shell.js";
@@ -158,7 +158,7 @@ async function cmdBoot(image: string, o: { command?: string; memory?: string; cp
       const cause = causeShown ? null : s.hostCause();
       if (cause !== null) { causeShown = true; process.stderr.write(`helix: ${cause}; the filesystem is read-only now: run 'helix fsck ${image}'\n`); }
     };
-    const shell = new Shell(s.fs, { out: print, err });
+    const shell = new Shell(s.fs, { out: print, err, snapshotBytes: () => snapshotSpace(s.k.info())?.heldBytes ?? 0 });
     let status: number;
     if (o.command !== undefined) {
       shell.run(o.command);
@@ -445,6 +445,15 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
       ["next transaction", formatTid(i.tid)], ["state", stateName(i.mountFoundState)], ["mount count", String(i.mountCount)],
       ["read-only", i.readOnly ? "yes" : "no"], ["errors", i.errored ? "yes" : "no"], ["backup used", i.mountUsedBackup ? "yes" : "no"],
     ].map((r) => ["  " + r[0], r[1]])));
+    const snaps = snapshotSpace(i);
+    if (snaps !== null) {
+      out.push("", "snapshots");
+      out.push(table([
+        ["snapshots and clones", String(snaps.count)],
+        ["held only by snapshots", `${snaps.heldBytes / BLOCK_SIZE} blocks (${formatBytes(snaps.heldBytes)}), counted as used`],
+        ["background work pending", `${snaps.pending} unit(s)`],
+      ].map((r) => ["  " + r[0], r[1]])));
+    }
     out.push("", "trees");
     const roots = [i.rInode, i.rDirent, i.rExtent, i.rBno, i.rCnt];
     const rows = TREE_NAMES.map((name, t) => {

@@ -167,6 +167,23 @@ export function readOnlyReason(i: KernelInfo, image: string): string {
   return "mounted read-only"; // unknown ro_compat features (and any later read-only cause)
 }
 
+/** What kernel_info says about snapshots, or null from a kernel without them. */
+export interface SnapshotSpace {
+  /** Snapshots and clones (the ones being deleted included). */
+  count: number;
+  /** Bytes in use that only snapshots hold (the dead lists): statfs counts them as used. */
+  heldBytes: number;
+  /** Units of background work (deletes, rollback frees) still pending. */
+  pending: number;
+}
+
+/** The snapshot fields of kernel_info `i` (SNAPSHOT_ABI "kernel_info gains ..."), or null when the kernel lacks them. */
+export function snapshotSpace(i: KernelInfo): SnapshotSpace | null {
+  const f = i as Partial<Record<string, number>>;
+  if (f.snapshotCount === undefined) return null;
+  return { count: f.snapshotCount, heldBytes: (f.snapshotBlocks ?? 0) * BLOCK_SIZE, pending: f.snapshotPending ?? 0 };
+}
+
 /** `n thing` / `n things`. */
 export function plural(n: number, thing: string): string { return `${n} ${thing}${n === 1 ? "" : "s"}`; }
 
