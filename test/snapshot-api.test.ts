@@ -12,6 +12,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import { BlockError, MemoryBackend, ReadOnlyBackend } from "../host/vmm/blockdev.js";
 import {
   DIFF_HEADER_BYTES, SNAPINFO_BYTES, SNAPSHOT_NAME_MAX, checkSnapshotName, decodeDiff, decodeSnapInfo, type SnapshotView,
@@ -501,5 +503,26 @@ describe("kernel.snapshots", () => {
     const v = k.snapshots.open("s");
     down(k);
     expect(v.closed).toBe(true);
+  });
+
+  it("the idle worker's timer never keeps a program alive: a child exits with a background free pending", () => {
+    const entry = pathToFileURL(path.resolve(import.meta.dirname, "..", "dist", "host", "index.js")).href;
+    const script = `
+      import { bootWith, kernelModule, memoryDevice } from ${JSON.stringify(entry)};
+      const k = bootWith({ device: memoryDevice(32 << 20), module: kernelModule(), mkfs: true, memoryMiB: 32 });
+      for (let i = 0; i < 200; i++) k.fs.writeFileSync("/f" + i, "x".repeat(5000));
+      k.snapshots.create("s");
+      for (let i = 0; i < 200; i++) k.fs.unlinkSync("/f" + i);
+      const r = k.snapshots.delete("s");
+      process.stdout.write(JSON.stringify({ pending: r.pending, running: k.snapshotWorkerRunning }));
+      // no shutdown, no exit: the event loop must end on its own`;
+    const t0 = Date.now();
+    const c = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000, env: { ...process.env, NODE_OPTIONS: "" } });
+    expect(c.stderr).toBe("");
+    expect(c.status).toBe(0);
+    const out = JSON.parse(c.stdout) as { pending: number; running: boolean };
+    expect(out.pending).toBeGreaterThan(0);
+    expect(out.running).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });
