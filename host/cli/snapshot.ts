@@ -92,11 +92,10 @@ export function cmdSnapshotDelete(image: string, name: string, kopts: KernelOpti
 export function cmdSnapshotRollback(image: string, name: string, kopts: KernelOptions, print: Print): number {
   checkNameArg(name);
   const tid = onImage(image, kopts, (s) => {
-    const target = s.k.snapshots.get(name);
     s.k.snapshots.rollback(name);
     // the old live tree's blocks go back to the free space before the image is released
     s.k.snapshots.waitIdle();
-    return target.tid;
+    return s.k.snapshots.get(name).tid;
   });
   print(`rolled back to snapshot '${name}' (transaction ${formatTid(tid)})\n`);
   return 0;

@@ -265,10 +265,10 @@ export class Snapshots {
     return opts.all ? all : all.filter((s) => !s.deleting);
   }
 
-  /** The snapshot named `name`. KernelError ENOENT when there is none. */
-  get(name: string): SnapshotInfo {
+  /** The snapshot named `name`. KernelError ENOENT when there is none (`what` names the call in the message). */
+  get(name: string, what = `snapshot '${name}'`): SnapshotInfo {
     const s = this.list().find((x) => x.name === name);
-    if (s === undefined) throw new KernelError("ENOENT", `no snapshot named '${name}'`, 2);
+    if (s === undefined) throw new KernelError("ENOENT", `${what} failed: ENOENT (no snapshot named '${name}')`, 2);
     return s;
   }
 
@@ -345,7 +345,7 @@ export class Snapshots {
    */
   open(name: string, opts: { memoryMiB?: number } = {}): SnapshotView {
     assertName(name, `snapshot open '${name}'`);
-    const info = this.get(name);
+    const info = this.get(name, `snapshot open '${name}'`);
     if (info.mounted) throw new KernelError("EBUSY", `snapshot open '${name}' failed: EBUSY (it is the mounted head: use kernel.fs)`, 16);
     this.k.syncAll();
     const vk = this.k.bootSnapshotView(name, opts.memoryMiB ?? VIEW_MEMORY_MIB);
