@@ -277,7 +277,9 @@ describe("kernel.snapshots", () => {
     const made = names.map((n, i) => { k.fs.writeFileSync(`/f${i}`, "data " + i); return k.snapshots.create(n); });
     const list = k.snapshots.list();
     expect(list.map((s) => s.name)).toEqual(names);
-    expect(list).toEqual(made);
+    // exclusive/shared bytes move as later snapshots share more; identity and capture do not
+    const ident = (x: typeof list) => x.map((s) => ({ id: s.id, name: s.name, tid: s.tid, ctimeNs: s.ctimeNs, flags: s.flags }));
+    expect(ident(list)).toEqual(ident(made));
     for (let i = 1; i < list.length; i++) {
       expect(list[i].id).toBeGreaterThan(list[i - 1].id);
       expect(list[i].tid).toBeGreaterThan(list[i - 1].tid);
@@ -489,9 +491,10 @@ describe("kernel.snapshots", () => {
     down(ks);
     const kl = boot(image);
     expect(kl.fs.readFileSync("/a", "utf8")).toBe("main changed");
+    // deleting the clone deletes the origin made for it too (no other clone grew from it)
     kl.snapshots.delete("work", { wait: true });
-    kl.snapshots.delete("work@origin", { wait: true });
     expect(kl.snapshots.list()).toEqual([]);
+    fails(() => kl.snapshots.delete("work@origin"), "ENOENT");
     fsckClean(kl);
     down(kl);
     expect(() => boot(image, "work")).toThrow(expect.objectContaining({ code: "ENOENT", message: "mount failed: no snapshot named 'work'" }));

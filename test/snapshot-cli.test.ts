@@ -155,9 +155,9 @@ describe("helix snapshot", () => {
     expect(w).toContain("cloned\n");
     expect(ok(await helix(["boot", IMG, "-q", "-c", "ls /"]))).not.toMatch(/clone\.txt/);
     expect(oneErrorLine(await helix(["snapshot", "delete", IMG, "work@origin"]), 1)).toMatch(/EBUSY/);
+    // the clone's delete takes the origin made for it along
     ok(await helix(["snapshot", "delete", IMG, "work"]));
-    ok(await helix(["snapshot", "delete", IMG, "work@origin"]));
-    expect(ok(await helix(["snapshot", "list", IMG]))).toMatch(/^s2\s/m);
+    expect((await listJson()).map((s) => s.name)).toEqual(["s2"]);
     expect(ok(await helix(["fsck", IMG]))).toMatch(/clean/);
   }, 90_000);
 });

@@ -1339,9 +1339,9 @@ export class Kernel {
   /** True when the loaded kernel exports the snapshot calls (an older build does not). */
   get hasSnapshots(): boolean { return typeof this.x.sys_snapshot_create === "function"; }
 
-  /** Throws KernelError EOPNOTSUPP when the kernel build has no snapshot calls. */
-  private needSnapshots(what: string): void {
-    if (!this.hasSnapshots) throw new KernelError("EOPNOTSUPP", `${what} failed: EOPNOTSUPP (this kernel build has no snapshots: rebuild it)`, 95);
+  /** Throws KernelError EOPNOTSUPP when the kernel build lacks export `fn` (the snapshot calls). */
+  private needSnapshots(what: string, fn = "sys_snapshot_create"): void {
+    if (typeof this.x[fn] !== "function") throw new KernelError("EOPNOTSUPP", `${what} failed: EOPNOTSUPP (this kernel build has no snapshots: rebuild it)`, 95);
   }
 
   /** Writes snapshot name `name` at `at` of the argument area; returns its byte length (EINVAL when too long). */
@@ -1428,7 +1428,7 @@ export class Kernel {
    */
   snapshotDiff(a: string | null, b: string | null): SnapshotDiff {
     const what = `snapshot diff '${a ?? "live"}' '${b ?? "live"}'`;
-    this.needSnapshots(what);
+    this.needSnapshots(what, "sys_snapshot_diff");
     const la = a === null ? 0 : this.putSnapName(a, ARG_PATH1, what);
     const lb = b === null ? 0 : this.putSnapName(b, ARG_PATH2, what);
     const r: number = this.call("sys_snapshot_diff", this.args + ARG_PATH1, la, this.args + ARG_PATH2, lb, this.xfer, this.xferSize);
