@@ -388,11 +388,15 @@ describe("kernel.snapshots", () => {
     expect(st().bfree).toBeLessThanOrEqual(withFile + 16);
     const s = k.snapshots.get("hold");
     expect(s.exclusiveBytes).toBeGreaterThanOrEqual(big.length);
+    // kernel_info: the blocks are held only by the snapshot (inspect and df show them)
+    expect(k.info().snapshotCount).toBe(1);
+    expect(k.info().snapshotBlocks * 4096).toBeGreaterThanOrEqual(big.length);
     const r = k.snapshots.delete("hold", { wait: true });
     expect(r.exclusiveBytes).toBeGreaterThanOrEqual(big.length);
     expect(r.freedBytes).toBeGreaterThanOrEqual(big.length);
     k.fs.syncSync();
     expect(Math.abs(st().bfree - base)).toBeLessThanOrEqual(16);
+    expect([k.info().snapshotCount, k.info().snapshotBlocks, k.info().snapshotPending]).toEqual([0, 0, 0]);
     fsckClean(k);
   });
 

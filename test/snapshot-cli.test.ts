@@ -104,6 +104,19 @@ describe("helix snapshot", () => {
     });
   }, 60_000);
 
+  it("df and inspect show the space held only by snapshots (the removed file s1 keeps)", async () => {
+    const df = ok(await helix(["boot", IMG, "-q", "-c", "df -h; df"]));
+    const h = /^Used includes (\S+) held only by snapshots$/m.exec(df);
+    expect(h, df).not.toBeNull();
+    const k = /^Used includes (\d+) 1K-blocks held only by snapshots$/m.exec(df);
+    expect(Number(k![1]) * 1024).toBeGreaterThanOrEqual(BIG_BYTES);
+    expect(h![1]).toBe(humanSize(Number(k![1]) * 1024));
+    const ins = ok(await helix(["inspect", IMG]));
+    const m = /^snapshots\n\s+snapshots and clones\s+2\n\s+held only by snapshots\s+(\d+) blocks/m.exec(ins);
+    expect(m, ins).not.toBeNull();
+    expect(Number(m![1]) * 4096).toBe(Number(k![1]) * 1024);
+  }, 60_000);
+
   it("diff prints one line per change as zfs diff; B omitted is the live tree; --stats; unknown names are one line", async () => {
     const lines = ok(await helix(["snapshot", "diff", IMG, "s1", "s2"])).trimEnd().split("\n");
     for (const l of lines) expect(l).toMatch(/^([+\-M] \/\S*|R \/\S+ -> \/\S+)$/);
@@ -141,6 +154,7 @@ describe("helix snapshot", () => {
     expect((after - before) * 1024).toBeGreaterThanOrEqual(BIG_BYTES);
     expect((await listJson()).map((s) => s.name)).toEqual(["s2"]);
     expect(oneErrorLine(await helix(["snapshot", "delete", IMG, "s1"]), 1)).toMatch(/ENOENT \(no snapshot named 's1'\)/);
+    expect(ok(await helix(["boot", IMG, "-q", "-c", "df -h"]))).not.toMatch(/held only by snapshots/);
   }, 60_000);
 
   it("clones: create --writable makes a clone and its origin; boot --snapshot of the clone writes; the origin cannot go first", async () => {

@@ -451,7 +451,7 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
       out.push(table([
         ["snapshots and clones", String(snaps.count)],
         ["held only by snapshots", `${snaps.heldBytes / BLOCK_SIZE} blocks (${formatBytes(snaps.heldBytes)}), counted as used`],
-        ["background work pending", `${snaps.pending} unit(s)`],
+        ["background work pending", snaps.pending ? "yes" : "no"],
       ].map((r) => ["  " + r[0], r[1]])));
     }
     out.push("", "trees");

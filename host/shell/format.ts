@@ -173,15 +173,17 @@ export interface SnapshotSpace {
   count: number;
   /** Bytes in use that only snapshots hold (the dead lists): statfs counts them as used. */
   heldBytes: number;
-  /** Units of background work (deletes, rollback frees) still pending. */
-  pending: number;
+  /** Background work (deletes, rollback frees) is pending. */
+  pending: boolean;
 }
 
-/** The snapshot fields of kernel_info `i` (SNAPSHOT_ABI "kernel_info gains ..."), or null when the kernel lacks them. */
+/**
+ * The snapshot fields of kernel_info `i` (SNAPSHOT_ABI "kernel_info gains ..."), or null from
+ * a kernel that predates them (kernel_info wrote fewer fields: info() leaves them undefined).
+ */
 export function snapshotSpace(i: KernelInfo): SnapshotSpace | null {
-  const f = i as Partial<Record<string, number>>;
-  if (f.snapshotCount === undefined) return null;
-  return { count: f.snapshotCount, heldBytes: (f.snapshotBlocks ?? 0) * BLOCK_SIZE, pending: f.snapshotPending ?? 0 };
+  if (i.snapshotCount === undefined) return null;
+  return { count: i.snapshotCount, heldBytes: (i.snapshotBlocks ?? 0) * BLOCK_SIZE, pending: (i.snapshotPending ?? 0) !== 0 };
 }
 
 /** `n thing` / `n things`. */
@@ -229,4 +231,5 @@ export const STAT_GROUPS: [string, (keyof KernelInfo)[]][] = [
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
   ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
   ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
+  ["snapshots", ["snapshotCount", "snapshotBlocks", "snapshotPending", "lastSnapshotTid", "mountedSnapshot", "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor"]],
 ];

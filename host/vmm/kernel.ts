@@ -49,6 +49,13 @@ export const INFO_FIELDS = [
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
   "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors", "dcacheHits", "dcacheMisses",
   "icacheHits", "freebehind", "readThrough", "writeThrough", "discardedBlocks", "discardErrors", "mountFoundState",
+  // snapshots (fs/inspect.ts fields 70..79): snapshots and clones; blocks held only by
+  // snapshots (the dead lists' SB_DEAD_BLOCKS, counted as used); background work pending
+  // (0/1); the newest snapshot's tid; the mounted head's id (0: the main filesystem); heights
+  // of the snapshot and dead-list trees; nodes shadowed (copied on write); transid mismatches
+  // met (EUCLEAN); the copy-on-write floor (tid at or below which a node is shared)
+  "snapshotCount", "snapshotBlocks", "snapshotPending", "lastSnapshotTid", "mountedSnapshot",
+  "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
