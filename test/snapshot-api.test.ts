@@ -389,14 +389,14 @@ describe("kernel.snapshots", () => {
     const s = k.snapshots.get("hold");
     expect(s.exclusiveBytes).toBeGreaterThanOrEqual(big.length);
     // kernel_info: the blocks are held only by the snapshot (inspect and df show them)
-    expect(k.info().snapshotCount).toBe(1);
-    expect(k.info().snapshotBlocks * 4096).toBeGreaterThanOrEqual(big.length);
+    expect(k.info().snapshots).toBe(1);
+    expect(k.info().snapshotOnlyBlocks * 4096).toBeGreaterThanOrEqual(big.length);
     const r = k.snapshots.delete("hold", { wait: true });
     expect(r.exclusiveBytes).toBeGreaterThanOrEqual(big.length);
     expect(r.freedBytes).toBeGreaterThanOrEqual(big.length);
     k.fs.syncSync();
     expect(Math.abs(st().bfree - base)).toBeLessThanOrEqual(16);
-    expect([k.info().snapshotCount, k.info().snapshotBlocks, k.info().snapshotPending]).toEqual([0, 0, 0]);
+    expect([k.info().snapshots, k.info().snapshotOnlyBlocks, k.info().snapshotWorkPending]).toEqual([0, 0, 0]);
     fsckClean(k);
   });
 
@@ -425,7 +425,7 @@ describe("kernel.snapshots", () => {
     expect(treeText(readTree(k.fs))).toEqual(treeText(model));
     expect(treeText(model)).toEqual(treeText(tmodel));
     k.fs.syncSync(); twin.fs.syncSync();
-    expect(k.info().snapshotBlocks).toBe(0);
+    expect(k.info().snapshotOnlyBlocks).toBe(0);
     // the same files on an image that never had snapshots use as many blocks, give or take
     // the tree nodes' layout (splits happen in another order)
     expect(Math.abs(k.fs.statfsSync("/").bfree - twin.fs.statfsSync("/").bfree)).toBeLessThanOrEqual(8);

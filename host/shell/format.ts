@@ -182,8 +182,8 @@ export interface SnapshotSpace {
  * a kernel that predates them (kernel_info wrote fewer fields: info() leaves them undefined).
  */
 export function snapshotSpace(i: KernelInfo): SnapshotSpace | null {
-  if (i.snapshotCount === undefined) return null;
-  return { count: i.snapshotCount, heldBytes: (i.snapshotBlocks ?? 0) * BLOCK_SIZE, pending: (i.snapshotPending ?? 0) !== 0 };
+  if (i.snapshots === undefined) return null;
+  return { count: i.snapshots, heldBytes: (i.snapshotOnlyBlocks ?? 0) * BLOCK_SIZE, pending: (i.snapshotWorkPending ?? 0) !== 0 };
 }
 
 /** `n thing` / `n things`. */
@@ -231,5 +231,5 @@ export const STAT_GROUPS: [string, (keyof KernelInfo)[]][] = [
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
   ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
   ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
-  ["snapshots", ["snapshotCount", "snapshotBlocks", "snapshotPending", "lastSnapshotTid", "mountedSnapshot", "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor"]],
+  ["snapshots", ["snapshots", "snapshotOnlyBlocks", "snapshotWorkPending", "lastSnapshotTid", "mountedSnapshotId", "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor"]],
 ];
