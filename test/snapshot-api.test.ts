@@ -454,6 +454,7 @@ describe("kernel.snapshots", () => {
     for (let i = 0; i < 30; i++) step(k.fs, model, r, n++);
     k.snapshots.create("base");
     const copy = treeText(model);
+    const baseModel = new Map(model); // values are replaced, never changed in place
     for (let i = 0; i < 40; i++) step(k.fs, model, r, n++);
     fails(() => k.snapshots.rollback("missing"), "ENOENT");
     k.snapshots.create("newer");
@@ -463,13 +464,23 @@ describe("kernel.snapshots", () => {
     fails(() => k.snapshots.rollback("base"), "EBUSY");
     k.fs.closeSync(fd);
     k.fs.unlinkSync("/held");
+    // a view of the target stays open across the rollback and the frees after it
+    const v = k.snapshots.open("base");
     k.snapshots.rollback("base");
     expect(treeText(readTree(k.fs))).toEqual(copy);
+    model.clear();
+    for (const [p, b] of baseModel) model.set(p, b);
+    for (let i = 0; i < 20; i++) step(k.fs, model, r, n++);
+    k.snapshots.waitIdle();
+    k.fs.syncSync();
+    expect(treeText(readTree(v.fs))).toEqual(copy);
+    v.close();
+    expect(treeText(readTree(k.fs))).toEqual(treeText(model));
     k.snapshots.waitIdle();
     fsckClean(k);
     down(k);
     const k2 = boot(image);
-    expect(treeText(readTree(k2.fs))).toEqual(copy);
+    expect(treeText(readTree(k2.fs))).toEqual(treeText(model));
     fsckClean(k2);
   });
 
@@ -518,6 +529,8 @@ describe("kernel.snapshots", () => {
     const kc = boot(image, "work");
     expect(kc.fs.readFileSync("/a", "utf8")).toBe("main");
     kc.fs.writeFileSync("/a", "clone changed");
+    expect(kc.snapshots.get("work").mounted).toBe(true);
+    fails(() => kc.snapshots.open("work"), "EBUSY"); // the mounted head: read it through kc.fs
     fails(() => kc.snapshots.create("x"), "EOPNOTSUPP");
     down(kc);
     const ks = boot(image, "work@origin");
