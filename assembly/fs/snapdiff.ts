@@ -36,9 +36,9 @@
 //   0 kind u8 (1 created, 2 deleted, 3 modified, 4 renamed)   1 type u8 (DT_*)
 //   2 len1 u16   4 len2 u16   6 path1[len1]   6+len1 path2[len2] (renamed: old, new)
 //
-// Working memory (one buddy allocation, freed before returning):
+// Working memory (two buddy allocations, freed before returning):
 //
-//   | seen set: SEEN_SLOTS x u64 | inode table: slots x ENT | name arena | path buffers |
+//   | seen set: SEEN_SLOTS x u64 | inode table: slots x ENT | 2 path buffers |   | name arena |
 //
 //   ENT (48 B): 0 ino u64 | 8 flags u32 | 12 ta u8 | 13 tb u8 | 14 rsv u16 | 16 na u32 |
 //               20 nb u32 | 24 ra u32 | 28 rb u32 | 32 hint_a u64 | 40 hint_b u64
@@ -71,12 +71,12 @@ const SEEN_SLOTS: u32 = 16384;
 const PATH_BYTES_MAX: u32 = 32768;
 /** Deepest directory chain followed up to the root (a loop in a damaged tree stops here). */
 const PATH_DEPTH_MAX: u32 = PATH_BYTES_MAX / 2;
-/** Inode table slots: at least, at most (a diff naming more inodes is -ENOMEM). */
+/** Inode table slots: at least, at most (a diff involving more inodes is -ENOMEM). */
 const TAB_SLOTS_MIN: u32 = 1024;
-const TAB_SLOTS_MAX: u32 = 32768;
-/** Name arena bytes: at least, at most (names beyond it: -ERANGE, as the output would be). */
+const TAB_SLOTS_MAX: u32 = 65536;
+/** Name arena bytes: at least, at most (more changed names than it holds: -ENOMEM). */
 const ARENA_MIN: u32 = 64 << 10;
-const ARENA_MAX: u32 = 1 << 20;
+const ARENA_MAX: u32 = 4 << 20;
 /** Largest working-memory allocation: 4 MiB (buddy order 10). */
 const WORK_ORDER_MAX: u32 = 10;
 
@@ -111,6 +111,8 @@ const NM_NAME: usize = 16;
 
 let work_pfn: u32 = NO_PFN;
 let work_order: u32 = 0;
+let arena_pfn: u32 = NO_PFN;
+let arena_order: u32 = 0;
 let seen: usize = 0;
 let seen_used: u32 = 0;
 let tab: usize = 0;
@@ -135,30 +137,56 @@ export function snap_diff_total(): u64 { return diff_total; }
 
 /**
  * Allocates the working memory sized for an output of `cap` bytes (an inode table slot per
- * 16 output bytes, an arena of names as large as the output), or, when memory is short, the
- * smallest one. 0 or -ENOMEM.
+ * 16 output bytes, a name arena of twice the output), or, when memory is short, the
+ * smallest. 0 or -ENOMEM.
  */
 function work_alloc(cap: u32): i32 {
-  if (work_try(min<u32>(TAB_SLOTS_MAX, max<u32>(TAB_SLOTS_MIN, pow2_at_least(cap / 16))), min<u32>(ARENA_MAX, max<u32>(ARENA_MIN, cap + ARENA_MIN)))) return 0;
+  work_small = false;
+  const slots = min<u32>(TAB_SLOTS_MAX, max<u32>(TAB_SLOTS_MIN, pow2_at_least(cap / 16)));
+  const bytes = <u32>min<u64>(ARENA_MAX, max<u64>(ARENA_MIN, 2 * <u64>cap + ARENA_MIN));
+  if (work_try(slots, bytes)) return 0;
+  work_small = true;
   return work_try(TAB_SLOTS_MIN, ARENA_MIN) ? 0 : -ENOMEM;
 }
 
+/** True when memory was short and the smallest working memory was taken. */
+let work_small = false;
+
+/**
+ * Errno of a full inode table or name arena: -ERANGE when a bigger output buffer brings a
+ * bigger one (the caller retries, as for a full output), else -ENOMEM.
+ */
+function full_errno(arena_full: bool = false): i32 {
+  if (work_small) return -ENOMEM;
+  return (arena_full ? arena_size < ARENA_MAX : tab_slots < TAB_SLOTS_MAX) ? -ERANGE : -ENOMEM;
+}
+
+@inline function order_for(bytes: u64): u32 {
+  let order: u32 = 0;
+  while ((<u64>PAGE_SIZE << order) < bytes) order++;
+  return order;
+}
+
+/** Takes the two allocations: seen set, table and path buffers; the name arena. */
 function work_try(slots: u32, arena_bytes: u32): bool {
   tab_slots = slots;
   arena_size = arena_bytes;
-  const need = <u64>SEEN_SLOTS * 8 + <u64>tab_slots * ENT + <u64>arena_size + 2 * <u64>PATH_BYTES_MAX;
-  let order: u32 = 0;
-  while ((<u64>PAGE_SIZE << order) < need) order++;
-  if (order > WORK_ORDER_MAX) return false;
-  const pfn = alloc_pages(order);
-  if (pfn == NO_PFN) return false;
-  work_pfn = pfn;
-  work_order = order;
-  seen = pfn_to_addr(pfn);
+  const o1 = order_for(<u64>SEEN_SLOTS * 8 + <u64>tab_slots * ENT + 2 * <u64>PATH_BYTES_MAX);
+  const o2 = order_for(<u64>arena_size);
+  if (o1 > WORK_ORDER_MAX || o2 > WORK_ORDER_MAX) return false;
+  const p1 = alloc_pages(o1);
+  if (p1 == NO_PFN) return false;
+  const p2 = alloc_pages(o2);
+  if (p2 == NO_PFN) { free_pages(p1, o1); return false; }
+  work_pfn = p1;
+  work_order = o1;
+  arena_pfn = p2;
+  arena_order = o2;
+  seen = pfn_to_addr(p1);
   tab = seen + <usize>SEEN_SLOTS * 8;
-  arena = tab + <usize>tab_slots * ENT;
-  pbuf1 = arena + arena_size;
+  pbuf1 = tab + <usize>tab_slots * ENT;
   pbuf2 = pbuf1 + PATH_BYTES_MAX;
+  arena = pfn_to_addr(p2);
   memory.fill(seen, 0, <usize>SEEN_SLOTS * 8 + <usize>tab_slots * ENT);
   seen_used = 0;
   tab_used = 0;
@@ -168,7 +196,9 @@ function work_try(slots: u32, arena_bytes: u32): bool {
 
 function work_free(): void {
   if (work_pfn != NO_PFN) free_pages(work_pfn, work_order);
+  if (arena_pfn != NO_PFN) free_pages(arena_pfn, arena_order);
   work_pfn = NO_PFN;
+  arena_pfn = NO_PFN;
 }
 
 // ---- counted node reads --------------------------------------------------------------------
@@ -217,7 +247,7 @@ function tab_get(ino: u64): usize {
   return 0;
 }
 
-/** Entry of `ino`, made (with `flags`) when missing; 0 when the table is full (-ENOMEM). */
+/** Entry of `ino`, made (with `flags`) when missing; 0 when the table is full (full_errno). */
 function tab_add(ino: u64, flags: u32): usize {
   let i = <u32>((ino * 0x9e3779b97f4a7c15) >> 32) & (tab_slots - 1);
   for (let probes: u32 = 0; probes < tab_slots; probes++) {
@@ -243,7 +273,7 @@ function tab_fact(ino: u64, flags: u32): usize {
   return e;
 }
 
-/** A name in the arena: its offset, or 0 when the arena is full (-ERANGE: a bigger cap grows it). */
+/** A name in the arena: its offset, or 0 when the arena is full (full_errno). */
 function name_new(dir: u64, type: u8, name: usize, len: u32, next: u32): u32 {
   const sz = (<u32>NM_NAME + len + 7) & ~7;
   if (arena_used + sz > arena_size) return 0;
@@ -290,7 +320,7 @@ function on_record(ino: u64, a: usize, la: u32, b: usize, lb: u32): i32 {
     else return 0;
   } else flags = a != 0 ? F_ONLY_A : F_ONLY_B;
   const e = tab_fact(ino, flags);
-  if (e == 0) return -ENOMEM;
+  if (e == 0) return full_errno();
   if (a != 0) rec_hint(e, SIDE_A, a);
   if (b != 0) rec_hint(e, SIDE_B, b);
   return 0;
@@ -310,10 +340,10 @@ function rec_hint(e: usize, s: u32, r: usize): void {
 function on_dirent(s: u32, dir: u64, v: usize, vl: u32): i32 {
   if (vl < 10 || vl != 10 + <u32>load<u8>(v, 9)) return -EUCLEAN;
   const e = tab_fact(load<u64>(v), 0);
-  if (e == 0) return -ENOMEM;
+  if (e == 0) return full_errno();
   const at = s == SIDE_A ? E_NA : E_NB;
   const off = name_new(dir, load<u8>(v, 8), v + 10, <u32>load<u8>(v, 9), load<u32>(e + at));
-  if (off == 0) return -ERANGE;
+  if (off == 0) return full_errno(true);
   store<u32>(e + at, off);
   return 0;
 }
@@ -464,9 +494,9 @@ function take_value(s: u32): i32 {
 function on_item(k1: u64, k2: u64, a: usize, la: u32, b: usize, lb: u32): i32 {
   if (w_tree == TREE_INODE) {
     if (k2 == 0) return on_record(k1, a, la, b, lb);
-    return tab_fact(k1, F_MOD) == 0 ? -ENOMEM : 0; // an xattr
+    return tab_fact(k1, F_MOD) == 0 ? full_errno() : 0; // an xattr
   }
-  if (w_tree == TREE_EXTENT) return tab_fact(k1, F_MOD) == 0 ? -ENOMEM : 0;
+  if (w_tree == TREE_EXTENT) return tab_fact(k1, F_MOD) == 0 ? full_errno() : 0;
   if (k1 == ORPHAN_DIR) return 0; // open-but-unlinked inodes: no names
   let r: i32 = 0;
   if (a != 0) r = on_dirent(SIDE_A, k1, a, la);
@@ -607,7 +637,7 @@ function scan_node(s: u32, blk: u64, gen: u64, level: u32, lo: u64, hi: u64): i3
     const at = s == SIDE_A ? E_RA : E_RB;
     if (load<u32>(e + at) != 0) continue;
     const off = name_new(d, load<u8>(v, 8), v + 10, <u32>load<u8>(v, 9), 0);
-    if (off == 0) return -ERANGE;
+    if (off == 0) return full_errno(true);
     store<u32>(e + at, off);
   }
   return 0;
@@ -623,7 +653,7 @@ let scanned_all_b = false;
  */
 function name_of(s: u32, ino: u64): i64 {
   const e = tab_add(ino, F_AUX);
-  if (e == 0) return -ENOMEM;
+  if (e == 0) return full_errno();
   const list = load<u32>(e + (s == SIDE_A ? E_NA : E_NB));
   if (list != 0) return list;
   const hflag = s == SIDE_A ? F_HINT_A : F_HINT_B;
@@ -858,7 +888,8 @@ function union_total(): i64 {
  * Writes the differences between heads `a` (`alen` bytes; 0: the mounted head) and `b`
  * into `out` (`cap` bytes) as packed records (header comment). Returns the bytes written,
  * or -errno: -ENOENT an unknown name; -ERANGE `cap` too small (call again with a bigger
- * buffer); -ENOMEM no working memory, or more than 3/4 of TAB_SLOTS_MAX inodes involved;
+ * buffer: the output, or the inode table and name arena sized by it, is full); -ENOMEM no
+ * working memory, or more inodes (3/4 of TAB_SLOTS_MAX) or names than the largest holds;
  * -ENAMETOOLONG a path over PATH_BYTES_MAX; -EUCLEAN, -EIO a damaged tree.
  */
 export function snap_diff(a: usize, alen: u32, b: usize, blen: u32, out: usize, cap: u32): i32 {
