@@ -511,6 +511,10 @@ describe("sys_snapshot_diff", () => {
       const d = diff(k, `before${pkgs}`, `after${pkgs}`);
       expect(d.recs.map((r) => `${r.kind} ${r.p1}`).sort()).toEqual([...changed].map((p) => `modified ${p}`).sort());
       figures.push({ files: files.length, nodes: d.nodes, total: d.total });
+      // the union holds the live tree (== "after") and at most a second copy of it
+      const live = [0, 1, 2].reduce((n, t) => n + k.treeInfo(t).nodes, 0);
+      expect(d.total).toBeGreaterThanOrEqual(live);
+      expect(d.total).toBeLessThan(live + d.nodes); // what "before" has apart: only what the diff read
       console.log(`snapshot diff, 10 of ${files.length} files changed: read ${d.nodes} of ${d.total} nodes (${((100 * d.nodes) / d.total).toFixed(2)}%)`);
     }
     const [small, big] = [figures[0], figures[figures.length - 1]];
