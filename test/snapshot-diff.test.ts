@@ -370,6 +370,26 @@ describe("sys_snapshot_diff", () => {
     k.shutdown();
   });
 
+  it("trees of different heights: a one-leaf tree against one of three levels, both ways", () => {
+    const k = bootDevice(freshDevice(64 * MiB));
+    k.fs.writeFileSync("/keep", "k");
+    expect(k.treeInfo(0).height).toBe(1);
+    tick();
+    snapCreate(k, "small");
+    tick();
+    const want: string[] = ["modified 4 /"];
+    for (let i = 0; i < 3000; i++) {
+      k.fs.writeFileSync(`/f${i}`, "p".repeat(700)); // inline: ~40 KB of records per 50 files
+      want.push(`created 8 /f${i}`);
+    }
+    expect(k.treeInfo(0).height).toBeGreaterThanOrEqual(3);
+    snapCreate(k, "big");
+    const show = (r: Rec) => `${r.kind} ${r.type} ${r.p1}`;
+    expect(diff(k, "small", "big").recs.map(show).sort()).toEqual(want.sort());
+    expect(diff(k, "big", "small").recs.map(show).sort()).toEqual(want.map((w) => w.replace("created", "deleted")).sort());
+    k.shutdown();
+  });
+
   it("errors: an unknown name is ENOENT, a buffer too small is ERANGE, a buffer outside the host's areas EINVAL", () => {
     const k = bootDevice(freshDevice(32 * MiB));
     k.fs.writeFileSync("/a", "1");
