@@ -325,7 +325,7 @@ function mulberry(seed: number): () => number {
 
 describe("sys_snapshot_diff", () => {
   it("equals the model's diff between two snapshots, a snapshot and the live fs, both ways (property)", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 }), fc.integer({ min: 10, max: 80 }), fc.integer({ min: 1, max: 40 }), (seed, build, changes) => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 }), fc.integer({ min: 10, max: 400 }), fc.integer({ min: 1, max: 60 }), (seed, build, changes) => {
       const k = bootDevice(freshDevice(32 * MiB));
       try {
         const w = new World(k, mulberry(seed));
