@@ -10,6 +10,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import type { Kernel } from "../host/vmm/kernel.js";
+import { ROOT_CRED } from "../host/fs/fs.js";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootWith } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
@@ -429,6 +430,33 @@ describe("sys_snapshot_diff", () => {
     expect(diffRaw(k, "some", "some")).toMatchObject({ recs: [] }); // and the next diff works
     k.shutdown();
   }, 60_000);
+
+  it("a path over 32 KiB is ENAMETOOLONG (directories nested by renames and relative calls, each path short)", () => {
+    const k = bootDevice(freshDevice(32 * MiB));
+    const sys = k.sysAs(ROOT_CRED);
+    const long = (i: number) => `${i}-`.padEnd(255, "L");
+    k.fs.mkdirSync("/d");
+    const nest = (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        k.fs.mkdirSync("/top");
+        k.fs.renameSync("/d", `/top/${long(i)}`);
+        k.fs.renameSync("/top", "/d");
+      }
+    };
+    nest(0, 127); // the first /d is now "/d" + 127 x 256 bytes deep: 32,514
+    tick();
+    snapCreate(k, "deep");
+    tick();
+    expect(sys.chdir!("/d")).toBe(0);
+    for (let i = 126; i >= 0; i--) expect(sys.chdir!(long(i))).toBe(0);
+    expect(sys.mkdir("x", 0o755)).toBe(0);
+    expect(sys.chdir!("/")).toBe(0);
+    const ok = diff(k, "deep", "");
+    expect(ok.recs.map((r) => `${r.kind} ${r.p1.length}`).sort()).toEqual(["created 32516", "modified 32514"]);
+    nest(127, 128); // x: 32,772 bytes > 32,768
+    expect(diffRaw(k, "deep", "")).toBe(-36); // ENAMETOOLONG
+    k.shutdown();
+  });
 
   it("a writable clone: same trees as its origin until changed; diffs against the live fs agree", () => {
     const k = bootDevice(freshDevice(32 * MiB));
