@@ -579,6 +579,22 @@ describe("kernel.snapshots", () => {
     expect(() => boot(image, "work")).toThrow(expect.objectContaining({ code: "ENOENT", message: "mount failed: no snapshot named 'work'" }));
   });
 
+  it("a file created in a mounted clone leaves the main filesystem's fsck clean, before and after the clone's delete", () => {
+    const { k, image } = freshKernel();
+    k.fs.writeFileSync("/a", "main");
+    k.snapshots.create("work", { writable: true });
+    down(k);
+    const kc = boot(image, "work");
+    kc.fs.writeFileSync("/clone.txt", "c");
+    fsckClean(kc);
+    down(kc);
+    const km = boot(image);
+    expect(km.fs.readdirSync("/")).not.toContain("clone.txt");
+    fsckClean(km);
+    km.snapshots.delete("work", { wait: true });
+    fsckClean(km);
+  });
+
   it("the live kernel's shutdown closes its views first (they read its device)", () => {
     const { k } = freshKernel();
     k.snapshots.create("s");
