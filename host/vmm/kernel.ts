@@ -2,10 +2,10 @@
 // a virtio-blk device, and binds its syscalls to the Sys table behind the Node-shaped fs.
 //
 // Layer: host top. Interface: boot()/bootSync() -> Kernel { fs, sys, mkfs, mount, shutdown,
-// fsck, info, snapshots (host/vmm/snapshots.ts) }. Rules: one syscall = one crossing; strings and stat records move through the
-// kernel's argument area, file data through its transfer buffer (views are re-made when
-// memory.grow replaces the buffer); a kernel abort is a panic: the Kernel is dead after it
-// and every later call throws KernelPanic. This file has no Node imports, so the browser
+// fsck, info, snapshots (host/vmm/snapshots.ts) }. Rules: one syscall = one crossing; strings
+// and stat records move through the kernel's argument area, file data through its transfer
+// buffer (views are re-made when memory.grow replaces the buffer); a kernel abort is a panic:
+// the Kernel is dead after it and every later call throws KernelPanic. This file has no Node imports, so the browser
 // reuses it; the Node helpers (image files, module loading) are in host/node/node.ts.
 
 import { ReadOnlyBackend, type BlockBackend } from "./blockdev.js";
@@ -181,7 +181,6 @@ export class KernelPanic extends Error {
   constructor(message: string) { super(`kernel panic: ${message}`); this.name = "KernelPanic"; }
 }
 
-
 const NS_PER_SEC = 1_000_000_000n;
 
 /**
@@ -281,6 +280,8 @@ const SNAPSHOT_WORK_INTERVAL_MS = 10;
 /** Units of background snapshot work per idle-worker run (1 unit: a dead-list entry or a tree node). */
 const SNAPSHOT_WORK_TICK_BUDGET = 256;
 const ENOENT = 2;
+/** fs/super.ts MR_NO_SNAPSHOT: the snapshot sys_mount_snapshot named is not there. */
+const MR_NO_SNAPSHOT = 10;
 const EINVAL = 22, EISDIR = 21;
 const I64_MAX = 2n ** 63n - 1n;
 const I64_MIN = -(2n ** 63n);
@@ -324,7 +325,6 @@ export interface FsckStats {
 }
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
-
 
 /** A booted kernel: the module instance, its device and its Node-shaped fs. */
 export class Kernel {
@@ -1008,7 +1008,7 @@ export class Kernel {
     if (r < 0) {
       const reason = this.x.sys_mount_reason() as number;
       if (reason === MR_MMP_BUSY) throw new KernelError("EBUSY", describeHolder(this.mmpHolder()), EBUSY);
-      if (this.snapshotName !== null && r === -ENOENT) throw new KernelError("ENOENT", `mount failed: no snapshot named '${this.snapshotName}'`, ENOENT);
+      if (this.snapshotName !== null && reason === MR_NO_SNAPSHOT) throw new KernelError("ENOENT", `mount failed: no snapshot named '${this.snapshotName}'`, ENOENT);
       const why = reason > 0 && MOUNT_REASONS[reason] ? MOUNT_REASONS[reason] : `${errnoName(-r)} while mounting`;
       throw new KernelError(errnoName(-r), `mount failed: ${why}`, -r);
     }
