@@ -571,7 +571,7 @@ describe("kernel.snapshots", () => {
     const kl = boot(image);
     expect(kl.fs.readFileSync("/a", "utf8")).toBe("main changed");
     // deleting the clone deletes the origin made for it too (no other clone grew from it)
-    kl.snapshots.delete("work", { wait: true });
+    expect(kl.snapshots.delete("work", { wait: true }).alsoDeleted).toEqual(["work@origin"]);
     expect(kl.snapshots.list()).toEqual([]);
     fails(() => kl.snapshots.delete("work@origin"), "ENOENT");
     fsckClean(kl);

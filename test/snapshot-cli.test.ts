@@ -61,6 +61,8 @@ beforeAll(async () => {
 
 describe("helix snapshot", () => {
   it("create prints the new snapshot; EEXIST and a bad name are one line (exit 1, exit 2)", async () => {
+    expect(ok(await helix(["snapshot", "list", IMG]))).toBe("no snapshots\n");
+    expect(await listJson()).toEqual([]);
     expect(ok(await helix(["snapshot", "create", IMG, "s1"]))).toMatch(/^created snapshot 's1' \(id \d+\), transaction 0x[0-9a-f]+, \S+ referenced\n$/);
     expect(oneErrorLine(await helix(["snapshot", "create", IMG, "s1"]), 1)).toMatch(/snap\.img: snapshot create 's1' failed: EEXIST/);
     for (const bad of ["bad/name", ".", "x".repeat(256)]) expect(oneErrorLine(await helix(["snapshot", "create", IMG, bad]), 2)).toMatch(/bad snapshot name/);
@@ -170,7 +172,7 @@ describe("helix snapshot", () => {
     expect(ok(await helix(["boot", IMG, "-q", "-c", "ls /"]))).not.toMatch(/clone\.txt/);
     expect(oneErrorLine(await helix(["snapshot", "delete", IMG, "work@origin"]), 1)).toMatch(/EBUSY/);
     // the clone's delete takes the origin made for it along
-    ok(await helix(["snapshot", "delete", IMG, "work"]));
+    expect(ok(await helix(["snapshot", "delete", IMG, "work"]))).toMatch(/^deleted clone 'work' \(id \d+\) and its origin 'work@origin': freed \S+ \(\d+ blocks\)\n$/);
     expect((await listJson()).map((s) => s.name)).toEqual(["s2"]);
   }, 90_000);
 

@@ -84,7 +84,9 @@ export function cmdSnapshotList(image: string, o: { json?: boolean }, kopts: Ker
 export function cmdSnapshotDelete(image: string, name: string, kopts: KernelOptions, print: Print): number {
   checkNameArg(name);
   const r = onImage(image, kopts, (s) => s.k.snapshots.delete(name, { wait: true }));
-  print(`deleted snapshot '${name}' (id ${r.snapshot.id}): freed ${humanSize(r.freedBytes)} (${r.freedBytes / BLOCK_SIZE} blocks)\n`);
+  const what = r.snapshot.writable ? "clone" : "snapshot";
+  const also = r.alsoDeleted.length > 0 ? ` and its origin ${r.alsoDeleted.map((n) => `'${n}'`).join(", ")}` : "";
+  print(`deleted ${what} '${name}' (id ${r.snapshot.id})${also}: freed ${humanSize(r.freedBytes)} (${r.freedBytes / BLOCK_SIZE} blocks)\n`);
   return 0;
 }
 

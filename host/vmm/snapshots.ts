@@ -232,6 +232,8 @@ export interface DeleteResult {
   freedBytes: number;
   /** Background work units still pending (0 with wait). */
   pending: number;
+  /** Others the kernel deleted with it: a clone's own origin `<name>@origin` when no other clone grew from it. */
+  alsoDeleted: string[];
 }
 
 /** kernel.snapshots: snapshots and clones of the filesystem a kernel has mounted. */
@@ -282,20 +284,23 @@ export class Snapshots {
     assertName(name, `snapshot delete '${name}'`);
     const open = this.views.get(name)?.size ?? 0;
     if (open > 0) throw new KernelError("EBUSY", `snapshot delete '${name}' failed: EBUSY (${open} open view${open === 1 ? "" : "s"}: close ${open === 1 ? "it" : "them"} first)`, 16);
-    const before = this.list().find((s) => s.name === name);
+    const listed = this.list();
+    const before = listed.find((s) => s.name === name);
     const free0 = opts.wait ? this.k.freeBlocks() : 0;
     this.k.snapshotDelete(name);
     // the kernel found it, so it was listed a moment ago
     if (before === undefined) throw new KernelError("EIO", `snapshot delete '${name}': deleted, but it was not listed before`, 5);
     const snapshot = before;
+    const left = new Set(this.list().map((s) => s.name));
+    const alsoDeleted = listed.filter((s) => s.name !== name && !left.has(s.name)).map((s) => s.name);
     if (!opts.wait) {
       this.k.kickSnapshotWorker();
-      return { snapshot, exclusiveBytes: snapshot.exclusiveBytes, freedBytes: 0, pending: this.k.snapshotWork(0) };
+      return { snapshot, exclusiveBytes: snapshot.exclusiveBytes, freedBytes: 0, pending: this.k.snapshotWork(0), alsoDeleted };
     }
     this.waitIdle();
     // blocks freed by a transaction are reusable once it commits (btrfs pins them until then)
     this.k.syncAll();
-    return { snapshot, exclusiveBytes: snapshot.exclusiveBytes, freedBytes: Math.max(0, this.k.freeBlocks() - free0) * 4096, pending: 0 };
+    return { snapshot, exclusiveBytes: snapshot.exclusiveBytes, freedBytes: Math.max(0, this.k.freeBlocks() - free0) * 4096, pending: 0, alsoDeleted };
   }
 
   /**
