@@ -21,6 +21,8 @@ import {
 import { KernelError, bootWith, type Kernel } from "../host/vmm/kernel.js";
 import { bootSync, createImage, kernelModule } from "../host/node/node.js";
 import type { HelixFs } from "../host/fs/fs.js";
+import { Shell } from "../host/shell/shell.js";
+import { humanSize, snapshotSpace } from "../host/shell/format.js";
 import { MiB, bytesOf, fsckClean, scratchDir } from "./helpers.js";
 
 const DIR = scratchDir("helix-snap-api-");
@@ -430,6 +432,27 @@ describe("kernel.snapshots", () => {
     // the tree nodes' layout (splits happen in another order)
     expect(Math.abs(k.fs.statfsSync("/").bfree - twin.fs.statfsSync("/").bfree)).toBeLessThanOrEqual(8);
     fsckClean(k);
+  });
+
+  it("the shell's df says how much of Used only snapshots hold (kernel_info), and nothing without them", () => {
+    const { k } = freshKernel();
+    let out = "";
+    const sh = new Shell(k.fs, { out: (d) => { out += String(d); }, err: (l) => { out += l + "\n"; }, snapshotBytes: () => snapshotSpace(k.info())?.heldBytes ?? 0 });
+    k.fs.writeFileSync("/big", bytesOf(1, 3 * MiB));
+    k.snapshots.create("s");
+    sh.run("df -h");
+    expect(out).not.toMatch(/snapshots/); // shared with the live tree: not held only by the snapshot
+    k.fs.unlinkSync("/big");
+    k.fs.syncSync();
+    out = "";
+    sh.run("df; df -h");
+    const kb = Number(/^Used includes (\d+) 1K-blocks held only by snapshots$/m.exec(out)![1]);
+    expect(kb * 1024).toBeGreaterThanOrEqual(3 * MiB);
+    expect(out).toContain(`Used includes ${humanSize(kb * 1024)} held only by snapshots\n`);
+    k.snapshots.delete("s", { wait: true });
+    out = "";
+    sh.run("df -h");
+    expect(out).not.toMatch(/snapshots/);
   });
 
   it("delete without wait: the idle worker finishes the background free on its own (unref'd timer)", async () => {
