@@ -14,6 +14,15 @@ import * as path from "node:path";
 import { runHelix, type RunResult } from "./cli-run.js";
 import { humanSize } from "../host/shell/format.js";
 import { MiB, TMPFS, bytesOf } from "./helpers.js";
+import { parseMountOptions } from "../host/fuse/mount.js";
+import { loadFuseBinding } from "../host/fuse/binding.js";
+
+/** Real FUSE mounts work here: Linux, root, /dev/fuse, the addon and fusermount (as test/fuse.test.ts asks). */
+const FUSE = (() => {
+  if (process.platform !== "linux" || process.getuid?.() !== 0 || !fs.existsSync("/dev/fuse")) return false;
+  try { loadFuseBinding(); } catch { return false; }
+  return ["/usr/bin/fusermount", "/bin/fusermount"].some((p) => fs.existsSync(p));
+})();
 
 const TMP = fs.mkdtempSync(path.join(TMPFS, "helix-snap-cli-"));
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -174,6 +183,27 @@ describe("helix snapshot", () => {
     // the clone's delete takes the origin made for it along
     expect(ok(await helix(["snapshot", "delete", IMG, "work"]))).toMatch(/^deleted clone 'work' \(id \d+\) and its origin 'work@origin': freed \S+ \(\d+ blocks\)\n$/);
     expect((await listJson()).map((s) => s.name)).toEqual(["s2"]);
+  }, 90_000);
+
+  it("-o snapshot=NAME: parsed, and a bad name is a usage error before anything starts", async () => {
+    expect(parseMountOptions(["ro,snapshot=s2"]).snapshot).toBe("s2");
+    expect(() => parseMountOptions(["snapshot=a/b"])).toThrow(/bad mount option 'snapshot=a\/b': the name contains '\/'/);
+    expect(() => parseMountOptions(["snapshot="])).toThrow(/the name is empty/);
+    const dir = fs.mkdtempSync(path.join(TMP, "mnt-"));
+    expect(oneErrorLine(await helix(["mount", IMG, dir, "-o", "snapshot=.."]), 2)).toMatch(/bad mount option/);
+  }, 60_000);
+
+  it.runIf(FUSE)("helix mount -o snapshot=NAME: host programs read the snapshot through FUSE, read-only", async () => {
+    const dir = fs.mkdtempSync(path.join(TMP, "mnt-"));
+    ok(await helix(["mount", IMG, dir, "-o", "snapshot=s2"]));
+    try {
+      expect(fs.readFileSync(path.join(dir, "a", "hello.txt"), "utf8")).toBe("changed\n");
+      expect(fs.readdirSync(dir).sort()).toEqual(expect.arrayContaining(["a", "c.txt", "new.txt"]));
+      expect(() => fs.writeFileSync(path.join(dir, "x"), "no")).toThrow(expect.objectContaining({ code: "EROFS" }));
+    } finally {
+      ok(await helix(["umount", dir]));
+    }
+    expect(oneErrorLine(await helix(["mount", IMG, dir, "-o", "snapshot=nope"]), 1)).toMatch(/no snapshot named 'nope'/);
   }, 90_000);
 
   it("fsck is clean after all of the above", async () => {

@@ -596,7 +596,7 @@ function program(status: { code: number }): Command {
 
   p.command("mount").argument("<IMAGE>").argument("<MOUNTPOINT>", "an empty directory")
     .description("mount an image on the host through FUSE; returns once the mount is live (see 'helix umount')")
-    .option("-o, --options <opts>", "mount options, comma-separated: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty",
+    .option("-o, --options <opts>", "mount options, comma-separated: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty, snapshot=NAME",
       (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("-f, --foreground", "stay in the foreground and serve the mount until it is unmounted or signalled")
     .option("--memory <MiB>", `kernel memory limit in MiB (${MEMORY_MIB_MIN}..${MEMORY_MIB_MAX}, default ${DEFAULT_MEMORY_MIB})`)
