@@ -622,6 +622,7 @@ function delete_units(id: u64, budget: u32): i64 {
       if (r != 0) return r;
       kfs(); kputs("snapshot "); kputu(id); kputs(" deleted"); knl();
       r = set_floor(scan_newest_tid());
+      if (r == 0) r = restart_deletes();
       return r != 0 ? <i64>r : <i64>left;
     }
     k1 = cur_k1(CUR);
@@ -645,6 +646,33 @@ function delete_units(id: u64, budget: u32): i64 {
   store<u64>(REC, k2, SR_RESUME_K2);
   r = bt_update(TREE_SNAP, id, 0, REC, rec_len(REC));
   return r != 0 ? <i64>r : 0;
+}
+
+const RESTART_IDS: usize = memory.data(SNAPSHOT_MAX * 8);
+
+/**
+ * Restarts every other delete in progress from the start of its dead-list range: one record
+ * less changes their neighbours, so dead extents a delete passed over (kept for the snapshot
+ * just removed) may now be its to free. A rescan is idempotent: what was freed is gone.
+ * 0 or -errno.
+ */
+function restart_deletes(): i32 {
+  let n: u32 = 0;
+  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
+  while (ok && n < SNAPSHOT_MAX) {
+    if (load<u32>(cur_val(CUR), SR_FLAGS) & SNAP_DELETING) store<u64>(RESTART_IDS + (<usize>n++ << 3), cur_k1(CUR));
+    ok = bt_next(CUR);
+  }
+  if (bt_errno != 0) return bt_errno;
+  for (let i: u32 = 0; i < n; i++) {
+    const id = load<u64>(RESTART_IDS + (<usize>i << 3));
+    if (rec_load(id, REC) == 0) return bt_errno != 0 ? bt_errno : -EUCLEAN;
+    store<u64>(REC, load<u64>(REC, SR_TID) + 1, SR_RESUME_K1);
+    store<u64>(REC, 0, SR_RESUME_K2);
+    const r = bt_update(TREE_SNAP, id, 0, REC, rec_len(REC));
+    if (r != 0) return r;
+  }
+  return 0;
 }
 
 // A dropped tree is freed by a post-order walk that restarts from the root at the resume key
