@@ -660,7 +660,10 @@ function restart_deletes(): i32 {
   let n: u32 = 0;
   let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
   while (ok && n < SNAPSHOT_MAX) {
-    if (load<u32>(cur_val(CUR), SR_FLAGS) & SNAP_DELETING) store<u64>(RESTART_IDS + (<usize>n++ << 3), cur_k1(CUR));
+    if (load<u32>(cur_val(CUR), SR_FLAGS) & SNAP_DELETING) {
+      store<u64>(RESTART_IDS + (<usize>n << 3), cur_k1(CUR));
+      n++;
+    }
     ok = bt_next(CUR);
   }
   if (bt_errno != 0) return bt_errno;
