@@ -270,6 +270,13 @@ describe("data checksums", () => {
     k = boot(new MemoryBackend(disk), (l) => log.push(l));
     const failed = expectExactOrFail(k, files, ["EUCLEAN"]);
     expect(failed).toBeGreaterThan(0);
+    for (const f of files) {
+      // the older leaf had mode 0644: each inode is the chmod'ed one or unreadable
+      let mode = -1;
+      const c = codeOf(() => { mode = k.fs.statSync(f.path)!.mode & 0o777; });
+      if (c === null) expect(mode).toBe(0o600);
+      else expect(c).toBe("EUCLEAN");
+    }
     expect(log.some((l) => l.includes(`parent transid verify failed on block ${lostBlock} `))).toBe(true);
     expect(k.info().transidErrors).toBeGreaterThan(0);
     k.shutdown();
