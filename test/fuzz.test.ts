@@ -73,6 +73,19 @@ describe("the base image", () => {
     k.shutdown();
   });
 
+  it("keeps the device after each checkpoint of the population (history), after afterCheckpoint's changes", () => {
+    expect(base.history).toHaveLength(5);
+    const calls: number[] = [];
+    const hooked = buildBaseImage(module, { afterCheckpoint: (k, n) => { calls.push(n); k.fs.mkdirSync(`/hook${n}`); } });
+    expect(calls).toEqual([0, 1, 2, 3, 4]);
+    expect(hooked.history).toHaveLength(5);
+    for (const [i, h] of hooked.history.entries()) {
+      const k = bootDeterministic(module, new MemoryBackend(h.slice()), { memoryMiB: 32 });
+      for (let n = 0; n < 5; n++) expect(k.fs.existsSync(`/hook${n}`), `history ${i} /hook${n}`).toBe(n <= i);
+      k.shutdown();
+    }
+  });
+
   it("is built deterministically (reproduction lines rely on it)", () => {
     const again = buildBaseImage(module);
     expect(changedBlocks(again.image, base.image)).toEqual([]);

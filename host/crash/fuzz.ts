@@ -1165,6 +1165,12 @@ export interface BaseOptions {
   files?: number;
   /** Seed of the population (default 1). */
   seed?: number;
+  /**
+   * Called after checkpoint `n` (0 .. 4) of the population, before the device is copied into
+   * `history`, with the kernel: e.g. to take a snapshot, so the image holds shared nodes and
+   * the snapshot trees. What it changes must keep the files' keyed contents.
+   */
+  afterCheckpoint?: (kernel: Kernel, n: number) => void;
 }
 
 /** What buildBaseImage made. */
@@ -1216,7 +1222,11 @@ export function buildBaseImage(module: WebAssembly.Module, opts: BaseOptions = {
   const fs = k.fs;
   let key = 1;
   const out: BaseImage = { image: new Uint8Array(0), files: 0, dirs: 0, symlinks: 0, hardlinks: 0, journalTransactions: 0, orphans: 0, history: [] };
-  const checkpoint = () => { fs.syncSync(); out.history.push(dev.bytes.slice()); };
+  const checkpoint = () => {
+    fs.syncSync();
+    if (opts.afterCheckpoint) { opts.afterCheckpoint(k, out.history.length); fs.syncSync(); }
+    out.history.push(dev.bytes.slice());
+  };
   const dirs: string[] = ["/"];
   const mkdir = (p: string) => { fs.mkdirSync(p); dirs.push(p); out.dirs++; };
   for (let i = 0; i < 10; i++) {
