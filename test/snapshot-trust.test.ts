@@ -3,8 +3,14 @@
 // length, with unknown flags or with a tree taller than HEIGHT_MAX is EUCLEAN to the call
 // that meets it (one log line, the filesystem read-only), never a trap or a copy past the
 // record; the live files stay readable. Oracle: the same image without the edit works.
+// An image of the format before snapshots (test/fixtures/pre-snapshot.img.gz: made by the
+// kernel of commit cf96ed3 with one file) is refused by name, never misread.
 
 import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
+import { runHelix } from "./cli-run.js";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { bootWith, KernelError } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
@@ -58,4 +64,33 @@ describe("a crafted snapshot record", () => {
       k.shutdown();
     });
   }
+});
+
+describe("an image made before snapshots", () => {
+  const old = () => new Uint8Array(gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", "pre-snapshot.img.gz"))));
+
+  it("is refused at mount with the reason, EINVAL, never misread", () => {
+    let err: unknown = null;
+    try { boot(old()); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(KernelError);
+    expect((err as KernelError).code).toBe("EINVAL");
+    expect((err as Error).message).toMatch(/predates snapshots/);
+  });
+
+  it("helix boot and helix fsck say so in one line with a non-zero exit", async () => {
+    const dir = fs.mkdtempSync(path.join("/dev/shm", "helix-old-"));
+    try {
+      const img = path.join(dir, "old.img");
+      fs.writeFileSync(img, old());
+      for (const args of [["boot", img, "-c", "ls /"], ["fsck", img]]) {
+        const r = await runHelix(dir, args, 60_000);
+        expect(r.code).not.toBe(0);
+        const lines = r.stderr.trim().split("\n");
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/^helix: .*the image predates snapshots/);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
