@@ -231,6 +231,16 @@ describe("fsck on a filesystem with snapshots, a clone and a dead list", () => {
       expect(labels(r.stdout), r.stdout).toEqual([]);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).not.toMatch(/held by snapshot deletes/);
+      // each node is read once, however many trees share it: the count is the union's size
+      const union = new Set<number>();
+      for (let t = 0; t < 7; t++) for (const b of nodesFrom(img, treeRoot(img, t).root)) union.add(b);
+      for (const x of records(img)) for (const root of x.roots) for (const b of nodesFrom(img, root.root)) union.add(b);
+      let perTree = 0; // what walking every tree on its own would read
+      for (let t = 0; t < 7; t++) perTree += nodesFrom(img, treeRoot(img, t).root).length;
+      for (const x of records(img)) for (const root of x.roots) perTree += nodesFrom(img, root.root).length;
+      expect(Number(/(\d+) tree nodes/.exec(r.stdout)![1])).toBe(union.size);
+      expect(perTree, "the trees share nodes").toBeGreaterThan(union.size);
+      if (process.env.HELIX_FIGURES) console.log(`fsck read ${union.size} nodes; tree by tree: ${perTree}`);
     }
   });
 
