@@ -443,3 +443,84 @@ function findLeaf(img: Uint8Array, tree: number): number {
   const ls = leaves(img, tree);
   return ls[ls.length - 1];
 }
+
+// ---- 4. no false alarms: a random workload with snapshot operations ------------------------------
+
+/**
+ * Whether a snapshot delete may start while another one's background work is pending. Off:
+ * with it on, seed 7 leaks a dead extent (fsck: [dead-unreferenced] at step 69): deleting s7
+ * then s0 (both holding an extent born at s0 and killed after s7) frees it in neither, because
+ * each delete computes its neighbours with the other, still DELETING, record counted as alive
+ * (fs/snapshot.ts neighbours()). A kernel bug fsck finds; turn this on when it is fixed.
+ */
+const CONCURRENT_DELETES = false;
+
+describe("a seeded random workload interleaved with snapshot create, delete, partial work, clone, rollback", () => {
+  it("fsck finds nothing after every step, pending work included (8 seeds x 80 steps)", () => {
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      let x = seed * 0x9e3779b1 >>> 0 || 1;
+      const rnd = (n: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+      const log: string[] = [];
+      const dev = new MemoryBackend(IMG_BYTES);
+      const k = bootWith({ device: dev, module: kernelModule(true), mkfs: true, memoryMiB: 64, log: (l) => log.push(l) });
+      try {
+        const snaps: string[] = [];
+        let clone: string | null = null;
+        let n = 0;
+        const done: string[] = [];
+        for (let step = 0; step < 80; step++) {
+          const op = rnd(12);
+          let what = "";
+          if (op < 5) {
+            const p = `/f${rnd(8)}`;
+            if (rnd(4) === 0 && k.fs.existsSync(p)) { k.fs.unlinkSync(p); what = `unlink ${p}`; }
+            else { k.fs.writeFileSync(p, bytesOf(step + seed * 1000, 1 + rnd(5 * BLOCK))); what = `write ${p}`; }
+          } else if (op < 7 && snaps.length < 6) {
+            const name = `s${n++}`;
+            snapCreate(k, name);
+            snaps.push(name);
+            what = `create ${name}`;
+          } else if (op < 9 && snaps.length > 0) {
+            const i = rnd(snaps.length);
+            const name = snaps[i];
+            if (clone !== null && name === `${clone}@origin`) continue;
+            if (!CONCURRENT_DELETES) snapWork(k);
+            snapDelete(k, name);
+            snaps.splice(i, 1);
+            what = `delete ${name}`;
+          } else if (op === 9) {
+            k.callExport("sys_snapshot_work", 1 + rnd(3));
+            what = "partial work";
+          } else if (op === 10 && clone === null && snaps.length < 5) {
+            clone = `c${n++}`;
+            snapCreate(k, clone, 1);
+            snaps.push(`${clone}@origin`);
+            what = `clone ${clone}`;
+          } else if (op === 11 && clone !== null) {
+            snapDelete(k, clone);
+            snaps.splice(snaps.indexOf(`${clone}@origin`), 1);
+            clone = null;
+            what = "delete clone";
+          } else if (snaps.length > 0 && clone === null) {
+            // rollback to the newest snapshot
+            const name = snaps[snaps.length - 1];
+            // a newer snapshot whose delete is still running counts as newer (ENOTEMPTY)
+            if (callName(k, "sys_snapshot_rollback", name) === -39) { snapWork(k); snapRollback(k, name); }
+            what = `rollback ${name}`;
+          } else continue;
+          done.push(what.split(" ")[0]);
+          const r = kfsck(k, log);
+          expect(r.lines.filter((l) => !/blocks held by snapshot deletes in progress/.test(l)), `seed ${seed} step ${step}: ${what}`).toEqual([]);
+          expect(r.n, `seed ${seed} step ${step}: ${what}`).toBe(0);
+        }
+        snapWork(k);
+        expectClean(k, log, `seed ${seed}: after all work`);
+        // every kind of step ran
+        for (const w of ["write", "create", "delete", "partial", "clone", "rollback"]) expect(done, `seed ${seed}`).toContain(w);
+        if (process.env.HELIX_FIGURES) console.log(`seed ${seed}: ${done.length} steps`, done.join(","));
+      } finally {
+        k.shutdown();
+      }
+    }
+  });
+});
