@@ -279,6 +279,26 @@ const CASES: Case[] = [
     damage: (img) => { const s1 = rec(img, "s1"); setRec(img, s1, SR.roots + SR.entry * TREE.extent + 16, s1.roots[TREE.extent].gen - 1n); },
   },
   {
+    name: "a snapshot's root generation differs from the tid of the root it shares with a clone", label: "node-gen", fix: null,
+    damage: (img) => {
+      const s2 = rec(img, "s2"), c1 = rec(img, "c1");
+      expect(s2.roots[TREE.inode].root).toBe(c1.roots[TREE.inode].root); // taken in one breath: shared
+      setRec(img, s2, SR.roots + SR.entry * TREE.inode + 16, s2.roots[TREE.inode].gen - 1n);
+    },
+  },
+  {
+    name: "a snapshot's height disagrees with the root it shares with a clone", label: "node-level", fix: null,
+    damage: (img) => { const s2 = rec(img, "s2"); setRec(img, s2, SR.roots + SR.entry * TREE.dirent + 8, s2.roots[TREE.dirent].height + 1, 4); },
+  },
+  {
+    name: "a snapshot's extent record malformed (length field disagrees with the record)", label: "extent-record", fix: null,
+    damage: (img) => { const it = s1OnlyExtentItems(img)[0]; editValue(img, it, (v) => v.setUint32(EXT.len, extLen(it) + 1, true)); },
+  },
+  {
+    name: "a dead-list extent in the journal", label: "block-outside", fix: null,
+    damage: (img) => { const it = items(img, TREE_DEAD)[0]; rekeyItem(img, it, it.k1, 2n); },
+  },
+  {
     name: "a snapshot's root newer than the snapshot", label: "node-gen", fix: null,
     damage: (img) => { const s1 = rec(img, "s1"); setRec(img, s1, SR.roots + SR.entry * TREE.inode + 16, s1.tid + 5n); },
   },
@@ -340,6 +360,19 @@ const CASES: Case[] = [
       const it = items(img, TREE_DEAD)[0];
       editValue(img, it, (v) => v.setUint32(0, 1, true));
       rekeyItem(img, it, it.k1, BigInt(live));
+    },
+  },
+  {
+    name: "a dead-list extent a clone uses though its origin cannot hold it (born after the origin)", label: "dead-live", fix: null,
+    damage: (img) => {
+      // /new: written before the clone, unlinked in the live filesystem after it; the clone maps it
+      const c1 = rec(img, "c1"), origin = rec(img, "c1@origin");
+      const live = liveData(img);
+      const cloneData = leavesFrom(img, c1.roots[TREE.extent].root).flatMap((b) => leafItems(img, b)).map((x) => Number(extU64(x, EXT.disk)));
+      const blk = cloneData.find((b) => !live.has(b) && deadItemOf(img, b) !== undefined)!;
+      const it = deadItemOf(img, blk)!;
+      expect(origin.tid + 1n < it.k1).toBe(true);
+      editValue(img, it, (v) => v.setBigUint64(8, origin.tid + 1n, true));
     },
   },
   {

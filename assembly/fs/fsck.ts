@@ -643,20 +643,40 @@ function clearing(k1: u64, k2: u64): bool {
   return false;
 }
 
-/** Whether a record with `flag` (and CLONE as `clone` says) has a tid in [birth, kill): it holds the dead extent. */
-function tid_between(birth: u64, kill: u64, flag: u32, clone: bool): bool {
+/** Tids of the origins of the clones (not being dropped), filled by origin_tids(). */
+const ORIGIN_TIDS: usize = memory.data(<i32>(SNAPSHOT_MAX * 8));
+let norigins: u32 = 0;
+function origin_tids(): void {
+  norigins = 0;
   for (let i: u32 = 0; i < nrecs; i++) {
     const r = rec_at(i);
     const f = load<u32>(r, 16);
-    if (clone) {
-      // a clone (not being dropped) whose origin snapshot's tid lies in the range
-      if ((f & SNAP_CLONE) == 0 || (f & SNAP_DROP) != 0) continue;
-      const o = load<u64>(r, 24);
-      for (let j: u32 = 0; j < nrecs; j++) {
-        const q = rec_at(j);
-        if (load<u64>(q) == o && load<u64>(q, 8) >= birth && load<u64>(q, 8) < kill) return true;
-      }
-    } else if ((f & flag) != 0 && (f & SNAP_CLONE) == 0 && load<u64>(r, 8) >= birth && load<u64>(r, 8) < kill) return true;
+    if ((f & SNAP_CLONE) == 0 || (f & SNAP_DROP) != 0) continue;
+    const o = load<u64>(r, 24);
+    for (let j: u32 = 0; j < nrecs; j++) {
+      const q = rec_at(j);
+      if (load<u64>(q) == o) { store<u64>(ORIGIN_TIDS + (<usize>norigins << 3), load<u64>(q, 8)); norigins++; break; }
+    }
+  }
+}
+
+/**
+ * Whether a dead extent (birth, kill) is held by a record that has a tid in [birth, kill):
+ * `clones`: some clone's origin (so the clone may use it too); else a snapshot flagged
+ * DELETING (its delete is still to decide the extent's fate).
+ */
+function held_between(birth: u64, kill: u64, clones: bool): bool {
+  if (clones) {
+    for (let i: u32 = 0; i < norigins; i++) {
+      const t = load<u64>(ORIGIN_TIDS + (<usize>i << 3));
+      if (t >= birth && t < kill) return true;
+    }
+    return false;
+  }
+  for (let i: u32 = 0; i < nrecs; i++) {
+    const r = rec_at(i);
+    const f = load<u32>(r, 16), t = load<u64>(r, 8);
+    if ((f & SNAP_DELETING) != 0 && (f & SNAP_CLONE) == 0 && t >= birth && t < kill) return true;
   }
   return false;
 }
@@ -670,6 +690,7 @@ function tid_between(birth: u64, kill: u64, flag: u32, clone: bool): bool {
  */
 function check_dead_list(sbDead: u64): void {
   let sum: u64 = 0;
+  origin_tids();
   let ok = bt_seek(CUR, TREE_DEAD, 0, 0, true);
   while (ok) {
     const v = cur_val(CUR);
@@ -687,6 +708,7 @@ function check_dead_list(sbDead: u64): void {
       continue;
     }
     const cleared = clearing(kill, start);
+    const byOrigin = held_between(birth, kill, true), byDelete = held_between(birth, kill, false);
     let live: u64 = 0, unref: u64 = 0, twice: u64 = 0;
     for (let b = start; b < start + len; b++) {
       const c = cls_of(b);
@@ -694,9 +716,9 @@ function check_dead_list(sbDead: u64): void {
       cls_set(b, C_DEAD);
       if (!bit_get(used, b)) { bit_set(used, b); fsck_used_blocks++; }
       if (cleared) { held++; continue; }
-      if ((c & C_MAIN) != 0 || ((c & C_CLONE) != 0 && !tid_between(birth, kill, 0, true))) { if (live == 0) live = b + 1; }
+      if ((c & C_MAIN) != 0 || ((c & C_CLONE) != 0 && !byOrigin)) { if (live == 0) live = b + 1; }
       else if ((c & (C_CLONE | C_SNAP)) == 0) {
-        if (tid_between(birth, kill, SNAP_DELETING, false)) held++;
+        if (byDelete) held++;
         else if (unref == 0) unref = b + 1;
       }
     }
