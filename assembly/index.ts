@@ -40,9 +40,9 @@ import {
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
   do_fchmod, do_fchown, do_futimens, do_access, do_chdir,
   do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr, do_inotify_add_watch,
-  do_snapshot_create, do_snapshot_delete, do_snapshot_rollback, do_snapshot_work,
+  do_snapshot_create, do_snapshot_delete, do_snapshot_rollback, do_snapshot_work, do_snapshot_list,
 } from "./sys/syscalls";
-import { snap_list } from "./fs/snapshot";
+import { snap_diff, snap_diff_nodes, snap_diff_total } from "./fs/snapdiff";
 import { fsnotify_rm_watch, fsnotify_read, fsnotify_unmount } from "./fs/fsnotify";
 import {
   inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
@@ -184,13 +184,26 @@ export function sys_mount_snapshot(name: usize, len: u32): i32 { return fs_set_m
 /** Creates snapshot `name` (`flags` 1: a writable clone): its id, or -errno. */
 export function sys_snapshot_create(name: usize, len: u32, flags: u32): i64 { return do_snapshot_create(name, len, flags); }
 /** Writes at most `cap` 320-byte SNAPINFO records to `out`: the count, or -errno. */
-export function sys_snapshot_list(out: usize, cap: u32): i32 { return fs_mounted ? snap_list(out, cap) : -EIO; }
+export function sys_snapshot_list(out: usize, cap: u32): i32 { return do_snapshot_list(out, cap); }
 /** Deletes snapshot or clone `name`; its blocks are freed in the background. 0 or -errno. */
 export function sys_snapshot_delete(name: usize, len: u32): i32 { return do_snapshot_delete(name, len); }
 /** Rolls the live filesystem back to snapshot `name` (no open files). 0 or -errno. */
 export function sys_snapshot_rollback(name: usize, len: u32): i32 { return do_snapshot_rollback(name, len); }
 /** Background snapshot work, at most `budget` units: the units still pending (0: idle), or -errno. */
 export function sys_snapshot_work(budget: u32): i32 { return do_snapshot_work(budget); }
+/**
+ * Differences between heads `a` and `b` (`alen`/`blen` 0: the live filesystem) as packed
+ * records into `out` (`cap` bytes, in the argument area or the transfer buffer): the bytes
+ * written, or -errno (-ENOENT, -ERANGE: a bigger buffer, -EINVAL: `out` outside them).
+ */
+export function sys_snapshot_diff(a: usize, alen: u32, b: usize, blen: u32, out: usize, cap: u32): i32 {
+  if (!fs_mounted) return -EIO;
+  return out_ok(out, cap) ? snap_diff(a, alen, b, blen, out, cap) : -EINVAL;
+}
+/** Distinct tree nodes the last sys_snapshot_diff read. */
+export function kernel_snapshot_diff_nodes(): u64 { return snap_diff_nodes(); }
+/** Nodes of the union of the last sys_snapshot_diff's two heads (inode, dirent, extent trees). */
+export function kernel_snapshot_diff_total(): u64 { return snap_diff_total(); }
 
 // ---- multiple-mount protection (fs/mmp.ts) ---------------------------------------------------
 

@@ -30,10 +30,10 @@ import { ENOSPC, EUCLEAN, ENOENT } from "../lib/errno";
 import { BLOCK_SIZE } from "../params";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
-  TREE_BNO, TREE_CNT, TREE_EXTENT, in_data_area,
+  TREE_BNO, TREE_CNT, TREE_EXTENT, TREE_INODE, in_data_area,
 } from "./format";
 import {
-  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1,
+  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1, bt_cow_floor,
   cur_k2, cur_val, cur_vlen, bt_height, VALUE_MAX, CURSOR_SIZE,
 } from "./btree";
 import { kputs, kputu, knl, kfs } from "../lib/printk";
@@ -62,6 +62,8 @@ const DEFER: usize = memory.data(DEFER_MAX * DEFER_ENTRY);
 export const DEFER_META: u32 = 1;
 let ndefer: u32 = 0;
 let defer_blocks: u64 = 0;
+/** Deferred blocks born at or before the cow floor: a snapshot keeps them, they will not be free. */
+let defer_kept: u64 = 0;
 
 /** Free blocks in the trees (mirrors the superblock). */
 export let free_blocks: u64 = 0;
@@ -110,6 +112,7 @@ export function alloc_mount(sb: usize, total: u64): void {
   meta_reserved = 0;
   ndefer = 0;
   defer_blocks = 0;
+  defer_kept = 0;
   alloc_errno = 0;
   bt_set_allocator(node_alloc, node_free);
 }
@@ -361,10 +364,12 @@ export function bfree_deferred(start: u64, len: u64, birth: u64 = 0, flags: u32 
     const last = DEFER + <usize>(ndefer - 1) * <usize>DEFER_ENTRY;
     const ls = load<u64>(last), ll = <u64>load<u32>(last, 8);
     const same = load<u64>(last, 16) == birth && load<u32>(last, 12) == flags && ll + len <= 0xffff_ffff;
-    if (same && ls + ll == start) { store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; return 0; }
-    if (same && start + len == ls) { store<u64>(last, start); store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; return 0; }
+    const kept = birth != 0 && birth <= bt_cow_floor();
+    if (same && ls + ll == start) { store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; if (kept) defer_kept += len; return 0; }
+    if (same && start + len == ls) { store<u64>(last, start); store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; if (kept) defer_kept += len; return 0; }
   }
   if (ndefer >= DEFER_MAX) return -ENOSPC;
+  if (birth != 0 && birth <= bt_cow_floor()) defer_kept += len;
   const e = DEFER + <usize>ndefer * <usize>DEFER_ENTRY;
   store<u64>(e, start);
   store<u32>(e, <u32>len, 8);
@@ -378,6 +383,8 @@ export function bfree_deferred(start: u64, len: u64, birth: u64 = 0, flags: u32 
 /** True when the deferred list is filling up and a commit should drain it. */
 export function alloc_defer_pressure(): bool { return ndefer > DEFER_MAX / 2; }
 export function alloc_deferred_blocks(): u64 { return defer_blocks; }
+/** Deferred blocks that the commit will really free (not kept for a snapshot). */
+export function alloc_deferred_freeable(): u64 { return defer_blocks - defer_kept; }
 /** Deferred extents (fsck counts them as in use until the commit frees them). */
 export function alloc_deferred_count(): u32 { return ndefer; }
 export function alloc_deferred_start(i: u32): u64 { return load<u64>(DEFER + <usize>i * <usize>DEFER_ENTRY); }
@@ -442,6 +449,7 @@ export function alloc_apply_deferred(): i32 {
     const TMP = memory.data(DEFER_MAX * DEFER_ENTRY);
     memory.copy(TMP, DEFER, <usize>n * <usize>DEFER_ENTRY);
     ndefer = 0;
+    defer_kept = 0;
     for (let i: u32 = 0; i < n; i++) {
       const e = TMP + <usize>i * <usize>DEFER_ENTRY;
       const start = load<u64>(e);
@@ -584,7 +592,7 @@ export function alloc_can_grow(n: u64): bool {
 
 const NODE_CAPACITY: u64 = <u64>BLOCK_SIZE - 64;
 const LEAF_ITEM_BYTES: u64 = 20;
-const NODE_ITEM_BYTES: u64 = 24;
+const NODE_ITEM_BYTES: u64 = 32;
 /** Bytes of new items each node a run of adjacent inserts creates holds at least. */
 const LEAF_FILL_MIN: u64 = NODE_CAPACITY / 2 - (LEAF_ITEM_BYTES + <u64>VALUE_MAX);
 const NODE_FILL_MIN: u64 = NODE_CAPACITY / 2 - NODE_ITEM_BYTES;
@@ -628,7 +636,10 @@ function adjacent_insert_nodes(bytes: u64, h: u32): u64 {
  */
 export function alloc_write_meta(pages: u64, oldRuns: u64): u64 {
   if (pages == 0) return 0;
-  const ext = adjacent_insert_nodes(pages * EXT_BYTES_PER_PAGE, bt_height(TREE_EXTENT));
+  // under a snapshot the first change of a shared path copies it (btree.ts shadowing): the
+  // extent tree's path to the run and the inode tree's path to the inode record
+  const shadow = bt_cow_floor() != 0 ? <u64>bt_height(TREE_EXTENT) + <u64>bt_height(TREE_INODE) : 0;
+  const ext = adjacent_insert_nodes(pages * EXT_BYTES_PER_PAGE, bt_height(TREE_EXTENT)) + shadow;
   const inserts = FREE_INSERTS_PER_RUN + ext + oldRuns;
   const path = <u64>bt_height(TREE_BNO) + 1 + <u64>bt_height(TREE_CNT) + 1;
   return ext + inserts * path;

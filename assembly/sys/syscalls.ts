@@ -46,7 +46,7 @@ import {
   DT_DIR, DT_REG, DT_LNK, dtype,
 } from "../fs/dir";
 import {
-  file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
+  file_read, file_write, file_errno, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
   falloc_prepare, falloc_blocks, falloc_finish, falloc_inner_from, falloc_inner_to, falloc_outer_from,
   falloc_outer_to, file_seek_hole_data, FALLOC_CHUNK, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "../fs/file";
@@ -55,10 +55,10 @@ import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
 import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN, drop_caches } from "../fs/pagecache";
-import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled } from "../fs/snapshot";
+import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled, snap_pending, snap_list } from "../fs/snapshot";
 import { dcache_clear } from "../fs/dcache";
 import {
-  alloc_can_grow, alloc_deferred_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
+  alloc_can_grow, alloc_deferred_freeable, free_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
 } from "../fs/alloc";
 import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
 import {
@@ -157,8 +157,25 @@ function sys_enter_write(): i32 {
  * commit). False when nothing would come back.
  */
 function commit_to_free_space(): bool {
-  const held = alloc_deferred_blocks() + reserved_blocks + meta_reserved;
+  // a deleted snapshot's blocks come back through its background work: finish it now
+  if (snap_pending() && snap_drain() > 0) return true;
+  const held = alloc_deferred_freeable() + reserved_blocks + meta_reserved;
   return held > 0 && fs_commit() == 0;
+}
+
+/**
+ * Runs the pending snapshot deletes and drops to their end (a write met ENOSPC: the space a
+ * deleted snapshot held is what it needs). Returns the blocks it freed (0 on error).
+ */
+function snap_drain(): u64 {
+  if (fs_commit() != 0) return 0;
+  const before = free_blocks;
+  for (let round = 0; round < SNAP_SETTLE_ROUNDS_MAX; round++) {
+    const w = snap_work(SNAP_SETTLE_BATCH);
+    if (w < 0 || fs_commit() != 0) return 0;
+    if (w == 0) break;
+  }
+  return free_blocks > before ? free_blocks - before : 0;
 }
 
 function dtype_of(mode: u32): u8 {
@@ -590,6 +607,16 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (n == -ENOSPC && commit_to_free_space()) {
     n = file_write(ino, <u64>at, buf, len);
     if (file_tx_broken) return fs_error(n < 0 ? n : -ENOSPC);
+  }
+  // the reservation ran out in the middle of the call: what commits give back may cover the
+  // rest, so commit and go on (ext4_should_retry_alloc) rather than return a short count that
+  // a caller ignoring it (writeSync in a loop) turns into shifted data
+  for (let round = 0; n > 0 && <u32>n < len && file_errno == -ENOSPC && round < WRITE_RETRIES_MAX; round++) {
+    if (!commit_to_free_space()) break;
+    const m = file_write(ino, <u64>at + <u64>n, buf + <usize>n, len - <u32>n);
+    if (file_tx_broken) return fs_error(m < 0 ? m : -ENOSPC);
+    if (m <= 0) break;
+    n += m;
   }
   // a failed data write that changed no metadata is the caller's error alone (as O_DIRECT's)
   if (n < 0) return file_data_eio ? n : fail(n);
@@ -1757,6 +1784,8 @@ function snap_prepare(): i32 {
   }
   return 0;
 }
+/** Commits one write may make to finish after running out of reservation mid-call. */
+const WRITE_RETRIES_MAX: i32 = 64;
 /** Dead extents cleared per transaction while settling, and the rounds allowed. */
 const SNAP_SETTLE_BATCH: u32 = 1024;
 const SNAP_SETTLE_ROUNDS_MAX: i32 = 1 << 20;
@@ -1810,6 +1839,21 @@ export function do_snapshot_rollback(name: usize, len: u32): i32 {
   icache_init();
   namei_reset_cwd();
   return 0;
+}
+
+/**
+ * Lists the snapshots (SNAPINFO records, snapshot.ts). On a writable mount it commits first,
+ * so the exclusive bytes count what the running transaction stopped using. Count or -errno.
+ */
+export function do_snapshot_list(out: usize, cap: u32): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  if (!fs_readonly && !fs_errored) {
+    const c = fs_commit();
+    if (c != 0) return c;
+  }
+  const n = snap_list(out, cap);
+  return n < 0 ? fail(n) : n;
 }
 
 /** Does at most `budget` units of background snapshot work. Units still pending, or -errno. */
