@@ -68,7 +68,7 @@ import {
 import { bread, buf_errno } from "./pagecache";
 import { journal_dirty, j_tid } from "./journal";
 import { alloc_set_kill_hook, KILL_KEPT, bfree_deferred, DEFER_META } from "./alloc";
-import { fs_now } from "./inode";
+import { fs_now, inode_set_count_hooks } from "./inode";
 import { kputs, kputu, knl, kfs } from "../lib/printk";
 
 /** Most snapshot records (snapshots, clones, deletes in progress) a filesystem holds. */
@@ -235,6 +235,7 @@ export function snap_mount(name: usize, len: u32): i32 {
   pending_units = 1; // recounted by the first snap_work
   snap_work_errno = 0;
   alloc_set_kill_hook(snap_kill);
+  inode_set_count_hooks(null, null);
   const s = sb();
   if (s == 0) return buf_errno;
   bt_set_cow_floor(load<u64>(s, SB_LAST_SNAPSHOT));
@@ -253,7 +254,22 @@ export function snap_mount(name: usize, len: u32): i32 {
   clone_floor = load<u64>(REC2, SR_TID);
   bt_set_cow_floor(clone_floor);
   bt_set_root_store(clone_root_store);
+  inode_set_count_hooks(clone_count_get, clone_count_set);
   return 0;
+}
+
+/** A mounted clone's inode count: its record's (0 when it cannot be read). */
+function clone_count_get(): u64 {
+  const v = bt_lookup(TREE_SNAP, mounted_id, 0);
+  return v == 0 ? 0 : load<u64>(v, SR_INODE_COUNT);
+}
+/** Sets a mounted clone's inode count in its record (journaled). 0 or -errno. */
+function clone_count_set(n: u64): i32 {
+  const v = bt_lookup(TREE_SNAP, mounted_id, 0);
+  if (v == 0) return bt_errno != 0 ? bt_errno : -EUCLEAN;
+  memory.copy(REC2, v, min<u32>(bt_vlen, SR_MAX));
+  store<u64>(REC2, n, SR_INODE_COUNT);
+  return bt_update(TREE_SNAP, mounted_id, 0, REC2, rec_len(REC2));
 }
 
 /** Where a mounted clone's tree roots go when they change: its record (journaled). */

@@ -455,7 +455,7 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
       ].map((r) => ["  " + r[0], r[1]])));
     }
     out.push("", "trees");
-    const roots = [i.rInode, i.rDirent, i.rExtent, i.rBno, i.rCnt];
+    const roots = [i.rInode, i.rDirent, i.rExtent, i.rBno, i.rCnt, i.rSnap, i.rDead];
     const rows = TREE_NAMES.map((name, t) => {
       const ti = s.k.treeInfo(t);
       return ["  " + name, roots[t] ?? 0, ti.height, ti.nodes, ti.leaves, ti.items, ti.bytes, `${(ti.fillPermille / 10).toFixed(1)}%`];

@@ -54,7 +54,7 @@ export const INFO_FIELDS = [
   // live filesystem), the snapshot and dead-list tree heights, nodes shadowed this boot,
   // parent-transid mismatches met this boot, the cow floor in force
   "snapshots", "snapshotOnlyBlocks", "snapshotWorkPending", "lastSnapshotTid", "mountedSnapshotId",
-  "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor",
+  "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor", "rSnap", "rDead",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt", "snap", "dead"] as const;
