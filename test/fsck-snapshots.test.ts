@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
-import { bootWith, type Kernel } from "../host/vmm/kernel.js";
+import { bootWith, FSCK_VERBOSE, FSCK_PREEN, type Kernel } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
 import { runHelix, type RunResult } from "./cli-run.js";
 import { bytesOf } from "./helpers.js";
@@ -32,6 +32,7 @@ const SB_LAST_SNAPSHOT = 648, SB_DEAD_BLOCKS = 664, SB_MMP_BLOCK = 640;
 const MMP_SEQ = 32, MMP_SEQ_CLEAN = 0xff4d4d50;
 /** Snapshot record fields: roots at 24, 3 x { root u64, height u32, rsv u32, gen u64 }. */
 const SR = { tid: 0, flags: 16, namelen: 20, roots: 24, entry: 24, name: 152 } as const;
+const SR_INODE_COUNT = 112;
 const SNAP_CLONE = 1, SNAP_DELETING = 2, SNAP_DROP = 4;
 /** Extent record fields. */
 const EXT = { disk: 0, len: 8, birth: 16 } as const;
@@ -563,6 +564,26 @@ describe("a mounted writable clone or snapshot", () => {
       expect(Buffer.from(k.fs.readFileSync("/big0") as Uint8Array).equals(Buffer.from(big(11)))).toBe(true);
       expect(k.fs.existsSync("/new")).toBe(true);
       expectClean(k, log, `${name} mounted`);
+    } finally {
+      k.shutdown();
+    }
+  });
+
+  it("a mounted clone's inode count lives in its record: a wrong one is [sb-inode-count], and -p sets the record's", () => {
+    const img = new Uint8Array(withSnaps);
+    const c1 = rec(img, "c1");
+    setRec(img, c1, SR_INODE_COUNT, new DataView(c1.item.value.buffer, c1.item.value.byteOffset).getBigUint64(SR_INODE_COUNT, true) + 3n);
+    const log: string[] = [];
+    const k = bootWith({ device: new MemoryBackend(img), module: kernelModule(true), memoryMiB: 64, noMount: true, log: (l) => log.push(l) });
+    try {
+      expect(callName(k, "sys_mount_snapshot", "c1")).toBe(0);
+      k.mount();
+      const r = kfsck(k, log);
+      expect(r.lines.map((l) => /\[([a-z-]+)\]$/.exec(l)?.[1])).toEqual(["sb-inode-count"]);
+      log.length = 0;
+      expect(k.fsck(FSCK_VERBOSE | FSCK_PREEN)).toBe(1);
+      expect(log.some((l) => /^fsck: fixed: set the .*inodes count/.test(l))).toBe(true);
+      expectClean(k, log, "after -p");
     } finally {
       k.shutdown();
     }

@@ -27,8 +27,8 @@
 //     every block exactly once: [block-outside], [block-twice] (two users), [block-free-used]
 //     (a used block also listed free), [blocks-leaked] (neither); free trees agree
 //     [free-cnt], free extents never touch or overlap [free-extent]; counters [sb-free-count],
-//     [sb-inode-count] (the live filesystem's: not checked when a snapshot or clone is the
-//     mounted head);
+//     [sb-inode-count] (the mounted head's: the superblock's, or a mounted clone's record;
+//     a mounted snapshot has none of its own);
 //  3. inodes and extents of the mounted head (inode_verify, extent_verify: the kernel's own
 //     record checks; other trees' extent records are verified by the walk of check 1): type
 //     [inode-type], record length [inode-reclen], inline data [inode-inline], flags
@@ -135,6 +135,7 @@ import {
   I_MODE, I_NLINK, I_SIZE, I_FLAGS, I_BLOCKS, I_PARENT, INODE_REC, INODE_INLINE, INLINE_MAX,
   S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISSPECIAL, inode_get_mut, inode_create, inode_link_delta,
   inode_verify, inode_why, IV_OK, IV_TYPE, IV_LENGTH, IV_INLINE_SIZE, IV_INLINE_BLOCKS, IV_FLAGS, IV_SPECIAL,
+  inode_count, inode_count_set,
 } from "./inode";
 import { xattr_verify, xattr_why, XV_OK, XV_NAMESPACE, XV_HASH } from "./xattr";
 import { SB_INCOMPAT, SB_RO_COMPAT, INCOMPAT_SPECIAL, RO_COMPAT_XATTR } from "./format";
@@ -574,6 +575,13 @@ let nrecs: u32 = 0;
 /** A DELETING or DROP record exists: background work holds blocks. */
 let pending: bool = false;
 @inline function rec_at(i: u32): usize { return RECS + <usize>i * REC_ENTRY; }
+
+/** Whether the mounted head is a clone (its record, loaded by load_records, says so). */
+function mounted_is_clone(): bool {
+  const id = snap_mounted_id();
+  for (let i: u32 = 0; i < nrecs; i++) if (load<u64>(rec_at(i)) == id) return (load<u32>(rec_at(i), 16) & SNAP_CLONE) != 0;
+  return false;
+}
 
 /** Copies the snapshot records into RECS; a malformed one or too many is [snap-record]. */
 function load_records(): void {
@@ -1271,12 +1279,10 @@ function apply_one(kind: u32, a: u64, b: u64, c: u64): i32 {
     return r;
   }
   if (kind == X_SB_INODES) {
-    const sb = bread(0, MAGIC_SUPER);
-    if (sb == 0) return buf_errno;
-    store<u64>(sb, a, SB_INODE_COUNT);
-    journal_dirty_sb();
-    fixed("set the superblock's inodes count to ", a);
-    return 0;
+    // the mounted head's count: the superblock's, or a mounted clone's record (inode.ts)
+    const r = inode_count_set(a);
+    if (r == 0) fixed("set the superblock's inodes count to ", a);
+    return r;
   }
   if (kind == X_SB_DEAD || kind == X_SB_LAST) {
     const sb = bread(0, MAGIC_SUPER);
@@ -1400,7 +1406,8 @@ function alloc_tables(): bool {
 /** The check passes over the mounted filesystem; fills the tables and the repair queue. */
 function check_all(sb: usize): void {
   const sbFree = load<u64>(sb, SB_FREE_BLOCKS);
-  const sbInodes = load<u64>(sb, SB_INODE_COUNT);
+  // the mounted head's inode count: the superblock's, or a mounted clone's record (inode.ts)
+  const sbInodes = inode_count();
   sb_incompat = load<u32>(sb, SB_INCOMPAT);
   sb_ro_compat = load<u32>(sb, SB_RO_COMPAT);
   feature_special_reported = false;
@@ -1456,9 +1463,9 @@ function check_all(sb: usize): void {
   check_leaks();
   check_dirents();
   check_inodes();
-  // the inodes lost+found would add are counted by inode_create itself; the superblock's
-  // count is the live filesystem's, so a mounted snapshot or clone has none to compare with
-  if (sbInodes != fsck_inodes && snap_mounted_id() == 0) {
+  // the inodes lost+found would add are counted by inode_create itself; a mounted snapshot
+  // keeps no count of its own (the superblock's is the live filesystem's): nothing to compare
+  if (sbInodes != fsck_inodes && (snap_mounted_id() == 0 || mounted_is_clone())) {
     problem("sb-inode-count", "inodes count wrong", F_FOUND, 0, 0, 0, 0, 0, sbInodes, fsck_inodes);
     queue(FSCK_PREEN, X_SB_INODES, fsck_inodes);
   }
