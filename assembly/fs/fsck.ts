@@ -614,7 +614,7 @@ function load_records(): void {
 }
 
 /**
- * Walks the trees of the records whose flags match `want` (clones, or snapshots) and are not
+ * Walks the trees of the clones (`clones`) or of the snapshots, skipping records flagged
  * DELETING or DROP, as class `c`. A snapshot's roots are not newer than it [node-gen].
  */
 function walk_records_of(clones: bool, c: u8): void {
