@@ -264,13 +264,16 @@ export function snap_mount(name: usize, len: u32): i32 {
   mounted_id = 0;
   mounted_clone = false;
   clone_floor = 0;
-  pending_units = 1; // recounted by the first snap_work
+  pending_units = 0;
   snap_work_errno = 0;
   alloc_set_kill_hook(snap_kill);
   inode_set_count_hooks(null, null);
   const s = sb();
   if (s == 0) return buf_errno;
   bt_set_cow_floor(load<u64>(s, SB_LAST_SNAPSHOT));
+  // a delete or rollback a crash cut short resumes: is there one?
+  // (a damaged record is reported by bt_corrupt: the mount goes on, read-only, flagged)
+  if (work_find() != 0) pending_units = 1;
   if (len == 0) return 0;
   const id = find_by_name(name, len);
   if (id == 0) return bt_errno != 0 ? bt_errno : -ENOENT;
@@ -321,12 +324,15 @@ export function snap_mounted_id(): u64 { return mounted_id; }
 
 // ---- create ----------------------------------------------------------------------------------
 
-/** Checks a snapshot name: 0 or -EINVAL (empty, too long, '/', NUL, "." or ".."). */
+/**
+ * Checks a new snapshot name: 0 or -EINVAL (empty, too long, '/', NUL, "." or "..", or '@':
+ * clone origins are named "<name>@origin", and ZFS reserves '@' too).
+ */
 export function snap_name_check(name: usize, len: u32): i32 {
   if (len == 0 || len > SNAP_NAME_MAX) return -EINVAL;
   for (let i: u32 = 0; i < len; i++) {
     const c = load<u8>(name + i);
-    if (c == 0x2f || c == 0) return -EINVAL;
+    if (c == 0x2f || c == 0 || c == 0x40) return -EINVAL;
   }
   if (load<u8>(name) == 0x2e && (len == 1 || (len == 2 && load<u8>(name + 1) == 0x2e))) return -EINVAL;
   return 0;
@@ -424,6 +430,8 @@ export function snap_create(name: usize, len: u32, writable: bool): i64 {
 export function snap_list(out: usize, cap: u32): i32 {
   let n: u32 = 0;
   for (let v = rec_first(); v != 0 && n < cap; v = rec_next()) {
+    // a dropped tree (a deleted clone, the tree a rollback replaced) is nobody's snapshot
+    if (load<u32>(v, SR_FLAGS) & SNAP_DROP) continue;
     const o = out + <usize>n * SNAPINFO_SIZE;
     memory.fill(o, 0, SNAPINFO_SIZE);
     const id = cur_k1(CUR);
@@ -611,6 +619,13 @@ function work_find(): u64 {
  */
 export function snap_work(budget: u32): i64 {
   if (pending_units == 0) return 0;
+  if (budget == 0) {
+    // a question, not work: recount (the mount and each delete only guess "maybe")
+    const id = work_find();
+    if (id == 0 && bt_errno != 0) return bt_errno;
+    pending_units = id != 0 ? 1 : 0;
+    return <i64>pending_units;
+  }
   let left = budget;
   while (left > 0) {
     const id = work_find();

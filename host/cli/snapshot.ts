@@ -20,9 +20,9 @@ import { withSession, type KernelOptions, type Session } from "./session.js";
 /** Where a command writes its results (main.ts's print: quiet once stdout's reader is gone). */
 export type Print = (s: string) => void;
 
-/** Throws UsageError (exit 2) when `name` is not a valid snapshot name. */
-export function checkNameArg(name: string): void {
-  const why = checkSnapshotName(name);
+/** Throws UsageError (exit 2) when `name` is not a valid snapshot name (`creating`: a new one). */
+export function checkNameArg(name: string, creating = false): void {
+  const why = checkSnapshotName(name, creating);
   if (why !== null) throw new UsageError(`bad snapshot name '${name}': ${why}`);
 }
 
@@ -40,7 +40,7 @@ function onImage<T>(image: string, kopts: KernelOptions, fn: (s: Session) => T):
 
 /** `helix snapshot create IMAGE NAME [--writable]`. */
 export function cmdSnapshotCreate(image: string, name: string, o: { writable?: boolean }, kopts: KernelOptions, print: Print): number {
-  checkNameArg(name);
+  checkNameArg(name, true);
   const made = onImage(image, kopts, (s) => s.k.snapshots.create(name, { writable: o.writable === true }));
   if (made.writable) print(`created clone '${made.name}' (id ${made.id}) of snapshot '${made.name}@origin', transaction ${formatTid(made.tid)}\n`);
   else print(`created snapshot '${made.name}' (id ${made.id}), transaction ${formatTid(made.tid)}, ${humanSize(made.referencedBytes)} referenced\n`);

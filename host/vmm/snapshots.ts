@@ -143,23 +143,28 @@ export interface SnapshotKernel {
   kickSnapshotWorker(): void;
 }
 
+/** Suffix of the origin snapshot a writable clone is made from ("<name>@origin"). */
+export const ORIGIN_SUFFIX = "@origin";
+
 /**
  * Why a snapshot name is refused, or null when it is valid (the kernel's rules: 1..255 bytes
- * of UTF-8, no '/' or NUL, not "." or ".."). The host checks first so the error names the rule.
+ * of UTF-8, no '/' or NUL, not "." or ".."; a new name also has no '@', which clone origins
+ * use, as ZFS reserves it). The host checks first so the error names the rule.
  */
-export function checkSnapshotName(name: string): string | null {
+export function checkSnapshotName(name: string, creating = false): string | null {
   if (typeof name !== "string" || name.length === 0) return "the name is empty";
   const bytes = new TextEncoder().encode(name).length;
   if (bytes > SNAPSHOT_NAME_MAX) return `the name is ${bytes} bytes long (at most ${SNAPSHOT_NAME_MAX})`;
   if (name.includes("/")) return "the name contains '/'";
   if (name.includes("\0")) return "the name contains a NUL byte";
   if (name === "." || name === "..") return `'${name}' is not a name`;
+  if (creating && name.includes("@")) return "the name contains '@' (reserved for clone origins, NAME@origin)";
   return null;
 }
 
 /** Throws KernelError EINVAL when `name` is not a valid snapshot name (`what` names the call). */
-function assertName(name: string, what: string): void {
-  const why = checkSnapshotName(name);
+function assertName(name: string, what: string, creating = false): void {
+  const why = checkSnapshotName(name, creating);
   if (why !== null) throw new KernelError("EINVAL", `${what} failed: EINVAL (${why})`, 22);
 }
 
@@ -251,7 +256,7 @@ export class Snapshots {
    * ENOSPC no space or SNAPSHOT_MAX reached; EOPNOTSUPP the mounted head is a clone.
    */
   create(name: string, opts: { writable?: boolean } = {}): SnapshotInfo {
-    assertName(name, `snapshot create '${name}'`);
+    assertName(name, `snapshot create '${name}'`, true);
     const id = this.k.snapshotCreate(name, opts.writable ? SNAP_WRITABLE : 0);
     const made = this.k.snapshotList().find((s) => s.id === id);
     if (made === undefined) throw new KernelError("EIO", `snapshot create '${name}': id ${id} is not listed`, 5);
@@ -282,9 +287,17 @@ export class Snapshots {
    */
   delete(name: string, opts: { wait?: boolean } = {}): DeleteResult {
     assertName(name, `snapshot delete '${name}'`);
-    const open = this.views.get(name)?.size ?? 0;
-    if (open > 0) throw new KernelError("EBUSY", `snapshot delete '${name}' failed: EBUSY (${open} open view${open === 1 ? "" : "s"}: close ${open === 1 ? "it" : "them"} first)`, 16);
     const listed = this.list();
+    // a clone's delete takes its own origin "<name>@origin" along (the kernel's rule): a view
+    // of that origin pins it as much as a view of the clone
+    const origin = listed.find((s) => s.name === name)?.writable ? `${name}${ORIGIN_SUFFIX}` : null;
+    for (const pinned of origin !== null ? [name, origin] : [name]) {
+      const open = this.views.get(pinned)?.size ?? 0;
+      if (open > 0) {
+        const of = pinned === name ? "" : ` of its origin '${pinned}'`;
+        throw new KernelError("EBUSY", `snapshot delete '${name}' failed: EBUSY (${open} open view${open === 1 ? "" : "s"}${of}: close ${open === 1 ? "it" : "them"} first)`, 16);
+      }
+    }
     const before = listed.find((s) => s.name === name);
     const free0 = opts.wait ? this.k.freeBlocks() : 0;
     this.k.snapshotDelete(name);
