@@ -71,6 +71,11 @@ export interface CheckOptions extends CrashStateOptions {
   discard?: boolean;
   /** A checker to reuse across workloads (one kernel instance for all of them). */
   checker?: StateChecker;
+  /**
+   * Tests only: changes the recorded expectations (and the reference free count) before the
+   * states are checked, to prove the oracle reports what a kernel bug would look like.
+   */
+  tamper?: (exp: Expectations, ref: { free: number | null }) => void;
 }
 
 /**
@@ -296,7 +301,9 @@ export function* checkWorkloadSteps(w: Workload, base: Uint8Array, opts: CheckOp
   let checked = 0;
   const checker = opts.checker ?? new StateChecker(opts.module);
   try {
-    const refFree = hasSnapshots(exp) ? referenceFree(checker, plan) : null;
+    const ref = { free: hasSnapshots(exp) ? referenceFree(checker, plan) : null };
+    opts.tamper?.(exp, ref);
+    const refFree = ref.free;
     for (const s of states) {
       checked++;
       const found = checkState(checker, w, s, exp, persistMarks, opMarks, refFree);
