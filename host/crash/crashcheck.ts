@@ -31,7 +31,7 @@ import {
   setup, runWorkload, checkRecovered, captureTree, diffCaptured, snapshotOracle, treeSettled,
   type Workload, type WorkloadFs, type Violation, type Expectations,
 } from "./workload.js";
-import { SnapCalls, snapshotFs, ReadOnlyView, KeepOpen } from "./snapsys.js";
+import { SnapCalls, snapshotFs, setNoRecovery, ReadOnlyView, KeepOpen } from "./snapsys.js";
 import { OverlayBackend } from "./crashstates.js";
 
 /** Size of the crash-test image in bytes (small: states are overlays, kernels boot fast). */
@@ -120,13 +120,15 @@ export class StateChecker {
 
   /**
    * Mounts snapshot `name` of `device` (a read-only view of the state the live kernel has
-   * synced) read-only on the view kernel; returns it. Throws what the mount throws, or an
+   * synced) on the view kernel, MNT_RDONLY|MNT_NORECOVERY (nothing replayed or written, as
+   * SNAPSHOT_ABI.md says a host opens a view beside a live kernel); returns it. Throws what the mount throws, or an
    * Error naming the errno of sys_mount_snapshot.
    */
   view(device: BlockBackend, name: string): Kernel {
     let v = this.viewKernel;
     if (v === null || v.isDead) {
-      v = this.viewKernel = bootWith({ device, module: this.module, memoryMiB: CRASH_MEMORY_MIB, fsckMount: "check", noMount: true });
+      v = this.viewKernel = bootWith({ device, module: this.module, memoryMiB: CRASH_MEMORY_MIB, noMount: true });
+      setNoRecovery(v);
       const r = new SnapCalls(v).mountSnapshot(name);
       if (r !== 0) throw new Error(`sys_mount_snapshot('${name}') = ${r}`);
       v.mount();

@@ -97,7 +97,7 @@ export class SnapCalls {
   list(): SnapInfo[] {
     const xfer = this.k.callExport("kernel_xfer") as number;
     const cap = Math.min(SNAPSHOT_MAX * 2, Math.floor((this.k.callExport("kernel_xfer_size") as number) / SNAPINFO_BYTES));
-    const n = this.k.callExport("sys_snapshot_list", xfer, cap) as number;
+    const n = Number(this.k.callExport("sys_snapshot_list", xfer, cap));
     if (n < 0) throw Object.assign(new Error(`snapshot list failed: errno ${-n}`), { errno: -n });
     const dv = new DataView(this.memory().buffer);
     return Array.from({ length: n }, (_, i) => decodeSnapInfo(dv, xfer + i * SNAPINFO_BYTES));
@@ -111,12 +111,12 @@ export class SnapCalls {
   /** sys_snapshot_delete: 0 or -errno. */
   delete(name: string): number {
     const [p, n] = this.putName(name);
-    return this.k.callExport("sys_snapshot_delete", p, n) as number;
+    return Number(this.k.callExport("sys_snapshot_delete", p, n));
   }
 
   /** sys_snapshot_work: units still pending (0 idle) or -errno. */
   work(budget: number): number {
-    return this.k.callExport("sys_snapshot_work", budget >>> 0) as number;
+    return Number(this.k.callExport("sys_snapshot_work", budget >>> 0));
   }
 
   /**
@@ -134,14 +134,25 @@ export class SnapCalls {
   /** sys_snapshot_rollback: 0 or -errno. */
   rollback(name: string): number {
     const [p, n] = this.putName(name);
-    return this.k.callExport("sys_snapshot_rollback", p, n) as number;
+    return Number(this.k.callExport("sys_snapshot_rollback", p, n));
   }
 
   /** sys_mount_snapshot: names what the next sys_mount mounts ("" = the live filesystem); 0 or -errno. */
   mountSnapshot(name: string): number {
     const [p, n] = this.putName(name);
-    return this.k.callExport("sys_mount_snapshot", p, n) as number;
+    return Number(this.k.callExport("sys_mount_snapshot", p, n));
   }
+}
+
+/**
+ * Makes every later Kernel.mount() and remount() of `k` mount read-only WITHOUT journal
+ * recovery, MMP or any write (MNT_RDONLY | MNT_NORECOVERY): a view beside a live kernel.
+ * Kernel has no boot option for it on this branch (snap-host adds BootOptions.norecovery),
+ * so this sets its mount flags field; a remount is what keeps a view cheap (a boot costs
+ * ten times a state check).
+ */
+export function setNoRecovery(k: Kernel): void {
+  (k as unknown as { mountFlags: number }).mountFlags = MNT_RDONLY | MNT_NORECOVERY;
 }
 
 /** Linux errno numbers -> the code Node's fs would give. */
