@@ -28,8 +28,12 @@ function fsckClean(k: Kernel, when: string): void {
   if (n !== 0) throw new Error(`fsck after ${when}: ${n} problem(s): ${k.logLines.slice(before).filter((l) => l.startsWith("fsck")).slice(0, 4).join("; ")}`);
 }
 
-/** Free blocks as kernel_info and statfs give them (they must agree). */
+/**
+ * Free blocks after a sync, as kernel_info and statfs give them (they must agree once nothing
+ * is deferred: statfs counts blocks freed in the running transaction as free, as ext4's df).
+ */
 function free(k: Kernel): number {
+  k.fs.syncSync();
   const info = k.info().freeBlocks;
   const st = k.sys.statfs("/");
   if (typeof st === "number") throw new Error(`statfs = ${st}`);
