@@ -23,11 +23,11 @@ import { dv as blockView, treeRoot } from "./image-edit.js";
 export const TREE_INODE = 0, TREE_DIRENT = 1, TREE_EXTENT = 2, TREE_BNO = 3, TREE_CNT = 4;
 /** B+ tree node header fields (btree.ts). */
 export const N = { TREE: 32, LEVEL: 33, NITEMS: 34, VEND: 36, VUSED: 38, NEXT: 40, PREV: 48, ITEMS: 64 } as const;
-export const LEAF_ITEM = 20, NODE_ITEM = 24;
+export const LEAF_ITEM = 20, NODE_ITEM = 32;
 /** Inode record fields (inode.ts). */
 export const I = { MODE: 0, NLINK: 12, SIZE: 16, FLAGS: 60, BLOCKS: 64, PARENT: 72, INLINE: 80 } as const;
 /** Extent record fields (format.ts). */
-export const EXT = { DISK: 0, LEN: 8, FLAGS: 12, CSUM: 16 } as const;
+export const EXT = { DISK: 0, LEN: 8, FLAGS: 12, BIRTH: 16, CSUM: 24 } as const;
 /** Dirent record fields (dir.ts). */
 export const DE = { INO: 0, TYPE: 8, NAMELEN: 9, NAME: 10 } as const;
 export const FIRST_INO = 16, ROOT_INO = 2, ORPHAN_DIR = 1;

@@ -526,8 +526,11 @@ describe("hostile shapes", () => {
       const b = 4000 + lvl, v = dv(img, b);
       img.fill(0, b * BLOCK, (b + 1) * BLOCK);
       v.setUint32(0, 0x4e544248, true); v.setBigUint64(8, BigInt(b), true); v.setBigUint64(16, tid, true);
-      v.setUint8(32, 0); v.setUint8(33, lvl); v.setUint16(34, 168, true); v.setUint16(36, 4096, true);
-      for (let j = 0; j < 168; j++) { v.setBigUint64(64 + 24 * j, BigInt(j), true); v.setBigUint64(64 + 24 * j + 16, BigInt(below), true); }
+      v.setUint8(32, 0); v.setUint8(33, lvl); v.setUint16(34, 126, true); v.setUint16(36, 4096, true);
+      for (let j = 0; j < 126; j++) {
+        v.setBigUint64(64 + 32 * j, BigInt(j), true); v.setBigUint64(64 + 32 * j + 16, BigInt(below), true);
+        v.setBigUint64(64 + 32 * j + 24, tid, true); // every child's generation: the tid all carry
+      }
       reseal(img, b);
       below = b;
     }

@@ -10,10 +10,10 @@ export const TREE = { inode: 0, dirent: 1, extent: 2, bno: 3, cnt: 4 } as const;
 // superblock fields (docs/format.md)
 export const SB = {
   total: 40, free: 48, state: 68, journalStart: 72, journalBlocks: 80, nextIno: 88, inodeCount: 96,
-  roots: 112, agflCount: 192, agfl: 200,
+  roots: 1024, agflCount: 192, agfl: 200,
 } as const;
 // node header fields
-const N_TREE = 32, N_LEVEL = 33, N_NITEMS = 34, N_VUSED = 38, N_ITEMS = 64, LEAF_ITEM = 20, NODE_ITEM = 24;
+const N_TREE = 32, N_LEVEL = 33, N_NITEMS = 34, N_VUSED = 38, N_ITEMS = 64, LEAF_ITEM = 20, NODE_ITEM = 32;
 
 export function dv(img: Uint8Array, b: number): DataView { return new DataView(img.buffer, img.byteOffset + b * BLOCK, BLOCK); }
 
@@ -34,7 +34,7 @@ export function sbU64(img: Uint8Array, off: number): number { return Number(dv(i
 
 export function treeRoot(img: Uint8Array, tree: number): { root: number; height: number } {
   const v = dv(img, 0);
-  return { root: Number(v.getBigUint64(SB.roots + 16 * tree, true)), height: v.getUint32(SB.roots + 16 * tree + 8, true) };
+  return { root: Number(v.getBigUint64(SB.roots + 24 * tree, true)), height: v.getUint32(SB.roots + 24 * tree + 8, true) };
 }
 
 export interface Item { leaf: number; i: number; k1: bigint; k2: bigint; voff: number; vlen: number; value: Uint8Array }

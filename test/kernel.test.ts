@@ -28,23 +28,23 @@ function nameHash(name: string): number {
 
 /**
  * The blocks a lookup of key (k1, k2) in tree `tree` reads, root first, on a checkpointed
- * image (docs/format.md: tree roots at superblock byte 112, 16 bytes each; internal items at
+ * image (docs/format.md: tree roots at superblock byte 1024, 24 bytes each; internal items at
  * 64, 24 bytes each, key[i] for i >= 1 separating child i-1 from child i).
  */
 function treePath(image: Uint8Array, tree: number, k1: number, k2: number): number[] {
   const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const u64 = (o: number) => dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 2 ** 32;
-  let b = u64(112 + 16 * tree);
+  let b = u64(1024 + 24 * tree);
   const path = [b];
-  for (let level = dv.getUint32(112 + 16 * tree + 8, true) - 1; level > 0; level--) {
+  for (let level = dv.getUint32(1024 + 24 * tree + 8, true) - 1; level > 0; level--) {
     const n = dv.getUint16(b * BLOCK + 34, true);
     let i = 0;
     for (let j = 1; j < n; j++) {
-      const o = b * BLOCK + 64 + 24 * j;
+      const o = b * BLOCK + 64 + 32 * j;
       const a1 = u64(o), a2 = u64(o + 8);
       if (a1 < k1 || (a1 === k1 && a2 <= k2)) i = j; else break;
     }
-    b = u64(b * BLOCK + 64 + 24 * i + 16);
+    b = u64(b * BLOCK + 64 + 32 * i + 16);
     path.push(b);
   }
   return path;

@@ -79,8 +79,8 @@ describe("rename: the ancestor check is exact at any depth", () => {
 /** Sets inode `ino`'s parent field (I_PARENT, offset 72 of its record) in the inode tree's leaf. */
 function patchParent(img: Uint8Array, ino: number, parent: number): boolean {
   const dv = (b: number) => new DataView(img.buffer, img.byteOffset + b * BLOCK, BLOCK);
-  const TREE_INODE = 0, SB_TREES = 112, I_PARENT = 72;
-  const root = Number(dv(0).getBigUint64(SB_TREES + 16 * TREE_INODE, true)); // height 1: the root is the leaf
+  const TREE_INODE = 0, SB_TREES = 1024, I_PARENT = 72;
+  const root = Number(dv(0).getBigUint64(SB_TREES + 24 * TREE_INODE, true)); // height 1: the root is the leaf
   const v = dv(root);
   if (v.getUint8(33) !== 0) return false; // not a leaf
   for (let i = 0; i < v.getUint16(34, true); i++) {

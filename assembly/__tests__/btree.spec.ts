@@ -13,8 +13,8 @@
 // CHECK_EVERY ops: every present key is looked up, absent keys miss, full forward and backward
 // scans (bt_seek ge/le + bt_next/bt_prev) equal the model, random seeks land where the model
 // says, and a structural walk checks levels, key order and parent bounds, bt_node_verify (the
-// read-time check accepts every node the code makes), the leaf chain both
-// ways, leaf value packing (no overlap, vused, vend), the fill of internal nodes, that no node
+// read-time check accepts every node the code makes), every node's tid equal to its
+// pointer's generation and no child newer than its parent, no sibling links, leaf value packing (no overlap, vused, vend), the fill of internal nodes, that no node
 // is referenced twice or lies in free space, that no non-root leaf is empty, and that the height
 // is sane for the leaf count. Each drained phase ends with fsck_run(false) == 0 (the synthetic
 // records are gone then, and every freed node must be back in free space).
@@ -22,6 +22,12 @@
 // fill its header states (bt_update shrinks values without rebalancing, a merge of two small
 // siblings stays small, and a borrow between leaves holding large values can leave the left
 // one at ~total/2 - VALUE_MAX bytes), so only "never empty" is asserted for leaves.
+//
+// Trace C (copy-on-write): a snapshot (fs/snapshot.ts) freezes the tree; 20,000 more random
+// ops change the live tree, which must shadow every node the snapshot shares: the frozen root
+// still reads back the model copied at the snapshot, byte for byte, through generation-checked
+// reads, while the live tree equals the live model. Deleting the snapshot and letting the
+// background work finish frees exactly what only it held: fsck finds no leak, no double use.
 //
 // Trace B: records shaped like real extents (a run of 1..4 blocks from balloc, then one
 // random checksum per block, as format.ts lays them out) of a real file, so fsck_run(false) == 0 holds after every
@@ -32,6 +38,7 @@ import {
   bt_errno, bt_vlen, cur_k1, cur_k2, cur_val, cur_vlen, nitems, nlevel, ik1, ik2, ichild,
   ival, ivlen, VALUE_MAX, CURSOR_SIZE, N_TREE, N_NEXT, N_PREV, N_VEND, N_VUSED, N_ITEMS,
   BT_CAPACITY, BT_MIN_FILL, HEIGHT_MAX, bt_stat_splits, bt_stat_merges, bt_node_verify, NV_OK,
+  igen, node_tid, bt_root_gen, bt_stat_shadows,
 } from "../fs/btree";
 import { TREE_EXTENT, TREE_BNO, MAGIC_BTREE, HDR_BLOCKNR, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, ext_vlen } from "../fs/format";
 import { bread } from "../fs/pagecache";
@@ -42,6 +49,8 @@ import {
 } from "../fs/alloc";
 import { inode_get_mut, I_BLOCKS } from "../fs/inode";
 import { EEXIST, ENOENT } from "../lib/errno";
+import { snap_create, snap_delete, snap_work, snap_dead_blocks, snap_count } from "../fs/snapshot";
+import { read_node } from "../fs/btree";
 import { fs_fresh, rng_seed, rnd, rnd64, make_extent_file } from "./fsfixture";
 
 const K1: u64 = 7;
@@ -139,7 +148,7 @@ let w_last_leaf: u64 = 0;
 
 function leaf_used(n: usize): u32 { return nitems(n) * 20 + <u32>load<u16>(n, N_VUSED); }
 
-function walk(tree: u32, blk: u64, level: u32, isRoot: bool, lo1: u64, lo2: u64, hasLo: bool, hi1: u64, hi2: u64, hasHi: bool): void {
+function walk(tree: u32, blk: u64, gen: u64, level: u32, isRoot: bool, lo1: u64, lo2: u64, hasLo: bool, hi1: u64, hi2: u64, hasHi: bool): void {
   if (blk == 0 || blk >= <u64>DEVICE_BLOCKS) fail("child pointer outside the device", blk, level);
   if (load<u8>(SEEN + <usize>blk) != 0) fail("node referenced twice", blk, level);
   store<u8>(SEEN + <usize>blk, 1);
@@ -155,6 +164,9 @@ function walk(tree: u32, blk: u64, level: u32, isRoot: bool, lo1: u64, lo2: u64,
   if (load<u64>(n, HDR_BLOCKNR) != blk) fail("node header blocknr", blk, load<u64>(n, HDR_BLOCKNR));
   if (<u32>load<u8>(n, N_TREE) != tree) fail("node of another tree", blk, load<u8>(n, N_TREE));
   if (nlevel(n) != level) fail("node at the wrong level", blk, nlevel(n));
+  // the pointer's generation is the node's tid (copy-on-write keeps them paired)
+  if (node_tid(n) != gen) fail("node tid differs from its pointer's generation", blk, node_tid(n));
+  if (load<u64>(n, N_NEXT) != 0 || load<u64>(n, N_PREV) != 0) fail("sibling link set", blk, level);
   // every node the tree code produces passes the read-time verifier (no false EUCLEAN after
   // eviction and a re-read)
   const nv = bt_node_verify(n, blk);
@@ -197,12 +209,7 @@ function walk(tree: u32, blk: u64, level: u32, isRoot: bool, lo1: u64, lo2: u64,
       if (used < BT_MIN_FILL) w_underfull++;
       if (used < w_min_leaf_fill) w_min_leaf_fill = used;
     }
-    if (load<u64>(n, N_PREV) != w_prev_leaf) fail("leaf prev link", blk, load<u64>(n, N_PREV));
     if (w_prev_leaf == 0) w_first_leaf = blk;
-    else {
-      const p = bread(w_prev_leaf, MAGIC_BTREE);
-      if (load<u64>(p, N_NEXT) != blk) fail("leaf next link", w_prev_leaf, load<u64>(p, N_NEXT));
-    }
     w_prev_leaf = blk;
     w_last_leaf = blk;
     w_leaves++;
@@ -211,12 +218,13 @@ function walk(tree: u32, blk: u64, level: u32, isRoot: bool, lo1: u64, lo2: u64,
   }
   if (k == 0) fail("empty internal node", blk, level);
   if (isRoot && k < 2) fail("internal root with one child", blk, k);
-  if (!isRoot && k * 24 < BT_MIN_FILL) fail("internal node under MIN_FILL", blk, k);
+  if (!isRoot && k * 32 < BT_MIN_FILL) fail("internal node under MIN_FILL", blk, k);
   for (let i: u32 = 0; i < k; i++) {
     const last = i + 1 == k;
     const c1 = i == 0 ? lo1 : ik1(n, i);
     const c2 = i == 0 ? lo2 : ik2(n, i);
-    walk(tree, ichild(n, i), level - 1, false, c1, c2, i == 0 ? hasLo : true,
+    if (igen(n, i) > node_tid(n)) fail("child generation newer than its parent", blk, i);
+    walk(tree, ichild(n, i), igen(n, i), level - 1, false, c1, c2, i == 0 ? hasLo : true,
       last ? hi1 : ik1(n, i + 1), last ? hi2 : ik2(n, i + 1), last ? hasHi : true);
     // walk may evict nothing (no reclaim inside), but re-read the parent to stay safe
   }
@@ -230,15 +238,13 @@ function verify_tree(tree: u32): u32 {
   w_min_leaf_fill = 0xffff_ffff; w_first_leaf = 0; w_last_leaf = 0;
   const h = bt_height(tree);
   if (h < 1 || h > HEIGHT_MAX) fail("bad height", h, 0);
-  walk(tree, bt_root(tree), h - 1, true, 0, 0, false, 0, 0, false);
-  const last = bread(w_last_leaf, MAGIC_BTREE);
-  if (load<u64>(last, N_NEXT) != 0) fail("last leaf has a next link", w_last_leaf, 0);
-  // height sane: a single leaf iff height 1; internal non-root nodes have >= MIN_FILL/24
-  // children and the root >= 2, so leaves >= 2 * (MIN_FILL/24)^(h-2)
+  walk(tree, bt_root(tree), bt_root_gen(tree), h - 1, true, 0, 0, false, 0, 0, false);
+  // height sane: a single leaf iff height 1; internal non-root nodes have >= MIN_FILL/32
+  // children and the root >= 2, so leaves >= 2 * (MIN_FILL/32)^(h-2)
   if ((h == 1) != (w_leaves == 1)) fail("height vs leaf count", h, w_leaves);
   if (h >= 2) {
     let least: u64 = 2;
-    for (let l: u32 = 2; l < h; l++) least *= <u64>(BT_MIN_FILL / 24);
+    for (let l: u32 = 2; l < h; l++) least *= <u64>(BT_MIN_FILL / 32);
     if (<u64>w_leaves < least) fail("tree taller than its leaves allow", h, w_leaves);
   }
   return w_items;
@@ -617,5 +623,81 @@ describe("btree: extent-shaped records of a real file", () => {
       mcount.toString() + " records at the end, height " + bt_height(TREE_EXTENT).toString() +
       ", " + total_blocks.toString() + " blocks on the device");
     expect<u32>(commits).toBe(OPS / 1000);
+  });
+});
+
+// ---- trace C: copy-on-write under a snapshot ---------------------------------------------------
+
+const MODEL2: usize = heap.alloc(<usize>MODEL_MAX * 16);
+let m2count: u32 = 0;
+let frozen_at: u32 = 0;
+const SNAP_NAME: usize = memory.data<u8>([115, 49]); // "s1"
+
+/** Walks the frozen tree at `blk` in key order, comparing K1's records with MODEL2. */
+function frozen_walk(blk: u64, gen: u64, level: u32): void {
+  const n = read_node(blk, TREE_EXTENT, level, gen);
+  if (n == 0) fail("frozen node unreadable (freed or overwritten?)", blk, level);
+  const k = nitems(n);
+  for (let i: u32 = 0; i < k; i++) {
+    if (level > 0) {
+      frozen_walk(ichild(n, i), igen(n, i), level - 1);
+      continue;
+    }
+    if (ik1(n, i) != K1) continue; // sentinels
+    if (frozen_at >= m2count) fail("frozen tree has more records than its model", ik2(n, i), frozen_at);
+    const e = MODEL2 + (<usize>frozen_at << 4);
+    if (ik2(n, i) != load<u64>(e)) fail("frozen key differs from its model", ik2(n, i), load<u64>(e));
+    if (ivlen(n, i) != load<u32>(e, 12) || !value_is(ival(n, i), load<u32>(e, 8), ivlen(n, i))) fail("frozen value differs", ik2(n, i), 0);
+    frozen_at++;
+  }
+}
+
+describe("btree: copy-on-write under a snapshot", () => {
+  it("the snapshot's tree reads back its frozen model while 20,000 ops change the live one; delete frees what only it held", () => {
+    fs_fresh(DEVICE_BLOCKS);
+    rng_seed(0xc0_7);
+    mcount = 0;
+    insert_sentinels();
+    let op: u32 = 0;
+    while (mcount < 3000) { one_op(++op, 0); fs_balance(); }
+    expect<i32>(fs_commit()).toBe(0);
+    memory.copy(MODEL2, MODEL, <usize>mcount << 4);
+    m2count = mcount;
+    expect<i64>(snap_create(SNAP_NAME, 2, false)).toBeGreaterThan(0);
+    expect<i32>(fs_commit()).toBe(0);
+    const root = bt_root(TREE_EXTENT), height = bt_height(TREE_EXTENT), gen = bt_root_gen(TREE_EXTENT);
+    const shadows0 = bt_stat_shadows;
+    for (let i: u32 = 0; i < 20000; i++) {
+      one_op(++op, i < 12000 ? 1 : 2);
+      fs_balance();
+      if (i % 2500 == 0) { expect<i32>(fs_commit()).toBe(0); check_all(true); }
+    }
+    expect<i32>(fs_commit()).toBe(0);
+    check_all(true);
+    expect<bool>(bt_stat_shadows > shadows0).toBe(true, "shared nodes were shadowed");
+    expect<bool>(snap_dead_blocks() > 0).toBe(true, "what the live tree stopped using is on the dead list");
+    frozen_at = 0;
+    frozen_walk(root, gen, height - 1);
+    expect<u32>(frozen_at).toBe(m2count, "the frozen tree holds exactly its model");
+    log<string>("trace C: " + (bt_stat_shadows - shadows0).toString() + " nodes shadowed, " + snap_dead_blocks().toString() +
+      " blocks on the dead list, frozen tree of " + m2count.toString() + " records intact");
+    // drain the live tree, delete the snapshot, let the background frees finish
+    while (mcount > 0) {
+      expect<i32>(bt_delete(TREE_EXTENT, K1, m_k2(mcount - 1))).toBe(0);
+      mcount--;
+      fs_balance();
+    }
+    delete_sentinels();
+    expect<i32>(snap_delete(SNAP_NAME, 2)).toBe(0);
+    expect<i32>(fs_commit()).toBe(0);
+    for (let round = 0; round < 100000; round++) {
+      const w = snap_work(64);
+      expect<i64>(w).toBeGreaterThanOrEqual(0);
+      expect<i32>(fs_commit()).toBe(0);
+      if (w == 0) break;
+    }
+    expect<u32>(snap_count()).toBe(0, "the record is gone");
+    expect<u64>(snap_dead_blocks()).toBe(0, "the dead list is empty");
+    expect<i32>(fsck_run(false)).toBe(0);
   });
 });

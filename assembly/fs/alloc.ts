@@ -47,7 +47,19 @@ import { journal_dirty, journal_revoke } from "./journal";
 export const META_RESERVE: u64 = 64;
 /** Freed extents a transaction can hold before they are applied at commit. */
 const DEFER_MAX: u32 = 16384;
-const DEFER: usize = memory.data(DEFER_MAX * 16); // start u64 | len u64
+/**
+ * Deferred free entry (24 bytes):
+ *
+ *   0 start u64 | 8 len u32 | 12 flags u32 (DEFER_META) | 16 birth u64 (0 = born unshared)
+ *
+ * `birth` is the tid that allocated the blocks (extent record birth, node header tid): at
+ * commit, blocks born at or before the newest snapshot go to the dead list instead of the
+ * free-space trees (snapshot.ts snap_kill).
+ */
+const DEFER_ENTRY: u32 = 24;
+const DEFER: usize = memory.data(DEFER_MAX * DEFER_ENTRY);
+/** Deferred entry flag: a B+ tree node (revoked when it is really freed). */
+export const DEFER_META: u32 = 1;
 let ndefer: u32 = 0;
 let defer_blocks: u64 = 0;
 
@@ -229,12 +241,28 @@ function node_alloc(tree: u32): u64 {
   return b;
 }
 
-function node_free(tree: u32, blk: u64): i32 {
-  const r = journal_revoke(blk);
-  if (r != 0) return r;
-  if ((tree == TREE_BNO || tree == TREE_CNT) && agfl_put(blk)) return 0;
-  return bfree_deferred(blk, 1);
+function node_free(tree: u32, blk: u64, birth: u64): i32 {
+  if (tree == TREE_BNO || tree == TREE_CNT) {
+    // free-space tree nodes are never shared (only the fs trees are snapshotted)
+    const r = journal_revoke(blk);
+    if (r != 0) return r;
+    if (agfl_put(blk)) return 0;
+    return bfree_deferred(blk, 1);
+  }
+  // the revoke waits for the commit's decision: a node a snapshot keeps must not be revoked
+  // (replay would then skip its last logged image and leave the snapshot a stale block)
+  return bfree_deferred(blk, 1, birth, DEFER_META);
 }
+
+/**
+ * How the deferred frees end (set by snapshot.ts at mount): given a deferred extent, either
+ * frees it (returns false: the caller puts it in the free-space trees) or keeps it for a
+ * snapshot (dead list; returns true). Without snapshots everything is freed.
+ */
+let kill_hook: (start: u64, len: u64, birth: u64, flags: u32) => i32 = (start: u64, len: u64, birth: u64, flags: u32): i32 => 0;
+export function alloc_set_kill_hook(fn: (start: u64, len: u64, birth: u64, flags: u32) => i32): void { kill_hook = fn; }
+/** kill_hook result: the blocks are kept (dead list), not freed. */
+export const KILL_KEPT: i32 = 1;
 
 // ---- allocation ------------------------------------------------------------------------------
 
@@ -320,23 +348,28 @@ export function balloc(goal: u64, want: u64, minLen: u64): u64 {
 
 /**
  * Frees [start, start + len) at the next commit (the space stays allocated until then).
+ * `birth` is the tid that allocated the blocks (0: this transaction, never shared) and
+ * `flags` DEFER_META for a tree node; at commit a snapshot may keep them (dead list).
  * Returns 0, -ENOSPC when the deferred list is full, or -EUCLEAN when the range is not in
  * the data area.
  */
-export function bfree_deferred(start: u64, len: u64): i32 {
+export function bfree_deferred(start: u64, len: u64, birth: u64 = 0, flags: u32 = 0): i32 {
   // what is freed comes from records (extents, node pointers): outside the data area it is
   // corrupt, and freeing it would hand the superblock or the journal out as space
-  if (!in_data_area(start, len)) return -EUCLEAN;
+  if (!in_data_area(start, len) || len > 0xffff_ffff) return -EUCLEAN;
   if (ndefer > 0) {
-    const last = DEFER + (<usize>(ndefer - 1) << 4);
-    const ls = load<u64>(last), ll = load<u64>(last, 8);
-    if (ls + ll == start) { store<u64>(last, ll + len, 8); defer_blocks += len; return 0; }
-    if (start + len == ls) { store<u64>(last, start); store<u64>(last, ll + len, 8); defer_blocks += len; return 0; }
+    const last = DEFER + <usize>(ndefer - 1) * <usize>DEFER_ENTRY;
+    const ls = load<u64>(last), ll = <u64>load<u32>(last, 8);
+    const same = load<u64>(last, 16) == birth && load<u32>(last, 12) == flags && ll + len <= 0xffff_ffff;
+    if (same && ls + ll == start) { store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; return 0; }
+    if (same && start + len == ls) { store<u64>(last, start); store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; return 0; }
   }
   if (ndefer >= DEFER_MAX) return -ENOSPC;
-  const e = DEFER + (<usize>ndefer << 4);
+  const e = DEFER + <usize>ndefer * <usize>DEFER_ENTRY;
   store<u64>(e, start);
-  store<u64>(e, len, 8);
+  store<u32>(e, <u32>len, 8);
+  store<u32>(e, flags, 12);
+  store<u64>(e, birth, 16);
   ndefer++;
   defer_blocks += len;
   return 0;
@@ -347,8 +380,8 @@ export function alloc_defer_pressure(): bool { return ndefer > DEFER_MAX / 2; }
 export function alloc_deferred_blocks(): u64 { return defer_blocks; }
 /** Deferred extents (fsck counts them as in use until the commit frees them). */
 export function alloc_deferred_count(): u32 { return ndefer; }
-export function alloc_deferred_start(i: u32): u64 { return load<u64>(DEFER + (<usize>i << 4)); }
-export function alloc_deferred_len(i: u32): u64 { return load<u64>(DEFER + (<usize>i << 4), 8); }
+export function alloc_deferred_start(i: u32): u64 { return load<u64>(DEFER + <usize>i * <usize>DEFER_ENTRY); }
+export function alloc_deferred_len(i: u32): u64 { return <u64>load<u32>(DEFER + <usize>i * <usize>DEFER_ENTRY, 8); }
 
 /** Inserts [start, start + len) into the free-space trees, coalescing with both neighbours. */
 function free_extent(start: u64, len: u64): i32 {
@@ -406,18 +439,30 @@ export function alloc_apply_deferred(): i32 {
     if (rounds++ > 64) return -EUCLEAN;
     const n = ndefer;
     // take the list: frees below may append new entries
-    const TMP = memory.data(DEFER_MAX * 16);
-    memory.copy(TMP, DEFER, <usize>n << 4);
+    const TMP = memory.data(DEFER_MAX * DEFER_ENTRY);
+    memory.copy(TMP, DEFER, <usize>n * <usize>DEFER_ENTRY);
     ndefer = 0;
     for (let i: u32 = 0; i < n; i++) {
-      const e = TMP + (<usize>i << 4);
-      const len = load<u64>(e, 8);
+      const e = TMP + <usize>i * <usize>DEFER_ENTRY;
+      const start = load<u64>(e);
+      const len = <u64>load<u32>(e, 8);
+      const flags = load<u32>(e, 12);
       defer_blocks -= len;
-      let r = agfl_refill();
+      // a snapshot still uses blocks born at or before it: they go to the dead list
+      let r = kill_hook(start, len, load<u64>(e, 16), flags);
+      if (r == KILL_KEPT) continue;
       if (r != 0) return r;
-      r = free_extent(load<u64>(e), len);
+      if (flags & DEFER_META) {
+        for (let b = start; b < start + len; b++) {
+          r = journal_revoke(b);
+          if (r != 0) return r;
+        }
+      }
+      r = agfl_refill();
       if (r != 0) return r;
-      if (alloc_discard_enabled) discard_note(load<u64>(e), len);
+      r = free_extent(start, len);
+      if (r != 0) return r;
+      if (alloc_discard_enabled) discard_note(start, len);
     }
   }
   alloc_meta_idle();

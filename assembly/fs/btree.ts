@@ -4,7 +4,23 @@
 // free-space layers store their records in it (like XFS's generic libxfs btree).
 // Interface: bt_lookup, bt_insert, bt_delete, bt_update, bt_seek/bt_next/bt_prev (cursors).
 // Keys are (k1 u64, k2 u64) compared unsigned, k1 first. Values are byte strings of at most
-// VALUE_MAX bytes, kept only in leaves; leaves are linked both ways for range scans.
+// VALUE_MAX bytes, kept only in leaves. Leaves have no sibling links: a node a snapshot
+// shares belongs to several trees at once, so a cursor steps to the next leaf through the
+// path from the root (as btrfs_next_leaf does), never through a pointer in the leaf.
+//
+// Copy-on-write (Rodeh, "B-trees, Shadowing, and Clones", the design under btrfs):
+//  - every pointer to a node (the superblock's roots, an internal item) carries the node's
+//    transaction id (generation); a node read through a pointer whose generation differs is
+//    a lost, stale or misdirected write: EUCLEAN, logged as "parent transid verify failed";
+//  - before an operation changes a node, the whole path from the root is made writable in
+//    the running transaction, top-down (path_cow): a node already in the transaction is
+//    writable; a node of a filesystem tree born at or before the newest snapshot
+//    (tid <= cow_floor) is shared, so it is copied to a new block (shadowed) and the old
+//    block goes to the deferred frees with its birth (the snapshot layer keeps it on the
+//    dead list); any other node is changed in place (journaled) and stamped with the
+//    running tid. Either way the parent's pointer gets the running tid (and the new block);
+//  - so a parent's generation is always >= its children's, and a subtree whose pointer
+//    generation is <= a snapshot's tid is entirely that snapshot's (diff and drop prune on it).
 //
 // Rules:
 //  - all leaves are at level 0 and the root at level height-1 (balanced);
@@ -16,7 +32,7 @@
 //    with a sibling under the same parent when both fit in one node, else the two share
 //    their items evenly by bytes (with values up to VALUE_MAX an even share can still leave
 //    one side under MIN_FILL; the as-pect trace measures how often);
-//  - every changed node is passed to journal_dirty before the operation returns.
+//  - every changed node is made writable by path_cow/cow_child (which journal it) first.
 //
 // Node layout (4 KiB):
 //
@@ -27,14 +43,16 @@
 //   leaf:     items[nitems] at 64, 20 B each: | k1 u64 | k2 u64 | voff u16 | vlen u16 |
 //             values packed downward from 4096; [vend, 4096) holds them (with holes
 //             after deletes, vused counts live value bytes; compaction repacks)
-//   internal: items[nitems] at 64, 24 B each: | k1 u64 | k2 u64 | child u64 |
+//   internal: items[nitems] at 64, 32 B each: | k1 u64 | k2 u64 | child u64 | gen u64 |
+//             gen = the child's header tid (its generation)
+//   next/prev (40, 48): zero (sibling links of the format before INCOMPAT_SNAPSHOT)
 
 import { BLOCK_SIZE } from "../params";
 import { EEXIST, ENOENT, ENOMEM, EUCLEAN, EIO, ENOSPC } from "../lib/errno";
-import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, TREE_COUNT, in_data_area } from "./format";
+import { MAGIC_BTREE, MAGIC_SUPER, block_hdr_init, SB_TREES, SB_TREE_ENTRY, SB_TREE_GEN, TREE_COUNT, FS_TREES, in_data_area, HDR_TID, HDR_BLOCKNR } from "./format";
 import { bread, bget, buf_errno, buffer_seq_bump, pagecache_set_node_verify } from "./pagecache";
 import { kputs, kputu, knl, kfs } from "../lib/printk";
-import { journal_dirty, j_tid } from "./journal";
+import { journal_dirty, journal_in_tx, j_tid } from "./journal";
 import { metadata_error } from "./errors";
 
 export const N_TREE: usize = 32;
@@ -46,7 +64,7 @@ export const N_NEXT: usize = 40;
 export const N_PREV: usize = 48;
 export const N_ITEMS: usize = 64;
 const LEAF_ITEM: usize = 20;
-const NODE_ITEM: usize = 24;
+const NODE_ITEM: usize = 32;
 /** Bytes available for items (and values) in a node. */
 const CAPACITY: u32 = BLOCK_SIZE - <u32>N_ITEMS;
 /** Largest value; three maximal items always split into two nodes. */
@@ -70,28 +88,57 @@ export function bt_corrupt(): void {
 /** Length of the value found by the last bt_lookup. */
 export let bt_vlen: u32 = 0;
 
-// In-core copies of the roots kept in the superblock.
+// In-core copies of the roots kept in the superblock (or, for a mounted snapshot or clone,
+// in its record: snapshot.ts installs those).
 const ROOTS: usize = memory.data(TREE_COUNT * 8);
 const HEIGHTS: usize = memory.data(TREE_COUNT * 4);
+const GENS: usize = memory.data(TREE_COUNT * 8);
+
+/**
+ * Newest snapshot's tid (0: none): a filesystem-tree node whose tid is <= it may be shared
+ * with a snapshot and is shadowed, never changed in place. Set by the snapshot layer.
+ */
+let cow_floor: u64 = 0;
+export function bt_set_cow_floor(tid: u64): void { cow_floor = tid; }
+export function bt_cow_floor(): u64 { return cow_floor; }
 
 export let bt_stat_splits: u64 = 0;
+export let bt_stat_shadows: u64 = 0;
 export let bt_stat_merges: u64 = 0;
 export let bt_stat_lookups: u64 = 0;
 
 // Node allocation is provided by the allocator layer (set at mount), so the free-space
 // trees can draw their nodes from the AGFL while other trees use the extent allocator.
 let node_alloc: (tree: u32) => u64 = (tree: u32): u64 => 0;
-let node_free: (tree: u32, blk: u64) => i32 = (tree: u32, blk: u64): i32 => 0;
+let node_free: (tree: u32, blk: u64, birth: u64) => i32 = (tree: u32, blk: u64, birth: u64): i32 => 0;
 /** Why the node allocator returned 0 (set by it; 0 means plain ENOSPC). */
 let node_alloc_errno: i32 = 0;
 export function bt_node_alloc_failed(err: i32): void { node_alloc_errno = err; }
-export function bt_set_allocator(a: (tree: u32) => u64, f: (tree: u32, blk: u64) => i32): void {
+export function bt_set_allocator(a: (tree: u32) => u64, f: (tree: u32, blk: u64, birth: u64) => i32): void {
   node_alloc = a;
   node_free = f;
 }
 
 export function bt_root(tree: u32): u64 { return load<u64>(ROOTS + (<usize>tree << 3)); }
 export function bt_height(tree: u32): u32 { return load<u32>(HEIGHTS + (<usize>tree << 2)); }
+/** The root node's generation (its tid) as the superblock or snapshot record says. */
+export function bt_root_gen(tree: u32): u64 { return load<u64>(GENS + (<usize>tree << 3)); }
+
+/** Sets a tree's in-core root (mounting a snapshot or clone, rollback): nothing is written. */
+export function bt_set_root_incore(tree: u32, root: u64, height: u32, gen: u64): void {
+  store<u64>(ROOTS + (<usize>tree << 3), root);
+  store<u32>(HEIGHTS + (<usize>tree << 2), height);
+  store<u64>(GENS + (<usize>tree << 3), gen);
+}
+
+/**
+ * Where a filesystem tree's new root is recorded when it changes: by default the
+ * superblock; a mounted clone keeps its roots in its snapshot record (snapshot.ts).
+ * The hook returns 0 or -errno.
+ */
+let root_store: (tree: u32, root: u64, height: u32, gen: u64) => i32 = sb_root_store;
+export function bt_set_root_store(fn: (tree: u32, root: u64, height: u32, gen: u64) => i32): void { root_store = fn; }
+export function bt_reset_root_store(): void { root_store = sb_root_store; }
 
 /**
  * Loads the roots from the superblock buffer at `sb` (mount), and installs bt_node_verify as
@@ -99,30 +146,41 @@ export function bt_height(tree: u32): u32 { return load<u32>(HEIGHTS + (<usize>t
  */
 export function bt_load_roots(sb: usize): void {
   pagecache_set_node_verify(bt_node_verify);
+  cow_floor = 0;
+  bt_stat_shadows = 0;
+  root_store = sb_root_store;
   for (let t: u32 = 0; t < TREE_COUNT; t++) {
-    store<u64>(ROOTS + (<usize>t << 3), load<u64>(sb + SB_TREES + <usize>t * SB_TREE_ENTRY));
-    store<u32>(HEIGHTS + (<usize>t << 2), load<u32>(sb + SB_TREES + <usize>t * SB_TREE_ENTRY + 8));
+    const e = sb + SB_TREES + <usize>t * SB_TREE_ENTRY;
+    bt_set_root_incore(t, load<u64>(e), load<u32>(e, 8), load<u64>(e, SB_TREE_GEN));
   }
 }
 
-/** Sets a tree's root in core and in the superblock (journaled). 0 or -errno. */
-function set_root(tree: u32, root: u64, height: u32): i32 {
+/** Records a root in the superblock (journaled). 0 or -errno. */
+function sb_root_store(tree: u32, root: u64, height: u32, gen: u64): i32 {
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) return buf_errno;
-  store<u64>(ROOTS + (<usize>tree << 3), root);
-  store<u32>(HEIGHTS + (<usize>tree << 2), height);
-  store<u64>(sb + SB_TREES + <usize>tree * SB_TREE_ENTRY, root);
-  store<u32>(sb + SB_TREES + <usize>tree * SB_TREE_ENTRY + 8, height);
+  const e = sb + SB_TREES + <usize>tree * SB_TREE_ENTRY;
+  store<u64>(e, root);
+  store<u32>(e, height, 8);
+  store<u64>(e, gen, SB_TREE_GEN);
   journal_dirty(0);
   return 0;
 }
 
+/** Sets a tree's root in core and where it is recorded (journaled). 0 or -errno. */
+function set_root(tree: u32, root: u64, height: u32, gen: u64): i32 {
+  bt_set_root_incore(tree, root, height, gen);
+  // global trees always live in the superblock; the hook places the filesystem trees
+  return tree < FS_TREES ? root_store(tree, root, height, gen) : sb_root_store(tree, root, height, gen);
+}
+
 /** Sets a root without the journal (mkfs builds the first superblock by hand). */
-export function bt_init_root(sb: usize, tree: u32, root: u64): void {
-  store<u64>(ROOTS + (<usize>tree << 3), root);
-  store<u32>(HEIGHTS + (<usize>tree << 2), 1);
-  store<u64>(sb + SB_TREES + <usize>tree * SB_TREE_ENTRY, root);
-  store<u32>(sb + SB_TREES + <usize>tree * SB_TREE_ENTRY + 8, 1);
+export function bt_init_root(sb: usize, tree: u32, root: u64, gen: u64): void {
+  bt_set_root_incore(tree, root, 1, gen);
+  const e = sb + SB_TREES + <usize>tree * SB_TREE_ENTRY;
+  store<u64>(e, root);
+  store<u32>(e, 1, 8);
+  store<u64>(e, gen, SB_TREE_GEN);
 }
 
 /**
@@ -152,12 +210,14 @@ export function node_init(node: usize, blk: u64, tree: u32, level: u32): void {
 // calls bt_node_verify after the magic/crc/blocknr check, as XFS's verifiers run at
 // buffer read), and nodes in the cache are trusted after that: the kernel keeps them sound.
 //
-//   tree    < TREE_COUNT                 level  < HEIGHT_MAX
+//   tree    < TREE_COUNT                 level  < HEIGHT_MAX       next/prev 0
 //   leaf:   N_ITEMS + nitems*20 <= vend <= 4096
 //           every item: vlen <= VALUE_MAX, voff + vlen <= 4096, vend <= voff (vlen > 0)
-//           vused = sum of vlen;  keys strictly increasing;  next/prev 0 or in the data area
+//           vused = sum of vlen;  keys strictly increasing
 //   internal: 1 <= nitems <= NODE_ITEMS_MAX;  keys[1..] strictly increasing;
-//           every child in the data area and not the node itself
+//           every child in the data area and not the node itself; every gen <= the node's tid
+// The generation of the node itself is checked against the pointer it was reached by
+// (read_node), which the cache cannot know at read time.
 // Records inside the values (inodes, dirents, extents) are checked where they are used
 // (inode_verify, dirent_verify, extent_verify, free_extent_verify).
 
@@ -172,6 +232,7 @@ export const NV_VUSED: i32 = 6;
 export const NV_KEYS: i32 = 7;
 export const NV_CHILD: i32 = 8;
 export const NV_LINK: i32 = 9;
+export const NV_GEN: i32 = 10;
 /** Most items an internal node holds. */
 const NODE_ITEMS_MAX: u32 = CAPACITY / <u32>NODE_ITEM;
 
@@ -186,7 +247,8 @@ export function bt_node_why(r: i32): string {
     case NV_VUSED: return "node vused differs from its values";
     case NV_KEYS: return "node keys out of order";
     case NV_CHILD: return "node child pointer outside the data area";
-    case NV_LINK: return "node sibling link outside the data area";
+    case NV_LINK: return "node sibling link set (leaves have none)";
+    case NV_GEN: return "node child generation newer than the node";
   }
   return "node sound";
 }
@@ -213,6 +275,7 @@ function node_verify_(n: usize, blk: u64): i32 {
   if (<u32>load<u8>(n, N_TREE) >= TREE_COUNT) return NV_TREE;
   const level = <u32>load<u8>(n, N_LEVEL);
   if (level >= HEIGHT_MAX) return NV_LEVEL;
+  if (load<u64>(n, N_NEXT) != 0 || load<u64>(n, N_PREV) != 0) return NV_LINK;
   const k = <u32>load<u16>(n, N_NITEMS);
   return level == 0 ? leaf_verify(n, blk, k) : internal_verify(n, blk, k);
 }
@@ -233,8 +296,6 @@ function leaf_verify(n: usize, blk: u64, k: u32): i32 {
     if (i > 0 && key_cmp(load<u64>(it - LEAF_ITEM), load<u64>(it - LEAF_ITEM, 8), load<u64>(it), load<u64>(it, 8)) >= 0) return NV_KEYS;
   }
   if (sum != <u32>load<u16>(n, N_VUSED)) return NV_VUSED;
-  const next = load<u64>(n, N_NEXT), prev = load<u64>(n, N_PREV);
-  if ((next != 0 && (next == blk || !in_data_area(next, 1))) || (prev != 0 && (prev == blk || !in_data_area(prev, 1)))) return NV_LINK;
   return NV_OK;
 }
 function internal_verify(n: usize, blk: u64, k: u32): i32 {
@@ -243,6 +304,8 @@ function internal_verify(n: usize, blk: u64, k: u32): i32 {
     const it = n + N_ITEMS + <usize>i * NODE_ITEM;
     const child = load<u64>(it, 16);
     if (child == blk || !in_data_area(child, 1)) return NV_CHILD;
+    const gen = load<u64>(it, 24);
+    if (gen == 0 || gen > load<u64>(n, HDR_TID)) return NV_GEN;
     // key[0] is not a bound (see the rules above): order is checked from key[1]
     if (i > 1 && key_cmp(load<u64>(it - NODE_ITEM), load<u64>(it - NODE_ITEM, 8), load<u64>(it), load<u64>(it, 8)) >= 0) return NV_KEYS;
   }
@@ -259,6 +322,14 @@ function internal_verify(n: usize, blk: u64, k: u32): i32 {
 @inline export function ik1(n: usize, i: u32): u64 { return load<u64>(item(n, i)); }
 @inline export function ik2(n: usize, i: u32): u64 { return load<u64>(item(n, i), 8); }
 @inline export function ichild(n: usize, i: u32): u64 { return load<u64>(n + N_ITEMS + (<usize>i) * NODE_ITEM, 16); }
+/** Generation (tid) of internal item i's child. */
+@inline export function igen(n: usize, i: u32): u64 { return load<u64>(n + N_ITEMS + (<usize>i) * NODE_ITEM, 24); }
+@inline function set_ichild(n: usize, i: u32, child: u64, gen: u64): void {
+  store<u64>(n + N_ITEMS + (<usize>i) * NODE_ITEM, child, 16);
+  store<u64>(n + N_ITEMS + (<usize>i) * NODE_ITEM, gen, 24);
+}
+/** A node's own transaction id (header). */
+@inline export function node_tid(n: usize): u64 { return load<u64>(n, HDR_TID); }
 @inline export function ival(n: usize, i: u32): usize { return n + <usize>load<u16>(n + N_ITEMS + (<usize>i) * LEAF_ITEM, 16); }
 @inline export function ivlen(n: usize, i: u32): u32 { return load<u16>(n + N_ITEMS + (<usize>i) * LEAF_ITEM, 18); }
 
@@ -349,14 +420,29 @@ function child_slot(n: usize, k1: u64, k2: u64): u32 {
   return k <= 1 ? 0 : key_count(n + N_ITEMS, NODE_ITEM, 1, k, k1, k2, true) - 1;
 }
 
-/** Reads a node and checks it belongs where the walk expects it. 0 with bt_errno on error. */
-function read_node(blk: u64, tree: u32, level: u32): usize {
-  // a root, child or sibling pointer outside the data area is never read (the superblock
-  // or a log block would be taken for a node if its contents happened to verify)
+/** Transid mismatches met (parent pointer generation != the node's tid). */
+export let bt_stat_transid_errors: u64 = 0;
+
+/**
+ * Reads node `blk` reached through a pointer carrying generation `gen` and checks it belongs
+ * where the walk expects it: tree, level and tid == gen (a lost or stale write of the node,
+ * or a node of another transaction written here, fails the last one; btrfs's "parent transid
+ * verify failed"). 0 with bt_errno (-EIO, -EUCLEAN) on error. Exported for fsck and diff.
+ */
+export function read_node(blk: u64, tree: u32, level: u32, gen: u64): usize {
+  // a root or child pointer outside the data area is never read (the superblock or a log
+  // block would be taken for a node if its contents happened to verify)
   if (!in_data_area(blk, 1)) { bt_corrupt(); return 0; }
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) { bt_errno = buf_errno; return 0; }
   if (load<u8>(n, N_TREE) != <u8>tree || nlevel(n) != level) { bt_corrupt(); return 0; }
+  if (node_tid(n) != gen) {
+    bt_stat_transid_errors++;
+    kfs(); kputs("parent transid verify failed on block "); kputu(blk); kputs(" wanted "); kputu(gen);
+    kputs(" found "); kputu(node_tid(n)); knl();
+    bt_corrupt();
+    return 0;
+  }
   return n;
 }
 
@@ -385,16 +471,96 @@ function descend(tree: u32, k1: u64, k2: u64): usize {
   const h = bt_height(tree);
   if (h == 0 || h > HEIGHT_MAX) { bt_errno = -EUCLEAN; return 0; }
   let blk = bt_root(tree);
+  let gen = bt_root_gen(tree);
   for (let l = h - 1; ; l--) {
-    const n = read_node(blk, tree, l);
+    const n = read_node(blk, tree, l, gen);
     if (n == 0) return 0;
     if (l == 0) { set_path(0, blk, 0); leaf_touch(n); return n; }
     if (nitems(n) == 0) { bt_errno = -EUCLEAN; return 0; }
     const i = child_slot(n, k1, k2);
     set_path(l, blk, i);
     blk = ichild(n, i);
+    gen = igen(n, i);
   }
   return 0;
+}
+
+/** The node of the recorded path at `level` (read by the descent: cached and verified). */
+function path_node(level: u32): usize {
+  const n = bread(path_blk(level), MAGIC_BTREE);
+  if (n == 0) bt_errno = buf_errno;
+  return n;
+}
+
+// ---- copy-on-write ---------------------------------------------------------------------------
+
+/**
+ * Makes node `n` (block `blk`, at `level` of `tree`) writable in the running transaction and
+ * points its parent at it with the running tid: item `slot` of the writable `parent`, or the
+ * root when `parent` is 0. A node already in the transaction is returned as is; a shared
+ * node is shadowed (see the header). Returns the writable buffer (a new one when shadowed)
+ * or 0 with bt_errno.
+ */
+function cow_node(tree: u32, level: u32, blk: u64, n: usize, parent: usize, slot: u32): usize {
+  if (journal_in_tx(blk)) {
+    if (!ASC_NO_ASSERT) assert(node_tid(n) == j_tid && (parent == 0 ? bt_root_gen(tree) : igen(parent, slot)) == j_tid, "cow: writable node with an old generation");
+    return n;
+  }
+  let w = n;
+  let wblk = blk;
+  if (tree < FS_TREES && node_tid(n) <= cow_floor) {
+    node_alloc_errno = 0;
+    wblk = node_alloc(tree);
+    if (wblk == 0) { bt_errno = node_alloc_errno != 0 ? node_alloc_errno : -ENOSPC; return 0; }
+    w = bget(wblk);
+    if (w == 0) { bt_errno = buf_errno; return 0; }
+    memory.copy(w, n, BLOCK_SIZE);
+    store<u64>(w, wblk, HDR_BLOCKNR);
+    node_moved(n); // values now live in the copy (the icache keeps addresses)
+    const r = node_free(tree, blk, node_tid(n)); // a snapshot keeps it: dead list at commit
+    if (r != 0) { bt_errno = r; return 0; }
+    bt_stat_shadows++;
+  }
+  store<u64>(w, j_tid, HDR_TID);
+  journal_dirty(wblk);
+  if (parent == 0) {
+    const r = set_root(tree, wblk, bt_height(tree), j_tid);
+    if (r != 0) { bt_errno = r; return 0; }
+  } else {
+    set_ichild(parent, slot, wblk, j_tid);
+  }
+  return w;
+}
+
+/**
+ * Makes every node on the recorded path writable, top-down (each parent before its child,
+ * so each can take its child's new block and generation), and updates the path to the
+ * writable blocks. Returns the writable leaf (`leaf` itself when it already is) or 0.
+ */
+function path_cow(tree: u32, leaf: usize): usize {
+  // a node joins the transaction only after its parent: a writable leaf has a writable path
+  if (journal_in_tx(path_blk(0))) return leaf;
+  const h = bt_height(tree);
+  let parent: usize = 0;
+  for (let l = h - 1; ; l--) {
+    const blk = path_blk(l);
+    const n = path_node(l);
+    if (n == 0) return 0;
+    const w = cow_node(tree, l, blk, n, parent, parent == 0 ? 0 : path_idx(l + 1));
+    if (w == 0) return 0;
+    set_path(l, node_blk(w), path_idx(l));
+    if (l == 0) return w;
+    parent = w;
+  }
+  return 0;
+}
+
+/** Child `slot` of the writable internal node `p` at `level + 1`, made writable. 0 on error. */
+function cow_child(tree: u32, level: u32, p: usize, slot: u32): usize {
+  const blk = ichild(p, slot);
+  const n = read_node(blk, tree, level, igen(p, slot));
+  if (n == 0) return 0;
+  return cow_node(tree, level, blk, n, p, slot);
 }
 
 /**
@@ -419,11 +585,18 @@ function bt_lookup_(tree: u32, k1: u64, k2: u64): usize {
   return ival(leaf, i);
 }
 
-/** Like bt_lookup, and marks the leaf changed: the caller modifies the value in place. */
+/**
+ * Like bt_lookup, and makes the leaf writable (copy-on-write): the caller modifies the value
+ * in place. 0 when absent or on error (bt_errno).
+ */
 export function bt_lookup_mut(tree: u32, k1: u64, k2: u64): usize {
   enter();
-  const v = bt_lookup_(tree, k1, k2);
-  if (v != 0) journal_dirty(path_blk(0));
+  let v = bt_lookup_(tree, k1, k2);
+  if (v != 0) {
+    const leaf = v - (v & (<usize>BLOCK_SIZE - 1)); // buffers are block-aligned frames
+    const w = path_cow(tree, leaf);
+    v = w == 0 ? 0 : w + (v - leaf);
+  }
   leave();
   return v;
 }
@@ -479,7 +652,7 @@ function leaf_remove_at(n: usize, i: u32): void {
   set_nitems(n, k - 1);
 }
 
-function node_insert_at(n: usize, i: u32, k1: u64, k2: u64, child: u64): void {
+function node_insert_at(n: usize, i: u32, k1: u64, k2: u64, child: u64, gen: u64): void {
   const k = nitems(n);
   assert(<usize>(k + 1) * NODE_ITEM <= <usize>CAPACITY, "internal node overflow");
   const p = item(n, i);
@@ -487,6 +660,7 @@ function node_insert_at(n: usize, i: u32, k1: u64, k2: u64, child: u64): void {
   store<u64>(p, k1);
   store<u64>(p, k2, 8);
   store<u64>(p, child, 16);
+  store<u64>(p, gen, 24);
   set_nitems(n, k + 1);
 }
 
@@ -547,7 +721,7 @@ function deal(n: usize, from: u32, to: u32): void {
   for (let i = from; i < to; i++) {
     const it = ref_item(i);
     if (leaf) leaf_insert_at(n, nitems(n), load<u64>(it), load<u64>(it, 8), ref_val(i), ref_vlen(i));
-    else node_insert_at(n, nitems(n), load<u64>(it), load<u64>(it, 8), load<u64>(it, 16));
+    else node_insert_at(n, nitems(n), load<u64>(it), load<u64>(it, 8), load<u64>(it, 16), load<u64>(it, 24));
   }
 }
 
@@ -601,13 +775,16 @@ export function bt_insert(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i
 function bt_insert_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
   assert(vlen <= VALUE_MAX, "value too large");
   bt_errno = 0;
-  const leaf = descend(tree, k1, k2);
+  let leaf = descend(tree, k1, k2);
   if (leaf == 0) return bt_errno;
   const i = lower_bound(leaf, k1, k2);
   if (i < nitems(leaf) && ik1(leaf, i) == k1 && ik2(leaf, i) == k2) return -EEXIST;
+  // `val` may point into a leaf that copy-on-write is about to move: keep the value aside
+  if (vlen > 0) { memory.copy(valsave(), val, vlen); val = valsave(); }
+  leaf = path_cow(tree, leaf);
+  if (leaf == 0) return bt_errno;
   if (leaf_fits(leaf, vlen)) {
     leaf_insert_at(leaf, i, k1, k2, val, vlen);
-    journal_dirty(path_blk(0));
     return 0;
   }
   // split the leaf: allocate the new sibling first (it may nest into the free-space trees),
@@ -634,7 +811,7 @@ function bt_insert_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
   // appending past the last key of the rightmost leaf (ascending inode numbers, files
   // written in order) moves only the new key: leaves fill completely instead of half
   // (SQLite's "quick balance")
-  const append = i == k && load<u64>(leaf, N_NEXT) == 0;
+  const append = i == k && path_rightmost(tree);
   if (append) {
     deal(right, nrefs - 1, nrefs); // the leaf keeps its items and values where they are
   } else {
@@ -643,21 +820,17 @@ function bt_insert_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
     deal(leaf, 0, cut);
     deal(right, cut, nrefs);
   }
-  // sibling links: leaf <-> right <-> old next
-  const rblk = node_blk(right);
-  const lblk = path_blk(0);
-  const oldNext = load<u64>(leaf, N_NEXT);
-  store<u64>(right, oldNext, N_NEXT);
-  store<u64>(right, lblk, N_PREV);
-  store<u64>(leaf, rblk, N_NEXT);
-  journal_dirty(lblk);
-  if (oldNext != 0) {
-    const nx = read_node(oldNext, tree, 0);
-    if (nx == 0) return bt_errno;
-    store<u64>(nx, rblk, N_PREV);
-    journal_dirty(oldNext);
+  return insert_parent(tree, 1, path_blk(0), ik1(right, 0), ik2(right, 0), node_blk(right), append);
+}
+
+/** True when every node of the recorded path is its parent's last child (the tree's right edge). */
+function path_rightmost(tree: u32): bool {
+  const h = bt_height(tree);
+  for (let l: u32 = 1; l < h; l++) {
+    const n = path_node(l);
+    if (n == 0 || path_idx(l) + 1 != nitems(n)) return false;
   }
-  return insert_parent(tree, 1, lblk, ik1(right, 0), ik2(right, 0), rblk, append);
+  return true;
 }
 
 /**
@@ -671,19 +844,18 @@ function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right
     if (h >= HEIGHT_MAX) return -ENOSPC;
     const root = new_node(tree, level);
     if (root == 0) return bt_errno;
-    const l = read_node(left, tree, level - 1);
+    const l = read_node(left, tree, level - 1, j_tid); // writable: made so by path_cow
     if (l == 0) return bt_errno;
-    node_insert_at(root, 0, ik1(l, 0), ik2(l, 0), left);
-    node_insert_at(root, 1, k1, k2, right);
-    return set_root(tree, node_blk(root), h + 1);
+    node_insert_at(root, 0, ik1(l, 0), ik2(l, 0), left, j_tid);
+    node_insert_at(root, 1, k1, k2, right, j_tid);
+    return set_root(tree, node_blk(root), h + 1, j_tid);
   }
   const pblk = path_blk(level);
-  const p = read_node(pblk, tree, level);
+  const p = path_node(level);
   if (p == 0) return bt_errno;
   const slot = path_idx(level) + 1;
   if ((nitems(p) + 1) * <u32>NODE_ITEM <= CAPACITY) {
-    node_insert_at(p, slot, k1, k2, right);
-    journal_dirty(pblk);
+    node_insert_at(p, slot, k1, k2, right, j_tid);
     return 0;
   }
   bt_stat_splits++;
@@ -693,7 +865,7 @@ function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right
   const extra = scratch() + 2 * <usize>BLOCK_SIZE;
   memory.fill(extra, 0, BLOCK_SIZE);
   store<u8>(extra, <u8>level, N_LEVEL);
-  node_insert_at(extra, 0, k1, k2, right);
+  node_insert_at(extra, 0, k1, k2, right, j_tid);
   nrefs = 0;
   const k = nitems(scratch());
   for (let j: u32 = 0; j < k; j++) {
@@ -710,7 +882,6 @@ function insert_parent(tree: u32, level: u32, left: u64, k1: u64, k2: u64, right
   node_clear(p);
   deal(p, 0, cut);
   deal(sib, cut, nrefs);
-  journal_dirty(pblk);
   return insert_parent(tree, level + 1, pblk, ik1(sib, 0), ik2(sib, 0), node_blk(sib), appendHere);
 }
 
@@ -728,53 +899,69 @@ export function bt_delete(tree: u32, k1: u64, k2: u64): i32 {
 }
 function bt_delete_(tree: u32, k1: u64, k2: u64): i32 {
   bt_errno = 0;
-  const leaf = descend(tree, k1, k2);
+  let leaf = descend(tree, k1, k2);
   if (leaf == 0) return bt_errno;
   const i = lower_bound(leaf, k1, k2);
   if (i >= nitems(leaf) || ik1(leaf, i) != k1 || ik2(leaf, i) != k2) return -ENOENT;
+  leaf = path_cow(tree, leaf);
+  if (leaf == 0) return bt_errno;
   leaf_remove_at(leaf, i);
-  journal_dirty(path_blk(0));
   return rebalance(tree, 0);
 }
 
-/** Restores the fill invariant of the node at `level` of the recorded path. */
+/**
+ * Restores the fill invariant of the node at `level` of the recorded path (the path is
+ * writable: path_cow ran). A sibling that takes items is made writable here; one that is
+ * merged away is only read, and freed with its own birth (a snapshot may keep it).
+ */
 function rebalance(tree: u32, level: u32): i32 {
   const h = bt_height(tree);
   const blk = path_blk(level);
-  const n = read_node(blk, tree, level);
+  const n = path_node(level);
   if (n == 0) return bt_errno;
   if (level == h - 1) {
     // root: collapse a one-child internal root
     if (level > 0 && nitems(n) == 1) {
-      const child = ichild(n, 0);
-      const r = set_root(tree, child, h - 1);
+      const r = set_root(tree, ichild(n, 0), h - 1, igen(n, 0));
       if (r != 0) return r;
       node_moved(n);
-      return node_free(tree, blk);
+      return node_free(tree, blk, node_tid(n));
     }
     return 0;
   }
   if (used_bytes(n) >= MIN_FILL) return 0;
-  const pblk = path_blk(level + 1);
-  const p = read_node(pblk, tree, level + 1);
+  const p = path_node(level + 1);
   if (p == 0) return bt_errno;
   const idx = path_idx(level + 1);
   const pn = nitems(p);
   if (pn < 2) return 0; // only child: nothing to merge with (the parent is handled above)
   const li = idx + 1 < pn ? idx : idx - 1; // left node's slot; right is li + 1
-  const lblk = ichild(p, li);
-  const rblk = ichild(p, li + 1);
-  const L = read_node(lblk, tree, level);
+  let lblk = ichild(p, li);
+  let rblk = ichild(p, li + 1);
+  // the path node is writable; its sibling is read as it is and made writable only if kept
+  let L = li == idx ? n : read_node(lblk, tree, level, igen(p, li));
   if (L == 0) return bt_errno;
-  const R = read_node(rblk, tree, level);
+  let R = li == idx ? read_node(rblk, tree, level, igen(p, li + 1)) : n;
   if (R == 0) return bt_errno;
-  if (level > 0) {
-    // the right node's stale-low key[0] becomes the exact separator before items move
-    store<u64>(item(R, 0), ik1(p, li + 1));
-    store<u64>(item(R, 0), ik2(p, li + 1), 8);
+  const merge = used_bytes(L) + used_bytes(R) <= CAPACITY;
+  if (li != idx) {
+    // the left sibling receives items either way
+    L = cow_child(tree, level, p, li);
+    if (L == 0) return bt_errno;
+    lblk = node_blk(L);
+  } else if (!merge) {
+    R = cow_child(tree, level, p, li + 1);
+    if (R == 0) return bt_errno;
+    rblk = node_blk(R);
   }
   memory.copy(scratch(), L, BLOCK_SIZE);
   memory.copy(scratch() + BLOCK_SIZE, R, BLOCK_SIZE);
+  if (level > 0) {
+    // the right node's stale-low key[0] becomes the exact separator before items move
+    // (in the copy: R itself may be a shared node that is only read)
+    store<u64>(item(scratch() + BLOCK_SIZE, 0), ik1(p, li + 1));
+    store<u64>(item(scratch() + BLOCK_SIZE, 0), ik2(p, li + 1), 8);
+  }
   nrefs = 0;
   refs_add_node(scratch());
   refs_add_node(scratch() + BLOCK_SIZE);
@@ -783,21 +970,9 @@ function rebalance(tree: u32, level: u32): i32 {
     bt_stat_merges++;
     node_clear(L);
     deal(L, 0, nrefs);
-    if (level == 0) {
-      const rnext = load<u64>(R, N_NEXT);
-      store<u64>(L, rnext, N_NEXT);
-      if (rnext != 0) {
-        const nx = read_node(rnext, tree, 0);
-        if (nx == 0) return bt_errno;
-        store<u64>(nx, lblk, N_PREV);
-        journal_dirty(rnext);
-      }
-    }
-    journal_dirty(lblk);
     node_remove_at(p, li + 1);
-    journal_dirty(pblk);
     node_moved(R);
-    const r = node_free(tree, rblk);
+    const r = node_free(tree, rblk, node_tid(R));
     if (r != 0) return r;
     return rebalance(tree, level + 1);
   }
@@ -807,11 +982,8 @@ function rebalance(tree: u32, level: u32): i32 {
   node_clear(R);
   deal(L, 0, cut);
   deal(R, cut, nrefs);
-  journal_dirty(lblk);
-  journal_dirty(rblk);
   store<u64>(item(p, li + 1), ik1(R, 0));
   store<u64>(item(p, li + 1), ik2(R, 0), 8);
-  journal_dirty(pblk);
   return 0;
 }
 
@@ -829,23 +1001,23 @@ export function bt_update(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i
 }
 function bt_update_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
   bt_errno = 0;
-  const leaf = descend(tree, k1, k2);
+  let leaf = descend(tree, k1, k2);
   if (leaf == 0) return bt_errno;
   const i = lower_bound(leaf, k1, k2);
   if (i >= nitems(leaf) || ik1(leaf, i) != k1 || ik2(leaf, i) != k2) return -ENOENT;
-  if (ivlen(leaf, i) == vlen) {
-    memory.copy(ival(leaf, i), val, vlen);
-    journal_dirty(path_blk(0));
-    return 0;
-  }
-  // different length: copy the new value aside first (it may point into this leaf)
+  // copy the new value aside first: it may point into this leaf, which may move or change
   const saved = valsave();
   memory.copy(saved, val, vlen);
+  leaf = path_cow(tree, leaf);
+  if (leaf == 0) return bt_errno;
+  if (ivlen(leaf, i) == vlen) {
+    memory.copy(ival(leaf, i), saved, vlen);
+    return 0;
+  }
   const old = ivlen(leaf, i);
   if (used_bytes(leaf) - old + vlen <= CAPACITY) {
     leaf_remove_at(leaf, i);
     leaf_insert_at(leaf, i, k1, k2, saved, vlen);
-    journal_dirty(path_blk(0));
     return vlen < old ? rebalance(tree, 0) : 0;
   }
   const r = bt_delete(tree, k1, k2);
@@ -857,11 +1029,17 @@ function bt_update_(tree: u32, k1: u64, k2: u64, val: usize, vlen: u32): i32 {
 //
 // A cursor is CURSOR_SIZE bytes the caller owns:
 //   | leaf block u64 | index u32 | tree u32 | leaf buffer address u32 | reserved u32 |
+//   | key k1 u64 | key k2 u64 |   (the key the cursor was placed at: where to resume when its
+//                                 leaf is empty)
 // It stays valid until the tree changes or the syscall ends (buffers are evicted only at
-// syscall boundaries), so accessors use the remembered buffer without a cache lookup.
+// syscall boundaries), so accessors use the remembered buffer without a cache lookup. Leaves
+// have no sibling links: stepping past a leaf descends again to the leaf's last (or first)
+// key and follows the recorded path to the next (previous) leaf, as btrfs_next_leaf does.
 
-export const CURSOR_SIZE: u32 = 24;
+export const CURSOR_SIZE: u32 = 40;
 const C_ADDR: usize = 16;
+const C_K1: usize = 24;
+const C_K2: usize = 32;
 
 @inline function cur_leaf(cur: usize): usize {
   const l = <usize>load<u32>(cur, C_ADDR);
@@ -889,44 +1067,82 @@ function bt_seek_(cur: usize, tree: u32, k1: u64, k2: u64, ge: bool): bool {
   if (leaf == 0) return false;
   cur_set(cur, path_blk(0), leaf);
   store<u32>(cur, tree, 12);
+  store<u64>(cur, k1, C_K1);
+  store<u64>(cur, k2, C_K2);
   const i = lower_bound(leaf, k1, k2);
   if (ge) {
     store<u32>(cur, i, 8);
     if (i < nitems(leaf)) return true;
-    return bt_next_leaf(cur, leaf);
+    return step_leaf(cur, true);
   }
   if (i < nitems(leaf) && ik1(leaf, i) == k1 && ik2(leaf, i) == k2) { store<u32>(cur, i, 8); return true; }
   if (i > 0) { store<u32>(cur, i - 1, 8); return true; }
-  store<u32>(cur, 0, 8); // before the first item of this leaf: step to the previous leaf
-  return bt_prev(cur);
+  return step_leaf(cur, false); // before the first item of this leaf: the previous leaf
 }
 
-function bt_next_leaf(cur: usize, leaf: usize): bool {
-  let l = leaf;
-  const from = load<u64>(cur);
-  // the last key seen: the next leaf must continue above it and point back (a forged chain
-  // that loops or goes backwards would make a scan run forever)
-  const k = nitems(leaf);
-  const has = k > 0;
-  const l1 = has ? ik1(leaf, k - 1) : 0;
-  const l2 = has ? ik2(leaf, k - 1) : 0;
-  let prevBlk = from;
-  for (let guard = 0; guard < 1 << 20; guard++) {
-    const next = load<u64>(l, N_NEXT);
-    if (next == 0) return false;
-    l = read_node(next, load<u32>(cur, 12), 0);
-    if (l == 0) return false;
-    if (load<u64>(l, N_PREV) != prevBlk) { bt_corrupt(); return false; }
-    prevBlk = next;
-    cur_set(cur, next, l);
-    store<u32>(cur, 0, 8);
-    if (nitems(l) > 0) {
-      if (has && key_cmp(ik1(l, 0), ik2(l, 0), l1, l2) <= 0) { bt_corrupt(); return false; }
-      return true;
+/**
+ * The leaf after (`fwd`) or before the recorded path's leaf: up to the lowest level with a
+ * sibling slot on that side, then down its outermost edge. Returns the leaf (path recorded)
+ * or 0: at the tree's edge with bt_errno 0, or on error.
+ */
+function path_step(tree: u32, fwd: bool): usize {
+  const h = bt_height(tree);
+  for (let l: u32 = 1; l < h; l++) {
+    const n = path_node(l);
+    if (n == 0) return 0;
+    const i = path_idx(l);
+    if (fwd ? i + 1 >= nitems(n) : i == 0) continue;
+    let slot = fwd ? i + 1 : i - 1;
+    set_path(l, path_blk(l), slot);
+    let blk = ichild(n, slot);
+    let gen = igen(n, slot);
+    for (let m = l - 1; ; m--) {
+      const c = read_node(blk, tree, m, gen);
+      if (c == 0) return 0;
+      if (m == 0) { set_path(0, blk, 0); return c; }
+      if (nitems(c) == 0) { bt_corrupt(); return 0; }
+      slot = fwd ? 0 : nitems(c) - 1;
+      set_path(m, blk, slot);
+      blk = ichild(c, slot);
+      gen = igen(c, slot);
     }
   }
-  bt_errno = -EUCLEAN;
-  return false;
+  return 0;
+}
+
+/**
+ * Moves `cur` to the first key of the next leaf (`fwd`) or the last key of the previous one
+ * that has any. The walk restarts from the root at the cursor's leaf (found by its edge key,
+ * or the cursor's key when the leaf is empty), so it never trusts a stale path. Keys must
+ * keep increasing (decreasing) across leaves: a tree whose leaves break that is corrupt.
+ */
+function step_leaf(cur: usize, fwd: bool): bool {
+  const tree = load<u32>(cur, 12);
+  const leaf = cur_leaf(cur);
+  const k = nitems(leaf);
+  let k1 = load<u64>(cur, C_K1), k2 = load<u64>(cur, C_K2);
+  if (k > 0) { const e = fwd ? k - 1 : 0; k1 = ik1(leaf, e); k2 = ik2(leaf, e); }
+  enter();
+  bt_errno = 0;
+  let l = descend(tree, k1, k2);
+  let found = false;
+  for (let guard: u32 = 0; l != 0 && guard < 1 << 24; guard++) {
+    l = path_step(tree, fwd);
+    if (l == 0) break;
+    const n = nitems(l);
+    if (n == 0) continue;
+    const e: u32 = fwd ? 0 : n - 1;
+    const c = key_cmp(ik1(l, e), ik2(l, e), k1, k2);
+    if (fwd ? c <= 0 : c >= 0) { bt_corrupt(); break; }
+    cur_set(cur, path_blk(0), l);
+    store<u32>(cur, e, 8);
+    store<u64>(cur, ik1(l, e), C_K1);
+    store<u64>(cur, ik2(l, e), C_K2);
+    found = true;
+    break;
+  }
+  leave();
+  return found;
 }
 
 /** Moves to the next key. False at the end or on error (bt_errno). */
@@ -934,25 +1150,15 @@ export function bt_next(cur: usize): bool {
   const leaf = cur_leaf(cur);
   const i = load<u32>(cur, 8) + 1;
   if (i < nitems(leaf)) { store<u32>(cur, i, 8); return true; }
-  return bt_next_leaf(cur, leaf);
+  return step_leaf(cur, true);
 }
 
 /** Moves to the previous key. False at the start or on error (bt_errno). */
 export function bt_prev(cur: usize): bool {
-  let leaf = cur_leaf(cur);
+  const leaf = cur_leaf(cur);
   const i = load<u32>(cur, 8);
   if (i > 0 && i <= nitems(leaf)) { store<u32>(cur, i - 1, 8); return true; }
-  for (let guard = 0; guard < 1 << 20; guard++) {
-    const prev = load<u64>(leaf, N_PREV);
-    if (prev == 0) return false;
-    leaf = read_node(prev, load<u32>(cur, 12), 0);
-    if (leaf == 0) return false;
-    cur_set(cur, prev, leaf);
-    const k = nitems(leaf);
-    if (k > 0) { store<u32>(cur, k - 1, 8); return true; }
-  }
-  bt_errno = -EUCLEAN;
-  return false;
+  return step_leaf(cur, false);
 }
 
 /** The cursor's key, value address and value length (the leaf is read from the cache). */

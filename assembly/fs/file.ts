@@ -32,7 +32,7 @@ import {
 } from "../mm/page";
 import { alloc_pages, free_pages, split_page } from "../mm/buddy";
 import {
-  TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, EXTENT_MAX, ext_vlen, extent_verify, extent_why, EV_OK,
+  TREE_EXTENT, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_BIRTH, EXT_CSUM, EXTENT_MAX, ext_vlen, extent_verify, extent_why, EV_OK,
   EXT_UNWRITTEN, INCOMPAT_UNWRITTEN, SB_INCOMPAT, MAGIC_SUPER, extent_features_set,
 } from "./format";
 import { xxh32_blocks } from "../lib/xxhash";
@@ -55,7 +55,7 @@ import {
   I_CTIME, I_INLINE, INODE_INLINE, INLINE_MAX, INODE_SIZE_MAX, fs_now,
 } from "./inode";
 import { blk_add, blk_submit, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from "../dev/virtio_blk";
-import { journal_log_tight, journal_dirty } from "./journal";
+import { journal_log_tight, journal_dirty, j_tid } from "./journal";
 import { EIO, ENOMEM, ENOSPC, EFBIG, EUCLEAN, ENXIO } from "../lib/errno";
 
 /** Largest file size in bytes: page indices are u32 (inode_verify refuses larger sizes). */
@@ -67,7 +67,7 @@ const FREEBEHIND_INDEX: u32 = <u32>(FREEBEHIND_START >> PAGE_SHIFT);
 /** Largest file block number + 1. */
 const FILE_BLOCKS_MAX: u64 = FILE_SIZE_MAX >> PAGE_SHIFT;
 /** Bytes of the largest extent record (ext_vlen(EXTENT_MAX)). */
-const EXT_REC_MAX: i32 = 16 + 4 * 256;
+const EXT_REC_MAX: i32 = <i32>EXT_CSUM + 4 * 256;
 
 const CUR: usize = memory.data(CURSOR_SIZE);
 /** Record being built (extent_add) and a copy of the record being cut (extent_punch). */
@@ -627,7 +627,8 @@ function extent_add(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i
     const pd = load<u64>(v, EXT_DISK);
     const pl = load<u32>(v, EXT_LEN);
     const written = (load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) == 0;
-    if (written && fs + pl == fblock && pd + pl == disk && pl + len <= EXTENT_MAX) {
+    // only blocks born in this transaction extend a record: a record has one birth tid
+    if (written && fs + pl == fblock && pd + pl == disk && pl + len <= EXTENT_MAX && load<u64>(v, EXT_BIRTH) == j_tid) {
       memory.copy(EXT, v, ext_vlen(pl));
       store<u32>(EXT, pl + len, EXT_LEN);
       memory.copy(EXT + ext_vlen(pl), csums, <usize>len << 2);
@@ -640,13 +641,15 @@ function extent_add(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize): i
 }
 
 /**
- * Inserts the record (ino, fblock) -> disk, len, flags, csums (`csums` 0: all zero, as an
- * UNWRITTEN record has). 0 or -errno.
+ * Inserts the record (ino, fblock) -> disk, len, flags, birth, csums (`csums` 0: all zero, as
+ * an UNWRITTEN record has; `birth` 0: the blocks are new, born in the running transaction;
+ * a cut keeps its record's birth). 0 or -errno.
  */
-function ext_insert(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize, flags: u32 = 0): i32 {
+function ext_insert(ino: u64, fblock: u64, disk: u64, len: u32, csums: usize, flags: u32 = 0, birth: u64 = 0): i32 {
   store<u64>(EXT, disk, EXT_DISK);
   store<u32>(EXT, len, EXT_LEN);
   store<u32>(EXT, flags, EXT_FLAGS);
+  store<u64>(EXT, birth != 0 ? birth : j_tid, EXT_BIRTH);
   if (csums != 0) memory.copy(EXT + EXT_CSUM, csums, <usize>len << 2);
   else memory.fill(EXT + EXT_CSUM, 0, <usize>len << 2);
   return bt_insert(TREE_EXTENT, ino, fblock, EXT, ext_vlen(len));
@@ -685,9 +688,10 @@ function extent_punch(ino: u64, from: u64, n: u64): i64 {
     if (r == 0 && b < fs + len) {
       // keep the tail [b, fs + len) under key b
       r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2),
-        load<u32>(EXT_OLD, EXT_FLAGS));
+        load<u32>(EXT_OLD, EXT_FLAGS), load<u64>(EXT_OLD, EXT_BIRTH));
     }
-    if (r == 0) r = bfree_deferred(disk + (a - fs), b - a);
+    // a snapshot may still map the blocks: their birth decides free or dead list (snapshot.ts)
+    if (r == 0) r = bfree_deferred(disk + (a - fs), b - a, load<u64>(EXT_OLD, EXT_BIRTH));
     if (r != 0) return <i64>r;
     freed += <i64>(b - a);
     if (fs <= from) return freed;
@@ -1076,9 +1080,10 @@ function ext_make_unwritten(ino: u64, from: u64, to: u64): i32 {
         store<u32>(EXT_OLD, <u32>(a - fs), EXT_LEN);
         r = bt_update(TREE_EXTENT, ino, fs, EXT_OLD, ext_vlen(<u32>(a - fs)));
       } else if (r == 0) r = bt_delete(TREE_EXTENT, ino, fs);
-      if (r == 0) r = ext_insert(ino, a, disk + (a - fs), <u32>(b - a), 0, EXT_UNWRITTEN);
+      const birth = load<u64>(EXT_OLD, EXT_BIRTH);
+      if (r == 0) r = ext_insert(ino, a, disk + (a - fs), <u32>(b - a), 0, EXT_UNWRITTEN, birth);
       if (r == 0 && b < fs + len) {
-        r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2));
+        r = ext_insert(ino, b, disk + (b - fs), <u32>(fs + len - b), EXT_OLD + EXT_CSUM + <usize>((b - fs) << 2), 0, birth);
       }
       if (r != 0) return r;
     }

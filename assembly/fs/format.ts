@@ -112,11 +112,17 @@ export function block_verify(buf: usize, magic: u32, blocknr: u64): i32 {
 //   56 compat u32         60 incompat u32        64 ro_compat u32        68 state u32
 //   72 journal_start u64  80 journal_blocks u32  84 reserved u32         88 next_ino u64
 //   96 inode_count u64   104 root_ino u64
-//  112 tree roots: TREE_COUNT x { root u64, height u32, reserved u32 }  (16 B each, to 192)
+//  112 reserved (the tree roots before INCOMPAT_SNAPSHOT; zero)
 //  192 agfl_count u32    196 reserved u32       200 agfl[AGFL_MAX] u64  (to 200 + 8*AGFL_MAX)
 //  456 uuid[16]          472 mkfs_time i64      480 mount_time i64      488 write_time i64
 //  496 mount_count u32   500 error_count u32    504 label[64] (to 568)
 //  640 mmp_block u64 (with INCOMPAT_MMP: the MMP block, the last block of the journal area)
+//  648 last_snapshot u64 (tid of the newest snapshot of the mounted head: nodes and extents
+//      born at or before it are shared; 0 = none)
+//  656 snap_next_id u64  664 dead_blocks u64 (blocks only snapshots hold: the dead list)
+//  672 head_id u64 (0 = the main filesystem; else the clone whose roots these are)
+// 1024 tree roots: TREE_COUNT x { root u64, height u32, reserved u32, gen u64 } (24 B each)
+//      gen is the root node's transaction id (its header tid), checked when it is read
 // ---------------------------------------------------------------------------------------------
 export const SB_VERSION: usize = 32;
 export const SB_BLOCK_SIZE: usize = 36;
@@ -131,8 +137,10 @@ export const SB_JOURNAL_BLOCKS: usize = 80;
 export const SB_NEXT_INO: usize = 88;
 export const SB_INODE_COUNT: usize = 96;
 export const SB_ROOT_INO: usize = 104;
-export const SB_TREES: usize = 112;
-export const SB_TREE_ENTRY: usize = 16;
+export const SB_TREES: usize = 1024;
+export const SB_TREE_ENTRY: usize = 24;
+/** Offset of a root entry's generation (the root node's tid). */
+export const SB_TREE_GEN: usize = 16;
 export const SB_AGFL_COUNT: usize = 192;
 export const SB_AGFL: usize = 200;
 export const SB_UUID: usize = 456;
@@ -144,6 +152,10 @@ export const SB_ERROR_COUNT: usize = 500;
 export const SB_LABEL: usize = 504;
 /** With INCOMPAT_MMP: block number of the MMP block (fs/mmp.ts), = journal_start + journal_blocks - 1. */
 export const SB_MMP_BLOCK: usize = 640;
+export const SB_LAST_SNAPSHOT: usize = 648;
+export const SB_SNAP_NEXT_ID: usize = 656;
+export const SB_DEAD_BLOCKS: usize = 664;
+export const SB_HEAD_ID: usize = 672;
 
 /** Superblock state values. DIRTY while mounted read-write; CLEAN after unmount. */
 export const STATE_CLEAN: u32 = 1;
@@ -175,8 +187,17 @@ export const INCOMPAT_SPECIAL: u32 = 1 << 3;
  * record corrupt and turn the filesystem read-only.
  */
 export const INCOMPAT_UNWRITTEN: u32 = 1 << 4;
+/**
+ * Copy-on-write metadata and snapshots (issue 14, docs/format.md): internal node items and
+ * superblock roots carry the child's transaction id (32-byte items, roots at SB_TREES), leaves
+ * have no sibling links, extent records carry their birth tid, and the superblock roots the
+ * snapshot and dead-list trees. Set by mkfs; required: an image without it has the older
+ * layout and is refused (MR_OLD_FORMAT), never misread.
+ */
+export const INCOMPAT_SNAPSHOT: u32 = 1 << 9;
 export const INCOMPAT_SUPPORTED: u32 =
-  INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP | INCOMPAT_SPECIAL | INCOMPAT_UNWRITTEN;
+  INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP | INCOMPAT_SPECIAL | INCOMPAT_UNWRITTEN |
+  INCOMPAT_SNAPSHOT;
 
 /**
  * Blocks of the journal's log (the journal superblock's maxlen) for the superblock at `sb`:
@@ -203,19 +224,27 @@ export const TREE_DIRENT: u32 = 1; // (dir ino, hash<<32|seq) -> dirent
 export const TREE_EXTENT: u32 = 2; // (ino, file block) -> extent
 export const TREE_BNO: u32 = 3; // free space by offset: (start, 0) -> len
 export const TREE_CNT: u32 = 4; // free space by size: (len, start) -> ()
-export const TREE_COUNT: u32 = 5;
+export const TREE_SNAP: u32 = 5; // (snapshot id, 0) -> snapshot record (fs/snapshot.ts)
+export const TREE_DEAD: u32 = 6; // (kill tid, start block) -> dead extent (fs/snapshot.ts)
+export const TREE_COUNT: u32 = 7;
+/**
+ * Trees 0 .. FS_TREES-1 are the filesystem's own (inode, dirent, extent): a snapshot records
+ * their roots and shares their nodes. The others are global: never shared, changed in place.
+ */
+export const FS_TREES: u32 = 3;
 
 // ---------------------------------------------------------------------------------------------
-// Extent record, the value of key (ino, first file block) in TREE_EXTENT (16 + 4 * len bytes):
+// Extent record, the value of key (ino, first file block) in TREE_EXTENT (24 + 4 * len bytes):
 //
-//   0 disk block u64 | 8 len u32 (blocks) | 12 flags u32 | 16 csum[len] u32
+//   0                8            12           16               24                      24 + 4*len
+//   +----------------+------------+------------+----------------+-----------------------+
+//   | disk u64       | len u32    | flags u32  | birth u64      | csum[0..len-1] u32    |
+//   +----------------+------------+------------+----------------+-----------------------+
 //
 //   flags: 0 (written) or EXT_UNWRITTEN (1)
-//
-//   0                8            12           16                            16 + 4*len
-//   +----------------+------------+------------+-----------------------------+
-//   | disk u64       | len u32    | flags u32  | csum[0] .. csum[len-1] u32   |
-//   +----------------+------------+------------+-----------------------------+
+//   birth: the transaction that allocated the blocks (ZFS's birth txg): blocks born at or
+//   before the newest snapshot's tid are shared with it, and freeing them puts them on the
+//   dead list instead (fs/snapshot.ts). Kept by cuts; two records merge only with equal births.
 //
 // csum[i] is the XXH32 (seed 0) of the 4 KiB block disk + i as written. The checksum sits in
 // the record that points at the block (ZFS block pointers carry their child's checksum), so
@@ -233,7 +262,8 @@ export const TREE_COUNT: u32 = 5;
 export const EXT_DISK: usize = 0;
 export const EXT_LEN: usize = 8;
 export const EXT_FLAGS: usize = 12;
-export const EXT_CSUM: usize = 16;
+export const EXT_BIRTH: usize = 16;
+export const EXT_CSUM: usize = 24;
 /** Extent flag: preallocated blocks that read as zeros (see above). */
 export const EXT_UNWRITTEN: u32 = 1;
 
@@ -247,7 +277,7 @@ let ext_flags_allowed: u32 = 0;
 export function extent_features_set(incompat: u32): void {
   ext_flags_allowed = (incompat & INCOMPAT_UNWRITTEN) != 0 ? EXT_UNWRITTEN : 0;
 }
-/** Longest extent in blocks (1 MiB): its record, 16 + 4 * 256 bytes, stays under VALUE_MAX. */
+/** Longest extent in blocks (1 MiB): its record, 24 + 4 * 256 bytes, stays under VALUE_MAX. */
 export const EXTENT_MAX: u32 = 256;
 /** Bytes of the extent record of `len` blocks. */
 export function ext_vlen(len: u32): u32 { return <u32>EXT_CSUM + (len << 2); }

@@ -19,8 +19,10 @@
 //     level (every leaf at one depth) [node-level], a node reached twice or a block claimed
 //     by two structures [node-shared], keys increasing [key-order] and inside the parent's
 //     bounds [key-bounds], no empty internal node [node-empty], item count [node-nitems],
-//     values inside the node (vend, voff/vlen, vused) [node-value],
-//     the leaf chain [leaf-chain], the height [tree-height];
+//     values inside the node (vend, voff/vlen, vused) [node-value], a node whose tid is not
+//     the generation its parent's pointer (or the superblock's root) carries: a lost, stale
+//     or misdirected write (btrfs "parent transid verify failed") [node-gen], a sibling link
+//     set (leaves have none) [leaf-link], the height [tree-height];
 //  2. space: superblock, backup, journal, AGFL, tree nodes, file extents and free extents cover
 //     every block exactly once: [block-outside], [block-twice] (two users), [block-free-used]
 //     (a used block also listed free), [blocks-leaked] (neither); free trees agree
@@ -65,7 +67,7 @@
 //   xattr-orphan, xattr-record, xattr-namespace, xattr-hash ......... Y  remove the item
 //   extent-eof ...................................................... Y  extend i_size (e2fsck)
 //   journal-damaged ................................................. Y  at mount (MNT_FSCK_Y)
-// Damaged tree structure (node-*, key-*, leaf-chain, tree-height) stops every repair: the
+// Damaged tree structure (node-*, key-*, leaf-link, tree-height) stops every repair: the
 // trees the repair would edit cannot be trusted.
 
 import { BLOCK_SIZE, PAGE_SIZE, NAME_MAX } from "../params";
@@ -74,14 +76,14 @@ import { alloc_pages, free_pages } from "../mm/buddy";
 import {
   MAGIC_SUPER, MAGIC_BTREE, MAGIC_JSB, SB_TOTAL_BLOCKS, SB_FREE_BLOCKS, SB_JOURNAL_START, SB_JOURNAL_BLOCKS,
   SB_AGFL_COUNT, SB_AGFL, SB_NEXT_INO, SB_INODE_COUNT, TREE_INODE, TREE_DIRENT, TREE_EXTENT, EXTENT_MAX, ext_vlen,
-  TREE_BNO, TREE_CNT, TREE_COUNT, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
+  TREE_BNO, TREE_CNT, TREE_COUNT, TREE_DEAD, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
   block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR, extent_verify, extent_why, EV_OK, EV_DISK,
   sb_log_blocks, EXT_FLAGS, EXT_CSUM, EXT_UNWRITTEN, EV_FLAGS,
 } from "./format";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_lookup_mut, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
-  cur_vlen, nitems, nlevel, ik1, ik2, ichild, ival, ivlen, N_TREE, N_NEXT, N_PREV, N_ITEMS, CURSOR_SIZE, HEIGHT_MAX,
-  bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK, NV_TREE, NV_LEVEL, NV_NITEMS, NV_KEYS, NV_CHILD, NV_LINK,
+  cur_vlen, nitems, nlevel, ik1, ik2, ichild, ival, ivlen, N_TREE, N_ITEMS, igen, node_tid, bt_root_gen, CURSOR_SIZE, HEIGHT_MAX,
+  bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK, NV_TREE, NV_LEVEL, NV_NITEMS, NV_KEYS, NV_CHILD, NV_LINK, NV_GEN,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import {
@@ -297,7 +299,6 @@ function queue(need: u32, kind: u32, a: u64, b: u64 = 0, c: u64 = 0): bool {
 
 // ---- 1. trees --------------------------------------------------------------------------------
 
-let prev_leaf: u64 = 0;
 let leaves: u64 = 0;
 
 /** fsck's label for a node field that bt_node_verify (btree.ts) refused at bread. */
@@ -306,7 +307,9 @@ function node_fault_label(r: i32): string {
   if (r == NV_LEVEL) return "node-level";
   if (r == NV_NITEMS) return "node-nitems";
   if (r == NV_KEYS) return "key-order";
-  if (r == NV_CHILD || r == NV_LINK) return "block-outside";
+  if (r == NV_CHILD) return "block-outside";
+  if (r == NV_LINK) return "leaf-link";
+  if (r == NV_GEN) return "node-gen";
   return "node-value"; // vend, voff/vlen, vused
 }
 
@@ -343,7 +346,7 @@ function node_unreadable(blk: u64, tree: u32, level: u32): void {
  * not walked again: a DAG of shared children costs one visit per node, not one per path.
  * Recursion depth is at most HEIGHT_MAX (the level falls by one per call).
  */
-function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2: u64, hasHi: bool): void {
+function walk(tree: u32, blk: u64, gen: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2: u64, hasHi: bool): void {
   if (blk >= total) { broken("block-outside", "tree node outside the filesystem", 0, blk, tree); return; }
   if (bit_get(used, blk)) {
     // once per block (the tree walks borrow the free bitmap to remember which were reported)
@@ -359,6 +362,7 @@ function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2
   }
   fsck_nodes++;
   mark(blk, 1, OWN_META, 0, tree);
+  if (node_tid(n) != gen) { broken("node-gen", "parent transid verify failed (lost or stale write)", F_FOUND, blk, tree, 0, 0, node_tid(n), gen); return; }
   if (load<u8>(n, N_TREE) != <u8>tree) { broken("node-tree", "tree node belongs to another tree", F_FOUND, blk, tree, 0, 0, load<u8>(n, N_TREE), tree); return; }
   if (nlevel(n) != level) { broken("node-level", "tree node at the wrong level (tree unbalanced)", F_FOUND, blk, tree, 0, 0, nlevel(n), level); return; }
   const k = nitems(n);
@@ -373,8 +377,6 @@ function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2
     if (hasHi && (a1 > hi1 || (a1 == hi1 && a2 >= hi2))) { broken("key-bounds", "key above its parent's bound", F_KEY, blk, tree, a1, a2); break; }
   }
   if (level == 0) {
-    if (load<u64>(n, N_PREV) != prev_leaf) broken("leaf-chain", "leaf chain broken (prev)", F_FOUND, blk, tree, 0, 0, load<u64>(n, N_PREV), prev_leaf);
-    prev_leaf = blk;
     leaves++;
     return;
   }
@@ -386,38 +388,35 @@ function walk(tree: u32, blk: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2
     // the parent may be evicted while its children are read: re-read it (cached, verified)
     const p = bread(blk, MAGIC_BTREE);
     if (p == 0) { broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree); return; }
-    walk(tree, ichild(p, i), level - 1, c1, c2, last ? hi1 : ik1(p, i + 1), last ? hi2 : ik2(p, i + 1), last ? hasHi : true);
+    walk(tree, ichild(p, i), igen(p, i), level - 1, c1, c2, last ? hi1 : ik1(p, i + 1), last ? hi2 : ik2(p, i + 1), last ? hasHi : true);
   }
 }
 
 function check_tree(tree: u32): void {
   const h = bt_height(tree);
   if (h == 0 || h > HEIGHT_MAX) { broken("tree-height", "bad tree height", F_FOUND, bt_root(tree), tree, 0, 0, h, HEIGHT_MAX); return; }
-  prev_leaf = 0;
   leaves = 0;
-  const before = structural;
-  walk(tree, bt_root(tree), h - 1, 0, 0, 0, 0, false);
-  if (structural != before) return; // the chain of a damaged tree proves nothing more
-  // the chain from the leftmost leaf must end where the walk ended
-  let blk = bt_root(tree);
-  for (let l = h - 1; l > 0; l--) {
-    const n = bread(blk, MAGIC_BTREE);
-    if (n == 0 || nitems(n) == 0) return;
-    blk = ichild(n, 0);
-  }
-  let count: u64 = 0;
-  let last: u64 = 0;
-  for (let guard: u64 = 0; blk != 0 && guard <= leaves + 1; guard++) {
-    const n = bread(blk, MAGIC_BTREE);
-    if (n == 0) return;
-    count++;
-    last = blk;
-    blk = load<u64>(n, N_NEXT);
-  }
-  if (count != leaves || last != prev_leaf) broken("leaf-chain", "leaf chain does not match the tree", F_FOUND, last, tree, 0, 0, count, leaves);
+  walk(tree, bt_root(tree), bt_root_gen(tree), h - 1, 0, 0, 0, 0, false);
 }
 
 // ---- 2. space --------------------------------------------------------------------------------
+
+/**
+ * Marks the dead list's extents (blocks only snapshots use, fs/snapshot.ts) as in use: a
+ * live extent or node over one of them is then a block claimed twice [block-twice].
+ */
+function check_dead_list(): void {
+  let ok = bt_seek(CUR, TREE_DEAD, 0, 0, true);
+  while (ok) {
+    const v = cur_val(CUR);
+    if (cur_vlen(CUR) != 16 || load<u32>(v) == 0) {
+      problem("dead-record", "dead-list record malformed", F_KEY | F_TREE, 0, 0, TREE_DEAD, cur_k1(CUR), cur_k2(CUR));
+    } else {
+      mark(cur_k2(CUR), <u64>load<u32>(v), OWN_META, 0, TREE_DEAD);
+    }
+    ok = bt_next(CUR);
+  }
+}
 
 const CUR: usize = memory.data(CURSOR_SIZE);
 
@@ -1048,6 +1047,7 @@ function check_all(sb: usize): void {
   for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
   memory.fill(freebits, 0, <usize>PAGE_SIZE << bitmap_order);
   if (structural > 0) return; // the record passes below would walk damaged trees
+  check_dead_list();
   check_extents();
   check_free_space(sbFree);
   check_leaks();

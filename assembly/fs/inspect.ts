@@ -12,14 +12,15 @@ import { nr_free_pages, nr_total_pages, alloc_pages, free_pages } from "../mm/bu
 import { NO_PFN, pfn_to_addr } from "../mm/page";
 import {
   MAGIC_SUPER, MAGIC_BTREE, SB_TOTAL_BLOCKS, SB_INODE_COUNT, SB_NEXT_INO, SB_JOURNAL_START,
-  SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, SB_LABEL, TREE_COUNT, TREE_BNO, TREE_EXTENT,
+  SB_JOURNAL_BLOCKS, SB_MOUNT_COUNT, SB_STATE, SB_LABEL, TREE_COUNT, TREE_BNO, TREE_EXTENT, TREE_SNAP, TREE_DEAD,
+  SB_DEAD_BLOCKS, SB_LAST_SNAPSHOT,
   EXT_DISK, EXT_LEN, EXT_FLAGS, extent_verify, EV_OK,
 } from "./format";
 import { inode_get, inode_errno, I_SIZE, I_FLAGS, INODE_INLINE } from "./inode";
 import {
   bt_root, bt_height, bt_seek, bt_next, cur_val, nitems, nlevel, ichild, CURSOR_SIZE, N_VUSED,
-  N_TREE, N_NEXT, N_PREV, N_ITEMS, ik1, ik2, ivlen, cur_k1, cur_k2, cur_vlen, bt_errno,
-  bt_stat_lookups, bt_stat_splits, bt_stat_merges, HEIGHT_MAX,
+  N_TREE, N_ITEMS, ik1, ik2, ivlen, cur_k1, cur_k2, cur_vlen, bt_errno,
+  bt_stat_lookups, bt_stat_splits, bt_stat_merges, HEIGHT_MAX, bt_stat_shadows, bt_stat_transid_errors, bt_cow_floor,
 } from "./btree";
 import { mapping_find, AS_NDIRTY } from "./pagecache";
 import { bread, buf_errno, nr_cached, nr_dirty, nr_pinned_meta, stat_hits, stat_misses, stat_evictions, stat_freebehind } from "./pagecache";
@@ -36,9 +37,10 @@ import {
   blk_stat_flushes, blk_stat_errors,
 } from "../dev/virtio_blk";
 import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replayed, mount_orphans, error_state_mount, mount_prev_state } from "./super";
+import { snap_count, snap_pending, snap_mounted_id } from "./snapshot";
 import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors, fstat_read_through, fstat_write_through } from "./file";
 
-export const INFO_COUNT: i32 = 70;
+export const INFO_COUNT: i32 = 80;
 let info_out: usize = 0;
 @inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
 
@@ -65,7 +67,7 @@ export function inspect_info(out: usize): i32 {
   w(13, mount_used_backup ? 1 : 0);
   w(14, fs_readonly ? 1 : 0);
   w(15, fs_errored ? 1 : 0);
-  for (let t: u32 = 0; t < TREE_COUNT; t++) {
+  for (let t: u32 = 0; t < 5; t++) { // the five trees before snapshots (fields 16..25)
     w(16 + <i32>t, <u64>bt_height(t));
     w(21 + <i32>t, bt_root(t));
   }
@@ -113,6 +115,17 @@ export function inspect_info(out: usize): i32 {
   w(67, astat_discarded_blocks);
   w(68, astat_discard_errors);
   w(69, <u64>mount_prev_state);
+  // snapshots (fs/snapshot.ts)
+  w(70, <u64>snap_count());
+  w(71, sb != 0 ? load<u64>(sb, SB_DEAD_BLOCKS) : 0);
+  w(72, snap_pending() ? 1 : 0);
+  w(73, sb != 0 ? load<u64>(sb, SB_LAST_SNAPSHOT) : 0);
+  w(74, snap_mounted_id());
+  w(75, <u64>bt_height(TREE_SNAP));
+  w(76, <u64>bt_height(TREE_DEAD));
+  w(77, bt_stat_shadows);
+  w(78, bt_stat_transid_errors);
+  w(79, bt_cow_floor());
   return INFO_COUNT;
 }
 
@@ -154,7 +167,7 @@ function tree_walk(blk: u64, depth: u32): i32 {
     t_bytes += <u64>k * 20 + <u64>load<u16>(n, N_VUSED);
     return 0;
   }
-  t_bytes += <u64>k * 24;
+  t_bytes += <u64>k * 32;
   for (let i: u32 = 0; i < k; i++) {
     const c = bread(blk, MAGIC_BTREE); // the children's reads may have evicted it
     if (c == 0) return buf_errno;
@@ -228,7 +241,7 @@ function level_walk(blk: u64, depth: u32): i32 {
   store<u64>(o, load<u64>(o) + 1);
   store<u64>(o, load<u64>(o, 8) + k, 8);
   const leaf = nlevel(n) == 0;
-  store<u64>(o, load<u64>(o, 16) + (leaf ? <u64>k * 20 + <u64>load<u16>(n, N_VUSED) : <u64>k * 24), 16);
+  store<u64>(o, load<u64>(o, 16) + (leaf ? <u64>k * 20 + <u64>load<u16>(n, N_VUSED) : <u64>k * 32), 16);
   if (leaf) return 0;
   for (let i: u32 = 0; i < k; i++) {
     const c = bread(blk, MAGIC_BTREE); // the children's reads may have evicted it
@@ -309,9 +322,9 @@ function node_out(tree: u32, blk: u64, level: u32, out: usize, max: u32): i32 {
   store<u64>(out, blk);
   store<u32>(out, nlevel(n), 8);
   store<u32>(out, k, 12);
-  store<u64>(out, load<u64>(n, N_NEXT), 16);
-  store<u64>(out, load<u64>(n, N_PREV), 24);
-  store<u32>(out, leaf ? k * 20 + <u32>load<u16>(n, N_VUSED) : k * 24, 32);
+  store<u64>(out, 0, 16); // sibling links: none since INCOMPAT_SNAPSHOT (fields kept for the ABI)
+  store<u64>(out, 0, 24);
+  store<u32>(out, leaf ? k * 20 + <u32>load<u16>(n, N_VUSED) : k * 32, 32);
   store<u32>(out, listed, 36);
   for (let i: u32 = 0; i < listed; i++) {
     const q = out + TN_HEADER + <usize>i * TN_ITEM;

@@ -234,6 +234,16 @@ export function journal_dirty(blk: u64): void {
   tx_nbuffers++;
 }
 
+/**
+ * True when metadata block `blk` is in the running transaction (journal_dirty since the last
+ * commit): the B+ tree's copy-on-write test for "already made writable in this transaction".
+ */
+export function journal_in_tx(blk: u64): bool {
+  if (buf_in_tx(blk)) return true;
+  const pfn = buffer_pfn(blk);
+  return pfn != NO_PFN && (pg_flags(pfn) & PG_jdirty) != 0;
+}
+
 /** When the running transaction took its first buffer (ns since the epoch). */
 let tx_start_ns: i64 = 0;
 /** Age of the running transaction in ns (0 when it is empty). */

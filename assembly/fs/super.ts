@@ -35,15 +35,17 @@ import {
   RO_COMPAT_METADATA_CSUM, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA, INCOMPAT_DATA_CSUM, TREE_DIRENT, TREE_BNO,
   TREE_CNT, AGFL_TARGET, JOURNAL_MIN_BLOCKS, JOURNAL_MAX_BLOCKS, FS_MIN_BLOCKS, FS_MAX_BLOCKS,
   ROOT_INO, FIRST_INO, ORPHAN_DIR, INCOMPAT_MMP, SB_MMP_BLOCK, layout_set, sb_log_blocks, extent_features_set,
+  INCOMPAT_SNAPSHOT, TREE_COUNT,
 } from "./format";
+import { snap_mount, snap_work, snap_pending } from "./snapshot";
 import { mmp_format, mmp_start, mmp_stop, mmp_tick, mmp_active } from "./mmp";
 import { node_init, bt_init_root, bt_load_roots, N_ITEMS } from "./btree";
-import { bread, buf_errno, drop_caches, pagecache_init, pagecache_reset, nr_dirty, reclaim } from "./pagecache";
+import { bread, buf_errno, drop_caches, pagecache_init, pagecache_reset, nr_dirty, reclaim, pagecache_set_tids } from "./pagecache";
 import {
   journal_format, journal_load, journal_recover, journal_commit, journal_checkpoint,
   journal_dirty, journal_should_commit, journal_tx_empty, journal_set_checkpoint_hook, j_aborted,
   journal_checkpoint_pending, journal_tx_age, j_log_corrupt, journal_break,
-  JBREAK_DISCARD_BEFORE_COMMIT, journal_drop_damaged,
+  JBREAK_DISCARD_BEFORE_COMMIT, journal_drop_damaged, j_tid,
 } from "./journal";
 import {
   alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, free_blocks,
@@ -82,6 +84,9 @@ export function fs_set_commit_interval(ms: u32): void { commit_interval_ns = <i6
  * background writeback starts at half the limit.
  */
 const DIRTY_PAGES_MAX: u32 = 16384;
+
+/** Units of background snapshot work (snapshot.ts) done at each syscall boundary. */
+const SNAP_WORK_PER_SYSCALL: u32 = 4;
 
 /** Free frames below which a syscall boundary reclaims. */
 export let low_watermark: u32 = 2048;
@@ -199,7 +204,7 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   store<u64>(sbuf, total, SB_TOTAL_BLOCKS);
   store<u64>(sbuf, backup - freeStart, SB_FREE_BLOCKS);
   store<u32>(sbuf, COMPAT_JOURNAL, SB_COMPAT);
-  store<u32>(sbuf, INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP, SB_INCOMPAT);
+  store<u32>(sbuf, INCOMPAT_EXTENTS | INCOMPAT_INLINE_DATA | INCOMPAT_DATA_CSUM | INCOMPAT_MMP | INCOMPAT_SNAPSHOT, SB_INCOMPAT);
   store<u32>(sbuf, RO_COMPAT_METADATA_CSUM, SB_RO_COMPAT);
   store<u32>(sbuf, STATE_CLEAN, SB_STATE);
   store<u64>(sbuf, jstart, SB_JOURNAL_START);
@@ -216,11 +221,11 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   if (labelLen > 0) memory.copy(sbuf + 504, label, min<u32>(labelLen, 63));
   agfl_format(sbuf, agflStart, AGFL_TARGET);
   // empty roots; the free-space trees hold the one free extent [freeStart, backup)
-  for (let t: u32 = 0; t < 5; t++) {
+  for (let t: u32 = 0; t < TREE_COUNT; t++) {
     const blk = firstNode + t;
     node_init(node, blk, t, 0);
     store<u64>(node, tid0, 16);
-    bt_init_root(sbuf, t, blk);
+    bt_init_root(sbuf, t, blk, tid0);
     if (t == TREE_BNO || t == TREE_CNT) {
       // one leaf item written by hand: key, value offset/length, value
       const it = node + N_ITEMS;
@@ -270,13 +275,20 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   return fs_umount();
 }
 
-const TREE_COUNT_U64: u64 = 5;
+const TREE_COUNT_U64: u64 = <u64>TREE_COUNT;
+
+/** The last sb_check refused an image made before INCOMPAT_SNAPSHOT (MR_OLD_FORMAT). */
+let sb_old_format: bool = false;
 
 /** Checks a superblock image; 0, -EINVAL (not ours / unsupported) or -EUCLEAN. */
 function sb_check(sb: usize, capacity: u64): i32 {
+  sb_old_format = false;
   if (load<u32>(sb, SB_VERSION) != FORMAT_VERSION) return -EINVAL;
   if (load<u32>(sb, SB_BLOCK_SIZE) != BLOCK_SIZE) return -EINVAL;
   if (load<u32>(sb, SB_INCOMPAT) & ~INCOMPAT_SUPPORTED) return -EINVAL;
+  // the layout before snapshots (24-byte internal items, sibling links, roots at 112) would
+  // be misread: refuse it by name
+  if ((load<u32>(sb, SB_INCOMPAT) & INCOMPAT_SNAPSHOT) == 0) { sb_old_format = true; return -EINVAL; }
   const total = load<u64>(sb, SB_TOTAL_BLOCKS);
   if (total < FS_MIN_BLOCKS || total > capacity) return -EUCLEAN;
   const js = load<u64>(sb, SB_JOURNAL_START);
@@ -298,6 +310,10 @@ export const MR_TOO_SMALL: i32 = 6;
 export const MR_TRUNCATED: i32 = 7;
 /** Another node (or another process of this host) holds the image: fs/mmp.ts. */
 export const MR_MMP_BUSY: i32 = 8;
+/** The image predates INCOMPAT_SNAPSHOT (copy-on-write metadata): an older on-disk layout. */
+export const MR_OLD_FORMAT: i32 = 9;
+/** sys_mount_snapshot named a snapshot or clone the filesystem does not have. */
+export const MR_NO_SNAPSHOT: i32 = 10;
 export let mount_used_backup: bool = false;
 /** Set by fs_mkfs around its own mount, which does not count as a mount. */
 let mkfs_mounting: bool = false;
@@ -315,6 +331,23 @@ export const MNT_FSCK: u32 = 4;
 export const MNT_FSCK_JOURNAL: u32 = 8;
 /** fs_mount flag (fsck without repair): mount read-only (the journal is still replayed, as ext4's ro mount). */
 export const MNT_RDONLY: u32 = 16;
+/**
+ * fs_mount flag (ext4 `norecovery`): read-only, and nothing is written at all: no journal
+ * replay, no MMP, no backup restore. For a view of a snapshot on a device another kernel
+ * has mounted (that kernel synced first, so the snapshot's blocks are home).
+ */
+export const MNT_NORECOVERY: u32 = 32;
+
+/** The snapshot or clone the next mount mounts instead of the live filesystem (0 bytes: live). */
+const MOUNT_SNAP: usize = memory.data(256);
+let mount_snap_len: u32 = 0;
+/** Names the snapshot or clone the next fs_mount mounts (`len` 0: the live filesystem). */
+export function fs_set_mount_snapshot(name: usize, len: u32): i32 {
+  if (len > 255) return -EINVAL;
+  memory.copy(MOUNT_SNAP, name, len);
+  mount_snap_len = len;
+  return 0;
+}
 /** The superblock's state before this mount (STATE_*): DIRTY = not cleanly unmounted. */
 export let mount_prev_state: u32 = 0;
 /** This mount gave up a damaged journal's later transactions (MNT_FSCK_JOURNAL). */
@@ -368,7 +401,7 @@ export function fs_mount(flags: u32): i32 {
     free_pages(addr_to_pfn(raw), 0);
     if (primaryIO) { mount_reason = MR_IO; return -EIO; }
     if (!primaryMagic) { mount_reason = MR_NOT_HELIX; return -EINVAL; }
-    if (v == VERIFY_OK && primaryWhy == -EINVAL) { mount_reason = MR_FEATURES; return -EINVAL; }
+    if (v == VERIFY_OK && primaryWhy == -EINVAL) { mount_reason = sb_old_format ? MR_OLD_FORMAT : MR_FEATURES; return -EINVAL; }
     if (v == VERIFY_OK && primaryTotal > capacity && primaryTotal <= FS_MAX_BLOCKS) {
       // a sound superblock describing more blocks than the device has: a truncated image
       log_truncated(primaryTotal, capacity);
@@ -383,6 +416,8 @@ export function fs_mount(flags: u32): i32 {
   const jblocks = load<u32>(raw, SB_JOURNAL_BLOCKS);
   const hasMmp = (load<u32>(raw, SB_INCOMPAT) & INCOMPAT_MMP) != 0;
   const logBlocks = sb_log_blocks(raw);
+  const norecovery = (flags & MNT_NORECOVERY) != 0;
+  if (norecovery) return mount_norecovery(raw, total, jstart, jblocks, logBlocks, capacity);
   if (hasMmp) {
     // before the first write of this mount (backup restore, replay, state DIRTY)
     r = mount_mmp(raw, jstart + jblocks - 1);
@@ -434,6 +469,9 @@ export function fs_mount(flags: u32): i32 {
   extent_features_set(load<u32>(sb, SB_INCOMPAT)); // which extent flags are sound
   journal_set_checkpoint_hook(write_backup_sb);
   set_metadata_error_handler(on_metadata_error);
+  r = snap_mount(MOUNT_SNAP, mount_snap_len);
+  if (r < 0) { mount_reason = r == -ENOENT ? MR_NO_SNAPSHOT : MR_BAD_SUPER; return mount_fail(r); }
+  if (r == 1) fs_readonly = true; // a snapshot is read-only; a clone is a writable head
   fs_mounted = true;
   if (!fs_readonly) {
     store<u32>(sb, STATE_DIRTY, SB_STATE);
@@ -451,6 +489,34 @@ export function fs_mount(flags: u32): i32 {
       kfs(); kputs("mounted read-only after a metadata error; run fsck"); knl();
     }
   }
+  return 0;
+}
+
+/**
+ * The MNT_NORECOVERY mount (see the flag): the superblock at `raw` (verified) gives the
+ * geometry, the journal superblock the tid window, and nothing is written. Frees `raw`.
+ * 0 or -errno.
+ */
+function mount_norecovery(raw: usize, total: u64, jstart: u64, jblocks: u32, logBlocks: u32, capacity: u64): i32 {
+  free_pages(addr_to_pfn(raw), 0);
+  fs_readonly = true;
+  sb_total = total;
+  layout_set(jstart, jblocks, total);
+  let r = journal_load(jstart, logBlocks);
+  if (r != 0) { mount_reason = MR_JOURNAL; return r; }
+  pagecache_set_tids(j_tid, 0, 0); // home blocks carry tids below the log's next one
+  mount_replayed = 0;
+  const sb = bread(0, MAGIC_SUPER);
+  if (sb == 0) { mount_reason = buf_errno == -EIO ? MR_IO : MR_BAD_SUPER; return buf_errno; }
+  if (sb_check(sb, capacity) != 0) { mount_reason = MR_BAD_SUPER; return -EUCLEAN; }
+  mount_prev_state = load<u32>(sb, SB_STATE);
+  alloc_mount(sb, total);
+  bt_load_roots(sb);
+  extent_features_set(load<u32>(sb, SB_INCOMPAT));
+  set_metadata_error_handler(on_metadata_error);
+  r = snap_mount(MOUNT_SNAP, mount_snap_len);
+  if (r < 0) { mount_reason = r == -ENOENT ? MR_NO_SNAPSHOT : MR_BAD_SUPER; return r; }
+  fs_mounted = true;
   return 0;
 }
 
@@ -638,6 +704,11 @@ export function fs_balance(): i32 {
     fs_mmp_tick(false); // a lost claim turns the filesystem read-only; the log says why
   }
   if (!fs_mounted || fs_readonly || fs_errored) return 0;
+  if (snap_pending()) {
+    // a snapshot delete or a dropped tree frees its blocks a little at every boundary
+    const w = snap_work(SNAP_WORK_PER_SYSCALL);
+    if (w < 0) return fs_error(<i32>w);
+  }
   const free = free_and_growable();
   // like Linux's dirty_ratio, with a ceiling: written-back pages turn clean and get reused,
   // which keeps the working set in frames the host has already faulted in

@@ -27,13 +27,13 @@ import {
 import { ROOT_INO, ORPHAN_DIR, TREE_DIRENT, SB_INCOMPAT, INCOMPAT_SPECIAL } from "../fs/format";
 import {
   namei, nd_ino, nd_mode, nd_rec, nd_parent, nd_name, nd_namelen, nd_trailing, nd_toolong, is_ancestor,
-  LOOKUP_FOLLOW, LOOKUP_PARENT, namei_set_cwd, namei_dir_gone,
+  LOOKUP_FOLLOW, LOOKUP_PARENT, namei_set_cwd, namei_dir_gone, namei_reset_cwd,
 } from "../fs/namei";
 import {
   inode_get, inode_get_mut, inode_create, inode_remove_record, inode_touch, inode_link_delta,
   inode_errno, fs_now, I_MODE, I_UID, I_GID, I_NLINK, I_SIZE, I_ATIME, I_MTIME, I_CTIME,
   I_CRTIME, I_BLOCKS, I_PARENT, INLINE_MAX, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISREG, S_ISLNK,
-  T_MTIME, T_CTIME, I_RDEV, S_IFIFO, S_IFCHR, S_IFBLK, S_ISSPECIAL,
+  T_MTIME, T_CTIME, I_RDEV, S_IFIFO, S_IFCHR, S_IFBLK, S_ISSPECIAL, icache_init,
 } from "../fs/inode";
 import { capable, generic_permission, MAY_READ, MAY_WRITE, MAY_EXEC } from "../fs/cred";
 import {
@@ -54,7 +54,9 @@ import { capable } from "../fs/cred";
 import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
-import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN } from "../fs/pagecache";
+import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN, drop_caches } from "../fs/pagecache";
+import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled } from "../fs/snapshot";
+import { dcache_clear } from "../fs/dcache";
 import {
   alloc_can_grow, alloc_deferred_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
 } from "../fs/alloc";
@@ -1733,4 +1735,87 @@ export function do_inotify_add_watch(path: usize, plen: u32, mask: u32): i32 {
   r = ino_permission(ino, MAY_READ);
   if (r != 0) return r;
   return fsnotify_add_watch(ino, isdir, mask);
+}
+
+// ---- snapshots (fs/snapshot.ts) ---------------------------------------------------------------
+//
+// Each operation runs between two commits: the first makes the live trees' state a committed
+// transaction (dirty data written back, as btrfs flushes delalloc before a snapshot), the
+// second makes the operation durable before the call returns. A rollback's dead-list range
+// is cleared before any other snapshot operation reads the dead list (snap_settled).
+
+/** Commits and runs the background work until no rollback's dead-list range is left. */
+function snap_prepare(): i32 {
+  let r = fs_commit();
+  if (r != 0) return r;
+  for (let round = 0; !snap_settled(); round++) {
+    if (round > SNAP_SETTLE_ROUNDS_MAX) return -EIO;
+    const w = snap_work(SNAP_SETTLE_BATCH);
+    if (w < 0) return fail(<i32>w);
+    r = fs_commit();
+    if (r != 0) return r;
+  }
+  return 0;
+}
+/** Dead extents cleared per transaction while settling, and the rounds allowed. */
+const SNAP_SETTLE_BATCH: u32 = 1024;
+const SNAP_SETTLE_ROUNDS_MAX: i32 = 1 << 20;
+
+/**
+ * Creates snapshot `name` (flags 1: a writable clone). Returns its id or -errno: -EROFS,
+ * -EINVAL, -EEXIST, -ENOSPC, -EOPNOTSUPP (see snap_create).
+ */
+export function do_snapshot_create(name: usize, len: u32, flags: u32): i64 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  if (flags & ~SNAP_F_WRITABLE) return -EINVAL;
+  r = snap_prepare();
+  if (r != 0) return r;
+  const id = snap_create(name, len, (flags & SNAP_F_WRITABLE) != 0);
+  if (id < 0) return id == -EIO || id == -EUCLEAN || id == -ENOMEM ? <i64>fs_error(<i32>id) : id;
+  r = fs_commit();
+  return r != 0 ? <i64>r : id;
+}
+/** sys_snapshot_create flag: a writable clone. */
+export const SNAP_F_WRITABLE: u32 = 1;
+
+/** Deletes snapshot or clone `name` (its blocks are freed in the background). 0 or -errno. */
+export function do_snapshot_delete(name: usize, len: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  r = snap_prepare();
+  if (r != 0) return r;
+  r = snap_delete(name, len);
+  if (r != 0) return fail(r);
+  return fs_commit();
+}
+
+/**
+ * Rolls the live filesystem back to snapshot `name`. No file may be open (EBUSY): the
+ * caches are dropped after, as for a remount. 0 or -errno (see snap_rollback).
+ */
+export function do_snapshot_rollback(name: usize, len: u32): i32 {
+  let r = sys_enter_write();
+  if (r != 0) return r;
+  for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) if (fget(fd) != 0) return -EBUSY;
+  r = snap_prepare();
+  if (r != 0) return r;
+  r = snap_rollback(name, len);
+  if (r != 0) return fail(r);
+  r = fs_commit();
+  if (r != 0) return r;
+  // every cached name, inode address and file page described the replaced tree
+  drop_caches();
+  dcache_clear();
+  icache_init();
+  namei_reset_cwd();
+  return 0;
+}
+
+/** Does at most `budget` units of background snapshot work. Units still pending, or -errno. */
+export function do_snapshot_work(budget: u32): i32 {
+  if (!fs_mounted || fs_readonly || fs_errored) return 0;
+  const w = snap_work(budget);
+  if (w < 0) return fail(<i32>w);
+  return w > 0x7fff_ffff ? 0x7fff_ffff : <i32>w;
 }
