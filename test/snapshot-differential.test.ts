@@ -15,7 +15,11 @@
 //    exactly its copy through a read-only view beside the running kernel (sys_sync, then a
 //    second kernel with sys_mount_snapshot + MNT_RDONLY|MNT_NORECOVERY);
 //  - at a reboot (shutdown, then boot again on the same image): every snapshot read through a
-//    view that mounts the unmounted image the ordinary way, then the live tree and the list.
+//    view that mounts the unmounted image the ordinary way, then the live tree and the list;
+//  - at a power cut (sys_sync, then a new kernel on a copy of the device, the old one dropped
+//    without unmounting): fsck first (background work the cut interrupted is still pending),
+//    then the usual checks;
+//  - right after a rollback, before any other call: the list shows exactly the snapshots.
 // Seeds: SEEDS_CI in `npm test`; HELIX_SNAP_SEEDS=N runs seeds 1..N (HELIX_SNAP_STEPS=S steps).
 
 import { describe, it, expect } from "vitest";
@@ -52,14 +56,16 @@ interface Model { live: Tree; snaps: { name: string; id: number; tree: Tree }[];
 /** One run: the kernel, its device and the log of steps (for failure messages). */
 class Run {
   k: Kernel;
+  dev: MemoryBackend;
   readonly calls: () => SnapCalls;
   readonly log: string[] = [];
   readonly m: Model;
   rng: Rng;
   /** Figures for the long run's report. */
-  stats = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, reboots: 0, views: 0, errorsChecked: 0 };
+  stats = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, reboots: 0, cuts: 0, views: 0, errorsChecked: 0 };
 
-  constructor(readonly seed: number, readonly dev: MemoryBackend) {
+  constructor(readonly seed: number, dev: MemoryBackend) {
+    this.dev = dev;
     this.rng = new Rng(seed);
     this.k = bootKept(dev);
     this.calls = () => new SnapCalls(this.k);
@@ -260,6 +266,9 @@ class Run {
       if (r !== 0) this.fail(`sys_snapshot_rollback('${name}') = ${r}`);
       this.m.live = cloneTree(tree);
       this.stats.rollbacks++;
+      // straight away, before other calls do background work: the list is still the snapshots
+      const names = this.calls().names();
+      if (names.join(",") !== this.m.snaps.map((x) => x.name).join(",")) this.fail(`right after rollback '${name}' the snapshot list is [${names.map((n) => `'${n}'`)}], expected [${this.m.snaps.map((x) => `'${x.name}'`)}]`);
     } else {
       if (r !== -ENOTEMPTY) this.fail(`sys_snapshot_rollback('${name}') with newer snapshots = ${r}, expected -ENOTEMPTY`);
       this.stats.errorsChecked++;
@@ -304,6 +313,22 @@ class Run {
     this.stats.reboots++;
   }
 
+  /**
+   * A power cut after a sync: the device as it is (a memory device has no volatile cache, and
+   * sys_sync left nothing dirty: the model is exactly what is on it), the kernel dropped
+   * without unmounting, a new one booted on a copy. Background work the cut interrupted
+   * resumes at mount; the step's checks run fsck before anything else does it.
+   */
+  cut(): void {
+    this.log.push("power-cut");
+    const r = this.k.callExport("sys_sync") as number;
+    if (r !== 0) this.fail(`sys_sync = ${r}`);
+    this.dev = new MemoryBackend(new Uint8Array(this.dev.bytes));
+    this.k = bootKept(this.dev);
+    this.checkFsck();
+    this.stats.cuts++;
+  }
+
   // ---- checks ---------------------------------------------------------------------------------
 
   checkLive(): void {
@@ -343,7 +368,7 @@ class Run {
       [6, () => this.rename()], [5, () => this.mkdir()], [3, () => this.rmdir()], [4, () => this.symlink()],
       [4, () => this.chmod()], [6, () => this.xattr()],
       [5, () => this.snapCreate()], [3, () => this.snapDelete()], [2, () => this.rollback()], [2, () => this.snapError()],
-      [3, () => this.work()], [1, () => this.reboot()],
+      [3, () => this.work()], [1, () => this.reboot()], [1, () => this.cut()],
     ];
     const total = ops.reduce((a, [w]) => a + w, 0);
     let x = this.rng.below(total);
@@ -388,7 +413,7 @@ function runSeed(seed: number, steps: number): Run["stats"] {
 describe("snapshots against a whole-tree model (differential)", () => {
   it(`${SEEDS} seeded workloads of ${STEPS} steps: live tree, every snapshot and fsck after every step and across reboots`, () => {
     const t0 = performance.now();
-    const sum = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, reboots: 0, views: 0, errorsChecked: 0 };
+    const sum = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, reboots: 0, cuts: 0, views: 0, errorsChecked: 0 };
     for (let seed = 1; seed <= SEEDS; seed++) {
       const s = runSeed(seed, STEPS);
       for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += s[k];
