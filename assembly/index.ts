@@ -17,7 +17,7 @@ import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench"
 import { crc32c_init, crc32c } from "./lib/crc32c";
 import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
-import { EINVAL, ENOMEM, ENODEV, EFAULT, EIO } from "./lib/errno";
+import { EINVAL, ENOMEM, ENODEV, EFAULT } from "./lib/errno";
 import {
   virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_get_id, VIRTIO_BLK_ID_BYTES,
 } from "./dev/virtio_blk";
@@ -40,9 +40,8 @@ import {
   do_readlink, do_getdents, do_scandir, do_chmod, do_chown, do_utimensat, do_statfs, fd_close_all,
   do_fchmod, do_fchown, do_futimens, do_access, do_chdir,
   do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr, do_inotify_add_watch,
-  do_snapshot_create, do_snapshot_delete, do_snapshot_rollback, do_snapshot_work,
+  do_snapshot_create, do_snapshot_delete, do_snapshot_rollback, do_snapshot_work, do_snapshot_list,
 } from "./sys/syscalls";
-import { snap_list } from "./fs/snapshot";
 import { fsnotify_rm_watch, fsnotify_read, fsnotify_unmount } from "./fs/fsnotify";
 import {
   inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
@@ -184,7 +183,7 @@ export function sys_mount_snapshot(name: usize, len: u32): i32 { return fs_set_m
 /** Creates snapshot `name` (`flags` 1: a writable clone): its id, or -errno. */
 export function sys_snapshot_create(name: usize, len: u32, flags: u32): i64 { return do_snapshot_create(name, len, flags); }
 /** Writes at most `cap` 320-byte SNAPINFO records to `out`: the count, or -errno. */
-export function sys_snapshot_list(out: usize, cap: u32): i32 { return fs_mounted ? snap_list(out, cap) : -EIO; }
+export function sys_snapshot_list(out: usize, cap: u32): i32 { return do_snapshot_list(out, cap); }
 /** Deletes snapshot or clone `name`; its blocks are freed in the background. 0 or -errno. */
 export function sys_snapshot_delete(name: usize, len: u32): i32 { return do_snapshot_delete(name, len); }
 /** Rolls the live filesystem back to snapshot `name` (no open files). 0 or -errno. */

@@ -33,7 +33,7 @@ import {
   TREE_BNO, TREE_CNT, TREE_EXTENT, in_data_area,
 } from "./format";
 import {
-  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1,
+  bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1, bt_cow_floor,
   cur_k2, cur_val, cur_vlen, bt_height, VALUE_MAX, CURSOR_SIZE,
 } from "./btree";
 import { kputs, kputu, knl, kfs } from "../lib/printk";
@@ -62,6 +62,8 @@ const DEFER: usize = memory.data(DEFER_MAX * DEFER_ENTRY);
 export const DEFER_META: u32 = 1;
 let ndefer: u32 = 0;
 let defer_blocks: u64 = 0;
+/** Deferred blocks born at or before the cow floor: a snapshot keeps them, they will not be free. */
+let defer_kept: u64 = 0;
 
 /** Free blocks in the trees (mirrors the superblock). */
 export let free_blocks: u64 = 0;
@@ -110,6 +112,7 @@ export function alloc_mount(sb: usize, total: u64): void {
   meta_reserved = 0;
   ndefer = 0;
   defer_blocks = 0;
+  defer_kept = 0;
   alloc_errno = 0;
   bt_set_allocator(node_alloc, node_free);
 }
@@ -361,10 +364,12 @@ export function bfree_deferred(start: u64, len: u64, birth: u64 = 0, flags: u32 
     const last = DEFER + <usize>(ndefer - 1) * <usize>DEFER_ENTRY;
     const ls = load<u64>(last), ll = <u64>load<u32>(last, 8);
     const same = load<u64>(last, 16) == birth && load<u32>(last, 12) == flags && ll + len <= 0xffff_ffff;
-    if (same && ls + ll == start) { store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; return 0; }
-    if (same && start + len == ls) { store<u64>(last, start); store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; return 0; }
+    const kept = birth != 0 && birth <= bt_cow_floor();
+    if (same && ls + ll == start) { store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; if (kept) defer_kept += len; return 0; }
+    if (same && start + len == ls) { store<u64>(last, start); store<u32>(last, <u32>(ll + len), 8); defer_blocks += len; if (kept) defer_kept += len; return 0; }
   }
   if (ndefer >= DEFER_MAX) return -ENOSPC;
+  if (birth != 0 && birth <= bt_cow_floor()) defer_kept += len;
   const e = DEFER + <usize>ndefer * <usize>DEFER_ENTRY;
   store<u64>(e, start);
   store<u32>(e, <u32>len, 8);
@@ -378,6 +383,8 @@ export function bfree_deferred(start: u64, len: u64, birth: u64 = 0, flags: u32 
 /** True when the deferred list is filling up and a commit should drain it. */
 export function alloc_defer_pressure(): bool { return ndefer > DEFER_MAX / 2; }
 export function alloc_deferred_blocks(): u64 { return defer_blocks; }
+/** Deferred blocks that the commit will really free (not kept for a snapshot). */
+export function alloc_deferred_freeable(): u64 { return defer_blocks - defer_kept; }
 /** Deferred extents (fsck counts them as in use until the commit frees them). */
 export function alloc_deferred_count(): u32 { return ndefer; }
 export function alloc_deferred_start(i: u32): u64 { return load<u64>(DEFER + <usize>i * <usize>DEFER_ENTRY); }
@@ -442,6 +449,7 @@ export function alloc_apply_deferred(): i32 {
     const TMP = memory.data(DEFER_MAX * DEFER_ENTRY);
     memory.copy(TMP, DEFER, <usize>n * <usize>DEFER_ENTRY);
     ndefer = 0;
+    defer_kept = 0;
     for (let i: u32 = 0; i < n; i++) {
       const e = TMP + <usize>i * <usize>DEFER_ENTRY;
       const start = load<u64>(e);

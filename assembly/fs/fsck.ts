@@ -478,7 +478,7 @@ function check_data(ino: u64, fb: u64, disk: u64, len: u64, v: usize): void {
   if (blk_submit() != 0) { problem("data-io", "data blocks unreadable (I/O error)", F_INO | F_BLOCK | F_COUNT, ino, disk, 0, 0, 0, len); return; }
   for (let i: u64 = 0; i < len; i++) {
     fsck_data_blocks++;
-    const want = load<u32>(v + 16 + (<usize>i << 2));
+    const want = load<u32>(v + EXT_CSUM + (<usize>i << 2));
     const got = xxh32(data_buf + (<usize>i << 12), BLOCK_SIZE);
     if (got != want) problem("data-csum", "data block checksum mismatch", F_INO | F_BLOCK | F_KEY, ino, disk + i, TREE_EXTENT, ino, fb + i);
   }

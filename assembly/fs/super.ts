@@ -48,7 +48,7 @@ import {
   JBREAK_DISCARD_BEFORE_COMMIT, journal_drop_damaged, j_tid,
 } from "./journal";
 import {
-  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, free_blocks,
+  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, alloc_deferred_freeable, free_blocks,
   alloc_available, total_blocks, alloc_discard_committed, alloc_set_discard,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
@@ -267,7 +267,10 @@ export function fs_mkfs(label: usize, labelLen: u32): i32 {
   // the root directory, through the normal machinery; this mount is part of mkfs, not one
   // of the filesystem's mounts (the first boot after mkfs is mount #1, as with mke2fs)
   mkfs_mounting = true;
+  const snapLen = mount_snap_len;
+  mount_snap_len = 0; // mkfs mounts the new live filesystem, whatever the host named before
   r = fs_mount(1);
+  mount_snap_len = snapLen;
   mkfs_mounting = false;
   if (r != 0) return r;
   r = inode_create_fixed(ROOT_INO, S_IFDIR | 0o755, ROOT_INO, cur_uid, cur_gid); // owned by the creator (mke2fs root_owner)
@@ -785,7 +788,7 @@ export function fs_statfs(out: usize): i32 {
   store<u64>(out, total_blocks, 16);
   // blocks freed in the running transaction count as free, as ext4's df shows them: a write
   // that needs them commits and retries (syscalls.ts commit_to_free_space)
-  const deferred = alloc_deferred_blocks();
+  const deferred = alloc_deferred_freeable(); // not what a snapshot keeps (dead list)
   store<u64>(out, free_blocks + deferred, 24);
   store<u64>(out, alloc_available() + deferred, 32);
   const inodes = load<u64>(sb, SB_INODE_COUNT);

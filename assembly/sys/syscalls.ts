@@ -55,10 +55,10 @@ import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
 import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN, drop_caches } from "../fs/pagecache";
-import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled } from "../fs/snapshot";
+import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled, snap_pending, snap_list } from "../fs/snapshot";
 import { dcache_clear } from "../fs/dcache";
 import {
-  alloc_can_grow, alloc_deferred_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
+  alloc_can_grow, alloc_deferred_freeable, free_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
 } from "../fs/alloc";
 import { bt_errno, bt_delete, bt_insert } from "../fs/btree";
 import {
@@ -157,8 +157,25 @@ function sys_enter_write(): i32 {
  * commit). False when nothing would come back.
  */
 function commit_to_free_space(): bool {
-  const held = alloc_deferred_blocks() + reserved_blocks + meta_reserved;
+  // a deleted snapshot's blocks come back through its background work: finish it now
+  if (snap_pending() && snap_drain() > 0) return true;
+  const held = alloc_deferred_freeable() + reserved_blocks + meta_reserved;
   return held > 0 && fs_commit() == 0;
+}
+
+/**
+ * Runs the pending snapshot deletes and drops to their end (a write met ENOSPC: the space a
+ * deleted snapshot held is what it needs). Returns the blocks it freed (0 on error).
+ */
+function snap_drain(): u64 {
+  if (fs_commit() != 0) return 0;
+  const before = free_blocks;
+  for (let round = 0; round < SNAP_SETTLE_ROUNDS_MAX; round++) {
+    const w = snap_work(SNAP_SETTLE_BATCH);
+    if (w < 0 || fs_commit() != 0) return 0;
+    if (w == 0) break;
+  }
+  return free_blocks > before ? free_blocks - before : 0;
 }
 
 function dtype_of(mode: u32): u8 {
@@ -1810,6 +1827,21 @@ export function do_snapshot_rollback(name: usize, len: u32): i32 {
   icache_init();
   namei_reset_cwd();
   return 0;
+}
+
+/**
+ * Lists the snapshots (SNAPINFO records, snapshot.ts). On a writable mount it commits first,
+ * so the exclusive bytes count what the running transaction stopped using. Count or -errno.
+ */
+export function do_snapshot_list(out: usize, cap: u32): i32 {
+  const r = sys_enter();
+  if (r != 0) return r;
+  if (!fs_readonly && !fs_errored) {
+    const c = fs_commit();
+    if (c != 0) return c;
+  }
+  const n = snap_list(out, cap);
+  return n < 0 ? fail(n) : n;
 }
 
 /** Does at most `budget` units of background snapshot work. Units still pending, or -errno. */

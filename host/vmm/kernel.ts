@@ -42,9 +42,15 @@ export const INFO_FIELDS = [
   "frees", "goalHits", "readPages", "writtenPages", "extentsAllocated", "memoryBytes",
   "reservedBlocks", "mountReason", "replayedTx", "errorState", "csumErrors", "dcacheHits", "dcacheMisses",
   "icacheHits", "freebehind", "readThrough", "writeThrough", "discardedBlocks", "discardErrors", "mountFoundState",
+  // snapshots (assembly/fs/snapshot.ts): records, blocks only snapshots hold (the dead list),
+  // background work pending, the newest snapshot's tid, the mounted snapshot/clone id (0: the
+  // live filesystem), the snapshot and dead-list tree heights, nodes shadowed this boot,
+  // parent-transid mismatches met this boot, the cow floor in force
+  "snapshots", "snapshotOnlyBlocks", "snapshotWorkPending", "lastSnapshotTid", "mountedSnapshotId",
+  "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
-export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt"] as const;
+export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt", "snap", "dead"] as const;
 
 /** Bytes of a B+ tree node for items and values (fill factor denominator, fs/btree.ts). */
 export const NODE_CAPACITY = 4032;
@@ -88,6 +94,8 @@ const MOUNT_REASONS = [
   "device too small for a HelixFS image",
   "the image is shorter than the filesystem it holds (truncated or partly copied?)",
   "in use", // MR_MMP_BUSY: Kernel.mount names the holder instead
+  "the image predates snapshots (no SNAPSHOT feature: an older on-disk layout); copy its files out with an older helix, then helix mkfs and helix import",
+  "no such snapshot or clone",
 ];
 /** fs/super.ts MR_MMP_BUSY. */
 const MR_MMP_BUSY = 8;
