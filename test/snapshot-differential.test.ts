@@ -48,6 +48,10 @@ const FILE_MAX = 96 * 1024;
 /** Names the workload draws from in each directory. */
 const NAMES = ["a", "b", "c", "d", "e"];
 const XATTR_NAMES = ["user.x0", "user.x1", "user.x2"];
+/** Most objects the model holds (bulk creates stop there): a tree of several levels, read every step. */
+const OBJECTS_MAX = 700;
+/** Files one bulk create makes (small: names and inodes, so the fs trees grow levels). */
+const BULK_MIN = 40, BULK_MAX = 160;
 /** HelixFs's default umask: files are created 0o666 & ~umask, directories 0o777 & ~umask. */
 const FILE_MODE = 0o644, DIR_MODE = 0o755;
 
@@ -186,6 +190,35 @@ class Run {
     for (const [p, n] of this.m.live) if (p === from || p.startsWith(from + "/")) moved.push([p, n]);
     for (const [p] of moved) this.m.live.delete(p);
     for (const [p, n] of moved) this.m.live.set(to + p.slice(from.length), n);
+  }
+
+  /** A new directory of many small files: the inode, dirent and xattr trees split into levels. */
+  bulk(): void {
+    if (this.m.live.size > OBJECTS_MAX - BULK_MAX) return this.unbulk();
+    const d = this.freshPath(true);
+    if (!d) return;
+    const n = BULK_MIN + this.rng.below(BULK_MAX - BULK_MIN);
+    this.log.push(`bulk ${d} ${n}`);
+    this.fs().mkdirSync(d);
+    this.m.live.set(d, { kind: "dir", mode: DIR_MODE, xattrs: new Map() });
+    for (let i = 0; i < n; i++) {
+      const p = `${d}/file-with-a-longer-name-${i}`;
+      const data = bytesOf(this.rng.next(), this.rng.below(700));
+      this.fs().writeFileSync(p, data);
+      const xattrs = new Map<string, string>();
+      if (i % 3 === 0) { const v = bytesOf(i + 1, 20); this.fs().setxattrSync(p, "user.b", v); xattrs.set("user.b", hex(v)); }
+      this.m.live.set(p, { kind: "file", data, mode: FILE_MODE, xattrs });
+    }
+  }
+
+  /** rm -r of a directory (with everything below it). */
+  unbulk(): void {
+    const dirs = this.paths("dir");
+    if (dirs.length === 0) return;
+    const d = this.pick(dirs);
+    this.log.push(`rm -r ${d}`);
+    this.fs().rmSync(d, { recursive: true, force: false });
+    for (const p of [...this.m.live.keys()]) if (p === d || p.startsWith(d + "/")) this.m.live.delete(p);
   }
 
   symlink(): void {
@@ -366,7 +399,7 @@ class Run {
     const ops: [number, () => void][] = [
       [10, () => this.create()], [16, () => this.write()], [5, () => this.truncate()], [5, () => this.unlink()],
       [6, () => this.rename()], [5, () => this.mkdir()], [3, () => this.rmdir()], [4, () => this.symlink()],
-      [4, () => this.chmod()], [6, () => this.xattr()],
+      [4, () => this.chmod()], [6, () => this.xattr()], [1, () => this.bulk()], [1, () => this.unbulk()],
       [5, () => this.snapCreate()], [3, () => this.snapDelete()], [2, () => this.rollback()], [2, () => this.snapError()],
       [3, () => this.work()], [1, () => this.reboot()], [1, () => this.cut()],
     ];
