@@ -139,6 +139,20 @@ export function readSnapshot(dev: BlockBackend, name: string, norecovery: boolea
   }
 }
 
+/**
+ * kernel_info's snapshot counters (assembly/fs/inspect.ts fields 70..72, past Kernel.info()'s
+ * INFO_FIELDS on this branch): records (snapshots, clones, deletes in progress), blocks held
+ * only by snapshots (the dead lists), and whether background work is pending.
+ */
+export function snapInfo(k: Kernel): { count: number; deadBlocks: number; pending: number } {
+  const out = (k.callExport("kernel_args") as number) + 8192;
+  const n = k.callExport("kernel_info", out) as number;
+  if (n < 73) throw new Error(`kernel_info wrote ${n} fields: no snapshot counters`);
+  const dv = new DataView((k as unknown as { x: { memory: WebAssembly.Memory } }).x.memory.buffer);
+  const f = (i: number) => Number(dv.getBigUint64(out + 8 * i, true));
+  return { count: f(70), deadBlocks: f(71), pending: f(72) };
+}
+
 /** Boots the debug kernel on `dev` kept open across shutdowns (the tests reboot it). */
 export function bootKept(dev: MemoryBackend, memoryMiB = 64): Kernel {
   return bootWith({ device: new KeepOpen(dev), module: kernelModule(true), memoryMiB });

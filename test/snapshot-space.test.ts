@@ -14,7 +14,7 @@ import { describe, it, expect } from "vitest";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { Rng } from "../host/crash/rng.js";
 import { freshDevice, bytesOf, MiB, BLOCK } from "./helpers.js";
-import { SnapCalls, bootKept } from "./snap-helpers.js";
+import { SnapCalls, bootKept, snapInfo } from "./snap-helpers.js";
 
 /** Snapshots the space test makes over its changing tree. */
 const SNAPSHOTS = 8;
@@ -75,12 +75,16 @@ describe("snapshot space accounting", () => {
           change(k, rngA, i); change(twin, rngB, i);
           k.fs.syncSync(); twin.fs.syncSync();
           fsckClean(k, `snapshot s${i} and round ${i}`);
-          // what the snapshots hold is in use: never more free than the twin without them
-          expect(free(k)).toBeLessThanOrEqual(free(twin));
+          // what the snapshots hold is in use, and is exactly the dead lists' blocks
+          expect(free(k) + snapInfo(k).deadBlocks, `free + blocks held only by snapshots after round ${i}`).toBe(free(twin));
+          expect(snapInfo(k).count).toBe(i);
         }
         const infos = s.list();
         expect(infos.map((x) => x.name)).toEqual(Array.from({ length: SNAPSHOTS }, (_, i) => `s${i + 1}`));
         for (const x of infos) expect(x.referenced, `${x.name} referenced`).toBeGreaterThanOrEqual(x.exclusive);
+        // the rounds made the snapshots hold something (else the checks below prove nothing)
+        expect(snapInfo(k).deadBlocks).toBeGreaterThan(100);
+        expect(infos.filter((x) => x.exclusive > 0).length).toBeGreaterThan(SNAPSHOTS / 2);
         // delete in a seeded random order; each delete frees exactly its `exclusive` bytes
         const order = infos.map((x) => x.name);
         const rng = new Rng(seed * 31);
@@ -97,6 +101,7 @@ describe("snapshot space accounting", () => {
           fsckClean(k, `deleting ${name}`);
         }
         expect(s.list()).toEqual([]);
+        expect(snapInfo(k)).toEqual({ count: 0, deadBlocks: 0, pending: 0 });
         // as if no snapshot had existed: the twin's count
         expect(free(k)).toBe(free(twin));
         // and removing what the rounds made gives back the figure before the first snapshot
