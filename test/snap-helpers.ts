@@ -17,7 +17,7 @@ import { SnapCalls, ReadOnlyView, KeepOpen, MNT_RDONLY, MNT_NORECOVERY } from ".
 export { SnapCalls, ReadOnlyView, KeepOpen };
 
 /** Linux errno numbers the snapshot tests expect. */
-export const ENOENT = 2, EBUSY = 16, EEXIST = 17, EINVAL = 22, ENOSPC = 28, EROFS = 30, ENOTEMPTY = 39;
+export const ENOENT = 2, EBUSY = 16, EEXIST = 17, EINVAL = 22, ENOSPC = 28, EROFS = 30, ENOTEMPTY = 39, EOPNOTSUPP = 95;
 /** Memory of a view kernel in MiB (views only read a small tree). */
 export const VIEW_MEMORY_MIB = 32;
 

@@ -19,17 +19,24 @@
 //  - at a power cut (sys_sync, then a new kernel on a copy of the device, the old one dropped
 //    without unmounting): fsck first (background work the cut interrupted is still pending),
 //    then the usual checks;
-//  - right after a rollback, before any other call: the list shows exactly the snapshots.
+//  - right after a rollback, before any other call: the list shows exactly the snapshots;
+//  - writable clones: `<clone>@origin` and the clone are listed (WRITABLE, origin id); at a
+//    clone mount (the live kernel shut down) a few file operations change the clone against
+//    its own model (fsck after each), a snapshot of it is EOPNOTSUPP; the origin cannot be
+//    deleted while the clone exists (EBUSY), a clone cannot be rolled back to (EINVAL), and
+//    deleting a clone deletes its own origin; views of clones are checked like snapshots.
 // Seeds: SEEDS_CI in `npm test`; HELIX_SNAP_SEEDS=N runs seeds 1..N (HELIX_SNAP_STEPS=S steps).
 
 import { describe, it, expect } from "vitest";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
-import type { Kernel } from "../host/vmm/kernel.js";
+import { bootWith, type Kernel } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
+import { SNAP_WRITABLE, SNAPF_WRITABLE, SNAPF_MOUNTED } from "../host/crash/snapsys.js";
 import { Rng } from "../host/crash/rng.js";
 import { freshDevice, bytesOf, MiB } from "./helpers.js";
 import {
-  SnapCalls, readTree, cloneTree, diffTrees, readSnapshot, bootKept, join, hex,
-  EEXIST, EINVAL, ENOENT, ENOTEMPTY, type Tree, type TreeFs,
+  SnapCalls, KeepOpen, readTree, cloneTree, diffTrees, readSnapshot, bootKept, join, hex,
+  EBUSY, EEXIST, EINVAL, ENOENT, ENOTEMPTY, EOPNOTSUPP, type Tree, type TreeFs,
 } from "./snap-helpers.js";
 
 /** Seeds and steps per seed in `npm test` (about 20-40 s in all on the debug kernel). */
@@ -55,7 +62,13 @@ const BULK_MIN = 40, BULK_MAX = 160;
 /** HelixFs's default umask: files are created 0o666 & ~umask, directories 0o777 & ~umask. */
 const FILE_MODE = 0o644, DIR_MODE = 0o755;
 
-interface Model { live: Tree; snaps: { name: string; id: number; tree: Tree }[]; next: number }
+/**
+ * One record of the list, in creation order: a snapshot, a writable clone (its tree changes
+ * when the clone is mounted and written) or the origin snapshot made with a clone
+ * (`<clone>@origin`, which cannot be deleted while its clone exists).
+ */
+interface SnapModel { name: string; id: number; tree: Tree; kind: "snap" | "clone" | "origin"; clone?: string }
+interface Model { live: Tree; snaps: SnapModel[]; next: number }
 
 /** One run: the kernel, its device and the log of steps (for failure messages). */
 class Run {
@@ -66,7 +79,7 @@ class Run {
   readonly m: Model;
   rng: Rng;
   /** Figures for the long run's report. */
-  stats = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, reboots: 0, cuts: 0, views: 0, errorsChecked: 0 };
+  stats = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, clones: 0, cloneMounts: 0, reboots: 0, cuts: 0, views: 0, errorsChecked: 0 };
 
   constructor(readonly seed: number, dev: MemoryBackend) {
     this.dev = dev;
@@ -267,18 +280,81 @@ class Run {
     if (id <= 0) this.fail(`sys_snapshot_create('${name}') = ${id}`);
     const last = this.m.snaps[this.m.snaps.length - 1];
     if (last && id <= last.id) this.fail(`snapshot ids must grow: '${name}' got ${id} after ${last.id}`);
-    this.m.snaps.push({ name, id, tree: cloneTree(this.m.live) });
+    this.m.snaps.push({ name, id, tree: cloneTree(this.m.live), kind: "snap" });
     this.stats.snapCreates++;
+  }
+
+  /** A writable clone: records `<name>@origin` (a snapshot) and the clone, both of the live tree. */
+  cloneCreate(): void {
+    if (this.m.snaps.length >= LIVE_SNAPSHOTS_MAX - 1) return this.snapDelete();
+    const name = `c${this.m.next++}`;
+    this.log.push(`clone-create ${name}`);
+    const id = this.calls().create(name, SNAP_WRITABLE);
+    if (id <= 0) this.fail(`sys_snapshot_create('${name}', WRITABLE) = ${id}`);
+    const info = this.calls().list();
+    const origin = info.find((x) => x.name === `${name}@origin`), clone = info.find((x) => x.name === name);
+    if (!origin || !clone || clone.id !== id || (clone.flags & SNAPF_WRITABLE) === 0 || clone.origin !== origin.id) {
+      this.fail(`after creating clone '${name}' (id ${id}) the list is ${JSON.stringify(info.map((x) => [x.id, x.name, x.flags, x.origin]))}`);
+    }
+    this.m.snaps.push({ name: `${name}@origin`, id: origin.id, tree: cloneTree(this.m.live), kind: "origin", clone: name });
+    this.m.snaps.push({ name, id, tree: cloneTree(this.m.live), kind: "clone" });
+    this.stats.clones++;
+  }
+
+  /**
+   * Shutdown, mount a clone read-write, change it with a few file operations (checked against
+   * its own model), then boot the live filesystem again: the live tree and every other record
+   * must not have seen any of it. A snapshot of a mounted clone is refused (EOPNOTSUPP).
+   */
+  cloneWrite(): void {
+    const clones = this.m.snaps.filter((x) => x.kind === "clone");
+    if (clones.length === 0) return this.cloneCreate();
+    const c = this.pick(clones);
+    this.log.push(`clone-mount ${c.name}`);
+    this.k.shutdown();
+    const saved = this.m.live;
+    const ck = bootWith({ device: new KeepOpen(this.dev), module: kernelModule(true), memoryMiB: 64, noMount: true });
+    try {
+      if (new SnapCalls(ck).mountSnapshot(c.name) !== 0) this.fail(`sys_mount_snapshot('${c.name}')`);
+      ck.mount();
+      this.k = ck;
+      this.m.live = c.tree;
+      const r = this.calls().create("on-a-clone");
+      if (r !== -EOPNOTSUPP) this.fail(`a snapshot of mounted clone '${c.name}' = ${r}, expected -EOPNOTSUPP`);
+      const mounted = this.calls().list().find((x) => x.name === c.name);
+      if (!mounted || (mounted.flags & SNAPF_MOUNTED) === 0) this.fail(`clone '${c.name}' is not listed as MOUNTED on its own mount`);
+      const ops = [() => this.create(), () => this.write(), () => this.truncate(), () => this.unlink(), () => this.mkdir(), () => this.rename(), () => this.xattr(), () => this.chmod(), () => this.symlink()];
+      for (let i = 0, n = 2 + this.rng.below(5); i < n; i++) {
+        this.pick(ops)();
+        const d = diffTrees(this.m.live, readTree(this.fs()));
+        if (d) this.fail(`clone '${c.name}' differs from its model: ${d}`);
+        this.checkFsck();
+      }
+      c.tree = this.m.live;
+    } finally {
+      this.m.live = saved;
+      ck.shutdown();
+      this.k = bootKept(this.dev);
+    }
+    this.stats.cloneMounts++;
   }
 
   snapDelete(): void {
     if (this.m.snaps.length === 0) return this.snapCreate();
     const i = this.rng.below(this.m.snaps.length);
-    const { name } = this.m.snaps[i];
-    this.log.push(`snap-delete ${name}`);
+    const { name, kind, clone } = this.m.snaps[i];
+    const busy = kind === "origin" && this.m.snaps.some((x) => x.name === clone);
+    this.log.push(`snap-delete ${name}${busy ? " (origin of a clone: EBUSY)" : ""}`);
     const r = this.calls().delete(name);
+    if (busy) {
+      if (r !== -EBUSY) this.fail(`sys_snapshot_delete('${name}'), the origin of clone '${clone}', = ${r}, expected -EBUSY`);
+      this.stats.errorsChecked++;
+      return;
+    }
     if (r !== 0) this.fail(`sys_snapshot_delete('${name}') = ${r}`);
     this.m.snaps.splice(i, 1);
+    // a clone's own origin (made with it, no other clone) goes with it (fs/snapshot.ts delete_own_origin)
+    if (kind === "clone") this.m.snaps = this.m.snaps.filter((x) => !(x.kind === "origin" && x.clone === name));
     this.stats.snapDeletes++;
     // sometimes wait for the background free, sometimes leave it to later steps and the mount
     if (this.rng.below(2) === 0) {
@@ -291,8 +367,16 @@ class Run {
   rollback(): void {
     if (this.m.snaps.length === 0) return this.snapCreate();
     const i = this.rng.below(this.m.snaps.length);
-    const { name, tree } = this.m.snaps[i];
-    const newest = i === this.m.snaps.length - 1;
+    const { name, tree, kind } = this.m.snaps[i];
+    if (kind === "clone") {
+      this.log.push(`rollback ${name} (a clone: EINVAL)`);
+      const r = this.calls().rollback(name);
+      if (r !== -EINVAL) this.fail(`sys_snapshot_rollback('${name}') of a clone = ${r}, expected -EINVAL`);
+      this.stats.errorsChecked++;
+      return;
+    }
+    // newest among the snapshots (origins included; a clone is not a newer snapshot)
+    const newest = !this.m.snaps.slice(i + 1).some((x) => x.kind !== "clone");
     this.log.push(`rollback ${name}${newest ? "" : " (older: ENOTEMPTY)"}`);
     const r = this.calls().rollback(name);
     if (newest) {
@@ -402,6 +486,7 @@ class Run {
       [4, () => this.chmod()], [6, () => this.xattr()], [1, () => this.bulk()], [1, () => this.unbulk()],
       [5, () => this.snapCreate()], [3, () => this.snapDelete()], [2, () => this.rollback()], [2, () => this.snapError()],
       [3, () => this.work()], [1, () => this.reboot()], [1, () => this.cut()],
+      [1, () => this.cloneCreate()], [1, () => this.cloneWrite()],
     ];
     const total = ops.reduce((a, [w]) => a + w, 0);
     let x = this.rng.below(total);
@@ -412,7 +497,7 @@ class Run {
     const op = this.log.length > before ? this.log[this.log.length - 1] : "";
     this.checkLive();
     this.checkFsck();
-    if (this.stats.steps % CHECK_EVERY === 0 || /^(snap-|rollback)/.test(op)) this.checkSnapshotsBeside();
+    if (this.stats.steps % CHECK_EVERY === 0 || /^(snap-|rollback|clone-)/.test(op)) this.checkSnapshotsBeside();
   }
 
   finish(): void {
@@ -421,7 +506,12 @@ class Run {
     this.checkLive();
     this.checkFsck();
     // deleting everything and finishing the background work leaves a clean filesystem
-    for (const s of [...this.m.snaps]) { if (this.calls().delete(s.name) !== 0) this.fail(`final delete '${s.name}'`); }
+    for (const s of [...this.m.snaps].reverse()) { // clones (and with them their origins) first
+      if (!this.m.snaps.includes(s)) continue;
+      this.m.snaps = this.m.snaps.filter((x) => x !== s && !(s.kind === "clone" && x.kind === "origin" && x.clone === s.name));
+      const r = this.calls().delete(s.name);
+      if (r !== 0) this.fail(`final delete '${s.name}' = ${r}`);
+    }
     this.m.snaps = [];
     if (this.calls().workAll() < 0) this.fail("final work");
     this.checkLive();
@@ -446,7 +536,7 @@ function runSeed(seed: number, steps: number): Run["stats"] {
 describe("snapshots against a whole-tree model (differential)", () => {
   it(`${SEEDS} seeded workloads of ${STEPS} steps: live tree, every snapshot and fsck after every step and across reboots`, () => {
     const t0 = performance.now();
-    const sum = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, reboots: 0, cuts: 0, views: 0, errorsChecked: 0 };
+    const sum = { steps: 0, snapCreates: 0, snapDeletes: 0, rollbacks: 0, clones: 0, cloneMounts: 0, reboots: 0, cuts: 0, views: 0, errorsChecked: 0 };
     for (let seed = 1; seed <= SEEDS; seed++) {
       const s = runSeed(seed, STEPS);
       for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += s[k];
@@ -458,6 +548,7 @@ describe("snapshots against a whole-tree model (differential)", () => {
     expect(sum.snapDeletes).toBeGreaterThan(SEEDS);
     expect(sum.rollbacks).toBeGreaterThan(0);
     expect(sum.reboots).toBeGreaterThan(0);
+    expect(sum.cloneMounts).toBeGreaterThan(0);
     expect(sum.views).toBeGreaterThan(SEEDS * 5);
   });
 

@@ -3,12 +3,16 @@
 //
 // Layer: integration tests over the debug kernel on memory devices, raw snapshot syscalls.
 // Found by: test/crash.test.ts "snapshots under crashes" (workload snaproll-unsynced, states
-// b19 / e18t2; ACE-2 workloads ending in `snapshot rollback base`), then reduced to these.
+// b19 / e18t2; ACE-2 workloads ending in `snapshot rollback base`) and
+// test/snapshot-differential.test.ts (seed 3, step 36: a write in a mounted clone), then
+// reduced to these.
 
 import { describe, it, expect } from "vitest";
 import { MemoryBackend } from "../host/vmm/blockdev.js";
 import { freshDevice, bytesOf, MiB } from "./helpers.js";
-import { SnapCalls, bootKept } from "./snap-helpers.js";
+import { bootWith } from "../host/vmm/kernel.js";
+import { kernelModule } from "../host/node/node.js";
+import { SnapCalls, KeepOpen, bootKept } from "./snap-helpers.js";
 
 /** A filesystem with snapshot "big" of 48 files, the files unlinked, then rolled back to "big". */
 function rolledBack(dev: MemoryBackend) {
@@ -51,6 +55,32 @@ describe("kernel bugs the snapshot tests found", () => {
       expect(new SnapCalls(k2).list().map((x) => [x.name, x.flags])).toEqual([["big", 0]]);
     } finally {
       k2.shutdown();
+    }
+  });
+
+  it("a write to a file with extents in a mounted writable clone works (not EUCLEAN 'corrupt inode: record length does not match its fields')", () => {
+    const dev = freshDevice(32 * MiB);
+    const k = bootKept(dev);
+    k.fs.writeFileSync("/c", bytesOf(1, 20000)); // extents (a 100-byte inline file is fine)
+    expect(new SnapCalls(k).create("c2", 1)).toBeGreaterThan(0);
+    k.shutdown();
+    const log: string[] = [];
+    const ck = bootWith({ device: new KeepOpen(dev), module: kernelModule(true), memoryMiB: 64, noMount: true, log: (l) => log.push(l) });
+    try {
+      expect(new SnapCalls(ck).mountSnapshot("c2")).toBe(0);
+      ck.mount();
+      const fd = ck.fs.openSync("/c", "r+");
+      try {
+        expect(() => ck.fs.writeSync(fd, bytesOf(9, 10), 0, 10, 0), log.filter((l) => l.includes("helixfs")).join("; ")).not.toThrow();
+      } finally {
+        ck.fs.closeSync(fd);
+      }
+      const want = bytesOf(1, 20000);
+      want.set(bytesOf(9, 10), 0);
+      expect(Buffer.compare(ck.fs.readFileSync("/c"), want)).toBe(0);
+      expect(ck.fsck(true)).toBe(0);
+    } finally {
+      ck.shutdown();
     }
   });
 });
