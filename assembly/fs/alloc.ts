@@ -30,7 +30,7 @@ import { ENOSPC, EUCLEAN, ENOENT } from "../lib/errno";
 import { BLOCK_SIZE } from "../params";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
-  TREE_BNO, TREE_CNT, TREE_EXTENT, in_data_area,
+  TREE_BNO, TREE_CNT, TREE_EXTENT, TREE_INODE, in_data_area,
 } from "./format";
 import {
   bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1, bt_cow_floor,
@@ -592,7 +592,7 @@ export function alloc_can_grow(n: u64): bool {
 
 const NODE_CAPACITY: u64 = <u64>BLOCK_SIZE - 64;
 const LEAF_ITEM_BYTES: u64 = 20;
-const NODE_ITEM_BYTES: u64 = 24;
+const NODE_ITEM_BYTES: u64 = 32;
 /** Bytes of new items each node a run of adjacent inserts creates holds at least. */
 const LEAF_FILL_MIN: u64 = NODE_CAPACITY / 2 - (LEAF_ITEM_BYTES + <u64>VALUE_MAX);
 const NODE_FILL_MIN: u64 = NODE_CAPACITY / 2 - NODE_ITEM_BYTES;
@@ -636,7 +636,10 @@ function adjacent_insert_nodes(bytes: u64, h: u32): u64 {
  */
 export function alloc_write_meta(pages: u64, oldRuns: u64): u64 {
   if (pages == 0) return 0;
-  const ext = adjacent_insert_nodes(pages * EXT_BYTES_PER_PAGE, bt_height(TREE_EXTENT));
+  // under a snapshot the first change of a shared path copies it (btree.ts shadowing): the
+  // extent tree's path to the run and the inode tree's path to the inode record
+  const shadow = bt_cow_floor() != 0 ? <u64>bt_height(TREE_EXTENT) + <u64>bt_height(TREE_INODE) : 0;
+  const ext = adjacent_insert_nodes(pages * EXT_BYTES_PER_PAGE, bt_height(TREE_EXTENT)) + shadow;
   const inserts = FREE_INSERTS_PER_RUN + ext + oldRuns;
   const path = <u64>bt_height(TREE_BNO) + 1 + <u64>bt_height(TREE_CNT) + 1;
   return ext + inserts * path;

@@ -746,7 +746,9 @@ function writeback_mapping(as: usize): i32 {
     let last = pfn;
     for (;;) {
       const nx = page_next_in_mapping(last);
-      if (nx == NO_PFN || pg_get32(nx, PG_INDEX) != first + runLen || (pg_flags(nx) & PG_dirty) == 0) break;
+      if (nx == NO_PFN || pg_get32(nx, PG_INDEX) != first + runLen || (pg_flags(nx) & PG_dirty) == 0) {
+        break;
+      }
       if ((pg_flags(nx) & PG_delalloc) == 0) return -EUCLEAN;
       last = nx;
       runLen++;
@@ -767,6 +769,7 @@ function writeback_mapping(as: usize): i32 {
       if (r != 0) return r;
       for (let i: u32 = 0; i < got; i++) {
         // the page keeps PG_dirty (so nothing evicts it) until its write has completed
+        if (!ASC_NO_ASSERT) assert(pg_get32(pfn, PG_INDEX) == at + i, "writeback: page out of step with its extent");
         pg_set32(pfn, PG_PRIVATE2, <u32>(start + i));
         pg_set_flags(pfn, pg_flags(pfn) & ~PG_delalloc);
         alloc_unreserve(1);

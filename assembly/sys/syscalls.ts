@@ -46,7 +46,7 @@ import {
   DT_DIR, DT_REG, DT_LNK, dtype,
 } from "../fs/dir";
 import {
-  file_read, file_write, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
+  file_read, file_write, file_errno, file_truncate, file_release, file_data_eio, file_tx_broken, FILE_SIZE_MAX,
   falloc_prepare, falloc_blocks, falloc_finish, falloc_inner_from, falloc_inner_to, falloc_outer_from,
   falloc_outer_to, file_seek_hole_data, FALLOC_CHUNK, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
 } from "../fs/file";
@@ -607,6 +607,16 @@ export function do_write(fd: i32, buf: usize, len: u32, pos: i64): i32 {
   if (n == -ENOSPC && commit_to_free_space()) {
     n = file_write(ino, <u64>at, buf, len);
     if (file_tx_broken) return fs_error(n < 0 ? n : -ENOSPC);
+  }
+  // the reservation ran out in the middle of the call: what commits give back may cover the
+  // rest, so commit and go on (ext4_should_retry_alloc) rather than return a short count that
+  // a caller ignoring it (writeSync in a loop) turns into shifted data
+  for (let round = 0; n > 0 && <u32>n < len && file_errno == -ENOSPC && round < WRITE_RETRIES_MAX; round++) {
+    if (!commit_to_free_space()) break;
+    const m = file_write(ino, <u64>at + <u64>n, buf + <usize>n, len - <u32>n);
+    if (file_tx_broken) return fs_error(m < 0 ? m : -ENOSPC);
+    if (m <= 0) break;
+    n += m;
   }
   // a failed data write that changed no metadata is the caller's error alone (as O_DIRECT's)
   if (n < 0) return file_data_eio ? n : fail(n);
@@ -1774,6 +1784,8 @@ function snap_prepare(): i32 {
   }
   return 0;
 }
+/** Commits one write may make to finish after running out of reservation mid-call. */
+const WRITE_RETRIES_MAX: i32 = 64;
 /** Dead extents cleared per transaction while settling, and the rounds allowed. */
 const SNAP_SETTLE_BATCH: u32 = 1024;
 const SNAP_SETTLE_ROUNDS_MAX: i32 = 1 << 20;
