@@ -17,7 +17,7 @@ import { mm_bench_buddy, mm_bench_buddy_mixed, mm_bench_slab } from "./mm/bench"
 import { crc32c_init, crc32c } from "./lib/crc32c";
 import { xxh32, xxh32_blocks } from "./lib/xxhash";
 import { kputs, kputu, kputx, kputb, knl, printk_set_enabled } from "./lib/printk";
-import { EINVAL, ENOMEM, ENODEV, EFAULT } from "./lib/errno";
+import { EINVAL, ENOMEM, ENODEV, EFAULT, EIO } from "./lib/errno";
 import {
   virtio_blk_setup, blk_ring_desc, blk_ring_avail, blk_ring_used, blk_get_id, VIRTIO_BLK_ID_BYTES,
 } from "./dev/virtio_blk";
@@ -42,6 +42,7 @@ import {
   do_mknod, do_setxattr, do_getxattr, do_listxattr, do_removexattr, do_inotify_add_watch,
   do_snapshot_create, do_snapshot_delete, do_snapshot_rollback, do_snapshot_work, do_snapshot_list,
 } from "./sys/syscalls";
+import { snap_diff, snap_diff_nodes, snap_diff_total } from "./fs/snapdiff";
 import { fsnotify_rm_watch, fsnotify_read, fsnotify_unmount } from "./fs/fsnotify";
 import {
   inspect_info, inspect_tree, inspect_free_histogram, inspect_label, tree_levels, tree_node, tree_node_at, extent_map, free_map,
@@ -190,6 +191,19 @@ export function sys_snapshot_delete(name: usize, len: u32): i32 { return do_snap
 export function sys_snapshot_rollback(name: usize, len: u32): i32 { return do_snapshot_rollback(name, len); }
 /** Background snapshot work, at most `budget` units: the units still pending (0: idle), or -errno. */
 export function sys_snapshot_work(budget: u32): i32 { return do_snapshot_work(budget); }
+/**
+ * Differences between heads `a` and `b` (`alen`/`blen` 0: the live filesystem) as packed
+ * records into `out` (`cap` bytes, in the argument area or the transfer buffer): the bytes
+ * written, or -errno (-ENOENT, -ERANGE: a bigger buffer, -EINVAL: `out` outside them).
+ */
+export function sys_snapshot_diff(a: usize, alen: u32, b: usize, blen: u32, out: usize, cap: u32): i32 {
+  if (!fs_mounted) return -EIO;
+  return out_ok(out, cap) ? snap_diff(a, alen, b, blen, out, cap) : -EINVAL;
+}
+/** Distinct tree nodes the last sys_snapshot_diff read. */
+export function kernel_snapshot_diff_nodes(): u64 { return snap_diff_nodes(); }
+/** Nodes of the union of the last sys_snapshot_diff's two heads (inode, dirent, extent trees). */
+export function kernel_snapshot_diff_total(): u64 { return snap_diff_total(); }
 
 // ---- multiple-mount protection (fs/mmp.ts) ---------------------------------------------------
 

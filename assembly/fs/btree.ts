@@ -593,9 +593,11 @@ export function bt_lookup_mut(tree: u32, k1: u64, k2: u64): usize {
   enter();
   let v = bt_lookup_(tree, k1, k2);
   if (v != 0) {
+    const vlen = bt_vlen; // a root moving into a clone's record looks that record up (nested)
     const leaf = v - (v & (<usize>BLOCK_SIZE - 1)); // buffers are block-aligned frames
     const w = path_cow(tree, leaf);
     v = w == 0 ? 0 : w + (v - leaf);
+    bt_vlen = vlen;
   }
   leave();
   return v;

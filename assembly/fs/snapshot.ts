@@ -787,3 +787,55 @@ export function snap_count(): u32 {
 
 /** True when background work may be pending (a delete or drop was queued or found at mount). */
 export function snap_pending(): bool { return pending_units != 0; }
+
+// ---- diff accessors (issue 14) ----
+//
+// Read-only: fs/snapdiff.ts learns a head's roots and place in the snapshot chain here.
+//
+// Diff head (DIFF_HEAD_SIZE bytes, filled by snap_diff_head):
+//
+//    0 roots[3] { root u64, height u32, reserved u32, gen u64 } (inode, dirent, extent)
+//   72 tid u64 (u64 max: the live main filesystem, newer than every snapshot)
+//   80 origin_tid u64 (a clone: its origin's tid; else 0)   88 origin id u64   96 id u64
+//  104 flags u32 (DH_CLONE)                                 108 reserved u32
+
+/** Bytes of a diff head. */
+export const DIFF_HEAD_SIZE: u32 = 112;
+/** Diff head flag: the head is a writable clone (its own line, off the main chain). */
+export const DH_CLONE: u32 = 1;
+
+/**
+ * Describes head `name` (`len` 0: the mounted head, whose roots are the in-core ones) for a
+ * diff into `dst` (DIFF_HEAD_SIZE bytes). 0 or -errno: -ENOENT no such snapshot or clone
+ * (deleting ones are gone), -EUCLEAN a clone without its origin, a tree error.
+ */
+export function snap_diff_head(name: usize, len: u32, dst: usize): i32 {
+  memory.fill(dst, 0, DIFF_HEAD_SIZE);
+  let id: u64 = 0;
+  if (len == 0) {
+    for (let t: u32 = 0; t < FS_TREES; t++) {
+      const e = dst + <usize>t * SR_ROOT_ENTRY;
+      store<u64>(e, bt_root(t));
+      store<u32>(e, bt_height(t), 8);
+      store<u64>(e, bt_root_gen(t), 16);
+    }
+    store<u64>(dst, u64.MAX_VALUE, 72);
+    if (mounted_id == 0) return 0;
+    id = mounted_id;
+    if (rec_load(id, REC) == 0) return bt_errno != 0 ? bt_errno : -EUCLEAN;
+    if (!mounted_clone) store<u64>(dst, load<u64>(REC, SR_TID), 72); // a mounted snapshot is itself
+  } else {
+    id = find_by_name(name, len);
+    if (id == 0) return bt_errno != 0 ? bt_errno : -ENOENT;
+    memory.copy(dst, REC + SR_ROOTS, <usize>FS_TREES * SR_ROOT_ENTRY);
+    store<u64>(dst, load<u64>(REC, SR_TID), 72);
+  }
+  store<u64>(dst, id, 96);
+  if ((load<u32>(REC, SR_FLAGS) & SNAP_CLONE) == 0) return 0;
+  store<u32>(dst, DH_CLONE, 104);
+  const origin = load<u64>(REC, SR_ORIGIN);
+  if (rec_load(origin, REC2) == 0) return bt_errno != 0 ? bt_errno : -EUCLEAN;
+  store<u64>(dst, load<u64>(REC2, SR_TID), 80);
+  store<u64>(dst, origin, 88);
+  return 0;
+}
