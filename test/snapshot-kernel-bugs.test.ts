@@ -4,7 +4,8 @@
 // Layer: integration tests over the debug kernel on memory devices, raw snapshot syscalls.
 // Found by: test/crash.test.ts "snapshots under crashes" (workload snaproll-unsynced, states
 // b19 / e18t2; ACE-2 workloads ending in `snapshot rollback base`) and
-// test/snapshot-differential.test.ts (seed 3, step 36: a write in a mounted clone), then
+// test/snapshot-differential.test.ts (seed 3, step 36: a write in a mounted clone, then fsck
+// on the clone and on the live filesystem), then
 // reduced to these.
 
 import { describe, it, expect } from "vitest";
@@ -81,6 +82,53 @@ describe("kernel bugs the snapshot tests found", () => {
       expect(ck.fsck(true)).toBe(0);
     } finally {
       ck.shutdown();
+    }
+  });
+
+  /** fsck of `k` as one line per problem (empty when clean). */
+  function fsckLines(k: ReturnType<typeof bootKept>): string[] {
+    const before = k.logLines.length;
+    const n = k.fsck(true);
+    const lines = k.logLines.slice(before).filter((l) => l.startsWith("fsck"));
+    return n === 0 ? lines : lines.length > 0 ? lines : [`${n} problem(s)`];
+  }
+
+  /** A clone "c2" of /c (20000 bytes) and /b; `liveWrite`: the live fs rewrites /b after the clone is made. */
+  function cloneThenMount(dev: MemoryBackend, liveWrite: boolean) {
+    const k = bootKept(dev);
+    k.fs.writeFileSync("/c", bytesOf(1, 20000));
+    k.fs.writeFileSync("/b", bytesOf(2, 9000));
+    expect(new SnapCalls(k).create("c2", 1)).toBeGreaterThan(0);
+    if (liveWrite) k.fs.writeFileSync("/b", bytesOf(3, 15000));
+    k.shutdown();
+    const ck = bootWith({ device: new KeepOpen(dev), module: kernelModule(true), memoryMiB: 64, noMount: true });
+    expect(new SnapCalls(ck).mountSnapshot("c2")).toBe(0);
+    ck.mount();
+    return ck;
+  }
+
+  it("fsck on a mounted clone is clean after the live filesystem changed since the clone was made", () => {
+    const ck = cloneThenMount(freshDevice(32 * MiB), true);
+    try {
+      expect(fsckLines(ck).slice(0, 3)).toEqual([]); // today: 'block claimed twice: inode 0 ...', 'blocks neither used nor free'
+    } finally {
+      ck.shutdown();
+    }
+  });
+
+  it("after a write in a mounted clone, fsck of the live filesystem is clean (the clone's own blocks are in use)", () => {
+    const dev = freshDevice(32 * MiB);
+    const ck = cloneThenMount(dev, false);
+    const fd = ck.fs.openSync("/c", "r+");
+    ck.fs.writeSync(fd, bytesOf(9, 100), 0, 100, 0);
+    ck.fs.closeSync(fd);
+    ck.shutdown();
+    const k = bootKept(dev);
+    try {
+      expect(Buffer.compare(k.fs.readFileSync("/c"), bytesOf(1, 20000))).toBe(0);
+      expect(fsckLines(k).slice(0, 3)).toEqual([]); // today: 'blocks neither used nor free: block 296, count 3'
+    } finally {
+      k.shutdown();
     }
   });
 });
