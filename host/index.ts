@@ -3,7 +3,9 @@ export { boot, bootSync, createImage, parseSize, kernelModule, memoryDevice, set
 export type { NodeBootOptions } from "./node/node.js";
 export { Kernel, KernelPanic, KernelError, bootWith, describeHolder, INFO_FIELDS, TREE_NAMES, DEFAULT_MEMORY_MIB } from "./vmm/kernel.js";
 export type { KernelInfo, BootOptions, MmpHolder, MmpIdentity } from "./vmm/kernel.js";
-export { MemoryBackend } from "./vmm/blockdev.js";
+export { MemoryBackend, ReadOnlyBackend } from "./vmm/blockdev.js";
+export { Snapshots, checkSnapshotName } from "./vmm/snapshots.js";
+export type { SnapshotInfo, SnapshotDiff, SnapshotChange, SnapshotView, DeleteResult } from "./vmm/snapshots.js";
 export type { BlockBackend } from "./vmm/blockdev.js";
 export { FileBackend, hostLockAvailable } from "./node/blockdev-node.js";
 export { importHostDir, exportHostDir, HOSTDIR_DEPTH_MAX } from "./node/hostdir.js";

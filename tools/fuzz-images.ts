@@ -4,16 +4,19 @@
 // Layer: a tool on host/crash/fuzz.ts (mutations, walk, classification), host/node/node.ts (the kernel
 // module) and Node worker_threads.
 // Interface: node dist/tools/fuzz-images.js [--images N] [--seed S] [--jobs J] [--timeout MS]
-//   [--image I] [--reseal (adds "field" mutations)] [--max-mutations K] [--no-remount] [--no-fsck] [--debug] [--kernel FILE]
-//   [--json FILE] [--results FILE]
+//   [--image I] [--reseal (adds "field" mutations)] [--kinds K,K...] [--max-mutations K] [--no-remount]
+//   [--no-fsck] [--debug] [--kernel FILE] [--json FILE] [--results FILE]
 //   Prints a summary (outcomes, refusals by message, error codes, traps, hangs, crashes,
-//   images per second) and one reproduction line per trap, hang or crash; `--image I` reruns
-//   image I of the campaign alone and prints its mutations, result and kernel log tail.
-//   Exit status 0 when there was no trap, hang, host crash or unclear refusal, else 1.
+//   wrong bytes, stale-block swaps and what caught them, images per second) and one
+//   reproduction line per trap, hang or crash; `--image I` reruns image I of the campaign
+//   alone and prints its mutations, result and kernel log tail.
+//   Exit status 0 when there was no trap, hang, host crash or unclear refusal and (without
+//   --reseal, whose crafted images pass every check by design) no wrong bytes, else 1.
 // Rules:
 //  - the main thread builds the base image once (mkfs + population + a journal holding
-//    committed, not checkpointed transactions) and compiles the kernel once; both go to the
-//    workers (the image in a SharedArrayBuffer, the module by structured clone); nothing
+//    committed, not checkpointed transactions), its table of stale block versions (from the
+//    images taken at each checkpoint of the build, and the log area) and compiles the kernel
+//    once; all go to the workers (the image in a SharedArrayBuffer, the module by structured clone); nothing
 //    writes to the shared image, not even for a moment (host/crash/fuzz.ts computes checksums
 //    without zeroing the crc field in place: an early version did, and two workers parsing
 //    at once left a zero crc in the shared superblock, skewing a whole campaign);
@@ -29,7 +32,8 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { kernelModule } from "../host/node/node.js";
 import {
-  buildBaseImage, imageSeed, parseImage, runImage, type ImageResult, type RunOptions, type Mutation,
+  MUTATION_KINDS, RESEAL_KINDS, buildBaseImage, imageSeed, parseImage, runImage, staleTable,
+  type ImageResult, type RunOptions, type Mutation, type MutationKind, type StaleTable,
 } from "../host/crash/fuzz.js";
 
 /** Default number of images (issue 3: 10,000). */
@@ -45,7 +49,7 @@ const EXAMPLES = 5;
 const VAGUE_REFUSAL = /^mount failed: (mount failed|E[A-Z0-9]+)$/;
 
 /** What the main thread sends each worker at start. */
-interface WorkerInit { module: WebAssembly.Module; base: SharedArrayBuffer; opts: RunOptions; keepLog: boolean }
+interface WorkerInit { module: WebAssembly.Module; base: SharedArrayBuffer; stale: StaleTable; opts: RunOptions; keepLog: boolean }
 /** One job and its answer. */
 interface Job { index: number; seed: number }
 interface Answer { index: number; result: ImageResult; log: string[] }
@@ -59,7 +63,7 @@ function workerMain(): void {
   parentPort!.on("message", (job: Job) => {
     const log: string[] = [];
     const result = runImage(init.module, base, job.seed, {
-      ...init.opts, layout, log: (l) => { log.push(l); if (log.length > LOG_TAIL) log.shift(); },
+      ...init.opts, layout, stale: init.stale, log: (l) => { log.push(l); if (log.length > LOG_TAIL) log.shift(); },
     });
     const interesting = init.keepLog || result.outcome === "trap" || result.outcome === "crash" || result.outcome === "unclear";
     parentPort!.postMessage({ index: job.index, result, log: interesting ? log : [] } satisfies Answer);
@@ -69,12 +73,15 @@ function workerMain(): void {
 // ---- main -----------------------------------------------------------------------------------
 
 interface Options {
-  images: number; seed: number; jobs: number; timeout: number; image?: number; reseal: boolean;
+  images: number; seed: number; jobs: number; timeout: number; image?: number; reseal: boolean; kinds?: MutationKind[];
   maxMutations: number; remount: boolean; fsck: boolean; debug: boolean; kernel?: string; json?: string; results?: string;
 }
 
 /** A trap, hang, crash or unclear refusal, with what reproduces it. */
 interface Finding { kind: "trap" | "hang" | "crash" | "unclear"; index: number; seed: number; message: string; phase?: string; mutations?: Mutation[]; log?: string[] }
+
+/** Images containing one kind of stale-block swap, by what caught them first. */
+interface StaleRow { images: number; generation: number; refused: number; "read-only": number; errors: number; unnoticed: number; other: number; garbage: number }
 
 /** Running totals of a campaign. */
 class Tally {
@@ -92,6 +99,12 @@ class Tally {
   garbageImages = 0;
   garbageExamples: string[] = [];
   byMutation = new Map<string, Record<string, number>>();
+  /** Images whose kernel log had "parent transid verify failed" (stale metadata caught). */
+  transidImages = 0;
+  /** Images with a stale-block swap, and the swaps by where they went and what caught them. */
+  staleImages = 0;
+  staleMutations = 0;
+  staleBy = new Map<string, StaleRow>();
   findings: Finding[] = [];
   /** Refusals matching VAGUE_REFUSAL (image index, seed, message). */
   vague: Finding[] = [];
@@ -121,6 +134,23 @@ class Tally {
     if (r.garbage.length) {
       this.garbageImages++;
       if (this.garbageExamples.length < EXAMPLES) this.garbageExamples.push(`image ${index}: ${r.garbage[0]}`);
+    }
+    if (r.transidErrors > 0) this.transidImages++;
+    const stale = r.mutations.filter((m) => m.kind === "stale");
+    if (stale.length > 0) {
+      this.staleImages++;
+      this.staleMutations += stale.length;
+      // caught by the generation check, or else by what (a swap among other mutations may be
+      // caught by what the others broke: the row counts images, per swap kind in them)
+      const by = r.transidErrors > 0 ? "generation" : r.outcome === "refused" ? "refused" :
+        r.outcome === "mounted-ro" ? "read-only" : r.codes.EUCLEAN || r.codes.EIO ? "errors" : r.outcome === "mounted" ? "unnoticed" : r.outcome;
+      for (const key of new Set(stale.map((m) => `${m.target} ${m.stale!.into}${m.stale!.into === "log" ? (m.resealed ? " resealed" : " unresealed") : ""}`))) {
+        const row = this.staleBy.get(key) ?? { images: 0, generation: 0, refused: 0, "read-only": 0, errors: 0, unnoticed: 0, other: 0, garbage: 0 };
+        row.images++;
+        if (by in row) (row as unknown as Record<string, number>)[by]++; else row.other++;
+        if (r.garbage.length) row.garbage++;
+        this.staleBy.set(key, row);
+      }
     }
     for (const m of r.mutations) {
       const key = `${m.kind} ${m.target}`;
@@ -160,6 +190,7 @@ function parseOptions(argv: string[]): Options {
     .option("--timeout <ms>", "per-image time limit; a worker silent longer is a hang", int("timeout", 100), DEFAULT_TIMEOUT_MS)
     .option("--image <i>", "rerun image I of the campaign alone, with details", int("image", 0))
     .option("--reseal", "recompute checksums after corrupting (crafted images; beyond the DESIGN §5 contract)", false)
+    .option("--kinds <list>", `mutation kinds, comma-separated, of ${RESEAL_KINDS.join(", ")} (default: ${MUTATION_KINDS.join(", ")}; with --reseal also field)`)
     .option("--max-mutations <k>", "mutations per image: 1..K", int("max-mutations", 1), 3)
     .option("--no-remount", "skip the second mount after unmount")
     .option("--no-fsck", "skip fsck at the end of each walk")
@@ -171,8 +202,14 @@ function parseOptions(argv: string[]): Options {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   p.parse(argv, { from: "user" });
   const o = p.opts();
+  let kinds: MutationKind[] | undefined;
+  if (o.kinds !== undefined) {
+    kinds = String(o.kinds).split(",").map((k) => k.trim()) as MutationKind[];
+    const bad = kinds.filter((k) => !RESEAL_KINDS.includes(k));
+    if (bad.length > 0 || kinds.length === 0) throw new Error(`--kinds: unknown mutation kind '${bad[0] ?? ""}' (one of ${RESEAL_KINDS.join(", ")})`);
+  }
   return {
-    images: o.images, seed: o.seed, jobs: o.jobs, timeout: o.timeout, image: o.image, reseal: !!o.reseal,
+    images: o.images, seed: o.seed, jobs: o.jobs, timeout: o.timeout, image: o.image, reseal: !!o.reseal, kinds,
     maxMutations: o.maxMutations, remount: o.remount !== false, fsck: o.fsck !== false, debug: !!o.debug, kernel: o.kernel, json: o.json, results: o.results,
   };
 }
@@ -181,6 +218,7 @@ function parseOptions(argv: string[]): Options {
 function reproLine(o: Options, index: number): string {
   const flags = [`--seed ${o.seed}`, `--image ${index}`];
   if (o.reseal) flags.push("--reseal");
+  if (o.kinds) flags.push(`--kinds ${o.kinds.join(",")}`);
   if (o.maxMutations !== 3) flags.push(`--max-mutations ${o.maxMutations}`);
   if (!o.remount) flags.push("--no-remount");
   if (!o.fsck) flags.push("--no-fsck");
@@ -195,6 +233,11 @@ function describeMutation(m: Mutation): string {
     case "bitflip": return `flip ${m.bits!.length} bit(s) of ${what} at bit ${m.bits!.join(",")}`;
     case "swap": return `swap ${what} with ${m.otherTarget} block ${m.other}`;
     case "field": return `set ${m.field!.name} (byte ${m.field!.off}, ${m.field!.size} B) of ${what} to ${m.field!.value}`;
+    case "stale": {
+      const st = m.stale!;
+      const at = st.into === "home" ? `its home` : `the log image replayed there (log block ${m.block}${m.resealed ? ", transaction resealed" : ""})`;
+      return `stale: block ${st.home} (${m.target === "journal" ? "replayed from the journal" : m.target}) at ${at}: version of tid ${st.tid} (from the ${st.source}), expected tid ${st.current}`;
+    }
     default: return `${m.kind} ${what}`;
   }
 }
@@ -267,6 +310,7 @@ async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const baseInfo = buildBaseImage(module);
   const layout = parseImage(baseInfo.image);
+  const stale = staleTable(baseInfo.image, layout, baseInfo.history);
   const shared = new SharedArrayBuffer(baseInfo.image.length);
   new Uint8Array(shared).set(baseInfo.image);
   const buildMs = performance.now() - t0;
@@ -274,15 +318,17 @@ async function main(argv: string[]): Promise<number> {
   console.log(`base image: 16 MiB, ${baseInfo.files} files, ${baseInfo.dirs} dirs, ${baseInfo.symlinks} symlinks, ${baseInfo.hardlinks} hard links, ` +
     `${layout.transactions.length} committed transactions in the journal, ${baseInfo.orphans} orphan (built in ${buildMs.toFixed(0)} ms)`);
   console.log(`metadata blocks: ${layout.meta.length} (${kinds})`);
-  const opts: RunOptions = { reseal: o.reseal, maxMutations: o.maxMutations, remount: o.remount, walk: { noFsck: !o.fsck } };
+  console.log(`stale versions: ${stale.versions.length} of ${stale.byBlock.size} blocks (${stale.versions.filter((v) => v.source === "history").length} from ${baseInfo.history.length} earlier images, ` +
+    `${stale.versions.filter((v) => v.source === "log").length} from the log area)`);
+  const opts: RunOptions = { reseal: o.reseal, kinds: o.kinds, maxMutations: o.maxMutations, remount: o.remount, walk: { noFsck: !o.fsck } };
   const single = o.image !== undefined;
-  const init: WorkerInit = { module, base: shared, opts, keepLog: single };
+  const init: WorkerInit = { module, base: shared, stale, opts, keepLog: single };
   const indices = single ? [o.image!] : Array.from({ length: o.images }, (_, i) => i);
   const jobs = indices.map((index) => ({ index, seed: imageSeed(o.seed, index) }));
   const tally = new Tally(layout.transactions.length);
   const kernelName = o.kernel ?? (o.debug ? "build/helix.debug.wasm" : "build/helix.wasm");
   console.log(`campaign: seed ${o.seed}, ${jobs.length} image(s), ${Math.min(o.jobs, jobs.length)} worker(s), timeout ${o.timeout} ms, kernel ${kernelName}` +
-    `${o.reseal ? ", checksums resealed after corruption" : ""}`);
+    `${o.reseal ? ", checksums resealed after corruption" : ""}${o.kinds ? `, kinds ${o.kinds.join(",")}` : ""}`);
 
   const tty = process.stderr.isTTY;
   let lastProgress = 0;
@@ -340,6 +386,14 @@ async function main(argv: string[]): Promise<number> {
   console.log(`fsck after the walk  found problems on ${tally.fsckProblemImages} images`);
   console.log(`data mismatches      ${tally.garbageImages} images returned file bytes that were never written there`);
   for (const g of tally.garbageExamples) console.log(`  ${g}`);
+  console.log(`generation check     caught stale metadata ("parent transid verify failed") in ${tally.transidImages} images`);
+  if (tally.staleImages > 0) {
+    console.log(`stale-block swaps    ${tally.staleMutations} in ${tally.staleImages} images; images by swap kind and what caught them first:`);
+    for (const [k, row] of [...tally.staleBy].sort()) {
+      const { images, garbage, ...by } = row;
+      console.log(`  ${k.padEnd(30)} ${String(images).padStart(6)} images: ${Object.entries(by).filter(([, v]) => v > 0).map(([a, b]) => `${a} ${b}`).join(", ")}; wrong bytes in ${garbage}`);
+    }
+  }
   console.log(`error codes seen     ${[...tally.codes].sort((a, b) => b[1].images - a[1].images).map(([c, e]) => `${c} ${e.count} (${e.images} images)`).join(", ")}`);
   console.log(`time                 ${seconds.toFixed(1)} s, ${(n / seconds).toFixed(1)} images/s with ${Math.min(o.jobs, jobs.length)} workers ` +
     `(${(n / seconds / Math.min(o.jobs, jobs.length)).toFixed(1)}/s per worker); per image median ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms, max ${(sorted[sorted.length - 1] ?? 0).toFixed(1)} ms`);
@@ -370,11 +424,12 @@ async function main(argv: string[]): Promise<number> {
     fs.writeFileSync(o.json, JSON.stringify({
       options: o, images: n, seconds, outcomes: oc, refusals: Object.fromEntries(tally.refusals), codes: Object.fromEntries(tally.codes),
       remount: tally.remount, usedBackup: tally.usedBackup, silentRollback: tally.silentRollback, fsckProblemImages: tally.fsckProblemImages,
-      garbageImages: tally.garbageImages, findings: bad.map((f) => ({ ...f, repro: reproLine(o, f.index) })),
+      garbageImages: tally.garbageImages, transidImages: tally.transidImages,
+      stale: { images: tally.staleImages, mutations: tally.staleMutations, by: Object.fromEntries(tally.staleBy) }, findings: bad.map((f) => ({ ...f, repro: reproLine(o, f.index) })),
       vagueRefusals: tally.vague.map((f) => ({ ...f, repro: reproLine(o, f.index) })),
     }, null, 2));
   }
-  return oc.trap + oc.hang + oc.crash + oc.unclear > 0 ? 1 : 0;
+  return oc.trap + oc.hang + oc.crash + oc.unclear > 0 || (!o.reseal && tally.garbageImages > 0) ? 1 : 0;
 }
 
 if (isMainThread) {

@@ -289,8 +289,9 @@ export function inode_create(mode: u32, uid: u32, gid: u32, nlink: u32, parent: 
   const sb2 = bread(0, MAGIC_SUPER); // the insert may have changed the superblock buffer
   if (sb2 == 0) { inode_errno = buf_errno; return 0; }
   store<u64>(sb2, ino + 1, SB_NEXT_INO);
-  store<u64>(sb2, load<u64>(sb2, SB_INODE_COUNT) + 1, SB_INODE_COUNT);
   journal_dirty(0);
+  const c = inode_count_set(inode_count() + 1);
+  if (c != 0) { inode_errno = c; return 0; }
   return ino;
 }
 
@@ -319,12 +320,40 @@ export function inode_remove_record(ino: u64): i32 {
   icache_forget(ino);
   const r = bt_delete(TREE_INODE, ino, 0);
   if (r != 0) return r;
+  return inode_count_set(inode_count() - 1);
+}
+
+// ---- the inode count of the mounted head -------------------------------------------------------
+//
+// The superblock counts the main filesystem's inodes; a mounted clone counts its own in its
+// snapshot record (snapshot.ts installs the hooks), so creating files in a clone leaves the
+// main filesystem's count (statfs f_files, fsck's check) exact. Inode numbers still come from
+// the one superblock counter: they stay unique across every head.
+
+/** The superblock's count (0 when it cannot be read: the next change reports the error). */
+function sb_count_get(): u64 {
+  const sb = bread(0, MAGIC_SUPER);
+  return sb == 0 ? 0 : load<u64>(sb, SB_INODE_COUNT);
+}
+/** Sets the superblock's count (journaled). 0 or -errno. */
+function sb_count_set(n: u64): i32 {
   const sb = bread(0, MAGIC_SUPER);
   if (sb == 0) return buf_errno;
-  store<u64>(sb, load<u64>(sb, SB_INODE_COUNT) - 1, SB_INODE_COUNT);
+  store<u64>(sb, n, SB_INODE_COUNT);
   journal_dirty(0);
   return 0;
 }
+let count_get: () => u64 = sb_count_get;
+let count_set: (n: u64) => i32 = sb_count_set;
+/** Where the mounted head keeps its inode count (null, null: the superblock). */
+export function inode_set_count_hooks(get: (() => u64) | null, set: ((n: u64) => i32) | null): void {
+  count_get = get != null ? get : sb_count_get;
+  count_set = set != null ? set : sb_count_set;
+}
+/** Inodes of the mounted head (statfs, fsck). */
+export function inode_count(): u64 { return count_get(); }
+/** Sets the mounted head's inode count (journaled). 0 or -errno. */
+export function inode_count_set(n: u64): i32 { return count_set(n); }
 
 /** Touch flags for inode_touch. */
 export const T_ATIME: u32 = 1;

@@ -16,7 +16,7 @@ import {
   SB_DEAD_BLOCKS, SB_LAST_SNAPSHOT,
   EXT_DISK, EXT_LEN, EXT_FLAGS, extent_verify, EV_OK,
 } from "./format";
-import { inode_get, inode_errno, I_SIZE, I_FLAGS, INODE_INLINE } from "./inode";
+import { inode_get, inode_errno, I_SIZE, I_FLAGS, INODE_INLINE, inode_count } from "./inode";
 import {
   bt_root, bt_height, bt_seek, bt_next, cur_val, nitems, nlevel, ichild, CURSOR_SIZE, N_VUSED,
   N_TREE, N_ITEMS, ik1, ik2, ivlen, cur_k1, cur_k2, cur_vlen, bt_errno,
@@ -40,7 +40,7 @@ import { fs_readonly, fs_errored, mount_reason, mount_used_backup, mount_replaye
 import { snap_count, snap_pending, snap_mounted_id } from "./snapshot";
 import { fstat_read_pages, fstat_written_pages, fstat_extents_allocated, fstat_csum_errors, fstat_read_through, fstat_write_through } from "./file";
 
-export const INFO_COUNT: i32 = 80;
+export const INFO_COUNT: i32 = 82;
 let info_out: usize = 0;
 @inline function w(idx: i32, v: u64): void { store<u64>(info_out + (<usize>idx << 3), v); }
 
@@ -51,7 +51,7 @@ export function inspect_info(out: usize): i32 {
   const sb = bread(0, MAGIC_SUPER);
   if (sb != 0) {
     w(0, load<u64>(sb, SB_TOTAL_BLOCKS));
-    w(3, load<u64>(sb, SB_INODE_COUNT));
+    w(3, inode_count());
     w(4, load<u64>(sb, SB_NEXT_INO));
     w(5, load<u64>(sb, SB_JOURNAL_START));
     w(6, <u64>load<u32>(sb, SB_JOURNAL_BLOCKS));
@@ -126,6 +126,8 @@ export function inspect_info(out: usize): i32 {
   w(77, bt_stat_shadows);
   w(78, bt_stat_transid_errors);
   w(79, bt_cow_floor());
+  w(80, bt_root(TREE_SNAP));
+  w(81, bt_root(TREE_DEAD));
   return INFO_COUNT;
 }
 

@@ -68,7 +68,7 @@ import {
 import { bread, buf_errno } from "./pagecache";
 import { journal_dirty, j_tid } from "./journal";
 import { alloc_set_kill_hook, KILL_KEPT, bfree_deferred, DEFER_META } from "./alloc";
-import { fs_now } from "./inode";
+import { fs_now, inode_set_count_hooks } from "./inode";
 import { kputs, kputu, knl, kfs } from "../lib/printk";
 
 /** Most snapshot records (snapshots, clones, deletes in progress) a filesystem holds. */
@@ -235,6 +235,7 @@ export function snap_mount(name: usize, len: u32): i32 {
   pending_units = 1; // recounted by the first snap_work
   snap_work_errno = 0;
   alloc_set_kill_hook(snap_kill);
+  inode_set_count_hooks(null, null);
   const s = sb();
   if (s == 0) return buf_errno;
   bt_set_cow_floor(load<u64>(s, SB_LAST_SNAPSHOT));
@@ -253,7 +254,22 @@ export function snap_mount(name: usize, len: u32): i32 {
   clone_floor = load<u64>(REC2, SR_TID);
   bt_set_cow_floor(clone_floor);
   bt_set_root_store(clone_root_store);
+  inode_set_count_hooks(clone_count_get, clone_count_set);
   return 0;
+}
+
+/** A mounted clone's inode count: its record's (0 when it cannot be read). */
+function clone_count_get(): u64 {
+  const v = bt_lookup(TREE_SNAP, mounted_id, 0);
+  return v == 0 ? 0 : load<u64>(v, SR_INODE_COUNT);
+}
+/** Sets a mounted clone's inode count in its record (journaled). 0 or -errno. */
+function clone_count_set(n: u64): i32 {
+  const v = bt_lookup(TREE_SNAP, mounted_id, 0);
+  if (v == 0) return bt_errno != 0 ? bt_errno : -EUCLEAN;
+  memory.copy(REC2, v, min<u32>(bt_vlen, SR_MAX));
+  store<u64>(REC2, n, SR_INODE_COUNT);
+  return bt_update(TREE_SNAP, mounted_id, 0, REC2, rec_len(REC2));
 }
 
 /** Where a mounted clone's tree roots go when they change: its record (journaled). */
@@ -622,6 +638,7 @@ function delete_units(id: u64, budget: u32): i64 {
       if (r != 0) return r;
       kfs(); kputs("snapshot "); kputu(id); kputs(" deleted"); knl();
       r = set_floor(scan_newest_tid());
+      if (r == 0) r = restart_deletes();
       return r != 0 ? <i64>r : <i64>left;
     }
     k1 = cur_k1(CUR);
@@ -645,6 +662,36 @@ function delete_units(id: u64, budget: u32): i64 {
   store<u64>(REC, k2, SR_RESUME_K2);
   r = bt_update(TREE_SNAP, id, 0, REC, rec_len(REC));
   return r != 0 ? <i64>r : 0;
+}
+
+const RESTART_IDS: usize = memory.data(SNAPSHOT_MAX * 8);
+
+/**
+ * Restarts every other delete in progress from the start of its dead-list range: one record
+ * less changes their neighbours, so dead extents a delete passed over (kept for the snapshot
+ * just removed) may now be its to free. A rescan is idempotent: what was freed is gone.
+ * 0 or -errno.
+ */
+function restart_deletes(): i32 {
+  let n: u32 = 0;
+  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
+  while (ok && n < SNAPSHOT_MAX) {
+    if (load<u32>(cur_val(CUR), SR_FLAGS) & SNAP_DELETING) {
+      store<u64>(RESTART_IDS + (<usize>n << 3), cur_k1(CUR));
+      n++;
+    }
+    ok = bt_next(CUR);
+  }
+  if (bt_errno != 0) return bt_errno;
+  for (let i: u32 = 0; i < n; i++) {
+    const id = load<u64>(RESTART_IDS + (<usize>i << 3));
+    if (rec_load(id, REC) == 0) return bt_errno != 0 ? bt_errno : -EUCLEAN;
+    store<u64>(REC, load<u64>(REC, SR_TID) + 1, SR_RESUME_K1);
+    store<u64>(REC, 0, SR_RESUME_K2);
+    const r = bt_update(TREE_SNAP, id, 0, REC, rec_len(REC));
+    if (r != 0) return r;
+  }
+  return 0;
 }
 
 // A dropped tree is freed by a post-order walk that restarts from the root at the resume key

@@ -55,7 +55,7 @@ import { writeback_all, writeback_pending, file_release } from "./file";
 import { cur_uid, cur_gid } from "./cred";
 import { xattr_remove_all } from "./xattr";
 import {
-  inode_create_fixed, inode_remove_record, inode_get, inode_errno, I_NLINK, fs_now, S_IFDIR, fs_clock_reset, icache_init,
+  inode_create_fixed, inode_remove_record, inode_get, inode_errno, I_NLINK, fs_now, S_IFDIR, fs_clock_reset, icache_init, inode_count,
 } from "./inode";
 import { dir_next, de_ino, de_key, dir_iter_reset } from "./dir";
 import { nr_free_pages } from "../mm/buddy";
@@ -791,7 +791,7 @@ export function fs_statfs(out: usize): i32 {
   const deferred = alloc_deferred_freeable(); // not what a snapshot keeps (dead list)
   store<u64>(out, free_blocks + deferred, 24);
   store<u64>(out, alloc_available() + deferred, 32);
-  const inodes = load<u64>(sb, SB_INODE_COUNT);
+  const inodes = inode_count(); // the mounted head's (a clone counts its own)
   store<u64>(out, 0xffff_ffff, 40);
   store<u64>(out, 0xffff_ffff - inodes, 48);
   store<u64>(out, 255, 56);

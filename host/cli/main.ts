@@ -32,8 +32,8 @@ import {
 } from "../vmm/kernel.js";
 import type { HelixFs } from "../fs/fs.js";
 import {
-  BLOCK_SIZE, CliError, UsageError, dmesgStamp, errorMessage, formatBytes, formatRate, formatTid, oneLine,
-  plural, stateName, table, STAT_GROUPS,
+  BLOCK_SIZE, CliError, FS_LOG_PREFIX, UsageError, dmesgStamp, errorMessage, formatBytes, formatRate, formatTid, oneLine,
+  plural, snapshotSpace, stateName, table, STAT_GROUPS,
 } from "../shell/format.js";
 import type { CopyStats } from "../shell/tree.js";
 import { Shell, completions } from "../shell/shell.js";
@@ -43,6 +43,7 @@ import {
   type KernelOptions, type LogLine,
 } from "./session.js";
 import { exportTree, importTreeInterruptible, scanHostTree } from "./copy.js";
+import { checkNameArg, cmdSnapshotCreate, cmdSnapshotDelete, cmdSnapshotDiff, cmdSnapshotList, cmdSnapshotRollback } from "./snapshot.js";
 
 /** Default image size of mkfs. */
 const MKFS_DEFAULT_SIZE = "256M";
@@ -132,9 +133,10 @@ async function cmdMkfs(image: string, o: { size: string; label: string; memory?:
   return 0;
 }
 
-async function cmdBoot(image: string, o: { command?: string; memory?: string; cpus?: string; debug?: boolean; quiet?: boolean }): Promise<number> {
+async function cmdBoot(image: string, o: { command?: string; memory?: string; cpus?: string; debug?: boolean; quiet?: boolean; snapshot?: string }): Promise<number> {
   const kopts = kernelOptions(o);
-  const s = Session.open(image, kopts);
+  if (o.snapshot !== undefined) checkNameArg(o.snapshot);
+  const s = Session.open(image, { ...kopts, snapshot: o.snapshot });
   let ok = false;
   try {
     const stamp = (l: LogLine) => `${dmesgStamp(l.t)} ${l.text}\n`;
@@ -142,6 +144,10 @@ async function cmdBoot(image: string, o: { command?: string; memory?: string; cp
       for (const l of s.log) print(stamp(l));
       const t = s.now();
       for (const m of s.mountLines()) print(stamp({ t, text: m }));
+      if (o.snapshot !== undefined) {
+        const what = s.k.info().readOnly ? "snapshot" : "clone";
+        print(stamp({ t, text: `${FS_LOG_PREFIX}mounted ${what} '${o.snapshot}' ${what === "snapshot" ? "read-only" : "read-write"}` }));
+      }
     }
     // later kernel messages (errors met by a command) show up like a console's printk
     s.setSink((l) => print(stamp(l)));
@@ -152,7 +158,7 @@ async function cmdBoot(image: string, o: { command?: string; memory?: string; cp
       const cause = causeShown ? null : s.hostCause();
       if (cause !== null) { causeShown = true; process.stderr.write(`helix: ${cause}; the filesystem is read-only now: run 'helix fsck ${image}'\n`); }
     };
-    const shell = new Shell(s.fs, { out: print, err });
+    const shell = new Shell(s.fs, { out: print, err, snapshotBytes: () => snapshotSpace(s.k.info())?.heldBytes ?? 0 });
     let status: number;
     if (o.command !== undefined) {
       shell.run(o.command);
@@ -439,8 +445,17 @@ function cmdInspect(image: string, o: { memory?: string; cpus?: string; debug?: 
       ["next transaction", formatTid(i.tid)], ["state", stateName(i.mountFoundState)], ["mount count", String(i.mountCount)],
       ["read-only", i.readOnly ? "yes" : "no"], ["errors", i.errored ? "yes" : "no"], ["backup used", i.mountUsedBackup ? "yes" : "no"],
     ].map((r) => ["  " + r[0], r[1]])));
+    const snaps = snapshotSpace(i);
+    if (snaps !== null) {
+      out.push("", "snapshots");
+      out.push(table([
+        ["snapshots and clones", String(snaps.count)],
+        ["held only by snapshots", `${snaps.heldBytes / BLOCK_SIZE} blocks (${formatBytes(snaps.heldBytes)}), counted as used`],
+        ["background work pending", snaps.pending ? "yes" : "no"],
+      ].map((r) => ["  " + r[0], r[1]])));
+    }
     out.push("", "trees");
-    const roots = [i.rInode, i.rDirent, i.rExtent, i.rBno, i.rCnt];
+    const roots = [i.rInode, i.rDirent, i.rExtent, i.rBno, i.rCnt, i.rSnap, i.rDead];
     const rows = TREE_NAMES.map((name, t) => {
       const ti = s.k.treeInfo(t);
       return ["  " + name, roots[t] ?? 0, ti.height, ti.nodes, ti.leaves, ti.items, ti.bytes, `${(ti.fillPermille / 10).toFixed(1)}%`];
@@ -528,7 +543,8 @@ function program(status: { code: number }): Command {
 
   kernelFlags(p.command("boot").argument("<IMAGE>").description("boot the kernel on an image: boot log, then a shell")
     .option("-c, --command <cmds>", "run these shell commands (separated by ';' or newlines) instead of a shell")
-    .option("-q, --quiet", "do not print the boot log"))
+    .option("-q, --quiet", "do not print the boot log")
+    .option("--snapshot <NAME>", "mount snapshot NAME (read-only) or clone NAME (read-write) instead of the live filesystem"))
     .action(async (image: string, o) => { status.code = await cmdBoot(image, o); });
 
   kernelFlags(p.command("import").argument("<IMAGE>").argument("<HOSTDIR>", "host directory to copy")
@@ -552,9 +568,35 @@ function program(status: { code: number }): Command {
   kernelFlags(p.command("stat").argument("<IMAGE>").description("kernel statistics: counters, buddy allocator, slab caches"))
     .action((image: string, o) => { status.code = cmdStat(image, o); });
 
+  const snap = p.command("snapshot").description("snapshots and clones of an image: create, list, delete, rollback, diff");
+  kernelFlags(snap.command("create").argument("<IMAGE>").argument("<NAME>", "snapshot name (1..255 bytes, no '/')")
+    .description("snapshot the filesystem (O(1), read-only); --writable makes a writable clone (and its origin NAME@origin)")
+    .option("-w, --writable", "make a writable clone"))
+    .action((image: string, name: string, o) => { status.code = cmdSnapshotCreate(image, name, o, kernelOptions(o), print); });
+  kernelFlags(snap.command("list").argument("<IMAGE>")
+    .description("snapshots and clones: name, id, created, transaction, referenced, exclusive and shared bytes")
+    .option("--json", "print JSON instead of a table"))
+    .action((image: string, o) => { status.code = cmdSnapshotList(image, o, kernelOptions(o), print); });
+  kernelFlags(snap.command("delete").argument("<IMAGE>").argument("<NAME>")
+    .description("delete a snapshot or clone; waits until its blocks are free and prints what it freed"))
+    .action((image: string, name: string, o) => { status.code = cmdSnapshotDelete(image, name, kernelOptions(o), print); });
+  kernelFlags(snap.command("rollback").argument("<IMAGE>").argument("<NAME>")
+    .description("make the live filesystem the snapshot's contents (newer snapshots must be deleted first)"))
+    .action((image: string, name: string, o) => { status.code = cmdSnapshotRollback(image, name, kernelOptions(o), print); });
+  kernelFlags(snap.command("diff").argument("<IMAGE>").argument("<A>", "snapshot").argument("[B]", "snapshot (default: the live filesystem)")
+    .description("paths created (+), deleted (-), modified (M) and renamed (R) from A to B")
+    .option("--stats", "also print how many tree nodes the diff read"))
+    .action((image: string, a: string, b: string | undefined, o) => { status.code = cmdSnapshotDiff(image, a, b, o, kernelOptions(o), print); });
+  // `helix snapshot` alone or with an unknown command: one usage line (set after the
+  // subcommands, which would otherwise inherit allowExcessArguments)
+  snap.allowExcessArguments(true).action((_o: unknown, c: Command) => {
+    const what = c.args.length > 0 ? `unknown command '${c.args[0]}'` : "missing command";
+    throw new UsageError(`snapshot: ${what}: create, list, delete, rollback or diff (try 'helix snapshot --help')`);
+  });
+
   p.command("mount").argument("<IMAGE>").argument("<MOUNTPOINT>", "an empty directory")
     .description("mount an image on the host through FUSE; returns once the mount is live (see 'helix umount')")
-    .option("-o, --options <opts>", "mount options, comma-separated: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty",
+    .option("-o, --options <opts>", "mount options, comma-separated: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty, snapshot=NAME",
       (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("-f, --foreground", "stay in the foreground and serve the mount until it is unmounted or signalled")
     .option("--memory <MiB>", `kernel memory limit in MiB (${MEMORY_MIB_MIN}..${MEMORY_MIB_MAX}, default ${DEFAULT_MEMORY_MIB})`)

@@ -27,6 +27,8 @@ export interface KernelOptions {
   debug?: boolean;
   /** Mount for fsck (host/vmm/kernel.ts BootOptions.fsckMount). */
   fsckMount?: "check" | "preen" | "yes";
+  /** Mount this snapshot (read-only) or clone (read-write) instead of the live filesystem. */
+  snapshot?: string;
 }
 
 /** One kernel log line with its time since boot in seconds. */
@@ -59,7 +61,7 @@ export class Session {
     };
     let k: Kernel;
     try {
-      k = bootSync({ image, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug, log, fsckMount: opts.fsckMount });
+      k = bootSync({ image, memoryMiB: opts.memoryMiB, cpus: opts.cpus, debug: opts.debug, log, fsckMount: opts.fsckMount, snapshot: opts.snapshot });
     } catch (err) {
       throw bootError(image, err);
     }

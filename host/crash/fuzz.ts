@@ -9,10 +9,15 @@
 //                                        superblock and live log, B+ tree nodes reached from the
 //                                        superblock roots before and after journal replay, AGFL)
 //   fuzzImage(base, seed, opts)       -> { image, mutations }: a corrupted copy of `base`
-//   flipBits / zeroBlock / randomizeBlock / swapBlocks / setField / resealBlock: the mutations
-//                                        themselves ("field": one structural field of a node,
-//                                        record, superblock or descriptor set to a hostile
-//                                        value; with reseal, what only field checks can catch)
+//   flipBits / zeroBlock / randomizeBlock / swapBlocks / setField / resealBlock / staleSwap:
+//                                        the mutations themselves ("field": one structural field
+//                                        of a node, record, superblock or descriptor set to a
+//                                        hostile value; with reseal, what only field checks can
+//                                        catch; "stale": a block replaced by an older valid
+//                                        version of itself, what only generations can catch)
+//   staleTable(image, layout, history)-> StaleTable: older valid versions of the image's
+//                                        metadata blocks, from earlier images of the same
+//                                        filesystem and from the journal area's log
 //   walkImage(kernel, opts)           -> WalkResult: readdir/stat/read/readlink everything
 //                                        (bounded), a few writes, sync, fsck; errno codes met
 //   runImage(module, base, seed, opts)-> ImageResult: fuzz + boot + mount + walk + unmount
@@ -23,7 +28,11 @@
 //   imageSeed(campaignSeed, index)    -> the seed of image `index` of a campaign
 // Rules:
 //  - only metadata blocks are ever mutated: the fuzzer tests the kernel's metadata checks
-//    (DESIGN §5: checksum + self block number), not its (unchecksummed) file data;
+//    (DESIGN §5: checksum + self block number; issue 14: the generation in every pointer),
+//    not file data (test/checksum.test.ts covers the data checksums);
+//  - a stale version passes magic, crc and blocknr at its home and carries a tid below the
+//    one the pointers to it expect: a lost or stale write, as a disk that drops writes leaves
+//    it (btrfs's "parent transid verify failed" is the only check that can see it);
 //  - the base image is never written, not even temporarily (workers share it);
 //  - everything is a function of the seed, and the kernel runs on a deterministic clock, so
 //    `runImage(module, base, seed)` reproduces a result exactly;
@@ -53,6 +62,7 @@ const SB_JOURNAL_START = 72;
 const SB_JOURNAL_BLOCKS = 80;
 const SB_TREES = 1024;
 const SB_TREE_ENTRY = 24;
+const SB_TREE_GEN = 16;
 const SB_AGFL_COUNT = 192;
 const SB_AGFL = 200;
 const AGFL_MAX = 32;
@@ -176,6 +186,8 @@ export interface ImageLayout {
   transactions: LogTransaction[];
   /** Tree nodes per tree (after replay), for tests and reports. */
   nodesPerTree: number[];
+  /** Home block -> the log block whose image recovery leaves there (the last unrevoked one). */
+  replayed: Map<number, number>;
 }
 
 /** Bound on the nodes one tree walk visits (a 16 MiB image holds 4096 blocks). */
@@ -273,7 +285,7 @@ export function parseImage(image: Uint8Array): ImageLayout {
   const home = (b: number) => blk(b);
   const after = (b: number) => { const l = replayed.get(b); return l === undefined ? blk(b) : blk(l); };
 
-  const nodesPerTree = [0, 0, 0, 0, 0];
+  const nodesPerTree = new Array<number>(TREE_COUNT).fill(0);
   const dataStart = jstart + jblocks;
   const walkTrees = (read: (b: number) => Uint8Array, count: boolean) => {
     const s = read(0);
@@ -316,15 +328,15 @@ export function parseImage(image: Uint8Array): ImageLayout {
     if (!l) byKind.set(m.kind, (l = []));
     l.push(m);
   }
-  return { totalBlocks: total, journalStart: jstart, journalBlocks: jblocks, meta, byKind, transactions, nodesPerTree };
+  return { totalBlocks: total, journalStart: jstart, journalBlocks: jblocks, meta, byKind, transactions, nodesPerTree, replayed };
 }
 
 // ---- mutations ------------------------------------------------------------------------------
 
-/** The four block corruptions of issue 3 §5, and "field" (issue 10 §6). */
-export type MutationKind = "bitflip" | "zero" | "random" | "swap" | "field";
-/** The block corruptions: the default kinds without reseal. */
-export const MUTATION_KINDS: readonly MutationKind[] = ["bitflip", "zero", "random", "swap"];
+/** The four block corruptions of issue 3 §5, "field" (issue 10 §6) and "stale" (issue 14). */
+export type MutationKind = "bitflip" | "zero" | "random" | "swap" | "field" | "stale";
+/** The block corruptions and the stale-block swap: the default kinds without reseal. */
+export const MUTATION_KINDS: readonly MutationKind[] = ["bitflip", "zero", "random", "swap", "stale"];
 /**
  * The default kinds with reseal: the block corruptions plus "field", a structural field set
  * to a hostile value behind a valid checksum (nitems, vend, voff/vlen, an inode's size or
@@ -345,6 +357,14 @@ export interface Mutation {
   bits?: number[];
   /** field: the field (byte offset in the block, size in bytes), its name and new value. */
   field?: { off: number; size: 1 | 2 | 4 | 8; name: string; value: string };
+  /**
+   * stale: the block whose older version was put in (`home`; `block` is the home itself, or
+   * the log block holding the image recovery replays there: `into` "log"), the older
+   * version's tid and the tid the filesystem's pointers expect (`current`), where the older
+   * version came from, and for "log" the transaction's commit block (its tx_crc is
+   * recomputed when `resealed`, else the transaction fails its checksum).
+   */
+  stale?: { home: number; into: "home" | "log"; tid: number; current: number; source: StaleSource; commit?: number };
   /** True when the checksums were recomputed afterwards (FuzzOptions.reseal). */
   resealed?: boolean;
 }
@@ -390,6 +410,118 @@ export function resealBlock(image: Uint8Array, b: number, self = b): boolean {
   return true;
 }
 
+// ---- stale versions (issue 14) ----------------------------------------------------------------
+//
+// A stale-block swap models a lost write: the disk acknowledged a newer version of a metadata
+// block and kept an older one. The older version is intact by every check a block can make
+// on itself (magic, crc32c, blocknr); only the generation in the pointer to it differs:
+//
+//   parent item  | k1 | k2 | child = H | gen = 905 |        superblock root entry
+//                                  |                      | root = H | height | rsv | gen |
+//                                  v
+//   block H now  | HBTN | crc ok | blocknr H | tid 870 | ...   (older version: 870 != 905)
+
+/** Where an older version of a metadata block was found. */
+export type StaleSource = "history" | "log";
+
+/** One older version of a metadata block. */
+export interface StaleVersion {
+  /** The block it is a version of (its home; its header's blocknr). */
+  block: number;
+  /** Its header tid (older than the current version's). */
+  tid: number;
+  source: StaleSource;
+  /** Byte offset of its 4 KiB in StaleTable.data. */
+  at: number;
+}
+
+/** Older valid versions of an image's metadata blocks (staleTable). */
+export interface StaleTable {
+  versions: StaleVersion[];
+  /** The versions' bytes, 4 KiB each. */
+  data: Uint8Array;
+  /** Block -> indices into versions. */
+  byBlock: Map<number, number[]>;
+  /** Block -> tid of its current version (after journal replay). */
+  current: Map<number, number>;
+}
+
+/** Most older versions kept per block (distinct tids). */
+export const STALE_PER_BLOCK_MAX = 4;
+/** Metadata kinds whose blocks have versions over time (AGFL blocks hold no header). */
+const STALE_KINDS: ReadonlySet<MetaKind> = new Set<MetaKind>(["btree", "super", "backup-super", "journal-super"]);
+
+/**
+ * Older valid versions of the metadata blocks of `image` (parsed as `layout`): for each
+ * superblock, journal superblock and B+ tree node, the versions found (a) at the same block
+ * of the earlier images in `history` (images of the same filesystem taken before more
+ * changes, oldest first) and (b) in the journal area, where logged images of a home block
+ * stay behind after the log moves on. A version counts when it carries the block's magic, a
+ * valid crc and the block's own number, and a tid below the current version's (the one the
+ * mount sees after replay). At most STALE_PER_BLOCK_MAX per block, one per tid, the newest.
+ */
+export function staleTable(image: Uint8Array, layout: ImageLayout, history: readonly Uint8Array[] = []): StaleTable {
+  const current = new Map<number, number>();
+  const magicOf = new Map<number, number>();
+  for (const m of layout.meta) {
+    if (!STALE_KINDS.has(m.kind)) continue;
+    const log = layout.replayed.get(m.block);
+    const blk = blockOf(image, log ?? m.block);
+    const dv = view(blk);
+    current.set(m.block, u64(dv, HDR_TID));
+    magicOf.set(m.block, dv.getUint32(0, true));
+  }
+  const found = new Map<number, { tid: number; source: StaleSource; bytes: Uint8Array }[]>();
+  const consider = (home: number, blk: Uint8Array, source: StaleSource) => {
+    const magic = magicOf.get(home);
+    if (magic === undefined || !verifies(blk, magic, home)) return;
+    const tid = u64(view(blk), HDR_TID);
+    if (tid >= current.get(home)!) return;
+    let l = found.get(home);
+    if (!l) found.set(home, (l = []));
+    if (l.some((v) => v.tid === tid)) return;
+    l.push({ tid, source, bytes: blk });
+  };
+  for (const h of history) {
+    for (const home of current.keys()) if ((home + 1) * BLOCK_SIZE <= h.length) consider(home, blockOf(h, home), "history");
+  }
+  const logEnd = Math.min(layout.journalStart + layout.journalBlocks, layout.totalBlocks);
+  for (let b = layout.journalStart + 1; b < logEnd; b++) {
+    const blk = blockOf(image, b);
+    const dv = view(blk);
+    const magic = dv.getUint32(0, true);
+    if (magic !== MAGIC_BTREE && magic !== MAGIC_SUPER) continue;
+    const home = u64(dv, HDR_BLOCKNR);
+    if (current.has(home) && layout.replayed.get(home) !== b) consider(home, blk, "log");
+  }
+  const t: StaleTable = { versions: [], data: new Uint8Array(0), byBlock: new Map(), current };
+  const chunks: Uint8Array[] = [];
+  for (const [home, l] of [...found].sort((a, b) => a[0] - b[0])) {
+    l.sort((a, b) => b.tid - a.tid);
+    const idx: number[] = [];
+    for (const v of l.slice(0, STALE_PER_BLOCK_MAX)) {
+      idx.push(t.versions.length);
+      t.versions.push({ block: home, tid: v.tid, source: v.source, at: chunks.length * BLOCK_SIZE });
+      chunks.push(v.bytes);
+    }
+    t.byBlock.set(home, idx);
+  }
+  t.data = new Uint8Array(chunks.length * BLOCK_SIZE);
+  chunks.forEach((c, i) => t.data.set(c, i * BLOCK_SIZE));
+  return t;
+}
+
+/** The 4 KiB of a stale version. */
+export function staleBytes(table: StaleTable, v: StaleVersion): Uint8Array { return table.data.subarray(v.at, v.at + BLOCK_SIZE); }
+
+/**
+ * Writes stale version `v` over block `b` of `image` (its home, or the log block holding its
+ * home's replayed image). The bytes go in unchanged: their header already verifies at home.
+ */
+export function staleSwap(image: Uint8Array, b: number, table: StaleTable, v: StaleVersion): void {
+  blockOf(image, b).set(staleBytes(table, v));
+}
+
 /** A field of a metadata block: byte offset, size and what it is. */
 interface Field { off: number; size: 1 | 2 | 4 | 8; name: string }
 
@@ -397,7 +529,7 @@ interface Field { off: number; size: 1 | 2 | 4 | 8; name: string }
 const RECORD_FIELDS: readonly (readonly [number, 1 | 2 | 4 | 8, string])[][] = [
   [[0, 4, "inode mode"], [12, 4, "inode nlink"], [16, 8, "inode size"], [60, 4, "inode flags"], [64, 8, "inode blocks"], [72, 8, "inode parent"]],
   [[0, 8, "dirent ino"], [8, 1, "dirent type"], [9, 1, "dirent namelen"]],
-  [[0, 8, "extent disk"], [8, 4, "extent length"], [12, 4, "extent flags"]],
+  [[0, 8, "extent disk"], [8, 4, "extent length"], [12, 4, "extent flags"], [16, 8, "extent birth"]],
   [[0, 8, "free extent length"]],
   [],
 ];
@@ -418,7 +550,7 @@ function fieldsOf(image: Uint8Array, b: number, target: MetaBlock): Field[] {
       const o = N_ITEMS + (leaf ? LEAF_ITEM : NODE_ITEM) * i;
       if (o + (leaf ? LEAF_ITEM : NODE_ITEM) > BLOCK_SIZE) break;
       out.push({ off: o, size: 8, name: `item ${i} k1` }, { off: o + 8, size: 8, name: `item ${i} k2` });
-      if (!leaf) { out.push({ off: o + 16, size: 8, name: `item ${i} child` }); continue; }
+      if (!leaf) { out.push({ off: o + 16, size: 8, name: `item ${i} child` }, { off: o + 24, size: 8, name: `item ${i} gen` }); continue; }
       out.push({ off: o + 16, size: 2, name: `item ${i} voff` }, { off: o + 18, size: 2, name: `item ${i} vlen` });
       const voff = dv.getUint16(o + 16, true), vlen = dv.getUint16(o + 18, true);
       for (const [ro, size, name] of RECORD_FIELDS[tree] ?? []) {
@@ -430,7 +562,8 @@ function fieldsOf(image: Uint8Array, b: number, target: MetaBlock): Field[] {
       { off: SB_JOURNAL_BLOCKS, size: 4, name: "sb journal_blocks" }, { off: 88, size: 8, name: "sb next_ino" },
       { off: SB_AGFL_COUNT, size: 4, name: "sb agfl_count" });
     for (let t = 0; t < TREE_COUNT; t++) {
-      out.push({ off: SB_TREES + t * SB_TREE_ENTRY, size: 8, name: `sb tree ${t} root` }, { off: SB_TREES + t * SB_TREE_ENTRY + 8, size: 4, name: `sb tree ${t} height` });
+      out.push({ off: SB_TREES + t * SB_TREE_ENTRY, size: 8, name: `sb tree ${t} root` }, { off: SB_TREES + t * SB_TREE_ENTRY + 8, size: 4, name: `sb tree ${t} height` },
+        { off: SB_TREES + t * SB_TREE_ENTRY + SB_TREE_GEN, size: 8, name: `sb tree ${t} gen` });
     }
     for (let i = 0; i < AGFL_MAX; i++) out.push({ off: SB_AGFL + 8 * i, size: 8, name: `sb agfl[${i}]` });
   } else if (magic === MAGIC_JDESC || magic === MAGIC_JREVOKE) {
@@ -475,6 +608,8 @@ export interface FuzzOptions {
   reseal?: boolean;
   /** parseImage(base), when the caller has it (saves parsing per image). */
   layout?: ImageLayout;
+  /** Older versions for "stale" mutations (default: staleTable(base, layout), the log's only). */
+  stale?: StaleTable;
 }
 
 /** Relative weights of the target kinds: tree nodes are where most kernel code reads. */
@@ -492,6 +627,21 @@ export function layoutOf(base: Uint8Array): ImageLayout {
   let l = layoutCache.get(base);
   if (!l) layoutCache.set(base, (l = parseImage(base)));
   return l;
+}
+
+const staleCache = new WeakMap<Uint8Array, StaleTable>();
+/** staleTable(base, layout) without history, cached per base array. */
+function staleOf(base: Uint8Array, layout: ImageLayout): StaleTable {
+  let t = staleCache.get(base);
+  if (!t) staleCache.set(base, (t = staleTable(base, layout)));
+  return t;
+}
+
+/** Where a stale version of `home` goes so the mount sees it: the log block recovery
+ * replays there, else the home. */
+function staleSlot(layout: ImageLayout, home: number): { block: number; into: "home" | "log" } {
+  const log = layout.replayed.get(home);
+  return log === undefined ? { block: home, into: "home" } : { block: log, into: "log" };
 }
 
 /**
@@ -532,7 +682,10 @@ export function fuzzImage(base: Uint8Array, seed: number, opts: FuzzOptions = {}
       }
       case "zero": zeroBlock(image, t.block); break;
       case "field": {
-        const f = pick(rng, fieldsOf(image, t.block, t));
+        // half the draws take a node header field (7 of them, against hundreds of item fields)
+        const fields = fieldsOf(image, t.block, t);
+        const head = fields.filter((x) => x.off < N_ITEMS && view(blockOf(image, t.block)).getUint32(0, true) === MAGIC_BTREE);
+        const f = head.length > 0 && rng.unit() < 0.5 ? pick(rng, head) : pick(rng, fields);
         const dv = view(blockOf(image, t.block));
         let old = 0n;
         for (let k = f.size - 1; k >= 0; k--) old = (old << 8n) | BigInt(dv.getUint8(f.off + k));
@@ -542,6 +695,35 @@ export function fuzzImage(base: Uint8Array, seed: number, opts: FuzzOptions = {}
         break;
       }
       case "random": randomizeBlock(image, t.block, rng); break;
+      case "stale": {
+        // a block (of the chosen targets) with an older version; else a zeroed block
+        const table = opts.stale ?? staleOf(base, layout);
+        const kindOf = new Map(layout.meta.map((x) => [x.block, x.kind]));
+        const homes = [...table.byBlock.keys()].filter((h) => {
+          const k = kindOf.get(h);
+          if (k === undefined) return false;
+          const into = staleSlot(layout, h).into;
+          return targets.includes(k) || (into === "log" && targets.includes("journal"));
+        });
+        if (homes.length === 0) { m.kind = "zero"; zeroBlock(image, t.block); break; }
+        const home = pick(rng, homes);
+        const v = table.versions[pick(rng, table.byBlock.get(home)!)];
+        const slot = staleSlot(layout, home);
+        m.block = slot.block;
+        m.target = slot.into === "log" ? "journal" : kindOf.get(home)!;
+        m.stale = { home, into: slot.into, tid: v.tid, current: table.current.get(home)!, source: v.source };
+        staleSwap(image, slot.block, table, v);
+        if (slot.into === "log") {
+          const tx = layout.transactions.find((x) => x.blocks.includes(slot.block))!;
+          m.stale.commit = tx.blocks[tx.blocks.length - 1];
+          // half the time the transaction's checksum is recomputed, so only the generation
+          // can tell the replayed block is stale; else the transaction fails its checksum
+          if (rng.unit() < 0.5) { resealTransaction(image, tx); m.resealed = true; }
+        }
+        touched.add(slot.block);
+        mutations.push(m);
+        continue;
+      }
       case "swap": {
         if (layout.meta.length < 2) { m.kind = "zero"; zeroBlock(image, t.block); break; }
         let o = pickTarget();
@@ -568,16 +750,19 @@ function reseal(image: Uint8Array, layout: ImageLayout, touched: Set<number>, mu
   const done = new Set<number>();
   for (const b of touched) if (resealBlock(image, b, imageHome.get(b) ?? b)) done.add(b);
   for (const m of mutations) m.resealed = done.has(m.block) || (m.other !== undefined && done.has(m.other));
-  for (const t of layout.transactions) {
-    if (!t.blocks.some((b) => touched.has(b))) continue;
-    let crc = 0;
-    for (const b of t.blocks.slice(0, -1)) crc = crc32c(crc, blockOf(image, b).subarray(HDR_CRC, HDR_CRC + 4));
-    const commit = t.blocks[t.blocks.length - 1];
-    const dv = view(blockOf(image, commit));
-    if (dv.getUint32(0, true) !== MAGIC_JCOMMIT) continue;
-    dv.setUint32(JC_TX_CRC, crc, true);
-    resealBlock(image, commit);
-  }
+  for (const t of layout.transactions) if (t.blocks.some((b) => touched.has(b))) resealTransaction(image, t);
+}
+
+/** Recomputes transaction `t`'s tx_crc (over its log blocks' crc fields) and re-signs its
+ * commit block; does nothing when the commit block lost its magic. */
+function resealTransaction(image: Uint8Array, t: LogTransaction): void {
+  let crc = 0;
+  for (const b of t.blocks.slice(0, -1)) crc = crc32c(crc, blockOf(image, b).subarray(HDR_CRC, HDR_CRC + 4));
+  const commit = t.blocks[t.blocks.length - 1];
+  const dv = view(blockOf(image, commit));
+  if (dv.getUint32(0, true) !== MAGIC_JCOMMIT) return;
+  dv.setUint32(JC_TX_CRC, crc, true);
+  resealBlock(image, commit);
 }
 
 // ---- file contents of the base image --------------------------------------------------------
@@ -829,6 +1014,9 @@ export interface ImageResult {
   garbage: string[];
   /** The second mount (after unmount) ended: mounted, mounted-ro, refused or skipped. */
   remount?: Outcome | "skipped";
+  /** Kernel log lines "parent transid verify failed" over both mounts: stale metadata the
+   * generation check caught (a KernelPanic ends the count where it happened). */
+  transidErrors: number;
   ms: number;
 }
 
@@ -842,6 +1030,9 @@ export interface RunOptions extends FuzzOptions {
   /** Receives kernel log lines. */
   log?: (line: string) => void;
 }
+
+/** What the kernel logs when a node's tid differs from its pointer's generation (fs/btree.ts). */
+export const TRANSID_LOG = "parent transid verify failed";
 
 /** Start of the deterministic clock: 2024-01-01T00:00:00Z in ns. */
 const CLOCK_EPOCH_NS = 1_704_067_200_000_000_000n;
@@ -894,14 +1085,18 @@ export function runImage(module: WebAssembly.Module, base: Uint8Array, seed: num
   const { image, mutations } = fuzzImage(base, seed, opts);
   const r: ImageResult = {
     seed, outcome: "mounted", mutations, codes: {}, readOnlyAtMount: false, errored: false, usedBackup: false,
-    replayedTx: 0, fsckProblems: null, garbage: [], ms: 0,
+    replayedTx: 0, fsckProblems: null, garbage: [], transidErrors: 0, ms: 0,
+  };
+  const log = (line: string) => {
+    if (line.includes(TRANSID_LOG)) r.transidErrors++;
+    opts.log?.(line);
   };
   const memoryMiB = opts.memoryMiB ?? 32;
   let phase = "mount";
   let k: Kernel | null = null;
   try {
     try {
-      k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB, log: opts.log });
+      k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB, log });
     } catch (e) {
       if (e instanceof KernelError) {
         const oneLine = e.message.length > 0 && !/[\r\n]/.test(e.message);
@@ -933,7 +1128,7 @@ export function runImage(module: WebAssembly.Module, base: Uint8Array, seed: num
     else {
       phase = "remount";
       try {
-        k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB, log: opts.log });
+        k = bootDeterministic(module, new MemoryBackend(image), { memoryMiB, log });
         phase = "remount-walk";
         const w2 = walkImage(k, { ...opts.walk, readOnly: true });
         mergeCodes(r.codes, w2.codes);
@@ -970,6 +1165,12 @@ export interface BaseOptions {
   files?: number;
   /** Seed of the population (default 1). */
   seed?: number;
+  /**
+   * Called after checkpoint `n` (0 .. 4) of the population, before the device is copied into
+   * `history`, with the kernel: e.g. to take a snapshot, so the image holds shared nodes and
+   * the snapshot trees. What it changes must keep the files' keyed contents.
+   */
+  afterCheckpoint?: (kernel: Kernel, n: number) => void;
 }
 
 /** What buildBaseImage made. */
@@ -983,6 +1184,11 @@ export interface BaseImage {
   journalTransactions: number;
   /** Files unlinked while open at the crash (the next mount frees them). */
   orphans: number;
+  /**
+   * The device as it was after each checkpoint (sync) of the population, oldest first: the
+   * same filesystem before more changes, where staleTable finds older versions of blocks.
+   */
+  history: Uint8Array[];
 }
 
 /** Largest file of the population in bytes. */
@@ -1004,8 +1210,9 @@ function baseFileSize(rng: Rng): number {
  * hard links; then sync (a checkpoint); then several transactions committed by fsync but not
  * checkpointed (creates, appends, renames, unlinks, rmdir, a truncate, a file unlinked while
  * open), and a power cut: the returned image is the device as it was then, so mounting it
- * replays the journal and frees an orphan. Every regular file is named `...~<hex key>` and
- * holds content(key, 0, size). Deterministic for a given module and options.
+ * replays the journal and frees an orphan; `history` keeps the device after each sync. Every
+ * regular file is named `...~<hex key>` and holds content(key, 0, size). Deterministic for a
+ * given module and options.
  */
 export function buildBaseImage(module: WebAssembly.Module, opts: BaseOptions = {}): BaseImage {
   const size = opts.sizeBytes ?? 16 * 1024 * 1024;
@@ -1014,7 +1221,12 @@ export function buildBaseImage(module: WebAssembly.Module, opts: BaseOptions = {
   const k = bootDeterministic(module, dev, { mkfs: true, memoryMiB: 64 });
   const fs = k.fs;
   let key = 1;
-  const out: BaseImage = { image: new Uint8Array(0), files: 0, dirs: 0, symlinks: 0, hardlinks: 0, journalTransactions: 0, orphans: 0 };
+  const out: BaseImage = { image: new Uint8Array(0), files: 0, dirs: 0, symlinks: 0, hardlinks: 0, journalTransactions: 0, orphans: 0, history: [] };
+  const checkpoint = () => {
+    fs.syncSync();
+    if (opts.afterCheckpoint) { opts.afterCheckpoint(k, out.history.length); fs.syncSync(); }
+    out.history.push(dev.bytes.slice());
+  };
   const dirs: string[] = ["/"];
   const mkdir = (p: string) => { fs.mkdirSync(p); dirs.push(p); out.dirs++; };
   for (let i = 0; i < 10; i++) {
@@ -1046,7 +1258,7 @@ export function buildBaseImage(module: WebAssembly.Module, opts: BaseOptions = {
       fs.appendFileSync(f.path, content(f.key, f.size, 6000));
       f.size += 6000;
     }
-    fs.syncSync();
+    checkpoint();
   }
   for (let i = 0; i < 30; i++) {
     const target = i % 5 === 0 ? `/nowhere/${"x".repeat(i * 11)}` : i % 3 === 0 ? dirs[rng.below(dirs.length)] : files[rng.below(files.length)].path;
@@ -1060,7 +1272,7 @@ export function buildBaseImage(module: WebAssembly.Module, opts: BaseOptions = {
   }
   fs.mkdirSync("/gone"); // removed by a journaled transaction below (kept empty)
   out.dirs++;
-  fs.syncSync(); // checkpoint: everything so far is home
+  checkpoint(); // everything so far is home
 
   const infoBefore = k.info();
   // fsync of a file commits the whole running transaction (compound transactions)

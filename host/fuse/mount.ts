@@ -33,6 +33,7 @@ import { promisify } from "node:util";
 import { bootSync } from "../node/node.js";
 import { FileBackend } from "../node/blockdev-node.js";
 import type { Kernel } from "../vmm/kernel.js";
+import { checkSnapshotName } from "../vmm/snapshots.js";
 import { CliError, UsageError, errorMessage, STRERROR } from "../shell/format.js";
 import { FuseUnavailable, loadFuseBinding, type FuseBinding } from "./binding.js";
 import { FuseOps, FUSE_IO_MAX } from "./ops.js";
@@ -58,6 +59,8 @@ const ID_MAX = 2 ** 32 - 2;
 export interface MountFlags {
   readOnly: boolean; allowOther: boolean; defaultPermissions: boolean; discard: boolean; nonempty: boolean;
   uid?: number; gid?: number;
+  /** `snapshot=NAME`: mount this snapshot (read-only) or clone (read-write) instead of the live filesystem. */
+  snapshot?: string;
 }
 
 /** Options of FuseMount.mount. */
@@ -72,7 +75,8 @@ export interface MountOptions extends Partial<MountFlags> {
 
 /**
  * Parses `-o` values (each a comma-separated list): ro, rw, allow_other, default_permissions,
- * discard, nodiscard, nonempty, uid=N, gid=N. Throws UsageError on anything else.
+ * discard, nodiscard, nonempty, uid=N, gid=N, snapshot=NAME. Throws UsageError on anything
+ * else and on a bad snapshot name.
  */
 export function parseMountOptions(list: readonly string[]): MountFlags {
   const f: MountFlags = { readOnly: false, allowOther: false, defaultPermissions: false, discard: false, nonempty: false };
@@ -85,6 +89,12 @@ export function parseMountOptions(list: readonly string[]): MountFlags {
       f[m[1] as "uid" | "gid"] = Number(m[2]);
       continue;
     }
+    if (o.startsWith("snapshot=")) {
+      const name = o.slice("snapshot=".length), why = checkSnapshotName(name);
+      if (why !== null) throw new UsageError(`bad mount option '${o}': ${why}`);
+      f.snapshot = name;
+      continue;
+    }
     switch (o) {
       case "ro": f.readOnly = true; break;
       case "rw": f.readOnly = false; break;
@@ -94,7 +104,7 @@ export function parseMountOptions(list: readonly string[]): MountFlags {
       case "nodiscard": f.discard = false; break;
       case "nonempty": f.nonempty = true; break;
       default:
-        throw new UsageError(`unknown mount option '${o}' (known: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty)`);
+        throw new UsageError(`unknown mount option '${o}' (known: ro, rw, allow_other, default_permissions, uid=N, gid=N, discard, nonempty, snapshot=NAME)`);
     }
   }
   return f;
@@ -230,18 +240,24 @@ export class FuseMount {
     const optString = fuseOptionString(flags as MountFlags, image);
     let k: Kernel;
     try {
-      k = bootSync({ image, discard: flags.discard, memoryMiB: o.memoryMiB, debug: o.debug, log: o.log, fsckMount: flags.readOnly ? "check" : undefined });
+      k = bootSync({ image, discard: flags.discard, memoryMiB: o.memoryMiB, debug: o.debug, log: o.log, fsckMount: flags.readOnly ? "check" : undefined, snapshot: flags.snapshot });
     } catch (err) {
       // host/node/node.ts's own lines name the image already; kernel errors get its name first
       const msg = errorMessage(err);
       throw new CliError(/^image '|^'/.test(msg) ? msg : `${o.image}: ${msg}`);
+    }
+    // a snapshot mounts read-only whatever -o said: FUSE is told so (ro), as the kernel is
+    let liveOpts = optString;
+    if (flags.snapshot !== undefined && !flags.readOnly && k.info().readOnly === 1) {
+      flags.readOnly = true;
+      try { liveOpts = fuseOptionString(flags as MountFlags, image); } catch (err) { k.shutdown(); throw err; }
     }
     const ops = new FuseOps(k, b, { readOnly: flags.readOnly, log: o.log });
     const thread = Buffer.alloc(b.sizeof_fuse_thread_t);
     const m = new FuseMount(mnt, image, k, b, thread, ops);
     const live = new Promise<void>((res) => ops.onInit(res));
     try {
-      b.fuse_native_mount(mnt, optString, thread, {}, (size: number) => {
+      b.fuse_native_mount(mnt, liveOpts, thread, {}, (size: number) => {
         const buf = Buffer.alloc(size);
         m.threadLocals.add(buf);
         return buf;

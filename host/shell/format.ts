@@ -167,6 +167,25 @@ export function readOnlyReason(i: KernelInfo, image: string): string {
   return "mounted read-only"; // unknown ro_compat features (and any later read-only cause)
 }
 
+/** What kernel_info says about snapshots, or null from a kernel without them. */
+export interface SnapshotSpace {
+  /** Snapshots and clones (the ones being deleted included). */
+  count: number;
+  /** Bytes in use that only snapshots hold (the dead lists): statfs counts them as used. */
+  heldBytes: number;
+  /** Background work (deletes, rollback frees) is pending. */
+  pending: boolean;
+}
+
+/**
+ * The snapshot fields of kernel_info `i` (SNAPSHOT_ABI "kernel_info gains ..."), or null from
+ * a kernel that predates them (kernel_info wrote fewer fields: info() leaves them undefined).
+ */
+export function snapshotSpace(i: KernelInfo): SnapshotSpace | null {
+  if (i.snapshots === undefined) return null;
+  return { count: i.snapshots, heldBytes: (i.snapshotOnlyBlocks ?? 0) * BLOCK_SIZE, pending: (i.snapshotWorkPending ?? 0) !== 0 };
+}
+
 /** `n thing` / `n things`. */
 export function plural(n: number, thing: string): string { return `${n} ${thing}${n === 1 ? "" : "s"}`; }
 
@@ -212,4 +231,5 @@ export const STAT_GROUPS: [string, (keyof KernelInfo)[]][] = [
   ["B+ tree", ["btLookups", "btSplits", "btMerges", "hInode", "hDirent", "hExtent", "hBno", "hCnt", "rInode", "rDirent", "rExtent", "rBno", "rCnt"]],
   ["allocator", ["totalBlocks", "freeBlocks", "availBlocks", "reservedBlocks", "allocs", "frees", "goalHits", "extentsAllocated", "discardedBlocks", "discardErrors"]],
   ["inodes and mount", ["inodes", "nextIno", "mountCount", "state", "mountFoundState", "mountOrphans", "mountUsedBackup", "mountReason", "readOnly", "errored"]],
+  ["snapshots", ["snapshots", "snapshotOnlyBlocks", "snapshotWorkPending", "lastSnapshotTid", "mountedSnapshotId", "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor"]],
 ];

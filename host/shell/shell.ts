@@ -24,6 +24,11 @@ export interface ShellIO {
   err(line: string): void;
   /** Called after a `sync` returned: the absolute paths fsync'ed, or null for a whole sync. */
   onSync?(paths: string[] | null): void;
+  /**
+   * Bytes in use that only snapshots hold (kernel_info; statfs counts them as used): `df`
+   * says how much of Used they are when this is given and non-zero.
+   */
+  snapshotBytes?(): number;
 }
 
 /** One parsed command: words and an optional output redirection. */
@@ -422,6 +427,8 @@ export class Shell {
         const h = (n: number) => humanSize(n * s.bsize);
         const row = f.has("h") ? ["vda", h(s.blocks), h(used), h(s.bavail), `${pct}%`, "/"] : ["vda", k(s.blocks), k(used), k(s.bavail), `${pct}%`, "/"];
         out(table([row], ["Filesystem", f.has("h") ? "Size" : "1K-blocks", "Used", f.has("h") ? "Avail" : "Available", "Use%", "Mounted on"]) + "\n");
+        const snap = this.io.snapshotBytes?.() ?? 0;
+        if (snap > 0) out(`Used includes ${f.has("h") ? humanSize(snap) : `${Math.ceil(snap / 1024)} 1K-blocks`} held only by snapshots\n`);
         return;
       }
       case "sync": {

@@ -3,8 +3,9 @@
 // Layer: the bottom of the host's storage stack; host/vmm/virtio.ts (the device model) sits on it,
 // and wrappers (write-log recorder, fault injector, latency model) stack on any backend.
 // Interface: BlockBackend -- positional byte I/O in multiples of SECTOR_SIZE, plus flush
-// (durability barrier), discard (a hint) and close. MemoryBackend lives here; FileBackend (raw
-// image file) lives in host/node/blockdev-node.ts so that this file runs unchanged in a browser.
+// (durability barrier), discard (a hint) and close. MemoryBackend and ReadOnlyBackend (a
+// read-only window on another backend, for snapshot views) live here; FileBackend (raw image
+// file) lives in host/node/blockdev-node.ts so that this file runs unchanged in a browser.
 // Rules:
 //  - offsets and total lengths are multiples of SECTOR_SIZE and lie inside [0, sizeBytes);
 //    a backend checks this at its public boundary and throws BlockError('EINVAL') otherwise;
@@ -166,5 +167,64 @@ export class MemoryBackend implements BlockBackend {
   private live(): Uint8Array {
     if (this.data === null) throw new BlockError("EBADF", "memory backend is closed");
     return this.data;
+  }
+}
+
+/**
+ * A read-only window on another backend, for a second kernel that browses a snapshot on the
+ * device a live kernel is using (kernel.snapshots.open, SNAPSHOT_ABI "MNT_NORECOVERY"):
+ *
+ *   live kernel --virtio--> backend <--read-- ReadOnlyBackend <--virtio-- view kernel
+ *
+ * Reads go through to `inner`; every write, vector write, zeroing and discard throws
+ * BlockError('EROFS') before touching it (the view's device completes the request with
+ * VIRTIO_BLK_S_IOERR) and is counted in `refusedWrites`; flush has nothing of its own to make
+ * durable and does not flush `inner` (that is the live kernel's to order). close() closes
+ * only the window: `inner` belongs to the live kernel. A snapshot's blocks are never written
+ * while it exists, so the window stays consistent while the live kernel goes on writing.
+ */
+export class ReadOnlyBackend implements BlockBackend {
+  readonly sizeBytes: number;
+  /** Writes, zeroings and discards refused so far (a NORECOVERY mount should make none). */
+  refusedWrites = 0;
+  private closed = false;
+
+  constructor(private readonly inner: BlockBackend) {
+    this.sizeBytes = inner.sizeBytes;
+  }
+
+  read(offset: number, dst: Uint8Array): void {
+    this.open();
+    this.inner.read(offset, dst);
+  }
+
+  readv(offset: number, dsts: Uint8Array[]): void {
+    this.open();
+    if (this.inner.readv) { this.inner.readv(offset, dsts); return; }
+    // pieces may have any length, but a read must be whole sectors: one read, then scatter
+    const all = new Uint8Array(totalLength(dsts));
+    this.inner.read(offset, all);
+    let pos = 0;
+    for (const d of dsts) { d.set(all.subarray(pos, pos + d.length)); pos += d.length; }
+  }
+
+  write(offset: number, src: Uint8Array): void { this.refuse(offset, src.length); }
+  writev(offset: number, srcs: Uint8Array[]): void { this.refuse(offset, totalLength(srcs)); }
+  writeZeroes(offset: number, length: number): void { this.refuse(offset, length); }
+  discard(offset: number, length: number): void { this.refuse(offset, length); }
+
+  flush(): void { this.open(); }
+
+  close(): void { this.closed = true; }
+
+  /** Counts and refuses a modifying request of `length` bytes at `offset`. */
+  private refuse(offset: number, length: number): never {
+    this.open();
+    this.refusedWrites++;
+    throw new BlockError("EROFS", `read-only device: write of ${length} bytes at ${offset} refused`);
+  }
+
+  private open(): void {
+    if (this.closed) throw new BlockError("EBADF", "read-only window is closed");
   }
 }

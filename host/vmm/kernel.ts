@@ -2,15 +2,22 @@
 // a virtio-blk device, and binds its syscalls to the Sys table behind the Node-shaped fs.
 //
 // Layer: host top. Interface: boot()/bootSync() -> Kernel { fs, sys, mkfs, mount, shutdown,
-// fsck, info }. Rules: one syscall = one crossing; strings and stat records move through the
-// kernel's argument area, file data through its transfer buffer (views are re-made when
-// memory.grow replaces the buffer); a kernel abort is a panic: the Kernel is dead after it
-// and every later call throws KernelPanic. This file has no Node imports, so the browser
+// fsck, info, snapshots (host/vmm/snapshots.ts) }. Rules: one syscall = one crossing; strings
+// and stat records move through the kernel's argument area, file data through its transfer
+// buffer (views are re-made when memory.grow replaces the buffer); a kernel abort is a panic:
+// the Kernel is dead after it and every later call throws KernelPanic. This file has no Node imports, so the browser
 // reuses it; the Node helpers (image files, module loading) are in host/node/node.ts.
 
-import type { BlockBackend } from "./blockdev.js";
+import { ReadOnlyBackend, type BlockBackend } from "./blockdev.js";
 import { VirtioBlkDevice } from "./virtio.js";
 import { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES } from "./framemap.js";
+import { KernelError, errnoName } from "./errors.js";
+export { KernelError, errnoName };
+import {
+  Snapshots, decodeSnapInfo, decodeDiff, SNAPSHOT_MAX, SNAPINFO_BYTES, SNAPSHOT_NAME_MAX,
+  type SnapshotInfo, type SnapshotDiff, type SnapshotKernel, type ViewKernel,
+} from "./snapshots.js";
+export { Snapshots, type SnapshotInfo, type SnapshotDiff };
 export { FRAME_OWNERS, FRAME_SLAB, FRAME_MIGRATETYPES };
 import { createFs, ROOT_CRED, type Cred, type Sys, type StatRecord, type StatfsRecord, type DirentRecord, type HelixFs, type SysPath, type SysName } from "../fs/fs.js";
 import { type InotifyEvent, type InotifyListener, IN_ALL_EVENTS, IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_MASK_ADD, IN_MASK_CREATE, IN_IGNORED, IN_Q_OVERFLOW, IN_UNMOUNT, ALL_INOTIFY_BITS } from "../fs/sys.js";
@@ -47,7 +54,7 @@ export const INFO_FIELDS = [
   // live filesystem), the snapshot and dead-list tree heights, nodes shadowed this boot,
   // parent-transid mismatches met this boot, the cow floor in force
   "snapshots", "snapshotOnlyBlocks", "snapshotWorkPending", "lastSnapshotTid", "mountedSnapshotId",
-  "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor",
+  "hSnap", "hDead", "btShadows", "transidErrors", "cowFloor", "rSnap", "rDead",
 ] as const;
 export type KernelInfo = Record<(typeof INFO_FIELDS)[number], number>;
 export const TREE_NAMES = ["inode", "dirent", "extent", "bno", "cnt", "snap", "dead"] as const;
@@ -174,11 +181,6 @@ export class KernelPanic extends Error {
   constructor(message: string) { super(`kernel panic: ${message}`); this.name = "KernelPanic"; }
 }
 
-/** An error from the kernel lifecycle (mkfs, mount) with the errno name as code. */
-export class KernelError extends Error {
-  constructor(readonly code: string, message: string, readonly errno: number) { super(message); this.name = "KernelError"; }
-}
-
 const NS_PER_SEC = 1_000_000_000n;
 
 /**
@@ -253,6 +255,17 @@ export interface BootOptions {
    * passes the process's ids). `sysAs` makes a Sys for other credentials.
    */
   cred?: Cred;
+  /**
+   * Mount this snapshot or clone instead of the live filesystem (sys_mount_snapshot before
+   * sys_mount): a snapshot mounts read-only, a clone read-write. The mount fails with
+   * KernelError ENOENT ("no snapshot named ...") when there is none.
+   */
+  snapshot?: string;
+  /**
+   * Mount read-only WITHOUT journal recovery, MMP or any write (MNT_RDONLY | MNT_NORECOVERY,
+   * ext4's `norecovery`): for a view of a snapshot on a device a live kernel is using.
+   */
+  norecovery?: boolean;
 }
 
 /** sys_mount flags (fs/super.ts MNT_DISCARD, MNT_FSCK, MNT_FSCK_JOURNAL). */
@@ -260,6 +273,15 @@ const MNT_DISCARD = 2;
 const MNT_FSCK = 4;
 const MNT_FSCK_JOURNAL = 8;
 const MNT_RDONLY = 16;
+/** Mount without journal replay, MMP or writes (SNAPSHOT_ABI; fs/super.ts MNT_NORECOVERY). */
+const MNT_NORECOVERY = 32;
+/** Milliseconds between two runs of the snapshot idle worker (sys_snapshot_work). */
+const SNAPSHOT_WORK_INTERVAL_MS = 10;
+/** Units of background snapshot work per idle-worker run (1 unit: a dead-list entry or a tree node). */
+const SNAPSHOT_WORK_TICK_BUDGET = 256;
+const ENOENT = 2;
+/** fs/super.ts MR_NO_SNAPSHOT: the snapshot sys_mount_snapshot named is not there. */
+const MR_NO_SNAPSHOT = 10;
 const EINVAL = 22, EISDIR = 21;
 const I64_MAX = 2n ** 63n - 1n;
 const I64_MIN = -(2n ** 63n);
@@ -304,13 +326,6 @@ export interface FsckStats {
 
 type Exports = Record<string, any> & { memory: WebAssembly.Memory };
 
-const errnoNames: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 5: "EIO", 9: "EBADF", 12: "ENOMEM", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV",
-  20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 27: "EFBIG", 28: "ENOSPC", 30: "EROFS",
-  36: "ENAMETOOLONG", 39: "ENOTEMPTY", 40: "ELOOP", 117: "EUCLEAN",
-};
-export function errnoName(e: number): string { return errnoNames[e] ?? `E${e}`; }
-
 /** A booted kernel: the module instance, its device and its Node-shaped fs. */
 export class Kernel {
   readonly fs: HelixFs;
@@ -337,6 +352,14 @@ export class Kernel {
   private readonly mountFlags: number;
   private mmpTimer: ReturnType<typeof setInterval> | null = null;
   private readonly mmpHeartbeat: boolean;
+  /** The snapshot idle worker (sys_snapshot_work while work is pending), or null. */
+  private snapTimer: ReturnType<typeof setInterval> | null = null;
+  /** The snapshot or clone `mount` names to sys_mount_snapshot (BootOptions.snapshot), or null. */
+  private readonly snapshotName: string | null;
+  /** The module and boot options, for the second kernel of a snapshot view. */
+  private readonly bootOpts: BootOptions;
+  /** Snapshots and clones of the mounted filesystem (host/vmm/snapshots.ts). */
+  readonly snapshots: Snapshots;
   /**
    * inotify multiplexing (docs/notify.md): the listeners of each kernel watch, in the order
    * they were added (libuv's per-wd handle list), each with the events it asked for.
@@ -355,7 +378,11 @@ export class Kernel {
   constructor(instantiate: (imports: WebAssembly.Imports) => WebAssembly.Instance, readonly backend: BlockBackend, opts: BootOptions) {
     this.log = opts.log;
     const fm = opts.fsckMount;
-    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (fm === "check" ? MNT_RDONLY : fm ? MNT_FSCK : 0) | (fm === "yes" ? MNT_FSCK_JOURNAL : 0);
+    this.mountFlags = (opts.discard ? MNT_DISCARD : 0) | (fm === "check" ? MNT_RDONLY : fm ? MNT_FSCK : 0) | (fm === "yes" ? MNT_FSCK_JOURNAL : 0) |
+      (opts.norecovery ? MNT_RDONLY | MNT_NORECOVERY : 0);
+    this.snapshotName = opts.snapshot !== undefined && opts.snapshot !== "" ? opts.snapshot : null;
+    this.bootOpts = opts;
+    this.snapshots = new Snapshots(this as SnapshotKernel);
     this.mmpHeartbeat = opts.mmpHeartbeat === true;
     let pending = "";
     let lastMs = -1;
@@ -976,15 +1003,19 @@ export class Kernel {
    * finds another holder.
    */
   mount(): void {
+    if (this.snapshotName !== null) this.nameMountSnapshot(this.snapshotName);
     const r = this.call("sys_mount", this.mountFlags);
     if (r < 0) {
       const reason = this.x.sys_mount_reason() as number;
       if (reason === MR_MMP_BUSY) throw new KernelError("EBUSY", describeHolder(this.mmpHolder()), EBUSY);
+      if (this.snapshotName !== null && reason === MR_NO_SNAPSHOT) throw new KernelError("ENOENT", `mount failed: no snapshot named '${this.snapshotName}'`, ENOENT);
       const why = reason > 0 && MOUNT_REASONS[reason] ? MOUNT_REASONS[reason] : `${errnoName(-r)} while mounting`;
       throw new KernelError(errnoName(-r), `mount failed: ${why}`, -r);
     }
     this.mounted = true;
     this.startMmpTimer();
+    // a background delete cut short by an unmount or a crash goes on where it stopped
+    this.kickSnapshotWorker();
   }
 
   /** Syncs, then drops every clean page and buffer from the kernel's caches (drop_caches). */
@@ -1000,6 +1031,8 @@ export class Kernel {
    */
   remount(device: BlockBackend): void {
     this.stopMmpTimer();
+    this.stopSnapshotWorker();
+    this.snapshots.closeAll();
     if (this.mounted) {
       this.mounted = false;
       const r = this.call("sys_umount");
@@ -1306,6 +1339,185 @@ export class Kernel {
     return { totalBlocks: total, blocksPerBucket: per, freeBlocks: Number(dv.getBigUint64(this.xfer + 24, true)), free, fraction };
   }
 
+  // ---- snapshots (issue 14; SNAPSHOT_ABI, docs/abi.md): one export call each -----------------
+  // The typed wrappers Snapshots (host/vmm/snapshots.ts, `kernel.snapshots`) is built on.
+  // Names go through the argument area (ARG_PATH1, ARG_PATH2); records come back in the
+  // transfer buffer. A negative result becomes KernelError naming the errno and the cause.
+
+  /** True when the loaded kernel exports the snapshot calls (an older build does not). */
+  get hasSnapshots(): boolean { return typeof this.x.sys_snapshot_create === "function"; }
+
+  /** Throws KernelError EOPNOTSUPP when the kernel build lacks export `fn` (the snapshot calls). */
+  private needSnapshots(what: string, fn = "sys_snapshot_create"): void {
+    if (typeof this.x[fn] !== "function") throw new KernelError("EOPNOTSUPP", `${what} failed: EOPNOTSUPP (this kernel build has no snapshots: rebuild it)`, 95);
+  }
+
+  /** Writes snapshot name `name` at `at` of the argument area; returns its byte length (EINVAL when too long). */
+  private putSnapName(name: string, at: number, what: string): number {
+    const l = this.putPath(name, at);
+    if (l < 0 || l > SNAPSHOT_NAME_MAX) throw new KernelError("EINVAL", `${what} failed: EINVAL (the name is longer than ${SNAPSHOT_NAME_MAX} bytes)`, EINVAL);
+    return l;
+  }
+
+  /** KernelError for snapshot call result `r` < 0, with the cause SNAPSHOT_ABI gives that errno for `op`. */
+  private snapError(r: number, op: "create" | "delete" | "rollback" | "diff" | "list" | "work" | "mount", what: string, name: string): KernelError {
+    const e = errnoName(-r);
+    const causes: Record<string, string> = {
+      ENOENT: `no snapshot named '${name}'`,
+      EEXIST: `a snapshot named '${name}' exists`,
+      EINVAL: op === "rollback" ? `'${name}' is a clone (roll back to a snapshot)` : "bad name: 1..255 bytes, no '/' or NUL, not '.' or '..'",
+      EROFS: "the filesystem is mounted read-only",
+      ENOSPC: "no space left, or the filesystem holds the most snapshots it can (256)",
+      EOPNOTSUPP: "the mounted filesystem is a clone (snapshot the main filesystem)",
+      EBUSY: op === "rollback" ? "files are open, or the mounted filesystem is a clone" : `'${name}' is the origin of a clone, or the mounted filesystem`,
+      ENOTEMPTY: `newer snapshots than '${name}' exist: delete them first`,
+      ERANGE: "more changes than one transfer buffer holds",
+    };
+    return new KernelError(e, `${what} failed: ${e}${causes[e] ? ` (${causes[e]})` : ""}`, -r);
+  }
+
+  /**
+   * sys_snapshot_create: snapshot `name` of the live filesystem (flags SNAP_WRITABLE = 1: a
+   * writable clone, with its origin `<name>@origin`). Returns the new id (> 0). KernelError
+   * EINVAL, EEXIST, EROFS, ENOSPC, EOPNOTSUPP (see Snapshots.create).
+   */
+  snapshotCreate(name: string, flags: number): number {
+    const what = `snapshot create '${name}'`;
+    this.needSnapshots(what);
+    const l = this.putSnapName(name, ARG_PATH1, what);
+    const r = this.call("sys_snapshot_create", this.args + ARG_PATH1, l, flags >>> 0);
+    const id = Number(r); // i64: a BigInt
+    if (id < 0) throw this.snapError(id, "create", what, name);
+    return id;
+  }
+
+  /** sys_snapshot_list: at most `cap` (<= SNAPSHOT_MAX) snapshots in creation order, deleting ones included (flag). */
+  snapshotList(cap = SNAPSHOT_MAX): SnapshotInfo[] {
+    this.needSnapshots("snapshot list");
+    const n: number = this.call("sys_snapshot_list", this.xfer, Math.min(cap, Math.floor(this.xferSize / SNAPINFO_BYTES)) >>> 0);
+    if (n < 0) throw this.snapError(n, "list", "snapshot list", "");
+    return decodeSnapInfo(this.view(), this.xfer, n);
+  }
+
+  /** sys_snapshot_delete: marks `name` deleting and queues the background free. KernelError ENOENT, EBUSY, EROFS. */
+  snapshotDelete(name: string): void {
+    const what = `snapshot delete '${name}'`;
+    this.needSnapshots(what);
+    const l = this.putSnapName(name, ARG_PATH1, what);
+    const r: number = this.call("sys_snapshot_delete", this.args + ARG_PATH1, l);
+    if (r < 0) throw this.snapError(r, "delete", what, name);
+  }
+
+  /**
+   * sys_snapshot_work: does at most `budget` units of background work (dead-list entries or
+   * tree nodes); returns the units still pending (0 = idle). 0 without snapshot support.
+   */
+  snapshotWork(budget: number): number {
+    if (!this.hasSnapshots || !this.mounted) return 0;
+    const r: number = this.call("sys_snapshot_work", budget >>> 0);
+    if (r < 0) throw this.snapError(r, "work", "snapshot work", "");
+    return r;
+  }
+
+  /** sys_snapshot_rollback: the live filesystem becomes snapshot `name`. KernelError ENOENT, EBUSY, ENOTEMPTY, EINVAL, EROFS. */
+  snapshotRollback(name: string): void {
+    const what = `snapshot rollback '${name}'`;
+    this.needSnapshots(what);
+    const l = this.putSnapName(name, ARG_PATH1, what);
+    const r: number = this.call("sys_snapshot_rollback", this.args + ARG_PATH1, l);
+    if (r < 0) throw this.snapError(r, "rollback", what, name);
+  }
+
+  /**
+   * sys_snapshot_diff from snapshot `a` to snapshot `b` (null: the live filesystem), with the
+   * nodes the walk read (kernel_snapshot_diff_nodes) and the two trees' nodes
+   * (kernel_snapshot_diff_total). KernelError ENOENT (naming the missing one), ERANGE when
+   * the changes exceed the transfer buffer (1 MiB).
+   */
+  snapshotDiff(a: string | null, b: string | null): SnapshotDiff {
+    const what = `snapshot diff '${a ?? "live"}' '${b ?? "live"}'`;
+    this.needSnapshots(what, "sys_snapshot_diff");
+    const la = a === null ? 0 : this.putSnapName(a, ARG_PATH1, what);
+    const lb = b === null ? 0 : this.putSnapName(b, ARG_PATH2, what);
+    const r: number = this.call("sys_snapshot_diff", this.args + ARG_PATH1, la, this.args + ARG_PATH2, lb, this.xfer, this.xferSize);
+    if (r < 0) {
+      const names = new Set(this.snapshotList().filter((s) => !s.deleting).map((s) => s.name));
+      const missing = [a, b].find((n) => n !== null && !names.has(n)) ?? a ?? "";
+      throw this.snapError(r, "diff", what, missing);
+    }
+    const nodes = Number(this.call("kernel_snapshot_diff_nodes"));
+    const total = Number(this.call("kernel_snapshot_diff_total"));
+    return decodeDiff(this.view(), this.xfer, r, nodes, total);
+  }
+
+  /** Names the snapshot or clone the next sys_mount mounts (sys_mount_snapshot). */
+  private nameMountSnapshot(name: string): void {
+    const what = `mount of snapshot '${name}'`;
+    this.needSnapshots(what);
+    const l = this.putSnapName(name, ARG_PATH1, what);
+    const r: number = this.call("sys_mount_snapshot", this.args + ARG_PATH1, l);
+    if (r < 0) throw this.snapError(r, "mount", what, name);
+  }
+
+  /** sync(2) for Snapshots.open: commit and checkpoint. KernelError on failure. */
+  syncAll(): void {
+    const r: number = this.call("sys_sync");
+    if (r < 0) throw new KernelError(errnoName(-r), `sync failed: ${errnoName(-r)}`, -r);
+  }
+
+  /** Free 4 KiB blocks (kernel_info freeBlocks). */
+  freeBlocks(): number { return this.info().freeBlocks; }
+
+  /**
+   * A second kernel of `memoryMiB` on a ReadOnlyBackend window of this kernel's device,
+   * mounted on snapshot `name` with MNT_RDONLY | MNT_NORECOVERY (nothing written, no
+   * journal replay, no MMP), with this kernel's module and boot credentials. Call syncAll()
+   * first. KernelError when the mount fails (ENOENT: no such snapshot).
+   */
+  bootSnapshotView(name: string, memoryMiB: number): ViewKernel {
+    const o = this.bootOpts;
+    return bootWith({
+      device: new ReadOnlyBackend(this.backend), module: o.module, memoryMiB, cpus: 1, snapshot: name, norecovery: true,
+      cred: this.bootCred, sleep: o.sleep, identity: { node: "localhost", pid: 0, program: "helixfs snapshot view", exclusive: false },
+    });
+  }
+
+  /**
+   * Runs the snapshot idle worker while background work is pending: sys_snapshot_work with
+   * SNAPSHOT_WORK_TICK_BUDGET units every SNAPSHOT_WORK_INTERVAL_MS, stopping at 0 (like the
+   * commit timer of host/web/system.ts, never keeping the process alive). A no-op when
+   * nothing is pending, the mount is read-only, or the kernel has no snapshots.
+   */
+  kickSnapshotWorker(): void {
+    if (this.snapTimer !== null || !this.hasSnapshots || !this.mounted || this.dead !== null) return;
+    let pending: number;
+    try { pending = this.call("sys_snapshot_work", 0); } catch { return; }
+    if (pending <= 0) return;
+    const self = new WeakRef<Kernel>(this);
+    const timer = setInterval(() => {
+      const k = self.deref();
+      if (k === undefined) { clearInterval(timer); return; }
+      k.snapshotTick();
+    }, SNAPSHOT_WORK_INTERVAL_MS);
+    (timer as { unref?: () => void }).unref?.();
+    this.snapTimer = timer;
+  }
+
+  /** One idle-worker run; stops the timer at 0 pending, on an error (logged by the kernel) or a dead kernel. */
+  private snapshotTick(): void {
+    if (this.dead !== null || !this.mounted) { this.stopSnapshotWorker(); return; }
+    try {
+      if (this.call("sys_snapshot_work", SNAPSHOT_WORK_TICK_BUDGET) <= 0) this.stopSnapshotWorker();
+    } catch { this.stopSnapshotWorker(); }
+  }
+
+  private stopSnapshotWorker(): void {
+    if (this.snapTimer !== null) { clearInterval(this.snapTimer); this.snapTimer = null; }
+  }
+
+  /** True while the snapshot idle worker's timer runs. */
+  get snapshotWorkerRunning(): boolean { return this.snapTimer !== null; }
+
   /** Raw export access for benchmarks and tools (no error mapping), up to 5 arguments. */
   callExport(name: string, ...a: unknown[]): any {
     if (a.length > 5) throw new RangeError(`callExport: ${name} takes at most 5 arguments here, got ${a.length}`);
@@ -1315,6 +1527,9 @@ export class Kernel {
   /** Unmounts cleanly (commit, checkpoint, state clean) and releases the device. */
   shutdown(): void {
     this.stopMmpTimer();
+    this.stopSnapshotWorker();
+    // views read this kernel's device, which closes below
+    this.snapshots.closeAll();
     try {
       if (this.mounted && this.dead === null) {
         const r = this.call("sys_umount");

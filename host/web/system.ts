@@ -12,7 +12,7 @@
 
 import { bootWith, Kernel, KernelError, KernelPanic } from "../vmm/kernel.js";
 import { BlockError, MemoryBackend, type BlockBackend } from "../vmm/blockdev.js";
-import { dmesgStamp, errorMessage, mountLines, FS_LOG_PREFIX } from "../shell/format.js";
+import { dmesgStamp, errorMessage, mountLines, snapshotSpace, FS_LOG_PREFIX } from "../shell/format.js";
 import { Shell, parseShell, shellFailure, type ShellExtension } from "../shell/shell.js";
 import { OpfsBackend, openOpfsImage, writeOpfsImage } from "./opfs.js";
 import { VolatileCacheBackend } from "./volatile.js";
@@ -187,6 +187,7 @@ export class WebSystem {
     this.shell = new Shell(this.kernel.fs, {
       out: (d) => this.print(typeof d === "string" ? d : new TextDecoder().decode(d)), err: (l) => this.print(l + "\n"),
       onSync: (p) => this.onShellSync?.(p),
+      snapshotBytes: () => (this.kernel === null || this.kernel.isDead ? 0 : snapshotSpace(this.kernel.info())?.heldBytes ?? 0),
     }, this.extensions);
     try { if (this.kernel.fs.statSync(cwd).isDirectory()) this.shell.cwd = cwd; } catch { /* gone: stay at / */ }
     this.post({
