@@ -12,7 +12,7 @@
 import type { MemoryBackend, BlockBackend } from "../host/vmm/blockdev.js";
 import { bootWith, type Kernel } from "../host/vmm/kernel.js";
 import { kernelModule } from "../host/node/node.js";
-import { SnapCalls, ReadOnlyView, KeepOpen, MNT_RDONLY, MNT_NORECOVERY } from "../host/crash/snapsys.js";
+import { SnapCalls, ReadOnlyView, KeepOpen } from "../host/crash/snapsys.js";
 
 export { SnapCalls, ReadOnlyView, KeepOpen };
 
@@ -112,16 +112,12 @@ export function diffTrees(want: Tree, got: Tree): string {
  * read-only by itself). Throws Error naming the errno when the kernel refuses.
  */
 export function openView(dev: BlockBackend, name: string, norecovery: boolean): Kernel {
-  const k = bootWith({ device: norecovery ? new ReadOnlyView(dev) : new KeepOpen(dev), module: kernelModule(true), memoryMiB: VIEW_MEMORY_MIB, noMount: true });
+  // the raw sys_mount_snapshot, then Kernel.mount() (MNT_RDONLY|MNT_NORECOVERY with `norecovery`)
+  const k = bootWith({ device: norecovery ? new ReadOnlyView(dev) : new KeepOpen(dev), module: kernelModule(true), memoryMiB: VIEW_MEMORY_MIB, noMount: true, norecovery });
   try {
     const r = new SnapCalls(k).mountSnapshot(name);
     if (r !== 0) throw new Error(`sys_mount_snapshot('${name}') = ${r}`);
-    if (norecovery) {
-      const m = k.callExport("sys_mount", MNT_RDONLY | MNT_NORECOVERY) as number;
-      if (m !== 0) throw new Error(`sys_mount(RDONLY|NORECOVERY) of snapshot '${name}' = ${m} (reason ${k.callExport("sys_mount_reason")})`);
-    } else {
-      k.mount();
-    }
+    k.mount();
   } catch (e) {
     try { k.shutdown(); } catch { /* already failing */ }
     throw e;

@@ -31,7 +31,7 @@ import {
   setup, runWorkload, checkRecovered, captureTree, diffCaptured, snapshotOracle, treeSettled,
   type Workload, type WorkloadFs, type Violation, type Expectations,
 } from "./workload.js";
-import { SnapCalls, snapshotFs, setNoRecovery, ReadOnlyView, KeepOpen } from "./snapsys.js";
+import { SnapCalls, snapshotFs, ReadOnlyView, KeepOpen } from "./snapsys.js";
 import { OverlayBackend } from "./crashstates.js";
 
 /** Size of the crash-test image in bytes (small: states are overlays, kernels boot fast). */
@@ -127,8 +127,7 @@ export class StateChecker {
   view(device: BlockBackend, name: string): Kernel {
     let v = this.viewKernel;
     if (v === null || v.isDead) {
-      v = this.viewKernel = bootWith({ device, module: this.module, memoryMiB: CRASH_MEMORY_MIB, noMount: true });
-      setNoRecovery(v);
+      v = this.viewKernel = bootWith({ device, module: this.module, memoryMiB: CRASH_MEMORY_MIB, noMount: true, norecovery: true });
       const r = new SnapCalls(v).mountSnapshot(name);
       if (r !== 0) throw new Error(`sys_mount_snapshot('${name}') = ${r}`);
       v.mount();

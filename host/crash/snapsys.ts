@@ -29,8 +29,6 @@ export const SNAPSHOT_NAME_MAX = 255;
 export const SNAP_WRITABLE = 1;
 /** SNAPINFO flags. */
 export const SNAPF_WRITABLE = 1, SNAPF_DELETING = 2, SNAPF_MOUNTED = 4;
-/** sys_mount flags used for a snapshot view (fs/super.ts MNT_RDONLY, MNT_NORECOVERY). */
-export const MNT_RDONLY = 16, MNT_NORECOVERY = 32;
 /** Units of background work one workAll batch asks for. */
 export const WORK_BATCH = 64;
 /** workAll gives up after this many batches (a kernel that never reaches 0 is a bug, not a hang). */
@@ -144,17 +142,6 @@ export class SnapCalls {
   }
 }
 
-/**
- * Makes every later Kernel.mount() and remount() of `k` mount read-only WITHOUT journal
- * recovery, MMP or any write (MNT_RDONLY | MNT_NORECOVERY): a view beside a live kernel.
- * Kernel has no boot option for it on this branch (snap-host adds BootOptions.norecovery),
- * so this sets its mount flags field; a remount is what keeps a view cheap (a boot costs
- * ten times a state check).
- */
-export function setNoRecovery(k: Kernel): void {
-  (k as unknown as { mountFlags: number }).mountFlags = MNT_RDONLY | MNT_NORECOVERY;
-}
-
 /** Linux errno numbers -> the code Node's fs would give. */
 const CODES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 5: "EIO", 16: "EBUSY", 17: "EEXIST", 22: "EINVAL", 28: "ENOSPC", 30: "EROFS",
@@ -194,8 +181,8 @@ export function snapshotFs<T extends object>(k: Kernel & { fs: T }): T & Snapsho
 }
 
 /**
- * A read-only view of a device for a snapshot mount beside a live kernel (SNAPSHOT_ABI.md
- * MNT_NORECOVERY): reads go to `base`; writes, discards and write-zeroes throw
+ * A read-only view of a device for a snapshot mount beside a live kernel (BootOptions
+ * norecovery: MNT_RDONLY|MNT_NORECOVERY, SNAPSHOT_ABI.md): reads go to `base`; writes, discards and write-zeroes throw
  * BlockError('EROFS') (a view must write nothing); close() leaves `base` open (the live
  * kernel still uses it).
  */
