@@ -16,10 +16,12 @@
 //     through a null in-memory fs on the same fuse-native binding and mount options
 //     (tools/bench-fuse-null.ts, the binding's bound) and on tmpfs directly, each run by a
 //     worker process; ratios vs bindfs and vs the null fs, bindfs vs tmpfs, requests per op.
+//  7. snapshots (tools/bench-snap.ts): create latency on trees of 1k/10k/20k files, and the
+//     metadata workload with 10 snapshots of a changing tree against the same kernel without.
 //  6. streams (tools/bench-stream.ts): a 256 MiB file through createReadStream into a sink and
 //     through a pipeline into createWriteStream, on kernel.fs and on Node's fs over tmpfs, with
 //     the readSync loop of kernel.fs beside it as its bound.
-// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse,stream] [--files N] [--seq-mib N]
+// Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse,stream,snap] [--files N] [--seq-mib N]
 //        [--dir D] [--fuse-mib N] [--fuse-rounds N] [--fuse-seq-rounds N] [--fuse-dir D] [--stream-mib N]
 
 import * as fs from "node:fs";
@@ -33,6 +35,7 @@ import { MemoryBackend } from "../host/vmm/blockdev.js";
 import type { Kernel } from "../host/vmm/kernel.js";
 import { benchFuse, fuseUnavailable, type FuseColumn } from "./bench-fuse.js";
 import { benchStream, printStream } from "./bench-stream.js";
+import { benchSnap, printSnap, type MetaWorkload } from "./bench-snap.js";
 
 const MiB = 1 << 20;
 
@@ -43,13 +46,14 @@ type FsLike = Pick<typeof fs, "mkdirSync" | "writeFileSync" | "statSync" | "read
 const rate = (n: number, ms: number): number => (n * 1000) / ms;
 
 /** The metadata workload on `f` under `root`; returns ops/s per phase (readdir: entries/s). */
-function metaWorkload(f: FsLike, root: string, files: number, dirs: number): MetaResult {
+function metaWorkload(f: FsLike, root: string, files: number, dirs: number, between?: () => void): MetaResult {
   const data = Buffer.alloc(100, 0x61);
   for (let d = 0; d < dirs; d++) f.mkdirSync(`${root}/d${d}`, { recursive: true });
   const p = (i: number) => `${root}/d${i % dirs}/f${i}`;
   let t = performance.now();
   for (let i = 0; i < files; i++) f.writeFileSync(p(i), data);
   const create = rate(files, performance.now() - t);
+  between?.();
   t = performance.now();
   for (let i = 0; i < files; i++) f.statSync(p(i));
   const stat = rate(files, performance.now() - t);
@@ -311,7 +315,7 @@ function printFuseCounts(nul: FuseColumn | undefined): void {
 async function main(): Promise<void> {
   const program = new Command()
     .name("bench")
-    .option("--only <list>", "comma-separated: meta,btree,mm,seq,fuse,stream", "meta,btree,mm,seq,fuse,stream")
+    .option("--only <list>", "comma-separated: meta,btree,mm,seq,fuse,stream,snap", "meta,btree,mm,seq,fuse,stream,snap")
     .option("--files <n>", "files in the metadata workload", "20000")
     .option("--keys <n>", "B+ tree keys", "1000000")
     .option("--seq-mib <n>", "MiB of sequential data", "256")
@@ -367,6 +371,7 @@ async function main(): Promise<void> {
     ]);
   }
   if (only.has("fuse")) await printFuse(o);
+  if (only.has("snap")) printSnap(benchSnap(Number(o.files), metaWorkload as unknown as MetaWorkload), printTable);
   if (only.has("stream")) printStream(await benchStream(Number(o.streamMib), fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()), printTable);
 }
 

@@ -63,7 +63,7 @@ import {
 import {
   bt_lookup, bt_insert, bt_delete, bt_update, bt_seek, bt_next, bt_errno, cur_k1, cur_k2, cur_val, cur_vlen,
   CURSOR_SIZE, bt_root, bt_height, bt_root_gen, bt_set_root_incore, bt_set_cow_floor, bt_set_root_store,
-  read_node, nitems, ichild, igen, ik1, ik2, ival, ivlen, HEIGHT_MAX, bt_vlen,
+  read_node, nitems, ichild, igen, ik1, ik2, ival, ivlen, HEIGHT_MAX, bt_vlen, bt_corrupt,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import { journal_dirty, j_tid } from "./journal";
@@ -122,12 +122,50 @@ export let snap_work_errno: i32 = 0;
 
 function sb(): usize { return bread(0, MAGIC_SUPER); }
 
-/** Copies record `id` into `dst`; its length, or 0 (bt_errno set on error). */
+/**
+ * True when the record at `v` (`vlen` bytes) is sound: its length matches its name length
+ * (0 only for DROP, else 1..255), its flags are known, its tree heights in range. A record
+ * read from disk is trusted only after this (a crafted one could size copies past REC).
+ */
+function rec_sound(v: usize, vlen: u32): bool {
+  if (vlen < <u32>SR_NAME || vlen > SR_MAX) return false;
+  const nl = load<u32>(v, SR_NAMELEN), f = load<u32>(v, SR_FLAGS);
+  if (nl != vlen - <u32>SR_NAME || (f & ~(SNAP_CLONE | SNAP_DELETING | SNAP_DROP)) != 0) return false;
+  if (nl == 0 && (f & SNAP_DROP) == 0) return false;
+  for (let t: u32 = 0; t < FS_TREES; t++) {
+    const h = load<u32>(v + SR_ROOTS + <usize>t * SR_ROOT_ENTRY, 8);
+    if (h > HEIGHT_MAX) return false;
+  }
+  return true;
+}
+
+/** Reports a record that fails rec_sound: EUCLEAN, the filesystem read-only (bt_corrupt). */
+function rec_corrupt(id: u64): void {
+  kfs(); kputs("corrupt snapshot record "); kputu(id); knl();
+  bt_corrupt();
+}
+
+/** First record of TREE_SNAP (value address, checked), or 0 at the end or on error (bt_errno). */
+function rec_first(): usize {
+  return bt_seek(CUR, TREE_SNAP, 0, 0, true) ? rec_here() : 0;
+}
+/** Next record after the cursor's, as rec_first. */
+function rec_next(): usize {
+  return bt_next(CUR) ? rec_here() : 0;
+}
+function rec_here(): usize {
+  const v = cur_val(CUR);
+  if (rec_sound(v, cur_vlen(CUR))) return v;
+  rec_corrupt(cur_k1(CUR));
+  return 0;
+}
+
+/** Copies record `id` into `dst`; its length, or 0 (bt_errno set on error, -EUCLEAN if unsound). */
 function rec_load(id: u64, dst: usize): u32 {
   const v = bt_lookup(TREE_SNAP, id, 0);
   if (v == 0) return 0;
   const n = bt_vlen;
-  if (n < <u32>SR_NAME || n > SR_MAX || <u32>load<u32>(v, SR_NAMELEN) != n - <u32>SR_NAME) return 0;
+  if (!rec_sound(v, n)) { rec_corrupt(id); return 0; }
   memory.copy(dst, v, n);
   return n;
 }
@@ -144,16 +182,13 @@ function rec_name_is(r: usize, name: usize, len: u32): bool {
  * (bt_errno set on an error).
  */
 function find_by_name(name: usize, len: u32): u64 {
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
     const vl = cur_vlen(CUR);
     if (vl >= <u32>SR_NAME && (load<u32>(v, SR_FLAGS) & (SNAP_DELETING | SNAP_DROP)) == 0 && rec_name_is(v, name, len)) {
       const id = cur_k1(CUR);
       memory.copy(REC, v, min<u32>(vl, SR_MAX));
       return id;
     }
-    ok = bt_next(CUR);
   }
   return 0;
 }
@@ -163,13 +198,10 @@ let scan_count: u32 = 0;
 function scan_newest_tid(): u64 {
   let newest: u64 = 0;
   scan_count = 0;
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
     scan_count++;
     const f = load<u32>(v, SR_FLAGS);
     if ((f & (SNAP_CLONE | SNAP_DROP)) == 0 && load<u64>(v, SR_TID) > newest) newest = load<u64>(v, SR_TID);
-    ok = bt_next(CUR);
   }
   return newest;
 }
@@ -391,9 +423,7 @@ export function snap_create(name: usize, len: u32, writable: bool): i64 {
  */
 export function snap_list(out: usize, cap: u32): i32 {
   let n: u32 = 0;
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok && n < cap) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0 && n < cap; v = rec_next()) {
     const o = out + <usize>n * SNAPINFO_SIZE;
     memory.fill(o, 0, SNAPINFO_SIZE);
     const id = cur_k1(CUR);
@@ -410,7 +440,6 @@ export function snap_list(out: usize, cap: u32): i32 {
     if (id == mounted_id && id != 0) flags |= INFO_MOUNTED;
     store<u32>(o, flags & (SNAP_CLONE | SNAP_DELETING | INFO_MOUNTED), 24);
     n++;
-    ok = bt_next(CUR);
   }
   if (bt_errno != 0) return bt_errno;
   // exclusive: a second pass (the cursor is shared with the neighbour search)
@@ -433,16 +462,13 @@ let nb_next: u64 = 0;
 function neighbours(tid: u64): i32 {
   nb_prev = 0;
   nb_next = u64.MAX_VALUE;
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
     const f = load<u32>(v, SR_FLAGS);
     const t = load<u64>(v, SR_TID);
     if ((f & (SNAP_CLONE | SNAP_DROP)) == 0) {
       if (t < tid && t > nb_prev) nb_prev = t;
       if (t > tid && t < nb_next) nb_next = t;
     }
-    ok = bt_next(CUR);
   }
   return bt_errno;
 }
@@ -473,11 +499,8 @@ export function snap_delete(name: usize, len: u32): i32 {
   if (id == 0) return bt_errno != 0 ? bt_errno : -ENOENT;
   if (id == mounted_id) return -EBUSY;
   // a snapshot some clone grew from stays (ZFS: destroy the clone or promote it first)
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
     if ((load<u32>(v, SR_FLAGS) & SNAP_CLONE) != 0 && load<u64>(v, SR_ORIGIN) == id) return -EBUSY;
-    ok = bt_next(CUR);
   }
   if (bt_errno != 0) return bt_errno;
   const rlen = rec_len(REC); // REC still holds the record find_by_name copied
@@ -511,11 +534,8 @@ function delete_own_origin(origin: u64, name: usize, len: u32): i32 {
   for (let i = 0; i < ORIGIN_SUFFIX.length; i++) {
     if (load<u8>(REC + SR_NAME + len + i) != <u8>ORIGIN_SUFFIX.charCodeAt(i)) return 0;
   }
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
     if ((load<u32>(v, SR_FLAGS) & SNAP_CLONE) != 0 && load<u64>(v, SR_ORIGIN) == origin) return 0;
-    ok = bt_next(CUR);
   }
   if (bt_errno != 0) return bt_errno;
   if (rec_load(origin, REC) == 0) return bt_errno;
@@ -576,12 +596,10 @@ export function snap_rollback(name: usize, len: u32): i32 {
 /** Record id of the oldest record with work left (DROP before DELETING), or 0. */
 function work_find(): u64 {
   let del: u64 = 0;
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const f = load<u32>(cur_val(CUR), SR_FLAGS);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
+    const f = load<u32>(v, SR_FLAGS);
     if (f & SNAP_DROP) return cur_k1(CUR);
     if ((f & SNAP_DELETING) != 0 && del == 0) del = cur_k1(CUR);
-    ok = bt_next(CUR);
   }
   return del;
 }
@@ -613,11 +631,8 @@ export function snap_work(budget: u32): i64 {
 
 /** True when no rollback's dead-list range is still to be cleared (dead list is exact). */
 export function snap_settled(): bool {
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok) {
-    const v = cur_val(CUR);
+  for (let v = rec_first(); v != 0; v = rec_next()) {
     if ((load<u32>(v, SR_FLAGS) & SNAP_DROP) != 0 && load<u64>(v, SR_KILL_HI) != 0) return false;
-    ok = bt_next(CUR);
   }
   return true;
 }
@@ -674,13 +689,11 @@ const RESTART_IDS: usize = memory.data(SNAPSHOT_MAX * 8);
  */
 function restart_deletes(): i32 {
   let n: u32 = 0;
-  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
-  while (ok && n < SNAPSHOT_MAX) {
-    if (load<u32>(cur_val(CUR), SR_FLAGS) & SNAP_DELETING) {
+  for (let v = rec_first(); v != 0 && n < SNAPSHOT_MAX; v = rec_next()) {
+    if (load<u32>(v, SR_FLAGS) & SNAP_DELETING) {
       store<u64>(RESTART_IDS + (<usize>n << 3), cur_k1(CUR));
       n++;
     }
-    ok = bt_next(CUR);
   }
   if (bt_errno != 0) return bt_errno;
   for (let i: u32 = 0; i < n; i++) {

@@ -709,8 +709,10 @@ export function fs_balance(): i32 {
   if (!fs_mounted || fs_readonly || fs_errored) return 0;
   if (snap_pending()) {
     // a snapshot delete or a dropped tree frees its blocks a little at every boundary
+    // damage met by background work turns the filesystem read-only, flagged; the syscall
+    // that happened to run it goes on (reads of the live tree still work)
     const w = snap_work(SNAP_WORK_PER_SYSCALL);
-    if (w < 0) return fs_error(<i32>w);
+    if (w < 0) { fs_error(<i32>w); return 0; }
   }
   const free = free_and_growable();
   // like Linux's dirty_ratio, with a ceiling: written-back pages turn clean and get reused,
