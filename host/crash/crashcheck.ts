@@ -84,11 +84,17 @@ export interface CheckOptions extends CrashStateOptions {
  */
 export const POISON_BYTE = 0xee;
 
-/** mkfs + setup + sync on a poisoned memory device: the image every workload starts from. */
-export function makeBaseImage(module: WebAssembly.Module, bytes = CRASH_IMAGE_BYTES): Uint8Array {
+/**
+ * mkfs + setup + sync on a poisoned memory device: the image every workload starts from.
+ * `snapshot` (default true): the setup ends by taking snapshot "base" (workload.ts setup);
+ * false leaves it out, for checks of what only frees make visible (with a snapshot holding
+ * the setup's blocks, a one-step workload frees almost nothing, so e.g. a discard sent too
+ * early has nothing to zero).
+ */
+export function makeBaseImage(module: WebAssembly.Module, bytes = CRASH_IMAGE_BYTES, opts: { snapshot?: boolean } = {}): Uint8Array {
   const dev = new MemoryBackend(new Uint8Array(bytes).fill(POISON_BYTE));
   const k = bootWith({ device: dev, module, mkfs: true, memoryMiB: CRASH_MEMORY_MIB });
-  setup(snapshotFs(k) as unknown as WorkloadFs);
+  setup((opts.snapshot === false ? k.fs : snapshotFs(k)) as unknown as WorkloadFs);
   const image = dev.bytes; // shutdown closes the device: keep its bytes
   k.shutdown();
   return image;
