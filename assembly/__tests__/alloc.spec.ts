@@ -38,7 +38,7 @@ import {
   CURSOR_SIZE,
 } from "../fs/btree";
 import {
-  TREE_BNO, TREE_CNT, TREE_EXTENT, MAGIC_SUPER, SB_AGFL_COUNT, AGFL_LOW, EXTENT_MAX, ext_vlen,
+  TREE_BNO, TREE_CNT, TREE_EXTENT, MAGIC_SUPER, SB_AGFL_COUNT, AGFL_LOW, EXTENT_MAX, ext_vlen, EXT_BIRTH,
 } from "../fs/format";
 import { bread } from "../fs/pagecache";
 import { fs_commit } from "../fs/super";
@@ -324,6 +324,7 @@ function rec_put(fb: u64, disk: u64, len: u64, insert: bool): void {
   store<u64>(VAL, disk);
   store<u32>(VAL, <u32>len, 8);
   store<u32>(VAL, 0, 12);
+  store<u64>(VAL, 1, EXT_BIRTH); // born before any leaf holding it (fsck's [extent-birth])
   const vlen = ext_vlen(<u32>len);
   const r = insert ? bt_insert(TREE_EXTENT, ino, fb, VAL, vlen) : bt_update(TREE_EXTENT, ino, fb, VAL, vlen);
   if (r != 0) fail("extent record", fb, <u64>r);

@@ -40,7 +40,7 @@ import {
   BT_CAPACITY, BT_MIN_FILL, HEIGHT_MAX, bt_stat_splits, bt_stat_merges, bt_node_verify, NV_OK,
   igen, node_tid, bt_root_gen, bt_stat_shadows,
 } from "../fs/btree";
-import { TREE_EXTENT, TREE_BNO, MAGIC_BTREE, HDR_BLOCKNR, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_CSUM, ext_vlen } from "../fs/format";
+import { TREE_EXTENT, TREE_BNO, MAGIC_BTREE, HDR_BLOCKNR, EXT_DISK, EXT_LEN, EXT_FLAGS, EXT_BIRTH, EXT_CSUM, ext_vlen } from "../fs/format";
 import { bread } from "../fs/pagecache";
 import { fs_commit, fs_balance } from "../fs/super";
 import { fsck_run } from "../fs/fsck";
@@ -549,6 +549,7 @@ function ext_value(p: usize, disk: u64, seed: u32, run: u32): void {
   store<u64>(p, disk, EXT_DISK);
   store<u32>(p, run, EXT_LEN);
   store<u32>(p, 0, EXT_FLAGS);
+  store<u64>(p, 1, EXT_BIRTH); // born before any leaf holding it (fsck's [extent-birth])
 }
 
 let b_blocks: u64 = 0;

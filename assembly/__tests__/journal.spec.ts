@@ -35,7 +35,7 @@ import { journal_load, journal_recover, jstat_checkpoints } from "../fs/journal"
 import { fsck_run } from "../fs/fsck";
 import { balloc, balloc_len } from "../fs/alloc";
 import { bt_insert } from "../fs/btree";
-import { TREE_EXTENT, ext_vlen } from "../fs/format";
+import { TREE_EXTENT, ext_vlen, EXT_BIRTH, EXT_CSUM } from "../fs/format";
 import {
   inode_create, inode_get, inode_get_mut, inode_remove_record, I_UID, I_BLOCKS, S_IFREG,
 } from "../fs/inode";
@@ -425,7 +425,8 @@ describe("journal: revoke", () => {
       store<u64>(LOGBUF, b);
       store<u32>(LOGBUF, 1, 8);
       store<u32>(LOGBUF, 0, 12);
-      store<u32>(LOGBUF, 0, 16); // its one checksum (never read here)
+      store<u64>(LOGBUF, 1, EXT_BIRTH); // born before any leaf holding it (fsck's [extent-birth])
+      store<u32>(LOGBUF, 0, EXT_CSUM); // its one checksum (never read here)
       if (bt_insert(TREE_EXTENT, ino, freed, LOGBUF, ext_vlen(1)) != 0) fail("extent record", b, 0);
       freed++;
     }

@@ -27,8 +27,10 @@
 //     every block exactly once: [block-outside], [block-twice] (two users), [block-free-used]
 //     (a used block also listed free), [blocks-leaked] (neither); free trees agree
 //     [free-cnt], free extents never touch or overlap [free-extent]; counters [sb-free-count],
-//     [sb-inode-count];
-//  3. inodes and extents (inode_verify, extent_verify: the kernel's own record checks): type
+//     [sb-inode-count] (the mounted head's: the superblock's, or a mounted clone's record;
+//     a mounted snapshot has none of its own);
+//  3. inodes and extents of the mounted head (inode_verify, extent_verify: the kernel's own
+//     record checks; other trees' extent records are verified by the walk of check 1): type
 //     [inode-type], record length [inode-reclen], inline data [inode-inline], flags
 //     [inode-flags], size [inode-size], key [inode-key], number [inode-ino], extents of missing inodes
 //     [extent-orphan], record [extent-record], overlap [extent-overlap], a written extent
@@ -50,7 +52,38 @@
 //     each directory's chain of entries is followed once, memoized), inodes without a name
 //     [inode-unattached], orphan list [orphan], the root [root-missing];
 //  5. journal: its superblock's fields [journal-sb]; committed transactions the mount could
-//     not replay because an earlier one is damaged [journal-damaged].
+//     not replay because an earlier one is damaged [journal-damaged];
+//  6. snapshots and clones (fs/snapshot.ts; ZFS birth times and dead lists over shadowed
+//     trees): the trees of every TREE_SNAP record are walked too, except records flagged
+//     DELETING or DROP (their trees are being freed); a malformed record [snap-record], a
+//     snapshot root newer than the snapshot [node-gen]; a node reached from several trees is
+//     shared (read and checked once; a later tree only checks the pointer's generation, the
+//     node's tree and level, and the subtree's first and last keys against its bounds, so a
+//     node reached twice within one tree shows as [node-shared] or [key-bounds]); a data
+//     block several trees map is shared, mapped twice by one tree it is [block-twice]; an
+//     extent's birth is nonzero and not newer than the leaf holding it [extent-birth];
+//     dead-list records (kill tid, start) -> len, flags, birth with 0 < birth < kill
+//     [dead-record], no block listed twice [block-twice].
+//     Reference counts in the birth-time design: a block's referrers are the trees that map
+//     it (heads: the live filesystem and clones; snapshots), and "freed when the last
+//     referrer goes" holds when every block is exactly one of: mapped by a head (in use),
+//     mapped only by snapshots and on the dead list (a snapshot delete frees it when no
+//     other snapshot needs it), or free. So fsck checks both directions:
+//       - a dead-list block the live filesystem maps, or a clone maps whose origin does not
+//         hold it (no clone origin tid in [birth, kill)): it would be freed under its user,
+//         "freed twice" [dead-live];
+//       - a dead-list block no snapshot maps (and no delete in progress holds): a leak,
+//         "a reference count above its referrers" [dead-unreferenced];
+//       - a block some snapshot maps that no head maps and the dead list lacks: deleting
+//         the snapshots would never free it, "leaked" [snapshot-leak];
+//       - superblock dead_blocks equals the dead list's total [sb-dead-count], last_snapshot
+//         (the cow floor) equals the newest tid of the main chain's records, deleting ones
+//         included [sb-last-snapshot].
+//     While background work is pending (a DELETING or DROP record), the blocks it still
+//     holds (a dropped tree's nodes and extents, dead extents only a deleting snapshot
+//     holds, a rollback's dead-list range not yet cleared) cannot be attributed exactly:
+//     they are counted in one informational line, `fsck: N blocks held by snapshot deletes
+//     in progress`, never reported as [blocks-leaked], and kept out of a free-space rebuild.
 //
 // Repair (case table; P = preen -p, Y = -y; everything else is left, exit 4 in the CLI):
 //   link-count, inode-blocks, dir-parent ............................ P  set the field
@@ -67,6 +100,11 @@
 //   xattr-orphan, xattr-record, xattr-namespace, xattr-hash ......... Y  remove the item
 //   extent-eof ...................................................... Y  extend i_size (e2fsck)
 //   journal-damaged ................................................. Y  at mount (MNT_FSCK_Y)
+//   sb-dead-count, sb-last-snapshot ................................. P  set the field
+//   snap-record, extent-birth, dead-record, dead-live, dead-unreferenced,
+//   snapshot-leak ................................................... -  left (exit 4): a
+//                                     wrong guess frees a block a snapshot or the live
+//                                     filesystem uses; delete the snapshot instead
 // Damaged tree structure (node-*, key-*, leaf-link, tree-height) stops every repair: the
 // trees the repair would edit cannot be trusted.
 
@@ -79,17 +117,25 @@ import {
   TREE_BNO, TREE_CNT, TREE_COUNT, TREE_DEAD, ROOT_INO, ORPHAN_DIR, AGFL_MAX, JSB_FIRST, JSB_MAXLEN, JSB_START,
   block_verify, VERIFY_OK, VERIFY_MAGIC, VERIFY_CRC, VERIFY_BLOCKNR, extent_verify, extent_why, EV_OK, EV_DISK,
   sb_log_blocks, EXT_FLAGS, EXT_CSUM, EXT_UNWRITTEN, EV_FLAGS,
+  TREE_SNAP, FS_TREES, SB_DEAD_BLOCKS, SB_LAST_SNAPSHOT, SB_TREES, SB_TREE_ENTRY, SB_TREE_GEN, EXT_DISK, EXT_LEN,
+  EXT_BIRTH, in_data_area,
 } from "./format";
+import {
+  SNAP_CLONE, SNAP_DELETING, SNAP_DROP, SNAPSHOT_MAX, snap_mounted_id, snap_rec_ok, snap_rec_tid, snap_rec_flags,
+  snap_rec_origin, snap_rec_kill_hi, snap_rec_resume_k1, snap_rec_resume_k2, snap_rec_root, snap_rec_height, snap_rec_gen,
+} from "./snapshot";
 import {
   bt_root, bt_height, bt_seek, bt_next, bt_lookup, bt_lookup_mut, bt_delete, bt_insert, bt_errno, cur_k1, cur_k2, cur_val,
   cur_vlen, nitems, nlevel, ik1, ik2, ichild, ival, ivlen, N_TREE, N_ITEMS, igen, node_tid, bt_root_gen, CURSOR_SIZE, HEIGHT_MAX,
   bt_node_fault, bt_node_fault_clear, bt_node_why, NV_OK, NV_TREE, NV_LEVEL, NV_NITEMS, NV_KEYS, NV_CHILD, NV_LINK, NV_GEN,
+  bt_set_cow_floor,
 } from "./btree";
 import { bread, buf_errno } from "./pagecache";
 import {
   I_MODE, I_NLINK, I_SIZE, I_FLAGS, I_BLOCKS, I_PARENT, INODE_REC, INODE_INLINE, INLINE_MAX,
   S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_ISDIR, S_ISSPECIAL, inode_get_mut, inode_create, inode_link_delta,
   inode_verify, inode_why, IV_OK, IV_TYPE, IV_LENGTH, IV_INLINE_SIZE, IV_INLINE_BLOCKS, IV_FLAGS, IV_SPECIAL,
+  inode_count, inode_count_set,
 } from "./inode";
 import { xattr_verify, xattr_why, XV_OK, XV_NAMESPACE, XV_HASH } from "./xattr";
 import { SB_INCOMPAT, SB_RO_COMPAT, INCOMPAT_SPECIAL, RO_COMPAT_XATTR } from "./format";
@@ -149,6 +195,8 @@ function tree_name(t: u32): string {
   if (t == TREE_EXTENT) return "extent";
   if (t == TREE_BNO) return "bno";
   if (t == TREE_CNT) return "cnt";
+  if (t == TREE_SNAP) return "snap";
+  if (t == TREE_DEAD) return "dead";
   return "?";
 }
 
@@ -226,6 +274,32 @@ export let fsck_data_blocks: u64 = 0;
 @inline function bit_get(map: usize, b: u64): bool { return (load<u8>(map + <usize>(b >> 3)) & <u8>(1 << <u8>(b & 7))) != 0; }
 @inline function bit_set(map: usize, b: u64): void { const p = map + <usize>(b >> 3); store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(b & 7))); }
 
+// Who references a block, one byte per block in `cls` (snapshot accounting, check 6):
+//
+//   bit  0 NODE   a tree node some walk visited (each node is read once, whoever shares it)
+//        1 MAIN   reached from the live filesystem (the superblock's roots)
+//        2 CLONE  reached from a clone's roots
+//        3 SNAP   reached from a snapshot's roots (exact for blocks no head reaches: the
+//                 heads are walked first, so a subtree a snapshot walk skips as already
+//                 visited is either all head blocks or was marked by an earlier snapshot)
+//        4 DEAD   on the dead list
+//        5 DATA   a data block some extent maps
+//        6 DEFER  freed by the running transaction (pending its commit's kill hook)
+const C_NODE: u8 = 1, C_MAIN: u8 = 2, C_CLONE: u8 = 4, C_SNAP: u8 = 8, C_DEAD: u8 = 16, C_DATA: u8 = 32, C_DEFER: u8 = 64;
+const C_HEAD: u8 = C_MAIN | C_CLONE;
+let cls: usize = 0;
+let cls_order: u32 = 0;
+/** Bitmap of the blocks (nodes and data) the current tree walk reached: twice in one tree is wrong. */
+let here: usize = 0;
+@inline function cls_of(b: u64): u8 { return load<u8>(cls + <usize>b); }
+@inline function cls_set(b: u64, c: u8): void { store<u8>(cls + <usize>b, load<u8>(cls + <usize>b) | c); }
+/** Class of the trees being walked (C_MAIN, C_CLONE or C_SNAP). */
+let walk_cls: u8 = C_MAIN;
+/** Whether the walk reports bad extent records itself (check_extents covers the mounted head). */
+let walk_records: bool = false;
+/** Blocks pending background work holds (the informational line). */
+let held: u64 = 0;
+
 function order_for(bytes: u64): u32 {
   let o: u32 = 0;
   while ((<u64>PAGE_SIZE << o) < bytes) o++;
@@ -281,6 +355,8 @@ const X_SB_INODES: u32 = 8; // a = count
 const X_LOST: u32 = 9; // a = ino, b = nlink to set (files), c = 1 for directories
 const X_JOURNAL_SB: u32 = 10;
 const X_XATTR_DEL: u32 = 11; // a = ino, b = key
+const X_SB_DEAD: u32 = 12; // a = dead blocks
+const X_SB_LAST: u32 = 13; // a = last snapshot tid
 
 /** Mode a repair needs: FSCK_PREEN (safe) or FSCK_YES. */
 @inline function may(need: u32): bool {
@@ -341,19 +417,23 @@ function node_unreadable(blk: u64, tree: u32, level: u32): void {
 }
 
 /**
- * Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). A node already
- * marked (reached through two parents, or a block some other structure owns) is reported and
- * not walked again: a DAG of shared children costs one visit per node, not one per path.
- * Recursion depth is at most HEIGHT_MAX (the level falls by one per call).
+ * Checks the subtree at `blk` (expected `level`) whose keys lie in [lo, hi). A node the
+ * current tree already reached, or a block some other structure owns, is reported and not
+ * walked again: a DAG of shared children costs one visit per node, not one per path. A node
+ * another tree's walk visited (shared with a snapshot or clone) is not walked again either:
+ * shared_node checks how this tree reaches it. Leaves of an extent tree claim their data
+ * blocks (claim_extents). Recursion depth is at most HEIGHT_MAX (the level falls by one).
  */
 function walk(tree: u32, blk: u64, gen: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2: u64, hasHi: bool): void {
   if (blk >= total) { broken("block-outside", "tree node outside the filesystem", 0, blk, tree); return; }
-  if (bit_get(used, blk)) {
+  if (bit_get(here, blk) || (bit_get(used, blk) && (cls_of(blk) & C_NODE) == 0)) {
     // once per block (the tree walks borrow the free bitmap to remember which were reported)
     if (!bit_get(freebits, blk)) { bit_set(freebits, blk); broken("node-shared", "tree node reached twice or claimed by another structure", 0, blk, tree); }
     else structural++;
     return;
   }
+  bit_set(here, blk);
+  if (cls_of(blk) & C_NODE) { shared_node(tree, blk, gen, level, lo1, lo2, hi1, hi2, hasHi); return; }
   bt_node_fault_clear();
   const n = bread(blk, MAGIC_BTREE);
   if (n == 0) {
@@ -362,6 +442,7 @@ function walk(tree: u32, blk: u64, gen: u64, level: u32, lo1: u64, lo2: u64, hi1
   }
   fsck_nodes++;
   mark(blk, 1, OWN_META, 0, tree);
+  cls_set(blk, C_NODE | walk_cls);
   if (node_tid(n) != gen) { broken("node-gen", "parent transid verify failed (lost or stale write)", F_FOUND, blk, tree, 0, 0, node_tid(n), gen); return; }
   if (load<u8>(n, N_TREE) != <u8>tree) { broken("node-tree", "tree node belongs to another tree", F_FOUND, blk, tree, 0, 0, load<u8>(n, N_TREE), tree); return; }
   if (nlevel(n) != level) { broken("node-level", "tree node at the wrong level (tree unbalanced)", F_FOUND, blk, tree, 0, 0, nlevel(n), level); return; }
@@ -378,6 +459,7 @@ function walk(tree: u32, blk: u64, gen: u64, level: u32, lo1: u64, lo2: u64, hi1
   }
   if (level == 0) {
     leaves++;
+    if (tree == TREE_EXTENT) claim_extents(n);
     return;
   }
   if (k == 0) { broken("node-empty", "empty internal node", 0, blk, tree); return; }
@@ -392,29 +474,298 @@ function walk(tree: u32, blk: u64, gen: u64, level: u32, lo1: u64, lo2: u64, hi1
   }
 }
 
-function check_tree(tree: u32): void {
-  const h = bt_height(tree);
-  if (h == 0 || h > HEIGHT_MAX) { broken("tree-height", "bad tree height", F_FOUND, bt_root(tree), tree, 0, 0, h, HEIGHT_MAX); return; }
+/**
+ * A node an earlier tree's walk checked, reached again from this tree (a subtree shared with
+ * a snapshot or clone: identical, so not walked again). Checks what this tree adds: it is a
+ * filesystem tree's node of this tree [node-shared], this pointer's generation [node-gen],
+ * the level [node-level], and the subtree's smallest and largest keys (the ends of its
+ * leftmost and rightmost paths: the subtree is ordered inside) against this parent's bounds
+ * [key-bounds]. At most 2 x HEIGHT_MAX cached reads.
+ */
+function shared_node(tree: u32, blk: u64, gen: u64, level: u32, lo1: u64, lo2: u64, hi1: u64, hi2: u64, hasHi: bool): void {
+  let n = bread(blk, MAGIC_BTREE);
+  if (n == 0) { broken("node-io", "tree node unreadable (I/O error)", 0, blk, tree); return; }
+  if (tree >= FS_TREES || load<u8>(n, N_TREE) != <u8>tree) {
+    broken("node-shared", "tree node reached from two trees that cannot share it", F_FOUND, blk, tree, 0, 0, load<u8>(n, N_TREE), tree);
+    return;
+  }
+  if (node_tid(n) != gen) { broken("node-gen", "parent transid verify failed (lost or stale write)", F_FOUND, blk, tree, 0, 0, node_tid(n), gen); return; }
+  if (nlevel(n) != level) { broken("node-level", "tree node at the wrong level (tree unbalanced)", F_FOUND, blk, tree, 0, 0, nlevel(n), level); return; }
+  for (let side = 0; side < 2; side++) {
+    let b = blk;
+    n = bread(b, MAGIC_BTREE);
+    for (let l = level; n != 0 && l > 0 && nitems(n) > 0; l--) {
+      b = ichild(n, side == 0 ? 0 : nitems(n) - 1);
+      n = bread(b, MAGIC_BTREE);
+    }
+    if (n == 0) { broken("node-io", "tree node unreadable (I/O error)", 0, b, tree); return; }
+    const k = nitems(n);
+    if (k == 0 || nlevel(n) != 0) continue;
+    const i: u32 = side == 0 ? 0 : k - 1;
+    const a1 = ik1(n, i), a2 = ik2(n, i);
+    if (side == 0 && (a1 < lo1 || (a1 == lo1 && a2 < lo2))) { broken("key-bounds", "shared subtree's keys below its parent's bound", F_KEY, blk, tree, a1, a2); return; }
+    if (side == 1 && hasHi && (a1 > hi1 || (a1 == hi1 && a2 >= hi2))) { broken("key-bounds", "shared subtree's keys above its parent's bound", F_KEY, blk, tree, a1, a2); return; }
+  }
+}
+
+/**
+ * Claims the data blocks the extents of extent-tree leaf `n` map, for the current walk's
+ * class, and checks each extent's birth: nonzero and not newer than the leaf (a record is
+ * written in the transaction that allocated its blocks or later) [extent-birth]. Records
+ * that fail extent_verify are reported here only for trees check_extents does not read.
+ */
+function claim_extents(n: usize): void {
+  const k = nitems(n);
+  const tid = node_tid(n);
+  for (let i: u32 = 0; i < k; i++) {
+    const ino = ik1(n, i), fb = ik2(n, i);
+    const v = ival(n, i);
+    const ev = extent_verify(v, ivlen(n, i), fb);
+    if (ev != EV_OK) {
+      if (walk_records) problem(ev == EV_DISK ? "block-outside" : "extent-record", extent_why(ev), F_INO | F_KEY, ino, 0, TREE_EXTENT, ino, fb);
+      continue;
+    }
+    const birth = load<u64>(v, EXT_BIRTH);
+    if (birth == 0 || birth > tid) problem("extent-birth", "extent born after the leaf that holds it, or never", F_INO | F_KEY | F_FOUND, ino, 0, TREE_EXTENT, ino, fb, birth, tid);
+    claim_data(load<u64>(v, EXT_DISK), <u64>load<u32>(v, EXT_LEN), ino);
+  }
+}
+
+/**
+ * Claims data blocks [disk, disk + len) (inside the data area) of inode `ino` for the current
+ * walk: another tree's claim is sharing; this tree's own second claim, or a claim over a
+ * node or another structure's block, is [block-twice].
+ */
+function claim_data(disk: u64, len: u64, ino: u64): void {
+  for (let b = disk; b < disk + len; b++) {
+    const c = cls_of(b);
+    if (bit_get(here, b) || (c & C_NODE) != 0 || (bit_get(used, b) && (c & C_DATA) == 0)) {
+      problem("block-twice", "block claimed twice", F_BLOCK | F_INO, ino, b);
+      continue;
+    }
+    bit_set(here, b);
+    cls_set(b, C_DATA | walk_cls);
+    if (!bit_get(used, b)) { bit_set(used, b); fsck_used_blocks++; }
+  }
+}
+
+/** Walks one tree from its root (the current class and record mode set by the caller). */
+function check_tree_at(tree: u32, root: u64, height: u32, gen: u64): void {
+  if (height == 0 || height > HEIGHT_MAX) { broken("tree-height", "bad tree height", F_FOUND, root, tree, 0, 0, height, HEIGHT_MAX); return; }
   leaves = 0;
-  walk(tree, bt_root(tree), bt_root_gen(tree), h - 1, 0, 0, 0, 0, false);
+  memory.fill(here, 0, <usize>PAGE_SIZE << bitmap_order);
+  walk(tree, root, gen, height - 1, 0, 0, 0, 0, false);
+}
+
+/** Walks tree `tree` of the live filesystem: its root as the superblock records it. */
+function check_tree(tree: u32, sb: usize): void {
+  const e = sb + SB_TREES + <usize>tree * SB_TREE_ENTRY;
+  check_tree_at(tree, load<u64>(e), load<u32>(e, 8), load<u64>(e, SB_TREE_GEN));
+}
+
+// ---- 6. snapshot records ---------------------------------------------------------------------
+
+// The records, copied out of TREE_SNAP before their trees are walked (REC_ENTRY bytes each):
+//
+//    0 id u64   8 tid u64   16 flags u32   20 rsv u32   24 origin u64   32 kill_hi u64
+//   40 resume k1 u64   48 resume k2 u64   56 roots[3] { root u64, height u64, gen u64 }  (to 128)
+const REC_ENTRY: usize = 128;
+const RECS: usize = memory.data(<i32>(SNAPSHOT_MAX * <u32>REC_ENTRY));
+let nrecs: u32 = 0;
+/** A DELETING or DROP record exists: background work holds blocks. */
+let pending: bool = false;
+@inline function rec_at(i: u32): usize { return RECS + <usize>i * REC_ENTRY; }
+
+/** Whether the mounted head is a clone (its record, loaded by load_records, says so). */
+function mounted_is_clone(): bool {
+  const id = snap_mounted_id();
+  for (let i: u32 = 0; i < nrecs; i++) if (load<u64>(rec_at(i)) == id) return (load<u32>(rec_at(i), 16) & SNAP_CLONE) != 0;
+  return false;
+}
+
+/** Copies the snapshot records into RECS; a malformed one or too many is [snap-record]. */
+function load_records(): void {
+  nrecs = 0;
+  pending = false;
+  let ok = bt_seek(CUR, TREE_SNAP, 0, 0, true);
+  while (ok) {
+    const v = cur_val(CUR), id = cur_k1(CUR);
+    if (!snap_rec_ok(v, cur_vlen(CUR)) || cur_k2(CUR) != 0 || id == 0) {
+      problem("snap-record", "snapshot record malformed", F_KEY | F_TREE, 0, 0, TREE_SNAP, id, cur_k2(CUR));
+      structural++;
+    } else if (nrecs >= SNAPSHOT_MAX) {
+      problem("snap-record", "more snapshot records than SNAPSHOT_MAX", F_KEY | F_TREE, 0, 0, TREE_SNAP, id, 0);
+      structural++;
+      return;
+    } else {
+      const r = rec_at(nrecs++);
+      const f = snap_rec_flags(v);
+      store<u64>(r, id); store<u64>(r, snap_rec_tid(v), 8); store<u32>(r, f, 16);
+      store<u64>(r, snap_rec_origin(v), 24); store<u64>(r, snap_rec_kill_hi(v), 32);
+      store<u64>(r, snap_rec_resume_k1(v), 40); store<u64>(r, snap_rec_resume_k2(v), 48);
+      for (let t: u32 = 0; t < FS_TREES; t++) {
+        const e = r + 56 + <usize>t * 24;
+        store<u64>(e, snap_rec_root(v, t)); store<u64>(e, <u64>snap_rec_height(v, t), 8); store<u64>(e, snap_rec_gen(v, t), 16);
+      }
+      if (f & (SNAP_DELETING | SNAP_DROP)) pending = true;
+    }
+    ok = bt_next(CUR);
+  }
+}
+
+/**
+ * Walks the trees of the clones (`clones`) or of the snapshots, skipping records flagged
+ * DELETING or DROP, as class `c`. A snapshot's roots are not newer than it [node-gen].
+ */
+function walk_records_of(clones: bool, c: u8): void {
+  const mounted = snap_mounted_id();
+  for (let i: u32 = 0; i < nrecs; i++) {
+    const r = rec_at(i);
+    const f = load<u32>(r, 16);
+    if ((f & (SNAP_DELETING | SNAP_DROP)) != 0 || ((f & SNAP_CLONE) != 0) != clones) continue;
+    walk_cls = c;
+    walk_records = load<u64>(r) != mounted;
+    for (let t: u32 = 0; t < FS_TREES; t++) {
+      const e = r + 56 + <usize>t * 24;
+      const root = load<u64>(e), gen = load<u64>(e, 16), tid = load<u64>(r, 8);
+      if (!clones && gen > tid) {
+        broken("node-gen", "snapshot root newer than the snapshot", F_FOUND | F_KEY, root, t, load<u64>(r), 0, gen, tid);
+        continue;
+      }
+      check_tree_at(t, root, <u32>load<u64>(e, 8), gen);
+    }
+  }
 }
 
 // ---- 2. space --------------------------------------------------------------------------------
 
+/** Whether a rollback still has to clear dead-list key (k1, k2) (its blocks are live again). */
+function clearing(k1: u64, k2: u64): bool {
+  for (let i: u32 = 0; i < nrecs; i++) {
+    const r = rec_at(i);
+    const hi = load<u64>(r, 32);
+    if ((load<u32>(r, 16) & SNAP_DROP) == 0 || hi == 0 || k1 > hi) continue;
+    const r1 = load<u64>(r, 40), r2 = load<u64>(r, 48);
+    if (k1 > r1 || (k1 == r1 && k2 >= r2)) return true;
+  }
+  return false;
+}
+
+/** Tids of the origins of the clones (not being dropped), filled by origin_tids(). */
+const ORIGIN_TIDS: usize = memory.data(<i32>(SNAPSHOT_MAX * 8));
+let norigins: u32 = 0;
+function origin_tids(): void {
+  norigins = 0;
+  for (let i: u32 = 0; i < nrecs; i++) {
+    const r = rec_at(i);
+    const f = load<u32>(r, 16);
+    if ((f & SNAP_CLONE) == 0 || (f & SNAP_DROP) != 0) continue;
+    const o = load<u64>(r, 24);
+    for (let j: u32 = 0; j < nrecs; j++) {
+      const q = rec_at(j);
+      if (load<u64>(q) == o) { store<u64>(ORIGIN_TIDS + (<usize>norigins << 3), load<u64>(q, 8)); norigins++; break; }
+    }
+  }
+}
+
 /**
- * Marks the dead list's extents (blocks only snapshots use, fs/snapshot.ts) as in use: a
- * live extent or node over one of them is then a block claimed twice [block-twice].
+ * Whether a dead extent (birth, kill) is held by a record that has a tid in [birth, kill):
+ * `clones`: some clone's origin (so the clone may use it too); else a snapshot flagged
+ * DELETING (its delete is still to decide the extent's fate).
  */
-function check_dead_list(): void {
+function held_between(birth: u64, kill: u64, clones: bool): bool {
+  if (clones) {
+    for (let i: u32 = 0; i < norigins; i++) {
+      const t = load<u64>(ORIGIN_TIDS + (<usize>i << 3));
+      if (t >= birth && t < kill) return true;
+    }
+    return false;
+  }
+  for (let i: u32 = 0; i < nrecs; i++) {
+    const r = rec_at(i);
+    const f = load<u32>(r, 16), t = load<u64>(r, 8);
+    if ((f & SNAP_DELETING) != 0 && (f & SNAP_CLONE) == 0 && t >= birth && t < kill) return true;
+  }
+  return false;
+}
+
+/**
+ * The dead list (TREE_DEAD: (kill tid, start) -> len u32, flags u32, birth u64; blocks only
+ * snapshots use, fs/snapshot.ts): each record well formed with 0 < birth < kill
+ * [dead-record], no block listed twice [block-twice], its blocks in use by a snapshot and by
+ * no head ([dead-live], [dead-unreferenced]; see check 6 in the header), the superblock's
+ * total [sb-dead-count]. Blocks no tree maps are marked used here (they are allocated).
+ */
+function check_dead_list(sbDead: u64): void {
+  let sum: u64 = 0;
+  origin_tids();
   let ok = bt_seek(CUR, TREE_DEAD, 0, 0, true);
   while (ok) {
     const v = cur_val(CUR);
-    if (cur_vlen(CUR) != 16 || load<u32>(v) == 0) {
-      problem("dead-record", "dead-list record malformed", F_KEY | F_TREE, 0, 0, TREE_DEAD, cur_k1(CUR), cur_k2(CUR));
-    } else {
-      mark(cur_k2(CUR), <u64>load<u32>(v), OWN_META, 0, TREE_DEAD);
+    const kill = cur_k1(CUR), start = cur_k2(CUR);
+    const len = <u64>load<u32>(v), birth = load<u64>(v, 8);
+    if (cur_vlen(CUR) != 16 || len == 0 || birth == 0 || birth >= kill) {
+      problem("dead-record", "dead-list record malformed", F_KEY | F_TREE, 0, 0, TREE_DEAD, kill, start);
+      ok = bt_next(CUR);
+      continue;
     }
+    sum += len;
+    if (!in_data_area(start, len)) {
+      problem("block-outside", "dead extent outside the data area", F_BLOCK | F_COUNT | F_KEY | F_TREE, 0, start, TREE_DEAD, kill, start, len);
+      ok = bt_next(CUR);
+      continue;
+    }
+    const cleared = clearing(kill, start);
+    const byOrigin = held_between(birth, kill, true), byDelete = held_between(birth, kill, false);
+    let live: u64 = 0, unref: u64 = 0, twice: u64 = 0;
+    for (let b = start; b < start + len; b++) {
+      const c = cls_of(b);
+      if ((c & C_DEAD) != 0 || ((c & (C_NODE | C_DATA)) == 0 && bit_get(used, b))) { if (twice == 0) twice = b + 1; continue; }
+      cls_set(b, C_DEAD);
+      if (!bit_get(used, b)) { bit_set(used, b); fsck_used_blocks++; }
+      if (cleared) { held++; continue; }
+      if ((c & C_MAIN) != 0 || ((c & C_CLONE) != 0 && !byOrigin)) { if (live == 0) live = b + 1; }
+      else if ((c & (C_CLONE | C_SNAP)) == 0) {
+        if (byDelete) held++;
+        else if (unref == 0) unref = b + 1;
+      }
+    }
+    if (twice != 0) problem("block-twice", "dead-list block listed twice or claimed by another structure", F_BLOCK | F_KEY | F_TREE, 0, twice - 1, TREE_DEAD, kill, start);
+    if (live != 0) problem("dead-live", "dead-list block still in use by the live filesystem or a clone (it would be freed under it)", F_BLOCK | F_KEY | F_TREE, 0, live - 1, TREE_DEAD, kill, start);
+    if (unref != 0) problem("dead-unreferenced", "dead-list block no snapshot uses (leaked)", F_BLOCK | F_KEY | F_TREE, 0, unref - 1, TREE_DEAD, kill, start);
     ok = bt_next(CUR);
+  }
+  if (sum != sbDead) {
+    problem("sb-dead-count", "dead blocks count wrong", F_FOUND, 0, 0, 0, 0, 0, sbDead, sum);
+    queue(FSCK_PREEN, X_SB_DEAD, sum);
+  }
+}
+
+/**
+ * Blocks some snapshot maps that neither a head maps nor the dead list holds: no snapshot
+ * delete would ever free them [snapshot-leak] (reported as runs). And the cow floor: the
+ * superblock's last_snapshot is the newest tid of the main chain's records [sb-last-snapshot].
+ */
+function check_snapshot_space(sbLast: u64): void {
+  let b: u64 = 0;
+  while (b < total) {
+    const c = cls_of(b);
+    if ((c & C_SNAP) == 0 || (c & (C_HEAD | C_DEAD | C_DEFER)) != 0) { b++; continue; }
+    const s = b;
+    for (; b < total; b++) {
+      const d = cls_of(b);
+      if ((d & C_SNAP) == 0 || (d & (C_HEAD | C_DEAD | C_DEFER)) != 0) break;
+    }
+    problem("snapshot-leak", "blocks only snapshots use are missing from the dead list (never freed)", F_BLOCK | F_COUNT, 0, s, 0, 0, 0, b - s);
+  }
+  let newest: u64 = 0;
+  for (let i: u32 = 0; i < nrecs; i++) {
+    const r = rec_at(i);
+    if ((load<u32>(r, 16) & (SNAP_CLONE | SNAP_DROP)) == 0 && load<u64>(r, 8) > newest) newest = load<u64>(r, 8);
+  }
+  if (newest != sbLast) {
+    problem("sb-last-snapshot", "last snapshot tid (the copy-on-write floor) wrong", F_FOUND, 0, 0, 0, 0, 0, sbLast, newest);
+    queue(FSCK_PREEN, X_SB_LAST, newest);
   }
 }
 
@@ -456,15 +807,28 @@ function check_free_space(sbFree: u64): void {
   fsck_free_extents = count;
 }
 
-/** Leaked blocks: neither used nor free. Reported as runs. */
+/**
+ * Leaked blocks: neither used nor free. Reported as runs, except while snapshot work is
+ * pending: then they are what it still holds (a dropped tree's own blocks), counted, kept
+ * as used (a free-space rebuild must not hand them out: the work frees them later), and
+ * said in one informational line with the dead extents only pending work holds.
+ */
 function check_leaks(): void {
   let b: u64 = 0;
   while (b < total) {
     if (bit_get(used, b) || bit_get(freebits, b)) { b++; continue; }
     const s = b;
     while (b < total && !bit_get(used, b) && !bit_get(freebits, b)) b++;
+    if (pending) {
+      held += b - s;
+      for (let x = s; x < b; x++) bit_set(used, x);
+      continue;
+    }
     problem("blocks-leaked", "blocks neither used nor free", F_BLOCK | F_COUNT, 0, s, 0, 0, 0, b - s);
     rebuild_free = true;
+  }
+  if (pending && (flags & FSCK_VERBOSE) != 0) {
+    kputs("fsck: "); kputu(held); kputs(" blocks held by snapshot deletes in progress"); knl();
   }
 }
 
@@ -517,7 +881,8 @@ function check_extents(): void {
     const unwritten = (load<u32>(v, EXT_FLAGS) & EXT_UNWRITTEN) != 0;
     if (unwritten) check_unwritten(ino, fb, v, len);
     // an UNWRITTEN extent's bytes are never read: nothing to verify against its checksums
-    if (mark(disk, len, OWN_DATA, ino, TREE_EXTENT) && data_buf != 0 && !unwritten) check_data(ino, fb, disk, len, v);
+    // the tree walk claimed the blocks (claim_extents, for every tree that maps them)
+    if (data_buf != 0 && !unwritten) check_data(ino, fb, disk, len, v);
     if (!unwritten) writtenEnd = fb + len;
     prevEnd = fb + len;
     blocksSum += len;
@@ -914,11 +1279,19 @@ function apply_one(kind: u32, a: u64, b: u64, c: u64): i32 {
     return r;
   }
   if (kind == X_SB_INODES) {
+    // the mounted head's count: the superblock's, or a mounted clone's record (inode.ts)
+    const r = inode_count_set(a);
+    if (r == 0) fixed("set the superblock's inodes count to ", a);
+    return r;
+  }
+  if (kind == X_SB_DEAD || kind == X_SB_LAST) {
     const sb = bread(0, MAGIC_SUPER);
     if (sb == 0) return buf_errno;
-    store<u64>(sb, a, SB_INODE_COUNT);
+    store<u64>(sb + (kind == X_SB_DEAD ? SB_DEAD_BLOCKS : SB_LAST_SNAPSHOT), a);
     journal_dirty_sb();
-    fixed("set the superblock's inodes count to ", a);
+    // the main filesystem's cow floor in core follows (a mounted clone keeps its origin's)
+    if (kind == X_SB_LAST && snap_mounted_id() == 0) bt_set_cow_floor(a);
+    fixed(kind == X_SB_DEAD ? "set the superblock's dead blocks count to " : "set the superblock's last snapshot tid to ", a);
     return 0;
   }
   if (kind == X_JOURNAL_SB) { rewrite_jsb = true; return 0; }
@@ -980,7 +1353,8 @@ function apply_fixes(): i32 {
 function quiet_metadata_error(err: i32): void {}
 
 let frames_b: u32 = NO_PFN, frames_f: u32 = NO_PFN, frames_l: u32 = NO_PFN, frames_s: u32 = NO_PFN,
-  frames_e: u32 = NO_PFN, frames_r: u32 = NO_PFN, frames_x: u32 = NO_PFN, frames_d: u32 = NO_PFN;
+  frames_e: u32 = NO_PFN, frames_r: u32 = NO_PFN, frames_x: u32 = NO_PFN, frames_d: u32 = NO_PFN,
+  frames_c: u32 = NO_PFN, frames_h: u32 = NO_PFN;
 
 function table(order: u32): u32 {
   const pfn = alloc_pages(order);
@@ -997,6 +1371,9 @@ function release_tables(): void {
   if (frames_r != NO_PFN) free_pages(frames_r, reach_order);
   if (frames_x != NO_PFN) free_pages(frames_x, FIX_ORDER);
   if (frames_d != NO_PFN) free_pages(frames_d, DATA_BATCH_ORDER);
+  if (frames_c != NO_PFN) free_pages(frames_c, cls_order);
+  if (frames_h != NO_PFN) free_pages(frames_h, bitmap_order);
+  frames_c = NO_PFN; frames_h = NO_PFN; cls = 0; here = 0;
   frames_b = NO_PFN; frames_f = NO_PFN; frames_l = NO_PFN; frames_s = NO_PFN;
   frames_e = NO_PFN; frames_r = NO_PFN; frames_x = NO_PFN; frames_d = NO_PFN;
   used = 0; freebits = 0; links = 0; subdirs = 0; entry_dir = 0; reach = 0; fixes = 0; data_buf = 0;
@@ -1010,14 +1387,17 @@ function alloc_tables(): bool {
   frames_b = table(bitmap_order); frames_f = table(bitmap_order);
   frames_l = table(links_order); frames_s = table(links_order); frames_e = table(links_order);
   frames_r = table(reach_order);
+  cls_order = order_for(total);
+  frames_c = table(cls_order); frames_h = table(bitmap_order);
   if ((flags & (FSCK_PREEN | FSCK_YES)) != 0) frames_x = table(FIX_ORDER);
   if ((flags & FSCK_DATA) != 0) frames_d = alloc_pages(DATA_BATCH_ORDER);
   if (frames_b == NO_PFN || frames_f == NO_PFN || frames_l == NO_PFN || frames_s == NO_PFN || frames_e == NO_PFN ||
-      frames_r == NO_PFN || ((flags & (FSCK_PREEN | FSCK_YES)) != 0 && frames_x == NO_PFN) ||
+      frames_r == NO_PFN || frames_c == NO_PFN || frames_h == NO_PFN || ((flags & (FSCK_PREEN | FSCK_YES)) != 0 && frames_x == NO_PFN) ||
       ((flags & FSCK_DATA) != 0 && frames_d == NO_PFN)) return false;
   used = pfn_to_addr(frames_b); freebits = pfn_to_addr(frames_f);
   links = pfn_to_addr(frames_l); subdirs = pfn_to_addr(frames_s); entry_dir = pfn_to_addr(frames_e);
   reach = pfn_to_addr(frames_r);
+  cls = pfn_to_addr(frames_c); here = pfn_to_addr(frames_h);
   fixes = frames_x != NO_PFN ? pfn_to_addr(frames_x) : 0;
   data_buf = frames_d != NO_PFN ? pfn_to_addr(frames_d) : 0;
   return true;
@@ -1026,13 +1406,18 @@ function alloc_tables(): bool {
 /** The check passes over the mounted filesystem; fills the tables and the repair queue. */
 function check_all(sb: usize): void {
   const sbFree = load<u64>(sb, SB_FREE_BLOCKS);
-  const sbInodes = load<u64>(sb, SB_INODE_COUNT);
+  // the mounted head's inode count: the superblock's, or a mounted clone's record (inode.ts)
+  const sbInodes = inode_count();
   sb_incompat = load<u32>(sb, SB_INCOMPAT);
   sb_ro_compat = load<u32>(sb, SB_RO_COMPAT);
   feature_special_reported = false;
   const jstart = load<u64>(sb, SB_JOURNAL_START);
   const jblocks = load<u32>(sb, SB_JOURNAL_BLOCKS);
   const agflCount = load<u32>(sb, SB_AGFL_COUNT);
+  const sbDead = load<u64>(sb, SB_DEAD_BLOCKS);
+  const sbLast = load<u64>(sb, SB_LAST_SNAPSHOT);
+  const SB_ROOTS_COPY = memory.data(<i32>(TREE_COUNT * <u32>SB_TREE_ENTRY));
+  memory.copy(SB_ROOTS_COPY, sb + SB_TREES, <usize>TREE_COUNT * SB_TREE_ENTRY);
   // the walk below may evict the superblock buffer: copy what is needed
   const AGFL_COPY = memory.data(AGFL_MAX * 8);
   memory.copy(AGFL_COPY, sb + SB_AGFL, AGFL_MAX * 8);
@@ -1041,20 +1426,46 @@ function check_all(sb: usize): void {
   if (!mark(jstart, <u64>jblocks, OWN_META, 0, 0)) structural++;
   if (agflCount > AGFL_MAX) { problem("agfl", "AGFL count too large", F_FOUND, 0, 0, 0, 0, 0, agflCount, AGFL_MAX); structural++; }
   for (let i: u32 = 0; i < min<u32>(agflCount, AGFL_MAX); i++) mark(load<u64>(AGFL_COPY + (<usize>i << 3)), 1, OWN_META, 0, TREE_BNO);
-  // extents freed by the running transaction stay allocated until it commits
-  for (let i: u32 = 0; i < alloc_deferred_count(); i++) mark(alloc_deferred_start(i), alloc_deferred_len(i), OWN_META, 0, 0);
   check_journal(jstart, sb_log_blocks(sb));
-  for (let t: u32 = 0; t < TREE_COUNT; t++) check_tree(t);
+  // the global trees, then the heads (the live filesystem, then clones), then snapshots:
+  // see the class table at `cls` for why this order makes SNAP exact where it matters
+  walk_cls = C_MAIN;
+  walk_records = false;
+  for (let t: u32 = FS_TREES; t < TREE_COUNT; t++) check_tree(t, SB_ROOTS_COPY - SB_TREES);
+  walk_records = snap_mounted_id() != 0;
+  for (let t: u32 = 0; t < FS_TREES; t++) check_tree(t, SB_ROOTS_COPY - SB_TREES);
+  walk_records = false;
+  if (structural == 0) {
+    load_records();
+    if (structural == 0) {
+      walk_records_of(true, C_CLONE);
+      walk_records_of(false, C_SNAP);
+    }
+  }
+  // extents freed by the running transaction stay allocated until it commits; one a
+  // snapshot still maps goes to the dead list then (the kill hook)
+  const mainMounted = snap_mounted_id() == 0;
+  for (let i: u32 = 0; i < alloc_deferred_count(); i++) {
+    const ds = alloc_deferred_start(i), dl = alloc_deferred_len(i);
+    if (ds + dl > total || ds + dl < ds) { mark(ds, dl, OWN_META, 0, 0); continue; }
+    for (let b = ds; b < ds + dl; b++) {
+      const c = cls_of(b);
+      if ((c & (C_NODE | C_DATA)) == 0 || (mainMounted && (c & C_MAIN) != 0)) mark(b, 1, OWN_META, 0, 0);
+      else cls_set(b, C_DEFER);
+    }
+  }
   memory.fill(freebits, 0, <usize>PAGE_SIZE << bitmap_order);
   if (structural > 0) return; // the record passes below would walk damaged trees
-  check_dead_list();
+  check_dead_list(sbDead);
+  check_snapshot_space(sbLast);
   check_extents();
   check_free_space(sbFree);
   check_leaks();
   check_dirents();
   check_inodes();
-  // the inodes lost+found would add are counted by inode_create itself
-  if (sbInodes != fsck_inodes) {
+  // the inodes lost+found would add are counted by inode_create itself; a mounted snapshot
+  // keeps no count of its own (the superblock's is the live filesystem's): nothing to compare
+  if (sbInodes != fsck_inodes && (snap_mounted_id() == 0 || mounted_is_clone())) {
     problem("sb-inode-count", "inodes count wrong", F_FOUND, 0, 0, 0, 0, 0, sbInodes, fsck_inodes);
     queue(FSCK_PREEN, X_SB_INODES, fsck_inodes);
   }
@@ -1074,6 +1485,7 @@ export function fsck_run(f: u32): i32 {
   problems = 0; structural = 0; fsck_fixed = 0; fsck_unfixed = 0; nfix = 0;
   rebuild_free = false; rewrite_jsb = false;
   fsck_xattrs = 0;
+  held = 0; nrecs = 0; pending = false;
   fsck_nodes = 0; fsck_inodes = 0; fsck_dirents = 0; fsck_extents = 0; fsck_used_blocks = 0; fsck_free_extents = 0; fsck_data_blocks = 0;
   const repair = (flags & (FSCK_PREEN | FSCK_YES)) != 0 && !fs_readonly && !fs_errored;
   if (!repair) flags &= ~(FSCK_PREEN | FSCK_YES);

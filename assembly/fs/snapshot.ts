@@ -899,3 +899,24 @@ export function snap_diff_head(name: usize, len: u32, dst: usize): i32 {
   store<u64>(dst, origin, 88);
   return 0;
 }
+
+// ---- fsck accessors (issue 14) ----
+// Read-only views of a TREE_SNAP record's fields for fs/fsck.ts (the layout above stays
+// private to this file). `v` is a record value of `vlen` bytes as the tree holds it.
+
+/** True when `vlen` bytes at `v` are a well-formed record (length agrees with namelen). */
+export function snap_rec_ok(v: usize, vlen: u32): bool {
+  return vlen >= <u32>SR_NAME && vlen <= SR_MAX && load<u32>(v, SR_NAMELEN) == vlen - <u32>SR_NAME;
+}
+export function snap_rec_tid(v: usize): u64 { return load<u64>(v, SR_TID); }
+export function snap_rec_flags(v: usize): u32 { return load<u32>(v, SR_FLAGS); }
+export function snap_rec_origin(v: usize): u64 { return load<u64>(v, SR_ORIGIN); }
+/** DROP: the end of the dead-list range still to clear (0: none). */
+export function snap_rec_kill_hi(v: usize): u64 { return load<u64>(v, SR_KILL_HI); }
+/** The background work's resume key (DELETING: a dead-list key; DROP: see drop_units). */
+export function snap_rec_resume_k1(v: usize): u64 { return load<u64>(v, SR_RESUME_K1); }
+export function snap_rec_resume_k2(v: usize): u64 { return load<u64>(v, SR_RESUME_K2); }
+/** Root block, height and generation of filesystem tree `t` (< FS_TREES) in the record. */
+export function snap_rec_root(v: usize, t: u32): u64 { return load<u64>(v + SR_ROOTS + <usize>t * SR_ROOT_ENTRY); }
+export function snap_rec_height(v: usize, t: u32): u32 { return load<u32>(v + SR_ROOTS + <usize>t * SR_ROOT_ENTRY, 8); }
+export function snap_rec_gen(v: usize, t: u32): u64 { return load<u64>(v + SR_ROOTS + <usize>t * SR_ROOT_ENTRY, 16); }
