@@ -616,7 +616,7 @@ function program(status: { code: number }): Command {
     });
 
   p.command("crashtest").description("crash-consistency campaign: record workloads, build crash states, recover and check each")
-    .option("--workload <kind>", "ace1 | ace2 | ace3 | random", "ace1")
+    .option("--workload <kind>", "ace1 | ace2 | ace3 | random | snap", "ace1")
     .option("--seed <n>", "seed of the crash-state choices and random workloads", "1")
     .option("--states <n>", "crash states per workload at most", "1000")
     .option("--jobs <n>", "worker threads", String(Math.max(1, os.cpus().length)))
@@ -629,7 +629,7 @@ function program(status: { code: number }): Command {
     .option("--discard", "record the workloads with online discard")
     .option("--debug", "run the debug kernel (assertions on)")
     .action(async (o) => {
-      const kinds = ["ace1", "ace2", "ace3", "random"];
+      const kinds = ["ace1", "ace2", "ace3", "random", "snap"];
       if (!kinds.includes(o.workload)) throw new UsageError(`--workload must be one of ${kinds.join(", ")}`);
       const crash = await import("./crashtest.js");
       status.code = await crash.runCrashtest({

@@ -12,7 +12,7 @@
 // a reproduction line is a command the Node CLI accepts as printed.
 
 import { checkWorkload, checkWorkloadSteps, makeBaseImage, minimise, StateChecker, CRASH_IMAGE_BYTES, type CrashViolation } from "./crashcheck.js";
-import { aceWorkloads, randomWorkload, type Op, type Persist, type Step, type Workload } from "./workload.js";
+import { aceWorkloads, randomWorkload, snapshotWorkloads, type Op, type Persist, type Step, type Workload } from "./workload.js";
 
 /** Random workloads per campaign and steps in each. */
 export const RANDOM_WORKLOADS = 200;
@@ -34,7 +34,8 @@ export class CrashtestInputError extends Error {
 }
 
 export interface CrashtestOptions {
-  workload: "ace1" | "ace2" | "ace3" | "random";
+  /** "snap": the snapshot-delete and rollback workloads (host/crash/workload.ts snapshotWorkloads). */
+  workload: "ace1" | "ace2" | "ace3" | "random" | "snap";
   seed: number;
   /** Crash states per workload at most. */
   states: number;
@@ -66,6 +67,7 @@ export function campaignWorkloads(o: Pick<CrashtestOptions, "workload" | "seed" 
   let ws: Workload[];
   if (o.steps !== undefined) return [{ id: "steps", steps: parseSteps(o.steps) }];
   if (o.workload === "random") ws = Array.from({ length: RANDOM_WORKLOADS }, (_, i) => randomWorkload(o.seed * 100003 + i, RANDOM_STEPS));
+  else if (o.workload === "snap") ws = snapshotWorkloads();
   else ws = aceWorkloads(Number(o.workload.slice(3)));
   if (o.only) ws = ws.filter((w) => w.id === o.only);
   if (o.sample && o.sample < ws.length) {
@@ -83,8 +85,10 @@ const OP_FIELDS: Record<string, Record<string, "string" | "number">> = {
   write: { path: "string", offset: "number", len: "number", byte: "number" }, truncate: { path: "string", len: "number" },
   falloc: { path: "string", mode: "number", offset: "number", len: "number" },
   link: { from: "string", to: "string" }, rename: { from: "string", to: "string" }, symlink: { target: "string", path: "string" },
+  "snap-create": { name: "string" }, "snap-delete": { name: "string" }, "snap-rollback": { name: "string" }, "snap-work": { budget: "number" },
+  fill: { dir: "string", files: "number", len: "number", byte: "number" }, wipe: { dir: "string", files: "number" },
 };
-const PERSIST_KINDS = ["fsync", "fsync-parent", "fdatasync", "sync"];
+const PERSIST_KINDS = ["fsync", "fsync-parent", "fdatasync", "sync", "self"];
 
 /** Parses and checks the JSON of --steps. CrashtestInputError with the first problem. */
 export function parseSteps(json: string): Step[] {
@@ -118,6 +122,9 @@ const TYPED_WRITE_MAX = 1 << 20;
  *                                      -p punch hole (keeps the size), -z zero range)
  *   sync | sync F | sync -d F | fsync-parent F     (persistence: whole sync, fsync, fdatasync,
  *                                                   fsync of F's parent directory)
+ *   snapshot create|delete|rollback NAME           (a snapshot operation: its own persistence
+ *                                                   point, no sync follows it; the setup has
+ *                                                   taken snapshot "base")
  *
  * separated by `;` or newlines. CrashtestInputError names the first problem.
  */
@@ -152,6 +159,12 @@ export function parseTyped(text: string): Step[] {
       continue;
     }
     if (pending !== null) throw new CrashtestInputError(`'${cmd}': the operation before it needs a persistence point (sync, sync FILE, sync -d FILE, fsync-parent FILE)`);
+    if (name === "snapshot") {
+      const kinds: Record<string, "snap-create" | "snap-delete" | "snap-rollback"> = { create: "snap-create", delete: "snap-delete", rollback: "snap-rollback" };
+      if (a.length !== 2 || !(a[0] in kinds) || a[1] === "") throw new CrashtestInputError(`'${cmd}': usage: snapshot create|delete|rollback NAME`);
+      steps.push({ op: { op: kinds[a[0]], name: a[1] }, persist: { kind: "self", path: "/" } });
+      continue;
+    }
     switch (name) {
       case "touch": if (a.length !== 1) break; pending = { op: "creat", path: abs(a[0], cmd) }; continue;
       case "mkdir": if (a.length !== 1) break; pending = { op: "mkdir", path: abs(a[0], cmd) }; continue;
@@ -183,7 +196,7 @@ export function parseTyped(text: string): Step[] {
         pending = { op: "write", path: abs(a[0], cmd), offset: num(a[1], "the offset", cmd), len, byte: TYPED_BYTES[writes++ % TYPED_BYTES.length] };
         continue;
       }
-      default: throw new CrashtestInputError(`'${cmd}': unknown operation (touch, mkdir, write F OFF LEN, truncate F LEN, fallocate [-k|-p|-z|-zk] F OFF LEN, ln [-s], rm, rmdir, mv; then sync, sync F, sync -d F or fsync-parent F)`);
+      default: throw new CrashtestInputError(`'${cmd}': unknown operation (touch, mkdir, write F OFF LEN, truncate F LEN, fallocate [-k|-p|-z|-zk] F OFF LEN, ln [-s], rm, rmdir, mv; then sync, sync F, sync -d F or fsync-parent F; or snapshot create|delete|rollback NAME)`);
     }
     throw new CrashtestInputError(`'${cmd}': wrong number of operands`);
   }
@@ -201,10 +214,15 @@ export function stepsText(steps: Step[]): string {
       case "falloc": return `fallocate ${o.path} mode 0x${o.mode.toString(16)} [${o.offset}, +${o.len})`;
       case "link": case "rename": return `${o.op} ${o.from} ${o.to}`;
       case "symlink": return `symlink ${o.target} ${o.path}`;
+      case "snap-create": case "snap-delete": case "snap-rollback": return `snapshot ${o.op.slice(5)} ${o.name}`;
+      case "snap-work": return `snapshot work ${o.budget} (then sync) until idle`;
+      case "fill": return `fill ${o.dir} with ${o.files} files of ${o.len} bytes of 0x${o.byte.toString(16)}`;
+      case "wipe": return `unlink ${o.dir}/f0..f${o.files - 1}`;
       default: return `${o.op} ${o.path}`;
     }
   };
-  return steps.map((s) => `${opText(s.op)}; ${s.persist.kind === "sync" ? "sync" : `${s.persist.kind} ${s.persist.path}`}`).join("; ");
+  const persistText = (p: Step["persist"]) => (p.kind === "sync" ? "; sync" : p.kind === "self" ? "" : `; ${p.kind} ${p.path}`);
+  return steps.map((s) => `${opText(s.op)}${persistText(s.persist)}`).join("; ");
 }
 
 /** The reproduction command of `v`; `steps` for a workload that is not in the campaign (minimised). */

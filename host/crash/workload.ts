@@ -16,7 +16,19 @@
 //    any other byte shows data that was never written to it;
 //  - mknod and the xattr operations run where the fs has them (HelixFs extensions; node:fs
 //    has none: the step then records ENOSYS); a file's extended attributes are part of the
-//    metadata an fsync promises (not fdatasync's), and the setup gives /A/foo one.
+//    metadata an fsync promises (not fdatasync's), and the setup gives /A/foo one;
+//  - snapshots (issue 14; SNAPSHOT_ABI.md) where the fs has them (snapshotFs in
+//    host/crash/snapsys.ts; elsewhere the steps record ENOSYS): the setup ends by taking
+//    snapshot "base" of the synced setup tree, so every workload's writes copy shared blocks;
+//    create, delete and rollback are their own persistence point ("self": each commits before
+//    it returns). What the oracle holds them to (snapshotOracle, rollbackInFlight, treeSettled):
+//      create    atomic: after a crash the snapshot is absent or holds exactly the tree it was
+//                taken of; once create returned it exists, and the live tree is durable (it
+//                commits first);
+//      delete    once it returned the name is gone; its background free resumes at mount and
+//                ends with the free space of a filesystem where the snapshot never existed;
+//      rollback  atomic: the live tree is all the old tree (every promise made before it
+//                holds) or exactly the snapshot's tree; once it returned, the snapshot's.
 
 /** Names the ACE workloads draw from: two directories with two files each. */
 export const DIRS = ["/A", "/B"] as const;
@@ -38,9 +50,20 @@ export type Op =
   | { op: "rmdir"; path: string }
   | { op: "mknod"; path: string; kind: "fifo" | "chr" }
   | { op: "setxattr"; path: string; name: string; len: number; byte: number }
-  | { op: "removexattr"; path: string; name: string };
+  | { op: "removexattr"; path: string; name: string }
+  /** Snapshot operations (host/crash/snapsys.ts SnapshotOps). */
+  | { op: "snap-create"; name: string }
+  | { op: "snap-delete"; name: string }
+  | { op: "snap-rollback"; name: string }
+  /** sys_snapshot_work(budget) then sync, repeated until no work is pending: a crash lands between batches. */
+  | { op: "snap-work"; budget: number }
+  /** `files` new files dir/f0.. of `len` bytes of `byte` each (a tree a snapshot then holds). */
+  | { op: "fill"; dir: string; files: number; len: number; byte: number }
+  /** Unlinks dir/f0..dir/f<files-1> (what fill made). */
+  | { op: "wipe"; dir: string; files: number };
 
-export type PersistKind = "fsync" | "fsync-parent" | "fdatasync" | "sync";
+/** "self": no call; the operation (a snapshot operation) is durable when it returns. */
+export type PersistKind = "fsync" | "fsync-parent" | "fdatasync" | "sync" | "self";
 export interface Persist { kind: PersistKind; path: string }
 export interface Step { op: Op; persist: Persist }
 export interface Workload { id: string; steps: Step[] }
@@ -74,7 +97,20 @@ export interface WorkloadFs {
   getxattrSync?(p: string, name: string): Uint8Array;
   listxattrSync?(p: string): string[];
   removexattrSync?(p: string, name: string): void;
+  /** Snapshots (host/crash/snapsys.ts snapshotFs): errors are thrown with `code` like the fs's. */
+  snapshotCreateSync?(name: string): void;
+  snapshotDeleteSync?(name: string): void;
+  snapshotRollbackSync?(name: string): void;
+  snapshotWorkSync?(budget: number): number;
+  snapshotNamesSync?(): string[];
 }
+
+/** The snapshot the setup takes last (of the synced setup tree). */
+export const SETUP_SNAPSHOT = "base";
+/** The snapshot name ACE workloads create (and delete and roll back to). */
+export const ACE_SNAPSHOT = "s1";
+/** Pattern byte of the files the snapshot-delete workload fills a directory with. */
+const FILL_BYTE = 0x49;
 
 /** Linux FALLOC_FL_* bits the workloads use. */
 const FALLOC_KEEP_SIZE = 0x01, FALLOC_PUNCH_HOLE = 0x02, FALLOC_ZERO_RANGE = 0x10;
@@ -95,11 +131,12 @@ export function setup(fs: WorkloadFs): void {
   fs.writeFileSync("/B/foo", new Uint8Array(100).fill(SETUP_BYTE));
   fs.setxattrSync?.("/A/foo", "user.setup", new Uint8Array(40).fill(SETUP_BYTE));
   fs.syncSync?.();
+  fs.snapshotCreateSync?.(SETUP_SNAPSHOT);
 }
 
-/** Every single operation of the ACE space over the file set, with its main object. */
-function aceOps(byte: number): { op: Op; object: string }[] {
-  const out: { op: Op; object: string }[] = [];
+/** Every single operation of the ACE space over the file set, with its main object (and, for snapshot operations, their only persistence point). */
+function aceOps(byte: number): { op: Op; object: string; persists?: Persist[] }[] {
+  const out: { op: Op; object: string; persists?: Persist[] }[] = [];
   for (const f of ["/A/bar", "/B/bar"]) out.push({ op: { op: "creat", path: f }, object: f });
   for (const d of ["/A/C", "/B/C"]) out.push({ op: { op: "mkdir", path: d }, object: d });
   for (const f of ["/A/foo", "/B/foo"]) {
@@ -129,6 +166,13 @@ function aceOps(byte: number): { op: Op; object: string }[] {
   out.push({ op: { op: "setxattr", path: "/A/foo", name: "user.setup", len: 900, byte }, object: "/A/foo" }); // replace, grows
   out.push({ op: { op: "setxattr", path: "/B/foo", name: "trusted.t", len: 30, byte }, object: "/B/foo" }); // create
   out.push({ op: { op: "removexattr", path: "/A/foo", name: "user.setup" }, object: "/A/foo" });
+  // snapshots: each operation is its own persistence point
+  const self: Persist[] = [{ kind: "self", path: "/" }];
+  out.push({ op: { op: "snap-create", name: ACE_SNAPSHOT }, object: "/", persists: self });
+  for (const name of [SETUP_SNAPSHOT, ACE_SNAPSHOT]) {
+    out.push({ op: { op: "snap-delete", name }, object: "/", persists: self });
+    out.push({ op: { op: "snap-rollback", name }, object: "/", persists: self });
+  }
   return out;
 }
 
@@ -151,8 +195,8 @@ export function aceWorkloads(len: number): Workload[] {
   for (let i = 0; i < len; i++) {
     const next: Step[][] = [];
     for (const s of seqs) {
-      for (const { op, object } of aceOps(STEP_BYTES[i])) {
-        for (const persist of persistsFor(object)) next.push([...s, { op, persist }]);
+      for (const { op, object, persists } of aceOps(STEP_BYTES[i])) {
+        for (const persist of persists ?? persistsFor(object)) next.push([...s, { op, persist }]);
       }
     }
     seqs = next;
@@ -167,11 +211,37 @@ export function randomWorkload(seed: number, n: number): Workload {
   const steps: Step[] = [];
   for (let i = 0; i < n; i++) {
     const ops = aceOps(STEP_BYTES[i % STEP_BYTES.length]);
-    const { op, object } = ops[rnd(ops.length)];
-    const ps = persistsFor(object);
+    const { op, object, persists } = ops[rnd(ops.length)];
+    const ps = persists ?? persistsFor(object);
     steps.push({ op, persist: ps[rnd(ps.length)] });
   }
   return { id: `random-${seed}-${n}`, steps };
+}
+
+/** Files the snapshot-delete workload fills /A/many with, and their size in bytes. */
+export const SNAPDEL_FILES = 48, SNAPDEL_FILE_BYTES = 6000;
+
+/**
+ * The crash-in-a-background-delete workloads: a directory of many files, snapshot "big", the
+ * directory wiped (the snapshot alone holds its blocks and tree nodes), the snapshot deleted,
+ * and its background free run in batches of `budget` units with a sync after each (so crash
+ * states fall between batches); `rollback`: roll back to it before deleting instead.
+ */
+export function snapshotWorkloads(): Workload[] {
+  const sync = (path = "/"): Persist => ({ kind: "sync", path });
+  const self: Persist = { kind: "self", path: "/" };
+  const fill: Step = { op: { op: "fill", dir: "/A/many", files: SNAPDEL_FILES, len: SNAPDEL_FILE_BYTES, byte: FILL_BYTE }, persist: sync() };
+  const create: Step = { op: { op: "snap-create", name: "big" }, persist: self };
+  const wipe: Step = { op: { op: "wipe", dir: "/A/many", files: SNAPDEL_FILES }, persist: sync() };
+  const del: Step = { op: { op: "snap-delete", name: "big" }, persist: self };
+  const work = (budget: number): Step => ({ op: { op: "snap-work", budget }, persist: sync() });
+  return [
+    { id: "snapdel-1", steps: [fill, create, wipe, del, work(1)] },
+    { id: "snapdel-4", steps: [fill, create, wipe, del, work(4)] },
+    { id: "snapdel-base", steps: [fill, create, wipe, { op: { op: "snap-delete", name: SETUP_SNAPSHOT }, persist: self }, del, work(2)] },
+    { id: "snaproll", steps: [fill, create, wipe, { op: { op: "snap-rollback", name: "big" }, persist: self }, del, work(3)] },
+    { id: "snaproll-unsynced", steps: [fill, create, { op: { op: "wipe", dir: "/A/many", files: SNAPDEL_FILES }, persist: { kind: "fsync", path: "/A/foo" } }, { op: { op: "snap-rollback", name: "big" }, persist: self }] },
+  ];
 }
 
 // ---- running -----------------------------------------------------------------------------
@@ -208,12 +278,37 @@ export interface Expectations {
   bytes: Set<number>;
   /** Outcome of each step's operation ('ok' or an errno code). */
   outcomes: string[];
+  /** Per step: its persistence point returned (its promise was taken). */
+  persisted: boolean[];
+  /** Snapshots at the workload's start (the setup's "base"): name -> the whole tree it holds. */
+  snapStart: Map<string, ObjectState[]>;
+  /** Per step: what a successful snapshot operation did (undefined for other steps and failures). */
+  snapEffects: (SnapEffect | undefined)[];
+}
+
+/**
+ * A successful snapshot operation: create (`tree`: what the snapshot holds, the live tree when
+ * it was taken), delete, or rollback (`tree`: the snapshot's tree, which the live tree became).
+ */
+export interface SnapEffect { kind: "create" | "delete" | "rollback"; name: string; tree?: ObjectState[] }
+
+/** The snapshot operations among Op. */
+function isSnapOp(op: Op): boolean {
+  return op.op === "snap-create" || op.op === "snap-delete" || op.op === "snap-rollback" || op.op === "snap-work";
+}
+
+/** Paths of `fill`/`wipe`'s files. */
+function fillPaths(dir: string, files: number): string[] {
+  return Array.from({ length: files }, (_, i) => `${dir}/f${i}`);
 }
 
 function objectsOf(op: Op): string[] {
   switch (op.op) {
     case "link": case "rename": return [op.from, op.to];
     case "symlink": return [op.path];
+    case "snap-create": case "snap-delete": case "snap-work": return []; // the live tree does not change
+    case "snap-rollback": return ["/"]; // all of it
+    case "fill": case "wipe": return [op.dir, ...fillPaths(op.dir, op.files)];
     default: return [op.path];
   }
 }
@@ -223,6 +318,31 @@ function xattrsOf(fs: WorkloadFs, path: string): string | undefined {
   if (!fs.listxattrSync || !fs.getxattrSync) return undefined;
   const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   return fs.listxattrSync(path).slice().sort().map((n) => `${n}=${hex(fs.getxattrSync!(path, n))}`).join("\n");
+}
+
+/** Every object of the tree, "/" first, files with their data (what a sync or a snapshot holds). */
+export function captureTree(fs: WorkloadFs): ObjectState[] {
+  const all: string[] = [];
+  walk(fs, "/", all);
+  return [snapshot(fs, "/", false), ...all.map((p) => snapshot(fs, p, true))];
+}
+
+/**
+ * The first difference between two captured trees, as one line, or null when they hold the
+ * same paths with the same types, contents, sizes, modes, link counts, targets and xattrs
+ * (inode numbers are not compared).
+ */
+export function diffCaptured(want: ObjectState[], got: ObjectState[]): string | null {
+  const g = new Map(got.map((o) => [o.path, o]));
+  for (const w of want) {
+    const o = g.get(w.path);
+    if (o === undefined) return `${w.path}: missing (expected a ${w.type})`;
+    const d = same(w, o, true);
+    if (d) return `${w.path}: ${d}`;
+  }
+  const wp = new Set(want.map((o) => o.path));
+  for (const o of got) if (!wp.has(o.path)) return `${o.path}: present (a ${o.type}), expected absent`;
+  return null;
 }
 
 function snapshot(fs: WorkloadFs, path: string, withData: boolean): ObjectState {
@@ -280,6 +400,35 @@ function apply(fs: WorkloadFs, op: Op): string {
         if (!fs.removexattrSync) return "ENOSYS";
         fs.removexattrSync(op.path, op.name);
         break;
+      case "snap-create":
+        if (!fs.snapshotCreateSync) return "ENOSYS";
+        fs.snapshotCreateSync(op.name);
+        break;
+      case "snap-delete":
+        if (!fs.snapshotDeleteSync) return "ENOSYS";
+        fs.snapshotDeleteSync(op.name);
+        break;
+      case "snap-rollback":
+        if (!fs.snapshotRollbackSync) return "ENOSYS";
+        fs.snapshotRollbackSync(op.name);
+        break;
+      case "snap-work": {
+        if (!fs.snapshotWorkSync) return "ENOSYS";
+        for (let batch = 0; ; batch++) {
+          if (batch === SNAP_WORK_BATCHES_MAX) throw new Error(`snap-work: work still pending after ${batch} batches of ${op.budget}`);
+          const pending = fs.snapshotWorkSync(op.budget);
+          fs.syncSync?.();
+          if (pending === 0) break;
+        }
+        break;
+      }
+      case "fill":
+        fs.mkdirSync(op.dir);
+        for (const p of fillPaths(op.dir, op.files)) fs.writeFileSync(p, new Uint8Array(op.len).fill(op.byte));
+        break;
+      case "wipe":
+        for (const p of fillPaths(op.dir, op.files)) fs.unlinkSync(p);
+        break;
     }
     return "ok";
   } catch (e) {
@@ -289,8 +438,12 @@ function apply(fs: WorkloadFs, op: Op): string {
   }
 }
 
+/** Batches a snap-work step runs at most (each one sys_snapshot_work(budget) and a sync). */
+const SNAP_WORK_BATCHES_MAX = 100_000;
+
 function persist(fs: WorkloadFs, p: Persist): string {
   try {
+    if (p.kind === "self") return "ok";
     if (p.kind === "sync") { fs.syncSync?.(); return "ok"; }
     const fd = fs.openSync(p.path, "r");
     try { if (p.kind === "fdatasync") fs.fdatasyncSync(fd); else fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
@@ -313,6 +466,15 @@ export function runWorkload(fs: WorkloadFs, w: Workload, mark: (name: string) =>
   const touchedInos: Set<number>[] = [];
   const promises: Promise_[] = [];
   const outcomes: string[] = [];
+  const persisted: boolean[] = [];
+  const snapEffects: (SnapEffect | undefined)[] = [];
+  // the setup's snapshots hold the tree the workload starts from (setup takes them last)
+  const snapStart = new Map<string, ObjectState[]>();
+  const startNames = fs.snapshotNamesSync?.() ?? [];
+  if (startNames.length > 0) {
+    const tree = captureTree(fs);
+    for (const n of startNames) snapStart.set(n, tree);
+  }
   const inosOf = (paths: string[], into: Set<number>) => {
     for (const p of paths) { try { into.add(fs.lstatSync(p).ino); } catch { /* absent */ } }
   };
@@ -321,19 +483,28 @@ export function runWorkload(fs: WorkloadFs, w: Workload, mark: (name: string) =>
     const inos = new Set<number>();
     inosOf(objs, inos);
     mark(`op:${i}`);
-    if (step.op.op === "write") bytes.add(step.op.byte);
+    if (step.op.op === "write" || step.op.op === "fill") bytes.add(step.op.byte);
     outcomes.push(apply(fs, step.op));
+    const op = step.op;
+    let effect: SnapEffect | undefined;
+    if (outcomes[i] === "ok" && (op.op === "snap-create" || op.op === "snap-delete" || op.op === "snap-rollback")) {
+      const kind = op.op === "snap-create" ? "create" : op.op === "snap-delete" ? "delete" : "rollback";
+      effect = { kind, name: op.name, tree: kind === "delete" ? undefined : captureTree(fs) };
+    }
+    snapEffects.push(effect);
     inosOf(objs, inos);
     touched.push(objs);
     touchedInos.push(inos);
     const r = persist(fs, step.persist);
     mark(`persist:${i}`);
+    persisted.push(r === "ok");
     let objects: ObjectState[] = [];
     if (r === "ok") {
       if (step.persist.kind === "sync") {
-        const all: string[] = [];
-        walk(fs, "/", all);
-        objects = [snapshot(fs, "/", false), ...all.map((p) => snapshot(fs, p, true))];
+        objects = captureTree(fs);
+      } else if (step.persist.kind === "self") {
+        // create commits the whole tree first; a rollback's tree is the snapshot's; delete promises no live object
+        if (effect?.kind === "create" || effect?.kind === "rollback") objects = effect.tree!;
       } else if (step.persist.kind === "fsync-parent") {
         objects = [snapshot(fs, step.persist.path, false)];
       } else {
@@ -345,12 +516,75 @@ export function runWorkload(fs: WorkloadFs, w: Workload, mark: (name: string) =>
     }
     promises.push({ index: i, objects });
   });
-  return { workload: w, touched, touchedInos, promises, bytes, outcomes };
+  return { workload: w, touched, touchedInos, promises, bytes, outcomes, persisted, snapStart, snapEffects };
+}
+
+// ---- the snapshot oracle ---------------------------------------------------------------------
+
+/** What a crash state must show of one snapshot: present with `tree`, absent, or either. */
+export interface SnapExpect { present: "yes" | "no" | "either"; tree?: ObjectState[] }
+
+/**
+ * The snapshots a crash state must (or may) list, by name, given the last completed
+ * persistence point and the last step that began (see checkRecovered): the setup's snapshots,
+ * changed by every successful create and delete up to `lastPersist`; a create or delete in
+ * flight makes its name "either" (create: absent, or present holding exactly its tree).
+ * A name missing from the map must not be listed.
+ */
+export function snapshotOracle(exp: Expectations, lastPersist: number, startedUpTo: number): Map<string, SnapExpect> {
+  const out = new Map<string, SnapExpect>();
+  for (const [n, tree] of exp.snapStart) out.set(n, { present: "yes", tree });
+  for (let i = 0; i <= startedUpTo && i < exp.snapEffects.length; i++) {
+    const e = exp.snapEffects[i];
+    if (e === undefined || e.kind === "rollback") continue;
+    const done = i <= lastPersist;
+    const was = out.get(e.name);
+    if (e.kind === "create") out.set(e.name, { present: done ? "yes" : "either", tree: e.tree });
+    else if (done) out.set(e.name, { present: "no" });
+    else if (was) out.set(e.name, { present: was.present === "no" ? "no" : "either", tree: was.tree });
+  }
+  return out;
+}
+
+/**
+ * The rollbacks that may have begun but whose persistence point had not returned, with the
+ * snapshot tree each would leave (a self-persisted step is the last one begun, so at most one).
+ */
+export function rollbacksInFlight(exp: Expectations, lastPersist: number, startedUpTo: number): SnapEffect[] {
+  const out: SnapEffect[] = [];
+  for (let i = lastPersist + 1; i <= startedUpTo && i < exp.snapEffects.length; i++) {
+    const e = exp.snapEffects[i];
+    if (e?.kind === "rollback") out.push(e);
+  }
+  return out;
+}
+
+/**
+ * True when the live tree at the crash is the workload's final tree and all of it is durable:
+ * no step after `lastPersist` changes the live tree, and the last step that did change it is
+ * followed (by `lastPersist`) by a whole-tree persistence point: a sync, a snapshot create
+ * (it commits first) or a rollback (the setup, synced, counts when no step changed the tree).
+ * Only then must the free space after deleting every snapshot equal the final image's.
+ */
+export function treeSettled(exp: Expectations, lastPersist: number): boolean {
+  const steps = exp.workload.steps;
+  const changes = (i: number) => exp.outcomes[i] === "ok" && !(isSnapOp(steps[i].op) && steps[i].op.op !== "snap-rollback");
+  let last = -1;
+  for (let i = 0; i < steps.length; i++) if (changes(i)) last = i;
+  if (last === -1) return true;
+  if (last > lastPersist) return false;
+  for (let j = last; j <= lastPersist; j++) {
+    if (!exp.persisted[j]) continue;
+    if (steps[j].persist.kind === "sync") return true;
+    const e = exp.snapEffects[j];
+    if (e !== undefined && e.kind !== "delete") return true;
+  }
+  return false;
 }
 
 // ---- checking ----------------------------------------------------------------------------
 
-export type ViolationKind = "persisted-missing" | "persisted-wrong" | "garbage-bytes" | "rename-atomicity" | "create-in-dir" | "remove-dir";
+export type ViolationKind = "persisted-missing" | "persisted-wrong" | "garbage-bytes" | "rename-atomicity" | "create-in-dir" | "remove-dir" | "rollback-atomicity";
 export interface Violation { kind: ViolationKind; path: string; detail: string }
 
 /** True when `x` lies below directory `dir` ("/" holds everything). */
@@ -397,7 +631,13 @@ export function checkRecovered(fs: WorkloadFs, exp: Expectations, lastPersist: n
   const v: Violation[] = [];
   const inflight: string[] = [];
   const inflightInos = new Set<number>();
+  // a rollback in flight is atomic: the whole tree is the snapshot's (and nothing older is
+  // promised any more), or none of it is (every older promise holds): it is then not in flight
+  let rolledBack = false;
+  const rollingBack = rollbacksInFlight(exp, lastPersist, startedUpTo).length > 0;
+  for (const e of rollbacksInFlight(exp, lastPersist, startedUpTo)) if (diffCaptured(e.tree!, captureTree(fs)) === null) rolledBack = true;
   for (let i = lastPersist + 1; i <= startedUpTo && i < exp.touched.length; i++) {
+    if (exp.snapEffects[i]?.kind === "rollback") continue;
     inflight.push(...exp.touched[i]);
     for (const n of exp.touchedInos[i]) inflightInos.add(n);
   }
@@ -409,13 +649,16 @@ export function checkRecovered(fs: WorkloadFs, exp: Expectations, lastPersist: n
     for (const [p, o] of [...promised]) if (o.ino !== undefined && exp.touchedInos[i].has(o.ino)) promised.delete(p);
     for (const o of exp.promises[i].objects) promised.set(o.path, o);
   }
+  if (rolledBack) promised.clear();
   for (const [path, want] of promised) {
     if (inflight.some((t) => related(t, path))) continue;
     if (want.ino !== undefined && inflightInos.has(want.ino)) continue;
     const got = snapshot(fs, path, true);
-    if (want.type !== "absent" && got.type === "absent") { v.push({ kind: "persisted-missing", path, detail: `expected a ${want.type}` }); continue; }
+    // with a rollback in flight that did not happen, a broken old promise is a half rollback
+    const rb = rollingBack && !rolledBack;
+    if (want.type !== "absent" && got.type === "absent") { v.push({ kind: rb ? "rollback-atomicity" : "persisted-missing", path, detail: `expected a ${want.type}${rb ? " (neither the old tree nor the snapshot's)" : ""}` }); continue; }
     const diff = same(want, got, want.mode !== undefined);
-    if (diff) v.push({ kind: "persisted-wrong", path, detail: diff });
+    if (diff) v.push({ kind: rb ? "rollback-atomicity" : "persisted-wrong", path, detail: rb ? `${diff} (neither the old tree nor the snapshot's)` : diff });
   }
   // a rename in flight: the file is under the old or the new name, never neither
   for (let i = lastPersist + 1; i <= startedUpTo && i < exp.workload.steps.length; i++) {
