@@ -30,7 +30,7 @@ import { ENOSPC, EUCLEAN, ENOENT } from "../lib/errno";
 import { BLOCK_SIZE } from "../params";
 import {
   MAGIC_SUPER, SB_FREE_BLOCKS, SB_AGFL_COUNT, SB_AGFL, AGFL_MAX, AGFL_LOW, AGFL_TARGET,
-  TREE_BNO, TREE_CNT, TREE_EXTENT, TREE_INODE, in_data_area,
+  TREE_BNO, TREE_CNT, TREE_EXTENT, TREE_INODE, FS_TREES, in_data_area,
 } from "./format";
 import {
   bt_insert, bt_delete, bt_seek, bt_next, bt_errno, bt_set_allocator, bt_node_alloc_failed, bt_corrupt, cur_k1, bt_cow_floor,
@@ -253,8 +253,9 @@ function node_free(tree: u32, blk: u64, birth: u64): i32 {
     return bfree_deferred(blk, 1);
   }
   // the revoke waits for the commit's decision: a node a snapshot keeps must not be revoked
-  // (replay would then skip its last logged image and leave the snapshot a stale block)
-  return bfree_deferred(blk, 1, birth, DEFER_META);
+  // (replay would then skip its last logged image and leave the snapshot a stale block).
+  // Only the filesystem trees are shared: a snapshot- or dead-list-tree node is freed for good
+  return bfree_deferred(blk, 1, tree < FS_TREES ? birth : 0, DEFER_META);
 }
 
 /**

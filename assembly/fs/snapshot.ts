@@ -115,6 +115,11 @@ let mounted_clone: bool = false;
 let clone_floor: u64 = 0;
 /** Units of background work left as of the last count (0 = idle; recounted lazily). */
 let pending_units: u64 = 0;
+/**
+ * Set once the running create, delete or rollback has begun changing trees: an error after
+ * that leaves a half-made change in the transaction (the caller treats it as fatal).
+ */
+export let snap_changed: bool = false;
 /** Errors of the background work, for the log (the filesystem turns read-only on them). */
 export let snap_work_errno: i32 = 0;
 
@@ -385,6 +390,7 @@ const NAMEBUF: usize = memory.data(SNAP_NAME_MAX + 16);
  * -EEXIST, -ENOSPC (SNAPSHOT_MAX records), -EOPNOTSUPP (a clone is mounted).
  */
 export function snap_create(name: usize, len: u32, writable: bool): i64 {
+  snap_changed = false;
   if (mounted_id != 0) return mounted_clone ? -EOPNOTSUPP : -EROFS;
   let r = snap_name_check(name, len);
   if (r != 0) return r;
@@ -401,6 +407,7 @@ export function snap_create(name: usize, len: u32, writable: bool): i64 {
   scan_newest_tid();
   if (scan_count + (writable ? 2 : 1) > SNAPSHOT_MAX) return -ENOSPC;
   const tid = j_tid - 1; // the last committed transaction: every live node has tid <= it
+  snap_changed = true;
   const id = next_id();
   if (id == 0) return buf_errno;
   rec_fill(REC, tid, 0, 0, NAMEBUF, olen);
@@ -503,6 +510,7 @@ function exclusive_blocks(tid: u64): i64 {
  * the mounted head), -EROFS.
  */
 export function snap_delete(name: usize, len: u32): i32 {
+  snap_changed = false;
   const id = find_by_name(name, len);
   if (id == 0) return bt_errno != 0 ? bt_errno : -ENOENT;
   if (id == mounted_id) return -EBUSY;
@@ -527,6 +535,7 @@ export function snap_delete(name: usize, len: u32): i32 {
   }
   pending_units = 1;
   const origin = load<u64>(REC, SR_ORIGIN);
+  snap_changed = true;
   const r = bt_update(TREE_SNAP, id, 0, REC, rlen);
   if (r != 0 || (f & SNAP_CLONE) == 0) return r;
   return delete_own_origin(origin, name, len);
@@ -562,6 +571,7 @@ function delete_own_origin(origin: u64, name: usize, len: u32): i32 {
  * -ENOTEMPTY (newer snapshots exist), -EBUSY (a clone or snapshot is mounted).
  */
 export function snap_rollback(name: usize, len: u32): i32 {
+  snap_changed = false;
   if (mounted_id != 0) return -EBUSY;
   const id = find_by_name(name, len);
   if (id == 0) return bt_errno != 0 ? bt_errno : -ENOENT;
@@ -573,6 +583,7 @@ export function snap_rollback(name: usize, len: u32): i32 {
   // the replaced live tree: what was born after the snapshot is freed by the walk, and the
   // dead extents it killed after the snapshot (blocks the snapshot, now live again, uses)
   // leave the dead list
+  snap_changed = true;
   const did = next_id();
   if (did == 0) return buf_errno;
   memory.copy(REC2, REC, rec_len(REC));

@@ -55,7 +55,7 @@ import {
   fs_mounted, fs_readonly, fs_errored, fs_error, fs_commit, fs_sync, fs_commit_aged, fs_balance, fs_statfs,
 } from "../fs/super";
 import { mapping_get, mapping_find, mapping_put, AS_OPENCOUNT, AS_FLAGS, AS_ORPHAN, drop_caches } from "../fs/pagecache";
-import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled, snap_pending, snap_list } from "../fs/snapshot";
+import { snap_create, snap_delete, snap_rollback, snap_work, snap_settled, snap_pending, snap_list, snap_changed } from "../fs/snapshot";
 import { dcache_clear } from "../fs/dcache";
 import {
   alloc_can_grow, alloc_deferred_freeable, free_blocks, alloc_write_meta, reserved_blocks, meta_reserved, META_RESERVE,
@@ -168,14 +168,23 @@ function commit_to_free_space(): bool {
  * deleted snapshot held is what it needs). Returns the blocks it freed (0 on error).
  */
 function snap_drain(): u64 {
-  if (fs_commit() != 0) return 0;
   const before = free_blocks;
+  if (snap_drain_all() != 0) return 0;
+  return free_blocks > before ? free_blocks - before : 0;
+}
+
+/** Runs the pending snapshot work to its end, a commit per batch. 0 or -errno. */
+function snap_drain_all(): i32 {
+  let r = fs_commit();
+  if (r != 0) return r;
   for (let round = 0; round < SNAP_SETTLE_ROUNDS_MAX; round++) {
     const w = snap_work(SNAP_SETTLE_BATCH);
-    if (w < 0 || fs_commit() != 0) return 0;
-    if (w == 0) break;
+    if (w < 0) return fail(<i32>w);
+    r = fs_commit();
+    if (r != 0) return r;
+    if (w == 0) return 0;
   }
-  return free_blocks > before ? free_blocks - before : 0;
+  return -EIO;
 }
 
 function dtype_of(mode: u32): u8 {
@@ -1801,7 +1810,9 @@ export function do_snapshot_create(name: usize, len: u32, flags: u32): i64 {
   r = snap_prepare();
   if (r != 0) return r;
   const id = snap_create(name, len, (flags & SNAP_F_WRITABLE) != 0);
-  if (id < 0) return id == -EIO || id == -EUCLEAN || id == -ENOMEM ? <i64>fs_error(<i32>id) : id;
+  // an error once the records began to change (a tree split out of space) leaves a half-made
+  // snapshot in the running transaction: fatal, as for a namespace change (fail_ns)
+  if (id < 0) return snap_changed ? <i64>fail_ns(<i32>id) : <i64>fail(<i32>id);
   r = fs_commit();
   return r != 0 ? <i64>r : id;
 }
@@ -1815,7 +1826,7 @@ export function do_snapshot_delete(name: usize, len: u32): i32 {
   r = snap_prepare();
   if (r != 0) return r;
   r = snap_delete(name, len);
-  if (r != 0) return fail(r);
+  if (r != 0) return snap_changed ? fail_ns(r) : fail(r);
   return fs_commit();
 }
 
@@ -1829,8 +1840,10 @@ export function do_snapshot_rollback(name: usize, len: u32): i32 {
   for (let fd: i32 = 0; fd < <i32>NR_OPEN; fd++) if (fget(fd) != 0) return -EBUSY;
   r = snap_prepare();
   if (r != 0) return r;
+  // deletes in progress end first: a snapshot being deleted is not "newer" to the user
+  if (snap_pending() && snap_drain_all() != 0) return -EIO;
   r = snap_rollback(name, len);
-  if (r != 0) return fail(r);
+  if (r != 0) return snap_changed ? fail_ns(r) : fail(r);
   r = fs_commit();
   if (r != 0) return r;
   // every cached name, inode address and file page described the replaced tree
