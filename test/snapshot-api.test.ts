@@ -136,6 +136,10 @@ describe("snapshot names", () => {
     };
     const names = fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom(".", "..", "a/b", "a\0b", "", "x".repeat(255), "x".repeat(256), "é".repeat(128)));
     fc.assert(fc.property(names, (s) => { expect(checkSnapshotName(s) === null).toBe(model(s)); }), { numRuns: 500, seed: 3 });
+    // a new name also has no '@' (clone origins are "<name>@origin")
+    fc.assert(fc.property(fc.oneof(names, fc.constantFrom("a@b", "@", "x@origin")), (s) => {
+      expect(checkSnapshotName(s, true) === null).toBe(model(s) && !s.includes("@"));
+    }), { numRuns: 500, seed: 4 });
   });
 });
 
@@ -645,5 +649,28 @@ describe("kernel.snapshots", () => {
     expect(out.pending).toBeGreaterThan(0);
     expect(out.running).toBe(true);
     expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+});
+
+describe("snapshot review regressions", () => {
+  it("a new name with '@' is EINVAL from the kernel too; deleting a clone while its origin has a view is EBUSY", () => {
+    const { k } = freshKernel();
+    try {
+      // the kernel's own rule, past the host's check
+      expect(k.snapshotCreate.bind(k, "a@b", 0)).toThrow(/EINVAL/);
+      k.fs.writeFileSync("/f", "kept");
+      k.snapshots.create("c", { writable: true });
+      const view = k.snapshots.open("c@origin");
+      try {
+        expect(fails(() => k.snapshots.delete("c"), "EBUSY").message).toMatch(/origin 'c@origin'/);
+        expect(view.fs.readFileSync("/f", "utf8")).toBe("kept");
+      } finally {
+        view.close();
+      }
+      k.snapshots.delete("c", { wait: true });
+      expect(k.snapshots.list()).toEqual([]);
+    } finally {
+      down(k);
+    }
   });
 });

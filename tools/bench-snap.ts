@@ -12,9 +12,10 @@
 //     snapshots; ratios per phase (target: within 10%, >= 0.90x).
 // Layer: tools (Node). Interface: benchSnap(files), printSnap(result, printTable).
 
-import { bootSync, memoryDevice } from "../host/node/node.js";
-import { MemoryBackend } from "../host/vmm/blockdev.js";
 import type { Kernel } from "../host/vmm/kernel.js";
+
+/** A kernel on a fresh memory image of `mib` MiB (bench.ts's kernelOnMemory). */
+export type KernelOnMemory = (mib: number, memoryMiB: number) => Kernel;
 
 const MiB = 1 << 20;
 /** Creates timed per tree size. */
@@ -32,14 +33,6 @@ export interface SnapResult {
   meta: { plain: MetaPhases; snapshots: MetaPhases; midSnapshot: MetaPhases; snapshotsHeld: number; deadBlocks: number };
 }
 
-function kernelOnMemory(mib: number): Kernel {
-  const dev = memoryDevice(mib * MiB);
-  const k0 = bootSync({ device: dev, mkfs: true, noMount: true, memoryMiB: 512 });
-  const bytes = dev.bytes;
-  k0.shutdown();
-  return bootSync({ device: new MemoryBackend(bytes), memoryMiB: 512 });
-}
-
 function populate(k: Kernel, files: number, root: string): void {
   const data = Buffer.alloc(100, 0x62);
   for (let d = 0; d < 100; d++) k.fs.mkdirSync(`${root}/d${d}`, { recursive: true });
@@ -52,8 +45,8 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
-function createLatency(files: number): SnapResult["create"][number] {
-  const k = kernelOnMemory(512);
+function createLatency(kernelOnMemory: KernelOnMemory, files: number): SnapResult["create"][number] {
+  const k = kernelOnMemory(512, 512);
   try {
     populate(k, files, "/t");
     const times: number[] = [], syncs: number[] = [];
@@ -78,8 +71,8 @@ function createLatency(files: number): SnapResult["create"][number] {
  * SNAPS_UNDER_WORKLOAD snapshots while it changed, plus one between the workload's create and
  * stat phases. `workload(fs, root, files, dirs, between)` is bench.ts's metaWorkload.
  */
-function metaWithSnapshots(files: number, workload: MetaWorkload): SnapResult["meta"] {
-  const plain = kernelOnMemory(512), snap = kernelOnMemory(512), mid = kernelOnMemory(512);
+function metaWithSnapshots(kernelOnMemory: KernelOnMemory, files: number, workload: MetaWorkload): SnapResult["meta"] {
+  const plain = kernelOnMemory(512, 512), snap = kernelOnMemory(512, 512), mid = kernelOnMemory(512, 512);
   const all = [plain, snap, mid];
   try {
     for (const k of all) populate(k, BASE_FILES, "/base");
@@ -123,9 +116,9 @@ function maxPhases(a: MetaPhases | null, b: MetaPhases): MetaPhases {
 }
 
 /** Runs both parts of the snapshot section. */
-export function benchSnap(files: number, workload: MetaWorkload): SnapResult {
-  const create = [1000, 10000, 20000].map((n) => createLatency(n));
-  return { create, meta: metaWithSnapshots(files, workload) };
+export function benchSnap(files: number, workload: MetaWorkload, kernelOnMemory: KernelOnMemory): SnapResult {
+  const create = [1000, 10000, 20000].map((n) => createLatency(kernelOnMemory, n));
+  return { create, meta: metaWithSnapshots(kernelOnMemory, files, workload) };
 }
 
 type PrintTable = (title: string, head: string[], rows: string[][]) => void;

@@ -16,11 +16,11 @@
 //     through a null in-memory fs on the same fuse-native binding and mount options
 //     (tools/bench-fuse-null.ts, the binding's bound) and on tmpfs directly, each run by a
 //     worker process; ratios vs bindfs and vs the null fs, bindfs vs tmpfs, requests per op.
-//  7. snapshots (tools/bench-snap.ts): create latency on trees of 1k/10k/20k files, and the
-//     metadata workload with 10 snapshots of a changing tree against the same kernel without.
 //  6. streams (tools/bench-stream.ts): a 256 MiB file through createReadStream into a sink and
 //     through a pipeline into createWriteStream, on kernel.fs and on Node's fs over tmpfs, with
 //     the readSync loop of kernel.fs beside it as its bound.
+//  7. snapshots (tools/bench-snap.ts): create latency on trees of 1k/10k/20k files, and the
+//     metadata workload with 10 snapshots of a changing tree against the same kernel without.
 // Usage: node dist/tools/bench.js [--only meta,btree,mm,seq,fuse,stream,snap] [--files N] [--seq-mib N]
 //        [--dir D] [--fuse-mib N] [--fuse-rounds N] [--fuse-seq-rounds N] [--fuse-dir D] [--stream-mib N]
 
@@ -371,7 +371,7 @@ async function main(): Promise<void> {
     ]);
   }
   if (only.has("fuse")) await printFuse(o);
-  if (only.has("snap")) printSnap(benchSnap(Number(o.files), metaWorkload as unknown as MetaWorkload), printTable);
+  if (only.has("snap")) printSnap(benchSnap(Number(o.files), metaWorkload as unknown as MetaWorkload, kernelOnMemory), printTable);
   if (only.has("stream")) printStream(await benchStream(Number(o.streamMib), fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()), printTable);
 }
 
