@@ -383,7 +383,6 @@ export function bfree_deferred(start: u64, len: u64, birth: u64 = 0, flags: u32 
 
 /** True when the deferred list is filling up and a commit should drain it. */
 export function alloc_defer_pressure(): bool { return ndefer > DEFER_MAX / 2; }
-export function alloc_deferred_blocks(): u64 { return defer_blocks; }
 /** Deferred blocks that the commit will really free (not kept for a snapshot). */
 export function alloc_deferred_freeable(): u64 { return defer_blocks - defer_kept; }
 /** Deferred extents (fsck counts them as in use until the commit frees them). */

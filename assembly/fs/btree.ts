@@ -138,7 +138,6 @@ export function bt_set_root_incore(tree: u32, root: u64, height: u32, gen: u64):
  */
 let root_store: (tree: u32, root: u64, height: u32, gen: u64) => i32 = sb_root_store;
 export function bt_set_root_store(fn: (tree: u32, root: u64, height: u32, gen: u64) => i32): void { root_store = fn; }
-export function bt_reset_root_store(): void { root_store = sb_root_store; }
 
 /**
  * Loads the roots from the superblock buffer at `sb` (mount), and installs bt_node_verify as

@@ -48,7 +48,7 @@ import {
   JBREAK_DISCARD_BEFORE_COMMIT, journal_drop_damaged, j_tid,
 } from "./journal";
 import {
-  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_blocks, alloc_deferred_freeable, free_blocks,
+  alloc_mount, agfl_format, alloc_apply_deferred, alloc_defer_pressure, alloc_deferred_freeable, free_blocks,
   alloc_available, total_blocks, alloc_discard_committed, alloc_set_discard,
 } from "./alloc";
 import { writeback_all, writeback_pending, file_release } from "./file";
