@@ -193,6 +193,8 @@ describe("helix snapshot", () => {
     expect(oneErrorLine(await helix(["mount", IMG, dir, "-o", "snapshot=.."]), 2)).toMatch(/bad mount option/);
   }, 60_000);
 
+  // under CI the FUSE case must run (.ci/run installs fuse and libfuse2), as in test/fuse.test.ts
+  if (!FUSE && process.env.CI === "true") it("FUSE is available under CI", () => { throw new Error("FUSE mounts cannot run here"); });
   it.runIf(FUSE)("helix mount -o snapshot=NAME: host programs read the snapshot through FUSE, read-only", async () => {
     const dir = fs.mkdtempSync(path.join(TMP, "mnt-"));
     ok(await helix(["mount", IMG, dir, "-o", "snapshot=s2"]));
