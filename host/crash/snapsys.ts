@@ -19,16 +19,10 @@ import type { Kernel } from "../vmm/kernel.js";
 import type { BlockBackend } from "../vmm/blockdev.js";
 import { BlockError } from "../vmm/blockdev.js";
 
-/** Bytes of one SNAPINFO record (SNAPSHOT_ABI.md). */
-export const SNAPINFO_BYTES = 320;
-/** Most snapshots a filesystem holds (SNAPSHOT_MAX). */
-export const SNAPSHOT_MAX = 256;
-/** Longest snapshot name in bytes. */
-export const SNAPSHOT_NAME_MAX = 255;
-/** sys_snapshot_create flag: make a writable clone (and its origin `<name>@origin`). */
-export const SNAP_WRITABLE = 1;
-/** SNAPINFO flags. */
-export const SNAPF_WRITABLE = 1, SNAPF_DELETING = 2, SNAPF_MOUNTED = 4;
+// the ABI's numbers, from the host API's one definition of them
+export { SNAPINFO_BYTES, SNAPSHOT_MAX, SNAPSHOT_NAME_MAX, SNAP_WRITABLE, SNAPF_WRITABLE, SNAPF_DELETING, SNAPF_MOUNTED } from "../vmm/snapshots.js";
+import { SNAPINFO_BYTES, SNAPSHOT_MAX, SNAPF_DELETING } from "../vmm/snapshots.js";
+
 /** Units of background work one workAll batch asks for. */
 export const WORK_BATCH = 64;
 /** workAll gives up after this many batches (a kernel that never reaches 0 is a bug, not a hang). */
